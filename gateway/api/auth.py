@@ -1,0 +1,62 @@
+"""Client authentication: `Authorization: Bearer <client key>` → a tenant (`Client`).
+
+Keys are kept only as SHA-256 digests; a presented key is hashed and looked up, so no code
+path compares secrets character by character.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from aiohttp import web
+
+from gateway.config import Settings
+from gateway.model.clients import Client
+from gateway.model.problems import ProblemError
+
+CLIENT = web.RequestKey("client", Client)
+
+
+class ClientKeys:
+    def __init__(self, settings: Settings) -> None:
+        self._by_digest: dict[str, Client] = {}
+        for c in settings.clients:
+            digest = c.key_sha256
+            if c.key_env is not None:
+                digest = hashlib.sha256(settings.secrets.reveal(c.key_env).encode()).hexdigest()
+            assert digest is not None
+            self._by_digest[digest] = Client(c.id, frozenset(c.scopes))
+
+    def authenticate(self, header: str | None) -> Client:
+        if not header:
+            raise _unauthorized("missing Authorization header: send Authorization: Bearer <key>")
+        scheme, _, key = header.partition(" ")
+        if scheme.lower() != "bearer" or not key.strip():
+            raise _unauthorized("Authorization must be Bearer <key>")
+        client = self._by_digest.get(hashlib.sha256(key.strip().encode()).hexdigest())
+        if client is None:
+            raise _unauthorized("unknown client key")
+        return client
+
+
+def require(request: web.Request, *scopes: str) -> Client:
+    """The authenticated client, if it holds at least one of `scopes` (else 403)."""
+    client = request[CLIENT]
+    if scopes and not any(client.may(s) for s in scopes):
+        raise ProblemError(
+            403,
+            "forbidden",
+            "This client lacks the scope for this call",
+            detail=f"needs one of: {', '.join(scopes)}",
+        )
+    return client
+
+
+def _unauthorized(detail: str) -> ProblemError:
+    return ProblemError(
+        401,
+        "unauthorized",
+        "Authentication required",
+        detail=detail,
+        headers={"WWW-Authenticate": 'Bearer realm="gateway"'},
+    )

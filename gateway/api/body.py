@@ -1,0 +1,56 @@
+"""Reading a JSON request body into a model, with the facade's errors (DESIGN §3).
+
+Wrong content type → 415; over the size limit → 413; not JSON → 400; not the model → 422.
+"""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+import orjson
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+from gateway.model.problems import FieldProblem, ProblemError, validation_problem
+
+M = TypeVar("M", bound=BaseModel)
+
+
+async def read_json(request: web.Request, model: type[M]) -> M:
+    if request.content_type != "application/json":
+        raise ProblemError(
+            415,
+            "unsupported-media-type",
+            "The body must be application/json",
+            detail=f"Content-Type {request.content_type or '(none)'} is not application/json",
+        )
+    limit = request.app._client_max_size  # aiohttp keeps the limit only here
+    if request.content_length is not None and request.content_length > limit:
+        raise _too_large(limit)
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise _too_large(limit) from None
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise ProblemError(
+            400,
+            "malformed-json",
+            "The body is not valid JSON",
+            detail=str(exc),
+            errors=[FieldProblem("body", str(exc), rule="json")],
+        ) from None
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise validation_problem(exc) from None
+
+
+def _too_large(limit: int) -> ProblemError:
+    return ProblemError(
+        413,
+        "payload-too-large",
+        "The body is too large",
+        detail=f"bodies are limited to {limit} bytes",
+    )

@@ -1,0 +1,22 @@
+"""Typed application keys: everything long-lived hangs off the app under one of these."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from aiohttp import web
+
+from gateway.api.auth import ClientKeys
+from gateway.config import Settings
+from gateway.orders.service import OrderService
+from gateway.orders.submission import Submitter
+from gateway.providers.base import Provider
+from gateway.store import Store
+
+SETTINGS = web.AppKey("settings", Settings)
+STORE = web.AppKey("store", Store)
+PROVIDERS = web.AppKey("providers", Mapping[str, Provider])
+SUBMITTER = web.AppKey("submitter", Submitter)
+SERVICE = web.AppKey("service", OrderService)
+CLIENT_KEYS = web.AppKey("client_keys", ClientKeys)
+SELF_URL = web.AppKey("self_url", str)

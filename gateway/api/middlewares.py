@@ -1,0 +1,127 @@
+"""Request-wide concerns, outermost first: request id, problem rendering, client auth.
+
+Paths under `/_sandbox/` belong to the in-process provider simulators, which answer in their
+providers' own formats; these middlewares leave them alone.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+
+import orjson
+import structlog
+from aiohttp import web
+
+from gateway.api.auth import CLIENT
+from gateway.api.keys import CLIENT_KEYS
+from gateway.model.problems import PROBLEM_JSON, ProblemError
+from gateway.providers.errors import ProviderError
+
+log = structlog.get_logger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+_PUBLIC = ("/healthz", "/readyz", "/metrics", "/openapi.json", "/v1/webhooks/")
+SANDBOX_PREFIX = "/_sandbox/"
+
+
+def problem_response(problem: ProblemError, instance: str) -> web.Response:
+    return web.Response(
+        status=problem.status,
+        body=orjson.dumps(problem.body(instance)),
+        content_type=PROBLEM_JSON,
+        headers=problem.headers,
+    )
+
+
+@web.middleware
+async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Echo or mint `X-Request-ID`, bind it into every log line, log the request once."""
+    if request.path.startswith(SANDBOX_PREFIX):
+        return await handler(request)
+    given = request.headers.get("X-Request-ID", "")
+    request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(request_id=request_id)
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+    except web.HTTPException as exc:
+        status = exc.status
+        exc.headers["X-Request-ID"] = request_id
+        raise
+    finally:
+        log.info(
+            "http.request",
+            method=request.method,
+            path=request.path,
+            status=status,
+            ms=round((time.perf_counter() - started) * 1000, 1),
+        )
+    response.headers["X-Request-ID"] = request_id
+    return response
+
+
+@web.middleware
+async def problems(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Render every error as RFC 9457 problem+json; never let a traceback reach a caller."""
+    if request.path.startswith(SANDBOX_PREFIX):
+        return await handler(request)
+    try:
+        return await handler(request)
+    except ProblemError as problem:
+        return problem_response(problem, request.path)
+    except ProviderError as exc:
+        # A provider error that reached the facade directly (not via a stored order).
+        status = 503 if exc.retryable else 502
+        return problem_response(
+            ProblemError(
+                status,
+                exc.kind,
+                f"Provider {exc.provider} failed",
+                detail=exc.message,
+                extra={k: v for k, v in exc.describe().items() if v is not None},
+            ),
+            request.path,
+        )
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = {404: "not-found", 405: "method-not-allowed", 413: "payload-too-large"}.get(
+            exc.status, "http-error"
+        )
+        detail = exc.text if exc.text and not exc.text.startswith(str(exc.status)) else None
+        headers = {k: v for k, v in exc.headers.items() if k.lower() == "allow"}
+        return problem_response(
+            ProblemError(
+                exc.status, code, exc.reason, detail=detail or exc.reason, headers=headers
+            ),
+            request.path,
+        )
+    except Exception:
+        log.exception("http.unhandled", path=request.path)
+        return problem_response(
+            ProblemError(
+                500,
+                "internal",
+                "Internal error",
+                detail="the gateway failed; the request id identifies it in the log",
+            ),
+            request.path,
+        )
+
+
+@web.middleware
+async def client_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Authenticate `/v1/*` callers; webhooks and operations endpoints are public."""
+    path = request.path
+    if path.startswith(SANDBOX_PREFIX) or path.startswith(_PUBLIC) or not path.startswith("/v1/"):
+        return await handler(request)
+    request[CLIENT] = request.app[CLIENT_KEYS].authenticate(request.headers.get("Authorization"))
+    structlog.contextvars.bind_contextvars(client=request[CLIENT].id)
+    return await handler(request)

@@ -1,0 +1,145 @@
+"""`/v1/orders`: thin handlers — parse, call `OrderService`, render."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from datetime import datetime
+
+import orjson
+from aiohttp import web
+from multidict import MultiMapping
+
+from gateway.api.auth import require
+from gateway.api.body import read_json
+from gateway.api.keys import SERVICE
+from gateway.model.orders import CanonicalOrder, Status
+from gateway.model.problems import FieldProblem, ProblemError
+from gateway.orders.views import order_view
+from gateway.store import OrderFilter
+
+routes = web.RouteTableDef()
+
+_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+MAX_LIMIT = 200
+
+
+def json_response(
+    body: object,
+    status: int = 200,
+    headers: dict[str, str] | None = None,
+) -> web.Response:
+    return web.Response(
+        status=status, body=orjson.dumps(body), headers=headers, content_type="application/json"
+    )
+
+
+@routes.post("/v1/orders")
+async def submit_order(request: web.Request) -> web.Response:
+    client = require(request, "orders:write")
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        raise ProblemError(
+            400,
+            "idempotency-key-missing",
+            "Idempotency-Key header required",
+            detail="send a unique Idempotency-Key header with every new order",
+            errors=[FieldProblem("header.Idempotency-Key", "required")],
+        )
+    if not _KEY.match(key):
+        raise ProblemError(
+            400,
+            "idempotency-key-invalid",
+            "Idempotency-Key is malformed",
+            detail="1–255 printable ASCII characters without spaces",
+            errors=[FieldProblem("header.Idempotency-Key", "malformed")],
+        )
+    order = await read_json(request, CanonicalOrder)
+    answer = await request.app[SERVICE].submit(client, key, order)
+    return web.Response(
+        status=answer.status,
+        body=answer.body,
+        headers=answer.headers,
+        content_type="application/problem+json" if answer.status >= 400 else "application/json",
+    )
+
+
+@routes.get("/v1/orders/{id}")
+async def get_order(request: web.Request) -> web.Response:
+    client = require(request, "orders:read")
+    return json_response(await request.app[SERVICE].get(client, request.match_info["id"]))
+
+
+@routes.get("/v1/orders")
+async def list_orders(request: web.Request) -> web.Response:
+    client = require(request, "orders:read")
+    flt = _filter(request.query)
+    rows, more = await request.app[SERVICE].list(client, flt)
+    cursor = _encode_cursor(rows[-1].id) if more and rows else None
+    return json_response({"items": [order_view(r) for r in rows], "next_cursor": cursor})
+
+
+def _filter(query: MultiMapping[str]) -> OrderFilter:
+    errors: list[FieldProblem] = []
+    status = None
+    if "status" in query:
+        try:
+            status = Status(query["status"])
+        except ValueError:
+            errors.append(
+                FieldProblem("query.status", "must be one of " + ", ".join(s.value for s in Status))
+            )
+    limit = 50
+    if "limit" in query:
+        raw = query["limit"]
+        if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+            errors.append(FieldProblem("query.limit", f"must be an integer 1–{MAX_LIMIT}"))
+        else:
+            limit = int(raw)
+    since = None
+    if "updated_since" in query:
+        try:
+            since = datetime.fromisoformat(query["updated_since"])
+            if since.tzinfo is None:
+                raise ValueError
+        except ValueError:
+            errors.append(
+                FieldProblem(
+                    "query.updated_since", "must be an ISO-8601 date-time with a time zone"
+                )
+            )
+    before = None
+    if "cursor" in query:
+        before = _decode_cursor(query["cursor"])
+        if before is None:
+            errors.append(FieldProblem("query.cursor", "is not a cursor this API returned"))
+    if errors:
+        raise ProblemError(
+            400,
+            "invalid-query",
+            "Invalid query parameters",
+            errors=errors,
+            detail="; ".join(f"{e.loc} {e.msg}" for e in errors),
+        )
+    return OrderFilter(
+        external_id=query.get("external_id"),
+        status=status,
+        provider=query.get("provider"),
+        updated_since=since,
+        before_id=before,
+        limit=limit,
+    )
+
+
+def _encode_cursor(last_id: str) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps({"b": last_id})).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> str | None:
+    try:
+        data = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (binascii.Error, ValueError, orjson.JSONDecodeError):
+        return None
+    value = data.get("b") if isinstance(data, dict) else None
+    return value if isinstance(value, str) and value.startswith("ord_") else None

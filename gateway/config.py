@@ -1,0 +1,423 @@
+"""The config file (DESIGN §11), parsed once at the edge into typed settings.
+
+This is the only module that reads the environment. Secrets never live in the file: a key
+ending in `_env` names an environment variable, and `load()` resolves every such name into
+`Settings.secrets` (a `SecretStr` per variable), reporting every missing variable at once.
+
+`load()` collects *all* problems — TOML syntax, schema, cross references (a rule naming an
+unknown provider or warehouse), missing variables — into one `ConfigError`, each naming the
+key it is about, so `gateway check-config` can print them together.
+"""
+
+from __future__ import annotations
+
+import os
+import pkgutil
+import tomllib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from gateway.routing.rules import RoutingSettings
+
+EnvName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+"""The name of an environment variable that holds a secret."""
+
+
+class Section(BaseModel):
+    """Base of every config table: an unknown key is a mistake, reported by name."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServerSettings(Section):
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65535)] = 8080
+    request_budget_s: Annotated[float, Field(gt=0, le=60)] = 2.0
+    """How long `POST /v1/orders` waits for the provider before answering 202."""
+    max_body_bytes: Annotated[int, Field(ge=1024)] = 1024 * 1024
+    shutdown_timeout_s: Annotated[float, Field(ge=0)] = 10.0
+
+
+class StoreSettings(Section):
+    url: str = "sqlite:///var/gateway.db"
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme == "sqlite":
+            if parts.netloc or not parts.path.startswith("/") or parts.path == "/":
+                raise ValueError(
+                    "a SQLite URL is sqlite:///relative/path.db or sqlite:////absolute/path.db"
+                )
+            return value
+        if parts.scheme in ("postgresql", "postgres"):
+            if not parts.hostname or not parts.path.strip("/"):
+                raise ValueError("a PostgreSQL URL is postgresql://user@host:5432/database")
+            return value
+        raise ValueError("the store URL must start with sqlite:/// or postgresql://")
+
+    @property
+    def sqlite_path(self) -> Path:
+        """`sqlite:///var/x.db` → `var/x.db` (relative); `sqlite:////tmp/x.db` → `/tmp/x.db`."""
+        return Path(urlsplit(self.url).path[1:])
+
+
+class SandboxSettings(Section):
+    enabled: bool = False
+
+
+ClientScope = Literal["orders:write", "orders:read", "routing:pin"]
+DEFAULT_SCOPES: tuple[ClientScope, ...] = ("orders:write", "orders:read")
+
+
+class ClientSettings(Section):
+    id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")]
+    key_env: EnvName | None = None
+    key_sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")] | None = None
+    scopes: list[ClientScope] = Field(default_factory=lambda: list(DEFAULT_SCOPES))
+
+    @model_validator(mode="after")
+    def _one_key(self) -> ClientSettings:
+        if (self.key_env is None) == (self.key_sha256 is None):
+            raise ValueError("give exactly one of key_env or key_sha256")
+        return self
+
+
+class RateLimitSettings(Section):
+    max_rate: Annotated[float, Field(gt=0)] = 10
+    time_period: Annotated[float, Field(gt=0)] = 1.0
+
+
+class RetrySettings(Section):
+    max_attempts: Annotated[int, Field(ge=1, le=20)] = 5
+    base_delay_s: Annotated[float, Field(gt=0)] = 0.2
+    max_delay_s: Annotated[float, Field(gt=0)] = 10.0
+    budget_s: Annotated[float, Field(gt=0)] = 30.0
+    """Wall time one call may spend across all its attempts and waits."""
+
+
+class CircuitSettings(Section):
+    failure_threshold: Annotated[int, Field(ge=1)] = 5
+    """Consecutive failures that open the circuit."""
+    failure_ratio: Annotated[float, Field(gt=0, le=1)] = 0.5
+    window: Annotated[int, Field(ge=2)] = 20
+    """Last N outcomes the ratio is computed over (only once N outcomes are known)."""
+    cool_down_s: Annotated[float, Field(gt=0)] = 30.0
+
+
+class WarehouseSettings(Section):
+    """Per-warehouse settings; providers subclass this to add their own keys."""
+
+
+class ProviderSettings(Section):
+    """Keys every provider block has; each provider subclasses it with its own."""
+
+    base_url: str
+    rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
+    max_concurrency: Annotated[int, Field(ge=1, le=1000)] = 8
+    timeout_s: Annotated[float, Field(gt=0)] = 10.0
+    retry: RetrySettings = Field(default_factory=RetrySettings)
+    circuit: CircuitSettings = Field(default_factory=CircuitSettings)
+    retry_after_max_s: Annotated[float, Field(gt=0)] = 300.0
+    """Ceiling on a provider's Retry-After, so one bad header cannot park a provider for days."""
+    warehouses: Mapping[str, WarehouseSettings] = Field(default_factory=dict)
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        return http_url(value)
+
+
+def http_url(value: str) -> str:
+    # A path (starting with "/") is resolved against the gateway's own address, which is
+    # how the default config reaches the in-process sandboxes whatever --port is used.
+    if value.startswith("/"):
+        return value.rstrip("/")
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError("must be an http(s) URL, or a path served by this gateway")
+    return value.rstrip("/")
+
+
+def resolve_url(value: str, self_url: str) -> str:
+    """`/_sandbox/x` → `http://127.0.0.1:8080/_sandbox/x`; absolute URLs unchanged."""
+    return self_url.rstrip("/") + value if value.startswith("/") else value
+
+
+class IdempotencySettings(Section):
+    ttl_s: Annotated[float, Field(gt=0)] = 24 * 3600
+    in_flight_retry_after_s: Annotated[int, Field(ge=1)] = 1
+
+
+class SubmissionSettings(Section):
+    lease_s: Annotated[float, Field(gt=0)] = 30.0
+    """How long a worker's claim on an order lasts unless renewed (renewed every third of it
+    while the worker is alive), so a crashed process's orders resume within this time."""
+    poll_interval_s: Annotated[float, Field(gt=0)] = 1.0
+    backoff_base_s: Annotated[float, Field(gt=0)] = 1.0
+    backoff_max_s: Annotated[float, Field(gt=0)] = 300.0
+    batch: Annotated[int, Field(ge=1)] = 50
+
+
+class SubscriberSettings(Section):
+    id: str
+    client: str
+    url: str
+    secret_env: EnvName
+    events: list[str] = Field(default_factory=lambda: ["order.*"])
+
+
+class RedisSettings(Section):
+    url: str
+
+
+class LoggingSettings(Section):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["auto", "json", "console"] = "auto"
+
+
+class Settings(Section):
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
+    clients: list[ClientSettings] = Field(default_factory=list)
+    providers: dict[str, ProviderSettings] = Field(default_factory=dict)
+    routing: RoutingSettings = Field(default_factory=RoutingSettings)
+    subscribers: list[SubscriberSettings] = Field(default_factory=list)
+    redis: RedisSettings | None = None
+    idempotency: IdempotencySettings = Field(default_factory=IdempotencySettings)
+    submission: SubmissionSettings = Field(default_factory=SubmissionSettings)
+    logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    _secrets: Secrets = PrivateAttr(default_factory=lambda: Secrets({}))
+
+    @property
+    def secrets(self) -> Secrets:
+        """Resolved `*_env` variables; filled by `parse()`, never read from the file."""
+        return self._secrets
+
+
+class Secrets(Mapping[str, SecretStr]):
+    """Environment variable name → its value, hidden from repr and logs."""
+
+    def __init__(self, values: Mapping[str, SecretStr]) -> None:
+        self._values = dict(values)
+
+    def __getitem__(self, name: str) -> SecretStr:
+        return self._values[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __repr__(self) -> str:
+        return f"Secrets({sorted(self._values)})"
+
+    def reveal(self, name: str) -> str:
+        """The secret's value, for the one place that sends it (an auth header)."""
+        return self._values[name].get_secret_value()
+
+
+Settings.model_rebuild()
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigProblem:
+    loc: str
+    msg: str
+
+    def __str__(self) -> str:
+        return f"{self.loc}: {self.msg}" if self.loc else self.msg
+
+
+class ConfigError(Exception):
+    def __init__(self, problems: list[ConfigProblem]) -> None:
+        super().__init__("\n".join(str(p) for p in problems))
+        self.problems = problems
+
+
+def load(path: str | Path, environ: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate a config file; raise `ConfigError` listing every problem."""
+    try:
+        with Path(path).open("rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError([ConfigProblem("", f"config file {path} does not exist")]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([ConfigProblem("", f"{path} is not valid TOML: {exc}")]) from None
+    return parse(data, os.environ if environ is None else environ)
+
+
+def parse(data: Mapping[str, Any], environ: Mapping[str, str]) -> Settings:
+    """Validate an already-decoded config mapping against `environ`."""
+    from gateway.providers.base import UnknownProvider, load_spec  # noqa: PLC0415 (cycle)
+
+    problems: list[ConfigProblem] = []
+    raw = dict(data)
+    providers: dict[str, ProviderSettings] = {}
+    raw_providers = raw.pop("providers", {})
+    if not isinstance(raw_providers, Mapping):
+        problems.append(ConfigProblem("providers", "must be a table of provider blocks"))
+        raw_providers = {}
+    for name, block in raw_providers.items():
+        try:
+            spec = load_spec(name)
+        except UnknownProvider:
+            known = ", ".join(known_providers()) or "none"
+            problems.append(
+                ConfigProblem(f"providers.{name}", f"unknown provider (known: {known})")
+            )
+            continue
+        try:
+            providers[name] = spec.settings.model_validate(block)
+        except ValidationError as exc:
+            problems.extend(_problems(exc, f"providers.{name}"))
+
+    settings: Settings | None = None
+    try:
+        settings = Settings.model_validate({**raw, "providers": providers})
+    except ValidationError as exc:
+        problems.extend(_problems(exc, ""))
+    # Cross references are checked even when other sections failed, so one run shows all.
+    try:
+        routing = RoutingSettings.model_validate(raw.get("routing", {}))
+    except ValidationError:
+        pass  # already reported above, with its location
+    else:
+        problems.extend(_route_references(routing, providers, set(raw_providers)))
+
+    secrets, missing = _resolve_secrets(data, environ)
+    problems.extend(missing)
+    if settings is not None:
+        problems.extend(_cross_references(settings))
+        if not problems:
+            settings._secrets = secrets
+            return settings
+    raise ConfigError(problems)
+
+
+def known_providers() -> list[str]:
+    import gateway.providers  # noqa: PLC0415 (cycle)
+
+    return sorted(m.name for m in pkgutil.iter_modules(gateway.providers.__path__) if m.ispkg)
+
+
+def _problems(exc: ValidationError, prefix: str) -> list[ConfigProblem]:
+    out = []
+    for err in exc.errors(include_url=False):
+        loc = ".".join(str(p) for p in (prefix, *err["loc"]) if p != "")
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        out.append(ConfigProblem(loc, msg))
+    return out
+
+
+def _route_references(
+    routing: RoutingSettings, providers: Mapping[str, ProviderSettings], named: set[str]
+) -> list[ConfigProblem]:
+    problems = []
+
+    def check(loc: str, provider: str, warehouse: str) -> None:
+        if provider not in named:
+            problems.append(
+                ConfigProblem(
+                    f"{loc}.provider",
+                    f"names provider {provider!r}, which has no [providers.{provider}] block",
+                )
+            )
+        elif provider in providers and warehouse not in providers[provider].warehouses:
+            problems.append(
+                ConfigProblem(
+                    f"{loc}.warehouse",
+                    f"names warehouse {warehouse!r}, which providers.{provider}.warehouses "
+                    "does not list",
+                )
+            )
+
+    for i, rule in enumerate(routing.rules):
+        for j, cand in enumerate(rule.candidates):
+            check(f"routing.rules.{i}.candidates.{j}", cand.provider, cand.warehouse)
+    if routing.default is not None:
+        check("routing.default", routing.default.provider, routing.default.warehouse)
+    return problems
+
+
+def _cross_references(settings: Settings) -> list[ConfigProblem]:
+    problems = []
+    seen: set[str] = set()
+    for i, client in enumerate(settings.clients):
+        if client.id in seen:
+            problems.append(ConfigProblem(f"clients.{i}.id", f"duplicate client id {client.id!r}"))
+        seen.add(client.id)
+    for i, sub in enumerate(settings.subscribers):
+        if sub.client not in seen:
+            problems.append(
+                ConfigProblem(
+                    f"subscribers.{i}.client",
+                    f"names client {sub.client!r}, which is not configured",
+                )
+            )
+    if settings.redis is not None and urlsplit(settings.redis.url).scheme not in (
+        "redis",
+        "rediss",
+        "unix",
+    ):
+        problems.append(
+            ConfigProblem("redis.url", "must start with redis://, rediss:// or unix://")
+        )
+    return problems
+
+
+def _env_fields(value: object, loc: str = "") -> Iterator[tuple[str, str]]:
+    """Every `(loc, variable name)` of a `*_env` key anywhere in the raw config data.
+
+    Walks the data as read (not the validated model), so a missing variable is reported
+    even when another part of the file failed validation.
+    """
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            here = f"{loc}.{key}" if loc else str(key)
+            if str(key).endswith("_env") and isinstance(item, str):
+                yield here, item
+            else:
+                yield from _env_fields(item, here)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _env_fields(item, f"{loc}.{i}")
+
+
+def _resolve_secrets(
+    data: Mapping[str, Any], environ: Mapping[str, str]
+) -> tuple[Secrets, list[ConfigProblem]]:
+    values: dict[str, SecretStr] = {}
+    problems = []
+    for loc, var in _env_fields(data):
+        found = environ.get(var)
+        if not found:
+            problems.append(ConfigProblem(loc, f"environment variable {var} is not set or empty"))
+        else:
+            values[var] = SecretStr(found)
+    return Secrets(values), problems
+
+
+def env_flag(name: str, default: str = "") -> str:
+    """A non-secret operational variable (e.g. `GATEWAY_LOG_FORMAT`), read here only."""
+    return os.environ.get(name, default)

@@ -1,0 +1,270 @@
+"""The canonical order: what callers send, validated strictly (DESIGN §3).
+
+Unknown fields are rejected, not dropped; money is a decimal *string*; country, currency
+and language codes are checked against the ISO tables. These models are the domain side:
+provider wire formats live in each provider's `translate.py`.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    StrictInt,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+
+from gateway.model.iso import COUNTRIES, CURRENCIES, LANGUAGES
+
+MAX_LINES = 1000
+
+_DECIMAL = re.compile(r"^\d{1,12}(\.\d{1,6})?$")
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
+_PHONE = re.compile(r"^\+?[0-9][0-9 ()\-]{4,24}$")
+_GTIN = re.compile(r"^(\d{8}|\d{12}|\d{13}|\d{14})$")
+
+
+class Strict(BaseModel):
+    """Base of every inbound model: unknown fields are an error (422), never dropped."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+def _decimal_string(value: Any) -> Any:
+    # Money arrives as a JSON string so that no float ever touches it.
+    if isinstance(value, Decimal):
+        return value
+    if not isinstance(value, str):
+        raise ValueError('must be a decimal string such as "19.90", not a JSON number')
+    if not _DECIMAL.match(value):
+        raise ValueError("must be a non-negative decimal string with at most 6 decimals")
+    return Decimal(value)
+
+
+Money = Annotated[
+    Decimal,
+    BeforeValidator(_decimal_string),
+    PlainSerializer(str, return_type=str, when_used="json"),
+]
+"""A non-negative decimal carried as a string on the wire."""
+
+Text = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+ShortText = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+
+
+def _iso(table: frozenset[str], what: str, upper: bool) -> Any:
+    def check(value: Any) -> Any:
+        if not isinstance(value, str):
+            return value  # pydantic's own type check reports it
+        code = value.upper() if upper else value.lower()
+        if code not in table:
+            raise ValueError(f"{value!r} is not an {what} code")
+        return code
+
+    return BeforeValidator(check)
+
+
+CountryCode = Annotated[str, _iso(COUNTRIES, "ISO 3166-1 alpha-2 country", upper=True)]
+CurrencyCode = Annotated[str, _iso(CURRENCIES, "ISO 4217 currency", upper=True)]
+LanguageCode = Annotated[str, _iso(LANGUAGES, "ISO 639-1 language", upper=False)]
+
+
+class Kind(StrEnum):
+    D2C = "d2c"
+    B2B = "b2b"
+
+
+class DeliveryType(StrEnum):
+    HOME = "home"
+    PICKUP_POINT = "pickup_point"
+    LETTER = "letter"
+
+
+class Speed(StrEnum):
+    ECONOMY = "economy"
+    STANDARD = "standard"
+    EXPRESS = "express"
+
+
+class Recipient(Strict):
+    first_name: Text
+    last_name: Text
+    company: Text | None = None
+    email: str | None = None
+    phone: str | None = None
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str | None) -> str | None:
+        if value is not None and not _EMAIL.match(value):
+            raise ValueError("must be an e-mail address such as name@example.com")
+        return value
+
+    @field_validator("phone")
+    @classmethod
+    def _phone(cls, value: str | None) -> str | None:
+        if value is not None and not _PHONE.match(value):
+            raise ValueError("must be a phone number in international format, e.g. +358401234567")
+        return value
+
+
+class Address(Strict):
+    line1: Text
+    line2: Text | None = None
+    postal_code: Annotated[str, StringConstraints(min_length=1, max_length=16)]
+    city: Text
+    region: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
+    country_code: CountryCode
+
+
+class Delivery(Strict):
+    type: DeliveryType = DeliveryType.HOME
+    pickup_point_id: ShortText | None = None
+    speed: Speed = Speed.STANDARD
+
+    @model_validator(mode="after")
+    def _pickup_point(self) -> Delivery:
+        if self.type is DeliveryType.PICKUP_POINT and not self.pickup_point_id:
+            raise ValueError("pickup_point_id is required when type is pickup_point")
+        if self.type is not DeliveryType.PICKUP_POINT and self.pickup_point_id:
+            raise ValueError("pickup_point_id is only allowed when type is pickup_point")
+        return self
+
+
+class Line(Strict):
+    sku: ShortText
+    quantity: Annotated[StrictInt, Field(ge=1, le=1_000_000)]
+    name: Text | None = None
+    unit_price: Money | None = None
+    tax_percent: Money | None = None
+    gtin: str | None = None
+    weight_g: Annotated[StrictInt, Field(ge=0, le=10_000_000)] | None = None
+    dimensions_mm: (
+        tuple[
+            Annotated[StrictInt, Field(ge=0, le=100_000)],
+            Annotated[StrictInt, Field(ge=0, le=100_000)],
+            Annotated[StrictInt, Field(ge=0, le=100_000)],
+        ]
+        | None
+    ) = None
+
+    @field_validator("gtin")
+    @classmethod
+    def _gtin(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        # Format only: the check digit is not enforced because real catalogues (and the
+        # design's own sample, 06430012345678) carry GTINs whose check digit is wrong, and a
+        # provider that cares validates it itself.
+        if not _GTIN.match(value):
+            raise ValueError("must be a GTIN of 8, 12, 13 or 14 digits")
+        return value
+
+    @field_validator("tax_percent")
+    @classmethod
+    def _tax(cls, value: Decimal | None) -> Decimal | None:
+        if value is not None and value > 100:
+            raise ValueError("must be between 0 and 100")
+        return value
+
+
+class RoutePin(Strict):
+    """A caller's request to skip routing; allowed only with the `routing:pin` scope."""
+
+    provider: ShortText
+    warehouse: ShortText
+
+
+MetadataValue = str | int | float | bool | None
+
+
+class CanonicalOrder(Strict):
+    external_id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    kind: Kind = Kind.D2C
+    channel: ShortText | None = None
+    ordered_at: AwareDatetime | None = None
+    currency: CurrencyCode | None = None
+    language: LanguageCode | None = None
+    recipient: Recipient
+    address: Address
+    delivery: Delivery = Field(default_factory=Delivery)
+    lines: Annotated[list[Line], Field(min_length=1, max_length=MAX_LINES)]
+    not_before: AwareDatetime | date | None = None
+    not_after: AwareDatetime | date | None = None
+    tags: Annotated[list[ShortText], Field(max_length=50)] = Field(default_factory=list)
+    metadata: Annotated[dict[ShortText, MetadataValue], Field(max_length=50)] = Field(
+        default_factory=dict
+    )
+    routing: RoutePin | None = None
+
+    @model_validator(mode="after")
+    def _window(self) -> CanonicalOrder:
+        if (
+            self.not_before is not None
+            and self.not_after is not None
+            and _as_date(self.not_before) > _as_date(self.not_after)
+        ):
+            raise ValueError("not_before must not be later than not_after")
+        return self
+
+    def total_weight_g(self) -> int | None:
+        """Sum of quantity × weight; None when any line's weight is unknown."""
+        total = 0
+        for line in self.lines:
+            if line.weight_g is None:
+                return None
+            total += line.weight_g * line.quantity
+        return total
+
+    def total_value(self) -> Decimal | None:
+        """Sum of quantity × unit price; None when any line's price is unknown."""
+        total = Decimal(0)
+        for line in self.lines:
+            if line.unit_price is None:
+                return None
+            total += line.unit_price * line.quantity
+        return total
+
+
+def _as_date(value: datetime | date) -> date:
+    return value.date() if isinstance(value, datetime) else value
+
+
+class Status(StrEnum):
+    """Canonical order statuses (DESIGN §3)."""
+
+    ACCEPTED = "accepted"
+    SUBMITTED = "submitted"
+    IN_PROGRESS = "in_progress"
+    SHIPPED = "shipped"
+    DELIVERED = "delivered"
+    ON_HOLD = "on_hold"
+    CANCELLED = "cancelled"
+    REJECTED = "rejected"
+    EXCEPTION = "exception"
+
+
+class Phase(StrEnum):
+    """Submission phases persisted on the order row (DESIGN §6)."""
+
+    PENDING = "pending"
+    CREATING = "creating"
+    CREATED = "created"
+    CONFIRMING = "confirming"
+    DONE = "done"
+    FAILED = "failed"
+
+
+OPEN_PHASES = frozenset({Phase.PENDING, Phase.CREATING, Phase.CREATED, Phase.CONFIRMING})

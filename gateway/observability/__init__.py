@@ -1,0 +1,1 @@
+"""Logs (structlog, redacted) and metrics."""

@@ -1,0 +1,108 @@
+"""structlog set-up: JSON lines in production, pretty in a terminal, secrets redacted.
+
+Events have dotted names (`provider.call.retry`) and facts as fields. `request_id` is bound
+through `structlog.contextvars` by the request middleware, so every line a request causes —
+including its provider calls — carries it. The redaction processor sits last but one, so no
+renderer ever sees a secret, whichever module logged it.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import Mapping, MutableMapping
+from typing import Any
+
+import structlog
+
+REDACTED = "[redacted]"
+
+_SECRET_KEY = re.compile(
+    r"(authorization|token|secret|password|passwd|api[_-]?key|client[_-]?secret|cookie|"
+    r"signature|credential)",
+    re.IGNORECASE,
+)
+# Values that look like credentials even under an innocent key.
+_SECRET_VALUE = re.compile(r"\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=\-]+", re.IGNORECASE)
+_SAFE_KEYS = frozenset({"token_expires_at", "token_requests", "token_url"})
+
+
+def _scrub(value: Any, depth: int = 0) -> Any:
+    if depth > 4:
+        return value
+    if isinstance(value, str):
+        return _SECRET_VALUE.sub(lambda m: f"{m.group(1)} {REDACTED}", value)
+    if isinstance(value, Mapping):
+        return {k: _redact_item(k, v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_scrub(v, depth + 1) for v in value]
+    return value
+
+
+def _redact_item(key: Any, value: Any, depth: int) -> Any:
+    if isinstance(key, str) and key not in _SAFE_KEYS and _SECRET_KEY.search(key):
+        return REDACTED if value is not None else None
+    return _scrub(value, depth)
+
+
+def redact(
+    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """structlog processor: hide values under secret-looking keys and bearer strings."""
+    for key in list(event_dict):
+        if key == "event":
+            continue
+        event_dict[key] = _redact_item(key, event_dict[key], 0)
+    return event_dict
+
+
+def configure(level: str = "info", fmt: str = "auto") -> None:
+    """Configure structlog and the stdlib root logger (aiohttp's own loggers go through it)."""
+    if fmt == "auto":
+        fmt = "console" if sys.stderr.isatty() else "json"
+    renderer: Any
+    if fmt == "json":
+        import orjson  # noqa: PLC0415 (only the JSON renderer needs it)
+
+        renderer = structlog.processors.JSONRenderer(serializer=_orjson_dumps(orjson))
+    else:
+        renderer = structlog.dev.ConsoleRenderer()
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.format_exc_info if fmt == "json" else _identity,
+        redact,
+    ]
+    structlog.configure(
+        processors=[*shared, renderer],
+        wrapper_class=structlog.make_filtering_bound_logger(
+            logging.getLevelNamesMapping()[level.upper()]
+        ),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=False,
+    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+            foreign_pre_chain=shared,
+        )
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    # aiohttp.access duplicates our own http.request event.
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+
+
+def _identity(_logger: Any, _method: str, event_dict: Any) -> Any:
+    return event_dict
+
+
+def _orjson_dumps(orjson: Any) -> Any:
+    def dumps(obj: Any, **_kw: Any) -> str:
+        return str(orjson.dumps(obj, default=str).decode())
+
+    return dumps

@@ -1,0 +1,1 @@
+"""Use-cases: submit, read and list orders; the submission engine they share with workers."""

@@ -1,0 +1,312 @@
+"""`OrderService`: the use-cases behind `/v1/orders` and `/v1/routing/explain`.
+
+Submit, in the order that makes it safe:
+1. the idempotency key is claimed for (client, key) with the body's fingerprint;
+2. the natural key (client, external_id) is checked — a second order is never created;
+3. routing picks provider and warehouse; the provider's own rules are checked, before any call;
+4. the order row is written (phase `pending`), linked to the key, in one transaction;
+5. the submission runs; the caller waits up to `request_budget_s` for it — 201 when the
+   provider took it, 422 when the provider refused it, otherwise 202 and it finishes in the
+   background;
+6. the response is stored under the key, so a replay answers the same status and body.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import structlog
+
+from gateway.config import Settings
+from gateway.model.clients import Client
+from gateway.model.orders import CanonicalOrder, Phase, Status
+from gateway.model.problems import FieldProblem, ProblemError
+from gateway.orders.fingerprint import fingerprint
+from gateway.orders.ids import new_order_id
+from gateway.orders.submission import Submitter
+from gateway.orders.views import order_view
+from gateway.providers.base import Provider, Submission
+from gateway.routing.evaluate import RoutingResult, explain_json, route
+from gateway.store import BeginOutcome, NewOrder, OrderExists, OrderFilter, OrderRow, Store
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What the facade sends back: status, JSON body bytes, extra headers."""
+
+    status: int
+    body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class OrderService:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        providers: Mapping[str, Provider],
+        submitter: Submitter,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._settings = settings
+        self._store = store
+        self._providers = providers
+        self._submitter = submitter
+        self._clock = clock
+
+    # submit --------------------------------------------------------------------
+    async def submit(self, client: Client, key: str, order: CanonicalOrder) -> Answer:
+        now = self._clock()
+        idem = self._settings.idempotency
+        begin = await self._store.begin_idempotent(
+            client.id,
+            key,
+            fingerprint(order),
+            now=now,
+            lock_s=self._settings.submission.lease_s,
+            ttl_s=idem.ttl_s,
+        )
+        if begin.outcome is BeginOutcome.REPLAY:
+            assert begin.status is not None
+            assert begin.body is not None
+            return Answer(
+                begin.status,
+                begin.body,
+                {"Idempotent-Replayed": "true", **_location(begin.order_id)},
+            )
+        if begin.outcome is BeginOutcome.MISMATCH:
+            raise ProblemError(
+                422,
+                "idempotency-key-reused",
+                "Idempotency-Key was used with another body",
+                detail="this Idempotency-Key was first used with a different request body; "
+                "use a new key for a different order",
+            )
+        if begin.outcome is BeginOutcome.IN_FLIGHT:
+            raise ProblemError(
+                409,
+                "request-in-progress",
+                "A request with this Idempotency-Key is running",
+                detail="the first request with this key has not finished; retry later",
+                headers={"Retry-After": str(idem.in_flight_retry_after_s)},
+            )
+        if begin.outcome is BeginOutcome.RESUME:
+            # The request that stored this order died before answering: answer from the order.
+            assert begin.order_id is not None
+            row = await self._store.get_order(begin.order_id)
+            assert row is not None
+            return await self._finish(client, key, _status_code(row), order_view(row))
+
+        stored = False
+        try:
+            answer, stored = await self._submit_new(client, key, order)
+        except ProblemError as problem:
+            if problem.code == "order-exists":
+                body = problem.body(instance="/v1/orders")
+                await self._store.finish_idempotent(
+                    client.id, key, status=problem.status, body=orjson.dumps(body)
+                )
+            else:
+                await self._store.abandon_idempotent(client.id, key)
+            raise
+        except BaseException:
+            if not stored:
+                await self._store.abandon_idempotent(client.id, key)
+            raise
+        return answer
+
+    async def _submit_new(
+        self, client: Client, key: str, order: CanonicalOrder
+    ) -> tuple[Answer, bool]:
+        existing = await self._store.find_by_external_id(client.id, order.external_id)
+        if existing is not None:
+            raise _order_exists(existing.id, order.external_id)
+        self._check_pin(client, order)
+        result = route(order, self._settings.routing, healthy=self._healthy)
+        decision = result.decision
+        if decision is None:
+            raise _unroutable(result)
+        provider = self._providers[decision.provider]
+        gateway_id = new_order_id(self._clock())
+        problems = provider.check(Submission(gateway_id, client.id, order, decision.warehouse))
+        if problems:
+            raise ProblemError(
+                422,
+                "provider-rules",
+                f"The order breaks rules of provider {decision.provider}",
+                detail="; ".join(f"{p.loc}: {p.msg}" for p in problems),
+                errors=[FieldProblem(p.loc, p.msg, rule=decision.provider) for p in problems],
+                extra={"provider": decision.provider},
+            )
+        now = self._clock()
+        lease = None if decision.queued else now + self._settings.submission.lease_s
+        try:
+            row = await self._store.insert_order(
+                NewOrder(
+                    id=gateway_id,
+                    client_id=client.id,
+                    external_id=order.external_id,
+                    provider=decision.provider,
+                    warehouse=decision.warehouse,
+                    route_rule=decision.rule,
+                    route_candidate=decision.candidate,
+                    body=order.model_dump_json(),
+                ),
+                now=now,
+                idempotency=(client.id, key),
+                lease_owner=None if lease is None else self._submitter.owner,
+                lease_until=lease,
+            )
+        except OrderExists as exc:
+            raise _order_exists(exc.order_id, order.external_id) from None
+        log.info(
+            "order.accepted",
+            order_id=row.id,
+            client=client.id,
+            external_id=order.external_id,
+            provider=row.provider,
+            warehouse=row.warehouse,
+            rule=row.route_rule,
+            queued=decision.queued,
+        )
+        if not decision.queued:
+            task = self._submitter.spawn(row)
+            try:
+                row = await asyncio.wait_for(
+                    asyncio.shield(task), self._settings.server.request_budget_s
+                )
+            except TimeoutError:
+                row = await self._store.get_order(row.id) or row
+        return await self._finish(client, key, _status_code(row), order_view(row)), True
+
+    async def _finish(self, client: Client, key: str, status: int, view: dict[str, Any]) -> Answer:
+        body = view
+        if status == 422:
+            body = _rejected(view)
+        raw = orjson.dumps(body)
+        await self._store.finish_idempotent(client.id, key, status=status, body=raw)
+        return Answer(status, raw, _location(view["id"]))
+
+    def _check_pin(self, client: Client, order: CanonicalOrder) -> None:
+        pin = order.routing
+        if pin is None:
+            return
+        if not client.may("routing:pin"):
+            raise ProblemError(
+                403,
+                "pin-not-allowed",
+                "This client may not pin a route",
+                detail="the routing field needs the routing:pin scope",
+            )
+        block = self._settings.providers.get(pin.provider)
+        if block is None or pin.warehouse not in block.warehouses:
+            raise ProblemError(
+                422,
+                "validation",
+                "The pinned route does not exist",
+                errors=[
+                    FieldProblem(
+                        "routing", f"no warehouse {pin.warehouse!r} at provider {pin.provider!r}"
+                    )
+                ],
+            )
+
+    def _healthy(self, provider: str) -> bool:
+        p = self._providers.get(provider)
+        return p is not None and p.healthy()
+
+    # read ----------------------------------------------------------------------
+    async def get(self, client: Client, order_id: str) -> dict[str, Any]:
+        row = await self._store.get_order(order_id, client_id=client.id)
+        if row is None:
+            raise ProblemError(
+                404, "not-found", "No such order", detail=f"order {order_id} does not exist"
+            )
+        return order_view(row, await self._store.history(row.id))
+
+    async def list(self, client: Client, flt: OrderFilter) -> tuple[list[OrderRow], bool]:
+        """A page of orders newest first, and whether there is another page."""
+        rows = list(
+            await self._store.list_orders(
+                client.id, OrderFilter(**{**_filter_dict(flt), "limit": flt.limit + 1})
+            )
+        )
+        return rows[: flt.limit], len(rows) > flt.limit
+
+    def explain(self, order: CanonicalOrder) -> dict[str, Any]:
+        return explain_json(route(order, self._settings.routing, healthy=self._healthy))
+
+
+def _filter_dict(flt: OrderFilter) -> dict[str, Any]:
+    return {name: getattr(flt, name) for name in OrderFilter.__dataclass_fields__}
+
+
+def _status_code(row: OrderRow) -> int:
+    if row.status is Status.REJECTED:
+        return 422
+    if row.phase is Phase.DONE:
+        return 201
+    return 202
+
+
+def _location(order_id: str | None) -> dict[str, str]:
+    return {"Location": f"/v1/orders/{order_id}"} if order_id else {}
+
+
+def _order_exists(order_id: str, external_id: str) -> ProblemError:
+    return ProblemError(
+        409,
+        "order-exists",
+        "An order with this external_id exists",
+        detail=f"external_id {external_id!r} is already order {order_id}",
+        extra={"order_id": order_id, "location": f"/v1/orders/{order_id}"},
+    )
+
+
+def _unroutable(result: RoutingResult) -> ProblemError:
+    trace = explain_json(result)["trace"]
+    errors = [
+        FieldProblem(
+            f"routing.rules[{t['rule']}]",
+            "; ".join(c["detail"] for c in t["conditions"] if not c["ok"]) or "no match",
+            rule=t["rule"],
+        )
+        for t in trace
+        if not t["matched"]
+    ]
+    return ProblemError(
+        422,
+        "unroutable",
+        "No routing rule takes this order",
+        detail=result.reason or "no routing rule matched",
+        errors=errors,
+        extra={"trace": trace},
+    )
+
+
+def _rejected(view: dict[str, Any]) -> dict[str, Any]:
+    """422 body for an order the provider refused: a problem that still carries the order."""
+    error = (view.get("submission") or {}).get("last_error") or {}
+    reason = error.get("provider_message") or "the provider refused the order"
+    fields = error.get("fields") or []
+    return {
+        "type": "/problems/provider-rejected",
+        "title": "The provider rejected the order",
+        "status": 422,
+        "detail": f"{view['provider']}: {reason}",
+        "instance": f"/v1/orders/{view['id']}",
+        "code": "provider-rejected",
+        "provider": view["provider"],
+        "provider_code": error.get("provider_code"),
+        "correlation_id": error.get("correlation_id"),
+        "errors": [{"loc": f["loc"], "msg": f["msg"], "rule": view["provider"]} for f in fields],
+        "order": view,
+    }

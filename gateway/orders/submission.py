@@ -1,0 +1,205 @@
+"""`Submitter`: drives one order through its submission phases, exactly once at the provider.
+
+    pending ─▶ creating ─▶ created(provider_id) ─▶ confirming ─▶ done      (or ─▶ failed)
+
+Each phase is committed *before* the provider call it announces, so after a crash at any
+point the next owner knows what may have happened:
+
+- `creating`: a create may have reached the provider → `find` (reconcile) first, and create
+  only if the provider holds nothing;
+- `confirming`: a confirm may have happened → confirming again is safe (the adapter settles an
+  "already confirmed" answer by reading the order).
+
+An order is owned through a lease that the running task renews; if the process dies the
+lease runs out and any worker (this process after a restart, or another replica) resumes it.
+A provider's final refusal (`Invalid` and the other non-retryable errors) ends the order
+`rejected`; everything retryable is scheduled again with per-order exponential backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Callable, Mapping
+
+import structlog
+
+from gateway.config import SubmissionSettings
+from gateway.model.orders import CanonicalOrder, Phase, Status
+from gateway.providers.base import (
+    Provider,
+    ProviderError,
+    RateLimited,
+    Submission,
+)
+from gateway.store import LeaseLost, OrderRow, Store, Transition
+
+log = structlog.get_logger(__name__)
+
+
+def retry_delay(attempts: int, *, base: float, cap: float, rng: random.Random) -> float:
+    """Per-order backoff: exponential with equal jitter, so a queue drains steadily."""
+    ceiling = min(cap, base * (2 ** max(0, attempts)))
+    return float(ceiling / 2 + rng.uniform(0, ceiling / 2))
+
+
+class Submitter:
+    def __init__(
+        self,
+        store: Store,
+        providers: Mapping[str, Provider],
+        settings: SubmissionSettings,
+        *,
+        owner: str,
+        clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._store = store
+        self._providers = providers
+        self._settings = settings
+        self.owner = owner
+        self._clock = clock
+        self._rng = rng or random.Random()  # noqa: S311 (jitter)
+        self.running: dict[str, asyncio.Task[OrderRow]] = {}
+
+    def lease_until(self) -> float:
+        return self._clock() + self._settings.lease_s
+
+    def spawn(self, row: OrderRow) -> asyncio.Task[OrderRow]:
+        """Run `row` (already leased by this owner) in the background, tracked for shutdown."""
+        task = asyncio.create_task(self.run(row), name=f"submit:{row.id}")
+        self.running[row.id] = task
+        task.add_done_callback(lambda _t: self.running.pop(row.id, None))
+        return task
+
+    async def run(self, row: OrderRow) -> OrderRow:
+        """Advance a leased order as far as it goes now; never raises for provider trouble."""
+        heartbeat = asyncio.create_task(self._heartbeat(row.id))
+        try:
+            return await self._run(row)
+        finally:
+            heartbeat.cancel()
+
+    async def _run(self, row: OrderRow) -> OrderRow:
+        provider = self._providers.get(row.provider)
+        bound = log.bind(order_id=row.id, provider=row.provider)
+        if provider is None:
+            # The provider left the config while orders were queued for it: keep them queued.
+            bound.error("submission.provider_missing")
+            return await self._retry_later(row, {"error": "provider-not-configured"})
+        submission = Submission(
+            row.id, row.client_id, CanonicalOrder.model_validate_json(row.body), row.warehouse
+        )
+        try:
+            return await self._drive(row, provider, submission)
+        except LeaseLost:
+            bound.warning("submission.lease_lost")
+            return row
+        except ProviderError as exc:
+            current = await self._store.get_order(row.id) or row
+            if exc.retryable:
+                bound.info("submission.deferred", phase=current.phase, **exc.describe())
+                return await self._retry_later(current, exc.describe(), exc=exc)
+            bound.warning("submission.rejected", phase=current.phase, **exc.describe())
+            return await self._step(
+                current,
+                Transition(
+                    phase=Phase.FAILED,
+                    status=Status.REJECTED,
+                    last_error=_error_detail(exc),
+                    release=True,
+                    count_attempt=True,
+                    detail=exc.message,
+                ),
+            )
+        except Exception as exc:  # a bug must not strand the order: keep it queued
+            bound.exception("submission.crashed")
+            current = await self._store.get_order(row.id) or row
+            return await self._retry_later(current, {"error": "internal", "detail": repr(exc)})
+
+    async def _drive(self, row: OrderRow, provider: Provider, sub: Submission) -> OrderRow:
+        bound = log.bind(order_id=row.id, provider=row.provider)
+        if row.phase is Phase.PENDING:
+            row = await self._step(row, Transition(phase=Phase.CREATING, count_attempt=True))
+            pid = await provider.create(sub)
+            bound.info("submission.created", provider_order_id=pid)
+            row = await self._step(row, Transition(phase=Phase.CREATED, provider_order_id=pid))
+        elif row.phase is Phase.CREATING:
+            # A create may have reached the provider before we lost track: look first.
+            found = await provider.find(sub)
+            bound.info("submission.reconciled", found=found is not None, provider_order_id=found)
+            if found is None:
+                await self._step(row, Transition(phase=Phase.CREATING, count_attempt=True))
+                found = await provider.create(sub)
+                bound.info("submission.created", provider_order_id=found)
+            row = await self._step(row, Transition(phase=Phase.CREATED, provider_order_id=found))
+        if row.phase is Phase.CREATED and provider.capabilities.confirm:
+            row = await self._step(row, Transition(phase=Phase.CONFIRMING))
+        if row.phase is Phase.CONFIRMING:
+            assert row.provider_order_id is not None
+            await provider.confirm(row.provider_order_id)
+        if row.phase in (Phase.CREATED, Phase.CONFIRMING):
+            row = await self._step(
+                row, Transition(phase=Phase.DONE, status=Status.SUBMITTED, release=True)
+            )
+            bound.info("submission.done", provider_order_id=row.provider_order_id)
+        return row
+
+    async def _retry_later(
+        self, row: OrderRow, error: dict[str, object], *, exc: ProviderError | None = None
+    ) -> OrderRow:
+        delay = retry_delay(
+            row.attempts,
+            base=self._settings.backoff_base_s,
+            cap=self._settings.backoff_max_s,
+            rng=self._rng,
+        )
+        if isinstance(exc, RateLimited) and exc.retry_after:
+            delay = max(delay, exc.retry_after)
+        return await self._step(
+            row,
+            Transition(
+                phase=row.phase,
+                last_error=error,
+                next_attempt_at=self._clock() + delay,
+                release=True,
+            ),
+        )
+
+    async def _step(self, row: OrderRow, step: Transition) -> OrderRow:
+        return await self._store.advance(row.id, owner=self.owner, step=step)
+
+    async def _heartbeat(self, order_id: str) -> None:
+        interval = self._settings.lease_s / 3
+        while True:
+            await asyncio.sleep(interval)
+            if not await self._store.renew(
+                order_id, owner=self.owner, lease_until=self.lease_until()
+            ):
+                return
+
+    async def drain(self, grace_s: float) -> int:
+        """Shutdown: let running submissions finish for `grace_s`, then cancel the rest.
+
+        A cancelled submission keeps its phase; its lease is released so the next start
+        resumes it at once. Returns how many were cancelled.
+        """
+        tasks = list(self.running.values())
+        if not tasks:
+            return 0
+        _done, pending = await asyncio.wait(tasks, timeout=grace_s)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        for order_id in [t.get_name().removeprefix("submit:") for t in pending]:
+            await self._store.release(order_id, owner=self.owner)
+        return len(pending)
+
+
+def _error_detail(exc: ProviderError) -> dict[str, object]:
+    detail = exc.describe()
+    fields = getattr(exc, "fields", None)
+    if fields:
+        detail["fields"] = [{"loc": f.loc, "msg": f.msg} for f in fields]
+    return detail

@@ -1,0 +1,41 @@
+"""How orders look to callers (DESIGN §3 "Response of a submit")."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from gateway.store import HistoryEntry, OrderRow
+
+
+def _ts(value: datetime) -> str:
+    return value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def order_view(row: OrderRow, history: Sequence[HistoryEntry] | None = None) -> dict[str, Any]:
+    view: dict[str, Any] = {
+        "id": row.id,
+        "external_id": row.external_id,
+        "status": row.status.value,
+        "provider": row.provider,
+        "warehouse": row.warehouse,
+        "provider_order_id": row.provider_order_id,
+        "route": {"rule": row.route_rule, "candidate": row.route_candidate},
+        "submission": {
+            "phase": row.phase.value,
+            "attempts": row.attempts,
+            "last_error": row.last_error,
+        },
+        "created_at": _ts(row.created_at),
+        "updated_at": _ts(row.updated_at),
+        "order": orjson.loads(row.body),
+    }
+    if history is not None:
+        view["history"] = [
+            {"status": h.status.value, "source": h.source, "at": _ts(h.at), "detail": h.detail}
+            for h in history
+        ]
+    return view

@@ -1,0 +1,187 @@
+"""The provider seam: what the gateway asks of every 3PL, and nothing more.
+
+A provider is a package `gateway/providers/<name>/` whose `__init__` exposes
+`PROVIDER: ProviderSpec`. The gateway finds it by the name of its `[providers.<name>]` config
+block (see `load_spec`), so adding a provider touches no other module. The package holds
+`translate.py` (pure wire mapping and the status table), `adapter.py` (the only I/O), and its
+settings model, a subclass of `gateway.config.ProviderSettings`.
+
+Errors are the tree in `gateway.providers.errors`, re-exported here.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+from gateway.model.orders import CanonicalOrder, Status
+from gateway.providers.errors import (
+    CircuitOpen,
+    ConfigurationError,
+    Conflict,
+    FieldError,
+    Forbidden,
+    Invalid,
+    Locked,
+    NotFound,
+    ProviderError,
+    RateLimited,
+    Unauthorized,
+    Unavailable,
+    error_for_status,
+)
+
+if TYPE_CHECKING:
+    from aiohttp import web
+
+    from gateway.config import ProviderSettings, Secrets
+
+__all__ = [
+    "Capabilities",
+    "CircuitOpen",
+    "ConfigurationError",
+    "Conflict",
+    "FieldError",
+    "Forbidden",
+    "Invalid",
+    "Locked",
+    "NotFound",
+    "Provider",
+    "ProviderContext",
+    "ProviderError",
+    "ProviderOrder",
+    "ProviderSpec",
+    "ProviderState",
+    "RateLimited",
+    "StockSnapshot",
+    "Submission",
+    "Unauthorized",
+    "Unavailable",
+    "error_for_status",
+    "load_spec",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """One order as a provider sees it: the canonical body plus where it goes."""
+
+    gateway_id: str
+    client_id: str
+    order: CanonicalOrder
+    warehouse: str
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderOrder:
+    """The provider's view of an order, already mapped to canonical terms."""
+
+    provider_order_id: str
+    status: Status
+    raw_status: str
+    tracking_code: str | None = None
+    tracking_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    confirm: bool = False
+    """Create leaves a draft that a separate call must confirm (Logitrail)."""
+    cancel: bool = False
+    stock: bool = False
+    """`stock()` reports per-warehouse quantities for stock-aware routing."""
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderState:
+    """What `/readyz` and `/v1/providers` show. Never a credential."""
+
+    name: str
+    circuit: str
+    configuration_error: str | None = None
+    last_error: str | None = None
+    token_expires_at: float | None = None
+    gate_open_at: float | None = None
+
+
+StockSnapshot = Mapping[str, int]
+"""SKU → units available in one warehouse."""
+
+
+@runtime_checkable
+class Provider(Protocol):
+    name: str
+    capabilities: Capabilities
+
+    def check(self, submission: Submission) -> list[FieldError]:
+        """Provider rules the order breaks, found without any call (→ 422 before sending)."""
+        ...
+
+    async def create(self, submission: Submission) -> str:
+        """Create the order; return the provider's order id."""
+        ...
+
+    async def find(self, submission: Submission) -> str | None:
+        """Reconcile: the provider id of an order a previous create may have made, or None."""
+        ...
+
+    async def confirm(self, provider_order_id: str) -> ProviderOrder:
+        """Confirm a draft (only when `capabilities.confirm`); idempotent once confirmed."""
+        ...
+
+    async def get(self, provider_order_id: str) -> ProviderOrder: ...
+
+    async def stock(self, warehouse: str, skus: list[str]) -> StockSnapshot:
+        """Units available per SKU in `warehouse` (only when `capabilities.stock`)."""
+        ...
+
+    def healthy(self) -> bool:
+        """False while the circuit is open: routing then skips this provider."""
+        ...
+
+    def state(self) -> ProviderState: ...
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderContext:
+    """What the gateway hands a provider when it builds one."""
+
+    self_url: str
+    """The gateway's own base URL, for `base_url`s given as a path (in-process sandbox)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderSpec:
+    """How the gateway discovers a provider package."""
+
+    name: str
+    settings: type[ProviderSettings]
+    build: Callable[[ProviderSettings, Secrets, ProviderContext], Provider]
+    sandbox: Callable[[ProviderSettings, Secrets], web.Application] | None = None
+    """Builds the in-process simulator served under `/_sandbox/<name>` when enabled."""
+
+
+class UnknownProvider(LookupError):
+    pass
+
+
+def load_spec(name: str) -> ProviderSpec:
+    """The `ProviderSpec` of package `gateway.providers.<name>`."""
+    if not name.isidentifier():
+        raise UnknownProvider(name)
+    try:
+        module = importlib.import_module(f"gateway.providers.{name}")
+    except ModuleNotFoundError as exc:
+        if exc.name in (f"gateway.providers.{name}",):
+            raise UnknownProvider(name) from None
+        raise
+    spec = getattr(module, "PROVIDER", None)
+    if not isinstance(spec, ProviderSpec):
+        raise UnknownProvider(name)
+    return spec

@@ -1,0 +1,56 @@
+"""Logitrail (Finland): OAuth2 client credentials, passive orders confirmed in a second call."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from gateway.config import ProviderSettings, Secrets
+from gateway.providers.base import Provider, ProviderContext, ProviderSpec
+from gateway.providers.logitrail.adapter import LogitrailAdapter
+from gateway.providers.logitrail.settings import LogitrailSettings
+
+# Seed 000: every scope the merchant API knows. The demo client may request any of them, so a
+# misspelt scope in the config still fails with invalid_scope, as it would in production.
+DOCUMENTED_SCOPES = frozenset(
+    {
+        "orders:read",
+        "orders:manage",
+        "order_returns:read",
+        "order_returns:manage",
+        "products:read",
+        "products:manage",
+        "inbound_shipments:read",
+        "inbound_shipments:manage",
+        "pickup-points:read",
+        "pickup-points:manage",
+        "pricing:read",
+        "pricing:manage",
+        "merchants:read",
+        "merchants:manage",
+        "webhooks:manage",
+        "warehouse-management:read",
+    }
+)
+
+
+def _build(settings: ProviderSettings, secrets: Secrets, ctx: ProviderContext) -> Provider:
+    assert isinstance(settings, LogitrailSettings)
+    return LogitrailAdapter(settings, secrets, ctx)
+
+
+def _sandbox(settings: ProviderSettings, secrets: Secrets) -> web.Application:
+    """The in-process simulator, registering this gateway's own credentials as its client."""
+    from gateway.sandbox.logitrail import LogitrailSandbox, SandboxClient  # noqa: PLC0415
+
+    assert isinstance(settings, LogitrailSettings)
+    client = SandboxClient(
+        secrets.reveal(settings.client_id_env),
+        secrets.reveal(settings.client_secret_env),
+        DOCUMENTED_SCOPES,
+    )
+    return LogitrailSandbox(clients=[client], merchant_id=settings.merchant_id).app
+
+
+PROVIDER = ProviderSpec(
+    name="logitrail", settings=LogitrailSettings, build=_build, sandbox=_sandbox
+)

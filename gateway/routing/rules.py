@@ -1,0 +1,122 @@
+"""Routing rules as they appear in the config file (`[[routing.rules]]`, `[routing.default]`).
+
+```toml
+[[routing.rules]]
+name = "nordics"
+when = { country = ["FI", "SE"], weight_g = { max = 30000 } }
+candidates = [{ provider = "logitrail", warehouse = "FI-VANTAA" }]
+stock_aware = false
+```
+
+Every condition in `when` must hold; an empty `when` always matches. List conditions accept a
+single value too (`country = "FI"`). Ranges are inclusive at both ends.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+from gateway.model.orders import CountryCode, CurrencyCode, Kind
+
+
+def _listify(value: Any) -> Any:
+    return [value] if isinstance(value, str | int) and not isinstance(value, bool) else value
+
+
+def _decimal(value: Any) -> Any:
+    # TOML has no decimal type: accept "100.00" or 100 / 100.5 and keep exact digits.
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float):
+        return Decimal(str(value))
+    return value
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class IntRange(_Section):
+    min: int | None = None
+    max: int | None = None
+
+    @model_validator(mode="after")
+    def _bounds(self) -> IntRange:
+        if self.min is None and self.max is None:
+            raise ValueError("give min, max or both")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError("min must not exceed max")
+        return self
+
+
+class DecimalRange(_Section):
+    min: Annotated[Decimal, BeforeValidator(_decimal)] | None = None
+    max: Annotated[Decimal, BeforeValidator(_decimal)] | None = None
+
+    @model_validator(mode="after")
+    def _bounds(self) -> DecimalRange:
+        if self.min is None and self.max is None:
+            raise ValueError("give min, max or both")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError("min must not exceed max")
+        return self
+
+
+OneOrMany = BeforeValidator(_listify)
+
+
+class Conditions(_Section):
+    """The `when` table of a rule."""
+
+    country: Annotated[list[CountryCode], OneOrMany] | None = None
+    region: Annotated[list[str], OneOrMany] | None = None
+    kind: Annotated[list[Kind], OneOrMany] | None = None
+    channel: Annotated[list[str], OneOrMany] | None = None
+    tags_any: Annotated[list[str], OneOrMany] | None = None
+    """At least one of these tags is on the order."""
+    tags_all: Annotated[list[str], OneOrMany] | None = None
+    """Every one of these tags is on the order."""
+    sku_prefix: Annotated[list[str], OneOrMany] | None = None
+    """Every line's SKU starts with one of these prefixes."""
+    sku_in: Annotated[list[str], OneOrMany] | None = None
+    """Every line's SKU is one of these."""
+    currency: Annotated[list[CurrencyCode], OneOrMany] | None = None
+    weight_g: IntRange | None = None
+    """Total weight, Σ quantity × weight_g; an order with a line of unknown weight fails it."""
+    lines: IntRange | None = None
+    """Number of order lines."""
+    value: DecimalRange | None = None
+    """Σ quantity × unit_price; an order with a line of unknown price fails it."""
+    metadata: dict[str, str | int | float | bool] | None = None
+    """Each key must be present in the order's metadata with exactly this value."""
+
+
+class Candidate(_Section):
+    provider: str
+    warehouse: str
+
+
+class Rule(_Section):
+    name: Annotated[str, Field(min_length=1, max_length=64)]
+    when: Conditions = Field(default_factory=Conditions)
+    candidates: Annotated[list[Candidate], Field(min_length=1)]
+    stock_aware: bool = False
+    """Take the first candidate whose warehouse holds every line (from provider inventory)."""
+
+
+class RoutingSettings(_Section):
+    rules: list[Rule] = Field(default_factory=list)
+    default: Candidate | None = None
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> RoutingSettings:
+        names = [r.name for r in self.rules]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"rule names must be unique; repeated: {', '.join(dupes)}")
+        if "default" in names or "pinned" in names:
+            raise ValueError("'default' and 'pinned' are reserved rule names")
+        return self

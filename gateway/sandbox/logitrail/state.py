@@ -1,0 +1,182 @@
+"""What the Logitrail sandbox remembers: clients, tokens, orders and recorded requests."""
+
+from __future__ import annotations
+
+import random
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+ORDER_STATUSES = (
+    "passive",
+    "confirmed",
+    "waiting_products",
+    "problem",
+    "processing",
+    "processed",
+    "returning",
+    "returned",
+    "cancelled",
+    "deleted",
+)
+# Statuses at which the parcel exists, so the order carries a tracking code.
+_TRACKED = frozenset(ORDER_STATUSES) - {"passive", "cancelled", "deleted"}
+TRACKING_URL = "https://tracking.logitrail.com/{code}"
+
+
+@dataclass
+class SandboxClient:
+    """One registered OAuth client and the scopes it may request (seed 000 allowlist)."""
+
+    client_id: str
+    client_secret: str
+    allowed_scopes: frozenset[str]
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """One request the sandbox received and what it answered (status 0: connection reset).
+
+    `path` is relative to the mount point; `at` is the sandbox clock when it arrived.
+    """
+
+    op: str
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: Any
+    at: float
+    status: int
+
+
+@dataclass
+class SandboxOrder:
+    """An order held by the sandbox; `body` is the order JSON as last received."""
+
+    id: str
+    merchants_order: str  # "" when the body had none
+    body: dict[str, Any]
+    status: str
+    tracking_code: str | None
+    tracking_url: str | None
+    created_at: float
+    updated_at: float
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    scopes: frozenset[str]
+    expires_at: float
+
+
+class SandboxState:
+    """Tokens and orders, with the clock and the seeded id generator."""
+
+    def __init__(
+        self,
+        *,
+        clients: list[SandboxClient],
+        merchant_id: str,
+        token_ttl_s: float,
+        clock: Callable[[], float],
+        seed: int,
+    ) -> None:
+        self.clients = {c.client_id: c for c in clients}
+        self.merchant_id = merchant_id
+        self.token_ttl_s = token_ttl_s
+        self.clock = clock
+        self.orders: dict[str, SandboxOrder] = {}
+        self._tokens: dict[str, IssuedToken] = {}
+        self._ids = random.Random(f"logitrail-ids-{seed}")
+
+    # tokens
+
+    def authenticate_client(self, client_id: str, client_secret: str) -> SandboxClient | None:
+        client = self.clients.get(client_id)
+        if client is None or not secrets.compare_digest(client.client_secret, client_secret):
+            return None
+        return client
+
+    def issue_token(self, scopes: frozenset[str]) -> str:
+        now = self.clock()
+        self._tokens = {t: v for t, v in self._tokens.items() if v.expires_at > now}
+        token = secrets.token_urlsafe(32)
+        self._tokens[token] = IssuedToken(scopes=scopes, expires_at=now + self.token_ttl_s)
+        return token
+
+    def token(self, token: str) -> IssuedToken | None:
+        """The token's grant if it was issued, not revoked and not expired by the clock."""
+        issued = self._tokens.get(token)
+        if issued is None or self.clock() >= issued.expires_at:
+            return None
+        return issued
+
+    def expire_tokens(self) -> None:
+        self._tokens.clear()
+
+    # orders
+
+    def new_order(self, body: dict[str, Any], merchants_order: str) -> SandboxOrder:
+        order_id = self._new_id()
+        now = self.clock()
+        order = SandboxOrder(
+            id=order_id,
+            merchants_order=merchants_order,
+            body=body,
+            status="passive",
+            tracking_code=None,
+            tracking_url=None,
+            created_at=now,
+            updated_at=now,
+        )
+        self.orders[order_id] = order
+        return order
+
+    def set_status(self, order: SandboxOrder, status: str) -> None:
+        if status not in ORDER_STATUSES:
+            raise ValueError(f"unknown order status {status!r}; one of {ORDER_STATUSES}")
+        order.status = status
+        if status in _TRACKED and order.tracking_code is None:
+            code = "JJFI" + "".join(str(self._ids.randrange(10)) for _ in range(16))
+            order.tracking_code = code
+            order.tracking_url = TRACKING_URL.format(code=code)
+        order.updated_at = self.clock()
+
+    def _new_id(self) -> str:
+        while True:
+            order_id = f"{self._ids.getrandbits(96):024x}"
+            if order_id not in self.orders:
+                return order_id
+
+
+def iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, tz=UTC).isoformat().replace("+00:00", "Z")
+
+
+def order_products(body: dict[str, Any]) -> Any:
+    """The order lines: `products_all` (replaces all lines) if given, else `products`."""
+    lines = body.get("products_all")
+    return body.get("products") if lines is None else lines
+
+
+def render_order(order: SandboxOrder) -> dict[str, Any]:
+    """The order as `GET /orders/{id}` shows it (`{"order": <this>}`)."""
+    body = order.body
+    customer = dict(body.get("customer") or {})
+    if customer.get("countryCode") is None:
+        customer["countryCode"] = "FI"
+    products = order_products(body)
+    return {
+        "id": order.id,
+        "merchants_order": order.merchants_order or None,
+        "status": order.status,
+        "tracking_code": order.tracking_code,
+        "tracking_url": order.tracking_url,
+        "customer": customer,
+        "products": products,
+        "created_at": iso(order.created_at),
+        "updated_at": iso(order.updated_at),
+    }

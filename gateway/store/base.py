@@ -1,0 +1,197 @@
+"""The `Store` protocol and the rows it deals in."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Protocol
+
+from gateway.model.orders import Phase, Status
+
+
+class StoreUnavailable(Exception):
+    """The database cannot be reached or refused the operation."""
+
+
+class OrderExists(Exception):
+    """(client, external_id) is taken; `order_id` names the order that holds it."""
+
+    def __init__(self, order_id: str) -> None:
+        super().__init__(order_id)
+        self.order_id = order_id
+
+
+@dataclass(frozen=True, slots=True)
+class NewOrder:
+    id: str
+    client_id: str
+    external_id: str
+    provider: str
+    warehouse: str
+    route_rule: str
+    route_candidate: int
+    body: str
+    """The canonical order as JSON text."""
+    status: Status = Status.ACCEPTED
+    phase: Phase = Phase.PENDING
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRow:
+    id: str
+    client_id: str
+    external_id: str
+    provider: str
+    warehouse: str
+    route_rule: str
+    route_candidate: int
+    provider_order_id: str | None
+    status: Status
+    phase: Phase
+    body: str
+    attempts: int
+    next_attempt_at: float
+    last_error: dict[str, Any] | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    status: Status
+    source: str
+    at: datetime
+    detail: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OrderFilter:
+    external_id: str | None = None
+    status: Status | None = None
+    provider: str | None = None
+    updated_since: datetime | None = None
+    before_id: str | None = None
+    """Keyset cursor: only ids lower than this (lists run newest first)."""
+    limit: int = 50
+
+
+class BeginOutcome(StrEnum):
+    NEW = "new"
+    """No record: this request owns the key now."""
+    REPLAY = "replay"
+    """Finished before with the same body: answer the stored response."""
+    MISMATCH = "mismatch"
+    """The key was used with a different body."""
+    IN_FLIGHT = "in_flight"
+    """The first request with this key is still running."""
+    RESUME = "resume"
+    """The first request died after storing its order: answer from that order."""
+
+
+@dataclass(frozen=True, slots=True)
+class Begin:
+    outcome: BeginOutcome
+    order_id: str | None = None
+    status: int | None = None
+    body: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """One committed step of a submission (see `Store.advance`)."""
+
+    phase: Phase
+    status: Status | None = None
+    """A new canonical status (recorded in history), or None to keep it."""
+    provider_order_id: str | None = None
+    last_error: dict[str, Any] | None = None
+    next_attempt_at: float | None = None
+    count_attempt: bool = False
+    release: bool = False
+    """Give up the lease (the worker is done with the order for now)."""
+    source: str = "submitter"
+    detail: str | None = None
+
+
+class Store(Protocol):
+    async def ping(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    # idempotency ---------------------------------------------------------------
+    async def begin_idempotent(
+        self,
+        client_id: str,
+        key: str,
+        fingerprint: str,
+        *,
+        now: float,
+        lock_s: float,
+        ttl_s: float,
+    ) -> Begin: ...
+
+    async def finish_idempotent(
+        self, client_id: str, key: str, *, status: int, body: bytes
+    ) -> None: ...
+
+    async def abandon_idempotent(self, client_id: str, key: str) -> None: ...
+
+    async def purge_idempotency(self, *, now: float) -> int: ...
+
+    # orders --------------------------------------------------------------------
+    async def insert_order(
+        self,
+        order: NewOrder,
+        *,
+        now: float,
+        idempotency: tuple[str, str] | None,
+        lease_owner: str | None,
+        lease_until: float | None,
+    ) -> OrderRow:
+        """Store a new order and its first history entry; raises `OrderExists`."""
+        ...
+
+    async def get_order(self, order_id: str, *, client_id: str | None = None) -> OrderRow | None:
+        """One order; with `client_id`, only if that tenant owns it."""
+        ...
+
+    async def find_by_external_id(self, client_id: str, external_id: str) -> OrderRow | None: ...
+
+    async def list_orders(self, client_id: str, flt: OrderFilter) -> Sequence[OrderRow]: ...
+
+    async def history(self, order_id: str) -> Sequence[HistoryEntry]: ...
+
+    # submission ----------------------------------------------------------------
+    async def claim_due(
+        self, *, owner: str, now: float, lease_until: float, limit: int
+    ) -> Sequence[OrderRow]:
+        """Lease up to `limit` open orders that are due and not leased by anyone alive."""
+        ...
+
+    async def claim(
+        self, order_id: str, *, owner: str, now: float, lease_until: float
+    ) -> OrderRow | None:
+        """Lease one open order, or None if it is done or someone else holds it."""
+        ...
+
+    async def renew(self, order_id: str, *, owner: str, lease_until: float) -> bool:
+        """Extend a lease this owner holds; False if it was lost."""
+        ...
+
+    async def release(self, order_id: str, *, owner: str) -> None:
+        """Give up a lease without changing the order (shutdown)."""
+        ...
+
+    async def advance(self, order_id: str, *, owner: str, step: Transition) -> OrderRow:
+        """Commit one submission step; raises `LeaseLost` if `owner` no longer holds it."""
+        ...
+
+    async def queue_stats(self, *, now: float) -> tuple[int, float | None]:
+        """(open orders, age in seconds of the oldest) for metrics."""
+        ...
+
+
+class LeaseLost(Exception):
+    """Another worker took the order over: stop touching it."""

@@ -1,0 +1,455 @@
+"""The embedded store: SQLite through aiosqlite, in WAL mode.
+
+One connection, one writer at a time (an asyncio lock around every transaction, which is also
+what SQLite allows); `synchronous=FULL` so a committed order survives power loss, not only a
+process crash. Each public method is exactly one transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiosqlite
+import orjson
+import structlog
+
+from gateway.model.orders import OPEN_PHASES, Phase, Status
+from gateway.store.base import (
+    Begin,
+    BeginOutcome,
+    HistoryEntry,
+    LeaseLost,
+    NewOrder,
+    OrderExists,
+    OrderFilter,
+    OrderRow,
+    StoreUnavailable,
+    Transition,
+)
+
+log = structlog.get_logger(__name__)
+
+_ORDER_COLUMNS = (
+    "id, client_id, external_id, provider, warehouse, route_rule, route_candidate, "
+    "provider_order_id, status, phase, body, attempts, next_attempt_at, last_error, "
+    "created_at, updated_at"
+)
+_OPEN = "('" + "', '".join(sorted(OPEN_PHASES)) + "')"
+
+
+def iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="microseconds")
+
+
+def _row(r: sqlite3.Row) -> OrderRow:
+    return OrderRow(
+        id=r["id"],
+        client_id=r["client_id"],
+        external_id=r["external_id"],
+        provider=r["provider"],
+        warehouse=r["warehouse"],
+        route_rule=r["route_rule"],
+        route_candidate=r["route_candidate"],
+        provider_order_id=r["provider_order_id"],
+        status=Status(r["status"]),
+        phase=Phase(r["phase"]),
+        body=r["body"],
+        attempts=r["attempts"],
+        next_attempt_at=r["next_attempt_at"],
+        last_error=orjson.loads(r["last_error"]) if r["last_error"] else None,
+        created_at=datetime.fromisoformat(r["created_at"]),
+        updated_at=datetime.fromisoformat(r["updated_at"]),
+    )
+
+
+class SqliteStore:
+    def __init__(self, db: aiosqlite.Connection) -> None:
+        self._db = db
+        self._lock = asyncio.Lock()
+        self._closed = False
+
+    @classmethod
+    async def open(cls, url: str) -> SqliteStore:
+        path = Path(urlsplit(url).path[1:])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        db = await aiosqlite.connect(path, isolation_level=None)
+        db.row_factory = sqlite3.Row
+        for pragma in (
+            "journal_mode=WAL",
+            "synchronous=FULL",
+            "foreign_keys=ON",
+            "busy_timeout=5000",
+        ):
+            await db.execute(f"PRAGMA {pragma}")
+        store = cls(db)
+        await store._migrate()
+        log.info("store.opened", backend="sqlite", path=str(path))
+        return store
+
+    async def _migrate(self) -> None:
+        async with self._tx() as db:
+            await db.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations "
+                "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+            )
+            done = {
+                r[0] for r in await db.execute_fetchall("SELECT version FROM schema_migrations")
+            }
+            for version, name, sql in migrations():
+                if version in done:
+                    continue
+                for statement in statements(sql):
+                    await db.execute(statement)
+                await db.execute(
+                    "INSERT INTO schema_migrations VALUES (?, ?, ?)",
+                    (version, name, iso(datetime.now(UTC).timestamp())),
+                )
+                log.info("store.migrated", version=version, name=name)
+
+    @asynccontextmanager
+    async def _tx(self) -> AsyncIterator[aiosqlite.Connection]:
+        async with self._lock:
+            try:
+                await self._db.execute("BEGIN IMMEDIATE")
+            except (sqlite3.Error, ValueError) as exc:  # ValueError: connection closed
+                raise StoreUnavailable(str(exc)) from exc
+            try:
+                yield self._db
+            except BaseException:
+                await self._db.execute("ROLLBACK")
+                raise
+            else:
+                await self._db.execute("COMMIT")
+
+    async def _read(self, sql: str, args: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        async with self._lock:
+            try:
+                return list(await self._db.execute_fetchall(sql, args))
+            except (sqlite3.Error, ValueError) as exc:  # ValueError: connection closed
+                raise StoreUnavailable(str(exc)) from exc
+
+    async def ping(self) -> None:
+        await self._read("SELECT 1")
+
+    async def close(self) -> None:
+        async with self._lock:
+            if not self._closed:
+                self._closed = True
+                await self._db.close()
+
+    # idempotency ---------------------------------------------------------------
+    async def begin_idempotent(
+        self,
+        client_id: str,
+        key: str,
+        fingerprint: str,
+        *,
+        now: float,
+        lock_s: float,
+        ttl_s: float,
+    ) -> Begin:
+        async with self._tx() as db:
+            rows = list(
+                await db.execute_fetchall(
+                    "SELECT * FROM idempotency WHERE client_id = ? AND key = ?", (client_id, key)
+                )
+            )
+            rec = rows[0] if rows else None
+            if rec is not None and rec["expires_at"] <= now:
+                await db.execute(
+                    "DELETE FROM idempotency WHERE client_id = ? AND key = ?", (client_id, key)
+                )
+                rec = None
+            if rec is None:
+                await db.execute(
+                    "INSERT INTO idempotency (client_id, key, fingerprint, state, locked_until,"
+                    " expires_at) VALUES (?, ?, ?, 'running', ?, ?)",
+                    (client_id, key, fingerprint, now + lock_s, now + ttl_s),
+                )
+                return Begin(BeginOutcome.NEW)
+            if rec["fingerprint"] != fingerprint:
+                return Begin(BeginOutcome.MISMATCH, order_id=rec["order_id"])
+            if rec["state"] == "done":
+                return Begin(
+                    BeginOutcome.REPLAY,
+                    order_id=rec["order_id"],
+                    status=rec["response_status"],
+                    body=rec["response_body"],
+                )
+            if rec["locked_until"] > now:
+                return Begin(BeginOutcome.IN_FLIGHT, order_id=rec["order_id"])
+            # The request that held the key died. Take the key over.
+            await db.execute(
+                "UPDATE idempotency SET locked_until = ? WHERE client_id = ? AND key = ?",
+                (now + lock_s, client_id, key),
+            )
+            if rec["order_id"] is not None:
+                return Begin(BeginOutcome.RESUME, order_id=rec["order_id"])
+            return Begin(BeginOutcome.NEW)
+
+    async def finish_idempotent(
+        self, client_id: str, key: str, *, status: int, body: bytes
+    ) -> None:
+        async with self._tx() as db:
+            await db.execute(
+                "UPDATE idempotency SET state = 'done', response_status = ?, response_body = ?"
+                " WHERE client_id = ? AND key = ?",
+                (status, body, client_id, key),
+            )
+
+    async def abandon_idempotent(self, client_id: str, key: str) -> None:
+        async with self._tx() as db:
+            await db.execute(
+                "DELETE FROM idempotency WHERE client_id = ? AND key = ? AND state = 'running'",
+                (client_id, key),
+            )
+
+    async def purge_idempotency(self, *, now: float) -> int:
+        async with self._tx() as db:
+            cur = await db.execute("DELETE FROM idempotency WHERE expires_at <= ?", (now,))
+            return cur.rowcount
+
+    # orders --------------------------------------------------------------------
+    async def insert_order(
+        self,
+        order: NewOrder,
+        *,
+        now: float,
+        idempotency: tuple[str, str] | None,
+        lease_owner: str | None,
+        lease_until: float | None,
+    ) -> OrderRow:
+        stamp = iso(now)
+        try:
+            async with self._tx() as db:
+                await db.execute(
+                    "INSERT INTO orders (id, client_id, external_id, provider, warehouse,"
+                    " route_rule, route_candidate, status, phase, body, next_attempt_at,"
+                    " lease_owner, lease_until, created_at, updated_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        order.id,
+                        order.client_id,
+                        order.external_id,
+                        order.provider,
+                        order.warehouse,
+                        order.route_rule,
+                        order.route_candidate,
+                        order.status,
+                        order.phase,
+                        order.body,
+                        now,
+                        lease_owner,
+                        lease_until,
+                        stamp,
+                        stamp,
+                    ),
+                )
+                await db.execute(
+                    "INSERT INTO order_history VALUES (?, 1, ?, 'api', NULL, ?)",
+                    (order.id, order.status, stamp),
+                )
+                if idempotency is not None:
+                    await db.execute(
+                        "UPDATE idempotency SET order_id = ? WHERE client_id = ? AND key = ?",
+                        (order.id, *idempotency),
+                    )
+        except sqlite3.IntegrityError:
+            existing = await self.find_by_external_id(order.client_id, order.external_id)
+            if existing is None:
+                raise
+            raise OrderExists(existing.id) from None
+        row = await self.get_order(order.id)
+        assert row is not None
+        return row
+
+    async def get_order(self, order_id: str, *, client_id: str | None = None) -> OrderRow | None:
+        if client_id is None:
+            rows = await self._read(
+                f"SELECT {_ORDER_COLUMNS} FROM orders WHERE id = ?", (order_id,)
+            )
+        else:
+            rows = await self._read(
+                f"SELECT {_ORDER_COLUMNS} FROM orders WHERE id = ? AND client_id = ?",
+                (order_id, client_id),
+            )
+        return _row(rows[0]) if rows else None
+
+    async def find_by_external_id(self, client_id: str, external_id: str) -> OrderRow | None:
+        rows = await self._read(
+            f"SELECT {_ORDER_COLUMNS} FROM orders WHERE client_id = ? AND external_id = ?",
+            (client_id, external_id),
+        )
+        return _row(rows[0]) if rows else None
+
+    async def list_orders(self, client_id: str, flt: OrderFilter) -> Sequence[OrderRow]:
+        where, args = ["client_id = ?"], [client_id]
+        for column, value in (
+            ("external_id", flt.external_id),
+            ("status", flt.status),
+            ("provider", flt.provider),
+        ):
+            if value is not None:
+                where.append(f"{column} = ?")
+                args.append(value)
+        if flt.updated_since is not None:
+            where.append("updated_at >= ?")
+            args.append(flt.updated_since.astimezone(UTC).isoformat(timespec="microseconds"))
+        if flt.before_id is not None:
+            where.append("id < ?")
+            args.append(flt.before_id)
+        rows = await self._read(
+            f"SELECT {_ORDER_COLUMNS} FROM orders WHERE {' AND '.join(where)}"
+            " ORDER BY id DESC LIMIT ?",
+            (*args, flt.limit),
+        )
+        return [_row(r) for r in rows]
+
+    async def history(self, order_id: str) -> Sequence[HistoryEntry]:
+        rows = await self._read(
+            "SELECT status, source, detail, at FROM order_history WHERE order_id = ? ORDER BY seq",
+            (order_id,),
+        )
+        return [
+            HistoryEntry(
+                Status(r["status"]), r["source"], datetime.fromisoformat(r["at"]), r["detail"]
+            )
+            for r in rows
+        ]
+
+    # submission ----------------------------------------------------------------
+    async def claim_due(
+        self, *, owner: str, now: float, lease_until: float, limit: int
+    ) -> Sequence[OrderRow]:
+        async with self._tx() as db:
+            rows = list(
+                await db.execute_fetchall(
+                    f"SELECT {_ORDER_COLUMNS} FROM orders WHERE phase IN {_OPEN}"
+                    " AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until <= ?)"
+                    " ORDER BY next_attempt_at LIMIT ?",
+                    (now, now, limit),
+                )
+            )
+            for r in rows:
+                await db.execute(
+                    "UPDATE orders SET lease_owner = ?, lease_until = ? WHERE id = ?",
+                    (owner, lease_until, r["id"]),
+                )
+        return [_row(r) for r in rows]
+
+    async def claim(
+        self, order_id: str, *, owner: str, now: float, lease_until: float
+    ) -> OrderRow | None:
+        async with self._tx() as db:
+            cur = await db.execute(
+                f"UPDATE orders SET lease_owner = ?, lease_until = ? WHERE id = ?"
+                f" AND phase IN {_OPEN} AND (lease_until IS NULL OR lease_until <= ?"
+                " OR lease_owner = ?)",
+                (owner, lease_until, order_id, now, owner),
+            )
+            if cur.rowcount == 0:
+                return None
+            rows = list(
+                await db.execute_fetchall(
+                    f"SELECT {_ORDER_COLUMNS} FROM orders WHERE id = ?", (order_id,)
+                )
+            )
+        return _row(rows[0])
+
+    async def renew(self, order_id: str, *, owner: str, lease_until: float) -> bool:
+        async with self._tx() as db:
+            cur = await db.execute(
+                "UPDATE orders SET lease_until = ? WHERE id = ? AND lease_owner = ?",
+                (lease_until, order_id, owner),
+            )
+            return cur.rowcount == 1
+
+    async def release(self, order_id: str, *, owner: str) -> None:
+        async with self._tx() as db:
+            await db.execute(
+                "UPDATE orders SET lease_owner = NULL, lease_until = NULL"
+                " WHERE id = ? AND lease_owner = ?",
+                (order_id, owner),
+            )
+
+    async def advance(self, order_id: str, *, owner: str, step: Transition) -> OrderRow:
+        now = datetime.now(UTC)
+        stamp = now.isoformat(timespec="microseconds")
+        sets = ["phase = ?", "updated_at = ?"]
+        args: list[Any] = [step.phase, stamp]
+        if step.status is not None:
+            sets.append("status = ?")
+            args.append(step.status)
+        if step.provider_order_id is not None:
+            sets.append("provider_order_id = ?")
+            args.append(step.provider_order_id)
+        sets.append("last_error = ?")
+        args.append(orjson.dumps(step.last_error).decode() if step.last_error else None)
+        if step.next_attempt_at is not None:
+            sets.append("next_attempt_at = ?")
+            args.append(step.next_attempt_at)
+        if step.count_attempt:
+            sets.append("attempts = attempts + 1")
+        if step.release:
+            sets.append("lease_owner = NULL, lease_until = NULL")
+        async with self._tx() as db:
+            cur = await db.execute(
+                f"UPDATE orders SET {', '.join(sets)} WHERE id = ? AND lease_owner = ?",
+                (*args, order_id, owner),
+            )
+            if cur.rowcount == 0:
+                raise LeaseLost(order_id)
+            if step.status is not None:
+                await db.execute(
+                    "INSERT INTO order_history SELECT ?, COALESCE(MAX(seq), 0) + 1, ?, ?, ?, ?"
+                    " FROM order_history WHERE order_id = ?",
+                    (order_id, step.status, step.source, step.detail, stamp, order_id),
+                )
+            rows = list(
+                await db.execute_fetchall(
+                    f"SELECT {_ORDER_COLUMNS} FROM orders WHERE id = ?", (order_id,)
+                )
+            )
+        return _row(rows[0])
+
+    async def queue_stats(self, *, now: float) -> tuple[int, float | None]:
+        rows = await self._read(
+            f"SELECT COUNT(*), MIN(created_at) FROM orders WHERE phase IN {_OPEN}"
+        )
+        count, oldest = rows[0][0], rows[0][1]
+        age = now - datetime.fromisoformat(oldest).timestamp() if oldest else None
+        return count, age
+
+
+def migrations() -> list[tuple[int, str, str]]:
+    """Numbered `NNN_name.sql` files shipped in `gateway/store/migrations`, in order."""
+    found = []
+    for entry in resources.files("gateway.store").joinpath("migrations").iterdir():
+        name = entry.name
+        if name.endswith(".sql") and name[:3].isdigit():
+            found.append((int(name[:3]), name[4:-4], entry.read_text(encoding="utf-8")))
+    return sorted(found)
+
+
+def statements(sql: str) -> list[str]:
+    """Split a script into statements the way SQLite does (comments may hold semicolons)."""
+    out, buf = [], ""
+    for line in sql.splitlines(keepends=True):
+        buf += line
+        if sqlite3.complete_statement(buf):
+            if buf.strip():
+                out.append(buf.strip())
+            buf = ""
+    if buf.strip() and not all(
+        ln.strip().startswith("--") or not ln.strip() for ln in buf.splitlines()
+    ):
+        out.append(buf.strip())
+    return out

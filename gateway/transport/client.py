@@ -1,0 +1,316 @@
+"""`ProviderTransport`: the one outbound HTTP stack every adapter calls through.
+
+Per attempt, from the outside in:
+
+    Retrying (budget, full-jitter backoff, Retry-After as floor)
+      └ CircuitBreaker (refuse fast while the provider is failing)
+          └ RetryAfterGate (wait while the provider said "not before …")
+              └ RateLimiter (aiolimiter rate + concurrency cap)
+                  └ Auth (bearer/OAuth; on 401 refresh once and resend once)
+                      └ aiohttp ClientSession
+
+The transport never interprets a provider's error body: it returns the `Response` and the
+adapter maps it onto the error tree. It raises only for what has no response — `Unavailable`
+(timeouts, connection errors; `outcome_unknown` when the request may have been received),
+`CircuitOpen`, and `RateLimited` when the gate stays shut past the call's budget.
+
+A call made with `retry_unknown=False` (a create without an idempotency key) is never re-sent
+once it may have reached the provider: it is retried only after failures that prove the
+request was not processed (connect errors, 429). The caller reconciles the rest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import aiohttp
+import orjson
+import structlog
+from aiolimiter import AsyncLimiter
+from multidict import CIMultiDict, CIMultiDictProxy
+
+from gateway.config import ProviderSettings
+from gateway.providers.errors import CircuitOpen, ProviderError, Unavailable
+from gateway.transport.backoff import RETRY_STATUSES, backoff_delay, parse_retry_after
+from gateway.transport.circuit import CircuitBreaker
+from gateway.transport.clock import Clock
+from gateway.transport.gate import RetryAfterGate
+from gateway.transport.oauth import TokenCache
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    status: int
+    headers: CIMultiDictProxy[str]
+    body: bytes
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+    @property
+    def correlation_id(self) -> str | None:
+        return self.headers.get("x-correlation-id") or self.headers.get("x-request-id")
+
+    def json(self) -> Any:
+        """The body as JSON, or None when it is empty or not JSON."""
+        if not self.body:
+            return None
+        try:
+            return orjson.loads(self.body)
+        except orjson.JSONDecodeError:
+            return None
+
+
+class Auth(Protocol):
+    async def headers(self) -> dict[str, str]: ...
+
+    def rejected(self, sent: Mapping[str, str]) -> bool:
+        """The provider answered 401 to `sent`: drop it; True if fresh credentials may help."""
+        ...
+
+
+class StaticBearer:
+    """A long-lived API token (Logentic, Flexport): nothing to refresh."""
+
+    def __init__(self, token: str) -> None:
+        self._headers = {"Authorization": f"Bearer {token}"}
+
+    async def headers(self) -> dict[str, str]:
+        return self._headers
+
+    def rejected(self, sent: Mapping[str, str]) -> bool:
+        return False
+
+
+class RateLimiter:
+    """aiolimiter's leaky bucket for the rate, a semaphore for the concurrency cap."""
+
+    def __init__(self, *, max_rate: float, time_period: float, max_concurrency: int) -> None:
+        self._bucket = AsyncLimiter(max_rate, time_period)
+        self._slots = asyncio.Semaphore(max_concurrency)
+
+    async def __aenter__(self) -> None:
+        await self._slots.acquire()
+        try:
+            await self._bucket.acquire()
+        except BaseException:
+            self._slots.release()
+            raise
+
+    async def __aexit__(self, *_exc: object) -> None:
+        self._slots.release()
+
+
+class ProviderTransport:
+    def __init__(
+        self,
+        provider: str,
+        settings: ProviderSettings,
+        *,
+        base_url: str,
+        session: aiohttp.ClientSession,
+        clock: Clock,
+        auth: Auth | None = None,
+        default_headers: Mapping[str, str] | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.provider = provider
+        self.base_url = base_url.rstrip("/")
+        self._settings = settings
+        self._session = session
+        self._clock = clock
+        self._auth = auth
+        self._default_headers = dict(default_headers or {})
+        self._rng = rng or random.Random()  # noqa: S311 (jitter, not crypto)
+        self.gate = RetryAfterGate(provider, ceiling_s=settings.retry_after_max_s, clock=clock)
+        self.breaker = CircuitBreaker(
+            provider,
+            failure_threshold=settings.circuit.failure_threshold,
+            failure_ratio=settings.circuit.failure_ratio,
+            window=settings.circuit.window,
+            cool_down_s=settings.circuit.cool_down_s,
+            clock=clock,
+        )
+        self.limiter = RateLimiter(
+            max_rate=settings.rate_limit.max_rate,
+            time_period=settings.rate_limit.time_period,
+            max_concurrency=settings.max_concurrency,
+        )
+        self.last_error: str | None = None
+
+    async def request(
+        self,
+        op: str,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        retry_unknown: bool,
+    ) -> Response:
+        """Send one logical call (with retries); see the module docstring for what it raises."""
+        retry = self._settings.retry
+        deadline = self._clock.monotonic() + retry.budget_s
+        out = self._outbound(method, path, json, params, headers)
+        attempt = 0
+        while True:
+            attempt += 1
+            floor = 0.0
+            try:
+                resp = await self._attempt(op, out, deadline)
+            except CircuitOpen:
+                raise
+            except Unavailable as exc:
+                if exc.outcome_unknown and not retry_unknown:
+                    raise
+                reason: str = exc.message
+                failure: ProviderError | Response = exc
+            else:
+                if resp.status not in RETRY_STATUSES:
+                    return resp
+                ra = parse_retry_after(resp.headers.get("Retry-After"), now=self._clock.time())
+                if ra is not None and resp.status in (429, 503):
+                    floor = self.gate.close_for(ra)
+                # A 5xx may mean the provider acted on the request; 429 says it did not.
+                if resp.status != 429 and not retry_unknown:
+                    return resp
+                reason, failure = f"HTTP {resp.status}", resp
+            delay = backoff_delay(
+                attempt, base=retry.base_delay_s, cap=retry.max_delay_s, rng=self._rng, floor=floor
+            )
+            if attempt >= retry.max_attempts or self._clock.monotonic() + delay > deadline:
+                log.warning(
+                    "provider.call.gave_up",
+                    provider=self.provider,
+                    op=op,
+                    attempts=attempt,
+                    reason=reason,
+                )
+                if isinstance(failure, Response):
+                    return failure
+                raise failure
+            log.info(
+                "provider.call.retry",
+                provider=self.provider,
+                op=op,
+                attempt=attempt,
+                delay_s=round(delay, 3),
+                reason=reason,
+            )
+            await self._clock.sleep(delay)
+
+    def _outbound(
+        self,
+        method: str,
+        path: str,
+        json: Any,
+        params: Mapping[str, str] | None,
+        headers: Mapping[str, str] | None,
+    ) -> Outbound:
+        sent = CIMultiDict(self._default_headers)
+        sent.setdefault("Accept", "application/json")
+        sent.update(headers or {})
+        data = None
+        if json is not None:
+            data = orjson.dumps(json)
+            sent["Content-Type"] = "application/json"
+        url = path if path.startswith(("http://", "https://")) else self.base_url + path
+        return Outbound(method, url, sent, data, params)
+
+    async def _attempt(self, op: str, out: Outbound, deadline: float) -> Response:
+        self.breaker.before_call()
+        started = self._clock.monotonic()
+        try:
+            await self.gate.wait(deadline=deadline)
+            async with self.limiter:
+                await self.gate.wait(deadline=deadline)
+                left = deadline - self._clock.monotonic()
+                resp = await self._send(out, max(0.05, min(self._settings.timeout_s, left)))
+        except aiohttp.ClientConnectorError as exc:
+            # Never connected: the provider cannot have seen the request.
+            self.breaker.record_failure()
+            raise self._unavailable(op, f"cannot connect: {exc.os_error!r}", unknown=False) from exc
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            self.breaker.record_failure()
+            what = "timed out" if isinstance(exc, TimeoutError) else f"failed: {exc!r}"
+            raise self._unavailable(op, f"request {what}", unknown=True) from exc
+        except BaseException:
+            # Gate past budget, token errors, cancellation: no verdict on the provider's health,
+            # but a half-open probe slot must be given back.
+            self.breaker.record_neutral()
+            raise
+        if resp.status >= 500:
+            self.breaker.record_failure()
+            self.last_error = f"{op}: HTTP {resp.status}"
+        elif resp.status == 429:
+            self.breaker.record_neutral()
+        else:
+            self.breaker.record_success()
+        log.debug(
+            "provider.call",
+            provider=self.provider,
+            op=op,
+            status=resp.status,
+            ms=round((self._clock.monotonic() - started) * 1000, 1),
+            correlation_id=resp.correlation_id,
+        )
+        return resp
+
+    def _unavailable(self, op: str, message: str, *, unknown: bool) -> Unavailable:
+        self.last_error = f"{op}: {message}"
+        return Unavailable(self.provider, message, outcome_unknown=unknown)
+
+    async def _send(self, out: Outbound, limit_s: float) -> Response:
+        creds = await self._auth.headers() if self._auth else {}
+        resp = await self._http(out, creds, limit_s)
+        if resp.status == 401 and self._auth is not None and self._auth.rejected(creds):
+            log.info("provider.auth.refresh_on_401", provider=self.provider)
+            creds = await self._auth.headers()
+            resp = await self._http(out, creds, limit_s)
+        return resp
+
+    async def _http(self, out: Outbound, creds: Mapping[str, str], limit_s: float) -> Response:
+        async with self._session.request(
+            out.method,
+            out.url,
+            headers={**out.headers, **creds},
+            data=out.data,
+            params=out.params,
+            timeout=aiohttp.ClientTimeout(total=limit_s),
+        ) as r:
+            body = await r.read()
+            return Response(r.status, r.headers, body)
+
+
+@dataclass(frozen=True, slots=True)
+class Outbound:
+    """One request as it goes on the wire, before credentials are added."""
+
+    method: str
+    url: str
+    headers: Mapping[str, str]
+    data: bytes | None
+    params: Mapping[str, str] | None
+
+
+class OAuthBearer:
+    """Bearer tokens from a `TokenCache`."""
+
+    def __init__(self, cache: TokenCache) -> None:
+        self._cache = cache
+
+    async def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {await self._cache.token()}"}
+
+    def rejected(self, sent: Mapping[str, str]) -> bool:
+        value = sent.get("Authorization", "")
+        self._cache.invalidate(value.removeprefix("Bearer "))
+        return True

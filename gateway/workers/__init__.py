@@ -1,0 +1,1 @@
+"""Background loops: the submitter (outbox of orders still to send) and housekeeping."""

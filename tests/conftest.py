@@ -1,0 +1,216 @@
+"""Shared fixtures: real sandboxes on real sockets, the real gateway app in front of them."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from gateway.app import build_app
+from gateway.config import Settings, parse
+from gateway.observability.logging import configure
+from gateway.sandbox.logitrail import LogitrailSandbox, SandboxClient
+
+configure("warning", "console")
+
+CLIENT_ID = "gw-test"
+CLIENT_SECRET = "s3cret-test"
+MERCHANT = "M-TEST"
+KEYS = {"storefront-fi": "key-fi", "storefront-se": "key-se"}
+ENV = {
+    "LOGITRAIL_CLIENT_ID": CLIENT_ID,
+    "LOGITRAIL_CLIENT_SECRET": CLIENT_SECRET,
+    "KEY_FI": KEYS["storefront-fi"],
+    "KEY_SE": KEYS["storefront-se"],
+}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--regen-golden",
+        action="store_true",
+        help="rewrite golden files from the current translation (review the diff!)",
+    )
+
+
+SAMPLE_ORDER: dict[str, Any] = {
+    "external_id": "SHOP-1001",
+    "kind": "d2c",
+    "channel": "web-fi",
+    "ordered_at": "2026-11-20T10:00:00Z",
+    "currency": "EUR",
+    "language": "fi",
+    "recipient": {
+        "first_name": "Aino",
+        "last_name": "Virtanen",
+        "company": None,
+        "email": "aino@example.com",
+        "phone": "+358401234567",
+    },
+    "address": {
+        "line1": "Mannerheimintie 1",
+        "line2": None,
+        "postal_code": "00100",
+        "city": "Helsinki",
+        "region": None,
+        "country_code": "FI",
+    },
+    "delivery": {"type": "home", "pickup_point_id": None, "speed": "standard"},
+    "lines": [
+        {
+            "sku": "TSHIRT-M",
+            "quantity": 2,
+            "name": "T-shirt M",
+            "unit_price": "19.90",
+            "tax_percent": "25.5",
+            "gtin": "06430012345678",
+            "weight_g": 180,
+            "dimensions_mm": [250, 30, 200],
+        }
+    ],
+    "not_before": None,
+    "not_after": None,
+    "tags": ["vip"],
+    "metadata": {"cart": "c-77"},
+}
+
+
+def order(external_id: str = "SHOP-1001", **changes: Any) -> dict[str, Any]:
+    """A valid canonical order body (DESIGN §3's example) with top-level changes."""
+    body = copy.deepcopy(SAMPLE_ORDER)
+    body["external_id"] = external_id
+    body.update(changes)
+    return body
+
+
+def auth(client: str = "storefront-fi", key: str | None = None) -> dict[str, str]:
+    headers = {"Authorization": f"Bearer {KEYS[client]}"}
+    if key is not None:
+        headers["Idempotency-Key"] = key
+    return headers
+
+
+def new_logitrail_sandbox(**kw: Any) -> LogitrailSandbox:
+    scopes = frozenset({"orders:read", "orders:manage", "order_returns:read"})
+    return LogitrailSandbox(
+        clients=[SandboxClient(CLIENT_ID, CLIENT_SECRET, scopes)], merchant_id=MERCHANT, **kw
+    )
+
+
+@dataclass
+class SandboxHandle:
+    sandbox: LogitrailSandbox
+    url: str
+
+
+@pytest.fixture
+async def logitrail() -> AsyncIterator[SandboxHandle]:
+    sandbox = new_logitrail_sandbox()
+    server = TestServer(sandbox.app)
+    await server.start_server()
+    try:
+        yield SandboxHandle(sandbox, str(server.make_url("")).rstrip("/"))
+    finally:
+        sandbox.release()
+        await server.close()
+
+
+def settings_dict(tmp_path: Path, logitrail_url: str, **overrides: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "server": {"request_budget_s": 5.0, "shutdown_timeout_s": 1.0},
+        "store": {"url": f"sqlite:///{tmp_path}/gateway.db"},
+        "clients": [
+            {"id": "storefront-fi", "key_env": "KEY_FI"},
+            {"id": "storefront-se", "key_env": "KEY_SE"},
+        ],
+        "providers": {
+            "logitrail": {
+                "base_url": logitrail_url,
+                "token_url": f"{logitrail_url}/realms/logitrail/token",
+                "client_id_env": "LOGITRAIL_CLIENT_ID",
+                "client_secret_env": "LOGITRAIL_CLIENT_SECRET",
+                "merchant_id": MERCHANT,
+                "scopes": ["orders:read", "orders:manage"],
+                "rate_limit": {"max_rate": 1000, "time_period": 1.0},
+                "max_concurrency": 50,
+                "timeout_s": 5,
+                "retry": {
+                    "max_attempts": 4,
+                    "base_delay_s": 0.01,
+                    "max_delay_s": 0.1,
+                    "budget_s": 10,
+                },
+                "warehouses": {"FI-VANTAA": {}},
+            }
+        },
+        "routing": {
+            "rules": [
+                {
+                    "name": "nordics",
+                    "when": {"country": ["FI", "SE", "NO", "DK"]},
+                    "candidates": [{"provider": "logitrail", "warehouse": "FI-VANTAA"}],
+                }
+            ],
+        },
+        "submission": {
+            "lease_s": 3,
+            "poll_interval_s": 0.05,
+            "backoff_base_s": 0.05,
+            "backoff_max_s": 0.5,
+        },
+    }
+    for dotted, value in overrides.items():
+        target = data
+        *path, last = dotted.split("__")
+        for part in path:
+            target = target.setdefault(part, {})
+        target[last] = value
+    return data
+
+
+def make_settings(tmp_path: Path, logitrail_url: str, **overrides: Any) -> Settings:
+    """Settings as the config file would give them; `a__b=v` sets key b of table a."""
+    return parse(settings_dict(tmp_path, logitrail_url, **overrides), ENV)
+
+
+@pytest.fixture
+async def make_gateway(
+    tmp_path: Path, logitrail: SandboxHandle
+) -> AsyncIterator[Callable[..., Any]]:
+    """Start a gateway (real app, real socket) against the Logitrail sandbox."""
+    clients: list[TestClient[Any, Any]] = []
+
+    async def start(**overrides: Any) -> TestClient[Any, Any]:
+        settings = make_settings(tmp_path, logitrail.url, **overrides)
+        client = TestClient(TestServer(build_app(settings)))
+        await client.start_server()
+        clients.append(client)
+        return client
+
+    try:
+        yield start
+    finally:
+        logitrail.sandbox.release()
+        for client in reversed(clients):
+            await client.close()
+
+
+@pytest.fixture
+async def gateway(make_gateway: Callable[..., Any]) -> TestClient[Any, Any]:
+    client: TestClient[Any, Any] = await make_gateway()
+    return client
+
+
+def order_calls(handle: SandboxHandle) -> list[str]:
+    """Ops the sandbox received other than token requests (a prefetch may make one)."""
+    return [r.op for r in handle.sandbox.requests if r.op != "token"]
+
+
+async def read_json(resp: aiohttp.ClientResponse) -> Any:
+    return await resp.json(content_type=None)

@@ -1,0 +1,166 @@
+"""Config file (DESIGN §11): every problem is found, each names its key."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gateway.config import ConfigError, load, parse
+
+ROOT = Path(__file__).resolve().parents[2]
+ENV = {"K": "key", "ID": "id", "SECRET": "v4lue-0f-the-s3cret"}
+
+
+def base(**extra: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "clients": [{"id": "shop", "key_env": "K"}],
+        "providers": {
+            "logitrail": {
+                "base_url": "https://api.example",
+                "token_url": "https://idp.example/token",
+                "client_id_env": "ID",
+                "client_secret_env": "SECRET",
+                "merchant_id": "M-1",
+                "warehouses": {"FI-VANTAA": {}},
+            }
+        },
+        "routing": {
+            "rules": [
+                {
+                    "name": "fi",
+                    "when": {"country": "FI"},
+                    "candidates": [{"provider": "logitrail", "warehouse": "FI-VANTAA"}],
+                }
+            ]
+        },
+    }
+    data.update(extra)
+    return data
+
+
+def problems(data: dict[str, Any], env: dict[str, str] | None = None) -> dict[str, str]:
+    with pytest.raises(ConfigError) as info:
+        parse(data, ENV if env is None else env)
+    return {p.loc: p.msg for p in info.value.problems}
+
+
+def test_valid_config_resolves_secrets_without_showing_them() -> None:
+    settings = parse(base(), ENV)
+    assert settings.secrets.reveal("SECRET") == "v4lue-0f-the-s3cret"
+    assert "v4lue" not in repr(settings.secrets)
+    assert "v4lue" not in repr(settings)
+    assert "v4lue" not in str(settings.model_dump())
+
+
+def test_missing_environment_variable_names_the_key() -> None:
+    found = problems(base(), {"K": "key", "ID": "id"})
+    assert found == {
+        "providers.logitrail.client_secret_env": "environment variable SECRET is not set or empty"
+    }
+
+
+def test_unknown_provider_is_named() -> None:
+    data = base()
+    data["providers"]["acme"] = {"base_url": "https://acme"}
+    found = problems(data)
+    assert "providers.acme" in found
+    assert "logitrail" in found["providers.acme"]  # the message lists the known ones
+
+
+def test_rule_naming_unknown_provider_or_warehouse() -> None:
+    data = base(
+        routing={
+            "rules": [
+                {"name": "a", "candidates": [{"provider": "nope", "warehouse": "X"}]},
+                {"name": "b", "candidates": [{"provider": "logitrail", "warehouse": "NOWHERE"}]},
+            ],
+            "default": {"provider": "logitrail", "warehouse": "ALSO-NOT"},
+        }
+    )
+    found = problems(data)
+    assert "routing.rules.0.candidates.0.provider" in found
+    assert "routing.rules.1.candidates.0.warehouse" in found
+    assert "NOWHERE" in found["routing.rules.1.candidates.0.warehouse"]
+    assert "routing.default.warehouse" in found
+
+
+@pytest.mark.parametrize(
+    "url", ["mysql://x/y", "sqlite://var/x.db", "postgresql:///nodb", "not a url"]
+)
+def test_malformed_store_url(url: str) -> None:
+    assert "store.url" in problems(base(store={"url": url}))
+
+
+def test_unknown_keys_are_reported_everywhere_at_once() -> None:
+    data = base(server={"port": 1, "colour": "blue"})
+    data["providers"]["logitrail"]["tokenurl"] = "x"
+    found = problems(data, {})
+    assert found["server.colour"] == "unknown key"
+    assert found["providers.logitrail.tokenurl"] == "unknown key"
+
+
+def test_client_needs_exactly_one_kind_of_key() -> None:
+    found = problems(base(clients=[{"id": "shop"}]))
+    assert any(loc.startswith("clients.0") for loc in found)
+
+
+def test_duplicate_rule_names_are_refused() -> None:
+    rule = {"name": "x", "candidates": [{"provider": "logitrail", "warehouse": "FI-VANTAA"}]}
+    assert "routing" in problems(base(routing={"rules": [rule, rule]}))
+
+
+def test_shipped_config_files_are_valid() -> None:
+    demo_env = {
+        "GATEWAY_KEY_STOREFRONT_FI": "k",
+        "LOGITRAIL_CLIENT_ID": "i",
+        "LOGITRAIL_CLIENT_SECRET": "s",
+        "LOGENTIC_API_TOKEN": "t",
+        "LOGENTIC_WEBHOOK_SECRET": "w",
+        "GATEWAY_KEY_STOREFRONT_CA": "k2",
+    }
+    for path in sorted((ROOT / "config").glob("*.toml")):
+        load(path, environ=demo_env)
+
+
+def _check(path: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "gateway", "check-config", str(path)],
+        capture_output=True,
+        text=True,
+        env={"PATH": "", **env},
+        cwd=ROOT,
+        check=False,
+    )
+
+
+def test_check_config_prints_ok(tmp_path: Path) -> None:
+    path = tmp_path / "g.toml"
+    path.write_text('[[clients]]\nid = "a"\nkey_env = "K"\n')
+    result = _check(path, {"K": "x"})
+    assert (result.returncode, result.stdout.strip()) == (0, "ok")
+
+
+def test_check_config_prints_every_problem_and_fails(tmp_path: Path) -> None:
+    path = tmp_path / "g.toml"
+    path.write_text(
+        '[store]\nurl = "mysql://x"\n\n[[clients]]\nid = "a"\nkey_env = "K"\n\n'
+        '[providers.acme]\nbase_url = "https://x"\n'
+    )
+    result = _check(path, {})
+    lines = result.stdout.strip().splitlines()
+    assert result.returncode != 0
+    assert any(line.startswith("store.url:") for line in lines)
+    assert any(line.startswith("clients.0.key_env:") for line in lines)
+    assert any(line.startswith("providers.acme:") for line in lines)
+
+
+def test_check_config_reports_toml_syntax(tmp_path: Path) -> None:
+    path = tmp_path / "g.toml"
+    path.write_text("[server\nport = 1\n")
+    result = _check(path, {})
+    assert result.returncode != 0
+    assert "not valid TOML" in result.stdout

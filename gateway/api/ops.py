@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from aiohttp import web
 
+from gateway.api.auth import require
 from gateway.api.keys import PROVIDERS, STORE
 from gateway.api.orders import json_response
 from gateway.store import StoreUnavailable
@@ -45,3 +48,36 @@ async def readyz(request: web.Request) -> web.Response:
         {"status": "ready" if ready else "not_ready", "checks": checks},
         status=200 if ready else 503,
     )
+
+
+@routes.get("/v1/providers")
+async def providers(request: web.Request) -> web.Response:
+    """Each provider's live state: circuit, Retry-After gate, limiter, token expiry."""
+    require(request, "orders:read", "orders:write")
+    out = []
+    for provider in request.app[PROVIDERS].values():
+        s = provider.state()
+        out.append(
+            {
+                "name": s.name,
+                "healthy": provider.healthy(),
+                "circuit": s.circuit,
+                "retry_after_until": _iso(s.gate_open_at),
+                "limiter": {
+                    "max_rate": s.max_rate,
+                    "time_period": s.time_period,
+                    "max_concurrency": s.max_concurrency,
+                    "in_flight": s.in_flight,
+                },
+                "token_expires_at": _iso(s.token_expires_at),
+                "configuration_error": s.configuration_error,
+                "last_error": s.last_error,
+            }
+        )
+    return json_response({"providers": out})
+
+
+def _iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

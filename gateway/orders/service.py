@@ -24,7 +24,7 @@ import structlog
 
 from gateway.config import Settings
 from gateway.model.clients import Client
-from gateway.model.orders import CanonicalOrder, Phase, Status
+from gateway.model.orders import OPEN_PHASES, CanonicalOrder, Phase, Status
 from gateway.model.problems import FieldProblem, ProblemError
 from gateway.orders.fingerprint import fingerprint
 from gateway.orders.ids import new_order_id
@@ -147,7 +147,7 @@ class OrderService:
                 extra={"provider": decision.provider},
             )
         now = self._clock()
-        lease = None if decision.queued else now + self._settings.submission.lease_s
+        lease = None if decision.queued else self._submitter.new_lease()
         try:
             row = await self._store.insert_order(
                 NewOrder(
@@ -162,8 +162,8 @@ class OrderService:
                 ),
                 now=now,
                 idempotency=(client.id, key),
-                lease_owner=None if lease is None else self._submitter.owner,
-                lease_until=lease,
+                lease_owner=lease,
+                lease_until=None if lease is None else self._submitter.lease_until(),
             )
         except OrderExists as exc:
             raise _order_exists(exc.order_id, order.external_id) from None
@@ -177,15 +177,32 @@ class OrderService:
             rule=row.route_rule,
             queued=decision.queued,
         )
-        if not decision.queued:
-            task = self._submitter.spawn(row)
-            try:
-                row = await asyncio.wait_for(
-                    asyncio.shield(task), self._settings.server.request_budget_s
-                )
-            except TimeoutError:
-                row = await self._store.get_order(row.id) or row
+        if lease is not None:
+            budget = now + self._settings.server.request_budget_s
+            row = await self._within_budget(row, lease, budget)
         return await self._finish(client, key, _status_code(row), order_view(row)), True
+
+    async def _within_budget(self, row: OrderRow, lease: str, deadline: float) -> OrderRow:
+        """Drive a just-stored order while the caller waits, retrying on the order's backoff.
+
+        Returns when the order is done or rejected, or when the budget would run out; the
+        submission itself is never cancelled — what is not finished goes on in the background.
+        """
+        task: asyncio.Task[OrderRow] | None = self._submitter.spawn(row, lease)
+        while task is not None:
+            try:
+                row = await asyncio.wait_for(asyncio.shield(task), deadline - self._clock())
+            except TimeoutError:
+                break
+            if row.phase not in OPEN_PHASES:
+                return row
+            wait = max(row.next_attempt_at - self._clock(), 0.0)
+            if self._clock() + wait >= deadline:
+                return row
+            await asyncio.sleep(wait)
+            # Whoever holds the order now (this request or the background loop) drives it.
+            task = await self._submitter.claim(row.id)
+        return await self._store.get_order(row.id) or row
 
     async def _finish(self, client: Client, key: str, status: int, view: dict[str, Any]) -> Answer:
         body = view

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+import uuid
 from collections.abc import Callable, Mapping
 
 import structlog
@@ -45,6 +46,12 @@ def retry_delay(attempts: int, *, base: float, cap: float, rng: random.Random) -
 
 
 class Submitter:
+    """Runs submissions; one task per order at a time, each under its own lease token.
+
+    A lease token is unique per claim (not per process), so the request path and the
+    background loop of the same process can never both drive one order.
+    """
+
     def __init__(
         self,
         store: Store,
@@ -62,48 +69,76 @@ class Submitter:
         self._clock = clock
         self._rng = rng or random.Random()  # noqa: S311 (jitter)
         self.running: dict[str, asyncio.Task[OrderRow]] = {}
+        self._leases: dict[str, str] = {}
+
+    def new_lease(self) -> str:
+        """A lease token for one claim: `<process owner>/<random>`."""
+        return f"{self.owner}/{uuid.uuid4().hex[:12]}"
 
     def lease_until(self) -> float:
         return self._clock() + self._settings.lease_s
 
-    def spawn(self, row: OrderRow) -> asyncio.Task[OrderRow]:
-        """Run `row` (already leased by this owner) in the background, tracked for shutdown."""
-        task = asyncio.create_task(self.run(row), name=f"submit:{row.id}")
+    def spawn(self, row: OrderRow, lease: str) -> asyncio.Task[OrderRow]:
+        """Drive `row`, which `lease` holds, in the background; tracked for shutdown."""
+        task = asyncio.create_task(self.run(row, lease), name=f"submit:{row.id}")
         self.running[row.id] = task
-        task.add_done_callback(lambda _t: self.running.pop(row.id, None))
+        self._leases[row.id] = lease
+
+        def forget(_task: asyncio.Task[OrderRow]) -> None:
+            if self.running.get(row.id) is task:
+                del self.running[row.id]
+                del self._leases[row.id]
+
+        task.add_done_callback(forget)
         return task
 
-    async def run(self, row: OrderRow) -> OrderRow:
+    async def claim(self, order_id: str) -> asyncio.Task[OrderRow] | None:
+        """The task driving `order_id` in this process, claiming and starting one if free."""
+        if (task := self.running.get(order_id)) is not None:
+            return task
+        lease = self.new_lease()
+        row = await self._store.claim(
+            order_id, owner=lease, now=self._clock(), lease_until=self.lease_until()
+        )
+        if row is None:  # done, or another process holds it
+            return self.running.get(order_id)
+        return self.spawn(row, lease)
+
+    async def run(self, row: OrderRow, lease: str) -> OrderRow:
         """Advance a leased order as far as it goes now; never raises for provider trouble."""
-        heartbeat = asyncio.create_task(self._heartbeat(row.id))
+        heartbeat = asyncio.create_task(self._heartbeat(row.id, lease))
         try:
-            return await self._run(row)
+            return await self._run(row, lease)
+        except LeaseLost:
+            # Our lease ran out and another worker owns the order now: leave it to them.
+            log.warning("submission.lease_lost", order_id=row.id)
+            return await self._store.get_order(row.id) or row
         finally:
             heartbeat.cancel()
 
-    async def _run(self, row: OrderRow) -> OrderRow:
+    async def _run(self, row: OrderRow, lease: str) -> OrderRow:
         provider = self._providers.get(row.provider)
         bound = log.bind(order_id=row.id, provider=row.provider)
         if provider is None:
             # The provider left the config while orders were queued for it: keep them queued.
             bound.error("submission.provider_missing")
-            return await self._retry_later(row, {"error": "provider-not-configured"})
+            return await self._retry_later(row, lease, {"error": "provider-not-configured"})
         submission = Submission(
             row.id, row.client_id, CanonicalOrder.model_validate_json(row.body), row.warehouse
         )
         try:
-            return await self._drive(row, provider, submission)
+            return await self._drive(row, lease, provider, submission)
         except LeaseLost:
-            bound.warning("submission.lease_lost")
-            return row
+            raise
         except ProviderError as exc:
             current = await self._store.get_order(row.id) or row
             if exc.retryable:
                 bound.info("submission.deferred", phase=current.phase, **exc.describe())
-                return await self._retry_later(current, exc.describe(), exc=exc)
+                return await self._retry_later(current, lease, exc.describe(), exc=exc)
             bound.warning("submission.rejected", phase=current.phase, **exc.describe())
             return await self._step(
                 current,
+                lease,
                 Transition(
                     phase=Phase.FAILED,
                     status=Status.REJECTED,
@@ -116,38 +151,51 @@ class Submitter:
         except Exception as exc:  # a bug must not strand the order: keep it queued
             bound.exception("submission.crashed")
             current = await self._store.get_order(row.id) or row
-            return await self._retry_later(current, {"error": "internal", "detail": repr(exc)})
+            return await self._retry_later(
+                current, lease, {"error": "internal", "detail": repr(exc)}
+            )
 
-    async def _drive(self, row: OrderRow, provider: Provider, sub: Submission) -> OrderRow:
+    async def _drive(
+        self, row: OrderRow, lease: str, provider: Provider, sub: Submission
+    ) -> OrderRow:
         bound = log.bind(order_id=row.id, provider=row.provider)
         if row.phase is Phase.PENDING:
-            row = await self._step(row, Transition(phase=Phase.CREATING, count_attempt=True))
+            row = await self._step(row, lease, Transition(phase=Phase.CREATING, count_attempt=True))
             pid = await provider.create(sub)
             bound.info("submission.created", provider_order_id=pid)
-            row = await self._step(row, Transition(phase=Phase.CREATED, provider_order_id=pid))
+            row = await self._step(
+                row, lease, Transition(phase=Phase.CREATED, provider_order_id=pid)
+            )
         elif row.phase is Phase.CREATING:
             # A create may have reached the provider before we lost track: look first.
             found = await provider.find(sub)
             bound.info("submission.reconciled", found=found is not None, provider_order_id=found)
             if found is None:
-                await self._step(row, Transition(phase=Phase.CREATING, count_attempt=True))
+                await self._step(row, lease, Transition(phase=Phase.CREATING, count_attempt=True))
                 found = await provider.create(sub)
                 bound.info("submission.created", provider_order_id=found)
-            row = await self._step(row, Transition(phase=Phase.CREATED, provider_order_id=found))
+            row = await self._step(
+                row, lease, Transition(phase=Phase.CREATED, provider_order_id=found)
+            )
         if row.phase is Phase.CREATED and provider.capabilities.confirm:
-            row = await self._step(row, Transition(phase=Phase.CONFIRMING))
+            row = await self._step(row, lease, Transition(phase=Phase.CONFIRMING))
         if row.phase is Phase.CONFIRMING:
             assert row.provider_order_id is not None
             await provider.confirm(row.provider_order_id)
         if row.phase in (Phase.CREATED, Phase.CONFIRMING):
             row = await self._step(
-                row, Transition(phase=Phase.DONE, status=Status.SUBMITTED, release=True)
+                row, lease, Transition(phase=Phase.DONE, status=Status.SUBMITTED, release=True)
             )
             bound.info("submission.done", provider_order_id=row.provider_order_id)
         return row
 
     async def _retry_later(
-        self, row: OrderRow, error: dict[str, object], *, exc: ProviderError | None = None
+        self,
+        row: OrderRow,
+        lease: str,
+        error: dict[str, object],
+        *,
+        exc: ProviderError | None = None,
     ) -> OrderRow:
         delay = retry_delay(
             row.attempts,
@@ -159,6 +207,7 @@ class Submitter:
             delay = max(delay, exc.retry_after)
         return await self._step(
             row,
+            lease,
             Transition(
                 phase=row.phase,
                 last_error=error,
@@ -167,16 +216,15 @@ class Submitter:
             ),
         )
 
-    async def _step(self, row: OrderRow, step: Transition) -> OrderRow:
-        return await self._store.advance(row.id, owner=self.owner, step=step)
+    async def _step(self, row: OrderRow, lease: str, step: Transition) -> OrderRow:
+        return await self._store.advance(row.id, owner=lease, step=step)
 
-    async def _heartbeat(self, order_id: str) -> None:
+    async def _heartbeat(self, order_id: str, lease: str) -> None:
         interval = self._settings.lease_s / 3
         while True:
             await asyncio.sleep(interval)
-            if not await self._store.renew(
-                order_id, owner=self.owner, lease_until=self.lease_until()
-            ):
+            renewed = await self._store.renew(order_id, owner=lease, lease_until=self.lease_until())
+            if not renewed:
                 return
 
     async def drain(self, grace_s: float) -> int:
@@ -185,15 +233,17 @@ class Submitter:
         A cancelled submission keeps its phase; its lease is released so the next start
         resumes it at once. Returns how many were cancelled.
         """
-        tasks = list(self.running.values())
+        tasks = dict(self.running)
+        leases = dict(self._leases)
         if not tasks:
             return 0
-        _done, pending = await asyncio.wait(tasks, timeout=grace_s)
+        _done, pending = await asyncio.wait(tasks.values(), timeout=grace_s)
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
-        for order_id in [t.get_name().removeprefix("submit:") for t in pending]:
-            await self._store.release(order_id, owner=self.owner)
+        for order_id, task in tasks.items():
+            if task in pending:
+                await self._store.release(order_id, owner=leases[order_id])
         return len(pending)
 
 

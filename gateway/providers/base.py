@@ -103,7 +103,13 @@ class ProviderState:
     configuration_error: str | None = None
     last_error: str | None = None
     token_expires_at: float | None = None
+    """Wall time the cached token expires (never the token itself)."""
     gate_open_at: float | None = None
+    """Wall time the Retry-After gate opens again, while it is closed."""
+    in_flight: int = 0
+    max_concurrency: int = 0
+    max_rate: float = 0.0
+    time_period: float = 0.0
 
 
 StockSnapshot = Mapping[str, int]

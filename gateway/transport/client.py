@@ -95,6 +95,7 @@ class RateLimiter:
     def __init__(self, *, max_rate: float, time_period: float, max_concurrency: int) -> None:
         self._bucket = AsyncLimiter(max_rate, time_period)
         self._slots = asyncio.Semaphore(max_concurrency)
+        self._cap = max_concurrency
 
     async def __aenter__(self) -> None:
         await self._slots.acquire()
@@ -106,6 +107,10 @@ class RateLimiter:
 
     async def __aexit__(self, *_exc: object) -> None:
         self._slots.release()
+
+    @property
+    def in_flight(self) -> int:
+        return self._cap - self._slots._value  # asyncio keeps no public count
 
 
 class ProviderTransport:
@@ -242,9 +247,13 @@ class ProviderTransport:
             self.breaker.record_failure()
             what = "timed out" if isinstance(exc, TimeoutError) else f"failed: {exc!r}"
             raise self._unavailable(op, f"request {what}", unknown=True) from exc
+        except Unavailable:
+            # The token endpoint is unreachable: for callers the provider is down.
+            self.breaker.record_failure()
+            raise
         except BaseException:
-            # Gate past budget, token errors, cancellation: no verdict on the provider's health,
-            # but a half-open probe slot must be given back.
+            # Gate past budget, refused credentials, cancellation: no verdict on the provider's
+            # health, but a half-open probe slot must be given back.
             self.breaker.record_neutral()
             raise
         if resp.status >= 500:

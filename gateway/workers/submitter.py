@@ -49,14 +49,15 @@ async def _submit_loop(
             room = cfg.batch - len(submitter.running)
             if room > 0:
                 now = time.time()
+                lease = submitter.new_lease()
                 rows = await store.claim_due(
-                    owner=submitter.owner, now=now, lease_until=submitter.lease_until(), limit=room
+                    owner=lease, now=now, lease_until=submitter.lease_until(), limit=room
                 )
                 for row in rows:
                     log.info(
                         "submitter.picked", order_id=row.id, phase=row.phase, attempts=row.attempts
                     )
-                    submitter.spawn(row)
+                    submitter.spawn(row, lease)
         except Exception:  # the loop must outlive a bad moment of the store
             log.exception("submitter.loop_failed")
         with contextlib.suppress(TimeoutError):

@@ -48,6 +48,7 @@ PATHS = {
     "cancel": ("DELETE", "/orders/{id}"),
 }
 FIND_PARAM = "merchants_order"
+WARM_UP_DELAYS_S = (0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 CONFLICT_CODES = frozenset(
     {
         "order_not_passive",
@@ -109,12 +110,23 @@ class LogitrailAdapter:
             self._prefetch = asyncio.create_task(self._warm_up(), name="logitrail.token.prefetch")
 
     async def _warm_up(self) -> None:
+        """Fetch a token early so refused credentials or scopes show in /readyz at once.
+
+        Retried while the token endpoint is unreachable (at start-up the in-process sandbox
+        is not listening yet, and an IdP may be briefly down); stops at a definite answer.
+        """
         assert self._tokens is not None
-        try:
-            await self._tokens.token()
-        except ProviderError as exc:
-            # Shown by /readyz through configuration_error; the log line is in TokenCache.
-            log.warning("provider.token.prefetch_failed", provider=NAME, error=exc.kind)
+        for delay in WARM_UP_DELAYS_S:
+            try:
+                await self._tokens.token()
+            except Unavailable:
+                await asyncio.sleep(delay)
+            except ProviderError as exc:
+                # Shown by /readyz through configuration_error; TokenCache logged the reason.
+                log.warning("provider.token.prefetch_failed", provider=NAME, error=exc.kind)
+                return
+            else:
+                return
 
     async def close(self) -> None:
         if self._prefetch is not None:
@@ -138,13 +150,18 @@ class LogitrailAdapter:
 
     def state(self) -> ProviderState:
         t = self.transport
+        gate = t.gate.remaining()
         return ProviderState(
             name=NAME,
             circuit=t.breaker.state.value,
             configuration_error=self.tokens.configuration_error,
             last_error=t.last_error,
             token_expires_at=self.tokens.expires_at,
-            gate_open_at=(self._clock.time() + t.gate.remaining()) if t.gate.remaining() else None,
+            gate_open_at=self._clock.time() + gate if gate else None,
+            in_flight=t.limiter.in_flight,
+            max_concurrency=self.settings.max_concurrency,
+            max_rate=self.settings.rate_limit.max_rate,
+            time_period=self.settings.rate_limit.time_period,
         )
 
     # operations ----------------------------------------------------------------

@@ -9,8 +9,8 @@ import asyncio
 import math
 import time
 from collections.abc import AsyncIterator, Callable
-from email.utils import format_datetime
 from datetime import UTC, datetime
+from email.utils import format_datetime
 from typing import Any
 
 import pytest
@@ -36,7 +36,7 @@ async def target(
             fault=LogitrailFault,
             create_op="create",
             confirm_op="confirm",
-            order=lambda ext: order(ext),
+            order=order,
             held=lambda ext: len(sandbox.orders_by_merchant_order(ext)),
             start=start,
         )

@@ -1,0 +1,209 @@
+"""Crash recovery: a real gateway process killed with SIGKILL in each submission phase.
+
+The Logitrail sandbox runs in this test process and holds the gateway's call in the phase
+under test; the gateway is killed while the call is held, the held call is then either
+performed or dropped by the sandbox (as a provider would, with the client gone), and a new
+gateway process starts on the same database. Every order must end `submitted` with exactly
+one order at the provider.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestServer
+
+from gateway.sandbox.logitrail import Fault
+from tests.conftest import CLIENT_ID, CLIENT_SECRET, KEYS, MERCHANT, new_logitrail_sandbox, order
+from tests.system.gateway_process import GatewayProcess, read_phase, request
+
+pytestmark = pytest.mark.system
+
+CONFIG = """
+[server]
+host = "127.0.0.1"
+request_budget_s = {budget}
+shutdown_timeout_s = 3
+
+[store]
+url = "sqlite:///{db}"
+
+[[clients]]
+id = "storefront-fi"
+key_env = "KEY_FI"
+
+[providers.logitrail]
+base_url = "{sandbox}"
+token_url = "{sandbox}/realms/logitrail/token"
+client_id_env = "LOGITRAIL_CLIENT_ID"
+client_secret_env = "LOGITRAIL_CLIENT_SECRET"
+merchant_id = "{merchant}"
+timeout_s = 30
+retry = {{ max_attempts = 3, base_delay_s = 0.05, max_delay_s = 0.2, budget_s = 30 }}
+circuit = {{ failure_threshold = {threshold}, cool_down_s = 60 }}
+warehouses = {{ FI-VANTAA = {{}} }}
+
+[[routing.rules]]
+name = "nordics"
+when = {{ country = ["FI"] }}
+candidates = [{{ provider = "logitrail", warehouse = "FI-VANTAA" }}]
+
+[submission]
+lease_s = 1
+poll_interval_s = 0.05
+backoff_base_s = 0.05
+backoff_max_s = 0.5
+"""
+
+ENV = {
+    "KEY_FI": KEYS["storefront-fi"],
+    "LOGITRAIL_CLIENT_ID": CLIENT_ID,
+    "LOGITRAIL_CLIENT_SECRET": CLIENT_SECRET,
+}
+HEADERS = {"Authorization": f"Bearer {KEYS['storefront-fi']}"}
+
+
+class Rig:
+    def __init__(self, tmp: Path, sandbox: Any, sandbox_url: str) -> None:
+        self.db = tmp / "gateway.db"
+        self.sandbox = sandbox
+        self.config = tmp / "gateway.toml"
+        self.log = tmp / "gateway.log"
+        self.sandbox_url = sandbox_url
+        self.processes: list[GatewayProcess] = []
+
+    def write_config(self, *, budget: float = 0.5, threshold: int = 50) -> None:
+        self.config.write_text(
+            CONFIG.format(
+                budget=budget,
+                db=self.db,
+                sandbox=self.sandbox_url,
+                merchant=MERCHANT,
+                threshold=threshold,
+            )
+        )
+
+    async def start(self) -> GatewayProcess:
+        gw = GatewayProcess(self.config, ENV, self.log)
+        self.processes.append(gw)
+        await gw.start()
+        return gw
+
+    async def submit(self, gw: GatewayProcess, external_id: str) -> tuple[int, Any]:
+        status, body, _ = await request(
+            "POST",
+            gw.url + "/v1/orders",
+            json=order(external_id),
+            headers={**HEADERS, "Idempotency-Key": external_id},
+        )
+        return status, body
+
+    async def wait_submitted(
+        self, gw: GatewayProcess, order_id: str, timeout: float = 30
+    ) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            _s, view, _h = await request("GET", f"{gw.url}/v1/orders/{order_id}", headers=HEADERS)
+            if view["status"] == "submitted":
+                return dict(view)
+            if time.monotonic() > deadline:
+                raise AssertionError(f"not submitted: {view}\n{gw.tail()}")
+            await asyncio.sleep(0.05)
+
+    def held_at_provider(self, external_id: str) -> list[Any]:
+        return list(self.sandbox.orders_by_merchant_order(external_id))
+
+
+@pytest.fixture
+async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
+    sandbox = new_logitrail_sandbox()
+    server = TestServer(sandbox.app)
+    await server.start_server()
+    r = Rig(tmp_path, sandbox, str(server.make_url("")).rstrip("/"))
+    try:
+        yield r
+    finally:
+        sandbox.release()
+        for gw in r.processes:
+            await gw.ensure_stopped()
+        await server.close()
+
+
+@pytest.mark.parametrize(
+    ("op", "performed", "phase"),
+    [
+        ("create", False, "creating"),  # the create never reached the provider
+        ("create", True, "creating"),  # the provider created it; the answer was lost
+        ("confirm", False, "confirming"),  # the confirm never reached the provider
+        ("confirm", True, "confirming"),  # the provider confirmed; the answer was lost
+    ],
+    ids=["creating-unsent", "creating-sent", "confirming-unsent", "confirming-sent"],
+)
+async def test_sigkill_while_a_call_is_held_then_restart(
+    rig: Rig, op: str, performed: bool, phase: str
+) -> None:
+    rig.write_config()
+    gw = await rig.start()
+    # performed: the sandbox does the op, then holds its answer; else holds, then drops it.
+    rig.sandbox.inject(Fault(op=op, hold=True, after=performed, reset=not performed))
+    status, body = await rig.submit(gw, "CRASH-1")
+    assert status == 202
+    await rig.sandbox.wait_held(op)
+    assert read_phase(rig.db, "CRASH-1") == (phase, "accepted")
+
+    await gw.kill()
+    rig.sandbox.release()  # the provider finishes (or drops) what the dead client sent
+    await asyncio.sleep(0.1)
+    restarted = await rig.start()
+    view = await rig.wait_submitted(restarted, body["id"])
+
+    held = rig.held_at_provider("CRASH-1")
+    assert len(held) == 1, f"provider holds {len(held)} orders"
+    assert held[0].status == "confirmed"
+    assert view["provider_order_id"] == held[0].id
+    assert rig.sandbox.count("create", status=201) == 1
+
+
+async def test_sigkill_with_an_order_still_pending_then_restart(rig: Rig) -> None:
+    rig.write_config(threshold=1)
+    gw = await rig.start()
+    rig.sandbox.inject(Fault(op="*", status=503, count=None))  # provider down
+    _s, first = await rig.submit(gw, "PEND-1")  # its failure opens the circuit
+    status, second = await rig.submit(gw, "PEND-2")  # no healthy candidate: queued
+    assert status == 202
+    assert read_phase(rig.db, "PEND-2") == ("pending", "accepted")
+
+    await gw.kill()
+    rig.sandbox.clear_faults()
+    restarted = await rig.start()
+    for order_id in (first["id"], second["id"]):
+        await rig.wait_submitted(restarted, order_id)
+    assert len(rig.held_at_provider("PEND-1")) == 1
+    assert len(rig.held_at_provider("PEND-2")) == 1
+
+
+async def test_sigterm_answers_in_flight_requests_and_leaves_the_rest_for_next_start(
+    rig: Rig,
+) -> None:
+    rig.write_config(budget=2.0)
+    gw = await rig.start()
+    rig.sandbox.inject(Fault(op="create", hold=True, after=True))
+    post = asyncio.ensure_future(rig.submit(gw, "TERM-1"))
+    await rig.sandbox.wait_held("create")
+
+    exit_code = await gw.terminate()
+    status, body = await post
+    assert exit_code == 0
+    assert status == 202  # the in-flight request got its answer, not a reset
+    assert read_phase(rig.db, "TERM-1")[0] == "creating"
+
+    rig.sandbox.release()
+    restarted = await rig.start()
+    await rig.wait_submitted(restarted, body["id"])
+    assert len(rig.held_at_provider("TERM-1")) == 1
+    assert "submission.left_for_next_start" in rig.log.read_text()

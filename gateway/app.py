@@ -24,14 +24,16 @@ from gateway.api.keys import (
     SETTINGS,
     STORE,
     SUBMITTER,
+    WEBHOOKS,
 )
 from gateway.api.middlewares import client_auth, problems, request_context
 from gateway.config import Settings
+from gateway.orders.events import WebhookIntake
 from gateway.orders.service import OrderService
 from gateway.orders.submission import Submitter
 from gateway.providers.base import Provider, ProviderContext, load_spec
 from gateway.store import open_store
-from gateway.workers.submitter import run_submitter
+from gateway.workers.submitter import run_workers
 
 log = structlog.get_logger(__name__)
 
@@ -103,12 +105,14 @@ async def _service(app: web.Application) -> AsyncIterator[None]:
     submitter = Submitter(app[STORE], app[PROVIDERS], settings.submission, owner=owner)
     app[SUBMITTER] = submitter
     app[SERVICE] = OrderService(settings, app[STORE], app[PROVIDERS], submitter)
+    app[WEBHOOKS] = WebhookIntake(app[STORE], app[PROVIDERS])
     yield
+    await app[WEBHOOKS].drain()
     cancelled = await submitter.drain(settings.server.shutdown_timeout_s)
     if cancelled:
         log.warning("submission.left_for_next_start", orders=cancelled)
 
 
 async def _workers(app: web.Application) -> AsyncIterator[None]:
-    async with run_submitter(app[STORE], app[SUBMITTER], app[SETTINGS]):
+    async with run_workers(app[STORE], app[SUBMITTER], app[SETTINGS], app[WEBHOOKS]):
         yield

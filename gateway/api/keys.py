@@ -8,6 +8,7 @@ from aiohttp import web
 
 from gateway.api.auth import ClientKeys
 from gateway.config import Settings
+from gateway.orders.events import WebhookIntake
 from gateway.orders.service import OrderService
 from gateway.orders.submission import Submitter
 from gateway.providers.base import Provider
@@ -20,3 +21,4 @@ SUBMITTER = web.AppKey("submitter", Submitter)
 SERVICE = web.AppKey("service", OrderService)
 CLIENT_KEYS = web.AppKey("client_keys", ClientKeys)
 SELF_URL = web.AppKey("self_url", str)
+WEBHOOKS = web.AppKey("webhooks", WebhookIntake)

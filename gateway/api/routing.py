@@ -17,4 +17,4 @@ routes = web.RouteTableDef()
 async def explain(request: web.Request) -> web.Response:
     require(request, "orders:read", "orders:write")
     order = await read_json(request, CanonicalOrder)
-    return json_response(request.app[SERVICE].explain(order))
+    return json_response(await request.app[SERVICE].explain(order))

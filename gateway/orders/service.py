@@ -30,11 +30,20 @@ from gateway.orders.fingerprint import fingerprint
 from gateway.orders.ids import new_order_id
 from gateway.orders.submission import Submitter
 from gateway.orders.views import order_view
-from gateway.providers.base import Provider, Submission
-from gateway.routing.evaluate import RoutingResult, explain_json, route
+from gateway.providers.base import Provider, ProviderError, Submission
+from gateway.routing.evaluate import (
+    RoutingResult,
+    StockKey,
+    StockSnapshot,
+    explain_json,
+    route,
+    stock_needs,
+)
 from gateway.store import BeginOutcome, NewOrder, OrderExists, OrderFilter, OrderRow, Store
 
 log = structlog.get_logger(__name__)
+
+STOCK_TIMEOUT_S = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +139,7 @@ class OrderService:
         if existing is not None:
             raise _order_exists(existing.id, order.external_id)
         self._check_pin(client, order)
-        result = route(order, self._settings.routing, healthy=self._healthy)
+        result = await self._route(order)
         decision = result.decision
         if decision is None:
             raise _unroutable(result)
@@ -258,8 +267,40 @@ class OrderService:
         )
         return rows[: flt.limit], len(rows) > flt.limit
 
-    def explain(self, order: CanonicalOrder) -> dict[str, Any]:
-        return explain_json(route(order, self._settings.routing, healthy=self._healthy))
+    async def explain(self, order: CanonicalOrder) -> dict[str, Any]:
+        return explain_json(await self._route(order))
+
+    async def _route(self, order: CanonicalOrder) -> RoutingResult:
+        """Routing (pure) over live provider health and the stock it may need to read."""
+        stock = await self._stock(order) if order.routing is None else {}
+        return route(order, self._settings.routing, healthy=self._healthy, stock=stock)
+
+    async def _stock(self, order: CanonicalOrder) -> dict[StockKey, StockSnapshot]:
+        """Snapshots for the candidates of the stock-aware rule this order matches, if any.
+
+        Fetched concurrently, each within `STOCK_TIMEOUT_S`; a provider that cannot answer
+        leaves its candidates "stock unknown" rather than failing the order.
+        """
+        skus = sorted({line.sku for line in order.lines})
+
+        async def one(key: StockKey) -> tuple[StockKey, StockSnapshot] | None:
+            provider = self._providers.get(key[0])
+            if provider is None or not provider.capabilities.stock or not provider.healthy():
+                return None
+            try:
+                snapshot = await asyncio.wait_for(provider.stock(key[1], skus), STOCK_TIMEOUT_S)
+            except (ProviderError, TimeoutError) as exc:
+                log.warning(
+                    "routing.stock_unavailable",
+                    provider=key[0],
+                    warehouse=key[1],
+                    error=type(exc).__name__,
+                )
+                return None
+            return key, snapshot
+
+        found = await asyncio.gather(*(one(k) for k in stock_needs(self._settings.routing, order)))
+        return dict(item for item in found if item is not None)
 
 
 def _filter_dict(flt: OrderFilter) -> dict[str, Any]:

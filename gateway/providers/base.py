@@ -51,6 +51,7 @@ __all__ = [
     "Provider",
     "ProviderContext",
     "ProviderError",
+    "ProviderEvent",
     "ProviderOrder",
     "ProviderSpec",
     "ProviderState",
@@ -59,6 +60,7 @@ __all__ = [
     "Submission",
     "Unauthorized",
     "Unavailable",
+    "WebhookRejected",
     "error_for_status",
     "load_spec",
 ]
@@ -92,6 +94,25 @@ class Capabilities:
     cancel: bool = False
     stock: bool = False
     """`stock()` reports per-warehouse quantities for stock-aware routing."""
+    webhooks: bool = False
+    """`webhook_events()` verifies and parses deliveries to `POST /v1/webhooks/<name>`."""
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderEvent:
+    """One inbound webhook event, verified, in canonical terms."""
+
+    event_id: str
+    """The provider's event id, or a hash of the body where it sends none (dedupe key)."""
+    topic: str
+    provider_order_id: str | None
+    status: Status | None
+    """The order's new canonical status if the event carries it; None → read the order."""
+    raw_status: str | None = None
+
+
+class WebhookRejected(Exception):
+    """A delivery that is not authentic (bad or missing signature/token): answer 401."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +159,19 @@ class Provider(Protocol):
         ...
 
     async def get(self, provider_order_id: str) -> ProviderOrder: ...
+
+    async def cancel(self, provider_order_id: str) -> ProviderOrder:
+        """Cancel at the provider (only when `capabilities.cancel`); `Conflict` if too late."""
+        ...
+
+    def webhook_events(
+        self, headers: Mapping[str, str], query: Mapping[str, str], body: bytes
+    ) -> list[ProviderEvent]:
+        """Verify one delivery and parse its events (only when `capabilities.webhooks`).
+
+        Raises `WebhookRejected` when it is not authentic, `ValueError` when unreadable.
+        """
+        ...
 
     async def stock(self, warehouse: str, skus: list[str]) -> StockSnapshot:
         """Units available per SKU in `warehouse` (only when `capabilities.stock`)."""

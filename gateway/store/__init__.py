@@ -16,6 +16,7 @@ from gateway.store.base import (
     OrderFilter,
     OrderRow,
     Store,
+    StoredEvent,
     StoreUnavailable,
     Transition,
 )
@@ -31,6 +32,7 @@ __all__ = [
     "OrderRow",
     "Store",
     "StoreUnavailable",
+    "StoredEvent",
     "Transition",
     "open_store",
 ]

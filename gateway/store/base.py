@@ -115,6 +115,19 @@ class Transition:
     detail: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """An inbound webhook event as stored (see `Store.record_event`)."""
+
+    provider: str
+    event_id: str
+    topic: str
+    provider_order_id: str | None
+    status: Status | None
+    raw_status: str | None
+    attempts: int
+
+
 class Store(Protocol):
     async def ping(self) -> None: ...
 
@@ -186,6 +199,29 @@ class Store(Protocol):
 
     async def advance(self, order_id: str, *, owner: str, step: Transition) -> OrderRow:
         """Commit one submission step; raises `LeaseLost` if `owner` no longer holds it."""
+        ...
+
+    async def find_by_provider_id(
+        self, provider: str, provider_order_id: str
+    ) -> OrderRow | None: ...
+
+    async def apply_status(
+        self, order_id: str, status: Status, *, source: str, detail: str | None = None
+    ) -> bool:
+        """Move an order to `status` if that moves it forward (`moves_forward`); record it."""
+        ...
+
+    # inbound webhooks ----------------------------------------------------------
+    async def record_event(self, event: StoredEvent, *, now: float) -> bool:
+        """Store an event once; False when (provider, event_id) was stored before."""
+        ...
+
+    async def unapplied_events(self, *, limit: int) -> Sequence[StoredEvent]: ...
+
+    async def finish_event(
+        self, provider: str, event_id: str, *, now: float, error: str | None = None
+    ) -> None:
+        """Mark an event applied, or count a failed attempt with its error."""
         ...
 
     async def queue_stats(self, *, now: float) -> tuple[int, float | None]:

@@ -21,7 +21,7 @@ import aiosqlite
 import orjson
 import structlog
 
-from gateway.model.orders import OPEN_PHASES, Phase, Status
+from gateway.model.orders import OPEN_PHASES, Phase, Status, moves_forward
 from gateway.store.base import (
     Begin,
     BeginOutcome,
@@ -31,6 +31,7 @@ from gateway.store.base import (
     OrderExists,
     OrderFilter,
     OrderRow,
+    StoredEvent,
     StoreUnavailable,
     Transition,
 )
@@ -253,10 +254,7 @@ class SqliteStore:
                         stamp,
                     ),
                 )
-                await db.execute(
-                    "INSERT INTO order_history VALUES (?, 1, ?, 'api', NULL, ?)",
-                    (order.id, order.status, stamp),
-                )
+                await _history(db, order.id, order.status, source="api", detail=None, stamp=stamp)
                 if idempotency is not None:
                     await db.execute(
                         "UPDATE idempotency SET order_id = ? WHERE client_id = ? AND key = ?",
@@ -385,9 +383,7 @@ class SqliteStore:
         stamp = now.isoformat(timespec="microseconds")
         sets = ["phase = ?", "updated_at = ?"]
         args: list[Any] = [step.phase, stamp]
-        if step.status is not None:
-            sets.append("status = ?")
-            args.append(step.status)
+        status = step.status
         if step.provider_order_id is not None:
             sets.append("provider_order_id = ?")
             args.append(step.provider_order_id)
@@ -401,17 +397,25 @@ class SqliteStore:
         if step.release:
             sets.append("lease_owner = NULL, lease_until = NULL")
         async with self._tx() as db:
+            if status is not None:
+                current = list(
+                    await db.execute_fetchall("SELECT status FROM orders WHERE id = ?", (order_id,))
+                )
+                # News that arrived first (a webhook) is never rewound by a later step.
+                if current and not moves_forward(Status(current[0][0]), status):
+                    status = None
+            if status is not None:
+                sets.append("status = ?")
+                args.append(status)
             cur = await db.execute(
                 f"UPDATE orders SET {', '.join(sets)} WHERE id = ? AND lease_owner = ?",
                 (*args, order_id, owner),
             )
             if cur.rowcount == 0:
                 raise LeaseLost(order_id)
-            if step.status is not None:
-                await db.execute(
-                    "INSERT INTO order_history SELECT ?, COALESCE(MAX(seq), 0) + 1, ?, ?, ?, ?"
-                    " FROM order_history WHERE order_id = ?",
-                    (order_id, step.status, step.source, step.detail, stamp, order_id),
+            if status is not None:
+                await _history(
+                    db, order_id, status, source=step.source, detail=step.detail, stamp=stamp
                 )
             rows = list(
                 await db.execute_fetchall(
@@ -419,6 +423,83 @@ class SqliteStore:
                 )
             )
         return _row(rows[0])
+
+    async def find_by_provider_id(self, provider: str, provider_order_id: str) -> OrderRow | None:
+        rows = await self._read(
+            f"SELECT {_ORDER_COLUMNS} FROM orders WHERE provider = ? AND provider_order_id = ?",
+            (provider, provider_order_id),
+        )
+        return _row(rows[0]) if rows else None
+
+    async def apply_status(
+        self, order_id: str, status: Status, *, source: str, detail: str | None = None
+    ) -> bool:
+        stamp = datetime.now(UTC).isoformat(timespec="microseconds")
+        async with self._tx() as db:
+            current = list(
+                await db.execute_fetchall("SELECT status FROM orders WHERE id = ?", (order_id,))
+            )
+            if not current or not moves_forward(Status(current[0][0]), status):
+                return False
+            await db.execute(
+                "UPDATE orders SET status = ?, updated_at = ? WHERE id = ?",
+                (status, stamp, order_id),
+            )
+            await _history(db, order_id, status, source=source, detail=detail, stamp=stamp)
+            return True
+
+    async def record_event(self, event: StoredEvent, *, now: float) -> bool:
+        async with self._tx() as db:
+            cur = await db.execute(
+                "INSERT INTO webhook_events (provider, event_id, topic, provider_order_id,"
+                " status, raw_status, received_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (provider, event_id) DO NOTHING",
+                (
+                    event.provider,
+                    event.event_id,
+                    event.topic,
+                    event.provider_order_id,
+                    event.status,
+                    event.raw_status,
+                    now,
+                ),
+            )
+            return cur.rowcount == 1
+
+    async def unapplied_events(self, *, limit: int) -> Sequence[StoredEvent]:
+        rows = await self._read(
+            "SELECT * FROM webhook_events WHERE applied_at IS NULL ORDER BY received_at LIMIT ?",
+            (limit,),
+        )
+        return [
+            StoredEvent(
+                r["provider"],
+                r["event_id"],
+                r["topic"],
+                r["provider_order_id"],
+                Status(r["status"]) if r["status"] else None,
+                r["raw_status"],
+                r["attempts"],
+            )
+            for r in rows
+        ]
+
+    async def finish_event(
+        self, provider: str, event_id: str, *, now: float, error: str | None = None
+    ) -> None:
+        async with self._tx() as db:
+            if error is None:
+                await db.execute(
+                    "UPDATE webhook_events SET applied_at = ?, last_error = NULL"
+                    " WHERE provider = ? AND event_id = ?",
+                    (now, provider, event_id),
+                )
+            else:
+                await db.execute(
+                    "UPDATE webhook_events SET attempts = attempts + 1, last_error = ?"
+                    " WHERE provider = ? AND event_id = ?",
+                    (error, provider, event_id),
+                )
 
     async def queue_stats(self, *, now: float) -> tuple[int, float | None]:
         rows = await self._read(
@@ -453,3 +534,19 @@ def statements(sql: str) -> list[str]:
     ):
         out.append(buf.strip())
     return out
+
+
+async def _history(
+    db: aiosqlite.Connection,
+    order_id: str,
+    status: Status,
+    *,
+    source: str,
+    detail: str | None,
+    stamp: str,
+) -> None:
+    await db.execute(
+        "INSERT INTO order_history SELECT ?, COALESCE(MAX(seq), 0) + 1, ?, ?, ?, ?"
+        " FROM order_history WHERE order_id = ?",
+        (order_id, status, source, detail, stamp, order_id),
+    )

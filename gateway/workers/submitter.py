@@ -1,8 +1,9 @@
-"""The submitter loop: picks up every order that is due and not leased, and drives it.
+"""The background loops: submitter (outbox of orders still to send), webhook events not yet
+applied, and idempotency housekeeping — each a job run by one `periodic` loop shape.
 
-On start-up this is also crash recovery: orders left in `pending`, `creating`, `created` or
-`confirming` by a process that died become due again once that process's lease runs out,
-and `Submitter` reconciles before it creates anything.
+On start-up the submitter loop is also crash recovery: orders left in `pending`, `creating`,
+`created` or `confirming` by a process that died become due again once that process's lease
+runs out, and `Submitter` reconciles before it creates anything.
 """
 
 from __future__ import annotations
@@ -10,68 +11,71 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import structlog
 
 from gateway.config import Settings
+from gateway.orders.events import WebhookIntake
 from gateway.orders.submission import Submitter
 from gateway.store import Store
 
 log = structlog.get_logger(__name__)
 
 PURGE_EVERY_S = 300.0
+EVENTS_EVERY_S = 2.0
 
 
 @contextlib.asynccontextmanager
-async def run_submitter(
-    store: Store, submitter: Submitter, settings: Settings
+async def run_workers(
+    store: Store, submitter: Submitter, settings: Settings, webhooks: WebhookIntake
 ) -> AsyncIterator[None]:
     stop = asyncio.Event()
+
+    async def submit_due() -> None:
+        room = settings.submission.batch - len(submitter.running)
+        if room <= 0:
+            return
+        lease = submitter.new_lease()
+        rows = await store.claim_due(
+            owner=lease, now=time.time(), lease_until=submitter.lease_until(), limit=room
+        )
+        for row in rows:
+            log.info("submitter.picked", order_id=row.id, phase=row.phase, attempts=row.attempts)
+            submitter.spawn(row, lease)
+
+    async def purge() -> None:
+        if purged := await store.purge_idempotency(now=time.time()):
+            log.info("idempotency.purged", records=purged)
+
+    async def apply_events() -> None:
+        await webhooks.apply_pending()
+
     loops = [
-        asyncio.create_task(_submit_loop(store, submitter, settings, stop), name="submitter"),
-        asyncio.create_task(_purge_loop(store, stop), name="idempotency-purge"),
+        asyncio.create_task(
+            periodic("submitter", submit_due, settings.submission.poll_interval_s, stop),
+            name="submitter",
+        ),
+        asyncio.create_task(periodic("webhook-events", apply_events, EVENTS_EVERY_S, stop)),
+        asyncio.create_task(periodic("idempotency-purge", purge, PURGE_EVERY_S, stop)),
     ]
+    log.info("workers.started", owner=submitter.owner)
     try:
         yield
     finally:
         stop.set()
         await asyncio.gather(*loops, return_exceptions=True)
+        log.info("workers.stopped", running=len(submitter.running))
 
 
-async def _submit_loop(
-    store: Store, submitter: Submitter, settings: Settings, stop: asyncio.Event
+async def periodic(
+    name: str, job: Callable[[], Awaitable[None]], every_s: float, stop: asyncio.Event
 ) -> None:
-    cfg = settings.submission
-    log.info("submitter.started", owner=submitter.owner)
+    """Run `job` every `every_s` seconds until `stop`; a failing run is logged, not fatal."""
     while not stop.is_set():
         try:
-            room = cfg.batch - len(submitter.running)
-            if room > 0:
-                now = time.time()
-                lease = submitter.new_lease()
-                rows = await store.claim_due(
-                    owner=lease, now=now, lease_until=submitter.lease_until(), limit=room
-                )
-                for row in rows:
-                    log.info(
-                        "submitter.picked", order_id=row.id, phase=row.phase, attempts=row.attempts
-                    )
-                    submitter.spawn(row, lease)
-        except Exception:  # the loop must outlive a bad moment of the store
-            log.exception("submitter.loop_failed")
+            await job()
+        except Exception:  # the loop must outlive a bad moment of the store or a provider
+            log.exception("worker.failed", worker=name)
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), cfg.poll_interval_s)
-    log.info("submitter.stopped", running=len(submitter.running))
-
-
-async def _purge_loop(store: Store, stop: asyncio.Event) -> None:
-    while not stop.is_set():
-        try:
-            purged = await store.purge_idempotency(now=time.time())
-            if purged:
-                log.info("idempotency.purged", records=purged)
-        except Exception:
-            log.exception("idempotency.purge_failed")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), PURGE_EVERY_S)
+            await asyncio.wait_for(stop.wait(), every_s)

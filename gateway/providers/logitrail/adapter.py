@@ -9,6 +9,7 @@ an `order_not_passive` answer is settled by reading the order.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from typing import Any
 
 import aiohttp
@@ -21,6 +22,7 @@ from gateway.providers.base import (
     Conflict,
     ProviderContext,
     ProviderError,
+    ProviderEvent,
     ProviderOrder,
     ProviderState,
     StockSnapshot,
@@ -29,7 +31,7 @@ from gateway.providers.base import (
     error_for_status,
 )
 from gateway.providers.errors import FieldError
-from gateway.providers.logitrail import translate
+from gateway.providers.logitrail import translate, webhooks
 from gateway.providers.logitrail.settings import LogitrailSettings
 from gateway.transport import SYSTEM_CLOCK, Clock, OAuthBearer, ProviderTransport, Response
 from gateway.transport.oauth import TokenCache
@@ -61,7 +63,6 @@ CONFLICT_CODES = frozenset(
 
 class LogitrailAdapter:
     name = NAME
-    capabilities = Capabilities(confirm=True, cancel=True, stock=False)
 
     def __init__(
         self,
@@ -73,6 +74,10 @@ class LogitrailAdapter:
     ) -> None:
         self.settings = settings
         self._secrets = secrets
+        # Webhooks only where a URL token is configured (DESIGN §11); else the route is 404.
+        self.capabilities = Capabilities(
+            confirm=True, cancel=True, webhooks=settings.webhook_token_env is not None
+        )
         self._ctx = ctx
         self._clock = clock
         self._session: aiohttp.ClientSession | None = None
@@ -256,6 +261,19 @@ class LogitrailAdapter:
             tracking_code=order.get("tracking_code"),
             tracking_url=order.get("tracking_url"),
         )
+
+    async def cancel(self, provider_order_id: str) -> ProviderOrder:
+        """DELETE: a passive order becomes `deleted`, a confirmed one `cancelled`; too late →
+        `Conflict` with Logitrail's `order_already_processing|processed|cancelled`."""
+        await self._call("cancel", order_id=provider_order_id, retry_unknown=True)
+        return await self.get(provider_order_id)
+
+    def webhook_events(
+        self, headers: Mapping[str, str], query: Mapping[str, str], body: bytes
+    ) -> list[ProviderEvent]:
+        token_env = self.settings.webhook_token_env
+        webhooks.verify(query, self._secrets.reveal(token_env) if token_env else None)
+        return webhooks.events(body)
 
     async def stock(self, warehouse: str, skus: list[str]) -> StockSnapshot:
         raise NotImplementedError("logitrail reports no per-warehouse stock")

@@ -8,8 +8,10 @@ Usage::
     sandbox.inject(Fault(op="create", status=429, retry_after="2"))
 """
 
+from gateway.sandbox.harness import RecordedRequest
+
 from .app import LogitrailSandbox
 from .faults import Fault
-from .state import RecordedRequest, SandboxClient, SandboxOrder
+from .state import SandboxClient, SandboxOrder
 
 __all__ = ["Fault", "LogitrailSandbox", "RecordedRequest", "SandboxClient", "SandboxOrder"]

@@ -1,4 +1,4 @@
-"""What the Logitrail sandbox remembers: clients, tokens, orders and recorded requests."""
+"""What the Logitrail sandbox remembers: clients, tokens and orders."""
 
 from __future__ import annotations
 
@@ -33,23 +33,6 @@ class SandboxClient:
     client_id: str
     client_secret: str
     allowed_scopes: frozenset[str]
-
-
-@dataclass(frozen=True)
-class RecordedRequest:
-    """One request the sandbox received and what it answered (status 0: connection reset).
-
-    `path` is relative to the mount point; `at` is the sandbox clock when it arrived.
-    """
-
-    op: str
-    method: str
-    path: str
-    query: dict[str, str]
-    headers: dict[str, str]
-    body: Any
-    at: float
-    status: int
 
 
 @dataclass

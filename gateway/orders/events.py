@@ -1,0 +1,137 @@
+"""`WebhookIntake`: inbound provider webhooks, stored before they are answered, applied once.
+
+1. The provider verifies and parses the delivery (`Provider.webhook_events`): a forged or
+   unsigned one is refused (401) and nothing is stored.
+2. Each event is stored under (provider, event id); a redelivery finds it there and is
+   acknowledged without being applied again.
+3. The gateway answers 2xx once the events are stored (providers deliver at least once).
+4. New events are applied in the background: the order is found by the provider's id, its
+   status moves forward only (late or repeated news never rewinds it), and history records
+   the webhook. An event for an order not known yet (the webhook outran the create's
+   answer) stays stored and is retried by `apply_pending`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Mapping
+
+import orjson
+import structlog
+
+from gateway.model.problems import ProblemError
+from gateway.providers.base import Provider, ProviderError, WebhookRejected
+from gateway.store import Store, StoredEvent
+
+log = structlog.get_logger(__name__)
+
+MAX_ATTEMPTS = 50
+"""An event that cannot be applied this often (its order never became known) is left alone."""
+
+
+class WebhookIntake:
+    def __init__(
+        self,
+        store: Store,
+        providers: Mapping[str, Provider],
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._store = store
+        self._providers = providers
+        self._clock = clock
+        self._tasks: set[asyncio.Task[int]] = set()
+
+    async def receive(
+        self, name: str, headers: Mapping[str, str], query: Mapping[str, str], body: bytes
+    ) -> dict[str, int]:
+        provider = self._providers.get(name)
+        if provider is None or not provider.capabilities.webhooks:
+            raise ProblemError(
+                404,
+                "not-found",
+                "No webhook endpoint for this provider",
+                detail=f"no webhooks are configured for {name!r}",
+            )
+        try:
+            events = provider.webhook_events(headers, query, body)
+        except WebhookRejected as exc:
+            log.warning("webhook.rejected", provider=name, reason=str(exc))
+            raise ProblemError(
+                401, "webhook-unauthenticated", "Webhook not authentic", detail=str(exc)
+            ) from None
+        except (ValueError, orjson.JSONDecodeError) as exc:
+            raise ProblemError(
+                400, "webhook-malformed", "Webhook body not understood", detail=str(exc)
+            ) from None
+        fresh = []
+        for event in events:
+            stored = StoredEvent(
+                name,
+                event.event_id,
+                event.topic,
+                event.provider_order_id,
+                event.status,
+                event.raw_status,
+                0,
+            )
+            if await self._store.record_event(stored, now=self._clock()):
+                fresh.append(stored)
+            else:
+                log.info("webhook.duplicate", provider=name, event_id=event.event_id)
+        log.info("webhook.received", provider=name, events=len(events), new=len(fresh))
+        if fresh:
+            task = asyncio.create_task(self._apply_all(fresh))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return {"received": len(events), "new": len(fresh)}
+
+    async def apply_pending(self, limit: int = 100) -> int:
+        """Apply stored events not applied yet (background loop); returns how many applied."""
+        events = [
+            e for e in await self._store.unapplied_events(limit=limit) if e.attempts < MAX_ATTEMPTS
+        ]
+        return await self._apply_all(events)
+
+    async def _apply_all(self, events: list[StoredEvent]) -> int:
+        applied = 0
+        for event in events:
+            applied += await self._apply(event)
+        return applied
+
+    async def _apply(self, event: StoredEvent) -> int:
+        bound = log.bind(provider=event.provider, event_id=event.event_id, topic=event.topic)
+        row = None
+        if event.provider_order_id is not None:
+            row = await self._store.find_by_provider_id(event.provider, event.provider_order_id)
+        if row is None:
+            await self._store.finish_event(
+                event.provider,
+                event.event_id,
+                now=self._clock(),
+                error="no order with this provider id (yet)",
+            )
+            bound.info("webhook.order_unknown", provider_order_id=event.provider_order_id)
+            return 0
+        status, raw = event.status, event.raw_status
+        if status is None:  # ids-only event: read the order (the provider's own advice)
+            try:
+                current = await self._providers[event.provider].get(event.provider_order_id or "")
+            except (ProviderError, KeyError) as exc:
+                await self._store.finish_event(
+                    event.provider, event.event_id, now=self._clock(), error=repr(exc)
+                )
+                return 0
+            status, raw = current.status, current.raw_status
+        changed = await self._store.apply_status(
+            row.id, status, source="webhook", detail=f"{event.topic} ({raw})"
+        )
+        await self._store.finish_event(event.provider, event.event_id, now=self._clock())
+        bound.info("webhook.applied", order_id=row.id, status=status, changed=changed)
+        return 1
+
+    async def drain(self) -> None:
+        """Shutdown: finish applying what was received (all of it is stored anyway)."""
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -1,0 +1,52 @@
+"""Logitrail webhooks: the legacy envelope, authenticated by a shared URL token.
+
+Logitrail signs nothing (logitrail.md §2), so DESIGN §11 registers the gateway's URL with a
+secret `?token=` from `webhook_token_env`, compared in constant time. A delivery is one
+envelope `{event_id, event_type, webhook_id, ts, retry_count, payload}` or, for batch-enabled
+hooks, an array of up to 100; `event_id` is stable across retries and hooks (the dedupe key).
+Order events carry `payload.order{id, merchants_order, status, …}`.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from gateway.providers.base import ProviderEvent, WebhookRejected
+from gateway.providers.logitrail.translate import status_of
+
+
+def verify(query: Mapping[str, str], token: str | None) -> None:
+    given = query.get("token", "")
+    if token is None or not hmac.compare_digest(given.encode(), token.encode()):
+        raise WebhookRejected("logitrail: missing or wrong ?token=")
+
+
+def events(body: bytes) -> list[ProviderEvent]:
+    data: Any = orjson.loads(body)
+    envelopes = data if isinstance(data, list) else [data]
+    out = []
+    for env in envelopes:
+        if not isinstance(env, dict) or not isinstance(env.get("event_id"), str | int):
+            raise ValueError("logitrail: an envelope without event_id")
+        payload = _object(env.get("payload"))
+        order = _object(payload.get("order"))
+        raw = order.get("status") if isinstance(order.get("status"), str) else None
+        oid = order.get("id")
+        out.append(
+            ProviderEvent(
+                event_id=str(env["event_id"]),
+                topic=str(env.get("event_type") or "unknown"),
+                provider_order_id=str(oid) if isinstance(oid, str | int) else None,
+                status=status_of(raw) if raw else None,
+                raw_status=raw,
+            )
+        )
+    return out
+
+
+def _object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}

@@ -1,0 +1,262 @@
+"""`CallHarness`: what every provider sandbox does around its API calls.
+
+For each API call (not the control API) the harness: records it (`requests`), applies the
+first matching fault rule (`faults.py`), holds it until released, and runs it in its own
+shielded task so it completes — and is recorded — even when the client has gone away, as a
+real provider would. Every response carries an `x-correlation-id`.
+
+A sandbox supplies how its errors look (`answer`, which runs a handler and renders every
+error in the provider's own format) and the default body of an injected error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl
+
+import orjson
+import structlog
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from gateway.sandbox.harness.faults import Effect, Fault, FaultBook, Holds
+
+log = structlog.get_logger(__name__)
+
+CORRELATION_HEADER = "x-correlation-id"
+CONTROL_PREFIX = "/_control/"
+_REDACTED_HEADERS = ("authorization", "authentication")
+
+Answer = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """One request the sandbox received and what it answered (status 0: connection reset).
+
+    `path` is relative to the mount point; `at` is the sandbox clock when it arrived.
+    """
+
+    op: str
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: Any
+    at: float
+    status: int
+
+
+class CallHarness:
+    def __init__(
+        self,
+        *,
+        name: str,
+        seed: int,
+        clock: Callable[[], float],
+        answer: Answer,
+        fault_body: Mapping[str, object],
+        op_of: Callable[[web.Request], str],
+    ) -> None:
+        self.name = name
+        self.requests: list[RecordedRequest] = []
+        self._book = FaultBook(seed)
+        self._holds = Holds()
+        self._clock = clock
+        self._answer = answer
+        self._fault_body = dict(fault_body)
+        self._op_of = op_of
+        self._calls: set[asyncio.Task[web.StreamResponse]] = set()
+        self._app: web.Application | None = None
+        self.on_call: Callable[[str], None] = lambda _op: None
+        """Called with the op of every API call as it arrives (e.g. to count token calls)."""
+
+    # control, from Python -------------------------------------------------------------
+    @property
+    def faults(self) -> list[Fault]:
+        return list(self._book.faults)
+
+    def inject(self, fault: Fault) -> Fault:
+        log.info(f"sandbox.{self.name}.fault.injected", fault_id=fault.id, op=fault.op)
+        return self._book.add(fault)
+
+    def clear_faults(self) -> None:
+        self._book.clear()
+
+    def release(self, op: str | None = None) -> int:
+        released = self._holds.release(op)
+        log.info(f"sandbox.{self.name}.released", op=op or "*", calls=released)
+        return released
+
+    async def wait_held(self, op: str, n: int, timeout: float) -> None:  # noqa: ASYNC109
+        await self._holds.wait(op, n, timeout)
+
+    def held(self, op: str = "*") -> int:
+        return self._holds.held(op)
+
+    def count(self, op: str, *, status: int | None = None) -> int:
+        return sum(
+            1 for r in self.requests if op in ("*", r.op) and (status is None or r.status == status)
+        )
+
+    # the aiohttp side ---------------------------------------------------------------
+    def install(self, app: web.Application) -> None:
+        """Add the middleware and the shutdown hooks to a sandbox's application."""
+        self._app = app
+        app.middlewares.append(self._middleware)
+        app.on_shutdown.append(self._on_shutdown)
+        app.on_cleanup.append(self._on_cleanup)
+
+    async def _on_shutdown(self, _app: web.Application) -> None:
+        self._holds.release()
+
+    async def _on_cleanup(self, _app: web.Application) -> None:
+        """Stop calls still running for clients that went away (e.g. in a long delay)."""
+        for call in list(self._calls):
+            call.cancel()
+        await asyncio.gather(*self._calls, return_exceptions=True)
+
+    @web.middleware
+    async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        if CONTROL_PREFIX in request.path:
+            response = await self._answer(request, handler)
+        else:
+            response = await self._api_call(request, handler)
+        response.headers[CORRELATION_HEADER] = str(uuid.uuid4())
+        return response
+
+    async def _api_call(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """Run the call in its own task, so it completes even if the client goes away.
+
+        A provider does not stop because its client hung up: an aiohttp server started with
+        `handler_cancellation=True` (as `TestServer` is) would otherwise cancel a held or
+        delayed call and never record it.
+        """
+        op = self._op_of(request)
+        at = self._clock()
+        raw = await request.read()
+        self.on_call(op)
+        call = asyncio.create_task(self._run_call(request, handler, op, raw, at))
+        self._calls.add(call)
+        call.add_done_callback(self._calls.discard)
+        return await asyncio.shield(call)
+
+    async def _run_call(
+        self, request: web.Request, handler: Handler, op: str, raw: bytes, at: float
+    ) -> web.StreamResponse:
+        picked = self._book.pick(op)
+        if picked is None:
+            response = await self._answer(request, handler)
+        else:
+            fault, effect = picked
+            log.info(
+                f"sandbox.{self.name}.fault",
+                op=op,
+                fault_id=fault.id,
+                status=effect.status,
+                after=effect.after,
+                hold=effect.hold,
+                reset=effect.reset,
+                delay_s=effect.delay_s,
+            )
+            response = await self._faulted(request, handler, op, effect)
+        status = 0 if isinstance(response, _ResetResponse) else response.status
+        self.requests.append(self._record(request, op, raw, at, status))
+        return response
+
+    async def _faulted(
+        self, request: web.Request, handler: Handler, op: str, effect: Effect
+    ) -> web.StreamResponse:
+        if not effect.after:
+            await self._stall(op, effect)
+            if effect.reset:
+                return _reset(request)
+            if effect.status is not None:
+                return self._fault_response(effect)
+        response = await self._answer(request, handler)
+        if effect.after:
+            await self._stall(op, effect)
+            if effect.reset:
+                return _reset(request)
+            if effect.status is not None:
+                return self._fault_response(effect)
+        return response
+
+    async def _stall(self, op: str, effect: Effect) -> None:
+        if effect.delay_s > 0:
+            await asyncio.sleep(effect.delay_s)
+        if effect.hold:
+            await self._holds.hold(op)
+
+    def _fault_response(self, effect: Effect) -> web.Response:
+        assert effect.status is not None
+        body = effect.body if effect.body is not None else self._fault_body
+        headers = {"Retry-After": effect.retry_after} if effect.retry_after is not None else None
+        return web.Response(
+            status=effect.status,
+            body=orjson.dumps(body),
+            content_type="application/json",
+            headers=headers,
+        )
+
+    def _relative_path(self, path: str) -> str:
+        """`path` below the mount point: aiohttp prefixes a sub-app's routes when mounted."""
+        assert self._app is not None
+        prefix = self._app.router[anchor_name(self.name)].canonical.removesuffix(REQUESTS_PATH)
+        return path.removeprefix(prefix) if prefix and path.startswith(prefix + "/") else path
+
+    def _record(
+        self, request: web.Request, op: str, raw: bytes, at: float, status: int
+    ) -> RecordedRequest:
+        headers: dict[str, str] = {}
+        for name, value in request.headers.items():
+            key = name.lower()
+            shown = value
+            if key in _REDACTED_HEADERS:
+                scheme = value.strip().partition(" ")[0]
+                shown = f"{scheme} <redacted>" if scheme else "<redacted>"
+            headers[key] = f"{headers[key]}, {shown}" if key in headers else shown
+        return RecordedRequest(
+            op=op,
+            method=request.method,
+            path=self._relative_path(request.path),
+            query=dict(request.query),
+            headers=headers,
+            body=_parse_body(request.content_type, raw),
+            at=at,
+            status=status,
+        )
+
+
+REQUESTS_PATH = "/_control/requests"
+
+
+def anchor_name(name: str) -> str:
+    """The route name of a sandbox's `GET /_control/requests`, used to find its mount point."""
+    return f"{name}.control.requests"
+
+
+class _ResetResponse(web.Response):
+    """Placeholder answer for an aborted connection; writing it fails quietly in aiohttp."""
+
+
+def _reset(request: web.Request) -> web.StreamResponse:
+    """Abort the TCP connection so the client sees a connection error, not an answer."""
+    if request.transport is not None:
+        request.transport.abort()
+    return _ResetResponse(status=499)
+
+
+def _parse_body(content_type: str, raw: bytes) -> Any:
+    if not raw:
+        return None
+    if content_type == "application/x-www-form-urlencoded":
+        return dict(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return raw.decode("utf-8", "replace")

@@ -10,7 +10,8 @@ PORT ?= 8080
 
 # Demo secrets for the in-process sandbox: set here, never written into a config file.
 DEMO_ENV := GATEWAY_KEY_STOREFRONT_FI=demo-storefront-fi-key \
-	LOGITRAIL_CLIENT_ID=demo-gateway LOGITRAIL_CLIENT_SECRET=demo-secret
+	LOGITRAIL_CLIENT_ID=demo-gateway LOGITRAIL_CLIENT_SECRET=demo-secret \
+	LOGENTIC_API_TOKEN=demo-logentic-token LOGENTIC_WEBHOOK_SECRET=demo-webhook-secret
 
 .PHONY: run test lint bench sandbox clean check-python
 
@@ -37,6 +38,12 @@ run: $(VENV)/.installed
 	@echo "    -H 'Authorization: Bearer demo-storefront-fi-key' \\"
 	@echo "    -H 'Content-Type: application/json' -H 'Idempotency-Key: demo-SHOP-1001' \\"
 	@echo "    --data @config/sample-order.json"
+	@echo
+	@echo "  A Canadian order goes to Logentic (watch its status advance by webhook):"
+	@echo "  curl -sS -X POST http://127.0.0.1:$(PORT)/v1/orders \\"
+	@echo "    -H 'Authorization: Bearer demo-storefront-fi-key' \\"
+	@echo "    -H 'Content-Type: application/json' -H 'Idempotency-Key: demo-SHOP-2001' \\"
+	@echo "    --data @config/sample-order-ca.json"
 	@echo
 	$(DEMO_ENV) $(BIN)/gateway serve --config $(CONFIG) --port $(PORT)
 

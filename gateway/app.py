@@ -69,10 +69,11 @@ def own_url(host: str, port: int) -> str:
 
 
 def _mount_sandboxes(app: web.Application, settings: Settings) -> None:
+    ctx = ProviderContext(self_url=app[SELF_URL])
     for name, block in settings.providers.items():
         spec = load_spec(name)
         if spec.sandbox is not None:
-            app.add_subapp(f"/_sandbox/{name}", spec.sandbox(block, settings.secrets))
+            app.add_subapp(f"/_sandbox/{name}", spec.sandbox(block, settings.secrets, ctx))
             log.info("sandbox.mounted", provider=name, path=f"/_sandbox/{name}")
 
 

@@ -15,6 +15,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from gateway.app import build_app
 from gateway.config import Settings, parse
 from gateway.observability.logging import configure
+from gateway.sandbox.logentic import LogenticSandbox
 from gateway.sandbox.logitrail import LogitrailSandbox, SandboxClient
 
 configure("warning", "console")
@@ -23,7 +24,11 @@ CLIENT_ID = "gw-test"
 CLIENT_SECRET = "s3cret-test"
 MERCHANT = "M-TEST"
 KEYS = {"storefront-fi": "key-fi", "storefront-se": "key-se"}
+LOGENTIC_TOKEN = "lgt-test-token"
+WEBHOOK_SECRET = "whk-test-secret"
 ENV = {
+    "LOGENTIC_API_TOKEN": LOGENTIC_TOKEN,
+    "LOGENTIC_WEBHOOK_SECRET": WEBHOOK_SECRET,
     "LOGITRAIL_CLIENT_ID": CLIENT_ID,
     "LOGITRAIL_CLIENT_SECRET": CLIENT_SECRET,
     "KEY_FI": KEYS["storefront-fi"],
@@ -109,6 +114,59 @@ class SandboxHandle:
     url: str
 
 
+@dataclass
+class LogenticHandle:
+    sandbox: LogenticSandbox
+    url: str
+    """The base URL of the API (`…/v1`)."""
+
+
+CA_ITEMS = {"TSHIRT-M": 28000, "MUG": 28001}
+
+
+@pytest.fixture
+async def logentic() -> AsyncIterator[LogenticHandle]:
+    sandbox = LogenticSandbox(
+        token=LOGENTIC_TOKEN,
+        webhook_secret=WEBHOOK_SECRET,
+        warehouses={1: "MTL", 2: "TOR"},
+        per_page=5,
+    )
+    for sku in CA_ITEMS:
+        sandbox.add_item(sku, stock={1: 50, 2: 50})
+    server = TestServer(sandbox.app)
+    await server.start_server()
+    try:
+        yield LogenticHandle(sandbox, str(server.make_url("/v1")))
+    finally:
+        sandbox.release()
+        await server.close()
+
+
+def ca_order(external_id: str = "CA-1", **changes: Any) -> dict[str, Any]:
+    """A valid canonical order that routes to Logentic (Canada, with email/phone/region)."""
+    body = order(external_id, currency="CAD", language="fr")
+    body["address"] = {
+        "line1": "4606 Test Avenue",
+        "line2": "Suite 440",
+        "postal_code": "H2R 2Y8",
+        "city": "Montreal",
+        "region": "QC",
+        "country_code": "CA",
+    }
+    body["lines"] = [
+        {
+            "sku": "TSHIRT-M",
+            "quantity": 2,
+            "unit_price": "24.90",
+            "weight_g": 180,
+            "dimensions_mm": [250, 30, 200],
+        }
+    ]
+    body.update(changes)
+    return body
+
+
 @pytest.fixture
 async def logitrail() -> AsyncIterator[SandboxHandle]:
     sandbox = new_logitrail_sandbox()
@@ -121,7 +179,9 @@ async def logitrail() -> AsyncIterator[SandboxHandle]:
         await server.close()
 
 
-def settings_dict(tmp_path: Path, logitrail_url: str, **overrides: Any) -> dict[str, Any]:
+def settings_dict(
+    tmp_path: Path, logitrail_url: str, logentic_url: str | None = None, **overrides: Any
+) -> dict[str, Any]:
     data: dict[str, Any] = {
         "server": {"request_budget_s": 5.0, "shutdown_timeout_s": 1.0},
         "store": {"url": f"sqlite:///{tmp_path}/gateway.db"},
@@ -165,6 +225,29 @@ def settings_dict(tmp_path: Path, logitrail_url: str, **overrides: Any) -> dict[
             "backoff_max_s": 0.5,
         },
     }
+    if logentic_url is not None:
+        data["providers"]["logentic"] = {
+            "base_url": logentic_url,
+            "token_env": "LOGENTIC_API_TOKEN",
+            "webhook_secret_env": "LOGENTIC_WEBHOOK_SECRET",
+            "rate_limit": {"max_rate": 1000, "time_period": 1.0},
+            "max_concurrency": 50,
+            "timeout_s": 5,
+            "retry": {"max_attempts": 4, "base_delay_s": 0.01, "max_delay_s": 0.1, "budget_s": 10},
+            "warehouses": {"MTL": {"warehouse_id": 1}, "TOR": {"warehouse_id": 2}},
+            "per_page": 5,  # small pages, so every list crosses page boundaries
+        }
+        data["routing"]["rules"].append(
+            {
+                "name": "north-america",
+                "when": {"country": ["CA", "US"]},
+                "stock_aware": True,
+                "candidates": [
+                    {"provider": "logentic", "warehouse": "MTL"},
+                    {"provider": "logentic", "warehouse": "TOR"},
+                ],
+            }
+        )
     for dotted, value in overrides.items():
         target = data
         *path, last = dotted.split("__")
@@ -174,23 +257,29 @@ def settings_dict(tmp_path: Path, logitrail_url: str, **overrides: Any) -> dict[
     return data
 
 
-def make_settings(tmp_path: Path, logitrail_url: str, **overrides: Any) -> Settings:
+def make_settings(
+    tmp_path: Path, logitrail_url: str, logentic_url: str | None = None, **overrides: Any
+) -> Settings:
     """Settings as the config file would give them; `a__b=v` sets key b of table a."""
-    return parse(settings_dict(tmp_path, logitrail_url, **overrides), ENV)
+    return parse(settings_dict(tmp_path, logitrail_url, logentic_url, **overrides), ENV)
 
 
 @pytest.fixture
 async def make_gateway(
-    tmp_path: Path, logitrail: SandboxHandle
+    tmp_path: Path, logitrail: SandboxHandle, logentic: LogenticHandle
 ) -> AsyncIterator[Callable[..., Any]]:
-    """Start a gateway (real app, real socket) against the Logitrail sandbox."""
+    """Start a gateway (real app, real socket) against the Logitrail and Logentic sandboxes.
+
+    Logentic's webhooks are pointed at the gateway started last.
+    """
     clients: list[TestClient[Any, Any]] = []
 
     async def start(**overrides: Any) -> TestClient[Any, Any]:
-        settings = make_settings(tmp_path, logitrail.url, **overrides)
+        settings = make_settings(tmp_path, logitrail.url, logentic.url, **overrides)
         client = TestClient(TestServer(build_app(settings)))
         await client.start_server()
         clients.append(client)
+        logentic.sandbox.webhook_url = str(client.make_url("/v1/webhooks/logentic"))
         return client
 
     try:

@@ -203,8 +203,9 @@ class ProviderSpec:
     name: str
     settings: type[ProviderSettings]
     build: Callable[[ProviderSettings, Secrets, ProviderContext], Provider]
-    sandbox: Callable[[ProviderSettings, Secrets], web.Application] | None = None
-    """Builds the in-process simulator served under `/_sandbox/<name>` when enabled."""
+    sandbox: Callable[[ProviderSettings, Secrets, ProviderContext], web.Application] | None = None
+    """Builds the in-process simulator served under `/_sandbox/<name>` when enabled; it gets
+    the gateway's own URL to send webhooks back to."""
 
 
 class UnknownProvider(LookupError):

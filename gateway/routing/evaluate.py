@@ -1,26 +1,37 @@
 """Routing as a pure function of (order, rules, provider health, stock snapshot). No I/O.
 
-Contract:
-1. A pinned order (`order.routing`, allowed by the caller) goes where it is pinned; the
-   trace is empty; it is `queued` when that provider is unhealthy.
+Contract (DESIGN §4):
+
+1. A pinned order (`order.routing`; the caller has checked the client may pin and that the
+   provider and warehouse exist) goes where it is pinned: rule "pinned", candidate 0, an
+   empty trace, `queued` when that provider is unhealthy.
 2. Rules are tried in order; the first whose conditions *all* hold wins. Every condition of a
    tried rule is evaluated and reported (no short-circuit), so the trace says every reason a
-   rule failed. Rules after the winner are not evaluated. An empty `when` always matches.
-3. In the winning rule, candidates are walked in order: a candidate whose provider's circuit
-   is open is skipped; with `stock_aware`, so is one whose warehouse does not hold every line
-   (quantities summed per SKU; a SKU missing from the snapshot has 0; a candidate without a
-   snapshot is "stock unknown"). The first candidate left is chosen. If none is left but
-   some are healthy, the first healthy one is chosen (the provider may back-order); if none
-   is healthy, candidate 0 is chosen and the order is `queued` until it recovers.
-4. Nothing matched: `[routing.default]` if configured (reported as rule "default"), else no
-   decision — the caller answers 422 `unroutable` with the trace.
+   rule failed. Rules after the winner are not evaluated and are not in the trace. Conditions
+   left unset are not part of the rule and are not reported; an empty `when` always matches.
+3. Conditions: `country`, `region`, `kind`, `channel`, `currency` — the order's value is one
+   of the listed ones (an order without a region, channel or currency fails); `tags_any` —
+   at least one listed tag is on the order; `tags_all` — every listed tag is; `sku_prefix` —
+   every line's SKU starts with a listed prefix; `sku_in` — every line's SKU is listed;
+   `weight_g`, `lines`, `value` — total weight, number of lines, total value within the
+   inclusive range (an unknown weight or value fails); `metadata` — every key is in the
+   order's metadata with an equal value, where a boolean only equals a boolean.
+4. In the winning rule, candidates are walked in order: one whose provider is unhealthy
+   (circuit open) is skipped; with `stock_aware`, so is one whose warehouse does not hold
+   every line (quantity needed per SKU is the sum over its lines; a SKU missing from the
+   snapshot has 0; a candidate without a snapshot is "stock unknown"). The first candidate
+   left is chosen. If none is left but some are healthy, the first healthy one is chosen
+   (its provider may back-order); if none is healthy, candidate 0 is chosen and `queued`: the
+   order is stored and waits for that provider.
+5. Nothing matched: `[routing.default]` if configured (a last trace entry "default", matched,
+   with its one candidate), else no decision — the caller answers 422 `unroutable`.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from decimal import Decimal
 from typing import Any
 
@@ -56,7 +67,9 @@ class CandidateResult:
     healthy: bool
     outcome: str
     stock: dict[str, int] | None = None
+    """Units held of each SKU the order needs (stock-aware rules only)."""
     shortfall: dict[str, dict[str, int]] | None = None
+    """SKU → {"needed", "available"} for each SKU this warehouse is short of."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +78,7 @@ class RuleTrace:
     matched: bool
     conditions: list[ConditionResult]
     candidates: list[CandidateResult]
+    """Only for the matched rule; empty otherwise."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +88,7 @@ class Decision:
     provider: str
     warehouse: str
     queued: bool
+    """No candidate is healthy: store the order and submit it when this provider recovers."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,115 +98,124 @@ class RoutingResult:
 
     @property
     def reason(self) -> str | None:
-        """Why there is no decision (None when there is one)."""
+        """Why there is no decision, in one line (None when there is one)."""
         if self.decision is not None:
             return None
-        if not self.trace:
-            return "no routing rules are configured and no default is set"
-        return f"none of {len(self.trace)} rule(s) matched and no default is configured"
+        tried = ", ".join(t.rule for t in self.trace) or "none configured"
+        return f"no rule matched and no default is configured (rules tried: {tried})"
 
 
-def _codes(values: list[Any]) -> str:
+# conditions: each check is (order, what the rule wants) -> (holds, detail) -----------------
+
+Verdict = tuple[bool, str]
+ConditionCheck = Callable[[CanonicalOrder, Any], Verdict]
+
+
+def _listed(values: list[Any]) -> str:
     return "[" + ", ".join(str(v) for v in values) + "]"
 
 
-# conditions: each is (order, wanted) -> (ok, detail) -------------------------------------
-
-Check = Callable[[CanonicalOrder, Any], tuple[bool, str]]
-
-
-def _in_list(name: str, value: Any, wanted: list[Any]) -> tuple[bool, str]:
+def _one_of(name: str, value: Any, wanted: list[Any]) -> Verdict:
     if value is None:
-        return False, f"{name} not set on the order; rule wants one of {_codes(wanted)}"
+        return False, f"{name} not set on order; rule wants one of {_listed(wanted)}"
     ok = value in wanted
-    return ok, f"{name} {value} {'in' if ok else 'not in'} {_codes(wanted)}"
+    return ok, f"{name} {value} {'in' if ok else 'not in'} {_listed(wanted)}"
 
 
-def _range(
-    name: str, value: int | Decimal | None, rng: IntRange | DecimalRange, unknown: str
-) -> tuple[bool, str]:
+def _within(
+    name: str, value: int | Decimal | None, bounds: IntRange | DecimalRange, unknown: str
+) -> Verdict:
     if value is None:
         return False, f"{name} unknown: {unknown}"
-    if rng.min is not None and value < rng.min:
-        return False, f"{name} {value} below min {rng.min}"
-    if rng.max is not None and value > rng.max:
-        return False, f"{name} {value} above max {rng.max}"
-    return True, f"{name} {value} within [{rng.min}, {rng.max}]"
+    if bounds.min is not None and value < bounds.min:
+        return False, f"{name} {value} below min {bounds.min}"
+    if bounds.max is not None and value > bounds.max:
+        return False, f"{name} {value} above max {bounds.max}"
+    low = "-∞" if bounds.min is None else bounds.min
+    high = "∞" if bounds.max is None else bounds.max
+    return True, f"{name} {value} within [{low}, {high}]"
 
 
-def _first_line_without(order: CanonicalOrder, field: str) -> str:
-    line = next((ln for ln in order.lines if getattr(ln, field) is None), None)
-    return f"line {line.sku} has no {field}" if line is not None else ""
+def _line_without(order: CanonicalOrder, field: str) -> str:
+    sku = next((line.sku for line in order.lines if getattr(line, field) is None), None)
+    return f"line {sku} has no {field}"
 
 
-def _tags_any(order: CanonicalOrder, wanted: list[str]) -> tuple[bool, str]:
-    shared = [t for t in wanted if t in order.tags]
+def _tags_any(order: CanonicalOrder, wanted: list[str]) -> Verdict:
+    shared = [tag for tag in wanted if tag in order.tags]
     if shared:
-        return True, f"tags_any: {_codes(shared)} on order"
-    return False, f"tags_any: none of {_codes(wanted)} on order"
+        return True, f"tags_any: {_listed(shared)} on order"
+    return False, f"tags_any: none of {_listed(wanted)} on order"
 
 
-def _tags_all(order: CanonicalOrder, wanted: list[str]) -> tuple[bool, str]:
-    missing = [t for t in wanted if t not in order.tags]
+def _tags_all(order: CanonicalOrder, wanted: list[str]) -> Verdict:
+    missing = [tag for tag in wanted if tag not in order.tags]
     if missing:
-        return False, f"tags_all: {_codes(missing)} missing from order"
-    return True, f"tags_all: all of {_codes(wanted)} on order"
+        return False, f"tags_all: {_listed(missing)} not on order (wants all of {_listed(wanted)})"
+    return True, f"tags_all: all of {_listed(wanted)} on order"
 
 
-def _sku_prefix(order: CanonicalOrder, prefixes: list[str]) -> tuple[bool, str]:
-    for line in order.lines:
-        if not line.sku.startswith(tuple(prefixes)):
-            return False, f"sku_prefix: SKU {line.sku} matches none of {_codes(prefixes)}"
-    return True, f"sku_prefix: every SKU starts with one of {_codes(prefixes)}"
+def _skus_failing(order: CanonicalOrder, holds: Callable[[str], bool]) -> list[str]:
+    # Distinct, in line order: an order may repeat a SKU.
+    return list(dict.fromkeys(line.sku for line in order.lines if not holds(line.sku)))
 
 
-def _sku_in(order: CanonicalOrder, skus: list[str]) -> tuple[bool, str]:
-    outside = [ln.sku for ln in order.lines if ln.sku not in skus]
-    if outside:
-        return False, f"sku_in: SKU {_codes(outside)} not in {_codes(skus)}"
-    return True, "sku_in: every SKU listed"
+def _sku_prefix(order: CanonicalOrder, prefixes: list[str]) -> Verdict:
+    failing = _skus_failing(order, lambda sku: sku.startswith(tuple(prefixes)))
+    if failing:
+        return False, f"sku_prefix: SKU {', '.join(failing)} matches none of {_listed(prefixes)}"
+    return True, f"sku_prefix: every SKU starts with one of {_listed(prefixes)}"
 
 
-def _same(a: object, b: object) -> bool:
-    # True == 1 in Python; a rule asking for a boolean must get a boolean.
-    return type(a) is type(b) and a == b if isinstance(a, bool) or isinstance(b, bool) else a == b
+def _sku_in(order: CanonicalOrder, skus: list[str]) -> Verdict:
+    failing = _skus_failing(order, lambda sku: sku in skus)
+    if failing:
+        return False, f"sku_in: SKU {', '.join(failing)} not in {_listed(skus)}"
+    return True, f"sku_in: every SKU in {_listed(skus)}"
 
 
-def _metadata(order: CanonicalOrder, wanted: dict[str, Any]) -> tuple[bool, str]:
-    bad = []
-    for key, value in wanted.items():
+def _same_value(have: object, want: object) -> bool:
+    # True == 1 and False == 0 in Python; a rule asking for a boolean must get one, and back.
+    if isinstance(have, bool) or isinstance(want, bool):
+        return isinstance(have, bool) and isinstance(want, bool) and have == want
+    return have == want
+
+
+def _metadata(order: CanonicalOrder, wanted: dict[str, Any]) -> Verdict:
+    problems = []
+    for key, want in wanted.items():
         if key not in order.metadata:
-            bad.append(f"metadata.{key}: missing, want {value!r}")
-        elif not _same(order.metadata[key], value):
-            bad.append(f"metadata.{key}: {order.metadata[key]!r} != {value!r}")
-    if bad:
-        return False, "; ".join(bad)
-    return True, "metadata: " + ", ".join(f"{k}={v!r}" for k, v in wanted.items())
+            problems.append(f"metadata.{key}: not on order, want {want!r}")
+        elif not _same_value(order.metadata[key], want):
+            problems.append(f"metadata.{key}: {order.metadata[key]!r} != {want!r}")
+    if problems:
+        return False, "; ".join(problems)
+    return True, "metadata: " + ", ".join(f"{key}={want!r}" for key, want in wanted.items())
 
 
-CHECKS: dict[str, Check] = {
-    "country": lambda o, w: _in_list("country", o.address.country_code, w),
-    "region": lambda o, w: _in_list("region", o.address.region, w),
-    "kind": lambda o, w: _in_list("kind", o.kind.value, [k.value for k in w]),
-    "channel": lambda o, w: _in_list("channel", o.channel, w),
+CONDITION_CHECKS: dict[str, ConditionCheck] = {
+    "country": lambda o, w: _one_of("country", o.address.country_code, w),
+    "region": lambda o, w: _one_of("region", o.address.region, w),
+    "kind": lambda o, w: _one_of("kind", o.kind, w),
+    "channel": lambda o, w: _one_of("channel", o.channel, w),
     "tags_any": _tags_any,
     "tags_all": _tags_all,
     "sku_prefix": _sku_prefix,
     "sku_in": _sku_in,
-    "currency": lambda o, w: _in_list("currency", o.currency, w),
-    "weight_g": lambda o, w: _range(
-        "weight_g", o.total_weight_g(), w, _first_line_without(o, "weight_g")
+    "currency": lambda o, w: _one_of("currency", o.currency, w),
+    "weight_g": lambda o, w: _within(
+        "weight_g", o.total_weight_g(), w, _line_without(o, "weight_g")
     ),
-    "lines": lambda o, w: _range("lines", len(o.lines), w, ""),
-    "value": lambda o, w: _range("value", o.total_value(), w, _first_line_without(o, "unit_price")),
+    "lines": lambda o, w: _within("lines", len(o.lines), w, ""),
+    "value": lambda o, w: _within("value", o.total_value(), w, _line_without(o, "unit_price")),
     "metadata": _metadata,
 }
-"""Condition name (a key of `when`) → its check. Order here is the order of the trace."""
+"""Condition (a field of `Conditions`) → its check; this order is the order of the trace."""
 
 
-def conditions_of(order: CanonicalOrder, when: Conditions) -> list[ConditionResult]:
+def _conditions(order: CanonicalOrder, when: Conditions) -> list[ConditionResult]:
     results = []
-    for name, check in CHECKS.items():
+    for name, check in CONDITION_CHECKS.items():
         wanted = getattr(when, name)
         if wanted is not None:
             ok, detail = check(order, wanted)
@@ -209,6 +233,26 @@ def _needed(order: CanonicalOrder) -> Counter[str]:
     return needed
 
 
+def _try(
+    result: CandidateResult, needed: Counter[str] | None, stock: Mapping[StockKey, StockSnapshot]
+) -> CandidateResult:
+    """One candidate's outcome: health first, then (when `needed` is given) stock."""
+    if not result.healthy:
+        return replace(result, outcome=SKIP_CIRCUIT)
+    if needed is None:
+        return replace(result, outcome=CHOSEN)
+    snapshot = stock.get((result.provider, result.warehouse))
+    if snapshot is None:
+        return replace(result, outcome=SKIP_UNKNOWN)
+    held = {sku: snapshot.get(sku, 0) for sku in needed}
+    short = {
+        sku: {"needed": n, "available": held[sku]} for sku, n in needed.items() if held[sku] < n
+    }
+    return replace(
+        result, outcome=SKIP_STOCK if short else CHOSEN, stock=held, shortfall=short or None
+    )
+
+
 def _choose(
     order: CanonicalOrder,
     candidates: list[Candidate],
@@ -217,59 +261,29 @@ def _choose(
     healthy: Callable[[str], bool],
     stock: Mapping[StockKey, StockSnapshot],
 ) -> tuple[int, bool, list[CandidateResult]]:
-    """(chosen index, queued, per-candidate results)."""
-    needed = _needed(order) if stock_aware else Counter()
-    outcomes: list[CandidateResult] = []
+    """(chosen index, queued, one result per candidate)."""
+    needed = _needed(order) if stock_aware else None
+    results: list[CandidateResult] = []
     chosen: int | None = None
-    for i, cand in enumerate(candidates):
-        alive = healthy(cand.provider)
-        if chosen is not None:
-            outcomes.append(CandidateResult(i, cand.provider, cand.warehouse, alive, NOT_TRIED))
-            continue
-        if not alive:
-            outcomes.append(CandidateResult(i, cand.provider, cand.warehouse, alive, SKIP_CIRCUIT))
-            continue
-        if not stock_aware:
-            chosen = i
-            outcomes.append(CandidateResult(i, cand.provider, cand.warehouse, alive, CHOSEN))
-            continue
-        snapshot = stock.get((cand.provider, cand.warehouse))
-        if snapshot is None:
-            outcomes.append(CandidateResult(i, cand.provider, cand.warehouse, alive, SKIP_UNKNOWN))
-            continue
-        held = {sku: int(snapshot.get(sku, 0)) for sku in needed}
-        short = {
-            sku: {"needed": n, "available": held[sku]} for sku, n in needed.items() if held[sku] < n
-        }
-        if short:
-            outcomes.append(
-                CandidateResult(
-                    i, cand.provider, cand.warehouse, alive, SKIP_STOCK, stock=held, shortfall=short
-                )
-            )
-            continue
-        chosen = i
-        outcomes.append(
-            CandidateResult(i, cand.provider, cand.warehouse, alive, CHOSEN, stock=held)
+    for index, cand in enumerate(candidates):
+        result = CandidateResult(
+            index, cand.provider, cand.warehouse, healthy(cand.provider), NOT_TRIED
         )
+        if chosen is None:
+            result = _try(result, needed, stock)
+            chosen = index if result.outcome == CHOSEN else None
+        results.append(result)
     if chosen is not None:
-        return chosen, False, outcomes
-    first_healthy = next((r.index for r in outcomes if r.healthy), None)
-    if first_healthy is not None:
-        return first_healthy, False, _relabel(outcomes, first_healthy, CHOSEN_NO_STOCK)
-    return 0, True, _relabel(outcomes, 0, CHOSEN_QUEUED)
+        return chosen, False, results
+    fallback = next((r.index for r in results if r.healthy), None)
+    if fallback is not None:
+        results[fallback] = replace(results[fallback], outcome=CHOSEN_NO_STOCK)
+        return fallback, False, results
+    results[0] = replace(results[0], outcome=CHOSEN_QUEUED)
+    return 0, True, results
 
 
-def _relabel(outcomes: list[CandidateResult], index: int, outcome: str) -> list[CandidateResult]:
-    return [
-        CandidateResult(r.index, r.provider, r.warehouse, r.healthy, outcome, r.stock, r.shortfall)
-        if r.index == index
-        else r
-        for r in outcomes
-    ]
-
-
-# the entry point --------------------------------------------------------------------------
+# entry points -----------------------------------------------------------------------------
 
 
 def route(
@@ -279,84 +293,52 @@ def route(
     healthy: Callable[[str], bool] = lambda _provider: True,
     stock: Mapping[StockKey, StockSnapshot] | None = None,
 ) -> RoutingResult:
+    """Where this order goes, and why (see the module docstring for the contract)."""
     if order.routing is not None:
         pin = order.routing
-        return RoutingResult(
-            Decision("pinned", 0, pin.provider, pin.warehouse, queued=not healthy(pin.provider)),
-            [],
-        )
-    snapshots = stock or {}
+        queued = not healthy(pin.provider)
+        return RoutingResult(Decision("pinned", 0, pin.provider, pin.warehouse, queued), [])
+    snapshots = stock if stock is not None else {}
     trace: list[RuleTrace] = []
     for rule in routing.rules:
-        conds = conditions_of(order, rule.when)
-        if not all(c.ok for c in conds):
-            trace.append(RuleTrace(rule.name, False, conds, []))
+        conditions = _conditions(order, rule.when)
+        if not all(c.ok for c in conditions):
+            trace.append(RuleTrace(rule.name, False, conditions, []))
             continue
-        index, queued, outcomes = _choose(
+        index, queued, candidates = _choose(
             order, rule.candidates, stock_aware=rule.stock_aware, healthy=healthy, stock=snapshots
         )
-        trace.append(RuleTrace(rule.name, True, conds, outcomes))
-        cand = rule.candidates[index]
-        return RoutingResult(
-            Decision(rule.name, index, cand.provider, cand.warehouse, queued), trace
-        )
+        trace.append(RuleTrace(rule.name, True, conditions, candidates))
+        chosen = rule.candidates[index]
+        decision = Decision(rule.name, index, chosen.provider, chosen.warehouse, queued)
+        return RoutingResult(decision, trace)
     default = routing.default
     if default is None:
         return RoutingResult(None, trace)
-    _i, queued, outcomes = _choose(
+    _, queued, candidates = _choose(
         order, [default], stock_aware=False, healthy=healthy, stock=snapshots
     )
-    trace.append(RuleTrace("default", True, [], outcomes))
+    trace.append(RuleTrace("default", True, [], candidates))
     return RoutingResult(Decision("default", 0, default.provider, default.warehouse, queued), trace)
 
 
 def stock_needs(routing: RoutingSettings, order: CanonicalOrder) -> list[StockKey]:
-    """The (provider, warehouse) snapshots a stock-aware rule could consult for this order.
-
-    Lets the caller fetch only what routing may read, before calling the pure `route`.
-    """
-    keys: list[StockKey] = []
+    """The stock snapshots `route` may read for this order: the candidates of the rule it
+    matches, when that rule is stock-aware. Lets the caller fetch only those beforehand."""
+    if order.routing is not None:
+        return []
     for rule in routing.rules:
-        if rule.stock_aware and all(c.ok for c in conditions_of(order, rule.when)):
-            keys = [(c.provider, c.warehouse) for c in rule.candidates]
-            break
-    return keys
+        if all(c.ok for c in _conditions(order, rule.when)):
+            # The first match decides: a stock-aware rule after it is never reached.
+            return [(c.provider, c.warehouse) for c in rule.candidates] if rule.stock_aware else []
+    return []
 
 
 def explain_json(result: RoutingResult) -> dict[str, Any]:
-    """The routing result as plain JSON values (the body of `/v1/routing/explain`)."""
-    d = result.decision
+    """The result as plain JSON values (the body of `POST /v1/routing/explain`): `decision`,
+    `reason` and `trace`, keyed by the dataclasses' field names. A deep copy (asdict)."""
     return {
-        "decision": None
-        if d is None
-        else {
-            "rule": d.rule,
-            "candidate": d.candidate,
-            "provider": d.provider,
-            "warehouse": d.warehouse,
-            "queued": d.queued,
-        },
+        "decision": None if result.decision is None else asdict(result.decision),
         "reason": result.reason,
-        "trace": [
-            {
-                "rule": t.rule,
-                "matched": t.matched,
-                "conditions": [
-                    {"condition": c.condition, "ok": c.ok, "detail": c.detail} for c in t.conditions
-                ],
-                "candidates": [
-                    {
-                        "index": c.index,
-                        "provider": c.provider,
-                        "warehouse": c.warehouse,
-                        "healthy": c.healthy,
-                        "outcome": c.outcome,
-                        "stock": c.stock,
-                        "shortfall": c.shortfall,
-                    }
-                    for c in t.candidates
-                ],
-            }
-            for t in result.trace
-        ],
+        "trace": [asdict(rule) for rule in result.trace],
     }

@@ -9,7 +9,8 @@ stock_aware = false
 ```
 
 Every condition in `when` must hold; an empty `when` always matches. List conditions accept a
-single value too (`country = "FI"`). Ranges are inclusive at both ends.
+single value too (`country = "FI"`), never an empty list. Ranges are inclusive at both ends.
+Country and currency codes are matched case-insensitively; other strings exactly.
 """
 
 from __future__ import annotations
@@ -66,31 +67,34 @@ class DecimalRange(_Section):
 
 
 OneOrMany = BeforeValidator(_listify)
+NonEmpty = Field(min_length=1)
+"""An empty list would make a rule that never (or always) matches: a mistake, refused."""
 
 
 class Conditions(_Section):
     """The `when` table of a rule."""
 
-    country: Annotated[list[CountryCode], OneOrMany] | None = None
-    region: Annotated[list[str], OneOrMany] | None = None
-    kind: Annotated[list[Kind], OneOrMany] | None = None
-    channel: Annotated[list[str], OneOrMany] | None = None
-    tags_any: Annotated[list[str], OneOrMany] | None = None
+    country: Annotated[list[CountryCode], OneOrMany, NonEmpty] | None = None
+    region: Annotated[list[str], OneOrMany, NonEmpty] | None = None
+    kind: Annotated[list[Kind], OneOrMany, NonEmpty] | None = None
+    channel: Annotated[list[str], OneOrMany, NonEmpty] | None = None
+    tags_any: Annotated[list[str], OneOrMany, NonEmpty] | None = None
     """At least one of these tags is on the order."""
-    tags_all: Annotated[list[str], OneOrMany] | None = None
+    tags_all: Annotated[list[str], OneOrMany, NonEmpty] | None = None
     """Every one of these tags is on the order."""
-    sku_prefix: Annotated[list[str], OneOrMany] | None = None
+    sku_prefix: Annotated[list[str], OneOrMany, NonEmpty] | None = None
     """Every line's SKU starts with one of these prefixes."""
-    sku_in: Annotated[list[str], OneOrMany] | None = None
+    sku_in: Annotated[list[str], OneOrMany, NonEmpty] | None = None
     """Every line's SKU is one of these."""
-    currency: Annotated[list[CurrencyCode], OneOrMany] | None = None
+    currency: Annotated[list[CurrencyCode], OneOrMany, NonEmpty] | None = None
     weight_g: IntRange | None = None
     """Total weight, Σ quantity × weight_g; an order with a line of unknown weight fails it."""
     lines: IntRange | None = None
     """Number of order lines."""
     value: DecimalRange | None = None
-    """Σ quantity × unit_price; an order with a line of unknown price fails it."""
-    metadata: dict[str, str | int | float | bool] | None = None
+    """Σ quantity × unit_price; an order with a line of unknown price fails it. Amounts are
+    compared as given, whatever the order's currency: pair it with `currency`."""
+    metadata: Annotated[dict[str, str | int | float | bool], NonEmpty] | None = None
     """Each key must be present in the order's metadata with exactly this value."""
 
 

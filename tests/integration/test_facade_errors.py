@@ -232,7 +232,7 @@ async def test_client_with_pin_scope_routes_where_it_pins(make_gateway: Any) -> 
         ]
     )
     body = order("PIN-2", routing={"provider": "logitrail", "warehouse": "FI-VANTAA"})
-    body["address"]["country_code"] = "US"  # no rule takes the US; the pin does
+    body["address"]["country_code"] = "DE"  # no rule takes Germany; the pin does
     resp = await gateway.post("/v1/orders", json=body, headers=auth(key="pin"))
     created = await read_json(resp)
     assert resp.status == 201

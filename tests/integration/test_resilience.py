@@ -15,29 +15,44 @@ from typing import Any
 
 import pytest
 
+from gateway.sandbox.logentic import Fault as LogenticFault
 from gateway.sandbox.logitrail import Fault as LogitrailFault
-from tests.conftest import SandboxHandle, auth, order, read_json
+from tests.conftest import LogenticHandle, SandboxHandle, auth, ca_order, order, read_json
 from tests.integration.resilience import HOSTILE, Target, eventually, submit, wait_all
 
 
-@pytest.fixture(params=["logitrail"])
+@pytest.fixture(params=["logitrail", "logentic"])
 async def target(
-    request: pytest.FixtureRequest, make_gateway: Callable[..., Any], logitrail: SandboxHandle
+    request: pytest.FixtureRequest,
+    make_gateway: Callable[..., Any],
+    logitrail: SandboxHandle,
+    logentic: LogenticHandle,
 ) -> AsyncIterator[Target]:
+    async def start(**overrides: Any) -> Any:
+        return await make_gateway(**{**HOSTILE, **overrides})
+
     if request.param == "logitrail":
-        sandbox = logitrail.sandbox
-
-        async def start(**overrides: Any) -> Any:
-            return await make_gateway(**{**HOSTILE, **overrides})
-
+        lt = logitrail.sandbox
         yield Target(
             name="logitrail",
-            sandbox=sandbox,
+            sandbox=lt,
             fault=LogitrailFault,
             create_op="create",
             confirm_op="confirm",
             order=order,
-            held=lambda ext: len(sandbox.orders_by_merchant_order(ext)),
+            held=lambda ext: len(lt.orders_by_merchant_order(ext)),
+            start=start,
+        )
+    else:
+        le = logentic.sandbox
+        yield Target(
+            name="logentic",
+            sandbox=le,
+            fault=LogenticFault,
+            create_op="create",
+            confirm_op=None,
+            order=ca_order,
+            held=lambda ext: len(le.orders_by_external_name(ext)),
             start=start,
         )
 

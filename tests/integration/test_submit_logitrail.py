@@ -202,12 +202,12 @@ async def test_tenant_cannot_read_another_tenants_order(gateway: TestClient[Any,
 async def test_unroutable_order_is_422_listing_why_each_rule_failed(
     gateway: TestClient[Any, Any], logitrail: SandboxHandle
 ) -> None:
-    us = order("US-1")
+    us = order("DE-1")
     us["address"] = {
         **us["address"],
-        "country_code": "US",
-        "postal_code": "10001",
-        "city": "New York",
+        "country_code": "DE",
+        "postal_code": "10115",
+        "city": "Berlin",
     }
     resp = await gateway.post("/v1/orders", json=us, headers=auth(key="us"))
     body = await read_json(resp)
@@ -215,7 +215,11 @@ async def test_unroutable_order_is_422_listing_why_each_rule_failed(
     assert resp.status == 422
     assert body["code"] == "unroutable"
     assert body["errors"][0]["loc"] == "routing.rules[nordics]"
-    assert "US" in body["errors"][0]["msg"]
+    assert "DE" in body["errors"][0]["msg"]
+    assert [e["loc"] for e in body["errors"]] == [
+        "routing.rules[nordics]",
+        "routing.rules[north-america]",
+    ]
     assert body["trace"][0]["rule"] == "nordics"
     assert order_calls(logitrail) == []
     listed = await read_json(await gateway.get("/v1/orders", headers=auth()))
@@ -225,10 +229,10 @@ async def test_unroutable_order_is_422_listing_why_each_rule_failed(
 async def test_unroutable_key_can_be_reused_after_fixing_the_order(
     gateway: TestClient[Any, Any],
 ) -> None:
-    us = order("US-2")
-    us["address"] = {**us["address"], "country_code": "US"}
+    us = order("DE-2")
+    us["address"] = {**us["address"], "country_code": "DE"}
     first = await gateway.post("/v1/orders", json=us, headers=auth(key="fixme"))
-    fixed = await gateway.post("/v1/orders", json=order("US-2"), headers=auth(key="fixme2"))
+    fixed = await gateway.post("/v1/orders", json=order("DE-2"), headers=auth(key="fixme2"))
     assert first.status == 422
     assert fixed.status == 201
 

@@ -164,3 +164,12 @@ def test_check_config_reports_toml_syntax(tmp_path: Path) -> None:
     result = _check(path, {})
     assert result.returncode != 0
     assert "not valid TOML" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("condition", "value"), [("country", []), ("tags_all", []), ("metadata", {})]
+)
+def test_an_empty_condition_is_a_mistake_named_by_key(condition: str, value: object) -> None:
+    data = base()
+    data["routing"]["rules"][0]["when"] = {condition: value}
+    assert f"routing.rules.0.when.{condition}" in problems(data)

@@ -38,7 +38,9 @@ def _build(settings: ProviderSettings, secrets: Secrets, ctx: ProviderContext) -
     return LogitrailAdapter(settings, secrets, ctx)
 
 
-def _sandbox(settings: ProviderSettings, secrets: Secrets) -> web.Application:
+def _sandbox(
+    settings: ProviderSettings, secrets: Secrets, _ctx: ProviderContext
+) -> web.Application:
     """The in-process simulator, registering this gateway's own credentials as its client."""
     from gateway.sandbox.logitrail import LogitrailSandbox, SandboxClient  # noqa: PLC0415
 

@@ -1,11 +1,25 @@
-"""What every provider sandbox shares: fault injection, holds, request records, control API."""
+"""What every provider sandbox shares: fault injection, holds, request records, control API.
 
-from gateway.sandbox.harness.calls import CORRELATION_HEADER, CallHarness, RecordedRequest
+| module | holds |
+|---|---|
+| `faults.py` | `Fault` rules, the `FaultBook` that picks them, `Holds` (calls held) |
+| `calls.py` | `CallHarness`: the middleware that records, faults and shields every API call |
+| `control.py` | the shared `/_control/...` routes and the helpers a sandbox adds its own with |
+"""
+
+from gateway.sandbox.harness.calls import (
+    CORRELATION_HEADER,
+    CallHarness,
+    RecordedRequest,
+    control_route_name,
+)
 from gateway.sandbox.harness.control import (
     ControlError,
+    add_control_route,
     add_control_routes,
     control_body,
     fault_from_json,
+    json_response,
 )
 from gateway.sandbox.harness.faults import TIMEOUT, Effect, Fault, FaultBook, Holds
 
@@ -19,7 +33,10 @@ __all__ = [
     "FaultBook",
     "Holds",
     "RecordedRequest",
+    "add_control_route",
     "add_control_routes",
     "control_body",
+    "control_route_name",
     "fault_from_json",
+    "json_response",
 ]

@@ -3,10 +3,12 @@
 For each API call (not the control API) the harness: records it (`requests`), applies the
 first matching fault rule (`faults.py`), holds it until released, and runs it in its own
 shielded task so it completes — and is recorded — even when the client has gone away, as a
-real provider would. Every response carries an `x-correlation-id`.
+real provider would. Every response, control API included, carries an `x-correlation-id`.
 
-A sandbox supplies how its errors look (`answer`, which runs a handler and renders every
-error in the provider's own format) and the default body of an injected error.
+A sandbox supplies its op names, how it names the op of a request (`op_of`), how its errors
+look (`answer`, which runs a handler and renders every error in the provider's own format)
+and the body of an injected error status (`fault_body`). Control routes are told apart by
+their route name, `<sandbox>.control.<what>` (`control_route_name`).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import asyncio
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 from urllib.parse import parse_qsl
 
 import orjson
@@ -28,10 +30,16 @@ from gateway.sandbox.harness.faults import Effect, Fault, FaultBook, Holds
 log = structlog.get_logger(__name__)
 
 CORRELATION_HEADER = "x-correlation-id"
-CONTROL_PREFIX = "/_control/"
+REQUESTS_PATH = "/_control/requests"
 _REDACTED_HEADERS = ("authorization", "authentication")
 
 Answer = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
+F = TypeVar("F", bound=Fault)
+
+
+def control_route_name(sandbox: str, what: str) -> str:
+    """The route name of a control route; the harness neither records nor faults these."""
+    return f"{sandbox}.control.{what}"
 
 
 @dataclass(frozen=True)
@@ -51,24 +59,35 @@ class RecordedRequest:
     status: int
 
 
-class CallHarness:
+class CallHarness(Generic[F]):
+    """Faults, holds and records of one sandbox; `install` it on the sandbox's application.
+
+    - `name`: the sandbox's name, in log events (``sandbox.<name>.fault``) and route names.
+    - `ops`: the op names `op_of` gives API calls; other calls (unknown routes) are recorded
+      but never faulted. `fault_type`: the sandbox's `Fault` class (for the control API).
+    """
+
     def __init__(
         self,
         *,
         name: str,
+        ops: frozenset[str],
+        fault_type: type[F],
         seed: int,
         clock: Callable[[], float],
         answer: Answer,
-        fault_body: Mapping[str, object],
+        fault_body: Callable[[int], Mapping[str, object]],
         op_of: Callable[[web.Request], str],
     ) -> None:
         self.name = name
+        self.ops = ops
+        self.fault_type = fault_type
         self.requests: list[RecordedRequest] = []
-        self._book = FaultBook(seed)
+        self._book = FaultBook(seed, ops)
         self._holds = Holds()
         self._clock = clock
         self._answer = answer
-        self._fault_body = dict(fault_body)
+        self._fault_body = fault_body
         self._op_of = op_of
         self._calls: set[asyncio.Task[web.StreamResponse]] = set()
         self._app: web.Application | None = None
@@ -77,28 +96,34 @@ class CallHarness:
 
     # control, from Python -------------------------------------------------------------
     @property
-    def faults(self) -> list[Fault]:
-        return list(self._book.faults)
+    def faults(self) -> list[F]:
+        """The injected fault rules, in evaluation order (exhausted ones included)."""
+        return [f for f in self._book.faults if isinstance(f, self.fault_type)]
 
-    def inject(self, fault: Fault) -> Fault:
+    def inject(self, fault: F) -> F:
+        """Add a rule after the existing ones; `ValueError` if its op is not one of `ops`."""
+        self._book.add(fault)
         log.info(f"sandbox.{self.name}.fault.injected", fault_id=fault.id, op=fault.op)
-        return self._book.add(fault)
+        return fault
 
     def clear_faults(self) -> None:
         self._book.clear()
 
     def release(self, op: str | None = None) -> int:
+        """Release the calls held now (all, or those of `op`); later calls hold again."""
         released = self._holds.release(op)
         log.info(f"sandbox.{self.name}.released", op=op or "*", calls=released)
         return released
 
     async def wait_held(self, op: str, n: int, timeout: float) -> None:  # noqa: ASYNC109
+        """Return once `n` calls of `op` (``"*"``: any) are held; `TimeoutError` otherwise."""
         await self._holds.wait(op, n, timeout)
 
     def held(self, op: str = "*") -> int:
         return self._holds.held(op)
 
     def count(self, op: str, *, status: int | None = None) -> int:
+        """Recorded requests of `op` (``"*"``: any), optionally only those answered `status`."""
         return sum(
             1 for r in self.requests if op in ("*", r.op) and (status is None or r.status == status)
         )
@@ -122,7 +147,8 @@ class CallHarness:
 
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        if CONTROL_PREFIX in request.path:
+        name = request.match_info.route.name
+        if name is not None and name.startswith(control_route_name(self.name, "")):
             response = await self._answer(request, handler)
         else:
             response = await self._api_call(request, handler)
@@ -194,7 +220,7 @@ class CallHarness:
 
     def _fault_response(self, effect: Effect) -> web.Response:
         assert effect.status is not None
-        body = effect.body if effect.body is not None else self._fault_body
+        body = effect.body if effect.body is not None else self._fault_body(effect.status)
         headers = {"Retry-After": effect.retry_after} if effect.retry_after is not None else None
         return web.Response(
             status=effect.status,
@@ -206,7 +232,8 @@ class CallHarness:
     def _relative_path(self, path: str) -> str:
         """`path` below the mount point: aiohttp prefixes a sub-app's routes when mounted."""
         assert self._app is not None
-        prefix = self._app.router[anchor_name(self.name)].canonical.removesuffix(REQUESTS_PATH)
+        anchor = self._app.router[control_route_name(self.name, "requests")]
+        prefix = anchor.canonical.removesuffix(REQUESTS_PATH)
         return path.removeprefix(prefix) if prefix and path.startswith(prefix + "/") else path
 
     def _record(
@@ -230,14 +257,6 @@ class CallHarness:
             at=at,
             status=status,
         )
-
-
-REQUESTS_PATH = "/_control/requests"
-
-
-def anchor_name(name: str) -> str:
-    """The route name of a sandbox's `GET /_control/requests`, used to find its mount point."""
-    return f"{name}.control.requests"
 
 
 class _ResetResponse(web.Response):

@@ -1,6 +1,10 @@
 """Fault rules shared by every provider sandbox, and the registry of calls held until released.
 
-A `Fault` is matched against every recorded API call (not the control API) *before* the
+A `Fault` names one of its sandbox's op names (or ``"*"``). A provider subclasses `Fault` to
+set `ops`, so an unknown op is refused when the rule is built; a plain `Fault` is checked when
+it is injected (`CallHarness.inject`).
+
+Rules are matched against every recorded API call (not the control API) *before* the
 operation runs, in injection order. The first rule whose `op` matches (or is ``"*"``), whose
 `remaining` count is not exhausted and whose probability roll succeeds (seeded RNG) affects the
 call and consumes one count; a rule whose roll fails does not consume its count and the next
@@ -45,7 +49,7 @@ class Fault:
     - `probability`: chance that a matching call is affected (seeded); unaffected calls do not
       consume `count`.
     - `status`, `retry_after`, `body`: answer this status (with a ``Retry-After`` header and
-      this JSON body, default ``{"code": "unknown", "message": "injected fault"}``) without
+      this JSON body, default the sandbox's own error body for the status) without
       performing the op; with `after`, the op IS performed and its answer replaced.
     - `delay_s`, `hold`, `reset`: sleep, wait for `release()`, abort the connection — before
       the op, or after it when `after` is set.
@@ -70,10 +74,10 @@ class Fault:
     remaining: int | None = field(init=False)
 
     ops: ClassVar[frozenset[str]] = frozenset()
-    """The provider's op names; each sandbox subclasses `Fault` to set them."""
+    """The provider's op names, set by each sandbox's subclass; empty: checked at `inject`."""
 
     def __post_init__(self) -> None:
-        if self.op != "*" and self.op not in self.ops:
+        if self.ops and self.op != "*" and self.op not in self.ops:
             raise ValueError(f"unknown op {self.op!r}; one of {sorted(self.ops)} or '*'")
         if self.count is not None and self.count < 1:
             raise ValueError("count must be >= 1 or None (unlimited)")
@@ -97,7 +101,7 @@ class Fault:
 
     def matches(self, op: str) -> bool:
         """Whether this rule applies to `op` and still has calls to affect."""
-        return op in self.ops and self.op in ("*", op) and self.remaining != 0
+        return self.op in ("*", op) and self.remaining != 0
 
     def effect(self, rng: random.Random) -> Effect:
         """What one affected call experiences (draws the `mix` outcome from `rng`)."""
@@ -132,13 +136,17 @@ class Effect:
 
 
 class FaultBook:
-    """The ordered fault rules and the seeded RNG that rolls probabilities and mixes."""
+    """The ordered fault rules of one sandbox (its `ops`) and the seeded RNG of their rolls."""
 
-    def __init__(self, seed: int) -> None:
+    def __init__(self, seed: int, ops: frozenset[str]) -> None:
         self._rng = random.Random(seed)
+        self.ops = ops
         self.faults: list[Fault] = []
 
     def add(self, fault: Fault) -> Fault:
+        """Append a rule; `ValueError` if its op is not one of this sandbox's."""
+        if fault.op != "*" and fault.op not in self.ops:
+            raise ValueError(f"unknown op {fault.op!r}; one of {sorted(self.ops)} or '*'")
         self.faults.append(fault)
         return fault
 
@@ -146,7 +154,12 @@ class FaultBook:
         self.faults.clear()
 
     def pick(self, op: str) -> tuple[Fault, Effect] | None:
-        """The first rule affecting this call (consuming one count), and its effect."""
+        """The first rule affecting this call (consuming one count), and its effect.
+
+        Calls outside `ops` (unknown routes) are never faulted.
+        """
+        if op not in self.ops:
+            return None
         for fault in self.faults:
             if not fault.matches(op):
                 continue

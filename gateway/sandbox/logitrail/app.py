@@ -26,11 +26,11 @@ import structlog
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from gateway.sandbox.harness import CallHarness, ControlError, RecordedRequest, add_control_routes
+from gateway.sandbox.harness import CallHarness, RecordedRequest, add_control_routes
 
 from . import api, control
 from .errors import ApiError, json_response
-from .faults import Fault
+from .faults import OPS, Fault
 from .state import SandboxClient, SandboxOrder, SandboxState
 
 log = structlog.get_logger(__name__)
@@ -60,10 +60,12 @@ class LogitrailSandbox:
         self._operations: dict[web.AbstractRoute, api.Operation] = {}
         self._harness = CallHarness(
             name="logitrail",
+            ops=OPS,
+            fault_type=Fault,
             seed=seed,
             clock=clock,
             answer=_answer,
-            fault_body=_FAULT_BODY,
+            fault_body=lambda _status: _FAULT_BODY,
             op_of=self._op_of,
         )
         self._harness.on_call = self._count_token
@@ -76,6 +78,7 @@ class LogitrailSandbox:
 
     @property
     def token_ttl_s(self) -> float:
+        """Lifetime of tokens issued from now on (`expires_in`); settable, e.g. 0.5 in a test."""
         return self._state.token_ttl_s
 
     @token_ttl_s.setter
@@ -85,12 +88,11 @@ class LogitrailSandbox:
     @property
     def faults(self) -> list[Fault]:
         """The injected fault rules, in evaluation order (exhausted ones included)."""
-        return [f for f in self._harness.faults if isinstance(f, Fault)]
+        return self._harness.faults
 
     def inject(self, fault: Fault) -> Fault:
         """Add a fault rule after the existing ones; returns it (watch `.remaining`)."""
-        self._harness.inject(fault)
-        return fault
+        return self._harness.inject(fault)
 
     def clear_faults(self) -> None:
         self._harness.clear_faults()
@@ -134,8 +136,8 @@ class LogitrailSandbox:
         for operation in api.OPERATIONS:
             route = app.router.add_route(operation.method, operation.path, self._perform)
             self._operations[route] = operation
-        add_control_routes(app, self._harness, Fault)
-        control.add_routes(app, self)
+        add_control_routes(app, self._harness)
+        control.add_routes(app, self, self._harness)
         self._harness.install(app)
         return app
 
@@ -158,7 +160,7 @@ async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Run the handler, turning every error (ours or aiohttp's routing ones) into JSON."""
     try:
         return await handler(request)
-    except (ApiError, ControlError) as error:
+    except ApiError as error:
         return error.response()
     except web.HTTPMethodNotAllowed as exc:
         allow = ", ".join(sorted(exc.allowed_methods))

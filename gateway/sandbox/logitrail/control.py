@@ -12,11 +12,11 @@ No auth, not recorded, never faulted. Relative to the mount point:
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from gateway.sandbox.harness import ControlError, control_body
+from gateway.sandbox.harness import CallHarness, ControlError, add_control_route, control_body
 
 from .errors import json_response
 
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from .app import LogitrailSandbox
 
 
-def add_routes(app: web.Application, sandbox: LogitrailSandbox) -> None:
+def add_routes(app: web.Application, sandbox: LogitrailSandbox, harness: CallHarness[Any]) -> None:
     async def expire_tokens(_request: web.Request) -> web.Response:
         sandbox.expire_tokens()
         return json_response({"success": True})
@@ -46,7 +46,10 @@ def add_routes(app: web.Application, sandbox: LogitrailSandbox) -> None:
             raise ControlError(400, "status.invalid", str(exc)) from None
         return json_response(dataclasses.asdict(sandbox.orders[order_id]))
 
-    name = "logitrail.control."
-    app.router.add_post("/_control/expire-tokens", expire_tokens, name=name + "expire_tokens")
-    app.router.add_get("/_control/orders", list_orders, name=name + "orders")
-    app.router.add_post("/_control/orders/{id}/status", set_status, name=name + "status")
+    add_control_route(
+        app, harness, "POST", "/_control/expire-tokens", expire_tokens, what="expire_tokens"
+    )
+    add_control_route(app, harness, "GET", "/_control/orders", list_orders, what="orders")
+    add_control_route(
+        app, harness, "POST", "/_control/orders/{id}/status", set_status, what="status"
+    )

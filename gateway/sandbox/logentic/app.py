@@ -1,0 +1,293 @@
+"""`LogenticSandbox`: a faithful simulator of Logentic API v1 (seed 001, providers/logentic.md).
+
+Routes, relative to where `app` is mounted (the gateway mounts it at `/_sandbox/logentic`,
+and its `base_url` is `…/_sandbox/logentic/v1`), all needing `Authorization: Bearer <token>`:
+
+| op | route |
+|---|---|
+| create | `POST /v1/orders` (seed 001's required fields; a 422 names every failing field) |
+| list | `GET /v1/orders?external_name=a,b&updated_at_start=&updated_at_end=&shopify_order_id=` |
+| get | `GET /v1/orders/{id}` |
+| update | `PUT /v1/orders/{id}` (while PENDING; `{"status": "CANCELLED"}` cancels) |
+| items | `GET /v1/items?external_name=&shopify_variant_id=` |
+| item | `GET /v1/items/{id}` |
+| create_item | `POST /v1/items` |
+| quantities | `GET /v1/items/item_quantities`, `GET /v1/items/{id}/item_quantities` |
+
+POST and PUT need `Content-Type: application/json`. Single resources answer `{"data": {…}}`;
+lists `{"data": [...], "meta": {"pagination": {…, "links": {"previous", "next"}}}}` with
+absolute links (`page`, `per_page` up to 100). Errors are `{"message", "errors"}`.
+
+Webhooks (`webhooks.py`) go to `webhook_url` when an order is created and whenever its status
+moves to one with a topic (by `advance`, a PUT cancel, or the autopilot). Every API call is
+recorded and may be faulted through the shared harness (`gateway.sandbox.harness`); the
+`/_control/...` routes (`control.py`) are neither. Every response has an `x-correlation-id`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections.abc import Callable
+from typing import Any
+
+import structlog
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from gateway.sandbox.harness import CallHarness, RecordedRequest, add_control_routes
+
+from . import api, control
+from .errors import ApiError, fault_body, json_response
+from .faults import Fault
+from .state import CREATED_TOPIC, LogenticItem, LogenticOrder, LogenticState
+from .webhooks import WebhookDelivery, WebhookSender
+
+log = structlog.get_logger(__name__)
+
+AUTOPILOT = ("PENDING", "PICKED", "PACKED", "IN_TRANSIT", "COMPLETED")
+
+
+class LogenticSandbox:
+    """The Logentic API simulator: state, webhooks, faults, records, and its aiohttp `app`.
+
+    `autopilot_s` (for the demo): every new order moves one step along PENDING → PICKED →
+    PACKED → IN_TRANSIT → COMPLETED every so many seconds, each with its webhook, until
+    something else changes its status.
+    """
+
+    def __init__(
+        self,
+        *,
+        token: str,
+        webhook_secret: str | None = None,
+        webhook_url: str | None = None,
+        warehouses: dict[int, str] | None = None,
+        per_page: int = 50,
+        clock: Callable[[], float] = time.time,
+        seed: int = 0,
+        autopilot_s: float | None = None,
+    ) -> None:
+        self.state = LogenticState(
+            token=token,
+            warehouses=warehouses if warehouses is not None else {1: "MTL"},
+            per_page=per_page,
+            clock=clock,
+        )
+        self.state.on_event = self._on_event
+        self._sender = WebhookSender(secret=webhook_secret, url=webhook_url, clock=clock)
+        self._autopilot_s = autopilot_s
+        self._autopilots: set[asyncio.Task[None]] = set()
+        self._operations: dict[web.AbstractRoute, api.Operation] = {}
+        self._harness = CallHarness(
+            name="logentic",
+            ops=api.OPS,
+            fault_type=Fault,
+            seed=seed,
+            clock=clock,
+            answer=_answer,
+            fault_body=fault_body,
+            op_of=self._op_of,
+        )
+        self.requests: list[RecordedRequest] = self._harness.requests
+        self.orders: dict[int, LogenticOrder] = self.state.orders
+        self.items: dict[int, LogenticItem] = self.state.items
+        self.deliveries: list[WebhookDelivery] = self._sender.deliveries
+        self.app = self._build_app()
+
+    # items and stock -------------------------------------------------------------------
+    def add_item(
+        self,
+        sku: str,
+        *,
+        name: str | None = None,
+        width_in: float = 1.0,
+        depth_in: float = 1.0,
+        height_in: float = 1.0,
+        weight: float = 1.0,
+        stock: dict[int, int] | None = None,
+        shopify_variant_id: str | None = None,
+    ) -> int:
+        """Add an item whose SKU (`external_name`) is `sku`, with `stock` {warehouse_id: units}.
+
+        `ValueError` if the SKU exists already or a warehouse is unknown.
+        """
+        if any(i.external_name == sku for i in self.items.values()):
+            raise ValueError(f"an item with the SKU {sku!r} exists already")
+        unknown = set(stock or {}) - set(self.state.warehouses)
+        if unknown:
+            raise ValueError(f"unknown warehouse ids {sorted(unknown)}")
+        item = self.state.add_item(
+            {
+                "name": name or sku,
+                "external_name": sku,
+                "width_in": width_in,
+                "depth_in": depth_in,
+                "height_in": height_in,
+                "weight": weight,
+                "shopify_variant_id": shopify_variant_id,
+            }
+        )
+        for warehouse_id, units in (stock or {}).items():
+            self.state.set_stock(item.id, warehouse_id, units)
+        return item.id
+
+    def set_stock(self, sku_or_item_id: str | int, warehouse_id: int, units: int) -> None:
+        """Set `supply` of an item (by SKU or id) in a warehouse, creating its stock record.
+
+        `KeyError`: no such item (or the SKU is ambiguous); `ValueError`: unknown warehouse.
+        """
+        self.state.set_stock(self.state.item(sku_or_item_id).id, warehouse_id, units)
+
+    # orders ----------------------------------------------------------------------------
+    def orders_by_external_name(self, name: str) -> list[LogenticOrder]:
+        return [o for o in self.orders.values() if o.external_name == name]
+
+    async def advance(self, order_id: int, status: str) -> None:
+        """Move an order to any status, and queue the matching webhook if `webhook_url` is set.
+
+        `KeyError`: unknown order; `ValueError`: unknown status. Returns once the webhook is
+        queued; `drain_webhooks()` waits for its delivery.
+        """
+        self.state.set_status(self.orders[order_id], status)
+
+    # webhooks --------------------------------------------------------------------------
+    @property
+    def webhook_url(self) -> str | None:
+        """Where webhooks go (None: none are sent); settable, e.g. once the gateway listens."""
+        return self._sender.url
+
+    @webhook_url.setter
+    def webhook_url(self, url: str | None) -> None:
+        self._sender.url = url
+
+    @property
+    def webhook_retry_delays_s(self) -> tuple[float, ...]:
+        """Pauses before each retry of a failed delivery (default 0.2, 0.4, 0.8 s)."""
+        return self._sender.retry_delays_s
+
+    @webhook_retry_delays_s.setter
+    def webhook_retry_delays_s(self, delays: tuple[float, ...]) -> None:
+        self._sender.retry_delays_s = tuple(delays)
+
+    async def redeliver(self, event_id: str) -> int:
+        """Send an earlier event again byte for byte (same id and signature); its status.
+
+        `KeyError` if no event with that id was ever sent.
+        """
+        return await self._sender.redeliver(event_id)
+
+    async def send_webhook(
+        self, topic: str, body: dict[str, Any], *, signature: str | None = None
+    ) -> int:
+        """POST `body` once to `webhook_url` with `topic`, signed, or with the `signature` given
+        (e.g. a forged one); returns the HTTP status (0: connection error)."""
+        return await self._sender.send(topic, body, signature=signature)
+
+    async def drain_webhooks(self) -> None:
+        """Wait until every queued webhook was delivered or given up on (after its retries)."""
+        await self._sender.drain()
+
+    async def close(self) -> None:
+        """Stop the autopilot and queued webhooks, close the HTTP session (also on cleanup)."""
+        for task in list(self._autopilots):
+            task.cancel()
+        await asyncio.gather(*self._autopilots, return_exceptions=True)
+        await self._sender.close()
+
+    def _on_event(self, topic: str, order: LogenticOrder) -> None:
+        self._sender.announce(topic, order.id, order.to_json())
+        if topic == CREATED_TOPIC and self._autopilot_s is not None:
+            task = asyncio.create_task(self._autopilot(order, self._autopilot_s))
+            self._autopilots.add(task)
+            task.add_done_callback(self._autopilots.discard)
+
+    async def _autopilot(self, order: LogenticOrder, every_s: float) -> None:
+        for previous, status in itertools.pairwise(AUTOPILOT):
+            await asyncio.sleep(every_s)
+            if order.status != previous:
+                return
+            self.state.set_status(order, status)
+            log.info("sandbox.logentic.autopilot.advanced", order_id=order.id, status=status)
+
+    # faults, holds and records (the shared harness) ---------------------------------------
+    @property
+    def faults(self) -> list[Fault]:
+        """The injected fault rules, in evaluation order (exhausted ones included)."""
+        return self._harness.faults
+
+    def inject(self, fault: Fault) -> Fault:
+        """Add a fault rule after the existing ones; returns it (watch `.remaining`)."""
+        return self._harness.inject(fault)
+
+    def clear_faults(self) -> None:
+        self._harness.clear_faults()
+
+    def release(self, op: str | None = None) -> None:
+        """Release the calls held now (all, or those of `op`); later calls hold again."""
+        self._harness.release(op)
+
+    async def wait_held(
+        self,
+        op: str,
+        n: int = 1,
+        timeout: float = 10.0,  # noqa: ASYNC109 - part of the public test API
+    ) -> None:
+        """Return once `n` calls of `op` (``"*"``: any) are held; `TimeoutError` otherwise."""
+        await self._harness.wait_held(op, n, timeout)
+
+    def held(self, op: str = "*") -> int:
+        """How many calls of `op` are held right now."""
+        return self._harness.held(op)
+
+    def count(self, op: str, *, status: int | None = None) -> int:
+        """Recorded requests of `op` (``"*"``: any), optionally only those answered `status`."""
+        return self._harness.count(op, status=status)
+
+    # the aiohttp application -------------------------------------------------------------
+    def _build_app(self) -> web.Application:
+        app = web.Application()
+        for operation in api.OPERATIONS:
+            route = app.router.add_route(operation.method, operation.path, self._perform)
+            self._operations[route] = operation
+        add_control_routes(app, self._harness)
+        control.add_routes(app, self, self._harness)
+        self._harness.install(app)
+        app.on_cleanup.append(self._on_cleanup)
+        return app
+
+    async def _on_cleanup(self, _app: web.Application) -> None:
+        await self.close()
+
+    def _op_of(self, request: web.Request) -> str:
+        operation = self._operations.get(request.match_info.route)
+        return operation.op if operation is not None else "unknown"
+
+    async def _perform(self, request: web.Request) -> web.StreamResponse:
+        api.authorize(self.state, request)
+        api.require_json(request)
+        operation = self._operations[request.match_info.route]
+        return await operation.handler(self.state, request)
+
+
+async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Run a handler; render every error the way Logentic does (`{"message": …}`)."""
+    try:
+        return await handler(request)
+    except ApiError as error:
+        return error.response()
+    except web.HTTPMethodNotAllowed as exc:
+        allow = ", ".join(sorted(exc.allowed_methods))
+        message = (
+            f"The {request.method} method is not supported for this route. "
+            f"Supported methods: {allow}."
+        )
+        return json_response({"message": message}, status=405, headers={"Allow": allow})
+    except web.HTTPNotFound:
+        return json_response({"message": "Not found."}, status=404)
+    except web.HTTPException as exc:
+        return json_response({"message": exc.reason}, status=exc.status)
+    except Exception:
+        log.exception("sandbox.logentic.handler.failed", path=request.path)
+        return json_response({"message": "Server Error"}, status=500)

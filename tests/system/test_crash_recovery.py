@@ -12,14 +12,26 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestServer
 
+from gateway.sandbox.logentic import Fault as LogenticFault
+from gateway.sandbox.logentic import LogenticSandbox
 from gateway.sandbox.logitrail import Fault
-from tests.conftest import CLIENT_ID, CLIENT_SECRET, KEYS, MERCHANT, new_logitrail_sandbox, order
+from tests.conftest import (
+    CLIENT_ID,
+    CLIENT_SECRET,
+    KEYS,
+    LOGENTIC_TOKEN,
+    MERCHANT,
+    ca_order,
+    new_logitrail_sandbox,
+    order,
+)
 from tests.system.gateway_process import GatewayProcess, read_phase, request
 
 pytestmark = pytest.mark.system
@@ -37,21 +49,14 @@ url = "sqlite:///{db}"
 id = "storefront-fi"
 key_env = "KEY_FI"
 
-[providers.logitrail]
-base_url = "{sandbox}"
-token_url = "{sandbox}/realms/logitrail/token"
-client_id_env = "LOGITRAIL_CLIENT_ID"
-client_secret_env = "LOGITRAIL_CLIENT_SECRET"
-merchant_id = "{merchant}"
+{provider_block}
 timeout_s = 30
 retry = {{ max_attempts = 3, base_delay_s = 0.05, max_delay_s = 0.2, budget_s = 30 }}
 circuit = {{ failure_threshold = {threshold}, cool_down_s = 60 }}
-warehouses = {{ FI-VANTAA = {{}} }}
 
 [[routing.rules]]
-name = "nordics"
-when = {{ country = ["FI"] }}
-candidates = [{{ provider = "logitrail", warehouse = "FI-VANTAA" }}]
+name = "only"
+candidates = [{{ provider = "{provider}", warehouse = "{warehouse}" }}]
 
 [submission]
 lease_s = 1
@@ -60,16 +65,32 @@ backoff_base_s = 0.05
 backoff_max_s = 0.5
 """
 
+BLOCKS = {
+    "logitrail": """[providers.logitrail]
+base_url = "{sandbox}"
+token_url = "{sandbox}/realms/logitrail/token"
+client_id_env = "LOGITRAIL_CLIENT_ID"
+client_secret_env = "LOGITRAIL_CLIENT_SECRET"
+merchant_id = "{merchant}"
+warehouses = {{ FI-VANTAA = {{}} }}""",
+    "logentic": """[providers.logentic]
+base_url = "{sandbox}/v1"
+token_env = "LOGENTIC_API_TOKEN"
+warehouses = {{ MTL = {{ warehouse_id = 1 }} }}""",
+}
+WAREHOUSE = {"logitrail": "FI-VANTAA", "logentic": "MTL"}
 ENV = {
     "KEY_FI": KEYS["storefront-fi"],
     "LOGITRAIL_CLIENT_ID": CLIENT_ID,
     "LOGITRAIL_CLIENT_SECRET": CLIENT_SECRET,
+    "LOGENTIC_API_TOKEN": LOGENTIC_TOKEN,
 }
 HEADERS = {"Authorization": f"Bearer {KEYS['storefront-fi']}"}
 
 
 class Rig:
-    def __init__(self, tmp: Path, sandbox: Any, sandbox_url: str) -> None:
+    def __init__(self, tmp: Path, provider: str, sandbox: Any, sandbox_url: str) -> None:
+        self.provider = provider
         self.db = tmp / "gateway.db"
         self.sandbox = sandbox
         self.config = tmp / "gateway.toml"
@@ -78,13 +99,15 @@ class Rig:
         self.processes: list[GatewayProcess] = []
 
     def write_config(self, *, budget: float = 0.5, threshold: int = 50) -> None:
+        block = BLOCKS[self.provider].format(sandbox=self.sandbox_url, merchant=MERCHANT)
         self.config.write_text(
             CONFIG.format(
                 budget=budget,
                 db=self.db,
-                sandbox=self.sandbox_url,
-                merchant=MERCHANT,
+                provider_block=block,
                 threshold=threshold,
+                provider=self.provider,
+                warehouse=WAREHOUSE[self.provider],
             )
         )
 
@@ -95,13 +118,14 @@ class Rig:
         return gw
 
     async def submit(self, gw: GatewayProcess, external_id: str) -> tuple[int, Any]:
-        status, body, _ = await request(
+        body = order(external_id) if self.provider == "logitrail" else ca_order(external_id)
+        status, answer, _ = await request(
             "POST",
             gw.url + "/v1/orders",
-            json=order(external_id),
+            json=body,
             headers={**HEADERS, "Idempotency-Key": external_id},
         )
-        return status, body
+        return status, answer
 
     async def wait_submitted(
         self, gw: GatewayProcess, order_id: str, timeout: float = 30
@@ -116,22 +140,47 @@ class Rig:
             await asyncio.sleep(0.05)
 
     def held_at_provider(self, external_id: str) -> list[Any]:
-        return list(self.sandbox.orders_by_merchant_order(external_id))
+        if self.provider == "logitrail":
+            return list(self.sandbox.orders_by_merchant_order(external_id))
+        return list(self.sandbox.orders_by_external_name(external_id))
+
+
+@asynccontextmanager
+async def running_rig(tmp_path: Path, provider: str) -> AsyncIterator[Rig]:
+    """The provider's sandbox in this process; gateway processes are stopped afterwards."""
+    if provider == "logitrail":
+        sandbox: Any = new_logitrail_sandbox()
+    else:
+        sandbox = LogenticSandbox(token=LOGENTIC_TOKEN, warehouses={1: "MTL"})
+        sandbox.add_item("TSHIRT-M", stock={1: 100})
+    server = TestServer(sandbox.app)
+    await server.start_server()
+    rig = Rig(tmp_path, provider, sandbox, str(server.make_url("")).rstrip("/"))
+    try:
+        yield rig
+    finally:
+        sandbox.release()
+        for gw in rig.processes:
+            await gw.ensure_stopped()
+        await server.close()
 
 
 @pytest.fixture
 async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
-    sandbox = new_logitrail_sandbox()
-    server = TestServer(sandbox.app)
-    await server.start_server()
-    r = Rig(tmp_path, sandbox, str(server.make_url("")).rstrip("/"))
-    try:
+    async with running_rig(tmp_path, "logitrail") as r:
         yield r
-    finally:
-        sandbox.release()
-        for gw in r.processes:
-            await gw.ensure_stopped()
-        await server.close()
+
+
+@pytest.fixture
+async def logentic_rig(tmp_path: Path) -> AsyncIterator[Rig]:
+    async with running_rig(tmp_path, "logentic") as r:
+        yield r
+
+
+@pytest.fixture(params=["logitrail", "logentic"])
+async def any_rig(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Rig]:
+    async with running_rig(tmp_path, request.param) as r:
+        yield r
 
 
 @pytest.mark.parametrize(
@@ -169,10 +218,37 @@ async def test_sigkill_while_a_call_is_held_then_restart(
     assert rig.sandbox.count("create", status=201) == 1
 
 
-async def test_sigkill_with_an_order_still_pending_then_restart(rig: Rig) -> None:
+@pytest.mark.parametrize("performed", [False, True], ids=["creating-unsent", "creating-sent"])
+async def test_logentic_sigkill_while_its_create_is_held_then_restart(
+    logentic_rig: Rig, performed: bool
+) -> None:
+    rig = logentic_rig
+    rig.write_config()
+    gw = await rig.start()
+    rig.sandbox.inject(LogenticFault(op="create", hold=True, after=performed, reset=not performed))
+    status, body = await rig.submit(gw, "LCRASH-1")
+    assert status == 202
+    await rig.sandbox.wait_held("create")
+    assert read_phase(rig.db, "LCRASH-1") == ("creating", "accepted")
+
+    await gw.kill()
+    rig.sandbox.release()
+    await asyncio.sleep(0.1)
+    restarted = await rig.start()
+    view = await rig.wait_submitted(restarted, body["id"])
+
+    held = rig.held_at_provider("LCRASH-1")
+    assert len(held) == 1, f"provider holds {len(held)} orders"
+    assert view["provider_order_id"] == str(held[0].id)
+    assert rig.sandbox.count("create", status=201) == 1
+
+
+async def test_sigkill_with_an_order_still_pending_then_restart(any_rig: Rig) -> None:
+    rig = any_rig
     rig.write_config(threshold=1)
     gw = await rig.start()
-    rig.sandbox.inject(Fault(op="*", status=503, count=None))  # provider down
+    down = Fault if rig.provider == "logitrail" else LogenticFault
+    rig.sandbox.inject(down(op="*", status=503, count=None))  # provider down
     _s, first = await rig.submit(gw, "PEND-1")  # its failure opens the circuit
     status, second = await rig.submit(gw, "PEND-2")  # no healthy candidate: queued
     assert status == 202

@@ -19,6 +19,8 @@ from gateway.api.auth import ClientKeys
 from gateway.api.keys import (
     CLIENT_KEYS,
     PROVIDERS,
+    RETURN_SUBMITTER,
+    RETURNS,
     SELF_URL,
     SERVICE,
     SETTINGS,
@@ -32,7 +34,10 @@ from gateway.orders.events import WebhookIntake
 from gateway.orders.service import OrderService
 from gateway.orders.submission import Submitter
 from gateway.providers.base import Provider, ProviderContext, load_spec
+from gateway.returns.service import ReturnService
+from gateway.returns.submission import ReturnSubmitter
 from gateway.store import open_store
+from gateway.workers.returns import run_return_workers
 from gateway.workers.submitter import run_workers
 
 log = structlog.get_logger(__name__)
@@ -107,13 +112,21 @@ async def _service(app: web.Application) -> AsyncIterator[None]:
     app[SUBMITTER] = submitter
     app[SERVICE] = OrderService(settings, app[STORE], app[PROVIDERS], submitter)
     app[WEBHOOKS] = WebhookIntake(app[STORE], app[PROVIDERS])
+    return_submitter = ReturnSubmitter(app[STORE], app[PROVIDERS], settings, owner=owner)
+    app[RETURN_SUBMITTER] = return_submitter
+    app[RETURNS] = ReturnService(settings, app[STORE], app[PROVIDERS], return_submitter)
     yield
     await app[WEBHOOKS].drain()
     cancelled = await submitter.drain(settings.server.shutdown_timeout_s)
     if cancelled:
         log.warning("submission.left_for_next_start", orders=cancelled)
+    if left := await return_submitter.drain(settings.server.shutdown_timeout_s):
+        log.warning("return.submission.left_for_next_start", returns=left)
 
 
 async def _workers(app: web.Application) -> AsyncIterator[None]:
-    async with run_workers(app[STORE], app[SUBMITTER], app[SETTINGS], app[WEBHOOKS]):
+    async with (
+        run_workers(app[STORE], app[SUBMITTER], app[SETTINGS], app[WEBHOOKS]),
+        run_return_workers(app[STORE], app[RETURN_SUBMITTER], app[SETTINGS]),
+    ):
         yield

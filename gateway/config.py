@@ -82,8 +82,13 @@ class SandboxSettings(Section):
     enabled: bool = False
 
 
-ClientScope = Literal["orders:write", "orders:read", "routing:pin"]
-DEFAULT_SCOPES: tuple[ClientScope, ...] = ("orders:write", "orders:read")
+ClientScope = Literal["orders:write", "orders:read", "returns:write", "returns:read", "routing:pin"]
+DEFAULT_SCOPES: tuple[ClientScope, ...] = (
+    "orders:write",
+    "orders:read",
+    "returns:write",
+    "returns:read",
+)
 
 
 class ClientSettings(Section):

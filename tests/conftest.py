@@ -102,7 +102,9 @@ def auth(client: str = "storefront-fi", key: str | None = None) -> dict[str, str
 
 
 def new_logitrail_sandbox(**kw: Any) -> LogitrailSandbox:
-    scopes = frozenset({"orders:read", "orders:manage", "order_returns:read"})
+    scopes = frozenset(
+        {"orders:read", "orders:manage", "order_returns:read", "order_returns:manage"}
+    )
     return LogitrailSandbox(
         clients=[SandboxClient(CLIENT_ID, CLIENT_SECRET, scopes)], merchant_id=MERCHANT, **kw
     )

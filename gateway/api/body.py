@@ -16,7 +16,7 @@ from gateway.model.problems import FieldProblem, ProblemError, validation_proble
 M = TypeVar("M", bound=BaseModel)
 
 
-async def read_json(request: web.Request, model: type[M]) -> M:
+async def read_json(request: web.Request, model: type[M], *, what: str = "canonical order") -> M:
     if request.content_type != "application/json":
         raise ProblemError(
             415,
@@ -44,7 +44,7 @@ async def read_json(request: web.Request, model: type[M]) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise validation_problem(exc) from None
+        raise validation_problem(exc, what=what) from None
 
 
 def _too_large(limit: int) -> ProblemError:

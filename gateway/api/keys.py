@@ -12,6 +12,8 @@ from gateway.orders.events import WebhookIntake
 from gateway.orders.service import OrderService
 from gateway.orders.submission import Submitter
 from gateway.providers.base import Provider
+from gateway.returns.service import ReturnService
+from gateway.returns.submission import ReturnSubmitter
 from gateway.store import Store
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -22,3 +24,5 @@ SERVICE = web.AppKey("service", OrderService)
 CLIENT_KEYS = web.AppKey("client_keys", ClientKeys)
 SELF_URL = web.AppKey("self_url", str)
 WEBHOOKS = web.AppKey("webhooks", WebhookIntake)
+RETURNS = web.AppKey("returns", ReturnService)
+RETURN_SUBMITTER = web.AppKey("return_submitter", ReturnSubmitter)

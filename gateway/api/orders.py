@@ -16,6 +16,7 @@ from gateway.api.body import read_json
 from gateway.api.keys import SERVICE
 from gateway.model.orders import CanonicalOrder, Status
 from gateway.model.problems import FieldProblem, ProblemError
+from gateway.orders.service import Answer
 from gateway.orders.views import order_view
 from gateway.store import OrderFilter
 
@@ -35,16 +36,15 @@ def json_response(
     )
 
 
-@routes.post("/v1/orders")
-async def submit_order(request: web.Request) -> web.Response:
-    client = require(request, "orders:write")
+def idempotency_key(request: web.Request, what: str) -> str:
+    """The request's `Idempotency-Key` (400 when missing or malformed)."""
     key = request.headers.get("Idempotency-Key")
     if key is None:
         raise ProblemError(
             400,
             "idempotency-key-missing",
             "Idempotency-Key header required",
-            detail="send a unique Idempotency-Key header with every new order",
+            detail=f"send a unique Idempotency-Key header with every new {what}",
             errors=[FieldProblem("header.Idempotency-Key", "required")],
         )
     if not _KEY.match(key):
@@ -55,14 +55,25 @@ async def submit_order(request: web.Request) -> web.Response:
             detail="1–255 printable ASCII characters without spaces",
             errors=[FieldProblem("header.Idempotency-Key", "malformed")],
         )
-    order = await read_json(request, CanonicalOrder)
-    answer = await request.app[SERVICE].submit(client, key, order)
+    return key
+
+
+def answer_response(answer: Answer) -> web.Response:
+    """A use-case's stored answer as sent (a replay sends exactly these bytes again)."""
     return web.Response(
         status=answer.status,
         body=answer.body,
         headers=answer.headers,
         content_type="application/problem+json" if answer.status >= 400 else "application/json",
     )
+
+
+@routes.post("/v1/orders")
+async def submit_order(request: web.Request) -> web.Response:
+    client = require(request, "orders:write")
+    key = idempotency_key(request, "order")
+    order = await read_json(request, CanonicalOrder)
+    return answer_response(await request.app[SERVICE].submit(client, key, order))
 
 
 @routes.get("/v1/orders/{id}")
@@ -76,7 +87,7 @@ async def list_orders(request: web.Request) -> web.Response:
     client = require(request, "orders:read")
     flt = _filter(request.query)
     rows, more = await request.app[SERVICE].list(client, flt)
-    cursor = _encode_cursor(rows[-1].id) if more and rows else None
+    cursor = encode_cursor(rows[-1].id) if more and rows else None
     return json_response({"items": [order_view(r) for r in rows], "next_cursor": cursor})
 
 
@@ -111,7 +122,7 @@ def _filter(query: MultiMapping[str]) -> OrderFilter:
             )
     before = None
     if "cursor" in query:
-        before = _decode_cursor(query["cursor"])
+        before = decode_cursor(query["cursor"])
         if before is None:
             errors.append(FieldProblem("query.cursor", "is not a cursor this API returned"))
     if errors:
@@ -132,14 +143,14 @@ def _filter(query: MultiMapping[str]) -> OrderFilter:
     )
 
 
-def _encode_cursor(last_id: str) -> str:
+def encode_cursor(last_id: str) -> str:
     return base64.urlsafe_b64encode(orjson.dumps({"b": last_id})).decode().rstrip("=")
 
 
-def _decode_cursor(cursor: str) -> str | None:
+def decode_cursor(cursor: str, prefix: str = "ord_") -> str | None:
     try:
         data = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
     except (binascii.Error, ValueError, orjson.JSONDecodeError):
         return None
     value = data.get("b") if isinstance(data, dict) else None
-    return value if isinstance(value, str) and value.startswith("ord_") else None
+    return value if isinstance(value, str) and value.startswith(prefix) else None

@@ -68,7 +68,9 @@ def loc_of(parts: tuple[int | str, ...]) -> str:
     return out or "body"
 
 
-def validation_problem(exc: ValidationError, *, prefix: str = "") -> ProblemError:
+def validation_problem(
+    exc: ValidationError, *, prefix: str = "", what: str = "canonical order"
+) -> ProblemError:
     errors = []
     for err in exc.errors(include_url=False, include_context=False):
         loc = loc_of(tuple(err["loc"]))
@@ -76,12 +78,12 @@ def validation_problem(exc: ValidationError, *, prefix: str = "") -> ProblemErro
             loc = f"{prefix}.{loc}" if loc != "body" else prefix
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
-            msg = "unknown field (the canonical order does not have it)"
+            msg = f"unknown field (the {what} does not have it)"
         errors.append(FieldProblem(loc, msg, rule=err["type"]))
     return ProblemError(
         422,
         "validation",
-        "The request body is not a valid canonical order",
+        f"The request body is not a valid {what}",
         detail=f"{len(errors)} field(s) invalid: " + ", ".join(e.loc for e in errors[:10]),
         errors=errors,
     )

@@ -1,4 +1,4 @@
-"""Gateway ids: `ord_` + a ULID, so ids sort by creation time (stable list order)."""
+"""Gateway ids: `ord_`/`ret_` + a ULID, so ids sort by creation time (stable list order)."""
 
 from __future__ import annotations
 
@@ -17,3 +17,7 @@ def ulid(now: float | None = None) -> str:
 
 def new_order_id(now: float | None = None) -> str:
     return "ord_" + ulid(now)
+
+
+def new_return_id(now: float | None = None) -> str:
+    return "ret_" + ulid(now)

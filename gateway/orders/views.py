@@ -11,7 +11,7 @@ import orjson
 from gateway.store import HistoryEntry, OrderRow
 
 
-def _ts(value: datetime) -> str:
+def ts(value: datetime) -> str:
     return value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
@@ -29,13 +29,13 @@ def order_view(row: OrderRow, history: Sequence[HistoryEntry] | None = None) -> 
             "attempts": row.attempts,
             "last_error": row.last_error,
         },
-        "created_at": _ts(row.created_at),
-        "updated_at": _ts(row.updated_at),
+        "created_at": ts(row.created_at),
+        "updated_at": ts(row.updated_at),
         "order": orjson.loads(row.body),
     }
     if history is not None:
         view["history"] = [
-            {"status": h.status.value, "source": h.source, "at": _ts(h.at), "detail": h.detail}
+            {"status": h.status.value, "source": h.source, "at": ts(h.at), "detail": h.detail}
             for h in history
         ]
     return view

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from gateway.model.orders import CanonicalOrder, Status
+from gateway.model.returns import CanonicalReturn, Decision, ReturnStatus
 from gateway.providers.errors import (
     CircuitOpen,
     ConfigurationError,
@@ -53,9 +54,12 @@ __all__ = [
     "ProviderError",
     "ProviderEvent",
     "ProviderOrder",
+    "ProviderReturn",
     "ProviderSpec",
     "ProviderState",
     "RateLimited",
+    "ReturnSubmission",
+    "ReturnsProvider",
     "StockSnapshot",
     "Submission",
     "Unauthorized",
@@ -63,6 +67,7 @@ __all__ = [
     "WebhookRejected",
     "error_for_status",
     "load_spec",
+    "returns_of",
 ]
 
 
@@ -96,6 +101,8 @@ class Capabilities:
     """`stock()` reports per-warehouse quantities for stock-aware routing."""
     webhooks: bool = False
     """`webhook_events()` verifies and parses deliveries to `POST /v1/webhooks/<name>`."""
+    returns: bool = False
+    """The provider implements `ReturnsProvider` and this account may use it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +142,28 @@ class ProviderState:
 
 StockSnapshot = Mapping[str, int]
 """SKU → units available in one warehouse."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReturnSubmission:
+    """One return as a provider sees it: the canonical body, and the order it refers to."""
+
+    gateway_id: str
+    client_id: str
+    ret: CanonicalReturn
+    order: CanonicalOrder
+    """The original order as the client sent it (its lines, when the return names none)."""
+    provider_order_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderReturn:
+    """The provider's view of a return, already mapped to canonical terms."""
+
+    provider_return_id: str
+    status: ReturnStatus
+    raw_status: str
+    decision: Decision | None = None
 
 
 @runtime_checkable
@@ -186,6 +215,44 @@ class Provider(Protocol):
     async def start(self) -> None: ...
 
     async def close(self) -> None: ...
+
+
+@runtime_checkable
+class ReturnsProvider(Protocol):
+    """Returns at a provider, implemented beside `Provider` where the provider has them.
+
+    Kept apart from `Provider` so that a provider without a returns API implements nothing;
+    `returns_of` is how the gateway asks whether one may be used.
+    """
+
+    def check_return(self, submission: ReturnSubmission) -> list[FieldError]:
+        """Provider rules the return breaks, found without any call (→ 422 before sending)."""
+        ...
+
+    async def create_return(self, submission: ReturnSubmission) -> ProviderReturn:
+        """Create the return at the provider."""
+        ...
+
+    async def find_return(self, submission: ReturnSubmission) -> ProviderReturn | None:
+        """Reconcile: the return a previous create may have made, or None."""
+        ...
+
+    async def get_return(self, provider_return_id: str) -> ProviderReturn: ...
+
+    async def cancel_return(self, provider_return_id: str) -> ProviderReturn:
+        """Cancel; `Conflict` (with the provider's reason) when its state forbids it."""
+        ...
+
+    async def decide_return(self, provider_return_id: str, decision: Decision) -> ProviderReturn:
+        """Set the merchant's decision; `Conflict`/`Invalid` when the provider refuses it."""
+        ...
+
+
+def returns_of(provider: Provider) -> ReturnsProvider | None:
+    """The provider's returns API, if it has one and its configuration allows using it."""
+    if provider.capabilities.returns and isinstance(provider, ReturnsProvider):
+        return provider
+    return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from gateway.model.orders import Phase, Status
+from gateway.model.returns import Decision, ReturnPhase, ReturnStatus
 
 
 class StoreUnavailable(Exception):
@@ -21,6 +22,14 @@ class OrderExists(Exception):
     def __init__(self, order_id: str) -> None:
         super().__init__(order_id)
         self.order_id = order_id
+
+
+class ReturnExists(Exception):
+    """(client, external_id) of a return is taken; `return_id` names the return holding it."""
+
+    def __init__(self, return_id: str) -> None:
+        super().__init__(return_id)
+        self.return_id = return_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +86,77 @@ class OrderFilter:
     limit: int = 50
 
 
+@dataclass(frozen=True, slots=True)
+class NewReturn:
+    id: str
+    client_id: str
+    order_id: str
+    external_id: str | None
+    provider: str
+    provider_order_id: str
+    type: str
+    body: str
+    """The canonical return as JSON text."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReturnRow:
+    id: str
+    client_id: str
+    order_id: str
+    external_id: str | None
+    provider: str
+    provider_order_id: str
+    provider_return_id: str | None
+    type: str
+    status: ReturnStatus
+    provider_status: str | None
+    decision: Decision | None
+    phase: ReturnPhase
+    body: str
+    attempts: int
+    next_attempt_at: float
+    last_error: dict[str, Any] | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ReturnHistoryEntry:
+    status: ReturnStatus
+    source: str
+    at: datetime
+    detail: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReturnFilter:
+    order_id: str | None = None
+    status: ReturnStatus | None = None
+    before_id: str | None = None
+    """Keyset cursor: only ids lower than this (lists run newest first)."""
+    limit: int = 50
+
+
+@dataclass(frozen=True, slots=True)
+class ReturnStep:
+    """One committed change of a return (see `Store.advance_return`/`update_return`)."""
+
+    phase: ReturnPhase | None = None
+    status: ReturnStatus | None = None
+    """A new canonical status (recorded in history when it changes), or None to keep it."""
+    provider_status: str | None = None
+    provider_return_id: str | None = None
+    decision: Decision | None = None
+    last_error: dict[str, Any] | None = None
+    clear_error: bool = False
+    next_attempt_at: float | None = None
+    count_attempt: bool = False
+    release: bool = False
+    source: str = "submitter"
+    detail: str | None = None
+
+
 class BeginOutcome(StrEnum):
     NEW = "new"
     """No record: this request owns the key now."""
@@ -128,7 +208,55 @@ class StoredEvent:
     attempts: int
 
 
-class Store(Protocol):
+class ReturnStore(Protocol):
+    """The returns half of `Store` (DESIGN §3 returns). The idempotency records of `Store` are
+    shared: a key's `order_id` then holds the `ret_…` id of the return it created."""
+
+    async def insert_return(
+        self,
+        ret: NewReturn,
+        *,
+        now: float,
+        idempotency: tuple[str, str] | None,
+        lease_owner: str | None,
+        lease_until: float | None,
+    ) -> ReturnRow:
+        """Store a new return (status accepted, phase pending) and its first history entry;
+        raises `ReturnExists` when (client, external_id) is taken."""
+        ...
+
+    async def get_return(
+        self, return_id: str, *, client_id: str | None = None
+    ) -> ReturnRow | None: ...
+
+    async def find_return_by_external_id(
+        self, client_id: str, external_id: str
+    ) -> ReturnRow | None: ...
+
+    async def list_returns(self, client_id: str, flt: ReturnFilter) -> Sequence[ReturnRow]: ...
+
+    async def return_history(self, return_id: str) -> Sequence[ReturnHistoryEntry]: ...
+
+    async def claim_due_returns(
+        self, *, owner: str, now: float, lease_until: float, limit: int
+    ) -> Sequence[ReturnRow]:
+        """Lease up to `limit` returns in an open phase that are due and not leased."""
+        ...
+
+    async def advance_return(self, return_id: str, *, owner: str, step: ReturnStep) -> ReturnRow:
+        """Commit one submission step of a leased return; `LeaseLost` if `owner` lost it."""
+        ...
+
+    async def update_return(self, return_id: str, step: ReturnStep) -> ReturnRow:
+        """Record what the provider said of a submitted return (cancel, decision, poll)."""
+        ...
+
+    async def open_returns(self, *, limit: int, updated_before: float) -> Sequence[ReturnRow]:
+        """Submitted returns not in a final status, least recently updated first (polling)."""
+        ...
+
+
+class Store(ReturnStore, Protocol):
     async def ping(self) -> None: ...
 
     async def close(self) -> None: ...

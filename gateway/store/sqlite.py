@@ -35,6 +35,7 @@ from gateway.store.base import (
     StoreUnavailable,
     Transition,
 )
+from gateway.store.sqlite_returns import SqliteReturns
 
 log = structlog.get_logger(__name__)
 
@@ -71,7 +72,7 @@ def _row(r: sqlite3.Row) -> OrderRow:
     )
 
 
-class SqliteStore:
+class SqliteStore(SqliteReturns):
     def __init__(self, db: aiosqlite.Connection) -> None:
         self._db = db
         self._lock = asyncio.Lock()

@@ -160,11 +160,16 @@ class ProviderTransport:
         params: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
         retry_unknown: bool,
+        auth: Auth | None = None,
     ) -> Response:
-        """Send one logical call (with retries); see the module docstring for what it raises."""
+        """Send one logical call (with retries); see the module docstring for what it raises.
+
+        `auth` replaces the transport's own credentials for this call (another token scope
+        set on the same account, which keeps sharing the limiter, gate and breaker).
+        """
         retry = self._settings.retry
         deadline = self._clock.monotonic() + retry.budget_s
-        out = self._outbound(method, path, json, params, headers)
+        out = self._outbound(method, path, json, params, headers, auth=auth or self._auth)
         attempt = 0
         while True:
             attempt += 1
@@ -219,6 +224,8 @@ class ProviderTransport:
         json: Any,
         params: Mapping[str, str] | None,
         headers: Mapping[str, str] | None,
+        *,
+        auth: Auth | None,
     ) -> Outbound:
         sent = CIMultiDict(self._default_headers)
         sent.setdefault("Accept", "application/json")
@@ -228,7 +235,7 @@ class ProviderTransport:
             data = orjson.dumps(json)
             sent["Content-Type"] = "application/json"
         url = path if path.startswith(("http://", "https://")) else self.base_url + path
-        return Outbound(method, url, sent, data, params)
+        return Outbound(method, url, sent, data, params, auth)
 
     async def _attempt(self, op: str, out: Outbound, deadline: float) -> Response:
         self.breaker.before_call()
@@ -278,11 +285,12 @@ class ProviderTransport:
         return Unavailable(self.provider, message, outcome_unknown=unknown)
 
     async def _send(self, out: Outbound, limit_s: float) -> Response:
-        creds = await self._auth.headers() if self._auth else {}
+        auth = out.auth
+        creds = await auth.headers() if auth else {}
         resp = await self._http(out, creds, limit_s)
-        if resp.status == 401 and self._auth is not None and self._auth.rejected(creds):
+        if resp.status == 401 and auth is not None and auth.rejected(creds):
             log.info("provider.auth.refresh_on_401", provider=self.provider)
-            creds = await self._auth.headers()
+            creds = await auth.headers()
             resp = await self._http(out, creds, limit_s)
         return resp
 
@@ -308,6 +316,7 @@ class Outbound:
     headers: Mapping[str, str]
     data: bytes | None
     params: Mapping[str, str] | None
+    auth: Auth | None = None
 
 
 class OAuthBearer:

@@ -17,6 +17,7 @@ import structlog
 
 from gateway.config import Secrets, resolve_url
 from gateway.model.orders import Status
+from gateway.model.returns import Decision
 from gateway.providers.base import (
     Capabilities,
     Conflict,
@@ -24,7 +25,9 @@ from gateway.providers.base import (
     ProviderError,
     ProviderEvent,
     ProviderOrder,
+    ProviderReturn,
     ProviderState,
+    ReturnSubmission,
     StockSnapshot,
     Submission,
     Unavailable,
@@ -32,8 +35,10 @@ from gateway.providers.base import (
 )
 from gateway.providers.errors import FieldError
 from gateway.providers.logitrail import translate, webhooks
+from gateway.providers.logitrail.returns import LogitrailReturns
 from gateway.providers.logitrail.settings import LogitrailSettings
 from gateway.transport import SYSTEM_CLOCK, Clock, OAuthBearer, ProviderTransport, Response
+from gateway.transport.client import Auth
 from gateway.transport.oauth import TokenCache
 
 log = structlog.get_logger(__name__)
@@ -48,6 +53,11 @@ PATHS = {
     "get": ("GET", "/orders/{id}"),
     "find": ("GET", "/orders"),
     "cancel": ("DELETE", "/orders/{id}"),
+    "return_create": ("POST", "/order-returns"),
+    "return_list": ("GET", "/order-returns"),
+    "return_get": ("GET", "/order-returns/{id}"),
+    "return_cancel": ("POST", "/order-returns/{id}/cancel"),
+    "return_decision": ("POST", "/order-returns/{id}/merchant-decision"),
 }
 FIND_PARAM = "merchants_order"
 WARM_UP_DELAYS_S = (0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
@@ -76,7 +86,10 @@ class LogitrailAdapter:
         self._secrets = secrets
         # Webhooks only where a URL token is configured (DESIGN §11); else the route is 404.
         self.capabilities = Capabilities(
-            confirm=True, cancel=True, webhooks=settings.webhook_token_env is not None
+            confirm=True,
+            cancel=True,
+            webhooks=settings.webhook_token_env is not None,
+            returns=settings.returns_enabled,
         )
         self._ctx = ctx
         self._clock = clock
@@ -84,6 +97,7 @@ class LogitrailAdapter:
         self._tokens: TokenCache | None = None
         self._transport: ProviderTransport | None = None
         self._prefetch: asyncio.Task[None] | None = None
+        self._returns: LogitrailReturns | None = None
 
     # lifecycle -----------------------------------------------------------------
     async def start(self) -> None:
@@ -111,6 +125,18 @@ class LogitrailAdapter:
             auth=OAuthBearer(self._tokens),
             default_headers={"X-Logitrail-Merchant-ID": s.merchant_id},
         )
+        returns_tokens = TokenCache(
+            NAME,
+            token_url=resolve_url(s.token_url, self._ctx.self_url),
+            client_id=self._secrets.reveal(s.client_id_env),
+            client_secret=self._secrets.reveal(s.client_secret_env),
+            scopes=s.returns_scopes,
+            session=self._session,
+            clock=self._clock,
+            skew_s=s.token_skew_s,
+            timeout_s=s.timeout_s,
+        )
+        self._returns = LogitrailReturns(self._call, OAuthBearer(returns_tokens))
         if s.prefetch_token:
             self._prefetch = asyncio.create_task(self._warm_up(), name="logitrail.token.prefetch")
 
@@ -220,7 +246,7 @@ class LogitrailAdapter:
 
     async def confirm(self, provider_order_id: str) -> ProviderOrder:
         try:
-            resp = await self._call("confirm", order_id=provider_order_id, retry_unknown=True)
+            resp = await self._call("confirm", ident=provider_order_id, retry_unknown=True)
         except Conflict as exc:
             if exc.code != "order_not_passive":
                 raise
@@ -239,7 +265,7 @@ class LogitrailAdapter:
         )
 
     async def get(self, provider_order_id: str) -> ProviderOrder:
-        resp = await self._call("get", order_id=provider_order_id, retry_unknown=True)
+        resp = await self._call("get", ident=provider_order_id, retry_unknown=True)
         body = resp.json()
         order = body.get("order") if isinstance(body, dict) else None
         if not isinstance(order, dict) or not isinstance(order.get("status"), str):
@@ -265,7 +291,7 @@ class LogitrailAdapter:
     async def cancel(self, provider_order_id: str) -> ProviderOrder:
         """DELETE: a passive order becomes `deleted`, a confirmed one `cancelled`; too late →
         `Conflict` with Logitrail's `order_already_processing|processed|cancelled`."""
-        await self._call("cancel", order_id=provider_order_id, retry_unknown=True)
+        await self._call("cancel", ident=provider_order_id, retry_unknown=True)
         return await self.get(provider_order_id)
 
     def webhook_events(
@@ -278,21 +304,46 @@ class LogitrailAdapter:
     async def stock(self, warehouse: str, skus: list[str]) -> StockSnapshot:
         raise NotImplementedError("logitrail reports no per-warehouse stock")
 
+    # returns (seed 003), in `LogitrailReturns` ------------------------------------------
+    @property
+    def returns(self) -> LogitrailReturns:
+        assert self._returns is not None, "start() first"
+        return self._returns
+
+    def check_return(self, submission: ReturnSubmission) -> list[FieldError]:
+        return translate.check_return(submission.ret)
+
+    async def create_return(self, submission: ReturnSubmission) -> ProviderReturn:
+        return await self.returns.create(submission)
+
+    async def find_return(self, submission: ReturnSubmission) -> ProviderReturn | None:
+        return await self.returns.find(submission)
+
+    async def get_return(self, provider_return_id: str) -> ProviderReturn:
+        return await self.returns.get(provider_return_id)
+
+    async def cancel_return(self, provider_return_id: str) -> ProviderReturn:
+        return await self.returns.cancel(provider_return_id)
+
+    async def decide_return(self, provider_return_id: str, decision: Decision) -> ProviderReturn:
+        return await self.returns.decide(provider_return_id, decision)
+
     # the boundary: HTTP answers become the error tree here, and only here -----------
     async def _call(
         self,
         op: str,
         *,
-        order_id: str | None = None,
+        ident: str | None = None,
         json: Any = None,
         params: dict[str, str] | None = None,
         retry_unknown: bool,
+        auth: Auth | None = None,
     ) -> Response:
         method, path = PATHS[op]
-        if order_id is not None:
-            path = path.format(id=order_id)
+        if ident is not None:
+            path = path.format(id=ident)
         resp = await self.transport.request(
-            op, method, path, json=json, params=params, retry_unknown=retry_unknown
+            op, method, path, json=json, params=params, retry_unknown=retry_unknown, auth=auth
         )
         if resp.ok:
             return resp

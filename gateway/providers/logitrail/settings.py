@@ -21,6 +21,13 @@ class LogitrailSettings(ProviderSettings):
     merchant_id: Annotated[str, Field(min_length=1)]
     scopes: list[str] = Field(default_factory=lambda: ["orders:read", "orders:manage"])
     """Exact scope strings; a scope the client may not request is a configuration error."""
+    returns_enabled: bool = True
+    """Offer the order returns service (seed 003) through `/v1/returns`."""
+    returns_scopes: list[str] = Field(
+        default_factory=lambda: ["order_returns:read", "order_returns:manage"]
+    )
+    """Scopes of the token returns calls use: a token of their own, fetched on first use, so
+    an account without the returns service keeps its orders working."""
     webhook_token_env: EnvName | None = None
     token_skew_s: Annotated[float, Field(ge=0)] = 30.0
     """Refresh this long before the token's `expires_in` runs out."""

@@ -13,10 +13,12 @@ Decisions the seed leaves open, made here once:
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
 
 from gateway.model.orders import CanonicalOrder, DeliveryType, Line, Status
+from gateway.model.returns import CanonicalReturn, Decision, ReturnStatus
 from gateway.providers.errors import FieldError
 
 LANGUAGES = frozenset({"fi", "en", "sv"})
@@ -162,3 +164,121 @@ def _day(value: datetime | date | None) -> str | None:
 def _put(target: dict[str, Any], key: str, value: Any) -> None:
     if value is not None:
         target[key] = value
+
+
+# returns (seed 003) ------------------------------------------------------------------------
+
+RETURN_STATUSES: dict[str, ReturnStatus] = {
+    "preinfo_received": ReturnStatus.REGISTERED,  # announced, nothing arrived yet
+    "pending": ReturnStatus.REGISTERED,  # waiting for the parcel
+    "pending_merchant_decision": ReturnStatus.AWAITING_DECISION,
+    "accepted": ReturnStatus.IN_PROGRESS,  # the warehouse took the parcel in
+    "resend_pending": ReturnStatus.IN_PROGRESS,
+    "restocking_pending": ReturnStatus.IN_PROGRESS,
+    "processing": ReturnStatus.IN_PROGRESS,
+    "processed": ReturnStatus.COMPLETED,
+    "deleted": ReturnStatus.CANCELLED,  # what cancel does (a soft delete)
+}
+"""Logitrail return status → canonical return status: the one table."""
+
+CANCELLABLE_RETURN_STATUSES = frozenset({"pending", "preinfo_received"})
+
+
+def return_status_of(raw: str) -> ReturnStatus | None:
+    return RETURN_STATUSES.get(raw)
+
+
+def check_return(ret: CanonicalReturn) -> list[FieldError]:
+    """Logitrail rules a canonical return breaks, found before any call: none known yet."""
+    del ret
+    return []
+
+
+def to_return(
+    gateway_id: str,
+    ret: CanonicalReturn,
+    provider_order_id: str,
+    product_ids: Mapping[str, str],
+) -> dict[str, Any]:
+    """The body of `POST /order-returns`.
+
+    `name` carries the gateway's return id: Logitrail's list searches it (`q`), which is how a
+    create whose answer was lost is found again. `items` is left out when the return names no
+    lines, so Logitrail copies them from the original order; otherwise each SKU goes as the
+    Logitrail product id (`product_ids`, SKU → id, read from the original order).
+    """
+    body: dict[str, Any] = {
+        "name": gateway_id,
+        "type": ret.type.value,
+        "original_order": {"id": provider_order_id},
+    }
+    _put(body, "merchant_reference", ret.external_id)
+    _put(body, "remarks", ret.remarks)
+    _put(body, "handling_instructions", ret.handling_instructions)
+    if ret.lines is not None:
+        body["items"] = [
+            {
+                "product": {"id": product_ids[line.sku]},
+                "quantity": line.quantity,
+                "original_order": {"id": provider_order_id},
+            }
+            for line in ret.lines
+        ]
+    return {"order_return": body}
+
+
+def unknown_skus(ret: CanonicalReturn, product_ids: Mapping[str, str]) -> list[FieldError]:
+    """Return lines whose SKU the original order at Logitrail does not hold."""
+    return [
+        FieldError(f"lines[{i}].sku", f"logitrail: the original order holds no {line.sku!r}")
+        for i, line in enumerate(ret.lines or [])
+        if line.sku not in product_ids
+    ]
+
+
+def product_ids_of(order: Any) -> dict[str, str]:
+    """SKU → Logitrail product id from an order as `GET /orders/{id}` shows it (`items`)."""
+    out: dict[str, str] = {}
+    items = order.get("items") if isinstance(order, dict) else None
+    for item in items if isinstance(items, list) else []:
+        product = item.get("product") if isinstance(item, dict) else None
+        if isinstance(product, dict):
+            sku, pid = product.get("sku"), product.get("id")
+            if isinstance(sku, str) and isinstance(pid, str) and _HEX24.match(pid):
+                out[sku] = pid
+    return out
+
+
+def return_of(body: Any) -> dict[str, Any] | None:
+    """The `order_return` object of an answer, if it is one with an id and a status."""
+    ret = body.get("order_return") if isinstance(body, dict) else None
+    if isinstance(ret, dict) and _is_return(ret):
+        return ret
+    return None
+
+
+def returns_of(body: Any) -> list[dict[str, Any]] | None:
+    """The rows of a list answer (`{"order_returns": [...], "total"}`), or None if not one."""
+    rows = body.get("order_returns") if isinstance(body, dict) else None
+    if not isinstance(rows, list):
+        return None
+    return [r for r in rows if isinstance(r, dict) and _is_return(r)]
+
+
+def decision_of(ret: dict[str, Any]) -> Decision | None:
+    value = ret.get("merchant_decision")
+    code = value.get("code") if isinstance(value, dict) else value
+    try:
+        return Decision(code) if isinstance(code, str) else None
+    except ValueError:
+        return None
+
+
+def to_decision(decision: Decision) -> dict[str, Any]:
+    """The body of `POST /order-returns/{id}/merchant-decision`."""
+    return {"merchant_decision": {"code": decision.value}}
+
+
+def _is_return(ret: dict[str, Any]) -> bool:
+    rid, status = ret.get("id"), ret.get("status")
+    return isinstance(rid, str) and bool(_HEX24.match(rid)) and isinstance(status, str)

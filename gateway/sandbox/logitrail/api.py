@@ -1,4 +1,5 @@
-"""The Logitrail operations as the sandbox performs them: OAuth token and orders.
+"""The Logitrail operations as the sandbox performs them: OAuth token, orders (returns live in
+`returns.py`).
 
 Handlers are plain functions of the sandbox state and the request; they raise `ApiError` for
 every error answer. Bearer-token, merchant and scope checks (`authorize`) run before each
@@ -17,12 +18,15 @@ from urllib.parse import unquote_plus
 import orjson
 from aiohttp import web
 
+from . import returns
 from .errors import ApiError, json_response
 from .state import ORDER_STATUSES, SandboxClient, SandboxOrder, SandboxState, render_order
 from .validation import validate_order
 
 SCOPE_READ = "orders:read"
 SCOPE_MANAGE = "orders:manage"
+SCOPE_RETURNS_READ = "order_returns:read"
+SCOPE_RETURNS_MANAGE = "order_returns:manage"
 MERCHANT_HEADER = "X-Logitrail-Merchant-ID"
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
@@ -152,6 +156,7 @@ async def update(state: SandboxState, request: web.Request) -> web.Response:
             400, "order_already_processing", f"order {order.id} is {order.status}; cannot update"
         )
     order.body = body
+    state.register_products(body)
     order.merchants_order = merchants_order or order.merchants_order
     order.updated_at = state.clock()
     return json_response({"success": True, "order_id": order.id})
@@ -173,10 +178,11 @@ async def confirm(state: SandboxState, request: web.Request) -> web.Response:
 
 
 async def get(state: SandboxState, request: web.Request) -> web.Response:
-    return json_response({"order": render_order(_order(state, request))})
+    order = _order(state, request)
+    return json_response({"order": render_order(order, state.order_items(order))})
 
 
-def _int_param(request: web.Request, name: str, default: int, low: int, high: int) -> int:
+def int_param(request: web.Request, name: str, default: int, low: int, high: int) -> int:
     raw = request.query.get(name)
     if raw is None:
         return default
@@ -190,8 +196,8 @@ def _int_param(request: web.Request, name: str, default: int, low: int, high: in
 
 
 async def find(state: SandboxState, request: web.Request) -> web.Response:
-    offset = _int_param(request, "offset", 0, 0, 2**31)
-    limit = _int_param(request, "limit", 250, 1, 1000)
+    offset = int_param(request, "offset", 0, 0, 2**31)
+    limit = int_param(request, "limit", 250, 1, 1000)
     status = request.query.get("status")
     if status is not None and status not in ORDER_STATUSES:
         raise ApiError(400, "status.invalid", f"status must be one of {', '.join(ORDER_STATUSES)}")
@@ -202,7 +208,8 @@ async def find(state: SandboxState, request: web.Request) -> web.Response:
         if (merchants_order is None or order.merchants_order == merchants_order)
         and (status is None or order.status == status)
     ]
-    return json_response({"orders": [render_order(o) for o in rows[offset : offset + limit]]})
+    page = rows[offset : offset + limit]
+    return json_response({"orders": [render_order(o, state.order_items(o)) for o in page]})
 
 
 _CANCELLED_BY = {"passive": "deleted"} | dict.fromkeys(
@@ -231,4 +238,17 @@ OPERATIONS = (
     Operation("update", "POST", "/orders/{id}", SCOPE_MANAGE, update),
     Operation("cancel", "DELETE", "/orders/{id}", SCOPE_MANAGE, cancel),
     Operation("confirm", "POST", "/orders/{id}/_confirm", SCOPE_MANAGE, confirm),
+    Operation("return_create", "POST", "/order-returns", SCOPE_RETURNS_MANAGE, returns.create),
+    Operation("return_list", "GET", "/order-returns", SCOPE_RETURNS_READ, returns.list_returns),
+    Operation("return_get", "GET", "/order-returns/{id}", SCOPE_RETURNS_READ, returns.get),
+    Operation(
+        "return_cancel", "POST", "/order-returns/{id}/cancel", SCOPE_RETURNS_MANAGE, returns.cancel
+    ),
+    Operation(
+        "return_decision",
+        "POST",
+        "/order-returns/{id}/merchant-decision",
+        SCOPE_RETURNS_MANAGE,
+        returns.decision,
+    ),
 )

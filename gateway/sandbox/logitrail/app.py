@@ -11,6 +11,7 @@ Routes, relative to where `app` is mounted (the gateway mounts it at `/_sandbox/
 | get | `GET /orders/{id}` | orders:read |
 | find | `GET /orders?merchants_order=&status=&offset=&limit=` | orders:read |
 | cancel | `DELETE /orders/{id}` | orders:manage |
+| return_* | `/order-returns…` (see `returns.py`) | order_returns:read / :manage |
 
 Every API call is recorded (`requests`, in the order answers are produced) and may be faulted
 (`inject`, see `gateway.sandbox.harness`); the `/_control/...` routes are neither. Every
@@ -31,6 +32,7 @@ from gateway.sandbox.harness import CallHarness, RecordedRequest, add_control_ro
 from . import api, control
 from .errors import ApiError, json_response
 from .faults import OPS, Fault
+from .returns import INBOUND_STATUSES, SandboxReturn
 from .state import SandboxClient, SandboxOrder, SandboxState
 
 log = structlog.get_logger(__name__)
@@ -71,6 +73,7 @@ class LogitrailSandbox:
         self._harness.on_call = self._count_token
         self.requests: list[RecordedRequest] = self._harness.requests
         self.orders: dict[str, SandboxOrder] = self._state.orders
+        self.returns: dict[str, SandboxReturn] = self._state.returns
         self.token_requests = 0
         self.app = self._build_app()
 
@@ -124,6 +127,20 @@ class LogitrailSandbox:
     def advance(self, order_id: str, status: str) -> None:
         """Move an order to any contract status (KeyError: unknown order, ValueError: status)."""
         self._state.set_status(self.orders[order_id], status)
+
+    def advance_return(self, return_id: str, status: str) -> None:
+        """Move a return to any contract status (KeyError: unknown return, ValueError: status)."""
+        self._state.set_return_status(self.returns[return_id], status)
+
+    def set_inbound(self, return_id: str, status: str) -> None:
+        """Link an inbound shipment to a return (or move its status): `pending`, `processing`…"""
+        if status not in INBOUND_STATUSES:
+            raise ValueError(f"unknown inbound status {status!r}; one of {INBOUND_STATUSES}")
+        ret = self.returns[return_id]
+        if ret.inbound_shipment is None:
+            ret.inbound_shipment = {"id": self._state.new_id(), "status": status}
+        else:
+            ret.inbound_shipment["status"] = status
 
     def count(self, op: str, *, status: int | None = None) -> int:
         """Recorded requests of `op` (``"*"``: any), optionally only those answered `status`."""

@@ -7,7 +7,22 @@ from typing import ClassVar
 
 from gateway.sandbox.harness import Fault as _Fault
 
-OPS = frozenset({"token", "create", "update", "confirm", "get", "find", "cancel"})
+OPS = frozenset(
+    {
+        "token",
+        "create",
+        "update",
+        "confirm",
+        "get",
+        "find",
+        "cancel",
+        "return_create",
+        "return_list",
+        "return_get",
+        "return_cancel",
+        "return_decision",
+    }
+)
 
 
 @dataclass  # orjson serialises only classes that are themselves dataclasses

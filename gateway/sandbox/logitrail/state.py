@@ -1,4 +1,4 @@
-"""What the Logitrail sandbox remembers: clients, tokens and orders."""
+"""What the Logitrail sandbox remembers: clients, tokens, products, orders and returns."""
 
 from __future__ import annotations
 
@@ -7,7 +7,10 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .returns import SandboxReturn
 
 ORDER_STATUSES = (
     "passive",
@@ -72,6 +75,9 @@ class SandboxState:
         self.token_ttl_s = token_ttl_s
         self.clock = clock
         self.orders: dict[str, SandboxOrder] = {}
+        self.returns: dict[str, SandboxReturn] = {}
+        self.products: dict[str, str] = {}
+        """Merchant SKU (`merchants_id`) → product id; a line with a new SKU creates one."""
         self._tokens: dict[str, IssuedToken] = {}
         self._ids = random.Random(f"logitrail-ids-{seed}")
 
@@ -103,7 +109,8 @@ class SandboxState:
     # orders
 
     def new_order(self, body: dict[str, Any], merchants_order: str) -> SandboxOrder:
-        order_id = self._new_id()
+        order_id = self.new_id()
+        self.register_products(body)
         now = self.clock()
         order = SandboxOrder(
             id=order_id,
@@ -128,11 +135,48 @@ class SandboxState:
             order.tracking_url = TRACKING_URL.format(code=code)
         order.updated_at = self.clock()
 
-    def _new_id(self) -> str:
+    def register_products(self, body: dict[str, Any]) -> None:
+        lines = order_products(body)
+        for line in lines if isinstance(lines, list) else []:
+            sku = line.get("merchants_id") if isinstance(line, dict) else None
+            if isinstance(sku, str) and sku not in self.products:
+                self.products[sku] = self.new_id()
+
+    def sku_of(self, product_id: str) -> str | None:
+        return next((sku for sku, pid in self.products.items() if pid == product_id), None)
+
+    def order_items(self, order: SandboxOrder) -> list[dict[str, Any]]:
+        """The order's lines as the current API shows them: `items[{product, quantity}]`."""
+        lines = order_products(order.body)
+        items = []
+        for line in lines if isinstance(lines, list) else []:
+            sku = line.get("merchants_id")
+            items.append(
+                {
+                    "product": {"id": self.products.get(sku), "sku": sku, "name": line.get("name")},
+                    "quantity": line.get("qty"),
+                }
+            )
+        return items
+
+    def set_return_status(self, ret: SandboxReturn, status: str) -> None:
+        from .returns import RETURN_STATUSES  # noqa: PLC0415 (returns imports this module)
+
+        if status not in RETURN_STATUSES:
+            raise ValueError(f"unknown return status {status!r}; one of {RETURN_STATUSES}")
+        ret.status = status
+        ret.updated_at = self.clock()
+
+    def new_id(self) -> str:
+        """A fresh 24-hex id, unique among everything the sandbox holds."""
         while True:
-            order_id = f"{self._ids.getrandbits(96):024x}"
-            if order_id not in self.orders:
-                return order_id
+            new = f"{self._ids.getrandbits(96):024x}"
+            if (
+                new not in self.orders
+                and new not in self.returns
+                and new not in self.products.values()
+            ):
+                return new
 
 
 def iso(ts: float) -> str:
@@ -145,7 +189,7 @@ def order_products(body: dict[str, Any]) -> Any:
     return body.get("products") if lines is None else lines
 
 
-def render_order(order: SandboxOrder) -> dict[str, Any]:
+def render_order(order: SandboxOrder, items: list[dict[str, Any]]) -> dict[str, Any]:
     """The order as `GET /orders/{id}` shows it (`{"order": <this>}`)."""
     body = order.body
     customer = dict(body.get("customer") or {})
@@ -160,6 +204,7 @@ def render_order(order: SandboxOrder) -> dict[str, Any]:
         "tracking_url": order.tracking_url,
         "customer": customer,
         "products": products,
+        "items": items,
         "created_at": iso(order.created_at),
         "updated_at": iso(order.updated_at),
     }

@@ -1,0 +1,100 @@
+"""`/v1/returns`: thin handlers — parse, call `ReturnService`, render.
+
+Scopes: `returns:write` to create, cancel and decide; `returns:read` to read and list.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+from multidict import MultiMapping
+
+from gateway.api.auth import require
+from gateway.api.body import read_json
+from gateway.api.keys import RETURNS
+from gateway.api.orders import (
+    MAX_LIMIT,
+    answer_response,
+    decode_cursor,
+    encode_cursor,
+    idempotency_key,
+    json_response,
+)
+from gateway.model.problems import FieldProblem, ProblemError
+from gateway.model.returns import CanonicalReturn, DecisionRequest, ReturnStatus
+from gateway.returns.views import return_view
+from gateway.store import ReturnFilter
+
+routes = web.RouteTableDef()
+
+
+@routes.post("/v1/returns")
+async def submit_return(request: web.Request) -> web.Response:
+    client = require(request, "returns:write")
+    key = idempotency_key(request, "return")
+    ret = await read_json(request, CanonicalReturn, what="canonical return")
+    return answer_response(await request.app[RETURNS].submit(client, key, ret))
+
+
+@routes.get("/v1/returns/{id}")
+async def get_return(request: web.Request) -> web.Response:
+    client = require(request, "returns:read")
+    return json_response(await request.app[RETURNS].get(client, request.match_info["id"]))
+
+
+@routes.get("/v1/returns")
+async def list_returns(request: web.Request) -> web.Response:
+    client = require(request, "returns:read")
+    rows, more = await request.app[RETURNS].list(client, _filter(request.query))
+    cursor = encode_cursor(rows[-1].id) if more and rows else None
+    return json_response({"items": [return_view(r) for r in rows], "next_cursor": cursor})
+
+
+@routes.post("/v1/returns/{id}/cancel")
+async def cancel_return(request: web.Request) -> web.Response:
+    client = require(request, "returns:write")
+    return json_response(await request.app[RETURNS].cancel(client, request.match_info["id"]))
+
+
+@routes.post("/v1/returns/{id}/decision")
+async def decide_return(request: web.Request) -> web.Response:
+    client = require(request, "returns:write")
+    body = await read_json(request, DecisionRequest, what="decision")
+    view = await request.app[RETURNS].decide(client, request.match_info["id"], body.code)
+    return json_response(view)
+
+
+def _filter(query: MultiMapping[str]) -> ReturnFilter:
+    errors: list[FieldProblem] = []
+    status = None
+    if "status" in query:
+        try:
+            status = ReturnStatus(query["status"])
+        except ValueError:
+            errors.append(
+                FieldProblem(
+                    "query.status", "must be one of " + ", ".join(s.value for s in ReturnStatus)
+                )
+            )
+    limit = 50
+    if "limit" in query:
+        raw = query["limit"]
+        if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+            errors.append(FieldProblem("query.limit", f"must be an integer 1–{MAX_LIMIT}"))
+        else:
+            limit = int(raw)
+    before = None
+    if "cursor" in query:
+        before = decode_cursor(query["cursor"], "ret_")
+        if before is None:
+            errors.append(FieldProblem("query.cursor", "is not a cursor this API returned"))
+    if errors:
+        raise ProblemError(
+            400,
+            "invalid-query",
+            "Invalid query parameters",
+            errors=errors,
+            detail="; ".join(f"{e.loc} {e.msg}" for e in errors),
+        )
+    return ReturnFilter(
+        order_id=query.get("order_id"), status=status, before_id=before, limit=limit
+    )

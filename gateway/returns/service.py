@@ -1,0 +1,395 @@
+"""`ReturnService`: the use-cases behind `/v1/returns`.
+
+Submit, in the order that makes it safe (the same shape as an order's):
+1. the idempotency key is claimed for (client, key) with the body's fingerprint — the same
+   records, semantics and answers as `POST /v1/orders`;
+2. the order is looked up among the client's own (another tenant's order does not exist);
+   it must be at a provider, and that provider must offer returns;
+3. the lines are checked against the order, the natural key (client, external_id) is checked,
+   and the provider's own rules, before any call;
+4. the return row is written (phase `pending`), linked to the key, in one transaction;
+5. the submission runs while the caller waits up to `request_budget_s`: 201 when the provider
+   took it, 422 when it refused it, else 202 and it finishes in the background;
+6. the response is stored under the key, so a replay answers the same status and body.
+
+Cancel and decision always ask the provider (the gateway's copy of the status may be stale)
+and relay its refusal as a 409 carrying the provider's own code and reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import orjson
+import structlog
+
+from gateway.config import Settings
+from gateway.model.clients import Client
+from gateway.model.orders import CanonicalOrder
+from gateway.model.problems import FieldProblem, ProblemError
+from gateway.model.returns import CanonicalReturn, Decision, ReturnPhase, ReturnStatus
+from gateway.orders.fingerprint import fingerprint
+from gateway.orders.ids import new_return_id
+from gateway.orders.service import Answer
+from gateway.providers.base import (
+    Conflict,
+    Invalid,
+    Provider,
+    ProviderReturn,
+    ReturnsProvider,
+    ReturnSubmission,
+    returns_of,
+)
+from gateway.returns.submission import ReturnSubmitter
+from gateway.returns.views import return_view
+from gateway.store import (
+    BeginOutcome,
+    NewReturn,
+    ReturnExists,
+    ReturnFilter,
+    ReturnRow,
+    ReturnStep,
+    Store,
+)
+
+log = structlog.get_logger(__name__)
+
+
+class ReturnService:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        providers: Mapping[str, Provider],
+        submitter: ReturnSubmitter,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._settings = settings
+        self._store = store
+        self._providers = providers
+        self._submitter = submitter
+        self._clock = clock
+
+    # submit --------------------------------------------------------------------
+    async def submit(self, client: Client, key: str, ret: CanonicalReturn) -> Answer:
+        idem = self._settings.idempotency
+        begin = await self._store.begin_idempotent(
+            client.id,
+            key,
+            fingerprint(ret),
+            now=self._clock(),
+            lock_s=self._settings.submission.lease_s,
+            ttl_s=idem.ttl_s,
+        )
+        if begin.outcome is BeginOutcome.REPLAY:
+            assert begin.status is not None
+            assert begin.body is not None
+            headers = {"Idempotent-Replayed": "true", **_location(begin.order_id)}
+            return Answer(begin.status, begin.body, headers)
+        if begin.outcome is BeginOutcome.MISMATCH:
+            raise ProblemError(
+                422,
+                "idempotency-key-reused",
+                "Idempotency-Key was used with another body",
+                detail="this Idempotency-Key was first used with a different request body; "
+                "use a new key for a different return",
+            )
+        if begin.outcome is BeginOutcome.IN_FLIGHT:
+            raise ProblemError(
+                409,
+                "request-in-progress",
+                "A request with this Idempotency-Key is running",
+                detail="the first request with this key has not finished; retry later",
+                headers={"Retry-After": str(idem.in_flight_retry_after_s)},
+            )
+        if begin.outcome is BeginOutcome.RESUME:
+            # The request that stored this return died before answering: answer from the row.
+            assert begin.order_id is not None
+            row = await self._store.get_return(begin.order_id)
+            assert row is not None
+            return await self._finish(client, key, row)
+
+        stored = False
+        try:
+            answer, stored = await self._submit_new(client, key, ret)
+        except ProblemError as problem:
+            if problem.code == "return-exists":
+                body = orjson.dumps(problem.body(instance="/v1/returns"))
+                await self._store.finish_idempotent(
+                    client.id, key, status=problem.status, body=body
+                )
+            else:
+                await self._store.abandon_idempotent(client.id, key)
+            raise
+        except BaseException:
+            if not stored:
+                await self._store.abandon_idempotent(client.id, key)
+            raise
+        return answer
+
+    async def _submit_new(
+        self, client: Client, key: str, ret: CanonicalReturn
+    ) -> tuple[Answer, bool]:
+        order = await self._store.get_order(ret.order_id, client_id=client.id)
+        if order is None:
+            raise ProblemError(
+                422,
+                "order-not-found",
+                "The return's order does not exist",
+                detail=f"order {ret.order_id} does not exist",
+                errors=[FieldProblem("order_id", "no such order")],
+            )
+        if order.provider_order_id is None:
+            raise ProblemError(
+                409,
+                "order-not-submitted",
+                "The order is not at a provider yet",
+                detail=f"order {order.id} is {order.status.value}: a return needs the order "
+                "to be held by its provider; retry once it is submitted",
+                extra={"order_id": order.id, "order_status": order.status.value},
+            )
+        provider = self._providers.get(order.provider)
+        returns = returns_of(provider) if provider is not None else None
+        if returns is None:
+            raise _unsupported(order.provider)
+        if ret.external_id is not None:
+            existing = await self._store.find_return_by_external_id(client.id, ret.external_id)
+            if existing is not None:
+                raise _return_exists(existing.id, ret.external_id)
+        canonical_order = CanonicalOrder.model_validate_json(order.body)
+        if problems := _line_problems(ret, canonical_order):
+            raise ProblemError(
+                422,
+                "validation",
+                "The return's lines do not match the order",
+                detail="; ".join(f"{p.loc}: {p.msg}" for p in problems),
+                errors=problems,
+            )
+        gateway_id = new_return_id(self._clock())
+        submission = ReturnSubmission(
+            gateway_id, client.id, ret, canonical_order, order.provider_order_id
+        )
+        if rules := returns.check_return(submission):
+            raise ProblemError(
+                422,
+                "provider-rules",
+                f"The return breaks rules of provider {order.provider}",
+                detail="; ".join(f"{p.loc}: {p.msg}" for p in rules),
+                errors=[FieldProblem(p.loc, p.msg, rule=order.provider) for p in rules],
+                extra={"provider": order.provider},
+            )
+        lease = self._submitter.new_lease()
+        try:
+            row = await self._store.insert_return(
+                NewReturn(
+                    id=gateway_id,
+                    client_id=client.id,
+                    order_id=order.id,
+                    external_id=ret.external_id,
+                    provider=order.provider,
+                    provider_order_id=order.provider_order_id,
+                    type=ret.type.value,
+                    body=ret.model_dump_json(),
+                ),
+                now=self._clock(),
+                idempotency=(client.id, key),
+                lease_owner=lease,
+                lease_until=self._submitter.lease_until(),
+            )
+        except ReturnExists as exc:
+            raise _return_exists(exc.return_id, ret.external_id or "") from None
+        log.info("return.accepted", return_id=row.id, order_id=order.id, provider=row.provider)
+        task = self._submitter.spawn(row, lease)
+        budget = self._settings.server.request_budget_s
+        try:
+            row = await asyncio.wait_for(asyncio.shield(task), budget)
+        except TimeoutError:
+            row = await self._store.get_return(row.id) or row
+        return await self._finish(client, key, row), True
+
+    async def _finish(self, client: Client, key: str, row: ReturnRow) -> Answer:
+        view = return_view(row)
+        status = 201 if row.phase is ReturnPhase.DONE else 202
+        body: dict[str, Any] = view
+        if row.phase is ReturnPhase.FAILED:
+            status, body = 422, _rejected(view)
+        raw = orjson.dumps(body)
+        await self._store.finish_idempotent(client.id, key, status=status, body=raw)
+        return Answer(status, raw, _location(row.id))
+
+    # read ----------------------------------------------------------------------
+    async def get(self, client: Client, return_id: str) -> dict[str, Any]:
+        row = await self._owned(client, return_id)
+        return return_view(row, await self._store.return_history(row.id))
+
+    async def list(self, client: Client, flt: ReturnFilter) -> tuple[list[ReturnRow], bool]:
+        """A page of returns newest first, and whether there is another page."""
+        rows = list(
+            await self._store.list_returns(
+                client.id,
+                ReturnFilter(flt.order_id, flt.status, flt.before_id, flt.limit + 1),
+            )
+        )
+        return rows[: flt.limit], len(rows) > flt.limit
+
+    # change at the provider ---------------------------------------------------
+    async def cancel(self, client: Client, return_id: str) -> dict[str, Any]:
+        row = await self._owned(client, return_id)
+        if row.status is ReturnStatus.CANCELLED:
+            return return_view(row, await self._store.return_history(row.id))
+        returns, provider_return_id = self._at_provider(row)
+        try:
+            found = await returns.cancel_return(provider_return_id)
+        except Conflict as exc:
+            raise _refused(
+                row, "not-cancellable", "The provider refuses to cancel it", exc
+            ) from None
+        return await self._record(row, found, "cancelled by the client")
+
+    async def decide(self, client: Client, return_id: str, decision: Decision) -> dict[str, Any]:
+        row = await self._owned(client, return_id)
+        returns, provider_return_id = self._at_provider(row)
+        try:
+            found = await returns.decide_return(provider_return_id, decision)
+        except Conflict as exc:
+            raise _refused(
+                row, "decision-not-allowed", "The provider refuses this decision", exc
+            ) from None
+        except Invalid as exc:
+            raise _refused(
+                row, "decision-invalid", "The provider rejects this decision", exc, status=422
+            ) from None
+        return await self._record(row, found, f"decision {decision.value}")
+
+    async def _record(self, row: ReturnRow, found: ProviderReturn, why: str) -> dict[str, Any]:
+        row = await self._store.update_return(
+            row.id,
+            ReturnStep(
+                status=found.status,
+                provider_status=found.raw_status,
+                decision=found.decision,
+                source="api",
+                detail=f"{why}; {row.provider}: {found.raw_status}",
+            ),
+        )
+        log.info("return.updated", return_id=row.id, status=row.status, why=why)
+        return return_view(row, await self._store.return_history(row.id))
+
+    async def _owned(self, client: Client, return_id: str) -> ReturnRow:
+        row = await self._store.get_return(return_id, client_id=client.id)
+        if row is None:
+            raise ProblemError(
+                404, "not-found", "No such return", detail=f"return {return_id} does not exist"
+            )
+        return row
+
+    def _at_provider(self, row: ReturnRow) -> tuple[ReturnsProvider, str]:
+        if row.phase is ReturnPhase.FAILED:
+            raise ProblemError(
+                409,
+                "return-rejected",
+                "The provider rejected this return",
+                detail=f"return {row.id} was refused by {row.provider}; nothing to change",
+            )
+        if row.provider_return_id is None:
+            raise ProblemError(
+                409,
+                "return-not-submitted",
+                "The return is not at the provider yet",
+                detail=f"return {row.id} is still being sent to {row.provider}; retry shortly",
+                headers={"Retry-After": "1"},
+            )
+        provider = self._providers.get(row.provider)
+        returns = returns_of(provider) if provider is not None else None
+        if returns is None:
+            raise _unsupported(row.provider)
+        return returns, row.provider_return_id
+
+
+def _line_problems(ret: CanonicalReturn, order: CanonicalOrder) -> list[FieldProblem]:
+    """Every returned SKU is on the order, and no more of it comes back than was ordered."""
+    if ret.lines is None:
+        return []
+    ordered: Counter[str] = Counter()
+    for ordered_line in order.lines:
+        ordered[ordered_line.sku] += ordered_line.quantity
+    returned: Counter[str] = Counter()
+    problems = []
+    for i, line in enumerate(ret.lines):
+        returned[line.sku] += line.quantity
+        if line.sku not in ordered:
+            problems.append(FieldProblem(f"lines[{i}].sku", f"the order has no {line.sku!r}"))
+        elif returned[line.sku] > ordered[line.sku]:
+            problems.append(
+                FieldProblem(
+                    f"lines[{i}].quantity",
+                    f"more {line.sku!r} returned ({returned[line.sku]}) than ordered "
+                    f"({ordered[line.sku]})",
+                )
+            )
+    return problems
+
+
+def _unsupported(provider: str) -> ProblemError:
+    return ProblemError(
+        422,
+        "returns-unsupported",
+        f"Provider {provider} does not take returns through the gateway",
+        detail=f"the order is held by {provider}, which offers no returns API to this account",
+        extra={"provider": provider},
+    )
+
+
+def _return_exists(return_id: str, external_id: str) -> ProblemError:
+    return ProblemError(
+        409,
+        "return-exists",
+        "A return with this external_id exists",
+        detail=f"external_id {external_id!r} is already return {return_id}",
+        extra={"return_id": return_id, "location": f"/v1/returns/{return_id}"},
+    )
+
+
+def _refused(
+    row: ReturnRow, code: str, title: str, exc: Conflict | Invalid, *, status: int = 409
+) -> ProblemError:
+    return ProblemError(
+        status,
+        code,
+        title,
+        detail=f"{row.provider}: {exc.message}",
+        extra={
+            "return_id": row.id,
+            "provider": row.provider,
+            "provider_code": exc.code,
+            "correlation_id": exc.correlation_id,
+        },
+    )
+
+
+def _location(return_id: str | None) -> dict[str, str]:
+    return {"Location": f"/v1/returns/{return_id}"} if return_id else {}
+
+
+def _rejected(view: dict[str, Any]) -> dict[str, Any]:
+    """422 body for a return the provider refused: a problem that still carries the return."""
+    error = view["submission"]["last_error"] or {}
+    fields = error.get("fields") or []
+    return {
+        "type": "/problems/provider-rejected",
+        "title": "The provider rejected the return",
+        "status": 422,
+        "detail": f"{view['provider']}: {error.get('provider_message') or 'refused'}",
+        "instance": f"/v1/returns/{view['id']}",
+        "code": "provider-rejected",
+        "provider": view["provider"],
+        "provider_code": error.get("provider_code"),
+        "correlation_id": error.get("correlation_id"),
+        "errors": [{"loc": f["loc"], "msg": f["msg"], "rule": view["provider"]} for f in fields],
+        "return": view,
+    }

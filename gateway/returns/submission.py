@@ -1,0 +1,181 @@
+"""`ReturnSubmitter`: drives one return to its provider, exactly once.
+
+    pending ─▶ creating ─▶ done(provider_return_id)      (or ─▶ failed)
+
+`creating` is committed *before* the create call, so after a crash (or a create whose answer
+was lost) the next attempt asks the provider for the return first (`find_return`) and creates
+only if it holds nothing. A return is owned through a lease long enough for one whole attempt
+(a find and a create, each within its provider's retry budget): whoever holds the lease is the
+only one calling. A provider's final refusal ends the return `rejected`; everything retryable
+is scheduled again with per-return backoff, by the background loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+import uuid
+from collections.abc import Callable, Mapping
+
+import structlog
+
+from gateway.config import Settings
+from gateway.model.orders import CanonicalOrder
+from gateway.model.returns import CanonicalReturn, ReturnPhase, ReturnStatus
+from gateway.orders.submission import retry_delay
+from gateway.providers.base import Provider, ProviderError, ReturnSubmission, returns_of
+from gateway.store import LeaseLost, ReturnRow, ReturnStep, Store
+
+log = structlog.get_logger(__name__)
+
+
+class ReturnSubmitter:
+    def __init__(
+        self,
+        store: Store,
+        providers: Mapping[str, Provider],
+        settings: Settings,
+        *,
+        owner: str,
+        clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._store = store
+        self._providers = providers
+        self._settings = settings.submission
+        self.owner = owner
+        self._clock = clock
+        self._rng = rng or random.Random()  # noqa: S311 (jitter)
+        # One attempt is at most a find and a create, each bounded by its retry budget.
+        worst_call = max(
+            (p.retry.budget_s + p.timeout_s for p in settings.providers.values()), default=0.0
+        )
+        self._lease_s = settings.submission.lease_s + 2 * worst_call
+        self.running: dict[str, asyncio.Task[ReturnRow]] = {}
+
+    def new_lease(self) -> str:
+        return f"{self.owner}/{uuid.uuid4().hex[:12]}"
+
+    def lease_until(self) -> float:
+        return self._clock() + self._lease_s
+
+    def spawn(self, row: ReturnRow, lease: str) -> asyncio.Task[ReturnRow]:
+        """Drive `row`, which `lease` holds, in the background; tracked for shutdown."""
+        task = asyncio.create_task(self.run(row, lease), name=f"return:{row.id}")
+        self.running[row.id] = task
+
+        def forget(_task: asyncio.Task[ReturnRow]) -> None:
+            if self.running.get(row.id) is task:
+                del self.running[row.id]
+
+        task.add_done_callback(forget)
+        return task
+
+    async def drain(self, timeout_s: float) -> int:
+        """Wait for running submissions; cancel what is left (their leases run out)."""
+        tasks = list(self.running.values())
+        if not tasks:
+            return 0
+        _done, pending = await asyncio.wait(tasks, timeout=timeout_s)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        return len(pending)
+
+    async def run(self, row: ReturnRow, lease: str) -> ReturnRow:
+        """Advance a leased return as far as it goes now; never raises for provider trouble."""
+        try:
+            return await self._run(row, lease)
+        except LeaseLost:
+            log.warning("return.submission.lease_lost", return_id=row.id)
+            return await self._store.get_return(row.id) or row
+
+    async def _run(self, row: ReturnRow, lease: str) -> ReturnRow:
+        bound = log.bind(return_id=row.id, provider=row.provider)
+        provider = self._providers.get(row.provider)
+        returns = returns_of(provider) if provider is not None else None
+        order = await self._store.get_order(row.order_id)
+        if returns is None or order is None:
+            # The provider left the config (or lost returns) while this waited: keep it queued.
+            bound.error("return.submission.provider_missing")
+            return await self._retry_later(row, lease, {"error": "returns-unsupported"})
+        submission = ReturnSubmission(
+            gateway_id=row.id,
+            client_id=row.client_id,
+            ret=CanonicalReturn.model_validate_json(row.body),
+            order=CanonicalOrder.model_validate_json(order.body),
+            provider_order_id=row.provider_order_id,
+        )
+        try:
+            found = None
+            if row.phase is ReturnPhase.CREATING:
+                found = await returns.find_return(submission)
+                if found is not None:
+                    bound.info("return.submission.reconciled", id=found.provider_return_id)
+            if found is None:
+                row = await self._store.advance_return(
+                    row.id, owner=lease, step=ReturnStep(phase=ReturnPhase.CREATING)
+                )
+                found = await returns.create_return(submission)
+        except ProviderError as exc:
+            if exc.retryable:
+                bound.info("return.submission.deferred", **exc.describe())
+                return await self._retry_later(row, lease, exc.describe())
+            bound.warning("return.submission.rejected", **exc.describe())
+            return await self._store.advance_return(
+                row.id,
+                owner=lease,
+                step=ReturnStep(
+                    phase=ReturnPhase.FAILED,
+                    status=ReturnStatus.REJECTED,
+                    last_error=_error_detail(exc),
+                    count_attempt=True,
+                    release=True,
+                    detail=exc.message,
+                ),
+            )
+        bound.info(
+            "return.submitted", provider_return_id=found.provider_return_id, raw=found.raw_status
+        )
+        return await self._store.advance_return(
+            row.id,
+            owner=lease,
+            step=ReturnStep(
+                phase=ReturnPhase.DONE,
+                status=found.status,
+                provider_status=found.raw_status,
+                provider_return_id=found.provider_return_id,
+                decision=found.decision,
+                clear_error=True,
+                count_attempt=True,
+                release=True,
+                detail=f"{row.provider}: {found.raw_status}",
+            ),
+        )
+
+    async def _retry_later(self, row: ReturnRow, lease: str, error: dict[str, object]) -> ReturnRow:
+        delay = retry_delay(
+            row.attempts,
+            base=self._settings.backoff_base_s,
+            cap=self._settings.backoff_max_s,
+            rng=self._rng,
+        )
+        return await self._store.advance_return(
+            row.id,
+            owner=lease,
+            step=ReturnStep(
+                last_error=error,
+                next_attempt_at=self._clock() + delay,
+                count_attempt=True,
+                release=True,
+            ),
+        )
+
+
+def _error_detail(exc: ProviderError) -> dict[str, object]:
+    detail = exc.describe()
+    fields = getattr(exc, "fields", None)
+    if fields:
+        detail["fields"] = [{"loc": f.loc, "msg": f.msg} for f in fields]
+    return detail

@@ -1,0 +1,291 @@
+"""The returns half of the SQLite store (`ReturnStore`), mixed into `SqliteStore`.
+
+Same rules as the orders half: each method is one transaction under the store's lock; a
+return's status changes are recorded in `return_history` in the transaction that makes them.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
+from datetime import UTC, datetime
+from typing import Any
+
+import aiosqlite
+import orjson
+
+from gateway.model.returns import (
+    FINAL_RETURN_STATUSES,
+    OPEN_RETURN_PHASES,
+    Decision,
+    ReturnPhase,
+    ReturnStatus,
+)
+from gateway.store.base import (
+    LeaseLost,
+    NewReturn,
+    ReturnExists,
+    ReturnFilter,
+    ReturnHistoryEntry,
+    ReturnRow,
+    ReturnStep,
+)
+
+_COLUMNS = (
+    "id, client_id, order_id, external_id, provider, provider_order_id, provider_return_id,"
+    " type, status, provider_status, decision, phase, body, attempts, next_attempt_at,"
+    " last_error, created_at, updated_at"
+)
+_OPEN = "('" + "', '".join(sorted(OPEN_RETURN_PHASES)) + "')"
+_FINAL = "('" + "', '".join(sorted(FINAL_RETURN_STATUSES)) + "')"
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="microseconds")
+
+
+def _row(r: sqlite3.Row) -> ReturnRow:
+    return ReturnRow(
+        id=r["id"],
+        client_id=r["client_id"],
+        order_id=r["order_id"],
+        external_id=r["external_id"],
+        provider=r["provider"],
+        provider_order_id=r["provider_order_id"],
+        provider_return_id=r["provider_return_id"],
+        type=r["type"],
+        status=ReturnStatus(r["status"]),
+        provider_status=r["provider_status"],
+        decision=Decision(r["decision"]) if r["decision"] else None,
+        phase=ReturnPhase(r["phase"]),
+        body=r["body"],
+        attempts=r["attempts"],
+        next_attempt_at=r["next_attempt_at"],
+        last_error=orjson.loads(r["last_error"]) if r["last_error"] else None,
+        created_at=datetime.fromisoformat(r["created_at"]),
+        updated_at=datetime.fromisoformat(r["updated_at"]),
+    )
+
+
+class SqliteReturns:
+    """Needs `_tx` and `_read` of `SqliteStore`."""
+
+    def _tx(self) -> AbstractAsyncContextManager[aiosqlite.Connection]:
+        raise NotImplementedError
+
+    async def _read(self, sql: str, args: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        raise NotImplementedError
+
+    async def insert_return(
+        self,
+        ret: NewReturn,
+        *,
+        now: float,
+        idempotency: tuple[str, str] | None,
+        lease_owner: str | None,
+        lease_until: float | None,
+    ) -> ReturnRow:
+        stamp = _iso(now)
+        try:
+            async with self._tx() as db:
+                await db.execute(
+                    "INSERT INTO returns (id, client_id, order_id, external_id, provider,"
+                    " provider_order_id, type, status, phase, body, next_attempt_at, lease_owner,"
+                    " lease_until, created_at, updated_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        ret.id,
+                        ret.client_id,
+                        ret.order_id,
+                        ret.external_id,
+                        ret.provider,
+                        ret.provider_order_id,
+                        ret.type,
+                        ReturnStatus.ACCEPTED,
+                        ReturnPhase.PENDING,
+                        ret.body,
+                        now,
+                        lease_owner,
+                        lease_until,
+                        stamp,
+                        stamp,
+                    ),
+                )
+                await _history(
+                    db, ret.id, ReturnStatus.ACCEPTED, source="api", detail=None, stamp=stamp
+                )
+                if idempotency is not None:
+                    await db.execute(
+                        "UPDATE idempotency SET order_id = ? WHERE client_id = ? AND key = ?",
+                        (ret.id, *idempotency),
+                    )
+        except sqlite3.IntegrityError:
+            if ret.external_id is None:
+                raise
+            existing = await self.find_return_by_external_id(ret.client_id, ret.external_id)
+            if existing is None:
+                raise
+            raise ReturnExists(existing.id) from None
+        row = await self.get_return(ret.id)
+        assert row is not None
+        return row
+
+    async def get_return(self, return_id: str, *, client_id: str | None = None) -> ReturnRow | None:
+        sql, args = f"SELECT {_COLUMNS} FROM returns WHERE id = ?", [return_id]
+        if client_id is not None:
+            sql += " AND client_id = ?"
+            args.append(client_id)
+        rows = await self._read(sql, args)
+        return _row(rows[0]) if rows else None
+
+    async def find_return_by_external_id(
+        self, client_id: str, external_id: str
+    ) -> ReturnRow | None:
+        rows = await self._read(
+            f"SELECT {_COLUMNS} FROM returns WHERE client_id = ? AND external_id = ?",
+            (client_id, external_id),
+        )
+        return _row(rows[0]) if rows else None
+
+    async def list_returns(self, client_id: str, flt: ReturnFilter) -> Sequence[ReturnRow]:
+        where, args = ["client_id = ?"], [client_id]
+        for column, value in (
+            ("order_id", flt.order_id),
+            ("status", flt.status),
+        ):
+            if value is not None:
+                where.append(f"{column} = ?")
+                args.append(value)
+        if flt.before_id is not None:
+            where.append("id < ?")
+            args.append(flt.before_id)
+        rows = await self._read(
+            f"SELECT {_COLUMNS} FROM returns WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT ?",
+            (*args, flt.limit),
+        )
+        return [_row(r) for r in rows]
+
+    async def return_history(self, return_id: str) -> Sequence[ReturnHistoryEntry]:
+        rows = await self._read(
+            "SELECT status, source, detail, at FROM return_history WHERE return_id = ?"
+            " ORDER BY seq",
+            (return_id,),
+        )
+        return [
+            ReturnHistoryEntry(
+                ReturnStatus(r["status"]), r["source"], datetime.fromisoformat(r["at"]), r["detail"]
+            )
+            for r in rows
+        ]
+
+    async def claim_due_returns(
+        self, *, owner: str, now: float, lease_until: float, limit: int
+    ) -> Sequence[ReturnRow]:
+        async with self._tx() as db:
+            rows = list(
+                await db.execute_fetchall(
+                    f"SELECT {_COLUMNS} FROM returns WHERE phase IN {_OPEN}"
+                    " AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until <= ?)"
+                    " ORDER BY next_attempt_at LIMIT ?",
+                    (now, now, limit),
+                )
+            )
+            for r in rows:
+                await db.execute(
+                    "UPDATE returns SET lease_owner = ?, lease_until = ? WHERE id = ?",
+                    (owner, lease_until, r["id"]),
+                )
+        return [_row(r) for r in rows]
+
+    async def advance_return(self, return_id: str, *, owner: str, step: ReturnStep) -> ReturnRow:
+        return await self._apply(return_id, step, owner=owner)
+
+    async def update_return(self, return_id: str, step: ReturnStep) -> ReturnRow:
+        return await self._apply(return_id, step, owner=None)
+
+    async def open_returns(self, *, limit: int, updated_before: float) -> Sequence[ReturnRow]:
+        rows = await self._read(
+            f"SELECT {_COLUMNS} FROM returns WHERE phase = 'done' AND status NOT IN {_FINAL}"
+            " AND updated_at <= ? ORDER BY updated_at LIMIT ?",
+            (_iso(updated_before), limit),
+        )
+        return [_row(r) for r in rows]
+
+    async def _apply(self, return_id: str, step: ReturnStep, *, owner: str | None) -> ReturnRow:
+        stamp = datetime.now(UTC).isoformat(timespec="microseconds")
+        sets, args = _sets(step, stamp)
+        where, wargs = "id = ?", [return_id]
+        if owner is not None:
+            where += " AND lease_owner = ?"
+            wargs.append(owner)
+        async with self._tx() as db:
+            current = list(
+                await db.execute_fetchall("SELECT status FROM returns WHERE id = ?", (return_id,))
+            )
+            if not current:
+                raise KeyError(return_id)
+            status = step.status
+            # A final status is never left: late news of a cancelled return changes nothing.
+            if status is not None and (
+                ReturnStatus(current[0][0]) in FINAL_RETURN_STATUSES
+                or ReturnStatus(current[0][0]) is status
+            ):
+                status = None
+            if status is not None:
+                sets.append("status = ?")
+                args.append(status)
+            cur = await db.execute(
+                f"UPDATE returns SET {', '.join(sets)} WHERE {where}", (*args, *wargs)
+            )
+            if cur.rowcount == 0:
+                raise LeaseLost(return_id)
+            if status is not None:
+                await _history(
+                    db, return_id, status, source=step.source, detail=step.detail, stamp=stamp
+                )
+            rows = list(
+                await db.execute_fetchall(
+                    f"SELECT {_COLUMNS} FROM returns WHERE id = ?", (return_id,)
+                )
+            )
+        return _row(rows[0])
+
+
+def _sets(step: ReturnStep, stamp: str) -> tuple[list[str], list[Any]]:
+    sets: list[str] = ["updated_at = ?"]
+    args: list[Any] = [stamp]
+    for column, value in (
+        ("phase", step.phase),
+        ("provider_status", step.provider_status),
+        ("provider_return_id", step.provider_return_id),
+        ("decision", step.decision),
+        ("next_attempt_at", step.next_attempt_at),
+    ):
+        if value is not None:
+            sets.append(f"{column} = ?")
+            args.append(value)
+    if step.last_error is not None or step.clear_error:
+        sets.append("last_error = ?")
+        args.append(orjson.dumps(step.last_error).decode() if step.last_error else None)
+    if step.count_attempt:
+        sets.append("attempts = attempts + 1")
+    if step.release:
+        sets.append("lease_owner = NULL, lease_until = NULL")
+    return sets, args
+
+
+async def _history(
+    db: aiosqlite.Connection,
+    return_id: str,
+    status: ReturnStatus,
+    *,
+    source: str,
+    detail: str | None,
+    stamp: str,
+) -> None:
+    await db.execute(
+        "INSERT INTO return_history SELECT ?, COALESCE(MAX(seq), 0) + 1, ?, ?, ?, ?"
+        " FROM return_history WHERE return_id = ?",
+        (return_id, status, source, detail, stamp, return_id),
+    )

@@ -1,0 +1,178 @@
+"""The SQLite store's returns half: natural key, tenants, lists, leases, status history."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from gateway.model.returns import Decision, ReturnPhase, ReturnStatus
+from gateway.store import (
+    BeginOutcome,
+    LeaseLost,
+    NewOrder,
+    NewReturn,
+    ReturnExists,
+    ReturnFilter,
+    ReturnStep,
+)
+from gateway.store.sqlite import SqliteStore
+
+NOW = 1_800_000_000.0
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
+    s = await SqliteStore.open(f"sqlite:///{tmp_path}/s.db")
+    for client in ("c", "d"):
+        await s.insert_order(
+            NewOrder(f"ord_{client}", client, f"E-{client}", "p", "w", "r", 0, "{}"),
+            now=NOW,
+            idempotency=None,
+            lease_owner=None,
+            lease_until=None,
+        )
+    yield s
+    await s.close()
+
+
+def new(return_id: str, client: str = "c", external_id: str | None = None) -> NewReturn:
+    return NewReturn(
+        id=return_id,
+        client_id=client,
+        order_id=f"ord_{client}",
+        external_id=external_id,
+        provider="p",
+        provider_order_id="po-1",
+        type="customer_return",
+        body='{"order_id": "ord_c"}',
+    )
+
+
+async def insert(store: SqliteStore, ret: NewReturn, owner: str | None = None) -> None:
+    await store.insert_return(
+        ret,
+        now=NOW,
+        idempotency=None,
+        lease_owner=owner,
+        lease_until=None if owner is None else NOW + 30,
+    )
+
+
+async def test_insert_starts_accepted_and_pending_with_history(store: SqliteStore) -> None:
+    await insert(store, new("ret_1"))
+    row = await store.get_return("ret_1")
+    assert row is not None
+    assert (row.status, row.phase, row.provider_return_id) == (
+        ReturnStatus.ACCEPTED,
+        ReturnPhase.PENDING,
+        None,
+    )
+    assert [(h.status, h.source) for h in await store.return_history("ret_1")] == [
+        (ReturnStatus.ACCEPTED, "api")
+    ]
+
+
+async def test_external_id_is_unique_per_client_only_when_given(store: SqliteStore) -> None:
+    await insert(store, new("ret_1", external_id="RMA"))
+    await insert(store, new("ret_2"))
+    await insert(store, new("ret_3"))  # no external id: any number of them
+    await insert(store, new("ret_4", client="d", external_id="RMA"))
+    with pytest.raises(ReturnExists) as exc:
+        await insert(store, new("ret_5", external_id="RMA"))
+    assert exc.value.return_id == "ret_1"
+
+
+async def test_insert_links_the_idempotency_key_for_resume(store: SqliteStore) -> None:
+    await store.begin_idempotent("c", "k", "fp", now=NOW, lock_s=1, ttl_s=60)
+    await store.insert_return(
+        new("ret_1"), now=NOW, idempotency=("c", "k"), lease_owner=None, lease_until=None
+    )
+    again = await store.begin_idempotent("c", "k", "fp", now=NOW + 2, lock_s=1, ttl_s=60)
+    assert (again.outcome, again.order_id) == (BeginOutcome.RESUME, "ret_1")
+
+
+async def test_a_tenant_sees_only_its_returns(store: SqliteStore) -> None:
+    await insert(store, new("ret_1"))
+    await insert(store, new("ret_2", client="d"))
+    assert await store.get_return("ret_1", client_id="d") is None
+    assert await store.get_return("ret_1", client_id="c") is not None
+    listed = await store.list_returns("d", ReturnFilter())
+    assert [r.id for r in listed] == ["ret_2"]
+
+
+async def test_list_is_newest_first_with_filters_and_keyset(store: SqliteStore) -> None:
+    for n in range(1, 5):
+        await insert(store, new(f"ret_{n}"))
+    await store.update_return("ret_2", ReturnStep(status=ReturnStatus.REGISTERED))
+
+    everything = await store.list_returns("c", ReturnFilter(limit=10))
+    after = await store.list_returns("c", ReturnFilter(before_id="ret_3", limit=10))
+    registered = await store.list_returns("c", ReturnFilter(status=ReturnStatus.REGISTERED))
+    other_order = await store.list_returns("c", ReturnFilter(order_id="ord_d"))
+
+    assert [r.id for r in everything] == ["ret_4", "ret_3", "ret_2", "ret_1"]
+    assert [r.id for r in after] == ["ret_2", "ret_1"]
+    assert [r.id for r in registered] == ["ret_2"]
+    assert other_order == []
+
+
+async def test_advance_needs_the_lease(store: SqliteStore) -> None:
+    await insert(store, new("ret_1"), owner="me")
+    with pytest.raises(LeaseLost):
+        await store.advance_return(
+            "ret_1", owner="someone", step=ReturnStep(phase=ReturnPhase.CREATING)
+        )
+    row = await store.advance_return(
+        "ret_1",
+        owner="me",
+        step=ReturnStep(
+            phase=ReturnPhase.DONE,
+            status=ReturnStatus.REGISTERED,
+            provider_return_id="pr-1",
+            provider_status="preinfo_received",
+            release=True,
+        ),
+    )
+    assert (row.phase, row.status, row.provider_return_id) == (
+        ReturnPhase.DONE,
+        ReturnStatus.REGISTERED,
+        "pr-1",
+    )
+
+
+async def test_claim_due_leases_open_returns_once(store: SqliteStore) -> None:
+    await insert(store, new("ret_1"))
+    await insert(store, new("ret_2"), owner="busy")
+    first = await store.claim_due_returns(owner="a", now=NOW + 1, lease_until=NOW + 60, limit=10)
+    second = await store.claim_due_returns(owner="b", now=NOW + 1, lease_until=NOW + 60, limit=10)
+    assert {r.id for r in first} == {"ret_1"}
+    assert second == []
+
+
+async def test_a_final_status_is_never_left(store: SqliteStore) -> None:
+    await insert(store, new("ret_1"))
+    await store.update_return("ret_1", ReturnStep(status=ReturnStatus.CANCELLED, source="api"))
+    row = await store.update_return(
+        "ret_1",
+        ReturnStep(status=ReturnStatus.REGISTERED, decision=Decision.RESEND, source="poll"),
+    )
+    assert row.status is ReturnStatus.CANCELLED
+    assert row.decision is Decision.RESEND
+    assert [h.status for h in await store.return_history("ret_1")] == [
+        ReturnStatus.ACCEPTED,
+        ReturnStatus.CANCELLED,
+    ]
+
+
+async def test_open_returns_are_the_submitted_unfinished_ones(store: SqliteStore) -> None:
+    await insert(store, new("ret_1"))
+    await insert(store, new("ret_2"), owner="me")
+    await insert(store, new("ret_3"), owner="me")
+    for rid, status in (("ret_2", ReturnStatus.REGISTERED), ("ret_3", ReturnStatus.COMPLETED)):
+        await store.advance_return(
+            rid, owner="me", step=ReturnStep(phase=ReturnPhase.DONE, status=status)
+        )
+    found = await store.open_returns(limit=10, updated_before=NOW + 10**9)
+    assert [r.id for r in found] == ["ret_2"]

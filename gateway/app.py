@@ -127,6 +127,6 @@ async def _service(app: web.Application) -> AsyncIterator[None]:
 async def _workers(app: web.Application) -> AsyncIterator[None]:
     async with (
         run_workers(app[STORE], app[SUBMITTER], app[SETTINGS], app[WEBHOOKS]),
-        run_return_workers(app[STORE], app[RETURN_SUBMITTER], app[SETTINGS]),
+        run_return_workers(app[STORE], app[RETURN_SUBMITTER], app[RETURNS], app[SETTINGS]),
     ):
         yield

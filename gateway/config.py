@@ -180,6 +180,15 @@ class SubmissionSettings(Section):
     batch: Annotated[int, Field(ge=1)] = 50
 
 
+class ReturnsSettings(Section):
+    """`[returns]`: following returns at their providers (no provider sends return webhooks)."""
+
+    poll_interval_s: Annotated[float, Field(gt=0)] = 60.0
+    """How often each unfinished return is read back from its provider."""
+    poll_batch: Annotated[int, Field(ge=1)] = 50
+    """Returns read per round, least recently refreshed first."""
+
+
 class SubscriberSettings(Section):
     id: str
     client: str
@@ -208,6 +217,7 @@ class Settings(Section):
     redis: RedisSettings | None = None
     idempotency: IdempotencySettings = Field(default_factory=IdempotencySettings)
     submission: SubmissionSettings = Field(default_factory=SubmissionSettings)
+    returns: ReturnsSettings = Field(default_factory=ReturnsSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     _secrets: Secrets = PrivateAttr(default_factory=lambda: Secrets({}))
 

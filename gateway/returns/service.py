@@ -39,6 +39,7 @@ from gateway.providers.base import (
     Conflict,
     Invalid,
     Provider,
+    ProviderError,
     ProviderReturn,
     ReturnsProvider,
     ReturnSubmission,
@@ -266,14 +267,54 @@ class ReturnService:
             ) from None
         return await self._record(row, found, f"decision {decision.value}")
 
-    async def _record(self, row: ReturnRow, found: ProviderReturn, why: str) -> dict[str, Any]:
+    async def poll(self, *, limit: int, older_than_s: float) -> int:
+        """Read unfinished returns back from their providers (least recently seen first).
+
+        Returns how many were read. A provider that cannot answer now is skipped this round;
+        the return's `updated_at` is touched either way, so one failing return never starves
+        the others.
+        """
+        now = self._clock()
+        rows = await self._store.open_returns(limit=limit, checked_before=now - older_than_s)
+        read = 0
+        for row in rows:
+            provider = self._providers.get(row.provider)
+            returns = returns_of(provider) if provider is not None else None
+            if returns is None or row.provider_return_id is None:
+                continue
+            try:
+                found = await returns.get_return(row.provider_return_id)
+            except ProviderError as exc:
+                log.info("return.poll.failed", return_id=row.id, **exc.describe())
+                step = ReturnStep(last_error=exc.describe(), checked_at=now, touch=False)
+                await self._store.update_return(row.id, step)
+                continue
+            read += 1
+            if (found.raw_status, found.decision) == (row.provider_status, row.decision):
+                await self._store.update_return(row.id, ReturnStep(checked_at=now, touch=False))
+                continue
+            log.info("return.poll.changed", return_id=row.id, raw=found.raw_status)
+            await self._record(row, found, "poll", source="poll", checked_at=now)
+        return read
+
+    async def _record(
+        self,
+        row: ReturnRow,
+        found: ProviderReturn,
+        why: str,
+        *,
+        source: str = "api",
+        checked_at: float | None = None,
+    ) -> dict[str, Any]:
         row = await self._store.update_return(
             row.id,
             ReturnStep(
                 status=found.status,
                 provider_status=found.raw_status,
                 decision=found.decision,
-                source="api",
+                clear_error=True,
+                checked_at=checked_at,
+                source=source,
                 detail=f"{why}; {row.provider}: {found.raw_status}",
             ),
         )

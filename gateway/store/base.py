@@ -153,6 +153,11 @@ class ReturnStep:
     next_attempt_at: float | None = None
     count_attempt: bool = False
     release: bool = False
+    checked_at: float | None = None
+    """When the provider was last asked about it (polling order)."""
+    touch: bool = True
+    """Bump `updated_at`; False when nothing callers see has changed (a poll that found the
+    same state)."""
     source: str = "submitter"
     detail: str | None = None
 
@@ -251,8 +256,9 @@ class ReturnStore(Protocol):
         """Record what the provider said of a submitted return (cancel, decision, poll)."""
         ...
 
-    async def open_returns(self, *, limit: int, updated_before: float) -> Sequence[ReturnRow]:
-        """Submitted returns not in a final status, least recently updated first (polling)."""
+    async def open_returns(self, *, limit: int, checked_before: float) -> Sequence[ReturnRow]:
+        """Submitted returns not in a final status, not checked since `checked_before`, least
+        recently checked first (polling)."""
         ...
 
 

@@ -204,11 +204,12 @@ class SqliteReturns:
     async def update_return(self, return_id: str, step: ReturnStep) -> ReturnRow:
         return await self._apply(return_id, step, owner=None)
 
-    async def open_returns(self, *, limit: int, updated_before: float) -> Sequence[ReturnRow]:
+    async def open_returns(self, *, limit: int, checked_before: float) -> Sequence[ReturnRow]:
         rows = await self._read(
             f"SELECT {_COLUMNS} FROM returns WHERE phase = 'done' AND status NOT IN {_FINAL}"
-            " AND updated_at <= ? ORDER BY updated_at LIMIT ?",
-            (_iso(updated_before), limit),
+            " AND (checked_at IS NULL OR checked_at <= ?)"
+            " ORDER BY COALESCE(checked_at, 0), id LIMIT ?",
+            (checked_before, limit),
         )
         return [_row(r) for r in rows]
 
@@ -235,6 +236,8 @@ class SqliteReturns:
             if status is not None:
                 sets.append("status = ?")
                 args.append(status)
+            if not sets:
+                sets.append("id = id")  # nothing to change: still checks the lease
             cur = await db.execute(
                 f"UPDATE returns SET {', '.join(sets)} WHERE {where}", (*args, *wargs)
             )
@@ -253,9 +256,10 @@ class SqliteReturns:
 
 
 def _sets(step: ReturnStep, stamp: str) -> tuple[list[str], list[Any]]:
-    sets: list[str] = ["updated_at = ?"]
-    args: list[Any] = [stamp]
+    sets: list[str] = ["updated_at = ?"] if step.touch else []
+    args: list[Any] = [stamp] if step.touch else []
     for column, value in (
+        ("checked_at", step.checked_at),
         ("phase", step.phase),
         ("provider_status", step.provider_status),
         ("provider_return_id", step.provider_return_id),

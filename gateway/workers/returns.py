@@ -1,6 +1,10 @@
-"""The returns loop: returns still to send to their provider (left by a provider outage, a
-request that ran out of budget, or a process that died with the lease), each due on its own
-backoff. Same `periodic` shape and poll interval as the order submitter.
+"""The returns loops, each a `periodic` job:
+
+- submitter: returns still to send to their provider (left by a provider outage, a request
+  that ran out of budget, or a process that died with the lease), each due on its own
+  backoff, at the order submitter's poll interval;
+- poller: unfinished returns read back from their providers every `[returns]
+  poll_interval_s` (providers send no return webhooks), so the status callers see moves on.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from collections.abc import AsyncIterator
 import structlog
 
 from gateway.config import Settings
+from gateway.returns.service import ReturnService
 from gateway.returns.submission import ReturnSubmitter
 from gateway.store import Store
 from gateway.workers.submitter import periodic
@@ -22,7 +27,7 @@ log = structlog.get_logger(__name__)
 
 @contextlib.asynccontextmanager
 async def run_return_workers(
-    store: Store, submitter: ReturnSubmitter, settings: Settings
+    store: Store, submitter: ReturnSubmitter, service: ReturnService, settings: Settings
 ) -> AsyncIterator[None]:
     stop = asyncio.Event()
 
@@ -38,12 +43,21 @@ async def run_return_workers(
             log.info("return.submitter.picked", return_id=row.id, phase=row.phase)
             submitter.spawn(row, lease)
 
-    loop = asyncio.create_task(
-        periodic("return-submitter", submit_due, settings.submission.poll_interval_s, stop),
-        name="return-submitter",
-    )
+    every_s = settings.returns.poll_interval_s
+
+    async def poll() -> None:
+        if read := await service.poll(limit=settings.returns.poll_batch, older_than_s=every_s):
+            log.debug("return.poll.done", returns=read)
+
+    loops = [
+        asyncio.create_task(
+            periodic("return-submitter", submit_due, settings.submission.poll_interval_s, stop),
+            name="return-submitter",
+        ),
+        asyncio.create_task(periodic("return-poller", poll, every_s, stop), name="return-poller"),
+    ]
     try:
         yield
     finally:
         stop.set()
-        await asyncio.gather(loop, return_exceptions=True)
+        await asyncio.gather(*loops, return_exceptions=True)

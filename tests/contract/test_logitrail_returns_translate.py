@@ -30,9 +30,7 @@ def _translate(case: str) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_return_translation_matches_golden_file(
-    case: str, request: pytest.FixtureRequest
-) -> None:
+def test_return_translation_matches_golden_file(case: str, request: pytest.FixtureRequest) -> None:
     produced = _translate(case)
     golden = HERE / f"{case}.logitrail.json"
     if request.config.getoption("--regen-golden"):

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from typing import Any
 
 from aiohttp.test_utils import TestClient
 
+from gateway.api.keys import STORE
+from gateway.model.returns import CanonicalReturn
+from gateway.orders.fingerprint import fingerprint
 from gateway.sandbox.logitrail import Fault
+from gateway.store import NewReturn
 from tests.conftest import SandboxHandle, auth, ca_order, order, read_json
 
 HEX24 = re.compile(r"^[0-9a-f]{24}$")
@@ -88,7 +93,11 @@ async def test_agent_return_with_lines_sends_logitrail_product_ids(
     o = await placed(gateway, "R-2")
     status, body = await returned(
         gateway,
-        {"order_id": o["id"], "type": "agent_return", "lines": [{"sku": "TSHIRT-M", "quantity": 1}]},
+        {
+            "order_id": o["id"],
+            "type": "agent_return",
+            "lines": [{"sku": "TSHIRT-M", "quantity": 1}],
+        },
         "r-2",
     )
 
@@ -126,13 +135,13 @@ async def test_list_filters_by_order_and_status_and_pages_with_a_cursor(
     ids = []
     for n in range(3):
         _, r = await returned(
-            gateway, {"order_id": first["id"], "lines": [{"sku": "TSHIRT-M", "quantity": 1}]}, f"l{n}"
+            gateway,
+            {"order_id": first["id"], "lines": [{"sku": "TSHIRT-M", "quantity": 1}]},
+            f"l{n}",
         )
         ids.append(r["id"])
     _, other = await returned(gateway, {"order_id": second["id"]}, "l-other")
-    cancelled = await read_json(
-        await gateway.post(f"/v1/returns/{ids[0]}/cancel", headers=auth())
-    )
+    cancelled = await read_json(await gateway.post(f"/v1/returns/{ids[0]}/cancel", headers=auth()))
     assert cancelled["status"] == "cancelled"
 
     page1 = await read_json(
@@ -144,9 +153,7 @@ async def test_list_filters_by_order_and_status_and_pages_with_a_cursor(
             headers=auth(),
         )
     )
-    registered = await read_json(
-        await gateway.get("/v1/returns?status=registered", headers=auth())
-    )
+    registered = await read_json(await gateway.get("/v1/returns?status=registered", headers=auth()))
 
     assert [r["id"] for r in page1["items"]] == [ids[2], ids[1]]
     assert [r["id"] for r in page2["items"]] == [ids[0]]
@@ -505,3 +512,66 @@ async def test_logitrail_refusing_the_return_is_a_422_that_carries_it(
     assert body["return"]["status"] == "rejected"
     cancel = await gateway.post(f"/v1/returns/{body['return']['id']}/cancel", headers=auth())
     assert cancel.status == 409
+
+
+# following returns at the provider ---------------------------------------------------------
+
+
+async def test_polling_follows_the_return_at_logitrail(
+    make_gateway: Any, logitrail: SandboxHandle
+) -> None:
+    gateway = await make_gateway(returns__poll_interval_s=0.05)
+    o = await placed(gateway, "R-F1")
+    _, created = await returned(gateway, {"order_id": o["id"]}, "f1")
+    polls = len([r for r in logitrail.sandbox.requests if r.op == "return_get"])
+    while len([r for r in logitrail.sandbox.requests if r.op == "return_get"]) < polls + 2:
+        await asyncio.sleep(0.05)
+    unchanged = await read_json(await gateway.get(f"/v1/returns/{created['id']}", headers=auth()))
+
+    logitrail.sandbox.advance_return(created["provider_return_id"], "pending_merchant_decision")
+    moved = await wait_for_return(gateway, created["id"], "awaiting_decision")
+
+    # Reads that found nothing new leave the return as it was, updated_at included.
+    assert unchanged["updated_at"] == created["updated_at"]
+    assert moved["provider_status"] == "pending_merchant_decision"
+    assert moved["history"][-1]["source"] == "poll"
+    assert moved["updated_at"] > created["updated_at"]
+
+
+async def test_a_request_that_died_after_storing_its_return_is_resumed_not_repeated(
+    gateway: TestClient[Any, Any], logitrail: SandboxHandle
+) -> None:
+    # Arrange what a process killed between "return stored" and "answer sent" leaves behind:
+    # a running idempotency record whose lock ran out, linked to a pending return.
+    o = await placed(gateway, "R-X1")
+    body = {"order_id": o["id"], "external_id": "RMA-X1"}
+    ret = CanonicalReturn.model_validate(body)
+    store = gateway.server.app[STORE]
+    past = time.time() - 100
+    await store.begin_idempotent(
+        "storefront-fi", "x1", fingerprint(ret), now=past, lock_s=1, ttl_s=3600
+    )
+    await store.insert_return(
+        NewReturn(
+            id="ret_01KB0000000000000000000X01",
+            client_id="storefront-fi",
+            order_id=o["id"],
+            external_id="RMA-X1",
+            provider="logitrail",
+            provider_order_id=o["provider_order_id"],
+            type="customer_return",
+            body=ret.model_dump_json(),
+        ),
+        now=past,
+        idempotency=("storefront-fi", "x1"),
+        lease_owner=None,
+        lease_until=None,
+    )
+
+    status, answer = await returned(gateway, body, "x1")
+    done = await wait_for_return(gateway, "ret_01KB0000000000000000000X01", "registered")
+
+    assert status in (201, 202)
+    assert answer["id"] == "ret_01KB0000000000000000000X01"
+    assert len(logitrail.sandbox.returns) == 1
+    assert logitrail.sandbox.returns[done["provider_return_id"]].merchant_reference == "RMA-X1"

@@ -174,5 +174,8 @@ async def test_open_returns_are_the_submitted_unfinished_ones(store: SqliteStore
         await store.advance_return(
             rid, owner="me", step=ReturnStep(phase=ReturnPhase.DONE, status=status)
         )
-    found = await store.open_returns(limit=10, updated_before=NOW + 10**9)
+    found = await store.open_returns(limit=10, checked_before=NOW)
     assert [r.id for r in found] == ["ret_2"]
+    await store.update_return("ret_2", ReturnStep(checked_at=NOW + 5, touch=False))
+    assert await store.open_returns(limit=10, checked_before=NOW) == []
+    assert [r.id for r in await store.open_returns(limit=10, checked_before=NOW + 5)] == ["ret_2"]

@@ -21,6 +21,7 @@ CREATE TABLE returns (
     lease_owner        TEXT,
     lease_until        REAL,
     last_error         TEXT,                       -- JSON, what the last failed attempt said
+    checked_at         REAL,                       -- last read back from the provider (polling)
     created_at         TEXT NOT NULL,
     updated_at         TEXT NOT NULL
 );
@@ -30,6 +31,7 @@ CREATE UNIQUE INDEX returns_external_id ON returns (client_id, external_id)
 CREATE INDEX returns_by_client ON returns (client_id, id);
 CREATE INDEX returns_by_order ON returns (order_id, id);
 CREATE INDEX returns_due ON returns (next_attempt_at) WHERE phase IN ('pending', 'creating');
+CREATE INDEX returns_to_poll ON returns (checked_at) WHERE phase = 'done';
 
 CREATE TABLE return_history (
     return_id  TEXT NOT NULL REFERENCES returns (id),

@@ -16,7 +16,6 @@ from tests.integration.sandbox.test_logitrail_sandbox import (
     api_headers,
     create,
     get_token,
-    order_json,
 )
 
 RETURNS = "order_returns:read order_returns:manage"

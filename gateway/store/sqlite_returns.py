@@ -12,7 +12,6 @@ from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 from typing import Any
 
-import aiosqlite
 import orjson
 
 from gateway.model.returns import (
@@ -31,6 +30,7 @@ from gateway.store.base import (
     ReturnRow,
     ReturnStep,
 )
+from gateway.store.group_commit import Statements
 
 _COLUMNS = (
     "id, client_id, order_id, external_id, provider, provider_order_id, provider_return_id,"
@@ -71,7 +71,7 @@ def _row(r: sqlite3.Row) -> ReturnRow:
 class SqliteReturns:
     """Needs `_tx` and `_read` of `SqliteStore`."""
 
-    def _tx(self) -> AbstractAsyncContextManager[aiosqlite.Connection]:
+    def _tx(self) -> AbstractAsyncContextManager[Statements]:
         raise NotImplementedError
 
     async def _read(self, sql: str, args: Sequence[Any] = ()) -> list[sqlite3.Row]:
@@ -280,7 +280,7 @@ def _sets(step: ReturnStep, stamp: str) -> tuple[list[str], list[Any]]:
 
 
 async def _history(
-    db: aiosqlite.Connection,
+    db: Statements,
     return_id: str,
     status: ReturnStatus,
     *,

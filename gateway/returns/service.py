@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import Counter
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -44,6 +43,14 @@ from gateway.providers.base import (
     ReturnsProvider,
     ReturnSubmission,
     returns_of,
+)
+from gateway.returns.problems import (
+    line_problems,
+    location,
+    refused,
+    rejected,
+    return_exists,
+    unsupported,
 )
 from gateway.returns.submission import ReturnSubmitter
 from gateway.returns.views import return_view
@@ -90,7 +97,7 @@ class ReturnService:
         if begin.outcome is BeginOutcome.REPLAY:
             assert begin.status is not None
             assert begin.body is not None
-            headers = {"Idempotent-Replayed": "true", **_location(begin.order_id)}
+            headers = {"Idempotent-Replayed": "true", **location(begin.order_id)}
             return Answer(begin.status, begin.body, headers)
         if begin.outcome is BeginOutcome.MISMATCH:
             raise ProblemError(
@@ -157,13 +164,13 @@ class ReturnService:
         provider = self._providers.get(order.provider)
         returns = returns_of(provider) if provider is not None else None
         if returns is None:
-            raise _unsupported(order.provider)
+            raise unsupported(order.provider)
         if ret.external_id is not None:
             existing = await self._store.find_return_by_external_id(client.id, ret.external_id)
             if existing is not None:
-                raise _return_exists(existing.id, ret.external_id)
+                raise return_exists(existing.id, ret.external_id)
         canonical_order = CanonicalOrder.model_validate_json(order.body)
-        if problems := _line_problems(ret, canonical_order):
+        if problems := line_problems(ret, canonical_order):
             raise ProblemError(
                 422,
                 "validation",
@@ -203,7 +210,7 @@ class ReturnService:
                 lease_until=self._submitter.lease_until(),
             )
         except ReturnExists as exc:
-            raise _return_exists(exc.return_id, ret.external_id or "") from None
+            raise return_exists(exc.return_id, ret.external_id or "") from None
         log.info("return.accepted", return_id=row.id, order_id=order.id, provider=row.provider)
         task = self._submitter.spawn(row, lease)
         budget = self._settings.server.request_budget_s
@@ -218,10 +225,10 @@ class ReturnService:
         status = 201 if row.phase is ReturnPhase.DONE else 202
         body: dict[str, Any] = view
         if row.phase is ReturnPhase.FAILED:
-            status, body = 422, _rejected(view)
+            status, body = 422, rejected(view)
         raw = orjson.dumps(body)
         await self._store.finish_idempotent(client.id, key, status=status, body=raw)
-        return Answer(status, raw, _location(row.id))
+        return Answer(status, raw, location(row.id))
 
     # read ----------------------------------------------------------------------
     async def get(self, client: Client, return_id: str) -> dict[str, Any]:
@@ -247,7 +254,7 @@ class ReturnService:
         try:
             found = await returns.cancel_return(provider_return_id)
         except Conflict as exc:
-            raise _refused(
+            raise refused(
                 row, "not-cancellable", "The provider refuses to cancel it", exc
             ) from None
         return await self._record(row, found, "cancelled by the client")
@@ -258,11 +265,11 @@ class ReturnService:
         try:
             found = await returns.decide_return(provider_return_id, decision)
         except Conflict as exc:
-            raise _refused(
+            raise refused(
                 row, "decision-not-allowed", "The provider refuses this decision", exc
             ) from None
         except Invalid as exc:
-            raise _refused(
+            raise refused(
                 row, "decision-invalid", "The provider rejects this decision", exc, status=422
             ) from None
         return await self._record(row, found, f"decision {decision.value}")
@@ -348,89 +355,5 @@ class ReturnService:
         provider = self._providers.get(row.provider)
         returns = returns_of(provider) if provider is not None else None
         if returns is None:
-            raise _unsupported(row.provider)
+            raise unsupported(row.provider)
         return returns, row.provider_return_id
-
-
-def _line_problems(ret: CanonicalReturn, order: CanonicalOrder) -> list[FieldProblem]:
-    """Every returned SKU is on the order, and no more of it comes back than was ordered."""
-    if ret.lines is None:
-        return []
-    ordered: Counter[str] = Counter()
-    for ordered_line in order.lines:
-        ordered[ordered_line.sku] += ordered_line.quantity
-    returned: Counter[str] = Counter()
-    problems = []
-    for i, line in enumerate(ret.lines):
-        returned[line.sku] += line.quantity
-        if line.sku not in ordered:
-            problems.append(FieldProblem(f"lines[{i}].sku", f"the order has no {line.sku!r}"))
-        elif returned[line.sku] > ordered[line.sku]:
-            problems.append(
-                FieldProblem(
-                    f"lines[{i}].quantity",
-                    f"more {line.sku!r} returned ({returned[line.sku]}) than ordered "
-                    f"({ordered[line.sku]})",
-                )
-            )
-    return problems
-
-
-def _unsupported(provider: str) -> ProblemError:
-    return ProblemError(
-        422,
-        "returns-unsupported",
-        f"Provider {provider} does not take returns through the gateway",
-        detail=f"the order is held by {provider}, which offers no returns API to this account",
-        extra={"provider": provider},
-    )
-
-
-def _return_exists(return_id: str, external_id: str) -> ProblemError:
-    return ProblemError(
-        409,
-        "return-exists",
-        "A return with this external_id exists",
-        detail=f"external_id {external_id!r} is already return {return_id}",
-        extra={"return_id": return_id, "location": f"/v1/returns/{return_id}"},
-    )
-
-
-def _refused(
-    row: ReturnRow, code: str, title: str, exc: Conflict | Invalid, *, status: int = 409
-) -> ProblemError:
-    return ProblemError(
-        status,
-        code,
-        title,
-        detail=f"{row.provider}: {exc.message}",
-        extra={
-            "return_id": row.id,
-            "provider": row.provider,
-            "provider_code": exc.code,
-            "correlation_id": exc.correlation_id,
-        },
-    )
-
-
-def _location(return_id: str | None) -> dict[str, str]:
-    return {"Location": f"/v1/returns/{return_id}"} if return_id else {}
-
-
-def _rejected(view: dict[str, Any]) -> dict[str, Any]:
-    """422 body for a return the provider refused: a problem that still carries the return."""
-    error = view["submission"]["last_error"] or {}
-    fields = error.get("fields") or []
-    return {
-        "type": "/problems/provider-rejected",
-        "title": "The provider rejected the return",
-        "status": 422,
-        "detail": f"{view['provider']}: {error.get('provider_message') or 'refused'}",
-        "instance": f"/v1/returns/{view['id']}",
-        "code": "provider-rejected",
-        "provider": view["provider"],
-        "provider_code": error.get("provider_code"),
-        "correlation_id": error.get("correlation_id"),
-        "errors": [{"loc": f["loc"], "msg": f["msg"], "rule": view["provider"]} for f in fields],
-        "return": view,
-    }

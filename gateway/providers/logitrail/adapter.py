@@ -3,7 +3,8 @@
 Create leaves the order `passive`; `confirm` makes it `confirmed`, which is when the gateway
 calls it submitted. A create whose answer was lost is reconciled through `find` (orders by
 `merchants_order`) before it is ever sent again; a confirm whose answer was lost is retried and
-an `order_not_passive` answer is settled by reading the order.
+an `order_not_passive` answer is settled by reading the order. Returns (seed 003) are in
+`returns.py`, through the same boundary (`_call`) with a token of `returns_scopes`.
 """
 
 from __future__ import annotations

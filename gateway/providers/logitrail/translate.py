@@ -1,4 +1,5 @@
-"""Canonical order ⇄ Logitrail order JSON (seed 002). Pure: no I/O, no aiohttp.
+"""Canonical order ⇄ Logitrail order JSON (seed 002), canonical return ⇄ Logitrail
+`order_return` (seed 003). Pure: no I/O, no aiohttp.
 
 Decisions the seed leaves open, made here once:
 - `merchants_order` is the client's `external_id` (what the merchant sees in Logitrail's UI,
@@ -8,6 +9,9 @@ Decisions the seed leaves open, made here once:
   gets messages they can probably read rather than Logitrail's Finnish default.
 - `dimensions` is `[w, h, d]` in millimetres, the canonical `dimensions_mm` order.
 - Money goes as JSON numbers (the seed gives no type; its examples are numeric).
+- A return's `name` is the gateway's return id (the reconciliation key, `q` searches it);
+  `merchant_reference` is the client's `external_id`; return lines go as Logitrail product
+  ids read off the original order, and no lines means `items` left out (Logitrail copies them).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Sandbox of the Logitrail 3PL API (OAuth2 token + orders), with fault injection.
+"""Sandbox of the Logitrail 3PL API (OAuth2 token, orders, order returns), with faults.
 
 Usage::
 
@@ -12,6 +12,13 @@ from gateway.sandbox.harness import RecordedRequest
 
 from .app import LogitrailSandbox
 from .faults import Fault
-from .state import SandboxClient, SandboxOrder
+from .state import SandboxClient, SandboxOrder, SandboxReturn
 
-__all__ = ["Fault", "LogitrailSandbox", "RecordedRequest", "SandboxClient", "SandboxOrder"]
+__all__ = [
+    "Fault",
+    "LogitrailSandbox",
+    "RecordedRequest",
+    "SandboxClient",
+    "SandboxOrder",
+    "SandboxReturn",
+]

@@ -19,7 +19,7 @@ import orjson
 from aiohttp import web
 
 from . import returns
-from .errors import ApiError, json_response
+from .errors import ApiError, int_param, json_response
 from .state import ORDER_STATUSES, SandboxClient, SandboxOrder, SandboxState, render_order
 from .validation import validate_order
 
@@ -180,19 +180,6 @@ async def confirm(state: SandboxState, request: web.Request) -> web.Response:
 async def get(state: SandboxState, request: web.Request) -> web.Response:
     order = _order(state, request)
     return json_response({"order": render_order(order, state.order_items(order))})
-
-
-def int_param(request: web.Request, name: str, default: int, low: int, high: int) -> int:
-    raw = request.query.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        value = low - 1
-    if not low <= value <= high:
-        raise ApiError(400, f"{name}.invalid", f"{name} must be an integer in [{low}, {high}]")
-    return value
 
 
 async def find(state: SandboxState, request: web.Request) -> web.Response:

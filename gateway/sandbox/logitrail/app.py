@@ -37,8 +37,8 @@ from gateway.sandbox.harness import (
 from . import api, control
 from .errors import ApiError, json_response
 from .faults import OPS, Fault
-from .returns import INBOUND_STATUSES, SandboxReturn
-from .state import SandboxClient, SandboxOrder, SandboxState
+from .returns import INBOUND_STATUSES
+from .state import SandboxClient, SandboxOrder, SandboxReturn, SandboxState
 
 log = structlog.get_logger(__name__)
 

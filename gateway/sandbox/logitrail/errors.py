@@ -45,3 +45,17 @@ def json_response(
 def invalid(code: str, message: str) -> ApiError:
     """A 400 validation error, e.g. `invalid("product.qty.invalid", "...")`."""
     return ApiError(400, code, message)
+
+
+def int_param(request: web.Request, name: str, default: int, low: int, high: int) -> int:
+    """Query parameter `name` as an integer in [low, high], else a 400 `<name>.invalid`."""
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = low - 1
+    if not low <= value <= high:
+        raise ApiError(400, f"{name}.invalid", f"{name} must be an integer in [{low}, {high}]")
+    return value

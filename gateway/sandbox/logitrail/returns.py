@@ -27,28 +27,14 @@ handled (`preinfo_received`, `pending`, `pending_merchant_decision`), else 409
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 from aiohttp import web
 
-from .errors import ApiError, invalid, json_response
+from .errors import ApiError, int_param, invalid, json_response
+from .state import RETURN_STATUSES, SandboxReturn, SandboxState, iso
 
-if TYPE_CHECKING:
-    from .state import SandboxState
-
-RETURN_STATUSES = (
-    "pending",
-    "accepted",
-    "resend_pending",
-    "restocking_pending",
-    "processing",
-    "processed",
-    "deleted",
-    "preinfo_received",
-    "pending_merchant_decision",
-)
 RETURN_TYPES = ("customer_return", "agent_return")
 DECISIONS = ("to_shelf", "shelf_for_disposal", "resend", "reject", "destroy")
 INBOUND_STATUSES = ("pending", "processing", "processed", "cancelled")
@@ -59,28 +45,8 @@ _HEX24 = re.compile(r"^[0-9a-f]{24}$")
 _TEXT_FIELDS = ("name", "remarks", "merchant_reference", "handling_instructions")
 
 
-@dataclass
-class SandboxReturn:
-    id: str
-    name: str | None
-    type: str
-    status: str
-    remarks: str | None
-    original_order: str | None
-    merchant_reference: str | None
-    handling_instructions: str | None
-    items: list[dict[str, Any]]
-    services: list[Any]
-    created_at: float
-    updated_at: float
-    merchant_decision: str | None = None
-    inbound_shipment: dict[str, Any] | None = field(default=None)
-
-
 def render(ret: SandboxReturn, *, lean: bool = False) -> dict[str, Any]:
     """The return as the detail endpoint shows it; `lean`: the list projection."""
-    from .state import iso  # noqa: PLC0415 (state imports this module's types lazily)
-
     out: dict[str, Any] = {
         "id": ret.id,
         "name": ret.name,
@@ -198,8 +164,6 @@ def _multi(request: web.Request, name: str) -> list[str]:
 
 
 async def list_returns(state: SandboxState, request: web.Request) -> web.Response:
-    from .api import int_param  # noqa: PLC0415 (api imports this module)
-
     statuses = _multi(request, "status")
     if bad := [s for s in statuses if s not in RETURN_STATUSES]:
         raise invalid("status.invalid", f"unknown status {bad[0]!r}")

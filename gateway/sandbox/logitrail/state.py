@@ -7,10 +7,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from .returns import SandboxReturn
+from typing import Any
 
 ORDER_STATUSES = (
     "passive",
@@ -24,6 +21,18 @@ ORDER_STATUSES = (
     "cancelled",
     "deleted",
 )
+RETURN_STATUSES = (
+    "pending",
+    "accepted",
+    "resend_pending",
+    "restocking_pending",
+    "processing",
+    "processed",
+    "deleted",
+    "preinfo_received",
+    "pending_merchant_decision",
+)
+"""Order return statuses (seed 003)."""
 # Statuses at which the parcel exists, so the order carries a tracking code.
 _TRACKED = frozenset(ORDER_STATUSES) - {"passive", "cancelled", "deleted"}
 TRACKING_URL = "https://tracking.logitrail.com/{code}"
@@ -50,6 +59,27 @@ class SandboxOrder:
     tracking_url: str | None
     created_at: float
     updated_at: float
+
+
+@dataclass
+class SandboxReturn:
+    """An order return held by the sandbox (seed 003), as the detail endpoint shows it."""
+
+    id: str
+    name: str | None
+    type: str
+    status: str
+    remarks: str | None
+    original_order: str | None
+    merchant_reference: str | None
+    handling_instructions: str | None
+    items: list[dict[str, Any]]
+    services: list[Any]
+    created_at: float
+    updated_at: float
+    merchant_decision: str | None = None
+    inbound_shipment: dict[str, Any] | None = None
+    """`{id, status}` once linked: `pending`, `processing`, `processed` or `cancelled`."""
 
 
 @dataclass(frozen=True)
@@ -160,8 +190,6 @@ class SandboxState:
         return items
 
     def set_return_status(self, ret: SandboxReturn, status: str) -> None:
-        from .returns import RETURN_STATUSES  # noqa: PLC0415 (returns imports this module)
-
         if status not in RETURN_STATUSES:
             raise ValueError(f"unknown return status {status!r}; one of {RETURN_STATUSES}")
         ret.status = status

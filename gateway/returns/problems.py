@@ -1,0 +1,96 @@
+"""The answers `/v1/returns` refuses with, and the checks that find them (no I/O)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from gateway.model.orders import CanonicalOrder
+from gateway.model.problems import FieldProblem, ProblemError
+from gateway.model.returns import CanonicalReturn
+from gateway.providers.base import Conflict, Invalid
+from gateway.store import ReturnRow
+
+
+def line_problems(ret: CanonicalReturn, order: CanonicalOrder) -> list[FieldProblem]:
+    """Every returned SKU is on the order, and no more of it comes back than was ordered."""
+    if ret.lines is None:
+        return []
+    ordered: Counter[str] = Counter()
+    for ordered_line in order.lines:
+        ordered[ordered_line.sku] += ordered_line.quantity
+    returned: Counter[str] = Counter()
+    problems = []
+    for i, line in enumerate(ret.lines):
+        returned[line.sku] += line.quantity
+        if line.sku not in ordered:
+            problems.append(FieldProblem(f"lines[{i}].sku", f"the order has no {line.sku!r}"))
+        elif returned[line.sku] > ordered[line.sku]:
+            problems.append(
+                FieldProblem(
+                    f"lines[{i}].quantity",
+                    f"more {line.sku!r} returned ({returned[line.sku]}) than ordered "
+                    f"({ordered[line.sku]})",
+                )
+            )
+    return problems
+
+
+def unsupported(provider: str) -> ProblemError:
+    return ProblemError(
+        422,
+        "returns-unsupported",
+        f"Provider {provider} does not take returns through the gateway",
+        detail=f"the order is held by {provider}, which offers no returns API to this account",
+        extra={"provider": provider},
+    )
+
+
+def return_exists(return_id: str, external_id: str) -> ProblemError:
+    return ProblemError(
+        409,
+        "return-exists",
+        "A return with this external_id exists",
+        detail=f"external_id {external_id!r} is already return {return_id}",
+        extra={"return_id": return_id, "location": f"/v1/returns/{return_id}"},
+    )
+
+
+def refused(
+    row: ReturnRow, code: str, title: str, exc: Conflict | Invalid, *, status: int = 409
+) -> ProblemError:
+    return ProblemError(
+        status,
+        code,
+        title,
+        detail=f"{row.provider}: {exc.message}",
+        extra={
+            "return_id": row.id,
+            "provider": row.provider,
+            "provider_code": exc.code,
+            "correlation_id": exc.correlation_id,
+        },
+    )
+
+
+def location(return_id: str | None) -> dict[str, str]:
+    return {"Location": f"/v1/returns/{return_id}"} if return_id else {}
+
+
+def rejected(view: dict[str, Any]) -> dict[str, Any]:
+    """422 body for a return the provider refused: a problem that still carries the return."""
+    error = view["submission"]["last_error"] or {}
+    fields = error.get("fields") or []
+    return {
+        "type": "/problems/provider-rejected",
+        "title": "The provider rejected the return",
+        "status": 422,
+        "detail": f"{view['provider']}: {error.get('provider_message') or 'refused'}",
+        "instance": f"/v1/returns/{view['id']}",
+        "code": "provider-rejected",
+        "provider": view["provider"],
+        "provider_code": error.get("provider_code"),
+        "correlation_id": error.get("correlation_id"),
+        "errors": [{"loc": f["loc"], "msg": f["msg"], "rule": view["provider"]} for f in fields],
+        "return": view,
+    }

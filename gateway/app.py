@@ -112,7 +112,7 @@ async def _service(app: web.Application) -> AsyncIterator[None]:
     app[SUBMITTER] = submitter
     app[SERVICE] = OrderService(settings, app[STORE], app[PROVIDERS], submitter)
     app[WEBHOOKS] = WebhookIntake(app[STORE], app[PROVIDERS])
-    return_submitter = ReturnSubmitter(app[STORE], app[PROVIDERS], settings, owner=owner)
+    return_submitter = ReturnSubmitter(app[STORE], app[PROVIDERS], settings.submission, owner=owner)
     app[RETURN_SUBMITTER] = return_submitter
     app[RETURNS] = ReturnService(settings, app[STORE], app[PROVIDERS], return_submitter)
     yield

@@ -4,10 +4,11 @@
 
 `creating` is committed *before* the create call, so after a crash (or a create whose answer
 was lost) the next attempt asks the provider for the return first (`find_return`) and creates
-only if it holds nothing. A return is owned through a lease long enough for one whole attempt
-(a find and a create, each within its provider's retry budget): whoever holds the lease is the
-only one calling. A provider's final refusal ends the return `rejected`; everything retryable
-is scheduled again with per-return backoff, by the background loop.
+only if it holds nothing. A return is owned through a lease (one token per claim) that the
+running task renews, as for orders: whoever holds it is the only one calling, and a dead
+process's returns resume within `submission.lease_s`. A provider's final refusal ends the
+return `rejected`; everything retryable is scheduled again with per-return backoff, by the
+background loop.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from collections.abc import Callable, Mapping
 
 import structlog
 
-from gateway.config import Settings
+from gateway.config import SubmissionSettings
 from gateway.model.orders import CanonicalOrder
 from gateway.model.returns import CanonicalReturn, ReturnPhase, ReturnStatus
 from gateway.orders.submission import retry_delay
@@ -35,7 +36,7 @@ class ReturnSubmitter:
         self,
         store: Store,
         providers: Mapping[str, Provider],
-        settings: Settings,
+        settings: SubmissionSettings,
         *,
         owner: str,
         clock: Callable[[], float] = time.time,
@@ -43,53 +44,69 @@ class ReturnSubmitter:
     ) -> None:
         self._store = store
         self._providers = providers
-        self._settings = settings.submission
+        self._settings = settings
         self.owner = owner
         self._clock = clock
         self._rng = rng or random.Random()  # noqa: S311 (jitter)
-        # One attempt is at most a find and a create, each bounded by its retry budget.
-        worst_call = max(
-            (p.retry.budget_s + p.timeout_s for p in settings.providers.values()), default=0.0
-        )
-        self._lease_s = settings.submission.lease_s + 2 * worst_call
         self.running: dict[str, asyncio.Task[ReturnRow]] = {}
+        self._leases: dict[str, str] = {}
 
     def new_lease(self) -> str:
         return f"{self.owner}/{uuid.uuid4().hex[:12]}"
 
     def lease_until(self) -> float:
-        return self._clock() + self._lease_s
+        return self._clock() + self._settings.lease_s
 
     def spawn(self, row: ReturnRow, lease: str) -> asyncio.Task[ReturnRow]:
         """Drive `row`, which `lease` holds, in the background; tracked for shutdown."""
         task = asyncio.create_task(self.run(row, lease), name=f"return:{row.id}")
         self.running[row.id] = task
+        self._leases[row.id] = lease
 
         def forget(_task: asyncio.Task[ReturnRow]) -> None:
             if self.running.get(row.id) is task:
                 del self.running[row.id]
+                del self._leases[row.id]
 
         task.add_done_callback(forget)
         return task
 
     async def drain(self, timeout_s: float) -> int:
-        """Wait for running submissions; cancel what is left (their leases run out)."""
-        tasks = list(self.running.values())
+        """Shutdown: let running submissions finish for `timeout_s`, then cancel the rest.
+
+        A cancelled submission keeps its phase; its lease is released so the next start
+        resumes it at once. Returns how many were cancelled.
+        """
+        tasks, leases = dict(self.running), dict(self._leases)
         if not tasks:
             return 0
-        _done, pending = await asyncio.wait(tasks, timeout=timeout_s)
+        _done, pending = await asyncio.wait(tasks.values(), timeout=timeout_s)
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
+        for return_id, task in tasks.items():
+            if task in pending:
+                await self._store.release_return(return_id, owner=leases[return_id])
         return len(pending)
 
     async def run(self, row: ReturnRow, lease: str) -> ReturnRow:
         """Advance a leased return as far as it goes now; never raises for provider trouble."""
+        heartbeat = asyncio.create_task(self._heartbeat(row.id, lease))
         try:
             return await self._run(row, lease)
         except LeaseLost:
             log.warning("return.submission.lease_lost", return_id=row.id)
             return await self._store.get_return(row.id) or row
+        finally:
+            heartbeat.cancel()
+
+    async def _heartbeat(self, return_id: str, lease: str) -> None:
+        while True:
+            await asyncio.sleep(self._settings.lease_s / 3)
+            if not await self._store.renew_return(
+                return_id, owner=lease, lease_until=self.lease_until()
+            ):
+                return
 
     async def _run(self, row: ReturnRow, lease: str) -> ReturnRow:
         bound = log.bind(return_id=row.id, provider=row.provider)

@@ -252,6 +252,14 @@ class ReturnStore(Protocol):
         """Commit one submission step of a leased return; `LeaseLost` if `owner` lost it."""
         ...
 
+    async def renew_return(self, return_id: str, *, owner: str, lease_until: float) -> bool:
+        """Extend a lease this owner holds; False if it was lost."""
+        ...
+
+    async def release_return(self, return_id: str, *, owner: str) -> None:
+        """Give up a lease without changing the return (shutdown)."""
+        ...
+
     async def update_return(self, return_id: str, step: ReturnStep) -> ReturnRow:
         """Record what the provider said of a submitted return (cancel, decision, poll)."""
         ...

@@ -201,6 +201,22 @@ class SqliteReturns:
     async def advance_return(self, return_id: str, *, owner: str, step: ReturnStep) -> ReturnRow:
         return await self._apply(return_id, step, owner=owner)
 
+    async def renew_return(self, return_id: str, *, owner: str, lease_until: float) -> bool:
+        async with self._tx() as db:
+            cur = await db.execute(
+                "UPDATE returns SET lease_until = ? WHERE id = ? AND lease_owner = ?",
+                (lease_until, return_id, owner),
+            )
+            return cur.rowcount == 1
+
+    async def release_return(self, return_id: str, *, owner: str) -> None:
+        async with self._tx() as db:
+            await db.execute(
+                "UPDATE returns SET lease_owner = NULL, lease_until = NULL"
+                " WHERE id = ? AND lease_owner = ?",
+                (return_id, owner),
+            )
+
     async def update_return(self, return_id: str, step: ReturnStep) -> ReturnRow:
         return await self._apply(return_id, step, owner=None)
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import orjson
 
 from gateway.model.orders import CanonicalOrder
+from gateway.model.returns import CanonicalReturn
 from gateway.orders.fingerprint import fingerprint
-from gateway.orders.ids import new_order_id
+from gateway.orders.ids import new_order_id, new_return_id
 from tests.conftest import order
 
 
@@ -52,3 +55,23 @@ def test_order_ids_sort_by_creation_time() -> None:
     assert ids == sorted(ids)
     assert all(i.startswith("ord_") and len(i) == 30 for i in ids)
     assert len({new_order_id(1.0) for _ in range(100)}) == 100
+
+
+def test_return_fingerprint_ignores_defaults_and_differs_from_any_order() -> None:
+    explicit = CanonicalReturn.model_validate(
+        {"order_id": "ord_01KB0000000000000000000001", "type": "customer_return", "lines": None}
+    )
+    implicit = CanonicalReturn.model_validate({"order_id": "ord_01KB0000000000000000000001"})
+    unsalted = hashlib.sha256(
+        orjson.dumps(implicit.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
+    ).hexdigest()
+    assert fingerprint(explicit) == fingerprint(implicit)
+    # Salted: a return never shares a fingerprint with an order body of the same JSON.
+    assert fingerprint(implicit) != unsalted
+
+
+def test_return_ids_are_prefixed_and_sort_by_time() -> None:
+    first, second = new_return_id(1_800_000_000.0), new_return_id(1_800_000_001.0)
+    assert first.startswith("ret_")
+    assert len(first) == 30
+    assert first < second

@@ -15,18 +15,30 @@ from typing import Any
 
 import pytest
 
+from gateway.sandbox.flexport import Fault as FlexportFault
 from gateway.sandbox.logentic import Fault as LogenticFault
 from gateway.sandbox.logitrail import Fault as LogitrailFault
-from tests.conftest import LogenticHandle, SandboxHandle, auth, ca_order, order, read_json
+from tests.conftest import (
+    FLEXPORT_RULES,
+    FlexportHandle,
+    LogenticHandle,
+    SandboxHandle,
+    auth,
+    ca_order,
+    gb_order,
+    order,
+    read_json,
+)
 from tests.integration.resilience import HOSTILE, Target, eventually, submit, wait_all
 
 
-@pytest.fixture(params=["logitrail", "logentic"])
+@pytest.fixture(params=["logitrail", "logentic", "flexport"])
 async def target(
     request: pytest.FixtureRequest,
     make_gateway: Callable[..., Any],
     logitrail: SandboxHandle,
     logentic: LogenticHandle,
+    flexport: FlexportHandle,
 ) -> AsyncIterator[Target]:
     async def start(**overrides: Any) -> Any:
         return await make_gateway(**{**HOSTILE, **overrides})
@@ -42,6 +54,23 @@ async def target(
             order=order,
             held=lambda ext: len(lt.orders_by_merchant_order(ext)),
             start=start,
+        )
+    elif request.param == "flexport":
+        fx = flexport.sandbox
+
+        async def start_flexport(**overrides: Any) -> Any:
+            return await make_gateway(**{**HOSTILE, "routing__rules": FLEXPORT_RULES, **overrides})
+
+        yield Target(
+            name="flexport",
+            sandbox=fx,
+            fault=FlexportFault,
+            create_op="create",
+            confirm_op=None,
+            order=gb_order,
+            held=lambda ext: len(fx.orders_by_external_id(ext)),
+            start=start_flexport,
+            replays=lambda: len(fx.state.replayed),
         )
     else:
         le = logentic.sandbox
@@ -78,8 +107,17 @@ async def _assert_gate_honoured(
     target: Target, gateway: Any, *, retry_after: str, seconds: float
 ) -> None:
     target.sandbox.inject(target.fault(op=target.create_op, status=429, retry_after=retry_after))
-    results = await asyncio.gather(*(submit(gateway, target.order(f"RA-{i}")) for i in range(12)))
-    ids = [body["id"] for _status, body in results]
+    # One order meets the 429 first; once the gateway shows its gate closed, eleven more
+    # arrive: every one of them must wait too, not only the task that got the 429. (Sending
+    # all twelve at once would let calls already on the wire when the 429 came back count
+    # as offenders, although no client can recall a request it has sent.)
+    first = asyncio.ensure_future(submit(gateway, target.order("RA-0")))
+    await eventually(lambda: target.sandbox.count(target.create_op, status=429) == 1)
+    await _wait_gate_closed(gateway, target.name)
+    results = await asyncio.gather(
+        *(submit(gateway, target.order(f"RA-{i}")) for i in range(1, 12))
+    )
+    ids = [body["id"] for _status, body in [await first, *results]]
     await wait_all(gateway, ids)
 
     [limited] = [r for r in target.sandbox.requests if r.status == 429]
@@ -88,6 +126,16 @@ async def _assert_gate_honoured(
     assert quiet == [], f"{len(quiet)} calls reached the provider inside the Retry-After window"
     for i in range(12):
         assert target.held(f"RA-{i}") == 1
+
+
+async def _wait_gate_closed(gateway: Any, provider: str, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        body = await read_json(await gateway.get("/v1/providers", headers=auth()))
+        if next(p for p in body["providers"] if p["name"] == provider)["retry_after_until"]:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"{provider}'s Retry-After gate never closed")
 
 
 async def test_mix_of_5xx_and_timeouts_over_200_orders_lands_each_exactly_once(
@@ -133,8 +181,9 @@ async def test_timeout_after_the_provider_created_the_order_is_reconciled(
 
     assert status in (201, 202)
     assert target.held("LATE-1") == 1
-    await eventually(lambda: target.sandbox.count(target.create_op) == 1)  # recorded on answer
-    assert target.sandbox.count(target.create_op) == 1
+    # Recorded on answer. Flexport's create is resent with its idempotency key and replayed.
+    await eventually(lambda: target.sandbox.count(target.create_op) == 1 + target.replays())
+    assert target.sandbox.count(target.create_op) == 1 + target.replays()
     view = await read_json(await gateway.get(f"/v1/orders/{body['id']}", headers=auth()))
     assert view["submission"]["attempts"] >= 1
 
@@ -143,7 +192,9 @@ async def test_provider_down_queues_202_then_submits_once_it_returns(target: Tar
     gateway = await target.start(
         **_provider(
             target,
-            circuit={"failure_threshold": 3, "cool_down_s": 0.5},
+            # Long enough that no half-open probe falls between the two looks below, which
+            # happen at an unknown point of the cool-down (the first answer takes the budget).
+            circuit={"failure_threshold": 3, "cool_down_s": 3.0},
             retry={"max_attempts": 2, "base_delay_s": 0.01, "max_delay_s": 0.05, "budget_s": 2},
         )
     )

@@ -304,7 +304,9 @@ async def test_refused_token_is_a_configuration_error_and_orders_wait(
     assert body["status"] == "accepted"
     assert ready.status == 503
     error = (await read_json(ready))["checks"]["providers"]["flexport"]["error"]
-    assert "401" in error and "FLEXPORT_TOKEN" in error and "do not refresh" in error
+    assert "401" in error
+    assert "FLEXPORT_TOKEN" in error
+    assert "do not refresh" in error
     [state] = [p for p in providers["providers"] if p["name"] == "flexport"]
     assert state["configuration_error"] == error
     assert "fx-test-token" not in orjson.dumps(providers).decode()

@@ -290,12 +290,12 @@ class FlexportSandbox:
             del self.state.keys[scope]
             stored = None
         if stored is not None:
+            if stored.status is None:
+                raise ApiError(409, "A request with this idempotency-key is still being processed.")
             if stored.fingerprint != fingerprint:
                 raise ApiError(
                     422, "This idempotency-key was already used with a different request."
                 )
-            if stored.status is None:
-                raise ApiError(409, "A request with this idempotency-key is still being processed.")
             self.state.replayed.append(key)
             return web.Response(
                 status=stored.status,

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import logging
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
 import pytest
+import structlog
 from aiohttp.test_utils import TestClient
 
 from gateway.api.keys import PROVIDERS
@@ -26,6 +29,26 @@ from tests.conftest import (
 )
 
 WEBHOOK_HEADER = "X-Flexport-Webhook-Token"
+
+
+@pytest.fixture
+def captured() -> Iterator[list[dict[str, Any]]]:
+    """Every log event, info included, as a dict."""
+    lines: list[dict[str, Any]] = []
+
+    def keep(_logger: Any, _method: str, event: Any) -> Any:
+        lines.append(dict(event))
+        raise structlog.DropEvent
+
+    old = structlog.get_config()
+    structlog.configure(
+        processors=[structlog.contextvars.merge_contextvars, keep],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG),
+    )
+    try:
+        yield lines
+    finally:
+        structlog.configure(**old)
 
 
 @pytest.fixture
@@ -51,6 +74,15 @@ async def eventually_status(
         assert asyncio.get_running_loop().time() < deadline, f"never {status}: {view}"
         await asyncio.sleep(0.05)
     return view
+
+
+@pytest.fixture
+async def impatient(make_gateway: Any) -> TestClient[Any, Any]:
+    """A gateway that answers 202 after half a second (for orders that must wait)."""
+    client: TestClient[Any, Any] = await make_gateway(
+        routing__rules=FLEXPORT_RULES, server__request_budget_s=0.5
+    )
+    return client
 
 
 def _adapter(gateway: TestClient[Any, Any]) -> Any:
@@ -248,7 +280,7 @@ async def test_order_of_the_wrong_kind_for_a_pinned_warehouse_is_422(
 
 # exactly once ---------------------------------------------------------------------------------
 async def test_a_create_whose_answer_was_lost_is_resent_with_its_key_and_replayed(
-    gateway: TestClient[Any, Any], flexport: FlexportHandle
+    gateway: TestClient[Any, Any], flexport: FlexportHandle, captured: list[dict[str, Any]]
 ) -> None:
     flexport.sandbox.inject(Fault(op="create", after=True, reset=True))
     status, body = await _submit(gateway, gb_order("IDEM-1"))
@@ -258,6 +290,9 @@ async def test_a_create_whose_answer_was_lost_is_resent_with_its_key_and_replaye
     assert flexport.sandbox.count("create") == 2
     assert flexport.sandbox.state.replayed == [f"{body['id']}:create"]
     assert body["provider_order_id"] == str(_one(flexport, "IDEM-1").id)
+    [replayed] = [e for e in captured if e["event"] == "provider.create.replayed"]
+    assert replayed["provider_order_id"] == body["provider_order_id"]
+    assert replayed["correlation_id"]
 
 
 async def test_reconcile_finds_the_order_by_external_id_and_refuses_a_stranger(
@@ -293,8 +328,9 @@ async def test_409_for_an_external_id_already_ours_adopts_that_order(
 
 # credentials and account ----------------------------------------------------------------------
 async def test_refused_token_is_a_configuration_error_and_orders_wait(
-    gateway: TestClient[Any, Any], flexport: FlexportHandle
+    impatient: TestClient[Any, Any], flexport: FlexportHandle
 ) -> None:
+    gateway = impatient
     flexport.sandbox.revoke_token("fx-test-token")
     status, body = await _submit(gateway, gb_order("TOK-1"))
     ready = await gateway.get("/readyz")
@@ -327,9 +363,28 @@ async def test_token_probe_at_start_shows_a_refused_token_at_once(
     assert flexport.sandbox.count("warehouses", status=401) == 1
 
 
-async def test_locked_account_is_retried_later_and_lands_once(
-    gateway: TestClient[Any, Any], flexport: FlexportHandle
+async def test_a_token_without_the_b2b_scope_shows_in_readyz_and_d2c_goes_on(
+    impatient: TestClient[Any, Any], flexport: FlexportHandle
 ) -> None:
+    gateway = impatient
+    d2c_only = {"read_logistics_orders", "write_logistics_orders", "read_logistics_products"}
+    flexport.sandbox.set_scopes("fx-test-token", frozenset(d2c_only))
+    b2b_status, _b = await _submit(gateway, b2b_order("SCOPE-1"))
+    ready = await read_json(await gateway.get("/readyz"))
+    d2c_status, _d = await _submit(gateway, gb_order("SCOPE-2"))
+
+    assert b2b_status == 202
+    error = ready["checks"]["providers"]["flexport"]["error"]
+    assert "(403)" in error
+    assert "write_logistics_orders_b2b" in error
+    assert d2c_status == 201
+    assert flexport.sandbox.orders_by_external_id("SCOPE-1") == []
+
+
+async def test_locked_account_is_retried_later_and_lands_once(
+    impatient: TestClient[Any, Any], flexport: FlexportHandle
+) -> None:
+    gateway = impatient
     flexport.sandbox.lock()
     status, body = await _submit(gateway, gb_order("LOCK-1"))
     assert status == 202
@@ -477,12 +532,16 @@ async def test_cancel_where_the_api_allows_it_and_conflict_after(
     b2b = await adapter.cancel(booked["provider_order_id"])
     assert (d2c.status.value, d2c.raw_status) == ("cancelled", "CANCELLED")
     assert (b2b.status.value, b2b.raw_status) == ("cancelled", "CANCELLED")
-    with pytest.raises(Conflict, match="fulfillment has started"):
+    with pytest.raises(Conflict, match="fulfillment has started") as refused:
         await adapter.cancel(picking["provider_order_id"])
+    assert refused.value.code == "407001"  # Flexport's six-digit code, kept
+    assert refused.value.correlation_id
     with pytest.raises(Conflict, match="only PLANNED or BOOKED"):
         await adapter.cancel(started["provider_order_id"])
     again = await adapter.cancel(early["provider_order_id"])  # idempotent
     assert again.status.value == "cancelled"
+    cancels = [r for r in flexport.sandbox.requests if r.op in ("cancel", "b2b_cancel")]
+    assert cancels[0].headers["idempotency-key"] == f"{early['provider_order_id']}:cancel"
 
 
 async def test_no_webhook_secret_means_no_webhook_endpoint(make_gateway: Any) -> None:

@@ -106,6 +106,10 @@ class FlexportSandbox:
         """Add a product; `ValueError` if the logisticsSku exists."""
         self.state.add_product(merchant_sku, logistics_sku, name or merchant_sku)
 
+    def set_scopes(self, token: str, scopes: frozenset[str] | None) -> None:
+        """Give a token these scopes (None: every scope), as an administrator would."""
+        self.state.tokens[token] = scopes
+
     def revoke_token(self, token: str) -> None:
         """The token expires (or an administrator revokes it): 401 from now on."""
         self.state.tokens.pop(token, None)

@@ -173,6 +173,20 @@ async def test_an_unknown_sku_reloads_the_catalogue_and_a_new_product_is_found(
     assert _one(flexport, "CAT-3").body["lineItems"][0]["logisticsSku"] == "DSKULAMP001"
 
 
+async def test_the_catalogue_is_paged_to_its_end(
+    make_gateway: Any, flexport: FlexportHandle
+) -> None:
+    gateway = await make_gateway(routing__rules=FLEXPORT_RULES, providers__flexport__per_page=1)
+    status, _body = await _submit(
+        gateway, gb_order("PAGE-1", lines=[{"sku": "BOOT-42", "quantity": 1}])
+    )
+
+    pages = [r.query for r in flexport.sandbox.requests if r.op == "products"]
+    assert status == 201
+    assert pages == [{"limit": "1", "offset": str(i)} for i in range(5)]  # 4 products, then []
+    assert _one(flexport, "PAGE-1").body["lineItems"][0]["logisticsSku"] == "DSKU4BOOT42"
+
+
 async def test_us_address_without_a_state_is_422_before_any_call(
     make_gateway: Any, flexport: FlexportHandle
 ) -> None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
@@ -39,13 +39,11 @@ from gateway.providers.base import (
     ProviderState,
     StockSnapshot,
     Submission,
-    Unauthorized,
     Unavailable,
-    error_for_status,
 )
 from gateway.providers.errors import FieldError
-from gateway.providers.flexport import statuses, translate, webhooks
-from gateway.providers.flexport.catalog import ProductCatalog
+from gateway.providers.flexport import problems, statuses, translate, webhooks
+from gateway.providers.flexport.catalog import ProductCatalog, paged_products
 from gateway.providers.flexport.settings import FlexportSettings
 from gateway.transport import SYSTEM_CLOCK, Clock, ProviderTransport, Response, StaticBearer
 from gateway.transport.backoff import parse_retry_after
@@ -70,7 +68,6 @@ PATHS: dict[str, tuple[str, str]] = {
 PROBE_DELAYS_S = (0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 KNOWN_KINDS = 10_000
 """How many order ids' kinds are remembered (the rest cost one extra GET on a D2C 404)."""
-MAX_PAGES = 1000
 
 
 def _op(kind: Kind, op: str) -> str:
@@ -101,7 +98,7 @@ class FlexportAdapter:
         self._kinds: OrderedDict[str, Kind] = OrderedDict()
         self._config_errors: dict[str, str] = {}
         self.catalog = ProductCatalog(
-            self._products,
+            lambda: paged_products(self._products_page, per_page=settings.per_page),
             ttl_s=settings.catalog_ttl_s,
             refresh_min_s=settings.catalog_refresh_min_s,
             clock=clock,
@@ -140,8 +137,6 @@ class FlexportAdapter:
             except Unavailable:
                 await asyncio.sleep(delay)
             except ProviderError as exc:
-                if isinstance(exc, Forbidden):
-                    self._config_errors.pop("warehouses", None)
                 log.info("provider.token.probe", provider=NAME, outcome=exc.kind)
                 return
             else:
@@ -163,19 +158,8 @@ class FlexportAdapter:
         return self.transport.breaker.healthy()
 
     def state(self) -> ProviderState:
-        t = self.transport
-        gate = t.gate.remaining()
-        return ProviderState(
-            name=NAME,
-            circuit=t.breaker.state.value,
-            configuration_error="; ".join(sorted(set(self._config_errors.values()))) or None,
-            last_error=t.last_error,
-            gate_open_at=self._clock.time() + gate if gate else None,
-            in_flight=t.limiter.in_flight,
-            max_concurrency=self.settings.max_concurrency,
-            max_rate=self.settings.rate_limit.max_rate,
-            time_period=self.settings.rate_limit.time_period,
-        )
+        errors = "; ".join(sorted(set(self._config_errors.values())))
+        return self.transport.state(configuration_error=errors or None)
 
     # orders --------------------------------------------------------------------
     def kind(self, submission: Submission) -> Kind:
@@ -371,22 +355,8 @@ class FlexportAdapter:
             )
         return {sku: lsku for sku, lsku in found.items() if lsku is not None}
 
-    async def _products(self) -> AsyncIterator[tuple[str, str]]:
-        limit = self.settings.per_page
-        for page in range(MAX_PAGES):
-            resp = await self._call(
-                "products",
-                params={"limit": str(limit), "offset": str(page * limit)},
-                retry_unknown=True,
-            )
-            rows = _rows(resp.json())
-            for row in rows:
-                merchant, logistics = row.get("merchantSku"), row.get("logisticsSku")
-                if isinstance(merchant, str) and isinstance(logistics, str) and logistics:
-                    yield merchant, logistics
-            if len(rows) < limit:
-                return
-        log.warning("provider.pagination.capped", provider=NAME, op="products", pages=MAX_PAGES)
+    async def _products_page(self, params: Mapping[str, str]) -> Any:
+        return (await self._call("products", params=params, retry_unknown=True)).json()
 
     # webhooks --------------------------------------------------------------------
     def webhook_events(
@@ -412,70 +382,31 @@ class FlexportAdapter:
         retry_unknown: bool,
         lines: list[int] | None = None,
     ) -> Response:
-        method, path = PATHS[op]
-        if order_id is not None:
-            path = path.format(id=quote(order_id, safe=""))
-        resp = await self.transport.request(
-            op, method, path, json=json, params=params, headers=headers, retry_unknown=retry_unknown
+        resp = await self.transport.call(
+            op,
+            PATHS[op],
+            error=lambda op, resp: self._error(op, resp, lines),
+            order_id=None if order_id is None else quote(order_id, safe=""),
+            json=json,
+            params=params,
+            headers=headers,
+            retry_unknown=retry_unknown,
         )
-        if resp.ok:
-            self._config_errors.pop("token", None)
-            self._config_errors.pop(_family(op), None)
-            return resp
-        raise self._error(op, resp, lines)
+        self._config_errors.pop("token", None)
+        self._config_errors.pop(problems.family(op), None)
+        return resp
 
     def _error(self, op: str, resp: Response, lines: list[int] | None) -> ProviderError:
-        problem = resp.json()
-        problem = problem if isinstance(problem, dict) else {}
-        message = str(problem.get("detail") or problem.get("title") or f"HTTP {resp.status}")
-        raw_code = problem.get("code")
-        code = str(raw_code) if isinstance(raw_code, str | int) and raw_code != "" else None
-        cid = resp.correlation_id or (str(problem["instance"]) if problem.get("instance") else None)
-        error: ProviderError
-        if resp.status == 401:
-            reason = (
-                "flexport refused the API token (401: invalid, expired or revoked). Tokens do "
-                f"not refresh: put a valid one in {self.settings.token_env} and restart"
-            )
-            self._config_errors["token"] = reason
-            error = Unauthorized(NAME, reason, code=code, correlation_id=cid, status=401)
-        elif resp.status == 403 and op != "warehouses":
-            reason = f"flexport token lacks the scope for {op} (403): {message}"
-            self._config_errors[_family(op)] = reason
-            error = Forbidden(NAME, reason, code=code, correlation_id=cid, status=403)
-        elif op.endswith("cancel") and resp.status in (400, 409, 422):
-            error = Conflict(
-                NAME,
-                message,
-                code=code or "not-cancellable",
-                correlation_id=cid,
-                status=resp.status,
-            )
-        else:
-            error = error_for_status(
-                NAME,
-                resp.status,
-                code=code,
-                message=f"{op}: {message}",
-                correlation_id=cid,
-                fields=translate.field_errors(problem, lines),
-                retry_after=parse_retry_after(
-                    resp.headers.get("Retry-After"), now=self._clock.time()
-                ),
-            )
+        error, config_key = problems.to_error(
+            op,
+            resp.status,
+            resp.json(),
+            correlation_id=resp.correlation_id,
+            retry_after=parse_retry_after(resp.headers.get("Retry-After"), now=self._clock.time()),
+            token_env=self.settings.token_env,
+            lines=lines,
+        )
+        if config_key is not None:
+            self._config_errors[config_key] = error.message
         log.info("provider.call.failed", op=op, **error.describe())
         return error
-
-
-def _family(op: str) -> str:
-    return "b2b" if op.startswith("b2b_") else op if op in ("products", "warehouses") else "d2c"
-
-
-def _rows(body: Any) -> list[dict[str, Any]]:
-    """A list answer: a bare array, or one under `products`/`data`/`items`."""
-    if isinstance(body, dict):
-        for key in ("products", "data", "items"):
-            if isinstance(body.get(key), list):
-                body = body[key]
-                break
-    return [r for r in body if isinstance(r, dict)] if isinstance(body, list) else []

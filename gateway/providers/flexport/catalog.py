@@ -9,12 +9,45 @@ page the whole catalogue. One load runs at a time however many orders wait for i
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import Any
+
+import structlog
 
 from gateway.transport.clock import Clock
 
+log = structlog.get_logger(__name__)
+
 Loader = Callable[[], AsyncIterator[tuple[str, str]]]
 """Yields (merchantSku, logisticsSku) for every product."""
+MAX_PAGES = 1000
+"""A guard against a provider whose pages never end."""
+
+
+async def paged_products(
+    fetch: Callable[[Mapping[str, str]], Awaitable[Any]], *, per_page: int
+) -> AsyncIterator[tuple[str, str]]:
+    """(merchantSku, logisticsSku) of every product, `GET /products?limit=&offset=` page by
+    page until a short page. `fetch(params)` returns one page's JSON."""
+    for page in range(MAX_PAGES):
+        rows = _rows(await fetch({"limit": str(per_page), "offset": str(page * per_page)}))
+        for row in rows:
+            merchant, logistics = row.get("merchantSku"), row.get("logisticsSku")
+            if isinstance(merchant, str) and isinstance(logistics, str) and logistics:
+                yield merchant, logistics
+        if len(rows) < per_page:
+            return
+    log.warning("provider.pagination.capped", provider="flexport", op="products", pages=MAX_PAGES)
+
+
+def _rows(body: Any) -> list[dict[str, Any]]:
+    """A list answer: a bare array, or one under `products`/`data`/`items`."""
+    if isinstance(body, dict):
+        for key in ("products", "data", "items"):
+            if isinstance(body.get(key), list):
+                body = body[key]
+                break
+    return [r for r in body if isinstance(r, dict)] if isinstance(body, list) else []
 
 
 class ProductCatalog:

@@ -41,7 +41,12 @@ import structlog
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from gateway.sandbox.harness import CallHarness, RecordedRequest, add_control_routes
+from gateway.sandbox.harness import (
+    CallHarness,
+    HarnessControls,
+    RecordedRequest,
+    add_control_routes,
+)
 
 from . import api, control
 from .errors import PROBLEM_JSON, ApiError, fault_body, problem_response
@@ -53,7 +58,7 @@ log = structlog.get_logger(__name__)
 PREFIX = "/logistics/api/{version}"
 
 
-class FlexportSandbox:
+class FlexportSandbox(HarnessControls[Fault]):
     """The Flexport API simulator: state, webhooks, faults, records, and its aiohttp `app`.
 
     `tokens`: token → its scopes (None: every scope). `autopilot_s` (for the demo): every new
@@ -200,34 +205,6 @@ class FlexportSandbox:
                 return
             self.state.set_status(order, status)
             log.info("sandbox.flexport.autopilot.advanced", order_id=order.id, status=status)
-
-    # faults, holds and records (the shared harness) ---------------------------------------
-    @property
-    def faults(self) -> list[Fault]:
-        return self._harness.faults
-
-    def inject(self, fault: Fault) -> Fault:
-        return self._harness.inject(fault)
-
-    def clear_faults(self) -> None:
-        self._harness.clear_faults()
-
-    def release(self, op: str | None = None) -> None:
-        self._harness.release(op)
-
-    async def wait_held(
-        self,
-        op: str,
-        n: int = 1,
-        timeout: float = 10.0,  # noqa: ASYNC109 - part of the public test API
-    ) -> None:
-        await self._harness.wait_held(op, n, timeout)
-
-    def held(self, op: str = "*") -> int:
-        return self._harness.held(op)
-
-    def count(self, op: str, *, status: int | None = None) -> int:
-        return self._harness.count(op, status=status)
 
     # the aiohttp application -------------------------------------------------------------
     def _build_app(self) -> web.Application:

@@ -158,6 +158,17 @@ def test_d2c_has_no_pickup_points_and_us_needs_a_state() -> None:
     assert _locs(_order(address={"country_code": "US", "region": "NY"}), Kind.D2C) == []
 
 
+def test_a_us_b2b_state_must_be_its_2_letter_code() -> None:
+    us = {"country_code": "US", "postal_code": "89502"}
+    assert _locs(_order(address={**us, "region": "Nevada"})) == ["address.region"]
+    assert _locs(_order(address={**us, "region": "NV"})) == []
+    assert _locs(_order(address={"region": "Île-de-France", "country_code": "FR"})) == []
+    body = translate.to_b2b(
+        _order(address={"region": "Île-de-France", "country_code": "FR"}), logistics_skus={}
+    )
+    assert body["shipToAddress"]["state"] == "Île-de-France"  # a name stays as given
+
+
 def test_the_warehouse_may_pin_the_kind() -> None:
     order = _order()
     assert translate.kind_of(order, None) is Kind.B2B

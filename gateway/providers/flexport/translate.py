@@ -147,18 +147,18 @@ def check(order: CanonicalOrder, kind: Kind, *, today: date) -> list[FieldError]
                         f"(earliest {earliest.isoformat()})",
                     )
                 )
-    else:
-        if order.delivery.type is DeliveryType.PICKUP_POINT:
-            problems.append(
-                FieldError("delivery.type", "flexport D2C orders have no pickup points")
+    elif order.delivery.type is DeliveryType.PICKUP_POINT:
+        problems.append(FieldError("delivery.type", "flexport D2C orders have no pickup points"))
+    # B2B without a region is reported above; a US region must be the 2-letter state.
+    needs_state = addr.country_code == "US" and (kind is Kind.D2C or addr.region is not None)
+    if needs_state and not (addr.region and _US_STATE.match(addr.region)):
+        field = "provinceCode" if kind is Kind.D2C else "shipToAddress.state"
+        problems.append(
+            FieldError(
+                "address.region",
+                f"flexport requires {field}: the 2-letter state for US addresses",
             )
-        if addr.country_code == "US" and not (addr.region and _US_STATE.match(addr.region)):
-            problems.append(
-                FieldError(
-                    "address.region",
-                    "flexport requires address.provinceCode: the 2-letter state for US addresses",
-                )
-            )
+        )
     return problems
 
 
@@ -183,6 +183,13 @@ def _instant(value: datetime | date, *, end_of_day: bool) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _region(region: str | None) -> str | None:
+    """A state/province code in capitals (`nv` → `NV`); a region name as given."""
+    if not region:
+        return None
+    return region.upper() if len(region) <= 3 else region
+
+
 def _name(order: CanonicalOrder) -> str:
     return f"{order.recipient.first_name} {order.recipient.last_name}"
 
@@ -204,7 +211,7 @@ def to_d2c(
     }
     optional = {
         "address2": addr.line2,
-        "provinceCode": addr.region.upper() if addr.region else None,
+        "provinceCode": _region(addr.region),
         "company": rcpt.company,
         "phone": rcpt.phone,
     }
@@ -245,7 +252,7 @@ def to_b2b(
         "street1": addr.line1,
         "city": addr.city,
         "zip": addr.postal_code,
-        "state": (addr.region or "").upper(),
+        "state": _region(addr.region) or "",
         "country": addr.country_code,
         "isResidential": False,
     }

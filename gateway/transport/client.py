@@ -176,6 +176,7 @@ class ProviderTransport:
         order_id: str | None = None,
         json: Any = None,
         params: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
         retry_unknown: bool,
         auth: Auth | None = None,
     ) -> Response:
@@ -186,7 +187,14 @@ class ProviderTransport:
         if order_id is not None:
             path = path.format(id=order_id)
         resp = await self.request(
-            op, method, path, json=json, params=params, retry_unknown=retry_unknown, auth=auth
+            op,
+            method,
+            path,
+            json=json,
+            params=params,
+            headers=headers,
+            retry_unknown=retry_unknown,
+            auth=auth,
         )
         if resp.ok:
             return resp

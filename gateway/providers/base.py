@@ -103,6 +103,8 @@ class Capabilities:
     """`webhook_events()` verifies and parses deliveries to `POST /v1/webhooks/<name>`."""
     returns: bool = False
     """The provider implements `ReturnsProvider` and this account may use it."""
+    return_decisions: bool = False
+    """`decide_return()` exists at the provider (a merchant decision on arrived goods)."""
 
 
 @dataclass(frozen=True, slots=True)

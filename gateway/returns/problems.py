@@ -46,6 +46,16 @@ def unsupported(provider: str) -> ProblemError:
     )
 
 
+def decisions_unsupported(provider: str) -> ProblemError:
+    return ProblemError(
+        422,
+        "decision-unsupported",
+        f"Provider {provider} takes no merchant decision on returns",
+        detail=f"{provider}'s returns API has no decision step; it handles the goods itself",
+        extra={"provider": provider},
+    )
+
+
 def return_exists(return_id: str, external_id: str) -> ProblemError:
     return ProblemError(
         409,

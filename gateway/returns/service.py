@@ -45,6 +45,7 @@ from gateway.providers.base import (
     returns_of,
 )
 from gateway.returns.problems import (
+    decisions_unsupported,
     line_problems,
     location,
     refused,
@@ -262,6 +263,9 @@ class ReturnService:
     async def decide(self, client: Client, return_id: str, decision: Decision) -> dict[str, Any]:
         row = await self._owned(client, return_id)
         returns, provider_return_id = self._at_provider(row)
+        provider = self._providers[row.provider]
+        if not provider.capabilities.return_decisions:
+            raise decisions_unsupported(row.provider)
         try:
             found = await returns.decide_return(provider_return_id, decision)
         except Conflict as exc:

@@ -41,6 +41,8 @@ def _sandbox(settings: ProviderSettings, secrets: Secrets, ctx: ProviderContext)
     )
     for merchant_sku, (logistics_sku, name) in DEMO_PRODUCTS.items():
         sandbox.add_product(merchant_sku, logistics_sku=logistics_sku, name=name)
+    # The simulated account has the returns approval exactly when the gateway is told so.
+    sandbox.approve_returns(settings.returns_enabled)
     return sandbox.app
 
 

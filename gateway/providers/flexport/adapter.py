@@ -9,7 +9,8 @@ are logged. A create whose answer was lost is first looked for by external id (`
 D2C orders and B2B outbounds live under different paths. A provider order id does not say
 which API holds it, so the adapter remembers the kind of every order it created or found,
 and otherwise asks the D2C API first and the B2B API on a 404 (only APIs a configured
-warehouse can use are asked).
+warehouse can use are asked). Returns (account approval: `returns_enabled`) are the
+`FlexportReturns` half, in `returns.py`.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from gateway.providers.base import (
 from gateway.providers.errors import FieldError
 from gateway.providers.flexport import problems, statuses, translate, webhooks
 from gateway.providers.flexport.catalog import ProductCatalog, paged_products
+from gateway.providers.flexport.returns import FlexportReturns
 from gateway.providers.flexport.settings import FlexportSettings
 from gateway.transport import SYSTEM_CLOCK, Clock, ProviderTransport, Response, StaticBearer
 from gateway.transport.backoff import parse_retry_after
@@ -62,6 +64,10 @@ PATHS: dict[str, tuple[str, str]] = {
     "b2b_get": ("GET", "/orders/rs/{id}"),
     "b2b_find": ("GET", "/orders/rs/external_id/{id}"),
     "b2b_cancel": ("POST", "/orders/rs/{id}/cancel"),
+    "return_create": ("POST", "/returns"),
+    "return_list": ("GET", "/returns"),
+    "return_get": ("GET", "/returns/{id}"),
+    "return_cancel": ("POST", "/returns/{id}/cancel"),
     "products": ("GET", "/products"),
     "warehouses": ("GET", "/warehouses/active"),
 }
@@ -74,7 +80,7 @@ def _op(kind: Kind, op: str) -> str:
     return op if kind is Kind.D2C else f"b2b_{op}"
 
 
-class FlexportAdapter:
+class FlexportAdapter(FlexportReturns):
     name = NAME
 
     def __init__(
@@ -90,7 +96,9 @@ class FlexportAdapter:
         self._ctx = ctx
         self._clock = clock
         self.capabilities = Capabilities(
-            cancel=True, webhooks=settings.webhook_secret_env is not None
+            cancel=True,
+            webhooks=settings.webhook_secret_env is not None,
+            returns=settings.returns_enabled,  # returns are `returns.py`
         )
         self._session: aiohttp.ClientSession | None = None
         self._transport: ProviderTransport | None = None

@@ -23,9 +23,11 @@ NAME = "flexport"
 
 
 def family(op: str) -> str:
-    """Which scope an op needs: `d2c`, `b2b`, `products` or `warehouses`."""
+    """Which scope an op needs: `d2c`, `b2b`, `returns`, `products` or `warehouses`."""
     if op.startswith("b2b_"):
         return "b2b"
+    if op.startswith("return_"):
+        return "returns"
     return op if op in ("products", "warehouses") else "d2c"
 
 

@@ -43,5 +43,8 @@ class FlexportSettings(ProviderSettings):
     then applies its own SLA rule)."""
     b2b_shipping_partner: Literal["FLEXPORT", "SELLER"] = "FLEXPORT"
     b2b_shipping_type: Literal["PARCEL", "LTL", "FTL"] = "PARCEL"
+    returns_enabled: bool = False
+    """Flexport returns need account approval (seed 004): offer `/v1/returns` for Flexport
+    orders only once the account has it; otherwise they are `422 returns-unsupported`."""
     probe_token: bool = True
     """Call `GET /warehouses/active` at start-up, so a refused token shows in /readyz at once."""

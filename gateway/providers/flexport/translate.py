@@ -194,13 +194,8 @@ def _name(order: CanonicalOrder) -> str:
     return f"{order.recipient.first_name} {order.recipient.last_name}"
 
 
-def to_d2c(
-    order: CanonicalOrder,
-    *,
-    logistics_skus: Mapping[str, str],
-    ship_methods: Mapping[Speed, str] | None = None,
-) -> dict[str, Any]:
-    """The body of `POST /orders` (`CreateOrderInput`). Every SKU must be in `logistics_skus`."""
+def address_of(order: CanonicalOrder) -> dict[str, Any]:
+    """The order's recipient and address as a Flexport address (orders, return sources)."""
     rcpt, addr = order.recipient, order.address
     address: dict[str, Any] = {
         "name": _name(order),
@@ -215,7 +210,17 @@ def to_d2c(
         "company": rcpt.company,
         "phone": rcpt.phone,
     }
-    address |= {k: v for k, v in optional.items() if v}
+    return address | {k: v for k, v in optional.items() if v}
+
+
+def to_d2c(
+    order: CanonicalOrder,
+    *,
+    logistics_skus: Mapping[str, str],
+    ship_methods: Mapping[Speed, str] | None = None,
+) -> dict[str, Any]:
+    """The body of `POST /orders` (`CreateOrderInput`). Every SKU must be in `logistics_skus`."""
+    address = address_of(order)
     items = []
     for line in merged_lines(order):
         item: dict[str, Any] = {"logisticsSku": logistics_skus[line.sku], "quantity": line.quantity}

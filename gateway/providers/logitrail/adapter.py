@@ -91,6 +91,7 @@ class LogitrailAdapter:
             cancel=True,
             webhooks=settings.webhook_token_env is not None,
             returns=settings.returns_enabled,
+            return_decisions=settings.returns_enabled,
         )
         self._ctx = ctx
         self._clock = clock

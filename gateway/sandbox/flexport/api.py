@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from . import returns
 from .errors import ApiError, json_response
 from .state import B2B_CANCELLABLE, B2BOrder, D2COrder, FlexportState
 from .validation import b2b_order, d2c_order
@@ -179,6 +180,12 @@ OPERATIONS = (
     Operation("find", "GET", "/orders/external_id/{ext}", find_order, "logistics_orders"),
     Operation("get", "GET", r"/orders/{id:\d+}", get_order, "logistics_orders"),
     Operation("cancel", "POST", r"/orders/{id:\d+}/cancel", cancel_order, "logistics_orders"),
+    Operation("return_create", "POST", "/returns", returns.create, "logistics_returns"),
+    Operation("return_list", "GET", "/returns", returns.list_returns, "logistics_returns"),
+    Operation("return_get", "GET", r"/returns/{id:\d+}", returns.get, "logistics_returns"),
+    Operation(
+        "return_cancel", "POST", r"/returns/{id:\d+}/cancel", returns.cancel, "logistics_returns"
+    ),
     Operation("products", "GET", "/products", list_products, "logistics_products"),
     Operation("warehouses", "GET", "/warehouses/active", active_warehouses, "logistics_warehouses"),
 )

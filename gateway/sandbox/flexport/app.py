@@ -51,6 +51,7 @@ from gateway.sandbox.harness import (
 from . import api, control
 from .errors import PROBLEM_JSON, ApiError, fault_body, problem_response
 from .faults import Fault
+from .returns import FlexportReturn
 from .state import B2B_STEPS, D2C_STEPS, B2BOrder, D2COrder, FlexportState, Order, Shipment, Stored
 from .webhooks import WebhookDelivery, WebhookSender
 
@@ -101,6 +102,7 @@ class FlexportSandbox(HarnessControls[Fault]):
         self.requests: list[RecordedRequest] = self._harness.requests
         self.d2c: dict[int, D2COrder] = self.state.d2c
         self.b2b: dict[int, B2BOrder] = self.state.b2b
+        self.returns: dict[int, FlexportReturn] = self.state.returns
         self.deliveries: list[WebhookDelivery] = self._sender.deliveries
         self.app = self._build_app()
 
@@ -118,6 +120,15 @@ class FlexportSandbox(HarnessControls[Fault]):
     def revoke_token(self, token: str) -> None:
         """The token expires (or an administrator revokes it): 401 from now on."""
         self.state.tokens.pop(token, None)
+
+    def approve_returns(self, approved: bool = True) -> None:
+        """The account gets (or loses) Flexport's approval for returns (403 without it)."""
+        self.state.returns_approved = approved
+
+    def advance_return(self, return_id: int | str, status: str) -> None:
+        """Move a return to any status: CREATED, SHIPPED, RECEIVED_FOR_PROCESSING, PROCESSED,
+        CANCELLED (`KeyError`: unknown return, `ValueError`: unknown status)."""
+        self.state.set_return_status(self.state.returns[int(return_id)], status)
 
     def lock(self, locked: bool = True) -> None:
         """Freeze the account: every API call answers 423 Locked until unlocked."""

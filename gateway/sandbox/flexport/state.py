@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from .returns import RETURN_STATUSES, FlexportReturn
+
 D2C_STEPS = ("CREATED", "PICKING", "PACKED", "SHIPPED", "DELIVERED")
 D2C_STATUSES = (*D2C_STEPS, "CANCELLED", "ERROR", "STOPPED")
 B2B_STEPS = ("PLANNED", "BOOKED", "IN_PROGRESS", "TENDERED", "COMPLETED")
@@ -224,6 +226,10 @@ class FlexportState:
         self.d2c: dict[int, D2COrder] = {}
         self.b2b: dict[int, B2BOrder] = {}
         self.keys: dict[tuple[str, str], Stored] = {}
+        self.returns: dict[int, FlexportReturn] = {}
+        self.returns_approved = False
+        """Returns need account approval (seed 004): 403 until approved."""
+        self._return_ids = itertools.count(310_000)
         self.replayed: list[str] = []
         """Idempotency keys whose stored answer was replayed, in order."""
         self.on_event: OrderEvent = lambda _type, _order, _shipment: None
@@ -241,6 +247,24 @@ class FlexportState:
 
     def by_merchant_sku(self, sku: str) -> Product | None:
         return next((p for p in self.products.values() if p.merchant_sku == sku), None)
+
+    # returns -----------------------------------------------------------------------
+    def knows(self, item: dict[str, Any]) -> bool:
+        """Whether a return item's identifier names a product of the account."""
+        if item.get("type") == "LOGISTICS_SKU":
+            return item.get("identifier") in self.products
+        return self.by_merchant_sku(str(item.get("identifier"))) is not None
+
+    def create_return(self, body: dict[str, Any]) -> FlexportReturn:
+        now = self.clock()
+        ret = FlexportReturn(next(self._return_ids), body, "CREATED", now, now)
+        self.returns[ret.id] = ret
+        return ret
+
+    def set_return_status(self, ret: FlexportReturn, status: str) -> None:
+        if status not in RETURN_STATUSES:
+            raise ValueError(f"unknown return status {status!r}; one of {RETURN_STATUSES}")
+        ret.status, ret.updated_at = status, self.clock()
 
     # orders ------------------------------------------------------------------------
     def create_d2c(self, body: dict[str, Any]) -> D2COrder:

@@ -1,0 +1,79 @@
+"""Canonical return ⇄ Flexport return (providers/flexport.md §7). Pure: no I/O, no aiohttp.
+
+Returns need account approval at Flexport (seed 004: "Parcels, Returns — Account approval";
+not in Flexport's own sandbox), so the gateway offers them only where `returns_enabled` says
+the account has it. Decisions made here once:
+- `externalReturnId` is the gateway's return id (unique; what a lost create is found by);
+  `rma` is the client's `external_id`, else the gateway's id too (Flexport requires one).
+- Items are merchant SKUs (`type: SKU`), so no catalogue lookup is needed. Flexport does not
+  copy lines from the order: a return without lines is sent with the order's lines.
+- `sourceAddress` is the order's delivery address (where the goods come back from), in the
+  shape of an order's `address` (the `DeliverrAddress` fields were not captured); Flexport then
+  buys the label (no `externalLabel`).
+- Flexport has no merchant decision on returns: decisions are refused before any call. The
+  return `type` (customer/agent) has no Flexport field either; the gateway keeps it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from gateway.model.orders import CanonicalOrder
+from gateway.model.returns import CanonicalReturn, ReturnStatus
+from gateway.providers.flexport.translate import address_of
+
+RETURN_STATUSES: dict[str, ReturnStatus] = {
+    "CREATED": ReturnStatus.REGISTERED,  # label bought, nothing sent yet
+    "SHIPPED": ReturnStatus.REGISTERED,  # on its way back; still cancellable
+    "RECEIVED_FOR_PROCESSING": ReturnStatus.IN_PROGRESS,  # received: no longer cancellable
+    "PROCESSED": ReturnStatus.COMPLETED,  # inspected, dispositions set
+    "CANCELLED": ReturnStatus.CANCELLED,
+}
+"""Flexport return status → canonical return status: the one table."""
+
+
+def return_status_of(raw: str) -> ReturnStatus | None:
+    return RETURN_STATUSES.get(raw.upper())
+
+
+def to_return(
+    gateway_id: str, ret: CanonicalReturn, order: CanonicalOrder, provider_order_id: str
+) -> dict[str, Any]:
+    """The body of `POST /returns` (merchant SKUs, quantities merged per SKU)."""
+    lines = ret.lines if ret.lines is not None else order.lines
+    quantities: Counter[str] = Counter()
+    for line in lines:
+        quantities[line.sku] += line.quantity
+    return {
+        "rma": ret.external_id or gateway_id,
+        "externalReturnId": gateway_id,
+        "returnItems": [
+            {"identifier": sku, "type": "SKU", "quantity": quantity}
+            for sku, quantity in quantities.items()
+        ],
+        "sourceAddress": address_of(order),
+        "logisticsOrderId": provider_order_id,
+    }
+
+
+def return_of(body: Any) -> dict[str, Any] | None:
+    """A return object (numeric `id`, string `status`), or None if `body` is not one."""
+    if isinstance(body, dict) and isinstance(body.get("return"), dict):
+        body = body["return"]
+    if not isinstance(body, dict):
+        return None
+    rid, status = body.get("id"), body.get("status")
+    if isinstance(rid, bool) or not isinstance(rid, int | str) or not isinstance(status, str):
+        return None
+    return body
+
+
+def returns_of(body: Any) -> list[dict[str, Any]] | None:
+    """The rows of a list answer: a JSON array, or `{data|returns: [...]}` (both are seen)."""
+    rows = body
+    if isinstance(body, dict):
+        rows = body.get("data", body.get("returns"))
+    if not isinstance(rows, list):
+        return None
+    return [r for r in rows if return_of(r) is not None]

@@ -1,0 +1,169 @@
+"""Flexport's returns API as the sandbox performs it (providers/flexport.md §7).
+
+| op | route (below `/logistics/api/{version}`) | scope |
+|---|---|---|
+| return_create | `POST /returns` | write_logistics_returns |
+| return_list | `GET /returns?externalReturnId=&rma=&status=&limit=` | read_logistics_returns |
+| return_get | `GET /returns/{id}` | read_logistics_returns |
+| return_cancel | `POST /returns/{id}/cancel` | write_logistics_returns |
+
+Returns need account approval (seed 004): until `FlexportSandbox.approve_returns()` every
+returns call answers 403. Create requires `rma`, `externalReturnId` (unique: a second one is
+409), `returnItems[{identifier, type LOGISTICS_SKU|SKU, quantity ≥ 1}]` naming known products,
+and `sourceAddress` unless an `externalLabel` is given; the return starts `CREATED` with a
+label Flexport bought. Cancel is refused (409) once the goods were received.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from .errors import ApiError, json_response
+from .validation import Problems, _quantity, _text
+
+if TYPE_CHECKING:
+    from .state import FlexportState
+
+RETURN_STATUSES = ("CREATED", "SHIPPED", "RECEIVED_FOR_PROCESSING", "PROCESSED", "CANCELLED")
+CANCELLABLE = frozenset({"CREATED", "SHIPPED"})
+ITEM_TYPES = ("LOGISTICS_SKU", "SKU")
+
+
+@dataclass
+class FlexportReturn:
+    id: int
+    body: dict[str, Any]
+    status: str
+    created_at: float
+    updated_at: float
+
+    @property
+    def external_return_id(self) -> str:
+        return str(self.body["externalReturnId"])
+
+    def to_json(self) -> dict[str, Any]:
+        label = self.body.get("externalLabel") or {
+            "carrier": "USPS",
+            "trackingCode": f"9400{self.id:018d}",
+            "trackingUrl": f"https://tools.usps.com/go/TrackConfirmAction?tLabels=9400{self.id}",
+            "labelUrl": f"https://labels.flexport.example/returns/{self.id}.pdf",
+        }
+        return {
+            "id": self.id,
+            "status": self.status,
+            "rma": self.body["rma"],
+            "externalReturnId": self.external_return_id,
+            "logisticsOrderId": self.body.get("logisticsOrderId"),
+            "sourceAddress": self.body.get("sourceAddress"),
+            "shippingLabel": label,
+            "returnItems": [
+                {
+                    "identifier": item["identifier"],
+                    "type": item["type"],
+                    "expectedQuantity": item["quantity"],
+                    "inspectedItems": [],
+                }
+                for item in self.body["returnItems"]
+            ],
+            "createdAt": _iso(self.created_at),
+            "updatedAt": _iso(self.updated_at),
+        }
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def _approved(state: FlexportState) -> None:
+    if not state.returns_approved:
+        raise ApiError(
+            403,
+            "Returns are not enabled for this account: submit a support ticket to request access.",
+        )
+
+
+def _validated(state: FlexportState, body: Any) -> dict[str, Any]:
+    p = Problems()
+    if not isinstance(body, dict):
+        raise ApiError(400, "The request body must be a JSON object.")
+    for key in ("rma", "externalReturnId"):
+        _text(p, body, key, "", required=True)
+    items = body.get("returnItems")
+    if not isinstance(items, list) or not items:
+        p.missing("returnItems", "is required and must not be empty")
+    else:
+        for i, item in enumerate(items):
+            where = f"returnItems[{i}]"
+            if not isinstance(item, dict):
+                p.missing(where, "must be an object")
+                continue
+            _text(p, item, "identifier", f"{where}.", required=True)
+            _quantity(p, item, where)
+            if item.get("type") not in ITEM_TYPES:
+                p.missing(f"{where}.type", f"must be one of {', '.join(ITEM_TYPES)}")
+            elif isinstance(item.get("identifier"), str) and not state.knows(item):
+                p.rule(f"{where}.identifier", f"unknown product {item['identifier']}")
+    if body.get("externalLabel") is None and not isinstance(body.get("sourceAddress"), dict):
+        p.missing("sourceAddress", "is required without an externalLabel")
+    p.raise_any()
+    return body
+
+
+def _return(state: FlexportState, request: web.Request) -> FlexportReturn:
+    found = state.returns.get(int(request.match_info["id"]))
+    if found is None:
+        raise ApiError(404, f"Cannot find return {request.match_info['id']}")
+    return found
+
+
+async def create(state: FlexportState, request: web.Request) -> web.Response:
+    from .api import json_body  # noqa: PLC0415 (api imports this module)
+
+    _approved(state)
+    body = _validated(state, await json_body(request))
+    if any(r.external_return_id == body["externalReturnId"] for r in state.returns.values()):
+        raise ApiError(
+            409, f"A return with externalReturnId {body['externalReturnId']} already exists."
+        )
+    return json_response(state.create_return(body).to_json(), status=201)
+
+
+async def get(state: FlexportState, request: web.Request) -> web.Response:
+    _approved(state)
+    return json_response(_return(state, request).to_json())
+
+
+async def list_returns(state: FlexportState, request: web.Request) -> web.Response:
+    _approved(state)
+    query = request.query
+    try:
+        limit = int(query.get("limit", "50"))
+    except ValueError:
+        limit = 0
+    if not 1 <= limit <= 100:
+        raise ApiError(400, "limit must be within 1..100.")
+    rows = [
+        r
+        for r in state.returns.values()
+        if query.get("externalReturnId") in (None, r.external_return_id)
+        and query.get("rma") in (None, r.body["rma"])
+        and query.get("status") in (None, r.status)
+    ]
+    return json_response([r.to_json() for r in rows[:limit]])
+
+
+async def cancel(state: FlexportState, request: web.Request) -> web.Response:
+    _approved(state)
+    ret = _return(state, request)
+    if ret.status != "CANCELLED":
+        if ret.status not in CANCELLABLE:
+            raise ApiError(
+                409,
+                f"Return {ret.id} can no longer be cancelled: it was received ({ret.status}).",
+            )
+        state.set_return_status(ret, "CANCELLED")
+    return json_response(ret.to_json())

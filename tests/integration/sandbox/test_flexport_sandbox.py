@@ -520,3 +520,81 @@ async def test_control_api_for_processes_that_cannot_call_python(fx: Running) ->
     assert "DSKULAMP1" in fx.sandbox.state.products
     assert recorded["headers"]["authorization"] == "Bearer <redacted>"
     assert recorded["path"] == f"{API}/orders/rs"
+
+
+# returns (providers/flexport.md §7) --------------------------------------------------------
+
+
+def ret(external: str = "ret_1", **changes: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "rma": "RMA-1",
+        "externalReturnId": external,
+        "returnItems": [{"identifier": "TSHIRT-M", "type": "SKU", "quantity": 1}],
+        "sourceAddress": {"name": "Ada L", "address1": "1 Main St", "city": "Austin"},
+    }
+    return body | changes
+
+
+async def test_returns_need_the_accounts_approval(fx: Running) -> None:
+    status, problem, _h = await fx.call("POST", f"{API}/returns", ret())
+    assert status == 403
+    assert "support ticket" in problem["detail"]
+    fx.sandbox.approve_returns()
+    status, _body, _h = await fx.call("POST", f"{API}/returns", ret())
+    assert status == 201
+
+
+async def test_create_validation_names_every_field(fx: Running) -> None:
+    fx.sandbox.approve_returns()
+    bad = ret(rma=None, returnItems=[{"identifier": "TSHIRT-M", "type": "EAN", "quantity": 0}])
+    del bad["sourceAddress"]
+    status, problem, _h = await fx.call("POST", f"{API}/returns", bad)
+    assert status == 400
+    assert sorted(names(problem)) == [
+        "returnItems[0].type",
+        "rma",
+        "sourceAddress",
+    ]
+    status, problem, _h = await fx.call(
+        "POST",
+        f"{API}/returns",
+        ret(returnItems=[{"identifier": "NOPE", "type": "SKU", "quantity": 1}]),
+    )
+    assert status == 422
+    assert names(problem) == ["returnItems[0].identifier"]
+    labelled = ret(externalLabel={"trackingCode": "1Z", "carrier": "UPS"})
+    del labelled["sourceAddress"]
+    status, _body, _h = await fx.call("POST", f"{API}/returns", labelled)
+    assert status == 201
+
+
+async def test_lookup_by_external_return_id_duplicates_and_cancel(fx: Running) -> None:
+    fx.sandbox.approve_returns()
+    _s, first, _h = await fx.call("POST", f"{API}/returns", ret("ret_A"))
+    _s, second, _h = await fx.call(
+        "POST",
+        f"{API}/returns",
+        ret(
+            "ret_B",
+            returnItems=[{"identifier": "DSKU9MUG001", "type": "LOGISTICS_SKU", "quantity": 2}],
+        ),
+    )
+    status, _p, _h = await fx.call("POST", f"{API}/returns", ret("ret_A"))
+    assert status == 409
+
+    _s, found, _h = await fx.call("GET", f"{API}/returns?externalReturnId=ret_B")
+    assert [r["id"] for r in found] == [second["id"]]
+    assert found[0]["returnItems"][0]["expectedQuantity"] == 2
+    assert first["status"] == "CREATED"
+    assert first["shippingLabel"]["trackingCode"]
+
+    fx.sandbox.advance_return(second["id"], "RECEIVED_FOR_PROCESSING")
+    status, cancelled, _h = await fx.call("POST", f"{API}/returns/{first['id']}/cancel")
+    assert (status, cancelled["status"]) == (200, "CANCELLED")
+    status, again, _h = await fx.call("POST", f"{API}/returns/{first['id']}/cancel")
+    assert (status, again["status"]) == (200, "CANCELLED")
+    status, refused, _h = await fx.call("POST", f"{API}/returns/{second['id']}/cancel")
+    assert status == 409
+    assert "received" in refused["detail"]
+    status, _p, _h = await fx.call("GET", f"{API}/returns/999")
+    assert status == 404

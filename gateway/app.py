@@ -78,7 +78,8 @@ def _mount_sandboxes(app: web.Application, settings: Settings) -> None:
 
 
 async def _store(app: web.Application) -> AsyncIterator[None]:
-    store = await open_store(app[SETTINGS].store.url)
+    s = app[SETTINGS].store
+    store = await open_store(s.url, pool_size=s.pool_size, migrate=s.migrate_on_start)
     app[STORE] = store
     yield
     await store.close()

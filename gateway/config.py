@@ -51,10 +51,18 @@ class ServerSettings(Section):
     """How long `POST /v1/orders` waits for the provider before answering 202."""
     max_body_bytes: Annotated[int, Field(ge=1024)] = 1024 * 1024
     shutdown_timeout_s: Annotated[float, Field(ge=0)] = 10.0
+    replicas: Annotated[int, Field(ge=1, le=1000)] = 1
+    """How many gateway processes serve together. Without `[redis]` each takes this share of
+    every provider's rate limit; with Redis the limit is shared and this is not needed."""
 
 
 class StoreSettings(Section):
     url: str = "sqlite:///var/gateway.db"
+    pool_size: Annotated[int, Field(ge=1, le=200)] = 10
+    """PostgreSQL: connections each process keeps at most."""
+    migrate_on_start: bool = True
+    """PostgreSQL: `serve` applies pending migrations (under an advisory lock). False leaves
+    that to `gateway migrate`, and `serve` refuses a database that is behind."""
 
     @field_validator("url")
     @classmethod
@@ -185,6 +193,8 @@ class SubscriberSettings(Section):
 
 class RedisSettings(Section):
     url: str
+    key_prefix: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:\-]{1,64}$")] = "gateway"
+    """Every key the gateway writes starts with `<key_prefix>:`, so fleets can share a Redis."""
 
 
 class LoggingSettings(Section):

@@ -113,9 +113,9 @@ async def _migrate(settings: Settings) -> int:
             await store.close()
             print("migrated")
             return 0
-        from gateway.store import postgres, postgres_schema  # noqa: PLC0415
+        from gateway.store import postgres_pool, postgres_schema  # noqa: PLC0415
 
-        pool = await postgres.connect_pool(url, max_size=1)
+        pool = await postgres_pool.connect_pool(url, max_size=1)
         try:
             async with pool.acquire() as conn:
                 applied = await postgres_schema.migrate(conn)

@@ -33,6 +33,7 @@ from gateway.orders.service import OrderService
 from gateway.orders.submission import Submitter
 from gateway.providers.base import Provider, ProviderContext, load_spec
 from gateway.store import open_store
+from gateway.transport.fleet import Fleet, LocalFleet
 from gateway.workers.submitter import run_workers
 
 log = structlog.get_logger(__name__)
@@ -85,9 +86,25 @@ async def _store(app: web.Application) -> AsyncIterator[None]:
     await store.close()
 
 
+def open_fleet(settings: Settings) -> Fleet:
+    """Provider limits shared through Redis when `[redis]` is set, else split by replicas."""
+    replicas = settings.server.replicas
+    if settings.redis is None:
+        fleet: Fleet = LocalFleet(replicas)
+    else:
+        from gateway.transport.redis_fleet import RedisFleet  # noqa: PLC0415 (optional)
+
+        fleet = RedisFleet.from_url(
+            settings.redis.url, prefix=settings.redis.key_prefix, replicas=replicas
+        )
+    log.info("fleet.opened", fleet=fleet.description, replicas=replicas)
+    return fleet
+
+
 async def _providers(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    ctx = ProviderContext(self_url=app[SELF_URL])
+    fleet = open_fleet(settings)
+    ctx = ProviderContext(self_url=app[SELF_URL], fleet=fleet)
     providers: dict[str, Provider] = {}
     try:
         for name, block in settings.providers.items():
@@ -99,6 +116,7 @@ async def _providers(app: web.Application) -> AsyncIterator[None]:
     finally:
         for provider in providers.values():
             await provider.close()
+        await fleet.close()
 
 
 async def _service(app: web.Application) -> AsyncIterator[None]:

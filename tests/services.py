@@ -91,10 +91,12 @@ def _throwaway_cluster() -> Iterator[str]:
     data, port = root / "data", free_port()
     if user is not None:
         shutil.chown(root, user)
-    run = {"user": user, "check": True, "capture_output": True}
     try:
-        subprocess.run(  # noqa: PLW1510 (check is in run)
-            [initdb, "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync"], **run
+        subprocess.run(
+            [initdb, "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync"],
+            user=user,
+            check=True,
+            capture_output=True,
         )
         subprocess.run(
             [
@@ -108,7 +110,9 @@ def _throwaway_cluster() -> Iterator[str]:
                 f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off",
                 "start",
             ],
-            **run,
+            user=user,
+            check=True,
+            capture_output=True,
         )
     except subprocess.CalledProcessError as exc:
         shutil.rmtree(root, ignore_errors=True)
@@ -116,7 +120,12 @@ def _throwaway_cluster() -> Iterator[str]:
     try:
         yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
     finally:
-        subprocess.run([pg_ctl, "-D", str(data), "-m", "immediate", "stop"], **{**run, "check": False})
+        subprocess.run(
+            [pg_ctl, "-D", str(data), "-m", "immediate", "stop"],
+            user=user,
+            check=False,
+            capture_output=True,
+        )
         shutil.rmtree(root, ignore_errors=True)
 
 
@@ -152,7 +161,9 @@ def postgres_session() -> Iterator[PostgresDatabase]:
             try:
                 url = stack.enter_context(_throwaway_cluster())
             except Unavailable as exc:
-                raise Unavailable(f"PostgreSQL at {url} does not answer ({problem}); {exc}") from None
+                raise Unavailable(
+                    f"PostgreSQL at {url} does not answer ({problem}); {exc}"
+                ) from None
         name = f"gw_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
         _run(_admin(url, f"CREATE DATABASE {name}"))
         try:
@@ -202,7 +213,7 @@ def redis_session() -> Iterator[str]:
     if binary is None:
         raise Unavailable(f"Redis at {url} does not answer and redis-server is not installed")
     root, port = Path(tempfile.mkdtemp(prefix="gw-redis-")), free_port()
-    proc = subprocess.Popen(  # noqa: S603 (fixed arguments)
+    proc = subprocess.Popen(
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
         cwd=root,
         stdout=subprocess.DEVNULL,

@@ -51,7 +51,12 @@ async def open_store(url: str, *, pool_size: int = 10, migrate: bool = True) -> 
 
         return await SqliteStore.open(url)
     if url.startswith(("postgresql:", "postgres:")):
-        from gateway.store.postgres import PostgresStore  # noqa: PLC0415 (optional dependency)
+        try:
+            from gateway.store.postgres import PostgresStore  # noqa: PLC0415 (optional)
+        except ImportError as exc:
+            raise StoreUnavailable(
+                "a PostgreSQL store needs asyncpg: pip install 'order-routing-gateway[postgres]'"
+            ) from exc
 
         return await PostgresStore.open(url, pool_size=pool_size, migrate=migrate)
     raise NotImplementedError(f"no store backend for {url.split(':', 1)[0]!r}")

@@ -10,13 +10,14 @@ enforced by the database itself, never by a read-then-write in Python:
   that leases them, so N replicas polling at once never lease one order twice;
 - steps that append history lock their order row first, so history numbers never collide.
 
-Each public method is one transaction, as in `SqliteStore`; the contract is `Store`.
+Each public method is one transaction, as in `SqliteStore`; the contract is `Store`. The pool
+lives in `postgres_pool.py`, idempotency records and webhook events in `postgres_records.py`,
+migrations in `postgres_schema.py`.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,18 +28,17 @@ import structlog
 from gateway.model.orders import OPEN_PHASES, Phase, Status, moves_forward
 from gateway.store import postgres_schema
 from gateway.store.base import (
-    Begin,
-    BeginOutcome,
     HistoryEntry,
     LeaseLost,
     NewOrder,
     OrderExists,
     OrderFilter,
     OrderRow,
-    StoredEvent,
     StoreUnavailable,
     Transition,
 )
+from gateway.store.postgres_pool import connect_pool
+from gateway.store.postgres_records import RecordQueries
 
 log = structlog.get_logger(__name__)
 
@@ -49,17 +49,6 @@ _ORDER_COLUMNS = (
 )
 _OPEN = "('" + "', '".join(sorted(OPEN_PHASES)) + "')"
 _NATURAL_KEY = "orders_client_external_id"
-
-# What "the database is not there" looks like through asyncpg; anything else is a bug or a
-# constraint and propagates as it is.
-UNAVAILABLE: tuple[type[BaseException], ...] = (
-    OSError,
-    TimeoutError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.exceptions.OperatorInterventionError,
-    asyncpg.exceptions.InsufficientResourcesError,
-)
 
 
 def _row(r: asyncpg.Record) -> OrderRow:
@@ -87,21 +76,7 @@ def _stamp(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, UTC)
 
 
-async def connect_pool(url: str, *, max_size: int) -> asyncpg.Pool:
-    """A pool on `url`; query parameters other than libpq's are server settings
-    (`?search_path=tenant_a` puts the gateway's tables in that schema)."""
-    try:
-        pool = await asyncpg.create_pool(url, min_size=1, max_size=max_size)
-    except UNAVAILABLE as exc:
-        raise StoreUnavailable(f"cannot connect to PostgreSQL: {exc}") from exc
-    assert pool is not None
-    return pool
-
-
-class PostgresStore:
-    def __init__(self, pool: asyncpg.Pool) -> None:
-        self._pool = pool
-
+class PostgresStore(RecordQueries):
     @classmethod
     async def open(cls, url: str, *, pool_size: int = 10, migrate: bool = True) -> PostgresStore:
         """Connect; apply pending migrations (under the advisory lock) unless `migrate` is
@@ -122,120 +97,6 @@ class PostgresStore:
             raise
         log.info("store.opened", backend="postgresql", pool_size=pool_size)
         return store
-
-    @asynccontextmanager
-    async def _conn(self) -> AsyncIterator[Any]:
-        try:
-            async with self._pool.acquire() as conn:
-                yield conn
-        except UNAVAILABLE as exc:
-            raise StoreUnavailable(f"{type(exc).__name__}: {exc}") from exc
-
-    @asynccontextmanager
-    async def _tx(self) -> AsyncIterator[Any]:
-        async with self._conn() as conn, conn.transaction():
-            yield conn
-
-    async def ping(self) -> None:
-        async with self._conn() as conn:
-            await conn.fetchval("SELECT 1")
-
-    async def close(self) -> None:
-        await self._pool.close()
-
-    # idempotency ---------------------------------------------------------------
-    async def begin_idempotent(
-        self,
-        client_id: str,
-        key: str,
-        fingerprint: str,
-        *,
-        now: float,
-        lock_s: float,
-        ttl_s: float,
-    ) -> Begin:
-        while True:
-            async with self._tx() as db:
-                taken = await db.fetchval(
-                    "INSERT INTO idempotency (client_id, key, fingerprint, state, locked_until,"
-                    " expires_at) VALUES ($1, $2, $3, 'running', $4, $5)"
-                    " ON CONFLICT (client_id, key) DO NOTHING RETURNING 1",
-                    client_id,
-                    key,
-                    fingerprint,
-                    now + lock_s,
-                    now + ttl_s,
-                )
-                if taken:
-                    return Begin(BeginOutcome.NEW)
-                rec = await db.fetchrow(
-                    "SELECT * FROM idempotency WHERE client_id = $1 AND key = $2 FOR UPDATE",
-                    client_id,
-                    key,
-                )
-                if rec is None:
-                    continue  # abandoned or purged between the two statements: try again
-                if rec["expires_at"] <= now:
-                    # Reused in place (not deleted and re-inserted) so that a concurrent
-                    # request waiting on this row's lock sees it running, not gone.
-                    await db.execute(
-                        "UPDATE idempotency SET fingerprint = $3, state = 'running',"
-                        " order_id = NULL, response_status = NULL, response_body = NULL,"
-                        " locked_until = $4, expires_at = $5 WHERE client_id = $1 AND key = $2",
-                        client_id,
-                        key,
-                        fingerprint,
-                        now + lock_s,
-                        now + ttl_s,
-                    )
-                    return Begin(BeginOutcome.NEW)
-                if rec["fingerprint"] != fingerprint:
-                    return Begin(BeginOutcome.MISMATCH, order_id=rec["order_id"])
-                if rec["state"] == "done":
-                    return Begin(
-                        BeginOutcome.REPLAY,
-                        order_id=rec["order_id"],
-                        status=rec["response_status"],
-                        body=bytes(rec["response_body"]),
-                    )
-                if rec["locked_until"] > now:
-                    return Begin(BeginOutcome.IN_FLIGHT, order_id=rec["order_id"])
-                # The request that held the key died. Take the key over.
-                await db.execute(
-                    "UPDATE idempotency SET locked_until = $3 WHERE client_id = $1 AND key = $2",
-                    client_id,
-                    key,
-                    now + lock_s,
-                )
-                if rec["order_id"] is not None:
-                    return Begin(BeginOutcome.RESUME, order_id=rec["order_id"])
-                return Begin(BeginOutcome.NEW)
-
-    async def finish_idempotent(
-        self, client_id: str, key: str, *, status: int, body: bytes
-    ) -> None:
-        async with self._tx() as db:
-            await db.execute(
-                "UPDATE idempotency SET state = 'done', response_status = $3, response_body = $4"
-                " WHERE client_id = $1 AND key = $2",
-                client_id,
-                key,
-                status,
-                body,
-            )
-
-    async def abandon_idempotent(self, client_id: str, key: str) -> None:
-        async with self._tx() as db:
-            await db.execute(
-                "DELETE FROM idempotency WHERE client_id = $1 AND key = $2 AND state = 'running'",
-                client_id,
-                key,
-            )
-
-    async def purge_idempotency(self, *, now: float) -> int:
-        async with self._tx() as db:
-            done = await db.execute("DELETE FROM idempotency WHERE expires_at <= $1", now)
-        return int(done.split()[-1])
 
     # orders --------------------------------------------------------------------
     async def insert_order(
@@ -309,7 +170,7 @@ class PostgresStore:
         )
 
     async def list_orders(self, client_id: str, flt: OrderFilter) -> Sequence[OrderRow]:
-        where, args = ["client_id = $1"], [client_id]
+        where, args = ["client_id = $1"], list[object]([client_id])
         conditions: tuple[tuple[str, object], ...] = (
             ("external_id = ", flt.external_id),
             ("status = ", flt.status.value if flt.status is not None else None),
@@ -427,7 +288,9 @@ class PostgresStore:
             if row is None:
                 raise LeaseLost(order_id)
             if status is not None:
-                await _history(db, order_id, status, source=step.source, detail=step.detail, at=stamp)
+                await _history(
+                    db, order_id, status, source=step.source, detail=step.detail, at=stamp
+                )
         return _row(row)
 
     async def find_by_provider_id(self, provider: str, provider_order_id: str) -> OrderRow | None:
@@ -456,68 +319,11 @@ class PostgresStore:
             await _history(db, order_id, status, source=source, detail=detail, at=stamp)
             return True
 
-    # inbound webhooks ----------------------------------------------------------
-    async def record_event(self, event: StoredEvent, *, now: float) -> bool:
-        async with self._conn() as conn:
-            stored = await conn.fetchval(
-                "INSERT INTO webhook_events (provider, event_id, topic, provider_order_id,"
-                " status, raw_status, received_at) VALUES ($1, $2, $3, $4, $5, $6, $7)"
-                " ON CONFLICT (provider, event_id) DO NOTHING RETURNING 1",
-                event.provider,
-                event.event_id,
-                event.topic,
-                event.provider_order_id,
-                event.status.value if event.status is not None else None,
-                event.raw_status,
-                now,
-            )
-        return bool(stored)
-
-    async def unapplied_events(self, *, limit: int) -> Sequence[StoredEvent]:
-        async with self._conn() as conn:
-            rows = await conn.fetch(
-                "SELECT * FROM webhook_events WHERE applied_at IS NULL"
-                " ORDER BY received_at LIMIT $1",
-                limit,
-            )
-        return [
-            StoredEvent(
-                r["provider"],
-                r["event_id"],
-                r["topic"],
-                r["provider_order_id"],
-                Status(r["status"]) if r["status"] else None,
-                r["raw_status"],
-                r["attempts"],
-            )
-            for r in rows
-        ]
-
-    async def finish_event(
-        self, provider: str, event_id: str, *, now: float, error: str | None = None
-    ) -> None:
-        async with self._conn() as conn:
-            if error is None:
-                await conn.execute(
-                    "UPDATE webhook_events SET applied_at = $1, last_error = NULL"
-                    " WHERE provider = $2 AND event_id = $3",
-                    now,
-                    provider,
-                    event_id,
-                )
-            else:
-                await conn.execute(
-                    "UPDATE webhook_events SET attempts = attempts + 1, last_error = $1"
-                    " WHERE provider = $2 AND event_id = $3",
-                    error,
-                    provider,
-                    event_id,
-                )
-
     async def queue_stats(self, *, now: float) -> tuple[int, float | None]:
         async with self._conn() as conn:
             r = await conn.fetchrow(
-                f"SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM orders WHERE phase IN {_OPEN}"
+                "SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM orders"
+                f" WHERE phase IN {_OPEN}"
             )
         oldest: datetime | None = r["oldest"]
         return int(r["n"]), (now - oldest.timestamp() if oldest is not None else None)

@@ -38,7 +38,7 @@ from gateway.providers.errors import CircuitOpen, ProviderError, Unavailable
 from gateway.transport.backoff import RETRY_STATUSES, backoff_delay, parse_retry_after
 from gateway.transport.circuit import CircuitBreaker
 from gateway.transport.clock import Clock
-from gateway.transport.gate import RetryAfterGate
+from gateway.transport.fleet import Fleet, LocalFleet, RateBucket
 from gateway.transport.oauth import TokenCache
 
 log = structlog.get_logger(__name__)
@@ -90,10 +90,21 @@ class StaticBearer:
 
 
 class RateLimiter:
-    """aiolimiter's leaky bucket for the rate, a semaphore for the concurrency cap."""
+    """A rate bucket (this replica's, or the fleet's) and a semaphore for the concurrency cap.
 
-    def __init__(self, *, max_rate: float, time_period: float, max_concurrency: int) -> None:
-        self._bucket = AsyncLimiter(max_rate, time_period)
+    The cap is per process: it bounds this replica's sockets, not the provider's load, which
+    the rate does.
+    """
+
+    def __init__(
+        self,
+        *,
+        max_rate: float = 10,
+        time_period: float = 1.0,
+        max_concurrency: int,
+        bucket: RateBucket | None = None,
+    ) -> None:
+        self._bucket = bucket if bucket is not None else AsyncLimiter(max_rate, time_period)
         self._slots = asyncio.Semaphore(max_concurrency)
         self._cap = max_concurrency
 
@@ -125,6 +136,7 @@ class ProviderTransport:
         auth: Auth | None = None,
         default_headers: Mapping[str, str] | None = None,
         rng: random.Random | None = None,
+        fleet: Fleet | None = None,
     ) -> None:
         self.provider = provider
         self.base_url = base_url.rstrip("/")
@@ -134,7 +146,8 @@ class ProviderTransport:
         self._auth = auth
         self._default_headers = dict(default_headers or {})
         self._rng = rng or random.Random()  # noqa: S311 (jitter, not crypto)
-        self.gate = RetryAfterGate(provider, ceiling_s=settings.retry_after_max_s, clock=clock)
+        fleet = fleet if fleet is not None else LocalFleet()
+        self.gate = fleet.gate(provider, ceiling_s=settings.retry_after_max_s, clock=clock)
         self.breaker = CircuitBreaker(
             provider,
             failure_threshold=settings.circuit.failure_threshold,
@@ -144,10 +157,14 @@ class ProviderTransport:
             clock=clock,
         )
         self.limiter = RateLimiter(
-            max_rate=settings.rate_limit.max_rate,
-            time_period=settings.rate_limit.time_period,
             max_concurrency=settings.max_concurrency,
+            bucket=fleet.rate_bucket(
+                provider,
+                max_rate=settings.rate_limit.max_rate,
+                time_period=settings.rate_limit.time_period,
+            ),
         )
+        self.fleet = fleet.description
         self.last_error: str | None = None
 
     async def request(

@@ -228,7 +228,8 @@ async def test_apply_status_only_moves_forward_and_is_found_by_provider_id(store
         "ord_1", owner="A", step=Transition(phase=Phase.DONE, provider_order_id="X1")
     )
     found = await store.find_by_provider_id("p", "X1")
-    assert found is not None and found.id == "ord_1"
+    assert found is not None
+    assert found.id == "ord_1"
     assert await store.apply_status("ord_1", Status.SHIPPED, source="webhook") is True
     assert await store.apply_status("ord_1", Status.IN_PROGRESS, source="poll") is False
     assert [h.status for h in await store.history("ord_1")] == [Status.ACCEPTED, Status.SHIPPED]
@@ -294,9 +295,7 @@ async def test_processes_polling_at_once_never_lease_one_order_twice(
 async def test_one_key_raced_from_two_processes_has_one_owner(store: Store, second: Store) -> None:
     outcomes = await asyncio.gather(
         *(
-            (store, second)[i % 2].begin_idempotent(
-                "c", "k", "fp", now=NOW, lock_s=30, ttl_s=60
-            )
+            (store, second)[i % 2].begin_idempotent("c", "k", "fp", now=NOW, lock_s=30, ttl_s=60)
             for i in range(10)
         )
     )
@@ -311,7 +310,10 @@ async def test_one_external_id_raced_from_two_processes_is_stored_once(
     async def insert(i: int) -> str:
         try:
             row = await (store, second)[i % 2].insert_order(
-                new(f"ord_{i}", "SAME"), now=NOW, idempotency=None, lease_owner=None,
+                new(f"ord_{i}", "SAME"),
+                now=NOW,
+                idempotency=None,
+                lease_owner=None,
                 lease_until=None,
             )
         except OrderExists as exc:

@@ -35,6 +35,11 @@ from gateway.transport.gate import RetryAfterGate
 
 log = structlog.get_logger(__name__)
 
+WINDOW_GUARD = (0.05, 0.05)
+"""(fraction, seconds): the shared window is held the larger of these longer than the
+provider's, so that calls released at its very edge by different replicas still reach the
+provider inside its limit after network and scheduling jitter (tens of ms on a busy host)."""
+
 # Redis raises its own errors, and plain OS/timeout errors for sockets that go away.
 REDIS_DOWN = (RedisError, OSError, TimeoutError)
 
@@ -144,6 +149,7 @@ class RedisRateBucket:
             self._limit, period = math.floor(max_rate), time_period
         else:
             self._limit, period = 1, time_period / max_rate
+        period += max(period * WINDOW_GUARD[0], WINDOW_GUARD[1])
         self._period_us = max(1, round(period * 1_000_000))
         self._script = redis.register_script(_WINDOW)
         self._key = key

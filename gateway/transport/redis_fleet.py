@@ -35,10 +35,15 @@ from gateway.transport.gate import RetryAfterGate
 
 log = structlog.get_logger(__name__)
 
-WINDOW_GUARD = (0.05, 0.05)
+WINDOW_GUARD = (0.1, 0.1)
 """(fraction, seconds): the shared window is held the larger of these longer than the
 provider's, so that calls released at its very edge by different replicas still reach the
 provider inside its limit after network and scheduling jitter (tens of ms on a busy host)."""
+
+GATE_READ_EVERY_S = 0.1
+"""A replica reads the fleet's gate at most this often: a closing reaches the others within it,
+and the check the transport repeats just before sending costs no second round trip (which
+would stand between taking a rate slot and using it)."""
 
 # Redis raises its own errors, and plain OS/timeout errors for sockets that go away.
 REDIS_DOWN = (RedisError, OSError, TimeoutError)
@@ -195,9 +200,11 @@ class RedisRetryAfterGate(RetryAfterGate):
         self._key = key
         self._health = health
         self._publishing: set[asyncio.Task[None]] = set()
+        self._read_at = -math.inf
 
     def close_for(self, seconds: float) -> float:
         capped = super().close_for(seconds)
+        self._read_at = -math.inf  # read the fleet's answer again before the next call
         if capped > 0:
             # close_for is synchronous (the transport calls it as it reads a 429); the write
             # goes out at once in a task, and this replica's next wait() makes sure it landed.
@@ -213,6 +220,10 @@ class RedisRetryAfterGate(RetryAfterGate):
             self._health.failed("gate", exc)
 
     async def _pull(self) -> None:
+        now = self._clock.monotonic()
+        if now - self._read_at < GATE_READ_EVERY_S:
+            return
+        self._read_at = now
         try:
             ttl_ms: Any = await self._redis.pttl(self._key)
         except REDIS_DOWN as exc:

@@ -267,8 +267,15 @@ def make_settings(
 
 
 @pytest.fixture
+def gateway_store_url(tmp_path: Path) -> str:
+    """The store of the gateway under test: SQLite. A module that redefines this fixture as
+    `store_url` runs every test of it on every backend."""
+    return f"sqlite:///{tmp_path}/gateway.db"
+
+
+@pytest.fixture
 async def make_gateway(
-    tmp_path: Path, logitrail: SandboxHandle, logentic: LogenticHandle
+    tmp_path: Path, logitrail: SandboxHandle, logentic: LogenticHandle, gateway_store_url: str
 ) -> AsyncIterator[Callable[..., Any]]:
     """Start a gateway (real app, real socket) against the Logitrail and Logentic sandboxes.
 
@@ -277,6 +284,7 @@ async def make_gateway(
     clients: list[TestClient[Any, Any]] = []
 
     async def start(**overrides: Any) -> TestClient[Any, Any]:
+        overrides.setdefault("store__url", gateway_store_url)
         settings = make_settings(tmp_path, logitrail.url, logentic.url, **overrides)
         client = TestClient(TestServer(build_app(settings)))
         await client.start_server()

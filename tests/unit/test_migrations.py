@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
+from pathlib import Path
 
 import asyncpg
 import pytest
@@ -51,3 +54,42 @@ async def test_without_migrate_on_start_a_database_that_is_behind_is_refused(
     ready = await open_store(url, migrate=False)
     await ready.ping()
     await ready.close()
+
+
+async def gateway_cli(*args: str) -> tuple[int, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "gateway",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        env={"PATH": os.environ.get("PATH", ""), "GATEWAY_LOG_FORMAT": "json"},
+    )
+    out, _ = await asyncio.wait_for(proc.communicate(), 60)
+    return int(proc.returncode or 0), out.decode()
+
+
+async def test_gateway_migrate_applies_pending_migrations_then_reports_up_to_date(
+    postgres_db: PostgresDatabase, tmp_path: Path
+) -> None:
+    url = await postgres_db.new_schema_url()
+    config = tmp_path / "gateway.toml"
+    config.write_text(f'[store]\nurl = "{url}"\nmigrate_on_start = false\n')
+    # serve refuses a database that is behind when it is not to migrate by itself
+    code, out = await gateway_cli("serve", "--config", str(config), "--port", "0")
+    assert code != 0
+    assert "gateway migrate" in out
+    code, out = await gateway_cli("migrate", "--config", str(config))
+    versions = [v for v, _n, _s in postgres_schema.migrations()]
+    assert (code, out.splitlines()[-1]) == (0, f"migrated: applied {versions}")
+    code, out = await gateway_cli("migrate", "--config", str(config))
+    assert (code, out.splitlines()[-1]) == (0, "migrated: already up to date")
+
+
+async def test_gateway_migrate_says_why_it_cannot(tmp_path: Path, unused_tcp_port: int) -> None:
+    config = tmp_path / "gateway.toml"
+    config.write_text(f'[store]\nurl = "postgresql://127.0.0.1:{unused_tcp_port}/none"\n')
+    code, out = await gateway_cli("migrate", "--config", str(config))
+    assert code == 1
+    assert "cannot migrate" in out

@@ -132,6 +132,8 @@ class ProviderState:
     max_concurrency: int = 0
     max_rate: float = 0.0
     time_period: float = 0.0
+    shared: str = "local"
+    """How the limits above are split or shared by replicas (`Fleet.description`)."""
 
 
 StockSnapshot = Mapping[str, int]

@@ -181,6 +181,7 @@ class ProviderTransport:
             max_concurrency=self._settings.max_concurrency,
             max_rate=self._settings.rate_limit.max_rate,
             time_period=self._settings.rate_limit.time_period,
+            shared=self.fleet,
             **extra,
         )
 

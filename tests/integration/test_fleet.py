@@ -21,7 +21,7 @@ from gateway.providers.errors import RateLimited
 from gateway.transport import SYSTEM_CLOCK, ProviderTransport, StaticBearer, TokenCache
 from gateway.transport.fleet import LocalFleet, local_bucket
 from gateway.transport.redis_fleet import RedisFleet
-from tests.conftest import CLIENT_ID, CLIENT_SECRET, SandboxHandle
+from tests.conftest import CLIENT_ID, CLIENT_SECRET, SandboxHandle, auth, order, read_json
 from tests.unit.fakes import FakeClock
 
 
@@ -215,3 +215,30 @@ async def test_an_unreachable_redis_degrades_to_local_limits(
     finally:
         await fleet.close()
     assert token_requests(logitrail) == 1
+
+
+async def test_two_gateways_on_one_redis_share_one_token_and_say_so(
+    make_gateway: Callable[..., Any],
+    logitrail: SandboxHandle,
+    redis_server: str,
+    redis_prefix: str,
+    store_url: str,
+) -> None:
+    shared = {"redis__url": redis_server, "redis__key_prefix": redis_prefix}
+    first = await make_gateway(**shared, store__url=store_url)
+    second = await make_gateway(**shared, store__url=store_url)
+    for gw in (first, second):
+        resp = await gw.post("/v1/orders", json=order(f"F-{id(gw)}"), headers=auth(key=str(id(gw))))
+        assert resp.status == 201
+    assert token_requests(logitrail) == 1
+    body = await read_json(await second.get("/v1/providers", headers=auth()))
+    [state] = [p for p in body["providers"] if p["name"] == "logitrail"]
+    assert state["limiter"]["shared"] == "redis (shared by every replica)"
+
+
+async def test_without_redis_a_gateway_says_which_share_it_takes(
+    make_gateway: Callable[..., Any],
+) -> None:
+    gw = await make_gateway(server__replicas=2)
+    body = await read_json(await gw.get("/v1/providers", headers=auth()))
+    assert {p["limiter"]["shared"] for p in body["providers"]} == {"local (1/2 of each rate)"}

@@ -22,11 +22,24 @@ UNAVAILABLE: tuple[type[BaseException], ...] = (
 )
 
 
+CONNECT_TIMEOUT_S = 5.0
+"""A database that does not answer a new connection within this is down (`/readyz` says so
+instead of hanging)."""
+COMMAND_TIMEOUT_S = 30.0
+"""No statement of ours runs this long; one that does is stuck behind a lock or a dead server."""
+
+
 async def connect_pool(url: str, *, max_size: int) -> asyncpg.Pool:
     """A pool on `url`; query parameters other than libpq's are server settings
     (`?search_path=tenant_a` puts the gateway's tables in that schema)."""
     try:
-        pool = await asyncpg.create_pool(url, min_size=1, max_size=max_size)
+        pool = await asyncpg.create_pool(
+            url,
+            min_size=1,
+            max_size=max_size,
+            timeout=CONNECT_TIMEOUT_S,
+            command_timeout=COMMAND_TIMEOUT_S,
+        )
     except (*UNAVAILABLE, asyncpg.PostgresError) as exc:  # also: no such database, bad password
         raise StoreUnavailable(f"cannot connect to PostgreSQL: {exc}") from exc
     assert pool is not None

@@ -39,7 +39,7 @@ from gateway.providers.errors import CircuitOpen, ProviderError, Unavailable
 from gateway.transport.backoff import RETRY_STATUSES, backoff_delay, parse_retry_after
 from gateway.transport.circuit import CircuitBreaker
 from gateway.transport.clock import Clock
-from gateway.transport.fleet import Fleet, LocalFleet, RateBucket
+from gateway.transport.fleet import Fleet, RateBucket
 from gateway.transport.oauth import TokenCache
 
 log = structlog.get_logger(__name__)
@@ -136,8 +136,8 @@ class ProviderTransport:
         clock: Clock,
         auth: Auth | None = None,
         default_headers: Mapping[str, str] | None = None,
+        fleet: Fleet,
         rng: random.Random | None = None,
-        fleet: Fleet | None = None,
     ) -> None:
         self.provider = provider
         self.base_url = base_url.rstrip("/")
@@ -147,7 +147,6 @@ class ProviderTransport:
         self._auth = auth
         self._default_headers = dict(default_headers or {})
         self._rng = rng or random.Random()  # noqa: S311 (jitter, not crypto)
-        fleet = fleet if fleet is not None else LocalFleet()
         self.gate = fleet.gate(provider, ceiling_s=settings.retry_after_max_s, clock=clock)
         self.breaker = CircuitBreaker(
             provider,

@@ -115,7 +115,8 @@ async def _migrate(settings: Settings) -> int:
             return 0
         from gateway.store import postgres_pool, postgres_schema  # noqa: PLC0415
 
-        pool = await postgres_pool.connect_pool(url, max_size=1)
+        password = settings.store.password(settings.secrets)
+        pool = await postgres_pool.connect_pool(url, max_size=1, password=password)
         try:
             async with pool.acquire() as conn:
                 applied = await postgres_schema.migrate(conn)

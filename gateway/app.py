@@ -80,7 +80,12 @@ def _mount_sandboxes(app: web.Application, settings: Settings) -> None:
 
 async def _store(app: web.Application) -> AsyncIterator[None]:
     s = app[SETTINGS].store
-    store = await open_store(s.url, pool_size=s.pool_size, migrate=s.migrate_on_start)
+    store = await open_store(
+        s.url,
+        pool_size=s.pool_size,
+        migrate=s.migrate_on_start,
+        password=s.password(app[SETTINGS].secrets),
+    )
     app[STORE] = store
     yield
     await store.close()
@@ -94,8 +99,10 @@ def open_fleet(settings: Settings) -> Fleet:
     else:
         from gateway.transport.redis_fleet import RedisFleet  # noqa: PLC0415 (optional)
 
+        r = settings.redis
+        password = settings.secrets.reveal(r.password_env) if r.password_env else None
         fleet = RedisFleet.from_url(
-            settings.redis.url, prefix=settings.redis.key_prefix, replicas=replicas
+            r.url, prefix=r.key_prefix, replicas=replicas, password=password
         )
     log.info("fleet.opened", fleet=fleet.description, replicas=replicas)
     return fleet

@@ -63,6 +63,12 @@ class StoreSettings(Section):
     migrate_on_start: bool = True
     """PostgreSQL: `serve` applies pending migrations (under an advisory lock). False leaves
     that to `gateway migrate`, and `serve` refuses a database that is behind."""
+    password_env: EnvName | None = None
+    """PostgreSQL: the variable holding the database password, so the URL in the file need
+    not carry it (it overrides a password in the URL)."""
+
+    def password(self, secrets: Secrets) -> str | None:
+        return secrets.reveal(self.password_env) if self.password_env else None
 
     @field_validator("url")
     @classmethod
@@ -195,6 +201,8 @@ class RedisSettings(Section):
     url: str
     key_prefix: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:\-]{1,64}$")] = "gateway"
     """Every key the gateway writes starts with `<key_prefix>:`, so fleets can share a Redis."""
+    password_env: EnvName | None = None
+    """The variable holding Redis's password (AUTH), so the URL need not carry it."""
 
 
 class LoggingSettings(Section):
@@ -385,6 +393,14 @@ def _cross_references(settings: Settings) -> list[ConfigProblem]:
                     f"names client {sub.client!r}, which is not configured",
                 )
             )
+    if settings.server.replicas > 1 and settings.store.url.startswith("sqlite:"):
+        problems.append(
+            ConfigProblem(
+                "server.replicas",
+                "several replicas need one shared store (store.url = postgresql://…);"
+                " a SQLite file serves one process",
+            )
+        )
     if settings.redis is not None and urlsplit(settings.redis.url).scheme not in (
         "redis",
         "rediss",

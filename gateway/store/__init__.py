@@ -39,7 +39,9 @@ __all__ = [
 ]
 
 
-async def open_store(url: str, *, pool_size: int = 10, migrate: bool = True) -> Store:
+async def open_store(
+    url: str, *, pool_size: int = 10, migrate: bool = True, password: str | None = None
+) -> Store:
     """Open the store a `[store] url` names, applying pending migrations.
 
     PostgreSQL migrates under an advisory lock (replicas starting together do not race); with
@@ -58,5 +60,7 @@ async def open_store(url: str, *, pool_size: int = 10, migrate: bool = True) -> 
                 "a PostgreSQL store needs asyncpg: pip install 'order-routing-gateway[postgres]'"
             ) from exc
 
-        return await PostgresStore.open(url, pool_size=pool_size, migrate=migrate)
+        return await PostgresStore.open(
+            url, pool_size=pool_size, migrate=migrate, password=password
+        )
     raise NotImplementedError(f"no store backend for {url.split(':', 1)[0]!r}")

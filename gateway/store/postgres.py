@@ -78,10 +78,12 @@ def _stamp(ts: float) -> datetime:
 
 class PostgresStore(RecordQueries):
     @classmethod
-    async def open(cls, url: str, *, pool_size: int = 10, migrate: bool = True) -> PostgresStore:
+    async def open(
+        cls, url: str, *, pool_size: int = 10, migrate: bool = True, password: str | None = None
+    ) -> PostgresStore:
         """Connect; apply pending migrations (under the advisory lock) unless `migrate` is
         False, in which case a database that is behind is refused with what to run."""
-        pool = await connect_pool(url, max_size=pool_size)
+        pool = await connect_pool(url, max_size=pool_size, password=password)
         store = cls(pool)
         try:
             async with store._conn() as conn:

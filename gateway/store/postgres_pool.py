@@ -29,7 +29,7 @@ COMMAND_TIMEOUT_S = 30.0
 """No statement of ours runs this long; one that does is stuck behind a lock or a dead server."""
 
 
-async def connect_pool(url: str, *, max_size: int) -> asyncpg.Pool:
+async def connect_pool(url: str, *, max_size: int, password: str | None = None) -> asyncpg.Pool:
     """A pool on `url`; query parameters other than libpq's are server settings
     (`?search_path=tenant_a` puts the gateway's tables in that schema)."""
     try:
@@ -39,6 +39,7 @@ async def connect_pool(url: str, *, max_size: int) -> asyncpg.Pool:
             max_size=max_size,
             timeout=CONNECT_TIMEOUT_S,
             command_timeout=COMMAND_TIMEOUT_S,
+            password=password,
         )
     except (*UNAVAILABLE, asyncpg.PostgresError) as exc:  # also: no such database, bad password
         raise StoreUnavailable(f"cannot connect to PostgreSQL: {exc}") from exc

@@ -104,8 +104,13 @@ class RedisFleet:
         self.description = "redis (shared by every replica)"
 
     @classmethod
-    def from_url(cls, url: str, *, prefix: str, replicas: int = 1) -> RedisFleet:
-        client = Redis.from_url(url, socket_timeout=2.0, socket_connect_timeout=2.0)
+    def from_url(
+        cls, url: str, *, prefix: str, replicas: int = 1, password: str | None = None
+    ) -> RedisFleet:
+        options: dict[str, Any] = {"socket_timeout": 2.0, "socket_connect_timeout": 2.0}
+        if password is not None:
+            options["password"] = password
+        client = Redis.from_url(url, **options)
         return cls(client, prefix=prefix, replicas=replicas)
 
     def key(self, *parts: str) -> str:

@@ -22,6 +22,7 @@ from gateway.transport import SYSTEM_CLOCK, ProviderTransport, StaticBearer, Tok
 from gateway.transport.fleet import LocalFleet, local_bucket
 from gateway.transport.redis_fleet import RedisFleet
 from tests.conftest import CLIENT_ID, CLIENT_SECRET, SandboxHandle, auth, order, read_json
+from tests.services import PostgresDatabase
 from tests.unit.fakes import FakeClock
 
 
@@ -237,8 +238,8 @@ async def test_two_gateways_on_one_redis_share_one_token_and_say_so(
 
 
 async def test_without_redis_a_gateway_says_which_share_it_takes(
-    make_gateway: Callable[..., Any],
+    make_gateway: Callable[..., Any], postgres_db: PostgresDatabase
 ) -> None:
-    gw = await make_gateway(server__replicas=2)
+    gw = await make_gateway(server__replicas=2, store__url=await postgres_db.new_schema_url())
     body = await read_json(await gw.get("/v1/providers", headers=auth()))
     assert {p["limiter"]["shared"] for p in body["providers"]} == {"local (1/2 of each rate)"}

@@ -197,3 +197,22 @@ def test_redis_url_must_be_a_redis_url() -> None:
     settings = parse(base(redis={"url": "rediss://r:6380/1", "key_prefix": "gw-eu"}), ENV)
     assert settings.redis is not None
     assert settings.redis.key_prefix == "gw-eu"
+
+
+def test_several_replicas_need_a_shared_store() -> None:
+    found = problems(base(server={"replicas": 2}))
+    assert "postgresql" in found["server.replicas"]
+    parse(base(server={"replicas": 2}, store={"url": "postgresql://db/gw"}), ENV)
+
+
+def test_store_and_redis_passwords_come_from_the_environment() -> None:
+    data = base(
+        store={"url": "postgresql://gw@db/gw", "password_env": "PG_PASSWORD"},
+        redis={"url": "redis://r:6379/0", "password_env": "REDIS_PASSWORD"},
+    )
+    found = problems(data)
+    assert "PG_PASSWORD" in found["store.password_env"]
+    assert "REDIS_PASSWORD" in found["redis.password_env"]
+    settings = parse(data, {**ENV, "PG_PASSWORD": "pg-secret", "REDIS_PASSWORD": "r-secret"})
+    assert settings.store.password(settings.secrets) == "pg-secret"
+    assert "pg-secret" not in repr(settings)

@@ -14,6 +14,9 @@ from gateway.store.postgres_pool import PostgresPool
 
 
 class RecordQueries(PostgresPool):
+    """The `Store` methods on idempotency records and webhook events; `PostgresStore` adds
+    orders and submission on top."""
+
     # idempotency ---------------------------------------------------------------
     async def begin_idempotent(
         self,

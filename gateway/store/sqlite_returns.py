@@ -123,10 +123,18 @@ class SqliteReturns:
         except sqlite3.IntegrityError:
             if ret.external_id is None:
                 raise
-            existing = await self.find_return_by_external_id(ret.client_id, ret.external_id)
-            if existing is None:
+            # Looked up through the writer: the return that holds the RMA may be in the same
+            # group commit, not yet visible to the reader (and durable once this returns).
+            async with self._tx() as db:
+                held = list(
+                    await db.execute_fetchall(
+                        "SELECT id FROM returns WHERE client_id = ? AND external_id = ?",
+                        (ret.client_id, ret.external_id),
+                    )
+                )
+            if not held:
                 raise
-            raise ReturnExists(existing.id) from None
+            raise ReturnExists(held[0]["id"]) from None
         row = await self.get_return(ret.id)
         assert row is not None
         return row

@@ -117,6 +117,7 @@ class LogitrailAdapter:
             clock=self._clock,
             skew_s=s.token_skew_s,
             timeout_s=s.timeout_s,
+            fleet=self._ctx.fleet,
         )
         self._transport = ProviderTransport(
             NAME,
@@ -126,6 +127,7 @@ class LogitrailAdapter:
             clock=self._clock,
             auth=OAuthBearer(self._tokens),
             default_headers={"X-Logitrail-Merchant-ID": s.merchant_id},
+            fleet=self._ctx.fleet,
         )
         returns_tokens = TokenCache(
             NAME,

@@ -1,9 +1,11 @@
-"""The SQLite store's returns half: natural key, tenants, lists, leases, status history."""
+"""The store's returns half, run against every backend (SQLite and PostgreSQL; see
+`store_url`): natural key, tenants, lists, leases, status history — and what several processes
+on one database must never do (two leases on one return, one RMA stored twice)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
@@ -16,15 +18,16 @@ from gateway.store import (
     ReturnExists,
     ReturnFilter,
     ReturnStep,
+    Store,
+    open_store,
 )
-from gateway.store.sqlite import SqliteStore
 
 NOW = 1_800_000_000.0
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    s = await SqliteStore.open(f"sqlite:///{tmp_path}/s.db")
+async def store(store_url: str) -> AsyncIterator[Store]:
+    s = await open_store(store_url)
     for client in ("c", "d"):
         await s.insert_order(
             NewOrder(f"ord_{client}", client, f"E-{client}", "p", "w", "r", 0, "{}"),
@@ -33,6 +36,14 @@ async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
             lease_owner=None,
             lease_until=None,
         )
+    yield s
+    await s.close()
+
+
+@pytest.fixture
+async def second(store: Store, store_url: str) -> AsyncIterator[Store]:
+    """Another process's view of the same database (its own connection or pool)."""
+    s = await open_store(store_url)
     yield s
     await s.close()
 
@@ -50,7 +61,7 @@ def new(return_id: str, client: str = "c", external_id: str | None = None) -> Ne
     )
 
 
-async def insert(store: SqliteStore, ret: NewReturn, owner: str | None = None) -> None:
+async def insert(store: Store, ret: NewReturn, owner: str | None = None) -> None:
     await store.insert_return(
         ret,
         now=NOW,
@@ -60,7 +71,7 @@ async def insert(store: SqliteStore, ret: NewReturn, owner: str | None = None) -
     )
 
 
-async def test_insert_starts_accepted_and_pending_with_history(store: SqliteStore) -> None:
+async def test_insert_starts_accepted_and_pending_with_history(store: Store) -> None:
     await insert(store, new("ret_1"))
     row = await store.get_return("ret_1")
     assert row is not None
@@ -74,7 +85,7 @@ async def test_insert_starts_accepted_and_pending_with_history(store: SqliteStor
     ]
 
 
-async def test_external_id_is_unique_per_client_only_when_given(store: SqliteStore) -> None:
+async def test_external_id_is_unique_per_client_only_when_given(store: Store) -> None:
     await insert(store, new("ret_1", external_id="RMA"))
     await insert(store, new("ret_2"))
     await insert(store, new("ret_3"))  # no external id: any number of them
@@ -84,7 +95,7 @@ async def test_external_id_is_unique_per_client_only_when_given(store: SqliteSto
     assert exc.value.return_id == "ret_1"
 
 
-async def test_insert_links_the_idempotency_key_for_resume(store: SqliteStore) -> None:
+async def test_insert_links_the_idempotency_key_for_resume(store: Store) -> None:
     await store.begin_idempotent("c", "k", "fp", now=NOW, lock_s=1, ttl_s=60)
     await store.insert_return(
         new("ret_1"), now=NOW, idempotency=("c", "k"), lease_owner=None, lease_until=None
@@ -93,7 +104,7 @@ async def test_insert_links_the_idempotency_key_for_resume(store: SqliteStore) -
     assert (again.outcome, again.order_id) == (BeginOutcome.RESUME, "ret_1")
 
 
-async def test_a_tenant_sees_only_its_returns(store: SqliteStore) -> None:
+async def test_a_tenant_sees_only_its_returns(store: Store) -> None:
     await insert(store, new("ret_1"))
     await insert(store, new("ret_2", client="d"))
     assert await store.get_return("ret_1", client_id="d") is None
@@ -102,7 +113,7 @@ async def test_a_tenant_sees_only_its_returns(store: SqliteStore) -> None:
     assert [r.id for r in listed] == ["ret_2"]
 
 
-async def test_list_is_newest_first_with_filters_and_keyset(store: SqliteStore) -> None:
+async def test_list_is_newest_first_with_filters_and_keyset(store: Store) -> None:
     for n in range(1, 5):
         await insert(store, new(f"ret_{n}"))
     await store.update_return("ret_2", ReturnStep(status=ReturnStatus.REGISTERED))
@@ -118,7 +129,7 @@ async def test_list_is_newest_first_with_filters_and_keyset(store: SqliteStore) 
     assert other_order == []
 
 
-async def test_advance_needs_the_lease(store: SqliteStore) -> None:
+async def test_advance_needs_the_lease(store: Store) -> None:
     await insert(store, new("ret_1"), owner="me")
     with pytest.raises(LeaseLost):
         await store.advance_return(
@@ -142,7 +153,7 @@ async def test_advance_needs_the_lease(store: SqliteStore) -> None:
     )
 
 
-async def test_claim_due_leases_open_returns_once(store: SqliteStore) -> None:
+async def test_claim_due_leases_open_returns_once(store: Store) -> None:
     await insert(store, new("ret_1"))
     await insert(store, new("ret_2"), owner="busy")
     first = await store.claim_due_returns(owner="a", now=NOW + 1, lease_until=NOW + 60, limit=10)
@@ -151,7 +162,7 @@ async def test_claim_due_leases_open_returns_once(store: SqliteStore) -> None:
     assert second == []
 
 
-async def test_a_final_status_is_never_left(store: SqliteStore) -> None:
+async def test_a_final_status_is_never_left(store: Store) -> None:
     await insert(store, new("ret_1"))
     await store.update_return("ret_1", ReturnStep(status=ReturnStatus.CANCELLED, source="api"))
     row = await store.update_return(
@@ -166,7 +177,7 @@ async def test_a_final_status_is_never_left(store: SqliteStore) -> None:
     ]
 
 
-async def test_open_returns_are_the_submitted_unfinished_ones(store: SqliteStore) -> None:
+async def test_open_returns_are_the_submitted_unfinished_ones(store: Store) -> None:
     await insert(store, new("ret_1"))
     await insert(store, new("ret_2"), owner="me")
     await insert(store, new("ret_3"), owner="me")
@@ -179,3 +190,50 @@ async def test_open_returns_are_the_submitted_unfinished_ones(store: SqliteStore
     await store.update_return("ret_2", ReturnStep(checked_at=NOW + 5, touch=False))
     assert await store.open_returns(limit=10, checked_before=NOW) == []
     assert [r.id for r in await store.open_returns(limit=10, checked_before=NOW + 5)] == ["ret_2"]
+
+
+async def test_processes_polling_at_once_never_lease_one_return_twice(
+    store: Store, second: Store
+) -> None:
+    for i in range(30):
+        await insert(store, new(f"ret_{i:03}"))
+
+    async def poll(s: Store, owner: str) -> list[str]:
+        rows = await s.claim_due_returns(owner=owner, now=NOW, lease_until=NOW + 30, limit=4)
+        return [r.id for r in rows]
+
+    batches = await asyncio.gather(*(poll((store, second)[i % 2], f"w{i}") for i in range(10)))
+    claimed = [return_id for batch in batches for return_id in batch]
+    assert len(claimed) == len(set(claimed)) == 30
+    for batch, i in zip(batches, range(10), strict=True):
+        for return_id in batch:
+            assert not await store.renew_return(return_id, owner=f"w{i + 1}", lease_until=NOW)
+            assert await store.renew_return(return_id, owner=f"w{i}", lease_until=NOW + 60)
+
+
+async def test_one_rma_raced_from_two_processes_is_stored_once(store: Store, second: Store) -> None:
+    async def attempt(i: int) -> str:
+        try:
+            await (store, second)[i % 2].insert_return(
+                new(f"ret_{i}", external_id="RMA-SAME"),
+                now=NOW,
+                idempotency=None,
+                lease_owner=None,
+                lease_until=None,
+            )
+        except ReturnExists as exc:
+            return f"exists:{exc.return_id}"
+        return f"new:ret_{i}"
+
+    results = await asyncio.gather(*(attempt(i) for i in range(8)))
+    winners = [r for r in results if r.startswith("new:")]
+    assert len(winners) == 1
+    assert set(results) - set(winners) == {"exists:" + winners[0].removeprefix("new:")}
+
+
+async def test_release_gives_the_lease_up_for_the_next_start(store: Store) -> None:
+    await insert(store, new("ret_1"), owner="me")
+    assert await store.claim_due_returns(owner="b", now=NOW, lease_until=NOW + 9, limit=5) == []
+    await store.release_return("ret_1", owner="me")
+    claimed = await store.claim_due_returns(owner="b", now=NOW, lease_until=NOW + 9, limit=5)
+    assert [r.id for r in claimed] == ["ret_1"]

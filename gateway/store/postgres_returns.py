@@ -1,0 +1,315 @@
+"""The returns half of the PostgreSQL store (`ReturnStore`), part of `PostgresStore`.
+
+As for orders: the natural key (client, external_id) is a unique index, the due returns are
+leased with `FOR UPDATE SKIP LOCKED` inside the leasing `UPDATE`, and every step that writes
+history locks its return row first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import orjson
+
+from gateway.model.returns import (
+    FINAL_RETURN_STATUSES,
+    OPEN_RETURN_PHASES,
+    Decision,
+    ReturnPhase,
+    ReturnStatus,
+)
+from gateway.store.base import (
+    LeaseLost,
+    NewReturn,
+    ReturnExists,
+    ReturnFilter,
+    ReturnHistoryEntry,
+    ReturnRow,
+    ReturnStep,
+)
+from gateway.store.postgres_pool import PostgresPool
+
+_COLUMNS = (
+    "id, client_id, order_id, external_id, provider, provider_order_id, provider_return_id,"
+    " type, status, provider_status, decision, phase, body, attempts, next_attempt_at,"
+    " last_error, created_at, updated_at"
+)
+_OPEN = "('" + "', '".join(sorted(OPEN_RETURN_PHASES)) + "')"
+_FINAL = "('" + "', '".join(sorted(FINAL_RETURN_STATUSES)) + "')"
+_NATURAL_KEY = "returns_external_id"
+
+
+def _row(r: asyncpg.Record) -> ReturnRow:
+    return ReturnRow(
+        id=r["id"],
+        client_id=r["client_id"],
+        order_id=r["order_id"],
+        external_id=r["external_id"],
+        provider=r["provider"],
+        provider_order_id=r["provider_order_id"],
+        provider_return_id=r["provider_return_id"],
+        type=r["type"],
+        status=ReturnStatus(r["status"]),
+        provider_status=r["provider_status"],
+        decision=Decision(r["decision"]) if r["decision"] else None,
+        phase=ReturnPhase(r["phase"]),
+        body=r["body"],
+        attempts=r["attempts"],
+        next_attempt_at=r["next_attempt_at"],
+        last_error=orjson.loads(r["last_error"]) if r["last_error"] else None,
+        created_at=r["created_at"],
+        updated_at=r["updated_at"],
+    )
+
+
+class PostgresReturns(PostgresPool):
+    async def insert_return(
+        self,
+        ret: NewReturn,
+        *,
+        now: float,
+        idempotency: tuple[str, str] | None,
+        lease_owner: str | None,
+        lease_until: float | None,
+    ) -> ReturnRow:
+        stamp = datetime.fromtimestamp(now, UTC)
+        try:
+            async with self._tx() as db:
+                row = await db.fetchrow(
+                    "INSERT INTO returns (id, client_id, order_id, external_id, provider,"
+                    " provider_order_id, type, status, phase, body, next_attempt_at, lease_owner,"
+                    " lease_until, created_at, updated_at)"
+                    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14)"
+                    f" RETURNING {_COLUMNS}",
+                    ret.id,
+                    ret.client_id,
+                    ret.order_id,
+                    ret.external_id,
+                    ret.provider,
+                    ret.provider_order_id,
+                    ret.type,
+                    ReturnStatus.ACCEPTED.value,
+                    ReturnPhase.PENDING.value,
+                    ret.body,
+                    now,
+                    lease_owner,
+                    lease_until,
+                    stamp,
+                )
+                await _history(
+                    db, ret.id, ReturnStatus.ACCEPTED, source="api", detail=None, at=stamp
+                )
+                if idempotency is not None:
+                    await db.execute(
+                        "UPDATE idempotency SET order_id = $1 WHERE client_id = $2 AND key = $3",
+                        ret.id,
+                        *idempotency,
+                    )
+        except asyncpg.UniqueViolationError as exc:
+            if exc.constraint_name != _NATURAL_KEY or ret.external_id is None:
+                raise
+            existing = await self.find_return_by_external_id(ret.client_id, ret.external_id)
+            if existing is None:  # pragma: no cover (a unique row is never deleted)
+                raise
+            raise ReturnExists(existing.id) from None
+        return _row(row)
+
+    async def _one_return(self, sql: str, *args: Any) -> ReturnRow | None:
+        async with self._conn() as conn:
+            r = await conn.fetchrow(sql, *args)
+        return _row(r) if r is not None else None
+
+    async def get_return(self, return_id: str, *, client_id: str | None = None) -> ReturnRow | None:
+        if client_id is None:
+            return await self._one_return(
+                f"SELECT {_COLUMNS} FROM returns WHERE id = $1", return_id
+            )
+        return await self._one_return(
+            f"SELECT {_COLUMNS} FROM returns WHERE id = $1 AND client_id = $2", return_id, client_id
+        )
+
+    async def find_return_by_external_id(
+        self, client_id: str, external_id: str
+    ) -> ReturnRow | None:
+        return await self._one_return(
+            f"SELECT {_COLUMNS} FROM returns WHERE client_id = $1 AND external_id = $2",
+            client_id,
+            external_id,
+        )
+
+    async def list_returns(self, client_id: str, flt: ReturnFilter) -> Sequence[ReturnRow]:
+        where, args = ["client_id = $1"], list[object]([client_id])
+        conditions: tuple[tuple[str, object], ...] = (
+            ("order_id = ", flt.order_id),
+            ("status = ", flt.status.value if flt.status is not None else None),
+            ("id < ", flt.before_id),
+        )
+        for condition, value in conditions:
+            if value is not None:
+                args.append(value)
+                where.append(f"{condition}${len(args)}")
+        args.append(flt.limit)
+        async with self._conn() as conn:
+            rows = await conn.fetch(
+                f"SELECT {_COLUMNS} FROM returns WHERE {' AND '.join(where)}"
+                f" ORDER BY id DESC LIMIT ${len(args)}",
+                *args,
+            )
+        return [_row(r) for r in rows]
+
+    async def return_history(self, return_id: str) -> Sequence[ReturnHistoryEntry]:
+        async with self._conn() as conn:
+            rows = await conn.fetch(
+                "SELECT status, source, detail, at FROM return_history WHERE return_id = $1"
+                " ORDER BY seq",
+                return_id,
+            )
+        return [
+            ReturnHistoryEntry(ReturnStatus(r["status"]), r["source"], r["at"], r["detail"])
+            for r in rows
+        ]
+
+    async def claim_due_returns(
+        self, *, owner: str, now: float, lease_until: float, limit: int
+    ) -> Sequence[ReturnRow]:
+        async with self._tx() as db:
+            rows = await db.fetch(
+                "UPDATE returns SET lease_owner = $1, lease_until = $2 WHERE id IN ("
+                f" SELECT id FROM returns WHERE phase IN {_OPEN} AND next_attempt_at <= $3"
+                " AND (lease_until IS NULL OR lease_until <= $3)"
+                " ORDER BY next_attempt_at LIMIT $4 FOR UPDATE SKIP LOCKED)"
+                f" RETURNING {_COLUMNS}",
+                owner,
+                lease_until,
+                now,
+                limit,
+            )
+        return sorted((_row(r) for r in rows), key=lambda r: r.next_attempt_at)
+
+    async def renew_return(self, return_id: str, *, owner: str, lease_until: float) -> bool:
+        async with self._conn() as conn:
+            done = await conn.execute(
+                "UPDATE returns SET lease_until = $1 WHERE id = $2 AND lease_owner = $3",
+                lease_until,
+                return_id,
+                owner,
+            )
+        return bool(done == "UPDATE 1")
+
+    async def release_return(self, return_id: str, *, owner: str) -> None:
+        async with self._conn() as conn:
+            await conn.execute(
+                "UPDATE returns SET lease_owner = NULL, lease_until = NULL"
+                " WHERE id = $1 AND lease_owner = $2",
+                return_id,
+                owner,
+            )
+
+    async def advance_return(self, return_id: str, *, owner: str, step: ReturnStep) -> ReturnRow:
+        return await self._apply_return(return_id, step, owner=owner)
+
+    async def update_return(self, return_id: str, step: ReturnStep) -> ReturnRow:
+        return await self._apply_return(return_id, step, owner=None)
+
+    async def open_returns(self, *, limit: int, checked_before: float) -> Sequence[ReturnRow]:
+        async with self._conn() as conn:
+            rows = await conn.fetch(
+                f"SELECT {_COLUMNS} FROM returns WHERE phase = 'done' AND status NOT IN {_FINAL}"
+                " AND (checked_at IS NULL OR checked_at <= $1)"
+                " ORDER BY COALESCE(checked_at, 0), id LIMIT $2",
+                checked_before,
+                limit,
+            )
+        return [_row(r) for r in rows]
+
+    async def _apply_return(
+        self, return_id: str, step: ReturnStep, *, owner: str | None
+    ) -> ReturnRow:
+        stamp = datetime.now(UTC)
+        args: list[Any] = [return_id]
+        sets = _sets(step, stamp, args)
+        where = "id = $1"
+        if owner is not None:
+            args.append(owner)
+            where += f" AND lease_owner = ${len(args)}"
+        async with self._tx() as db:
+            current = await db.fetchval(
+                "SELECT status FROM returns WHERE id = $1 FOR UPDATE", return_id
+            )
+            if current is None:
+                raise KeyError(return_id)
+            status = step.status
+            # A final status is never left: late news of a cancelled return changes nothing.
+            if status is not None and (
+                ReturnStatus(current) in FINAL_RETURN_STATUSES or ReturnStatus(current) is status
+            ):
+                status = None
+            if status is not None:
+                args.append(status.value)
+                sets.append(f"status = ${len(args)}")
+            if not sets:
+                sets.append("id = id")  # nothing to change: still checks the lease
+            row = await db.fetchrow(
+                f"UPDATE returns SET {', '.join(sets)} WHERE {where} RETURNING {_COLUMNS}", *args
+            )
+            if row is None:
+                raise LeaseLost(return_id)
+            if status is not None:
+                await _history(
+                    db, return_id, status, source=step.source, detail=step.detail, at=stamp
+                )
+        return _row(row)
+
+
+def _sets(step: ReturnStep, stamp: datetime, args: list[Any]) -> list[str]:
+    """SET clauses for `step`, appending their values to `args` (numbered after them)."""
+    sets: list[str] = []
+
+    def put(column: str, value: Any) -> None:
+        args.append(value)
+        sets.append(f"{column} = ${len(args)}")
+
+    if step.touch:
+        put("updated_at", stamp)
+    for column, value in (
+        ("checked_at", step.checked_at),
+        ("phase", step.phase.value if step.phase else None),
+        ("provider_status", step.provider_status),
+        ("provider_return_id", step.provider_return_id),
+        ("decision", step.decision.value if step.decision else None),
+        ("next_attempt_at", step.next_attempt_at),
+    ):
+        if value is not None:
+            put(column, value)
+    if step.last_error is not None or step.clear_error:
+        put("last_error", orjson.dumps(step.last_error).decode() if step.last_error else None)
+    if step.count_attempt:
+        sets.append("attempts = attempts + 1")
+    if step.release:
+        sets.append("lease_owner = NULL, lease_until = NULL")
+    return sets
+
+
+async def _history(
+    db: Any,
+    return_id: str,
+    status: ReturnStatus,
+    *,
+    source: str,
+    detail: str | None,
+    at: datetime,
+) -> None:
+    # Callers hold the return row (inserted or locked FOR UPDATE), so MAX(seq) cannot race.
+    await db.execute(
+        "INSERT INTO return_history (return_id, seq, status, source, detail, at)"
+        " SELECT $1, COALESCE(MAX(seq), 0) + 1, $2, $3, $4, $5"
+        " FROM return_history WHERE return_id = $1",
+        return_id,
+        status.value,
+        source,
+        detail,
+        at,
+    )

@@ -575,3 +575,52 @@ async def test_a_request_that_died_after_storing_its_return_is_resumed_not_repea
     assert answer["id"] == "ret_01KB0000000000000000000X01"
     assert len(logitrail.sandbox.returns) == 1
     assert logitrail.sandbox.returns[done["provider_return_id"]].merchant_reference == "RMA-X1"
+
+
+async def test_the_whole_return_life_on_postgresql(
+    make_gateway: Any, logitrail: SandboxHandle, postgres_db: Any
+) -> None:
+    gateway = await make_gateway(
+        store__url=await postgres_db.new_schema_url(), returns__poll_interval_s=0.05
+    )
+    o = await placed(gateway, "R-PG1")
+    status, created = await returned(gateway, {"order_id": o["id"], "external_id": "RMA-PG"}, "pg1")
+    assert status == 201, created
+    again_status, again = await returned(
+        gateway, {"order_id": o["id"], "external_id": "RMA-PG"}, "pg1"
+    )
+    assert (again_status, again["id"]) == (201, created["id"])
+    status, exists = await returned(
+        gateway, {"order_id": o["id"], "external_id": "RMA-PG", "remarks": "x"}, "pg2"
+    )
+    assert (status, exists["code"]) == (409, "return-exists")
+
+    decided = await read_json(
+        await gateway.post(
+            f"/v1/returns/{created['id']}/decision", json={"code": "to_shelf"}, headers=auth()
+        )
+    )
+    logitrail.sandbox.advance_return(created["provider_return_id"], "pending_merchant_decision")
+    polled = await wait_for_return(gateway, created["id"], "awaiting_decision")
+    listed = await read_json(
+        await gateway.get(
+            f"/v1/returns?order_id={o['id']}&status=awaiting_decision", headers=auth()
+        )
+    )
+    _, other = await returned(gateway, {"order_id": o["id"]}, "pg3")
+    cancelled = await read_json(
+        await gateway.post(f"/v1/returns/{other['id']}/cancel", headers=auth())
+    )
+
+    assert decided["decision"] == "to_shelf"
+    assert [r["id"] for r in listed["items"]] == [created["id"]]
+    assert polled["history"][-1]["source"] == "poll"
+    assert [h["status"] for h in polled["history"]] == [
+        "accepted",
+        "registered",
+        "awaiting_decision",
+    ]
+    assert cancelled["status"] == "cancelled"
+    assert [h["status"] for h in cancelled["history"]] == ["accepted", "registered", "cancelled"]
+    assert logitrail.sandbox.returns[other["provider_return_id"]].status == "deleted"
+    assert len(logitrail.sandbox.returns) == 2

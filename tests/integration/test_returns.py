@@ -10,6 +10,7 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 
 from gateway.api.keys import STORE
+from gateway.model.return_views import ReturnList, ReturnView
 from gateway.model.returns import CanonicalReturn
 from gateway.orders.fingerprint import fingerprint
 from gateway.sandbox.logitrail import Fault
@@ -624,3 +625,18 @@ async def test_the_whole_return_life_on_postgresql(
     assert [h["status"] for h in cancelled["history"]] == ["accepted", "registered", "cancelled"]
     assert logitrail.sandbox.returns[other["provider_return_id"]].status == "deleted"
     assert len(logitrail.sandbox.returns) == 2
+
+
+async def test_answers_match_the_published_shapes(
+    gateway: TestClient[Any, Any], logitrail: SandboxHandle
+) -> None:
+    o = await placed(gateway, "R-S1")
+    _, created = await returned(
+        gateway, {"order_id": o["id"], "lines": [{"sku": "TSHIRT-M", "quantity": 1}]}, "s1"
+    )
+    one = await read_json(await gateway.get(f"/v1/returns/{created['id']}", headers=auth()))
+    listed = await read_json(await gateway.get("/v1/returns", headers=auth()))
+
+    ReturnView.model_validate(created)
+    assert ReturnView.model_validate(one).history is not None
+    assert len(ReturnList.model_validate(listed).items) == 1

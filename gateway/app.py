@@ -18,6 +18,7 @@ from gateway import api
 from gateway.api.auth import ClientKeys
 from gateway.api.keys import (
     CLIENT_KEYS,
+    METRICS,
     PROVIDERS,
     SELF_URL,
     SERVICE,
@@ -28,6 +29,7 @@ from gateway.api.keys import (
 )
 from gateway.api.middlewares import client_auth, problems, request_context
 from gateway.config import Settings
+from gateway.observability.metrics import Metrics
 from gateway.orders.events import WebhookIntake
 from gateway.orders.service import OrderService
 from gateway.orders.submission import Submitter
@@ -49,6 +51,7 @@ def build_app(settings: Settings, *, self_url: str | None = None) -> web.Applica
         client_max_size=settings.server.max_body_bytes,
     )
     app[SETTINGS] = settings
+    app[METRICS] = Metrics()
     app[SELF_URL] = self_url or own_url(settings.server.host, settings.server.port)
     app[CLIENT_KEYS] = ClientKeys(settings)
     app.cleanup_ctx.extend([_store, _providers, _service, _workers])
@@ -69,7 +72,7 @@ def own_url(host: str, port: int) -> str:
 
 
 def _mount_sandboxes(app: web.Application, settings: Settings) -> None:
-    ctx = ProviderContext(self_url=app[SELF_URL])
+    ctx = ProviderContext(self_url=app[SELF_URL], metrics=app[METRICS])
     for name, block in settings.providers.items():
         spec = load_spec(name)
         if spec.sandbox is not None:
@@ -86,7 +89,7 @@ async def _store(app: web.Application) -> AsyncIterator[None]:
 
 async def _providers(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    ctx = ProviderContext(self_url=app[SELF_URL])
+    ctx = ProviderContext(self_url=app[SELF_URL], metrics=app[METRICS])
     providers: dict[str, Provider] = {}
     try:
         for name, block in settings.providers.items():
@@ -105,7 +108,9 @@ async def _service(app: web.Application) -> AsyncIterator[None]:
     owner = f"{socket.gethostname()}:{os.getpid()}:{id(app):x}"
     submitter = Submitter(app[STORE], app[PROVIDERS], settings.submission, owner=owner)
     app[SUBMITTER] = submitter
-    app[SERVICE] = OrderService(settings, app[STORE], app[PROVIDERS], submitter)
+    app[SERVICE] = OrderService(
+        settings, app[STORE], app[PROVIDERS], submitter, metrics=app[METRICS]
+    )
     app[WEBHOOKS] = WebhookIntake(app[STORE], app[PROVIDERS])
     yield
     await app[WEBHOOKS].drain()

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from gateway.model.orders import CanonicalOrder, Status
+from gateway.observability.metrics import Metrics
 from gateway.providers.errors import (
     CircuitOpen,
     ConfigurationError,
@@ -123,6 +124,8 @@ class ProviderState:
     circuit: str
     configuration_error: str | None = None
     last_error: str | None = None
+    last_error_at: float | None = None
+    """Wall time of `last_error`."""
     token_expires_at: float | None = None
     """Wall time the cached token expires (never the token itself)."""
     gate_open_at: float | None = None
@@ -194,6 +197,8 @@ class ProviderContext:
 
     self_url: str
     """The gateway's own base URL, for `base_url`s given as a path (in-process sandbox)."""
+    metrics: Metrics = field(default_factory=Metrics)
+    """The app's metrics: pass `metrics.provider(name)` to the transport and token cache."""
 
 
 @dataclass(frozen=True, slots=True)

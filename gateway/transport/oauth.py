@@ -18,6 +18,7 @@ import aiohttp
 import orjson
 import structlog
 
+from gateway.observability.metrics import Metrics, ProviderMetrics
 from gateway.providers.errors import ConfigurationError, ProviderError, Unauthorized, Unavailable
 from gateway.transport.clock import Clock
 
@@ -45,8 +46,10 @@ class TokenCache:
         clock: Clock,
         skew_s: float = 30.0,
         timeout_s: float = 10.0,
+        metrics: ProviderMetrics | None = None,
     ) -> None:
         self._provider = provider
+        self._metrics = metrics or Metrics().provider(provider)
         self._url = token_url
         self._basic = aiohttp.encode_basic_auth(client_id, client_secret)
         self._scope = " ".join(scopes)
@@ -88,6 +91,15 @@ class TokenCache:
 
     async def _fetch(self) -> Token:
         self.requests += 1
+        try:
+            token = await self._request()
+        except ProviderError:
+            self._metrics.token_refresh(ok=False)
+            raise
+        self._metrics.token_refresh(ok=True)
+        return token
+
+    async def _request(self) -> Token:
         form = {"grant_type": "client_credentials"}
         if self._scope:
             form["scope"] = self._scope

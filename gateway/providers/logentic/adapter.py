@@ -94,6 +94,7 @@ class LogenticAdapter:
             session=self._session,
             clock=self._clock,
             auth=StaticBearer(self._secrets.reveal(s.token_env)),
+            metrics=self._ctx.metrics.provider(NAME),
         )
 
     async def close(self) -> None:
@@ -109,18 +110,7 @@ class LogenticAdapter:
         return self.transport.breaker.healthy()
 
     def state(self) -> ProviderState:
-        t = self.transport
-        gate = t.gate.remaining()
-        return ProviderState(
-            name=NAME,
-            circuit=t.breaker.state.value,
-            last_error=t.last_error,
-            gate_open_at=self._clock.time() + gate if gate else None,
-            in_flight=t.limiter.in_flight,
-            max_concurrency=self.settings.max_concurrency,
-            max_rate=self.settings.rate_limit.max_rate,
-            time_period=self.settings.rate_limit.time_period,
-        )
+        return self.transport.state()
 
     # orders --------------------------------------------------------------------
     def check(self, submission: Submission) -> list[FieldError]:

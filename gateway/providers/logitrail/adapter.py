@@ -101,6 +101,7 @@ class LogitrailAdapter:
             clock=self._clock,
             skew_s=s.token_skew_s,
             timeout_s=s.timeout_s,
+            metrics=self._ctx.metrics.provider(NAME),
         )
         self._transport = ProviderTransport(
             NAME,
@@ -110,6 +111,7 @@ class LogitrailAdapter:
             clock=self._clock,
             auth=OAuthBearer(self._tokens),
             default_headers={"X-Logitrail-Merchant-ID": s.merchant_id},
+            metrics=self._ctx.metrics.provider(NAME),
         )
         if s.prefetch_token:
             self._prefetch = asyncio.create_task(self._warm_up(), name="logitrail.token.prefetch")
@@ -154,19 +156,9 @@ class LogitrailAdapter:
         return self.transport.breaker.healthy()
 
     def state(self) -> ProviderState:
-        t = self.transport
-        gate = t.gate.remaining()
-        return ProviderState(
-            name=NAME,
-            circuit=t.breaker.state.value,
+        return self.transport.state(
             configuration_error=self.tokens.configuration_error,
-            last_error=t.last_error,
             token_expires_at=self.tokens.expires_at,
-            gate_open_at=self._clock.time() + gate if gate else None,
-            in_flight=t.limiter.in_flight,
-            max_concurrency=self.settings.max_concurrency,
-            max_rate=self.settings.rate_limit.max_rate,
-            time_period=self.settings.rate_limit.time_period,
         )
 
     # operations ----------------------------------------------------------------

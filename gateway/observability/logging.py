@@ -106,8 +106,10 @@ def configure(level: str = "info", fmt: str = "auto", *, stream: TextIO | None =
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    # aiohttp.access duplicates our own http.request event.
+    # aiohttp.access duplicates our own http.request event; aiosqlite's debug lines echo every
+    # statement's parameters (order bodies, personal data).
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    logging.getLogger("aiosqlite").setLevel(logging.INFO)
 
 
 def _identity(_logger: Any, _method: str, event_dict: Any) -> Any:

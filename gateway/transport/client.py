@@ -155,6 +155,8 @@ class ProviderTransport:
         self.last_error: str | None = None
         self.last_error_at: float | None = None
         """Wall time of `last_error`."""
+        self.credentials_refused: str | None = None
+        """Set while the provider answers 401 to fresh credentials: an operator must act."""
 
     def state(
         self, *, configuration_error: str | None = None, token_expires_at: float | None = None
@@ -165,7 +167,7 @@ class ProviderTransport:
         return ProviderState(
             name=self.provider,
             circuit=self.breaker.state.value,
-            configuration_error=configuration_error,
+            configuration_error=configuration_error or self.credentials_refused,
             last_error=self.last_error,
             last_error_at=self.last_error_at,
             token_expires_at=token_expires_at,
@@ -302,6 +304,10 @@ class ProviderTransport:
             self.breaker.record_neutral()
         else:
             self.breaker.record_success()
+        if resp.status == 401:
+            self.credentials_refused = f"{op}: the provider refused the credentials (HTTP 401)"
+        elif resp.ok:
+            self.credentials_refused = None
         log.debug(
             "provider.call",
             provider=self.provider,

@@ -13,8 +13,10 @@ from gateway.sandbox.logitrail import Fault as LogitrailFault
 from tests.conftest import (
     CLIENT_SECRET,
     LOGENTIC_TOKEN,
+    LogenticHandle,
     SandboxHandle,
     auth,
+    ca_order,
     order,
     read_json,
 )
@@ -75,6 +77,22 @@ async def test_readyz_is_not_ready_on_refused_credentials(
     assert body["checks"]["store"]["status"] == "ok"
     assert body["checks"]["providers"]["logitrail"]["status"] == "misconfigured"
     assert "invalid_client" in body["checks"]["providers"]["logitrail"]["error"]
+
+
+async def test_readyz_is_not_ready_while_a_provider_refuses_its_api_token(
+    make_gateway: Any, logentic: LogenticHandle
+) -> None:
+    gateway = await make_gateway(providers__logentic__token_env="KEY_SE")  # not Logentic's
+    resp = await gateway.post("/v1/orders", json=ca_order("RDY-401"), headers=auth(key="r401"))
+    assert resp.status == 202  # the order waits for an operator; it is not rejected
+
+    ready = await gateway.get("/readyz")
+    body = await read_json(ready)
+    assert ready.status == 503
+    entry = body["checks"]["providers"]["logentic"]
+    assert entry["status"] == "misconfigured"
+    assert "refused the credentials" in entry["error"]
+    assert body["checks"]["providers"]["logitrail"]["status"] == "ok"
 
 
 async def test_providers_shows_live_state_and_never_a_credential(

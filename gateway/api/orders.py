@@ -44,6 +44,11 @@ def json_response(
     body=CanonicalOrder,
     responses={201: OrderView, 202: OrderView},
     problems=(409,),
+    response_headers={
+        201: ["Location", "Idempotent-Replayed"],
+        202: ["Location", "Idempotent-Replayed"],
+        409: ["Retry-After"],
+    },
     headers=[Header("Idempotency-Key", "unique per new order; a replay answers the same", True)],
     scopes=("orders:write",),
 )

@@ -46,6 +46,12 @@ _STATUS_TEXT = {
     503: "Not ready",
 }
 HIDDEN_PREFIXES = ("/_sandbox/",)
+RESPONSE_HEADERS = {
+    "X-Request-ID": "the caller's request id, or a new one; on every log line of the request",
+    "Location": "where the resource can be read",
+    "Idempotent-Replayed": "`true` when this is the stored answer to an earlier request",
+    "Retry-After": "seconds to wait before trying again",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +74,8 @@ class Operation:
     scopes: Sequence[str] = ()
     text: bool = False
     """The 200 answer is text/plain (the Prometheus exposition format)."""
+    response_headers: Mapping[int, Sequence[str]] = field(default_factory=dict)
+    """Headers (names from `RESPONSE_HEADERS`) a status carries besides `X-Request-ID`."""
 
 
 def describe(
@@ -82,6 +90,7 @@ def describe(
     auth: bool = True,
     scopes: Sequence[str] = (),
     text: bool = False,
+    response_headers: Mapping[int, Sequence[str]] | None = None,
 ) -> Callable[[H], H]:
     """Describe a handler for the OpenAPI document (see the module docstring).
 
@@ -99,6 +108,7 @@ def describe(
         auth,
         scopes,
         text,
+        response_headers or {},
     )
 
     def mark(handler: H) -> H:
@@ -159,6 +169,10 @@ def openapi_document(app: web.Application) -> dict[str, Any]:
         "paths": paths,
         "components": {
             "schemas": defs.get("$defs", {}),
+            "headers": {
+                name: {"description": text, "schema": {"type": "string"}}
+                for name, text in RESPONSE_HEADERS.items()
+            },
             "securitySchemes": {
                 "clientKey": {
                     "type": "http",
@@ -185,6 +199,20 @@ def _operation(
     }
     if route.handler.__doc__:
         out["description"] = " ".join(route.handler.__doc__.split())
+    if params := _parameters(path, op):
+        out["parameters"] = params
+    if op.body is not None:
+        schema = {} if op.body == "any" else refs[op.body]
+        out["requestBody"] = {"required": True, "content": {"application/json": {"schema": schema}}}
+    if op.auth:
+        out["security"] = [{"clientKey": []}]
+        if op.scopes:
+            out["x-scopes-any"] = list(op.scopes)
+    out["responses"] = _responses(op, refs)
+    return out
+
+
+def _parameters(path: str, op: Operation) -> list[dict[str, Any]]:
     params = [
         {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
         for name in _PATH_PARAM.findall(path)
@@ -201,40 +229,34 @@ def _operation(
     ]
     if op.query is not None:
         params += _query_params(op.query)
-    if params:
-        out["parameters"] = params
-    if op.body is not None:
-        schema = {} if op.body == "any" else refs[op.body]
-        out["requestBody"] = {"required": True, "content": {"application/json": {"schema": schema}}}
-    responses: dict[str, Any] = {}
+    return params
+
+
+def _responses(op: Operation, refs: Mapping[type[BaseModel], Any]) -> dict[str, Any]:
+    problem = {"application/problem+json": {"schema": refs[Problem]}}
+    out: dict[str, Any] = {}
     for status, model in op.responses.items():
         answer: dict[str, Any] = {"description": _STATUS_TEXT.get(status, "OK")}
         if op.text:
             answer["content"] = {"text/plain": {"schema": {"type": "string"}}}
         elif model is not None:
             answer["content"] = {"application/json": {"schema": refs[model]}}
-        responses[str(status)] = answer
-    problem_statuses = set(op.problems)
+        out[str(status)] = answer
+    statuses = set(op.problems)
     if op.auth:
-        problem_statuses |= {401, 403}
-        out["security"] = [{"clientKey": []}]
-        if op.scopes:
-            out["x-scopes-any"] = list(op.scopes)
+        statuses |= {401, 403}
     if op.body is not None:
-        problem_statuses |= {400, 413, 415, 422}
-    for status in sorted(problem_statuses):
-        responses.setdefault(
-            str(status),
-            {
-                "description": _STATUS_TEXT.get(status, "Error"),
-                "content": {"application/problem+json": {"schema": refs[Problem]}},
-            },
+        statuses |= {400, 413, 415, 422}
+    for status in sorted(statuses):
+        out.setdefault(
+            str(status), {"description": _STATUS_TEXT.get(status, "Error"), "content": problem}
         )
-    responses["default"] = {
-        "description": "Any other error",
-        "content": {"application/problem+json": {"schema": refs[Problem]}},
-    }
-    out["responses"] = responses
+    out["default"] = {"description": "Any other error", "content": problem}
+    for key, answer in out.items():
+        extra = op.response_headers.get(int(key), ()) if key.isdigit() else ()
+        answer["headers"] = {
+            name: {"$ref": f"#/components/headers/{name}"} for name in ("X-Request-ID", *extra)
+        }
     return out
 
 

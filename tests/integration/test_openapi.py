@@ -64,6 +64,13 @@ async def test_operations_carry_body_headers_auth_and_path_parameters(
     ).items()
     assert submit["security"] == [{"clientKey": []}]
     assert {"201", "202", "400", "401", "409", "415", "422"} <= set(submit["responses"])
+    assert set(submit["responses"]["201"]["headers"]) == {
+        "X-Request-ID",
+        "Location",
+        "Idempotent-Replayed",
+    }
+    assert set(submit["responses"]["409"]["headers"]) == {"X-Request-ID", "Retry-After"}
+    assert set(spec["components"]["headers"]) >= {"X-Request-ID", "Location", "Retry-After"}
     canonical = spec["components"]["schemas"]["CanonicalOrder"]
     assert canonical["additionalProperties"] is False  # unknown fields are rejected
     assert {"external_id", "recipient", "address", "lines"} <= set(canonical["required"])

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -177,6 +177,29 @@ class ProviderTransport:
             max_rate=s.rate_limit.max_rate,
             time_period=s.rate_limit.time_period,
         )
+
+    async def call(
+        self,
+        op: str,
+        route: tuple[str, str],
+        *,
+        error: Callable[[str, Response], ProviderError],
+        order_id: str | None = None,
+        json: Any = None,
+        params: Mapping[str, str] | None = None,
+        retry_unknown: bool,
+    ) -> Response:
+        """`request` to `route` = (method, path template with `{id}`); a non-2xx answer is
+        raised as `error(op, response)`, the adapter's one mapping onto the error tree."""
+        method, path = route
+        if order_id is not None:
+            path = path.format(id=order_id)
+        resp = await self.request(
+            op, method, path, json=json, params=params, retry_unknown=retry_unknown
+        )
+        if resp.ok:
+            return resp
+        raise error(op, resp)
 
     async def request(
         self,

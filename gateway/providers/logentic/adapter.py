@@ -278,15 +278,15 @@ class LogenticAdapter:
         params: Mapping[str, str] | None = None,
         retry_unknown: bool,
     ) -> Response:
-        method, path = PATHS[op]
-        if order_id is not None:
-            path = path.format(id=order_id)
-        resp = await self.transport.request(
-            op, method, path, json=json, params=params, retry_unknown=retry_unknown
+        return await self.transport.call(
+            op,
+            PATHS[op],
+            error=self._error,
+            order_id=order_id,
+            json=json,
+            params=params,
+            retry_unknown=retry_unknown,
         )
-        if resp.ok:
-            return resp
-        raise self._error(op, resp)
 
     def _error(self, op: str, resp: Response) -> ProviderError:
         body = resp.json()

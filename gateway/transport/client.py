@@ -34,7 +34,7 @@ from aiolimiter import AsyncLimiter
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from gateway.config import ProviderSettings
-from gateway.observability.metrics import Metrics, ProviderMetrics, outcome_of_status
+from gateway.observability.metrics import ProviderMetrics, outcome_of_status
 from gateway.providers.base import ProviderState
 from gateway.providers.errors import CircuitOpen, ProviderError, Unavailable
 from gateway.transport.backoff import RETRY_STATUSES, backoff_delay, parse_retry_after
@@ -126,11 +126,12 @@ class ProviderTransport:
         clock: Clock,
         auth: Auth | None = None,
         default_headers: Mapping[str, str] | None = None,
+        metrics: ProviderMetrics,
         rng: random.Random | None = None,
-        metrics: ProviderMetrics | None = None,
     ) -> None:
         self.provider = provider
-        self.metrics = metrics or Metrics().provider(provider)
+        # Required, so that no provider's calls go uncounted: `ctx.metrics.provider(name)`.
+        self.metrics = metrics
         self.base_url = base_url.rstrip("/")
         self._settings = settings
         self._session = session

@@ -18,7 +18,7 @@ import aiohttp
 import orjson
 import structlog
 
-from gateway.observability.metrics import Metrics, ProviderMetrics
+from gateway.observability.metrics import ProviderMetrics
 from gateway.providers.errors import ConfigurationError, ProviderError, Unauthorized, Unavailable
 from gateway.transport.clock import Clock
 
@@ -45,11 +45,11 @@ class TokenCache:
         session: aiohttp.ClientSession,
         clock: Clock,
         skew_s: float = 30.0,
+        metrics: ProviderMetrics,
         timeout_s: float = 10.0,
-        metrics: ProviderMetrics | None = None,
     ) -> None:
         self._provider = provider
-        self._metrics = metrics or Metrics().provider(provider)
+        self._metrics = metrics
         self._url = token_url
         self._basic = aiohttp.encode_basic_auth(client_id, client_secret)
         self._scope = " ".join(scopes)

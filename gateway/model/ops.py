@@ -16,6 +16,9 @@ class Limiter(Closed):
     time_period: float
     max_concurrency: int
     in_flight: int
+    shared: str = Field(
+        description="how the limits are split or shared between replicas (`local`, Redis, …)"
+    )
 
 
 class Queue(Closed):

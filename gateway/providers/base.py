@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from aiohttp import web
 
     from gateway.config import ProviderSettings, Secrets
+    from gateway.transport.fleet import Fleet
 
 __all__ = [
     "Capabilities",
@@ -134,6 +135,8 @@ class ProviderState:
     max_concurrency: int = 0
     max_rate: float = 0.0
     time_period: float = 0.0
+    shared: str = "local"
+    """How the limits above are split or shared by replicas (`Fleet.description`)."""
 
 
 StockSnapshot = Mapping[str, int]
@@ -191,6 +194,12 @@ class Provider(Protocol):
     async def close(self) -> None: ...
 
 
+def _local_fleet() -> Fleet:
+    from gateway.transport.fleet import LocalFleet  # noqa: PLC0415 (transport imports us)
+
+    return LocalFleet()
+
+
 @dataclass(frozen=True, slots=True)
 class ProviderContext:
     """What the gateway hands a provider when it builds one."""
@@ -199,6 +208,9 @@ class ProviderContext:
     """The gateway's own base URL, for `base_url`s given as a path (in-process sandbox)."""
     metrics: Metrics = field(default_factory=Metrics)
     """The app's metrics: pass `metrics.provider(name)` to the transport and token cache."""
+    fleet: Fleet = field(default_factory=_local_fleet)
+    """How rate limits, the Retry-After gate and OAuth tokens are split or shared between
+    replicas: hand it to `ProviderTransport` and `TokenCache` (`fleet=ctx.fleet`)."""
 
 
 @dataclass(frozen=True, slots=True)

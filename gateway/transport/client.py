@@ -40,7 +40,7 @@ from gateway.providers.errors import CircuitOpen, ProviderError, Unavailable
 from gateway.transport.backoff import RETRY_STATUSES, backoff_delay, parse_retry_after
 from gateway.transport.circuit import CircuitBreaker
 from gateway.transport.clock import Clock
-from gateway.transport.gate import RetryAfterGate
+from gateway.transport.fleet import Fleet, RateBucket
 from gateway.transport.oauth import TokenCache
 
 log = structlog.get_logger(__name__)
@@ -92,10 +92,21 @@ class StaticBearer:
 
 
 class RateLimiter:
-    """aiolimiter's leaky bucket for the rate, a semaphore for the concurrency cap."""
+    """A rate bucket (this replica's, or the fleet's) and a semaphore for the concurrency cap.
 
-    def __init__(self, *, max_rate: float, time_period: float, max_concurrency: int) -> None:
-        self._bucket = AsyncLimiter(max_rate, time_period)
+    The cap is per process: it bounds this replica's sockets, not the provider's load, which
+    the rate does.
+    """
+
+    def __init__(
+        self,
+        *,
+        max_rate: float = 10,
+        time_period: float = 1.0,
+        max_concurrency: int,
+        bucket: RateBucket | None = None,
+    ) -> None:
+        self._bucket = bucket if bucket is not None else AsyncLimiter(max_rate, time_period)
         self._slots = asyncio.Semaphore(max_concurrency)
         self._cap = max_concurrency
 
@@ -127,6 +138,7 @@ class ProviderTransport:
         auth: Auth | None = None,
         default_headers: Mapping[str, str] | None = None,
         metrics: ProviderMetrics,
+        fleet: Fleet,
         rng: random.Random | None = None,
     ) -> None:
         self.provider = provider
@@ -139,7 +151,7 @@ class ProviderTransport:
         self._auth = auth
         self._default_headers = dict(default_headers or {})
         self._rng = rng or random.Random()  # noqa: S311 (jitter, not crypto)
-        self.gate = RetryAfterGate(provider, ceiling_s=settings.retry_after_max_s, clock=clock)
+        self.gate = fleet.gate(provider, ceiling_s=settings.retry_after_max_s, clock=clock)
         self.breaker = CircuitBreaker(
             provider,
             failure_threshold=settings.circuit.failure_threshold,
@@ -149,10 +161,14 @@ class ProviderTransport:
             clock=clock,
         )
         self.limiter = RateLimiter(
-            max_rate=settings.rate_limit.max_rate,
-            time_period=settings.rate_limit.time_period,
             max_concurrency=settings.max_concurrency,
+            bucket=fleet.rate_bucket(
+                provider,
+                max_rate=settings.rate_limit.max_rate,
+                time_period=settings.rate_limit.time_period,
+            ),
         )
+        self.fleet = fleet.description
         self.last_error: str | None = None
         self.last_error_at: float | None = None
         """Wall time of `last_error`."""
@@ -177,6 +193,7 @@ class ProviderTransport:
             max_concurrency=s.max_concurrency,
             max_rate=s.rate_limit.max_rate,
             time_period=s.rate_limit.time_period,
+            shared=self.fleet,
         )
 
     async def call(

@@ -115,6 +115,7 @@ async def test_providers_shows_live_state_and_never_a_credential(
         "time_period": 1.0,
         "max_concurrency": 50,
         "in_flight": 0,
+        "shared": "local",
     }
     expires = datetime.fromisoformat(lt["token_expires_at"])
     assert expires > datetime.now(UTC)

@@ -13,6 +13,7 @@ from gateway.config import ProviderSettings
 from gateway.observability.metrics import Metrics
 from gateway.providers.errors import CircuitOpen, Unavailable
 from gateway.transport import ProviderTransport, StaticBearer
+from gateway.transport.fleet import LocalFleet
 from tests.unit.fakes import FakeClock
 from tests.unit.scripted import Reply, ScriptedServer, scripted
 
@@ -52,6 +53,7 @@ def transport(
         auth=StaticBearer("tok"),
         default_headers={"X-Merchant": "M-1"},
         metrics=Metrics().provider("p"),
+        fleet=LocalFleet(),
     )
 
 

@@ -11,6 +11,7 @@ import pytest
 from gateway.observability.metrics import Metrics
 from gateway.providers.errors import CircuitOpen, Unavailable
 from gateway.transport import ProviderTransport, StaticBearer
+from gateway.transport.fleet import LocalFleet
 from tests.unit.fakes import FakeClock
 from tests.unit.scripted import Reply, ScriptedServer, scripted
 from tests.unit.test_transport import settings
@@ -39,6 +40,7 @@ def build(
         clock=clock,
         auth=StaticBearer("tok"),
         metrics=metrics.provider("p"),
+        fleet=LocalFleet(),
     )
 
 

@@ -122,6 +122,7 @@ class FlexportAdapter:
             clock=self._clock,
             auth=StaticBearer(self._secrets.reveal(s.token_env)),
             metrics=self._ctx.metrics.provider(NAME),
+            fleet=self._ctx.fleet,
         )
         if s.probe_token:
             self._probe = asyncio.create_task(self._probe_token(), name="flexport.token.probe")

@@ -95,6 +95,7 @@ class LogenticAdapter:
             clock=self._clock,
             auth=StaticBearer(self._secrets.reveal(s.token_env)),
             metrics=self._ctx.metrics.provider(NAME),
+            fleet=self._ctx.fleet,
         )
 
     async def close(self) -> None:

@@ -102,6 +102,7 @@ class LogitrailAdapter:
             skew_s=s.token_skew_s,
             timeout_s=s.timeout_s,
             metrics=self._ctx.metrics.provider(NAME),
+            fleet=self._ctx.fleet,
         )
         self._transport = ProviderTransport(
             NAME,
@@ -112,6 +113,7 @@ class LogitrailAdapter:
             auth=OAuthBearer(self._tokens),
             default_headers={"X-Logitrail-Merchant-ID": s.merchant_id},
             metrics=self._ctx.metrics.provider(NAME),
+            fleet=self._ctx.fleet,
         )
         if s.prefetch_token:
             self._prefetch = asyncio.create_task(self._warm_up(), name="logitrail.token.prefetch")

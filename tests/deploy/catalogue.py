@@ -93,7 +93,7 @@ def read(expr: str) -> QueryRefs:
     return refs
 
 
-def _walk(node: object, refs: QueryRefs) -> None:  # noqa: PLR0912 (one branch per node type)
+def _walk(node: object, refs: QueryRefs) -> None:
     if isinstance(node, promql.VectorSelector):
         name = node.name or ""
         matchers = [(m.name, str(m.op).rsplit(".", 1)[-1], m.value) for m in node.matchers.matchers]
@@ -136,11 +136,11 @@ def problems(expr: str) -> Iterator[str]:
             continue
         base, metric = found
         usable |= metric.labels
-        for label, _op, value in sel.matchers:
+        for label, op, value in sel.matchers:
             if label not in metric.labels | TARGET_LABELS:
                 yield f"{sel.name} has no label {label!r}"
             allowed = KNOWN_LABEL_VALUES.get((base, label))
-            if allowed is not None and _op == "Equal" and value not in allowed:
+            if allowed is not None and op == "Equal" and value not in allowed:
                 yield f"{sel.name}{{{label}}} is one of {sorted(allowed)}, never {value!r}"
     for label in sorted(refs.grouping - usable):
         yield f"groups by {label!r}, which none of its metrics has"

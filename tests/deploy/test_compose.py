@@ -35,8 +35,7 @@ def gateways(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {
         name: svc
         for name, svc in compose["services"].items()
-        if svc.get("build", {}).get("dockerfile") == "deploy/Dockerfile"
-        and "entrypoint" not in svc
+        if svc.get("build", {}).get("dockerfile") == "deploy/Dockerfile" and "entrypoint" not in svc
     }
 
 
@@ -71,7 +70,9 @@ def test_every_secret_variable_reaches_every_gateway_from_the_environment(
     names = set(env_names(toml_of(GATEWAY_TOML)))
     assert names, "the compose config names its secrets"
     runs_gateway = {
-        n: s for n, s in compose["services"].items() if s.get("image") == "order-routing-gateway:dev"
+        n: s
+        for n, s in compose["services"].items()
+        if s.get("image") == "order-routing-gateway:dev"
     }
     assert len(runs_gateway) >= 3, "two replicas and the migration"
     for service, svc in runs_gateway.items():

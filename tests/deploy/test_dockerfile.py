@@ -59,6 +59,8 @@ def test_image_is_built_in_stages_on_slim_python_311_or_newer(
     runtime = final_stage(instructions)
     copies = [i.args for i in runtime if i.keyword == "COPY"]
     assert any(c.startswith("--from=build /opt/venv") for c in copies), copies
+    build = [i.args for i in instructions if i.stage == 0 and i.keyword == "RUN"]
+    assert any("pip uninstall --yes pip" in run for run in build), "installers do not ship"
     assert not any(i.keyword == "RUN" and "pip install" in i.args for i in runtime), (
         "the runtime stage installs nothing itself: only the built venv is copied in"
     )
@@ -68,8 +70,9 @@ def test_image_runs_as_a_numeric_non_root_user(instructions: list[Instruction]) 
     user = one(final_stage(instructions), "USER").args
     uid, _, gid = user.partition(":")
     # Numeric, so Kubernetes' runAsNonRoot can verify it without reading /etc/passwd.
-    assert uid.isdigit() and int(uid) > 0, user
-    assert not gid or (gid.isdigit() and int(gid) > 0), user
+    assert uid.isdigit(), user
+    assert int(uid) > 0, user
+    assert re.fullmatch(r"([1-9]\d*)?", gid), f"{user}: a numeric group, not root's"
 
 
 def test_entrypoint_serves_the_mounted_config_on_all_interfaces(

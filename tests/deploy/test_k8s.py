@@ -46,7 +46,9 @@ def container(objects: dict[str, dict[str, Any]]) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def config_toml(objects: dict[str, dict[str, Any]], tmp_path_factory: pytest.TempPathFactory) -> Path:
+def config_toml(
+    objects: dict[str, dict[str, Any]], tmp_path_factory: pytest.TempPathFactory
+) -> Path:
     path = tmp_path_factory.mktemp("k8s") / "gateway.toml"
     path.write_text(objects["ConfigMap"]["data"]["gateway.toml"])
     return path
@@ -92,7 +94,9 @@ def _port(container: dict[str, Any], ref: int | str) -> int:
 def test_probes_ask_readyz_and_healthz_on_the_port_the_image_serves(
     container: dict[str, Any],
 ) -> None:
-    entry = exec_form(next(i for i in parse(DEPLOY / "Dockerfile") if i.keyword == "ENTRYPOINT").args)
+    entry = exec_form(
+        next(i for i in parse(DEPLOY / "Dockerfile") if i.keyword == "ENTRYPOINT").args
+    )
     served = int(entry[entry.index("--port") + 1])
     ready = container["readinessProbe"]["httpGet"]
     live = container["livenessProbe"]["httpGet"]

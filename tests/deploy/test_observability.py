@@ -32,7 +32,9 @@ def panels() -> list[dict[str, Any]]:
 def test_catalogue_reader_catches_what_it_should() -> None:
     """The checks below are only as good as this reader: it must see every metric."""
     assert list(problems("sum by (provider) (rate(gateway_provider_calls_total[5m]))")) == []
-    assert list(problems("rate(gateway_orders_total[5m])")) == ["unknown metric 'gateway_orders_total'"]
+    assert list(problems("rate(gateway_orders_total[5m])")) == [
+        "unknown metric 'gateway_orders_total'"
+    ]
     assert list(problems('gateway_queue_depth{provider="x"}')) == [
         "gateway_queue_depth has no label 'provider'"
     ]
@@ -106,7 +108,8 @@ def test_queue_gauges_are_never_summed_across_replicas() -> None:
 
 def test_dashboard_parses_and_every_query_is_valid_promql_over_gateway_metrics() -> None:
     dashboard = orjson.loads(DASHBOARD.read_bytes())
-    assert dashboard["uid"] and dashboard["title"]
+    assert dashboard["uid"] == "order-routing-gateway"
+    assert dashboard["title"]
     queries = 0
     for panel in panels():
         for target in panel.get("targets", []):

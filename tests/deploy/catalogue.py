@@ -54,6 +54,30 @@ SYNTHETIC = {"up": _m("gauge")}
 
 KNOWN_LABEL_VALUES = {
     ("gateway_token_refreshes_total", "outcome"): {"ok", "failed"},
+    # As gateway/observability/metrics.py (branch ops) documents them.
+    ("gateway_provider_calls_total", "outcome"): {
+        "ok",
+        "client_error",
+        "rate_limited",
+        "server_error",
+        "timeout",
+        "connection_error",
+        "circuit_open",
+    },
+    ("gateway_webhooks_in_total", "outcome"): {
+        "accepted",
+        "duplicate",
+        "rejected",
+        "malformed",
+        "not_found",
+    },
+    ("gateway_idempotency_total", "outcome"): {
+        "replayed",
+        "conflict",
+        "in_progress",
+        "resumed",
+        "order_exists",
+    },
 }
 """Label values fixed by the contract; a matcher on another value would never match."""
 
@@ -140,8 +164,18 @@ def problems(expr: str) -> Iterator[str]:
             if label not in metric.labels | TARGET_LABELS:
                 yield f"{sel.name} has no label {label!r}"
             allowed = KNOWN_LABEL_VALUES.get((base, label))
-            if allowed is not None and op == "Equal" and value not in allowed:
-                yield f"{sel.name}{{{label}}} is one of {sorted(allowed)}, never {value!r}"
+            if allowed is None:
+                continue
+            # An exact value, or a regex that is an alternation of plain values.
+            if op in ("Equal", "NotEqual"):
+                values = [value]
+            elif re.fullmatch(r"\w+(\|\w+)*", value):
+                values = value.split("|")
+            else:
+                values = []
+            for v in values:
+                if v not in allowed:
+                    yield f"{sel.name}{{{label}}} is one of {sorted(allowed)}, never {v!r}"
     for label in sorted(refs.grouping - usable):
         yield f"groups by {label!r}, which none of its metrics has"
 

@@ -42,6 +42,10 @@ def test_catalogue_reader_catches_what_it_should() -> None:
         "groups by 'tenant', which none of its metrics has"
     ]
     assert list(problems('gateway_token_refreshes_total{outcome="error"}'))
+    assert list(problems('gateway_provider_calls_total{outcome=~"ok|boom"}')) == [
+        "gateway_provider_calls_total{outcome} is one of ['circuit_open', 'client_error', "
+        "'connection_error', 'ok', 'rate_limited', 'server_error', 'timeout'], never 'boom'"
+    ]
     assert resolve("gateway_http_request_duration_seconds_bucket") is not None
     assert resolve("gateway_queue_depth_bucket") is None  # a gauge has no buckets
     with pytest.raises(ValueError, match="parenthesis"):

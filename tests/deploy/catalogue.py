@@ -46,7 +46,7 @@ METRICS: dict[str, Metric] = {
     "gateway_webhooks_out_total": _m("counter", "subscriber", "outcome"),
 }
 
-TARGET_LABELS = frozenset({"job", "instance", "service"})
+TARGET_LABELS = frozenset({"job", "instance", "service", "role"})
 """Labels Prometheus attaches to every scraped series (see deploy/prometheus/prometheus.yml)."""
 
 SYNTHETIC = {"up": _m("gauge")}

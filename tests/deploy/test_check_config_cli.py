@@ -23,6 +23,7 @@ def _configmap_toml(tmp_path: Path) -> Path:
 
 SOURCES = {
     "compose": lambda _tmp: DEPLOY / "compose" / "gateway.toml",
+    "compose-simulator": lambda _tmp: DEPLOY / "compose" / "simulator.toml",
     "k8s-configmap": _configmap_toml,
     "image-default": lambda _tmp: ROOT / "config" / "gateway.toml",
 }

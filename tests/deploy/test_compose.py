@@ -20,7 +20,9 @@ from tests.deploy.config_files import env_names, toml_of, validate
 
 COMPOSE_FILE = DEPLOY / "docker-compose.yml"
 GATEWAY_TOML = DEPLOY / "compose" / "gateway.toml"
+SIMULATOR_TOML = DEPLOY / "compose" / "simulator.toml"
 CONFIG_IN_IMAGE = "/etc/gateway/gateway.toml"
+IMAGE = "order-routing-gateway:dev"
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +37,16 @@ def gateways(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {
         name: svc
         for name, svc in compose["services"].items()
-        if svc.get("build", {}).get("dockerfile") == "deploy/Dockerfile" and "entrypoint" not in svc
+        if svc.get("image") == IMAGE and "entrypoint" not in svc
+    }
+
+
+def replicas(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The gateways that serve clients: those on compose/gateway.toml."""
+    return {
+        name: svc
+        for name, svc in gateways(compose).items()
+        if mounts(svc).get(CONFIG_IN_IMAGE) == "./compose/gateway.toml"
     }
 
 
@@ -50,12 +61,12 @@ def mounts(service: dict[str, Any]) -> dict[str, str]:
 
 
 def test_two_gateway_replicas_serve_the_compose_config(compose: dict[str, Any]) -> None:
-    replicas = gateways(compose)
-    assert len(replicas) >= 2, sorted(replicas)
-    for name, svc in replicas.items():
+    assert len(replicas(compose)) == toml_of(GATEWAY_TOML)["server"]["replicas"] == 2
+    for name, svc in gateways(compose).items():
         assert (DEPLOY / svc["build"]["context"] / svc["build"]["dockerfile"]).is_file()
-        assert mounts(svc).get(CONFIG_IN_IMAGE) == "./compose/gateway.toml", name
         assert svc.get("read_only") is True, f"{name}: read-only root filesystem"
+    served = {mounts(svc)[CONFIG_IN_IMAGE] for svc in gateways(compose).values()}
+    assert served == {"./compose/gateway.toml", "./compose/simulator.toml"}
 
 
 def test_every_bind_mounted_file_exists(compose: dict[str, Any]) -> None:
@@ -69,28 +80,55 @@ def test_every_secret_variable_reaches_every_gateway_from_the_environment(
 ) -> None:
     names = set(env_names(toml_of(GATEWAY_TOML)))
     assert names, "the compose config names its secrets"
-    runs_gateway = {
-        n: s
-        for n, s in compose["services"].items()
-        if s.get("image") == "order-routing-gateway:dev"
-    }
-    assert len(runs_gateway) >= 3, "two replicas and the migration"
+    runs_gateway = {n: s for n, s in compose["services"].items() if s.get("image") == IMAGE}
+    assert len(runs_gateway) >= 4, "two replicas, the simulator and the migration"
+    values: dict[str, set[str]] = {}
     for service, svc in runs_gateway.items():
         env = svc["environment"]
         for var in sorted(names | {"PGPASSWORD"}):
             assert var in env, f"{service}: {var} is not set"
             # Interpolated, so an operator overrides it from the shell or a .env file.
             assert re.fullmatch(r"\$\{[A-Z_]+(:-[^}]*)?\}", str(env[var])), (service, var)
+            values.setdefault(var, set()).add(str(env[var]))
+    # The simulator accepts the replicas' credentials because they are the same values.
+    assert all(len(v) == 1 for v in values.values()), values
 
 
-def test_compose_gateway_config_passes_the_gateway_loader() -> None:
-    settings, problems = validate(GATEWAY_TOML)
+@pytest.mark.parametrize("path", [GATEWAY_TOML, SIMULATOR_TOML], ids=lambda p: p.name)
+def test_compose_configs_pass_the_gateway_loader(path: Path) -> None:
+    settings, problems = validate(path)
     assert problems == [], "\n".join(map(str, problems))
-    data = toml_of(GATEWAY_TOML)
-    assert data["sandbox"]["enabled"] is True, "the stack works without provider accounts"
-    assert data["server"]["replicas"] == 2
-    if settings is not None:  # every key known to the model (the postgres branch merged)
+    if settings is not None:  # every key known to the model
         assert settings.store.url.startswith("postgresql://")
+
+
+def test_replicas_call_the_simulators_as_their_providers(compose: dict[str, Any]) -> None:
+    """The stack needs no provider account: every provider URL of the replicas is served by
+    the simulator service, which runs the same provider accounts (ids, scopes, warehouses)."""
+    replica = toml_of(GATEWAY_TOML)
+    simulator = toml_of(SIMULATOR_TOML)
+    assert simulator["sandbox"]["enabled"] is True
+    assert replica["sandbox"].get("enabled", False) is False
+    assert set(replica["providers"]) == set(simulator["providers"])
+    (sim_service,) = (
+        n
+        for n, s in gateways(compose).items()
+        if mounts(s)[CONFIG_IN_IMAGE].endswith("simulator.toml")
+    )
+    for name, block in replica["providers"].items():
+        served = simulator["providers"][name]
+        for key in ("base_url", "token_url"):
+            if key not in block:
+                continue
+            url = urlsplit(block[key])
+            assert (url.hostname, url.port) == (sim_service, 8080), f"{name}.{key}"
+            assert served[key] == url.path, f"{name}.{key}: the simulator serves {served[key]}"
+            assert url.path.startswith(f"/_sandbox/{name}"), f"{name}.{key}"
+        same = {k for k in block if k.endswith("_env") or k in ("merchant_id", "scopes")}
+        for key in same | {"warehouses"}:
+            assert served.get(key) == block[key], f"providers.{name}.{key} differs"
+    for table in ("store", "redis"):
+        assert simulator[table] == replica[table], f"the simulator shares the {table}"
 
 
 def test_store_and_redis_urls_name_compose_services_without_passwords(
@@ -122,6 +160,8 @@ def test_replicas_start_after_migrations_and_healthy_dependencies(
         deps = svc["depends_on"]
         assert deps["migrate"]["condition"] == "service_completed_successfully", name
         assert deps["redis"]["condition"] == "service_healthy", name
+    for name, svc in replicas(compose).items():
+        assert svc["depends_on"]["simulator"]["condition"] == "service_healthy", name
     for dependency in ("postgres", "redis"):
         assert "healthcheck" in services[dependency], dependency
 
@@ -157,7 +197,7 @@ def test_proxy_balances_every_replica_and_checks_readyz(compose: dict[str, Any])
     backend_name = next(d.split()[1] for d in frontend if d.startswith("default_backend"))
     backend = cfg[f"backend {backend_name}"]
     servers = {d.split()[1]: d.split() for d in backend if d.startswith("server ")}
-    assert set(servers) == set(gateways(compose))
+    assert set(servers) == set(replicas(compose))
     for name, words in servers.items():
         assert words[2] == f"{name}:8080", words
         assert "check" in words[3:], f"{name} is health-checked"

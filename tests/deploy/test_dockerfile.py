@@ -125,6 +125,39 @@ def test_build_context_admits_exactly_what_the_image_copies(
             assert (ROOT / source).exists(), f"COPY {source}: no such file"
 
 
+def test_image_installs_every_optional_backend_of_the_package(
+    instructions: list[Instruction],
+) -> None:
+    """Backends are optional extras (`[postgres]`, `[redis]`): an image without one would
+    start and then fail on the first store or Redis call."""
+    args = dict(i.args.split("=", 1) for i in instructions if i.keyword == "ARG" and "=" in i.args)
+    extras = set(args["EXTRAS"].strip('"').split())
+    optional = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"].get(
+        "optional-dependencies", {}
+    )
+    assert set(optional) - {"dev"} <= extras
+    run = next(i.args for i in instructions if "requirements.py" in i.args and i.keyword == "RUN")
+    assert "${EXTRAS}" in run
+
+
+def test_requirements_script_lists_dependencies_then_the_defined_extras(
+    tmp_path: Path,
+) -> None:
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text(
+        '[project]\ndependencies = ["a>=1", "b"]\n'
+        '[project.optional-dependencies]\npg = ["c>=2", "a>=1"]\ndev = ["pytest"]\n'
+    )
+    out = subprocess.run(
+        [sys.executable, str(DEPLOY / "requirements.py"), str(pyproject), "pg", "absent"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    ).stdout
+    assert out.splitlines() == ["a>=1", "b", "c>=2"]
+
+
 def test_package_data_ships_every_non_python_file_of_the_package() -> None:
     """The image installs a wheel, not the source tree: a file the wheel leaves out (a new
     migration folder, say) would be missing only in production."""

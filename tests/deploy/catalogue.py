@@ -108,6 +108,7 @@ class Selector:
 class QueryRefs:
     selectors: list[Selector] = field(default_factory=list)
     grouping: set[str] = field(default_factory=set)  # by/without/on/ignoring/group_x labels
+    aggregated: dict[str, set[str]] = field(default_factory=dict)  # "sum" → metrics under it
 
 
 def read(expr: str) -> QueryRefs:
@@ -132,7 +133,13 @@ def _walk(node: object, refs: QueryRefs) -> None:
             refs.grouping.update(node.modifier.labels)
         if node.param is not None:
             _walk(node.param, refs)
-        _walk(node.expr, refs)
+        inner = QueryRefs()
+        _walk(node.expr, inner)
+        refs.selectors.extend(inner.selectors)
+        refs.grouping |= inner.grouping
+        for op, names in inner.aggregated.items():
+            refs.aggregated.setdefault(op, set()).update(names)
+        refs.aggregated.setdefault(str(node.op), set()).update(s.name for s in inner.selectors)
     elif isinstance(node, promql.BinaryExpr):
         if node.modifier is not None:
             if node.modifier.matching is not None:

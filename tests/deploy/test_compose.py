@@ -8,6 +8,8 @@ gateway config accepted by the gateway's own loader.
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -58,6 +60,27 @@ def mounts(service: dict[str, Any]) -> dict[str, str]:
         if source.startswith("."):
             out[target] = source
     return out
+
+
+def _compose_spec_check(path: Path) -> subprocess.CompletedProcess[str]:
+    """The official compose-spec JSON schema, as vendored by check-jsonschema (offline)."""
+    cli = Path(sys.executable).parent / "check-jsonschema"
+    return subprocess.run(
+        [str(cli), "--builtin-schema", "vendor.compose-spec", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_compose_file_follows_the_compose_spec(tmp_path: Path) -> None:
+    result = _compose_spec_check(COMPOSE_FILE)
+    assert result.returncode == 0, result.stdout + result.stderr
+    # The check has teeth: a misspelt key is refused.
+    typo = tmp_path / "docker-compose.yml"
+    typo.write_text(COMPOSE_FILE.read_text().replace("stop_grace_period:", "stop_grace_periods:"))
+    assert _compose_spec_check(typo).returncode != 0
 
 
 def test_two_gateway_replicas_serve_the_compose_config(compose: dict[str, Any]) -> None:

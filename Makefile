@@ -11,7 +11,8 @@ PORT ?= 8080
 # Demo secrets for the in-process sandbox: set here, never written into a config file.
 DEMO_ENV := GATEWAY_KEY_STOREFRONT_FI=demo-storefront-fi-key \
 	LOGITRAIL_CLIENT_ID=demo-gateway LOGITRAIL_CLIENT_SECRET=demo-secret \
-	LOGENTIC_API_TOKEN=demo-logentic-token LOGENTIC_WEBHOOK_SECRET=demo-webhook-secret
+	LOGENTIC_API_TOKEN=demo-logentic-token LOGENTIC_WEBHOOK_SECRET=demo-webhook-secret \
+	FLEXPORT_TOKEN=demo-flexport-token FLEXPORT_WEBHOOK_SECRET=demo-flexport-webhook-token
 
 .PHONY: run test lint bench sandbox clean check-python
 
@@ -44,6 +45,12 @@ run: $(VENV)/.installed
 	@echo "    -H 'Authorization: Bearer demo-storefront-fi-key' \\"
 	@echo "    -H 'Content-Type: application/json' -H 'Idempotency-Key: demo-SHOP-2001' \\"
 	@echo "    --data @config/sample-order-ca.json"
+	@echo
+	@echo "  Anything else goes to Flexport; a B2B order becomes a Flexport outbound:"
+	@echo "  curl -sS -X POST http://127.0.0.1:$(PORT)/v1/orders \\"
+	@echo "    -H 'Authorization: Bearer demo-storefront-fi-key' \\"
+	@echo "    -H 'Content-Type: application/json' -H 'Idempotency-Key: demo-PO-3001' \\"
+	@echo "    --data @config/sample-order-b2b.json"
 	@echo
 	$(DEMO_ENV) $(BIN)/gateway serve --config $(CONFIG) --port $(PORT)
 

@@ -108,7 +108,7 @@ def test_every_secret_variable_reaches_every_gateway_from_the_environment(
     values: dict[str, set[str]] = {}
     for service, svc in runs_gateway.items():
         env = svc["environment"]
-        for var in sorted(names | {"PGPASSWORD"}):
+        for var in sorted(names):
             assert var in env, f"{service}: {var} is not set"
             # Interpolated, so an operator overrides it from the shell or a .env file.
             assert re.fullmatch(r"\$\{[A-Z_]+(:-[^}]*)?\}", str(env[var])), (service, var)
@@ -121,8 +121,9 @@ def test_every_secret_variable_reaches_every_gateway_from_the_environment(
 def test_compose_configs_pass_the_gateway_loader(path: Path) -> None:
     settings, problems = validate(path)
     assert problems == [], "\n".join(map(str, problems))
-    if settings is not None:  # every key known to the model
-        assert settings.store.url.startswith("postgresql://")
+    assert settings is not None
+    assert settings.store.url.startswith("postgresql://")
+    assert settings.redis is not None
 
 
 def test_replicas_call_the_simulators_as_their_providers(compose: dict[str, Any]) -> None:
@@ -161,11 +162,14 @@ def test_store_and_redis_urls_name_compose_services_without_passwords(
     store = urlsplit(data["store"]["url"])
     redis = urlsplit(data["redis"]["url"])
     assert store.scheme == "postgresql"
-    assert store.password is None, "the password comes from PGPASSWORD, not the file"
+    assert store.password is None, "the password comes from store.password_env, not the file"
+    password_var = data["store"]["password_env"]
     assert store.hostname in compose["services"]
     assert compose["services"][store.hostname]["image"].startswith("postgres:")
     db = compose["services"][store.hostname]["environment"]
     assert (db["POSTGRES_USER"], db["POSTGRES_DB"]) == (store.username, store.path.strip("/"))
+    for name, svc in gateways(compose).items():
+        assert svc["environment"][password_var] == db["POSTGRES_PASSWORD"], name
     assert redis.scheme == "redis"
     assert redis.hostname in compose["services"]
     assert compose["services"][redis.hostname]["image"].startswith("redis:")

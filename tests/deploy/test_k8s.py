@@ -161,7 +161,8 @@ def test_every_env_variable_of_the_config_comes_from_a_secret(
     assert needed, "the config names its secrets"
     missing = needed - set(refs)
     assert not missing, f"no secretKeyRef for {sorted(missing)}"
-    assert "PGPASSWORD" in refs, "the store password, which store.url leaves out"
+    config = tomllib.loads(config_toml.read_text())
+    assert config["store"]["password_env"] in refs, "the store password, which the URL leaves out"
     plain = [e["name"] for e in container["env"] if e["name"] in needed and "value" in e]
     assert not plain, f"secrets as literal values: {plain}"
     for name, ref in refs.items():

@@ -18,6 +18,7 @@ from gateway import api
 from gateway.api.auth import ClientKeys
 from gateway.api.keys import (
     CLIENT_KEYS,
+    METRICS,
     PROVIDERS,
     RETURN_SUBMITTER,
     RETURNS,
@@ -30,6 +31,7 @@ from gateway.api.keys import (
 )
 from gateway.api.middlewares import client_auth, problems, request_context
 from gateway.config import Settings
+from gateway.observability.metrics import Metrics
 from gateway.orders.events import WebhookIntake
 from gateway.orders.service import OrderService
 from gateway.orders.submission import Submitter
@@ -55,6 +57,7 @@ def build_app(settings: Settings, *, self_url: str | None = None) -> web.Applica
         client_max_size=settings.server.max_body_bytes,
     )
     app[SETTINGS] = settings
+    app[METRICS] = Metrics()
     app[SELF_URL] = self_url or own_url(settings.server.host, settings.server.port)
     app[CLIENT_KEYS] = ClientKeys(settings)
     app.cleanup_ctx.extend([_store, _providers, _service, _workers])
@@ -75,7 +78,7 @@ def own_url(host: str, port: int) -> str:
 
 
 def _mount_sandboxes(app: web.Application, settings: Settings) -> None:
-    ctx = ProviderContext(self_url=app[SELF_URL])
+    ctx = ProviderContext(self_url=app[SELF_URL], metrics=app[METRICS])
     for name, block in settings.providers.items():
         spec = load_spec(name)
         if spec.sandbox is not None:
@@ -116,7 +119,7 @@ def open_fleet(settings: Settings) -> Fleet:
 async def _providers(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     fleet = open_fleet(settings)
-    ctx = ProviderContext(self_url=app[SELF_URL], fleet=fleet)
+    ctx = ProviderContext(self_url=app[SELF_URL], fleet=fleet, metrics=app[METRICS])
     providers: dict[str, Provider] = {}
     try:
         for name, block in settings.providers.items():
@@ -136,7 +139,9 @@ async def _service(app: web.Application) -> AsyncIterator[None]:
     owner = f"{socket.gethostname()}:{os.getpid()}:{id(app):x}"
     submitter = Submitter(app[STORE], app[PROVIDERS], settings.submission, owner=owner)
     app[SUBMITTER] = submitter
-    app[SERVICE] = OrderService(settings, app[STORE], app[PROVIDERS], submitter)
+    app[SERVICE] = OrderService(
+        settings, app[STORE], app[PROVIDERS], submitter, metrics=app[METRICS]
+    )
     app[WEBHOOKS] = WebhookIntake(app[STORE], app[PROVIDERS])
     return_submitter = ReturnSubmitter(app[STORE], app[PROVIDERS], settings.submission, owner=owner)
     app[RETURN_SUBMITTER] = return_submitter

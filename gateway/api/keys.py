@@ -8,6 +8,7 @@ from aiohttp import web
 
 from gateway.api.auth import ClientKeys
 from gateway.config import Settings
+from gateway.observability.metrics import Metrics
 from gateway.orders.events import WebhookIntake
 from gateway.orders.service import OrderService
 from gateway.orders.submission import Submitter
@@ -26,3 +27,4 @@ SELF_URL = web.AppKey("self_url", str)
 WEBHOOKS = web.AppKey("webhooks", WebhookIntake)
 RETURNS = web.AppKey("returns", ReturnService)
 RETURN_SUBMITTER = web.AppKey("return_submitter", ReturnSubmitter)
+METRICS = web.AppKey("metrics", Metrics)

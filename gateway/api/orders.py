@@ -14,8 +14,10 @@ from multidict import MultiMapping
 from gateway.api.auth import require
 from gateway.api.body import read_json
 from gateway.api.keys import SERVICE
+from gateway.api.spec import Header, describe
 from gateway.model.orders import CanonicalOrder, Status
 from gateway.model.problems import FieldProblem, ProblemError
+from gateway.model.responses import ListOrdersQuery, OrderList, OrderView
 from gateway.orders.service import Answer
 from gateway.orders.views import order_view
 from gateway.store import OrderFilter
@@ -69,6 +71,20 @@ def answer_response(answer: Answer) -> web.Response:
 
 
 @routes.post("/v1/orders")
+@describe(
+    "Submit a canonical order (exactly once per Idempotency-Key)",
+    tag="orders",
+    body=CanonicalOrder,
+    responses={201: OrderView, 202: OrderView},
+    problems=(409,),
+    response_headers={
+        201: ["Location", "Idempotent-Replayed"],
+        202: ["Location", "Idempotent-Replayed"],
+        409: ["Retry-After"],
+    },
+    headers=[Header("Idempotency-Key", "unique per new order; a replay answers the same", True)],
+    scopes=("orders:write",),
+)
 async def submit_order(request: web.Request) -> web.Response:
     client = require(request, "orders:write")
     key = idempotency_key(request, "order")
@@ -77,12 +93,27 @@ async def submit_order(request: web.Request) -> web.Response:
 
 
 @routes.get("/v1/orders/{id}")
+@describe(
+    "One order with its history",
+    tag="orders",
+    responses={200: OrderView},
+    problems=(404,),
+    scopes=("orders:read",),
+)
 async def get_order(request: web.Request) -> web.Response:
     client = require(request, "orders:read")
     return json_response(await request.app[SERVICE].get(client, request.match_info["id"]))
 
 
 @routes.get("/v1/orders")
+@describe(
+    "This client's orders, newest first, cursor-paginated",
+    tag="orders",
+    query=ListOrdersQuery,
+    responses={200: OrderList},
+    problems=(400,),
+    scopes=("orders:read",),
+)
 async def list_orders(request: web.Request) -> web.Response:
     client = require(request, "orders:read")
     flt = _filter(request.query)

@@ -19,7 +19,9 @@ from gateway.api.orders import (
     idempotency_key,
     json_response,
 )
+from gateway.api.spec import Header, describe
 from gateway.model.problems import FieldProblem, ProblemError
+from gateway.model.return_views import ListReturnsQuery, ReturnList, ReturnView
 from gateway.model.returns import CanonicalReturn, DecisionRequest, ReturnStatus
 from gateway.returns.views import return_view
 from gateway.store import ReturnFilter
@@ -28,6 +30,20 @@ routes = web.RouteTableDef()
 
 
 @routes.post("/v1/returns")
+@describe(
+    "Return goods of an order through the provider holding it (exactly once per key)",
+    tag="returns",
+    body=CanonicalReturn,
+    responses={201: ReturnView, 202: ReturnView},
+    problems=(409,),
+    response_headers={
+        201: ["Location", "Idempotent-Replayed"],
+        202: ["Location", "Idempotent-Replayed"],
+        409: ["Retry-After"],
+    },
+    headers=[Header("Idempotency-Key", "unique per new return; a replay answers the same", True)],
+    scopes=("returns:write",),
+)
 async def submit_return(request: web.Request) -> web.Response:
     client = require(request, "returns:write")
     key = idempotency_key(request, "return")
@@ -36,12 +52,27 @@ async def submit_return(request: web.Request) -> web.Response:
 
 
 @routes.get("/v1/returns/{id}")
+@describe(
+    "One return with its history",
+    tag="returns",
+    responses={200: ReturnView},
+    problems=(404,),
+    scopes=("returns:read",),
+)
 async def get_return(request: web.Request) -> web.Response:
     client = require(request, "returns:read")
     return json_response(await request.app[RETURNS].get(client, request.match_info["id"]))
 
 
 @routes.get("/v1/returns")
+@describe(
+    "This client's returns, newest first, cursor-paginated",
+    tag="returns",
+    query=ListReturnsQuery,
+    responses={200: ReturnList},
+    problems=(400,),
+    scopes=("returns:read",),
+)
 async def list_returns(request: web.Request) -> web.Response:
     client = require(request, "returns:read")
     rows, more = await request.app[RETURNS].list(client, _filter(request.query))
@@ -50,12 +81,29 @@ async def list_returns(request: web.Request) -> web.Response:
 
 
 @routes.post("/v1/returns/{id}/cancel")
+@describe(
+    "Cancel the return at its provider (409 with the provider's reason when too late)",
+    tag="returns",
+    responses={200: ReturnView},
+    problems=(404, 409),
+    response_headers={409: ["Retry-After"]},
+    scopes=("returns:write",),
+)
 async def cancel_return(request: web.Request) -> web.Response:
     client = require(request, "returns:write")
     return json_response(await request.app[RETURNS].cancel(client, request.match_info["id"]))
 
 
 @routes.post("/v1/returns/{id}/decision")
+@describe(
+    "Tell the provider what to do with the returned goods",
+    tag="returns",
+    body=DecisionRequest,
+    responses={200: ReturnView},
+    problems=(404, 409),
+    response_headers={409: ["Retry-After"]},
+    scopes=("returns:write",),
+)
 async def decide_return(request: web.Request) -> web.Response:
     client = require(request, "returns:write")
     body = await read_json(request, DecisionRequest, what="decision")

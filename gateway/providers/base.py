@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from gateway.model.orders import CanonicalOrder, Status
 from gateway.model.returns import CanonicalReturn, Decision, ReturnStatus
+from gateway.observability.metrics import Metrics
 from gateway.providers.errors import (
     CircuitOpen,
     ConfigurationError,
@@ -133,6 +134,8 @@ class ProviderState:
     circuit: str
     configuration_error: str | None = None
     last_error: str | None = None
+    last_error_at: float | None = None
+    """Wall time of `last_error`."""
     token_expires_at: float | None = None
     """Wall time the cached token expires (never the token itself)."""
     gate_open_at: float | None = None
@@ -272,6 +275,8 @@ class ProviderContext:
 
     self_url: str
     """The gateway's own base URL, for `base_url`s given as a path (in-process sandbox)."""
+    metrics: Metrics = field(default_factory=Metrics)
+    """The app's metrics: pass `metrics.provider(name)` to the transport and token cache."""
     fleet: Fleet = field(default_factory=_local_fleet)
     """How rate limits, the Retry-After gate and OAuth tokens are split or shared between
     replicas: hand it to `ProviderTransport` and `TokenCache` (`fleet=ctx.fleet`)."""

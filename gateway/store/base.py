@@ -213,6 +213,14 @@ class StoredEvent:
     attempts: int
 
 
+@dataclass(frozen=True, slots=True)
+class QueueStats:
+    depth: int
+    """Orders in an open submission phase (pending … confirming)."""
+    oldest_age_s: float
+    """Seconds since the oldest of them was accepted."""
+
+
 class ReturnStore(Protocol):
     """The returns half of `Store` (DESIGN §3 returns). The idempotency records of `Store` are
     shared: a key's `order_id` then holds the `ret_…` id of the return it created."""
@@ -366,8 +374,11 @@ class Store(ReturnStore, Protocol):
         """Mark an event applied, or count a failed attempt with its error."""
         ...
 
-    async def queue_stats(self, *, now: float) -> tuple[int, float | None]:
-        """(open orders, age in seconds of the oldest) for metrics."""
+    async def queue_stats(self, *, now: float) -> dict[str, QueueStats]:
+        """Per provider: orders whose submission is open, and the age of the oldest.
+
+        Providers without open orders are absent. Read by `/metrics` and `/v1/providers`.
+        """
         ...
 
 

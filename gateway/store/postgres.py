@@ -34,6 +34,7 @@ from gateway.store.base import (
     OrderExists,
     OrderFilter,
     OrderRow,
+    QueueStats,
     StoreUnavailable,
     Transition,
 )
@@ -322,14 +323,16 @@ class PostgresStore(RecordQueries, PostgresReturns):
             await _history(db, order_id, status, source=source, detail=detail, at=stamp)
             return True
 
-    async def queue_stats(self, *, now: float) -> tuple[int, float | None]:
+    async def queue_stats(self, *, now: float) -> dict[str, QueueStats]:
         async with self._conn() as conn:
-            r = await conn.fetchrow(
-                "SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM orders"
-                f" WHERE phase IN {_OPEN}"
+            rows = await conn.fetch(
+                "SELECT provider, COUNT(*) AS n, MIN(created_at) AS oldest FROM orders"
+                f" WHERE phase IN {_OPEN} GROUP BY provider"
             )
-        oldest: datetime | None = r["oldest"]
-        return int(r["n"]), (now - oldest.timestamp() if oldest is not None else None)
+        return {
+            r["provider"]: QueueStats(int(r["n"]), max(0.0, now - r["oldest"].timestamp()))
+            for r in rows
+        }
 
 
 async def _history(

@@ -117,6 +117,7 @@ class LogitrailAdapter:
             clock=self._clock,
             skew_s=s.token_skew_s,
             timeout_s=s.timeout_s,
+            metrics=self._ctx.metrics.provider(NAME),
             fleet=self._ctx.fleet,
         )
         self._transport = ProviderTransport(
@@ -127,6 +128,7 @@ class LogitrailAdapter:
             clock=self._clock,
             auth=OAuthBearer(self._tokens),
             default_headers={"X-Logitrail-Merchant-ID": s.merchant_id},
+            metrics=self._ctx.metrics.provider(NAME),
             fleet=self._ctx.fleet,
         )
         returns_tokens = TokenCache(
@@ -139,6 +141,8 @@ class LogitrailAdapter:
             clock=self._clock,
             skew_s=s.token_skew_s,
             timeout_s=s.timeout_s,
+            metrics=self._ctx.metrics.provider(NAME),
+            fleet=self._ctx.fleet,
         )
         self._returns = LogitrailReturns(self._call, OAuthBearer(returns_tokens))
         if s.prefetch_token:

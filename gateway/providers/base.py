@@ -85,6 +85,7 @@ class ProviderOrder:
     raw_status: str
     tracking_code: str | None = None
     tracking_url: str | None = None
+    shipment_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +93,8 @@ class Capabilities:
     confirm: bool = False
     """Create leaves a draft that a separate call must confirm (Logitrail)."""
     cancel: bool = False
+    update: bool = False
+    """`update()` changes address, recipient, lines or dates while the provider allows it."""
     stock: bool = False
     """`stock()` reports per-warehouse quantities for stock-aware routing."""
     webhooks: bool = False
@@ -109,6 +112,9 @@ class ProviderEvent:
     status: Status | None
     """The order's new canonical status if the event carries it; None → read the order."""
     raw_status: str | None = None
+    tracking_code: str | None = None
+    tracking_url: str | None = None
+    shipment_ids: tuple[str, ...] = ()
 
 
 class WebhookRejected(Exception):
@@ -162,6 +168,10 @@ class Provider(Protocol):
 
     async def cancel(self, provider_order_id: str) -> ProviderOrder:
         """Cancel at the provider (only when `capabilities.cancel`); `Conflict` if too late."""
+        ...
+
+    async def update(self, provider_order_id: str, submission: Submission) -> ProviderOrder:
+        """Send the changed order (only when `capabilities.update`); `Conflict` if too late."""
         ...
 
     def webhook_events(

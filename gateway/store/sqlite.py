@@ -21,7 +21,8 @@ import aiosqlite
 import orjson
 import structlog
 
-from gateway.model.orders import OPEN_PHASES, Phase, Status, moves_forward
+from gateway.model.lifecycle import Outcome
+from gateway.model.orders import OPEN_PHASES, Phase, Status
 from gateway.store.base import (
     Begin,
     BeginOutcome,
@@ -35,13 +36,15 @@ from gateway.store.base import (
     StoreUnavailable,
     Transition,
 )
+from gateway.store.sqlite_events import SqliteAfterSubmission, record_transition, verdict_for
 
 log = structlog.get_logger(__name__)
 
 _ORDER_COLUMNS = (
     "id, client_id, external_id, provider, warehouse, route_rule, route_candidate, "
     "provider_order_id, status, phase, body, attempts, next_attempt_at, last_error, "
-    "created_at, updated_at"
+    "created_at, updated_at, provider_status, tracking_code, tracking_url, shipment_ids, "
+    "synced_at"
 )
 _OPEN = "('" + "', '".join(sorted(OPEN_PHASES)) + "')"
 
@@ -68,10 +71,18 @@ def _row(r: sqlite3.Row) -> OrderRow:
         last_error=orjson.loads(r["last_error"]) if r["last_error"] else None,
         created_at=datetime.fromisoformat(r["created_at"]),
         updated_at=datetime.fromisoformat(r["updated_at"]),
+        provider_status=r["provider_status"],
+        tracking_code=r["tracking_code"],
+        tracking_url=r["tracking_url"],
+        shipment_ids=tuple(orjson.loads(r["shipment_ids"])) if r["shipment_ids"] else (),
+        synced_at=r["synced_at"],
     )
 
 
-class SqliteStore:
+class SqliteStore(SqliteAfterSubmission):
+    _order_columns = _ORDER_COLUMNS
+    _to_row = staticmethod(_row)
+
     def __init__(self, db: aiosqlite.Connection) -> None:
         self._db = db
         self._lock = asyncio.Lock()
@@ -254,7 +265,9 @@ class SqliteStore:
                         stamp,
                     ),
                 )
-                await _history(db, order.id, order.status, source="api", detail=None, stamp=stamp)
+                await record_transition(
+                    db, order.id, order.status, None, source="api", detail=None, stamp=stamp
+                )
                 if idempotency is not None:
                     await db.execute(
                         "UPDATE idempotency SET order_id = ? WHERE client_id = ? AND key = ?",
@@ -313,12 +326,17 @@ class SqliteStore:
 
     async def history(self, order_id: str) -> Sequence[HistoryEntry]:
         rows = await self._read(
-            "SELECT status, source, detail, at FROM order_history WHERE order_id = ? ORDER BY seq",
+            "SELECT status, source, detail, at, outcome FROM order_history WHERE order_id = ?"
+            " ORDER BY seq",
             (order_id,),
         )
         return [
             HistoryEntry(
-                Status(r["status"]), r["source"], datetime.fromisoformat(r["at"]), r["detail"]
+                Status(r["status"]),
+                r["source"],
+                datetime.fromisoformat(r["at"]),
+                r["detail"],
+                Outcome(r["outcome"]),
             )
             for r in rows
         ]
@@ -397,13 +415,14 @@ class SqliteStore:
         if step.release:
             sets.append("lease_owner = NULL, lease_until = NULL")
         async with self._tx() as db:
+            previous = None
             if status is not None:
-                current = list(
-                    await db.execute_fetchall("SELECT status FROM orders WHERE id = ?", (order_id,))
-                )
+                found = await verdict_for(db, order_id, status)
                 # News that arrived first (a webhook) is never rewound by a later step.
-                if current and not moves_forward(Status(current[0][0]), status):
+                if found is None or found[1] is not Outcome.APPLIED:
                     status = None
+                else:
+                    previous = found[0]
             if status is not None:
                 sets.append("status = ?")
                 args.append(status)
@@ -414,8 +433,14 @@ class SqliteStore:
             if cur.rowcount == 0:
                 raise LeaseLost(order_id)
             if status is not None:
-                await _history(
-                    db, order_id, status, source=step.source, detail=step.detail, stamp=stamp
+                await record_transition(
+                    db,
+                    order_id,
+                    status,
+                    previous,
+                    source=step.source,
+                    detail=step.detail,
+                    stamp=stamp,
                 )
             rows = list(
                 await db.execute_fetchall(
@@ -431,29 +456,12 @@ class SqliteStore:
         )
         return _row(rows[0]) if rows else None
 
-    async def apply_status(
-        self, order_id: str, status: Status, *, source: str, detail: str | None = None
-    ) -> bool:
-        stamp = datetime.now(UTC).isoformat(timespec="microseconds")
-        async with self._tx() as db:
-            current = list(
-                await db.execute_fetchall("SELECT status FROM orders WHERE id = ?", (order_id,))
-            )
-            if not current or not moves_forward(Status(current[0][0]), status):
-                return False
-            await db.execute(
-                "UPDATE orders SET status = ?, updated_at = ? WHERE id = ?",
-                (status, stamp, order_id),
-            )
-            await _history(db, order_id, status, source=source, detail=detail, stamp=stamp)
-            return True
-
     async def record_event(self, event: StoredEvent, *, now: float) -> bool:
         async with self._tx() as db:
             cur = await db.execute(
                 "INSERT INTO webhook_events (provider, event_id, topic, provider_order_id,"
-                " status, raw_status, received_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT (provider, event_id) DO NOTHING",
+                " status, raw_status, received_at, tracking_code, tracking_url, shipment_ids)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (provider, event_id) DO NOTHING",
                 (
                     event.provider,
                     event.event_id,
@@ -462,6 +470,9 @@ class SqliteStore:
                     event.status,
                     event.raw_status,
                     now,
+                    event.tracking_code,
+                    event.tracking_url,
+                    orjson.dumps(list(event.shipment_ids)).decode(),
                 ),
             )
             return cur.rowcount == 1
@@ -480,6 +491,9 @@ class SqliteStore:
                 Status(r["status"]) if r["status"] else None,
                 r["raw_status"],
                 r["attempts"],
+                r["tracking_code"],
+                r["tracking_url"],
+                tuple(orjson.loads(r["shipment_ids"])) if r["shipment_ids"] else (),
             )
             for r in rows
         ]
@@ -535,18 +549,3 @@ def statements(sql: str) -> list[str]:
         out.append(buf.strip())
     return out
 
-
-async def _history(
-    db: aiosqlite.Connection,
-    order_id: str,
-    status: Status,
-    *,
-    source: str,
-    detail: str | None,
-    stamp: str,
-) -> None:
-    await db.execute(
-        "INSERT INTO order_history SELECT ?, COALESCE(MAX(seq), 0) + 1, ?, ?, ?, ?"
-        " FROM order_history WHERE order_id = ?",
-        (order_id, status, source, detail, stamp, order_id),
-    )

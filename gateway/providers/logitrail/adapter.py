@@ -76,7 +76,10 @@ class LogitrailAdapter:
         self._secrets = secrets
         # Webhooks only where a URL token is configured (DESIGN §11); else the route is 404.
         self.capabilities = Capabilities(
-            confirm=True, cancel=True, webhooks=settings.webhook_token_env is not None
+            confirm=True,
+            cancel=True,
+            update=True,
+            webhooks=settings.webhook_token_env is not None,
         )
         self._ctx = ctx
         self._clock = clock
@@ -266,6 +269,17 @@ class LogitrailAdapter:
         """DELETE: a passive order becomes `deleted`, a confirmed one `cancelled`; too late →
         `Conflict` with Logitrail's `order_already_processing|processed|cancelled`."""
         await self._call("cancel", order_id=provider_order_id, retry_unknown=True)
+        return await self.get(provider_order_id)
+
+    async def update(self, provider_order_id: str, submission: Submission) -> ProviderOrder:
+        """`POST /orders/{id}` with the whole order; once picking started Logitrail answers
+        `order_already_processing` (→ `Conflict`)."""
+        await self._call(
+            "update",
+            order_id=provider_order_id,
+            json=translate.to_order(submission.order),
+            retry_unknown=True,
+        )
         return await self.get(provider_order_id)
 
     def webhook_events(

@@ -17,6 +17,7 @@ from aiohttp import web
 from gateway import api
 from gateway.api.auth import ClientKeys
 from gateway.api.keys import (
+    CHANGES,
     CLIENT_KEYS,
     PROVIDERS,
     SELF_URL,
@@ -28,6 +29,7 @@ from gateway.api.keys import (
 )
 from gateway.api.middlewares import client_auth, problems, request_context
 from gateway.config import Settings
+from gateway.orders.changes import OrderChanges
 from gateway.orders.events import WebhookIntake
 from gateway.orders.service import OrderService
 from gateway.orders.submission import Submitter
@@ -107,6 +109,7 @@ async def _service(app: web.Application) -> AsyncIterator[None]:
     app[SUBMITTER] = submitter
     app[SERVICE] = OrderService(settings, app[STORE], app[PROVIDERS], submitter)
     app[WEBHOOKS] = WebhookIntake(app[STORE], app[PROVIDERS])
+    app[CHANGES] = OrderChanges(app[STORE], app[PROVIDERS], submitter)
     yield
     await app[WEBHOOKS].drain()
     cancelled = await submitter.drain(settings.server.shutdown_timeout_s)

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from gateway.api.auth import ClientKeys
 from gateway.config import Settings
+from gateway.orders.changes import OrderChanges
 from gateway.orders.events import WebhookIntake
 from gateway.orders.service import OrderService
 from gateway.orders.submission import Submitter
@@ -22,3 +23,4 @@ SERVICE = web.AppKey("service", OrderService)
 CLIENT_KEYS = web.AppKey("client_keys", ClientKeys)
 SELF_URL = web.AppKey("self_url", str)
 WEBHOOKS = web.AppKey("webhooks", WebhookIntake)
+CHANGES = web.AppKey("changes", OrderChanges)

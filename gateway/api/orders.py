@@ -13,9 +13,10 @@ from multidict import MultiMapping
 
 from gateway.api.auth import require
 from gateway.api.body import read_json
-from gateway.api.keys import SERVICE
+from gateway.api.keys import CHANGES, SERVICE, STORE
 from gateway.model.orders import CanonicalOrder, Status
 from gateway.model.problems import FieldProblem, ProblemError
+from gateway.orders.changes import OrderChange
 from gateway.orders.views import order_view
 from gateway.store import OrderFilter
 
@@ -69,6 +70,35 @@ async def submit_order(request: web.Request) -> web.Response:
 async def get_order(request: web.Request) -> web.Response:
     client = require(request, "orders:read")
     return json_response(await request.app[SERVICE].get(client, request.match_info["id"]))
+
+
+@routes.post("/v1/orders/{id}/cancel")
+async def cancel_order(request: web.Request) -> web.Response:
+    client = require(request, "orders:write")
+    row = await request.app[CHANGES].cancel(client, request.match_info["id"])
+    return await _render(request, row.id)
+
+
+@routes.patch("/v1/orders/{id}")
+async def change_order(request: web.Request) -> web.Response:
+    client = require(request, "orders:write")
+    change = await read_json(request, OrderChange)
+    row = await request.app[CHANGES].change(client, request.match_info["id"], change)
+    return await _render(request, row.id)
+
+
+@routes.post("/v1/orders/{id}/refresh")
+async def refresh_order(request: web.Request) -> web.Response:
+    client = require(request, "orders:read", "orders:write")
+    row = await request.app[CHANGES].refresh(client, request.match_info["id"])
+    return await _render(request, row.id)
+
+
+async def _render(request: web.Request, order_id: str) -> web.Response:
+    store = request.app[STORE]
+    row = await store.get_order(order_id)
+    assert row is not None
+    return json_response(order_view(row, await store.history(order_id)))
 
 
 @routes.get("/v1/orders")

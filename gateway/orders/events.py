@@ -5,10 +5,11 @@
 2. Each event is stored under (provider, event id); a redelivery finds it there and is
    acknowledged without being applied again.
 3. The gateway answers 2xx once the events are stored (providers deliver at least once).
-4. New events are applied in the background: the order is found by the provider's id, its
-   status moves forward only (late or repeated news never rewinds it), and history records
-   the webhook (`gateway.model.lifecycle`: a regression is recorded as ignored). An event for an order not known yet (the webhook outran the create's
-   answer) stays stored and is retried by `apply_pending`.
+4. New events are applied in the background: the order is found by the provider's id and the
+   news goes through the state machine (`gateway.model.lifecycle`): it moves forward only,
+   a regression is recorded in history as ignored. The provider's raw status, tracking code
+   and shipment ids are kept on the order. An event for an order not known yet (the webhook
+   outran the create's answer) stays stored and is retried by `apply_pending`.
 """
 
 from __future__ import annotations

@@ -461,7 +461,8 @@ class SqliteStore(SqliteAfterSubmission):
             cur = await db.execute(
                 "INSERT INTO webhook_events (provider, event_id, topic, provider_order_id,"
                 " status, raw_status, received_at, tracking_code, tracking_url, shipment_ids)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (provider, event_id) DO NOTHING",
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (provider, event_id) DO NOTHING",
                 (
                     event.provider,
                     event.event_id,
@@ -548,4 +549,3 @@ def statements(sql: str) -> list[str]:
     ):
         out.append(buf.strip())
     return out
-

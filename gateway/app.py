@@ -19,6 +19,7 @@ from gateway.api.auth import ClientKeys
 from gateway.api.keys import (
     CHANGES,
     CLIENT_KEYS,
+    DISPATCHER,
     PROVIDERS,
     SELF_URL,
     SERVICE,
@@ -35,6 +36,8 @@ from gateway.orders.service import OrderService
 from gateway.orders.submission import Submitter
 from gateway.providers.base import Provider, ProviderContext, load_spec
 from gateway.store import open_store
+from gateway.workers.dispatcher import EventDispatcher
+from gateway.workers.poller import StatusPoller
 from gateway.workers.submitter import run_workers
 
 log = structlog.get_logger(__name__)
@@ -110,6 +113,9 @@ async def _service(app: web.Application) -> AsyncIterator[None]:
     app[SERVICE] = OrderService(settings, app[STORE], app[PROVIDERS], submitter)
     app[WEBHOOKS] = WebhookIntake(app[STORE], app[PROVIDERS])
     app[CHANGES] = OrderChanges(app[STORE], app[PROVIDERS], submitter)
+    app[DISPATCHER] = EventDispatcher(
+        app[STORE], settings.subscribers, settings.events, settings.secrets, self_url=app[SELF_URL]
+    )
     yield
     await app[WEBHOOKS].drain()
     cancelled = await submitter.drain(settings.server.shutdown_timeout_s)
@@ -118,5 +124,18 @@ async def _service(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _workers(app: web.Application) -> AsyncIterator[None]:
-    async with run_workers(app[STORE], app[SUBMITTER], app[SETTINGS], app[WEBHOOKS]):
-        yield
+    settings = app[SETTINGS]
+    poller = StatusPoller(app[STORE], app[PROVIDERS], settings.providers)
+    dispatcher = app[DISPATCHER]
+    try:
+        async with run_workers(
+            app[STORE],
+            app[SUBMITTER],
+            settings,
+            app[WEBHOOKS],
+            poller=poller,
+            dispatcher=dispatcher,
+        ):
+            yield
+    finally:
+        await dispatcher.close()

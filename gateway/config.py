@@ -137,6 +137,11 @@ class ProviderSettings(Section):
     retry_after_max_s: Annotated[float, Field(gt=0)] = 300.0
     """Ceiling on a provider's Retry-After, so one bad header cannot park a provider for days."""
     warehouses: Mapping[str, WarehouseSettings] = Field(default_factory=dict)
+    status_poll_interval_s: Annotated[float, Field(gt=0)] = 300.0
+    """Each submitted, not final order is read from the provider when its state has not been
+    read or heard (webhook) for this long: webhooks are the optimisation, polling the guarantee."""
+    status_poll_batch: Annotated[int, Field(ge=1, le=1000)] = 50
+    """Orders one poll round reads at most (oldest first); calls obey `rate_limit`."""
 
     @field_validator("base_url")
     @classmethod
@@ -176,11 +181,32 @@ class SubmissionSettings(Section):
 
 
 class SubscriberSettings(Section):
-    id: str
+    id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")]
     client: str
     url: str
     secret_env: EnvName
+    """Holds `whsec_<base64>` (Standard Webhooks); the signing key is the decoded bytes."""
     events: list[str] = Field(default_factory=lambda: ["order.*"])
+    max_attempts: Annotated[int, Field(ge=1, le=100)] = 15
+    """Attempts per event before it is dead-lettered (shown by `GET /v1/deliveries`)."""
+    backoff_base_s: Annotated[float, Field(gt=0)] = 1.0
+    backoff_max_s: Annotated[float, Field(gt=0)] = 3600.0
+    timeout_s: Annotated[float, Field(gt=0)] = 10.0
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return http_url(value)
+
+
+class EventSettings(Section):
+    """`[events]`: the dispatcher of events to `[[subscribers]]`."""
+
+    dispatch_interval_s: Annotated[float, Field(gt=0)] = 1.0
+    batch: Annotated[int, Field(ge=1, le=1000)] = 100
+    """Deliveries one subscriber gets in flight at once (at most one per order)."""
+    lease_s: Annotated[float, Field(gt=0)] = 60.0
+    """A claimed delivery is not sent by another replica for this long."""
 
 
 class RedisSettings(Section):
@@ -203,6 +229,7 @@ class Settings(Section):
     redis: RedisSettings | None = None
     idempotency: IdempotencySettings = Field(default_factory=IdempotencySettings)
     submission: SubmissionSettings = Field(default_factory=SubmissionSettings)
+    events: EventSettings = Field(default_factory=EventSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     _secrets: Secrets = PrivateAttr(default_factory=lambda: Secrets({}))
 
@@ -367,7 +394,13 @@ def _cross_references(settings: Settings) -> list[ConfigProblem]:
         if client.id in seen:
             problems.append(ConfigProblem(f"clients.{i}.id", f"duplicate client id {client.id!r}"))
         seen.add(client.id)
+    subscriber_ids: set[str] = set()
     for i, sub in enumerate(settings.subscribers):
+        if sub.id in subscriber_ids:
+            problems.append(
+                ConfigProblem(f"subscribers.{i}.id", f"duplicate subscriber id {sub.id!r}")
+            )
+        subscriber_ids.add(sub.id)
         if sub.client not in seen:
             problems.append(
                 ConfigProblem(

@@ -14,6 +14,7 @@ from gateway.orders.service import OrderService
 from gateway.orders.submission import Submitter
 from gateway.providers.base import Provider
 from gateway.store import Store
+from gateway.workers.dispatcher import EventDispatcher
 
 SETTINGS = web.AppKey("settings", Settings)
 STORE = web.AppKey("store", Store)
@@ -24,3 +25,4 @@ CLIENT_KEYS = web.AppKey("client_keys", ClientKeys)
 SELF_URL = web.AppKey("self_url", str)
 WEBHOOKS = web.AppKey("webhooks", WebhookIntake)
 CHANGES = web.AppKey("changes", OrderChanges)
+DISPATCHER = web.AppKey("dispatcher", EventDispatcher)

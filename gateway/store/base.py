@@ -331,7 +331,7 @@ class Store(Protocol):
         self, subscribers: Sequence[str], *, state: DeliveryState | None, after: int, limit: int
     ) -> Sequence[DeliveryRow]: ...
 
-    async def retry_delivery(self, subscriber: str, seq: int, *, now: float) -> bool:
+    async def retry_delivery(self, subscriber: str, event_id: str, *, now: float) -> bool:
         """Make a dead delivery pending again (due now); False if it is not dead."""
         ...
 

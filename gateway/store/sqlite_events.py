@@ -363,12 +363,13 @@ class SqliteAfterSubmission:
         )
         return [_delivery(r) for r in rows]
 
-    async def retry_delivery(self, subscriber: str, seq: int, *, now: float) -> bool:
+    async def retry_delivery(self, subscriber: str, event_id: str, *, now: float) -> bool:
         async with self._tx() as db:
             cur = await db.execute(
                 "UPDATE deliveries SET state = 'pending', next_attempt_at = ?, attempts = 0"
-                " WHERE subscriber = ? AND seq = ? AND state = 'dead'",
-                (now, subscriber, seq),
+                " WHERE subscriber = ? AND state = 'dead'"
+                " AND seq = (SELECT seq FROM events WHERE id = ?)",
+                (now, subscriber, event_id),
             )
             return cur.rowcount == 1
 

@@ -74,7 +74,7 @@ def own_url(host: str, port: int) -> str:
 
 
 def _mount_sandboxes(app: web.Application, settings: Settings) -> None:
-    ctx = ProviderContext(self_url=app[SELF_URL])
+    ctx = ProviderContext(self_url=app[SELF_URL], sandbox_autopilot_s=settings.sandbox.autopilot_s)
     for name, block in settings.providers.items():
         spec = load_spec(name)
         if spec.sandbox is not None:

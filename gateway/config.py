@@ -80,6 +80,9 @@ class StoreSettings(Section):
 
 class SandboxSettings(Section):
     enabled: bool = False
+    autopilot_s: Annotated[float, Field(gt=0)] | None = 5.0
+    """The in-process sandboxes move each order one step along its lifecycle this often (and
+    send its webhooks); none: orders stay where they are until moved by `/_control`."""
 
 
 ClientScope = Literal["orders:write", "orders:read", "routing:pin"]

@@ -34,7 +34,7 @@ from gateway.providers.base import (
     RateLimited,
     Submission,
 )
-from gateway.store import LeaseLost, OrderRow, Store, Transition
+from gateway.store import LeaseLost, OrderRow, ProviderFacts, Store, Transition
 
 log = structlog.get_logger(__name__)
 
@@ -179,14 +179,27 @@ class Submitter:
             )
         if row.phase is Phase.CREATED and provider.capabilities.confirm:
             row = await self._step(row, lease, Transition(phase=Phase.CONFIRMING))
+        confirmed = None
         if row.phase is Phase.CONFIRMING:
             assert row.provider_order_id is not None
-            await provider.confirm(row.provider_order_id)
+            confirmed = await provider.confirm(row.provider_order_id)
         if row.phase in (Phase.CREATED, Phase.CONFIRMING):
             row = await self._step(
                 row, lease, Transition(phase=Phase.DONE, status=Status.SUBMITTED, release=True)
             )
             bound.info("submission.done", provider_order_id=row.provider_order_id)
+            if confirmed is not None:  # the confirm's answer may carry tracking already
+                await self._store.apply_status(
+                    row.id,
+                    confirmed.status,
+                    source="submitter",
+                    detail=f"confirmed ({confirmed.raw_status})",
+                    facts=ProviderFacts(
+                        confirmed.raw_status, confirmed.tracking_code, confirmed.tracking_url
+                    ),
+                    now=self._clock(),
+                )
+                row = await self._store.get_order(row.id) or row
         return row
 
     async def _retry_later(

@@ -204,6 +204,8 @@ class ProviderContext:
 
     self_url: str
     """The gateway's own base URL, for `base_url`s given as a path (in-process sandbox)."""
+    sandbox_autopilot_s: float | None = None
+    """`[sandbox] autopilot_s`: in-process sandboxes advance each order every so often."""
 
 
 @dataclass(frozen=True, slots=True)

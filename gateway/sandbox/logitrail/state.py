@@ -72,6 +72,8 @@ class SandboxState:
         self.token_ttl_s = token_ttl_s
         self.clock = clock
         self.orders: dict[str, SandboxOrder] = {}
+        self.on_status: Callable[[SandboxOrder], None] = lambda _order: None
+        """Hears every status change (webhooks, autopilot)."""
         self._tokens: dict[str, IssuedToken] = {}
         self._ids = random.Random(f"logitrail-ids-{seed}")
 
@@ -127,6 +129,7 @@ class SandboxState:
             order.tracking_code = code
             order.tracking_url = TRACKING_URL.format(code=code)
         order.updated_at = self.clock()
+        self.on_status(order)
 
     def _new_id(self) -> str:
         while True:

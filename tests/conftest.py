@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import copy
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -26,7 +27,11 @@ MERCHANT = "M-TEST"
 KEYS = {"storefront-fi": "key-fi", "storefront-se": "key-se"}
 LOGENTIC_TOKEN = "lgt-test-token"
 WEBHOOK_SECRET = "whk-test-secret"
+LOGITRAIL_WEBHOOK_TOKEN = "lt-hook-token"
+SUBSCRIBER_SECRET = "whsec_" + base64.b64encode(b"subscriber-secret-32-bytes-long!").decode()
 ENV = {
+    "LOGITRAIL_WEBHOOK_TOKEN": LOGITRAIL_WEBHOOK_TOKEN,
+    "SUB_SECRET": SUBSCRIBER_SECRET,
     "LOGENTIC_API_TOKEN": LOGENTIC_TOKEN,
     "LOGENTIC_WEBHOOK_SECRET": WEBHOOK_SECRET,
     "LOGITRAIL_CLIENT_ID": CLIENT_ID,

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import date
 from typing import Annotated, Any
 
@@ -78,7 +78,9 @@ class OrderChanges:
         if row.status in FINAL:
             raise _not_cancellable(row, f"the order is {row.status} already")
         if row.phase is Phase.PENDING:
-            done = await self._store.cancel_queued(row.id, now=self._clock())
+            done = await self._while_queued(
+                row, lambda: self._store.cancel_queued(row.id, now=self._clock())
+            )
             if done is not None:
                 log.info("order.cancelled", order_id=row.id, at="gateway")
                 return done
@@ -111,7 +113,10 @@ class OrderChanges:
             )
         body = order.model_dump_json()
         if row.phase is Phase.PENDING:
-            done = await self._store.replace_body(row.id, body, queued_only=True, now=self._clock())
+            done = await self._while_queued(
+                row,
+                lambda: self._store.replace_body(row.id, body, queued_only=True, now=self._clock()),
+            )
             if done is not None:
                 return done
         row = await self._settled(row)
@@ -142,6 +147,17 @@ class OrderChanges:
                 404, "not-found", "No such order", detail=f"order {order_id} does not exist"
             )
         return row
+
+    async def _while_queued(
+        self, row: OrderRow, action: Callable[[], Awaitable[OrderRow | None]]
+    ) -> OrderRow | None:
+        """Run `action` (which succeeds only while the order is queued and not leased); if a
+        submitter of this process holds the order right now, let that attempt end first."""
+        done = await action()
+        if done is None and (task := self._submitter.running.get(row.id)):
+            await asyncio.wait([task], timeout=SETTLE_S)
+            done = await action()
+        return done
 
     async def _settled(self, row: OrderRow) -> OrderRow:
         """The order once no submission step is in flight, or 409 if that takes too long."""

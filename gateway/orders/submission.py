@@ -29,6 +29,7 @@ import structlog
 from gateway.config import SubmissionSettings
 from gateway.model.orders import CanonicalOrder, Phase, Status
 from gateway.providers.base import (
+    CircuitOpen,
     Provider,
     ProviderError,
     RateLimited,
@@ -160,6 +161,11 @@ class Submitter:
     ) -> OrderRow:
         bound = log.bind(order_id=row.id, provider=row.provider)
         if row.phase is Phase.PENDING:
+            if not provider.healthy():
+                # Nothing was sent: the order stays `pending` (so still cancellable and
+                # changeable in the gateway alone) instead of entering `creating` for a call
+                # the circuit would refuse anyway.
+                raise CircuitOpen(row.provider, "circuit open: not sending yet")
             row = await self._step(row, lease, Transition(phase=Phase.CREATING, count_attempt=True))
             pid = await provider.create(sub)
             bound.info("submission.created", provider_order_id=pid)

@@ -13,6 +13,7 @@ import orjson
 from aiohttp.test_utils import TestClient
 
 from gateway.api.keys import STORE
+from gateway.sandbox.logitrail import Fault
 from gateway.store import NewOrder
 from tests.conftest import (
     LOGITRAIL_WEBHOOK_TOKEN,
@@ -247,6 +248,32 @@ async def test_cancel_of_a_queued_order_never_reaches_the_provider(
     due = await store.claim_due(owner="t", now=time.time() + 3600, lease_until=0, limit=10)
     assert queued.id not in [r.id for r in due]
     assert order_calls(logitrail) == []
+
+
+async def test_order_queued_behind_an_open_circuit_is_cancelled_in_the_gateway(
+    make_gateway: Callable[..., Any], logitrail: SandboxHandle
+) -> None:
+    gateway = await make_gateway(
+        providers__logitrail__circuit={"failure_threshold": 1, "cool_down_s": 60},
+        server__request_budget_s=0.5,
+    )
+    logitrail.sandbox.inject(Fault(op="*", status=503, count=None))  # provider down
+    await gateway.post("/v1/orders", json=order("Q-1"), headers=auth(key="k-Q-1"))  # opens it
+    resp = await gateway.post("/v1/orders", json=order("Q-2"), headers=auth(key="k-Q-2"))
+    queued = await read_json(resp)
+    assert resp.status == 202
+    await asyncio.sleep(0.2)  # the submitter looks at it a few times meanwhile
+
+    cancel = await gateway.post(f"/v1/orders/{queued['id']}/cancel", headers=auth())
+    cancelled = await read_json(cancel)
+
+    assert cancel.status == 200, cancelled
+    assert (cancelled["status"], cancelled["submission"]["phase"]) == ("cancelled", "cancelled")
+    logitrail.sandbox.clear_faults()
+    assert logitrail.sandbox.orders_by_merchant_order("Q-2") == []
+    assert [r.body for r in logitrail.sandbox.requests if r.op == "create"] == [
+        r.body for r in logitrail.sandbox.requests if r.op == "create" and "Q-1" in str(r.body)
+    ]
 
 
 async def test_another_tenant_cannot_cancel(gateway: Gateway, logitrail: SandboxHandle) -> None:

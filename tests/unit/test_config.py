@@ -120,6 +120,7 @@ def test_shipped_config_files_are_valid() -> None:
         "LOGITRAIL_CLIENT_SECRET": "s",
         "LOGENTIC_API_TOKEN": "t",
         "LOGENTIC_WEBHOOK_SECRET": "w",
+        "LOGITRAIL_WEBHOOK_TOKEN": "lt",
         "GATEWAY_KEY_STOREFRONT_CA": "k2",
     }
     for path in sorted((ROOT / "config").glob("*.toml")):

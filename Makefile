@@ -63,8 +63,13 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/ruff format --check gateway tests bench
 	$(BIN)/mypy --strict gateway
 
-bench: $(VENV)/.installed-dev
-	$(BIN)/python -m bench
+$(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	@touch $@ $(VENV)/.installed-dev $(VENV)/.installed
+
+# Gateway vs. direct provider calls in one run; BENCH_ARGS="--profile" adds a cProfile.
+bench: $(VENV)/.installed-bench
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -1,41 +1,79 @@
-"""Submit path benchmark: through the gateway vs. calling the provider directly, same run.
+"""Submit path benchmark: through the gateway vs. straight to the provider, in one run.
 
-Both sides talk to the same in-process Logitrail sandbox over real sockets. "Direct" is what a
-storefront would do without the gateway: create + confirm with a cached OAuth token. "Gateway"
-is `POST /v1/orders` doing the same two calls plus validation, idempotency, routing and three
-durable SQLite commits. The machine is noisy, so the report gives ratios of the two measured
-in this run, not absolute numbers to compare across runs.
+The Logitrail sandbox and `gateway serve` run as separate processes on loopback; this process
+is the load generator. "Direct" is what a storefront would do without the gateway: create +
+confirm with a cached OAuth token. "Gateway" is `POST /v1/orders` doing the same two calls plus
+auth, validation, idempotency, routing and its durable SQLite commits. "Replay" resends a
+gateway order with its Idempotency-Key (answered from the store, no provider call). The machine
+is noisy, so the report gives ratios of numbers measured in this run; the two sides alternate
+in rounds to share the noise.
 
-    python -m bench [--orders 300] [--concurrency 20] [--out bench/report.md]
+    python -m bench [--orders 2000] [--orders-c1 300] [--max-seconds 60] [--profile]
+
+Writes bench/results/latest.json, bench/results/latest.png and bench/report.md.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import statistics
+import pstats
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections import Counter
+from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-from aiohttp.test_utils import TestServer
+import orjson
 
-from gateway.app import build_app
-from gateway.config import parse
-from gateway.observability.logging import configure
-from gateway.sandbox.logitrail import LogitrailSandbox, SandboxClient
+from bench.load import Call, Sample, drive
+from bench.processes import Child, free_port, python, started
+from bench.provider import CLIENT_ID, CLIENT_SECRET, MERCHANT
+from bench.report import chart, markdown
+from gateway.model.orders import CanonicalOrder
+from gateway.providers.logitrail.translate import to_order
 
-KEY = "bench-key"
-ENV = {"K": KEY, "LT_ID": "bench", "LT_SECRET": "bench-secret"}
-SCOPES = frozenset({"orders:read", "orders:manage"})
+KEY = "bench-client-key"
+RESULTS = Path("bench/results")
+ROUNDS = 2
+
+CONFIG = """
+[server]
+host = "127.0.0.1"
+request_budget_s = 10
+
+[store]
+url = "sqlite:///{db}"
+
+[logging]
+level = "info"
+format = "json"
+
+[[clients]]
+id = "bench"
+key_env = "BENCH_KEY"
+
+[providers.logitrail]
+base_url = "{sandbox}"
+token_url = "{sandbox}/realms/logitrail/token"
+client_id_env = "LT_ID"
+client_secret_env = "LT_SECRET"
+merchant_id = "{merchant}"
+rate_limit = {{ max_rate = 100000, time_period = 1.0 }}
+max_concurrency = 64
+warehouses = {{ FI-VANTAA = {{}} }}
+
+[routing.default]
+provider = "logitrail"
+warehouse = "FI-VANTAA"
+"""
 
 
-def order(n: int, tag: str) -> dict[str, Any]:
+def canonical(external_id: str) -> dict[str, Any]:
     return {
-        "external_id": f"{tag}-{n}",
+        "external_id": external_id,
         "currency": "EUR",
         "recipient": {
             "first_name": "Aino",
@@ -53,171 +91,174 @@ def order(n: int, tag: str) -> dict[str, Any]:
     }
 
 
-async def timed(
-    n: int, concurrency: int, call: Callable[[int], Awaitable[None]]
-) -> tuple[list[float], float]:
-    """Per-call latencies (s) and wall time for `n` calls, `concurrency` at a time."""
-    latencies: list[float] = []
-    gate = asyncio.Semaphore(concurrency)
-
-    async def one(i: int) -> None:
-        async with gate:
-            start = time.perf_counter()
-            await call(i)
-            latencies.append(time.perf_counter() - start)
-
-    start = time.perf_counter()
-    await asyncio.gather(*(one(i) for i in range(n)))
-    return latencies, time.perf_counter() - start
+def provider_body(external_id: str) -> bytes:
+    """Exactly what the gateway's own translation sends for `canonical(external_id)`."""
+    return orjson.dumps(to_order(CanonicalOrder.model_validate(canonical(external_id))))
 
 
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+class Sides:
+    """The three kinds of call, each numbered so every order is distinct."""
 
+    def __init__(self, http: aiohttp.ClientSession, sandbox: str, gateway: str, token: str):
+        self.http, self.sandbox, self.gateway = http, sandbox, gateway
+        self.provider_headers = {
+            "Authorization": f"Bearer {token}",
+            "X-Logitrail-Merchant-ID": MERCHANT,
+            "Content-Type": "application/json",
+        }
 
-async def run(orders: int, concurrency: int) -> dict[str, Any]:
-    sandbox = LogitrailSandbox(
-        clients=[SandboxClient("bench", "bench-secret", SCOPES)], merchant_id="M-B"
-    )
-    provider = TestServer(sandbox.app)
-    await provider.start_server()
-    base = str(provider.make_url("")).rstrip("/")
-    tmp = tempfile.TemporaryDirectory()
-    settings = parse(
-        {
-            "server": {"request_budget_s": 10},
-            "store": {"url": f"sqlite:///{tmp.name}/bench.db"},
-            "clients": [{"id": "shop", "key_env": "K"}],
-            "providers": {
-                "logitrail": {
-                    "base_url": base,
-                    "token_url": f"{base}/realms/logitrail/token",
-                    "client_id_env": "LT_ID",
-                    "client_secret_env": "LT_SECRET",
-                    "merchant_id": "M-B",
-                    "rate_limit": {"max_rate": 100000, "time_period": 1},
-                    "max_concurrency": 100,
-                    "warehouses": {"FI-VANTAA": {}},
-                }
-            },
-            "routing": {"default": {"provider": "logitrail", "warehouse": "FI-VANTAA"}},
-        },
-        ENV,
-    )
-    gateway = TestServer(build_app(settings))
-    await gateway.start_server()
-    results: dict[str, Any] = {}
-    async with aiohttp.ClientSession() as http:
-        async with http.post(
-            f"{base}/realms/logitrail/token",
-            data={"grant_type": "client_credentials", "scope": "orders:read orders:manage"},
-            headers={"Authorization": aiohttp.encode_basic_auth("bench", "bench-secret")},
-        ) as resp:
-            token = (await resp.json())["access_token"]
-        direct_headers = {"Authorization": f"Bearer {token}", "X-Logitrail-Merchant-ID": "M-B"}
-
-        async def direct(tag: str, i: int) -> None:
-            async with http.post(
-                f"{base}/orders/_create",
-                json={
-                    "merchants_order": f"{tag}-{i}",
-                    "customer": {
-                        "firstName": "Aino",
-                        "lastName": "Virtanen",
-                        "address": "Mannerheimintie 1",
-                        "postalCode": "00100",
-                        "city": "Helsinki",
-                        "countryCode": "FI",
-                    },
-                    "products": [{"qty": 2, "merchants_id": "TSHIRT-M"}],
-                    "destination": "home",
-                },
-                headers=direct_headers,
+    def direct(self, tag: str) -> Call:
+        async def call(i: int) -> bool:
+            async with self.http.post(
+                f"{self.sandbox}/orders/_create",
+                data=provider_body(f"{tag}-{i}"),
+                headers=self.provider_headers,
             ) as resp:
-                assert resp.status == 201, resp.status
+                if resp.status != 201:
+                    return False
                 oid = (await resp.json())["order_id"]
-            async with http.post(f"{base}/orders/{oid}/_confirm", headers=direct_headers) as resp:
-                assert resp.status == 200, resp.status
-
-        gw = str(gateway.make_url("/v1/orders"))
-
-        async def through(tag: str, i: int) -> None:
-            async with http.post(
-                gw,
-                json=order(i, tag),
-                headers={"Authorization": f"Bearer {KEY}", "Idempotency-Key": f"{tag}-{i}"},
+            async with self.http.post(
+                f"{self.sandbox}/orders/{oid}/_confirm", headers=self.provider_headers
             ) as resp:
-                assert resp.status == 201, (resp.status, await resp.text())
+                await resp.read()
+                return resp.status == 200
 
-        for label, conc in (("sequential", 1), (f"concurrency {concurrency}", concurrency)):
-            # Warm both paths, then interleave the two measurements to share the noise.
-            await direct(f"w{label}", 0)
-            await through(f"w{label}", 0)
-            d_lat, d_wall = await timed(orders, conc, lambda i, t=label: direct(f"d{t}", i))
-            g_lat, g_wall = await timed(orders, conc, lambda i, t=label: through(f"g{t}", i))
-            results[label] = {
-                "direct": {
-                    "p50_ms": statistics.median(d_lat) * 1e3,
-                    "p95_ms": pct(d_lat, 0.95) * 1e3,
-                    "per_s": orders / d_wall,
+        return call
+
+    def through(self, tag: str, *, replay: bool = False) -> Call:
+        async def call(i: int) -> bool:
+            async with self.http.post(
+                f"{self.gateway}/v1/orders",
+                data=orjson.dumps(canonical(f"{tag}-{i}")),
+                headers={
+                    "Authorization": f"Bearer {KEY}",
+                    "Idempotency-Key": f"{tag}-{i}",
+                    "Content-Type": "application/json",
                 },
-                "gateway": {
-                    "p50_ms": statistics.median(g_lat) * 1e3,
-                    "p95_ms": pct(g_lat, 0.95) * 1e3,
-                    "per_s": orders / g_wall,
-                },
-            }
-    await gateway.close()
-    await provider.close()
-    tmp.cleanup()
-    duplicates = sum(
-        1
-        for n in {o.merchants_order for o in sandbox.orders.values()}
-        if len(sandbox.orders_by_merchant_order(n)) > 1
-    )
-    results["provider_orders"] = len(sandbox.orders)
-    results["duplicates"] = duplicates
+            ) as resp:
+                await resp.read()
+                replayed = resp.headers.get("Idempotent-Replayed") == "true"
+                return resp.status == 201 and replayed == replay
+
+        return call
+
+
+async def measure(
+    sides: Sides, orders: int, concurrency: int, max_seconds: float
+) -> dict[str, dict[str, Any]]:
+    """direct, gateway and replay at one concurrency, alternating direct/gateway in rounds."""
+    c = concurrency
+    per_round = max(1, orders // ROUNDS)
+    direct, gateway = Sample(), Sample()
+    await drive(20, min(c, 20), sides.direct(f"warm-d{c}"), max_seconds)
+    await drive(20, min(c, 20), sides.through(f"warm-g{c}"), max_seconds)
+    for r in range(ROUNDS):
+        direct = direct.merge(
+            await drive(per_round, c, sides.direct(f"d{c}"), max_seconds, r * per_round)
+        )
+        gateway = gateway.merge(
+            await drive(per_round, c, sides.through(f"g{c}"), max_seconds, r * per_round)
+        )
+    sent = len(gateway.latencies) + gateway.errors
+    replay = await drive(sent, c, sides.through(f"g{c}", replay=True), max_seconds)
+    return {"direct": direct.summary(), "gateway": gateway.summary(), "replay": replay.summary()}
+
+
+async def token(http: aiohttp.ClientSession, sandbox: str) -> str:
+    async with http.post(
+        f"{sandbox}/realms/logitrail/token",
+        data={"grant_type": "client_credentials", "scope": "orders:read orders:manage"},
+        headers={"Authorization": aiohttp.encode_basic_auth(CLIENT_ID, CLIENT_SECRET)},
+    ) as resp:
+        resp.raise_for_status()
+        return str((await resp.json())["access_token"])
+
+
+async def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    async with AsyncExitStack() as stack:
+        sandbox_port = free_port()
+        sandbox = await started(
+            stack,
+            Child(
+                "sandbox",
+                python("-m", "bench.provider", "--port", str(sandbox_port)),
+                {},
+                work / "sandbox.log",
+                sandbox_port,
+            ),
+            "/_control/faults",
+        )
+        config = work / "gateway.toml"
+        config.write_text(
+            CONFIG.format(db=work / "bench.db", sandbox=sandbox.url, merchant=MERCHANT)
+        )
+        gateway_port = free_port()
+        profiler = ["-m", "cProfile", "-o", str(work / "gateway.prof")] if args.profile else []
+        argv = python(*profiler, "-m", "gateway", "serve", "--config", str(config))
+        gateway = await started(
+            stack,
+            Child(
+                "gateway",
+                [*argv, "--port", str(gateway_port)],
+                {"BENCH_KEY": KEY, "LT_ID": CLIENT_ID, "LT_SECRET": CLIENT_SECRET},
+                work / "gateway.log",
+                gateway_port,
+            ),
+            "/healthz",
+        )
+        connector = aiohttp.TCPConnector(limit=0)
+        http = await stack.enter_async_context(aiohttp.ClientSession(connector=connector))
+        sides = Sides(http, sandbox.url, gateway.url, await token(http, sandbox.url))
+        results: dict[str, Any] = {
+            "c=1": await measure(sides, args.orders_c1, 1, args.max_seconds),
+            f"c={args.concurrency}": await measure(
+                sides, args.orders, args.concurrency, args.max_seconds
+            ),
+        }
+        async with http.get(f"{sandbox.url}/_control/orders") as resp:
+            orders = await resp.json()
+        per_external = Counter(o["merchants_order"] for o in orders)
+        results["provider_orders"] = len(orders)
+        results["duplicates"] = sum(1 for n in per_external.values() if n > 1)
+        await gateway.stop()  # the profiler writes its file on a clean exit
     return results
 
 
-def report(results: dict[str, Any], orders: int) -> str:
-    lines = [
-        "# Submit path: gateway vs. direct provider calls",
-        "",
-        f"{orders} orders per measurement; Logitrail sandbox in-process; SQLite "
-        "(WAL, synchronous=FULL). Ratios are gateway ÷ direct from the same run.",
-        "",
-        "| mode | direct p50 ms | gateway p50 ms | p50 ratio | p95 ratio | throughput ratio |",
-        "|---|---|---|---|---|---|",
-    ]
-    for mode, r in results.items():
-        if not isinstance(r, dict):
-            continue
-        d, g = r["direct"], r["gateway"]
-        lines.append(
-            f"| {mode} | {d['p50_ms']:.2f} | {g['p50_ms']:.2f} | "
-            f"{g['p50_ms'] / d['p50_ms']:.2f}× | {g['p95_ms'] / d['p95_ms']:.2f}× | "
-            f"{g['per_s'] / d['per_s']:.2f}× |"
-        )
-    lines += [
-        "",
-        f"Provider orders: {results['provider_orders']}, duplicates: {results['duplicates']}.",
-        "",
-    ]
-    return "\n".join(lines)
+def profile_top(path: Path, count: int = 25) -> list[str]:
+    stats = pstats.Stats(str(path))
+    rows = []
+    for (file, line, func), (_cc, calls, tottime, cumtime, _callers) in sorted(
+        stats.stats.items(),  # type: ignore[attr-defined]
+        key=lambda item: item[1][2],
+        reverse=True,
+    )[:count]:
+        where = file.split("site-packages/")[-1].split("/work/main/")[-1]
+        rows.append(f"{tottime:8.3f}s self {cumtime:8.3f}s cum {calls:>8} {where}:{line} {func}")
+    return rows
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="bench")
-    parser.add_argument("--orders", type=int, default=300)
-    parser.add_argument("--concurrency", type=int, default=20)
-    parser.add_argument("--out", type=Path, default=Path("bench/report.md"))
+    parser = argparse.ArgumentParser(prog="bench", description=__doc__)
+    parser.add_argument("--orders", type=int, default=2000, help="orders per side at c=N")
+    parser.add_argument("--orders-c1", type=int, default=300, help="orders per side at c=1")
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--max-seconds", type=float, default=60.0, help="per measurement")
+    parser.add_argument("--profile", action="store_true", help="run the gateway under cProfile")
     args = parser.parse_args()
-    configure("warning", "console")
-    results = asyncio.run(run(args.orders, args.concurrency))
-    text = report(results, args.orders)
-    args.out.write_text(text)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    started_at = time.time()
+    with tempfile.TemporaryDirectory(prefix="gateway-bench-") as tmp:
+        results = asyncio.run(run(args, Path(tmp)))
+        results["profile_top"] = profile_top(Path(tmp) / "gateway.prof") if args.profile else []
+    results["meta"] = {
+        "started_at": started_at,
+        "seconds": round(time.time() - started_at, 1),
+        "profiled": args.profile,
+    }
+    (RESULTS / "latest.json").write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))
+    chart(results, RESULTS / "latest.png")
+    text = markdown(results)
+    Path("bench/report.md").write_text(text)
     print(text)
 
 

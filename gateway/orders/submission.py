@@ -160,6 +160,9 @@ class Submitter:
         self, row: OrderRow, lease: str, provider: Provider, sub: Submission
     ) -> OrderRow:
         bound = log.bind(order_id=row.id, provider=row.provider)
+        # A provider that confirms goes straight from creating to confirming: one commit less
+        # per order, and recovery is the same (confirm is idempotent once confirmed).
+        created = Phase.CONFIRMING if provider.capabilities.confirm else Phase.CREATED
         if row.phase is Phase.PENDING:
             if not provider.healthy():
                 # Nothing was sent: the order stays `pending` (so still cancellable and
@@ -169,9 +172,7 @@ class Submitter:
             row = await self._step(row, lease, Transition(phase=Phase.CREATING, count_attempt=True))
             pid = await provider.create(sub)
             bound.info("submission.created", provider_order_id=pid)
-            row = await self._step(
-                row, lease, Transition(phase=Phase.CREATED, provider_order_id=pid)
-            )
+            row = await self._step(row, lease, Transition(phase=created, provider_order_id=pid))
         elif row.phase is Phase.CREATING:
             # A create may have reached the provider before we lost track: look first.
             found = await provider.find(sub)
@@ -180,9 +181,7 @@ class Submitter:
                 await self._step(row, lease, Transition(phase=Phase.CREATING, count_attempt=True))
                 found = await provider.create(sub)
                 bound.info("submission.created", provider_order_id=found)
-            row = await self._step(
-                row, lease, Transition(phase=Phase.CREATED, provider_order_id=found)
-            )
+            row = await self._step(row, lease, Transition(phase=created, provider_order_id=found))
         if row.phase is Phase.CREATED and provider.capabilities.confirm:
             row = await self._step(row, lease, Transition(phase=Phase.CONFIRMING))
         confirmed = None

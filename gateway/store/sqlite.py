@@ -1,16 +1,16 @@
-"""The embedded store: SQLite through aiosqlite, in WAL mode.
+"""The embedded store: SQLite in WAL mode, `synchronous=FULL` so a committed order survives
+power loss, not only a process crash. Each public method is exactly one transaction.
 
-One connection, one writer at a time (an asyncio lock around every transaction, which is also
-what SQLite allows); `synchronous=FULL` so a committed order survives power loss, not only a
-process crash. Each public method is exactly one transaction.
+Writes go through `GroupCommitWriter` (one writer, transactions sharing their COMMIT; see its
+module for why and what was measured); reads through a second, read-only aiosqlite
+connection, so they never wait behind writes and only ever see committed data.
 """
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
@@ -36,6 +36,7 @@ from gateway.store.base import (
     StoreUnavailable,
     Transition,
 )
+from gateway.store.group_commit import PRAGMAS, GroupCommitWriter, Statements
 from gateway.store.sqlite_events import SqliteAfterSubmission, record_transition, verdict_for
 
 log = structlog.get_logger(__name__)
@@ -79,83 +80,75 @@ def _row(r: sqlite3.Row) -> OrderRow:
     )
 
 
+async def _migrate(writer: GroupCommitWriter) -> None:
+    async with writer.transaction() as db:
+        await db.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations "
+            "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+        )
+        done = {r[0] for r in await db.execute_fetchall("SELECT version FROM schema_migrations")}
+        for version, name, sql in migrations():
+            if version in done:
+                continue
+            for statement in statements(sql):
+                await db.execute(statement)
+            await db.execute(
+                "INSERT INTO schema_migrations VALUES (?, ?, ?)",
+                (version, name, iso(datetime.now(UTC).timestamp())),
+            )
+            log.info("store.migrated", version=version, name=name)
+
+
+async def _reader(path: Path) -> aiosqlite.Connection:
+    """Reads go through aiosqlite's thread: they never wait behind writes, see only committed
+    data, and a long list query does not block the event loop."""
+    db = await aiosqlite.connect(path, isolation_level=None)
+    db.row_factory = sqlite3.Row
+    for pragma in (*PRAGMAS, "query_only=ON"):
+        await db.execute(f"PRAGMA {pragma}")
+    return db
+
+
 class SqliteStore(SqliteAfterSubmission):
     _order_columns = _ORDER_COLUMNS
     _to_row = staticmethod(_row)
 
-    def __init__(self, db: aiosqlite.Connection) -> None:
-        self._db = db
-        self._lock = asyncio.Lock()
+    def __init__(self, writer: GroupCommitWriter, reader: aiosqlite.Connection) -> None:
+        self._writer = writer
+        self._reader = reader
         self._closed = False
 
     @classmethod
     async def open(cls, url: str) -> SqliteStore:
         path = Path(urlsplit(url).path[1:])
         path.parent.mkdir(parents=True, exist_ok=True)
-        db = await aiosqlite.connect(path, isolation_level=None)
-        db.row_factory = sqlite3.Row
-        for pragma in (
-            "journal_mode=WAL",
-            "synchronous=FULL",
-            "foreign_keys=ON",
-            "busy_timeout=5000",
-        ):
-            await db.execute(f"PRAGMA {pragma}")
-        store = cls(db)
-        await store._migrate()
+        writer = GroupCommitWriter(path)
+        try:
+            await _migrate(writer)  # before the reader opens: it must see the tables
+            store = cls(writer, await _reader(path))
+        except BaseException:
+            await writer.close()
+            raise
         log.info("store.opened", backend="sqlite", path=str(path))
         return store
 
-    async def _migrate(self) -> None:
-        async with self._tx() as db:
-            await db.execute(
-                "CREATE TABLE IF NOT EXISTS schema_migrations "
-                "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
-            )
-            done = {
-                r[0] for r in await db.execute_fetchall("SELECT version FROM schema_migrations")
-            }
-            for version, name, sql in migrations():
-                if version in done:
-                    continue
-                for statement in statements(sql):
-                    await db.execute(statement)
-                await db.execute(
-                    "INSERT INTO schema_migrations VALUES (?, ?, ?)",
-                    (version, name, iso(datetime.now(UTC).timestamp())),
-                )
-                log.info("store.migrated", version=version, name=name)
-
-    @asynccontextmanager
-    async def _tx(self) -> AsyncIterator[aiosqlite.Connection]:
-        async with self._lock:
-            try:
-                await self._db.execute("BEGIN IMMEDIATE")
-            except (sqlite3.Error, ValueError) as exc:  # ValueError: connection closed
-                raise StoreUnavailable(str(exc)) from exc
-            try:
-                yield self._db
-            except BaseException:
-                await self._db.execute("ROLLBACK")
-                raise
-            else:
-                await self._db.execute("COMMIT")
+    def _tx(self) -> AbstractAsyncContextManager[Statements]:
+        return self._writer.transaction()
 
     async def _read(self, sql: str, args: Sequence[Any] = ()) -> list[sqlite3.Row]:
-        async with self._lock:
-            try:
-                return list(await self._db.execute_fetchall(sql, args))
-            except (sqlite3.Error, ValueError) as exc:  # ValueError: connection closed
-                raise StoreUnavailable(str(exc)) from exc
+        try:
+            return list(await self._reader.execute_fetchall(sql, args))
+        except (sqlite3.Error, ValueError) as exc:  # ValueError: connection closed
+            raise StoreUnavailable(str(exc)) from exc
 
     async def ping(self) -> None:
         await self._read("SELECT 1")
 
     async def close(self) -> None:
-        async with self._lock:
-            if not self._closed:
-                self._closed = True
-                await self._db.close()
+        if not self._closed:
+            self._closed = True
+            await self._writer.close()
+            await self._reader.close()
 
     # idempotency ---------------------------------------------------------------
     async def begin_idempotent(

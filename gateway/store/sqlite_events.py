@@ -14,7 +14,6 @@ from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 from typing import Any
 
-import aiosqlite
 import orjson
 
 from gateway.model.events import EventRow, NewEvent, matches, order_event_data, order_event_type
@@ -22,6 +21,7 @@ from gateway.model.lifecycle import Outcome, decide, reached
 from gateway.model.orders import Phase, Status
 from gateway.orders.ids import ulid
 from gateway.store.base import DeliveryRow, DeliveryState, OrderRow, ProviderFacts
+from gateway.store.group_commit import Statements
 
 FINAL_SQL = "('delivered', 'cancelled', 'rejected')"
 
@@ -30,7 +30,7 @@ def stamp_of(now: float) -> str:
     return datetime.fromtimestamp(now, UTC).isoformat(timespec="microseconds")
 
 
-async def append_event(db: aiosqlite.Connection, event: NewEvent, *, stamp: str) -> EventRow:
+async def append_event(db: Statements, event: NewEvent, *, stamp: str) -> EventRow:
     """Append `event` to its tenant's feed inside the caller's transaction."""
     event_id = "evt_" + ulid(datetime.fromisoformat(stamp).timestamp())
     data = orjson.dumps(event.data).decode()
@@ -52,7 +52,7 @@ async def append_event(db: aiosqlite.Connection, event: NewEvent, *, stamp: str)
 
 
 async def record_transition(
-    db: aiosqlite.Connection,
+    db: Statements,
     order_id: str,
     status: Status,
     previous: Status | None,
@@ -91,7 +91,7 @@ async def record_transition(
 
 
 async def verdict_for(
-    db: aiosqlite.Connection, order_id: str, new: Status
+    db: Statements, order_id: str, new: Status
 ) -> tuple[Status, Outcome, str | None] | None:
     """(current status, what the state machine says about `new`, why) or None: no order."""
     rows = list(await db.execute_fetchall("SELECT status FROM orders WHERE id = ?", (order_id,)))
@@ -140,7 +140,7 @@ _DELIVERY_SELECT = (
 class SqliteAfterSubmission:
     """The `Store` methods of migration 003, mixed into `SqliteStore`."""
 
-    _tx: Callable[[], AbstractAsyncContextManager[aiosqlite.Connection]]
+    _tx: Callable[[], AbstractAsyncContextManager[Statements]]
     _read: Callable[..., Any]
     _order_columns: str
     _to_row: Callable[[sqlite3.Row], OrderRow]
@@ -375,7 +375,7 @@ class SqliteAfterSubmission:
 
 
 async def _keep_facts(
-    db: aiosqlite.Connection, order_id: str, facts: ProviderFacts | None, *, now: float
+    db: Statements, order_id: str, facts: ProviderFacts | None, *, now: float
 ) -> None:
     sets: list[str] = ["synced_at = ?"]
     args: list[Any] = [now]
@@ -401,9 +401,7 @@ async def _keep_facts(
     await db.execute(f"UPDATE orders SET {', '.join(sets)} WHERE id = ?", (*args, order_id))
 
 
-async def _ignored_already(
-    db: aiosqlite.Connection, order_id: str, status: Status, source: str
-) -> bool:
+async def _ignored_already(db: Statements, order_id: str, status: Status, source: str) -> bool:
     """The last history entry ignored this very news: a stale status repeated by every poll
     or redelivery is recorded once, not once per repetition."""
     rows = list(

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -34,6 +34,7 @@ from aiolimiter import AsyncLimiter
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from gateway.config import ProviderSettings
+from gateway.providers.base import ProviderState
 from gateway.providers.errors import CircuitOpen, ProviderError, Unavailable
 from gateway.transport.backoff import RETRY_STATUSES, backoff_delay, parse_retry_after
 from gateway.transport.circuit import CircuitBreaker
@@ -149,6 +150,45 @@ class ProviderTransport:
             max_concurrency=settings.max_concurrency,
         )
         self.last_error: str | None = None
+
+    def state(self, **extra: Any) -> ProviderState:
+        """What `/readyz` and `/v1/providers` show of this stack; `extra` adds the adapter's
+        own facts (token expiry, configuration error)."""
+        gate = self.gate.remaining()
+        return ProviderState(
+            name=self.provider,
+            circuit=self.breaker.state.value,
+            last_error=self.last_error,
+            gate_open_at=self._clock.time() + gate if gate else None,
+            in_flight=self.limiter.in_flight,
+            max_concurrency=self._settings.max_concurrency,
+            max_rate=self._settings.rate_limit.max_rate,
+            time_period=self._settings.rate_limit.time_period,
+            **extra,
+        )
+
+    async def call(
+        self,
+        op: str,
+        route: tuple[str, str],
+        *,
+        error: Callable[[str, Response], ProviderError],
+        order_id: str | None = None,
+        json: Any = None,
+        params: Mapping[str, str] | None = None,
+        retry_unknown: bool,
+    ) -> Response:
+        """`request` to `route` = (method, path template with `{id}`); a non-2xx answer is
+        raised as `error(op, response)`, the adapter's one mapping onto the error tree."""
+        method, path = route
+        if order_id is not None:
+            path = path.format(id=order_id)
+        resp = await self.request(
+            op, method, path, json=json, params=params, retry_unknown=retry_unknown
+        )
+        if resp.ok:
+            return resp
+        raise error(op, resp)
 
     async def request(
         self,

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from gateway.api.keys import PROVIDERS
 from gateway.sandbox.logentic import Fault as LogenticFault
 from gateway.sandbox.logitrail import Fault as LogitrailFault
 from tests.conftest import LogenticHandle, SandboxHandle, auth, ca_order, order, read_json
@@ -77,9 +78,16 @@ async def test_retry_after_as_http_date_works_the_same(target: Target) -> None:
 async def _assert_gate_honoured(
     target: Target, gateway: Any, *, retry_after: str, seconds: float
 ) -> None:
+    """One create meets a 429; once the gateway has read it, 11 more orders arrive at once.
+    Neither the retry of the first nor any of the others may reach the provider before the
+    window ends. (A call already on the wire when the 429 comes back cannot be recalled, so
+    the others arrive only after the gateway has seen it.)"""
     target.sandbox.inject(target.fault(op=target.create_op, status=429, retry_after=retry_after))
-    results = await asyncio.gather(*(submit(gateway, target.order(f"RA-{i}")) for i in range(12)))
-    ids = [body["id"] for _status, body in results]
+    first = asyncio.create_task(submit(gateway, target.order("RA-0")))
+    provider = gateway.app[PROVIDERS][target.name]
+    await eventually(lambda: provider.state().gate_open_at is not None)
+    rest = await asyncio.gather(*(submit(gateway, target.order(f"RA-{i}")) for i in range(1, 12)))
+    ids = [body["id"] for _status, body in [await first, *rest]]
     await wait_all(gateway, ids)
 
     [limited] = [r for r in target.sandbox.requests if r.status == 429]

@@ -157,19 +157,9 @@ class LogitrailAdapter:
         return self.transport.breaker.healthy()
 
     def state(self) -> ProviderState:
-        t = self.transport
-        gate = t.gate.remaining()
-        return ProviderState(
-            name=NAME,
-            circuit=t.breaker.state.value,
+        return self.transport.state(
             configuration_error=self.tokens.configuration_error,
-            last_error=t.last_error,
             token_expires_at=self.tokens.expires_at,
-            gate_open_at=self._clock.time() + gate if gate else None,
-            in_flight=t.limiter.in_flight,
-            max_concurrency=self.settings.max_concurrency,
-            max_rate=self.settings.rate_limit.max_rate,
-            time_period=self.settings.rate_limit.time_period,
         )
 
     # operations ----------------------------------------------------------------
@@ -299,18 +289,18 @@ class LogitrailAdapter:
         *,
         order_id: str | None = None,
         json: Any = None,
-        params: dict[str, str] | None = None,
+        params: Mapping[str, str] | None = None,
         retry_unknown: bool,
     ) -> Response:
-        method, path = PATHS[op]
-        if order_id is not None:
-            path = path.format(id=order_id)
-        resp = await self.transport.request(
-            op, method, path, json=json, params=params, retry_unknown=retry_unknown
+        return await self.transport.call(
+            op,
+            PATHS[op],
+            error=self._error,
+            order_id=order_id,
+            json=json,
+            params=params,
+            retry_unknown=retry_unknown,
         )
-        if resp.ok:
-            return resp
-        raise self._error(op, resp)
 
     def _error(self, op: str, resp: Response) -> ProviderError:
         body = resp.json()

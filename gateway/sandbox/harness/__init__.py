@@ -5,6 +5,7 @@
 | `faults.py` | `Fault` rules, the `FaultBook` that picks them, `Holds` (calls held) |
 | `calls.py` | `CallHarness`: the middleware that records, faults and shields every API call |
 | `control.py` | the shared `/_control/...` routes and the helpers a sandbox adds its own with |
+| `controls.py` | `HarnessControls`: the same Python control methods on every sandbox class |
 """
 
 from gateway.sandbox.harness.calls import (
@@ -21,6 +22,7 @@ from gateway.sandbox.harness.control import (
     fault_from_json,
     json_response,
 )
+from gateway.sandbox.harness.controls import HarnessControls
 from gateway.sandbox.harness.faults import TIMEOUT, Effect, Fault, FaultBook, Holds
 
 __all__ = [
@@ -31,6 +33,7 @@ __all__ = [
     "Effect",
     "Fault",
     "FaultBook",
+    "HarnessControls",
     "Holds",
     "RecordedRequest",
     "add_control_route",

@@ -36,7 +36,12 @@ import structlog
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from gateway.sandbox.harness import CallHarness, RecordedRequest, add_control_routes
+from gateway.sandbox.harness import (
+    CallHarness,
+    HarnessControls,
+    RecordedRequest,
+    add_control_routes,
+)
 
 from . import api, control
 from .errors import ApiError, fault_body, json_response
@@ -49,7 +54,7 @@ log = structlog.get_logger(__name__)
 AUTOPILOT = ("PENDING", "PICKED", "PACKED", "IN_TRANSIT", "COMPLETED")
 
 
-class LogenticSandbox:
+class LogenticSandbox(HarnessControls[Fault]):
     """The Logentic API simulator: state, webhooks, faults, records, and its aiohttp `app`.
 
     `autopilot_s` (for the demo): every new order moves one step along PENDING → PICKED →
@@ -212,39 +217,6 @@ class LogenticSandbox:
             log.info("sandbox.logentic.autopilot.advanced", order_id=order.id, status=status)
 
     # faults, holds and records (the shared harness) ---------------------------------------
-    @property
-    def faults(self) -> list[Fault]:
-        """The injected fault rules, in evaluation order (exhausted ones included)."""
-        return self._harness.faults
-
-    def inject(self, fault: Fault) -> Fault:
-        """Add a fault rule after the existing ones; returns it (watch `.remaining`)."""
-        return self._harness.inject(fault)
-
-    def clear_faults(self) -> None:
-        self._harness.clear_faults()
-
-    def release(self, op: str | None = None) -> None:
-        """Release the calls held now (all, or those of `op`); later calls hold again."""
-        self._harness.release(op)
-
-    async def wait_held(
-        self,
-        op: str,
-        n: int = 1,
-        timeout: float = 10.0,  # noqa: ASYNC109 - part of the public test API
-    ) -> None:
-        """Return once `n` calls of `op` (``"*"``: any) are held; `TimeoutError` otherwise."""
-        await self._harness.wait_held(op, n, timeout)
-
-    def held(self, op: str = "*") -> int:
-        """How many calls of `op` are held right now."""
-        return self._harness.held(op)
-
-    def count(self, op: str, *, status: int | None = None) -> int:
-        """Recorded requests of `op` (``"*"``: any), optionally only those answered `status`."""
-        return self._harness.count(op, status=status)
-
     # the aiohttp application -------------------------------------------------------------
     def _build_app(self) -> web.Application:
         app = web.Application()

@@ -32,7 +32,12 @@ import structlog
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from gateway.sandbox.harness import CallHarness, RecordedRequest, add_control_routes
+from gateway.sandbox.harness import (
+    CallHarness,
+    HarnessControls,
+    RecordedRequest,
+    add_control_routes,
+)
 
 from . import api, control
 from .errors import ApiError, json_response
@@ -46,7 +51,7 @@ _FAULT_BODY = {"code": "unknown", "message": "injected fault"}
 AUTOPILOT = ("confirmed", "processing", "processed")
 
 
-class LogitrailSandbox:
+class LogitrailSandbox(HarnessControls[Fault]):
     """The Logitrail API simulator: state, fault injection, records, and its aiohttp `app`."""
 
     def __init__(
@@ -100,38 +105,9 @@ class LogitrailSandbox:
     def token_ttl_s(self, seconds: float) -> None:
         self._state.token_ttl_s = seconds
 
-    @property
-    def faults(self) -> list[Fault]:
-        """The injected fault rules, in evaluation order (exhausted ones included)."""
-        return self._harness.faults
-
-    def inject(self, fault: Fault) -> Fault:
-        """Add a fault rule after the existing ones; returns it (watch `.remaining`)."""
-        return self._harness.inject(fault)
-
-    def clear_faults(self) -> None:
-        self._harness.clear_faults()
-
     def expire_tokens(self) -> None:
         """Every token issued so far becomes invalid (401 on use)."""
         self._state.expire_tokens()
-
-    def release(self, op: str | None = None) -> None:
-        """Release the calls held now (all, or those of `op`); later calls hold again."""
-        self._harness.release(op)
-
-    async def wait_held(
-        self,
-        op: str,
-        n: int = 1,
-        timeout: float = 10.0,  # noqa: ASYNC109 - part of the public test API
-    ) -> None:
-        """Return once `n` calls of `op` (``"*"``: any) are held; `TimeoutError` otherwise."""
-        await self._harness.wait_held(op, n, timeout)
-
-    def held(self, op: str = "*") -> int:
-        """How many calls of `op` are held right now."""
-        return self._harness.held(op)
 
     def orders_by_merchant_order(self, merchants_order: str) -> list[SandboxOrder]:
         return [o for o in self.orders.values() if o.merchants_order == merchants_order]
@@ -174,10 +150,6 @@ class LogitrailSandbox:
                 return
             self._state.set_status(order, status)
             log.info("sandbox.logitrail.autopilot.advanced", order_id=order.id, status=status)
-
-    def count(self, op: str, *, status: int | None = None) -> int:
-        """Recorded requests of `op` (``"*"``: any), optionally only those answered `status`."""
-        return self._harness.count(op, status=status)
 
     # the aiohttp application
 

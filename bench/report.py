@@ -1,0 +1,92 @@
+"""Turn one run's results into bench/report.md and a PNG chart."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+# Issue 8's targets, reported against (never asserted in tests: timing is the machine's).
+TARGET_THROUGHPUT_RATIO = 0.40
+TARGET_ADDED_P50_MS = 0.35
+TARGET_ADDED_P99_MS = 1.5
+
+
+def modes(results: dict[str, Any]) -> list[str]:
+    return [k for k in results if k.startswith("c=")]
+
+
+def markdown(results: dict[str, Any]) -> str:
+    lines = [
+        "# Submit path: gateway vs. direct provider calls",
+        "",
+        "Logitrail sandbox and `gateway serve` (SQLite, WAL, synchronous=FULL, JSON logs at "
+        "info) as separate processes on loopback; ratios are gateway ÷ direct from the same run.",
+        "Direct = create + confirm with a cached token; replay = the same POST again with its "
+        "Idempotency-Key.",
+        "",
+        "| mode | side | requests | errors | per s | p50 ms | p95 ms | p99 ms |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for mode in modes(results):
+        for side in ("direct", "gateway", "replay"):
+            r = results[mode][side]
+            lines.append(
+                f"| {mode} | {side} | {r['requests']} | {r['errors']} | {r['per_s']:.0f} | "
+                f"{r['p50_ms']:.2f} | {r['p95_ms']:.2f} | {r['p99_ms']:.2f} |"
+            )
+    lines += ["", "| mode | throughput gateway/direct | added p50 ms | added p99 ms |"]
+    lines += ["|---|---|---|---|"]
+    for mode in modes(results):
+        d, g = results[mode]["direct"], results[mode]["gateway"]
+        ratio = g["per_s"] / d["per_s"] if d["per_s"] else 0.0
+        lines.append(
+            f"| {mode} | {ratio:.2f}× | {g['p50_ms'] - d['p50_ms']:.2f} | "
+            f"{g['p99_ms'] - d['p99_ms']:.2f} |"
+        )
+    lines += [
+        "",
+        f"Targets: throughput ≥ {TARGET_THROUGHPUT_RATIO}× direct at c=32; added p50 ≤ "
+        f"{TARGET_ADDED_P50_MS} ms and p99 ≤ {TARGET_ADDED_P99_MS} ms at c=1; zero errors.",
+        "",
+        f"Provider orders: {results['provider_orders']}, duplicates: {results['duplicates']}. "
+        f"Run took {results['meta']['seconds']} s.",
+        "",
+    ]
+    if results.get("profile_top"):
+        lines += ["## Gateway profile (cProfile, by self time)", "", "```"]
+        lines += results["profile_top"]
+        lines += ["```", ""]
+    return "\n".join(lines)
+
+
+def chart(results: dict[str, Any], path: Path) -> None:
+    import matplotlib  # noqa: PLC0415 (only `make bench` installs it)
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    sides = ("direct", "gateway", "replay")
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    width = 0.25
+    for ax, metric, label in (
+        (axes[0], "per_s", "requests / s"),
+        (axes[1], "p99_ms", "p99 latency, ms (p50 hatched)"),
+    ):
+        for n, side in enumerate(sides):
+            xs = [i + (n - 1) * width for i in range(len(modes(results)))]
+            ax.bar(xs, [results[m][side][metric] for m in modes(results)], width, label=side)
+            if metric == "p99_ms":
+                ax.bar(
+                    xs,
+                    [results[m][side]["p50_ms"] for m in modes(results)],
+                    width,
+                    fill=False,
+                    hatch="//",
+                )
+        ax.set_xticks(range(len(modes(results))), modes(results))
+        ax.set_ylabel(label)
+        ax.legend()
+    fig.suptitle("POST /v1/orders through the gateway vs. the same create+confirm direct")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

@@ -337,6 +337,7 @@ def parse(data: Mapping[str, Any], environ: Mapping[str, str]) -> Settings:
     problems.extend(missing)
     if settings is not None:
         problems.extend(_cross_references(settings))
+        problems.extend(_subscriber_secrets(settings, secrets))
         if not problems:
             settings._secrets = secrets
             return settings
@@ -419,6 +420,26 @@ def _cross_references(settings: Settings) -> list[ConfigProblem]:
         problems.append(
             ConfigProblem("redis.url", "must start with redis://, rediss:// or unix://")
         )
+    return problems
+
+
+def _subscriber_secrets(settings: Settings, secrets: Secrets) -> list[ConfigProblem]:
+    """Each subscriber's secret must be a Standard Webhooks key (`whsec_<base64>`)."""
+    from standardwebhooks.webhooks import Webhook  # noqa: PLC0415 (only when configured)
+
+    problems = []
+    for i, sub in enumerate(settings.subscribers):
+        if sub.secret_env not in secrets:
+            continue  # reported as missing already
+        try:
+            Webhook(secrets.reveal(sub.secret_env))
+        except Exception:  # binascii.Error, its own empty-secret error: the value is unusable
+            problems.append(
+                ConfigProblem(
+                    f"subscribers.{i}.secret_env",
+                    f"{sub.secret_env} must hold a Standard Webhooks secret: whsec_<base64>",
+                )
+            )
     return problems
 
 

@@ -15,6 +15,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
+from gateway.sandbox.logitrail import Fault
 from tests.conftest import (
     SUBSCRIBER_SECRET,
     LogenticHandle,
@@ -129,6 +130,19 @@ async def test_cancel_writes_order_cancelled(gateway: Any, logitrail: SandboxHan
         "order.submitted",
         "order.cancelled",
     ]
+
+
+async def test_a_provider_refusal_writes_order_rejected(
+    gateway: Any, logitrail: SandboxHandle
+) -> None:
+    logitrail.sandbox.inject(
+        Fault(op="create", status=400, body={"code": "unknown", "message": "refused"})
+    )
+    resp = await gateway.post("/v1/orders", json=order("EV-4"), headers=auth(key="k-EV-4"))
+    assert resp.status == 422
+    events = (await feed(gateway))["items"]
+    assert [e["type"] for e in events] == ["order.accepted", "order.rejected"]
+    assert events[1]["data"]["previous_status"] == "accepted"
 
 
 async def test_subscriber_down_for_a_while_gets_every_event_once_in_order(

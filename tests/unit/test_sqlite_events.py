@@ -3,13 +3,16 @@ the same transaction, polling order, and per-order delivery heads."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from gateway.model.events import NewEvent
-from gateway.model.lifecycle import Outcome
+from gateway.model.lifecycle import FINAL, RANK, Outcome
 from gateway.model.orders import Phase, Status
 from gateway.store import DeliveryState, ProviderFacts, Transition
 from gateway.store.sqlite import SqliteStore
@@ -169,3 +172,41 @@ async def test_only_the_oldest_pending_delivery_of_an_order_is_sent(store: Sqlit
     assert await store.fan_out("oms", "c", ["order.*"], now=NOW, limit=100) == 0  # cursor moved
     assert await store.retry_delivery("oms", first.event.id, now=NOW + 7)
     assert not await store.retry_delivery("oms", first.event.id, now=NOW + 7)
+
+
+NEWS = sorted(set(Status) - {Status.ACCEPTED})
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(st.tuples(st.sampled_from(NEWS), st.sampled_from(["webhook", "poll"])), max_size=12)
+)
+def test_any_news_through_the_store_leaves_a_monotone_applied_history(
+    tmp_path_factory: pytest.TempPathFactory, news: list[tuple[Status, str]]
+) -> None:
+    """The property of `test_lifecycle`, end to end through the store: the applied history
+    never goes back along the main line, nothing follows a final status, and the feed holds
+    exactly one event per applied change."""
+
+    async def run() -> None:
+        path = tmp_path_factory.mktemp("prop")
+        store = await SqliteStore.open(f"sqlite:///{path}/s.db")
+        try:
+            await submitted(store, "ord_1")
+            for i, (status, source) in enumerate(news):
+                await store.apply_status("ord_1", status, source=source, now=NOW + i)
+            history = await store.history("ord_1")
+            applied = [h.status for h in history if h.outcome is Outcome.APPLIED]
+            ranks = [RANK[s] for s in applied if s in RANK]
+            assert ranks == sorted(ranks)
+            finals = [i for i, s in enumerate(applied) if s in FINAL]
+            assert not finals or finals[0] == len(applied) - 1
+            row = await store.get_order("ord_1")
+            assert row is not None
+            assert row.status is applied[-1]
+            events = await store.events_after("c", after=0, limit=100)
+            assert [e.data["status"] for e in events] == [s.value for s in applied]
+        finally:
+            await store.close()
+
+    asyncio.run(run())

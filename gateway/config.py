@@ -210,6 +210,9 @@ class EventSettings(Section):
     """Deliveries one subscriber gets in flight at once (at most one per order)."""
     lease_s: Annotated[float, Field(gt=0)] = 60.0
     """A claimed delivery is not sent by another replica for this long."""
+    retention_s: Annotated[float, Field(gt=0)] = 30 * 86400.0
+    """Events older than this leave the feed once every subscriber has them (dead letters
+    and their events stay until retried)."""
 
 
 class RedisSettings(Section):

@@ -335,6 +335,11 @@ class Store(Protocol):
         """Make a dead delivery pending again (due now); False if it is not dead."""
         ...
 
+    async def purge_events(self, subscribers: Sequence[str], *, before: float) -> int:
+        """Delete events written before `before` that no subscriber still needs (past every
+        cursor of `subscribers`, no pending or dead delivery); how many."""
+        ...
+
     # inbound webhooks ----------------------------------------------------------
     async def record_event(self, event: StoredEvent, *, now: float) -> bool:
         """Store an event once; False when (provider, event_id) was stored before."""

@@ -37,6 +37,7 @@ from gateway.store.base import (
     Transition,
 )
 from gateway.store.group_commit import PRAGMAS, GroupCommitWriter, Statements
+from gateway.store.sqlite_deliveries import SqliteDeliveries
 from gateway.store.sqlite_events import SqliteAfterSubmission, record_transition, verdict_for
 
 log = structlog.get_logger(__name__)
@@ -109,7 +110,7 @@ async def _reader(path: Path) -> aiosqlite.Connection:
     return db
 
 
-class SqliteStore(SqliteAfterSubmission):
+class SqliteStore(SqliteAfterSubmission, SqliteDeliveries):
     _order_columns = _ORDER_COLUMNS
     _to_row = staticmethod(_row)
 

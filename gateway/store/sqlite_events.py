@@ -1,9 +1,12 @@
-"""SQLite: what happens after submission — status news through the state machine, the outbox
-of events, and their delivery to subscribers (migration 003).
+"""SQLite: what happens after submission — status news through the state machine and the
+outbox of events (migration 003; their delivery to subscribers is `sqlite_deliveries.py`).
 
 `append_event(db, …)` and `record_transition(db, …)` work on an open transaction, so any store
 method (returns included) writes its event in the same transaction as its change.
 `SqliteAfterSubmission` holds the `Store` methods; `SqliteStore` inherits them.
+(SQLite has one writer, and a group commit makes a batch visible at once, so `seq` order is
+the order in which events become visible: a feed reader past N never finds a later event
+below N.)
 """
 
 from __future__ import annotations
@@ -16,11 +19,11 @@ from typing import Any
 
 import orjson
 
-from gateway.model.events import EventRow, NewEvent, matches, order_event_data, order_event_type
+from gateway.model.events import EventRow, NewEvent, order_event_data, order_event_type
 from gateway.model.lifecycle import Outcome, decide, reached
 from gateway.model.orders import Phase, Status
 from gateway.orders.ids import ulid
-from gateway.store.base import DeliveryRow, DeliveryState, OrderRow, ProviderFacts
+from gateway.store.base import OrderRow, ProviderFacts
 from gateway.store.group_commit import Statements
 
 FINAL_SQL = "('delivered', 'cancelled', 'rejected')"
@@ -105,7 +108,7 @@ async def verdict_for(
     return current, verdict.outcome, verdict.reason
 
 
-def _event(r: sqlite3.Row) -> EventRow:
+def event_of(r: sqlite3.Row) -> EventRow:
     return EventRow(
         r["seq"],
         r["id"],
@@ -115,26 +118,6 @@ def _event(r: sqlite3.Row) -> EventRow:
         orjson.loads(r["data"]),
         datetime.fromisoformat(r["created_at"]),
     )
-
-
-def _delivery(r: sqlite3.Row) -> DeliveryRow:
-    return DeliveryRow(
-        subscriber=r["subscriber"],
-        event=_event(r),
-        state=DeliveryState(r["state"]),
-        attempts=r["attempts"],
-        next_attempt_at=r["next_attempt_at"],
-        last_status=r["last_status"],
-        last_error=r["last_error"],
-        delivered_at=r["delivered_at"],
-    )
-
-
-_DELIVERY_SELECT = (
-    "SELECT d.subscriber, d.state, d.attempts, d.next_attempt_at, d.last_status, d.last_error,"
-    " d.delivered_at, e.seq, e.id, e.client_id, e.type, e.subject, e.data, e.created_at"
-    " FROM deliveries d JOIN events e ON e.seq = d.seq"
-)
 
 
 class SqliteAfterSubmission:
@@ -262,116 +245,7 @@ class SqliteAfterSubmission:
             "SELECT * FROM events WHERE client_id = ? AND seq > ? ORDER BY seq LIMIT ?",
             (client_id, after, limit),
         )
-        return [_event(r) for r in rows]
-
-    async def fan_out(
-        self, subscriber: str, client_id: str, patterns: Sequence[str], *, now: float, limit: int
-    ) -> int:
-        async with self._tx() as db:
-            cursor = list(
-                await db.execute_fetchall(
-                    "SELECT last_seq FROM subscriber_cursors WHERE subscriber = ?", (subscriber,)
-                )
-            )
-            last = cursor[0][0] if cursor else 0
-            rows = list(
-                await db.execute_fetchall(
-                    "SELECT seq, type, subject FROM events WHERE client_id = ? AND seq > ?"
-                    " ORDER BY seq LIMIT ?",
-                    (client_id, last, limit),
-                )
-            )
-            if not rows:
-                return 0
-            made = 0
-            for r in rows:
-                if matches(r["type"], patterns):
-                    await db.execute(
-                        "INSERT INTO deliveries (subscriber, seq, subject, state, next_attempt_at)"
-                        " VALUES (?, ?, ?, 'pending', ?) ON CONFLICT DO NOTHING",
-                        (subscriber, r["seq"], r["subject"], now),
-                    )
-                    made += 1
-            await db.execute(
-                "INSERT INTO subscriber_cursors (subscriber, last_seq) VALUES (?, ?)"
-                " ON CONFLICT (subscriber) DO UPDATE SET last_seq = excluded.last_seq",
-                (subscriber, rows[-1]["seq"]),
-            )
-            return made
-
-    async def claim_deliveries(
-        self, subscriber: str, *, now: float, lease_until: float, limit: int
-    ) -> Sequence[DeliveryRow]:
-        async with self._tx() as db:
-            # Only the oldest pending delivery of each subject: events of one order go in order.
-            rows = list(
-                await db.execute_fetchall(
-                    f"{_DELIVERY_SELECT} WHERE d.subscriber = ? AND d.state = 'pending'"
-                    " AND d.seq = (SELECT MIN(h.seq) FROM deliveries h WHERE h.subscriber ="
-                    " d.subscriber AND h.subject = d.subject AND h.state = 'pending')"
-                    " AND d.next_attempt_at <= ? AND (d.lease_until IS NULL OR d.lease_until <= ?)"
-                    " ORDER BY d.seq LIMIT ?",
-                    (subscriber, now, now, limit),
-                )
-            )
-            for r in rows:
-                await db.execute(
-                    "UPDATE deliveries SET lease_until = ? WHERE subscriber = ? AND seq = ?",
-                    (lease_until, subscriber, r["seq"]),
-                )
-        return [_delivery(r) for r in rows]
-
-    async def finish_delivery(
-        self,
-        subscriber: str,
-        seq: int,
-        *,
-        now: float,
-        ok: bool,
-        status: int | None,
-        error: str | None = None,
-        retry_at: float | None = None,
-    ) -> None:
-        if ok:
-            state, next_at = DeliveryState.DELIVERED, now
-        elif retry_at is not None:
-            state, next_at = DeliveryState.PENDING, retry_at
-        else:
-            state, next_at = DeliveryState.DEAD, now
-        async with self._tx() as db:
-            await db.execute(
-                "UPDATE deliveries SET state = ?, attempts = attempts + 1, next_attempt_at = ?,"
-                " lease_until = NULL, last_status = ?, last_error = ?, delivered_at = ?"
-                " WHERE subscriber = ? AND seq = ?",
-                (state, next_at, status, error, now if ok else None, subscriber, seq),
-            )
-
-    async def list_deliveries(
-        self, subscribers: Sequence[str], *, state: DeliveryState | None, after: int, limit: int
-    ) -> Sequence[DeliveryRow]:
-        if not subscribers:
-            return []
-        marks = ", ".join("?" for _ in subscribers)
-        where = f"d.subscriber IN ({marks}) AND d.seq > ?"
-        args: list[Any] = [*subscribers, after]
-        if state is not None:
-            where += " AND d.state = ?"
-            args.append(state)
-        rows = await self._read(
-            f"{_DELIVERY_SELECT} WHERE {where} ORDER BY d.seq, d.subscriber LIMIT ?",
-            (*args, limit),
-        )
-        return [_delivery(r) for r in rows]
-
-    async def retry_delivery(self, subscriber: str, event_id: str, *, now: float) -> bool:
-        async with self._tx() as db:
-            cur = await db.execute(
-                "UPDATE deliveries SET state = 'pending', next_attempt_at = ?, attempts = 0"
-                " WHERE subscriber = ? AND state = 'dead'"
-                " AND seq = (SELECT seq FROM events WHERE id = ?)",
-                (now, subscriber, event_id),
-            )
-            return cur.rowcount == 1
+        return [event_of(r) for r in rows]
 
 
 async def _keep_facts(

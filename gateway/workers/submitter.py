@@ -54,8 +54,13 @@ async def run_workers(
             submitter.spawn(row, lease)
 
     async def purge() -> None:
-        if purged := await store.purge_idempotency(now=time.time()):
+        now = time.time()
+        if purged := await store.purge_idempotency(now=now):
             log.info("idempotency.purged", records=purged)
+        subscribers = [s.id for s in settings.subscribers]
+        before = now - settings.events.retention_s
+        if purged := await store.purge_events(subscribers, before=before):
+            log.info("events.purged", events=purged)
 
     async def apply_events() -> None:
         await webhooks.apply_pending()

@@ -210,3 +210,21 @@ def test_any_news_through_the_store_leaves_a_monotone_applied_history(
             await store.close()
 
     asyncio.run(run())
+
+
+async def test_old_events_are_purged_only_once_every_subscriber_is_done(store: SqliteStore) -> None:
+    await submitted(store, "ord_1")  # accepted, submitted
+    await store.fan_out("oms", "c", ["order.*"], now=NOW, limit=1)  # oms has seen only #1
+    [first] = await store.claim_deliveries("oms", now=NOW, lease_until=NOW + 1, limit=10)
+    await store.finish_delivery("oms", first.event.seq, now=NOW, ok=True, status=200)
+    later = NOW + 10 * 86400
+
+    purged = await store.purge_events(["oms"], before=later)
+
+    assert purged == 1  # the delivered one; the other is past the cursor of oms
+    assert [e.type for e in await store.events_after("c", after=0, limit=9)] == ["order.submitted"]
+    await store.fan_out("oms", "c", ["order.*"], now=NOW, limit=9)
+    [second] = await store.claim_deliveries("oms", now=NOW, lease_until=NOW + 1, limit=10)
+    await store.finish_delivery("oms", second.event.seq, now=NOW, ok=False, status=500)  # dead
+    assert await store.purge_events(["oms"], before=later) == 0  # a dead letter keeps its event
+    assert await store.purge_events(["oms"], before=NOW - 1) == 0  # nothing that old

@@ -13,6 +13,7 @@ import orjson
 from aiohttp.test_utils import TestClient
 
 from gateway.api.keys import STORE
+from gateway.sandbox.logentic import Fault as LogenticFault
 from gateway.sandbox.logitrail import Fault
 from gateway.store import NewOrder
 from tests.conftest import (
@@ -150,6 +151,27 @@ async def test_poller_leaves_final_orders_alone(
     reads = logentic.sandbox.count("get")
     await asyncio.sleep(0.5)  # several poll intervals
     assert logentic.sandbox.count("get") == reads
+
+
+async def test_poller_leaves_a_provider_with_an_open_circuit_alone(
+    make_gateway: Callable[..., Any], logentic: LogenticHandle
+) -> None:
+    gateway = await make_gateway(
+        providers__logentic__status_poll_interval_s=0.1,
+        providers__logentic__circuit={"failure_threshold": 1, "cool_down_s": 60},
+    )
+    body = await submit(gateway, ca_order("POLL-3"))
+    logentic.sandbox.inject(LogenticFault(op="get", status=503, count=None))
+
+    async def circuit_open() -> bool:
+        state = await read_json(await gateway.get("/v1/providers", headers=auth()))
+        return any(p["name"] == "logentic" and p["circuit"] == "open" for p in state["providers"])
+
+    await eventually(circuit_open)
+    reads = logentic.sandbox.count("get")
+    await asyncio.sleep(0.5)  # several poll intervals
+    assert logentic.sandbox.count("get") == reads
+    assert (await view(gateway, body["id"]))["status"] == "submitted"
 
 
 async def test_refresh_pulls_the_state_now(gateway: Gateway, logitrail: SandboxHandle) -> None:

@@ -8,7 +8,7 @@ A round, per subscriber:
    no other replica sends it meanwhile; later events of that order wait for it;
 3. each is POSTed with `webhook-id` (the event id: receivers dedupe on it), `webhook-timestamp`
    and `webhook-signature: v1,<base64 HMAC-SHA256>` made by the `standardwebhooks` package.
-   2xx → delivered; anything else → retried after full-jitter backoff, and after
+   2xx → delivered; anything else (a redirect too: never followed) → retried after full-jitter backoff, and after
    `max_attempts` the delivery is `dead`: visible in `GET /v1/deliveries`, retried only on
    request, and the order's later events go on.
 Rounds repeat while deliveries are due, so an order's events follow each other without
@@ -120,7 +120,9 @@ class EventDispatcher:
         try:
             session = self._session_for()
             timeout = aiohttp.ClientTimeout(total=sub.settings.timeout_s)
-            async with session.post(sub.url, data=body, headers=headers, timeout=timeout) as resp:
+            async with session.post(
+                sub.url, data=body, headers=headers, timeout=timeout, allow_redirects=False
+            ) as resp:
                 status = resp.status
                 if not 200 <= status < 300:
                     error = f"HTTP {status}"

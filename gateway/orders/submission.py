@@ -189,22 +189,18 @@ class Submitter:
             assert row.provider_order_id is not None
             confirmed = await provider.confirm(row.provider_order_id)
         if row.phase in (Phase.CREATED, Phase.CONFIRMING):
+            # The confirm's answer may carry tracking already: kept in the same commit.
+            facts = None
+            if confirmed is not None:
+                facts = ProviderFacts(
+                    confirmed.raw_status, confirmed.tracking_code, confirmed.tracking_url
+                )
             row = await self._step(
-                row, lease, Transition(phase=Phase.DONE, status=Status.SUBMITTED, release=True)
+                row,
+                lease,
+                Transition(phase=Phase.DONE, status=Status.SUBMITTED, release=True, facts=facts),
             )
             bound.info("submission.done", provider_order_id=row.provider_order_id)
-            if confirmed is not None:  # the confirm's answer may carry tracking already
-                await self._store.apply_status(
-                    row.id,
-                    confirmed.status,
-                    source="submitter",
-                    detail=f"confirmed ({confirmed.raw_status})",
-                    facts=ProviderFacts(
-                        confirmed.raw_status, confirmed.tracking_code, confirmed.tracking_url
-                    ),
-                    now=self._clock(),
-                )
-                row = await self._store.get_order(row.id) or row
         return row
 
     async def _retry_later(

@@ -156,6 +156,8 @@ class Transition:
     """Give up the lease (the worker is done with the order for now)."""
     source: str = "submitter"
     detail: str | None = None
+    facts: ProviderFacts | None = None
+    """What the provider's answer said besides the status (a confirm's tracking code)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -248,30 +248,34 @@ class SqliteAfterSubmission:
         return [event_of(r) for r in rows]
 
 
+def fact_columns(facts: ProviderFacts | None) -> list[tuple[str, str]]:
+    """(column, value) of what `facts` tells (None values keep what is stored)."""
+    if facts is None:
+        return []
+    found = (
+        ("provider_status", facts.raw_status),
+        ("tracking_code", facts.tracking_code),
+        ("tracking_url", facts.tracking_url),
+    )
+    return [(column, value) for column, value in found if value is not None]
+
+
 async def _keep_facts(
     db: Statements, order_id: str, facts: ProviderFacts | None, *, now: float
 ) -> None:
     sets: list[str] = ["synced_at = ?"]
     args: list[Any] = [now]
-    if facts is not None:
-        for column, value in (
-            ("provider_status", facts.raw_status),
-            ("tracking_code", facts.tracking_code),
-            ("tracking_url", facts.tracking_url),
-        ):
-            if value is not None:
-                sets.append(f"{column} = ?")
-                args.append(value)
-        if facts.shipment_ids:
-            known = list(
-                await db.execute_fetchall(
-                    "SELECT shipment_ids FROM orders WHERE id = ?", (order_id,)
-                )
-            )
-            ids: list[str] = orjson.loads(known[0][0]) if known and known[0][0] else []
-            ids += [i for i in facts.shipment_ids if i not in ids]
-            sets.append("shipment_ids = ?")
-            args.append(orjson.dumps(ids).decode())
+    for column, value in fact_columns(facts):
+        sets.append(f"{column} = ?")
+        args.append(value)
+    if facts is not None and facts.shipment_ids:
+        known = list(
+            await db.execute_fetchall("SELECT shipment_ids FROM orders WHERE id = ?", (order_id,))
+        )
+        ids: list[str] = orjson.loads(known[0][0]) if known and known[0][0] else []
+        ids += [i for i in facts.shipment_ids if i not in ids]
+        sets.append("shipment_ids = ?")
+        args.append(orjson.dumps(ids).decode())
     await db.execute(f"UPDATE orders SET {', '.join(sets)} WHERE id = ?", (*args, order_id))
 
 

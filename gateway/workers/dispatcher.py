@@ -8,9 +8,9 @@ A round, per subscriber:
    no other replica sends it meanwhile; later events of that order wait for it;
 3. each is POSTed with `webhook-id` (the event id: receivers dedupe on it), `webhook-timestamp`
    and `webhook-signature: v1,<base64 HMAC-SHA256>` made by the `standardwebhooks` package.
-   2xx → delivered; anything else (a redirect too: never followed) → retried after full-jitter backoff, and after
-   `max_attempts` the delivery is `dead`: visible in `GET /v1/deliveries`, retried only on
-   request, and the order's later events go on.
+   2xx → delivered; anything else (a redirect too: never followed) → retried after
+   full-jitter backoff, and after `max_attempts` the delivery is `dead`: visible in
+   `GET /v1/deliveries`, retried only on request, and the order's later events go on.
 Rounds repeat while deliveries are due, so an order's events follow each other without
 waiting a whole interval apiece.
 """

@@ -87,6 +87,15 @@ class ProviderFacts:
     shipment_ids: tuple[str, ...] = ()
     """Added to the ids already known."""
 
+    def columns(self) -> list[tuple[str, str]]:
+        """(order column, value) of the scalar facts given (None keeps what is stored)."""
+        found = (
+            ("provider_status", self.raw_status),
+            ("tracking_code", self.tracking_code),
+            ("tracking_url", self.tracking_url),
+        )
+        return [(column, value) for column, value in found if value is not None]
+
 
 class DeliveryState(StrEnum):
     PENDING = "pending"

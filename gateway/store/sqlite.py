@@ -38,12 +38,7 @@ from gateway.store.base import (
 )
 from gateway.store.group_commit import PRAGMAS, GroupCommitWriter, Statements
 from gateway.store.sqlite_deliveries import SqliteDeliveries
-from gateway.store.sqlite_events import (
-    SqliteAfterSubmission,
-    fact_columns,
-    record_transition,
-    verdict_for,
-)
+from gateway.store.sqlite_events import SqliteAfterSubmission, record_transition, verdict_for
 
 log = structlog.get_logger(__name__)
 
@@ -411,7 +406,7 @@ class SqliteStore(SqliteAfterSubmission, SqliteDeliveries):
             args.append(step.next_attempt_at)
         if step.count_attempt:
             sets.append("attempts = attempts + 1")
-        for column, value in fact_columns(step.facts):
+        for column, value in step.facts.columns() if step.facts else []:
             sets.append(f"{column} = ?")
             args.append(value)
         if step.release:

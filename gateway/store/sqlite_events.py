@@ -248,24 +248,12 @@ class SqliteAfterSubmission:
         return [event_of(r) for r in rows]
 
 
-def fact_columns(facts: ProviderFacts | None) -> list[tuple[str, str]]:
-    """(column, value) of what `facts` tells (None values keep what is stored)."""
-    if facts is None:
-        return []
-    found = (
-        ("provider_status", facts.raw_status),
-        ("tracking_code", facts.tracking_code),
-        ("tracking_url", facts.tracking_url),
-    )
-    return [(column, value) for column, value in found if value is not None]
-
-
 async def _keep_facts(
     db: Statements, order_id: str, facts: ProviderFacts | None, *, now: float
 ) -> None:
     sets: list[str] = ["synced_at = ?"]
     args: list[Any] = [now]
-    for column, value in fact_columns(facts):
+    for column, value in facts.columns() if facts else []:
         sets.append(f"{column} = ?")
         args.append(value)
     if facts is not None and facts.shipment_ids:

@@ -54,6 +54,29 @@ async def test_accept_and_submit_write_their_events_with_the_change(store: Sqlit
     assert events[0].id.startswith("evt_")
 
 
+async def test_a_submission_step_keeps_facts_and_the_event_carries_them(
+    store: SqliteStore,
+) -> None:
+    await store.insert_order(
+        new("ord_1", "E-1"), now=NOW, idempotency=None, lease_owner="me", lease_until=NOW + 30
+    )
+    await store.advance(
+        "ord_1",
+        owner="me",
+        step=Transition(
+            phase=Phase.DONE,
+            status=Status.SUBMITTED,
+            provider_order_id="p-1",
+            facts=ProviderFacts("confirmed", "JJ9", "https://t/JJ9"),
+        ),
+    )
+    row = await store.get_order("ord_1")
+    assert row is not None
+    assert (row.provider_status, row.tracking_code) == ("confirmed", "JJ9")
+    [_accepted, submitted_event] = await store.events_after("c", after=0, limit=10)
+    assert submitted_event.data["tracking_code"] == "JJ9"
+
+
 async def test_regression_is_recorded_once_as_ignored_and_makes_no_event(
     store: SqliteStore,
 ) -> None:

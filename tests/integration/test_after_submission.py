@@ -125,6 +125,28 @@ async def test_logitrail_webhook_needs_its_token_and_carries_tracking(
     assert {d.status for d in logitrail.sandbox.deliveries} == {200}
 
 
+async def test_logitrail_batch_redelivered_is_applied_once_per_event(
+    make_gateway: Callable[..., Any], logitrail: SandboxHandle
+) -> None:
+    gateway = await make_gateway(providers__logitrail__webhook_token_env="LOGITRAIL_WEBHOOK_TOKEN")
+    body = await submit(gateway, order("LTW-2"))
+    url = f"/v1/webhooks/logitrail?token={LOGITRAIL_WEBHOOK_TOKEN}"
+
+    def envelope(event_id: str, status: str) -> dict[str, Any]:
+        payload = {"order": {"id": body["provider_order_id"], "status": status}}
+        return {"event_id": event_id, "event_type": "order.info.change", "payload": payload}
+
+    first = await gateway.post(url, data=orjson.dumps([envelope("e-1", "processing")]))
+    batch = [envelope("e-1", "processing"), envelope("e-2", "processed")]
+    again = await gateway.post(url, data=orjson.dumps(batch))
+
+    assert await read_json(first) == {"received": 1, "new": 1}
+    assert await read_json(again) == {"received": 2, "new": 1}
+    shipped = await status_is(gateway, body["id"], "shipped")
+    webhook_entries = [h for h in shipped["history"] if h["source"] == "webhook"]
+    assert [h["status"] for h in webhook_entries] == ["in_progress", "shipped"]
+
+
 # polling -----------------------------------------------------------------------------
 async def test_poller_catches_a_lost_webhook(
     make_gateway: Callable[..., Any], logentic: LogenticHandle

@@ -104,6 +104,14 @@ async def test_feed_holds_each_change_in_order_and_only_the_tenants_own(
     assert (await feed(gateway, after=page["next_after"]))["items"] == []
 
 
+async def test_feed_query_is_checked(gateway: Any) -> None:
+    bad = await gateway.get("/v1/events?after=abc&limit=0", headers=auth())
+    assert bad.status == 400
+    assert {e["loc"] for e in (await read_json(bad))["errors"]} == {"query.after"}
+    assert (await gateway.get("/v1/events?limit=501", headers=auth())).status == 400
+    assert (await gateway.get("/v1/events")).status == 401
+
+
 async def test_ignored_news_makes_no_event(gateway: Any, logentic: LogenticHandle) -> None:
     body = await submit(gateway, ca_order("EV-2"))
     pid = int(body["provider_order_id"])

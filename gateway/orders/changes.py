@@ -84,7 +84,7 @@ class OrderChanges:
             if done is not None:
                 log.info("order.cancelled", order_id=row.id, at="gateway")
                 return done
-        row = await self._settled(row)
+        row = await self._settled(row, _not_cancellable)
         provider = self._providers.get(row.provider)
         if provider is None or not provider.capabilities.cancel:
             raise _not_cancellable(row, f"{row.provider} does not cancel orders through its API")
@@ -119,7 +119,7 @@ class OrderChanges:
             )
             if done is not None:
                 return done
-        row = await self._settled(row)
+        row = await self._settled(row, _not_changeable)
         if provider is None or not provider.capabilities.update:
             raise _not_changeable(row, f"{row.provider} does not change orders through its API")
         assert row.provider_order_id is not None
@@ -159,7 +159,9 @@ class OrderChanges:
             done = await action()
         return done
 
-    async def _settled(self, row: OrderRow) -> OrderRow:
+    async def _settled(
+        self, row: OrderRow, refuse: Callable[[OrderRow, str], ProblemError]
+    ) -> OrderRow:
         """The order once no submission step is in flight, or 409 if that takes too long."""
         if row.phase in OPEN_PHASES and (task := self._submitter.running.get(row.id)):
             await asyncio.wait([task], timeout=SETTLE_S)
@@ -174,7 +176,7 @@ class OrderChanges:
                 extra={"phase": current.phase.value},
             )
         if current.phase is not Phase.DONE or current.provider_order_id is None:
-            raise _not_cancellable(current, f"the order is {current.status}")
+            raise refuse(current, f"the order is {current.status}")
         return current
 
     async def _apply(self, row: OrderRow, result: ProviderOrder, *, detail: str) -> OrderRow:

@@ -16,6 +16,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from gateway.app import build_app
 from gateway.config import Settings, parse
 from gateway.observability.logging import configure
+from gateway.providers.flexport import DEMO_PRODUCTS
+from gateway.sandbox.flexport import FlexportSandbox
 from gateway.sandbox.logentic import LogenticSandbox
 from gateway.sandbox.logitrail import LogitrailSandbox, SandboxClient
 
@@ -29,9 +31,13 @@ LOGENTIC_TOKEN = "lgt-test-token"
 WEBHOOK_SECRET = "whk-test-secret"
 LOGITRAIL_WEBHOOK_TOKEN = "lt-hook-token"
 SUBSCRIBER_SECRET = "whsec_" + base64.b64encode(b"subscriber-secret-32-bytes-long!").decode()
+FLEXPORT_TOKEN = "fx-test-token"
+FLEXPORT_WEBHOOK_SECRET = "fx-webhook-secret"
 ENV = {
     "LOGITRAIL_WEBHOOK_TOKEN": LOGITRAIL_WEBHOOK_TOKEN,
     "SUB_SECRET": SUBSCRIBER_SECRET,
+    "FLEXPORT_TOKEN": FLEXPORT_TOKEN,
+    "FLEXPORT_WEBHOOK_SECRET": FLEXPORT_WEBHOOK_SECRET,
     "LOGENTIC_API_TOKEN": LOGENTIC_TOKEN,
     "LOGENTIC_WEBHOOK_SECRET": WEBHOOK_SECRET,
     "LOGITRAIL_CLIENT_ID": CLIENT_ID,
@@ -172,6 +178,87 @@ def ca_order(external_id: str = "CA-1", **changes: Any) -> dict[str, Any]:
     return body
 
 
+@dataclass
+class FlexportHandle:
+    sandbox: FlexportSandbox
+    url: str
+    """The `base_url` (paths are `/logistics/api/2026-02/…` below it)."""
+
+
+@pytest.fixture
+async def flexport() -> AsyncIterator[FlexportHandle]:
+    sandbox = FlexportSandbox(tokens={FLEXPORT_TOKEN: None}, webhook_token=FLEXPORT_WEBHOOK_SECRET)
+    for merchant_sku, (logistics_sku, name) in DEMO_PRODUCTS.items():
+        sandbox.add_product(merchant_sku, logistics_sku=logistics_sku, name=name)
+    server = TestServer(sandbox.app)
+    await server.start_server()
+    try:
+        yield FlexportHandle(sandbox, str(server.make_url("")).rstrip("/"))
+    finally:
+        sandbox.release()
+        await server.close()
+
+
+def gb_order(external_id: str = "GB-1", **changes: Any) -> dict[str, Any]:
+    """A valid canonical D2C order that routes to Flexport under `FLEXPORT_RULES`."""
+    body = order(external_id, currency="GBP", language="en")
+    body["address"] = {
+        "line1": "10 Downing Street",
+        "line2": None,
+        "postal_code": "SW1A 2AA",
+        "city": "London",
+        "region": None,
+        "country_code": "GB",
+    }
+    body["lines"] = [
+        {"sku": "TSHIRT-M", "quantity": 2, "unit_price": "19.90", "gtin": "06430012345678"}
+    ]
+    body.update(changes)
+    return body
+
+
+def b2b_order(external_id: str = "WH-1", **changes: Any) -> dict[str, Any]:
+    """A valid canonical B2B order (a US retailer's DC) for Flexport's outbound API."""
+    body = order(external_id, kind="b2b", currency="USD", language="en")
+    body["recipient"] = {**body["recipient"], "company": "Retail DC 7"}
+    body["address"] = {
+        "line1": "1 Distribution Way",
+        "line2": "Dock 4",
+        "postal_code": "89502",
+        "city": "Reno",
+        "region": "NV",
+        "country_code": "US",
+    }
+    body["lines"] = [
+        {"sku": "TSHIRT-M", "quantity": 24},
+        {"sku": "MUG", "quantity": 12},
+        {"sku": "TSHIRT-M", "quantity": 6},
+    ]
+    body.update(changes)
+    return body
+
+
+FLEXPORT_RULES: list[dict[str, Any]] = [
+    {
+        "name": "wholesale",
+        "when": {"kind": "b2b"},
+        "candidates": [{"provider": "flexport", "warehouse": "reserve"}],
+    },
+    {
+        "name": "nordics",
+        "when": {"country": ["FI", "SE", "NO", "DK"]},
+        "candidates": [{"provider": "logitrail", "warehouse": "FI-VANTAA"}],
+    },
+    {
+        "name": "uk",
+        "when": {"country": "GB"},
+        "candidates": [{"provider": "flexport", "warehouse": "auto"}],
+    },
+]
+"""Routing for Flexport tests (`routing__rules=FLEXPORT_RULES`): B2B to the outbound API,
+GB to D2C orders; the default rules stay as they are for every other test."""
+
+
 @pytest.fixture
 async def logitrail() -> AsyncIterator[SandboxHandle]:
     sandbox = new_logitrail_sandbox()
@@ -185,7 +272,11 @@ async def logitrail() -> AsyncIterator[SandboxHandle]:
 
 
 def settings_dict(
-    tmp_path: Path, logitrail_url: str, logentic_url: str | None = None, **overrides: Any
+    tmp_path: Path,
+    logitrail_url: str,
+    logentic_url: str | None = None,
+    flexport_url: str | None = None,
+    **overrides: Any,
 ) -> dict[str, Any]:
     data: dict[str, Any] = {
         "server": {"request_budget_s": 5.0, "shutdown_timeout_s": 1.0},
@@ -253,6 +344,19 @@ def settings_dict(
                 ],
             }
         )
+    if flexport_url is not None:
+        data["providers"]["flexport"] = {
+            "base_url": flexport_url,
+            "api_version": "2026-02",
+            "token_env": "FLEXPORT_TOKEN",
+            "webhook_secret_env": "FLEXPORT_WEBHOOK_SECRET",
+            "rate_limit": {"max_rate": 1000, "time_period": 1.0},
+            "max_concurrency": 50,
+            "timeout_s": 5,
+            "retry": {"max_attempts": 4, "base_delay_s": 0.01, "max_delay_s": 0.1, "budget_s": 10},
+            "warehouses": {"auto": {"kind": "d2c"}, "reserve": {"kind": "b2b"}},
+            "probe_token": False,  # its start-up call would show in every request count
+        }
     for dotted, value in overrides.items():
         target = data
         *path, last = dotted.split("__")
@@ -263,34 +367,41 @@ def settings_dict(
 
 
 def make_settings(
-    tmp_path: Path, logitrail_url: str, logentic_url: str | None = None, **overrides: Any
+    tmp_path: Path,
+    logitrail_url: str,
+    logentic_url: str | None = None,
+    flexport_url: str | None = None,
+    **overrides: Any,
 ) -> Settings:
     """Settings as the config file would give them; `a__b=v` sets key b of table a."""
-    return parse(settings_dict(tmp_path, logitrail_url, logentic_url, **overrides), ENV)
+    return parse(
+        settings_dict(tmp_path, logitrail_url, logentic_url, flexport_url, **overrides), ENV
+    )
 
 
 @pytest.fixture
 async def make_gateway(
-    tmp_path: Path, logitrail: SandboxHandle, logentic: LogenticHandle
+    tmp_path: Path, logitrail: SandboxHandle, logentic: LogenticHandle, flexport: FlexportHandle
 ) -> AsyncIterator[Callable[..., Any]]:
-    """Start a gateway (real app, real socket) against the Logitrail and Logentic sandboxes.
-
-    Logentic's webhooks are pointed at the gateway started last.
+    """Start a gateway (real app, real socket) against the Logitrail, Logentic and Flexport
+    sandboxes. Logentic's and Flexport's webhooks are pointed at the gateway started last.
     """
     clients: list[TestClient[Any, Any]] = []
 
     async def start(**overrides: Any) -> TestClient[Any, Any]:
-        settings = make_settings(tmp_path, logitrail.url, logentic.url, **overrides)
+        settings = make_settings(tmp_path, logitrail.url, logentic.url, flexport.url, **overrides)
         client = TestClient(TestServer(build_app(settings)))
         await client.start_server()
         clients.append(client)
         logentic.sandbox.webhook_url = str(client.make_url("/v1/webhooks/logentic"))
+        flexport.sandbox.webhook_url = str(client.make_url("/v1/webhooks/flexport"))
         return client
 
     try:
         yield start
     finally:
         logitrail.sandbox.release()
+        flexport.sandbox.release()
         for client in reversed(clients):
             await client.close()
 

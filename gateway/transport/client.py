@@ -176,6 +176,7 @@ class ProviderTransport:
         order_id: str | None = None,
         json: Any = None,
         params: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
         retry_unknown: bool,
     ) -> Response:
         """`request` to `route` = (method, path template with `{id}`); a non-2xx answer is
@@ -184,7 +185,13 @@ class ProviderTransport:
         if order_id is not None:
             path = path.format(id=order_id)
         resp = await self.request(
-            op, method, path, json=json, params=params, retry_unknown=retry_unknown
+            op,
+            method,
+            path,
+            json=json,
+            params=params,
+            headers=headers,
+            retry_unknown=retry_unknown,
         )
         if resp.ok:
             return resp

@@ -32,6 +32,9 @@ class Target:
     """How many orders the provider holds under this external id."""
     start: Callable[..., Awaitable[TestClient[Any, Any]]]
     """Start a gateway in front of this provider (keyword overrides as `make_settings`)."""
+    replays: Callable[[], int] = lambda: 0
+    """Creates the provider answered from an idempotency key's stored response (Flexport):
+    a resent create that made no second order."""
 
     def calls(self, *, since: float = 0.0) -> list[Any]:
         """Requests the provider received (token requests excluded) after `since`."""

@@ -1,6 +1,6 @@
 """`make run`'s own configuration: the in-process sandboxes move orders along their lives and
 tell the gateway by webhook, so the demo's orders reach `shipped` (Logitrail) and
-`delivered` (Logentic) with nobody touching them."""
+`delivered` (Logentic, Flexport) with nobody touching them."""
 
 from __future__ import annotations
 
@@ -24,8 +24,15 @@ DEMO_ENV = {  # what the Makefile's DEMO_ENV sets
     "LOGENTIC_API_TOKEN": "demo-logentic-token",
     "LOGENTIC_WEBHOOK_SECRET": "demo-webhook-secret",
     "LOGITRAIL_WEBHOOK_TOKEN": "demo-logitrail-webhook-token",
+    "FLEXPORT_TOKEN": "demo-flexport-token",
+    "FLEXPORT_WEBHOOK_SECRET": "demo-flexport-webhook-token",
 }
 AUTH = {"Authorization": "Bearer demo-storefront-fi-key"}
+END = {  # where each sample order's provider takes it (Logitrail has no "delivered")
+    "sample-order": "shipped",
+    "sample-order-ca": "delivered",
+    "sample-order-b2b": "delivered",
+}
 
 
 def free_port() -> int:
@@ -43,7 +50,7 @@ async def test_demo_orders_advance_to_their_end_by_webhook(tmp_path: Path) -> No
     app = build_app(settings, self_url=f"http://127.0.0.1:{port}")
     async with TestClient(TestServer(app, port=port)) as client:
         ids = {}
-        for name in ("sample-order", "sample-order-ca"):
+        for name in END:
             body = orjson.loads((ROOT / f"config/{name}.json").read_text())
             resp = await client.post(
                 "/v1/orders", json=body, headers={**AUTH, "Idempotency-Key": name}
@@ -56,8 +63,8 @@ async def test_demo_orders_advance_to_their_end_by_webhook(tmp_path: Path) -> No
                 n: await (await client.get(f"/v1/orders/{i}", headers=AUTH)).json()
                 for n, i in ids.items()
             }
-            done = (views["sample-order"]["status"], views["sample-order-ca"]["status"])
-            return views if done == ("shipped", "delivered") else None
+            done = {n: v["status"] for n, v in views.items()}
+            return views if done == END else None
 
         views = await eventually(at_the_end, timeout=15)
         for view in views.values():

@@ -16,18 +16,30 @@ from typing import Any
 import pytest
 
 from gateway.api.keys import PROVIDERS
+from gateway.sandbox.flexport import Fault as FlexportFault
 from gateway.sandbox.logentic import Fault as LogenticFault
 from gateway.sandbox.logitrail import Fault as LogitrailFault
-from tests.conftest import LogenticHandle, SandboxHandle, auth, ca_order, order, read_json
+from tests.conftest import (
+    FLEXPORT_RULES,
+    FlexportHandle,
+    LogenticHandle,
+    SandboxHandle,
+    auth,
+    ca_order,
+    gb_order,
+    order,
+    read_json,
+)
 from tests.integration.resilience import HOSTILE, Target, eventually, submit, wait_all
 
 
-@pytest.fixture(params=["logitrail", "logentic"])
+@pytest.fixture(params=["logitrail", "logentic", "flexport"])
 async def target(
     request: pytest.FixtureRequest,
     make_gateway: Callable[..., Any],
     logitrail: SandboxHandle,
     logentic: LogenticHandle,
+    flexport: FlexportHandle,
 ) -> AsyncIterator[Target]:
     async def start(**overrides: Any) -> Any:
         return await make_gateway(**{**HOSTILE, **overrides})
@@ -43,6 +55,23 @@ async def target(
             order=order,
             held=lambda ext: len(lt.orders_by_merchant_order(ext)),
             start=start,
+        )
+    elif request.param == "flexport":
+        fx = flexport.sandbox
+
+        async def start_flexport(**overrides: Any) -> Any:
+            return await make_gateway(**{**HOSTILE, "routing__rules": FLEXPORT_RULES, **overrides})
+
+        yield Target(
+            name="flexport",
+            sandbox=fx,
+            fault=FlexportFault,
+            create_op="create",
+            confirm_op=None,
+            order=gb_order,
+            held=lambda ext: len(fx.orders_by_external_id(ext)),
+            start=start_flexport,
+            replays=lambda: len(fx.state.replayed),
         )
     else:
         le = logentic.sandbox
@@ -141,8 +170,9 @@ async def test_timeout_after_the_provider_created_the_order_is_reconciled(
 
     assert status in (201, 202)
     assert target.held("LATE-1") == 1
-    await eventually(lambda: target.sandbox.count(target.create_op) == 1)  # recorded on answer
-    assert target.sandbox.count(target.create_op) == 1
+    # Recorded on answer. Flexport's create is resent with its idempotency key and replayed.
+    await eventually(lambda: target.sandbox.count(target.create_op) == 1 + target.replays())
+    assert target.sandbox.count(target.create_op) == 1 + target.replays()
     view = await read_json(await gateway.get(f"/v1/orders/{body['id']}", headers=auth()))
     assert view["submission"]["attempts"] >= 1
 
@@ -151,7 +181,9 @@ async def test_provider_down_queues_202_then_submits_once_it_returns(target: Tar
     gateway = await target.start(
         **_provider(
             target,
-            circuit={"failure_threshold": 3, "cool_down_s": 0.5},
+            # Long enough that no half-open probe falls between the two looks below, which
+            # happen at an unknown point of the cool-down (the first answer takes the budget).
+            circuit={"failure_threshold": 3, "cool_down_s": 3.0},
             retry={"max_attempts": 2, "base_delay_s": 0.01, "max_delay_s": 0.05, "budget_s": 2},
         )
     )

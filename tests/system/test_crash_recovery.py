@@ -19,16 +19,22 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestServer
 
+from gateway.providers.flexport import DEMO_PRODUCTS
+from gateway.sandbox.flexport import Fault as FlexportFault
+from gateway.sandbox.flexport import FlexportSandbox
 from gateway.sandbox.logentic import Fault as LogenticFault
 from gateway.sandbox.logentic import LogenticSandbox
 from gateway.sandbox.logitrail import Fault
 from tests.conftest import (
     CLIENT_ID,
     CLIENT_SECRET,
+    FLEXPORT_TOKEN,
     KEYS,
     LOGENTIC_TOKEN,
     MERCHANT,
+    b2b_order,
     ca_order,
+    gb_order,
     new_logitrail_sandbox,
     order,
 )
@@ -77,13 +83,18 @@ warehouses = {{ FI-VANTAA = {{}} }}""",
 base_url = "{sandbox}/v1"
 token_env = "LOGENTIC_API_TOKEN"
 warehouses = {{ MTL = {{ warehouse_id = 1 }} }}""",
+    "flexport": """[providers.flexport]
+base_url = "{sandbox}"
+token_env = "FLEXPORT_TOKEN"
+warehouses = {{ auto = {{ kind = "d2c" }}, reserve = {{ kind = "b2b" }} }}""",
 }
-WAREHOUSE = {"logitrail": "FI-VANTAA", "logentic": "MTL"}
+WAREHOUSE = {"logitrail": "FI-VANTAA", "logentic": "MTL", "flexport": "auto"}
 ENV = {
     "KEY_FI": KEYS["storefront-fi"],
     "LOGITRAIL_CLIENT_ID": CLIENT_ID,
     "LOGITRAIL_CLIENT_SECRET": CLIENT_SECRET,
     "LOGENTIC_API_TOKEN": LOGENTIC_TOKEN,
+    "FLEXPORT_TOKEN": FLEXPORT_TOKEN,
 }
 HEADERS = {"Authorization": f"Bearer {KEYS['storefront-fi']}"}
 
@@ -97,6 +108,7 @@ class Rig:
         self.log = tmp / "gateway.log"
         self.sandbox_url = sandbox_url
         self.processes: list[GatewayProcess] = []
+        self.warehouse = WAREHOUSE[provider]
 
     def write_config(self, *, budget: float = 0.5, threshold: int = 50) -> None:
         block = BLOCKS[self.provider].format(sandbox=self.sandbox_url, merchant=MERCHANT)
@@ -107,7 +119,7 @@ class Rig:
                 provider_block=block,
                 threshold=threshold,
                 provider=self.provider,
-                warehouse=WAREHOUSE[self.provider],
+                warehouse=self.warehouse,
             )
         )
 
@@ -118,7 +130,10 @@ class Rig:
         return gw
 
     async def submit(self, gw: GatewayProcess, external_id: str) -> tuple[int, Any]:
-        body = order(external_id) if self.provider == "logitrail" else ca_order(external_id)
+        bodies = {"logitrail": order, "logentic": ca_order, "flexport": gb_order}
+        body = bodies[self.provider](external_id)
+        if self.warehouse == "reserve":
+            body = b2b_order(external_id)
         status, answer, _ = await request(
             "POST",
             gw.url + "/v1/orders",
@@ -142,6 +157,8 @@ class Rig:
     def held_at_provider(self, external_id: str) -> list[Any]:
         if self.provider == "logitrail":
             return list(self.sandbox.orders_by_merchant_order(external_id))
+        if self.provider == "flexport":
+            return list(self.sandbox.orders_by_external_id(external_id))
         return list(self.sandbox.orders_by_external_name(external_id))
 
 
@@ -150,6 +167,10 @@ async def running_rig(tmp_path: Path, provider: str) -> AsyncIterator[Rig]:
     """The provider's sandbox in this process; gateway processes are stopped afterwards."""
     if provider == "logitrail":
         sandbox: Any = new_logitrail_sandbox()
+    elif provider == "flexport":
+        sandbox = FlexportSandbox(tokens={FLEXPORT_TOKEN: None})
+        for merchant_sku, (logistics_sku, name) in DEMO_PRODUCTS.items():
+            sandbox.add_product(merchant_sku, logistics_sku=logistics_sku, name=name)
     else:
         sandbox = LogenticSandbox(token=LOGENTIC_TOKEN, warehouses={1: "MTL"})
         sandbox.add_item("TSHIRT-M", stock={1: 100})
@@ -177,7 +198,13 @@ async def logentic_rig(tmp_path: Path) -> AsyncIterator[Rig]:
         yield r
 
 
-@pytest.fixture(params=["logitrail", "logentic"])
+@pytest.fixture
+async def flexport_rig(tmp_path: Path) -> AsyncIterator[Rig]:
+    async with running_rig(tmp_path, "flexport") as r:
+        yield r
+
+
+@pytest.fixture(params=["logitrail", "logentic", "flexport"])
 async def any_rig(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Rig]:
     async with running_rig(tmp_path, request.param) as r:
         yield r
@@ -243,16 +270,47 @@ async def test_logentic_sigkill_while_its_create_is_held_then_restart(
     assert rig.sandbox.count("create", status=201) == 1
 
 
+@pytest.mark.parametrize("performed", [False, True], ids=["creating-unsent", "creating-sent"])
+@pytest.mark.parametrize("warehouse", ["auto", "reserve"], ids=["d2c", "b2b"])
+async def test_flexport_sigkill_while_its_create_is_held_then_restart(
+    flexport_rig: Rig, performed: bool, warehouse: str
+) -> None:
+    rig = flexport_rig
+    rig.warehouse = warehouse
+    op = "create" if warehouse == "auto" else "b2b_create"
+    rig.write_config()
+    gw = await rig.start()
+    rig.sandbox.inject(FlexportFault(op=op, hold=True, after=performed, reset=not performed))
+    status, body = await rig.submit(gw, "FCRASH-1")
+    assert status == 202
+    await rig.sandbox.wait_held(op)
+    assert read_phase(rig.db, "FCRASH-1") == ("creating", "accepted")
+
+    await gw.kill()
+    rig.sandbox.release()
+    await asyncio.sleep(0.1)
+    restarted = await rig.start()
+    view = await rig.wait_submitted(restarted, body["id"])
+
+    held = rig.held_at_provider("FCRASH-1")
+    assert len(held) == 1, f"provider holds {len(held)} orders"
+    assert view["provider_order_id"] == held[0].order_id
+    assert rig.sandbox.count(op, status=201) == 1
+
+
 async def test_sigkill_with_an_order_still_pending_then_restart(any_rig: Rig) -> None:
     rig = any_rig
     rig.write_config(threshold=1)
     gw = await rig.start()
-    down = Fault if rig.provider == "logitrail" else LogenticFault
+    down = {"logitrail": Fault, "logentic": LogenticFault, "flexport": FlexportFault}[rig.provider]
     rig.sandbox.inject(down(op="*", status=503, count=None))  # provider down
     _s, first = await rig.submit(gw, "PEND-1")  # its failure opens the circuit
     status, second = await rig.submit(gw, "PEND-2")  # no healthy candidate: queued
     assert status == 202
-    assert read_phase(rig.db, "PEND-2") == ("pending", "accepted")
+    # Queued: `pending`, or `creating` if the background submitter already tried it (it
+    # records the phase before its call, which the open circuit then refused).
+    assert read_phase(rig.db, "PEND-2") in (("pending", "accepted"), ("creating", "accepted"))
+    assert rig.held_at_provider("PEND-2") == []
 
     await gw.kill()
     rig.sandbox.clear_faults()

@@ -121,6 +121,8 @@ def test_shipped_config_files_are_valid() -> None:
         "LOGENTIC_API_TOKEN": "t",
         "LOGENTIC_WEBHOOK_SECRET": "w",
         "LOGITRAIL_WEBHOOK_TOKEN": "lt",
+        "FLEXPORT_TOKEN": "f",
+        "FLEXPORT_WEBHOOK_SECRET": "fw",
         "GATEWAY_KEY_STOREFRONT_CA": "k2",
     }
     for path in sorted((ROOT / "config").glob("*.toml")):

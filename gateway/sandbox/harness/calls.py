@@ -63,6 +63,8 @@ class CallHarness(Generic[F]):
     """Faults, holds and records of one sandbox; `install` it on the sandbox's application.
 
     - `name`: the sandbox's name, in log events (``sandbox.<name>.fault``) and route names.
+    - `fault_content_type`: the content type of an injected error body (Flexport answers
+      `application/problem+json`).
     - `ops`: the op names `op_of` gives API calls; other calls (unknown routes) are recorded
       but never faulted. `fault_type`: the sandbox's `Fault` class (for the control API).
     """
@@ -78,8 +80,10 @@ class CallHarness(Generic[F]):
         answer: Answer,
         fault_body: Callable[[int], Mapping[str, object]],
         op_of: Callable[[web.Request], str],
+        fault_content_type: str = "application/json",
     ) -> None:
         self.name = name
+        self._fault_content_type = fault_content_type
         self.ops = ops
         self.fault_type = fault_type
         self.requests: list[RecordedRequest] = []
@@ -225,7 +229,7 @@ class CallHarness(Generic[F]):
         return web.Response(
             status=effect.status,
             body=orjson.dumps(body),
-            content_type="application/json",
+            content_type=self._fault_content_type,
             headers=headers,
         )
 

@@ -1,0 +1,417 @@
+"""`FlexportAdapter`: the only module that talks to Flexport (seed 004, providers/flexport.md).
+
+Paths are `/logistics/api/<api_version>/…` under `base_url`; a long-lived bearer token that
+never refreshes: a 401 is a credential problem an operator must fix (shown in `/readyz`).
+Every create carries `idempotency-key: <gateway order id>:create`, so the transport may resend
+it after a timeout and a reconciled create is the same order; `idempotent-replayed` answers
+are logged. A create whose answer was lost is first looked for by external id (`find`).
+
+D2C orders and B2B outbounds live under different paths. A provider order id does not say
+which API holds it, so the adapter remembers the kind of every order it created or found,
+and otherwise asks the D2C API first and the B2B API on a 404 (only APIs a configured
+warehouse can use are asked).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+import structlog
+
+from gateway.config import Secrets, resolve_url
+from gateway.model.orders import Kind, Status
+from gateway.providers.base import (
+    Capabilities,
+    Conflict,
+    Forbidden,
+    Invalid,
+    NotFound,
+    ProviderContext,
+    ProviderError,
+    ProviderEvent,
+    ProviderOrder,
+    ProviderState,
+    StockSnapshot,
+    Submission,
+    Unavailable,
+)
+from gateway.providers.errors import FieldError
+from gateway.providers.flexport import problems, statuses, translate, webhooks
+from gateway.providers.flexport.catalog import ProductCatalog, paged_products
+from gateway.providers.flexport.settings import FlexportSettings
+from gateway.transport import SYSTEM_CLOCK, Clock, ProviderTransport, Response, StaticBearer
+from gateway.transport.backoff import parse_retry_after
+
+log = structlog.get_logger(__name__)
+
+NAME = "flexport"
+
+# Every path, in one place (seed 004; the B2B get/cancel/external-id paths are its own).
+PATHS: dict[str, tuple[str, str]] = {
+    "create": ("POST", "/orders"),
+    "get": ("GET", "/orders/{id}"),
+    "find": ("GET", "/orders/external_id/{id}"),
+    "cancel": ("POST", "/orders/{id}/cancel"),
+    "b2b_create": ("POST", "/orders/rs"),
+    "b2b_get": ("GET", "/orders/rs/{id}"),
+    "b2b_find": ("GET", "/orders/rs/external_id/{id}"),
+    "b2b_cancel": ("POST", "/orders/rs/{id}/cancel"),
+    "products": ("GET", "/products"),
+    "warehouses": ("GET", "/warehouses/active"),
+}
+PROBE_DELAYS_S = (0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
+KNOWN_KINDS = 10_000
+"""How many order ids' kinds are remembered (the rest cost one extra GET on a D2C 404)."""
+
+
+def _op(kind: Kind, op: str) -> str:
+    return op if kind is Kind.D2C else f"b2b_{op}"
+
+
+class FlexportAdapter:
+    name = NAME
+
+    def __init__(
+        self,
+        settings: FlexportSettings,
+        secrets: Secrets,
+        ctx: ProviderContext,
+        *,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
+        self.settings = settings
+        self._secrets = secrets
+        self._ctx = ctx
+        self._clock = clock
+        self.capabilities = Capabilities(
+            cancel=True, webhooks=settings.webhook_secret_env is not None
+        )
+        self._session: aiohttp.ClientSession | None = None
+        self._transport: ProviderTransport | None = None
+        self._probe: asyncio.Task[None] | None = None
+        self._kinds: OrderedDict[str, Kind] = OrderedDict()
+        self._config_errors: dict[str, str] = {}
+        self.catalog = ProductCatalog(
+            lambda: paged_products(self._products_page, per_page=settings.per_page),
+            ttl_s=settings.catalog_ttl_s,
+            refresh_min_s=settings.catalog_refresh_min_s,
+            clock=clock,
+        )
+        pinned = {w.kind for w in settings.warehouses.values()}
+        # A warehouse without a pinned kind takes both kinds of order.
+        self._apis = [k for k in (Kind.D2C, Kind.B2B) if k in pinned or None in pinned]
+
+    # lifecycle -----------------------------------------------------------------
+    async def start(self) -> None:
+        s = self.settings
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=s.max_concurrency + 2)
+        )
+        base = resolve_url(s.base_url, self._ctx.self_url)
+        self._transport = ProviderTransport(
+            NAME,
+            s,
+            base_url=f"{base}/logistics/api/{s.api_version}",
+            session=self._session,
+            clock=self._clock,
+            auth=StaticBearer(self._secrets.reveal(s.token_env)),
+        )
+        if s.probe_token:
+            self._probe = asyncio.create_task(self._probe_token(), name="flexport.token.probe")
+
+    async def _probe_token(self) -> None:
+        """`GET /warehouses/active` (seed 004's quickstart check): a 401 shows in /readyz.
+
+        Retried while Flexport is unreachable (at start-up the in-process sandbox is not
+        listening yet); a 403 only means the token lacks `read_logistics_warehouses`.
+        """
+        for delay in PROBE_DELAYS_S:
+            try:
+                await self._call("warehouses", retry_unknown=True)
+            except Unavailable:
+                await asyncio.sleep(delay)
+            except ProviderError as exc:
+                log.info("provider.token.probe", provider=NAME, outcome=exc.kind)
+                return
+            else:
+                return
+
+    async def close(self) -> None:
+        if self._probe is not None:
+            self._probe.cancel()
+            await asyncio.gather(self._probe, return_exceptions=True)
+        if self._session is not None:
+            await self._session.close()
+
+    @property
+    def transport(self) -> ProviderTransport:
+        assert self._transport is not None, "start() first"
+        return self._transport
+
+    def healthy(self) -> bool:
+        return self.transport.breaker.healthy()
+
+    def state(self) -> ProviderState:
+        errors = "; ".join(sorted(set(self._config_errors.values())))
+        return self.transport.state(configuration_error=errors or None)
+
+    # orders --------------------------------------------------------------------
+    def kind(self, submission: Submission) -> Kind:
+        return translate.kind_of(submission.order, self._pinned(submission))
+
+    def _pinned(self, submission: Submission) -> Kind | None:
+        warehouse = self.settings.warehouses.get(submission.warehouse)
+        return warehouse.kind if warehouse is not None else None
+
+    def check(self, submission: Submission) -> list[FieldError]:
+        order, pinned = submission.order, self._pinned(submission)
+        problems = []
+        if pinned is not None and pinned is not order.kind:
+            problems.append(
+                FieldError(
+                    "kind",
+                    f"flexport warehouse {submission.warehouse!r} takes {pinned.value} orders "
+                    f"only; this order is {order.kind.value}",
+                )
+            )
+        today = datetime.fromtimestamp(self._clock.time(), UTC).date()
+        return problems + translate.check(order, self.kind(submission), today=today)
+
+    async def create(self, submission: Submission) -> str:
+        kind, order = self.kind(submission), submission.order
+        skus = await self._logistics_skus(submission, kind)
+        if kind is Kind.D2C:
+            body = translate.to_d2c(
+                order, logistics_skus=skus, ship_methods=self.settings.ship_methods
+            )
+        else:
+            body = translate.to_b2b(
+                order,
+                logistics_skus=skus,
+                shipping_partner=self.settings.b2b_shipping_partner,
+                shipping_type=self.settings.b2b_shipping_type,
+            )
+        key = translate.idempotency_key(submission.gateway_id)
+        lines = [line.first_index for line in translate.merged_lines(order)]
+        try:
+            # Safe to resend after a timeout or a 5xx: the key makes it one order.
+            resp = await self._call(
+                _op(kind, "create"),
+                json=body,
+                headers={"idempotency-key": key},
+                retry_unknown=True,
+                lines=lines,
+            )
+        except Conflict as exc:
+            # 409: the external id is taken, or our key is still being processed. Ours → adopt.
+            found = await self._find(kind, submission)
+            if found is not None:
+                log.info("provider.create.adopted", provider=NAME, provider_order_id=found)
+                return found
+            raise Unavailable(
+                NAME,
+                f"create answered 409 and no order is visible yet: {exc.message}",
+                outcome_unknown=True,
+                code=exc.code,
+                correlation_id=exc.correlation_id,
+                status=exc.status,
+            ) from exc
+        order_id = translate.order_id_of(kind, resp.json())
+        if order_id is None:
+            raise Unavailable(
+                NAME,
+                "create answered without an order id",
+                outcome_unknown=True,
+                status=resp.status,
+                correlation_id=resp.correlation_id,
+            )
+        if resp.headers.get("idempotent-replayed"):
+            log.info(
+                "provider.create.replayed",
+                provider=NAME,
+                provider_order_id=order_id,
+                correlation_id=resp.correlation_id,
+            )
+        self._remember(order_id, kind)
+        return order_id
+
+    async def find(self, submission: Submission) -> str | None:
+        return await self._find(self.kind(submission), submission)
+
+    async def _find(self, kind: Kind, submission: Submission) -> str | None:
+        try:
+            resp = await self._call(
+                _op(kind, "find"), order_id=submission.order.external_id, retry_unknown=True
+            )
+        except NotFound:
+            return None
+        found = resp.json()
+        order_id = translate.order_id_of(kind, found)
+        if order_id is None:
+            return None
+        if not translate.same_order(kind, submission.order, found):
+            raise Conflict(
+                NAME,
+                f"external id {submission.order.external_id!r} is held by another Flexport order "
+                f"({order_id}) with other lines or destination",
+                code="external-id-taken",
+                correlation_id=resp.correlation_id,
+                status=resp.status,
+            )
+        self._remember(order_id, kind)
+        return order_id
+
+    async def get(self, provider_order_id: str) -> ProviderOrder:
+        resp, kind = await self._by_id("get", provider_order_id)
+        return self._provider_order(kind, provider_order_id, resp)
+
+    async def confirm(self, provider_order_id: str) -> ProviderOrder:
+        # Flexport has no confirm step: a created order is already Flexport's.
+        return await self.get(provider_order_id)
+
+    async def cancel(self, provider_order_id: str) -> ProviderOrder:
+        """D2C: until fulfilment starts; B2B: in PLANNED or BOOKED (seed 004). `Conflict` after."""
+        resp, kind = await self._by_id(
+            "cancel",
+            provider_order_id,
+            headers={"idempotency-key": translate.idempotency_key(provider_order_id, "cancel")},
+        )
+        if statuses.raw_status(kind, resp.json()) is None:
+            return await self.get(provider_order_id)
+        return self._provider_order(kind, provider_order_id, resp)
+
+    async def update(self, provider_order_id: str, submission: Submission) -> ProviderOrder:
+        """Flexport documents no order-update route (flexport.md §4.3): `capabilities.update`
+        is off, so `PATCH /v1/orders/{id}` answers 409 before this is ever called."""
+        raise Conflict(NAME, "Flexport has no order-update endpoint", code="update-unsupported")
+
+    async def _by_id(
+        self, op: str, provider_order_id: str, *, headers: Mapping[str, str] | None = None
+    ) -> tuple[Response, Kind]:
+        """Call `op` on whichever API holds the order (remembered kind first)."""
+        known = self._kinds.get(provider_order_id)
+        kinds = [known] if known is not None else self._apis
+        for i, kind in enumerate(kinds):
+            try:
+                resp = await self._call(
+                    _op(kind, op),
+                    order_id=provider_order_id,
+                    headers=headers,
+                    retry_unknown=True,
+                )
+            except (NotFound, Forbidden):
+                if i + 1 < len(kinds):
+                    continue
+                raise
+            self._remember(provider_order_id, kind)
+            return resp, kind
+        raise NotFound(NAME, f"no order {provider_order_id}")  # no API configured at all
+
+    def _remember(self, provider_order_id: str, kind: Kind) -> None:
+        self._kinds[provider_order_id] = kind
+        self._kinds.move_to_end(provider_order_id)
+        while len(self._kinds) > KNOWN_KINDS:
+            self._kinds.popitem(last=False)
+
+    def _provider_order(self, kind: Kind, provider_order_id: str, resp: Response) -> ProviderOrder:
+        body = resp.json()
+        raw = statuses.raw_status(kind, body)
+        if raw is None:
+            raise Unavailable(
+                NAME,
+                "order answered without a status",
+                status=resp.status,
+                correlation_id=resp.correlation_id,
+            )
+        status = statuses.status_of(kind, raw)
+        if status is None:
+            log.warning("provider.status.unknown", provider=NAME, kind=kind, raw_status=raw)
+            status = Status.IN_PROGRESS
+        code, url = statuses.tracking_of(body)
+        return ProviderOrder(provider_order_id, status, raw, tracking_code=code, tracking_url=url)
+
+    async def stock(self, warehouse: str, skus: list[str]) -> StockSnapshot:
+        raise NotImplementedError("flexport: stock-aware routing is not supported")
+
+    # products --------------------------------------------------------------------
+    async def _logistics_skus(self, submission: Submission, kind: Kind) -> dict[str, str]:
+        lines = submission.order.lines
+        if self.settings.product_ids == "sku":
+            return {line.sku: line.sku for line in lines}
+        found = await self.catalog.resolve(sorted({line.sku for line in lines}))
+        missing = [(i, line.sku) for i, line in enumerate(lines) if found.get(line.sku) is None]
+        if missing and kind is Kind.D2C:  # B2B sends these as productData instead
+            raise Invalid(
+                NAME,
+                "no Flexport product for SKU " + ", ".join(sorted({s for _i, s in missing})),
+                code="unknown-sku",
+                fields=[
+                    FieldError(
+                        f"lines[{i}].sku", f"flexport has no product with merchantSku {sku!r}"
+                    )
+                    for i, sku in missing
+                ],
+            )
+        return {sku: lsku for sku, lsku in found.items() if lsku is not None}
+
+    async def _products_page(self, params: Mapping[str, str]) -> Any:
+        return (await self._call("products", params=params, retry_unknown=True)).json()
+
+    # webhooks --------------------------------------------------------------------
+    def webhook_events(
+        self, headers: Mapping[str, str], query: Mapping[str, str], body: bytes
+    ) -> list[ProviderEvent]:
+        env = self.settings.webhook_secret_env
+        webhooks.verify(
+            headers,
+            self._secrets.reveal(env) if env else None,
+            header=self.settings.webhook_token_header,
+        )
+        return webhooks.events(body)
+
+    # the boundary: HTTP answers become the error tree here, and only here -----------
+    async def _call(
+        self,
+        op: str,
+        *,
+        order_id: str | None = None,
+        json: Any = None,
+        params: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        retry_unknown: bool,
+        lines: list[int] | None = None,
+    ) -> Response:
+        resp = await self.transport.call(
+            op,
+            PATHS[op],
+            error=lambda op, resp: self._error(op, resp, lines),
+            order_id=None if order_id is None else quote(order_id, safe=""),
+            json=json,
+            params=params,
+            headers=headers,
+            retry_unknown=retry_unknown,
+        )
+        self._config_errors.pop("token", None)
+        self._config_errors.pop(problems.family(op), None)
+        return resp
+
+    def _error(self, op: str, resp: Response, lines: list[int] | None) -> ProviderError:
+        error, config_key = problems.to_error(
+            op,
+            resp.status,
+            resp.json(),
+            correlation_id=resp.correlation_id,
+            retry_after=parse_retry_after(resp.headers.get("Retry-After"), now=self._clock.time()),
+            token_env=self.settings.token_env,
+            lines=lines,
+        )
+        if config_key is not None:
+            self._config_errors[config_key] = error.message
+        log.info("provider.call.failed", op=op, **error.describe())
+        return error

@@ -1,0 +1,369 @@
+"""Canonical order ⇄ Flexport Logistics API 2026-02 (seed 004). Pure: no I/O, no aiohttp.
+
+Two APIs behind one provider: D2C orders (`POST /orders`) and B2B outbounds
+(`POST /orders/rs`). Decisions the seed leaves open, made here once:
+- `externalOrderId` / `externalId` is the client's `external_id`; the idempotency key is
+  derived from the gateway's own order id (`idempotency_key`), so a retried or reconciled
+  create of one gateway order is one Flexport order.
+- Lines are by `logisticsSku` (looked up from the merchant SKU by the adapter). Repeated SKUs
+  are merged (B2B forbids duplicates; D2C gets the same shape). A B2B line whose SKU has no
+  `logisticsSku` goes as `productData{sku, gtin}`, `gtin` an integer as the seed insists.
+- B2B: `shipToAddress.state` is required, so a B2B order needs `address.region`;
+  `not_before` becomes `shipBy`, which must be three business days ahead.
+- D2C: `not_after` becomes `promisedDeliveryByTime` (the seed's SLA rule: it wins);
+  US addresses need a 2-letter `provinceCode`; Flexport has no pickup points.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from gateway.model.orders import CanonicalOrder, DeliveryType, Kind, Speed
+from gateway.providers.errors import FieldError
+
+MAX_B2B_LINES = 1000
+"""Seed 004, Outbounds limitations: "A maximum of 1,000 line items are allowed per order"."""
+SHIP_BY_BUSINESS_DAYS = 3
+
+B2B_SPEEDS = {Speed.ECONOMY: "STANDARD", Speed.STANDARD: "STANDARD", Speed.EXPRESS: "TWO_DAY"}
+
+FIELD_LOCS: dict[str, str] = {
+    "externalOrderId": "external_id",
+    "externalId": "external_id",
+    "address.name": "recipient.first_name",
+    "address.company": "recipient.company",
+    "address.phone": "recipient.phone",
+    "address.address1": "address.line1",
+    "address.address2": "address.line2",
+    "address.city": "address.city",
+    "address.zip": "address.postal_code",
+    "address.provinceCode": "address.region",
+    "address.countryCode": "address.country_code",
+    "shipToAddress.name": "recipient.first_name",
+    "shipToAddress.company": "recipient.company",
+    "shipToAddress.phone": "recipient.phone",
+    "shipToAddress.email": "recipient.email",
+    "shipToAddress.street1": "address.line1",
+    "shipToAddress.street2": "address.line2",
+    "shipToAddress.city": "address.city",
+    "shipToAddress.zip": "address.postal_code",
+    "shipToAddress.state": "address.region",
+    "shipToAddress.country": "address.country_code",
+    "lineItems": "lines",
+    "orderItems": "lines",
+    "shipBy": "not_before",
+    "promisedDeliveryByTime": "not_after",
+}
+"""Flexport field (as a problem's `invalid-params` names it) → canonical field."""
+
+_US_STATE = re.compile(r"^[A-Za-z]{2}$")
+_INDEX = re.compile(r"\[\d+\]|\.\d+(?=\.|$)")
+
+
+def kind_of(order: CanonicalOrder, warehouse_kind: Kind | None) -> Kind:
+    """Which API takes the order: the warehouse's pinned kind, else the order's own."""
+    return warehouse_kind or order.kind
+
+
+def idempotency_key(gateway_id: str, what: str = "create") -> str:
+    """The `idempotency-key` of a call about one gateway order: stable across retries."""
+    return f"{gateway_id}:{what}"
+
+
+@dataclass(frozen=True, slots=True)
+class MergedLine:
+    sku: str
+    quantity: int
+    first_index: int
+    gtin: str | None
+    unit_price: Decimal | None
+    """Quantity-weighted mean of the merged lines' prices (None if any line has none)."""
+
+
+def merged_lines(order: CanonicalOrder) -> list[MergedLine]:
+    """One line per SKU, in first-seen order, quantities summed."""
+    by_sku: dict[str, list[int]] = {}
+    for i, line in enumerate(order.lines):
+        by_sku.setdefault(line.sku, []).append(i)
+    out = []
+    for sku, indexes in by_sku.items():
+        lines = [order.lines[i] for i in indexes]
+        quantity = sum(line.quantity for line in lines)
+        prices = [line.unit_price for line in lines]
+        price = None
+        if all(p is not None for p in prices):
+            total = sum(
+                (p * line.quantity for p, line in zip(prices, lines, strict=True) if p is not None),
+                Decimal(0),
+            )
+            price = (total / quantity).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+        gtin = next((line.gtin for line in lines if line.gtin), None)
+        out.append(MergedLine(sku, quantity, indexes[0], gtin, price))
+    return out
+
+
+def check(order: CanonicalOrder, kind: Kind, *, today: date) -> list[FieldError]:
+    """Flexport rules the order breaks, found without a call (→ 422 before sending)."""
+    problems: list[FieldError] = []
+    addr = order.address
+    gtins: dict[str, tuple[int, str]] = {}
+    for i, line in enumerate(order.lines):
+        if line.gtin is None:
+            continue
+        seen = gtins.setdefault(line.sku, (i, line.gtin))
+        if seen[1] != line.gtin:
+            problems.append(
+                FieldError(
+                    f"lines[{i}].gtin",
+                    f"flexport merges repeated SKUs into one line; line {seen[0]} has the same "
+                    f"SKU {line.sku!r} with GTIN {seen[1]}",
+                )
+            )
+    if kind is Kind.B2B:
+        if len(merged_lines(order)) > MAX_B2B_LINES:
+            problems.append(
+                FieldError(
+                    "lines",
+                    f"flexport B2B outbounds take at most {MAX_B2B_LINES} line items "
+                    "(after merging repeated SKUs)",
+                )
+            )
+        if not addr.region:
+            problems.append(
+                FieldError("address.region", "flexport B2B requires shipToAddress.state")
+            )
+        if order.not_before is not None:
+            earliest = add_business_days(today, SHIP_BY_BUSINESS_DAYS)
+            if _day(order.not_before) < earliest:
+                problems.append(
+                    FieldError(
+                        "not_before",
+                        "flexport B2B shipBy must be at least three business days after today "
+                        f"(earliest {earliest.isoformat()})",
+                    )
+                )
+    elif order.delivery.type is DeliveryType.PICKUP_POINT:
+        problems.append(FieldError("delivery.type", "flexport D2C orders have no pickup points"))
+    # B2B without a region is reported above; a US region must be the 2-letter state.
+    needs_state = addr.country_code == "US" and (kind is Kind.D2C or addr.region is not None)
+    if needs_state and not (addr.region and _US_STATE.match(addr.region)):
+        field = "provinceCode" if kind is Kind.D2C else "shipToAddress.state"
+        problems.append(
+            FieldError(
+                "address.region",
+                f"flexport requires {field}: the 2-letter state for US addresses",
+            )
+        )
+    return problems
+
+
+def add_business_days(start: date, days: int) -> date:
+    current = start
+    while days > 0:
+        current += timedelta(days=1)
+        if current.weekday() < 5:
+            days -= 1
+    return current
+
+
+def _day(value: datetime | date) -> date:
+    return value.astimezone(UTC).date() if isinstance(value, datetime) else value
+
+
+def _instant(value: datetime | date, *, end_of_day: bool) -> str:
+    if isinstance(value, datetime):
+        moment = value.astimezone(UTC)
+    else:
+        moment = datetime.combine(value, time(23, 59, 59) if end_of_day else time(), tzinfo=UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _region(region: str | None) -> str | None:
+    """A state/province code in capitals (`nv` → `NV`); a region name as given."""
+    if not region:
+        return None
+    return region.upper() if len(region) <= 3 else region
+
+
+def _name(order: CanonicalOrder) -> str:
+    return f"{order.recipient.first_name} {order.recipient.last_name}"
+
+
+def to_d2c(
+    order: CanonicalOrder,
+    *,
+    logistics_skus: Mapping[str, str],
+    ship_methods: Mapping[Speed, str] | None = None,
+) -> dict[str, Any]:
+    """The body of `POST /orders` (`CreateOrderInput`). Every SKU must be in `logistics_skus`."""
+    rcpt, addr = order.recipient, order.address
+    address: dict[str, Any] = {
+        "name": _name(order),
+        "address1": addr.line1,
+        "city": addr.city,
+        "countryCode": addr.country_code,
+        "zip": addr.postal_code,
+    }
+    optional = {
+        "address2": addr.line2,
+        "provinceCode": _region(addr.region),
+        "company": rcpt.company,
+        "phone": rcpt.phone,
+    }
+    address |= {k: v for k, v in optional.items() if v}
+    items = []
+    for line in merged_lines(order):
+        item: dict[str, Any] = {"logisticsSku": logistics_skus[line.sku], "quantity": line.quantity}
+        if line.unit_price is not None and order.currency:
+            item["customsUnitValue"] = {
+                "amount": float(line.unit_price),
+                "currencyCode": order.currency,
+            }
+        items.append(item)
+    body: dict[str, Any] = {
+        "externalOrderId": order.external_id,
+        "address": address,
+        "lineItems": items,
+    }
+    if order.not_after is not None:
+        body["promisedDeliveryByTime"] = _instant(order.not_after, end_of_day=True)
+    method = (ship_methods or {}).get(order.delivery.speed)
+    if method:
+        body["shipMethod"] = method
+    return body
+
+
+def to_b2b(
+    order: CanonicalOrder,
+    *,
+    logistics_skus: Mapping[str, str],
+    shipping_partner: str = "FLEXPORT",
+    shipping_type: str = "PARCEL",
+) -> dict[str, Any]:
+    """The body of `POST /orders/rs`. SKUs without a `logisticsSku` go as `productData`."""
+    rcpt, addr = order.recipient, order.address
+    ship_to: dict[str, Any] = {
+        "name": _name(order),
+        "street1": addr.line1,
+        "city": addr.city,
+        "zip": addr.postal_code,
+        "state": _region(addr.region) or "",
+        "country": addr.country_code,
+        "isResidential": False,
+    }
+    optional = {
+        "company": rcpt.company,
+        "street2": addr.line2,
+        "phone": rcpt.phone,
+        "email": rcpt.email,
+    }
+    ship_to |= {k: v for k, v in optional.items() if v}
+    items = []
+    for line in merged_lines(order):
+        item: dict[str, Any] = {"quantity": line.quantity, "quantityUOM": "EACH"}
+        known = logistics_skus.get(line.sku)
+        if known is not None:
+            item["logisticsSku"] = known
+        else:
+            data: dict[str, Any] = {"sku": line.sku}
+            if line.gtin:
+                data["gtin"] = int(line.gtin)  # "gtin is an integer, not a string"
+            item["productData"] = data
+        items.append(item)
+    transport: dict[str, Any] = {
+        "shippingPartner": shipping_partner,
+        "shippingType": shipping_type,
+    }
+    # Seed 004: shippingSpeed "is only valid when shippingPartner is FLEXPORT and
+    # shippingType is PARCEL"; any other combination is a validation error.
+    if shipping_partner == "FLEXPORT" and shipping_type == "PARCEL":
+        transport["shippingSpeed"] = B2B_SPEEDS[order.delivery.speed]
+    body: dict[str, Any] = {
+        "type": "B2B",
+        "externalId": order.external_id,
+        "shipToAddress": ship_to,
+        "orderItems": items,
+        "transportationDetails": transport,
+    }
+    if order.not_before is not None:
+        body["shipBy"] = _instant(order.not_before, end_of_day=False)
+    return body
+
+
+def order_id_of(kind: Kind, body: Any) -> str | None:
+    """The Flexport id in a create/get answer (`id` for D2C, `orderId` for B2B), as a string."""
+    value = body.get("id" if kind is Kind.D2C else "orderId") if isinstance(body, dict) else None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return value if isinstance(value, str) and value else None
+
+
+def same_order(kind: Kind, order: CanonicalOrder, found: Any) -> bool:
+    """Whether an order found by external id is the one `order` would create.
+
+    Compared leniently (Flexport may resolve `productData` into a `logisticsSku`, or report
+    quantities as numbers of either type): the line quantities and the destination's
+    postal code. A different order under the same external id fails this.
+    """
+    if not isinstance(found, dict):
+        return False
+    items_key, addr_key = (
+        ("lineItems", "address") if kind is Kind.D2C else ("orderItems", "shipToAddress")
+    )
+    items = found.get(items_key)
+    got = sorted(
+        float(i.get("quantity") or 0)
+        for i in (items if isinstance(items, list) else [])
+        if isinstance(i, dict)
+    )
+    want = sorted(float(line.quantity) for line in merged_lines(order))
+    addr = found.get(addr_key)
+    zip_code = str(addr.get("zip") or "") if isinstance(addr, dict) else ""
+    return got == want and _postal(zip_code) == _postal(order.address.postal_code)
+
+
+def _postal(value: str) -> str:
+    return value.replace(" ", "").upper()
+
+
+def field_errors(problem: Any, line_indexes: list[int] | None = None) -> list[FieldError]:
+    """A problem's `invalid-params: [{name, reason}]` (RFC 7807's extension) or `errors`
+    (`[{field, message}]` or `{field: [messages]}`) as canonical field errors.
+
+    `line_indexes[i]` is the canonical line of sent item `i` (items are merged by SKU)."""
+    if not isinstance(problem, dict):
+        return []
+    pairs: list[tuple[str, str]] = []
+    raw = problem.get("invalid-params", problem.get("invalidParams", problem.get("errors")))
+    if isinstance(raw, list):
+        for entry in raw:
+            if isinstance(entry, dict):
+                name = entry.get("name") or entry.get("field") or entry.get("pointer") or ""
+                why = entry.get("reason") or entry.get("message") or entry.get("detail") or ""
+                pairs.append((str(name), str(why)))
+    elif isinstance(raw, dict):
+        for name, why in raw.items():
+            text = "; ".join(map(str, why)) if isinstance(why, list) else str(why)
+            pairs.append((str(name), text))
+    out = []
+    for name, why in pairs:
+        loc = _loc(name, line_indexes or [])
+        out.append(
+            FieldError(loc, f"flexport: {name}: {why}" if loc != name else f"flexport: {why}")
+        )
+    return out
+
+
+def _loc(name: str, line_indexes: list[int]) -> str:
+    """`orderItems[3].productData.gtin` → `lines[3]`; `shipToAddress.state` → `address.region`."""
+    match = re.match(r"^(lineItems|orderItems)[\[.](\d+)", name)
+    if match:
+        sent = int(match.group(2))
+        return f"lines[{line_indexes[sent] if sent < len(line_indexes) else sent}]"
+    key = _INDEX.sub("", name.lstrip("/").replace("/", "."))
+    return FIELD_LOCS.get(key) or FIELD_LOCS.get(key.split(".")[0]) or name

@@ -1,0 +1,27 @@
+"""Sandbox of the Flexport Logistics API (D2C orders, B2B outbounds, products, webhooks).
+
+Usage::
+
+    sandbox = FlexportSandbox(tokens={"tok": None}, webhook_token="s")
+    parent.add_subapp("/_sandbox/flexport", sandbox.app)   # base_url …/_sandbox/flexport
+    sandbox.add_product("TSHIRT-M", logistics_sku="DSKU6DW2B4Q")
+    sandbox.webhook_url = "http://127.0.0.1:8080/v1/webhooks/flexport"
+    sandbox.inject(Fault(op="create", status=429, retry_after="2"))
+"""
+
+from gateway.sandbox.harness import RecordedRequest
+
+from .app import FlexportSandbox
+from .faults import Fault
+from .state import B2BOrder, D2COrder, Order
+from .webhooks import WebhookDelivery
+
+__all__ = [
+    "B2BOrder",
+    "D2COrder",
+    "Fault",
+    "FlexportSandbox",
+    "Order",
+    "RecordedRequest",
+    "WebhookDelivery",
+]

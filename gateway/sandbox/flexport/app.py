@@ -1,0 +1,322 @@
+"""`FlexportSandbox`: a faithful simulator of the Flexport Logistics API (seed 004).
+
+Routes below `/logistics/api/{version}` (any released version or `unstable`; another is a
+400 like any non-existent path), relative to where `app` is mounted (the gateway mounts it
+at `/_sandbox/flexport`, which is then its `base_url`), all needing `Authorization: Bearer
+<token>` with the right scope:
+
+| op | route | scope |
+|---|---|---|
+| create | `POST /orders` | `write_logistics_orders` |
+| get · find | `GET /orders/{id}` · `GET /orders/external_id/{ext}` | `*_logistics_orders` |
+| cancel | `POST /orders/{id}/cancel` | `write_logistics_orders` |
+| b2b_create · b2b_get · b2b_find · b2b_cancel | the same under `/orders/rs` | `*_orders_b2b` |
+| products | `GET /products?limit=&offset=` | `read_logistics_products` |
+| warehouses | `GET /warehouses/active` | `read_logistics_warehouses` |
+
+Errors are `application/problem+json`; every response has `x-correlation-id`. A refused
+token is 401, a missing scope 403, a locked account (`lock()`) 423 on every call. POSTs with
+an `idempotency-key` are stored per (token, key) for `idempotency_ttl_s`: the same request
+again gets the stored answer with `idempotent-replayed: true` (even if the first answer never
+reached the client), a different body under the same key 422, the same key while the first
+still runs 409. Without a key a D2C `externalOrderId` that exists is 409.
+
+Webhooks (`webhooks.py`, ids only) go to `webhook_url` as orders move (`advance`, a cancel, or
+the autopilot). Every API call is recorded and may be faulted through the shared harness
+(`gateway.sandbox.harness`), 429 + `Retry-After` and 423 included; `/_control/…` routes
+(`control.py`) are neither.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import itertools
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import orjson
+import structlog
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from gateway.sandbox.harness import (
+    CallHarness,
+    HarnessControls,
+    RecordedRequest,
+    add_control_routes,
+)
+
+from . import api, control
+from .errors import PROBLEM_JSON, ApiError, fault_body, problem_response
+from .faults import Fault
+from .state import B2B_STEPS, D2C_STEPS, B2BOrder, D2COrder, FlexportState, Order, Shipment, Stored
+from .webhooks import WebhookDelivery, WebhookSender
+
+log = structlog.get_logger(__name__)
+PREFIX = "/logistics/api/{version}"
+
+
+class FlexportSandbox(HarnessControls[Fault]):
+    """The Flexport API simulator: state, webhooks, faults, records, and its aiohttp `app`.
+
+    `tokens`: token → its scopes (None: every scope). `autopilot_s` (for the demo): every new
+    order takes one step along its lifecycle every so many seconds, each with its webhooks,
+    until something else changes its status.
+    """
+
+    def __init__(
+        self,
+        *,
+        tokens: Mapping[str, frozenset[str] | None],
+        webhook_token: str | None = None,
+        webhook_token_header: str = "X-Flexport-Webhook-Token",  # noqa: S107 (a header name)
+        webhook_url: str | None = None,
+        idempotency_ttl_s: float = 24 * 3600,
+        clock: Callable[[], float] = time.time,
+        seed: int = 0,
+        autopilot_s: float | None = None,
+    ) -> None:
+        self.state = FlexportState(tokens=dict(tokens), clock=clock)
+        self.state.on_event = self._on_event
+        self.idempotency_ttl_s = idempotency_ttl_s
+        self._sender = WebhookSender(
+            token=webhook_token, token_header=webhook_token_header, url=webhook_url, clock=clock
+        )
+        self._autopilot_s = autopilot_s
+        self._autopilots: set[asyncio.Task[None]] = set()
+        self._operations: dict[web.AbstractRoute, api.Operation] = {}
+        self._harness = CallHarness(
+            name="flexport",
+            ops=api.OPS,
+            fault_type=Fault,
+            seed=seed,
+            clock=clock,
+            answer=_answer,
+            fault_body=fault_body,
+            op_of=self._op_of,
+            fault_content_type=PROBLEM_JSON,
+        )
+        self.requests: list[RecordedRequest] = self._harness.requests
+        self.d2c: dict[int, D2COrder] = self.state.d2c
+        self.b2b: dict[int, B2BOrder] = self.state.b2b
+        self.deliveries: list[WebhookDelivery] = self._sender.deliveries
+        self.app = self._build_app()
+
+    # account, tokens, products -----------------------------------------------------------
+    def add_product(
+        self, merchant_sku: str, *, logistics_sku: str, name: str | None = None
+    ) -> None:
+        """Add a product; `ValueError` if the logisticsSku exists."""
+        self.state.add_product(merchant_sku, logistics_sku, name or merchant_sku)
+
+    def set_scopes(self, token: str, scopes: frozenset[str] | None) -> None:
+        """Give a token these scopes (None: every scope), as an administrator would."""
+        self.state.tokens[token] = scopes
+
+    def revoke_token(self, token: str) -> None:
+        """The token expires (or an administrator revokes it): 401 from now on."""
+        self.state.tokens.pop(token, None)
+
+    def lock(self, locked: bool = True) -> None:
+        """Freeze the account: every API call answers 423 Locked until unlocked."""
+        self.state.locked = locked
+
+    # orders ------------------------------------------------------------------------------
+    def orders_by_external_id(self, external_id: str) -> list[Order]:
+        """D2C orders and B2B outbounds with this external id."""
+        d2c = [o for o in self.d2c.values() if o.external_order_id == external_id]
+        b2b = [o for o in self.b2b.values() if o.external_id == external_id]
+        return [*d2c, *b2b]
+
+    def order(self, order_id: int | str) -> Order:
+        """A D2C order or B2B outbound by id; `KeyError` if none."""
+        key = int(order_id)
+        found = self.d2c.get(key) or self.b2b.get(key)
+        if found is None:
+            raise KeyError(order_id)
+        return found
+
+    async def advance(self, order_id: int | str, status: str) -> None:
+        """Move an order to any status of its kind, queueing its webhooks.
+
+        D2C: CREATED, PICKING, PACKED, SHIPPED, DELIVERED, CANCELLED, ERROR, STOPPED.
+        B2B: PLANNED, BOOKED, IN_PROGRESS, TENDERED, COMPLETED, CANCELLED, LOST_DAMAGED, ERROR.
+        `KeyError`: unknown order; `ValueError`: unknown status. `drain_webhooks()` waits
+        for the deliveries.
+        """
+        self.state.set_status(self.order(order_id), status)
+
+    # webhooks ----------------------------------------------------------------------------
+    @property
+    def webhook_url(self) -> str | None:
+        return self._sender.url
+
+    @webhook_url.setter
+    def webhook_url(self, url: str | None) -> None:
+        self._sender.url = url
+
+    @property
+    def webhook_retry_delays_s(self) -> tuple[float, ...]:
+        return self._sender.retry_delays_s
+
+    @webhook_retry_delays_s.setter
+    def webhook_retry_delays_s(self, delays: tuple[float, ...]) -> None:
+        self._sender.retry_delays_s = tuple(delays)
+
+    async def redeliver(self, event_id: str) -> int:
+        """Send an earlier event again byte for byte; its HTTP status (`KeyError` if unknown)."""
+        return await self._sender.redeliver(event_id)
+
+    async def send_webhook(self, payload: Any, *, token: str | None = None) -> int:
+        """POST `payload` once to `webhook_url` with `token` (default: the configured one)."""
+        return await self._sender.send(payload, token=token)
+
+    async def drain_webhooks(self) -> None:
+        await self._sender.drain()
+
+    async def close(self) -> None:
+        for task in list(self._autopilots):
+            task.cancel()
+        await asyncio.gather(*self._autopilots, return_exceptions=True)
+        await self._sender.close()
+
+    def _on_event(self, event_type: str, order: Order, shipment: Shipment | None) -> None:
+        ids: dict[str, Any] = {
+            "orderId": order.id if isinstance(order, D2COrder) else order.order_id,
+            "externalOrderId": order.external_order_id
+            if isinstance(order, D2COrder)
+            else order.external_id,
+        }
+        if shipment is not None:
+            ids["id"] = shipment.id
+        self._sender.announce(event_type, ids)
+        if event_type == "Order.Submitted" and self._autopilot_s is not None:
+            steps = D2C_STEPS if isinstance(order, D2COrder) else B2B_STEPS
+            task = asyncio.create_task(self._autopilot(order, steps, self._autopilot_s))
+            self._autopilots.add(task)
+            task.add_done_callback(self._autopilots.discard)
+
+    async def _autopilot(self, order: Order, steps: tuple[str, ...], every_s: float) -> None:
+        for previous, status in itertools.pairwise(steps):
+            await asyncio.sleep(every_s)
+            if order.status != previous:
+                return
+            self.state.set_status(order, status)
+            log.info("sandbox.flexport.autopilot.advanced", order_id=order.id, status=status)
+
+    # the aiohttp application -------------------------------------------------------------
+    def _build_app(self) -> web.Application:
+        app = web.Application()
+        for operation in api.OPERATIONS:
+            route = app.router.add_route(operation.method, PREFIX + operation.path, self._perform)
+            self._operations[route] = operation
+        add_control_routes(app, self._harness)
+        control.add_routes(app, self, self._harness)
+        self._harness.install(app)
+        app.on_cleanup.append(self._on_cleanup)
+        return app
+
+    async def _on_cleanup(self, _app: web.Application) -> None:
+        await self.close()
+
+    def _op_of(self, request: web.Request) -> str:
+        operation = self._operations.get(request.match_info.route)
+        return operation.op if operation is not None else "unknown"
+
+    async def _perform(self, request: web.Request) -> web.StreamResponse:
+        operation = self._operations[request.match_info.route]
+        version = request.match_info["version"]
+        if version not in api.VERSIONS:
+            raise ApiError(400, f"Non-existent URL path used: unknown API version {version}.")
+        if self.state.locked:
+            raise ApiError(423, "Access to the Logistics API is locked and denied.")
+        token = self._authorize(request, operation)
+        key = request.headers.get("idempotency-key")
+        if request.method != "POST" or not key:
+            return await operation.handler(self.state, request)
+        return await self._idempotent(request, operation, token, key)
+
+    def _authorize(self, request: web.Request, operation: api.Operation) -> str:
+        scheme, _, token = request.headers.get("Authorization", "").strip().partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or token not in self.state.tokens:
+            raise ApiError(401, "The access token is invalid or expired.")
+        scopes = self.state.tokens[token]
+        wanted = {f"write_{operation.scope}"}
+        if request.method == "GET":
+            wanted.add(f"read_{operation.scope}")
+        if scopes is not None and not wanted & scopes:
+            raise ApiError(
+                403,
+                f"Access token does not have permission to perform the requested operation "
+                f"(needs {' or '.join(sorted(wanted))}).",
+            )
+        return token
+
+    async def _idempotent(
+        self, request: web.Request, operation: api.Operation, token: str, key: str
+    ) -> web.StreamResponse:
+        raw = await request.read()
+        try:
+            canonical = orjson.dumps(orjson.loads(raw), option=orjson.OPT_SORT_KEYS)
+        except orjson.JSONDecodeError:
+            canonical = raw
+        fingerprint = hashlib.sha256(request.path.encode() + b"\n" + canonical).hexdigest()
+        now = self.state.clock()
+        scope = (token, key)
+        stored = self.state.keys.get(scope)
+        if stored is not None and stored.expires_at <= now:
+            del self.state.keys[scope]
+            stored = None
+        if stored is not None:
+            if stored.status is None:
+                raise ApiError(409, "A request with this idempotency-key is still being processed.")
+            if stored.fingerprint != fingerprint:
+                raise ApiError(
+                    422, "This idempotency-key was already used with a different request."
+                )
+            self.state.replayed.append(key)
+            return web.Response(
+                status=stored.status,
+                body=stored.body,
+                content_type=stored.content_type,
+                headers={"idempotent-replayed": "true"},
+            )
+        record = Stored(fingerprint, now + self.idempotency_ttl_s)
+        self.state.keys[scope] = record
+        try:
+            response = await operation.handler(self.state, request)
+        except ApiError as error:
+            response = error.response()
+        except BaseException:
+            del self.state.keys[scope]
+            raise
+        if response.status >= 500:
+            del self.state.keys[scope]
+        else:
+            record.status, record.content_type = response.status, response.content_type
+            record.body = bytes(response.body) if isinstance(response.body, bytes) else b""
+        return response
+
+
+async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Run a handler; render every error as Flexport does (problem+json)."""
+    try:
+        return await handler(request)
+    except ApiError as error:
+        return error.response()
+    except web.HTTPMethodNotAllowed as exc:
+        allow = ", ".join(sorted(exc.allowed_methods))
+        # Seed 004 lists a wrong method and a non-existent path under 400 Bad Request.
+        return ApiError(400, "Incorrect HTTP method used.", headers={"Allow": allow}).response()
+    except web.HTTPNotFound:
+        return ApiError(400, "Non-existent URL path used.").response()
+    except web.HTTPException as exc:
+        return problem_response(
+            {"title": exc.reason, "detail": exc.text or exc.reason}, status=exc.status
+        )
+    except Exception:
+        log.exception("sandbox.flexport.handler.failed", path=request.path)
+        return ApiError(500, "An internal error has occurred.").response()

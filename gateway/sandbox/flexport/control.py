@@ -1,0 +1,113 @@
+"""Flexport's own control routes, beside the shared ones of `gateway.sandbox.harness`.
+
+No auth, not recorded, never faulted. Relative to the mount point:
+
+| route | does |
+|---|---|
+| `POST /_control/products` | `{"merchantSku", "logisticsSku", "name"?}` → 201 the product |
+| `GET /_control/orders` | every D2C order and B2B outbound, as the API shows them |
+| `POST /_control/orders/{id}/status` | `{"status": "SHIPPED"}`: `advance` (and its webhooks) |
+| `POST /_control/lock` | `{"locked": true}`: every API call answers 423 until unlocked |
+| `POST /_control/tokens/revoke` | `{"token": "…"}`: that token is refused (401) from now on |
+| `GET /_control/deliveries` | every webhook POST made (`body` as text) |
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from gateway.sandbox.harness import (
+    CallHarness,
+    ControlError,
+    add_control_route,
+    control_body,
+    json_response,
+)
+
+if TYPE_CHECKING:
+    from .app import FlexportSandbox
+    from .state import Order
+
+
+def _object(body: Any) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise ControlError(400, "invalid_body", "the body must be a JSON object")
+    return body
+
+
+def _string(body: dict[str, Any], name: str) -> str:
+    value = body.get(name)
+    if not isinstance(value, str) or not value:
+        raise ControlError(400, "invalid_body", f"{name} must be a non-empty string")
+    return value
+
+
+def add_routes(app: web.Application, sandbox: FlexportSandbox, harness: CallHarness[Any]) -> None:
+    async def add_product(request: web.Request) -> web.Response:
+        body = _object(await control_body(request))
+        merchant, logistics = _string(body, "merchantSku"), _string(body, "logisticsSku")
+        name = body.get("name")
+        try:
+            sandbox.add_product(
+                merchant, logistics_sku=logistics, name=name if isinstance(name, str) else None
+            )
+        except ValueError as exc:
+            raise ControlError(400, "invalid_product", str(exc)) from None
+        return json_response(sandbox.state.products[logistics].to_json(), status=201)
+
+    async def list_orders(_request: web.Request) -> web.Response:
+        orders: list[Order] = [*sandbox.d2c.values(), *sandbox.b2b.values()]
+        return json_response([{"kind": o.kind, **o.to_json()} for o in orders])
+
+    async def set_status(request: web.Request) -> web.Response:
+        body = _object(await control_body(request))
+        status = _string(body, "status")
+        try:
+            await sandbox.advance(request.match_info["id"], status)
+        except KeyError:
+            raise ControlError(
+                404, "not_found", f"order {request.match_info['id']} not found"
+            ) from None
+        except ValueError as exc:
+            raise ControlError(400, "invalid_status", str(exc)) from None
+        return json_response(sandbox.order(request.match_info["id"]).to_json())
+
+    async def lock(request: web.Request) -> web.Response:
+        body = _object(await control_body(request))
+        locked = body.get("locked", True)
+        if not isinstance(locked, bool):
+            raise ControlError(400, "invalid_body", "locked must be a boolean")
+        sandbox.lock(locked)
+        return json_response({"locked": locked})
+
+    async def revoke(request: web.Request) -> web.Response:
+        sandbox.revoke_token(_string(_object(await control_body(request)), "token"))
+        return json_response({"success": True})
+
+    async def list_deliveries(_request: web.Request) -> web.Response:
+        return json_response(
+            [
+                {
+                    "event_id": d.event_id,
+                    "event_type": d.event_type,
+                    "body": d.body.decode("utf-8", "replace"),
+                    "status": d.status,
+                    "at": d.at,
+                    "attempt": d.attempt,
+                }
+                for d in sandbox.deliveries
+            ]
+        )
+
+    routes = (
+        ("POST", "/_control/products", add_product, "products"),
+        ("GET", "/_control/orders", list_orders, "orders"),
+        ("POST", r"/_control/orders/{id:\d+}/status", set_status, "status"),
+        ("POST", "/_control/lock", lock, "lock"),
+        ("POST", "/_control/tokens/revoke", revoke, "revoke"),
+        ("GET", "/_control/deliveries", list_deliveries, "deliveries"),
+    )
+    for method, path, handler, what in routes:
+        add_control_route(app, harness, method, path, handler, what=what)

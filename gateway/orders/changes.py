@@ -237,7 +237,11 @@ def _not_changeable(
 def _refused(
     code: str, title: str, row: OrderRow, reason: str, provider_code: str | None
 ) -> ProblemError:
-    extra: dict[str, Any] = {"order_id": row.id, "provider": row.provider, "status": row.status}
+    extra: dict[str, Any] = {
+        "order_id": row.id,
+        "provider": row.provider,
+        "order_status": row.status.value,
+    }
     if provider_code is not None:
         extra["provider_code"] = provider_code
     return ProblemError(409, code, title, detail=f"{row.provider}: {reason}", extra=extra)

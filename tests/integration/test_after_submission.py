@@ -17,12 +17,15 @@ from gateway.sandbox.logentic import Fault as LogenticFault
 from gateway.sandbox.logitrail import Fault
 from gateway.store import NewOrder
 from tests.conftest import (
+    FLEXPORT_RULES,
     LOGITRAIL_WEBHOOK_TOKEN,
     WEBHOOK_SECRET,
+    FlexportHandle,
     LogenticHandle,
     SandboxHandle,
     auth,
     ca_order,
+    gb_order,
     order,
     order_calls,
     read_json,
@@ -292,6 +295,30 @@ async def test_cancel_of_a_queued_order_never_reaches_the_provider(
     due = await store.claim_due(owner="t", now=time.time() + 3600, lease_until=0, limit=10)
     assert queued.id not in [r.id for r in due]
     assert order_calls(logitrail) == []
+
+
+async def test_cancel_at_flexport_until_fulfilment_starts_and_no_change_at_all(
+    make_gateway: Callable[..., Any], flexport: FlexportHandle
+) -> None:
+    gateway = await make_gateway(routing__rules=FLEXPORT_RULES)
+    early = await submit(gateway, gb_order("FXC-1"))
+    picking = await submit(gateway, gb_order("FXC-2"))
+    await flexport.sandbox.advance(picking["provider_order_id"], "PICKING")
+
+    ok = await gateway.post(f"/v1/orders/{early['id']}/cancel", headers=auth())
+    refused = await gateway.post(f"/v1/orders/{picking['id']}/cancel", headers=auth())
+    change = await gateway.patch(
+        f"/v1/orders/{picking['id']}", json={"not_after": "2026-12-24"}, headers=auth()
+    )
+
+    assert (ok.status, (await read_json(ok))["status"]) == (200, "cancelled")
+    assert refused.status == 409
+    problem = await read_json(refused)
+    assert (problem["code"], problem["provider_code"]) == ("not-cancellable", "407001")
+    assert problem["status"] == 409
+    assert problem["order_status"] == "in_progress"  # read after the refusal
+    assert change.status == 409
+    assert "does not change orders" in (await read_json(change))["detail"]
 
 
 async def test_order_queued_behind_an_open_circuit_is_cancelled_in_the_gateway(

@@ -103,11 +103,29 @@ def _route(settings: Settings, order_path: Path) -> int:
 
 
 async def _migrate(settings: Settings) -> int:
-    from gateway.store import open_store  # noqa: PLC0415
+    """Apply pending migrations and say which; safe to run from several places at once."""
+    from gateway.store import StoreUnavailable, open_store  # noqa: PLC0415
 
-    store = await open_store(settings.store.url)
-    await store.close()
-    print("migrated")
+    url = settings.store.url
+    try:
+        if url.startswith("sqlite:"):
+            store = await open_store(url)
+            await store.close()
+            print("migrated")
+            return 0
+        from gateway.store import postgres_pool, postgres_schema  # noqa: PLC0415
+
+        password = settings.store.password(settings.secrets)
+        pool = await postgres_pool.connect_pool(url, max_size=1, password=password)
+        try:
+            async with pool.acquire() as conn:
+                applied = await postgres_schema.migrate(conn)
+        finally:
+            await pool.close()
+    except StoreUnavailable as exc:
+        print(f"gateway: cannot migrate: {exc}", file=sys.stderr)
+        return 1
+    print(f"migrated: applied {applied}" if applied else "migrated: already up to date")
     return 0
 
 

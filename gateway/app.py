@@ -36,6 +36,7 @@ from gateway.orders.service import OrderService
 from gateway.orders.submission import Submitter
 from gateway.providers.base import Provider, ProviderContext, load_spec
 from gateway.store import open_store
+from gateway.transport.fleet import Fleet, LocalFleet
 from gateway.workers.dispatcher import EventDispatcher
 from gateway.workers.poller import StatusPoller
 from gateway.workers.submitter import run_workers
@@ -83,15 +84,39 @@ def _mount_sandboxes(app: web.Application, settings: Settings) -> None:
 
 
 async def _store(app: web.Application) -> AsyncIterator[None]:
-    store = await open_store(app[SETTINGS].store.url)
+    s = app[SETTINGS].store
+    store = await open_store(
+        s.url,
+        pool_size=s.pool_size,
+        migrate=s.migrate_on_start,
+        password=s.password(app[SETTINGS].secrets),
+    )
     app[STORE] = store
     yield
     await store.close()
 
 
+def open_fleet(settings: Settings) -> Fleet:
+    """Provider limits shared through Redis when `[redis]` is set, else split by replicas."""
+    replicas = settings.server.replicas
+    if settings.redis is None:
+        fleet: Fleet = LocalFleet(replicas)
+    else:
+        from gateway.transport.redis_fleet import RedisFleet  # noqa: PLC0415 (optional)
+
+        r = settings.redis
+        password = settings.secrets.reveal(r.password_env) if r.password_env else None
+        fleet = RedisFleet.from_url(
+            r.url, prefix=r.key_prefix, replicas=replicas, password=password
+        )
+    log.info("fleet.opened", fleet=fleet.description, replicas=replicas)
+    return fleet
+
+
 async def _providers(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    ctx = ProviderContext(self_url=app[SELF_URL])
+    fleet = open_fleet(settings)
+    ctx = ProviderContext(self_url=app[SELF_URL], fleet=fleet)
     providers: dict[str, Provider] = {}
     try:
         for name, block in settings.providers.items():
@@ -103,6 +128,7 @@ async def _providers(app: web.Application) -> AsyncIterator[None]:
     finally:
         for provider in providers.values():
             await provider.close()
+        await fleet.close()
 
 
 async def _service(app: web.Application) -> AsyncIterator[None]:

@@ -51,10 +51,24 @@ class ServerSettings(Section):
     """How long `POST /v1/orders` waits for the provider before answering 202."""
     max_body_bytes: Annotated[int, Field(ge=1024)] = 1024 * 1024
     shutdown_timeout_s: Annotated[float, Field(ge=0)] = 10.0
+    replicas: Annotated[int, Field(ge=1, le=1000)] = 1
+    """How many gateway processes serve together. Without `[redis]` each takes this share of
+    every provider's rate limit; with Redis the limit is shared and this is not needed."""
 
 
 class StoreSettings(Section):
     url: str = "sqlite:///var/gateway.db"
+    pool_size: Annotated[int, Field(ge=1, le=200)] = 10
+    """PostgreSQL: connections each process keeps at most."""
+    migrate_on_start: bool = True
+    """PostgreSQL: `serve` applies pending migrations (under an advisory lock). False leaves
+    that to `gateway migrate`, and `serve` refuses a database that is behind."""
+    password_env: EnvName | None = None
+    """PostgreSQL: the variable holding the database password, so the URL in the file need
+    not carry it (it overrides a password in the URL)."""
+
+    def password(self, secrets: Secrets) -> str | None:
+        return secrets.reveal(self.password_env) if self.password_env else None
 
     @field_validator("url")
     @classmethod
@@ -217,6 +231,10 @@ class EventSettings(Section):
 
 class RedisSettings(Section):
     url: str
+    key_prefix: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:\-]{1,64}$")] = "gateway"
+    """Every key the gateway writes starts with `<key_prefix>:`, so fleets can share a Redis."""
+    password_env: EnvName | None = None
+    """The variable holding Redis's password (AUTH), so the URL need not carry it."""
 
 
 class LoggingSettings(Section):
@@ -415,6 +433,14 @@ def _cross_references(settings: Settings) -> list[ConfigProblem]:
                     f"names client {sub.client!r}, which is not configured",
                 )
             )
+    if settings.server.replicas > 1 and settings.store.url.startswith("sqlite:"):
+        problems.append(
+            ConfigProblem(
+                "server.replicas",
+                "several replicas need one shared store (store.url = postgresql://…);"
+                " a SQLite file serves one process",
+            )
+        )
     if settings.redis is not None and urlsplit(settings.redis.url).scheme not in (
         "redis",
         "rediss",

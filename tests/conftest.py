@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import base64
 import copy
-from collections.abc import AsyncIterator, Callable
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from gateway.providers.flexport import DEMO_PRODUCTS
 from gateway.sandbox.flexport import FlexportSandbox
 from gateway.sandbox.logentic import LogenticSandbox
 from gateway.sandbox.logitrail import LogitrailSandbox, SandboxClient
+from tests.services import PostgresDatabase, Unavailable, postgres_session, redis_session
 
 configure("warning", "console")
 
@@ -380,8 +382,19 @@ def make_settings(
 
 
 @pytest.fixture
+def gateway_store_url(tmp_path: Path) -> str:
+    """The store of the gateway under test: SQLite. A module that redefines this fixture as
+    `store_url` runs every test of it on every backend."""
+    return f"sqlite:///{tmp_path}/gateway.db"
+
+
+@pytest.fixture
 async def make_gateway(
-    tmp_path: Path, logitrail: SandboxHandle, logentic: LogenticHandle, flexport: FlexportHandle
+    tmp_path: Path,
+    logitrail: SandboxHandle,
+    logentic: LogenticHandle,
+    flexport: FlexportHandle,
+    gateway_store_url: str,
 ) -> AsyncIterator[Callable[..., Any]]:
     """Start a gateway (real app, real socket) against the Logitrail, Logentic and Flexport
     sandboxes. Logentic's and Flexport's webhooks are pointed at the gateway started last.
@@ -389,6 +402,7 @@ async def make_gateway(
     clients: list[TestClient[Any, Any]] = []
 
     async def start(**overrides: Any) -> TestClient[Any, Any]:
+        overrides.setdefault("store__url", gateway_store_url)
         settings = make_settings(tmp_path, logitrail.url, logentic.url, flexport.url, **overrides)
         client = TestClient(TestServer(build_app(settings)))
         await client.start_server()
@@ -419,3 +433,51 @@ def order_calls(handle: SandboxHandle) -> list[str]:
 
 async def read_json(resp: aiohttp.ClientResponse) -> Any:
     return await resp.json(content_type=None)
+
+
+# Real services (tests/services.py) -------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def postgres_db() -> Iterator[PostgresDatabase]:
+    """This session's own PostgreSQL database (local server, or a throw-away cluster)."""
+    try:
+        with postgres_session() as db:
+            yield db
+    except Unavailable as exc:
+        pytest.skip(f"no PostgreSQL: {exc}")
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[str]:
+    """A Redis URL (local server, or a throw-away redis-server)."""
+    try:
+        with redis_session() as url:
+            yield url
+    except Unavailable as exc:
+        pytest.skip(f"no Redis: {exc}")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh store URL on each backend: a SQLite file, or a PostgreSQL schema of its own."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/store.db"
+    db: PostgresDatabase = request.getfixturevalue("postgres_db")
+    return await db.new_schema_url()
+
+
+@pytest.fixture
+async def redis_prefix(redis_server: str) -> AsyncIterator[str]:
+    """A key prefix of this test's own; its keys are deleted afterwards."""
+    from redis.asyncio import Redis  # noqa: PLC0415
+
+    prefix = f"gwtest-{uuid.uuid4().hex[:10]}"
+    yield prefix
+    client = Redis.from_url(redis_server)
+    try:
+        keys = [k async for k in client.scan_iter(match=f"{prefix}:*")]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()

@@ -68,6 +68,7 @@ async def providers(request: web.Request) -> web.Response:
                     "time_period": s.time_period,
                     "max_concurrency": s.max_concurrency,
                     "in_flight": s.in_flight,
+                    "shared": s.shared,
                 },
                 "token_expires_at": _iso(s.token_expires_at),
                 "configuration_error": s.configuration_error,

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from gateway.model.orders import CanonicalOrder, Status
@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from aiohttp import web
 
     from gateway.config import ProviderSettings, Secrets
+    from gateway.transport.fleet import Fleet
 
 __all__ = [
     "Capabilities",
@@ -137,6 +138,8 @@ class ProviderState:
     max_concurrency: int = 0
     max_rate: float = 0.0
     time_period: float = 0.0
+    shared: str = "local"
+    """How the limits above are split or shared by replicas (`Fleet.description`)."""
 
 
 StockSnapshot = Mapping[str, int]
@@ -198,6 +201,12 @@ class Provider(Protocol):
     async def close(self) -> None: ...
 
 
+def _local_fleet() -> Fleet:
+    from gateway.transport.fleet import LocalFleet  # noqa: PLC0415 (transport imports us)
+
+    return LocalFleet()
+
+
 @dataclass(frozen=True, slots=True)
 class ProviderContext:
     """What the gateway hands a provider when it builds one."""
@@ -206,6 +215,9 @@ class ProviderContext:
     """The gateway's own base URL, for `base_url`s given as a path (in-process sandbox)."""
     sandbox_autopilot_s: float | None = None
     """`[sandbox] autopilot_s`: in-process sandboxes advance each order every so often."""
+    fleet: Fleet = field(default_factory=_local_fleet)
+    """How rate limits, the Retry-After gate and OAuth tokens are split or shared between
+    replicas: hand it to `ProviderTransport` and `TokenCache` (`fleet=ctx.fleet`)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,8 @@
 """Durable state: the `Store` protocol and how to open one from a URL.
 
-Implementations: `sqlite.SqliteStore` (embedded default). Every method is one transaction, so
-"each step is committed before the next provider call" holds by construction.
+Implementations: `sqlite.SqliteStore` (embedded default) and `postgres.PostgresStore` (several
+replicas on one database). Every method is one transaction, so "each step is committed before
+the next provider call" holds by construction.
 """
 
 from __future__ import annotations
@@ -44,10 +45,28 @@ __all__ = [
 ]
 
 
-async def open_store(url: str) -> Store:
-    """Open (and migrate) the store a `[store] url` names."""
+async def open_store(
+    url: str, *, pool_size: int = 10, migrate: bool = True, password: str | None = None
+) -> Store:
+    """Open the store a `[store] url` names, applying pending migrations.
+
+    PostgreSQL migrates under an advisory lock (replicas starting together do not race); with
+    `migrate=False` it refuses a database that is behind instead. SQLite, a single process's
+    file, always migrates.
+    """
     if url.startswith("sqlite:"):
         from gateway.store.sqlite import SqliteStore  # noqa: PLC0415 (optional backends)
 
         return await SqliteStore.open(url)
-    raise NotImplementedError(f"no store backend for {url.split(':', 1)[0]!r} yet")
+    if url.startswith(("postgresql:", "postgres:")):
+        try:
+            from gateway.store.postgres import PostgresStore  # noqa: PLC0415 (optional)
+        except ImportError as exc:
+            raise StoreUnavailable(
+                "a PostgreSQL store needs asyncpg: pip install 'order-routing-gateway[postgres]'"
+            ) from exc
+
+        return await PostgresStore.open(
+            url, pool_size=pool_size, migrate=migrate, password=password
+        )
+    raise NotImplementedError(f"no store backend for {url.split(':', 1)[0]!r}")

@@ -268,10 +268,18 @@ class SqliteStore(SqliteAfterSubmission, SqliteDeliveries):
                         (order.id, *idempotency),
                     )
         except sqlite3.IntegrityError:
-            existing = await self.find_by_external_id(order.client_id, order.external_id)
-            if existing is None:
+            # Looked up through the writer: the order that holds the key may be in the same
+            # group commit, not yet visible to the reader (and durable once this returns).
+            async with self._tx() as db:
+                held = list(
+                    await db.execute_fetchall(
+                        "SELECT id FROM orders WHERE client_id = ? AND external_id = ?",
+                        (order.client_id, order.external_id),
+                    )
+                )
+            if not held:
                 raise
-            raise OrderExists(existing.id) from None
+            raise OrderExists(held[0]["id"]) from None
         row = await self.get_order(order.id)
         assert row is not None
         return row

@@ -39,7 +39,7 @@ from gateway.providers.errors import CircuitOpen, ProviderError, Unavailable
 from gateway.transport.backoff import RETRY_STATUSES, backoff_delay, parse_retry_after
 from gateway.transport.circuit import CircuitBreaker
 from gateway.transport.clock import Clock
-from gateway.transport.gate import RetryAfterGate
+from gateway.transport.fleet import Fleet, RateBucket
 from gateway.transport.oauth import TokenCache
 
 log = structlog.get_logger(__name__)
@@ -91,10 +91,21 @@ class StaticBearer:
 
 
 class RateLimiter:
-    """aiolimiter's leaky bucket for the rate, a semaphore for the concurrency cap."""
+    """A rate bucket (this replica's, or the fleet's) and a semaphore for the concurrency cap.
 
-    def __init__(self, *, max_rate: float, time_period: float, max_concurrency: int) -> None:
-        self._bucket = AsyncLimiter(max_rate, time_period)
+    The cap is per process: it bounds this replica's sockets, not the provider's load, which
+    the rate does.
+    """
+
+    def __init__(
+        self,
+        *,
+        max_rate: float = 10,
+        time_period: float = 1.0,
+        max_concurrency: int,
+        bucket: RateBucket | None = None,
+    ) -> None:
+        self._bucket = bucket if bucket is not None else AsyncLimiter(max_rate, time_period)
         self._slots = asyncio.Semaphore(max_concurrency)
         self._cap = max_concurrency
 
@@ -125,6 +136,7 @@ class ProviderTransport:
         clock: Clock,
         auth: Auth | None = None,
         default_headers: Mapping[str, str] | None = None,
+        fleet: Fleet,
         rng: random.Random | None = None,
     ) -> None:
         self.provider = provider
@@ -135,7 +147,7 @@ class ProviderTransport:
         self._auth = auth
         self._default_headers = dict(default_headers or {})
         self._rng = rng or random.Random()  # noqa: S311 (jitter, not crypto)
-        self.gate = RetryAfterGate(provider, ceiling_s=settings.retry_after_max_s, clock=clock)
+        self.gate = fleet.gate(provider, ceiling_s=settings.retry_after_max_s, clock=clock)
         self.breaker = CircuitBreaker(
             provider,
             failure_threshold=settings.circuit.failure_threshold,
@@ -145,10 +157,14 @@ class ProviderTransport:
             clock=clock,
         )
         self.limiter = RateLimiter(
-            max_rate=settings.rate_limit.max_rate,
-            time_period=settings.rate_limit.time_period,
             max_concurrency=settings.max_concurrency,
+            bucket=fleet.rate_bucket(
+                provider,
+                max_rate=settings.rate_limit.max_rate,
+                time_period=settings.rate_limit.time_period,
+            ),
         )
+        self.fleet = fleet.description
         self.last_error: str | None = None
 
     def state(self, **extra: Any) -> ProviderState:
@@ -164,6 +180,7 @@ class ProviderTransport:
             max_concurrency=self._settings.max_concurrency,
             max_rate=self._settings.rate_limit.max_rate,
             time_period=self._settings.rate_limit.time_period,
+            shared=self.fleet,
             **extra,
         )
 

@@ -24,11 +24,17 @@ class RetryAfterGate:
     def close_for(self, seconds: float) -> float:
         """Close the gate for `seconds` (capped at the ceiling); return the capped value."""
         seconds = min(max(0.0, seconds), self._ceiling)
-        open_at = self._clock.monotonic() + seconds
-        if open_at > self._open_at:
-            self._open_at = open_at
+        if self.extend(seconds):
             log.warning("provider.gate.closed", provider=self._provider, seconds=round(seconds, 3))
         return seconds
+
+    def extend(self, seconds: float) -> bool:
+        """Keep the gate shut at least `seconds` from now; True if that moved its opening."""
+        open_at = self._clock.monotonic() + min(max(0.0, seconds), self._ceiling)
+        if open_at > self._open_at:
+            self._open_at = open_at
+            return True
+        return False
 
     def remaining(self) -> float:
         return max(0.0, self._open_at - self._clock.monotonic())

@@ -7,11 +7,14 @@
   is it dropped, so fifty concurrent 401s cause one refresh, not fifty.
 - `invalid_scope` is a configuration error: remembered and shown in `/readyz`, never worked
   around by asking for fewer scopes (the provider's docs warn that leads to 403s later).
+- With a shared `Fleet` (Redis), the token is the fleet's: looked up there first, fetched by
+  one replica under a short lock while the others wait for it, dropped there after a 401.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from dataclasses import dataclass
 
 import aiohttp
@@ -20,8 +23,12 @@ import structlog
 
 from gateway.providers.errors import ConfigurationError, ProviderError, Unauthorized, Unavailable
 from gateway.transport.clock import Clock
+from gateway.transport.fleet import Fleet, SharedToken, SharedTokens
 
 log = structlog.get_logger(__name__)
+
+FLEET_POLL_S = 0.05
+"""How often a replica waiting for another's token fetch looks for the result."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +52,7 @@ class TokenCache:
         clock: Clock,
         skew_s: float = 30.0,
         timeout_s: float = 10.0,
+        fleet: Fleet | None = None,
     ) -> None:
         self._provider = provider
         self._url = token_url
@@ -54,8 +62,15 @@ class TokenCache:
         self._clock = clock
         self._skew = skew_s
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._timeout_s = timeout_s
         self._token: Token | None = None
         self._lock = asyncio.Lock()
+        # The fleet's copy is named by account and scopes, never by anything secret.
+        identity = hashlib.sha256(f"{token_url}\0{client_id}\0{self._scope}".encode()).hexdigest()
+        self._shared: SharedTokens | None = (
+            fleet.tokens(provider, identity[:24]) if fleet is not None else None
+        )
+        self._refused: str | None = None
         self.requests = 0
         """Token requests made (observable by tests and `/v1/providers`)."""
         self.configuration_error: str | None = None
@@ -78,13 +93,47 @@ class TokenCache:
             # Whoever held the lock may have fetched one while we waited.
             if (token := self._valid()) is not None:
                 return token.value
-            self._token = await self._fetch()
+            if self._shared is None:
+                self._token = await self._fetch()
+            else:
+                self._token = await self._fleet_token(self._shared)
             return self._token.value
 
     def invalidate(self, value: str) -> None:
         """Forget `value` if it is still current (called after a 401 with it)."""
         if self._token is not None and self._token.value == value:
             self._token = None
+            self._refused = value
+
+    async def _fleet_token(self, shared: SharedTokens) -> Token:
+        if self._refused is not None:
+            await shared.forget(self._refused)
+            self._refused = None
+        lock_s = self._timeout_s + 5.0
+        give_up = self._clock.monotonic() + lock_s
+        while True:
+            if (found := await shared.load()) is not None:
+                return self._adopt(found)
+            lock = await shared.try_lock(lock_s)
+            if lock is not None:
+                try:
+                    # Whoever held the lock before us may have stored one meanwhile.
+                    if (found := await shared.load()) is not None:
+                        return self._adopt(found)
+                    token = await self._fetch()
+                    ttl = token.expires_at - self._clock.monotonic()
+                    await shared.store(SharedToken(token.value, ttl, token.wall_expires_at))
+                    return token
+                finally:
+                    await shared.unlock(lock)
+            if self._clock.monotonic() >= give_up:
+                # The replica fetching it is stuck or gone: do not wait on it any longer.
+                log.warning("provider.token.fleet_wait_timeout", provider=self._provider)
+                return await self._fetch()
+            await self._clock.sleep(FLEET_POLL_S)
+
+    def _adopt(self, shared: SharedToken) -> Token:
+        return Token(shared.value, self._clock.monotonic() + shared.ttl_s, shared.wall_expires_at)
 
     async def _fetch(self) -> Token:
         self.requests += 1

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from gateway.sandbox.logitrail import Fault
 from tests.conftest import LogenticHandle, SandboxHandle, auth, order, read_json
 
@@ -17,6 +19,12 @@ FAILOVER = [
         ],
     }
 ]
+
+
+@pytest.fixture
+def gateway_store_url(store_url: str) -> str:
+    """Every test here runs on SQLite and on PostgreSQL."""
+    return store_url
 
 
 def estonian(external_id: str) -> dict[str, Any]:

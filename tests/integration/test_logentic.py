@@ -18,6 +18,12 @@ from gateway.sandbox.logentic import Fault
 from tests.conftest import WEBHOOK_SECRET, LogenticHandle, auth, ca_order, read_json
 
 
+@pytest.fixture
+def gateway_store_url(store_url: str) -> str:
+    """Every test here runs on SQLite and on PostgreSQL."""
+    return store_url
+
+
 async def _submit(gateway: TestClient[Any, Any], body: dict[str, Any]) -> tuple[int, Any]:
     resp = await gateway.post("/v1/orders", json=body, headers=auth(key=f"k-{body['external_id']}"))
     return resp.status, await read_json(resp)

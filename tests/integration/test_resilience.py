@@ -33,6 +33,12 @@ from tests.conftest import (
 from tests.integration.resilience import HOSTILE, Target, eventually, submit, wait_all
 
 
+@pytest.fixture
+def gateway_store_url(store_url: str) -> str:
+    """Every test here runs on SQLite and on PostgreSQL."""
+    return store_url
+
+
 @pytest.fixture(params=["logitrail", "logentic", "flexport"])
 async def target(
     request: pytest.FixtureRequest,

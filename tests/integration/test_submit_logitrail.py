@@ -6,12 +6,19 @@ import asyncio
 import re
 from typing import Any
 
+import pytest
 from aiohttp.test_utils import TestClient
 
 from gateway.sandbox.logitrail import Fault
 from tests.conftest import SandboxHandle, auth, order, order_calls, read_json
 
 HEX24 = re.compile(r"^[0-9a-f]{24}$")
+
+
+@pytest.fixture
+def gateway_store_url(store_url: str) -> str:
+    """Every test here runs on SQLite and on PostgreSQL."""
+    return store_url
 
 
 async def test_submit_creates_and_confirms_at_logitrail_and_answers_201(

@@ -189,3 +189,44 @@ def test_subscribers_are_checked_by_key() -> None:
     assert "subscribers.0.url" in problems(base(subscribers=[{**sub, "url": "ftp://x"}]))
     good = parse(base(subscribers=[sub]), {**ENV, "SUB": "whsec_" + "A" * 43 + "="})
     assert good.subscribers[0].max_attempts == 15
+
+
+def test_scale_out_keys_have_defaults_and_bounds() -> None:
+    settings = parse(base(), ENV)
+    assert settings.server.replicas == 1
+    assert (settings.store.pool_size, settings.store.migrate_on_start) == (10, True)
+    assert settings.redis is None
+    found = problems(
+        base(
+            server={"replicas": 0},
+            store={"url": "postgresql://db/gw", "pool_size": 0},
+            redis={"url": "redis://r:6379/0", "key_prefix": "has space"},
+        )
+    )
+    assert {"server.replicas", "store.pool_size", "redis.key_prefix"} <= set(found)
+
+
+def test_redis_url_must_be_a_redis_url() -> None:
+    assert "redis.url" in problems(base(redis={"url": "http://r:6379"}))
+    settings = parse(base(redis={"url": "rediss://r:6380/1", "key_prefix": "gw-eu"}), ENV)
+    assert settings.redis is not None
+    assert settings.redis.key_prefix == "gw-eu"
+
+
+def test_several_replicas_need_a_shared_store() -> None:
+    found = problems(base(server={"replicas": 2}))
+    assert "postgresql" in found["server.replicas"]
+    parse(base(server={"replicas": 2}, store={"url": "postgresql://db/gw"}), ENV)
+
+
+def test_store_and_redis_passwords_come_from_the_environment() -> None:
+    data = base(
+        store={"url": "postgresql://gw@db/gw", "password_env": "PG_PASSWORD"},
+        redis={"url": "redis://r:6379/0", "password_env": "REDIS_PASSWORD"},
+    )
+    found = problems(data)
+    assert "PG_PASSWORD" in found["store.password_env"]
+    assert "REDIS_PASSWORD" in found["redis.password_env"]
+    settings = parse(data, {**ENV, "PG_PASSWORD": "pg-secret", "REDIS_PASSWORD": "r-secret"})
+    assert settings.store.password(settings.secrets) == "pg-secret"
+    assert "pg-secret" not in repr(settings)

@@ -12,6 +12,7 @@ import pytest
 from gateway.config import ProviderSettings
 from gateway.providers.errors import CircuitOpen, Unavailable
 from gateway.transport import ProviderTransport, StaticBearer
+from gateway.transport.fleet import LocalFleet
 from tests.unit.fakes import FakeClock
 from tests.unit.scripted import Reply, ScriptedServer, scripted
 
@@ -50,6 +51,7 @@ def transport(
         clock=clock or FakeClock(),
         auth=StaticBearer("tok"),
         default_headers={"X-Merchant": "M-1"},
+        fleet=LocalFleet(),
     )
 
 

@@ -121,6 +121,7 @@ class FlexportAdapter:
             session=self._session,
             clock=self._clock,
             auth=StaticBearer(self._secrets.reveal(s.token_env)),
+            fleet=self._ctx.fleet,
         )
         if s.probe_token:
             self._probe = asyncio.create_task(self._probe_token(), name="flexport.token.probe")

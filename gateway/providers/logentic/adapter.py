@@ -97,6 +97,7 @@ class LogenticAdapter:
             session=self._session,
             clock=self._clock,
             auth=StaticBearer(self._secrets.reveal(s.token_env)),
+            fleet=self._ctx.fleet,
         )
 
     async def close(self) -> None:

@@ -104,6 +104,7 @@ class LogitrailAdapter:
             clock=self._clock,
             skew_s=s.token_skew_s,
             timeout_s=s.timeout_s,
+            fleet=self._ctx.fleet,
         )
         self._transport = ProviderTransport(
             NAME,
@@ -113,6 +114,7 @@ class LogitrailAdapter:
             clock=self._clock,
             auth=OAuthBearer(self._tokens),
             default_headers={"X-Logitrail-Merchant-ID": s.merchant_id},
+            fleet=self._ctx.fleet,
         )
         if s.prefetch_token:
             self._prefetch = asyncio.create_task(self._warm_up(), name="logitrail.token.prefetch")

@@ -1,11 +1,10 @@
-"""The SQLite store after submission: status news through the state machine, the outbox in
-the same transaction, polling order, and per-order delivery heads."""
+"""The store after submission, on every backend (see `store_url`): status news through the
+state machine, the outbox in the same transaction, polling order, per-order delivery heads."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -14,19 +13,18 @@ from hypothesis import strategies as st
 from gateway.model.events import NewEvent
 from gateway.model.lifecycle import FINAL, RANK, Outcome
 from gateway.model.orders import Phase, Status
-from gateway.store import DeliveryState, ProviderFacts, Transition
-from gateway.store.sqlite import SqliteStore
-from tests.unit.test_sqlite_store import NOW, new
+from gateway.store import DeliveryState, ProviderFacts, Store, Transition, open_store
+from tests.unit.test_store import NOW, new
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    s = await SqliteStore.open(f"sqlite:///{tmp_path}/s.db")
+async def store(store_url: str) -> AsyncIterator[Store]:
+    s = await open_store(store_url)
     yield s
     await s.close()
 
 
-async def submitted(store: SqliteStore, order_id: str, *, client: str = "c") -> None:
+async def submitted(store: Store, order_id: str, *, client: str = "c") -> None:
     await store.insert_order(
         new(order_id, f"E-{order_id}", client),
         now=NOW,
@@ -43,7 +41,7 @@ async def submitted(store: SqliteStore, order_id: str, *, client: str = "c") -> 
     )
 
 
-async def test_accept_and_submit_write_their_events_with_the_change(store: SqliteStore) -> None:
+async def test_accept_and_submit_write_their_events_with_the_change(store: Store) -> None:
     await submitted(store, "ord_1")
     events = await store.events_after("c", after=0, limit=10)
     assert [(e.type, e.subject, e.data["status"]) for e in events] == [
@@ -55,7 +53,7 @@ async def test_accept_and_submit_write_their_events_with_the_change(store: Sqlit
 
 
 async def test_a_submission_step_keeps_facts_and_the_event_carries_them(
-    store: SqliteStore,
+    store: Store,
 ) -> None:
     await store.insert_order(
         new("ord_1", "E-1"), now=NOW, idempotency=None, lease_owner="me", lease_until=NOW + 30
@@ -78,7 +76,7 @@ async def test_a_submission_step_keeps_facts_and_the_event_carries_them(
 
 
 async def test_regression_is_recorded_once_as_ignored_and_makes_no_event(
-    store: SqliteStore,
+    store: Store,
 ) -> None:
     await submitted(store, "ord_1")
     shipped = await store.apply_status("ord_1", Status.SHIPPED, source="webhook", now=NOW + 1)
@@ -101,7 +99,7 @@ async def test_regression_is_recorded_once_as_ignored_and_makes_no_event(
     assert types == ["order.accepted", "order.submitted", "order.status_changed"]
 
 
-async def test_facts_are_kept_whatever_the_verdict(store: SqliteStore) -> None:
+async def test_facts_are_kept_whatever_the_verdict(store: Store) -> None:
     await submitted(store, "ord_1")
     await store.apply_status(
         "ord_1",
@@ -128,7 +126,7 @@ async def test_facts_are_kept_whatever_the_verdict(store: SqliteStore) -> None:
     assert row.synced_at == NOW + 2
 
 
-async def test_poll_takes_the_oldest_open_submitted_orders_once(store: SqliteStore) -> None:
+async def test_poll_takes_the_oldest_open_submitted_orders_once(store: Store) -> None:
     for oid in ("ord_1", "ord_2", "ord_3", "ord_4"):
         await submitted(store, oid)
     await store.apply_status("ord_1", Status.IN_PROGRESS, source="webhook", now=NOW + 50)
@@ -146,7 +144,7 @@ async def test_poll_takes_the_oldest_open_submitted_orders_once(store: SqliteSto
     assert await store.claim_for_poll("other", now=NOW, older_than=NOW + 60, limit=9) == []
 
 
-async def test_cancel_queued_only_while_nobody_holds_it(store: SqliteStore) -> None:
+async def test_cancel_queued_only_while_nobody_holds_it(store: Store) -> None:
     await store.insert_order(
         new("ord_q", "E-q"), now=NOW, idempotency=None, lease_owner=None, lease_until=None
     )
@@ -163,7 +161,7 @@ async def test_cancel_queued_only_while_nobody_holds_it(store: SqliteStore) -> N
     assert [r.id for r in due] == ["ord_l"]
 
 
-async def test_only_the_oldest_pending_delivery_of_an_order_is_sent(store: SqliteStore) -> None:
+async def test_only_the_oldest_pending_delivery_of_an_order_is_sent(store: Store) -> None:
     await submitted(store, "ord_1")
     await submitted(store, "ord_2")
     await store.append_event(NewEvent("c", "return.created", "ret_1", {}), now=NOW)
@@ -213,7 +211,7 @@ def test_any_news_through_the_store_leaves_a_monotone_applied_history(
 
     async def run() -> None:
         path = tmp_path_factory.mktemp("prop")
-        store = await SqliteStore.open(f"sqlite:///{path}/s.db")
+        store = await open_store(f"sqlite:///{path}/s.db")
         try:
             await submitted(store, "ord_1")
             for i, (status, source) in enumerate(news):
@@ -235,7 +233,7 @@ def test_any_news_through_the_store_leaves_a_monotone_applied_history(
     asyncio.run(run())
 
 
-async def test_old_events_are_purged_only_once_every_subscriber_is_done(store: SqliteStore) -> None:
+async def test_old_events_are_purged_only_once_every_subscriber_is_done(store: Store) -> None:
     await submitted(store, "ord_1")  # accepted, submitted
     await store.fan_out("oms", "c", ["order.*"], now=NOW, limit=1)  # oms has seen only #1
     [first] = await store.claim_deliveries("oms", now=NOW, lease_until=NOW + 1, limit=10)

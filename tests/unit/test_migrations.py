@@ -1,0 +1,95 @@
+"""Migrations: the same numbered versions on every backend, applied once, under a lock."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from gateway.store import StoreUnavailable, open_store, postgres_schema
+from gateway.store.sqlite import migrations as sqlite_migrations
+from gateway.store.sqlite import statements
+from tests.services import PostgresDatabase
+
+
+def test_every_backend_has_the_same_migration_versions() -> None:
+    sqlite = [(v, n) for v, n, _s in sqlite_migrations()]
+    postgres = [(v, n) for v, n, _s in postgres_schema.migrations()]
+    assert sqlite == postgres, "a migration exists for one dialect only: write the other"
+    assert [v for v, _n in sqlite] == sorted({v for v, _n in sqlite})
+
+
+def test_statement_splitter_keeps_semicolons_in_comments() -> None:
+    script = "-- a; b\nCREATE TABLE t (x INT); -- c;\nCREATE INDEX i ON t (x);\n"
+    assert len(statements(script)) == 2
+
+
+async def test_replicas_starting_together_apply_each_migration_once(
+    postgres_db: PostgresDatabase,
+) -> None:
+    url = await postgres_db.new_schema_url()
+    stores = await asyncio.gather(*(open_store(url) for _ in range(4)))
+    for s in stores:
+        await s.close()
+    conn = await asyncpg.connect(url)
+    try:
+        versions = [r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")]
+    finally:
+        await conn.close()
+    assert sorted(versions) == [v for v, _n, _s in postgres_schema.migrations()]
+
+
+async def test_without_migrate_on_start_a_database_that_is_behind_is_refused(
+    postgres_db: PostgresDatabase,
+) -> None:
+    url = await postgres_db.new_schema_url()
+    with pytest.raises(StoreUnavailable, match="gateway migrate"):
+        await open_store(url, migrate=False)
+    migrated = await open_store(url)
+    await migrated.close()
+    ready = await open_store(url, migrate=False)
+    await ready.ping()
+    await ready.close()
+
+
+async def gateway_cli(*args: str) -> tuple[int, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "gateway",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        env={"PATH": os.environ.get("PATH", ""), "GATEWAY_LOG_FORMAT": "json"},
+    )
+    out, _ = await asyncio.wait_for(proc.communicate(), 60)
+    return int(proc.returncode or 0), out.decode()
+
+
+async def test_gateway_migrate_applies_pending_migrations_then_reports_up_to_date(
+    postgres_db: PostgresDatabase, tmp_path: Path
+) -> None:
+    url = await postgres_db.new_schema_url()
+    config = tmp_path / "gateway.toml"
+    config.write_text(f'[store]\nurl = "{url}"\nmigrate_on_start = false\n')
+    # serve refuses a database that is behind when it is not to migrate by itself
+    code, out = await gateway_cli("serve", "--config", str(config), "--port", "0")
+    assert code != 0
+    assert "gateway migrate" in out
+    code, out = await gateway_cli("migrate", "--config", str(config))
+    versions = [v for v, _n, _s in postgres_schema.migrations()]
+    assert (code, out.splitlines()[-1]) == (0, f"migrated: applied {versions}")
+    code, out = await gateway_cli("migrate", "--config", str(config))
+    assert (code, out.splitlines()[-1]) == (0, "migrated: already up to date")
+
+
+async def test_gateway_migrate_says_why_it_cannot(tmp_path: Path, unused_tcp_port: int) -> None:
+    config = tmp_path / "gateway.toml"
+    config.write_text(f'[store]\nurl = "postgresql://127.0.0.1:{unused_tcp_port}/none"\n')
+    code, out = await gateway_cli("migrate", "--config", str(config))
+    assert code == 1
+    assert "cannot migrate" in out

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 import orjson
+import pytest
 from aiohttp.test_utils import TestClient
 
 from gateway.api.keys import STORE
@@ -30,6 +31,13 @@ from tests.conftest import (
     order_calls,
     read_json,
 )
+
+
+@pytest.fixture
+def gateway_store_url(store_url: str) -> str:
+    """Every test here runs on SQLite and on PostgreSQL."""
+    return store_url
+
 
 Gateway = TestClient[Any, Any]
 

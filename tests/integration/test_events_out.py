@@ -28,6 +28,12 @@ from tests.conftest import (
 from tests.integration.test_after_submission import eventually, status_is, submit
 
 
+@pytest.fixture
+def gateway_store_url(store_url: str) -> str:
+    """Every test here runs on SQLite and on PostgreSQL."""
+    return store_url
+
+
 @dataclass
 class Receiver:
     """A subscriber endpoint: answers `status`, records every request it got."""

@@ -177,13 +177,15 @@ async def test_poller_leaves_final_orders_alone(
     make_gateway: Callable[..., Any], logentic: LogenticHandle
 ) -> None:
     gateway = await make_gateway(providers__logentic__status_poll_interval_s=0.1)
-    body = await submit(gateway, ca_order("POLL-2"))
-    await logentic.sandbox.advance(int(body["provider_order_id"]), "COMPLETED")
-    await status_is(gateway, body["id"], "delivered")
-    await asyncio.sleep(0.3)  # let any poll round that was under way finish
-    reads = logentic.sandbox.count("get")
-    await asyncio.sleep(0.5)  # several poll intervals
-    assert logentic.sandbox.count("get") == reads
+    final = await submit(gateway, ca_order("POLL-2"))
+    still_open = await submit(gateway, ca_order("POLL-3"))
+    await logentic.sandbox.advance(int(final["provider_order_id"]), "COMPLETED")
+    await status_is(gateway, final["id"], "delivered")
+
+    due = await gateway.server.app[STORE].claim_for_poll(
+        "logentic", now=time.time(), older_than=time.time() + 3600, limit=100
+    )
+    assert [r.id for r in due] == [still_open["id"]]  # never the delivered one
 
 
 async def test_poller_leaves_a_provider_with_an_open_circuit_alone(

@@ -34,11 +34,12 @@ def _at(now: float) -> datetime:
     return datetime.fromtimestamp(now, UTC)
 
 
-async def append_event(db: Any, event: NewEvent, *, at: datetime) -> EventRow:
+async def append_event(db: Any, event: NewEvent, *, now: float) -> EventRow:
     """Append `event` to its tenant's feed inside the caller's transaction (`db`: an asyncpg
     connection in a transaction). Holds the outbox lock until that transaction ends."""
+    at = _at(now)
     await db.execute(_OUTBOX_LOCK, _OUTBOX_CLASS)
-    event_id = "evt_" + ulid(at.timestamp())
+    event_id = "evt_" + ulid(now)
     seq = await db.fetchval(
         "INSERT INTO events (id, client_id, type, subject, data, created_at)"
         " VALUES ($1, $2, $3, $4, $5::jsonb, $6) RETURNING seq",
@@ -93,7 +94,7 @@ async def record_transition(
         detail=detail,
     )
     await append_event(
-        db, NewEvent(r["client_id"], order_event_type(status), order_id, data), at=at
+        db, NewEvent(r["client_id"], order_event_type(status), order_id, data), now=at.timestamp()
     )
 
 
@@ -273,7 +274,7 @@ class PostgresAfterSubmission(PostgresPool):
     # events out ----------------------------------------------------------------
     async def append_event(self, event: NewEvent, *, now: float) -> EventRow:
         async with self._tx() as db:
-            return await append_event(db, event, at=_at(now))
+            return await append_event(db, event, now=now)
 
     async def events_after(self, client_id: str, *, after: int, limit: int) -> Sequence[EventRow]:
         async with self._conn() as conn:

@@ -33,9 +33,12 @@ def stamp_of(now: float) -> str:
     return datetime.fromtimestamp(now, UTC).isoformat(timespec="microseconds")
 
 
-async def append_event(db: Statements, event: NewEvent, *, stamp: str) -> EventRow:
-    """Append `event` to its tenant's feed inside the caller's transaction."""
-    event_id = "evt_" + ulid(datetime.fromisoformat(stamp).timestamp())
+async def append_event(db: Statements, event: NewEvent, *, now: float) -> EventRow:
+    """Append `event` to its tenant's feed inside the caller's transaction (`db`, what
+    `SqliteStore._tx()` yields) — the same call on PostgreSQL is `postgres_events.append_event`.
+    """
+    stamp = stamp_of(now)
+    event_id = "evt_" + ulid(now)
     data = orjson.dumps(event.data).decode()
     cur = await db.execute(
         "INSERT INTO events (id, client_id, type, subject, data, created_at)"
@@ -89,7 +92,9 @@ async def record_transition(
         detail=detail,
     )
     await append_event(
-        db, NewEvent(r["client_id"], order_event_type(status), order_id, data), stamp=stamp
+        db,
+        NewEvent(r["client_id"], order_event_type(status), order_id, data),
+        now=datetime.fromisoformat(stamp).timestamp(),
     )
 
 
@@ -238,7 +243,7 @@ class SqliteAfterSubmission:
     # events out ----------------------------------------------------------------
     async def append_event(self, event: NewEvent, *, now: float) -> EventRow:
         async with self._tx() as db:
-            return await append_event(db, event, stamp=stamp_of(now))
+            return await append_event(db, event, now=now)
 
     async def events_after(self, client_id: str, *, after: int, limit: int) -> Sequence[EventRow]:
         rows = await self._read(

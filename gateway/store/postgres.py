@@ -38,6 +38,7 @@ from gateway.store.base import (
     StoreUnavailable,
     Transition,
 )
+from gateway.store.postgres_deliveries import PostgresDeliveries
 from gateway.store.postgres_events import PostgresAfterSubmission, record_transition, verdict_for
 from gateway.store.postgres_pool import connect_pool
 from gateway.store.postgres_records import RecordQueries
@@ -84,7 +85,7 @@ def _stamp(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, UTC)
 
 
-class PostgresStore(PostgresAfterSubmission, RecordQueries):
+class PostgresStore(PostgresAfterSubmission, PostgresDeliveries, RecordQueries):
     _order_columns = _ORDER_COLUMNS
     _to_row = staticmethod(_row)
 

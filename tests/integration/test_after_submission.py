@@ -158,6 +158,20 @@ async def test_logitrail_batch_redelivered_is_applied_once_per_event(
     assert [h["status"] for h in webhook_entries] == ["in_progress", "shipped"]
 
 
+async def test_a_webhook_is_not_acknowledged_when_it_cannot_be_stored(
+    gateway: Gateway, logentic: LogenticHandle
+) -> None:
+    body = await submit(gateway, ca_order("DOWN-1"))
+    payload = orjson.dumps({"id": "e-down", "data": {"id": int(body["provider_order_id"])}})
+    await gateway.server.app[STORE].close()
+
+    resp = await gateway.post("/v1/webhooks/logentic", data=payload, headers=signed(payload))
+
+    assert resp.status == 503  # not 2xx: Logentic delivers it again later
+    assert (await read_json(resp))["code"] == "store-unavailable"
+    assert resp.headers["Retry-After"] == "1"
+
+
 # polling -----------------------------------------------------------------------------
 async def test_poller_catches_a_lost_webhook(
     make_gateway: Callable[..., Any], logentic: LogenticHandle

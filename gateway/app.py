@@ -20,6 +20,7 @@ from gateway.api.keys import (
     CHANGES,
     CLIENT_KEYS,
     DISPATCHER,
+    METRICS,
     PROVIDERS,
     SELF_URL,
     SERVICE,
@@ -30,6 +31,7 @@ from gateway.api.keys import (
 )
 from gateway.api.middlewares import client_auth, problems, request_context
 from gateway.config import Settings
+from gateway.observability.metrics import Metrics
 from gateway.orders.changes import OrderChanges
 from gateway.orders.events import WebhookIntake
 from gateway.orders.service import OrderService
@@ -55,6 +57,7 @@ def build_app(settings: Settings, *, self_url: str | None = None) -> web.Applica
         client_max_size=settings.server.max_body_bytes,
     )
     app[SETTINGS] = settings
+    app[METRICS] = Metrics()
     app[SELF_URL] = self_url or own_url(settings.server.host, settings.server.port)
     app[CLIENT_KEYS] = ClientKeys(settings)
     app.cleanup_ctx.extend([_store, _providers, _service, _workers])
@@ -75,7 +78,11 @@ def own_url(host: str, port: int) -> str:
 
 
 def _mount_sandboxes(app: web.Application, settings: Settings) -> None:
-    ctx = ProviderContext(self_url=app[SELF_URL], sandbox_autopilot_s=settings.sandbox.autopilot_s)
+    ctx = ProviderContext(
+        self_url=app[SELF_URL],
+        metrics=app[METRICS],
+        sandbox_autopilot_s=settings.sandbox.autopilot_s,
+    )
     for name, block in settings.providers.items():
         spec = load_spec(name)
         if spec.sandbox is not None:
@@ -116,7 +123,7 @@ def open_fleet(settings: Settings) -> Fleet:
 async def _providers(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     fleet = open_fleet(settings)
-    ctx = ProviderContext(self_url=app[SELF_URL], fleet=fleet)
+    ctx = ProviderContext(self_url=app[SELF_URL], fleet=fleet, metrics=app[METRICS])
     providers: dict[str, Provider] = {}
     try:
         for name, block in settings.providers.items():
@@ -136,7 +143,9 @@ async def _service(app: web.Application) -> AsyncIterator[None]:
     owner = f"{socket.gethostname()}:{os.getpid()}:{id(app):x}"
     submitter = Submitter(app[STORE], app[PROVIDERS], settings.submission, owner=owner)
     app[SUBMITTER] = submitter
-    app[SERVICE] = OrderService(settings, app[STORE], app[PROVIDERS], submitter)
+    app[SERVICE] = OrderService(
+        settings, app[STORE], app[PROVIDERS], submitter, metrics=app[METRICS]
+    )
     app[WEBHOOKS] = WebhookIntake(app[STORE], app[PROVIDERS])
     app[CHANGES] = OrderChanges(app[STORE], app[PROVIDERS], submitter)
     app[DISPATCHER] = EventDispatcher(

@@ -16,7 +16,15 @@ from multidict import MultiMapping
 from gateway.api.auth import require
 from gateway.api.keys import SETTINGS, STORE
 from gateway.api.orders import json_response
+from gateway.api.spec import describe
 from gateway.model.problems import FieldProblem, ProblemError
+from gateway.model.responses import (
+    DeliveriesQuery,
+    DeliveryList,
+    EventFeed,
+    PageQuery,
+    RetryReceipt,
+)
 from gateway.store import DeliveryRow, DeliveryState
 
 routes = web.RouteTableDef()
@@ -26,6 +34,14 @@ DEFAULT_LIMIT = 100
 
 
 @routes.get("/v1/events")
+@describe(
+    "This tenant's event feed, oldest first (at least once, in order)",
+    tag="events",
+    query=PageQuery,
+    responses={200: EventFeed},
+    problems=(400,),
+    scopes=("orders:read",),
+)
 async def feed(request: web.Request) -> web.Response:
     client = require(request, "orders:read")
     after, limit = _page(request.query)
@@ -37,6 +53,14 @@ async def feed(request: web.Request) -> web.Response:
 
 
 @routes.get("/v1/deliveries")
+@describe(
+    "Delivery state of this tenant's events to its subscribers (dead letters included)",
+    tag="events",
+    query=DeliveriesQuery,
+    responses={200: DeliveryList},
+    problems=(400,),
+    scopes=("orders:read",),
+)
 async def deliveries(request: web.Request) -> web.Response:
     client = require(request, "orders:read")
     after, limit = _page(request.query)
@@ -60,6 +84,13 @@ async def deliveries(request: web.Request) -> web.Response:
 
 
 @routes.post("/v1/deliveries/{subscriber}/{event_id}/retry")
+@describe(
+    "Send a dead-lettered event to its subscriber again",
+    tag="events",
+    responses={200: RetryReceipt},
+    problems=(404, 409),
+    scopes=("orders:write",),
+)
 async def retry(request: web.Request) -> web.Response:
     client = require(request, "orders:write")
     subscriber, event_id = request.match_info["subscriber"], request.match_info["event_id"]

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from gateway.api.auth import ClientKeys
 from gateway.config import Settings
+from gateway.observability.metrics import Metrics
 from gateway.orders.changes import OrderChanges
 from gateway.orders.events import WebhookIntake
 from gateway.orders.service import OrderService
@@ -26,3 +27,4 @@ SELF_URL = web.AppKey("self_url", str)
 WEBHOOKS = web.AppKey("webhooks", WebhookIntake)
 CHANGES = web.AppKey("changes", OrderChanges)
 DISPATCHER = web.AppKey("dispatcher", EventDispatcher)
+METRICS = web.AppKey("metrics", Metrics)

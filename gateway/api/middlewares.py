@@ -16,8 +16,9 @@ import structlog
 from aiohttp import web
 
 from gateway.api.auth import CLIENT
-from gateway.api.keys import CLIENT_KEYS
+from gateway.api.keys import CLIENT_KEYS, METRICS
 from gateway.model.problems import PROBLEM_JSON, ProblemError
+from gateway.observability.metrics import UNMATCHED_ROUTE
 from gateway.providers.errors import ProviderError
 from gateway.store import StoreUnavailable
 
@@ -40,7 +41,7 @@ def problem_response(problem: ProblemError, instance: str) -> web.Response:
 
 @web.middleware
 async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Echo or mint `X-Request-ID`, bind it into every log line, log the request once."""
+    """Echo or mint `X-Request-ID`, bind it into every log line, log and count the request."""
     if request.path.startswith(SANDBOX_PREFIX):
         return await handler(request)
     given = request.headers.get("X-Request-ID", "")
@@ -57,15 +58,23 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
         exc.headers["X-Request-ID"] = request_id
         raise
     finally:
+        elapsed = time.perf_counter() - started
+        request.app[METRICS].request(route_template(request), request.method, status, elapsed)
         log.info(
             "http.request",
             method=request.method,
             path=request.path,
             status=status,
-            ms=round((time.perf_counter() - started) * 1000, 1),
+            ms=round(elapsed * 1000, 1),
         )
     response.headers["X-Request-ID"] = request_id
     return response
+
+
+def route_template(request: web.Request) -> str:
+    """The matched route's path template (`/v1/orders/{id}`): bounded metric cardinality."""
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else UNMATCHED_ROUTE
 
 
 @web.middleware

@@ -1,65 +1,119 @@
-"""Operations endpoints: liveness and readiness."""
+"""Operations endpoints: liveness, readiness, provider state, Prometheus metrics."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
+from typing import Any
 
+import structlog
 from aiohttp import web
 
 from gateway.api.auth import require
-from gateway.api.keys import PROVIDERS, STORE
+from gateway.api.keys import METRICS, PROVIDERS, STORE
 from gateway.api.orders import json_response
-from gateway.store import StoreUnavailable
+from gateway.api.spec import describe, openapi_document
+from gateway.model.ops import ProviderList, Readiness
+from gateway.observability.metrics import CONTENT_TYPE
+from gateway.providers.base import Provider, ProviderState
+from gateway.store import QueueStats, StoreUnavailable
+
+log = structlog.get_logger(__name__)
 
 routes = web.RouteTableDef()
 
+_STORE_ERRORS = (StoreUnavailable, OSError, ValueError)
+
 
 @routes.get("/healthz")
+@describe("Liveness: the event loop answers", tag="operations", auth=False)
 async def healthz(_request: web.Request) -> web.Response:
     """Alive: the event loop answers. Nothing else is checked (that is /readyz)."""
     return json_response({"status": "ok"})
 
 
 @routes.get("/readyz")
+@describe(
+    "Readiness: store reachable, configuration valid; names degraded providers",
+    tag="operations",
+    auth=False,
+    responses={200: Readiness, 503: Readiness},
+)
 async def readyz(request: web.Request) -> web.Response:
     """Ready: the store answers and no provider is misconfigured.
 
-    A provider that is merely down does not make the gateway unready — orders queue (202).
-    A configuration error (refused scopes or credentials) does: it needs an operator.
+    A provider that is merely down (circuit open, Retry-After gate shut) does not make the
+    gateway unready — orders queue (202) — but it is named under `degraded`. A configuration
+    error (refused scopes or credentials) does: it needs an operator.
     """
-    checks: dict[str, object] = {}
+    checks: dict[str, Any] = {}
     ready = True
     try:
         await request.app[STORE].ping()
         checks["store"] = {"status": "ok"}
-    except (StoreUnavailable, OSError, ValueError) as exc:
+    except _STORE_ERRORS as exc:
         ready = False
         checks["store"] = {"status": "error", "error": str(exc)}
-    providers: dict[str, object] = {}
+    providers: dict[str, Any] = {}
+    degraded: list[str] = []
     for name, provider in request.app[PROVIDERS].items():
         state = provider.state()
-        entry: dict[str, object] = {"status": "ok", "circuit": state.circuit}
-        if state.configuration_error:
+        status, reasons = provider_status(provider, state)
+        entry: dict[str, Any] = {"status": status, "circuit": state.circuit}
+        if status == "misconfigured":
             ready = False
-            entry.update(status="error", error=state.configuration_error)
+            entry["error"] = state.configuration_error
+        elif status == "degraded":
+            degraded.append(name)
+            entry["reasons"] = reasons
         providers[name] = entry
     checks["providers"] = providers
     return json_response(
-        {"status": "ready" if ready else "not_ready", "checks": checks},
+        {"status": "ready" if ready else "not_ready", "degraded": degraded, "checks": checks},
         status=200 if ready else 503,
     )
 
 
+def provider_status(provider: Provider, state: ProviderState) -> tuple[str, list[str]]:
+    """`ok`, `degraded` (failing or throttled: orders queue) or `misconfigured`, with why."""
+    if state.configuration_error:
+        return "misconfigured", [state.configuration_error]
+    reasons = []
+    if state.circuit != "closed":
+        reasons.append(f"circuit {state.circuit}")
+    if state.gate_open_at is not None:
+        reasons.append("rate limited (Retry-After)")
+    if not provider.healthy() and not reasons:
+        reasons.append("not accepting calls")
+    return ("degraded" if reasons else "ok"), reasons
+
+
 @routes.get("/v1/providers")
+@describe(
+    "Each provider's live state: circuit, limiter, Retry-After gate, token expiry, queue",
+    tag="operations",
+    scopes=("orders:read", "orders:write"),
+    responses={200: ProviderList},
+)
 async def providers(request: web.Request) -> web.Response:
-    """Each provider's live state: circuit, Retry-After gate, limiter, token expiry."""
+    """Each provider's live state. Never a credential: the token's expiry, not the token."""
     require(request, "orders:read", "orders:write")
+    now = time.time()
+    try:
+        queues = await request.app[STORE].queue_stats(now=now)
+    except _STORE_ERRORS as exc:
+        log.warning("providers.queue_unavailable", error=str(exc))
+        queues = None
     out = []
     for provider in request.app[PROVIDERS].values():
         s = provider.state()
+        status, reasons = provider_status(provider, s)
+        queue = None if queues is None else queues.get(s.name, QueueStats(0, 0.0))
         out.append(
             {
                 "name": s.name,
+                "status": status,
+                "reasons": reasons,
                 "healthy": provider.healthy(),
                 "circuit": s.circuit,
                 "retry_after_until": _iso(s.gate_open_at),
@@ -73,9 +127,43 @@ async def providers(request: web.Request) -> web.Response:
                 "token_expires_at": _iso(s.token_expires_at),
                 "configuration_error": s.configuration_error,
                 "last_error": s.last_error,
+                "last_error_at": _iso(s.last_error_at),
+                "queue": None
+                if queue is None
+                else {"depth": queue.depth, "oldest_age_s": round(queue.oldest_age_s, 3)},
             }
         )
     return json_response({"providers": out})
+
+
+@routes.get("/metrics")
+@describe("Prometheus metrics (text exposition format)", tag="operations", auth=False, text=True)
+async def metrics(request: web.Request) -> web.Response:
+    """Scrape: provider gauges and the queue are read now; counters are live already."""
+    app = request.app
+    m = app[METRICS]
+    now = time.time()
+    m.set_provider_states((p.state() for p in app[PROVIDERS].values()), now=now)
+    try:
+        queues = await app[STORE].queue_stats(now=now)
+    except _STORE_ERRORS as exc:
+        # The queue gauges keep their last value; /readyz reports the store.
+        log.warning("metrics.queue_unavailable", error=str(exc))
+    else:
+        m.set_queue(
+            sum(q.depth for q in queues.values()),
+            max((q.oldest_age_s for q in queues.values()), default=0.0),
+        )
+    return web.Response(body=m.render(), headers={"Content-Type": CONTENT_TYPE})
+
+
+@routes.get("/openapi.json")
+@describe(
+    "This document: OpenAPI 3.1, generated from the routes and models", tag="operations", auth=False
+)
+async def openapi(request: web.Request) -> web.Response:
+    """The OpenAPI 3.1 description of this gateway's API."""
+    return json_response(openapi_document(request.app))
 
 
 def _iso(ts: float | None) -> str | None:

@@ -14,8 +14,10 @@ from multidict import MultiMapping
 from gateway.api.auth import require
 from gateway.api.body import read_json
 from gateway.api.keys import CHANGES, SERVICE, STORE
+from gateway.api.spec import Header, describe
 from gateway.model.orders import CanonicalOrder, Status
 from gateway.model.problems import FieldProblem, ProblemError
+from gateway.model.responses import ListOrdersQuery, OrderList, OrderView
 from gateway.orders.changes import OrderChange
 from gateway.orders.views import order_view
 from gateway.store import OrderFilter
@@ -37,6 +39,20 @@ def json_response(
 
 
 @routes.post("/v1/orders")
+@describe(
+    "Submit a canonical order (exactly once per Idempotency-Key)",
+    tag="orders",
+    body=CanonicalOrder,
+    responses={201: OrderView, 202: OrderView},
+    problems=(409,),
+    response_headers={
+        201: ["Location", "Idempotent-Replayed"],
+        202: ["Location", "Idempotent-Replayed"],
+        409: ["Retry-After"],
+    },
+    headers=[Header("Idempotency-Key", "unique per new order; a replay answers the same", True)],
+    scopes=("orders:write",),
+)
 async def submit_order(request: web.Request) -> web.Response:
     client = require(request, "orders:write")
     key = request.headers.get("Idempotency-Key")
@@ -67,12 +83,27 @@ async def submit_order(request: web.Request) -> web.Response:
 
 
 @routes.get("/v1/orders/{id}")
+@describe(
+    "One order with its history",
+    tag="orders",
+    responses={200: OrderView},
+    problems=(404,),
+    scopes=("orders:read",),
+)
 async def get_order(request: web.Request) -> web.Response:
     client = require(request, "orders:read")
     return json_response(await request.app[SERVICE].get(client, request.match_info["id"]))
 
 
 @routes.post("/v1/orders/{id}/cancel")
+@describe(
+    "Cancel: in the gateway while queued, else at the provider (409 not-cancellable)",
+    tag="orders",
+    responses={200: OrderView},
+    problems=(404, 409, 503),
+    response_headers={409: ["Retry-After"]},
+    scopes=("orders:write",),
+)
 async def cancel_order(request: web.Request) -> web.Response:
     client = require(request, "orders:write")
     row = await request.app[CHANGES].cancel(client, request.match_info["id"])
@@ -80,6 +111,15 @@ async def cancel_order(request: web.Request) -> web.Response:
 
 
 @routes.patch("/v1/orders/{id}")
+@describe(
+    "Change recipient, address, lines or dates while the provider allows it",
+    tag="orders",
+    body=OrderChange,
+    responses={200: OrderView},
+    problems=(404, 409, 503),
+    response_headers={409: ["Retry-After"]},
+    scopes=("orders:write",),
+)
 async def change_order(request: web.Request) -> web.Response:
     client = require(request, "orders:write")
     change = await read_json(request, OrderChange)
@@ -88,6 +128,13 @@ async def change_order(request: web.Request) -> web.Response:
 
 
 @routes.post("/v1/orders/{id}/refresh")
+@describe(
+    "Read the order's state from its provider now",
+    tag="orders",
+    responses={200: OrderView},
+    problems=(404, 503),
+    scopes=("orders:read", "orders:write"),
+)
 async def refresh_order(request: web.Request) -> web.Response:
     client = require(request, "orders:read", "orders:write")
     row = await request.app[CHANGES].refresh(client, request.match_info["id"])
@@ -102,6 +149,14 @@ async def _render(request: web.Request, order_id: str) -> web.Response:
 
 
 @routes.get("/v1/orders")
+@describe(
+    "This client's orders, newest first, cursor-paginated",
+    tag="orders",
+    query=ListOrdersQuery,
+    responses={200: OrderList},
+    problems=(400,),
+    scopes=("orders:read",),
+)
 async def list_orders(request: web.Request) -> web.Response:
     client = require(request, "orders:read")
     flt = _filter(request.query)

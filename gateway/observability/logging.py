@@ -12,7 +12,7 @@ import logging
 import re
 import sys
 from collections.abc import Mapping, MutableMapping
-from typing import Any
+from typing import Any, TextIO
 
 import structlog
 
@@ -25,6 +25,11 @@ _SECRET_KEY = re.compile(
 )
 # Values that look like credentials even under an innocent key.
 _SECRET_VALUE = re.compile(r"\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=\-]+", re.IGNORECASE)
+# Credentials in URLs: Logitrail's webhook `?token=`, and the like.
+_SECRET_QUERY = re.compile(
+    r"([?&](?:token|access_token|api[_-]?key|key|secret|signature|sig)=)[^&#\s\"']+",
+    re.IGNORECASE,
+)
 _SAFE_KEYS = frozenset({"token_expires_at", "token_requests", "token_url"})
 
 
@@ -32,7 +37,8 @@ def _scrub(value: Any, depth: int = 0) -> Any:
     if depth > 4:
         return value
     if isinstance(value, str):
-        return _SECRET_VALUE.sub(lambda m: f"{m.group(1)} {REDACTED}", value)
+        value = _SECRET_VALUE.sub(lambda m: f"{m.group(1)} {REDACTED}", value)
+        return _SECRET_QUERY.sub(lambda m: f"{m.group(1)}{REDACTED}", value)
     if isinstance(value, Mapping):
         return {k: _redact_item(k, v, depth + 1) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -51,23 +57,30 @@ def redact(
 ) -> MutableMapping[str, Any]:
     """structlog processor: hide values under secret-looking keys and bearer strings."""
     for key in list(event_dict):
-        if key == "event":
+        if key == "event":  # the message itself: only credential-shaped values go
+            event_dict[key] = _scrub(event_dict[key])
             continue
         event_dict[key] = _redact_item(key, event_dict[key], 0)
     return event_dict
 
 
-def configure(level: str = "info", fmt: str = "auto") -> None:
-    """Configure structlog and the stdlib root logger (aiohttp's own loggers go through it)."""
+def configure(level: str = "info", fmt: str = "auto", *, stream: TextIO | None = None) -> None:
+    """Configure structlog and the stdlib root logger (aiohttp's own loggers go through it).
+
+    `fmt` "auto" is pretty in a terminal and JSON lines otherwise; `stream` defaults to stderr.
+    """
+    out = stream or sys.stderr
     if fmt == "auto":
-        fmt = "console" if sys.stderr.isatty() else "json"
+        fmt = "console" if out.isatty() else "json"
     renderer: Any
     if fmt == "json":
         import orjson  # noqa: PLC0415 (only the JSON renderer needs it)
 
         renderer = structlog.processors.JSONRenderer(serializer=_orjson_dumps(orjson))
     else:
-        renderer = structlog.dev.ConsoleRenderer()
+        renderer = structlog.dev.ConsoleRenderer(
+            colors=out.isatty(), exception_formatter=structlog.dev.plain_traceback
+        )
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
@@ -80,10 +93,10 @@ def configure(level: str = "info", fmt: str = "auto") -> None:
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping()[level.upper()]
         ),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=out),
         cache_logger_on_first_use=False,
     )
-    handler = logging.StreamHandler(sys.stderr)
+    handler = logging.StreamHandler(out)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
@@ -93,8 +106,10 @@ def configure(level: str = "info", fmt: str = "auto") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    # aiohttp.access duplicates our own http.request event.
+    # aiohttp.access duplicates our own http.request event; aiosqlite's debug lines echo every
+    # statement's parameters (order bodies, personal data).
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    logging.getLogger("aiosqlite").setLevel(logging.INFO)
 
 
 def _identity(_logger: Any, _method: str, event_dict: Any) -> Any:

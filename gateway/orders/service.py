@@ -26,6 +26,7 @@ from gateway.config import Settings
 from gateway.model.clients import Client
 from gateway.model.orders import OPEN_PHASES, CanonicalOrder, Phase, Status
 from gateway.model.problems import FieldProblem, ProblemError
+from gateway.observability.metrics import Metrics
 from gateway.orders.fingerprint import fingerprint
 from gateway.orders.ids import new_order_id
 from gateway.orders.submission import Submitter
@@ -64,7 +65,9 @@ class OrderService:
         submitter: Submitter,
         *,
         clock: Callable[[], float] = time.time,
+        metrics: Metrics | None = None,
     ) -> None:
+        self._metrics = metrics or Metrics()
         self._settings = settings
         self._store = store
         self._providers = providers
@@ -83,6 +86,8 @@ class OrderService:
             lock_s=self._settings.submission.lease_s,
             ttl_s=idem.ttl_s,
         )
+        if begin.outcome is not BeginOutcome.NEW:
+            self._metrics.idempotent(_IDEMPOTENCY_OUTCOME[begin.outcome])
         if begin.outcome is BeginOutcome.REPLAY:
             assert begin.status is not None
             assert begin.body is not None
@@ -119,6 +124,7 @@ class OrderService:
             answer, stored = await self._submit_new(client, key, order)
         except ProblemError as problem:
             if problem.code == "order-exists":
+                self._metrics.idempotent("order_exists")
                 body = problem.body(instance="/v1/orders")
                 await self._store.finish_idempotent(
                     client.id, key, status=problem.status, body=orjson.dumps(body)
@@ -142,7 +148,9 @@ class OrderService:
         result = await self._route(order)
         decision = result.decision
         if decision is None:
+            self._metrics.routed("unroutable", "none", "none")
             raise _unroutable(result)
+        self._metrics.routed(decision.rule, decision.provider, decision.warehouse)
         provider = self._providers[decision.provider]
         gateway_id = new_order_id(self._clock())
         problems = provider.check(Submission(gateway_id, client.id, order, decision.warehouse))
@@ -301,6 +309,14 @@ class OrderService:
 
         found = await asyncio.gather(*(one(k) for k in stock_needs(self._settings.routing, order)))
         return dict(item for item in found if item is not None)
+
+
+_IDEMPOTENCY_OUTCOME = {
+    BeginOutcome.REPLAY: "replayed",
+    BeginOutcome.MISMATCH: "conflict",
+    BeginOutcome.IN_FLIGHT: "in_progress",
+    BeginOutcome.RESUME: "resumed",
+}
 
 
 def _filter_dict(flt: OrderFilter) -> dict[str, Any]:

@@ -108,14 +108,16 @@ class Submitter:
     async def run(self, row: OrderRow, lease: str) -> OrderRow:
         """Advance a leased order as far as it goes now; never raises for provider trouble."""
         heartbeat = asyncio.create_task(self._heartbeat(row.id, lease))
-        try:
-            return await self._run(row, lease)
-        except LeaseLost:
-            # Our lease ran out and another worker owns the order now: leave it to them.
-            log.warning("submission.lease_lost", order_id=row.id)
-            return await self._store.get_order(row.id) or row
-        finally:
-            heartbeat.cancel()
+        # Every line this submission causes (transport retries, token refreshes) names the order.
+        with structlog.contextvars.bound_contextvars(order_id=row.id, provider=row.provider):
+            try:
+                return await self._run(row, lease)
+            except LeaseLost:
+                # Our lease ran out and another worker owns the order now: leave it to them.
+                log.warning("submission.lease_lost")
+                return await self._store.get_order(row.id) or row
+            finally:
+                heartbeat.cancel()
 
     async def _run(self, row: OrderRow, lease: str) -> OrderRow:
         provider = self._providers.get(row.provider)

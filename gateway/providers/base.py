@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from gateway.model.orders import CanonicalOrder, Status
+from gateway.observability.metrics import Metrics
 from gateway.providers.errors import (
     CircuitOpen,
     ConfigurationError,
@@ -130,6 +131,8 @@ class ProviderState:
     circuit: str
     configuration_error: str | None = None
     last_error: str | None = None
+    last_error_at: float | None = None
+    """Wall time of `last_error`."""
     token_expires_at: float | None = None
     """Wall time the cached token expires (never the token itself)."""
     gate_open_at: float | None = None
@@ -215,6 +218,8 @@ class ProviderContext:
     """The gateway's own base URL, for `base_url`s given as a path (in-process sandbox)."""
     sandbox_autopilot_s: float | None = None
     """`[sandbox] autopilot_s`: in-process sandboxes advance each order every so often."""
+    metrics: Metrics = field(default_factory=Metrics)
+    """The app's metrics: pass `metrics.provider(name)` to the transport and token cache."""
     fleet: Fleet = field(default_factory=_local_fleet)
     """How rate limits, the Retry-After gate and OAuth tokens are split or shared between
     replicas: hand it to `ProviderTransport` and `TokenCache` (`fleet=ctx.fleet`)."""

@@ -185,6 +185,14 @@ class StoredEvent:
     shipment_ids: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class QueueStats:
+    depth: int
+    """Orders in an open submission phase (pending … confirming)."""
+    oldest_age_s: float
+    """Seconds since the oldest of them was accepted."""
+
+
 class Store(Protocol):
     async def ping(self) -> None: ...
 
@@ -364,8 +372,11 @@ class Store(Protocol):
         """Mark an event applied, or count a failed attempt with its error."""
         ...
 
-    async def queue_stats(self, *, now: float) -> tuple[int, float | None]:
-        """(open orders, age in seconds of the oldest) for metrics."""
+    async def queue_stats(self, *, now: float) -> dict[str, QueueStats]:
+        """Per provider: orders whose submission is open, and the age of the oldest.
+
+        Providers without open orders are absent. Read by `/metrics` and `/v1/providers`.
+        """
         ...
 
 

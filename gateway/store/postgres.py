@@ -35,6 +35,7 @@ from gateway.store.base import (
     OrderExists,
     OrderFilter,
     OrderRow,
+    QueueStats,
     StoreUnavailable,
     Transition,
 )
@@ -323,11 +324,13 @@ class PostgresStore(PostgresAfterSubmission, PostgresDeliveries, RecordQueries):
             provider_order_id,
         )
 
-    async def queue_stats(self, *, now: float) -> tuple[int, float | None]:
+    async def queue_stats(self, *, now: float) -> dict[str, QueueStats]:
         async with self._conn() as conn:
-            r = await conn.fetchrow(
-                "SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM orders"
-                f" WHERE phase IN {_OPEN}"
+            rows = await conn.fetch(
+                "SELECT provider, COUNT(*) AS n, MIN(created_at) AS oldest FROM orders"
+                f" WHERE phase IN {_OPEN} GROUP BY provider"
             )
-        oldest: datetime | None = r["oldest"]
-        return int(r["n"]), (now - oldest.timestamp() if oldest is not None else None)
+        return {
+            r["provider"]: QueueStats(int(r["n"]), max(0.0, now - r["oldest"].timestamp()))
+            for r in rows
+        }

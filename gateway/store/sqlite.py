@@ -32,6 +32,7 @@ from gateway.store.base import (
     OrderExists,
     OrderFilter,
     OrderRow,
+    QueueStats,
     StoredEvent,
     StoreUnavailable,
     Transition,
@@ -521,13 +522,15 @@ class SqliteStore(SqliteAfterSubmission, SqliteDeliveries):
                     (error, provider, event_id),
                 )
 
-    async def queue_stats(self, *, now: float) -> tuple[int, float | None]:
+    async def queue_stats(self, *, now: float) -> dict[str, QueueStats]:
         rows = await self._read(
-            f"SELECT COUNT(*), MIN(created_at) FROM orders WHERE phase IN {_OPEN}"
+            "SELECT provider, COUNT(*), MIN(created_at) FROM orders"
+            f" WHERE phase IN {_OPEN} GROUP BY provider"
         )
-        count, oldest = rows[0][0], rows[0][1]
-        age = now - datetime.fromisoformat(oldest).timestamp() if oldest else None
-        return count, age
+        return {
+            provider: QueueStats(count, max(0.0, now - datetime.fromisoformat(oldest).timestamp()))
+            for provider, count, oldest in rows
+        }
 
 
 def migrations() -> list[tuple[int, str, str]]:

@@ -34,6 +34,7 @@ from aiolimiter import AsyncLimiter
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from gateway.config import ProviderSettings
+from gateway.observability.metrics import ProviderMetrics, outcome_of_status
 from gateway.providers.base import ProviderState
 from gateway.providers.errors import CircuitOpen, ProviderError, Unavailable
 from gateway.transport.backoff import RETRY_STATUSES, backoff_delay, parse_retry_after
@@ -136,10 +137,13 @@ class ProviderTransport:
         clock: Clock,
         auth: Auth | None = None,
         default_headers: Mapping[str, str] | None = None,
+        metrics: ProviderMetrics,
         fleet: Fleet,
         rng: random.Random | None = None,
     ) -> None:
         self.provider = provider
+        # Required, so that no provider's calls go uncounted: `ctx.metrics.provider(name)`.
+        self.metrics = metrics
         self.base_url = base_url.rstrip("/")
         self._settings = settings
         self._session = session
@@ -166,22 +170,30 @@ class ProviderTransport:
         )
         self.fleet = fleet.description
         self.last_error: str | None = None
+        self.last_error_at: float | None = None
+        """Wall time of `last_error`."""
+        self.credentials_refused: str | None = None
+        """Set while the provider answers 401 to fresh credentials: an operator must act."""
 
-    def state(self, **extra: Any) -> ProviderState:
-        """What `/readyz` and `/v1/providers` show of this stack; `extra` adds the adapter's
-        own facts (token expiry, configuration error)."""
+    def state(
+        self, *, configuration_error: str | None = None, token_expires_at: float | None = None
+    ) -> ProviderState:
+        """The transport's part of `Provider.state()`; the adapter adds what it alone knows."""
         gate = self.gate.remaining()
+        s = self._settings
         return ProviderState(
             name=self.provider,
             circuit=self.breaker.state.value,
+            configuration_error=configuration_error or self.credentials_refused,
             last_error=self.last_error,
+            last_error_at=self.last_error_at,
+            token_expires_at=token_expires_at,
             gate_open_at=self._clock.time() + gate if gate else None,
             in_flight=self.limiter.in_flight,
-            max_concurrency=self._settings.max_concurrency,
-            max_rate=self._settings.rate_limit.max_rate,
-            time_period=self._settings.rate_limit.time_period,
+            max_concurrency=s.max_concurrency,
+            max_rate=s.rate_limit.max_rate,
+            time_period=s.rate_limit.time_period,
             shared=self.fleet,
-            **extra,
         )
 
     async def call(
@@ -266,6 +278,7 @@ class ProviderTransport:
                 if isinstance(failure, Response):
                     return failure
                 raise failure
+            self.metrics.retry(op)
             log.info(
                 "provider.call.retry",
                 provider=self.provider,
@@ -295,38 +308,54 @@ class ProviderTransport:
         return Outbound(method, url, sent, data, params)
 
     async def _attempt(self, op: str, out: Outbound, deadline: float) -> Response:
-        self.breaker.before_call()
-        started = self._clock.monotonic()
+        try:
+            self.breaker.before_call()
+        except CircuitOpen:
+            self.metrics.call(op, "circuit_open", None)
+            raise
+        started = sent = self._clock.monotonic()
         try:
             await self.gate.wait(deadline=deadline)
             async with self.limiter:
                 await self.gate.wait(deadline=deadline)
-                left = deadline - self._clock.monotonic()
+                sent = self._clock.monotonic()
+                left = deadline - sent
                 resp = await self._send(out, max(0.05, min(self._settings.timeout_s, left)))
         except aiohttp.ClientConnectorError as exc:
             # Never connected: the provider cannot have seen the request.
             self.breaker.record_failure()
+            self.metrics.call(op, "connection_error", self._clock.monotonic() - sent)
             raise self._unavailable(op, f"cannot connect: {exc.os_error!r}", unknown=False) from exc
         except (aiohttp.ClientError, TimeoutError) as exc:
             self.breaker.record_failure()
-            what = "timed out" if isinstance(exc, TimeoutError) else f"failed: {exc!r}"
+            timed_out = isinstance(exc, TimeoutError)
+            outcome = "timeout" if timed_out else "connection_error"
+            self.metrics.call(op, outcome, self._clock.monotonic() - sent)
+            what = "timed out" if timed_out else f"failed: {exc!r}"
             raise self._unavailable(op, f"request {what}", unknown=True) from exc
         except Unavailable:
             # The token endpoint is unreachable: for callers the provider is down.
             self.breaker.record_failure()
+            self.metrics.call(op, "connection_error", None)
             raise
         except BaseException:
             # Gate past budget, refused credentials, cancellation: no verdict on the provider's
             # health, but a half-open probe slot must be given back.
             self.breaker.record_neutral()
             raise
+        self.metrics.call(op, outcome_of_status(resp.status), self._clock.monotonic() - sent)
         if resp.status >= 500:
             self.breaker.record_failure()
             self.last_error = f"{op}: HTTP {resp.status}"
+            self.last_error_at = self._clock.time()
         elif resp.status == 429:
             self.breaker.record_neutral()
         else:
             self.breaker.record_success()
+        if resp.status == 401:
+            self.credentials_refused = f"{op}: the provider refused the credentials (HTTP 401)"
+        elif resp.ok:
+            self.credentials_refused = None
         log.debug(
             "provider.call",
             provider=self.provider,
@@ -339,6 +368,7 @@ class ProviderTransport:
 
     def _unavailable(self, op: str, message: str, *, unknown: bool) -> Unavailable:
         self.last_error = f"{op}: {message}"
+        self.last_error_at = self._clock.time()
         return Unavailable(self.provider, message, outcome_unknown=unknown)
 
     async def _send(self, out: Outbound, limit_s: float) -> Response:

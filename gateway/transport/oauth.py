@@ -21,6 +21,7 @@ import aiohttp
 import orjson
 import structlog
 
+from gateway.observability.metrics import ProviderMetrics
 from gateway.providers.errors import ConfigurationError, ProviderError, Unauthorized, Unavailable
 from gateway.transport.clock import Clock
 from gateway.transport.fleet import Fleet, SharedToken, SharedTokens
@@ -51,10 +52,12 @@ class TokenCache:
         session: aiohttp.ClientSession,
         clock: Clock,
         skew_s: float = 30.0,
+        metrics: ProviderMetrics,
         timeout_s: float = 10.0,
         fleet: Fleet | None = None,
     ) -> None:
         self._provider = provider
+        self._metrics = metrics
         self._url = token_url
         self._basic = aiohttp.encode_basic_auth(client_id, client_secret)
         self._scope = " ".join(scopes)
@@ -137,6 +140,15 @@ class TokenCache:
 
     async def _fetch(self) -> Token:
         self.requests += 1
+        try:
+            token = await self._request()
+        except ProviderError:
+            self._metrics.token_refresh(ok=False)
+            raise
+        self._metrics.token_refresh(ok=True)
+        return token
+
+    async def _request(self) -> Token:
         form = {"grant_type": "client_credentials"}
         if self._scope:
             form["scope"] = self._scope

@@ -26,6 +26,7 @@ from tests.conftest import (
     read_json,
 )
 from tests.integration.test_after_submission import eventually, status_is, submit
+from tests.integration.test_openapi import conforms
 
 
 @pytest.fixture
@@ -252,3 +253,26 @@ async def test_last_failed_attempt_dead_letters_visibly_and_can_be_retried(
 
 async def _later(value: bool) -> bool:
     return value
+
+
+async def test_event_and_cancel_answers_conform_to_the_openapi_document(
+    make_gateway: Callable[..., Any], logitrail: SandboxHandle, receiver: Receiver
+) -> None:
+    gateway = await make_gateway(
+        subscribers=[subscriber(receiver.url, max_attempts=1)], events__dispatch_interval_s=0.02
+    )
+    spec = await read_json(await gateway.get("/openapi.json"))
+    body = await submit(gateway, order("OAS-EV-1"))
+    cancelled = await gateway.post(f"/v1/orders/{body['id']}/cancel", headers=auth())
+    conforms(spec, "/v1/orders/{id}/cancel", "post", 200, await read_json(cancelled))
+    again = await gateway.patch(
+        f"/v1/orders/{body['id']}", json={"not_after": "2026-12-24"}, headers=auth()
+    )
+    conforms(spec, "/v1/orders/{id}", "patch", 409, await read_json(again))
+    conforms(spec, "/v1/events", "get", 200, await feed(gateway))
+
+    async def dead() -> Any:
+        page = await read_json(await gateway.get("/v1/deliveries?state=dead", headers=auth()))
+        return page if page["items"] else None
+
+    conforms(spec, "/v1/deliveries", "get", 200, await eventually(dead))

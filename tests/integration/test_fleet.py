@@ -17,6 +17,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from gateway.config import ProviderSettings
+from gateway.observability.metrics import Metrics
 from gateway.providers.errors import RateLimited
 from gateway.transport import SYSTEM_CLOCK, ProviderTransport, StaticBearer, TokenCache
 from gateway.transport.fleet import LocalFleet, local_bucket
@@ -66,6 +67,7 @@ def token_cache(
         session=session,
         clock=SYSTEM_CLOCK,
         fleet=fleet,
+        metrics=Metrics().provider("logitrail"),
         **kw,
     )
 
@@ -176,6 +178,7 @@ def rated_transport(url: str, session: aiohttp.ClientSession, fleet: Any) -> Pro
         clock=SYSTEM_CLOCK,
         auth=StaticBearer("t"),
         fleet=fleet,
+        metrics=Metrics().provider("p"),
     )
 
 

@@ -2,16 +2,37 @@
 
 from __future__ import annotations
 
+import base64
+import io
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 import structlog
-from aiohttp.test_utils import TestClient
+from aiohttp.test_utils import TestClient, TestServer
 
-from gateway.observability.logging import REDACTED, redact
-from tests.conftest import CLIENT_SECRET, KEYS, auth, order
+from gateway.app import build_app
+from gateway.config import parse
+from gateway.observability.logging import REDACTED, configure, redact
+from gateway.sandbox.logitrail import Fault as LogitrailFault
+from tests.conftest import (
+    CLIENT_ID,
+    CLIENT_SECRET,
+    ENV,
+    KEYS,
+    LOGENTIC_TOKEN,
+    WEBHOOK_SECRET,
+    LogenticHandle,
+    SandboxHandle,
+    auth,
+    ca_order,
+    order,
+    read_json,
+    settings_dict,
+)
 
 
 @pytest.fixture
@@ -69,3 +90,145 @@ async def test_secrets_are_never_logged(
     probe = next(e for e in captured if e["event"] == "probe")
     assert probe["authorization"] == REDACTED
     assert probe["note"] == "header was Bearer [redacted]"
+
+
+HOOK_TOKEN = "lt-hook-token-4f1c"
+WRONG_KEY = "not-a-real-key-0xdeadbeef"
+WRONG_HOOK_TOKEN = "wrong-hook-token-77aa"
+
+
+@pytest.fixture
+def json_log() -> Iterator[io.StringIO]:
+    """The production pipeline (JSON renderer, stdlib bridge, redaction) writing to a buffer."""
+    buf = io.StringIO()
+    old = structlog.get_config()
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    configure("debug", "json", stream=buf)
+    try:
+        yield buf
+    finally:
+        structlog.configure(**old)
+        root.handlers[:] = handlers
+        root.setLevel(level)
+
+
+async def test_a_full_run_logs_json_lines_without_any_secret(
+    tmp_path: Path,
+    logitrail: SandboxHandle,
+    logentic: LogenticHandle,
+    json_log: io.StringIO,
+) -> None:
+    data = settings_dict(tmp_path, logitrail.url, logentic.url)
+    data["providers"]["logitrail"]["webhook_token_env"] = "LOGITRAIL_WEBHOOK_TOKEN"
+    settings = parse(data, {**ENV, "LOGITRAIL_WEBHOOK_TOKEN": HOOK_TOKEN})
+    async with TestClient(TestServer(build_app(settings))) as gw:
+        logentic.sandbox.webhook_url = str(gw.make_url("/v1/webhooks/logentic"))
+        # Logitrail: OAuth token, create, confirm; then a token that expired → 401 → refresh
+        fi = await gw.post("/v1/orders", json=order("SEC-1"), headers=auth(key="sec-1"))
+        assert fi.status == 201
+        issued = _live_tokens(logitrail)
+        logitrail.sandbox.expire_tokens()
+        logitrail.sandbox.inject(LogitrailFault(op="confirm", status=503))  # a retry
+        again = await gw.post("/v1/orders", json=order("SEC-2"), headers=auth(key="sec-2"))
+        assert again.status == 201
+        issued |= _live_tokens(logitrail)
+        # Logentic: static bearer, signed webhooks back from the sandbox, a forged one
+        ca = await read_json(
+            await gw.post("/v1/orders", json=ca_order("SEC-3"), headers=auth(key="sec-3"))
+        )
+        await logentic.sandbox.advance(int(ca["provider_order_id"]), "IN_TRANSIT")
+        await logentic.sandbox.drain_webhooks()
+        forged = await logentic.sandbox.send_webhook(
+            "order-completed", {"id": "evt-x", "data": {"id": 1}}, signature="00" * 32
+        )
+        assert forged == 401
+        # Logitrail webhooks carry their secret in the URL
+        fi_id = (await read_json(fi))["provider_order_id"]
+        envelope = {
+            "event_id": "lt-evt-1",
+            "event_type": "order.updated",
+            "payload": {"order": {"id": fi_id, "status": "picking"}},
+        }
+        hook = await gw.post(f"/v1/webhooks/logitrail?token={HOOK_TOKEN}", json=envelope)
+        assert hook.status == 200
+        bad = await gw.post(f"/v1/webhooks/logitrail?token={WRONG_HOOK_TOKEN}", json=envelope)
+        assert bad.status == 401
+        # a caller with a wrong key
+        denied = await gw.get("/v1/orders", headers={"Authorization": f"Bearer {WRONG_KEY}"})
+        assert denied.status == 401
+        # what a library might log through the stdlib: the URL with its token, a header
+        logging.getLogger("aiohttp.client").warning(
+            "POST %s failed (Authorization: Bearer %s)",
+            f"http://gw/v1/webhooks/logitrail?token={HOOK_TOKEN}",
+            next(iter(issued)),
+        )
+
+    text = json_log.getvalue()
+    lines = [orjson.loads(line) for line in text.splitlines()]  # every line is one JSON object
+    events = {e["event"] for e in lines}
+    assert {
+        "provider.token.refreshed",
+        "provider.auth.refresh_on_401",
+        "provider.call.retry",
+        "submission.done",
+        "webhook.received",
+        "webhook.rejected",
+        "http.request",
+    } <= events
+    assert all({"event", "level", "timestamp"} <= e.keys() for e in lines)
+    basic = base64.b64encode(f"{CLIENT_ID}:{CLIENT_SECRET}".encode()).decode()
+    secrets = {
+        CLIENT_SECRET,
+        LOGENTIC_TOKEN,
+        WEBHOOK_SECRET,
+        HOOK_TOKEN,
+        WRONG_KEY,
+        WRONG_HOOK_TOKEN,
+        basic,
+        *KEYS.values(),
+        *issued,
+    }
+    assert len(issued) == 2  # the first token and its refresh
+    leaked = sorted(s for s in secrets if s in text)
+    assert leaked == []
+    library = next(e for e in lines if e["event"].startswith("POST http://gw/"))
+    assert library["event"] == (
+        "POST http://gw/v1/webhooks/logitrail?token=[redacted] failed"
+        " (Authorization: Bearer [redacted])"
+    )
+
+
+async def test_provider_calls_of_a_submission_name_order_provider_and_request(
+    gateway: TestClient[Any, Any], captured: list[dict[str, Any]]
+) -> None:
+    resp = await gateway.post(
+        "/v1/orders", json=order("BIND-1"), headers={**auth(key="bind-1"), "X-Request-ID": "r-b1"}
+    )
+    order_id = (await read_json(resp))["id"]
+    calls = [e for e in captured if e["event"] == "provider.call"]
+    assert {e["op"] for e in calls} >= {"create", "confirm"}
+    for e in calls:
+        assert e["order_id"] == order_id
+        assert e["provider"] == "logitrail"
+        assert e["request_id"] == "r-b1"
+
+
+def test_redaction_removes_url_tokens_and_credentials_in_messages() -> None:
+    event = redact(
+        None,
+        "info",
+        {
+            "event": "GET /hook?token=abc123&x=1 with Bearer eyJ.secret",
+            "url": "https://h/p?api_key=k-99&page=2",
+            "headers": {"Authorization": "Basic Z3c6cw==", "Accept": "application/json"},
+        },
+    )
+    assert event["event"] == "GET /hook?token=[redacted]&x=1 with Bearer [redacted]"
+    assert event["url"] == "https://h/p?api_key=[redacted]&page=2"
+    assert event["headers"] == {"Authorization": REDACTED, "Accept": "application/json"}
+
+
+def _live_tokens(handle: SandboxHandle) -> set[str]:
+    """Access tokens the sandbox has issued and not yet forgotten (its records redact them)."""
+    return set(handle.sandbox._state._tokens)

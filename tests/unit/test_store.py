@@ -6,6 +6,7 @@ processes on one database must never do (two leases on one order, two owners of 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator
 
 import pytest
@@ -252,12 +253,27 @@ async def test_list_filters_by_status_provider_and_updated_since(store: Store) -
     assert await store.get_order("ord_1", client_id="other") is None
 
 
-async def test_queue_stats_counts_open_orders_and_the_oldest_age(store: Store) -> None:
-    assert await store.queue_stats(now=NOW) == (0, None)
+async def test_queue_stats_counts_open_orders_per_provider_and_the_oldest_age(
+    store: Store,
+) -> None:
+    assert await store.queue_stats(now=NOW) == {}
     await store.insert_order(new(), now=NOW, idempotency=None, lease_owner=None, lease_until=None)
-    count, age = await store.queue_stats(now=NOW + 5)
-    assert count == 1
-    assert age == pytest.approx(5, abs=0.01)
+    await store.insert_order(
+        new("ord_2", "E-2"), now=NOW + 2, idempotency=None, lease_owner="A", lease_until=NOW + 9
+    )
+    other = dataclasses.replace(new("ord_3", "E-3"), provider="q")
+    await store.insert_order(
+        other, now=NOW + 4, idempotency=None, lease_owner=None, lease_until=None
+    )
+    stats = await store.queue_stats(now=NOW + 5)
+    assert set(stats) == {"p", "q"}
+    assert stats["p"].depth == 2
+    assert stats["p"].oldest_age_s == pytest.approx(5, abs=0.01)
+    assert stats["q"].depth == 1
+    assert stats["q"].oldest_age_s == pytest.approx(1, abs=0.01)
+    # a finished submission leaves the queue
+    await store.advance("ord_2", owner="A", step=Transition(phase=Phase.DONE, release=True))
+    assert (await store.queue_stats(now=NOW + 5))["p"].depth == 1
 
 
 async def test_the_stored_response_is_replayed_byte_for_byte(store: Store) -> None:

@@ -10,6 +10,7 @@ from urllib.parse import parse_qs
 import aiohttp
 import pytest
 
+from gateway.observability.metrics import Metrics
 from gateway.providers.errors import ConfigurationError, Unauthorized
 from gateway.transport.oauth import TokenCache
 from tests.unit.fakes import FakeClock
@@ -42,6 +43,7 @@ def cache(
         session=session,
         clock=clock,
         skew_s=skew_s,
+        metrics=Metrics().provider("logitrail"),
     )
 
 

@@ -10,6 +10,7 @@ import aiohttp
 import pytest
 
 from gateway.config import ProviderSettings
+from gateway.observability.metrics import Metrics
 from gateway.providers.errors import CircuitOpen, Unavailable
 from gateway.transport import ProviderTransport, StaticBearer
 from gateway.transport.fleet import LocalFleet
@@ -51,6 +52,7 @@ def transport(
         clock=clock or FakeClock(),
         auth=StaticBearer("tok"),
         default_headers={"X-Merchant": "M-1"},
+        metrics=Metrics().provider("p"),
         fleet=LocalFleet(),
     )
 

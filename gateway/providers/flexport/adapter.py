@@ -121,6 +121,7 @@ class FlexportAdapter:
             session=self._session,
             clock=self._clock,
             auth=StaticBearer(self._secrets.reveal(s.token_env)),
+            metrics=self._ctx.metrics.provider(NAME),
             fleet=self._ctx.fleet,
         )
         if s.probe_token:

@@ -97,6 +97,7 @@ class LogenticAdapter:
             session=self._session,
             clock=self._clock,
             auth=StaticBearer(self._secrets.reveal(s.token_env)),
+            metrics=self._ctx.metrics.provider(NAME),
             fleet=self._ctx.fleet,
         )
 

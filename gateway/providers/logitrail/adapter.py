@@ -104,6 +104,7 @@ class LogitrailAdapter:
             clock=self._clock,
             skew_s=s.token_skew_s,
             timeout_s=s.timeout_s,
+            metrics=self._ctx.metrics.provider(NAME),
             fleet=self._ctx.fleet,
         )
         self._transport = ProviderTransport(
@@ -114,6 +115,7 @@ class LogitrailAdapter:
             clock=self._clock,
             auth=OAuthBearer(self._tokens),
             default_headers={"X-Logitrail-Merchant-ID": s.merchant_id},
+            metrics=self._ctx.metrics.provider(NAME),
             fleet=self._ctx.fleet,
         )
         if s.prefetch_token:

@@ -1,0 +1,53 @@
+"""Shapes of the operations answers (`/readyz`, `/v1/providers`), for the OpenAPI document."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Closed(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Limiter(Closed):
+    max_rate: float
+    time_period: float
+    max_concurrency: int
+    in_flight: int
+    shared: str = Field(
+        description="how the limits are split or shared between replicas (`local`, Redis, …)"
+    )
+
+
+class Queue(Closed):
+    depth: int = Field(description="orders for this provider whose submission is not finished")
+    oldest_age_s: float = Field(description="seconds since the oldest of them was accepted")
+
+
+class ProviderView(Closed):
+    name: str
+    status: Literal["ok", "degraded", "misconfigured"]
+    reasons: list[str]
+    healthy: bool = Field(description="routing sends here (circuit not open)")
+    circuit: Literal["closed", "half_open", "open"]
+    retry_after_until: str | None = Field(
+        description="when the Retry-After gate opens again, while a 429 holds it shut"
+    )
+    limiter: Limiter
+    token_expires_at: str | None = Field(description="expiry of the cached token (never the token)")
+    configuration_error: str | None
+    last_error: str | None
+    last_error_at: str | None
+    queue: Queue | None = Field(description="null when the store cannot be read")
+
+
+class ProviderList(Closed):
+    providers: list[ProviderView]
+
+
+class Readiness(Closed):
+    status: Literal["ready", "not_ready"]
+    degraded: list[str] = Field(description="providers that fail or throttle (orders queue)")
+    checks: dict[str, Any] = Field(description="`store` and `providers.<name>` with a status each")

@@ -12,6 +12,7 @@ PORT ?= 8080
 DEMO_ENV := GATEWAY_KEY_STOREFRONT_FI=demo-storefront-fi-key \
 	LOGITRAIL_CLIENT_ID=demo-gateway LOGITRAIL_CLIENT_SECRET=demo-secret \
 	LOGENTIC_API_TOKEN=demo-logentic-token LOGENTIC_WEBHOOK_SECRET=demo-webhook-secret \
+	LOGITRAIL_WEBHOOK_TOKEN=demo-logitrail-webhook-token \
 	FLEXPORT_TOKEN=demo-flexport-token FLEXPORT_WEBHOOK_SECRET=demo-flexport-webhook-token
 
 .PHONY: run test lint bench sandbox clean check-python
@@ -40,7 +41,12 @@ run: $(VENV)/.installed
 	@echo "    -H 'Content-Type: application/json' -H 'Idempotency-Key: demo-SHOP-1001' \\"
 	@echo "    --data @config/sample-order.json"
 	@echo
-	@echo "  A Canadian order goes to Logentic (watch its status advance by webhook):"
+	@echo "  Orders advance by themselves ([sandbox] autopilot_s), each step a webhook back here:"
+	@echo "  Logitrail orders end shipped, Logentic and Flexport orders end delivered."
+	@echo "  The tenant's events: curl -sS http://127.0.0.1:$(PORT)/v1/events \\"
+	@echo "    -H 'Authorization: Bearer demo-storefront-fi-key'"
+	@echo
+	@echo "  A Canadian order goes to Logentic:"
 	@echo "  curl -sS -X POST http://127.0.0.1:$(PORT)/v1/orders \\"
 	@echo "    -H 'Authorization: Bearer demo-storefront-fi-key' \\"
 	@echo "    -H 'Content-Type: application/json' -H 'Idempotency-Key: demo-SHOP-2001' \\"

@@ -17,7 +17,9 @@ from aiohttp import web
 from gateway import api
 from gateway.api.auth import ClientKeys
 from gateway.api.keys import (
+    CHANGES,
     CLIENT_KEYS,
+    DISPATCHER,
     METRICS,
     PROVIDERS,
     RETURN_SUBMITTER,
@@ -32,6 +34,7 @@ from gateway.api.keys import (
 from gateway.api.middlewares import client_auth, problems, request_context
 from gateway.config import Settings
 from gateway.observability.metrics import Metrics
+from gateway.orders.changes import OrderChanges
 from gateway.orders.events import WebhookIntake
 from gateway.orders.service import OrderService
 from gateway.orders.submission import Submitter
@@ -40,6 +43,8 @@ from gateway.returns.service import ReturnService
 from gateway.returns.submission import ReturnSubmitter
 from gateway.store import open_store
 from gateway.transport.fleet import Fleet, LocalFleet
+from gateway.workers.dispatcher import EventDispatcher
+from gateway.workers.poller import StatusPoller
 from gateway.workers.returns import run_return_workers
 from gateway.workers.submitter import run_workers
 
@@ -78,7 +83,11 @@ def own_url(host: str, port: int) -> str:
 
 
 def _mount_sandboxes(app: web.Application, settings: Settings) -> None:
-    ctx = ProviderContext(self_url=app[SELF_URL], metrics=app[METRICS])
+    ctx = ProviderContext(
+        self_url=app[SELF_URL],
+        metrics=app[METRICS],
+        sandbox_autopilot_s=settings.sandbox.autopilot_s,
+    )
     for name, block in settings.providers.items():
         spec = load_spec(name)
         if spec.sandbox is not None:
@@ -146,6 +155,10 @@ async def _service(app: web.Application) -> AsyncIterator[None]:
     return_submitter = ReturnSubmitter(app[STORE], app[PROVIDERS], settings.submission, owner=owner)
     app[RETURN_SUBMITTER] = return_submitter
     app[RETURNS] = ReturnService(settings, app[STORE], app[PROVIDERS], return_submitter)
+    app[CHANGES] = OrderChanges(app[STORE], app[PROVIDERS], submitter)
+    app[DISPATCHER] = EventDispatcher(
+        app[STORE], settings.subscribers, settings.events, settings.secrets, self_url=app[SELF_URL]
+    )
     yield
     await app[WEBHOOKS].drain()
     cancelled = await submitter.drain(settings.server.shutdown_timeout_s)
@@ -156,8 +169,21 @@ async def _service(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _workers(app: web.Application) -> AsyncIterator[None]:
-    async with (
-        run_workers(app[STORE], app[SUBMITTER], app[SETTINGS], app[WEBHOOKS]),
-        run_return_workers(app[STORE], app[RETURN_SUBMITTER], app[RETURNS], app[SETTINGS]),
-    ):
-        yield
+    settings = app[SETTINGS]
+    poller = StatusPoller(app[STORE], app[PROVIDERS], settings.providers)
+    dispatcher = app[DISPATCHER]
+    try:
+        async with (
+            run_workers(
+                app[STORE],
+                app[SUBMITTER],
+                settings,
+                app[WEBHOOKS],
+                poller=poller,
+                dispatcher=dispatcher,
+            ),
+            run_return_workers(app[STORE], app[RETURN_SUBMITTER], app[RETURNS], settings),
+        ):
+            yield
+    finally:
+        await dispatcher.close()

@@ -94,6 +94,9 @@ class StoreSettings(Section):
 
 class SandboxSettings(Section):
     enabled: bool = False
+    autopilot_s: Annotated[float, Field(gt=0)] | None = 5.0
+    """The in-process sandboxes move each order one step along its lifecycle this often (and
+    send its webhooks); none: orders stay where they are until moved by `/_control`."""
 
 
 ClientScope = Literal["orders:write", "orders:read", "returns:write", "returns:read", "routing:pin"]
@@ -156,6 +159,11 @@ class ProviderSettings(Section):
     retry_after_max_s: Annotated[float, Field(gt=0)] = 300.0
     """Ceiling on a provider's Retry-After, so one bad header cannot park a provider for days."""
     warehouses: Mapping[str, WarehouseSettings] = Field(default_factory=dict)
+    status_poll_interval_s: Annotated[float, Field(gt=0)] = 300.0
+    """Each submitted, not final order is read from the provider when its state has not been
+    read or heard (webhook) for this long: webhooks are the optimisation, polling the guarantee."""
+    status_poll_batch: Annotated[int, Field(ge=1, le=1000)] = 50
+    """Orders one poll round reads at most (oldest first); calls obey `rate_limit`."""
 
     @field_validator("base_url")
     @classmethod
@@ -204,11 +212,35 @@ class ReturnsSettings(Section):
 
 
 class SubscriberSettings(Section):
-    id: str
+    id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")]
     client: str
     url: str
     secret_env: EnvName
+    """Holds `whsec_<base64>` (Standard Webhooks); the signing key is the decoded bytes."""
     events: list[str] = Field(default_factory=lambda: ["order.*"])
+    max_attempts: Annotated[int, Field(ge=1, le=100)] = 15
+    """Attempts per event before it is dead-lettered (shown by `GET /v1/deliveries`)."""
+    backoff_base_s: Annotated[float, Field(gt=0)] = 1.0
+    backoff_max_s: Annotated[float, Field(gt=0)] = 3600.0
+    timeout_s: Annotated[float, Field(gt=0)] = 10.0
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return http_url(value)
+
+
+class EventSettings(Section):
+    """`[events]`: the dispatcher of events to `[[subscribers]]`."""
+
+    dispatch_interval_s: Annotated[float, Field(gt=0)] = 1.0
+    batch: Annotated[int, Field(ge=1, le=1000)] = 100
+    """Deliveries one subscriber gets in flight at once (at most one per order)."""
+    lease_s: Annotated[float, Field(gt=0)] = 60.0
+    """A claimed delivery is not sent by another replica for this long."""
+    retention_s: Annotated[float, Field(gt=0)] = 30 * 86400.0
+    """Events older than this leave the feed once every subscriber has them (dead letters
+    and their events stay until retried)."""
 
 
 class RedisSettings(Section):
@@ -236,6 +268,7 @@ class Settings(Section):
     idempotency: IdempotencySettings = Field(default_factory=IdempotencySettings)
     submission: SubmissionSettings = Field(default_factory=SubmissionSettings)
     returns: ReturnsSettings = Field(default_factory=ReturnsSettings)
+    events: EventSettings = Field(default_factory=EventSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     _secrets: Secrets = PrivateAttr(default_factory=lambda: Secrets({}))
 
@@ -340,6 +373,7 @@ def parse(data: Mapping[str, Any], environ: Mapping[str, str]) -> Settings:
     problems.extend(missing)
     if settings is not None:
         problems.extend(_cross_references(settings))
+        problems.extend(_subscriber_secrets(settings, secrets))
         if not problems:
             settings._secrets = secrets
             return settings
@@ -400,7 +434,13 @@ def _cross_references(settings: Settings) -> list[ConfigProblem]:
         if client.id in seen:
             problems.append(ConfigProblem(f"clients.{i}.id", f"duplicate client id {client.id!r}"))
         seen.add(client.id)
+    subscriber_ids: set[str] = set()
     for i, sub in enumerate(settings.subscribers):
+        if sub.id in subscriber_ids:
+            problems.append(
+                ConfigProblem(f"subscribers.{i}.id", f"duplicate subscriber id {sub.id!r}")
+            )
+        subscriber_ids.add(sub.id)
         if sub.client not in seen:
             problems.append(
                 ConfigProblem(
@@ -424,6 +464,26 @@ def _cross_references(settings: Settings) -> list[ConfigProblem]:
         problems.append(
             ConfigProblem("redis.url", "must start with redis://, rediss:// or unix://")
         )
+    return problems
+
+
+def _subscriber_secrets(settings: Settings, secrets: Secrets) -> list[ConfigProblem]:
+    """Each subscriber's secret must be a Standard Webhooks key (`whsec_<base64>`)."""
+    from standardwebhooks.webhooks import Webhook  # noqa: PLC0415 (only when configured)
+
+    problems = []
+    for i, sub in enumerate(settings.subscribers):
+        if sub.secret_env not in secrets:
+            continue  # reported as missing already
+        try:
+            Webhook(secrets.reveal(sub.secret_env))
+        except Exception:  # binascii.Error, its own empty-secret error: the value is unusable
+            problems.append(
+                ConfigProblem(
+                    f"subscribers.{i}.secret_env",
+                    f"{sub.secret_env} must hold a Standard Webhooks secret: whsec_<base64>",
+                )
+            )
     return problems
 
 

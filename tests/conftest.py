@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import copy
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -30,9 +31,13 @@ MERCHANT = "M-TEST"
 KEYS = {"storefront-fi": "key-fi", "storefront-se": "key-se"}
 LOGENTIC_TOKEN = "lgt-test-token"
 WEBHOOK_SECRET = "whk-test-secret"
+LOGITRAIL_WEBHOOK_TOKEN = "lt-hook-token"
+SUBSCRIBER_SECRET = "whsec_" + base64.b64encode(b"subscriber-secret-32-bytes-long!").decode()
 FLEXPORT_TOKEN = "fx-test-token"
 FLEXPORT_WEBHOOK_SECRET = "fx-webhook-secret"
 ENV = {
+    "LOGITRAIL_WEBHOOK_TOKEN": LOGITRAIL_WEBHOOK_TOKEN,
+    "SUB_SECRET": SUBSCRIBER_SECRET,
     "FLEXPORT_TOKEN": FLEXPORT_TOKEN,
     "FLEXPORT_WEBHOOK_SECRET": FLEXPORT_WEBHOOK_SECRET,
     "LOGENTIC_API_TOKEN": LOGENTIC_TOKEN,

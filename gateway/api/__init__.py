@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gateway.api import ops, orders, returns, routing, webhooks
+from gateway.api import events, ops, orders, returns, routing, webhooks
 
 
 def add_routes(app: web.Application) -> None:
-    for table in (orders.routes, returns.routes, routing.routes, ops.routes, webhooks.routes):
+    tables = (orders.routes, returns.routes, routing.routes, ops.routes, webhooks.routes)
+    for table in (*tables, events.routes):
         app.add_routes(table)

@@ -9,6 +9,7 @@ from aiohttp import web
 from gateway.api.auth import ClientKeys
 from gateway.config import Settings
 from gateway.observability.metrics import Metrics
+from gateway.orders.changes import OrderChanges
 from gateway.orders.events import WebhookIntake
 from gateway.orders.service import OrderService
 from gateway.orders.submission import Submitter
@@ -16,6 +17,7 @@ from gateway.providers.base import Provider
 from gateway.returns.service import ReturnService
 from gateway.returns.submission import ReturnSubmitter
 from gateway.store import Store
+from gateway.workers.dispatcher import EventDispatcher
 
 SETTINGS = web.AppKey("settings", Settings)
 STORE = web.AppKey("store", Store)
@@ -27,4 +29,6 @@ SELF_URL = web.AppKey("self_url", str)
 WEBHOOKS = web.AppKey("webhooks", WebhookIntake)
 RETURNS = web.AppKey("returns", ReturnService)
 RETURN_SUBMITTER = web.AppKey("return_submitter", ReturnSubmitter)
+CHANGES = web.AppKey("changes", OrderChanges)
+DISPATCHER = web.AppKey("dispatcher", EventDispatcher)
 METRICS = web.AppKey("metrics", Metrics)

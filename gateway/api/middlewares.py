@@ -20,6 +20,7 @@ from gateway.api.keys import CLIENT_KEYS, METRICS
 from gateway.model.problems import PROBLEM_JSON, ProblemError
 from gateway.observability.metrics import UNMATCHED_ROUTE
 from gateway.providers.errors import ProviderError
+from gateway.store import StoreUnavailable
 
 log = structlog.get_logger(__name__)
 
@@ -95,6 +96,20 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
                 f"Provider {exc.provider} failed",
                 detail=exc.message,
                 extra={k: v for k, v in exc.describe().items() if v is not None},
+            ),
+            request.path,
+        )
+    except StoreUnavailable as exc:
+        # Nothing was stored, so nothing is acknowledged: a provider redelivers its webhook,
+        # a caller retries (its Idempotency-Key makes that safe).
+        log.error("store.unavailable", path=request.path, error=str(exc))
+        return problem_response(
+            ProblemError(
+                503,
+                "store-unavailable",
+                "The gateway cannot store anything right now",
+                detail="retry shortly",
+                headers={"Retry-After": "1"},
             ),
             request.path,
         )

@@ -13,11 +13,12 @@ from multidict import MultiMapping
 
 from gateway.api.auth import require
 from gateway.api.body import read_json
-from gateway.api.keys import SERVICE
+from gateway.api.keys import CHANGES, SERVICE, STORE
 from gateway.api.spec import Header, describe
 from gateway.model.orders import CanonicalOrder, Status
 from gateway.model.problems import FieldProblem, ProblemError
 from gateway.model.responses import ListOrdersQuery, OrderList, OrderView
+from gateway.orders.changes import OrderChange
 from gateway.orders.service import Answer
 from gateway.orders.views import order_view
 from gateway.store import OrderFilter
@@ -103,6 +104,59 @@ async def submit_order(request: web.Request) -> web.Response:
 async def get_order(request: web.Request) -> web.Response:
     client = require(request, "orders:read")
     return json_response(await request.app[SERVICE].get(client, request.match_info["id"]))
+
+
+@routes.post("/v1/orders/{id}/cancel")
+@describe(
+    "Cancel: in the gateway while queued, else at the provider (409 not-cancellable)",
+    tag="orders",
+    responses={200: OrderView},
+    problems=(404, 409, 503),
+    response_headers={409: ["Retry-After"]},
+    scopes=("orders:write",),
+)
+async def cancel_order(request: web.Request) -> web.Response:
+    client = require(request, "orders:write")
+    row = await request.app[CHANGES].cancel(client, request.match_info["id"])
+    return await _render(request, row.id)
+
+
+@routes.patch("/v1/orders/{id}")
+@describe(
+    "Change recipient, address, lines or dates while the provider allows it",
+    tag="orders",
+    body=OrderChange,
+    responses={200: OrderView},
+    problems=(404, 409, 503),
+    response_headers={409: ["Retry-After"]},
+    scopes=("orders:write",),
+)
+async def change_order(request: web.Request) -> web.Response:
+    client = require(request, "orders:write")
+    change = await read_json(request, OrderChange)
+    row = await request.app[CHANGES].change(client, request.match_info["id"], change)
+    return await _render(request, row.id)
+
+
+@routes.post("/v1/orders/{id}/refresh")
+@describe(
+    "Read the order's state from its provider now",
+    tag="orders",
+    responses={200: OrderView},
+    problems=(404, 503),
+    scopes=("orders:read", "orders:write"),
+)
+async def refresh_order(request: web.Request) -> web.Response:
+    client = require(request, "orders:read", "orders:write")
+    row = await request.app[CHANGES].refresh(client, request.match_info["id"])
+    return await _render(request, row.id)
+
+
+async def _render(request: web.Request, order_id: str) -> web.Response:
+    store = request.app[STORE]
+    row = await store.get_order(order_id)
+    assert row is not None
+    return json_response(order_view(row, await store.history(order_id)))
 
 
 @routes.get("/v1/orders")

@@ -265,30 +265,8 @@ class Phase(StrEnum):
     CONFIRMING = "confirming"
     DONE = "done"
     FAILED = "failed"
+    CANCELLED = "cancelled"
+    """Cancelled while still queued: no provider call was ever made."""
 
 
 OPEN_PHASES = frozenset({Phase.PENDING, Phase.CREATING, Phase.CREATED, Phase.CONFIRMING})
-
-
-_PROGRESS = {
-    Status.ACCEPTED: 0,
-    Status.SUBMITTED: 1,
-    Status.IN_PROGRESS: 2,
-    Status.SHIPPED: 3,
-    Status.DELIVERED: 4,
-}
-FINAL_STATUSES = frozenset({Status.DELIVERED, Status.CANCELLED, Status.REJECTED})
-
-
-def moves_forward(current: Status, new: Status) -> bool:
-    """Whether an order in `current` may take `new` (late or repeated news never rewinds it).
-
-    Along the main line (accepted → … → delivered) only forward moves count; side exits
-    (on_hold, exception, cancelled) and recoveries from on_hold/exception are taken; a
-    final status (delivered, cancelled, rejected) is never left.
-    """
-    if new is current or current in FINAL_STATUSES:
-        return False
-    if current in _PROGRESS and new in _PROGRESS:
-        return _PROGRESS[new] > _PROGRESS[current]
-    return True

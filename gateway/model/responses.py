@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from gateway.model.lifecycle import Outcome
 from gateway.model.orders import CanonicalOrder, Phase, Status
 
 
@@ -36,6 +37,15 @@ class HistoryItem(Closed):
     source: str = Field(description="what reported it: api, submitter, webhook, poll")
     at: datetime
     detail: str | None
+    outcome: Outcome = Field(
+        description="`ignored`: news that would have moved the order backwards, never applied"
+    )
+
+
+class TrackingView(Closed):
+    code: str | None
+    url: str | None
+    shipment_ids: list[str] = Field(description="the provider's shipment ids, as they became known")
 
 
 class OrderView(Closed):
@@ -47,6 +57,8 @@ class OrderView(Closed):
     provider: str
     warehouse: str
     provider_order_id: str | None = Field(description="null until the provider has the order")
+    provider_status: str | None = Field(description="the provider's own status, as last heard")
+    tracking: TrackingView
     route: RouteRef
     submission: SubmissionState
     created_at: datetime
@@ -98,3 +110,58 @@ class Problem(BaseModel):
 class WebhookReceipt(Closed):
     received: int = Field(description="events in the delivery")
     new: int = Field(description="events not seen before (the rest were redeliveries)")
+
+
+class EventView(Closed):
+    """One event of the tenant's feed; the body subscribers receive (Standard Webhooks)."""
+
+    id: str = Field(description="`evt_…`; the `webhook-id` subscribers dedupe on")
+    type: str = Field(examples=["order.status_changed"])
+    timestamp: datetime
+    data: dict[str, Any] = Field(description="for order events: the order, status, source…")
+    cursor: str = Field(description="pass as `after` to read on from this event")
+
+
+class EventFeed(Closed):
+    items: list[EventView]
+    next_after: str = Field(description="pass as `after` for the next page")
+
+
+class PageQuery(Closed):
+    after: str | None = Field(default=None, description="a `cursor` this API returned; 0: start")
+    limit: int = Field(default=100, ge=1, le=500)
+
+
+class DeliveriesQuery(PageQuery):
+    state: str | None = Field(default=None, description="pending, delivered or dead")
+    subscriber: str | None = None
+
+
+class DeliveryEvent(Closed):
+    id: str
+    type: str
+    timestamp: datetime
+    data: dict[str, Any]
+
+
+class DeliveryView(Closed):
+    subscriber: str
+    event: DeliveryEvent
+    cursor: str
+    state: str = Field(description="pending, delivered, or dead (after the last attempt)")
+    attempts: int
+    next_attempt_at: datetime | None
+    last_status: int | None = Field(description="HTTP status of the last attempt; 0: no answer")
+    last_error: str | None
+    delivered_at: datetime | None
+
+
+class DeliveryList(Closed):
+    items: list[DeliveryView]
+    next_after: str
+
+
+class RetryReceipt(Closed):
+    subscriber: str
+    event_id: str
+    state: str

@@ -5,10 +5,11 @@
 2. Each event is stored under (provider, event id); a redelivery finds it there and is
    acknowledged without being applied again.
 3. The gateway answers 2xx once the events are stored (providers deliver at least once).
-4. New events are applied in the background: the order is found by the provider's id, its
-   status moves forward only (late or repeated news never rewinds it), and history records
-   the webhook. An event for an order not known yet (the webhook outran the create's
-   answer) stays stored and is retried by `apply_pending`.
+4. New events are applied in the background: the order is found by the provider's id and the
+   news goes through the state machine (`gateway.model.lifecycle`): it moves forward only,
+   a regression is recorded in history as ignored. The provider's raw status, tracking code
+   and shipment ids are kept on the order. An event for an order not known yet (the webhook
+   outran the create's answer) stays stored and is retried by `apply_pending`.
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ import orjson
 import structlog
 
 from gateway.model.problems import ProblemError
-from gateway.providers.base import Provider, ProviderError, WebhookRejected
-from gateway.store import Store, StoredEvent
+from gateway.providers.base import Provider, ProviderError, ProviderOrder, WebhookRejected
+from gateway.store import ProviderFacts, Store, StoredEvent
 
 log = structlog.get_logger(__name__)
 
@@ -75,6 +76,9 @@ class WebhookIntake:
                 event.status,
                 event.raw_status,
                 0,
+                event.tracking_code,
+                event.tracking_url,
+                event.shipment_ids,
             )
             if await self._store.record_event(stored, now=self._clock()):
                 fresh.append(stored)
@@ -114,7 +118,10 @@ class WebhookIntake:
             )
             bound.info("webhook.order_unknown", provider_order_id=event.provider_order_id)
             return 0
-        status, raw = event.status, event.raw_status
+        facts = ProviderFacts(
+            event.raw_status, event.tracking_code, event.tracking_url, event.shipment_ids
+        )
+        status = event.status
         if status is None:  # ids-only event: read the order (the provider's own advice)
             try:
                 current = await self._providers[event.provider].get(event.provider_order_id or "")
@@ -123,15 +130,27 @@ class WebhookIntake:
                     event.provider, event.event_id, now=self._clock(), error=repr(exc)
                 )
                 return 0
-            status, raw = current.status, current.raw_status
-        changed = await self._store.apply_status(
-            row.id, status, source="webhook", detail=f"{event.topic} ({raw})"
+            status, facts = current.status, facts_of(current)
+        outcome = await self._store.apply_status(
+            row.id,
+            status,
+            source="webhook",
+            detail=f"{event.topic} ({facts.raw_status})",
+            facts=facts,
+            now=self._clock(),
         )
         await self._store.finish_event(event.provider, event.event_id, now=self._clock())
-        bound.info("webhook.applied", order_id=row.id, status=status, changed=changed)
+        bound.info("webhook.applied", order_id=row.id, status=status, outcome=outcome)
         return 1
 
     async def drain(self) -> None:
         """Shutdown: finish applying what was received (all of it is stored anyway)."""
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+def facts_of(order: ProviderOrder) -> ProviderFacts:
+    """What a provider's read of an order says besides the canonical status."""
+    return ProviderFacts(
+        order.raw_status, order.tracking_code, order.tracking_url, order.shipment_ids
+    )

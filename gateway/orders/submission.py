@@ -29,12 +29,13 @@ import structlog
 from gateway.config import SubmissionSettings
 from gateway.model.orders import CanonicalOrder, Phase, Status
 from gateway.providers.base import (
+    CircuitOpen,
     Provider,
     ProviderError,
     RateLimited,
     Submission,
 )
-from gateway.store import LeaseLost, OrderRow, Store, Transition
+from gateway.store import LeaseLost, OrderRow, ProviderFacts, Store, Transition
 
 log = structlog.get_logger(__name__)
 
@@ -165,6 +166,11 @@ class Submitter:
         # per order, and recovery is the same (confirm is idempotent once confirmed).
         created = Phase.CONFIRMING if provider.capabilities.confirm else Phase.CREATED
         if row.phase is Phase.PENDING:
+            if not provider.healthy():
+                # Nothing was sent: the order stays `pending` (so still cancellable and
+                # changeable in the gateway alone) instead of entering `creating` for a call
+                # the circuit would refuse anyway.
+                raise CircuitOpen(row.provider, "circuit open: not sending yet")
             row = await self._step(row, lease, Transition(phase=Phase.CREATING, count_attempt=True))
             pid = await provider.create(sub)
             bound.info("submission.created", provider_order_id=pid)
@@ -180,12 +186,21 @@ class Submitter:
             row = await self._step(row, lease, Transition(phase=created, provider_order_id=found))
         if row.phase is Phase.CREATED and provider.capabilities.confirm:
             row = await self._step(row, lease, Transition(phase=Phase.CONFIRMING))
+        confirmed = None
         if row.phase is Phase.CONFIRMING:
             assert row.provider_order_id is not None
-            await provider.confirm(row.provider_order_id)
+            confirmed = await provider.confirm(row.provider_order_id)
         if row.phase in (Phase.CREATED, Phase.CONFIRMING):
+            # The confirm's answer may carry tracking already: kept in the same commit.
+            facts = None
+            if confirmed is not None:
+                facts = ProviderFacts(
+                    confirmed.raw_status, confirmed.tracking_code, confirmed.tracking_url
+                )
             row = await self._step(
-                row, lease, Transition(phase=Phase.DONE, status=Status.SUBMITTED, release=True)
+                row,
+                lease,
+                Transition(phase=Phase.DONE, status=Status.SUBMITTED, release=True, facts=facts),
             )
             bound.info("submission.done", provider_order_id=row.provider_order_id)
         return row

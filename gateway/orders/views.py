@@ -23,6 +23,12 @@ def order_view(row: OrderRow, history: Sequence[HistoryEntry] | None = None) -> 
         "provider": row.provider,
         "warehouse": row.warehouse,
         "provider_order_id": row.provider_order_id,
+        "provider_status": row.provider_status,
+        "tracking": {
+            "code": row.tracking_code,
+            "url": row.tracking_url,
+            "shipment_ids": list(row.shipment_ids),
+        },
         "route": {"rule": row.route_rule, "candidate": row.route_candidate},
         "submission": {
             "phase": row.phase.value,
@@ -35,7 +41,13 @@ def order_view(row: OrderRow, history: Sequence[HistoryEntry] | None = None) -> 
     }
     if history is not None:
         view["history"] = [
-            {"status": h.status.value, "source": h.source, "at": ts(h.at), "detail": h.detail}
+            {
+                "status": h.status.value,
+                "source": h.source,
+                "at": ts(h.at),
+                "detail": h.detail,
+                "outcome": h.outcome.value,
+            }
             for h in history
         ]
     return view

@@ -92,6 +92,7 @@ class ProviderOrder:
     raw_status: str
     tracking_code: str | None = None
     tracking_url: str | None = None
+    shipment_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +100,8 @@ class Capabilities:
     confirm: bool = False
     """Create leaves a draft that a separate call must confirm (Logitrail)."""
     cancel: bool = False
+    update: bool = False
+    """`update()` changes address, recipient, lines or dates while the provider allows it."""
     stock: bool = False
     """`stock()` reports per-warehouse quantities for stock-aware routing."""
     webhooks: bool = False
@@ -120,6 +123,9 @@ class ProviderEvent:
     status: Status | None
     """The order's new canonical status if the event carries it; None → read the order."""
     raw_status: str | None = None
+    tracking_code: str | None = None
+    tracking_url: str | None = None
+    shipment_ids: tuple[str, ...] = ()
 
 
 class WebhookRejected(Exception):
@@ -201,6 +207,10 @@ class Provider(Protocol):
         """Cancel at the provider (only when `capabilities.cancel`); `Conflict` if too late."""
         ...
 
+    async def update(self, provider_order_id: str, submission: Submission) -> ProviderOrder:
+        """Send the changed order (only when `capabilities.update`); `Conflict` if too late."""
+        ...
+
     def webhook_events(
         self, headers: Mapping[str, str], query: Mapping[str, str], body: bytes
     ) -> list[ProviderEvent]:
@@ -275,6 +285,8 @@ class ProviderContext:
 
     self_url: str
     """The gateway's own base URL, for `base_url`s given as a path (in-process sandbox)."""
+    sandbox_autopilot_s: float | None = None
+    """`[sandbox] autopilot_s`: in-process sandboxes advance each order every so often."""
     metrics: Metrics = field(default_factory=Metrics)
     """The app's metrics: pass `metrics.provider(name)` to the transport and token cache."""
     fleet: Fleet = field(default_factory=_local_fleet)

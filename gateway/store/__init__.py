@@ -10,6 +10,8 @@ from __future__ import annotations
 from gateway.store.base import (
     Begin,
     BeginOutcome,
+    DeliveryRow,
+    DeliveryState,
     HistoryEntry,
     LeaseLost,
     NewOrder,
@@ -17,6 +19,7 @@ from gateway.store.base import (
     OrderExists,
     OrderFilter,
     OrderRow,
+    ProviderFacts,
     QueueStats,
     ReturnExists,
     ReturnFilter,
@@ -32,6 +35,8 @@ from gateway.store.base import (
 __all__ = [
     "Begin",
     "BeginOutcome",
+    "DeliveryRow",
+    "DeliveryState",
     "HistoryEntry",
     "LeaseLost",
     "NewOrder",
@@ -39,6 +44,7 @@ __all__ = [
     "OrderExists",
     "OrderFilter",
     "OrderRow",
+    "ProviderFacts",
     "QueueStats",
     "ReturnExists",
     "ReturnFilter",

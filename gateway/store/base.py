@@ -8,6 +8,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
+from gateway.model.events import EventRow, NewEvent
+from gateway.model.lifecycle import Outcome
 from gateway.model.orders import Phase, Status
 from gateway.model.returns import Decision, ReturnPhase, ReturnStatus
 
@@ -65,6 +67,13 @@ class OrderRow:
     last_error: dict[str, Any] | None
     created_at: datetime
     updated_at: datetime
+    provider_status: str | None = None
+    """The provider's own status, as it last said it."""
+    tracking_code: str | None = None
+    tracking_url: str | None = None
+    shipment_ids: tuple[str, ...] = ()
+    synced_at: float | None = None
+    """When the provider's state was last read (poll, refresh) or heard (webhook)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +82,49 @@ class HistoryEntry:
     source: str
     at: datetime
     detail: str | None = None
+    outcome: Outcome = Outcome.APPLIED
+    """`ignored`: news that would have moved the order backwards, kept for the record only."""
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderFacts:
+    """What the provider said besides the canonical status; None keeps what is stored."""
+
+    raw_status: str | None = None
+    tracking_code: str | None = None
+    tracking_url: str | None = None
+    shipment_ids: tuple[str, ...] = ()
+    """Added to the ids already known."""
+
+    def columns(self) -> list[tuple[str, str]]:
+        """(order column, value) of the scalar facts given (None keeps what is stored)."""
+        found = (
+            ("provider_status", self.raw_status),
+            ("tracking_code", self.tracking_code),
+            ("tracking_url", self.tracking_url),
+        )
+        return [(column, value) for column, value in found if value is not None]
+
+
+class DeliveryState(StrEnum):
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    DEAD = "dead"
+    """Every attempt failed: kept, shown by `GET /v1/deliveries`, retried only on request."""
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryRow:
+    """One event on its way to one subscriber."""
+
+    subscriber: str
+    event: EventRow
+    state: DeliveryState
+    attempts: int
+    next_attempt_at: float
+    last_status: int | None
+    last_error: str | None
+    delivered_at: float | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,6 +250,8 @@ class Transition:
     """Give up the lease (the worker is done with the order for now)."""
     source: str = "submitter"
     detail: str | None = None
+    facts: ProviderFacts | None = None
+    """What the provider's answer said besides the status (a confirm's tracking code)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,6 +265,9 @@ class StoredEvent:
     status: Status | None
     raw_status: str | None
     attempts: int
+    tracking_code: str | None = None
+    tracking_url: str | None = None
+    shipment_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -356,9 +413,92 @@ class Store(ReturnStore, Protocol):
     ) -> OrderRow | None: ...
 
     async def apply_status(
-        self, order_id: str, status: Status, *, source: str, detail: str | None = None
-    ) -> bool:
-        """Move an order to `status` if that moves it forward (`moves_forward`); record it."""
+        self,
+        order_id: str,
+        status: Status,
+        *,
+        source: str,
+        detail: str | None = None,
+        facts: ProviderFacts | None = None,
+        now: float,
+    ) -> Outcome:
+        """Put news about an order through the state machine (`gateway.model.lifecycle`).
+
+        Applied: the status changes, history and an event record it, all in one transaction.
+        Ignored (a regression): history records it as ignored; nothing else changes.
+        Either way `facts` (raw status, tracking) are kept and `synced_at` is set to `now`.
+        """
+        ...
+
+    async def cancel_queued(self, order_id: str, *, now: float) -> OrderRow | None:
+        """Cancel an order no provider call was made for (phase `pending`, not leased).
+
+        The order ends `cancelled` (phase `cancelled`), with its history entry and event;
+        None when the order is not in that state any more (the submitter took it).
+        """
+        ...
+
+    async def replace_body(
+        self, order_id: str, body: str, *, queued_only: bool, now: float
+    ) -> OrderRow | None:
+        """Store a changed canonical order; with `queued_only`, only while it is `pending`
+        and not leased (None otherwise)."""
+        ...
+
+    async def claim_for_poll(
+        self, provider: str, *, now: float, older_than: float, limit: int
+    ) -> Sequence[OrderRow]:
+        """Submitted, not final orders of `provider` not synced since `older_than`, oldest
+        first; their `synced_at` is set to `now` so that no other replica polls them too."""
+        ...
+
+    # events out ----------------------------------------------------------------
+    async def append_event(self, event: NewEvent, *, now: float) -> EventRow:
+        """Append to a tenant's feed in a transaction of its own (changes made by other store
+        methods append theirs inside their own transaction)."""
+        ...
+
+    async def events_after(
+        self, client_id: str, *, after: int, limit: int
+    ) -> Sequence[EventRow]: ...
+
+    async def fan_out(
+        self, subscriber: str, client_id: str, patterns: Sequence[str], *, now: float, limit: int
+    ) -> int:
+        """Make delivery rows for the subscriber's new events matching `patterns`; how many."""
+        ...
+
+    async def claim_deliveries(
+        self, subscriber: str, *, now: float, lease_until: float, limit: int
+    ) -> Sequence[DeliveryRow]:
+        """Due deliveries that are the oldest pending one of their subject, leased."""
+        ...
+
+    async def finish_delivery(
+        self,
+        subscriber: str,
+        seq: int,
+        *,
+        now: float,
+        ok: bool,
+        status: int | None,
+        error: str | None = None,
+        retry_at: float | None = None,
+    ) -> None:
+        """Record an attempt: delivered (`ok`), retried at `retry_at`, or dead (neither)."""
+        ...
+
+    async def list_deliveries(
+        self, subscribers: Sequence[str], *, state: DeliveryState | None, after: int, limit: int
+    ) -> Sequence[DeliveryRow]: ...
+
+    async def retry_delivery(self, subscriber: str, event_id: str, *, now: float) -> bool:
+        """Make a dead delivery pending again (due now); False if it is not dead."""
+        ...
+
+    async def purge_events(self, subscribers: Sequence[str], *, before: float) -> int:
+        """Delete events written before `before` that no subscriber still needs (past every
+        cursor of `subscribers`, no pending or dead delivery); how many."""
         ...
 
     # inbound webhooks ----------------------------------------------------------

@@ -25,7 +25,8 @@ import asyncpg
 import orjson
 import structlog
 
-from gateway.model.orders import OPEN_PHASES, Phase, Status, moves_forward
+from gateway.model.lifecycle import Outcome
+from gateway.model.orders import OPEN_PHASES, Phase, Status
 from gateway.store import postgres_schema
 from gateway.store.base import (
     HistoryEntry,
@@ -38,6 +39,8 @@ from gateway.store.base import (
     StoreUnavailable,
     Transition,
 )
+from gateway.store.postgres_deliveries import PostgresDeliveries
+from gateway.store.postgres_events import PostgresAfterSubmission, record_transition, verdict_for
 from gateway.store.postgres_pool import connect_pool
 from gateway.store.postgres_records import RecordQueries
 from gateway.store.postgres_returns import PostgresReturns
@@ -47,7 +50,8 @@ log = structlog.get_logger(__name__)
 _ORDER_COLUMNS = (
     "id, client_id, external_id, provider, warehouse, route_rule, route_candidate, "
     "provider_order_id, status, phase, body, attempts, next_attempt_at, last_error, "
-    "created_at, updated_at"
+    "created_at, updated_at, provider_status, tracking_code, tracking_url, shipment_ids, "
+    "synced_at"
 )
 _OPEN = "('" + "', '".join(sorted(OPEN_PHASES)) + "')"
 _NATURAL_KEY = "orders_client_external_id"
@@ -71,6 +75,11 @@ def _row(r: asyncpg.Record) -> OrderRow:
         last_error=orjson.loads(r["last_error"]) if r["last_error"] else None,
         created_at=r["created_at"],
         updated_at=r["updated_at"],
+        provider_status=r["provider_status"],
+        tracking_code=r["tracking_code"],
+        tracking_url=r["tracking_url"],
+        shipment_ids=tuple(orjson.loads(r["shipment_ids"])) if r["shipment_ids"] else (),
+        synced_at=r["synced_at"],
     )
 
 
@@ -78,7 +87,10 @@ def _stamp(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, UTC)
 
 
-class PostgresStore(RecordQueries, PostgresReturns):
+class PostgresStore(PostgresAfterSubmission, PostgresDeliveries, RecordQueries, PostgresReturns):
+    _order_columns = _ORDER_COLUMNS
+    _to_row = staticmethod(_row)
+
     @classmethod
     async def open(
         cls, url: str, *, pool_size: int = 10, migrate: bool = True, password: str | None = None
@@ -136,7 +148,9 @@ class PostgresStore(RecordQueries, PostgresReturns):
                     lease_until,
                     stamp,
                 )
-                await _history(db, order.id, order.status, source="api", detail=None, at=stamp)
+                await record_transition(
+                    db, order.id, order.status, None, source="api", detail=None, at=stamp
+                )
                 if idempotency is not None:
                     await db.execute(
                         "UPDATE idempotency SET order_id = $1 WHERE client_id = $2 AND key = $3",
@@ -198,11 +212,16 @@ class PostgresStore(RecordQueries, PostgresReturns):
     async def history(self, order_id: str) -> Sequence[HistoryEntry]:
         async with self._conn() as conn:
             rows = await conn.fetch(
-                "SELECT status, source, detail, at FROM order_history WHERE order_id = $1"
+                "SELECT status, source, detail, at, outcome FROM order_history WHERE order_id = $1"
                 " ORDER BY seq",
                 order_id,
             )
-        return [HistoryEntry(Status(r["status"]), r["source"], r["at"], r["detail"]) for r in rows]
+        return [
+            HistoryEntry(
+                Status(r["status"]), r["source"], r["at"], r["detail"], Outcome(r["outcome"])
+            )
+            for r in rows
+        ]
 
     # submission ----------------------------------------------------------------
     async def claim_due(
@@ -272,16 +291,18 @@ class PostgresStore(RecordQueries, PostgresReturns):
             put("next_attempt_at", step.next_attempt_at)
         if step.count_attempt:
             sets.append("attempts = attempts + 1")
+        for column, value in step.facts.columns() if step.facts else []:
+            put(column, value)
         if step.release:
             sets.append("lease_owner = NULL, lease_until = NULL")
         async with self._tx() as db:
-            status = step.status
-            current = await db.fetchval(
-                "SELECT status FROM orders WHERE id = $1 FOR UPDATE", order_id
-            )
+            status, previous = step.status, None
+            found = await verdict_for(db, order_id, status or Status.ACCEPTED)  # locks the row
             # News that arrived first (a webhook) is never rewound by a later step.
-            if status is not None and current and not moves_forward(Status(current), status):
+            if status is not None and (found is None or found[1] is not Outcome.APPLIED):
                 status = None
+            elif found is not None:
+                previous = found[0]
             if status is not None:
                 put("status", status.value)
             row = await db.fetchrow(
@@ -292,8 +313,8 @@ class PostgresStore(RecordQueries, PostgresReturns):
             if row is None:
                 raise LeaseLost(order_id)
             if status is not None:
-                await _history(
-                    db, order_id, status, source=step.source, detail=step.detail, at=stamp
+                await record_transition(
+                    db, order_id, status, previous, source=step.source, detail=step.detail, at=stamp
                 )
         return _row(row)
 
@@ -303,25 +324,6 @@ class PostgresStore(RecordQueries, PostgresReturns):
             provider,
             provider_order_id,
         )
-
-    async def apply_status(
-        self, order_id: str, status: Status, *, source: str, detail: str | None = None
-    ) -> bool:
-        stamp = datetime.now(UTC)
-        async with self._tx() as db:
-            current = await db.fetchval(
-                "SELECT status FROM orders WHERE id = $1 FOR UPDATE", order_id
-            )
-            if current is None or not moves_forward(Status(current), status):
-                return False
-            await db.execute(
-                "UPDATE orders SET status = $1, updated_at = $2 WHERE id = $3",
-                status.value,
-                stamp,
-                order_id,
-            )
-            await _history(db, order_id, status, source=source, detail=detail, at=stamp)
-            return True
 
     async def queue_stats(self, *, now: float) -> dict[str, QueueStats]:
         async with self._conn() as conn:
@@ -333,19 +335,3 @@ class PostgresStore(RecordQueries, PostgresReturns):
             r["provider"]: QueueStats(int(r["n"]), max(0.0, now - r["oldest"].timestamp()))
             for r in rows
         }
-
-
-async def _history(
-    db: Any, order_id: str, status: Status, *, source: str, detail: str | None, at: datetime
-) -> None:
-    # Callers hold the order row (inserted or locked FOR UPDATE), so MAX(seq) cannot race.
-    await db.execute(
-        "INSERT INTO order_history (order_id, seq, status, source, detail, at)"
-        " SELECT $1, COALESCE(MAX(seq), 0) + 1, $2, $3, $4, $5"
-        " FROM order_history WHERE order_id = $1",
-        order_id,
-        status.value,
-        source,
-        detail,
-        at,
-    )

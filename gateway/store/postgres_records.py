@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import orjson
+
 from gateway.model.orders import Status
 from gateway.store.base import Begin, BeginOutcome, StoredEvent
 from gateway.store.postgres_pool import PostgresPool
@@ -116,7 +118,8 @@ class RecordQueries(PostgresPool):
         async with self._conn() as conn:
             stored = await conn.fetchval(
                 "INSERT INTO webhook_events (provider, event_id, topic, provider_order_id,"
-                " status, raw_status, received_at) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+                " status, raw_status, received_at, tracking_code, tracking_url, shipment_ids)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb)"
                 " ON CONFLICT (provider, event_id) DO NOTHING RETURNING 1",
                 event.provider,
                 event.event_id,
@@ -125,6 +128,9 @@ class RecordQueries(PostgresPool):
                 event.status.value if event.status is not None else None,
                 event.raw_status,
                 now,
+                event.tracking_code,
+                event.tracking_url,
+                orjson.dumps(list(event.shipment_ids)).decode(),
             )
         return bool(stored)
 
@@ -144,6 +150,9 @@ class RecordQueries(PostgresPool):
                 Status(r["status"]) if r["status"] else None,
                 r["raw_status"],
                 r["attempts"],
+                r["tracking_code"],
+                r["tracking_url"],
+                tuple(orjson.loads(r["shipment_ids"])) if r["shipment_ids"] else (),
             )
             for r in rows
         ]

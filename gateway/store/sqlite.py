@@ -21,7 +21,8 @@ import aiosqlite
 import orjson
 import structlog
 
-from gateway.model.orders import OPEN_PHASES, Phase, Status, moves_forward
+from gateway.model.lifecycle import Outcome
+from gateway.model.orders import OPEN_PHASES, Phase, Status
 from gateway.store.base import (
     Begin,
     BeginOutcome,
@@ -37,6 +38,8 @@ from gateway.store.base import (
     Transition,
 )
 from gateway.store.group_commit import PRAGMAS, GroupCommitWriter, Statements
+from gateway.store.sqlite_deliveries import SqliteDeliveries
+from gateway.store.sqlite_events import SqliteAfterSubmission, record_transition, verdict_for
 from gateway.store.sqlite_returns import SqliteReturns
 
 log = structlog.get_logger(__name__)
@@ -44,7 +47,8 @@ log = structlog.get_logger(__name__)
 _ORDER_COLUMNS = (
     "id, client_id, external_id, provider, warehouse, route_rule, route_candidate, "
     "provider_order_id, status, phase, body, attempts, next_attempt_at, last_error, "
-    "created_at, updated_at"
+    "created_at, updated_at, provider_status, tracking_code, tracking_url, shipment_ids, "
+    "synced_at"
 )
 _OPEN = "('" + "', '".join(sorted(OPEN_PHASES)) + "')"
 
@@ -71,6 +75,11 @@ def _row(r: sqlite3.Row) -> OrderRow:
         last_error=orjson.loads(r["last_error"]) if r["last_error"] else None,
         created_at=datetime.fromisoformat(r["created_at"]),
         updated_at=datetime.fromisoformat(r["updated_at"]),
+        provider_status=r["provider_status"],
+        tracking_code=r["tracking_code"],
+        tracking_url=r["tracking_url"],
+        shipment_ids=tuple(orjson.loads(r["shipment_ids"])) if r["shipment_ids"] else (),
+        synced_at=r["synced_at"],
     )
 
 
@@ -103,7 +112,10 @@ async def _reader(path: Path) -> aiosqlite.Connection:
     return db
 
 
-class SqliteStore(SqliteReturns):
+class SqliteStore(SqliteAfterSubmission, SqliteDeliveries, SqliteReturns):
+    _order_columns = _ORDER_COLUMNS
+    _to_row = staticmethod(_row)
+
     def __init__(self, writer: GroupCommitWriter, reader: aiosqlite.Connection) -> None:
         self._writer = writer
         self._reader = reader
@@ -249,7 +261,9 @@ class SqliteStore(SqliteReturns):
                         stamp,
                     ),
                 )
-                await _history(db, order.id, order.status, source="api", detail=None, stamp=stamp)
+                await record_transition(
+                    db, order.id, order.status, None, source="api", detail=None, stamp=stamp
+                )
                 if idempotency is not None:
                     await db.execute(
                         "UPDATE idempotency SET order_id = ? WHERE client_id = ? AND key = ?",
@@ -316,12 +330,17 @@ class SqliteStore(SqliteReturns):
 
     async def history(self, order_id: str) -> Sequence[HistoryEntry]:
         rows = await self._read(
-            "SELECT status, source, detail, at FROM order_history WHERE order_id = ? ORDER BY seq",
+            "SELECT status, source, detail, at, outcome FROM order_history WHERE order_id = ?"
+            " ORDER BY seq",
             (order_id,),
         )
         return [
             HistoryEntry(
-                Status(r["status"]), r["source"], datetime.fromisoformat(r["at"]), r["detail"]
+                Status(r["status"]),
+                r["source"],
+                datetime.fromisoformat(r["at"]),
+                r["detail"],
+                Outcome(r["outcome"]),
             )
             for r in rows
         ]
@@ -397,16 +416,20 @@ class SqliteStore(SqliteReturns):
             args.append(step.next_attempt_at)
         if step.count_attempt:
             sets.append("attempts = attempts + 1")
+        for column, value in step.facts.columns() if step.facts else []:
+            sets.append(f"{column} = ?")
+            args.append(value)
         if step.release:
             sets.append("lease_owner = NULL, lease_until = NULL")
         async with self._tx() as db:
+            previous = None
             if status is not None:
-                current = list(
-                    await db.execute_fetchall("SELECT status FROM orders WHERE id = ?", (order_id,))
-                )
+                found = await verdict_for(db, order_id, status)
                 # News that arrived first (a webhook) is never rewound by a later step.
-                if current and not moves_forward(Status(current[0][0]), status):
+                if found is None or found[1] is not Outcome.APPLIED:
                     status = None
+                else:
+                    previous = found[0]
             if status is not None:
                 sets.append("status = ?")
                 args.append(status)
@@ -417,8 +440,14 @@ class SqliteStore(SqliteReturns):
             if cur.rowcount == 0:
                 raise LeaseLost(order_id)
             if status is not None:
-                await _history(
-                    db, order_id, status, source=step.source, detail=step.detail, stamp=stamp
+                await record_transition(
+                    db,
+                    order_id,
+                    status,
+                    previous,
+                    source=step.source,
+                    detail=step.detail,
+                    stamp=stamp,
                 )
             rows = list(
                 await db.execute_fetchall(
@@ -434,28 +463,12 @@ class SqliteStore(SqliteReturns):
         )
         return _row(rows[0]) if rows else None
 
-    async def apply_status(
-        self, order_id: str, status: Status, *, source: str, detail: str | None = None
-    ) -> bool:
-        stamp = datetime.now(UTC).isoformat(timespec="microseconds")
-        async with self._tx() as db:
-            current = list(
-                await db.execute_fetchall("SELECT status FROM orders WHERE id = ?", (order_id,))
-            )
-            if not current or not moves_forward(Status(current[0][0]), status):
-                return False
-            await db.execute(
-                "UPDATE orders SET status = ?, updated_at = ? WHERE id = ?",
-                (status, stamp, order_id),
-            )
-            await _history(db, order_id, status, source=source, detail=detail, stamp=stamp)
-            return True
-
     async def record_event(self, event: StoredEvent, *, now: float) -> bool:
         async with self._tx() as db:
             cur = await db.execute(
                 "INSERT INTO webhook_events (provider, event_id, topic, provider_order_id,"
-                " status, raw_status, received_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+                " status, raw_status, received_at, tracking_code, tracking_url, shipment_ids)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (provider, event_id) DO NOTHING",
                 (
                     event.provider,
@@ -465,6 +478,9 @@ class SqliteStore(SqliteReturns):
                     event.status,
                     event.raw_status,
                     now,
+                    event.tracking_code,
+                    event.tracking_url,
+                    orjson.dumps(list(event.shipment_ids)).decode(),
                 ),
             )
             return cur.rowcount == 1
@@ -483,6 +499,9 @@ class SqliteStore(SqliteReturns):
                 Status(r["status"]) if r["status"] else None,
                 r["raw_status"],
                 r["attempts"],
+                r["tracking_code"],
+                r["tracking_url"],
+                tuple(orjson.loads(r["shipment_ids"])) if r["shipment_ids"] else (),
             )
             for r in rows
         ]
@@ -539,19 +558,3 @@ def statements(sql: str) -> list[str]:
     ):
         out.append(buf.strip())
     return out
-
-
-async def _history(
-    db: Statements,
-    order_id: str,
-    status: Status,
-    *,
-    source: str,
-    detail: str | None,
-    stamp: str,
-) -> None:
-    await db.execute(
-        "INSERT INTO order_history SELECT ?, COALESCE(MAX(seq), 0) + 1, ?, ?, ?, ?"
-        " FROM order_history WHERE order_id = ?",
-        (order_id, status, source, detail, stamp, order_id),
-    )

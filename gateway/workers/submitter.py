@@ -1,5 +1,6 @@
 """The background loops: submitter (outbox of orders still to send), webhook events not yet
-applied, and idempotency housekeeping — each a job run by one `periodic` loop shape.
+applied, the status poller (one loop per provider), the event dispatcher to subscribers, and
+idempotency housekeeping — each a job run by one `periodic` loop shape.
 
 On start-up the submitter loop is also crash recovery: orders left in `pending`, `creating`,
 `created` or `confirming` by a process that died become due again once that process's lease
@@ -19,6 +20,8 @@ from gateway.config import Settings
 from gateway.orders.events import WebhookIntake
 from gateway.orders.submission import Submitter
 from gateway.store import Store
+from gateway.workers.dispatcher import EventDispatcher
+from gateway.workers.poller import StatusPoller
 
 log = structlog.get_logger(__name__)
 
@@ -28,7 +31,13 @@ EVENTS_EVERY_S = 2.0
 
 @contextlib.asynccontextmanager
 async def run_workers(
-    store: Store, submitter: Submitter, settings: Settings, webhooks: WebhookIntake
+    store: Store,
+    submitter: Submitter,
+    settings: Settings,
+    webhooks: WebhookIntake,
+    *,
+    poller: StatusPoller,
+    dispatcher: EventDispatcher,
 ) -> AsyncIterator[None]:
     stop = asyncio.Event()
 
@@ -45,11 +54,19 @@ async def run_workers(
             submitter.spawn(row, lease)
 
     async def purge() -> None:
-        if purged := await store.purge_idempotency(now=time.time()):
+        now = time.time()
+        if purged := await store.purge_idempotency(now=now):
             log.info("idempotency.purged", records=purged)
+        subscribers = [s.id for s in settings.subscribers]
+        before = now - settings.events.retention_s
+        if purged := await store.purge_events(subscribers, before=before):
+            log.info("events.purged", events=purged)
 
     async def apply_events() -> None:
         await webhooks.apply_pending()
+
+    async def dispatch() -> None:
+        await dispatcher.dispatch()
 
     loops = [
         asyncio.create_task(
@@ -58,7 +75,18 @@ async def run_workers(
         ),
         asyncio.create_task(periodic("webhook-events", apply_events, EVENTS_EVERY_S, stop)),
         asyncio.create_task(periodic("idempotency-purge", purge, PURGE_EVERY_S, stop)),
+        asyncio.create_task(
+            periodic("dispatcher", dispatch, settings.events.dispatch_interval_s, stop),
+            name="dispatcher",
+        ),
     ]
+    for name in settings.providers:
+        loops.append(
+            asyncio.create_task(
+                periodic(f"poller:{name}", _poll(poller, name), poller.tick_s(name), stop),
+                name=f"poller:{name}",
+            )
+        )
     log.info("workers.started", owner=submitter.owner)
     try:
         yield
@@ -66,6 +94,13 @@ async def run_workers(
         stop.set()
         await asyncio.gather(*loops, return_exceptions=True)
         log.info("workers.stopped", running=len(submitter.running))
+
+
+def _poll(poller: StatusPoller, name: str) -> Callable[[], Awaitable[None]]:
+    async def job() -> None:
+        await poller.poll(name)
+
+    return job
 
 
 async def periodic(

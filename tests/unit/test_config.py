@@ -120,6 +120,7 @@ def test_shipped_config_files_are_valid() -> None:
         "LOGITRAIL_CLIENT_SECRET": "s",
         "LOGENTIC_API_TOKEN": "t",
         "LOGENTIC_WEBHOOK_SECRET": "w",
+        "LOGITRAIL_WEBHOOK_TOKEN": "lt",
         "FLEXPORT_TOKEN": "f",
         "FLEXPORT_WEBHOOK_SECRET": "fw",
         "GATEWAY_KEY_STOREFRONT_CA": "k2",
@@ -175,6 +176,19 @@ def test_an_empty_condition_is_a_mistake_named_by_key(condition: str, value: obj
     data = base()
     data["routing"]["rules"][0]["when"] = {condition: value}
     assert f"routing.rules.0.when.{condition}" in problems(data)
+
+
+def test_subscribers_are_checked_by_key() -> None:
+    sub = {"id": "oms", "client": "shop", "url": "https://oms.example/hooks", "secret_env": "SUB"}
+    found = problems(
+        base(subscribers=[sub, {**sub, "client": "nobody"}]), {**ENV, "SUB": "notbase64!!"}
+    )
+    assert found["subscribers.0.secret_env"].startswith("SUB must hold a Standard Webhooks secret")
+    assert "nobody" in found["subscribers.1.client"]
+    assert found["subscribers.1.id"] == "duplicate subscriber id 'oms'"
+    assert "subscribers.0.url" in problems(base(subscribers=[{**sub, "url": "ftp://x"}]))
+    good = parse(base(subscribers=[sub]), {**ENV, "SUB": "whsec_" + "A" * 43 + "="})
+    assert good.subscribers[0].max_attempts == 15
 
 
 def test_scale_out_keys_have_defaults_and_bounds() -> None:

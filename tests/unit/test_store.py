@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from gateway.model.lifecycle import Outcome
 from gateway.model.orders import Phase, Status
 from gateway.store import (
     BeginOutcome,
@@ -231,9 +232,14 @@ async def test_apply_status_only_moves_forward_and_is_found_by_provider_id(store
     found = await store.find_by_provider_id("p", "X1")
     assert found is not None
     assert found.id == "ord_1"
-    assert await store.apply_status("ord_1", Status.SHIPPED, source="webhook") is True
-    assert await store.apply_status("ord_1", Status.IN_PROGRESS, source="poll") is False
-    assert [h.status for h in await store.history("ord_1")] == [Status.ACCEPTED, Status.SHIPPED]
+    shipped = await store.apply_status("ord_1", Status.SHIPPED, source="webhook", now=NOW)
+    late = await store.apply_status("ord_1", Status.IN_PROGRESS, source="poll", now=NOW)
+    assert (shipped, late) == (Outcome.APPLIED, Outcome.IGNORED)
+    assert [(h.status, h.outcome) for h in await store.history("ord_1")] == [
+        (Status.ACCEPTED, Outcome.APPLIED),
+        (Status.SHIPPED, Outcome.APPLIED),
+        (Status.IN_PROGRESS, Outcome.IGNORED),
+    ]
 
 
 async def test_list_filters_by_status_provider_and_updated_since(store: Store) -> None:

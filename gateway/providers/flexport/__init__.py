@@ -37,7 +37,7 @@ def _sandbox(settings: ProviderSettings, secrets: Secrets, ctx: ProviderContext)
         webhook_token=secrets.reveal(env) if env else None,
         webhook_token_header=settings.webhook_token_header,
         webhook_url=f"{ctx.self_url}/v1/webhooks/flexport" if env else None,
-        autopilot_s=5.0,
+        autopilot_s=ctx.sandbox_autopilot_s,
     )
     for merchant_sku, (logistics_sku, name) in DEMO_PRODUCTS.items():
         sandbox.add_product(merchant_sku, logistics_sku=logistics_sku, name=name)

@@ -296,6 +296,11 @@ class FlexportAdapter(FlexportReturns):
             return await self.get(provider_order_id)
         return self._provider_order(kind, provider_order_id, resp)
 
+    async def update(self, provider_order_id: str, submission: Submission) -> ProviderOrder:
+        """Flexport documents no order-update route (flexport.md §4.3): `capabilities.update`
+        is off, so `PATCH /v1/orders/{id}` answers 409 before this is ever called."""
+        raise Conflict(NAME, "Flexport has no order-update endpoint", code="update-unsupported")
+
     async def _by_id(
         self, op: str, provider_order_id: str, *, headers: Mapping[str, str] | None = None
     ) -> tuple[Response, Kind]:

@@ -40,7 +40,7 @@ def _sandbox(
         webhook_secret=secrets.reveal(env) if env else None,
         webhook_url=f"{ctx.self_url}/v1/webhooks/logentic" if env else None,
         warehouses={w.warehouse_id: name for name, w in settings.warehouses.items()},
-        autopilot_s=5.0,
+        autopilot_s=ctx.sandbox_autopilot_s,
     )
     for sku, (name, width, depth, height, weight) in DEMO_ITEMS.items():
         sandbox.add_item(

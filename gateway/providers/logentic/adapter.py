@@ -73,7 +73,10 @@ class LogenticAdapter:
         self._ctx = ctx
         self._clock = clock
         self.capabilities = Capabilities(
-            cancel=True, stock=True, webhooks=settings.webhook_secret_env is not None
+            cancel=True,
+            update=True,
+            stock=True,
+            webhooks=settings.webhook_secret_env is not None,
         )
         self._session: aiohttp.ClientSession | None = None
         self._transport: ProviderTransport | None = None
@@ -154,6 +157,14 @@ class LogenticAdapter:
         resp = await self._call(
             "update", order_id=provider_order_id, json={"status": "CANCELLED"}, retry_unknown=True
         )
+        return _provider_order(provider_order_id, resp)
+
+    async def update(self, provider_order_id: str, submission: Submission) -> ProviderOrder:
+        """`PUT /orders/{id}` with the order's fields; only while PENDING (else `Conflict`)."""
+        warehouse_id = self.settings.warehouses[submission.warehouse].warehouse_id
+        item_ids = await self._item_ids(submission)
+        body = translate.to_order(submission.order, warehouse_id=warehouse_id, item_ids=item_ids)
+        resp = await self._call("update", order_id=provider_order_id, json=body, retry_unknown=True)
         return _provider_order(provider_order_id, resp)
 
     async def list_orders(self, **filters: str) -> AsyncIterator[dict[str, Any]]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from aiohttp import web
 
 from gateway.config import ProviderSettings, Secrets
@@ -38,10 +40,9 @@ def _build(settings: ProviderSettings, secrets: Secrets, ctx: ProviderContext) -
     return LogitrailAdapter(settings, secrets, ctx)
 
 
-def _sandbox(
-    settings: ProviderSettings, secrets: Secrets, _ctx: ProviderContext
-) -> web.Application:
-    """The in-process simulator, registering this gateway's own credentials as its client."""
+def _sandbox(settings: ProviderSettings, secrets: Secrets, ctx: ProviderContext) -> web.Application:
+    """The in-process simulator, registering this gateway's own credentials as its client;
+    with `webhook_token_env` it sends its webhooks back to this gateway."""
     from gateway.sandbox.logitrail import LogitrailSandbox, SandboxClient  # noqa: PLC0415
 
     assert isinstance(settings, LogitrailSettings)
@@ -50,7 +51,17 @@ def _sandbox(
         secrets.reveal(settings.client_secret_env),
         DOCUMENTED_SCOPES,
     )
-    return LogitrailSandbox(clients=[client], merchant_id=settings.merchant_id).app
+    token_env = settings.webhook_token_env
+    webhook_url = None
+    if token_env is not None:
+        token = quote(secrets.reveal(token_env), safe="")
+        webhook_url = f"{ctx.self_url}/v1/webhooks/logitrail?token={token}"
+    return LogitrailSandbox(
+        clients=[client],
+        merchant_id=settings.merchant_id,
+        webhook_url=webhook_url,
+        autopilot_s=ctx.sandbox_autopilot_s,
+    ).app
 
 
 PROVIDER = ProviderSpec(

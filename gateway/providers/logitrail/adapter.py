@@ -89,6 +89,7 @@ class LogitrailAdapter:
         self.capabilities = Capabilities(
             confirm=True,
             cancel=True,
+            update=True,
             webhooks=settings.webhook_token_env is not None,
             returns=settings.returns_enabled,
             return_decisions=settings.returns_enabled,
@@ -290,6 +291,17 @@ class LogitrailAdapter:
         """DELETE: a passive order becomes `deleted`, a confirmed one `cancelled`; too late →
         `Conflict` with Logitrail's `order_already_processing|processed|cancelled`."""
         await self._call("cancel", ident=provider_order_id, retry_unknown=True)
+        return await self.get(provider_order_id)
+
+    async def update(self, provider_order_id: str, submission: Submission) -> ProviderOrder:
+        """`POST /orders/{id}` with the whole order; once picking started Logitrail answers
+        `order_already_processing` (→ `Conflict`)."""
+        await self._call(
+            "update",
+            ident=provider_order_id,
+            json=translate.to_order(submission.order),
+            retry_unknown=True,
+        )
         return await self.get(provider_order_id)
 
     def webhook_events(

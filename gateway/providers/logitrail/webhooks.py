@@ -4,7 +4,8 @@ Logitrail signs nothing (logitrail.md §2), so DESIGN §11 registers the gateway
 secret `?token=` from `webhook_token_env`, compared in constant time. A delivery is one
 envelope `{event_id, event_type, webhook_id, ts, retry_count, payload}` or, for batch-enabled
 hooks, an array of up to 100; `event_id` is stable across retries and hooks (the dedupe key).
-Order events carry `payload.order{id, merchants_order, status, …}`.
+Order events carry `payload.order{id, merchants_order, status, tracking_code, tracking_url}`;
+`order.shipped` adds `payload.shipment{id, carrier_tracking_code}`.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ def events(body: bytes) -> list[ProviderEvent]:
         order = _object(payload.get("order"))
         raw = order.get("status") if isinstance(order.get("status"), str) else None
         oid = order.get("id")
+        shipment = _object(payload.get("shipment")).get("id")
         out.append(
             ProviderEvent(
                 event_id=str(env["event_id"]),
@@ -43,6 +45,9 @@ def events(body: bytes) -> list[ProviderEvent]:
                 provider_order_id=str(oid) if isinstance(oid, str | int) else None,
                 status=status_of(raw) if raw else None,
                 raw_status=raw,
+                tracking_code=_text(order.get("tracking_code")),
+                tracking_url=_text(order.get("tracking_url")),
+                shipment_ids=(str(shipment),) if isinstance(shipment, str | int) else (),
             )
         )
     return out
@@ -50,3 +55,7 @@ def events(body: bytes) -> list[ProviderEvent]:
 
 def _object(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None

@@ -13,6 +13,10 @@ Routes, relative to where `app` is mounted (the gateway mounts it at `/_sandbox/
 | cancel | `DELETE /orders/{id}` | orders:manage |
 | return_* | `/order-returns…` (see `returns.py`) | order_returns:read / :manage |
 
+Webhooks (`webhooks.py`) go to `webhook_url` (which carries the gateway's `?token=`) on every
+status change. `autopilot_s` (for the demo): a confirmed order moves on to `processing`, then
+`processed`, every so many seconds, unless something else changed its status meanwhile.
+
 Every API call is recorded (`requests`, in the order answers are produced) and may be faulted
 (`inject`, see `gateway.sandbox.harness`); the `/_control/...` routes are neither. Every
 response carries an `x-correlation-id` header; every error is JSON.
@@ -20,6 +24,8 @@ response carries an `x-correlation-id` header; every error is JSON.
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import time
 from collections.abc import Callable
 
@@ -39,10 +45,12 @@ from .errors import ApiError, json_response
 from .faults import OPS, Fault
 from .returns import INBOUND_STATUSES
 from .state import SandboxClient, SandboxOrder, SandboxReturn, SandboxState
+from .webhooks import WebhookDelivery, WebhookSender
 
 log = structlog.get_logger(__name__)
 
 _FAULT_BODY = {"code": "unknown", "message": "injected fault"}
+AUTOPILOT = ("confirmed", "processing", "processed")
 
 
 class LogitrailSandbox(HarnessControls[Fault]):
@@ -56,6 +64,8 @@ class LogitrailSandbox(HarnessControls[Fault]):
         token_ttl_s: float = 3600.0,
         clock: Callable[[], float] = time.time,
         seed: int = 0,
+        webhook_url: str | None = None,
+        autopilot_s: float | None = None,
     ) -> None:
         self._state = SandboxState(
             clients=clients,
@@ -64,6 +74,11 @@ class LogitrailSandbox(HarnessControls[Fault]):
             clock=clock,
             seed=seed,
         )
+        self._sender = WebhookSender(url=webhook_url, clock=clock)
+        self.deliveries: list[WebhookDelivery] = self._sender.deliveries
+        self._autopilot_s = autopilot_s
+        self._autopilots: set[asyncio.Task[None]] = set()
+        self._state.on_status = self._on_status
         self._operations: dict[web.AbstractRoute, api.Operation] = {}
         self._harness = CallHarness(
             name="logitrail",
@@ -118,6 +133,41 @@ class LogitrailSandbox(HarnessControls[Fault]):
         else:
             ret.inbound_shipment["status"] = status
 
+    @property
+    def webhook_url(self) -> str | None:
+        """Where webhooks go, `?token=` included (None: none are sent); settable."""
+        return self._sender.url
+
+    @webhook_url.setter
+    def webhook_url(self, url: str | None) -> None:
+        self._sender.url = url
+
+    async def drain_webhooks(self) -> None:
+        """Wait until every queued webhook was delivered or given up on."""
+        await self._sender.drain()
+
+    async def close(self) -> None:
+        """Stop the autopilot and queued webhooks (also on cleanup of the app)."""
+        for task in list(self._autopilots):
+            task.cancel()
+        await asyncio.gather(*self._autopilots, return_exceptions=True)
+        await self._sender.close()
+
+    def _on_status(self, order: SandboxOrder) -> None:
+        self._sender.announce(order)
+        if order.status == "confirmed" and self._autopilot_s is not None:
+            task = asyncio.create_task(self._autopilot(order, self._autopilot_s))
+            self._autopilots.add(task)
+            task.add_done_callback(self._autopilots.discard)
+
+    async def _autopilot(self, order: SandboxOrder, every_s: float) -> None:
+        for previous, status in itertools.pairwise(AUTOPILOT):
+            await asyncio.sleep(every_s)
+            if order.status != previous:
+                return
+            self._state.set_status(order, status)
+            log.info("sandbox.logitrail.autopilot.advanced", order_id=order.id, status=status)
+
     # the aiohttp application
 
     def _build_app(self) -> web.Application:
@@ -128,7 +178,11 @@ class LogitrailSandbox(HarnessControls[Fault]):
         add_control_routes(app, self._harness)
         control.add_routes(app, self, self._harness)
         self._harness.install(app)
+        app.on_cleanup.append(self._on_cleanup)
         return app
+
+    async def _on_cleanup(self, _app: web.Application) -> None:
+        await self.close()
 
     def _op_of(self, request: web.Request) -> str:
         operation = self._operations.get(request.match_info.route)

@@ -108,6 +108,8 @@ class SandboxState:
         self.returns: dict[str, SandboxReturn] = {}
         self.products: dict[str, str] = {}
         """Merchant SKU (`merchants_id`) → product id; a line with a new SKU creates one."""
+        self.on_status: Callable[[SandboxOrder], None] = lambda _order: None
+        """Hears every status change (webhooks, autopilot)."""
         self._tokens: dict[str, IssuedToken] = {}
         self._ids = random.Random(f"logitrail-ids-{seed}")
 
@@ -164,6 +166,7 @@ class SandboxState:
             order.tracking_code = code
             order.tracking_url = TRACKING_URL.format(code=code)
         order.updated_at = self.clock()
+        self.on_status(order)
 
     def register_products(self, body: dict[str, Any]) -> None:
         lines = order_products(body)

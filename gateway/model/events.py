@@ -1,0 +1,104 @@
+"""Events out to callers (DESIGN §7): their types and the JSON they carry.
+
+An event is written to the outbox in the same transaction as the change it reports, so the
+feed (`GET /v1/events`) and the subscribers' webhooks can never miss a change nor report one
+that was rolled back. The payload follows the Standard Webhooks shape:
+`{"type", "timestamp", "data"}`; `data` for order events is `order_event_data`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from fnmatch import fnmatchcase
+from typing import Any
+
+from gateway.model.orders import Status
+
+ORDER_ACCEPTED = "order.accepted"
+ORDER_SUBMITTED = "order.submitted"
+ORDER_STATUS_CHANGED = "order.status_changed"
+ORDER_REJECTED = "order.rejected"
+ORDER_CANCELLED = "order.cancelled"
+
+_BY_STATUS = {
+    Status.ACCEPTED: ORDER_ACCEPTED,
+    Status.SUBMITTED: ORDER_SUBMITTED,
+    Status.REJECTED: ORDER_REJECTED,
+    Status.CANCELLED: ORDER_CANCELLED,
+}
+
+
+def order_event_type(status: Status) -> str:
+    """The event an order entering `status` produces."""
+    return _BY_STATUS.get(status, ORDER_STATUS_CHANGED)
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    """An event to append to a tenant's feed (see `store.append_event`)."""
+
+    client_id: str
+    type: str
+    subject: str
+    """The id of what it is about (`ord_…`, `ret_…`): events of one subject stay in order."""
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class EventRow:
+    seq: int
+    id: str
+    client_id: str
+    type: str
+    subject: str
+    data: dict[str, Any]
+    created_at: datetime
+
+    def payload(self) -> dict[str, Any]:
+        """The body sent to subscribers and shown in the feed (Standard Webhooks shape)."""
+        return {
+            "id": self.id,
+            "type": self.type,
+            "timestamp": _ts(self.created_at),
+            "data": self.data,
+        }
+
+
+def order_event_data(
+    *,
+    order_id: str,
+    external_id: str,
+    status: Status,
+    previous_status: Status | None,
+    provider: str,
+    provider_order_id: str | None,
+    provider_status: str | None,
+    tracking_code: str | None,
+    tracking_url: str | None,
+    source: str,
+    detail: str | None,
+) -> dict[str, Any]:
+    return {
+        "order_id": order_id,
+        "external_id": external_id,
+        "status": status.value,
+        "previous_status": previous_status.value if previous_status else None,
+        "provider": provider,
+        "provider_order_id": provider_order_id,
+        "provider_status": provider_status,
+        "tracking_code": tracking_code,
+        "tracking_url": tracking_url,
+        "source": source,
+        "detail": detail,
+    }
+
+
+def matches(event_type: str, patterns: Sequence[str]) -> bool:
+    """Whether a subscriber's `events = ["order.*", …]` takes this event type."""
+    return any(fnmatchcase(event_type, p) for p in patterns)
+
+
+def _ts(value: datetime) -> str:
+    return value.isoformat(timespec="milliseconds").replace("+00:00", "Z")

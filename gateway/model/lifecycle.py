@@ -1,0 +1,103 @@
+"""The canonical status state machine (DESIGN §3): forward only, transitions as data.
+
+    accepted ─▶ submitted ─▶ in_progress ─▶ shipped ─▶ delivered
+        │            │             │            │
+        └────────────┴─────────────┴────────────┴──▶ on_hold ⇄ exception   (side states)
+                                                 ──▶ cancelled · rejected  (final)
+
+Every piece of news about an order (a webhook, a poll, an API call, the submitter) goes
+through `decide`. Whatever arrives late or repeated must never move an order backwards:
+
+- `TRANSITIONS` lists, per status, the statuses it may move to; a final status
+  (`delivered`, `cancelled`, `rejected`) moves nowhere.
+- Along the main line, an order never goes below the furthest point it has reached
+  (`reached`, the high-water mark over its applied history): `in_progress` after `shipped`
+  is ignored even when `on_hold` came in between. Leaving `on_hold`/`exception` for the
+  point where the order stood (a back order that got its stock) is a recovery, not a
+  regression.
+- The same status again is `UNCHANGED` (not recorded); anything else refused is `IGNORED`
+  and recorded in the history as such, never applied.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+
+from gateway.model.orders import Status
+
+S = Status
+
+MAIN_LINE: tuple[Status, ...] = (S.ACCEPTED, S.SUBMITTED, S.IN_PROGRESS, S.SHIPPED, S.DELIVERED)
+RANK: Mapping[Status, int] = {status: i for i, status in enumerate(MAIN_LINE)}
+SIDE = frozenset({S.ON_HOLD, S.EXCEPTION})
+FINAL = frozenset({S.DELIVERED, S.CANCELLED, S.REJECTED})
+
+_ANYWHERE_LATER = {S.ON_HOLD, S.EXCEPTION, S.CANCELLED, S.REJECTED}
+TRANSITIONS: Mapping[Status, frozenset[Status]] = {
+    S.ACCEPTED: frozenset({S.SUBMITTED, S.IN_PROGRESS, S.SHIPPED, S.DELIVERED, *_ANYWHERE_LATER}),
+    S.SUBMITTED: frozenset({S.IN_PROGRESS, S.SHIPPED, S.DELIVERED, *_ANYWHERE_LATER}),
+    S.IN_PROGRESS: frozenset({S.SHIPPED, S.DELIVERED, S.ON_HOLD, S.EXCEPTION, S.CANCELLED}),
+    # A parcel on its way can be lost or come back, not be cancelled or refused.
+    S.SHIPPED: frozenset({S.DELIVERED, S.EXCEPTION}),
+    S.ON_HOLD: frozenset(
+        {S.SUBMITTED, S.IN_PROGRESS, S.SHIPPED, S.DELIVERED, S.EXCEPTION, S.CANCELLED, S.REJECTED}
+    ),
+    S.EXCEPTION: frozenset(
+        {S.SUBMITTED, S.IN_PROGRESS, S.SHIPPED, S.DELIVERED, S.ON_HOLD, S.CANCELLED, S.REJECTED}
+    ),
+    S.DELIVERED: frozenset(),
+    S.CANCELLED: frozenset(),
+    S.REJECTED: frozenset(),
+}
+"""Status → the statuses it may move to (before the high-water check)."""
+
+
+class Outcome(StrEnum):
+    APPLIED = "applied"
+    UNCHANGED = "unchanged"
+    """The order is in this status already: nothing to record."""
+    IGNORED = "ignored"
+    """A regression or a move the table forbids: recorded in history, never applied."""
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    outcome: Outcome
+    reason: str | None = None
+
+
+def reached(applied: Iterable[Status]) -> Status:
+    """The furthest main-line status among `applied` (the order's history), `accepted` if none."""
+    best = S.ACCEPTED
+    for status in applied:
+        if status in RANK and RANK[status] > RANK[best]:
+            best = status
+    return best
+
+
+def decide(current: Status, furthest: Status, new: Status) -> Verdict:
+    """Whether an order in `current`, having reached `furthest`, may take `new`."""
+    if new is current:
+        return Verdict(Outcome.UNCHANGED)
+    if current in FINAL:
+        return Verdict(Outcome.IGNORED, f"{current} is final")
+    if new not in TRANSITIONS[current]:
+        return Verdict(Outcome.IGNORED, f"{current} does not move to {new}")
+    if new in RANK and RANK[new] < RANK[furthest]:
+        return Verdict(Outcome.IGNORED, f"the order has reached {furthest} already")
+    return Verdict(Outcome.APPLIED)
+
+
+def fold(news: Iterable[Status], start: Status = S.ACCEPTED) -> list[tuple[Status, Verdict]]:
+    """Run a sequence of news from `start`: each status with its verdict (for tests and tools)."""
+    current, applied = start, [start]
+    out = []
+    for status in news:
+        verdict = decide(current, reached(applied), status)
+        if verdict.outcome is Outcome.APPLIED:
+            current = status
+            applied.append(status)
+        out.append((status, verdict))
+    return out

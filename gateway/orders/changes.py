@@ -1,0 +1,247 @@
+"""`OrderChanges`: what a caller may do to an order after submitting it — cancel, change,
+refresh (DESIGN §3). Every status it learns goes through the state machine
+(`Store.apply_status`), so an answer racing a webhook can never move an order backwards.
+
+Where the order is decides who acts:
+- still queued in the gateway (phase `pending`, nobody submitting it): the gateway alone —
+  a cancel or change never reaches the provider;
+- being submitted right now: the caller waits briefly for the submission to settle, else
+  409 `submission-in-progress` with `Retry-After`;
+- at the provider: the provider decides; its refusal is a 409 carrying its reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import date
+from typing import Annotated, Any
+
+import orjson
+import structlog
+from pydantic import AwareDatetime, Field, ValidationError
+
+from gateway.model.clients import Client
+from gateway.model.lifecycle import FINAL
+from gateway.model.orders import (
+    MAX_LINES,
+    OPEN_PHASES,
+    Address,
+    CanonicalOrder,
+    Line,
+    Phase,
+    Recipient,
+    Status,
+    Strict,
+)
+from gateway.model.problems import FieldProblem, ProblemError, validation_problem
+from gateway.orders.events import facts_of
+from gateway.orders.submission import Submitter
+from gateway.providers.base import Conflict, Provider, ProviderOrder, Submission
+from gateway.store import OrderRow, Store
+
+log = structlog.get_logger(__name__)
+
+SETTLE_S = 2.0
+"""How long a cancel or change waits for a submission running in this process to settle."""
+
+
+class OrderChange(Strict):
+    """`PATCH /v1/orders/{id}`: the parts of an order that may change; omitted ones stay."""
+
+    recipient: Recipient | None = None
+    address: Address | None = None
+    lines: Annotated[list[Line], Field(min_length=1, max_length=MAX_LINES)] | None = None
+    not_before: AwareDatetime | date | None = None
+    not_after: AwareDatetime | date | None = None
+
+
+class OrderChanges:
+    def __init__(
+        self,
+        store: Store,
+        providers: Mapping[str, Provider],
+        submitter: Submitter,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._store = store
+        self._providers = providers
+        self._submitter = submitter
+        self._clock = clock
+
+    async def cancel(self, client: Client, order_id: str) -> OrderRow:
+        row = await self._own(client, order_id)
+        if row.status is Status.CANCELLED:
+            return row  # cancelling twice is not an error
+        if row.status in FINAL:
+            raise _not_cancellable(row, f"the order is {row.status} already")
+        if row.phase is Phase.PENDING:
+            done = await self._while_queued(
+                row, lambda: self._store.cancel_queued(row.id, now=self._clock())
+            )
+            if done is not None:
+                log.info("order.cancelled", order_id=row.id, at="gateway")
+                return done
+        row = await self._settled(row, _not_cancellable)
+        provider = self._providers.get(row.provider)
+        if provider is None or not provider.capabilities.cancel:
+            raise _not_cancellable(row, f"{row.provider} does not cancel orders through its API")
+        assert row.provider_order_id is not None
+        try:
+            result = await provider.cancel(row.provider_order_id)
+        except Conflict as exc:
+            row = await self._refresh_quietly(row, provider)
+            raise _not_cancellable(row, exc.message, provider_code=exc.code) from None
+        log.info("order.cancelled", order_id=row.id, at=row.provider, raw_status=result.raw_status)
+        return await self._apply(row, result, detail="cancelled by the client")
+
+    async def change(self, client: Client, order_id: str, change: OrderChange) -> OrderRow:
+        row = await self._own(client, order_id)
+        if row.status in FINAL:
+            raise _not_changeable(row, f"the order is {row.status}")
+        order = _merged(CanonicalOrder.model_validate_json(row.body), change)
+        submission = Submission(row.id, row.client_id, order, row.warehouse)
+        provider = self._providers.get(row.provider)
+        if provider is not None and (problems := provider.check(submission)):
+            raise ProblemError(
+                422,
+                "provider-rules",
+                f"The change breaks rules of provider {row.provider}",
+                errors=[FieldProblem(p.loc, p.msg, rule=row.provider) for p in problems],
+            )
+        body = order.model_dump_json()
+        if row.phase is Phase.PENDING:
+            done = await self._while_queued(
+                row,
+                lambda: self._store.replace_body(row.id, body, queued_only=True, now=self._clock()),
+            )
+            if done is not None:
+                return done
+        row = await self._settled(row, _not_changeable)
+        if provider is None or not provider.capabilities.update:
+            raise _not_changeable(row, f"{row.provider} does not change orders through its API")
+        assert row.provider_order_id is not None
+        try:
+            result = await provider.update(row.provider_order_id, submission)
+        except Conflict as exc:
+            row = await self._refresh_quietly(row, provider)
+            raise _not_changeable(row, exc.message, provider_code=exc.code) from None
+        await self._store.replace_body(row.id, body, queued_only=False, now=self._clock())
+        return await self._apply(row, result, detail="changed by the client")
+
+    async def refresh(self, client: Client, order_id: str) -> OrderRow:
+        row = await self._own(client, order_id)
+        provider = self._providers.get(row.provider)
+        if row.phase is not Phase.DONE or row.provider_order_id is None or provider is None:
+            return row  # nothing at a provider to ask about (yet)
+        current = await provider.get(row.provider_order_id)
+        return await self._apply(row, current, detail="refreshed by the client")
+
+    # ---------------------------------------------------------------------------
+    async def _own(self, client: Client, order_id: str) -> OrderRow:
+        row = await self._store.get_order(order_id, client_id=client.id)
+        if row is None:
+            raise ProblemError(
+                404, "not-found", "No such order", detail=f"order {order_id} does not exist"
+            )
+        return row
+
+    async def _while_queued(
+        self, row: OrderRow, action: Callable[[], Awaitable[OrderRow | None]]
+    ) -> OrderRow | None:
+        """Run `action` (which succeeds only while the order is queued and not leased); if a
+        submitter of this process holds the order right now, let that attempt end first."""
+        done = await action()
+        if done is None and (task := self._submitter.running.get(row.id)):
+            await asyncio.wait([task], timeout=SETTLE_S)
+            done = await action()
+        return done
+
+    async def _settled(
+        self, row: OrderRow, refuse: Callable[[OrderRow, str], ProblemError]
+    ) -> OrderRow:
+        """The order once no submission step is in flight, or 409 if that takes too long."""
+        if row.phase in OPEN_PHASES and (task := self._submitter.running.get(row.id)):
+            await asyncio.wait([task], timeout=SETTLE_S)
+        current = await self._store.get_order(row.id) or row
+        if current.phase in OPEN_PHASES:
+            raise ProblemError(
+                409,
+                "submission-in-progress",
+                "The order is being submitted to its provider",
+                detail="the provider may or may not hold the order yet; retry shortly",
+                headers={"Retry-After": "1"},
+                extra={"phase": current.phase.value},
+            )
+        if current.phase is not Phase.DONE or current.provider_order_id is None:
+            raise refuse(current, f"the order is {current.status}")
+        return current
+
+    async def _apply(self, row: OrderRow, result: ProviderOrder, *, detail: str) -> OrderRow:
+        await self._store.apply_status(
+            row.id,
+            result.status,
+            source="api",
+            detail=f"{detail} ({result.raw_status})",
+            facts=facts_of(result),
+            now=self._clock(),
+        )
+        return await self._store.get_order(row.id) or row
+
+    async def _refresh_quietly(self, row: OrderRow, provider: Provider) -> OrderRow:
+        """After a refusal, learn the state that caused it (best effort)."""
+        assert row.provider_order_id is not None
+        try:
+            current = await provider.get(row.provider_order_id)
+            return await self._apply(row, current, detail="read after a refusal")
+        except Exception:  # the refusal is the answer; a failed read must not hide it
+            log.warning("order.refresh_failed", order_id=row.id, exc_info=True)
+            return row
+
+
+def _merged(order: CanonicalOrder, change: OrderChange) -> CanonicalOrder:
+    given = change.model_fields_set
+    if not given:
+        raise ProblemError(
+            422,
+            "validation",
+            "Nothing to change",
+            errors=[
+                FieldProblem(
+                    "body", "give at least one of recipient, address, lines, not_before, not_after"
+                )
+            ],
+        )
+    data = orjson.loads(order.model_dump_json())
+    data.update(orjson.loads(change.model_dump_json(include=given)))
+    try:
+        return CanonicalOrder.model_validate(data)
+    except ValidationError as exc:
+        raise validation_problem(exc) from None
+
+
+def _not_cancellable(
+    row: OrderRow, reason: str, *, provider_code: str | None = None
+) -> ProblemError:
+    return _refused("not-cancellable", "The order cannot be cancelled", row, reason, provider_code)
+
+
+def _not_changeable(
+    row: OrderRow, reason: str, *, provider_code: str | None = None
+) -> ProblemError:
+    return _refused("not-changeable", "The order cannot be changed", row, reason, provider_code)
+
+
+def _refused(
+    code: str, title: str, row: OrderRow, reason: str, provider_code: str | None
+) -> ProblemError:
+    extra: dict[str, Any] = {
+        "order_id": row.id,
+        "provider": row.provider,
+        "order_status": row.status.value,
+    }
+    if provider_code is not None:
+        extra["provider_code"] = provider_code
+    return ProblemError(409, code, title, detail=f"{row.provider}: {reason}", extra=extra)

@@ -1,0 +1,96 @@
+"""The status state machine: its table, and that no sequence of news moves an order back."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gateway.model.lifecycle import FINAL, RANK, TRANSITIONS, Outcome, decide, fold, reached
+from gateway.model.orders import Status as S
+from gateway.providers.logentic.translate import STATUSES as LOGENTIC
+from gateway.providers.logitrail.translate import STATUSES as LOGITRAIL
+
+
+@pytest.mark.parametrize(
+    ("current", "furthest", "new", "outcome"),
+    [
+        (S.ACCEPTED, S.ACCEPTED, S.SUBMITTED, Outcome.APPLIED),
+        (S.SUBMITTED, S.SUBMITTED, S.IN_PROGRESS, Outcome.APPLIED),
+        (S.SUBMITTED, S.SUBMITTED, S.DELIVERED, Outcome.APPLIED),  # skipped steps are fine
+        (S.IN_PROGRESS, S.IN_PROGRESS, S.SHIPPED, Outcome.APPLIED),
+        (S.SHIPPED, S.SHIPPED, S.DELIVERED, Outcome.APPLIED),
+        (S.SHIPPED, S.SHIPPED, S.IN_PROGRESS, Outcome.IGNORED),  # late "packed"
+        (S.DELIVERED, S.DELIVERED, S.SHIPPED, Outcome.IGNORED),  # shipped after delivered
+        (S.DELIVERED, S.DELIVERED, S.EXCEPTION, Outcome.IGNORED),  # final is final
+        (S.CANCELLED, S.SUBMITTED, S.IN_PROGRESS, Outcome.IGNORED),
+        (S.REJECTED, S.ACCEPTED, S.SUBMITTED, Outcome.IGNORED),
+        (S.SHIPPED, S.SHIPPED, S.CANCELLED, Outcome.IGNORED),  # a parcel on its way
+        (S.IN_PROGRESS, S.IN_PROGRESS, S.CANCELLED, Outcome.APPLIED),
+        (S.IN_PROGRESS, S.IN_PROGRESS, S.ON_HOLD, Outcome.APPLIED),
+        (S.ON_HOLD, S.IN_PROGRESS, S.IN_PROGRESS, Outcome.APPLIED),  # recovery where it stood
+        (S.ON_HOLD, S.IN_PROGRESS, S.SUBMITTED, Outcome.IGNORED),  # not below where it stood
+        (S.ON_HOLD, S.SUBMITTED, S.SUBMITTED, Outcome.APPLIED),  # back order got its stock
+        (S.EXCEPTION, S.SHIPPED, S.DELIVERED, Outcome.APPLIED),
+        (S.EXCEPTION, S.SHIPPED, S.ON_HOLD, Outcome.APPLIED),
+        (S.SUBMITTED, S.SUBMITTED, S.SUBMITTED, Outcome.UNCHANGED),
+        (S.SUBMITTED, S.SUBMITTED, S.ACCEPTED, Outcome.IGNORED),
+    ],
+)
+def test_transition_table(current: S, furthest: S, new: S, outcome: Outcome) -> None:
+    assert decide(current, furthest, new).outcome is outcome
+
+
+def test_every_status_has_a_row_and_finals_lead_nowhere() -> None:
+    assert set(TRANSITIONS) == set(S)
+    for status in FINAL:
+        assert TRANSITIONS[status] == frozenset()
+    for status, targets in TRANSITIONS.items():
+        assert status not in targets
+        assert S.ACCEPTED not in targets  # nothing goes back to "not yet at a provider"
+
+
+def test_reached_is_the_furthest_main_line_status() -> None:
+    assert reached([S.ACCEPTED, S.SUBMITTED, S.SHIPPED, S.ON_HOLD]) is S.SHIPPED
+    assert reached([]) is S.ACCEPTED
+
+
+def test_an_ignored_status_gives_a_reason() -> None:
+    verdict = decide(S.DELIVERED, S.DELIVERED, S.SHIPPED)
+    assert verdict.reason == "delivered is final"
+
+
+# Any news a provider can send, in the canonical terms its table maps to.
+PROVIDER_NEWS = sorted(set(LOGITRAIL.values()) | set(LOGENTIC.values()) | set(S))
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(PROVIDER_NEWS), max_size=30))
+def test_any_sequence_of_news_yields_a_monotone_history(news: list[S]) -> None:
+    applied = [S.ACCEPTED] + [s for s, v in fold(news) if v.outcome is Outcome.APPLIED]
+    main = [RANK[s] for s in applied if s in RANK]
+    assert main == sorted(main), f"main line went backwards: {applied}"
+    for before, after in itertools.pairwise(applied):
+        assert after in TRANSITIONS[before], f"{before} → {after} is not in the table"
+    finals = [i for i, s in enumerate(applied) if s in FINAL]
+    assert not finals or finals[0] == len(applied) - 1, f"moved after a final status: {applied}"
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.sampled_from(PROVIDER_NEWS), max_size=15),
+    st.lists(st.sampled_from(PROVIDER_NEWS), min_size=1, max_size=15),
+)
+def test_once_final_no_later_news_is_applied(before: list[S], after: list[S]) -> None:
+    """However the order got to its end, every later (late, repeated) news is ignored."""
+    steps = fold(before)
+    applied = [s for s, v in steps if v.outcome is Outcome.APPLIED]
+    end = applied[-1] if applied else S.ACCEPTED
+    if end not in FINAL:
+        end = S.DELIVERED if S.DELIVERED in TRANSITIONS[end] else S.CANCELLED
+        before = [*before, end]
+    later = fold(before + after)[len(before) :]
+    assert all(v.outcome is not Outcome.APPLIED for _s, v in later)
+    assert all(v.outcome is Outcome.UNCHANGED for s, v in later if s is end)

@@ -12,9 +12,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from fnmatch import fnmatchcase
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gateway.model.orders import Status
+from gateway.model.returns import ReturnStatus
+
+if TYPE_CHECKING:
+    from gateway.store.base import ReturnRow
 
 ORDER_ACCEPTED = "order.accepted"
 ORDER_SUBMITTED = "order.submitted"
@@ -102,3 +106,44 @@ def matches(event_type: str, patterns: Sequence[str]) -> bool:
 
 def _ts(value: datetime) -> str:
     return value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+RETURN_CREATED = "return.created"
+RETURN_STATUS_CHANGED = "return.status_changed"
+RETURN_CANCELLED = "return.cancelled"
+
+
+def return_event_type(status: ReturnStatus) -> str:
+    """The event a return entering `status` produces (`accepted`: it was just created)."""
+    if status is ReturnStatus.ACCEPTED:
+        return RETURN_CREATED
+    if status is ReturnStatus.CANCELLED:
+        return RETURN_CANCELLED
+    return RETURN_STATUS_CHANGED
+
+
+def return_event_data(
+    ret: ReturnRow, *, previous_status: ReturnStatus | None, source: str, detail: str | None
+) -> dict[str, Any]:
+    return {
+        "return_id": ret.id,
+        "external_id": ret.external_id,
+        "order_id": ret.order_id,
+        "type": ret.type,
+        "status": ret.status.value,
+        "previous_status": previous_status.value if previous_status else None,
+        "provider": ret.provider,
+        "provider_return_id": ret.provider_return_id,
+        "provider_status": ret.provider_status,
+        "decision": ret.decision.value if ret.decision else None,
+        "source": source,
+        "detail": detail,
+    }
+
+
+def return_event(
+    ret: ReturnRow, *, previous_status: ReturnStatus | None, source: str, detail: str | None
+) -> NewEvent:
+    """The feed event for `ret` having just entered its current status."""
+    data = return_event_data(ret, previous_status=previous_status, source=source, detail=detail)
+    return NewEvent(ret.client_id, return_event_type(ret.status), ret.id, data)

@@ -14,6 +14,7 @@ from typing import Any
 import asyncpg
 import orjson
 
+from gateway.model.events import return_event
 from gateway.model.returns import (
     FINAL_RETURN_STATUSES,
     OPEN_RETURN_PHASES,
@@ -30,6 +31,7 @@ from gateway.store.base import (
     ReturnRow,
     ReturnStep,
 )
+from gateway.store.postgres_events import append_event
 from gateway.store.postgres_pool import PostgresPool
 
 _COLUMNS = (
@@ -102,6 +104,8 @@ class PostgresReturns(PostgresPool):
                 await _history(
                     db, ret.id, ReturnStatus.ACCEPTED, source="api", detail=None, at=stamp
                 )
+                event = return_event(_row(row), previous_status=None, source="api", detail=None)
+                await append_event(db, event, now=now)
                 if idempotency is not None:
                     await db.execute(
                         "UPDATE idempotency SET order_id = $1 WHERE client_id = $2 AND key = $3",
@@ -261,6 +265,13 @@ class PostgresReturns(PostgresPool):
                 await _history(
                     db, return_id, status, source=step.source, detail=step.detail, at=stamp
                 )
+                event = return_event(
+                    _row(row),
+                    previous_status=ReturnStatus(current),
+                    source=step.source,
+                    detail=step.detail,
+                )
+                await append_event(db, event, now=stamp.timestamp())
         return _row(row)
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 
+from gateway.model.events import return_event
 from gateway.model.returns import (
     FINAL_RETURN_STATUSES,
     OPEN_RETURN_PHASES,
@@ -31,6 +32,7 @@ from gateway.store.base import (
     ReturnStep,
 )
 from gateway.store.group_commit import Statements
+from gateway.store.sqlite_events import append_event
 
 _COLUMNS = (
     "id, client_id, order_id, external_id, provider, provider_order_id, provider_return_id,"
@@ -115,6 +117,7 @@ class SqliteReturns:
                 await _history(
                     db, ret.id, ReturnStatus.ACCEPTED, source="api", detail=None, stamp=stamp
                 )
+                await _announce(db, ret.id, None, source="api", detail=None, now=now)
                 if idempotency is not None:
                     await db.execute(
                         "UPDATE idempotency SET order_id = ? WHERE client_id = ? AND key = ?",
@@ -271,6 +274,14 @@ class SqliteReturns:
                 await _history(
                     db, return_id, status, source=step.source, detail=step.detail, stamp=stamp
                 )
+                await _announce(
+                    db,
+                    return_id,
+                    ReturnStatus(current[0][0]),
+                    source=step.source,
+                    detail=step.detail,
+                    now=datetime.fromisoformat(stamp).timestamp(),
+                )
             rows = list(
                 await db.execute_fetchall(
                     f"SELECT {_COLUMNS} FROM returns WHERE id = ?", (return_id,)
@@ -301,6 +312,23 @@ def _sets(step: ReturnStep, stamp: str) -> tuple[list[str], list[Any]]:
     if step.release:
         sets.append("lease_owner = NULL, lease_until = NULL")
     return sets, args
+
+
+async def _announce(
+    db: Statements,
+    return_id: str,
+    previous: ReturnStatus | None,
+    *,
+    source: str,
+    detail: str | None,
+    now: float,
+) -> None:
+    """The return's new status into its tenant's feed, in the transaction that made it."""
+    rows = list(
+        await db.execute_fetchall(f"SELECT {_COLUMNS} FROM returns WHERE id = ?", (return_id,))
+    )
+    event = return_event(_row(rows[0]), previous_status=previous, source=source, detail=detail)
+    await append_event(db, event, now=now)
 
 
 async def _history(

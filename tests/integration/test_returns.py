@@ -640,3 +640,27 @@ async def test_answers_match_the_published_shapes(
     ReturnView.model_validate(created)
     assert ReturnView.model_validate(one).history is not None
     assert len(ReturnList.model_validate(listed).items) == 1
+
+
+async def test_return_events_reach_the_tenants_feed(
+    gateway: TestClient[Any, Any], logitrail: SandboxHandle
+) -> None:
+    o = await placed(gateway, "R-E1")
+    _, created = await returned(gateway, {"order_id": o["id"], "external_id": "RMA-E1"}, "e1")
+    await gateway.post(f"/v1/returns/{created['id']}/cancel", headers=auth())
+
+    feed = await read_json(await gateway.get("/v1/events?limit=100", headers=auth()))
+    other = await read_json(
+        await gateway.get("/v1/events?limit=100", headers=auth("storefront-se"))
+    )
+
+    mine = [e for e in feed["items"] if e["type"].startswith("return.")]
+    assert [(e["type"], e["data"]["status"]) for e in mine] == [
+        ("return.created", "accepted"),
+        ("return.status_changed", "registered"),
+        ("return.cancelled", "cancelled"),
+    ]
+    assert {e["data"]["return_id"] for e in mine} == {created["id"]}
+    assert mine[-1]["data"]["previous_status"] == "registered"
+    assert mine[-1]["data"]["external_id"] == "RMA-E1"
+    assert not [e for e in other["items"] if e["type"].startswith("return.")]

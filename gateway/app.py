@@ -149,7 +149,12 @@ async def _service(app: web.Application) -> AsyncIterator[None]:
     app[WEBHOOKS] = WebhookIntake(app[STORE], app[PROVIDERS])
     app[CHANGES] = OrderChanges(app[STORE], app[PROVIDERS], submitter)
     app[DISPATCHER] = EventDispatcher(
-        app[STORE], settings.subscribers, settings.events, settings.secrets, self_url=app[SELF_URL]
+        app[STORE],
+        settings.subscribers,
+        settings.events,
+        settings.secrets,
+        self_url=app[SELF_URL],
+        metrics=app[METRICS],
     )
     yield
     await app[WEBHOOKS].drain()

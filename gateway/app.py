@@ -157,7 +157,12 @@ async def _service(app: web.Application) -> AsyncIterator[None]:
     app[RETURNS] = ReturnService(settings, app[STORE], app[PROVIDERS], return_submitter)
     app[CHANGES] = OrderChanges(app[STORE], app[PROVIDERS], submitter)
     app[DISPATCHER] = EventDispatcher(
-        app[STORE], settings.subscribers, settings.events, settings.secrets, self_url=app[SELF_URL]
+        app[STORE],
+        settings.subscribers,
+        settings.events,
+        settings.secrets,
+        self_url=app[SELF_URL],
+        metrics=app[METRICS],
     )
     yield
     await app[WEBHOOKS].drain()

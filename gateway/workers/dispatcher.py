@@ -29,6 +29,7 @@ import structlog
 from standardwebhooks.webhooks import Webhook
 
 from gateway.config import EventSettings, Secrets, SubscriberSettings, resolve_url
+from gateway.observability.metrics import Metrics
 from gateway.store import DeliveryRow, Store
 from gateway.transport.backoff import backoff_delay
 
@@ -68,11 +69,13 @@ class EventDispatcher:
         secrets: Secrets,
         *,
         self_url: str,
+        metrics: Metrics | None = None,
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
     ) -> None:
         self._store = store
         self._settings = settings
+        self._metrics = metrics
         self._clock = clock
         self._rng = rng or random.Random()  # noqa: S311 (jitter)
         self.subscribers = [Subscriber(s, secrets, self_url) for s in subscribers]
@@ -148,6 +151,9 @@ class EventDispatcher:
             retry_at=retry_at,
         )
         fields = {"subscriber": sub.id, "event_id": event.id, "type": event.type}
+        if self._metrics is not None:
+            outcome = "delivered" if ok else "dead" if retry_at is None else "retry"
+            self._metrics.webhook_out(sub.id, outcome)
         if ok:
             log.info("subscriber.delivered", attempt=attempt, **fields)
         elif retry_at is None:

@@ -25,6 +25,7 @@ from tests.conftest import (
     order,
     read_json,
 )
+from tests.integration.metrics_scrape import scrape
 from tests.integration.test_after_submission import eventually, status_is, submit
 from tests.integration.test_openapi import conforms
 
@@ -234,6 +235,10 @@ async def test_last_failed_attempt_dead_letters_visibly_and_can_be_retried(
     assert len(receiver.received) == 2
     other = await read_json(await gateway.get("/v1/deliveries", headers=auth("storefront-se")))
     assert other["items"] == []
+    metrics = await scrape(gateway)
+    assert metrics.value("gateway_webhooks_out_total", subscriber="oms", outcome="retry") == 1
+    assert metrics.value("gateway_webhooks_out_total", subscriber="oms", outcome="dead") == 1
+    assert metrics.value("gateway_webhooks_out_total", outcome="delivered") == 0
 
     receiver.status = 200
     retry = await gateway.post(f"/v1/deliveries/oms/{item['event']['id']}/retry", headers=auth())
@@ -247,6 +252,8 @@ async def test_last_failed_attempt_dead_letters_visibly_and_can_be_retried(
         return bool(page["items"])
 
     await eventually(delivered)
+    metrics = await scrape(gateway)
+    assert metrics.value("gateway_webhooks_out_total", subscriber="oms", outcome="delivered") == 1
     again = await gateway.post(f"/v1/deliveries/oms/{item['event']['id']}/retry", headers=auth())
     assert again.status == 409  # only a dead delivery is retried
 

@@ -71,6 +71,7 @@ KNOWN_LABEL_VALUES = {
         "malformed",
         "not_found",
     },
+    ("gateway_webhooks_out_total", "outcome"): {"delivered", "retry", "dead"},
     ("gateway_idempotency_total", "outcome"): {
         "replayed",
         "conflict",

@@ -12,7 +12,6 @@ import sqlite3
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
-from importlib import resources
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -24,8 +23,6 @@ import structlog
 from gateway.model.lifecycle import Outcome
 from gateway.model.orders import OPEN_PHASES, Phase, Status
 from gateway.store.base import (
-    Begin,
-    BeginOutcome,
     HistoryEntry,
     LeaseLost,
     NewOrder,
@@ -33,13 +30,15 @@ from gateway.store.base import (
     OrderFilter,
     OrderRow,
     QueueStats,
-    StoredEvent,
     StoreUnavailable,
     Transition,
 )
 from gateway.store.group_commit import PRAGMAS, GroupCommitWriter, Statements
 from gateway.store.sqlite_deliveries import SqliteDeliveries
 from gateway.store.sqlite_events import SqliteAfterSubmission, record_transition, verdict_for
+from gateway.store.sqlite_idempotency import SqliteIdempotency
+from gateway.store.sqlite_inbound import SqliteInbound
+from gateway.store.sqlite_migrations import migrate
 from gateway.store.sqlite_returns import SqliteReturns
 
 log = structlog.get_logger(__name__)
@@ -83,25 +82,6 @@ def _row(r: sqlite3.Row) -> OrderRow:
     )
 
 
-async def _migrate(writer: GroupCommitWriter) -> None:
-    async with writer.transaction() as db:
-        await db.execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations "
-            "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
-        )
-        done = {r[0] for r in await db.execute_fetchall("SELECT version FROM schema_migrations")}
-        for version, name, sql in migrations():
-            if version in done:
-                continue
-            for statement in statements(sql):
-                await db.execute(statement)
-            await db.execute(
-                "INSERT INTO schema_migrations VALUES (?, ?, ?)",
-                (version, name, iso(datetime.now(UTC).timestamp())),
-            )
-            log.info("store.migrated", version=version, name=name)
-
-
 async def _reader(path: Path) -> aiosqlite.Connection:
     """Reads go through aiosqlite's thread: they never wait behind writes, see only committed
     data, and a long list query does not block the event loop."""
@@ -112,7 +92,9 @@ async def _reader(path: Path) -> aiosqlite.Connection:
     return db
 
 
-class SqliteStore(SqliteAfterSubmission, SqliteDeliveries, SqliteReturns):
+class SqliteStore(
+    SqliteIdempotency, SqliteAfterSubmission, SqliteInbound, SqliteDeliveries, SqliteReturns
+):
     _order_columns = _ORDER_COLUMNS
     _to_row = staticmethod(_row)
 
@@ -127,7 +109,7 @@ class SqliteStore(SqliteAfterSubmission, SqliteDeliveries, SqliteReturns):
         path.parent.mkdir(parents=True, exist_ok=True)
         writer = GroupCommitWriter(path)
         try:
-            await _migrate(writer)  # before the reader opens: it must see the tables
+            await migrate(writer)  # before the reader opens: it must see the tables
             store = cls(writer, await _reader(path))
         except BaseException:
             await writer.close()
@@ -152,78 +134,6 @@ class SqliteStore(SqliteAfterSubmission, SqliteDeliveries, SqliteReturns):
             self._closed = True
             await self._writer.close()
             await self._reader.close()
-
-    # idempotency ---------------------------------------------------------------
-    async def begin_idempotent(
-        self,
-        client_id: str,
-        key: str,
-        fingerprint: str,
-        *,
-        now: float,
-        lock_s: float,
-        ttl_s: float,
-    ) -> Begin:
-        async with self._tx() as db:
-            rows = list(
-                await db.execute_fetchall(
-                    "SELECT * FROM idempotency WHERE client_id = ? AND key = ?", (client_id, key)
-                )
-            )
-            rec = rows[0] if rows else None
-            if rec is not None and rec["expires_at"] <= now:
-                await db.execute(
-                    "DELETE FROM idempotency WHERE client_id = ? AND key = ?", (client_id, key)
-                )
-                rec = None
-            if rec is None:
-                await db.execute(
-                    "INSERT INTO idempotency (client_id, key, fingerprint, state, locked_until,"
-                    " expires_at) VALUES (?, ?, ?, 'running', ?, ?)",
-                    (client_id, key, fingerprint, now + lock_s, now + ttl_s),
-                )
-                return Begin(BeginOutcome.NEW)
-            if rec["fingerprint"] != fingerprint:
-                return Begin(BeginOutcome.MISMATCH, order_id=rec["order_id"])
-            if rec["state"] == "done":
-                return Begin(
-                    BeginOutcome.REPLAY,
-                    order_id=rec["order_id"],
-                    status=rec["response_status"],
-                    body=rec["response_body"],
-                )
-            if rec["locked_until"] > now:
-                return Begin(BeginOutcome.IN_FLIGHT, order_id=rec["order_id"])
-            # The request that held the key died. Take the key over.
-            await db.execute(
-                "UPDATE idempotency SET locked_until = ? WHERE client_id = ? AND key = ?",
-                (now + lock_s, client_id, key),
-            )
-            if rec["order_id"] is not None:
-                return Begin(BeginOutcome.RESUME, order_id=rec["order_id"])
-            return Begin(BeginOutcome.NEW)
-
-    async def finish_idempotent(
-        self, client_id: str, key: str, *, status: int, body: bytes
-    ) -> None:
-        async with self._tx() as db:
-            await db.execute(
-                "UPDATE idempotency SET state = 'done', response_status = ?, response_body = ?"
-                " WHERE client_id = ? AND key = ?",
-                (status, body, client_id, key),
-            )
-
-    async def abandon_idempotent(self, client_id: str, key: str) -> None:
-        async with self._tx() as db:
-            await db.execute(
-                "DELETE FROM idempotency WHERE client_id = ? AND key = ? AND state = 'running'",
-                (client_id, key),
-            )
-
-    async def purge_idempotency(self, *, now: float) -> int:
-        async with self._tx() as db:
-            cur = await db.execute("DELETE FROM idempotency WHERE expires_at <= ?", (now,))
-            return cur.rowcount
 
     # orders --------------------------------------------------------------------
     async def insert_order(
@@ -463,66 +373,6 @@ class SqliteStore(SqliteAfterSubmission, SqliteDeliveries, SqliteReturns):
         )
         return _row(rows[0]) if rows else None
 
-    async def record_event(self, event: StoredEvent, *, now: float) -> bool:
-        async with self._tx() as db:
-            cur = await db.execute(
-                "INSERT INTO webhook_events (provider, event_id, topic, provider_order_id,"
-                " status, raw_status, received_at, tracking_code, tracking_url, shipment_ids)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT (provider, event_id) DO NOTHING",
-                (
-                    event.provider,
-                    event.event_id,
-                    event.topic,
-                    event.provider_order_id,
-                    event.status,
-                    event.raw_status,
-                    now,
-                    event.tracking_code,
-                    event.tracking_url,
-                    orjson.dumps(list(event.shipment_ids)).decode(),
-                ),
-            )
-            return cur.rowcount == 1
-
-    async def unapplied_events(self, *, limit: int) -> Sequence[StoredEvent]:
-        rows = await self._read(
-            "SELECT * FROM webhook_events WHERE applied_at IS NULL ORDER BY received_at LIMIT ?",
-            (limit,),
-        )
-        return [
-            StoredEvent(
-                r["provider"],
-                r["event_id"],
-                r["topic"],
-                r["provider_order_id"],
-                Status(r["status"]) if r["status"] else None,
-                r["raw_status"],
-                r["attempts"],
-                r["tracking_code"],
-                r["tracking_url"],
-                tuple(orjson.loads(r["shipment_ids"])) if r["shipment_ids"] else (),
-            )
-            for r in rows
-        ]
-
-    async def finish_event(
-        self, provider: str, event_id: str, *, now: float, error: str | None = None
-    ) -> None:
-        async with self._tx() as db:
-            if error is None:
-                await db.execute(
-                    "UPDATE webhook_events SET applied_at = ?, last_error = NULL"
-                    " WHERE provider = ? AND event_id = ?",
-                    (now, provider, event_id),
-                )
-            else:
-                await db.execute(
-                    "UPDATE webhook_events SET attempts = attempts + 1, last_error = ?"
-                    " WHERE provider = ? AND event_id = ?",
-                    (error, provider, event_id),
-                )
-
     async def queue_stats(self, *, now: float) -> dict[str, QueueStats]:
         rows = await self._read(
             "SELECT provider, COUNT(*), MIN(created_at) FROM orders"
@@ -532,29 +382,3 @@ class SqliteStore(SqliteAfterSubmission, SqliteDeliveries, SqliteReturns):
             provider: QueueStats(count, max(0.0, now - datetime.fromisoformat(oldest).timestamp()))
             for provider, count, oldest in rows
         }
-
-
-def migrations() -> list[tuple[int, str, str]]:
-    """Numbered `NNN_name.sql` files shipped in `gateway/store/migrations`, in order."""
-    found = []
-    for entry in resources.files("gateway.store").joinpath("migrations").iterdir():
-        name = entry.name
-        if name.endswith(".sql") and name[:3].isdigit():
-            found.append((int(name[:3]), name[4:-4], entry.read_text(encoding="utf-8")))
-    return sorted(found)
-
-
-def statements(sql: str) -> list[str]:
-    """Split a script into statements the way SQLite does (comments may hold semicolons)."""
-    out, buf = [], ""
-    for line in sql.splitlines(keepends=True):
-        buf += line
-        if sqlite3.complete_statement(buf):
-            if buf.strip():
-                out.append(buf.strip())
-            buf = ""
-    if buf.strip() and not all(
-        ln.strip().startswith("--") or not ln.strip() for ln in buf.splitlines()
-    ):
-        out.append(buf.strip())
-    return out

@@ -11,8 +11,8 @@ import asyncpg
 import pytest
 
 from gateway.store import StoreUnavailable, open_store, postgres_schema
-from gateway.store.sqlite import migrations as sqlite_migrations
-from gateway.store.sqlite import statements
+from gateway.store.sqlite_migrations import migrations as sqlite_migrations
+from gateway.store.sqlite_migrations import statements
 from tests.services import PostgresDatabase
 
 

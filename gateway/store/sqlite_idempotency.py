@@ -1,0 +1,86 @@
+"""Idempotency records (scope: client and key), mixed into `SqliteStore`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+from gateway.store.base import Begin, BeginOutcome
+from gateway.store.group_commit import Statements
+
+
+class SqliteIdempotency:
+    _tx: Callable[[], AbstractAsyncContextManager[Statements]]
+    _read: Callable[..., Any]
+
+    async def begin_idempotent(
+        self,
+        client_id: str,
+        key: str,
+        fingerprint: str,
+        *,
+        now: float,
+        lock_s: float,
+        ttl_s: float,
+    ) -> Begin:
+        async with self._tx() as db:
+            rows = list(
+                await db.execute_fetchall(
+                    "SELECT * FROM idempotency WHERE client_id = ? AND key = ?", (client_id, key)
+                )
+            )
+            rec = rows[0] if rows else None
+            if rec is not None and rec["expires_at"] <= now:
+                await db.execute(
+                    "DELETE FROM idempotency WHERE client_id = ? AND key = ?", (client_id, key)
+                )
+                rec = None
+            if rec is None:
+                await db.execute(
+                    "INSERT INTO idempotency (client_id, key, fingerprint, state, locked_until,"
+                    " expires_at) VALUES (?, ?, ?, 'running', ?, ?)",
+                    (client_id, key, fingerprint, now + lock_s, now + ttl_s),
+                )
+                return Begin(BeginOutcome.NEW)
+            if rec["fingerprint"] != fingerprint:
+                return Begin(BeginOutcome.MISMATCH, order_id=rec["order_id"])
+            if rec["state"] == "done":
+                return Begin(
+                    BeginOutcome.REPLAY,
+                    order_id=rec["order_id"],
+                    status=rec["response_status"],
+                    body=rec["response_body"],
+                )
+            if rec["locked_until"] > now:
+                return Begin(BeginOutcome.IN_FLIGHT, order_id=rec["order_id"])
+            # The request that held the key died. Take the key over.
+            await db.execute(
+                "UPDATE idempotency SET locked_until = ? WHERE client_id = ? AND key = ?",
+                (now + lock_s, client_id, key),
+            )
+            if rec["order_id"] is not None:
+                return Begin(BeginOutcome.RESUME, order_id=rec["order_id"])
+            return Begin(BeginOutcome.NEW)
+
+    async def finish_idempotent(
+        self, client_id: str, key: str, *, status: int, body: bytes
+    ) -> None:
+        async with self._tx() as db:
+            await db.execute(
+                "UPDATE idempotency SET state = 'done', response_status = ?, response_body = ?"
+                " WHERE client_id = ? AND key = ?",
+                (status, body, client_id, key),
+            )
+
+    async def abandon_idempotent(self, client_id: str, key: str) -> None:
+        async with self._tx() as db:
+            await db.execute(
+                "DELETE FROM idempotency WHERE client_id = ? AND key = ? AND state = 'running'",
+                (client_id, key),
+            )
+
+    async def purge_idempotency(self, *, now: float) -> int:
+        async with self._tx() as db:
+            cur = await db.execute("DELETE FROM idempotency WHERE expires_at <= ?", (now,))
+            return cur.rowcount

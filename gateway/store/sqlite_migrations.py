@@ -1,0 +1,59 @@
+"""SQLite migrations: the numbered `NNN_name.sql` files in `gateway/store/migrations`, applied
+in order, each once, recorded in `schema_migrations`."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime
+from importlib import resources
+
+import structlog
+
+from gateway.store.group_commit import GroupCommitWriter
+
+log = structlog.get_logger(__name__)
+
+
+async def migrate(writer: GroupCommitWriter) -> None:
+    async with writer.transaction() as db:
+        await db.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations "
+            "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+        )
+        done = {r[0] for r in await db.execute_fetchall("SELECT version FROM schema_migrations")}
+        for version, name, sql in migrations():
+            if version in done:
+                continue
+            for statement in statements(sql):
+                await db.execute(statement)
+            await db.execute(
+                "INSERT INTO schema_migrations VALUES (?, ?, ?)",
+                (version, name, datetime.now(UTC).isoformat(timespec="microseconds")),
+            )
+            log.info("store.migrated", version=version, name=name)
+
+
+def migrations() -> list[tuple[int, str, str]]:
+    """Numbered `NNN_name.sql` files shipped in `gateway/store/migrations`, in order."""
+    found = []
+    for entry in resources.files("gateway.store").joinpath("migrations").iterdir():
+        name = entry.name
+        if name.endswith(".sql") and name[:3].isdigit():
+            found.append((int(name[:3]), name[4:-4], entry.read_text(encoding="utf-8")))
+    return sorted(found)
+
+
+def statements(sql: str) -> list[str]:
+    """Split a script into statements the way SQLite does (comments may hold semicolons)."""
+    out, buf = [], ""
+    for line in sql.splitlines(keepends=True):
+        buf += line
+        if sqlite3.complete_statement(buf):
+            if buf.strip():
+                out.append(buf.strip())
+            buf = ""
+    if buf.strip() and not all(
+        ln.strip().startswith("--") or not ln.strip() for ln in buf.splitlines()
+    ):
+        out.append(buf.strip())
+    return out

@@ -283,3 +283,32 @@ async def test_event_and_cancel_answers_conform_to_the_openapi_document(
         return page if page["items"] else None
 
     conforms(spec, "/v1/deliveries", "get", 200, await eventually(dead))
+
+
+async def test_return_events_go_to_a_subscriber_of_return_star_only(
+    make_gateway: Callable[..., Any], logitrail: SandboxHandle, receiver: Receiver
+) -> None:
+    receiver.status = 204
+    gateway = await make_gateway(
+        subscribers=[subscriber(receiver.url, events=["return.*"])],
+        events__dispatch_interval_s=0.02,
+    )
+    placed = await submit(gateway, order("RET-EV-1"))
+    resp = await gateway.post(
+        "/v1/returns", json={"order_id": placed["id"]}, headers=auth(key="ret-ev-1")
+    )
+    created = await read_json(resp)
+    assert resp.status == 201, created
+    cancel = await gateway.post(f"/v1/returns/{created['id']}/cancel", headers=auth())
+    assert cancel.status == 200
+
+    await eventually(lambda: _later(len(receiver.accepted()) >= 3))
+    await asyncio.sleep(0.2)  # nothing more may come: order.* is not subscribed
+    verifier = Webhook(SUBSCRIBER_SECRET)
+    payloads = [verifier.verify(b, h) for h, b in receiver.accepted()]
+    assert [(p["type"], p["data"]["status"]) for p in payloads] == [
+        ("return.created", "accepted"),
+        ("return.status_changed", "registered"),
+        ("return.cancelled", "cancelled"),
+    ]
+    assert {p["data"]["return_id"] for p in payloads} == {created["id"]}

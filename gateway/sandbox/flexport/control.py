@@ -91,7 +91,7 @@ def add_routes(app: web.Application, sandbox: FlexportSandbox, harness: CallHarn
             [
                 {
                     "event_id": d.event_id,
-                    "event_type": d.event_type,
+                    "event_type": d.topic,
                     "body": d.body.decode("utf-8", "replace"),
                     "status": d.status,
                     "at": d.at,

@@ -6,6 +6,7 @@
 | `calls.py` | `CallHarness`: the middleware that records, faults and shields every API call |
 | `control.py` | the shared `/_control/...` routes and the helpers a sandbox adds its own with |
 | `controls.py` | `HarnessControls`: the same Python control methods on every sandbox class |
+| `webhooks.py` | `WebhookPoster`: webhooks to the gateway, in order per order, retried, recorded |
 """
 
 from gateway.sandbox.harness.calls import (

@@ -144,7 +144,19 @@ class GroupCommitWriter:
             finally:
                 self._conn.execute("PRAGMA busy_timeout=0")
 
-        await asyncio.get_running_loop().run_in_executor(self._io, begin)
+        done = asyncio.get_running_loop().run_in_executor(self._io, begin)
+        try:
+            await asyncio.shield(done)
+        except asyncio.CancelledError:
+            # The BEGIN goes on in the thread: wait for it (still holding the lock) and undo it,
+            # or the connection would be left inside a transaction nobody owns.
+            try:
+                await done
+            except sqlite3.Error:
+                pass
+            else:
+                self._conn.execute("ROLLBACK")
+            raise
 
     async def close(self) -> None:
         async with self._lock:

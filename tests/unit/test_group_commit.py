@@ -111,3 +111,27 @@ async def test_another_processes_write_lock_is_waited_for_off_the_loop(
     other.close()
     await asyncio.wait_for(task, 10)
     assert committed(tmp_path / "w.db") == {"theirs", "mine"}
+
+
+async def test_a_caller_cancelled_while_waiting_for_the_lock_leaves_no_transaction_behind(
+    writer: GroupCommitWriter, tmp_path: Path
+) -> None:
+    other = sqlite3.connect(tmp_path / "w.db", isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+
+    async def mine() -> None:
+        async with writer.transaction() as db:
+            await db.execute("INSERT INTO t VALUES ('cancelled')")
+
+    task = asyncio.create_task(mine())
+    await asyncio.sleep(0.1)  # waiting in the thread for the other process's lock
+    task.cancel()
+    await asyncio.sleep(0.1)
+    other.execute("COMMIT")
+    other.close()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+    async with writer.transaction() as db:  # the writer is usable: no stray BEGIN
+        await db.execute("INSERT INTO t VALUES ('after')")
+    assert committed(tmp_path / "w.db") == {"after"}

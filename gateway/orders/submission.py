@@ -20,14 +20,11 @@ from __future__ import annotations
 
 import asyncio
 import random
-import time
-import uuid
-from collections.abc import Callable, Mapping
 
 import structlog
 
-from gateway.config import SubmissionSettings
 from gateway.model.orders import CanonicalOrder, Phase, Status
+from gateway.orders.leases import LeasedRunner
 from gateway.providers.base import (
     CircuitOpen,
     Provider,
@@ -35,7 +32,7 @@ from gateway.providers.base import (
     RateLimited,
     Submission,
 )
-from gateway.store import LeaseLost, OrderRow, ProviderFacts, Store, Transition
+from gateway.store import LeaseLost, OrderRow, ProviderFacts, Transition
 
 log = structlog.get_logger(__name__)
 
@@ -46,52 +43,16 @@ def retry_delay(attempts: int, *, base: float, cap: float, rng: random.Random) -
     return float(ceiling / 2 + rng.uniform(0, ceiling / 2))
 
 
-class Submitter:
-    """Runs submissions; one task per order at a time, each under its own lease token.
+class Submitter(LeasedRunner[OrderRow]):
+    """Runs order submissions (`LeasedRunner`: one task per order, each under its own lease)."""
 
-    A lease token is unique per claim (not per process), so the request path and the
-    background loop of the same process can never both drive one order.
-    """
+    task_prefix = "submit"
 
-    def __init__(
-        self,
-        store: Store,
-        providers: Mapping[str, Provider],
-        settings: SubmissionSettings,
-        *,
-        owner: str,
-        clock: Callable[[], float] = time.time,
-        rng: random.Random | None = None,
-    ) -> None:
-        self._store = store
-        self._providers = providers
-        self._settings = settings
-        self.owner = owner
-        self._clock = clock
-        self._rng = rng or random.Random()  # noqa: S311 (jitter)
-        self.running: dict[str, asyncio.Task[OrderRow]] = {}
-        self._leases: dict[str, str] = {}
+    async def _renew(self, row_id: str, lease: str, until: float) -> bool:
+        return await self._store.renew(row_id, owner=lease, lease_until=until)
 
-    def new_lease(self) -> str:
-        """A lease token for one claim: `<process owner>/<random>`."""
-        return f"{self.owner}/{uuid.uuid4().hex[:12]}"
-
-    def lease_until(self) -> float:
-        return self._clock() + self._settings.lease_s
-
-    def spawn(self, row: OrderRow, lease: str) -> asyncio.Task[OrderRow]:
-        """Drive `row`, which `lease` holds, in the background; tracked for shutdown."""
-        task = asyncio.create_task(self.run(row, lease), name=f"submit:{row.id}")
-        self.running[row.id] = task
-        self._leases[row.id] = lease
-
-        def forget(_task: asyncio.Task[OrderRow]) -> None:
-            if self.running.get(row.id) is task:
-                del self.running[row.id]
-                del self._leases[row.id]
-
-        task.add_done_callback(forget)
-        return task
+    async def _release(self, row_id: str, lease: str) -> None:
+        await self._store.release(row_id, owner=lease)
 
     async def claim(self, order_id: str) -> asyncio.Task[OrderRow] | None:
         """The task driving `order_id` in this process, claiming and starting one if free."""
@@ -234,33 +195,6 @@ class Submitter:
 
     async def _step(self, row: OrderRow, lease: str, step: Transition) -> OrderRow:
         return await self._store.advance(row.id, owner=lease, step=step)
-
-    async def _heartbeat(self, order_id: str, lease: str) -> None:
-        interval = self._settings.lease_s / 3
-        while True:
-            await asyncio.sleep(interval)
-            renewed = await self._store.renew(order_id, owner=lease, lease_until=self.lease_until())
-            if not renewed:
-                return
-
-    async def drain(self, grace_s: float) -> int:
-        """Shutdown: let running submissions finish for `grace_s`, then cancel the rest.
-
-        A cancelled submission keeps its phase; its lease is released so the next start
-        resumes it at once. Returns how many were cancelled.
-        """
-        tasks = dict(self.running)
-        leases = dict(self._leases)
-        if not tasks:
-            return 0
-        _done, pending = await asyncio.wait(tasks.values(), timeout=grace_s)
-        for task in pending:
-            task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
-        for order_id, task in tasks.items():
-            if task in pending:
-                await self._store.release(order_id, owner=leases[order_id])
-        return len(pending)
 
 
 def _error_detail(exc: ProviderError) -> dict[str, object]:

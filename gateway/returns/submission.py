@@ -14,80 +14,29 @@ background loop.
 from __future__ import annotations
 
 import asyncio
-import random
-import time
-import uuid
-from collections.abc import Callable, Mapping
 
 import structlog
 
-from gateway.config import SubmissionSettings
 from gateway.model.orders import CanonicalOrder
 from gateway.model.returns import CanonicalReturn, ReturnPhase, ReturnStatus
+from gateway.orders.leases import LeasedRunner
 from gateway.orders.submission import retry_delay
-from gateway.providers.base import Provider, ProviderError, ReturnSubmission, returns_of
-from gateway.store import LeaseLost, ReturnRow, ReturnStep, Store
+from gateway.providers.base import ProviderError, ReturnSubmission, returns_of
+from gateway.store import LeaseLost, ReturnRow, ReturnStep
 
 log = structlog.get_logger(__name__)
 
 
-class ReturnSubmitter:
-    def __init__(
-        self,
-        store: Store,
-        providers: Mapping[str, Provider],
-        settings: SubmissionSettings,
-        *,
-        owner: str,
-        clock: Callable[[], float] = time.time,
-        rng: random.Random | None = None,
-    ) -> None:
-        self._store = store
-        self._providers = providers
-        self._settings = settings
-        self.owner = owner
-        self._clock = clock
-        self._rng = rng or random.Random()  # noqa: S311 (jitter)
-        self.running: dict[str, asyncio.Task[ReturnRow]] = {}
-        self._leases: dict[str, str] = {}
+class ReturnSubmitter(LeasedRunner[ReturnRow]):
+    """Runs return submissions (`LeasedRunner`: one task per return, each under its lease)."""
 
-    def new_lease(self) -> str:
-        return f"{self.owner}/{uuid.uuid4().hex[:12]}"
+    task_prefix = "return"
 
-    def lease_until(self) -> float:
-        return self._clock() + self._settings.lease_s
+    async def _renew(self, row_id: str, lease: str, until: float) -> bool:
+        return await self._store.renew_return(row_id, owner=lease, lease_until=until)
 
-    def spawn(self, row: ReturnRow, lease: str) -> asyncio.Task[ReturnRow]:
-        """Drive `row`, which `lease` holds, in the background; tracked for shutdown."""
-        task = asyncio.create_task(self.run(row, lease), name=f"return:{row.id}")
-        self.running[row.id] = task
-        self._leases[row.id] = lease
-
-        def forget(_task: asyncio.Task[ReturnRow]) -> None:
-            if self.running.get(row.id) is task:
-                del self.running[row.id]
-                del self._leases[row.id]
-
-        task.add_done_callback(forget)
-        return task
-
-    async def drain(self, timeout_s: float) -> int:
-        """Shutdown: let running submissions finish for `timeout_s`, then cancel the rest.
-
-        A cancelled submission keeps its phase; its lease is released so the next start
-        resumes it at once. Returns how many were cancelled.
-        """
-        tasks, leases = dict(self.running), dict(self._leases)
-        if not tasks:
-            return 0
-        _done, pending = await asyncio.wait(tasks.values(), timeout=timeout_s)
-        for task in pending:
-            task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
-        for return_id, task in tasks.items():
-            if task in pending:
-                await self._store.release_return(return_id, owner=leases[return_id])
-        return len(pending)
+    async def _release(self, row_id: str, lease: str) -> None:
+        await self._store.release_return(row_id, owner=lease)
 
     async def run(self, row: ReturnRow, lease: str) -> ReturnRow:
         """Advance a leased return as far as it goes now; never raises for provider trouble."""
@@ -99,14 +48,6 @@ class ReturnSubmitter:
             return await self._store.get_return(row.id) or row
         finally:
             heartbeat.cancel()
-
-    async def _heartbeat(self, return_id: str, lease: str) -> None:
-        while True:
-            await asyncio.sleep(self._settings.lease_s / 3)
-            if not await self._store.renew_return(
-                return_id, owner=lease, lease_until=self.lease_until()
-            ):
-                return
 
     async def _run(self, row: ReturnRow, lease: str) -> ReturnRow:
         bound = log.bind(return_id=row.id, provider=row.provider)

@@ -1,0 +1,108 @@
+"""`LeasedRunner`: what every durable submitter shares — one task per row, each under its own
+lease token, renewed by a heartbeat while it works, released at shutdown.
+
+A lease token is unique per claim (not per process), so the request path and the background
+loop of the same process can never both drive one row. A subclass says how to drive a row
+(`run`) and how its store renews and releases a lease.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import random
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from typing import Generic, Protocol, TypeVar
+
+from gateway.config import SubmissionSettings
+from gateway.providers.base import Provider
+from gateway.store import Store
+
+
+class _Row(Protocol):
+    @property
+    def id(self) -> str: ...
+
+
+R = TypeVar("R", bound=_Row)
+
+
+class LeasedRunner(abc.ABC, Generic[R]):
+    task_prefix = "run"
+
+    def __init__(
+        self,
+        store: Store,
+        providers: Mapping[str, Provider],
+        settings: SubmissionSettings,
+        *,
+        owner: str,
+        clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._store = store
+        self._providers = providers
+        self._settings = settings
+        self.owner = owner
+        self._clock = clock
+        self._rng = rng or random.Random()  # noqa: S311 (jitter)
+        self.running: dict[str, asyncio.Task[R]] = {}
+        self._leases: dict[str, str] = {}
+
+    @abc.abstractmethod
+    async def run(self, row: R, lease: str) -> R:
+        """Advance a leased row as far as it goes now."""
+
+    @abc.abstractmethod
+    async def _renew(self, row_id: str, lease: str, until: float) -> bool: ...
+
+    @abc.abstractmethod
+    async def _release(self, row_id: str, lease: str) -> None: ...
+
+    def new_lease(self) -> str:
+        """A lease token for one claim: `<process owner>/<random>`."""
+        return f"{self.owner}/{uuid.uuid4().hex[:12]}"
+
+    def lease_until(self) -> float:
+        return self._clock() + self._settings.lease_s
+
+    def spawn(self, row: R, lease: str) -> asyncio.Task[R]:
+        """Drive `row`, which `lease` holds, in the background; tracked for shutdown."""
+        task = asyncio.create_task(self.run(row, lease), name=f"{self.task_prefix}:{row.id}")
+        self.running[row.id] = task
+        self._leases[row.id] = lease
+
+        def forget(_task: asyncio.Task[R]) -> None:
+            if self.running.get(row.id) is task:
+                del self.running[row.id]
+                del self._leases[row.id]
+
+        task.add_done_callback(forget)
+        return task
+
+    async def _heartbeat(self, row_id: str, lease: str) -> None:
+        interval = self._settings.lease_s / 3
+        while True:
+            await asyncio.sleep(interval)
+            if not await self._renew(row_id, lease, self.lease_until()):
+                return
+
+    async def drain(self, grace_s: float) -> int:
+        """Shutdown: let running submissions finish for `grace_s`, then cancel the rest.
+
+        A cancelled submission keeps its phase; its lease is released so the next start
+        resumes it at once. Returns how many were cancelled.
+        """
+        tasks, leases = dict(self.running), dict(self._leases)
+        if not tasks:
+            return 0
+        _done, pending = await asyncio.wait(tasks.values(), timeout=grace_s)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        for row_id, task in tasks.items():
+            if task in pending:
+                await self._release(row_id, leases[row_id])
+        return len(pending)

@@ -4,9 +4,11 @@ The Logitrail sandbox and `gateway serve` run as separate processes on loopback;
 is the load generator. "Direct" is what a storefront would do without the gateway: create +
 confirm with a cached OAuth token. "Gateway" is `POST /v1/orders` doing the same two calls plus
 auth, validation, idempotency, routing and its durable SQLite commits. "Replay" resends a
-gateway order with its Idempotency-Key (answered from the store, no provider call). The machine
-is noisy, so the report gives ratios of numbers measured in this run; the two sides alternate
-in rounds to share the noise.
+gateway order with its Idempotency-Key (answered from the store, no provider call). "Floor" is
+the same POST to bench/floor.py, an empty aiohttp relay (validate, translate, create + confirm,
+201): what any relay in this stack costs, so the gateway's own work can be told from the extra
+hop. The machine is noisy, so the report gives ratios of numbers measured in this run; direct,
+gateway and floor alternate in rounds to share the noise.
 
     python -m bench [--orders 2000] [--orders-c1 300] [--max-seconds 60] [--profile]
 
@@ -97,10 +99,12 @@ def provider_body(external_id: str) -> bytes:
 
 
 class Sides:
-    """The three kinds of call, each numbered so every order is distinct."""
+    """The four kinds of call, each numbered so every order is distinct."""
 
-    def __init__(self, http: aiohttp.ClientSession, sandbox: str, gateway: str, token: str):
-        self.http, self.sandbox, self.gateway = http, sandbox, gateway
+    def __init__(
+        self, http: aiohttp.ClientSession, sandbox: str, gateway: str, floor: str, token: str
+    ):
+        self.http, self.sandbox, self.gateway, self.floor = http, sandbox, gateway, floor
         self.provider_headers = {
             "Authorization": f"Bearer {token}",
             "X-Logitrail-Merchant-ID": MERCHANT,
@@ -126,9 +130,16 @@ class Sides:
         return call
 
     def through(self, tag: str, *, replay: bool = False) -> Call:
+        return self.post(self.gateway, tag, replay=replay)
+
+    def relayed(self, tag: str) -> Call:
+        """The floor relay, sent exactly what the gateway is sent (the key is ignored there)."""
+        return self.post(self.floor, tag)
+
+    def post(self, base: str, tag: str, *, replay: bool = False) -> Call:
         async def call(i: int) -> bool:
             async with self.http.post(
-                f"{self.gateway}/v1/orders",
+                f"{base}/v1/orders",
                 data=orjson.dumps(canonical(f"{tag}-{i}")),
                 headers={
                     "Authorization": f"Bearer {KEY}",
@@ -146,12 +157,14 @@ class Sides:
 async def measure(
     sides: Sides, orders: int, concurrency: int, max_seconds: float
 ) -> dict[str, dict[str, Any]]:
-    """direct, gateway and replay at one concurrency, alternating direct/gateway in rounds."""
+    """direct, gateway, floor and replay at one concurrency, alternating the first three in
+    rounds."""
     c = concurrency
     per_round = max(1, orders // ROUNDS)
-    direct, gateway = Sample(), Sample()
+    direct, gateway, floor = Sample(), Sample(), Sample()
     await drive(20, min(c, 20), sides.direct(f"warm-d{c}"), max_seconds)
     await drive(20, min(c, 20), sides.through(f"warm-g{c}"), max_seconds)
+    await drive(20, min(c, 20), sides.relayed(f"warm-f{c}"), max_seconds)
     for r in range(ROUNDS):
         direct = direct.merge(
             await drive(per_round, c, sides.direct(f"d{c}"), max_seconds, r * per_round)
@@ -159,9 +172,17 @@ async def measure(
         gateway = gateway.merge(
             await drive(per_round, c, sides.through(f"g{c}"), max_seconds, r * per_round)
         )
+        floor = floor.merge(
+            await drive(per_round, c, sides.relayed(f"f{c}"), max_seconds, r * per_round)
+        )
     sent = len(gateway.latencies) + gateway.errors
     replay = await drive(sent, c, sides.through(f"g{c}", replay=True), max_seconds)
-    return {"direct": direct.summary(), "gateway": gateway.summary(), "replay": replay.summary()}
+    return {
+        "direct": direct.summary(),
+        "gateway": gateway.summary(),
+        "floor": floor.summary(),
+        "replay": replay.summary(),
+    }
 
 
 async def token(http: aiohttp.ClientSession, sandbox: str) -> str:
@@ -208,7 +229,30 @@ async def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         )
         connector = aiohttp.TCPConnector(limit=0)
         http = await stack.enter_async_context(aiohttp.ClientSession(connector=connector))
-        sides = Sides(http, sandbox.url, gateway.url, await token(http, sandbox.url))
+        provider_token = await token(http, sandbox.url)
+        floor_port = free_port()
+        floor = await started(
+            stack,
+            Child(
+                "floor",
+                python(
+                    "-m",
+                    "bench.floor",
+                    "--port",
+                    str(floor_port),
+                    "--sandbox",
+                    sandbox.url,
+                    f"--token={provider_token}",  # a token may begin with "-"
+                    "--merchant",
+                    MERCHANT,
+                ),
+                {},
+                work / "floor.log",
+                floor_port,
+            ),
+            "/healthz",
+        )
+        sides = Sides(http, sandbox.url, gateway.url, floor.url, provider_token)
         results: dict[str, Any] = {
             "c=1": await measure(sides, args.orders_c1, 1, args.max_seconds),
             f"c={args.concurrency}": await measure(

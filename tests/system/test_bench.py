@@ -23,12 +23,14 @@ async def test_a_small_bench_run_reports_every_side_without_errors(tmp_path: Pat
     results = await run(args, tmp_path)
 
     for mode, sent in (("c=1", 6), ("c=8", 40)):
-        for side in ("direct", "gateway", "replay"):
+        for side in ("direct", "gateway", "floor", "replay"):
             assert results[mode][side]["requests"] == sent, (mode, side, results[mode][side])
             assert results[mode][side]["errors"] == 0, (mode, side)
-    # 20 warm-up orders per side and mode, plus the measured ones; replays create nothing.
-    assert results["provider_orders"] == 2 * (20 + 6) + 2 * (20 + 40)
+    # 20 warm-up orders per creating side (direct, gateway, floor) and mode, plus the measured
+    # ones; replays create nothing.
+    assert results["provider_orders"] == 3 * (20 + 6) + 3 * (20 + 40)
     assert results["duplicates"] == 0
     results["meta"] = {"seconds": 1.0}
     text = markdown(results)
     assert "| c=8 | gateway | 40 | 0 |" in text
+    assert "| c=8 | floor | 40 | 0 |" in text

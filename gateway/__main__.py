@@ -75,15 +75,21 @@ def _serve(settings: Settings, host: str | None, port: int | None) -> int:
         update={k: v for k, v in (("host", host), ("port", port)) if v is not None}
     )
     settings = settings.model_copy(update={"server": server})  # keeps the resolved secrets
+    from gateway.store import StoreUnavailable  # noqa: PLC0415
+
     app = build_app(settings, self_url=own_url(server.host, server.port))
-    web.run_app(
-        app,
-        host=server.host,
-        port=server.port,
-        print=None,
-        shutdown_timeout=server.shutdown_timeout_s,
-        access_log=None,
-    )
+    try:
+        web.run_app(
+            app,
+            host=server.host,
+            port=server.port,
+            print=None,
+            shutdown_timeout=server.shutdown_timeout_s,
+            access_log=None,
+        )
+    except StoreUnavailable as exc:  # at start-up: nothing was accepted yet
+        print(f"gateway: cannot open the store: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -8,6 +8,7 @@ renderer ever sees a secret, whichever module logged it.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import sys
@@ -37,6 +38,8 @@ def _scrub(value: Any, depth: int = 0) -> Any:
     if depth > 4:
         return value
     if isinstance(value, str):
+        if "=" not in value and " " not in value:
+            return value  # neither pattern can match (the profile's most frequent case)
         value = _SECRET_VALUE.sub(lambda m: f"{m.group(1)} {REDACTED}", value)
         return _SECRET_QUERY.sub(lambda m: f"{m.group(1)}{REDACTED}", value)
     if isinstance(value, Mapping):
@@ -46,9 +49,17 @@ def _scrub(value: Any, depth: int = 0) -> Any:
     return value
 
 
+@functools.lru_cache(maxsize=4096)
+def _secret_key(key: str) -> bool:
+    # Cached: log keys are a small fixed set, and this ran for every field of every line.
+    return key not in _SAFE_KEYS and _SECRET_KEY.search(key) is not None
+
+
 def _redact_item(key: Any, value: Any, depth: int) -> Any:
-    if isinstance(key, str) and key not in _SAFE_KEYS and _SECRET_KEY.search(key):
+    if isinstance(key, str) and _secret_key(key):
         return REDACTED if value is not None else None
+    if value is None or isinstance(value, int | float):
+        return value
     return _scrub(value, depth)
 
 

@@ -176,6 +176,9 @@ class OrderService:
                     route_rule=decision.rule,
                     route_candidate=decision.candidate,
                     body=order.model_dump_json(),
+                    # Sent at once by this request: stored `creating`, its first attempt.
+                    phase=Phase.PENDING if lease is None else Phase.CREATING,
+                    attempts=0 if lease is None else 1,
                 ),
                 now=now,
                 idempotency=(client.id, key),
@@ -205,7 +208,7 @@ class OrderService:
         Returns when the order is done or rejected, or when the budget would run out; the
         submission itself is never cancelled — what is not finished goes on in the background.
         """
-        task: asyncio.Task[OrderRow] | None = self._submitter.spawn(row, lease)
+        task: asyncio.Task[OrderRow] | None = self._submitter.start_unsent(row, lease)
         while task is not None:
             try:
                 row = await asyncio.wait_for(asyncio.shield(task), deadline - self._clock())

@@ -2,13 +2,17 @@
 
     pending ─▶ creating ─▶ created(provider_id) ─▶ confirming ─▶ done      (or ─▶ failed)
 
-Each phase is committed *before* the provider call it announces, so after a crash at any
-point the next owner knows what may have happened:
+`creating` is committed *before* the create is sent (a new order is stored `creating` at
+once), so after a crash at any point the next owner knows what may have happened:
 
-- `creating`: a create may have reached the provider → `find` (reconcile) first, and create
-  only if the provider holds nothing;
+- `creating`: a create (and a confirm) may have reached the provider → `find` (reconcile)
+  first, and create only if the provider holds nothing;
 - `confirming`: a confirm may have happened → confirming again is safe (the adapter settles an
   "already confirmed" answer by reading the order).
+
+On the happy path the provider's id is not committed on its own: create, confirm and `done`
+(with the id) take two commits in all — before and after. The id and `confirming` are stored
+early only when a confirm fails, so its retry needs no lookup.
 
 An order is owned through a lease that the running task renews; if the process dies the
 lease runs out and any worker (this process after a restart, or another replica) resumes it.
@@ -20,6 +24,8 @@ from __future__ import annotations
 
 import asyncio
 import random
+from dataclasses import replace
+from typing import Any
 
 import structlog
 
@@ -47,6 +53,21 @@ class Submitter(LeasedRunner[OrderRow]):
     """Runs order submissions (`LeasedRunner`: one task per order, each under its own lease)."""
 
     task_prefix = "submit"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._unsent: set[str] = set()
+
+    def start_unsent(self, row: OrderRow, lease: str) -> asyncio.Task[OrderRow]:
+        """Drive an order its caller just stored `creating` with nothing sent yet.
+
+        Its first create goes out at once, without the reconciling lookup that a `creating`
+        order found after a crash needs — and that is known only in this process's memory, so
+        after a crash the lookup happens, as it must. (Stored `creating` rather than `pending`:
+        one commit less before the provider sees the order.)
+        """
+        self._unsent.add(row.id)
+        return self.spawn(row, lease)
 
     async def _renew(self, row_id: str, lease: str, until: float) -> bool:
         return await self._store.renew(row_id, owner=lease, lease_until=until)
@@ -123,19 +144,28 @@ class Submitter(LeasedRunner[OrderRow]):
         self, row: OrderRow, lease: str, provider: Provider, sub: Submission
     ) -> OrderRow:
         bound = log.bind(order_id=row.id, provider=row.provider)
-        # A provider that confirms goes straight from creating to confirming: one commit less
-        # per order, and recovery is the same (confirm is idempotent once confirmed).
+        # A provider that confirms goes straight from creating to confirming (recovery is the
+        # same: confirm is idempotent once confirmed).
         created = Phase.CONFIRMING if provider.capabilities.confirm else Phase.CREATED
-        if row.phase is Phase.PENDING:
+        unsent = row.id in self._unsent and row.phase is Phase.CREATING
+        self._unsent.discard(row.id)
+        if row.phase is Phase.PENDING or unsent:
             if not provider.healthy():
                 # Nothing was sent: the order stays `pending` (so still cancellable and
                 # changeable in the gateway alone) instead of entering `creating` for a call
                 # the circuit would refuse anyway.
+                if unsent:
+                    row = await self._step(row, lease, Transition(phase=Phase.PENDING))
                 raise CircuitOpen(row.provider, "circuit open: not sending yet")
-            row = await self._step(row, lease, Transition(phase=Phase.CREATING, count_attempt=True))
+            if row.phase is Phase.PENDING:
+                row = await self._step(
+                    row, lease, Transition(phase=Phase.CREATING, count_attempt=True)
+                )
             pid = await provider.create(sub)
             bound.info("submission.created", provider_order_id=pid)
-            row = await self._step(row, lease, Transition(phase=created, provider_order_id=pid))
+            # The provider's id is kept in memory, not committed alone: `done` stores it, and
+            # until then the order is `creating` in the store, which a crash recovers by lookup.
+            row = replace(row, phase=created, provider_order_id=pid)
         elif row.phase is Phase.CREATING:
             # A create may have reached the provider before we lost track: look first.
             found = await provider.find(sub)
@@ -144,13 +174,22 @@ class Submitter(LeasedRunner[OrderRow]):
                 await self._step(row, lease, Transition(phase=Phase.CREATING, count_attempt=True))
                 found = await provider.create(sub)
                 bound.info("submission.created", provider_order_id=found)
-            row = await self._step(row, lease, Transition(phase=created, provider_order_id=found))
+            row = replace(row, phase=created, provider_order_id=found)
         if row.phase is Phase.CREATED and provider.capabilities.confirm:
             row = await self._step(row, lease, Transition(phase=Phase.CONFIRMING))
         confirmed = None
         if row.phase is Phase.CONFIRMING:
             assert row.provider_order_id is not None
-            confirmed = await provider.confirm(row.provider_order_id)
+            try:
+                confirmed = await provider.confirm(row.provider_order_id)
+            except ProviderError:
+                # Store the id now, so the retry confirms without looking the order up first.
+                await self._step(
+                    row,
+                    lease,
+                    Transition(phase=Phase.CONFIRMING, provider_order_id=row.provider_order_id),
+                )
+                raise
         if row.phase in (Phase.CREATED, Phase.CONFIRMING):
             # The confirm's answer may carry tracking already: kept in the same commit.
             facts = None
@@ -161,7 +200,13 @@ class Submitter(LeasedRunner[OrderRow]):
             row = await self._step(
                 row,
                 lease,
-                Transition(phase=Phase.DONE, status=Status.SUBMITTED, release=True, facts=facts),
+                Transition(
+                    phase=Phase.DONE,
+                    status=Status.SUBMITTED,
+                    provider_order_id=row.provider_order_id,
+                    release=True,
+                    facts=facts,
+                ),
             )
             bound.info("submission.done", provider_order_id=row.provider_order_id)
         return row

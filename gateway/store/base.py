@@ -47,6 +47,8 @@ class NewOrder:
     """The canonical order as JSON text."""
     status: Status = Status.ACCEPTED
     phase: Phase = Phase.PENDING
+    attempts: int = 0
+    """1 when the order is stored already `creating` (its first create about to be sent)."""
 
 
 @dataclass(frozen=True, slots=True)

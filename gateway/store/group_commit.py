@@ -71,7 +71,10 @@ class GroupCommitWriter:
         self._closed = False
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Statements]:
+    async def transaction(self, *, wait: bool = True) -> AsyncIterator[Statements]:
+        """One transaction; the caller goes on once its batch is durable — or at once, with
+        `wait=False`, for a write whose loss a crash recovery repairs (its statements still run
+        now, so everything after it, on any connection, sees it or waits for it)."""
         async with self._lock:
             if self._closed:
                 raise StoreUnavailable("store is closed")
@@ -95,7 +98,24 @@ class GroupCommitWriter:
                     self._conn.execute("RELEASE member")
                     raise
                 self._conn.execute("RELEASE member")
-        await asyncio.shield(batch)  # durable before the caller goes on
+        if wait:
+            await asyncio.shield(batch)  # durable before the caller goes on
+        else:
+            batch.add_done_callback(_consume)
+
+    async def read(self, sql: str, args: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        """A SELECT on the writer's own connection, inline — no hop to a reader thread.
+
+        It sees what the open batch wrote (committed within moments, or rolled back with it), so
+        it suits a check that must not miss a write just made, like a natural key's owner.
+        """
+        async with self._lock:
+            if self._closed:
+                raise StoreUnavailable("store is closed")
+            try:
+                return self._conn.execute(sql, args).fetchall()
+            except sqlite3.Error as exc:
+                raise StoreUnavailable(str(exc)) from exc
 
     async def _open_batch(self) -> asyncio.Future[None]:
         try:
@@ -167,3 +187,9 @@ class GroupCommitWriter:
                 await self._commit_open_batch()
             self._conn.close()
         self._io.shutdown(wait=True)
+
+
+def _consume(batch: asyncio.Future[None]) -> None:
+    """A failed COMMIT nobody waits for is not an unretrieved-exception warning."""
+    if not batch.cancelled():
+        batch.exception()

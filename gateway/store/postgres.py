@@ -130,8 +130,9 @@ class PostgresStore(PostgresAfterSubmission, PostgresDeliveries, RecordQueries, 
                 row = await db.fetchrow(
                     "INSERT INTO orders (id, client_id, external_id, provider, warehouse,"
                     " route_rule, route_candidate, status, phase, body, next_attempt_at,"
-                    " lease_owner, lease_until, created_at, updated_at)"
-                    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14)"
+                    " lease_owner, lease_until, created_at, updated_at, attempts)"
+                    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14,"
+                    " $15)"
                     f" RETURNING {_ORDER_COLUMNS}",
                     order.id,
                     order.client_id,
@@ -147,6 +148,7 @@ class PostgresStore(PostgresAfterSubmission, PostgresDeliveries, RecordQueries, 
                     lease_owner,
                     lease_until,
                     stamp,
+                    order.attempts,
                 )
                 await record_transition(
                     db, order.id, order.status, None, source="api", detail=None, at=stamp

@@ -106,8 +106,12 @@ class SqliteStore(
     @classmethod
     async def open(cls, url: str) -> SqliteStore:
         path = Path(urlsplit(url).path[1:])
-        path.parent.mkdir(parents=True, exist_ok=True)
-        writer = GroupCommitWriter(path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            writer = GroupCommitWriter(path)
+        except (OSError, sqlite3.Error) as exc:
+            # A read-only filesystem or a missing volume: say which file, not a traceback.
+            raise StoreUnavailable(f"cannot open SQLite database {path}: {exc}") from exc
         try:
             await migrate(writer)  # before the reader opens: it must see the tables
             store = cls(writer, await _reader(path))
@@ -119,6 +123,10 @@ class SqliteStore(
 
     def _tx(self) -> AbstractAsyncContextManager[Statements]:
         return self._writer.transaction()
+
+    def _tx_unawaited(self) -> AbstractAsyncContextManager[Statements]:
+        """A transaction whose COMMIT the caller does not wait for (see `transaction`)."""
+        return self._writer.transaction(wait=False)
 
     async def _read(self, sql: str, args: Sequence[Any] = ()) -> list[sqlite3.Row]:
         try:
@@ -148,11 +156,12 @@ class SqliteStore(
         stamp = iso(now)
         try:
             async with self._tx() as db:
-                await db.execute(
+                returned = await db.execute_fetchall(
                     "INSERT INTO orders (id, client_id, external_id, provider, warehouse,"
                     " route_rule, route_candidate, status, phase, body, next_attempt_at,"
-                    " lease_owner, lease_until, created_at, updated_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " lease_owner, lease_until, created_at, updated_at, attempts)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                    f" RETURNING {_ORDER_COLUMNS}",
                     (
                         order.id,
                         order.client_id,
@@ -169,10 +178,21 @@ class SqliteStore(
                         lease_until,
                         stamp,
                         stamp,
+                        order.attempts,
                     ),
                 )
+                # RETURNING: the row for the event and the caller, without reading it again.
+                # (Fetched to the end: a half-stepped statement would block the COMMIT.)
+                inserted = returned[0]
                 await record_transition(
-                    db, order.id, order.status, None, source="api", detail=None, stamp=stamp
+                    db,
+                    order.id,
+                    order.status,
+                    None,
+                    source="api",
+                    detail=None,
+                    stamp=stamp,
+                    order=inserted,
                 )
                 if idempotency is not None:
                     await db.execute(
@@ -192,9 +212,7 @@ class SqliteStore(
             if not held:
                 raise
             raise OrderExists(held[0]["id"]) from None
-        row = await self.get_order(order.id)
-        assert row is not None
-        return row
+        return _row(inserted)
 
     async def get_order(self, order_id: str, *, client_id: str | None = None) -> OrderRow | None:
         if client_id is None:
@@ -209,7 +227,9 @@ class SqliteStore(
         return _row(rows[0]) if rows else None
 
     async def find_by_external_id(self, client_id: str, external_id: str) -> OrderRow | None:
-        rows = await self._read(
+        # Through the writer: asked on every submit (a reader-thread hop cost ~10% of its CPU),
+        # and it must see an order that the open batch holds but has not committed yet.
+        rows = await self._writer.read(
             f"SELECT {_ORDER_COLUMNS} FROM orders WHERE client_id = ? AND external_id = ?",
             (client_id, external_id),
         )
@@ -343,12 +363,14 @@ class SqliteStore(
             if status is not None:
                 sets.append("status = ?")
                 args.append(status)
-            cur = await db.execute(
-                f"UPDATE orders SET {', '.join(sets)} WHERE id = ? AND lease_owner = ?",
+            returned = await db.execute_fetchall(
+                f"UPDATE orders SET {', '.join(sets)} WHERE id = ? AND lease_owner = ?"
+                f" RETURNING {_ORDER_COLUMNS}",
                 (*args, order_id, owner),
             )
-            if cur.rowcount == 0:
+            if not returned:
                 raise LeaseLost(order_id)
+            updated = returned[0]
             if status is not None:
                 await record_transition(
                     db,
@@ -358,13 +380,9 @@ class SqliteStore(
                     source=step.source,
                     detail=step.detail,
                     stamp=stamp,
+                    order=updated,
                 )
-            rows = list(
-                await db.execute_fetchall(
-                    f"SELECT {_ORDER_COLUMNS} FROM orders WHERE id = ?", (order_id,)
-                )
-            )
-        return _row(rows[0])
+        return _row(updated)
 
     async def find_by_provider_id(self, provider: str, provider_order_id: str) -> OrderRow | None:
         rows = await self._read(

@@ -67,8 +67,12 @@ async def record_transition(
     detail: str | None,
     stamp: str,
     outcome: Outcome = Outcome.APPLIED,
+    order: sqlite3.Row | None = None,
 ) -> None:
-    """History entry for a status the order took (or ignored); an event when it took it."""
+    """History entry for a status the order took (or ignored); an event when it took it.
+
+    `order` is the order's row as it stands after the change, when the caller has it already.
+    """
     await db.execute(
         "INSERT INTO order_history (order_id, seq, status, source, detail, at, outcome)"
         " SELECT ?, COALESCE(MAX(seq), 0) + 1, ?, ?, ?, ?, ? FROM order_history"
@@ -77,7 +81,9 @@ async def record_transition(
     )
     if outcome is not Outcome.APPLIED:
         return
-    r = next(iter(await db.execute_fetchall("SELECT * FROM orders WHERE id = ?", (order_id,))))
+    r = order
+    if r is None:
+        r = next(iter(await db.execute_fetchall("SELECT * FROM orders WHERE id = ?", (order_id,))))
     data = order_event_data(
         order_id=order_id,
         external_id=r["external_id"],

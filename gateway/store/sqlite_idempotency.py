@@ -1,4 +1,11 @@
-"""Idempotency records (scope: client and key), mixed into `SqliteStore`."""
+"""Idempotency records (scope: client and key), mixed into `SqliteStore`.
+
+Neither the claim nor the stored answer is waited on to be durable (`_tx_unawaited`): the
+claim only matters while its request runs, and a crash loses that request anyway; an answer
+lost in a crash is rebuilt from the order it names (`RESUME`). Both still take effect at once
+for every later transaction — SQLite has one writer, and the next one commits after them.
+What must be durable before a provider call — the order row, linked to its key — is.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +19,7 @@ from gateway.store.group_commit import Statements
 
 class SqliteIdempotency:
     _tx: Callable[[], AbstractAsyncContextManager[Statements]]
+    _tx_unawaited: Callable[[], AbstractAsyncContextManager[Statements]]
     _read: Callable[..., Any]
 
     async def begin_idempotent(
@@ -24,7 +32,15 @@ class SqliteIdempotency:
         lock_s: float,
         ttl_s: float,
     ) -> Begin:
-        async with self._tx() as db:
+        async with self._tx_unawaited() as db:
+            # The common case — a new key — in one statement.
+            cur = await db.execute(
+                "INSERT INTO idempotency (client_id, key, fingerprint, state, locked_until,"
+                " expires_at) VALUES (?, ?, ?, 'running', ?, ?) ON CONFLICT DO NOTHING",
+                (client_id, key, fingerprint, now + lock_s, now + ttl_s),
+            )
+            if cur.rowcount == 1:
+                return Begin(BeginOutcome.NEW)
             rows = list(
                 await db.execute_fetchall(
                     "SELECT * FROM idempotency WHERE client_id = ? AND key = ?", (client_id, key)
@@ -66,7 +82,7 @@ class SqliteIdempotency:
     async def finish_idempotent(
         self, client_id: str, key: str, *, status: int, body: bytes
     ) -> None:
-        async with self._tx() as db:
+        async with self._tx_unawaited() as db:
             await db.execute(
                 "UPDATE idempotency SET state = 'done', response_status = ?, response_body = ?"
                 " WHERE client_id = ? AND key = ?",

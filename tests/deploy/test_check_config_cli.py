@@ -57,3 +57,31 @@ def test_check_config_names_every_missing_variable(source: str, tmp_path: Path) 
     assert result.returncode == 1
     for name in dummy_environ(toml_of(path)):
         assert f"environment variable {name} is not set" in result.stdout
+
+
+def test_serve_with_an_unwritable_sqlite_path_says_so_and_exits_1(tmp_path: Path) -> None:
+    """A read-only root filesystem without a database volume: one clear line, no traceback."""
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    source = (ROOT / "config" / "gateway.toml").read_text()
+    config = tmp_path / "gateway.toml"
+    config.write_text(
+        "\n".join(
+            f'url = "sqlite:///{blocker}/gateway.db"' if line.startswith("url = ") else line
+            for line in source.splitlines()
+        )
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "gateway", "serve", "--config", str(config), "--port", "0"],
+        env={"PATH": os.environ.get("PATH", ""), **dummy_environ(toml_of(config))},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1, result.stderr
+    assert f"gateway: cannot open the store: cannot open SQLite database {blocker}" in (
+        result.stderr
+    )
+    assert "Traceback" not in result.stderr

@@ -26,6 +26,7 @@ from tests.conftest import (
     SandboxHandle,
     auth,
     ca_order,
+    eventually,
     gb_order,
     order,
     order_calls,
@@ -50,16 +51,6 @@ async def submit(gateway: Gateway, body: dict[str, Any]) -> Any:
 
 async def view(gateway: Gateway, order_id: str, client: str = "storefront-fi") -> Any:
     return await read_json(await gateway.get(f"/v1/orders/{order_id}", headers=auth(client)))
-
-
-async def eventually(check: Callable[[], Any], timeout: float = 5.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, "condition never held"
-        await asyncio.sleep(0.03)
 
 
 async def status_is(gateway: Gateway, order_id: str, status: str) -> Any:
@@ -99,13 +90,16 @@ async def test_out_of_order_webhook_is_recorded_as_ignored_never_applied(
         return history if history[-1]["outcome"] == "ignored" else None
 
     history = await eventually(ignored)
-    assert [(h["status"], h["outcome"]) for h in history] == [
-        ("accepted", "applied"),
-        ("submitted", "applied"),
-        ("in_progress", "applied"),
-        ("shipped", "applied"),
-        ("in_progress", "ignored"),
+    assert [h["status"] for h in history if h["outcome"] == "applied"] == [
+        "accepted",
+        "submitted",
+        "in_progress",
+        "shipped",
     ]
+    # The sandbox's own creation webhook ("submitted") may land late, and is ignored then too.
+    late = [h["status"] for h in history[:-1] if h["outcome"] == "ignored"]
+    assert set(late) <= {"submitted"}, history
+    assert (history[-1]["status"], history[-1]["outcome"]) == ("in_progress", "ignored")
     assert history[-1]["source"] == "webhook"
     assert history[-1]["detail"].startswith("ignored: shipped does not move to in_progress")
     current = await view(gateway, body["id"])

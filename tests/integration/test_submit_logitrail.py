@@ -44,6 +44,33 @@ async def test_submit_creates_and_confirms_at_logitrail_and_answers_201(
     assert [r.op for r in logitrail.sandbox.requests] == ["token", "create", "confirm"]
 
 
+async def test_a_fresh_order_is_stored_creating_and_its_create_needs_no_lookup(
+    gateway: TestClient[Any, Any], logitrail: SandboxHandle
+) -> None:
+    body = await read_json(
+        await gateway.post("/v1/orders", json=order("FRESH-1"), headers=auth(key="fresh"))
+    )
+
+    assert body["submission"] == {"phase": "done", "attempts": 1, "last_error": None}
+    assert order_calls(logitrail) == ["create", "confirm"]  # no `find` before the create
+
+
+async def test_a_failed_confirm_stores_the_provider_id_so_its_retry_needs_no_lookup(
+    gateway: TestClient[Any, Any], logitrail: SandboxHandle
+) -> None:
+    # Every transport attempt of the first confirm fails (max_attempts 4): the submission is
+    # retried on the order's backoff, still within the request's budget.
+    logitrail.sandbox.inject(Fault(op="confirm", status=503, count=4))
+    resp = await gateway.post("/v1/orders", json=order("CONF-1"), headers=auth(key="conf"))
+    body = await read_json(resp)
+
+    assert resp.status == 201, body
+    assert body["submission"]["attempts"] == 1
+    assert logitrail.sandbox.orders[body["provider_order_id"]].status == "confirmed"
+    # Without the stored id the retry would have had to `find` the order first.
+    assert order_calls(logitrail) == ["create"] + ["confirm"] * 5
+
+
 async def test_get_order_shows_provider_ids_status_and_history(
     gateway: TestClient[Any, Any],
 ) -> None:

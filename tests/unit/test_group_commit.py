@@ -135,3 +135,42 @@ async def test_a_caller_cancelled_while_waiting_for_the_lock_leaves_no_transacti
     async with writer.transaction() as db:  # the writer is usable: no stray BEGIN
         await db.execute("INSERT INTO t VALUES ('after')")
     assert committed(tmp_path / "w.db") == {"after"}
+
+
+async def test_an_unawaited_transaction_returns_before_its_commit_and_commits_in_order(
+    writer: GroupCommitWriter, tmp_path: Path
+) -> None:
+    async with writer.transaction(wait=False) as db:
+        await db.execute("INSERT INTO t VALUES ('behind')")
+    # Back before the COMMIT (the committer has not even run): others do not see it yet ...
+    assert "behind" not in committed(tmp_path / "w.db")
+    # ... but the writer's own later transactions do, and commit after it.
+    async with writer.transaction() as db:
+        seen = {r[0] for r in await db.execute_fetchall("SELECT k FROM t")}
+        await db.execute("INSERT INTO t VALUES ('after')")
+    assert "behind" in seen
+    assert committed(tmp_path / "w.db") >= {"behind", "after"}
+
+
+async def test_a_failed_commit_nobody_waits_for_is_consumed(
+    writer: GroupCommitWriter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    loop = asyncio.get_running_loop()
+    unretrieved: list[dict[str, object]] = []
+    loop.set_exception_handler(lambda _loop, context: unretrieved.append(context))
+
+    async def failing_commit(sql: str) -> None:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(writer, "_in_thread", failing_commit)
+    async with writer.transaction(wait=False) as db:
+        await db.execute("INSERT INTO t VALUES ('lost')")
+    for _ in range(5):
+        await asyncio.sleep(0)
+    import gc  # noqa: PLC0415 (only here: an unretrieved exception is reported at collection)
+
+    gc.collect()
+    assert unretrieved == []
+    monkeypatch.undo()
+    async with writer.transaction() as db:  # the writer goes on after the failed batch
+        await db.execute("INSERT INTO t VALUES ('next')")

@@ -199,16 +199,18 @@ class OrderService:
         )
         if lease is not None:
             budget = now + self._settings.server.request_budget_s
-            row = await self._within_budget(row, lease, budget)
+            row = await self._within_budget(row, lease, order, budget)
         return await self._finish(client, key, _status_code(row), order_view(row)), True
 
-    async def _within_budget(self, row: OrderRow, lease: str, deadline: float) -> OrderRow:
+    async def _within_budget(
+        self, row: OrderRow, lease: str, order: CanonicalOrder, deadline: float
+    ) -> OrderRow:
         """Drive a just-stored order while the caller waits, retrying on the order's backoff.
 
         Returns when the order is done or rejected, or when the budget would run out; the
         submission itself is never cancelled — what is not finished goes on in the background.
         """
-        task: asyncio.Task[OrderRow] | None = self._submitter.start_unsent(row, lease)
+        task: asyncio.Task[OrderRow] | None = self._submitter.start_unsent(row, lease, order)
         while task is not None:
             try:
                 row = await asyncio.wait_for(asyncio.shield(task), deadline - self._clock())

@@ -56,9 +56,12 @@ class Submitter(LeasedRunner[OrderRow]):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._unsent: set[str] = set()
+        self._unsent: dict[str, CanonicalOrder] = {}
+        """Orders stored `creating` whose create was not sent yet, with their parsed body."""
 
-    def start_unsent(self, row: OrderRow, lease: str) -> asyncio.Task[OrderRow]:
+    def start_unsent(
+        self, row: OrderRow, lease: str, order: CanonicalOrder
+    ) -> asyncio.Task[OrderRow]:
         """Drive an order its caller just stored `creating` with nothing sent yet.
 
         Its first create goes out at once, without the reconciling lookup that a `creating`
@@ -66,7 +69,7 @@ class Submitter(LeasedRunner[OrderRow]):
         after a crash the lookup happens, as it must. (Stored `creating` rather than `pending`:
         one commit less before the provider sees the order.)
         """
-        self._unsent.add(row.id)
+        self._unsent[row.id] = order  # also spares parsing the stored body again
         return self.spawn(row, lease)
 
     async def _renew(self, row_id: str, lease: str, until: float) -> bool:
@@ -102,17 +105,18 @@ class Submitter(LeasedRunner[OrderRow]):
                 heartbeat.cancel()
 
     async def _run(self, row: OrderRow, lease: str) -> OrderRow:
+        known = self._unsent.pop(row.id, None)
         provider = self._providers.get(row.provider)
         bound = log.bind(order_id=row.id, provider=row.provider)
         if provider is None:
             # The provider left the config while orders were queued for it: keep them queued.
             bound.error("submission.provider_missing")
             return await self._retry_later(row, lease, {"error": "provider-not-configured"})
-        submission = Submission(
-            row.id, row.client_id, CanonicalOrder.model_validate_json(row.body), row.warehouse
-        )
+        order = known or CanonicalOrder.model_validate_json(row.body)
+        submission = Submission(row.id, row.client_id, order, row.warehouse)
+        unsent = known is not None and row.phase is Phase.CREATING
         try:
-            return await self._drive(row, lease, provider, submission)
+            return await self._drive(row, lease, provider, submission, unsent=unsent)
         except LeaseLost:
             raise
         except ProviderError as exc:
@@ -141,14 +145,12 @@ class Submitter(LeasedRunner[OrderRow]):
             )
 
     async def _drive(
-        self, row: OrderRow, lease: str, provider: Provider, sub: Submission
+        self, row: OrderRow, lease: str, provider: Provider, sub: Submission, *, unsent: bool
     ) -> OrderRow:
         bound = log.bind(order_id=row.id, provider=row.provider)
         # A provider that confirms goes straight from creating to confirming (recovery is the
         # same: confirm is idempotent once confirmed).
         created = Phase.CONFIRMING if provider.capabilities.confirm else Phase.CREATED
-        unsent = row.id in self._unsent and row.phase is Phase.CREATING
-        self._unsent.discard(row.id)
         if row.phase is Phase.PENDING or unsent:
             if not provider.healthy():
                 # Nothing was sent: the order stays `pending` (so still cancellable and

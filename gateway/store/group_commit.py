@@ -4,8 +4,10 @@ Measured (`make bench`): with aiosqlite every statement is a hop to its thread a
 transaction of five statements held the writer lock across five hops; at 32 concurrent orders
 the gateway did ~190 orders/s while mostly idle. So statements run inline on the event-loop
 thread (a statement on a page already in memory costs microseconds) and only what waits on
-the disk or on another process — COMMIT (the fsync), and BEGIN IMMEDIATE when another process
-holds the write lock — goes to one worker thread.
+the disk or on another process — COMMIT (the fsync) while other transactions queue, and BEGIN
+IMMEDIATE when another process holds the write lock — goes to one worker thread. A COMMIT
+nobody else is waiting behind runs inline: at low load the thread hand-offs cost more than
+the fsync they would overlap with.
 
 Group commit: transactions that queue up behind one another share one COMMIT. The first opens
 the batch; each later one runs in a SAVEPOINT (its failure rolls back only its own work); a
@@ -69,13 +71,15 @@ class GroupCommitWriter:
         """The COMMIT the open transaction's members wait for; None when none is open."""
         self._committers: set[asyncio.Task[None]] = set()
         self._closed = False
+        self._waiting = 0
+        """Transactions (and reads) waiting for the lock: the committer's measure of load."""
 
     @asynccontextmanager
     async def transaction(self, *, wait: bool = True) -> AsyncIterator[Statements]:
         """One transaction; the caller goes on once its batch is durable — or at once, with
         `wait=False`, for a write whose loss a crash recovery repairs (its statements still run
         now, so everything after it, on any connection, sees it or waits for it)."""
-        async with self._lock:
+        async with self._turn():
             if self._closed:
                 raise StoreUnavailable("store is closed")
             batch = self._batch
@@ -109,13 +113,26 @@ class GroupCommitWriter:
         It sees what the open batch wrote (committed within moments, or rolled back with it), so
         it suits a check that must not miss a write just made, like a natural key's owner.
         """
-        async with self._lock:
+        async with self._turn():
             if self._closed:
                 raise StoreUnavailable("store is closed")
             try:
                 return self._conn.execute(sql, args).fetchall()
             except sqlite3.Error as exc:
                 raise StoreUnavailable(str(exc)) from exc
+
+    @asynccontextmanager
+    async def _turn(self) -> AsyncIterator[None]:
+        """The lock, for a transaction or a read, counted while it is waited for."""
+        self._waiting += 1
+        try:
+            await self._lock.acquire()
+        finally:
+            self._waiting -= 1
+        try:
+            yield
+        finally:
+            self._lock.release()
 
     async def _open_batch(self) -> asyncio.Future[None]:
         try:
@@ -145,7 +162,12 @@ class GroupCommitWriter:
         batch, self._batch = self._batch, None
         assert batch is not None
         try:
-            await self._in_thread("COMMIT")
+            if self._waiting:
+                await self._in_thread("COMMIT")  # under load: the loop serves others meanwhile
+            else:
+                # Nobody else waits to write: the fsync inline costs less than the two thread
+                # hand-offs around it (measured at c=1: p50 5.8 → 4.7 ms per order).
+                self._conn.execute("COMMIT")
         except sqlite3.Error as exc:
             batch.set_exception(StoreUnavailable(str(exc)))
             with contextlib.suppress(sqlite3.Error):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
@@ -152,6 +153,18 @@ async def test_an_unawaited_transaction_returns_before_its_commit_and_commits_in
     assert committed(tmp_path / "w.db") >= {"behind", "after"}
 
 
+class FailingCommits:
+    """The writer's connection, except that COMMIT fails (a full disk, say)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def execute(self, sql: str, *args: object) -> sqlite3.Cursor:
+        if sql == "COMMIT":
+            raise sqlite3.OperationalError("disk I/O error")
+        return self._conn.execute(sql, *args)
+
+
 async def test_a_failed_commit_nobody_waits_for_is_consumed(
     writer: GroupCommitWriter, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -159,10 +172,7 @@ async def test_a_failed_commit_nobody_waits_for_is_consumed(
     unretrieved: list[dict[str, object]] = []
     loop.set_exception_handler(lambda _loop, context: unretrieved.append(context))
 
-    async def failing_commit(sql: str) -> None:
-        raise sqlite3.OperationalError("disk I/O error")
-
-    monkeypatch.setattr(writer, "_in_thread", failing_commit)
+    monkeypatch.setattr(writer, "_conn", FailingCommits(writer._conn))
     async with writer.transaction(wait=False) as db:
         await db.execute("INSERT INTO t VALUES ('lost')")
     for _ in range(5):
@@ -174,3 +184,27 @@ async def test_a_failed_commit_nobody_waits_for_is_consumed(
     monkeypatch.undo()
     async with writer.transaction() as db:  # the writer goes on after the failed batch
         await db.execute("INSERT INTO t VALUES ('next')")
+        assert await db.execute_fetchall("SELECT k FROM t WHERE k = 'lost'") == []
+
+
+async def test_commit_runs_inline_alone_and_in_the_thread_while_others_queue(
+    writer: GroupCommitWriter,
+) -> None:
+    threads: list[str] = []
+    writer._conn.set_trace_callback(
+        lambda sql: threads.append(threading.current_thread().name) if sql == "COMMIT" else None
+    )
+
+    async def put(k: str, spawn: int = 0) -> None:
+        async with writer.transaction() as db:
+            await db.execute("INSERT INTO t VALUES (?)", (k,))
+            # Arriving now, they queue behind this batch's committer: it sees them waiting.
+            more = [asyncio.create_task(put(f"{k}-{i}")) for i in range(spawn)]
+            await asyncio.sleep(0)
+        await asyncio.gather(*more)
+
+    await put("alone")
+    assert threads == [threading.current_thread().name]  # nobody waited: no hand-off
+    threads.clear()
+    await put("busy", spawn=10)
+    assert threads[0].startswith("sqlite-commit"), threads

@@ -187,7 +187,7 @@ async def test_a_failed_commit_nobody_waits_for_is_consumed(
         assert await db.execute_fetchall("SELECT k FROM t WHERE k = 'lost'") == []
 
 
-async def test_commit_runs_inline_alone_and_in_the_thread_while_others_queue(
+async def test_commit_runs_inline_alone_and_in_the_thread_under_load(
     writer: GroupCommitWriter,
 ) -> None:
     threads: list[str] = []
@@ -208,3 +208,8 @@ async def test_commit_runs_inline_alone_and_in_the_thread_while_others_queue(
     threads.clear()
     await put("busy", spawn=10)
     assert threads[0].startswith("sqlite-commit"), threads
+    threads.clear()
+    # Forty callers in one batch (nobody left waiting by the time it commits): in the thread.
+    await asyncio.gather(*(put(f"k{i}") for i in range(40)))
+    assert threads
+    assert all(name.startswith("sqlite-commit") for name in threads), threads

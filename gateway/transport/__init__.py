@@ -1,6 +1,7 @@
 """Shared outbound HTTP: rate limit, Retry-After gate, retries, circuit breaker, OAuth tokens."""
 
-from gateway.transport.client import OAuthBearer, ProviderTransport, Response, StaticBearer
+from gateway.transport.auth import OAuthBearer, StaticBearer
+from gateway.transport.client import ProviderTransport, Response
 from gateway.transport.clock import SYSTEM_CLOCK, Clock, SystemClock
 from gateway.transport.oauth import TokenCache
 

@@ -21,27 +21,26 @@ request was not processed (connect errors, 429). The caller reconciles the rest.
 
 from __future__ import annotations
 
-import asyncio
 import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import aiohttp
 import orjson
 import structlog
-from aiolimiter import AsyncLimiter
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from gateway.config import ProviderSettings
 from gateway.observability.metrics import ProviderMetrics, outcome_of_status
 from gateway.providers.base import ProviderState
 from gateway.providers.errors import CircuitOpen, ProviderError, Unavailable
+from gateway.transport.auth import Auth
 from gateway.transport.backoff import RETRY_STATUSES, backoff_delay, parse_retry_after
 from gateway.transport.circuit import CircuitBreaker
 from gateway.transport.clock import Clock
-from gateway.transport.fleet import Fleet, RateBucket
-from gateway.transport.oauth import TokenCache
+from gateway.transport.fleet import Fleet
+from gateway.transport.limiter import RateLimiter
 
 log = structlog.get_logger(__name__)
 
@@ -68,62 +67,6 @@ class Response:
             return orjson.loads(self.body)
         except orjson.JSONDecodeError:
             return None
-
-
-class Auth(Protocol):
-    async def headers(self) -> dict[str, str]: ...
-
-    def rejected(self, sent: Mapping[str, str]) -> bool:
-        """The provider answered 401 to `sent`: drop it; True if fresh credentials may help."""
-        ...
-
-
-class StaticBearer:
-    """A long-lived API token (Logentic, Flexport): nothing to refresh."""
-
-    def __init__(self, token: str) -> None:
-        self._headers = {"Authorization": f"Bearer {token}"}
-
-    async def headers(self) -> dict[str, str]:
-        return self._headers
-
-    def rejected(self, sent: Mapping[str, str]) -> bool:
-        return False
-
-
-class RateLimiter:
-    """A rate bucket (this replica's, or the fleet's) and a semaphore for the concurrency cap.
-
-    The cap is per process: it bounds this replica's sockets, not the provider's load, which
-    the rate does.
-    """
-
-    def __init__(
-        self,
-        *,
-        max_rate: float = 10,
-        time_period: float = 1.0,
-        max_concurrency: int,
-        bucket: RateBucket | None = None,
-    ) -> None:
-        self._bucket = bucket if bucket is not None else AsyncLimiter(max_rate, time_period)
-        self._slots = asyncio.Semaphore(max_concurrency)
-        self._cap = max_concurrency
-
-    async def __aenter__(self) -> None:
-        await self._slots.acquire()
-        try:
-            await self._bucket.acquire()
-        except BaseException:
-            self._slots.release()
-            raise
-
-    async def __aexit__(self, *_exc: object) -> None:
-        self._slots.release()
-
-    @property
-    def in_flight(self) -> int:
-        return self._cap - self._slots._value  # asyncio keeps no public count
 
 
 class ProviderTransport:
@@ -414,18 +357,3 @@ class Outbound:
     data: bytes | None
     params: Mapping[str, str] | None
     auth: Auth | None = None
-
-
-class OAuthBearer:
-    """Bearer tokens from a `TokenCache`."""
-
-    def __init__(self, cache: TokenCache) -> None:
-        self._cache = cache
-
-    async def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {await self._cache.token()}"}
-
-    def rejected(self, sent: Mapping[str, str]) -> bool:
-        value = sent.get("Authorization", "")
-        self._cache.invalidate(value.removeprefix("Bearer "))
-        return True

@@ -39,7 +39,7 @@ from gateway.providers.logitrail import translate, webhooks
 from gateway.providers.logitrail.returns import LogitrailReturns
 from gateway.providers.logitrail.settings import LogitrailSettings
 from gateway.transport import SYSTEM_CLOCK, Clock, OAuthBearer, ProviderTransport, Response
-from gateway.transport.client import Auth
+from gateway.transport.auth import Auth
 from gateway.transport.oauth import TokenCache
 
 log = structlog.get_logger(__name__)

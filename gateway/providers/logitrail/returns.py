@@ -21,7 +21,7 @@ from gateway.providers.base import (
 )
 from gateway.providers.logitrail import translate
 from gateway.transport import Response
-from gateway.transport.client import Auth
+from gateway.transport.auth import Auth
 
 log = structlog.get_logger(__name__)
 

@@ -10,7 +10,7 @@ the same POST to bench/floor.py, an empty aiohttp relay (validate, translate, cr
 hop. The machine is noisy, so the report gives ratios of numbers measured in this run; direct,
 gateway and floor alternate in rounds to share the noise.
 
-    python -m bench [--orders 2000] [--orders-c1 300] [--max-seconds 60] [--profile]
+    python -m bench [--orders 2000] [--orders-c1 300] [--max-seconds 60] [--profile | --py-spy]
 
 Writes bench/results/latest.json, bench/results/latest.png and bench/report.md.
 """
@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import pstats
 import tempfile
 import time
 from collections import Counter
@@ -32,6 +31,7 @@ import orjson
 
 from bench.load import Call, Sample, drive
 from bench.processes import Child, free_port, python, started
+from bench.profiles import PySpy, cprofile_top, pyspy_top
 from bench.provider import CLIENT_ID, CLIENT_SECRET, MERCHANT
 from bench.report import chart, markdown
 from gateway.model.orders import CanonicalOrder
@@ -227,6 +227,11 @@ async def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             ),
             "/healthz",
         )
+        spy = None
+        if args.py_spy:
+            assert gateway.proc is not None
+            spy = PySpy(gateway.proc.pid, work / "gateway.pyspy")
+            await spy.start()
         connector = aiohttp.TCPConnector(limit=0)
         http = await stack.enter_async_context(aiohttp.ClientSession(connector=connector))
         provider_token = await token(http, sandbox.url)
@@ -264,21 +269,13 @@ async def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         per_external = Counter(o["merchants_order"] for o in orders)
         results["provider_orders"] = len(orders)
         results["duplicates"] = sum(1 for n in per_external.values() if n > 1)
+        if spy is not None:
+            await spy.stop()
+            results["pyspy_top"] = (
+                [f"py-spy failed: {spy.error}"] if spy.error else pyspy_top(spy.out)
+            )
         await gateway.stop()  # the profiler writes its file on a clean exit
     return results
-
-
-def profile_top(path: Path, count: int = 25) -> list[str]:
-    stats = pstats.Stats(str(path))
-    rows = []
-    for (file, line, func), (_cc, calls, tottime, cumtime, _callers) in sorted(
-        stats.stats.items(),  # type: ignore[attr-defined]
-        key=lambda item: item[1][2],
-        reverse=True,
-    )[:count]:
-        where = file.split("site-packages/")[-1].split("/work/main/")[-1]
-        rows.append(f"{tottime:8.3f}s self {cumtime:8.3f}s cum {calls:>8} {where}:{line} {func}")
-    return rows
 
 
 def main() -> None:
@@ -288,16 +285,20 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--max-seconds", type=float, default=60.0, help="per measurement")
     parser.add_argument("--profile", action="store_true", help="run the gateway under cProfile")
+    parser.add_argument(
+        "--py-spy", action="store_true", help="sample the gateway's threads with py-spy"
+    )
     args = parser.parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
     started_at = time.time()
     with tempfile.TemporaryDirectory(prefix="gateway-bench-") as tmp:
         results = asyncio.run(run(args, Path(tmp)))
-        results["profile_top"] = profile_top(Path(tmp) / "gateway.prof") if args.profile else []
+        results["profile_top"] = cprofile_top(Path(tmp) / "gateway.prof") if args.profile else []
     results["meta"] = {
         "started_at": started_at,
         "seconds": round(time.time() - started_at, 1),
         "profiled": args.profile,
+        "py_spy": args.py_spy,
     }
     (RESULTS / "latest.json").write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))
     chart(results, RESULTS / "latest.png")

@@ -68,6 +68,10 @@ def markdown(results: dict[str, Any]) -> str:
         f"Run took {results['meta']['seconds']} s.",
         "",
     ]
+    if results.get("pyspy_top"):
+        lines += ["## Gateway profile (py-spy, all threads, share of samples)", "", "```"]
+        lines += results["pyspy_top"]
+        lines += ["```", ""]
     if results.get("profile_top"):
         lines += ["## Gateway profile (cProfile, by self time)", "", "```"]
         lines += results["profile_top"]

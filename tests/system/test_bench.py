@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from bench.__main__ import run
+from bench.profiles import PySpy, pyspy_top
 from bench.report import markdown
 
 pytestmark = pytest.mark.system
@@ -18,7 +19,7 @@ pytestmark = pytest.mark.system
 
 async def test_a_small_bench_run_reports_every_side_without_errors(tmp_path: Path) -> None:
     args = argparse.Namespace(
-        orders=40, orders_c1=6, concurrency=8, max_seconds=60.0, profile=False
+        orders=40, orders_c1=6, concurrency=8, max_seconds=60.0, profile=False, py_spy=False
     )
     results = await run(args, tmp_path)
 
@@ -34,3 +35,34 @@ async def test_a_small_bench_run_reports_every_side_without_errors(tmp_path: Pat
     text = markdown(results)
     assert "| c=8 | gateway | 40 | 0 |" in text
     assert "| c=8 | floor | 40 | 0 |" in text
+
+
+def test_py_spy_samples_come_out_as_shares_by_thread_self_and_gateway_code(tmp_path: Path) -> None:
+    raw = tmp_path / "gateway.pyspy"
+    raw.write_text(
+        "thread (1): MainThread;<module> (/x/gateway/__main__.py:1);"
+        "submit (/x/gateway/orders/service.py:80);execute (/x/gateway/store/group_commit.py:60) 6\n"
+        "thread (1): MainThread;<module> (/x/gateway/__main__.py:1);"
+        "select (/usr/lib/python3.11/selectors.py:451) 2\n"
+        "thread (2): sqlite-commit_0;run (/usr/lib/python3.11/concurrent/futures/thread.py:58) 2\n"
+    )
+    rows = pyspy_top(raw)
+
+    assert rows[0] == "10 samples"
+    assert " 80.0%  MainThread" in rows
+    assert " 20.0%  sqlite-commit_0" in rows
+    assert " 60.0%  execute (/x/gateway/store/group_commit.py)" in rows
+    gateway_part = rows[rows.index("-- inclusive, gateway code") + 1 :]
+    assert " 60.0%  submit (/x/gateway/orders/service.py)" in gateway_part
+    assert not any("__main__" in row for row in gateway_part)  # the whole run says nothing
+
+
+async def test_py_spy_missing_is_reported_not_raised(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("bench.profiles.shutil.which", lambda *_a, **_k: None)
+    spy = PySpy(pid=1, out=tmp_path / "x")
+    await spy.start()
+    await spy.stop()
+    assert spy.error is not None
+    assert "not installed" in spy.error

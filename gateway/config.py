@@ -190,6 +190,10 @@ def resolve_url(value: str, self_url: str) -> str:
 class IdempotencySettings(Section):
     ttl_s: Annotated[float, Field(gt=0)] = 24 * 3600
     in_flight_retry_after_s: Annotated[int, Field(ge=1)] = 1
+    webhook_ttl_s: Annotated[float, Field(gt=0)] = 30 * 86400.0
+    """How long a provider webhook event is remembered after it was received, once applied
+    (or given up): a redelivery within this time is recognised as one. Keep it longer than any
+    provider goes on redelivering; an event still waiting to be applied is always kept."""
 
 
 class SubmissionSettings(Section):

@@ -516,6 +516,15 @@ class Store(ReturnStore, Protocol):
         """Mark an event applied, or count a failed attempt with its error."""
         ...
 
+    async def purge_webhook_events(
+        self, *, before: float, max_attempts: int, batch: int = 1000
+    ) -> int:
+        """Delete events received before `before` that are finished: applied, or given up
+        after `max_attempts` failed attempts; how many. One still waiting to be applied stays
+        whatever its age. At most `batch` rows go per transaction, so a large backlog never
+        holds the writer long."""
+        ...
+
     async def queue_stats(self, *, now: float) -> dict[str, QueueStats]:
         """Per provider: orders whose submission is open, and the age of the oldest.
 

@@ -177,3 +177,22 @@ class RecordQueries(PostgresPool):
                     provider,
                     event_id,
                 )
+
+    async def purge_webhook_events(
+        self, *, before: float, max_attempts: int, batch: int = 1000
+    ) -> int:
+        purged = 0
+        while True:
+            async with self._conn() as conn:
+                done = await conn.execute(
+                    "DELETE FROM webhook_events WHERE (provider, event_id) IN"
+                    " (SELECT provider, event_id FROM webhook_events WHERE received_at < $1"
+                    " AND (applied_at IS NOT NULL OR attempts >= $2) LIMIT $3)",
+                    before,
+                    max_attempts,
+                    batch,
+                )
+            count = int(done.split()[-1])
+            purged += count
+            if count < batch:
+                return purged

@@ -77,3 +77,20 @@ class SqliteInbound:
                     " WHERE provider = ? AND event_id = ?",
                     (error, provider, event_id),
                 )
+
+    async def purge_webhook_events(
+        self, *, before: float, max_attempts: int, batch: int = 1000
+    ) -> int:
+        purged = 0
+        while True:
+            # Statements run on the event loop (group_commit.py): small batches keep it free.
+            async with self._tx() as db:
+                cur = await db.execute(
+                    "DELETE FROM webhook_events WHERE rowid IN (SELECT rowid FROM webhook_events"
+                    " WHERE received_at < ? AND (applied_at IS NOT NULL OR attempts >= ?)"
+                    " LIMIT ?)",
+                    (before, max_attempts, batch),
+                )
+            purged += cur.rowcount
+            if cur.rowcount < batch:
+                return purged

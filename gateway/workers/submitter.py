@@ -1,6 +1,7 @@
 """The background loops: submitter (outbox of orders still to send), webhook events not yet
 applied, the status poller (one loop per provider), the event dispatcher to subscribers, and
-idempotency housekeeping — each a job run by one `periodic` loop shape.
+housekeeping (expired idempotency records, old events out, finished webhook events in) — each
+a job run by one `periodic` loop shape.
 
 On start-up the submitter loop is also crash recovery: orders left in `pending`, `creating`,
 `created` or `confirming` by a process that died become due again once that process's lease
@@ -17,6 +18,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import structlog
 
 from gateway.config import Settings
+from gateway.orders.events import MAX_ATTEMPTS as MAX_WEBHOOK_ATTEMPTS
 from gateway.orders.events import WebhookIntake
 from gateway.orders.submission import Submitter
 from gateway.store import Store
@@ -61,6 +63,11 @@ async def run_workers(
         before = now - settings.events.retention_s
         if purged := await store.purge_events(subscribers, before=before):
             log.info("events.purged", events=purged)
+        received_before = now - settings.idempotency.webhook_ttl_s
+        if purged := await store.purge_webhook_events(
+            before=received_before, max_attempts=MAX_WEBHOOK_ATTEMPTS
+        ):
+            log.info("webhooks.purged", events=purged)
 
     async def apply_events() -> None:
         await webhooks.apply_pending()

@@ -14,9 +14,10 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from gateway.api.keys import STORE
+from gateway.model.orders import Status
 from gateway.sandbox.logentic import Fault as LogenticFault
 from gateway.sandbox.logitrail import Fault
-from gateway.store import NewOrder
+from gateway.store import NewOrder, StoredEvent, open_store
 from tests.conftest import (
     FLEXPORT_RULES,
     LOGITRAIL_WEBHOOK_TOKEN,
@@ -168,6 +169,28 @@ async def test_a_webhook_is_not_acknowledged_when_it_cannot_be_stored(
     assert resp.status == 503  # not 2xx: Logentic delivers it again later
     assert (await read_json(resp))["code"] == "store-unavailable"
     assert resp.headers["Retry-After"] == "1"
+
+
+async def test_housekeeping_forgets_applied_webhook_events_after_webhook_ttl_s(
+    make_gateway: Callable[..., Any], gateway_store_url: str
+) -> None:
+    def event(event_id: str) -> StoredEvent:
+        return StoredEvent("logentic", event_id, "order-shipped", "404", Status.SHIPPED, None, 0)
+
+    seeded = await open_store(gateway_store_url)
+    for event_id, age_s in (("e-old", 2 * 86400), ("e-recent", 3600)):
+        await seeded.record_event(event(event_id), now=time.time() - age_s)
+        await seeded.finish_event("logentic", event_id, now=time.time() - age_s)
+    await seeded.close()
+
+    gateway = await make_gateway(idempotency__webhook_ttl_s=86400)  # housekeeping runs at start
+    store = gateway.server.app[STORE]
+
+    async def redelivery_is_new() -> bool:
+        return await store.record_event(event("e-old"), now=time.time())
+
+    await eventually(redelivery_is_new)
+    assert await store.record_event(event("e-recent"), now=time.time()) is False
 
 
 # polling -----------------------------------------------------------------------------

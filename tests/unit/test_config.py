@@ -206,6 +206,13 @@ def test_scale_out_keys_have_defaults_and_bounds() -> None:
     assert {"server.replicas", "store.pool_size", "redis.key_prefix"} <= set(found)
 
 
+def test_webhook_events_are_remembered_thirty_days_unless_configured() -> None:
+    assert parse(base(), ENV).idempotency.webhook_ttl_s == 30 * 86400
+    settings = parse(base(idempotency={"webhook_ttl_s": 7 * 86400}), ENV)
+    assert settings.idempotency.webhook_ttl_s == 7 * 86400
+    assert "idempotency.webhook_ttl_s" in problems(base(idempotency={"webhook_ttl_s": 0}))
+
+
 def test_redis_url_must_be_a_redis_url() -> None:
     assert "redis.url" in problems(base(redis={"url": "http://r:6379"}))
     settings = parse(base(redis={"url": "rediss://r:6380/1", "key_prefix": "gw-eu"}), ENV)

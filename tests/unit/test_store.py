@@ -224,6 +224,57 @@ async def test_webhook_events_are_stored_once_and_finished(store: Store) -> None
     assert await store.unapplied_events(limit=10) == []
 
 
+def inbound(event_id: str, provider: str = "p") -> StoredEvent:
+    return StoredEvent(provider, event_id, "order.updated", "X1", Status.SHIPPED, "SHIPPED", 0)
+
+
+async def receive(
+    store: Store, event_id: str, *, at: float, failures: int = 0, applied: bool = False
+) -> None:
+    """An inbound event received `at`, with `failures` failed attempts, then maybe applied."""
+    assert await store.record_event(inbound(event_id), now=at)
+    for _ in range(failures):
+        await store.finish_event("p", event_id, now=at, error="no order with this id (yet)")
+    if applied:
+        await store.finish_event("p", event_id, now=at)
+
+
+async def test_finished_webhook_events_are_purged_by_age_waiting_ones_never(store: Store) -> None:
+    old, tries = NOW - 3600, 3
+    await receive(store, "old-applied", at=old, applied=True)
+    await receive(store, "old-applied-late", at=old, failures=tries - 1, applied=True)
+    await receive(store, "old-given-up", at=old, failures=tries)
+    await receive(store, "old-waiting", at=old, failures=tries - 1)
+    await receive(store, "old-untried", at=old)
+    await receive(store, "new-applied", at=NOW, applied=True)
+    await receive(store, "new-given-up", at=NOW, failures=tries)
+
+    assert await store.purge_webhook_events(before=old, max_attempts=tries) == 0  # none older
+    assert await store.purge_webhook_events(before=NOW - 1, max_attempts=tries) == 3
+    assert await store.purge_webhook_events(before=NOW - 1, max_attempts=tries) == 0
+
+    waiting = {e.event_id for e in await store.unapplied_events(limit=10)}
+    assert waiting == {"old-waiting", "old-untried", "new-given-up"}
+    # A redelivery of a purged event is new again; of a kept one, a duplicate.
+    names = ["old-applied", "old-applied-late", "old-given-up", "old-waiting", "new-applied"]
+    fresh = [n for n in names if await store.record_event(inbound(n), now=NOW)]
+    assert fresh == ["old-applied", "old-applied-late", "old-given-up"]
+
+
+async def test_a_webhook_purge_larger_than_one_batch_takes_every_finished_event(
+    store: Store,
+) -> None:
+    for i in range(5):
+        await receive(store, f"ev-{i}", at=NOW, applied=True)
+    await store.record_event(inbound("ev-0", provider="q"), now=NOW)
+    await store.finish_event("q", "ev-0", now=NOW)
+    await receive(store, "waiting", at=NOW)
+
+    assert await store.purge_webhook_events(before=NOW + 1, max_attempts=50, batch=2) == 6
+    assert [e.event_id for e in await store.unapplied_events(limit=10)] == ["waiting"]
+    assert await store.record_event(inbound("ev-4"), now=NOW + 2) is True
+
+
 async def test_apply_status_only_moves_forward_and_is_found_by_provider_id(store: Store) -> None:
     await store.insert_order(new(), now=NOW, idempotency=None, lease_owner="A", lease_until=NOW)
     await store.advance(

@@ -93,9 +93,7 @@ class WebhookIntake:
 
     async def apply_pending(self, limit: int = 100) -> int:
         """Apply stored events not applied yet (background loop); returns how many applied."""
-        events = [
-            e for e in await self._store.unapplied_events(limit=limit) if e.attempts < MAX_ATTEMPTS
-        ]
+        events = list(await self._store.unapplied_events(limit=limit, max_attempts=MAX_ATTEMPTS))
         return await self._apply_all(events)
 
     async def _apply_all(self, events: list[StoredEvent]) -> int:

@@ -508,7 +508,10 @@ class Store(ReturnStore, Protocol):
         """Store an event once; False when (provider, event_id) was stored before."""
         ...
 
-    async def unapplied_events(self, *, limit: int) -> Sequence[StoredEvent]: ...
+    async def unapplied_events(self, *, limit: int, max_attempts: int) -> Sequence[StoredEvent]:
+        """The oldest `limit` events still to apply: not applied, fewer than `max_attempts`
+        failed attempts (given-up ones must never crowd out newer ones)."""
+        ...
 
     async def finish_event(
         self, provider: str, event_id: str, *, now: float, error: str | None = None

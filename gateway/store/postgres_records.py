@@ -134,11 +134,12 @@ class RecordQueries(PostgresPool):
             )
         return bool(stored)
 
-    async def unapplied_events(self, *, limit: int) -> Sequence[StoredEvent]:
+    async def unapplied_events(self, *, limit: int, max_attempts: int) -> Sequence[StoredEvent]:
         async with self._conn() as conn:
             rows = await conn.fetch(
-                "SELECT * FROM webhook_events WHERE applied_at IS NULL"
-                " ORDER BY received_at LIMIT $1",
+                "SELECT * FROM webhook_events WHERE applied_at IS NULL AND attempts < $1"
+                " ORDER BY received_at LIMIT $2",
+                max_attempts,
                 limit,
             )
         return [

@@ -40,10 +40,11 @@ class SqliteInbound:
             )
             return cur.rowcount == 1
 
-    async def unapplied_events(self, *, limit: int) -> Sequence[StoredEvent]:
+    async def unapplied_events(self, *, limit: int, max_attempts: int) -> Sequence[StoredEvent]:
         rows = await self._read(
-            "SELECT * FROM webhook_events WHERE applied_at IS NULL ORDER BY received_at LIMIT ?",
-            (limit,),
+            "SELECT * FROM webhook_events WHERE applied_at IS NULL AND attempts < ?"
+            " ORDER BY received_at LIMIT ?",
+            (max_attempts, limit),
         )
         return [
             StoredEvent(

@@ -218,10 +218,10 @@ async def test_webhook_events_are_stored_once_and_finished(store: Store) -> None
     assert await store.record_event(event, now=NOW) is True
     assert await store.record_event(event, now=NOW + 1) is False
     await store.finish_event("p", "ev-1", now=NOW + 2, error="not yet")
-    [pending] = await store.unapplied_events(limit=10)
+    [pending] = await store.unapplied_events(limit=10, max_attempts=50)
     assert (pending.event_id, pending.status, pending.attempts) == ("ev-1", Status.SHIPPED, 1)
     await store.finish_event("p", "ev-1", now=NOW + 3)
-    assert await store.unapplied_events(limit=10) == []
+    assert await store.unapplied_events(limit=10, max_attempts=50) == []
 
 
 def inbound(event_id: str, provider: str = "p") -> StoredEvent:
@@ -253,12 +253,22 @@ async def test_finished_webhook_events_are_purged_by_age_waiting_ones_never(stor
     assert await store.purge_webhook_events(before=NOW - 1, max_attempts=tries) == 3
     assert await store.purge_webhook_events(before=NOW - 1, max_attempts=tries) == 0
 
-    waiting = {e.event_id for e in await store.unapplied_events(limit=10)}
-    assert waiting == {"old-waiting", "old-untried", "new-given-up"}
+    waiting = {e.event_id for e in await store.unapplied_events(limit=10, max_attempts=tries)}
+    assert waiting == {"old-waiting", "old-untried"}
     # A redelivery of a purged event is new again; of a kept one, a duplicate.
     names = ["old-applied", "old-applied-late", "old-given-up", "old-waiting", "new-applied"]
     fresh = [n for n in names if await store.record_event(inbound(n), now=NOW)]
     assert fresh == ["old-applied", "old-applied-late", "old-given-up"]
+
+
+async def test_given_up_webhook_events_never_crowd_out_newer_ones(store: Store) -> None:
+    for i in range(3):
+        await receive(store, f"given-up-{i}", at=NOW - 10 + i, failures=2)
+    await receive(store, "newer", at=NOW)
+
+    due = await store.unapplied_events(limit=2, max_attempts=2)
+
+    assert [e.event_id for e in due] == ["newer"]
 
 
 async def test_a_webhook_purge_larger_than_one_batch_takes_every_finished_event(
@@ -271,7 +281,9 @@ async def test_a_webhook_purge_larger_than_one_batch_takes_every_finished_event(
     await receive(store, "waiting", at=NOW)
 
     assert await store.purge_webhook_events(before=NOW + 1, max_attempts=50, batch=2) == 6
-    assert [e.event_id for e in await store.unapplied_events(limit=10)] == ["waiting"]
+    assert [e.event_id for e in await store.unapplied_events(limit=10, max_attempts=50)] == [
+        "waiting"
+    ]
     assert await store.record_event(inbound("ev-4"), now=NOW + 2) is True
 
 

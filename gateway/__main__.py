@@ -122,7 +122,9 @@ async def _migrate(settings: Settings) -> int:
         from gateway.store import postgres_pool, postgres_schema  # noqa: PLC0415
 
         password = settings.store.password(settings.secrets)
-        pool = await postgres_pool.connect_pool(url, max_size=1, password=password)
+        pool = await postgres_pool.connect_pool(
+            url, max_size=1, password=password, wait_s=settings.store.connect_wait_s
+        )
         try:
             async with pool.acquire() as conn:
                 applied = await postgres_schema.migrate(conn)

@@ -102,6 +102,7 @@ async def _store(app: web.Application) -> AsyncIterator[None]:
         pool_size=s.pool_size,
         migrate=s.migrate_on_start,
         password=s.password(app[SETTINGS].secrets),
+        connect_wait_s=s.connect_wait_s,
     )
     app[STORE] = store
     yield

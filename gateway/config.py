@@ -66,6 +66,10 @@ class StoreSettings(Section):
     password_env: EnvName | None = None
     """PostgreSQL: the variable holding the database password, so the URL in the file need
     not carry it (it overrides a password in the URL)."""
+    connect_wait_s: Annotated[float, Field(ge=0, le=3600)] = 60.0
+    """PostgreSQL: `serve` and `migrate` retry a database that is not reachable yet (starting,
+    failing over) for this long before giving up; 0 tries once. A wrong password or an unknown
+    role or database fails at once."""
 
     def password(self, secrets: Secrets) -> str | None:
         return secrets.reveal(self.password_env) if self.password_env else None

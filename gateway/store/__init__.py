@@ -60,13 +60,19 @@ __all__ = [
 
 
 async def open_store(
-    url: str, *, pool_size: int = 10, migrate: bool = True, password: str | None = None
+    url: str,
+    *,
+    pool_size: int = 10,
+    migrate: bool = True,
+    password: str | None = None,
+    connect_wait_s: float = 0.0,
 ) -> Store:
     """Open the store a `[store] url` names, applying pending migrations.
 
     PostgreSQL migrates under an advisory lock (replicas starting together do not race); with
     `migrate=False` it refuses a database that is behind instead. SQLite, a single process's
-    file, always migrates.
+    file, always migrates. PostgreSQL that is not reachable yet is retried for up to
+    `connect_wait_s` (0: one attempt).
     """
     if url.startswith("sqlite:"):
         from gateway.store.sqlite import SqliteStore  # noqa: PLC0415 (optional backends)
@@ -81,6 +87,10 @@ async def open_store(
             ) from exc
 
         return await PostgresStore.open(
-            url, pool_size=pool_size, migrate=migrate, password=password
+            url,
+            pool_size=pool_size,
+            migrate=migrate,
+            password=password,
+            connect_wait_s=connect_wait_s,
         )
     raise NotImplementedError(f"no store backend for {url.split(':', 1)[0]!r}")

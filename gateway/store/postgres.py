@@ -93,11 +93,18 @@ class PostgresStore(PostgresAfterSubmission, PostgresDeliveries, RecordQueries, 
 
     @classmethod
     async def open(
-        cls, url: str, *, pool_size: int = 10, migrate: bool = True, password: str | None = None
+        cls,
+        url: str,
+        *,
+        pool_size: int = 10,
+        migrate: bool = True,
+        password: str | None = None,
+        connect_wait_s: float = 0.0,
     ) -> PostgresStore:
-        """Connect; apply pending migrations (under the advisory lock) unless `migrate` is
-        False, in which case a database that is behind is refused with what to run."""
-        pool = await connect_pool(url, max_size=pool_size, password=password)
+        """Connect, waiting up to `connect_wait_s` for a database that is not reachable yet;
+        apply pending migrations (under the advisory lock) unless `migrate` is False, in which
+        case a database that is behind is refused with what to run."""
+        pool = await connect_pool(url, max_size=pool_size, password=password, wait_s=connect_wait_s)
         store = cls(pool)
         try:
             async with store._conn() as conn:

@@ -7,11 +7,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import orjson
 import pytest
 import yaml
 
 from tests.deploy.catalogue import DEPLOY, ROOT
 from tests.deploy.config_files import dummy_environ, toml_of
+from tests.services import free_port
 
 
 def _configmap_toml(tmp_path: Path) -> Path:
@@ -85,3 +87,32 @@ def test_serve_with_an_unwritable_sqlite_path_says_so_and_exits_1(tmp_path: Path
         result.stderr
     )
     assert "Traceback" not in result.stderr
+
+
+def test_serve_waits_for_postgresql_then_says_so_in_one_line_and_exits_1(tmp_path: Path) -> None:
+    """A database that never comes up: retries logged, then one clear line, no traceback."""
+    port = free_port()
+    config = tmp_path / "gateway.toml"
+    config.write_text(
+        f'[store]\nurl = "postgresql://gw:s3cr3t-pw@127.0.0.1:{port}/gw"\nconnect_wait_s = 1\n'
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "gateway", "serve", "--config", str(config), "--port", "0"],
+        env={"PATH": os.environ.get("PATH", ""), "GATEWAY_LOG_FORMAT": "json"},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1, result.stderr
+    *log_lines, last = result.stderr.splitlines()
+    assert last.startswith(
+        f"gateway: cannot open the store: PostgreSQL at 127.0.0.1:{port}/gw still unreachable"
+        " after "
+    ), result.stderr
+    events = [orjson.loads(line)["event"] for line in log_lines]
+    assert "store.connect.retry" in events
+    assert "store.connect.gave_up" in events
+    assert "Traceback" not in result.stderr
+    assert "s3cr3t" not in result.stderr

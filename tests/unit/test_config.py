@@ -213,6 +213,13 @@ def test_webhook_events_are_remembered_thirty_days_unless_configured() -> None:
     assert "idempotency.webhook_ttl_s" in problems(base(idempotency={"webhook_ttl_s": 0}))
 
 
+def test_store_connect_wait_has_a_default_and_bounds() -> None:
+    assert parse(base(), ENV).store.connect_wait_s == 60
+    assert parse(base(store={"connect_wait_s": 0}), ENV).store.connect_wait_s == 0
+    for bad in (-1, 3601, float("inf")):
+        assert "store.connect_wait_s" in problems(base(store={"connect_wait_s": bad}))
+
+
 def test_redis_url_must_be_a_redis_url() -> None:
     assert "redis.url" in problems(base(redis={"url": "http://r:6379"}))
     settings = parse(base(redis={"url": "rediss://r:6380/1", "key_prefix": "gw-eu"}), ENV)

@@ -87,9 +87,17 @@ async def test_gateway_migrate_applies_pending_migrations_then_reports_up_to_dat
     assert (code, out.splitlines()[-1]) == (0, "migrated: already up to date")
 
 
-async def test_gateway_migrate_says_why_it_cannot(tmp_path: Path, unused_tcp_port: int) -> None:
+async def test_gateway_migrate_waits_for_the_database_then_says_why_it_cannot(
+    tmp_path: Path, unused_tcp_port: int
+) -> None:
     config = tmp_path / "gateway.toml"
-    config.write_text(f'[store]\nurl = "postgresql://127.0.0.1:{unused_tcp_port}/none"\n')
+    config.write_text(
+        f'[store]\nurl = "postgresql://127.0.0.1:{unused_tcp_port}/none"\nconnect_wait_s = 0.3\n'
+    )
     code, out = await gateway_cli("migrate", "--config", str(config))
     assert code == 1
-    assert "cannot migrate" in out
+    assert '"event":"store.connect.retry"' in out
+    assert out.splitlines()[-1].startswith(
+        f"gateway: cannot migrate: PostgreSQL at 127.0.0.1:{unused_tcp_port}/none still"
+        " unreachable after "
+    )

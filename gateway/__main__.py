@@ -69,7 +69,7 @@ def _load_or_exit(path: Path) -> Settings:
 def _serve(settings: Settings, host: str | None, port: int | None) -> int:
     from aiohttp import web  # noqa: PLC0415 (keep check-config light)
 
-    from gateway.app import build_app, own_url  # noqa: PLC0415
+    from gateway.app import build_app, listen, own_url  # noqa: PLC0415
 
     server = settings.server.model_copy(
         update={k: v for k, v in (("host", host), ("port", port)) if v is not None}
@@ -77,12 +77,16 @@ def _serve(settings: Settings, host: str | None, port: int | None) -> int:
     settings = settings.model_copy(update={"server": server})  # keeps the resolved secrets
     from gateway.store import StoreUnavailable  # noqa: PLC0415
 
+    try:
+        sockets = listen(server.host, server.port)
+    except OSError as exc:
+        print(f"gateway: cannot listen on {server.host}:{server.port}: {exc}", file=sys.stderr)
+        return 1
     app = build_app(settings, self_url=own_url(server.host, server.port))
     try:
         web.run_app(
             app,
-            host=server.host,
-            port=server.port,
+            sock=sockets,
             print=None,
             shutdown_timeout=server.shutdown_timeout_s,
             access_log=None,
@@ -90,6 +94,9 @@ def _serve(settings: Settings, host: str | None, port: int | None) -> int:
     except StoreUnavailable as exc:  # at start-up: nothing was accepted yet
         print(f"gateway: cannot open the store: {exc}", file=sys.stderr)
         return 1
+    finally:
+        for sock in sockets:
+            sock.close()
     return 0
 
 

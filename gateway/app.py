@@ -82,6 +82,34 @@ def own_url(host: str, port: int) -> str:
     return f"http://{host}:{port}"
 
 
+def listen(host: str, port: int, *, backlog: int = 128) -> list[socket.socket]:
+    """Sockets bound to `host:port` and listening, bound as `loop.create_server` would.
+
+    `gateway serve` listens before the app starts (aiohttp starts its site only after every
+    `cleanup_ctx` has run), so what the app calls on its own URL while starting — the
+    in-process sandboxes' token warm-up and probe, workers resuming orders — waits in the
+    backlog until the server accepts, instead of being refused and counted as a failure.
+    """
+    infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    sockets: list[socket.socket] = []
+    try:
+        for family, kind, proto, _name, address in dict.fromkeys(infos):
+            sock = socket.socket(family, kind, proto)
+            sockets.append(sock)
+            if os.name == "posix":
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:  # as asyncio: IPv4 gets a socket of its own
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind(address)
+            sock.listen(backlog)
+            sock.setblocking(False)
+    except OSError:
+        for sock in sockets:
+            sock.close()
+        raise
+    return sockets
+
+
 def _mount_sandboxes(app: web.Application, settings: Settings) -> None:
     ctx = ProviderContext(
         self_url=app[SELF_URL],

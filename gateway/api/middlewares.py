@@ -27,6 +27,9 @@ log = structlog.get_logger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 _PUBLIC = ("/healthz", "/readyz", "/metrics", "/openapi.json", "/v1/webhooks/")
+# Polled every few seconds by load balancers, orchestrators and Prometheus: logged at debug,
+# so they do not drown the log, unless they fail (a 5xx is logged like any request).
+PROBES = frozenset({"/healthz", "/readyz", "/metrics"})
 SANDBOX_PREFIX = "/_sandbox/"
 
 
@@ -60,7 +63,8 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
     finally:
         elapsed = time.perf_counter() - started
         request.app[METRICS].request(route_template(request), request.method, status, elapsed)
-        log.info(
+        quiet = status < 500 and request.path in PROBES
+        (log.debug if quiet else log.info)(
             "http.request",
             method=request.method,
             path=request.path,

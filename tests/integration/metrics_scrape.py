@@ -23,6 +23,9 @@ class Scrape:
             if n == name and all(lab.get(k) == want for k, want in labels.items())
         )
 
+    def samples_of(self, name: str) -> list[tuple[dict[str, str], float]]:
+        return [(lab, v) for n, lab, v in self.samples if n == name]
+
     def labels(self, name: str) -> list[dict[str, str]]:
         return [lab for n, lab, _v in self.samples if n == name]
 
@@ -31,7 +34,11 @@ async def scrape(gateway: TestClient[Any, Any]) -> Scrape:
     resp = await gateway.get("/metrics")
     assert resp.status == 200
     assert resp.headers["Content-Type"].startswith("text/plain")
-    text = await resp.text()
+    return parse_exposition(await resp.text())
+
+
+def parse_exposition(text: str) -> Scrape:
+    """A Prometheus text exposition, as `scrape` reads it (for a gateway run as a process)."""
     samples = []
     families = {}
     for family in text_string_to_metric_families(text):

@@ -6,6 +6,7 @@ import base64
 import io
 import logging
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ import pytest
 import structlog
 from aiohttp.test_utils import TestClient, TestServer
 
+from gateway.api.keys import STORE
 from gateway.app import build_app
 from gateway.config import parse
 from gateway.observability.logging import REDACTED, configure, redact
@@ -33,6 +35,7 @@ from tests.conftest import (
     read_json,
     settings_dict,
 )
+from tests.integration.metrics_scrape import scrape
 
 
 @pytest.fixture
@@ -97,20 +100,65 @@ WRONG_KEY = "not-a-real-key-0xdeadbeef"
 WRONG_HOOK_TOKEN = "wrong-hook-token-77aa"
 
 
-@pytest.fixture
-def json_log() -> Iterator[io.StringIO]:
+@contextmanager
+def production_log(level: str) -> Iterator[io.StringIO]:
     """The production pipeline (JSON renderer, stdlib bridge, redaction) writing to a buffer."""
     buf = io.StringIO()
     old = structlog.get_config()
     root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    configure("debug", "json", stream=buf)
+    handlers, root_level = root.handlers[:], root.level
+    configure(level, "json", stream=buf)
     try:
         yield buf
     finally:
         structlog.configure(**old)
         root.handlers[:] = handlers
-        root.setLevel(level)
+        root.setLevel(root_level)
+
+
+@pytest.fixture
+def json_log() -> Iterator[io.StringIO]:
+    with production_log("debug") as buf:
+        yield buf
+
+
+@pytest.fixture
+def info_log() -> Iterator[io.StringIO]:
+    """As in production by default: `[logging] level = "info"`."""
+    with production_log("info") as buf:
+        yield buf
+
+
+def http_requests(log: io.StringIO) -> list[tuple[str, int, str]]:
+    lines = [orjson.loads(line) for line in log.getvalue().splitlines()]
+    return [(e["path"], e["status"], e["level"]) for e in lines if e["event"] == "http.request"]
+
+
+async def test_probes_are_logged_at_debug_unless_they_fail(
+    gateway: TestClient[Any, Any], info_log: io.StringIO
+) -> None:
+    for path in ("/healthz", "/readyz", "/metrics"):
+        assert (await gateway.get(path)).status == 200
+    assert (await gateway.get("/openapi.json")).status == 200  # public, but no probe
+    # still counted as requests
+    m = await scrape(gateway)
+    for route in ("/healthz", "/readyz"):
+        assert m.value("gateway_http_requests_total", route=route, status="200") == 1
+    await gateway.server.app[STORE].close()
+    assert (await gateway.get("/readyz")).status == 503
+    assert http_requests(info_log) == [("/openapi.json", 200, "info"), ("/readyz", 503, "info")]
+
+
+async def test_probes_are_logged_at_the_debug_level(
+    gateway: TestClient[Any, Any], json_log: io.StringIO
+) -> None:
+    for path in ("/healthz", "/readyz", "/metrics"):
+        assert (await gateway.get(path)).status == 200
+    assert http_requests(json_log) == [
+        ("/healthz", 200, "debug"),
+        ("/readyz", 200, "debug"),
+        ("/metrics", 200, "debug"),
+    ]
 
 
 async def test_a_full_run_logs_json_lines_without_any_secret(

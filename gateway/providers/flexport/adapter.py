@@ -138,8 +138,8 @@ class FlexportAdapter(FlexportReturns):
     async def _probe_token(self) -> None:
         """`GET /warehouses/active` (seed 004's quickstart check): a 401 shows in /readyz.
 
-        Retried while Flexport is unreachable (at start-up the in-process sandbox is not
-        listening yet); a 403 only means the token lacks `read_logistics_warehouses`.
+        Retried while Flexport is unreachable (an in-process sandbox is not: `gateway serve`
+        listens first); a 403 only means the token lacks `read_logistics_warehouses`.
         """
         for delay in PROBE_DELAYS_S:
             try:

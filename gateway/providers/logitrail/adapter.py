@@ -152,8 +152,8 @@ class LogitrailAdapter:
     async def _warm_up(self) -> None:
         """Fetch a token early so refused credentials or scopes show in /readyz at once.
 
-        Retried while the token endpoint is unreachable (at start-up the in-process sandbox
-        is not listening yet, and an IdP may be briefly down); stops at a definite answer.
+        Retried while the token endpoint is unreachable (an IdP briefly down); stops at a
+        definite answer. An in-process sandbox is reachable: `gateway serve` listens first.
         """
         assert self._tokens is not None
         for delay in WARM_UP_DELAYS_S:

@@ -70,13 +70,12 @@ def _serve(settings: Settings, host: str | None, port: int | None) -> int:
     from aiohttp import web  # noqa: PLC0415 (keep check-config light)
 
     from gateway.app import build_app, listen, own_url  # noqa: PLC0415
+    from gateway.store import StoreUnavailable  # noqa: PLC0415
 
     server = settings.server.model_copy(
         update={k: v for k, v in (("host", host), ("port", port)) if v is not None}
     )
     settings = settings.model_copy(update={"server": server})  # keeps the resolved secrets
-    from gateway.store import StoreUnavailable  # noqa: PLC0415
-
     try:
         sockets = listen(server.host, server.port)
     except OSError as exc:

@@ -108,6 +108,16 @@ def test_probes_ask_readyz_and_healthz_on_the_port_the_image_serves(
         assert container["startupProbe"]["httpGet"]["path"] == "/healthz"
 
 
+def test_the_startup_probe_outlasts_the_wait_for_the_database(
+    container: dict[str, Any], config_toml: Path
+) -> None:
+    """Else the kubelet kills a gateway still waiting for PostgreSQL before it can say why."""
+    probe = container["startupProbe"]
+    window = probe["periodSeconds"] * probe["failureThreshold"]
+    wait = tomllib.loads(config_toml.read_text())["store"].get("connect_wait_s", 60)
+    assert window > wait, (window, wait)
+
+
 def test_resources_are_requested_and_limited(container: dict[str, Any]) -> None:
     for bound in ("requests", "limits"):
         assert {"cpu", "memory"} <= set(container["resources"][bound]), bound

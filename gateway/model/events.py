@@ -18,7 +18,7 @@ from gateway.model.orders import Status
 from gateway.model.returns import ReturnStatus
 
 if TYPE_CHECKING:
-    from gateway.store.base import ReturnRow
+    from gateway.store.records import ReturnRow
 
 ORDER_ACCEPTED = "order.accepted"
 ORDER_SUBMITTED = "order.submitted"

@@ -7,28 +7,24 @@ the next provider call" holds by construction.
 
 from __future__ import annotations
 
-from gateway.store.base import (
+from gateway.store.base import LeaseLost, OrderExists, ReturnExists, Store, StoreUnavailable
+from gateway.store.records import (
     Begin,
     BeginOutcome,
     DeliveryRow,
     DeliveryState,
     HistoryEntry,
-    LeaseLost,
     NewOrder,
     NewReturn,
-    OrderExists,
     OrderFilter,
     OrderRow,
     ProviderFacts,
     QueueStats,
-    ReturnExists,
     ReturnFilter,
     ReturnHistoryEntry,
     ReturnRow,
     ReturnStep,
-    Store,
     StoredEvent,
-    StoreUnavailable,
     Transition,
 )
 

@@ -28,22 +28,20 @@ import structlog
 from gateway.model.lifecycle import Outcome
 from gateway.model.orders import OPEN_PHASES, Phase, Status
 from gateway.store import postgres_schema
-from gateway.store.base import (
-    HistoryEntry,
-    LeaseLost,
-    NewOrder,
-    OrderExists,
-    OrderFilter,
-    OrderRow,
-    QueueStats,
-    StoreUnavailable,
-    Transition,
-)
+from gateway.store.base import LeaseLost, OrderExists, StoreUnavailable
 from gateway.store.postgres_deliveries import PostgresDeliveries
 from gateway.store.postgres_events import PostgresAfterSubmission, record_transition, verdict_for
 from gateway.store.postgres_pool import connect_pool
 from gateway.store.postgres_records import RecordQueries
 from gateway.store.postgres_returns import PostgresReturns
+from gateway.store.records import (
+    HistoryEntry,
+    NewOrder,
+    OrderFilter,
+    OrderRow,
+    QueueStats,
+    Transition,
+)
 
 log = structlog.get_logger(__name__)
 

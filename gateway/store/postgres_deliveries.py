@@ -14,9 +14,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from gateway.model.events import matches
-from gateway.store.base import DeliveryRow, DeliveryState
 from gateway.store.postgres_events import event_of
 from gateway.store.postgres_pool import PostgresPool
+from gateway.store.records import DeliveryRow, DeliveryState
 
 
 def _delivery(r: Any) -> DeliveryRow:

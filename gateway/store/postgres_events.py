@@ -23,8 +23,8 @@ from gateway.model.events import EventRow, NewEvent, order_event_data, order_eve
 from gateway.model.lifecycle import Outcome, decide, reached
 from gateway.model.orders import Phase, Status
 from gateway.orders.ids import ulid
-from gateway.store.base import OrderRow, ProviderFacts
 from gateway.store.postgres_pool import PostgresPool
+from gateway.store.records import OrderRow, ProviderFacts
 
 FINAL_SQL = "('delivered', 'cancelled', 'rejected')"
 _OUTBOX_LOCK = "SELECT pg_advisory_xact_lock($1::int4, hashtext(current_schema()))"

@@ -11,8 +11,8 @@ from collections.abc import Sequence
 import orjson
 
 from gateway.model.orders import Status
-from gateway.store.base import Begin, BeginOutcome, StoredEvent
 from gateway.store.postgres_pool import PostgresPool
+from gateway.store.records import Begin, BeginOutcome, StoredEvent
 
 
 class RecordQueries(PostgresPool):

@@ -22,17 +22,10 @@ from gateway.model.returns import (
     ReturnPhase,
     ReturnStatus,
 )
-from gateway.store.base import (
-    LeaseLost,
-    NewReturn,
-    ReturnExists,
-    ReturnFilter,
-    ReturnHistoryEntry,
-    ReturnRow,
-    ReturnStep,
-)
+from gateway.store.base import LeaseLost, ReturnExists
 from gateway.store.postgres_events import append_event
 from gateway.store.postgres_pool import PostgresPool
+from gateway.store.records import NewReturn, ReturnFilter, ReturnHistoryEntry, ReturnRow, ReturnStep
 
 _COLUMNS = (
     "id, client_id, order_id, external_id, provider, provider_order_id, provider_return_id,"

@@ -22,18 +22,16 @@ import structlog
 
 from gateway.model.lifecycle import Outcome
 from gateway.model.orders import OPEN_PHASES, Phase, Status
-from gateway.store.base import (
+from gateway.store.base import LeaseLost, OrderExists, StoreUnavailable
+from gateway.store.group_commit import PRAGMAS, GroupCommitWriter, Statements
+from gateway.store.records import (
     HistoryEntry,
-    LeaseLost,
     NewOrder,
-    OrderExists,
     OrderFilter,
     OrderRow,
     QueueStats,
-    StoreUnavailable,
     Transition,
 )
-from gateway.store.group_commit import PRAGMAS, GroupCommitWriter, Statements
 from gateway.store.sqlite_deliveries import SqliteDeliveries
 from gateway.store.sqlite_events import SqliteAfterSubmission, record_transition, verdict_for
 from gateway.store.sqlite_idempotency import SqliteIdempotency

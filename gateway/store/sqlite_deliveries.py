@@ -13,8 +13,8 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from gateway.model.events import matches
-from gateway.store.base import DeliveryRow, DeliveryState
 from gateway.store.group_commit import Statements
+from gateway.store.records import DeliveryRow, DeliveryState
 from gateway.store.sqlite_events import event_of, stamp_of
 
 

@@ -13,8 +13,8 @@ from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
-from gateway.store.base import Begin, BeginOutcome
 from gateway.store.group_commit import Statements
+from gateway.store.records import Begin, BeginOutcome
 
 
 class SqliteIdempotency:

@@ -10,8 +10,8 @@ from typing import Any
 import orjson
 
 from gateway.model.orders import Status
-from gateway.store.base import StoredEvent
 from gateway.store.group_commit import Statements
+from gateway.store.records import StoredEvent
 
 
 class SqliteInbound:

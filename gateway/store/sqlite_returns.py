@@ -22,16 +22,9 @@ from gateway.model.returns import (
     ReturnPhase,
     ReturnStatus,
 )
-from gateway.store.base import (
-    LeaseLost,
-    NewReturn,
-    ReturnExists,
-    ReturnFilter,
-    ReturnHistoryEntry,
-    ReturnRow,
-    ReturnStep,
-)
+from gateway.store.base import LeaseLost, ReturnExists
 from gateway.store.group_commit import Statements
+from gateway.store.records import NewReturn, ReturnFilter, ReturnHistoryEntry, ReturnRow, ReturnStep
 from gateway.store.sqlite_events import append_event
 
 _COLUMNS = (

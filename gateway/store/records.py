@@ -1,0 +1,260 @@
+"""The rows the `Store` deals in: what goes in (`NewOrder`, `Transition`, …) and what comes out
+(`OrderRow`, `ReturnRow`, …), plain frozen dataclasses the store never hands out mutable."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from gateway.model.events import EventRow
+from gateway.model.lifecycle import Outcome
+from gateway.model.orders import Phase, Status
+from gateway.model.returns import Decision, ReturnPhase, ReturnStatus
+
+
+@dataclass(frozen=True, slots=True)
+class NewOrder:
+    id: str
+    client_id: str
+    external_id: str
+    provider: str
+    warehouse: str
+    route_rule: str
+    route_candidate: int
+    body: str
+    """The canonical order as JSON text."""
+    status: Status = Status.ACCEPTED
+    phase: Phase = Phase.PENDING
+    attempts: int = 0
+    """1 when the order is stored already `creating` (its first create about to be sent)."""
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRow:
+    id: str
+    client_id: str
+    external_id: str
+    provider: str
+    warehouse: str
+    route_rule: str
+    route_candidate: int
+    provider_order_id: str | None
+    status: Status
+    phase: Phase
+    body: str
+    attempts: int
+    next_attempt_at: float
+    last_error: dict[str, Any] | None
+    created_at: datetime
+    updated_at: datetime
+    provider_status: str | None = None
+    """The provider's own status, as it last said it."""
+    tracking_code: str | None = None
+    tracking_url: str | None = None
+    shipment_ids: tuple[str, ...] = ()
+    synced_at: float | None = None
+    """When the provider's state was last read (poll, refresh) or heard (webhook)."""
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    status: Status
+    source: str
+    at: datetime
+    detail: str | None = None
+    outcome: Outcome = Outcome.APPLIED
+    """`ignored`: news that would have moved the order backwards, kept for the record only."""
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderFacts:
+    """What the provider said besides the canonical status; None keeps what is stored."""
+
+    raw_status: str | None = None
+    tracking_code: str | None = None
+    tracking_url: str | None = None
+    shipment_ids: tuple[str, ...] = ()
+    """Added to the ids already known."""
+
+    def columns(self) -> list[tuple[str, str]]:
+        """(order column, value) of the scalar facts given (None keeps what is stored)."""
+        found = (
+            ("provider_status", self.raw_status),
+            ("tracking_code", self.tracking_code),
+            ("tracking_url", self.tracking_url),
+        )
+        return [(column, value) for column, value in found if value is not None]
+
+
+class DeliveryState(StrEnum):
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    DEAD = "dead"
+    """Every attempt failed: kept, shown by `GET /v1/deliveries`, retried only on request."""
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryRow:
+    """One event on its way to one subscriber."""
+
+    subscriber: str
+    event: EventRow
+    state: DeliveryState
+    attempts: int
+    next_attempt_at: float
+    last_status: int | None
+    last_error: str | None
+    delivered_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class OrderFilter:
+    external_id: str | None = None
+    status: Status | None = None
+    provider: str | None = None
+    updated_since: datetime | None = None
+    before_id: str | None = None
+    """Keyset cursor: only ids lower than this (lists run newest first)."""
+    limit: int = 50
+
+
+@dataclass(frozen=True, slots=True)
+class NewReturn:
+    id: str
+    client_id: str
+    order_id: str
+    external_id: str | None
+    provider: str
+    provider_order_id: str
+    type: str
+    body: str
+    """The canonical return as JSON text."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReturnRow:
+    id: str
+    client_id: str
+    order_id: str
+    external_id: str | None
+    provider: str
+    provider_order_id: str
+    provider_return_id: str | None
+    type: str
+    status: ReturnStatus
+    provider_status: str | None
+    decision: Decision | None
+    phase: ReturnPhase
+    body: str
+    attempts: int
+    next_attempt_at: float
+    last_error: dict[str, Any] | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ReturnHistoryEntry:
+    status: ReturnStatus
+    source: str
+    at: datetime
+    detail: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReturnFilter:
+    order_id: str | None = None
+    status: ReturnStatus | None = None
+    before_id: str | None = None
+    """Keyset cursor: only ids lower than this (lists run newest first)."""
+    limit: int = 50
+
+
+@dataclass(frozen=True, slots=True)
+class ReturnStep:
+    """One committed change of a return (see `Store.advance_return`/`update_return`)."""
+
+    phase: ReturnPhase | None = None
+    status: ReturnStatus | None = None
+    """A new canonical status (recorded in history when it changes), or None to keep it."""
+    provider_status: str | None = None
+    provider_return_id: str | None = None
+    decision: Decision | None = None
+    last_error: dict[str, Any] | None = None
+    clear_error: bool = False
+    next_attempt_at: float | None = None
+    count_attempt: bool = False
+    release: bool = False
+    checked_at: float | None = None
+    """When the provider was last asked about it (polling order)."""
+    touch: bool = True
+    """Bump `updated_at`; False when nothing callers see has changed (a poll that found the
+    same state)."""
+    source: str = "submitter"
+    detail: str | None = None
+
+
+class BeginOutcome(StrEnum):
+    NEW = "new"
+    """No record: this request owns the key now."""
+    REPLAY = "replay"
+    """Finished before with the same body: answer the stored response."""
+    MISMATCH = "mismatch"
+    """The key was used with a different body."""
+    IN_FLIGHT = "in_flight"
+    """The first request with this key is still running."""
+    RESUME = "resume"
+    """The first request died after storing its order: answer from that order."""
+
+
+@dataclass(frozen=True, slots=True)
+class Begin:
+    outcome: BeginOutcome
+    order_id: str | None = None
+    status: int | None = None
+    body: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """One committed step of a submission (see `Store.advance`)."""
+
+    phase: Phase
+    status: Status | None = None
+    """A new canonical status (recorded in history), or None to keep it."""
+    provider_order_id: str | None = None
+    last_error: dict[str, Any] | None = None
+    next_attempt_at: float | None = None
+    count_attempt: bool = False
+    release: bool = False
+    """Give up the lease (the worker is done with the order for now)."""
+    source: str = "submitter"
+    detail: str | None = None
+    facts: ProviderFacts | None = None
+    """What the provider's answer said besides the status (a confirm's tracking code)."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """An inbound webhook event as stored (see `Store.record_event`)."""
+
+    provider: str
+    event_id: str
+    topic: str
+    provider_order_id: str | None
+    status: Status | None
+    raw_status: str | None
+    attempts: int
+    tracking_code: str | None = None
+    tracking_url: str | None = None
+    shipment_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class QueueStats:
+    depth: int
+    """Orders in an open submission phase (pending … confirming)."""
+    oldest_age_s: float
+    """Seconds since the oldest of them was accepted."""

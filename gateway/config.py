@@ -15,7 +15,6 @@ import os
 import pkgutil
 import tomllib
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -32,6 +31,12 @@ from pydantic import (
     model_validator,
 )
 
+from gateway.config_checks import (
+    ConfigProblem,
+    cross_references,
+    route_references,
+    subscriber_secrets,
+)
 from gateway.routing.rules import RoutingSettings
 
 EnvName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
@@ -312,15 +317,6 @@ class Secrets(Mapping[str, SecretStr]):
 Settings.model_rebuild()
 
 
-@dataclass(frozen=True, slots=True)
-class ConfigProblem:
-    loc: str
-    msg: str
-
-    def __str__(self) -> str:
-        return f"{self.loc}: {self.msg}" if self.loc else self.msg
-
-
 class ConfigError(Exception):
     def __init__(self, problems: list[ConfigProblem]) -> None:
         super().__init__("\n".join(str(p) for p in problems))
@@ -375,13 +371,13 @@ def parse(data: Mapping[str, Any], environ: Mapping[str, str]) -> Settings:
     except ValidationError:
         pass  # already reported above, with its location
     else:
-        problems.extend(_route_references(routing, providers, set(raw_providers)))
+        problems.extend(route_references(routing, providers, set(raw_providers)))
 
     secrets, missing = _resolve_secrets(data, environ)
     problems.extend(missing)
     if settings is not None:
-        problems.extend(_cross_references(settings))
-        problems.extend(_subscriber_secrets(settings, secrets))
+        problems.extend(cross_references(settings))
+        problems.extend(subscriber_secrets(settings, secrets))
         if not problems:
             settings._secrets = secrets
             return settings
@@ -403,96 +399,6 @@ def _problems(exc: ValidationError, prefix: str) -> list[ConfigProblem]:
             msg = "unknown key"
         out.append(ConfigProblem(loc, msg))
     return out
-
-
-def _route_references(
-    routing: RoutingSettings, providers: Mapping[str, ProviderSettings], named: set[str]
-) -> list[ConfigProblem]:
-    problems = []
-
-    def check(loc: str, provider: str, warehouse: str) -> None:
-        if provider not in named:
-            problems.append(
-                ConfigProblem(
-                    f"{loc}.provider",
-                    f"names provider {provider!r}, which has no [providers.{provider}] block",
-                )
-            )
-        elif provider in providers and warehouse not in providers[provider].warehouses:
-            problems.append(
-                ConfigProblem(
-                    f"{loc}.warehouse",
-                    f"names warehouse {warehouse!r}, which providers.{provider}.warehouses "
-                    "does not list",
-                )
-            )
-
-    for i, rule in enumerate(routing.rules):
-        for j, cand in enumerate(rule.candidates):
-            check(f"routing.rules.{i}.candidates.{j}", cand.provider, cand.warehouse)
-    if routing.default is not None:
-        check("routing.default", routing.default.provider, routing.default.warehouse)
-    return problems
-
-
-def _cross_references(settings: Settings) -> list[ConfigProblem]:
-    problems = []
-    seen: set[str] = set()
-    for i, client in enumerate(settings.clients):
-        if client.id in seen:
-            problems.append(ConfigProblem(f"clients.{i}.id", f"duplicate client id {client.id!r}"))
-        seen.add(client.id)
-    subscriber_ids: set[str] = set()
-    for i, sub in enumerate(settings.subscribers):
-        if sub.id in subscriber_ids:
-            problems.append(
-                ConfigProblem(f"subscribers.{i}.id", f"duplicate subscriber id {sub.id!r}")
-            )
-        subscriber_ids.add(sub.id)
-        if sub.client not in seen:
-            problems.append(
-                ConfigProblem(
-                    f"subscribers.{i}.client",
-                    f"names client {sub.client!r}, which is not configured",
-                )
-            )
-    if settings.server.replicas > 1 and settings.store.url.startswith("sqlite:"):
-        problems.append(
-            ConfigProblem(
-                "server.replicas",
-                "several replicas need one shared store (store.url = postgresql://…);"
-                " a SQLite file serves one process",
-            )
-        )
-    if settings.redis is not None and urlsplit(settings.redis.url).scheme not in (
-        "redis",
-        "rediss",
-        "unix",
-    ):
-        problems.append(
-            ConfigProblem("redis.url", "must start with redis://, rediss:// or unix://")
-        )
-    return problems
-
-
-def _subscriber_secrets(settings: Settings, secrets: Secrets) -> list[ConfigProblem]:
-    """Each subscriber's secret must be a Standard Webhooks key (`whsec_<base64>`)."""
-    from standardwebhooks.webhooks import Webhook  # noqa: PLC0415 (only when configured)
-
-    problems = []
-    for i, sub in enumerate(settings.subscribers):
-        if sub.secret_env not in secrets:
-            continue  # reported as missing already
-        try:
-            Webhook(secrets.reveal(sub.secret_env))
-        except Exception:  # binascii.Error, its own empty-secret error: the value is unusable
-            problems.append(
-                ConfigProblem(
-                    f"subscribers.{i}.secret_env",
-                    f"{sub.secret_env} must hold a Standard Webhooks secret: whsec_<base64>",
-                )
-            )
-    return problems
 
 
 def _env_fields(value: object, loc: str = "") -> Iterator[tuple[str, str]]:

@@ -7,7 +7,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from gateway.config import ConfigError, ConfigProblem, Settings, load
+from gateway.config import ConfigError, Settings, load
+from gateway.config_checks import ConfigProblem
 
 
 def env_names(data: object) -> Iterator[str]:

@@ -1,0 +1,116 @@
+"""Checks across the sections of a parsed config: what one section's schema cannot see.
+
+A routing rule naming a provider or warehouse that is not configured, duplicate client or
+subscriber ids, several replicas on one SQLite file, a subscriber secret that is not a Standard
+Webhooks key. `config.parse` runs them all and reports every problem at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    from gateway.config import ProviderSettings, Secrets, Settings
+    from gateway.routing.rules import RoutingSettings
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigProblem:
+    loc: str
+    msg: str
+
+    def __str__(self) -> str:
+        return f"{self.loc}: {self.msg}" if self.loc else self.msg
+
+
+def route_references(
+    routing: RoutingSettings, providers: Mapping[str, ProviderSettings], named: set[str]
+) -> list[ConfigProblem]:
+    problems = []
+
+    def check(loc: str, provider: str, warehouse: str) -> None:
+        if provider not in named:
+            problems.append(
+                ConfigProblem(
+                    f"{loc}.provider",
+                    f"names provider {provider!r}, which has no [providers.{provider}] block",
+                )
+            )
+        elif provider in providers and warehouse not in providers[provider].warehouses:
+            problems.append(
+                ConfigProblem(
+                    f"{loc}.warehouse",
+                    f"names warehouse {warehouse!r}, which providers.{provider}.warehouses "
+                    "does not list",
+                )
+            )
+
+    for i, rule in enumerate(routing.rules):
+        for j, cand in enumerate(rule.candidates):
+            check(f"routing.rules.{i}.candidates.{j}", cand.provider, cand.warehouse)
+    if routing.default is not None:
+        check("routing.default", routing.default.provider, routing.default.warehouse)
+    return problems
+
+
+def cross_references(settings: Settings) -> list[ConfigProblem]:
+    problems = []
+    seen: set[str] = set()
+    for i, client in enumerate(settings.clients):
+        if client.id in seen:
+            problems.append(ConfigProblem(f"clients.{i}.id", f"duplicate client id {client.id!r}"))
+        seen.add(client.id)
+    subscriber_ids: set[str] = set()
+    for i, sub in enumerate(settings.subscribers):
+        if sub.id in subscriber_ids:
+            problems.append(
+                ConfigProblem(f"subscribers.{i}.id", f"duplicate subscriber id {sub.id!r}")
+            )
+        subscriber_ids.add(sub.id)
+        if sub.client not in seen:
+            problems.append(
+                ConfigProblem(
+                    f"subscribers.{i}.client",
+                    f"names client {sub.client!r}, which is not configured",
+                )
+            )
+    if settings.server.replicas > 1 and settings.store.url.startswith("sqlite:"):
+        problems.append(
+            ConfigProblem(
+                "server.replicas",
+                "several replicas need one shared store (store.url = postgresql://…);"
+                " a SQLite file serves one process",
+            )
+        )
+    if settings.redis is not None and urlsplit(settings.redis.url).scheme not in (
+        "redis",
+        "rediss",
+        "unix",
+    ):
+        problems.append(
+            ConfigProblem("redis.url", "must start with redis://, rediss:// or unix://")
+        )
+    return problems
+
+
+def subscriber_secrets(settings: Settings, secrets: Secrets) -> list[ConfigProblem]:
+    """Each subscriber's secret must be a Standard Webhooks key (`whsec_<base64>`)."""
+    from standardwebhooks.webhooks import Webhook  # noqa: PLC0415 (only when configured)
+
+    problems = []
+    for i, sub in enumerate(settings.subscribers):
+        if sub.secret_env not in secrets:
+            continue  # reported as missing already
+        try:
+            Webhook(secrets.reveal(sub.secret_env))
+        except Exception:  # binascii.Error, its own empty-secret error: the value is unusable
+            problems.append(
+                ConfigProblem(
+                    f"subscribers.{i}.secret_env",
+                    f"{sub.secret_env} must hold a Standard Webhooks secret: whsec_<base64>",
+                )
+            )
+    return problems

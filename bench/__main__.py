@@ -10,7 +10,8 @@ the same POST to bench/floor.py, an empty aiohttp relay (validate, translate, cr
 hop. The machine is noisy, so the report gives ratios of numbers measured in this run; direct,
 gateway and floor alternate in rounds to share the noise.
 
-    python -m bench [--orders 2000] [--orders-c1 300] [--max-seconds 60] [--profile | --py-spy]
+    python -m bench [--orders 2000] [--orders-c1 300] [--max-seconds 60]
+                    [--store postgresql://…] [--profile | --py-spy]
 
 Writes bench/results/latest.json, bench/results/latest.png and bench/report.md.
 """
@@ -21,8 +22,10 @@ import argparse
 import asyncio
 import tempfile
 import time
+import uuid
 from collections import Counter
-from contextlib import AsyncExitStack
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +50,7 @@ host = "127.0.0.1"
 request_budget_s = 10
 
 [store]
-url = "sqlite:///{db}"
+url = "{store}"
 
 [logging]
 level = "info"
@@ -185,6 +188,24 @@ async def measure(
     }
 
 
+@asynccontextmanager
+async def store_url(given: str | None, work: Path) -> AsyncIterator[str]:
+    """A fresh SQLite file, or a fresh schema (dropped after) in the PostgreSQL `given`."""
+    if given is None:
+        yield f"sqlite:///{work / 'bench.db'}"
+        return
+    import asyncpg  # noqa: PLC0415 (only for --store postgresql://)
+
+    schema = f"bench_{uuid.uuid4().hex[:12]}"
+    conn = await asyncpg.connect(given)
+    try:
+        await conn.execute(f"CREATE SCHEMA {schema}")
+        yield f"{given}{'&' if '?' in given else '?'}search_path={schema}"
+    finally:
+        await conn.execute(f"DROP SCHEMA {schema} CASCADE")
+        await conn.close()
+
+
 async def token(http: aiohttp.ClientSession, sandbox: str) -> str:
     async with http.post(
         f"{sandbox}/realms/logitrail/token",
@@ -211,7 +232,11 @@ async def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         )
         config = work / "gateway.toml"
         config.write_text(
-            CONFIG.format(db=work / "bench.db", sandbox=sandbox.url, merchant=MERCHANT)
+            CONFIG.format(
+                store=await stack.enter_async_context(store_url(args.store, work)),
+                sandbox=sandbox.url,
+                merchant=MERCHANT,
+            )
         )
         gateway_port = free_port()
         profiler = ["-m", "cProfile", "-o", str(work / "gateway.prof")] if args.profile else []
@@ -284,6 +309,9 @@ def main() -> None:
     parser.add_argument("--orders-c1", type=int, default=300, help="orders per side at c=1")
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--max-seconds", type=float, default=60.0, help="per measurement")
+    parser.add_argument(
+        "--store", help="a PostgreSQL URL to measure on (a fresh schema); default: SQLite"
+    )
     parser.add_argument("--profile", action="store_true", help="run the gateway under cProfile")
     parser.add_argument(
         "--py-spy", action="store_true", help="sample the gateway's threads with py-spy"
@@ -299,6 +327,7 @@ def main() -> None:
         "seconds": round(time.time() - started_at, 1),
         "profiled": args.profile,
         "py_spy": args.py_spy,
+        "store": "postgresql" if args.store else "sqlite",
     }
     (RESULTS / "latest.json").write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))
     chart(results, RESULTS / "latest.png")

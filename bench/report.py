@@ -22,10 +22,15 @@ def per_s_ratio(a: dict[str, Any], b: dict[str, Any]) -> float:
 
 
 def markdown(results: dict[str, Any]) -> str:
+    store = (
+        "PostgreSQL, local"
+        if results.get("meta", {}).get("store") == "postgresql"
+        else "SQLite, WAL, synchronous=FULL"
+    )
     lines = [
         "# Submit path: gateway vs. direct provider calls",
         "",
-        "Logitrail sandbox and `gateway serve` (SQLite, WAL, synchronous=FULL, JSON logs at "
+        f"Logitrail sandbox and `gateway serve` ({store}, JSON logs at "
         "info) as separate processes on loopback; every ratio compares numbers from the same run.",
         "Direct = create + confirm with a cached token; replay = the same POST again with its "
         "Idempotency-Key.",

@@ -31,7 +31,8 @@ class RecordQueries(PostgresPool):
         ttl_s: float,
     ) -> Begin:
         while True:
-            async with self._tx() as db:
+            # Not waited on to be durable: the claim matters only while its request runs.
+            async with self._tx_unawaited() as db:
                 taken = await db.fetchval(
                     "INSERT INTO idempotency (client_id, key, fingerprint, state, locked_until,"
                     " expires_at) VALUES ($1, $2, $3, 'running', $4, $5)"
@@ -90,7 +91,8 @@ class RecordQueries(PostgresPool):
     async def finish_idempotent(
         self, client_id: str, key: str, *, status: int, body: bytes
     ) -> None:
-        async with self._tx() as db:
+        # Not waited on to be durable: an answer lost in a crash is rebuilt from its order.
+        async with self._tx_unawaited() as db:
             await db.execute(
                 "UPDATE idempotency SET state = 'done', response_status = $3, response_body = $4"
                 " WHERE client_id = $1 AND key = $2",

@@ -19,7 +19,13 @@ pytestmark = pytest.mark.system
 
 async def test_a_small_bench_run_reports_every_side_without_errors(tmp_path: Path) -> None:
     args = argparse.Namespace(
-        orders=40, orders_c1=6, concurrency=8, max_seconds=60.0, profile=False, py_spy=False
+        orders=40,
+        orders_c1=6,
+        concurrency=8,
+        max_seconds=60.0,
+        profile=False,
+        py_spy=False,
+        store=None,
     )
     results = await run(args, tmp_path)
 

@@ -25,6 +25,9 @@ from gateway.store import (
     Transition,
     open_store,
 )
+from gateway.store.postgres import PostgresStore
+from gateway.store.postgres_pool import connect_pool
+from tests.services import PostgresDatabase
 
 NOW = 1_800_000_000.0
 
@@ -55,6 +58,49 @@ def new(order_id: str = "ord_1", external_id: str = "E-1", client: str = "c") ->
         route_candidate=0,
         body="{}",
     )
+
+
+async def test_a_claim_and_its_answer_are_seen_by_another_process_at_once(
+    store: Store, second: Store
+) -> None:
+    """Neither is waited on to be durable (a crash repairs their loss), yet no other process
+    ever misses one: it sees it, or waits for it."""
+    args = {"now": NOW, "lock_s": 30.0, "ttl_s": 3600.0}
+    assert (await store.begin_idempotent("c", "k", "f", **args)).outcome is BeginOutcome.NEW
+    assert (await second.begin_idempotent("c", "k", "f", **args)).outcome is BeginOutcome.IN_FLIGHT
+    await store.finish_idempotent("c", "k", status=201, body=b'{"id": "ord_1"}')
+    replay = await second.begin_idempotent("c", "k", "f", **args)
+    assert (replay.outcome, replay.status, replay.body) == (
+        BeginOutcome.REPLAY,
+        201,
+        b'{"id": "ord_1"}',
+    )
+
+
+async def test_postgres_skips_the_wal_flush_only_where_asked(postgres_db: PostgresDatabase) -> None:
+    store = await PostgresStore.open(await postgres_db.new_schema_url())
+    try:
+        async with store._tx_unawaited() as db:
+            assert await db.fetchval("SHOW synchronous_commit") == "off"
+        async with store._tx() as db:
+            assert await db.fetchval("SHOW synchronous_commit") == "on"
+    finally:
+        await store.close()
+
+
+async def test_a_connection_left_in_a_transaction_comes_back_from_the_pool_rolled_back(
+    postgres_db: PostgresDatabase,
+) -> None:
+    pool = await connect_pool(await postgres_db.new_schema_url(), max_size=1)
+    try:
+        async with pool.acquire() as conn:
+            await conn.execute("BEGIN")
+            await conn.execute("CREATE TABLE left_behind (x int)")
+        async with pool.acquire() as conn:  # the same, only connection
+            assert not conn.is_in_transaction()
+            assert await conn.fetchval("SELECT to_regclass('left_behind')") is None
+    finally:
+        await pool.close()
 
 
 async def test_begin_new_then_in_flight_then_replay(store: Store) -> None:

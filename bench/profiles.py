@@ -69,6 +69,7 @@ class PySpy:
 def pyspy_top(path: Path, count: int = 20) -> list[str]:
     """Shares of the samples: per thread, by self (the innermost frame) and inclusive."""
     own: Counter[str] = Counter()
+    areas: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
     threads: Counter[str] = Counter()
     total = 0
@@ -83,6 +84,7 @@ def pyspy_top(path: Path, count: int = 20) -> list[str]:
         names = [_frame(f) for f in frames]
         if names:
             own[names[-1]] += samples
+            areas[_area(frames)] += samples
         for name in set(names):
             inclusive[name] += samples
     if not total:
@@ -98,11 +100,37 @@ def pyspy_top(path: Path, count: int = 20) -> list[str]:
         f"{total} samples",
         "-- threads",
         *share(threads, 4),
+        "-- by area (of the innermost frame; logging: anywhere under structlog)",
+        *share(areas, 10),
         "-- self (innermost frame)",
         *share(own, count),
         "-- inclusive, gateway code",
         *share(gateway_inclusive, count),
     ]
+
+
+_AREAS = (
+    ("structlog", "logging"),
+    ("observability/logging", "logging"),
+    ("store/group_commit.py", "sqlite (statements, inline commits)"),
+    ("concurrent/futures", "sqlite commit thread"),
+    ("aiohttp/", "aiohttp"),
+    ("yarl/", "aiohttp"),
+    ("multidict/", "aiohttp"),
+    ("asyncio/", "asyncio"),
+    ("selectors.py", "asyncio"),
+    ("pydantic", "pydantic"),
+    ("prometheus_client", "metrics"),
+    ("gateway/", "gateway's own code"),
+)
+
+
+def _area(frames: list[str]) -> str:
+    stack = ";".join(frames)
+    if "structlog" in stack:  # a log call is logging, whatever it calls into
+        return "logging"
+    leaf = frames[-1]
+    return next((area for mark, area in _AREAS if mark in leaf), "other")
 
 
 def _frame(text: str) -> str:

@@ -57,6 +57,10 @@ def test_py_spy_samples_come_out_as_shares_by_thread_self_and_gateway_code(tmp_p
     assert rows[0] == "10 samples"
     assert " 80.0%  MainThread" in rows
     assert " 20.0%  sqlite-commit_0" in rows
+    areas = rows[rows.index(next(r for r in rows if r.startswith("-- by area"))) + 1 :]
+    assert " 60.0%  sqlite (statements, inline commits)" in areas
+    assert " 20.0%  asyncio" in areas
+    assert " 20.0%  sqlite commit thread" in areas
     assert " 60.0%  execute (/x/gateway/store/group_commit.py)" in rows
     gateway_part = rows[rows.index("-- inclusive, gateway code") + 1 :]
     assert " 60.0%  submit (/x/gateway/orders/service.py)" in gateway_part

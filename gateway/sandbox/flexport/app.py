@@ -29,9 +29,7 @@ the autopilot). Every API call is recorded and may be faulted through the shared
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-import itertools
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -42,9 +40,11 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from gateway.sandbox.harness import (
+    Autopilot,
     CallHarness,
     HarnessControls,
     RecordedRequest,
+    WebhookControls,
     add_control_routes,
 )
 
@@ -59,13 +59,15 @@ log = structlog.get_logger(__name__)
 PREFIX = "/logistics/api/{version}"
 
 
-class FlexportSandbox(HarnessControls[Fault]):
+class FlexportSandbox(HarnessControls[Fault], WebhookControls):
     """The Flexport API simulator: state, webhooks, faults, records, and its aiohttp `app`.
 
     `tokens`: token → its scopes (None: every scope). `autopilot_s` (for the demo): every new
     order takes one step along its lifecycle every so many seconds, each with its webhooks,
     until something else changes its status.
     """
+
+    _sender: WebhookSender
 
     def __init__(
         self,
@@ -85,8 +87,7 @@ class FlexportSandbox(HarnessControls[Fault]):
         self._sender = WebhookSender(
             token=webhook_token, token_header=webhook_token_header, url=webhook_url, clock=clock
         )
-        self._autopilot_s = autopilot_s
-        self._autopilots: set[asyncio.Task[None]] = set()
+        self._autopilot = Autopilot("flexport", autopilot_s)
         self._operations: dict[web.AbstractRoute, api.Operation] = {}
         self._harness = CallHarness(
             name="flexport",
@@ -160,38 +161,9 @@ class FlexportSandbox(HarnessControls[Fault]):
         self.state.set_status(self.order(order_id), status)
 
     # webhooks ----------------------------------------------------------------------------
-    @property
-    def webhook_url(self) -> str | None:
-        return self._sender.url
-
-    @webhook_url.setter
-    def webhook_url(self, url: str | None) -> None:
-        self._sender.url = url
-
-    @property
-    def webhook_retry_delays_s(self) -> tuple[float, ...]:
-        return self._sender.retry_delays_s
-
-    @webhook_retry_delays_s.setter
-    def webhook_retry_delays_s(self, delays: tuple[float, ...]) -> None:
-        self._sender.retry_delays_s = tuple(delays)
-
-    async def redeliver(self, event_id: str) -> int:
-        """Send an earlier event again byte for byte; its HTTP status (`KeyError` if unknown)."""
-        return await self._sender.redeliver(event_id)
-
     async def send_webhook(self, payload: Any, *, token: str | None = None) -> int:
         """POST `payload` once to `webhook_url` with `token` (default: the configured one)."""
         return await self._sender.send(payload, token=token)
-
-    async def drain_webhooks(self) -> None:
-        await self._sender.drain()
-
-    async def close(self) -> None:
-        for task in list(self._autopilots):
-            task.cancel()
-        await asyncio.gather(*self._autopilots, return_exceptions=True)
-        await self._sender.close()
 
     def _on_event(self, event_type: str, order: Order, shipment: Shipment | None) -> None:
         ids: dict[str, Any] = {
@@ -203,19 +175,9 @@ class FlexportSandbox(HarnessControls[Fault]):
         if shipment is not None:
             ids["id"] = shipment.id
         self._sender.announce(event_type, ids)
-        if event_type == "Order.Submitted" and self._autopilot_s is not None:
+        if event_type == "Order.Submitted":
             steps = D2C_STEPS if isinstance(order, D2COrder) else B2B_STEPS
-            task = asyncio.create_task(self._autopilot(order, steps, self._autopilot_s))
-            self._autopilots.add(task)
-            task.add_done_callback(self._autopilots.discard)
-
-    async def _autopilot(self, order: Order, steps: tuple[str, ...], every_s: float) -> None:
-        for previous, status in itertools.pairwise(steps):
-            await asyncio.sleep(every_s)
-            if order.status != previous:
-                return
-            self.state.set_status(order, status)
-            log.info("sandbox.flexport.autopilot.advanced", order_id=order.id, status=status)
+            self._autopilot.start(order, steps, self.state.set_status)
 
     # the aiohttp application -------------------------------------------------------------
     def _build_app(self) -> web.Application:

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 import aiohttp
 import structlog
 
+from gateway.sandbox.harness.autopilot import Autopilot
+
 log = structlog.get_logger(__name__)
 
 RETRY_DELAYS_S = (0.2, 0.4, 0.8)
@@ -45,6 +47,9 @@ class OutboundWebhook:
 
 
 class WebhookPoster:
+    url: str | None
+    """Where the events go (None: nowhere); the provider's sender sets it."""
+
     def __init__(
         self,
         provider: str,
@@ -156,3 +161,47 @@ class WebhookPoster:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+class WebhookControls:
+    """What every sandbox offers a test (or the demo) over its outbound side: where webhooks go,
+    the pauses before retries, redelivery, waiting for the queue, and closing it all. The
+    sandbox sets `_sender` (its provider's `WebhookPoster`) and `_autopilot`."""
+
+    _sender: WebhookPoster
+    _autopilot: Autopilot
+
+    @property
+    def webhook_url(self) -> str | None:
+        """Where webhooks go (None: none are sent); settable, e.g. once the gateway listens."""
+        return self._sender.url
+
+    @webhook_url.setter
+    def webhook_url(self, url: str | None) -> None:
+        self._sender.url = url
+
+    @property
+    def webhook_retry_delays_s(self) -> tuple[float, ...]:
+        """Pauses before each retry of a failed delivery (default 0.2, 0.4, 0.8 s)."""
+        return self._sender.retry_delays_s
+
+    @webhook_retry_delays_s.setter
+    def webhook_retry_delays_s(self, delays: tuple[float, ...]) -> None:
+        self._sender.retry_delays_s = tuple(delays)
+
+    async def redeliver(self, event_id: str) -> int:
+        """Send an earlier event again byte for byte (same id and headers); its HTTP status.
+
+        `KeyError` if no event with that id was ever sent.
+        """
+        return await self._sender.redeliver(event_id)
+
+    async def drain_webhooks(self) -> None:
+        """Wait until every queued webhook was delivered or given up on (after its retries)."""
+        await self._sender.drain()
+
+    async def close(self) -> None:
+        """Stop the autopilot and the queued webhooks, close the HTTP session (also on the
+        app's cleanup)."""
+        await self._autopilot.close()
+        await self._sender.close()

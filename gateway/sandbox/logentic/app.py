@@ -26,8 +26,6 @@ recorded and may be faulted through the shared harness (`gateway.sandbox.harness
 
 from __future__ import annotations
 
-import asyncio
-import itertools
 import time
 from collections.abc import Callable
 from typing import Any
@@ -37,9 +35,11 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from gateway.sandbox.harness import (
+    Autopilot,
     CallHarness,
     HarnessControls,
     RecordedRequest,
+    WebhookControls,
     add_control_routes,
 )
 
@@ -54,13 +54,15 @@ log = structlog.get_logger(__name__)
 AUTOPILOT = ("PENDING", "PICKED", "PACKED", "IN_TRANSIT", "COMPLETED")
 
 
-class LogenticSandbox(HarnessControls[Fault]):
+class LogenticSandbox(HarnessControls[Fault], WebhookControls):
     """The Logentic API simulator: state, webhooks, faults, records, and its aiohttp `app`.
 
     `autopilot_s` (for the demo): every new order moves one step along PENDING → PICKED →
     PACKED → IN_TRANSIT → COMPLETED every so many seconds, each with its webhook, until
     something else changes its status.
     """
+
+    _sender: WebhookSender
 
     def __init__(
         self,
@@ -82,8 +84,7 @@ class LogenticSandbox(HarnessControls[Fault]):
         )
         self.state.on_event = self._on_event
         self._sender = WebhookSender(secret=webhook_secret, url=webhook_url, clock=clock)
-        self._autopilot_s = autopilot_s
-        self._autopilots: set[asyncio.Task[None]] = set()
+        self._autopilot = Autopilot("logentic", autopilot_s)
         self._operations: dict[web.AbstractRoute, api.Operation] = {}
         self._harness = CallHarness(
             name="logentic",
@@ -158,31 +159,6 @@ class LogenticSandbox(HarnessControls[Fault]):
         self.state.set_status(self.orders[order_id], status)
 
     # webhooks --------------------------------------------------------------------------
-    @property
-    def webhook_url(self) -> str | None:
-        """Where webhooks go (None: none are sent); settable, e.g. once the gateway listens."""
-        return self._sender.url
-
-    @webhook_url.setter
-    def webhook_url(self, url: str | None) -> None:
-        self._sender.url = url
-
-    @property
-    def webhook_retry_delays_s(self) -> tuple[float, ...]:
-        """Pauses before each retry of a failed delivery (default 0.2, 0.4, 0.8 s)."""
-        return self._sender.retry_delays_s
-
-    @webhook_retry_delays_s.setter
-    def webhook_retry_delays_s(self, delays: tuple[float, ...]) -> None:
-        self._sender.retry_delays_s = tuple(delays)
-
-    async def redeliver(self, event_id: str) -> int:
-        """Send an earlier event again byte for byte (same id and signature); its status.
-
-        `KeyError` if no event with that id was ever sent.
-        """
-        return await self._sender.redeliver(event_id)
-
     async def send_webhook(
         self, topic: str, body: dict[str, Any], *, signature: str | None = None
     ) -> int:
@@ -190,31 +166,10 @@ class LogenticSandbox(HarnessControls[Fault]):
         (e.g. a forged one); returns the HTTP status (0: connection error)."""
         return await self._sender.send(topic, body, signature=signature)
 
-    async def drain_webhooks(self) -> None:
-        """Wait until every queued webhook was delivered or given up on (after its retries)."""
-        await self._sender.drain()
-
-    async def close(self) -> None:
-        """Stop the autopilot and queued webhooks, close the HTTP session (also on cleanup)."""
-        for task in list(self._autopilots):
-            task.cancel()
-        await asyncio.gather(*self._autopilots, return_exceptions=True)
-        await self._sender.close()
-
     def _on_event(self, topic: str, order: LogenticOrder) -> None:
         self._sender.announce(topic, order.id, order.to_json())
-        if topic == CREATED_TOPIC and self._autopilot_s is not None:
-            task = asyncio.create_task(self._autopilot(order, self._autopilot_s))
-            self._autopilots.add(task)
-            task.add_done_callback(self._autopilots.discard)
-
-    async def _autopilot(self, order: LogenticOrder, every_s: float) -> None:
-        for previous, status in itertools.pairwise(AUTOPILOT):
-            await asyncio.sleep(every_s)
-            if order.status != previous:
-                return
-            self.state.set_status(order, status)
-            log.info("sandbox.logentic.autopilot.advanced", order_id=order.id, status=status)
+        if topic == CREATED_TOPIC:
+            self._autopilot.start(order, AUTOPILOT, self.state.set_status)
 
     # faults, holds and records (the shared harness) ---------------------------------------
     # the aiohttp application -------------------------------------------------------------

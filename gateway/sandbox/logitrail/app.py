@@ -24,8 +24,6 @@ response carries an `x-correlation-id` header; every error is JSON.
 
 from __future__ import annotations
 
-import asyncio
-import itertools
 import time
 from collections.abc import Callable
 
@@ -34,9 +32,11 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from gateway.sandbox.harness import (
+    Autopilot,
     CallHarness,
     HarnessControls,
     RecordedRequest,
+    WebhookControls,
     add_control_routes,
 )
 
@@ -53,8 +53,10 @@ _FAULT_BODY = {"code": "unknown", "message": "injected fault"}
 AUTOPILOT = ("confirmed", "processing", "processed")
 
 
-class LogitrailSandbox(HarnessControls[Fault]):
+class LogitrailSandbox(HarnessControls[Fault], WebhookControls):
     """The Logitrail API simulator: state, fault injection, records, and its aiohttp `app`."""
+
+    _sender: WebhookSender
 
     def __init__(
         self,
@@ -76,8 +78,7 @@ class LogitrailSandbox(HarnessControls[Fault]):
         )
         self._sender = WebhookSender(url=webhook_url, clock=clock)
         self.deliveries: list[WebhookDelivery] = self._sender.deliveries
-        self._autopilot_s = autopilot_s
-        self._autopilots: set[asyncio.Task[None]] = set()
+        self._autopilot = Autopilot("logitrail", autopilot_s)
         self._state.on_status = self._on_status
         self._operations: dict[web.AbstractRoute, api.Operation] = {}
         self._harness = CallHarness(
@@ -133,40 +134,10 @@ class LogitrailSandbox(HarnessControls[Fault]):
         else:
             ret.inbound_shipment["status"] = status
 
-    @property
-    def webhook_url(self) -> str | None:
-        """Where webhooks go, `?token=` included (None: none are sent); settable."""
-        return self._sender.url
-
-    @webhook_url.setter
-    def webhook_url(self, url: str | None) -> None:
-        self._sender.url = url
-
-    async def drain_webhooks(self) -> None:
-        """Wait until every queued webhook was delivered or given up on."""
-        await self._sender.drain()
-
-    async def close(self) -> None:
-        """Stop the autopilot and queued webhooks (also on cleanup of the app)."""
-        for task in list(self._autopilots):
-            task.cancel()
-        await asyncio.gather(*self._autopilots, return_exceptions=True)
-        await self._sender.close()
-
     def _on_status(self, order: SandboxOrder) -> None:
         self._sender.announce(order)
-        if order.status == "confirmed" and self._autopilot_s is not None:
-            task = asyncio.create_task(self._autopilot(order, self._autopilot_s))
-            self._autopilots.add(task)
-            task.add_done_callback(self._autopilots.discard)
-
-    async def _autopilot(self, order: SandboxOrder, every_s: float) -> None:
-        for previous, status in itertools.pairwise(AUTOPILOT):
-            await asyncio.sleep(every_s)
-            if order.status != previous:
-                return
-            self._state.set_status(order, status)
-            log.info("sandbox.logitrail.autopilot.advanced", order_id=order.id, status=status)
+        if order.status == "confirmed":
+            self._autopilot.start(order, AUTOPILOT, self._state.set_status)
 
     # the aiohttp application
 

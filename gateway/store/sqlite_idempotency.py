@@ -16,6 +16,11 @@ from typing import Any
 from gateway.store.group_commit import Statements
 from gateway.store.records import Begin, BeginOutcome
 
+_CLAIM = (
+    "INSERT INTO idempotency (client_id, key, fingerprint, state, locked_until, expires_at)"
+    " VALUES (?, ?, ?, 'running', ?, ?) ON CONFLICT DO NOTHING"
+)
+
 
 class SqliteIdempotency:
     _tx: Callable[[], AbstractAsyncContextManager[Statements]]
@@ -33,31 +38,18 @@ class SqliteIdempotency:
         ttl_s: float,
     ) -> Begin:
         async with self._tx_unawaited() as db:
-            # The common case — a new key — in one statement.
-            cur = await db.execute(
-                "INSERT INTO idempotency (client_id, key, fingerprint, state, locked_until,"
-                " expires_at) VALUES (?, ?, ?, 'running', ?, ?) ON CONFLICT DO NOTHING",
-                (client_id, key, fingerprint, now + lock_s, now + ttl_s),
-            )
-            if cur.rowcount == 1:
+            claim = (client_id, key, fingerprint, now + lock_s, now + ttl_s)
+            if (await db.execute(_CLAIM, claim)).rowcount == 1:  # the common case: a new key
                 return Begin(BeginOutcome.NEW)
-            rows = list(
-                await db.execute_fetchall(
-                    "SELECT * FROM idempotency WHERE client_id = ? AND key = ?", (client_id, key)
-                )
+            # The key is held (this is the one writer: nobody removes it meanwhile).
+            [rec] = await db.execute_fetchall(
+                "SELECT * FROM idempotency WHERE client_id = ? AND key = ?", (client_id, key)
             )
-            rec = rows[0] if rows else None
-            if rec is not None and rec["expires_at"] <= now:
+            if rec["expires_at"] <= now:  # expired: free again
                 await db.execute(
                     "DELETE FROM idempotency WHERE client_id = ? AND key = ?", (client_id, key)
                 )
-                rec = None
-            if rec is None:
-                await db.execute(
-                    "INSERT INTO idempotency (client_id, key, fingerprint, state, locked_until,"
-                    " expires_at) VALUES (?, ?, ?, 'running', ?, ?)",
-                    (client_id, key, fingerprint, now + lock_s, now + ttl_s),
-                )
+                await db.execute(_CLAIM, claim)
                 return Begin(BeginOutcome.NEW)
             if rec["fingerprint"] != fingerprint:
                 return Begin(BeginOutcome.MISMATCH, order_id=rec["order_id"])

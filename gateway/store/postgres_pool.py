@@ -19,20 +19,9 @@ from gateway.transport.backoff import backoff_delay
 
 log = structlog.get_logger(__name__)
 
-# What "the database is not there" looks like through asyncpg; anything else is a bug or a
-# constraint and propagates as it is.
-UNAVAILABLE: tuple[type[BaseException], ...] = (
-    OSError,
-    TimeoutError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.exceptions.OperatorInterventionError,
-    asyncpg.exceptions.InsufficientResourcesError,
-)
-
-# Of those, what a database that is starting, restarting or failing over answers: worth waiting
-# for. A wrong password, an unknown role or database, a bad setting or a certificate that does
-# not verify stays wrong however long we wait, so it fails at once.
+# What a database that is starting, restarting or failing over answers: worth waiting for at
+# start-up. A wrong password, an unknown role or database, a bad setting or a certificate that
+# does not verify stays wrong however long we wait, so it fails at once.
 TRANSIENT: tuple[type[BaseException], ...] = (
     OSError,  # refused, unreachable, DNS not (yet) resolving, reset
     TimeoutError,
@@ -40,6 +29,10 @@ TRANSIENT: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.OperatorInterventionError,  # 57P03 "the database system is starting up"
     asyncpg.exceptions.InsufficientResourcesError,  # 53300 too many connections
 )
+
+# What "the database is not there" looks like through asyncpg once running (a connection the
+# pool lost, too); anything else is a bug or a constraint and propagates as it is.
+UNAVAILABLE: tuple[type[BaseException], ...] = (*TRANSIENT, asyncpg.InterfaceError)
 _CONFIGURATION = (ssl.SSLCertVerificationError,)
 
 CONNECT_TIMEOUT_S = 5.0

@@ -234,20 +234,15 @@ class PostgresStore(PostgresAfterSubmission, PostgresDeliveries, RecordQueries, 
     async def claim_due(
         self, *, owner: str, now: float, lease_until: float, limit: int
     ) -> Sequence[OrderRow]:
-        # SKIP LOCKED: rows another replica is leasing this instant are passed over, not
-        # waited for; the lease condition is re-checked on every row that is locked.
-        async with self._tx() as db:
-            rows = await db.fetch(
-                "UPDATE orders SET lease_owner = $1, lease_until = $2 WHERE id IN ("
-                f" SELECT id FROM orders WHERE phase IN {_OPEN} AND next_attempt_at <= $3"
-                " AND (lease_until IS NULL OR lease_until <= $3)"
-                " ORDER BY next_attempt_at LIMIT $4 FOR UPDATE SKIP LOCKED)"
-                f" RETURNING {_ORDER_COLUMNS}",
-                owner,
-                lease_until,
-                now,
-                limit,
-            )
+        rows = await self._claim_due_rows(
+            "orders",
+            _ORDER_COLUMNS,
+            _OPEN,
+            owner=owner,
+            now=now,
+            lease_until=lease_until,
+            limit=limit,
+        )
         return sorted((_row(r) for r in rows), key=lambda r: r.next_attempt_at)
 
     async def claim(
@@ -264,23 +259,10 @@ class PostgresStore(PostgresAfterSubmission, PostgresDeliveries, RecordQueries, 
         )
 
     async def renew(self, order_id: str, *, owner: str, lease_until: float) -> bool:
-        async with self._conn() as conn:
-            done = await conn.execute(
-                "UPDATE orders SET lease_until = $1 WHERE id = $2 AND lease_owner = $3",
-                lease_until,
-                order_id,
-                owner,
-            )
-        return bool(done == "UPDATE 1")
+        return await self._renew_lease("orders", order_id, owner=owner, until=lease_until)
 
     async def release(self, order_id: str, *, owner: str) -> None:
-        async with self._conn() as conn:
-            await conn.execute(
-                "UPDATE orders SET lease_owner = NULL, lease_until = NULL"
-                " WHERE id = $1 AND lease_owner = $2",
-                order_id,
-                owner,
-            )
+        await self._release_lease("orders", order_id, owner=owner)
 
     async def advance(self, order_id: str, *, owner: str, step: Transition) -> OrderRow:
         stamp = datetime.now(UTC)

@@ -24,7 +24,7 @@ from gateway.model.returns import (
 )
 from gateway.store.base import LeaseLost, ReturnExists
 from gateway.store.postgres_events import append_event
-from gateway.store.postgres_pool import PostgresPool
+from gateway.store.postgres_leases import PostgresLeases
 from gateway.store.records import NewReturn, ReturnFilter, ReturnHistoryEntry, ReturnRow, ReturnStep
 
 _COLUMNS = (
@@ -60,7 +60,7 @@ def _row(r: asyncpg.Record) -> ReturnRow:
     )
 
 
-class PostgresReturns(PostgresPool):
+class PostgresReturns(PostgresLeases):
     async def insert_return(
         self,
         ret: NewReturn,
@@ -172,38 +172,16 @@ class PostgresReturns(PostgresPool):
     async def claim_due_returns(
         self, *, owner: str, now: float, lease_until: float, limit: int
     ) -> Sequence[ReturnRow]:
-        async with self._tx() as db:
-            rows = await db.fetch(
-                "UPDATE returns SET lease_owner = $1, lease_until = $2 WHERE id IN ("
-                f" SELECT id FROM returns WHERE phase IN {_OPEN} AND next_attempt_at <= $3"
-                " AND (lease_until IS NULL OR lease_until <= $3)"
-                " ORDER BY next_attempt_at LIMIT $4 FOR UPDATE SKIP LOCKED)"
-                f" RETURNING {_COLUMNS}",
-                owner,
-                lease_until,
-                now,
-                limit,
-            )
+        rows = await self._claim_due_rows(
+            "returns", _COLUMNS, _OPEN, owner=owner, now=now, lease_until=lease_until, limit=limit
+        )
         return sorted((_row(r) for r in rows), key=lambda r: r.next_attempt_at)
 
     async def renew_return(self, return_id: str, *, owner: str, lease_until: float) -> bool:
-        async with self._conn() as conn:
-            done = await conn.execute(
-                "UPDATE returns SET lease_until = $1 WHERE id = $2 AND lease_owner = $3",
-                lease_until,
-                return_id,
-                owner,
-            )
-        return bool(done == "UPDATE 1")
+        return await self._renew_lease("returns", return_id, owner=owner, until=lease_until)
 
     async def release_return(self, return_id: str, *, owner: str) -> None:
-        async with self._conn() as conn:
-            await conn.execute(
-                "UPDATE returns SET lease_owner = NULL, lease_until = NULL"
-                " WHERE id = $1 AND lease_owner = $2",
-                return_id,
-                owner,
-            )
+        await self._release_lease("returns", return_id, owner=owner)
 
     async def advance_return(self, return_id: str, *, owner: str, step: ReturnStep) -> ReturnRow:
         return await self._apply_return(return_id, step, owner=owner)

@@ -277,20 +277,15 @@ class SqliteStore(
     async def claim_due(
         self, *, owner: str, now: float, lease_until: float, limit: int
     ) -> Sequence[OrderRow]:
-        async with self._tx() as db:
-            rows = list(
-                await db.execute_fetchall(
-                    f"SELECT {_ORDER_COLUMNS} FROM orders WHERE phase IN {_OPEN}"
-                    " AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until <= ?)"
-                    " ORDER BY next_attempt_at LIMIT ?",
-                    (now, now, limit),
-                )
-            )
-            for r in rows:
-                await db.execute(
-                    "UPDATE orders SET lease_owner = ?, lease_until = ? WHERE id = ?",
-                    (owner, lease_until, r["id"]),
-                )
+        rows = await self._claim_due_rows(
+            "orders",
+            _ORDER_COLUMNS,
+            _OPEN,
+            owner=owner,
+            now=now,
+            lease_until=lease_until,
+            limit=limit,
+        )
         return [_row(r) for r in rows]
 
     async def claim(
@@ -313,20 +308,10 @@ class SqliteStore(
         return _row(rows[0])
 
     async def renew(self, order_id: str, *, owner: str, lease_until: float) -> bool:
-        async with self._tx() as db:
-            cur = await db.execute(
-                "UPDATE orders SET lease_until = ? WHERE id = ? AND lease_owner = ?",
-                (lease_until, order_id, owner),
-            )
-            return cur.rowcount == 1
+        return await self._renew_lease("orders", order_id, owner=owner, until=lease_until)
 
     async def release(self, order_id: str, *, owner: str) -> None:
-        async with self._tx() as db:
-            await db.execute(
-                "UPDATE orders SET lease_owner = NULL, lease_until = NULL"
-                " WHERE id = ? AND lease_owner = ?",
-                (order_id, owner),
-            )
+        await self._release_lease("orders", order_id, owner=owner)
 
     async def advance(self, order_id: str, *, owner: str, step: Transition) -> OrderRow:
         now = datetime.now(UTC)

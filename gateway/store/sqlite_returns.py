@@ -26,6 +26,7 @@ from gateway.store.base import LeaseLost, ReturnExists
 from gateway.store.group_commit import Statements
 from gateway.store.records import NewReturn, ReturnFilter, ReturnHistoryEntry, ReturnRow, ReturnStep
 from gateway.store.sqlite_events import append_event
+from gateway.store.sqlite_leases import SqliteLeases
 
 _COLUMNS = (
     "id, client_id, order_id, external_id, provider, provider_order_id, provider_return_id,"
@@ -63,7 +64,7 @@ def _row(r: sqlite3.Row) -> ReturnRow:
     )
 
 
-class SqliteReturns:
+class SqliteReturns(SqliteLeases):
     """Needs `_tx` and `_read` of `SqliteStore`."""
 
     def _tx(self) -> AbstractAsyncContextManager[Statements]:
@@ -186,40 +187,19 @@ class SqliteReturns:
     async def claim_due_returns(
         self, *, owner: str, now: float, lease_until: float, limit: int
     ) -> Sequence[ReturnRow]:
-        async with self._tx() as db:
-            rows = list(
-                await db.execute_fetchall(
-                    f"SELECT {_COLUMNS} FROM returns WHERE phase IN {_OPEN}"
-                    " AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until <= ?)"
-                    " ORDER BY next_attempt_at LIMIT ?",
-                    (now, now, limit),
-                )
-            )
-            for r in rows:
-                await db.execute(
-                    "UPDATE returns SET lease_owner = ?, lease_until = ? WHERE id = ?",
-                    (owner, lease_until, r["id"]),
-                )
+        rows = await self._claim_due_rows(
+            "returns", _COLUMNS, _OPEN, owner=owner, now=now, lease_until=lease_until, limit=limit
+        )
         return [_row(r) for r in rows]
 
     async def advance_return(self, return_id: str, *, owner: str, step: ReturnStep) -> ReturnRow:
         return await self._apply(return_id, step, owner=owner)
 
     async def renew_return(self, return_id: str, *, owner: str, lease_until: float) -> bool:
-        async with self._tx() as db:
-            cur = await db.execute(
-                "UPDATE returns SET lease_until = ? WHERE id = ? AND lease_owner = ?",
-                (lease_until, return_id, owner),
-            )
-            return cur.rowcount == 1
+        return await self._renew_lease("returns", return_id, owner=owner, until=lease_until)
 
     async def release_return(self, return_id: str, *, owner: str) -> None:
-        async with self._tx() as db:
-            await db.execute(
-                "UPDATE returns SET lease_owner = NULL, lease_until = NULL"
-                " WHERE id = ? AND lease_owner = ?",
-                (return_id, owner),
-            )
+        await self._release_lease("returns", return_id, owner=owner)
 
     async def update_return(self, return_id: str, step: ReturnStep) -> ReturnRow:
         return await self._apply(return_id, step, owner=None)

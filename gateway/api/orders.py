@@ -19,7 +19,7 @@ from gateway.model.orders import CanonicalOrder, Status
 from gateway.model.problems import FieldProblem, ProblemError
 from gateway.model.responses import ListOrdersQuery, OrderList, OrderView
 from gateway.orders.changes import OrderChange
-from gateway.orders.service import Answer
+from gateway.orders.idempotency import Answer
 from gateway.orders.views import order_view
 from gateway.store import OrderFilter
 

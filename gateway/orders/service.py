@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -27,7 +26,7 @@ from gateway.model.clients import Client
 from gateway.model.orders import OPEN_PHASES, CanonicalOrder, Phase, Status
 from gateway.model.problems import FieldProblem, ProblemError
 from gateway.observability.metrics import Metrics
-from gateway.orders.fingerprint import fingerprint
+from gateway.orders.idempotency import ORDERS, Answer, IdempotentSubmit
 from gateway.orders.ids import new_order_id
 from gateway.orders.submission import Submitter
 from gateway.orders.views import order_view
@@ -40,20 +39,11 @@ from gateway.routing.evaluate import (
     route,
     stock_needs,
 )
-from gateway.store import BeginOutcome, NewOrder, OrderExists, OrderFilter, OrderRow, Store
+from gateway.store import NewOrder, OrderExists, OrderFilter, OrderRow, Store
 
 log = structlog.get_logger(__name__)
 
 STOCK_TIMEOUT_S = 2.0
-
-
-@dataclass(frozen=True, slots=True)
-class Answer:
-    """What the facade sends back: status, JSON body bytes, extra headers."""
-
-    status: int
-    body: bytes
-    headers: dict[str, str] = field(default_factory=dict)
 
 
 class OrderService:
@@ -73,70 +63,23 @@ class OrderService:
         self._providers = providers
         self._submitter = submitter
         self._clock = clock
+        self._keyed = IdempotentSubmit(settings, store, clock=clock, metrics=self._metrics)
 
     # submit --------------------------------------------------------------------
     async def submit(self, client: Client, key: str, order: CanonicalOrder) -> Answer:
-        now = self._clock()
-        idem = self._settings.idempotency
-        begin = await self._store.begin_idempotent(
-            client.id,
+        return await self._keyed.run(
+            client,
             key,
-            fingerprint(order),
-            now=now,
-            lock_s=self._settings.submission.lease_s,
-            ttl_s=idem.ttl_s,
+            order,
+            ORDERS,
+            resume=lambda order_id: self._resume(client, key, order_id),
+            submit=lambda: self._submit_new(client, key, order),
         )
-        if begin.outcome is not BeginOutcome.NEW:
-            self._metrics.idempotent(_IDEMPOTENCY_OUTCOME[begin.outcome])
-        if begin.outcome is BeginOutcome.REPLAY:
-            assert begin.status is not None
-            assert begin.body is not None
-            return Answer(
-                begin.status,
-                begin.body,
-                {"Idempotent-Replayed": "true", **_location(begin.order_id)},
-            )
-        if begin.outcome is BeginOutcome.MISMATCH:
-            raise ProblemError(
-                422,
-                "idempotency-key-reused",
-                "Idempotency-Key was used with another body",
-                detail="this Idempotency-Key was first used with a different request body; "
-                "use a new key for a different order",
-            )
-        if begin.outcome is BeginOutcome.IN_FLIGHT:
-            raise ProblemError(
-                409,
-                "request-in-progress",
-                "A request with this Idempotency-Key is running",
-                detail="the first request with this key has not finished; retry later",
-                headers={"Retry-After": str(idem.in_flight_retry_after_s)},
-            )
-        if begin.outcome is BeginOutcome.RESUME:
-            # The request that stored this order died before answering: answer from the order.
-            assert begin.order_id is not None
-            row = await self._store.get_order(begin.order_id)
-            assert row is not None
-            return await self._finish(client, key, _status_code(row), order_view(row))
 
-        stored = False
-        try:
-            answer, stored = await self._submit_new(client, key, order)
-        except ProblemError as problem:
-            if problem.code == "order-exists":
-                self._metrics.idempotent("order_exists")
-                body = problem.body(instance="/v1/orders")
-                await self._store.finish_idempotent(
-                    client.id, key, status=problem.status, body=orjson.dumps(body)
-                )
-            else:
-                await self._store.abandon_idempotent(client.id, key)
-            raise
-        except BaseException:
-            if not stored:
-                await self._store.abandon_idempotent(client.id, key)
-            raise
-        return answer
+    async def _resume(self, client: Client, key: str, order_id: str) -> Answer:
+        row = await self._store.get_order(order_id)
+        assert row is not None
+        return await self._finish(client, key, _status_code(row), order_view(row))
 
     async def _submit_new(
         self, client: Client, key: str, order: CanonicalOrder
@@ -232,7 +175,7 @@ class OrderService:
             body = _rejected(view)
         raw = orjson.dumps(body)
         await self._store.finish_idempotent(client.id, key, status=status, body=raw)
-        return Answer(status, raw, _location(view["id"]))
+        return Answer(status, raw, ORDERS.location(view["id"]))
 
     def _check_pin(self, client: Client, order: CanonicalOrder) -> None:
         pin = order.routing
@@ -316,14 +259,6 @@ class OrderService:
         return dict(item for item in found if item is not None)
 
 
-_IDEMPOTENCY_OUTCOME = {
-    BeginOutcome.REPLAY: "replayed",
-    BeginOutcome.MISMATCH: "conflict",
-    BeginOutcome.IN_FLIGHT: "in_progress",
-    BeginOutcome.RESUME: "resumed",
-}
-
-
 def _filter_dict(flt: OrderFilter) -> dict[str, Any]:
     return {name: getattr(flt, name) for name in OrderFilter.__dataclass_fields__}
 
@@ -334,10 +269,6 @@ def _status_code(row: OrderRow) -> int:
     if row.phase is Phase.DONE:
         return 201
     return 202
-
-
-def _location(order_id: str | None) -> dict[str, str]:
-    return {"Location": f"/v1/orders/{order_id}"} if order_id else {}
 
 
 def _order_exists(order_id: str, external_id: str) -> ProblemError:

@@ -83,10 +83,6 @@ def refused(
     )
 
 
-def location(return_id: str | None) -> dict[str, str]:
-    return {"Location": f"/v1/returns/{return_id}"} if return_id else {}
-
-
 def rejected(view: dict[str, Any]) -> dict[str, Any]:
     """422 body for a return the provider refused: a problem that still carries the return."""
     error = view["submission"]["last_error"] or {}

@@ -31,9 +31,8 @@ from gateway.model.clients import Client
 from gateway.model.orders import CanonicalOrder
 from gateway.model.problems import FieldProblem, ProblemError
 from gateway.model.returns import CanonicalReturn, Decision, ReturnPhase, ReturnStatus
-from gateway.orders.fingerprint import fingerprint
+from gateway.orders.idempotency import RETURNS, Answer, IdempotentSubmit
 from gateway.orders.ids import new_return_id
-from gateway.orders.service import Answer
 from gateway.providers.base import (
     Conflict,
     Invalid,
@@ -47,7 +46,6 @@ from gateway.providers.base import (
 from gateway.returns.problems import (
     decisions_unsupported,
     line_problems,
-    location,
     refused,
     rejected,
     return_exists,
@@ -56,7 +54,6 @@ from gateway.returns.problems import (
 from gateway.returns.submission import ReturnSubmitter
 from gateway.returns.views import return_view
 from gateway.store import (
-    BeginOutcome,
     NewReturn,
     ReturnExists,
     ReturnFilter,
@@ -83,63 +80,23 @@ class ReturnService:
         self._providers = providers
         self._submitter = submitter
         self._clock = clock
+        self._keyed = IdempotentSubmit(settings, store, clock=clock)
 
     # submit --------------------------------------------------------------------
     async def submit(self, client: Client, key: str, ret: CanonicalReturn) -> Answer:
-        idem = self._settings.idempotency
-        begin = await self._store.begin_idempotent(
-            client.id,
+        return await self._keyed.run(
+            client,
             key,
-            fingerprint(ret),
-            now=self._clock(),
-            lock_s=self._settings.submission.lease_s,
-            ttl_s=idem.ttl_s,
+            ret,
+            RETURNS,
+            resume=lambda return_id: self._resume(client, key, return_id),
+            submit=lambda: self._submit_new(client, key, ret),
         )
-        if begin.outcome is BeginOutcome.REPLAY:
-            assert begin.status is not None
-            assert begin.body is not None
-            headers = {"Idempotent-Replayed": "true", **location(begin.order_id)}
-            return Answer(begin.status, begin.body, headers)
-        if begin.outcome is BeginOutcome.MISMATCH:
-            raise ProblemError(
-                422,
-                "idempotency-key-reused",
-                "Idempotency-Key was used with another body",
-                detail="this Idempotency-Key was first used with a different request body; "
-                "use a new key for a different return",
-            )
-        if begin.outcome is BeginOutcome.IN_FLIGHT:
-            raise ProblemError(
-                409,
-                "request-in-progress",
-                "A request with this Idempotency-Key is running",
-                detail="the first request with this key has not finished; retry later",
-                headers={"Retry-After": str(idem.in_flight_retry_after_s)},
-            )
-        if begin.outcome is BeginOutcome.RESUME:
-            # The request that stored this return died before answering: answer from the row.
-            assert begin.order_id is not None
-            row = await self._store.get_return(begin.order_id)
-            assert row is not None
-            return await self._finish(client, key, row)
 
-        stored = False
-        try:
-            answer, stored = await self._submit_new(client, key, ret)
-        except ProblemError as problem:
-            if problem.code == "return-exists":
-                body = orjson.dumps(problem.body(instance="/v1/returns"))
-                await self._store.finish_idempotent(
-                    client.id, key, status=problem.status, body=body
-                )
-            else:
-                await self._store.abandon_idempotent(client.id, key)
-            raise
-        except BaseException:
-            if not stored:
-                await self._store.abandon_idempotent(client.id, key)
-            raise
-        return answer
+    async def _resume(self, client: Client, key: str, return_id: str) -> Answer:
+        row = await self._store.get_return(return_id)
+        assert row is not None
+        return await self._finish(client, key, row)
 
     async def _submit_new(
         self, client: Client, key: str, ret: CanonicalReturn
@@ -229,7 +186,7 @@ class ReturnService:
             status, body = 422, rejected(view)
         raw = orjson.dumps(body)
         await self._store.finish_idempotent(client.id, key, status=status, body=raw)
-        return Answer(status, raw, location(row.id))
+        return Answer(status, raw, RETURNS.location(row.id))
 
     # read ----------------------------------------------------------------------
     async def get(self, client: Client, return_id: str) -> dict[str, Any]:

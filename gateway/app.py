@@ -175,7 +175,9 @@ async def _providers(app: web.Application) -> AsyncIterator[None]:
 async def _service(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     owner = f"{socket.gethostname()}:{os.getpid()}:{id(app):x}"
-    submitter = Submitter(app[STORE], app[PROVIDERS], settings.submission, owner=owner)
+    submitter = Submitter(
+        app[STORE], app[PROVIDERS], settings.submission, owner=owner, metrics=app[METRICS]
+    )
     app[SUBMITTER] = submitter
     app[SERVICE] = OrderService(
         settings, app[STORE], app[PROVIDERS], submitter, metrics=app[METRICS]

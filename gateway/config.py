@@ -117,8 +117,15 @@ DEFAULT_SCOPES: tuple[ClientScope, ...] = (
 )
 
 
+ClientId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")]
+"""A client id or reference prefix: no separator, so tenant-qualified references never collide."""
+
+
 class ClientSettings(Section):
-    id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")]
+    id: ClientId
+    reference_prefix: ClientId | None = None
+    """Qualifies this tenant's references at every provider (`<prefix>/<external_id>`);
+    defaults to `id`. Set it to keep references stable when a client is renamed."""
     key_env: EnvName | None = None
     key_sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")] | None = None
     scopes: list[ClientScope] = Field(default_factory=lambda: list(DEFAULT_SCOPES))
@@ -128,6 +135,11 @@ class ClientSettings(Section):
         if (self.key_env is None) == (self.key_sha256 is None):
             raise ValueError("give exactly one of key_env or key_sha256")
         return self
+
+    @property
+    def prefix(self) -> str:
+        """What qualifies this tenant's provider references."""
+        return self.reference_prefix or self.id
 
 
 class RateLimitSettings(Section):

@@ -56,6 +56,27 @@ def route_references(
     return problems
 
 
+def reference_collisions(settings: Settings) -> list[ConfigProblem]:
+    """Two tenants whose provider references could be equal: every tenant shares every
+    provider account, so their prefixes must differ (also in case: a provider's look-up may
+    ignore it)."""
+    problems = []
+    holder: dict[str, str] = {}
+    for i, client in enumerate(settings.clients):
+        prefix = client.prefix.casefold()
+        if prefix in holder and holder[prefix] != client.id:
+            problems.append(
+                ConfigProblem(
+                    f"clients.{i}.reference_prefix",
+                    f"clients {holder[prefix]!r} and {client.id!r} would give providers the"
+                    f" same references (prefix {client.prefix!r}): set a distinct"
+                    " reference_prefix",
+                )
+            )
+        holder.setdefault(prefix, client.id)
+    return problems
+
+
 def cross_references(settings: Settings) -> list[ConfigProblem]:
     problems = []
     seen: set[str] = set()
@@ -63,6 +84,7 @@ def cross_references(settings: Settings) -> list[ConfigProblem]:
         if client.id in seen:
             problems.append(ConfigProblem(f"clients.{i}.id", f"duplicate client id {client.id!r}"))
         seen.add(client.id)
+    problems += reference_collisions(settings)
     subscriber_ids: set[str] = set()
     for i, sub in enumerate(settings.subscribers):
         if sub.id in subscriber_ids:

@@ -109,6 +109,11 @@ def order(external_id: str = "SHOP-1001", **changes: Any) -> dict[str, Any]:
     return body
 
 
+def ref(external_id: str, client: str = "storefront-fi") -> str:
+    """The reference a provider is given for a tenant's `external_id` (tenant-qualified)."""
+    return f"{client}/{external_id}"
+
+
 def auth(client: str = "storefront-fi", key: str | None = None) -> dict[str, str]:
     headers = {"Authorization": f"Bearer {KEYS[client]}"}
     if key is not None:

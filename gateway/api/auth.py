@@ -25,7 +25,7 @@ class ClientKeys:
             if c.key_env is not None:
                 digest = hashlib.sha256(settings.secrets.reveal(c.key_env).encode()).hexdigest()
             assert digest is not None
-            self._by_digest[digest] = Client(c.id, frozenset(c.scopes))
+            self._by_digest[digest] = Client(c.id, frozenset(c.scopes), c.prefix)
 
     def authenticate(self, header: str | None) -> Client:
         if not header:

@@ -151,6 +151,12 @@ class Metrics:
             ["subscriber", "outcome"],
             registry=r,
         )
+        self.adoptions_refused = Counter(
+            "gateway_provider_order_adoptions_refused",
+            "Provider orders a reconcile found that another gateway order holds (never adopted)",
+            ["provider"],
+            registry=r,
+        )
         self._http: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
         self._providers: dict[str, ProviderMetrics] = {}
 
@@ -175,6 +181,9 @@ class Metrics:
 
     def webhook_in(self, provider: str, outcome: str) -> None:
         self.webhooks_in.labels(provider, outcome).inc()
+
+    def adoption_refused(self, provider: str) -> None:
+        self.adoptions_refused.labels(provider).inc()
 
     def webhook_out(self, subscriber: str, outcome: str) -> None:
         self.webhooks_out.labels(subscriber, outcome).inc()

@@ -102,7 +102,7 @@ class OrderChanges:
         if row.status in FINAL:
             raise _not_changeable(row, f"the order is {row.status}")
         order = _merged(CanonicalOrder.model_validate_json(row.body), change)
-        submission = Submission(row.id, row.client_id, order, row.warehouse)
+        submission = Submission(row.id, row.client_id, order, row.warehouse, row.reference)
         provider = self._providers.get(row.provider)
         if provider is not None and (problems := provider.check(submission)):
             raise ProblemError(

@@ -96,7 +96,10 @@ class OrderService:
         self._metrics.routed(decision.rule, decision.provider, decision.warehouse)
         provider = self._providers[decision.provider]
         gateway_id = new_order_id(self._clock())
-        problems = provider.check(Submission(gateway_id, client.id, order, decision.warehouse))
+        reference = client.reference(order.external_id)
+        problems = provider.check(
+            Submission(gateway_id, client.id, order, decision.warehouse, reference)
+        )
         if problems:
             raise ProblemError(
                 422,
@@ -122,6 +125,7 @@ class OrderService:
                     # Sent at once by this request: stored `creating`, its first attempt.
                     phase=Phase.PENDING if lease is None else Phase.CREATING,
                     attempts=0 if lease is None else 1,
+                    provider_reference=reference,
                 ),
                 now=now,
                 idempotency=(client.id, key),

@@ -38,7 +38,8 @@ from gateway.providers.base import (
     RateLimited,
     Submission,
 )
-from gateway.store import LeaseLost, OrderRow, ProviderFacts, Transition
+from gateway.observability.metrics import Metrics
+from gateway.store import LeaseLost, OrderRow, ProviderFacts, ProviderOrderTaken, Transition
 
 log = structlog.get_logger(__name__)
 
@@ -54,8 +55,9 @@ class Submitter(LeasedRunner[OrderRow]):
 
     task_prefix = "submit"
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, metrics: Metrics | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self._metrics = metrics or Metrics()
         self._unsent: dict[str, CanonicalOrder] = {}
         """Orders stored `creating` whose create was not sent yet, with their parsed body."""
 
@@ -113,12 +115,14 @@ class Submitter(LeasedRunner[OrderRow]):
             bound.error("submission.provider_missing")
             return await self._retry_later(row, lease, {"error": "provider-not-configured"})
         order = known or CanonicalOrder.model_validate_json(row.body)
-        submission = Submission(row.id, row.client_id, order, row.warehouse)
+        submission = Submission(row.id, row.client_id, order, row.warehouse, row.reference)
         unsent = known is not None and row.phase is Phase.CREATING
         try:
             return await self._drive(row, lease, provider, submission, unsent=unsent)
         except LeaseLost:
             raise
+        except ProviderOrderTaken as exc:
+            return await self._refuse_adoption(row, lease, exc)
         except ProviderError as exc:
             current = await self._store.get_order(row.id) or row
             if exc.retryable:
@@ -172,6 +176,8 @@ class Submitter(LeasedRunner[OrderRow]):
             # A create may have reached the provider before we lost track: look first.
             found = await provider.find(sub)
             bound.info("submission.reconciled", found=found is not None, provider_order_id=found)
+            if found is not None:
+                await self._check_unheld(row, found)
             if found is None:
                 await self._step(row, lease, Transition(phase=Phase.CREATING, count_attempt=True))
                 found = await provider.create(sub)
@@ -212,6 +218,46 @@ class Submitter(LeasedRunner[OrderRow]):
             )
             bound.info("submission.done", provider_order_id=row.provider_order_id)
         return row
+
+    async def _check_unheld(self, row: OrderRow, provider_order_id: str) -> None:
+        """Refuse, before any call acts on it (a confirm), a provider order another gateway
+        order holds: adopting it would let this tenant change or cancel someone else's order.
+        (The store's unique index refuses it too, should two adoptions race.)"""
+        holder = await self._store.find_by_provider_id(row.provider, provider_order_id)
+        if holder is not None and holder.id != row.id:
+            raise ProviderOrderTaken(row.provider, provider_order_id, holder.id)
+
+    async def _refuse_adoption(
+        self, row: OrderRow, lease: str, exc: ProviderOrderTaken
+    ) -> OrderRow:
+        """End the order in `exception` for an operator: neither adopt the other order nor
+        create a second one under the same reference."""
+        log.error(
+            "submission.adoption_refused",
+            order_id=row.id,
+            provider=row.provider,
+            provider_order_id=exc.provider_order_id,
+            held_by=exc.holder,
+            reference=row.reference,
+        )
+        self._metrics.adoption_refused(row.provider)
+        current = await self._store.get_order(row.id) or row
+        return await self._step(
+            current,
+            lease,
+            Transition(
+                phase=Phase.FAILED,
+                status=Status.EXCEPTION,
+                # Shown to the tenant: the other order is named in the log only.
+                last_error={
+                    "error": "provider-order-taken",
+                    "detail": "the provider order found under this order's reference belongs"
+                    " to another order; an operator must look",
+                },
+                release=True,
+                detail="provider order found under this reference belongs to another order",
+            ),
+        )
 
     async def _retry_later(
         self,

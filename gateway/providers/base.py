@@ -81,6 +81,10 @@ class Submission:
     client_id: str
     order: CanonicalOrder
     warehouse: str
+    reference: str
+    """What the provider is given as the merchant's order reference and looked up by: unique
+    across the provider account (tenant-qualified, `Client.reference`), never the bare
+    `external_id` of a tenant (orders stored before references were qualified excepted)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +172,9 @@ class ReturnSubmission:
     order: CanonicalOrder
     """The original order as the client sent it (its lines, when the return names none)."""
     provider_order_id: str
+    reference: str | None = None
+    """The merchant's return reference as the provider is given it (tenant-qualified), or
+    None when the return has no `external_id`."""
 
 
 @dataclass(frozen=True, slots=True)

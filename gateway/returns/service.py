@@ -137,8 +137,9 @@ class ReturnService:
                 errors=problems,
             )
         gateway_id = new_return_id(self._clock())
+        reference = client.reference(ret.external_id) if ret.external_id else None
         submission = ReturnSubmission(
-            gateway_id, client.id, ret, canonical_order, order.provider_order_id
+            gateway_id, client.id, ret, canonical_order, order.provider_order_id, reference
         )
         if rules := returns.check_return(submission):
             raise ProblemError(
@@ -161,6 +162,7 @@ class ReturnService:
                     provider_order_id=order.provider_order_id,
                     type=ret.type.value,
                     body=ret.model_dump_json(),
+                    provider_reference=reference,
                 ),
                 now=self._clock(),
                 idempotency=(client.id, key),

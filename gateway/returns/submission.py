@@ -64,6 +64,7 @@ class ReturnSubmitter(LeasedRunner[ReturnRow]):
             ret=CanonicalReturn.model_validate_json(row.body),
             order=CanonicalOrder.model_validate_json(order.body),
             provider_order_id=row.provider_order_id,
+            reference=row.reference,
         )
         try:
             found = None

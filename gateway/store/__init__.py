@@ -7,7 +7,14 @@ the next provider call" holds by construction.
 
 from __future__ import annotations
 
-from gateway.store.base import LeaseLost, OrderExists, ReturnExists, Store, StoreUnavailable
+from gateway.store.base import (
+    LeaseLost,
+    OrderExists,
+    ProviderOrderTaken,
+    ReturnExists,
+    Store,
+    StoreUnavailable,
+)
 from gateway.store.records import (
     Begin,
     BeginOutcome,
@@ -41,6 +48,7 @@ __all__ = [
     "OrderFilter",
     "OrderRow",
     "ProviderFacts",
+    "ProviderOrderTaken",
     "QueueStats",
     "ReturnExists",
     "ReturnFilter",

@@ -40,6 +40,17 @@ class OrderExists(Exception):
         self.order_id = order_id
 
 
+class ProviderOrderTaken(Exception):
+    """The provider order id is held by another gateway order: never adopted (a unique index
+    on (provider, provider_order_id) backs this)."""
+
+    def __init__(self, provider: str, provider_order_id: str, holder: str | None) -> None:
+        super().__init__(f"{provider} order {provider_order_id} is held by {holder}")
+        self.provider = provider
+        self.provider_order_id = provider_order_id
+        self.holder = holder
+
+
 class ReturnExists(Exception):
     """(client, external_id) of a return is taken; `return_id` names the return holding it."""
 

@@ -28,7 +28,7 @@ import structlog
 from gateway.model.lifecycle import Outcome
 from gateway.model.orders import OPEN_PHASES, Phase, Status
 from gateway.store import postgres_schema
-from gateway.store.base import LeaseLost, OrderExists, StoreUnavailable
+from gateway.store.base import LeaseLost, OrderExists, ProviderOrderTaken, StoreUnavailable
 from gateway.store.postgres_deliveries import PostgresDeliveries
 from gateway.store.postgres_events import PostgresAfterSubmission, record_transition, verdict_for
 from gateway.store.postgres_pool import connect_pool
@@ -49,7 +49,7 @@ _ORDER_COLUMNS = (
     "id, client_id, external_id, provider, warehouse, route_rule, route_candidate, "
     "provider_order_id, status, phase, body, attempts, next_attempt_at, last_error, "
     "created_at, updated_at, provider_status, tracking_code, tracking_url, shipment_ids, "
-    "synced_at"
+    "synced_at, provider_reference"
 )
 _OPEN = "('" + "', '".join(sorted(OPEN_PHASES)) + "')"
 _NATURAL_KEY = "orders_client_external_id"
@@ -78,6 +78,7 @@ def _row(r: asyncpg.Record) -> OrderRow:
         tracking_url=r["tracking_url"],
         shipment_ids=tuple(orjson.loads(r["shipment_ids"])) if r["shipment_ids"] else (),
         synced_at=r["synced_at"],
+        provider_reference=r["provider_reference"],
     )
 
 
@@ -135,9 +136,10 @@ class PostgresStore(PostgresAfterSubmission, PostgresDeliveries, RecordQueries, 
                 row = await db.fetchrow(
                     "INSERT INTO orders (id, client_id, external_id, provider, warehouse,"
                     " route_rule, route_candidate, status, phase, body, next_attempt_at,"
-                    " lease_owner, lease_until, created_at, updated_at, attempts)"
+                    " lease_owner, lease_until, created_at, updated_at, attempts,"
+                    " provider_reference)"
                     " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14,"
-                    " $15)"
+                    " $15, $16)"
                     f" RETURNING {_ORDER_COLUMNS}",
                     order.id,
                     order.client_id,
@@ -154,6 +156,7 @@ class PostgresStore(PostgresAfterSubmission, PostgresDeliveries, RecordQueries, 
                     lease_until,
                     stamp,
                     order.attempts,
+                    order.provider_reference,
                 )
                 await record_transition(
                     db, order.id, order.status, None, source="api", detail=None, at=stamp
@@ -284,27 +287,46 @@ class PostgresStore(PostgresAfterSubmission, PostgresDeliveries, RecordQueries, 
             put(column, value)
         if step.release:
             sets.append("lease_owner = NULL, lease_until = NULL")
-        async with self._tx() as db:
-            status, previous = step.status, None
-            found = await verdict_for(db, order_id, status or Status.ACCEPTED)  # locks the row
-            # News that arrived first (a webhook) is never rewound by a later step.
-            if status is not None and (found is None or found[1] is not Outcome.APPLIED):
-                status = None
-            elif found is not None:
-                previous = found[0]
-            if status is not None:
-                put("status", status.value)
-            row = await db.fetchrow(
-                f"UPDATE orders SET {', '.join(sets)} WHERE id = $1 AND lease_owner = $2"
-                f" RETURNING {_ORDER_COLUMNS}",
-                *args,
-            )
-            if row is None:
-                raise LeaseLost(order_id)
-            if status is not None:
-                await record_transition(
-                    db, order_id, status, previous, source=step.source, detail=step.detail, at=stamp
+        try:
+            async with self._tx() as db:
+                status, previous = step.status, None
+                found = await verdict_for(db, order_id, status or Status.ACCEPTED)  # locks the row
+                # News that arrived first (a webhook) is never rewound by a later step.
+                if status is not None and (found is None or found[1] is not Outcome.APPLIED):
+                    status = None
+                elif found is not None:
+                    previous = found[0]
+                if status is not None:
+                    put("status", status.value)
+                row = await db.fetchrow(
+                    f"UPDATE orders SET {', '.join(sets)} WHERE id = $1 AND lease_owner = $2"
+                    f" RETURNING {_ORDER_COLUMNS}",
+                    *args,
                 )
+                if row is None:
+                    raise LeaseLost(order_id)
+                if status is not None:
+                    await record_transition(
+                        db,
+                        order_id,
+                        status,
+                        previous,
+                        source=step.source,
+                        detail=step.detail,
+                        at=stamp,
+                    )
+        except asyncpg.UniqueViolationError:
+            # The only unique key an update can break: (provider, provider_order_id).
+            assert step.provider_order_id is not None
+            async with self._conn() as conn:
+                held = await conn.fetchrow(
+                    "SELECT h.provider, h.id FROM orders o JOIN orders h ON h.provider = o.provider"
+                    " AND h.provider_order_id = $1 AND h.id <> o.id WHERE o.id = $2",
+                    step.provider_order_id,
+                    order_id,
+                )
+            provider, holder = (held[0], held[1]) if held else ("?", None)
+            raise ProviderOrderTaken(provider, step.provider_order_id, holder) from None
         return _row(row)
 
     async def find_by_provider_id(self, provider: str, provider_order_id: str) -> OrderRow | None:

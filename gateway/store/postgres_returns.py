@@ -30,7 +30,7 @@ from gateway.store.records import NewReturn, ReturnFilter, ReturnHistoryEntry, R
 _COLUMNS = (
     "id, client_id, order_id, external_id, provider, provider_order_id, provider_return_id,"
     " type, status, provider_status, decision, phase, body, attempts, next_attempt_at,"
-    " last_error, created_at, updated_at"
+    " last_error, created_at, updated_at, provider_reference"
 )
 _OPEN = "('" + "', '".join(sorted(OPEN_RETURN_PHASES)) + "')"
 _FINAL = "('" + "', '".join(sorted(FINAL_RETURN_STATUSES)) + "')"
@@ -57,6 +57,7 @@ def _row(r: asyncpg.Record) -> ReturnRow:
         last_error=orjson.loads(r["last_error"]) if r["last_error"] else None,
         created_at=r["created_at"],
         updated_at=r["updated_at"],
+        provider_reference=r["provider_reference"],
     )
 
 
@@ -76,8 +77,9 @@ class PostgresReturns(PostgresLeases):
                 row = await db.fetchrow(
                     "INSERT INTO returns (id, client_id, order_id, external_id, provider,"
                     " provider_order_id, type, status, phase, body, next_attempt_at, lease_owner,"
-                    " lease_until, created_at, updated_at)"
-                    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14)"
+                    " lease_until, created_at, updated_at, provider_reference)"
+                    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14,"
+                    " $15)"
                     f" RETURNING {_COLUMNS}",
                     ret.id,
                     ret.client_id,
@@ -93,6 +95,7 @@ class PostgresReturns(PostgresLeases):
                     lease_owner,
                     lease_until,
                     stamp,
+                    ret.provider_reference,
                 )
                 await _history(
                     db, ret.id, ReturnStatus.ACCEPTED, source="api", detail=None, at=stamp

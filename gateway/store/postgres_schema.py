@@ -15,6 +15,8 @@ from typing import Any
 
 import structlog
 
+from gateway.store.migration_checks import PRECHECKS, blocking
+
 log = structlog.get_logger(__name__)
 
 # pg_advisory_xact_lock(int4, int4): a fixed class id for "gateway schema migrations" and the
@@ -48,6 +50,7 @@ async def migrate(conn: Any) -> list[int]:
         for version, name, sql in migrations():
             if version in done:
                 continue
+            blocking(version, [(c, await conn.fetch(c.query)) for c in PRECHECKS.get(version, ())])
             await conn.execute(sql)  # no arguments: the simple protocol runs a whole script
             await conn.execute(
                 "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",

@@ -29,6 +29,8 @@ class NewOrder:
     phase: Phase = Phase.PENDING
     attempts: int = 0
     """1 when the order is stored already `creating` (its first create about to be sent)."""
+    provider_reference: str | None = None
+    """The tenant-qualified reference the provider is given (`Client.reference`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +58,14 @@ class OrderRow:
     shipment_ids: tuple[str, ...] = ()
     synced_at: float | None = None
     """When the provider's state was last read (poll, refresh) or heard (webhook)."""
+    provider_reference: str | None = None
+    """The reference the provider was given; None for orders stored before references were
+    tenant-qualified, which went with the bare `external_id` (see `reference`)."""
+
+    @property
+    def reference(self) -> str:
+        """What the provider knows this order by, and reconcile looks it up by."""
+        return self.provider_reference or self.external_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +141,8 @@ class NewReturn:
     type: str
     body: str
     """The canonical return as JSON text."""
+    provider_reference: str | None = None
+    """The tenant-qualified `external_id` the provider is given, if the return has one."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +165,13 @@ class ReturnRow:
     last_error: dict[str, Any] | None
     created_at: datetime
     updated_at: datetime
+    provider_reference: str | None = None
+    """The reference the provider was given; None before references were tenant-qualified
+    (the bare `external_id` then, see `reference`)."""
+
+    @property
+    def reference(self) -> str | None:
+        return self.provider_reference or self.external_id
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,7 +22,7 @@ import structlog
 
 from gateway.model.lifecycle import Outcome
 from gateway.model.orders import OPEN_PHASES, Phase, Status
-from gateway.store.base import LeaseLost, OrderExists, StoreUnavailable
+from gateway.store.base import LeaseLost, OrderExists, ProviderOrderTaken, StoreUnavailable
 from gateway.store.group_commit import PRAGMAS, GroupCommitWriter, Statements
 from gateway.store.records import (
     HistoryEntry,
@@ -45,7 +45,7 @@ _ORDER_COLUMNS = (
     "id, client_id, external_id, provider, warehouse, route_rule, route_candidate, "
     "provider_order_id, status, phase, body, attempts, next_attempt_at, last_error, "
     "created_at, updated_at, provider_status, tracking_code, tracking_url, shipment_ids, "
-    "synced_at"
+    "synced_at, provider_reference"
 )
 _OPEN = "('" + "', '".join(sorted(OPEN_PHASES)) + "')"
 
@@ -77,6 +77,7 @@ def _row(r: sqlite3.Row) -> OrderRow:
         tracking_url=r["tracking_url"],
         shipment_ids=tuple(orjson.loads(r["shipment_ids"])) if r["shipment_ids"] else (),
         synced_at=r["synced_at"],
+        provider_reference=r["provider_reference"],
     )
 
 
@@ -157,8 +158,9 @@ class SqliteStore(
                 returned = await db.execute_fetchall(
                     "INSERT INTO orders (id, client_id, external_id, provider, warehouse,"
                     " route_rule, route_candidate, status, phase, body, next_attempt_at,"
-                    " lease_owner, lease_until, created_at, updated_at, attempts)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                    " lease_owner, lease_until, created_at, updated_at, attempts,"
+                    " provider_reference)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                     f" RETURNING {_ORDER_COLUMNS}",
                     (
                         order.id,
@@ -177,6 +179,7 @@ class SqliteStore(
                         stamp,
                         stamp,
                         order.attempts,
+                        order.provider_reference,
                     ),
                 )
                 # RETURNING: the row for the event and the caller, without reading it again.
@@ -334,37 +337,48 @@ class SqliteStore(
             args.append(value)
         if step.release:
             sets.append("lease_owner = NULL, lease_until = NULL")
-        async with self._tx() as db:
-            previous = None
-            if status is not None:
-                found = await verdict_for(db, order_id, status)
-                # News that arrived first (a webhook) is never rewound by a later step.
-                if found is None or found[1] is not Outcome.APPLIED:
-                    status = None
-                else:
-                    previous = found[0]
-            if status is not None:
-                sets.append("status = ?")
-                args.append(status)
-            returned = await db.execute_fetchall(
-                f"UPDATE orders SET {', '.join(sets)} WHERE id = ? AND lease_owner = ?"
-                f" RETURNING {_ORDER_COLUMNS}",
-                (*args, order_id, owner),
-            )
-            if not returned:
-                raise LeaseLost(order_id)
-            updated = returned[0]
-            if status is not None:
-                await record_transition(
-                    db,
-                    order_id,
-                    status,
-                    previous,
-                    source=step.source,
-                    detail=step.detail,
-                    stamp=stamp,
-                    order=updated,
+        try:
+            async with self._tx() as db:
+                previous = None
+                if status is not None:
+                    found = await verdict_for(db, order_id, status)
+                    # News that arrived first (a webhook) is never rewound by a later step.
+                    if found is None or found[1] is not Outcome.APPLIED:
+                        status = None
+                    else:
+                        previous = found[0]
+                if status is not None:
+                    sets.append("status = ?")
+                    args.append(status)
+                returned = await db.execute_fetchall(
+                    f"UPDATE orders SET {', '.join(sets)} WHERE id = ? AND lease_owner = ?"
+                    f" RETURNING {_ORDER_COLUMNS}",
+                    (*args, order_id, owner),
                 )
+                if not returned:
+                    raise LeaseLost(order_id)
+                updated = returned[0]
+                if status is not None:
+                    await record_transition(
+                        db,
+                        order_id,
+                        status,
+                        previous,
+                        source=step.source,
+                        detail=step.detail,
+                        stamp=stamp,
+                        order=updated,
+                    )
+        except sqlite3.IntegrityError:
+            # The only unique key an update can break: (provider, provider_order_id).
+            assert step.provider_order_id is not None
+            held = await self._read(
+                "SELECT h.provider, h.id FROM orders o JOIN orders h ON h.provider = o.provider"
+                " AND h.provider_order_id = ? AND h.id <> o.id WHERE o.id = ?",
+                (step.provider_order_id, order_id),
+            )
+            provider, holder = (held[0][0], held[0][1]) if held else ("?", None)
+            raise ProviderOrderTaken(provider, step.provider_order_id, holder) from None
         return _row(updated)
 
     async def find_by_provider_id(self, provider: str, provider_order_id: str) -> OrderRow | None:

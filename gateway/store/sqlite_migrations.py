@@ -10,6 +10,7 @@ from importlib import resources
 import structlog
 
 from gateway.store.group_commit import GroupCommitWriter
+from gateway.store.migration_checks import PRECHECKS, blocking
 
 log = structlog.get_logger(__name__)
 
@@ -24,6 +25,10 @@ async def migrate(writer: GroupCommitWriter) -> None:
         for version, name, sql in migrations():
             if version in done:
                 continue
+            blocking(
+                version,
+                [(c, await db.execute_fetchall(c.query)) for c in PRECHECKS.get(version, ())],
+            )
             for statement in statements(sql):
                 await db.execute(statement)
             await db.execute(

@@ -31,7 +31,7 @@ from gateway.store.sqlite_leases import SqliteLeases
 _COLUMNS = (
     "id, client_id, order_id, external_id, provider, provider_order_id, provider_return_id,"
     " type, status, provider_status, decision, phase, body, attempts, next_attempt_at,"
-    " last_error, created_at, updated_at"
+    " last_error, created_at, updated_at, provider_reference"
 )
 _OPEN = "('" + "', '".join(sorted(OPEN_RETURN_PHASES)) + "')"
 _FINAL = "('" + "', '".join(sorted(FINAL_RETURN_STATUSES)) + "')"
@@ -61,6 +61,7 @@ def _row(r: sqlite3.Row) -> ReturnRow:
         last_error=orjson.loads(r["last_error"]) if r["last_error"] else None,
         created_at=datetime.fromisoformat(r["created_at"]),
         updated_at=datetime.fromisoformat(r["updated_at"]),
+        provider_reference=r["provider_reference"],
     )
 
 
@@ -88,8 +89,8 @@ class SqliteReturns(SqliteLeases):
                 await db.execute(
                     "INSERT INTO returns (id, client_id, order_id, external_id, provider,"
                     " provider_order_id, type, status, phase, body, next_attempt_at, lease_owner,"
-                    " lease_until, created_at, updated_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " lease_until, created_at, updated_at, provider_reference)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         ret.id,
                         ret.client_id,
@@ -106,6 +107,7 @@ class SqliteReturns(SqliteLeases):
                         lease_until,
                         stamp,
                         stamp,
+                        ret.provider_reference,
                     ),
                 )
                 await _history(

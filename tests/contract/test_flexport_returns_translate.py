@@ -29,7 +29,13 @@ def _translate(case: str) -> dict[str, Any]:
         CanonicalReturn.model_validate(given["return"]),
         CanonicalOrder.model_validate(given["order"]),
         given["provider_order_id"],
+        reference=_ref(given),
     )
+
+
+def _ref(given: dict[str, Any]) -> str | None:
+    external_id = given["return"].get("external_id")
+    return f"storefront-fi/{external_id}" if external_id else None
 
 
 @pytest.mark.parametrize("case", CASES)

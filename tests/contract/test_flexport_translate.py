@@ -23,6 +23,7 @@ from gateway.providers.flexport import statuses, translate, webhooks
 HERE = Path(__file__).parent / "flexport"
 CASES = sorted(p.name.removesuffix(".order.json") for p in HERE.glob("*.order.json"))
 LOGISTICS_SKUS = {"TSHIRT-M": "DSKU6DW2B4Q", "MUG": "DSKU9MUG001"}
+REF = "storefront-fi/PO-1"
 TODAY = date(2026, 11, 30)  # a Monday
 
 
@@ -32,8 +33,12 @@ def _load(case: str) -> CanonicalOrder:
 
 def _translate(order: CanonicalOrder) -> dict[str, Any]:
     if order.kind is Kind.B2B:
-        return translate.to_b2b(order, logistics_skus=LOGISTICS_SKUS)
-    return translate.to_d2c(order, logistics_skus=LOGISTICS_SKUS)
+        return translate.to_b2b(order, reference=_ref(order), logistics_skus=LOGISTICS_SKUS)
+    return translate.to_d2c(order, reference=_ref(order), logistics_skus=LOGISTICS_SKUS)
+
+
+def _ref(order: CanonicalOrder) -> str:
+    return f"storefront-fi/{order.external_id}"
 
 
 def test_there_are_golden_cases_of_both_kinds() -> None:
@@ -57,7 +62,7 @@ def test_golden_orders_pass_flexport_rules(case: str) -> None:
 
 
 def test_b2b_merges_repeated_skus_and_sends_gtin_as_an_integer() -> None:
-    body = translate.to_b2b(_load("b2b-retailer-dc"), logistics_skus=LOGISTICS_SKUS)
+    body = translate.to_b2b(_load("b2b-retailer-dc"), reference=REF, logistics_skus=LOGISTICS_SKUS)
     items = body["orderItems"]
     assert [i.get("logisticsSku") or i["productData"]["sku"] for i in items] == [
         "DSKU6DW2B4Q",
@@ -72,13 +77,18 @@ def test_b2b_merges_repeated_skus_and_sends_gtin_as_an_integer() -> None:
 
 def test_b2b_ship_by_is_utc_and_speed_only_for_flexport_parcel() -> None:
     order = _load("b2b-retailer-dc")
-    assert translate.to_b2b(order, logistics_skus={})["shipBy"] == "2026-12-15T06:00:00Z"
-    ltl = translate.to_b2b(order, logistics_skus={}, shipping_type="LTL")
+    assert (
+        translate.to_b2b(order, reference=REF, logistics_skus={})["shipBy"]
+        == "2026-12-15T06:00:00Z"
+    )
+    ltl = translate.to_b2b(order, reference=REF, logistics_skus={}, shipping_type="LTL")
     assert ltl["transportationDetails"] == {"shippingPartner": "FLEXPORT", "shippingType": "LTL"}
 
 
 def test_d2c_merged_line_takes_the_weighted_price_and_the_delivery_promise() -> None:
-    body = translate.to_d2c(_load("d2c-us-repeated-sku"), logistics_skus=LOGISTICS_SKUS)
+    body = translate.to_d2c(
+        _load("d2c-us-repeated-sku"), reference=REF, logistics_skus=LOGISTICS_SKUS
+    )
     shirt = body["lineItems"][0]
     assert shirt["quantity"] == 4
     assert shirt["customsUnitValue"] == {"amount": 18.5, "currencyCode": "USD"}  # (20 + 54) / 4
@@ -87,9 +97,11 @@ def test_d2c_merged_line_takes_the_weighted_price_and_the_delivery_promise() -> 
 
 def test_ship_method_comes_from_the_configured_speed_map() -> None:
     order = _load("d2c-us-repeated-sku")
-    body = translate.to_d2c(order, logistics_skus=LOGISTICS_SKUS, ship_methods={"express": "2DAY"})  # type: ignore[dict-item]
+    body = translate.to_d2c(
+        order, reference=REF, logistics_skus=LOGISTICS_SKUS, ship_methods={"express": "2DAY"}
+    )  # type: ignore[dict-item]
     assert body["shipMethod"] == "2DAY"
-    assert "shipMethod" not in translate.to_d2c(order, logistics_skus=LOGISTICS_SKUS)
+    assert "shipMethod" not in translate.to_d2c(order, reference=REF, logistics_skus=LOGISTICS_SKUS)
 
 
 def test_idempotency_key_is_derived_from_the_gateway_order_id() -> None:
@@ -164,7 +176,9 @@ def test_a_us_b2b_state_must_be_its_2_letter_code() -> None:
     assert _locs(_order(address={**us, "region": "NV"})) == []
     assert _locs(_order(address={"region": "Île-de-France", "country_code": "FR"})) == []
     body = translate.to_b2b(
-        _order(address={"region": "Île-de-France", "country_code": "FR"}), logistics_skus={}
+        _order(address={"region": "Île-de-France", "country_code": "FR"}),
+        reference=REF,
+        logistics_skus={},
     )
     assert body["shipToAddress"]["state"] == "Île-de-France"  # a name stays as given
 
@@ -256,11 +270,13 @@ def test_invalid_params_map_to_canonical_fields_through_merged_lines() -> None:
 
 def test_same_order_compares_quantities_and_postal_code() -> None:
     order = _load("b2b-retailer-dc")
-    sent = translate.to_b2b(order, logistics_skus=LOGISTICS_SKUS)
-    assert translate.same_order(Kind.B2B, order, sent)
+    sent = translate.to_b2b(order, reference=REF, logistics_skus=LOGISTICS_SKUS)
+    assert translate.same_order(Kind.B2B, order, REF, sent)
     other = {**sent, "shipToAddress": {**sent["shipToAddress"], "zip": "10001"}}
-    assert not translate.same_order(Kind.B2B, order, other)
-    assert not translate.same_order(Kind.B2B, order, {**sent, "orderItems": sent["orderItems"][:2]})
+    assert not translate.same_order(Kind.B2B, order, REF, other)
+    assert not translate.same_order(
+        Kind.B2B, order, REF, {**sent, "orderItems": sent["orderItems"][:2]}
+    )
 
 
 # webhooks ------------------------------------------------------------------------------------

@@ -45,7 +45,9 @@ def _load(case: str) -> CanonicalOrder:
 
 @pytest.mark.parametrize("case", CASES)
 def test_translation_matches_golden_file(case: str, request: pytest.FixtureRequest) -> None:
-    produced = translate.to_order(_load(case), warehouse_id=1, item_ids=ITEM_IDS)
+    order = _load(case)
+    reference = f"storefront-fi/{order.external_id}"
+    produced = translate.to_order(order, reference=reference, warehouse_id=1, item_ids=ITEM_IDS)
     golden = HERE / f"{case}.logentic.json"
     if request.config.getoption("--regen-golden"):
         golden.write_bytes(orjson.dumps(produced, option=orjson.OPT_INDENT_2) + b"\n")
@@ -55,7 +57,9 @@ def test_translation_matches_golden_file(case: str, request: pytest.FixtureReque
 
 @pytest.mark.parametrize("case", CASES)
 def test_every_field_seed_001_requires_is_present(case: str) -> None:
-    body = translate.to_order(_load(case), warehouse_id=7, item_ids=ITEM_IDS)
+    body = translate.to_order(
+        _load(case), reference="storefront-fi/ORDER", warehouse_id=7, item_ids=ITEM_IDS
+    )
     for dotted in REQUIRED:
         value: object = body
         for part in dotted.split("."):
@@ -67,7 +71,9 @@ def test_every_field_seed_001_requires_is_present(case: str) -> None:
 
 
 def test_repeated_skus_are_merged_into_one_stored_item() -> None:
-    body = translate.to_order(_load("repeated-sku"), warehouse_id=1, item_ids=ITEM_IDS)
+    body = translate.to_order(
+        _load("repeated-sku"), reference="r", warehouse_id=1, item_ids=ITEM_IDS
+    )
     assert body["stored_items"] == [
         {"item_id": 28488, "quantity": 4},
         {"item_id": 28490, "quantity": 1},
@@ -100,7 +106,7 @@ def test_region_must_be_a_province_code(region: str | None, ok: bool) -> None:
 
 
 def test_province_code_is_sent_upper_case() -> None:
-    body = translate.to_order(_load("minimal"), warehouse_id=1, item_ids=ITEM_IDS)
+    body = translate.to_order(_load("minimal"), reference="r", warehouse_id=1, item_ids=ITEM_IDS)
     assert body["place"]["province_code"] == "NY"
 
 

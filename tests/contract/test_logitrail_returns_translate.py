@@ -24,8 +24,13 @@ CASES = sorted(p.name.removesuffix(".return.json") for p in HERE.glob("*.return.
 def _translate(case: str) -> dict[str, Any]:
     given = orjson.loads((HERE / f"{case}.return.json").read_bytes())
     ret = CanonicalReturn.model_validate(given["return"])
+    reference = f"storefront-fi/{ret.external_id}" if ret.external_id else None
     return translate.to_return(
-        given["gateway_id"], ret, given["provider_order_id"], given["product_ids"]
+        given["gateway_id"],
+        ret,
+        given["provider_order_id"],
+        given["product_ids"],
+        reference=reference,
     )
 
 

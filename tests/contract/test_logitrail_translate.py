@@ -21,7 +21,7 @@ CASES = sorted(p.name.removesuffix(".order.json") for p in HERE.glob("*.order.js
 @pytest.mark.parametrize("case", CASES)
 def test_translation_matches_golden_file(case: str, request: pytest.FixtureRequest) -> None:
     order = CanonicalOrder.model_validate_json((HERE / f"{case}.order.json").read_bytes())
-    produced = translate.to_order(order)
+    produced = translate.to_order(order, reference=f"storefront-fi/{order.external_id}")
     golden = HERE / f"{case}.logitrail.json"
     if request.config.getoption("--regen-golden"):
         golden.write_bytes(orjson.dumps(produced, option=orjson.OPT_INDENT_2) + b"\n")
@@ -36,7 +36,7 @@ def test_there_are_golden_cases() -> None:
 @pytest.mark.parametrize("case", CASES)
 def test_every_required_field_of_seed_002_is_present(case: str) -> None:
     order = CanonicalOrder.model_validate_json((HERE / f"{case}.order.json").read_bytes())
-    body = translate.to_order(order)
+    body = translate.to_order(order, reference=f"storefront-fi/{order.external_id}")
     for field in ("firstName", "lastName", "address", "postalCode", "city"):
         assert body["customer"][field], field
     assert all(p["qty"] >= 1 and p["merchants_id"] for p in body["products"])

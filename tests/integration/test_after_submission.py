@@ -32,6 +32,7 @@ from tests.conftest import (
     order,
     order_calls,
     read_json,
+    ref,
 )
 
 
@@ -386,7 +387,7 @@ async def test_order_queued_behind_an_open_circuit_is_cancelled_in_the_gateway(
     assert cancel.status == 200, cancelled
     assert (cancelled["status"], cancelled["submission"]["phase"]) == ("cancelled", "cancelled")
     logitrail.sandbox.clear_faults()
-    assert logitrail.sandbox.orders_by_merchant_order("Q-2") == []
+    assert logitrail.sandbox.orders_by_merchant_order(ref("Q-2")) == []
     assert [r.body for r in logitrail.sandbox.requests if r.op == "create"] == [
         r.body for r in logitrail.sandbox.requests if r.op == "create" and "Q-1" in str(r.body)
     ]

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from gateway.sandbox.logitrail import Fault
-from tests.conftest import LogenticHandle, SandboxHandle, auth, order, read_json
+from tests.conftest import LogenticHandle, SandboxHandle, auth, order, read_json, ref
 
 FAILOVER = [
     {
@@ -61,6 +61,6 @@ async def test_open_circuit_sends_new_orders_to_the_next_candidate(
     assert (await read_json(first))["provider"] == "logitrail"
     assert second.status == 201
     assert (body["provider"], body["route"]) == ("logentic", {"rule": "estonia", "candidate": 1})
-    assert len(logentic.sandbox.orders_by_external_name("EE-2")) == 1
+    assert len(logentic.sandbox.orders_by_external_name(ref("EE-2"))) == 1
     candidates = explain["trace"][0]["candidates"]
     assert [c["outcome"] for c in candidates] == ["skipped: circuit open", "chosen"]

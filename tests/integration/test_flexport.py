@@ -26,6 +26,7 @@ from tests.conftest import (
     b2b_order,
     gb_order,
     read_json,
+    ref,
 )
 
 WEBHOOK_HEADER = "X-Flexport-Webhook-Token"
@@ -90,11 +91,13 @@ def _adapter(gateway: TestClient[Any, Any]) -> Any:
 
 
 def _submission(body: dict[str, Any], warehouse: str = "auto", gid: str = "ord_x") -> Submission:
-    return Submission(gid, "storefront-fi", CanonicalOrder.model_validate(body), warehouse)
+    order = CanonicalOrder.model_validate(body)
+    reference = f"storefront-fi/{order.external_id}"
+    return Submission(gid, "storefront-fi", order, warehouse, reference)
 
 
 def _one(flexport: FlexportHandle, external_id: str) -> Any:
-    [held] = flexport.sandbox.orders_by_external_id(external_id)
+    [held] = flexport.sandbox.orders_by_external_id(ref(external_id))
     return held
 
 
@@ -124,7 +127,7 @@ async def test_d2c_order_is_created_by_logistics_sku_with_an_idempotency_key(
             "customsUnitValue": {"amount": 19.9, "currencyCode": "GBP"},
         }
     ]
-    assert create.body["externalOrderId"] == "GB-1"
+    assert create.body["externalOrderId"] == ref("GB-1")
 
 
 async def test_unknown_sku_is_refused_naming_the_line_without_a_create(
@@ -300,7 +303,7 @@ async def test_a_create_whose_answer_was_lost_is_resent_with_its_key_and_replaye
     status, body = await _submit(gateway, gb_order("IDEM-1"))
 
     assert status == 201, body
-    assert len(flexport.sandbox.orders_by_external_id("IDEM-1")) == 1
+    assert len(flexport.sandbox.orders_by_external_id(ref("IDEM-1"))) == 1
     assert flexport.sandbox.count("create") == 2
     assert flexport.sandbox.state.replayed == [f"{body['id']}:create"]
     assert body["provider_order_id"] == str(_one(flexport, "IDEM-1").id)
@@ -337,7 +340,7 @@ async def test_409_for_an_external_id_already_ours_adopts_that_order(
 
     assert second == first
     assert flexport.sandbox.count("create", status=409) == 1
-    assert len(flexport.sandbox.orders_by_external_id("ADOPT-1")) == 1
+    assert len(flexport.sandbox.orders_by_external_id(ref("ADOPT-1"))) == 1
 
 
 # credentials and account ----------------------------------------------------------------------
@@ -361,7 +364,7 @@ async def test_refused_token_is_a_configuration_error_and_orders_wait(
     assert state["configuration_error"] == error
     assert "fx-test-token" not in orjson.dumps(providers).decode()
     assert flexport.sandbox.count("*", status=401) >= 1
-    assert flexport.sandbox.orders_by_external_id("TOK-1") == []
+    assert flexport.sandbox.orders_by_external_id(ref("TOK-1")) == []
 
 
 async def test_token_probe_at_start_shows_a_refused_token_at_once(
@@ -392,7 +395,7 @@ async def test_a_token_without_the_b2b_scope_shows_in_readyz_and_d2c_goes_on(
     assert "(403)" in error
     assert "write_logistics_orders_b2b" in error
     assert d2c_status == 201
-    assert flexport.sandbox.orders_by_external_id("SCOPE-1") == []
+    assert flexport.sandbox.orders_by_external_id(ref("SCOPE-1")) == []
 
 
 async def test_locked_account_is_retried_later_and_lands_once(
@@ -408,7 +411,7 @@ async def test_locked_account_is_retried_later_and_lands_once(
 
     flexport.sandbox.lock(False)
     await eventually_status(gateway, body["id"], "submitted")
-    assert len(flexport.sandbox.orders_by_external_id("LOCK-1")) == 1
+    assert len(flexport.sandbox.orders_by_external_id(ref("LOCK-1"))) == 1
 
 
 async def test_rejection_keeps_flexport_detail_and_correlation_id(

@@ -15,7 +15,7 @@ from gateway.api.keys import PROVIDERS
 from gateway.model.orders import CanonicalOrder
 from gateway.providers.base import Conflict, Submission
 from gateway.sandbox.logentic import Fault
-from tests.conftest import WEBHOOK_SECRET, LogenticHandle, auth, ca_order, read_json
+from tests.conftest import WEBHOOK_SECRET, LogenticHandle, auth, ca_order, read_json, ref
 
 
 @pytest.fixture
@@ -45,7 +45,7 @@ async def test_submit_creates_a_pending_logentic_order_by_item_id(
     assert status == 201, body
     assert (body["provider"], body["warehouse"], body["status"]) == ("logentic", "MTL", "submitted")
     assert body["route"] == {"rule": "north-america", "candidate": 0}
-    [held] = logentic.sandbox.orders_by_external_name("CA-1")
+    [held] = logentic.sandbox.orders_by_external_name(ref("CA-1"))
     assert str(held.id) == body["provider_order_id"]
     assert held.status == "PENDING"
     assert held.warehouse_id == 1
@@ -109,7 +109,7 @@ async def test_sku_lookup_is_cached_and_a_miss_asks_again(
 
     assert first == 422  # not at Logentic yet: refused
     assert again == 201  # created since: the miss was looked up again, not remembered
-    [held] = logentic.sandbox.orders_by_external_name("LK-4")
+    [held] = logentic.sandbox.orders_by_external_name(ref("LK-4"))
     assert held.stored_items == [{"item_id": item_id, "quantity": 1}]
 
 
@@ -152,7 +152,7 @@ async def test_stock_aware_routing_takes_the_warehouse_that_holds_every_line(
     assert tor["stock"] == {"TSHIRT-M": 50}
     assert status == 201
     assert (body["warehouse"], body["route"]["candidate"]) == ("TOR", 1)
-    assert logentic.sandbox.orders_by_external_name("ST-1")[0].warehouse_id == 2
+    assert logentic.sandbox.orders_by_external_name(ref("ST-1"))[0].warehouse_id == 2
 
 
 async def test_stock_snapshot_is_cached_briefly(
@@ -269,7 +269,7 @@ async def test_webhook_that_outruns_the_create_answer_is_applied_later(
     logentic.sandbox.inject(Fault(op="create", hold=True, after=True))
     post = asyncio.ensure_future(_submit(gateway, ca_order("WH-5")))
     await logentic.sandbox.wait_held("create")
-    [held] = logentic.sandbox.orders_by_external_name("WH-5")
+    [held] = logentic.sandbox.orders_by_external_name(ref("WH-5"))
     await logentic.sandbox.advance(held.id, "IN_TRANSIT")  # announced while we still wait
     await logentic.sandbox.drain_webhooks()
     logentic.sandbox.release()
@@ -296,7 +296,7 @@ async def test_list_follows_next_links_across_pages(
     adapter = gateway.server.app[PROVIDERS]["logentic"]
     seen = [o["external_name"] async for o in adapter.list_orders()]  # type: ignore[attr-defined]
 
-    assert seen == [f"PG-{i}" for i in range(12)]
+    assert seen == [ref(f"PG-{i}") for i in range(12)]
     assert _calls(logentic, "list") - before == 3  # 5 per page: 5 + 5 + 2
 
 
@@ -306,11 +306,10 @@ async def test_reconcile_finds_an_order_past_the_first_page(
     for i in range(7):
         await _submit(gateway, ca_order(f"RC-{i}"))
     adapter = gateway.server.app[PROVIDERS]["logentic"]
-    sub = Submission(
-        "ord_x", "storefront-fi", CanonicalOrder.model_validate(ca_order("RC-6")), "MTL"
-    )
+    order = CanonicalOrder.model_validate(ca_order("RC-6"))
+    sub = Submission("ord_x", "storefront-fi", order, "MTL", "storefront-fi/RC-6")
     found = await adapter.find(sub)
-    assert found == str(logentic.sandbox.orders_by_external_name("RC-6")[0].id)
+    assert found == str(logentic.sandbox.orders_by_external_name(ref("RC-6"))[0].id)
 
 
 async def test_cancel_only_while_pending(

@@ -29,6 +29,7 @@ from tests.conftest import (
     gb_order,
     order,
     read_json,
+    ref,
 )
 from tests.integration.resilience import HOSTILE, Target, eventually, submit, wait_all
 
@@ -59,7 +60,7 @@ async def target(
             create_op="create",
             confirm_op="confirm",
             order=order,
-            held=lambda ext: len(lt.orders_by_merchant_order(ext)),
+            held=lambda ext: len(lt.orders_by_merchant_order(ref(ext))),
             start=start,
         )
     elif request.param == "flexport":
@@ -75,7 +76,7 @@ async def target(
             create_op="create",
             confirm_op=None,
             order=gb_order,
-            held=lambda ext: len(fx.orders_by_external_id(ext)),
+            held=lambda ext: len(fx.orders_by_external_id(ref(ext))),
             start=start_flexport,
             replays=lambda: len(fx.state.replayed),
         )
@@ -88,7 +89,7 @@ async def target(
             create_op="create",
             confirm_op=None,
             order=ca_order,
-            held=lambda ext: len(le.orders_by_external_name(ext)),
+            held=lambda ext: len(le.orders_by_external_name(ref(ext))),
             start=start,
         )
 

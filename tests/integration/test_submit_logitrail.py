@@ -10,7 +10,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from gateway.sandbox.logitrail import Fault
-from tests.conftest import SandboxHandle, auth, order, order_calls, read_json
+from tests.conftest import SandboxHandle, auth, order, order_calls, read_json, ref
 
 HEX24 = re.compile(r"^[0-9a-f]{24}$")
 
@@ -39,7 +39,7 @@ async def test_submit_creates_and_confirms_at_logitrail_and_answers_201(
     assert body["order"]["lines"][0]["unit_price"] == "19.90"
     held = logitrail.sandbox.orders[body["provider_order_id"]]
     assert held.status == "confirmed"
-    assert held.merchants_order == "SHOP-1"
+    assert held.merchants_order == ref("SHOP-1")
     assert held.body["customer"]["firstName"] == "Aino"
     assert [r.op for r in logitrail.sandbox.requests] == ["token", "create", "confirm"]
 
@@ -159,7 +159,7 @@ async def test_concurrent_requests_with_one_key_create_exactly_one_provider_orde
     in_flight = [b for s, b in results if s == 409]
     assert all(b["code"] == "request-in-progress" for b in in_flight)
     assert logitrail.sandbox.count("create") == 1
-    assert len(logitrail.sandbox.orders_by_merchant_order("SHOP-6")) == 1
+    assert len(logitrail.sandbox.orders_by_merchant_order(ref("SHOP-6"))) == 1
 
 
 async def test_in_flight_duplicate_gets_409_with_retry_after(

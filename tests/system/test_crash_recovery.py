@@ -37,6 +37,7 @@ from tests.conftest import (
     gb_order,
     new_logitrail_sandbox,
     order,
+    ref,
 )
 from tests.system.gateway_process import GatewayProcess, read_phase, request
 
@@ -156,10 +157,10 @@ class Rig:
 
     def held_at_provider(self, external_id: str) -> list[Any]:
         if self.provider == "logitrail":
-            return list(self.sandbox.orders_by_merchant_order(external_id))
+            return list(self.sandbox.orders_by_merchant_order(ref(external_id)))
         if self.provider == "flexport":
-            return list(self.sandbox.orders_by_external_id(external_id))
-        return list(self.sandbox.orders_by_external_name(external_id))
+            return list(self.sandbox.orders_by_external_id(ref(external_id)))
+        return list(self.sandbox.orders_by_external_name(ref(external_id)))
 
 
 @asynccontextmanager

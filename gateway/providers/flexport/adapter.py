@@ -198,11 +198,15 @@ class FlexportAdapter(FlexportReturns):
         skus = await self._logistics_skus(submission, kind)
         if kind is Kind.D2C:
             body = translate.to_d2c(
-                order, logistics_skus=skus, ship_methods=self.settings.ship_methods
+                order,
+                reference=submission.reference,
+                logistics_skus=skus,
+                ship_methods=self.settings.ship_methods,
             )
         else:
             body = translate.to_b2b(
                 order,
+                reference=submission.reference,
                 logistics_skus=skus,
                 shipping_partner=self.settings.b2b_shipping_partner,
                 shipping_type=self.settings.b2b_shipping_type,
@@ -257,7 +261,7 @@ class FlexportAdapter(FlexportReturns):
     async def _find(self, kind: Kind, submission: Submission) -> str | None:
         try:
             resp = await self._call(
-                _op(kind, "find"), order_id=submission.order.external_id, retry_unknown=True
+                _op(kind, "find"), order_id=submission.reference, retry_unknown=True
             )
         except NotFound:
             return None
@@ -265,10 +269,10 @@ class FlexportAdapter(FlexportReturns):
         order_id = translate.order_id_of(kind, found)
         if order_id is None:
             return None
-        if not translate.same_order(kind, submission.order, found):
+        if not translate.same_order(kind, submission.order, submission.reference, found):
             raise Conflict(
                 NAME,
-                f"external id {submission.order.external_id!r} is held by another Flexport order "
+                f"reference {submission.reference!r} is held by another Flexport order "
                 f"({order_id}) with other lines or destination",
                 code="external-id-taken",
                 correlation_id=resp.correlation_id,

@@ -54,6 +54,7 @@ class FlexportReturns:
             submission.ret,
             submission.order,
             submission.provider_order_id,
+            reference=submission.reference,
         )
         key = translate.idempotency_key(submission.gateway_id)
         try:

@@ -2,7 +2,8 @@
 
 Two APIs behind one provider: D2C orders (`POST /orders`) and B2B outbounds
 (`POST /orders/rs`). Decisions the seed leaves open, made here once:
-- `externalOrderId` / `externalId` is the client's `external_id`; the idempotency key is
+- `externalOrderId` / `externalId` is the order's tenant-qualified reference
+  (`storefront-fi/SHOP-1001`), unique across the Flexport account; the idempotency key is
   derived from the gateway's own order id (`idempotency_key`), so a retried or reconciled
   create of one gateway order is one Flexport order.
 - Lines are by `logisticsSku` (looked up from the merchant SKU by the adapter). Repeated SKUs
@@ -216,6 +217,7 @@ def address_of(order: CanonicalOrder) -> dict[str, Any]:
 def to_d2c(
     order: CanonicalOrder,
     *,
+    reference: str,
     logistics_skus: Mapping[str, str],
     ship_methods: Mapping[Speed, str] | None = None,
 ) -> dict[str, Any]:
@@ -231,7 +233,7 @@ def to_d2c(
             }
         items.append(item)
     body: dict[str, Any] = {
-        "externalOrderId": order.external_id,
+        "externalOrderId": reference,
         "address": address,
         "lineItems": items,
     }
@@ -246,6 +248,7 @@ def to_d2c(
 def to_b2b(
     order: CanonicalOrder,
     *,
+    reference: str,
     logistics_skus: Mapping[str, str],
     shipping_partner: str = "FLEXPORT",
     shipping_type: str = "PARCEL",
@@ -290,7 +293,7 @@ def to_b2b(
         transport["shippingSpeed"] = B2B_SPEEDS[order.delivery.speed]
     body: dict[str, Any] = {
         "type": "B2B",
-        "externalId": order.external_id,
+        "externalId": reference,
         "shipToAddress": ship_to,
         "orderItems": items,
         "transportationDetails": transport,
@@ -308,18 +311,23 @@ def order_id_of(kind: Kind, body: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def same_order(kind: Kind, order: CanonicalOrder, found: Any) -> bool:
-    """Whether an order found by external id is the one `order` would create.
+def same_order(kind: Kind, order: CanonicalOrder, reference: str, found: Any) -> bool:
+    """Whether an order found by its reference is the one `order` would create.
 
-    Compared leniently (Flexport may resolve `productData` into a `logisticsSku`, or report
-    quantities as numbers of either type): the line quantities and the destination's
-    postal code. A different order under the same external id fails this.
+    Compared on what the answer really carries, leniently (Flexport may resolve `productData`
+    into a `logisticsSku`, or report quantities as numbers of either type): the reference it
+    echoes, the line quantities, and the destination's postal code where the answer has a
+    destination — the D2C order has `address`, the B2B outbound documents none. A different
+    order under the same reference fails this.
     """
     if not isinstance(found, dict):
         return False
-    items_key, addr_key = (
-        ("lineItems", "address") if kind is Kind.D2C else ("orderItems", "shipToAddress")
+    items_key, ref_key = (
+        ("lineItems", "externalOrderId") if kind is Kind.D2C else ("orderItems", "externalId")
     )
+    echoed = found.get(ref_key)
+    if echoed is not None and echoed != reference:
+        return False
     items = found.get(items_key)
     got = sorted(
         float(i.get("quantity") or 0)
@@ -327,9 +335,10 @@ def same_order(kind: Kind, order: CanonicalOrder, found: Any) -> bool:
         if isinstance(i, dict)
     )
     want = sorted(float(line.quantity) for line in merged_lines(order))
-    addr = found.get(addr_key)
-    zip_code = str(addr.get("zip") or "") if isinstance(addr, dict) else ""
-    return got == want and _postal(zip_code) == _postal(order.address.postal_code)
+    addr = found.get("address" if kind is Kind.D2C else "shipToAddress")
+    if not isinstance(addr, dict) or not addr.get("zip"):
+        return got == want  # no destination in the answer: nothing to tell apart by
+    return got == want and _postal(str(addr["zip"])) == _postal(order.address.postal_code)
 
 
 def _postal(value: str) -> str:

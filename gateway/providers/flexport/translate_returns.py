@@ -4,7 +4,8 @@ Returns need account approval at Flexport (seed 004: "Parcels, Returns — Accou
 not in Flexport's own sandbox), so the gateway offers them only where `returns_enabled` says
 the account has it. Decisions made here once:
 - `externalReturnId` is the gateway's return id (unique; what a lost create is found by);
-  `rma` is the client's `external_id`, else the gateway's id too (Flexport requires one).
+  `rma` is the return's tenant-qualified reference, else the gateway's id too (Flexport
+  requires one).
 - Items are merchant SKUs (`type: SKU`), so no catalogue lookup is needed. Flexport does not
   copy lines from the order: a return without lines is sent with the order's lines.
 - `sourceAddress` is the order's delivery address (where the goods come back from), in the
@@ -38,7 +39,12 @@ def return_status_of(raw: str) -> ReturnStatus | None:
 
 
 def to_return(
-    gateway_id: str, ret: CanonicalReturn, order: CanonicalOrder, provider_order_id: str
+    gateway_id: str,
+    ret: CanonicalReturn,
+    order: CanonicalOrder,
+    provider_order_id: str,
+    *,
+    reference: str | None,
 ) -> dict[str, Any]:
     """The body of `POST /returns` (merchant SKUs, quantities merged per SKU)."""
     lines = ret.lines if ret.lines is not None else order.lines
@@ -46,7 +52,7 @@ def to_return(
     for line in lines:
         quantities[line.sku] += line.quantity
     return {
-        "rma": ret.external_id or gateway_id,
+        "rma": reference or gateway_id,
         "externalReturnId": gateway_id,
         "returnItems": [
             {"identifier": sku, "type": "SKU", "quantity": quantity}

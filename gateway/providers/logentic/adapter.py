@@ -124,7 +124,9 @@ class LogenticAdapter:
         order = submission.order
         warehouse_id = self.settings.warehouses[submission.warehouse].warehouse_id
         item_ids = await self._item_ids(submission)
-        body = translate.to_order(order, warehouse_id=warehouse_id, item_ids=item_ids)
+        body = translate.to_order(
+            order, reference=submission.reference, warehouse_id=warehouse_id, item_ids=item_ids
+        )
         resp = await self._call("create", json=body, retry_unknown=False)
         order_id = translate.order_id_of(resp.json())
         if order_id is None:
@@ -138,7 +140,7 @@ class LogenticAdapter:
         return order_id
 
     async def find(self, submission: Submission) -> str | None:
-        wanted = submission.order.external_id
+        wanted = submission.reference
         async for order in self.list_orders(external_name=wanted):
             if order.get("external_name") == wanted and order.get("status") != "CANCELLED":
                 return str(order["id"])
@@ -163,7 +165,12 @@ class LogenticAdapter:
         """`PUT /orders/{id}` with the order's fields; only while PENDING (else `Conflict`)."""
         warehouse_id = self.settings.warehouses[submission.warehouse].warehouse_id
         item_ids = await self._item_ids(submission)
-        body = translate.to_order(submission.order, warehouse_id=warehouse_id, item_ids=item_ids)
+        body = translate.to_order(
+            submission.order,
+            reference=submission.reference,
+            warehouse_id=warehouse_id,
+            item_ids=item_ids,
+        )
         resp = await self._call("update", order_id=provider_order_id, json=body, retry_unknown=True)
         return _provider_order(provider_order_id, resp)
 

@@ -1,8 +1,9 @@
 """Canonical order ⇄ Logentic API v1 (seed 001). Pure: no I/O, no aiohttp.
 
 Decisions the seed leaves open, made here once:
-- `external_name` carries the client's `external_id` (the GET /orders filter the seed
-  documents as "external or ecommerce order reference"), so a lost create is reconciled by it.
+- `external_name` carries the order's tenant-qualified reference (`storefront-fi/SHOP-1001`;
+  the GET /orders filter Logentic documents as "external or ecommerce order reference"), so a
+  lost create is reconciled by it and two tenants' orders never share one.
 - Lines go as `stored_items` by Logentic `item_id` (looked up from the SKU by the adapter);
   lines with the same SKU are merged.
 - `recipient.name` is "first last"; `place.province_code` is the canonical `region`.
@@ -98,7 +99,7 @@ def check(order: CanonicalOrder) -> list[FieldError]:
 
 
 def to_order(
-    order: CanonicalOrder, *, warehouse_id: int, item_ids: Mapping[str, int]
+    order: CanonicalOrder, *, reference: str, warehouse_id: int, item_ids: Mapping[str, int]
 ) -> dict[str, Any]:
     """The body of `POST /orders`. `item_ids` maps every SKU of the order to its item_id."""
     rcpt, addr = order.recipient, order.address
@@ -119,7 +120,7 @@ def to_order(
         "order_type": "DELIVERY",
         "status": "PENDING",
         "warehouse_id": warehouse_id,
-        "external_name": order.external_id,
+        "external_name": reference,
         "recipient": {
             "name": f"{rcpt.first_name} {rcpt.last_name}",
             "email": rcpt.email,

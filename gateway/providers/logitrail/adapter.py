@@ -200,7 +200,9 @@ class LogitrailAdapter:
 
     async def create(self, submission: Submission) -> str:
         resp = await self._call(
-            "create", json=translate.to_order(submission.order), retry_unknown=False
+            "create",
+            json=translate.to_order(submission.order, reference=submission.reference),
+            retry_unknown=False,
         )
         order_id = translate.order_id_of(resp.json())
         if order_id is None:
@@ -215,7 +217,7 @@ class LogitrailAdapter:
         return order_id
 
     async def find(self, submission: Submission) -> str | None:
-        wanted = submission.order.external_id
+        wanted = submission.reference
         resp = await self._call("find", params={FIND_PARAM: wanted}, retry_unknown=True)
         body = resp.json()
         orders = body.get("orders") if isinstance(body, dict) else None
@@ -238,7 +240,7 @@ class LogitrailAdapter:
             log.warning(
                 "provider.reconcile.ambiguous",
                 provider=NAME,
-                external_id=wanted,
+                reference=wanted,
                 ids=[o["id"] for o in matches],
             )
         return str(matches[0]["id"]) if matches else None
@@ -299,7 +301,7 @@ class LogitrailAdapter:
         await self._call(
             "update",
             ident=provider_order_id,
-            json=translate.to_order(submission.order),
+            json=translate.to_order(submission.order, reference=submission.reference),
             retry_unknown=True,
         )
         return await self.get(provider_order_id)

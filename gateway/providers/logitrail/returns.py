@@ -60,7 +60,11 @@ class LogitrailReturns:
                     NAME, "return lines the original order does not hold", fields=problems
                 )
         payload = translate.to_return(
-            submission.gateway_id, submission.ret, submission.provider_order_id, product_ids
+            submission.gateway_id,
+            submission.ret,
+            submission.provider_order_id,
+            product_ids,
+            reference=submission.reference,
         )
         resp = await self._call("return_create", json=payload, retry_unknown=False, auth=self._auth)
         return self._one(resp, "return_create", outcome_unknown=True)

@@ -2,16 +2,18 @@
 `order_return` (seed 003). Pure: no I/O, no aiohttp.
 
 Decisions the seed leaves open, made here once:
-- `merchants_order` is the client's `external_id` (what the merchant sees in Logitrail's UI,
-  and what reconciliation looks orders up by).
+- `merchants_order` is the order's tenant-qualified reference (`storefront-fi/SHOP-1001`:
+  what the merchant sees in Logitrail's UI, and what reconciliation looks orders up by, so
+  it is unique across the Logitrail account that several tenants share).
 - `address` is one line: `line1`, then `line2` after a comma. `region` has no field.
 - `language` is fi/en/sv only; any other canonical language is sent as `en`, so the recipient
   gets messages they can probably read rather than Logitrail's Finnish default.
 - `dimensions` is `[w, h, d]` in millimetres, the canonical `dimensions_mm` order.
 - Money goes as JSON numbers (the seed gives no type; its examples are numeric).
 - A return's `name` is the gateway's return id (the reconciliation key, `q` searches it);
-  `merchant_reference` is the client's `external_id`; return lines go as Logitrail product
-  ids read off the original order, and no lines means `items` left out (Logitrail copies them).
+  `merchant_reference` is the return's tenant-qualified reference; return lines go as
+  Logitrail product ids read off the original order, and no lines means `items` left out
+  (Logitrail copies them).
 """
 
 from __future__ import annotations
@@ -82,8 +84,9 @@ def check(order: CanonicalOrder) -> list[FieldError]:
     return problems
 
 
-def to_order(order: CanonicalOrder) -> dict[str, Any]:
-    """The body of `POST /orders/_create` (and of an update) for a canonical order."""
+def to_order(order: CanonicalOrder, *, reference: str) -> dict[str, Any]:
+    """The body of `POST /orders/_create` (and of an update) for a canonical order, known at
+    Logitrail by `reference`."""
     rcpt, addr = order.recipient, order.address
     customer: dict[str, Any] = {
         "firstName": rcpt.first_name,
@@ -97,7 +100,7 @@ def to_order(order: CanonicalOrder) -> dict[str, Any]:
     _put(customer, "email", rcpt.email)
     _put(customer, "phoneNumber", rcpt.phone)
     body: dict[str, Any] = {
-        "merchants_order": order.external_id,
+        "merchants_order": reference,
         "customer": customer,
         "products": [_product(line) for line in order.lines],
         "destination": _destination(order),
@@ -203,6 +206,8 @@ def to_return(
     ret: CanonicalReturn,
     provider_order_id: str,
     product_ids: Mapping[str, str],
+    *,
+    reference: str | None,
 ) -> dict[str, Any]:
     """The body of `POST /order-returns`.
 
@@ -216,7 +221,7 @@ def to_return(
         "type": ret.type.value,
         "original_order": {"id": provider_order_id},
     }
-    _put(body, "merchant_reference", ret.external_id)
+    _put(body, "merchant_reference", reference)
     _put(body, "remarks", ret.remarks)
     _put(body, "handling_instructions", ret.handling_instructions)
     if ret.lines is not None:

@@ -177,7 +177,6 @@ class B2BOrder:
             "type": "B2B",
             "orderStatus": self.status,
             "orderItems": self.body.get("orderItems"),
-            "shipToAddress": self.body.get("shipToAddress"),
             "shipments": [
                 {
                     "shipmentId": s.id,

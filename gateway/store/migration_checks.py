@@ -1,0 +1,63 @@
+"""Checks a migration must pass before it is applied, shared by both backends.
+
+A migration that adds a constraint existing rows may break does not fail blindly on the
+first violating row: the runner asks these queries first and, if any finds rows, refuses to
+migrate with every violation listed (`MigrationBlocked`), so an operator can settle them and
+migrate again. The queries are plain SQL that SQLite and PostgreSQL both run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from gateway.store.base import StoreUnavailable
+
+
+@dataclass(frozen=True, slots=True)
+class Precheck:
+    query: str
+    """Rows that would violate the migration: (table, provider, id, holders)."""
+    what: str
+
+
+_DUPLICATES = (
+    "SELECT '{table}' AS tbl, provider, {column} AS ident, COUNT(*) AS n, MIN(id) AS first,"
+    " MAX(id) AS last FROM {table} WHERE {column} IS NOT NULL"
+    " GROUP BY provider, {column} HAVING COUNT(*) > 1 ORDER BY provider, {column}"
+)
+
+PRECHECKS: Mapping[int, Sequence[Precheck]] = {
+    6: (
+        Precheck(
+            _DUPLICATES.format(table="orders", column="provider_order_id"),
+            "gateway orders holding the same provider order",
+        ),
+    ),
+}
+
+
+class MigrationBlocked(StoreUnavailable):
+    """Existing rows break a migration's constraint; nothing was applied."""
+
+    def __init__(self, version: int, problems: list[str]) -> None:
+        self.version = version
+        self.problems = problems
+        super().__init__(
+            f"migration {version} refused, nothing applied: {'; '.join(problems)}. Each"
+            " provider order may"
+            " belong to one gateway order only: decide which order holds it, clear"
+            " provider_order_id on the others, and migrate again"
+        )
+
+
+def blocking(version: int, found: Iterable[tuple[Precheck, Sequence[Sequence[object]]]]) -> None:
+    """Raise `MigrationBlocked` if the prechecks of `version` found rows (`found`: each check
+    with the rows its query returned)."""
+    problems = [
+        f"{check.what}: {r[1]} {r[2]!s} held by {r[3]} rows ({r[4]} … {r[5]})"
+        for check, rows in found
+        for r in rows
+    ]
+    if problems:
+        raise MigrationBlocked(version, problems)

@@ -244,3 +244,33 @@ def test_store_and_redis_passwords_come_from_the_environment() -> None:
     settings = parse(data, {**ENV, "PG_PASSWORD": "pg-secret", "REDIS_PASSWORD": "r-secret"})
     assert settings.store.password(settings.secrets) == "pg-secret"
     assert "pg-secret" not in repr(settings)
+
+
+# tenant-qualified provider references ---------------------------------------------------
+
+
+def test_two_clients_whose_provider_references_could_collide_are_refused() -> None:
+    clients = [
+        {"id": "shop", "key_env": "K"},
+        {"id": "SHOP", "key_env": "K2"},  # a provider's look-up may ignore case
+        {"id": "outlet", "key_env": "K3", "reference_prefix": "shop"},
+        {"id": "renamed", "key_env": "K4", "reference_prefix": "old-name"},
+    ]
+    found = problems(base(clients=clients), {**ENV, "K2": "k2", "K3": "k3", "K4": "k4"})
+    assert "'shop' and 'SHOP'" in found["clients.1.reference_prefix"]
+    assert "'shop' and 'outlet'" in found["clients.2.reference_prefix"]
+    assert "clients.3.reference_prefix" not in found
+
+
+def test_a_reference_prefix_may_not_hold_the_separator() -> None:
+    clients = [{"id": "shop", "key_env": "K", "reference_prefix": "a/b"}]
+    assert "clients.0.reference_prefix" in problems(base(clients=clients))
+
+
+def test_a_clients_references_are_qualified_by_its_prefix_or_its_id() -> None:
+    clients = [
+        {"id": "shop", "key_env": "K"},
+        {"id": "outlet", "key_env": "K2", "reference_prefix": "outlet-eu"},
+    ]
+    settings = parse(base(clients=clients), {**ENV, "K2": "k2"})
+    assert [c.prefix for c in settings.clients] == ["shop", "outlet-eu"]

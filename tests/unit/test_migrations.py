@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -11,6 +12,8 @@ import asyncpg
 import pytest
 
 from gateway.store import StoreUnavailable, open_store, postgres_schema
+from gateway.store import sqlite_migrations as sqlite_runner
+from gateway.store.migration_checks import MigrationBlocked
 from gateway.store.sqlite_migrations import migrations as sqlite_migrations
 from gateway.store.sqlite_migrations import statements
 from tests.services import PostgresDatabase
@@ -101,3 +104,70 @@ async def test_gateway_migrate_waits_for_the_database_then_says_why_it_cannot(
         f"gateway: cannot migrate: PostgreSQL at 127.0.0.1:{unused_tcp_port}/none still"
         " unreachable after "
     )
+
+
+# migration 006: one gateway order per provider order -------------------------------------
+
+_DUPLICATE_ROWS = [
+    ("ord_A", "shop", "E-1", "logitrail", "abc"),
+    ("ord_B", "other", "E-1", "logitrail", "abc"),
+    ("ord_C", "shop", "E-2", "logitrail", "def"),
+]
+
+
+def _insert(placeholders: list[str]) -> str:
+    return (
+        "INSERT INTO orders (id, client_id, external_id, provider, warehouse, route_rule,"
+        " route_candidate, provider_order_id, status, phase, body, next_attempt_at,"
+        " created_at, updated_at) VALUES"
+        f" ({placeholders[0]}, {placeholders[1]}, {placeholders[2]}, {placeholders[3]}, 'w',"
+        f" 'r', 0, {placeholders[4]}, 'submitted', 'done', '{{}}', 0, CURRENT_TIMESTAMP,"
+        " CURRENT_TIMESTAMP)"
+    )
+
+
+async def test_sqlite_migration_refuses_while_two_orders_hold_one_provider_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"sqlite:///{tmp_path}/g.db"
+    every = sqlite_runner.migrations()
+    monkeypatch.setattr(sqlite_runner, "migrations", lambda: [m for m in every if m[0] < 6])
+    store = await open_store(url)  # at version 5
+    await store.close()
+    with sqlite3.connect(tmp_path / "g.db") as db:
+        db.executemany(_insert(["?"] * 5), _DUPLICATE_ROWS)
+    monkeypatch.setattr(sqlite_runner, "migrations", lambda: every)
+
+    with pytest.raises(MigrationBlocked) as info:
+        await open_store(url)
+    assert "logitrail abc held by 2 rows (ord_A … ord_B)" in str(info.value)
+    assert "def" not in str(info.value)
+    with sqlite3.connect(tmp_path / "g.db") as db:
+        assert db.execute("SELECT MAX(version) FROM schema_migrations").fetchone() == (5,)
+        db.execute("UPDATE orders SET provider_order_id = NULL WHERE id = 'ord_B'")
+    store = await open_store(url)  # settled: it applies
+    await store.close()
+
+
+async def test_postgres_migration_refuses_while_two_orders_hold_one_provider_order(
+    postgres_db: PostgresDatabase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = await postgres_db.new_schema_url()
+    every = postgres_schema.migrations()
+    monkeypatch.setattr(postgres_schema, "migrations", lambda: [m for m in every if m[0] < 6])
+    store = await open_store(url)
+    await store.close()
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.executemany(_insert([f"${i}" for i in range(1, 6)]), _DUPLICATE_ROWS)
+        monkeypatch.setattr(postgres_schema, "migrations", lambda: every)
+
+        with pytest.raises(MigrationBlocked) as info:
+            await open_store(url)
+        assert "logitrail abc held by 2 rows (ord_A … ord_B)" in str(info.value)
+        assert await conn.fetchval("SELECT MAX(version) FROM schema_migrations") == 5
+        await conn.execute("UPDATE orders SET provider_order_id = NULL WHERE id = 'ord_B'")
+    finally:
+        await conn.close()
+    store = await open_store(url)
+    await store.close()

@@ -44,6 +44,7 @@ METRICS: dict[str, Metric] = {
     "gateway_queue_oldest_age_seconds": _m("gauge"),
     "gateway_webhooks_in_total": _m("counter", "provider", "outcome"),
     "gateway_webhooks_out_total": _m("counter", "subscriber", "outcome"),
+    "gateway_provider_order_adoptions_refused_total": _m("counter", "provider"),
 }
 
 TARGET_LABELS = frozenset({"job", "instance", "service", "role"})

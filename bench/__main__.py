@@ -37,6 +37,7 @@ from bench.processes import Child, free_port, python, started
 from bench.profiles import PySpy, cprofile_top, pyspy_top
 from bench.provider import CLIENT_ID, CLIENT_SECRET, MERCHANT
 from bench.report import chart, markdown
+from gateway.model.clients import provider_reference
 from gateway.model.orders import CanonicalOrder
 from gateway.providers.logitrail.translate import to_order
 
@@ -97,8 +98,10 @@ def canonical(external_id: str) -> dict[str, Any]:
 
 
 def provider_body(external_id: str) -> bytes:
-    """Exactly what the gateway's own translation sends for `canonical(external_id)`."""
-    return orjson.dumps(to_order(CanonicalOrder.model_validate(canonical(external_id))))
+    """Exactly what the gateway's own translation sends for `canonical(external_id)` (its
+    reference qualified by the bench client, as the gateway's is)."""
+    order = CanonicalOrder.model_validate(canonical(external_id))
+    return orjson.dumps(to_order(order, reference=provider_reference("bench", external_id)))
 
 
 class Sides:

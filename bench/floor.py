@@ -41,7 +41,9 @@ def app(sandbox: str, token: str, merchant: str) -> web.Application:
             return web.Response(status=422)
         http = request.app[HTTP]
         async with http.post(
-            f"{sandbox}/orders/_create", data=orjson.dumps(to_order(order)), headers=headers
+            f"{sandbox}/orders/_create",
+            data=orjson.dumps(to_order(order, reference=f"floor/{order.external_id}")),
+            headers=headers,
         ) as resp:
             body = await resp.read()
             if resp.status != 201:

@@ -22,7 +22,7 @@ import aiohttp
 import asyncpg
 import pytest
 
-from tests.conftest import CLIENT_ID, CLIENT_SECRET, KEYS, MERCHANT, order
+from tests.conftest import CLIENT_ID, CLIENT_SECRET, KEYS, MERCHANT, order, ref
 from tests.integration.test_fleet import busiest_window
 from tests.services import PostgresDatabase
 from tests.system.gateway_process import ROOT, GatewayProcess, free_port
@@ -213,7 +213,7 @@ async def test_two_replicas_one_killed_every_order_submitted_once_within_the_rat
     )
     assert submitted == ORDERS
     held = await fetch(sandbox + "/_test/orders")
-    assert sorted(held) == [f"SCALE-{i:04}" for i in range(ORDERS)]
+    assert sorted(held) == [ref(f"SCALE-{i:04}") for i in range(ORDERS)]
     assert {k: v for k, v in held.items() if v != ["confirmed"]} == {}  # each exactly once
     requests = await fetch(sandbox_url + "/_control/requests")
     calls = [r["at"] for r in requests if r["op"] != "token"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
@@ -13,6 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import asyncpg
+
+from gateway.config import StoreSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -86,13 +90,22 @@ class GatewayProcess:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
 
 
-def read_phase(db: Path, external_id: str) -> tuple[str, str]:
-    """(phase, status) of an order, read straight from the database file."""
-    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
-        row = conn.execute(
-            "SELECT phase, status FROM orders WHERE external_id = ?", (external_id,)
-        ).fetchone()
-    assert row is not None, f"no order {external_id} in {db}"
+async def read_phase(store_url: str, external_id: str) -> tuple[str, str]:
+    """(phase, status) of an order, read straight from the store a gateway process uses (a
+    SQLite file, read-only, or a PostgreSQL schema), not through the gateway."""
+    sql = "SELECT phase, status FROM orders WHERE external_id = {}"
+    row: Any
+    if store_url.startswith("sqlite:"):
+        path = StoreSettings(url=store_url).sqlite_path
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
+            row = conn.execute(sql.format("?"), (external_id,)).fetchone()
+    else:
+        pg = await asyncpg.connect(store_url)  # `?search_path=` picks the test's schema
+        try:
+            row = await pg.fetchrow(sql.format("$1"), external_id)
+        finally:
+            await pg.close()
+    assert row is not None, f"no order {external_id} in {store_url}"
     return str(row[0]), str(row[1])
 
 

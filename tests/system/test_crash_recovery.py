@@ -4,7 +4,9 @@ The Logitrail sandbox runs in this test process and holds the gateway's call in 
 under test; the gateway is killed while the call is held, the held call is then either
 performed or dropped by the sandbox (as a provider would, with the client gone), and a new
 gateway process starts on the same database. Every order must end `submitted` with exactly
-one order at the provider.
+one order at the provider. The held-call kill tests run on both stores (`store_url`: a SQLite
+file, a PostgreSQL schema); the pending and SIGTERM tests on SQLite only, to keep the suite's
+run time down.
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ request_budget_s = {budget}
 shutdown_timeout_s = 3
 
 [store]
-url = "sqlite:///{db}"
+url = "{store_url}"
 
 [[clients]]
 id = "storefront-fi"
@@ -101,9 +103,11 @@ HEADERS = {"Authorization": f"Bearer {KEYS['storefront-fi']}"}
 
 
 class Rig:
-    def __init__(self, tmp: Path, provider: str, sandbox: Any, sandbox_url: str) -> None:
+    def __init__(
+        self, tmp: Path, provider: str, store_url: str, sandbox: Any, sandbox_url: str
+    ) -> None:
         self.provider = provider
-        self.db = tmp / "gateway.db"
+        self.store_url = store_url
         self.sandbox = sandbox
         self.config = tmp / "gateway.toml"
         self.log = tmp / "gateway.log"
@@ -116,7 +120,7 @@ class Rig:
         self.config.write_text(
             CONFIG.format(
                 budget=budget,
-                db=self.db,
+                store_url=self.store_url,
                 provider_block=block,
                 threshold=threshold,
                 provider=self.provider,
@@ -164,8 +168,12 @@ class Rig:
 
 
 @asynccontextmanager
-async def running_rig(tmp_path: Path, provider: str) -> AsyncIterator[Rig]:
-    """The provider's sandbox in this process; gateway processes are stopped afterwards."""
+async def running_rig(
+    tmp_path: Path, provider: str, store_url: str | None = None
+) -> AsyncIterator[Rig]:
+    """The provider's sandbox in this process; gateway processes are stopped afterwards. The
+    gateways' store is `store_url` (default: a SQLite file in `tmp_path`)."""
+    store_url = store_url or f"sqlite:///{tmp_path}/gateway.db"
     if provider == "logitrail":
         sandbox: Any = new_logitrail_sandbox()
     elif provider == "flexport":
@@ -177,7 +185,7 @@ async def running_rig(tmp_path: Path, provider: str) -> AsyncIterator[Rig]:
         sandbox.add_item("TSHIRT-M", stock={1: 100})
     server = TestServer(sandbox.app)
     await server.start_server()
-    rig = Rig(tmp_path, provider, sandbox, str(server.make_url("")).rstrip("/"))
+    rig = Rig(tmp_path, provider, store_url, sandbox, str(server.make_url("")).rstrip("/"))
     try:
         yield rig
     finally:
@@ -187,27 +195,34 @@ async def running_rig(tmp_path: Path, provider: str) -> AsyncIterator[Rig]:
         await server.close()
 
 
+# Each rig runs on every store `store_url` gives (tests/conftest.py); SQLITE_ONLY narrows a
+# test to SQLite.
+SQLITE_ONLY = pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
+
+
 @pytest.fixture
-async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
-    async with running_rig(tmp_path, "logitrail") as r:
+async def rig(tmp_path: Path, store_url: str) -> AsyncIterator[Rig]:
+    async with running_rig(tmp_path, "logitrail", store_url) as r:
         yield r
 
 
 @pytest.fixture
-async def logentic_rig(tmp_path: Path) -> AsyncIterator[Rig]:
-    async with running_rig(tmp_path, "logentic") as r:
+async def logentic_rig(tmp_path: Path, store_url: str) -> AsyncIterator[Rig]:
+    async with running_rig(tmp_path, "logentic", store_url) as r:
         yield r
 
 
 @pytest.fixture
-async def flexport_rig(tmp_path: Path) -> AsyncIterator[Rig]:
-    async with running_rig(tmp_path, "flexport") as r:
+async def flexport_rig(tmp_path: Path, store_url: str) -> AsyncIterator[Rig]:
+    async with running_rig(tmp_path, "flexport", store_url) as r:
         yield r
 
 
 @pytest.fixture(params=["logitrail", "logentic", "flexport"])
-async def any_rig(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Rig]:
-    async with running_rig(tmp_path, request.param) as r:
+async def any_rig(
+    tmp_path: Path, store_url: str, request: pytest.FixtureRequest
+) -> AsyncIterator[Rig]:
+    async with running_rig(tmp_path, request.param, store_url) as r:
         yield r
 
 
@@ -233,7 +248,7 @@ async def test_sigkill_while_a_call_is_held_then_restart(
     status, body = await rig.submit(gw, "CRASH-1")
     assert status == 202
     await rig.sandbox.wait_held(op)
-    assert read_phase(rig.db, "CRASH-1") == (phase, "accepted")
+    assert await read_phase(rig.store_url, "CRASH-1") == (phase, "accepted")
 
     await gw.kill()
     rig.sandbox.release()  # the provider finishes (or drops) what the dead client sent
@@ -259,7 +274,7 @@ async def test_logentic_sigkill_while_its_create_is_held_then_restart(
     status, body = await rig.submit(gw, "LCRASH-1")
     assert status == 202
     await rig.sandbox.wait_held("create")
-    assert read_phase(rig.db, "LCRASH-1") == ("creating", "accepted")
+    assert await read_phase(rig.store_url, "LCRASH-1") == ("creating", "accepted")
 
     await gw.kill()
     rig.sandbox.release()
@@ -287,7 +302,7 @@ async def test_flexport_sigkill_while_its_create_is_held_then_restart(
     status, body = await rig.submit(gw, "FCRASH-1")
     assert status == 202
     await rig.sandbox.wait_held(op)
-    assert read_phase(rig.db, "FCRASH-1") == ("creating", "accepted")
+    assert await read_phase(rig.store_url, "FCRASH-1") == ("creating", "accepted")
 
     await gw.kill()
     rig.sandbox.release()
@@ -301,6 +316,7 @@ async def test_flexport_sigkill_while_its_create_is_held_then_restart(
     assert rig.sandbox.count(op, status=201) == 1
 
 
+@SQLITE_ONLY
 async def test_sigkill_with_an_order_still_pending_then_restart(any_rig: Rig) -> None:
     rig = any_rig
     rig.write_config(threshold=1)
@@ -312,7 +328,10 @@ async def test_sigkill_with_an_order_still_pending_then_restart(any_rig: Rig) ->
     assert status == 202
     # Queued: `pending`, or `creating` if the background submitter already tried it (it
     # records the phase before its call, which the open circuit then refused).
-    assert read_phase(rig.db, "PEND-2") in (("pending", "accepted"), ("creating", "accepted"))
+    assert await read_phase(rig.store_url, "PEND-2") in (
+        ("pending", "accepted"),
+        ("creating", "accepted"),
+    )
     assert rig.held_at_provider("PEND-2") == []
 
     await gw.kill()
@@ -324,6 +343,7 @@ async def test_sigkill_with_an_order_still_pending_then_restart(any_rig: Rig) ->
     assert len(rig.held_at_provider("PEND-2")) == 1
 
 
+@SQLITE_ONLY
 async def test_sigterm_answers_in_flight_requests_and_leaves_the_rest_for_next_start(
     rig: Rig,
 ) -> None:
@@ -337,7 +357,7 @@ async def test_sigterm_answers_in_flight_requests_and_leaves_the_rest_for_next_s
     status, body = await post
     assert exit_code == 0
     assert status == 202  # the in-flight request got its answer, not a reset
-    assert read_phase(rig.db, "TERM-1")[0] == "creating"
+    assert (await read_phase(rig.store_url, "TERM-1"))[0] == "creating"
 
     rig.sandbox.release()
     restarted = await rig.start()

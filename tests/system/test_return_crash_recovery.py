@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from gateway.sandbox.logitrail import Fault
+from tests.conftest import ref
 from tests.system.gateway_process import GatewayProcess, request
 from tests.system.test_crash_recovery import HEADERS, Rig, running_rig
 
@@ -80,6 +81,6 @@ async def test_sigkill_while_the_return_create_is_held_then_restart(
     held = list(rig.sandbox.returns.values())
     assert len(held) == 1, f"Logitrail holds {len(held)} returns"
     assert view["provider_return_id"] == held[0].id
-    assert held[0].merchant_reference == "RMA-CRASH"
+    assert held[0].merchant_reference == ref("RMA-CRASH")
     assert rig.sandbox.count("return_create", status=201) == 1
     assert rig.sandbox.count("return_list") >= 1  # looked up before anything was re-sent

@@ -55,6 +55,12 @@ class ServerSettings(Section):
     request_budget_s: Annotated[float, Field(gt=0, le=60)] = 2.0
     """How long `POST /v1/orders` waits for the provider before answering 202."""
     max_body_bytes: Annotated[int, Field(ge=1024)] = 1024 * 1024
+    webhook_max_body_bytes: Annotated[int, Field(ge=1024)] = 256 * 1024
+    """`POST /v1/webhooks/*` is unauthenticated until its body is checked: a smaller limit
+    (413 over it) bounds what any caller can make the gateway hold."""
+    webhook_body_timeout_s: Annotated[float, Field(gt=0, le=300)] = 10.0
+    """A webhook body not complete this long after its headers is refused (408) and its
+    connection closed, so slow senders cannot hold connections open."""
     shutdown_timeout_s: Annotated[float, Field(ge=0)] = 10.0
     replicas: Annotated[int, Field(ge=1, le=1000)] = 1
     """How many gateway processes serve together. Without `[redis]` each takes this share of

@@ -241,17 +241,20 @@ class LogenticAdapter:
             return snapshot
 
     # webhooks --------------------------------------------------------------------
+    def webhook_precheck(self, headers: Mapping[str, str], query: Mapping[str, str]) -> None:
+        webhooks.precheck(headers, self._webhook_secret(), header=self.settings.signature_header)
+
     def webhook_events(
         self, headers: Mapping[str, str], query: Mapping[str, str], body: bytes
     ) -> list[ProviderEvent]:
-        env = self.settings.webhook_secret_env
         webhooks.verify(
-            headers,
-            body,
-            self._secrets.reveal(env) if env else None,
-            header=self.settings.signature_header,
+            headers, body, self._webhook_secret(), header=self.settings.signature_header
         )
         return webhooks.events(headers, body, topic_header=self.settings.topic_header)
+
+    def _webhook_secret(self) -> str | None:
+        env = self.settings.webhook_secret_env
+        return self._secrets.reveal(env) if env else None
 
     # the boundary: HTTP answers become the error tree here, and only here -----------
     async def _pages(self, op: str, params: Mapping[str, str]) -> AsyncIterator[dict[str, Any]]:

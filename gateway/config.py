@@ -11,6 +11,7 @@ key it is about, so `gateway check-config` can print them together.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import pkgutil
 import tomllib
@@ -33,6 +34,7 @@ from pydantic import (
 
 from gateway.config_checks import (
     ConfigProblem,
+    client_keys,
     cross_references,
     route_references,
     subscriber_secrets,
@@ -134,6 +136,13 @@ class ClientSettings(Section):
         if (self.key_env is None) == (self.key_sha256 is None):
             raise ValueError("give exactly one of key_env or key_sha256")
         return self
+
+    def key_digest(self, secrets: Secrets) -> str:
+        """SHA-256 hex of this client's key: the only form keys are kept and compared in."""
+        if self.key_env is not None:
+            return hashlib.sha256(secrets.reveal(self.key_env).encode()).hexdigest()
+        assert self.key_sha256 is not None  # _one_key
+        return self.key_sha256
 
 
 class RateLimitSettings(Section):
@@ -384,6 +393,7 @@ def parse(data: Mapping[str, Any], environ: Mapping[str, str]) -> Settings:
     if settings is not None:
         problems.extend(cross_references(settings))
         problems.extend(subscriber_secrets(settings, secrets))
+        problems.extend(client_keys(settings, secrets))
         if not problems:
             settings._secrets = secrets
             return settings

@@ -284,15 +284,15 @@ async def test_logentic_trusts_the_signed_body_topic_not_the_header(gateway: Gat
     resp = await gateway.post("/v1/webhooks/logentic", data=body, headers=headers)
     assert resp.status == 200
 
-    async def heard() -> Any:
+    async def moved() -> Any:
         view = await read_json(await gateway.get(f"/v1/orders/{order['id']}", headers=auth()))
-        hooks = [h for h in view["history"] if (h["detail"] or "").startswith("order-picked")]
-        return view if hooks else None
+        return view if view["status"] != "submitted" else None
 
-    view = await eventually(heard)
-    assert view["status"] == "in_progress"
-    assert view["provider_status"] == "PICKED"
-    assert not [h for h in view["history"] if "cancel" in (h["detail"] or "")]
+    view = await eventually(moved)
+    assert (view["status"], view["provider_status"]) == ("in_progress", "PICKED")
+    details = [h["detail"] for h in view["history"] if h["source"] == "webhook"]
+    assert "order-picked (PICKED)" in details
+    assert not [d for d in details if "cancel" in (d or "")]
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,7 @@ key it is about, so `gateway check-config` can print them together.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import pkgutil
 import tomllib
@@ -33,6 +34,7 @@ from pydantic import (
 
 from gateway.config_checks import (
     ConfigProblem,
+    client_keys,
     cross_references,
     route_references,
     subscriber_secrets,
@@ -55,6 +57,12 @@ class ServerSettings(Section):
     request_budget_s: Annotated[float, Field(gt=0, le=60)] = 2.0
     """How long `POST /v1/orders` waits for the provider before answering 202."""
     max_body_bytes: Annotated[int, Field(ge=1024)] = 1024 * 1024
+    webhook_max_body_bytes: Annotated[int, Field(ge=1024)] = 256 * 1024
+    """`POST /v1/webhooks/*` is unauthenticated until its body is checked: a smaller limit
+    (413 over it) bounds what any caller can make the gateway hold."""
+    webhook_body_timeout_s: Annotated[float, Field(gt=0, le=300)] = 10.0
+    """A webhook body not complete this long after its headers is refused (408) and its
+    connection closed, so slow senders cannot hold connections open."""
     shutdown_timeout_s: Annotated[float, Field(ge=0)] = 10.0
     replicas: Annotated[int, Field(ge=1, le=1000)] = 1
     """How many gateway processes serve together. Without `[redis]` each takes this share of
@@ -140,6 +148,13 @@ class ClientSettings(Section):
     def prefix(self) -> str:
         """What qualifies this tenant's provider references."""
         return self.reference_prefix or self.id
+
+    def key_digest(self, secrets: Secrets) -> str:
+        """SHA-256 hex of this client's key: the only form keys are kept and compared in."""
+        if self.key_env is not None:
+            return hashlib.sha256(secrets.reveal(self.key_env).encode()).hexdigest()
+        assert self.key_sha256 is not None  # _one_key
+        return self.key_sha256
 
 
 class RateLimitSettings(Section):
@@ -390,6 +405,7 @@ def parse(data: Mapping[str, Any], environ: Mapping[str, str]) -> Settings:
     if settings is not None:
         problems.extend(cross_references(settings))
         problems.extend(subscriber_secrets(settings, secrets))
+        problems.extend(client_keys(settings, secrets))
         if not problems:
             settings._secrets = secrets
             return settings

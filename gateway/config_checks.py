@@ -1,8 +1,9 @@
 """Checks across the sections of a parsed config: what one section's schema cannot see.
 
 A routing rule naming a provider or warehouse that is not configured, duplicate client or
-subscriber ids, several replicas on one SQLite file, a subscriber secret that is not a Standard
-Webhooks key. `config.parse` runs them all and reports every problem at once.
+subscriber ids, two clients with one key, several replicas on one SQLite file, a subscriber
+secret that is not a Standard Webhooks key. `config.parse` runs them all and reports every
+problem at once.
 """
 
 from __future__ import annotations
@@ -135,4 +136,30 @@ def subscriber_secrets(settings: Settings, secrets: Secrets) -> list[ConfigProbl
                     f"{sub.secret_env} must hold a Standard Webhooks secret: whsec_<base64>",
                 )
             )
+    return problems
+
+
+def client_keys(settings: Settings, secrets: Secrets) -> list[ConfigProblem]:
+    """Each client its own key: two with one key would be one tenant (the last one wins).
+
+    Compared as SHA-256 digests, so a `key_env` value and a `key_sha256` of the same key
+    are found too; the problem names the clients, never the key.
+    """
+    problems = []
+    owner: dict[str, str] = {}
+    for i, client in enumerate(settings.clients):
+        if client.key_env is not None and client.key_env not in secrets:
+            continue  # reported as missing already
+        digest = client.key_digest(secrets)
+        if digest in owner:
+            loc = f"clients.{i}.{'key_env' if client.key_env else 'key_sha256'}"
+            problems.append(
+                ConfigProblem(
+                    loc,
+                    f"clients {owner[digest]!r} and {client.id!r} have the same key;"
+                    " each client needs its own",
+                )
+            )
+        else:
+            owner[digest] = client.id
     return problems

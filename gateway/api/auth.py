@@ -21,10 +21,7 @@ class ClientKeys:
     def __init__(self, settings: Settings) -> None:
         self._by_digest: dict[str, Client] = {}
         for c in settings.clients:
-            digest = c.key_sha256
-            if c.key_env is not None:
-                digest = hashlib.sha256(settings.secrets.reveal(c.key_env).encode()).hexdigest()
-            assert digest is not None
+            digest = c.key_digest(settings.secrets)
             self._by_digest[digest] = Client(c.id, frozenset(c.scopes), c.prefix)
 
     def authenticate(self, header: str | None) -> Client:

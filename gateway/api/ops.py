@@ -42,6 +42,10 @@ async def healthz(_request: web.Request) -> web.Response:
 async def readyz(request: web.Request) -> web.Response:
     """Ready: the store answers and no provider is misconfigured.
 
+    Anyone may ask, so the reasons are generic ("store unreachable", "provider x
+    misconfigured"): what the store or the provider said is in the log and, for a provider,
+    in the authenticated `/v1/providers`.
+
     A provider that is merely down (circuit open, Retry-After gate shut) does not make the
     gateway unready — orders queue (202) — but it is named under `degraded`. A configuration
     error (refused scopes or credentials) does: it needs an operator.
@@ -53,7 +57,9 @@ async def readyz(request: web.Request) -> web.Response:
         checks["store"] = {"status": "ok"}
     except _STORE_ERRORS as exc:
         ready = False
-        checks["store"] = {"status": "error", "error": str(exc)}
+        # Unauthenticated: a generic reason here; the driver's text (user, host) is logged.
+        log.warning("readyz.store_unreachable", error=str(exc))
+        checks["store"] = {"status": "error", "error": "store unreachable"}
     providers: dict[str, Any] = {}
     degraded: list[str] = []
     for name, provider in request.app[PROVIDERS].items():
@@ -62,7 +68,8 @@ async def readyz(request: web.Request) -> web.Response:
         entry: dict[str, Any] = {"status": status, "circuit": state.circuit}
         if status == "misconfigured":
             ready = False
-            entry["error"] = state.configuration_error
+            # The provider's own words stay behind the client key (`/v1/providers`).
+            entry["error"] = f"provider {name} misconfigured"
         elif status == "degraded":
             degraded.append(name)
             entry["reasons"] = reasons

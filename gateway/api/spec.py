@@ -39,6 +39,7 @@ _STATUS_TEXT = {
     401: "Not authenticated",
     403: "Not allowed",
     404: "Not found",
+    408: "Body not received in time",
     409: "Conflict",
     413: "Body too large",
     415: "Not application/json",

@@ -25,8 +25,9 @@ Families (the names are a contract: deploy/ alert rules and dashboards use them)
 - `gateway_queue_depth`, `gateway_queue_oldest_age_seconds` (open submissions, read from the
   store at scrape time: the same value on every replica — aggregate with `max`);
 - `gateway_webhooks_in_total{provider,outcome}` (`accepted`, `duplicate`, `rejected`,
-  `malformed`, `not_found`), `gateway_webhooks_out_total{subscriber,outcome}` (`delivered`,
-  `retry`, `dead`: each attempt to a subscriber).
+  `malformed`, `not_found`, `too_large`, `timeout`),
+  `gateway_webhooks_out_total{subscriber,outcome}` (`delivered`, `retry`, `dead`: each
+  attempt to a subscriber).
 """
 
 from __future__ import annotations

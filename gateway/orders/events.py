@@ -1,7 +1,10 @@
 """`WebhookIntake`: inbound provider webhooks, stored before they are answered, applied once.
 
-1. The provider verifies and parses the delivery (`Provider.webhook_events`): a forged or
-   unsigned one is refused (401) and nothing is stored.
+1. The provider verifies and parses the delivery: `precheck` refuses on the headers and query
+   alone (`Provider.webhook_precheck`: no credential, a wrong URL token) before a byte of the
+   body is read; `receive` verifies the rest (`Provider.webhook_events`: a body signature). A
+   forged or unsigned delivery is refused (401), one holding more events than the provider
+   sends at once too (413); nothing of either is stored.
 2. Each event is stored under (provider, event id); a redelivery finds it there and is
    acknowledged without being applied again.
 3. The gateway answers 2xx once the events are stored (providers deliver at least once).
@@ -22,7 +25,13 @@ import orjson
 import structlog
 
 from gateway.model.problems import ProblemError
-from gateway.providers.base import Provider, ProviderError, ProviderOrder, WebhookRejected
+from gateway.providers.base import (
+    Provider,
+    ProviderError,
+    ProviderOrder,
+    WebhookRejected,
+    WebhookTooLarge,
+)
 from gateway.store import ProviderFacts, Store, StoredEvent
 
 log = structlog.get_logger(__name__)
@@ -44,23 +53,32 @@ class WebhookIntake:
         self._clock = clock
         self._tasks: set[asyncio.Task[int]] = set()
 
+    def precheck(self, name: str, headers: Mapping[str, str], query: Mapping[str, str]) -> None:
+        """404 for a provider without webhooks, 401 for a credential missing or wrong on the
+        headers and query alone: decided before the body is read."""
+        provider = self._provider(name)
+        try:
+            provider.webhook_precheck(headers, query)
+        except WebhookRejected as exc:
+            raise _rejected(name, str(exc)) from None
+        except UnicodeError:
+            raise _rejected(name, _NOT_TEXT) from None
+
     async def receive(
         self, name: str, headers: Mapping[str, str], query: Mapping[str, str], body: bytes
     ) -> dict[str, int]:
-        provider = self._providers.get(name)
-        if provider is None or not provider.capabilities.webhooks:
-            raise ProblemError(
-                404,
-                "not-found",
-                "No webhook endpoint for this provider",
-                detail=f"no webhooks are configured for {name!r}",
-            )
+        provider = self._provider(name)
         try:
             events = provider.webhook_events(headers, query, body)
         except WebhookRejected as exc:
-            log.warning("webhook.rejected", provider=name, reason=str(exc))
+            raise _rejected(name, str(exc)) from None
+        except UnicodeError:
+            # The body is bytes: only a header or the query (a credential) fails as text.
+            raise _rejected(name, _NOT_TEXT) from None
+        except WebhookTooLarge as exc:
+            log.warning("webhook.too_large", provider=name, reason=str(exc))
             raise ProblemError(
-                401, "webhook-unauthenticated", "Webhook not authentic", detail=str(exc)
+                413, "webhook-too-large", "Webhook holds too many events", detail=str(exc)
             ) from None
         except (ValueError, orjson.JSONDecodeError) as exc:
             raise ProblemError(
@@ -90,6 +108,17 @@ class WebhookIntake:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         return {"received": len(events), "new": len(fresh)}
+
+    def _provider(self, name: str) -> Provider:
+        provider = self._providers.get(name)
+        if provider is None or not provider.capabilities.webhooks:
+            raise ProblemError(
+                404,
+                "not-found",
+                "No webhook endpoint for this provider",
+                detail=f"no webhooks are configured for {name!r}",
+            )
+        return provider
 
     async def apply_pending(self, limit: int = 100) -> int:
         """Apply stored events not applied yet (background loop); returns how many applied."""
@@ -145,6 +174,14 @@ class WebhookIntake:
         """Shutdown: finish applying what was received (all of it is stored anyway)."""
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+_NOT_TEXT = "a credential header or parameter is not valid text"
+
+
+def _rejected(name: str, reason: str) -> ProblemError:
+    log.warning("webhook.rejected", provider=name, reason=reason)
+    return ProblemError(401, "webhook-unauthenticated", "Webhook not authentic", detail=reason)
 
 
 def facts_of(order: ProviderOrder) -> ProviderFacts:

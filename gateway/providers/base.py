@@ -67,6 +67,7 @@ __all__ = [
     "Unauthorized",
     "Unavailable",
     "WebhookRejected",
+    "WebhookTooLarge",
     "error_for_status",
     "load_spec",
     "returns_of",
@@ -109,7 +110,8 @@ class Capabilities:
     stock: bool = False
     """`stock()` reports per-warehouse quantities for stock-aware routing."""
     webhooks: bool = False
-    """`webhook_events()` verifies and parses deliveries to `POST /v1/webhooks/<name>`."""
+    """`webhook_precheck()` and `webhook_events()` verify and parse deliveries to
+    `POST /v1/webhooks/<name>`."""
     returns: bool = False
     """The provider implements `ReturnsProvider` and this account may use it."""
     return_decisions: bool = False
@@ -134,6 +136,10 @@ class ProviderEvent:
 
 class WebhookRejected(Exception):
     """A delivery that is not authentic (bad or missing signature/token): answer 401."""
+
+
+class WebhookTooLarge(Exception):
+    """A delivery carrying more events than the provider sends in one: answer 413, store none."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,12 +224,22 @@ class Provider(Protocol):
         """Send the changed order (only when `capabilities.update`); `Conflict` if too late."""
         ...
 
+    def webhook_precheck(self, headers: Mapping[str, str], query: Mapping[str, str]) -> None:
+        """Refuse a delivery on its headers and query alone, before its body is read.
+
+        Raises `WebhookRejected` when the credential is missing, or wrong where it can be
+        checked without the body (a URL token, a token header); a body signature is checked
+        by `webhook_events`. Only when `capabilities.webhooks`.
+        """
+        ...
+
     def webhook_events(
         self, headers: Mapping[str, str], query: Mapping[str, str], body: bytes
     ) -> list[ProviderEvent]:
         """Verify one delivery and parse its events (only when `capabilities.webhooks`).
 
-        Raises `WebhookRejected` when it is not authentic, `ValueError` when unreadable.
+        Raises `WebhookRejected` when it is not authentic, `WebhookTooLarge` when it holds
+        more events than the provider sends at once, `ValueError` when unreadable.
         """
         ...
 

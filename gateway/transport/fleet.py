@@ -16,7 +16,7 @@ before asking the token endpoint itself.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from aiolimiter import AsyncLimiter
@@ -33,7 +33,8 @@ class RateBucket(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class SharedToken:
-    value: str
+    value: str = field(repr=False)
+    """The bearer token, out of `repr` (logs) like `oauth.Token`'s."""
     ttl_s: float
     """Seconds it may still be used (expiry minus skew), as the fleet agreed."""
     wall_expires_at: float

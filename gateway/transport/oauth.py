@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import aiohttp
 import orjson
@@ -34,7 +34,8 @@ FLEET_POLL_S = 0.05
 
 @dataclass(frozen=True, slots=True)
 class Token:
-    value: str
+    value: str = field(repr=False)
+    """The bearer token: out of `repr`, so a logged or printed `Token` never carries it."""
     expires_at: float
     """Monotonic time after which the token is not used any more (expiry minus skew)."""
     wall_expires_at: float

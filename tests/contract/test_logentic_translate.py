@@ -257,3 +257,23 @@ def test_webhook_without_id_is_keyed_by_its_body_hash() -> None:
     )
     assert event.event_id == "sha256:" + hashlib.sha256(body).hexdigest()
     assert event.status is Status.IN_PROGRESS  # from the topic, the body had no status
+
+
+def test_the_signed_body_topic_wins_over_the_unsigned_header() -> None:
+    body = orjson.dumps({"id": "e-2", "topic": "order-picked", "data": {"id": 5}})
+    [event] = webhooks.events(
+        {"Logentic-Topic": "order-cancelled"}, body, topic_header="Logentic-Topic"
+    )
+    assert (event.topic, event.raw_status, event.status) == (
+        "order-picked",
+        "PICKED",
+        Status.IN_PROGRESS,
+    )
+
+
+def test_a_header_topic_that_is_not_printable_text_is_not_taken() -> None:
+    body = orjson.dumps({"id": "e-3", "data": {"id": 5}})
+    [event] = webhooks.events(
+        {"Logentic-Topic": "order-\udcff\x00"}, body, topic_header="Logentic-Topic"
+    )
+    assert (event.topic, event.status) == ("unknown", None)

@@ -239,6 +239,21 @@ def test_proxy_balances_every_replica_and_checks_readyz(compose: dict[str, Any])
     assert bind_ports <= published
 
 
+def test_proxy_buffers_bodies_and_never_logs_query_strings(compose: dict[str, Any]) -> None:
+    proxy = compose["services"]["proxy"]
+    cfg = _haproxy(DEPLOY / mounts(proxy)["/usr/local/etc/haproxy/haproxy.cfg"])
+    defaults = cfg["defaults"]
+    assert "option http-buffer-request" in defaults  # slow bodies wait at the proxy
+    assert any(d.startswith("timeout http-request ") for d in defaults)
+    directives = [d for section in cfg.values() for d in section]
+    # httplog's %r is the request line with its query: Logitrail's ?token= is a secret.
+    assert "option httplog" not in directives
+    [log_format] = [d for d in directives if d.startswith("log-format ")]
+    assert "%HP" in log_format
+    # %r (also as %{+Q}r; %rc is the retry count), %HU and %HQ all carry the query string.
+    assert not re.search(r"%(\{[^}]*\})?(r(?![a-z])|HU|HQ)", log_format), log_format
+
+
 def test_prometheus_scrapes_every_replica_and_loads_the_alert_rules(
     compose: dict[str, Any],
 ) -> None:

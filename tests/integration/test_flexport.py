@@ -356,12 +356,13 @@ async def test_refused_token_is_a_configuration_error_and_orders_wait(
     assert status == 202
     assert body["status"] == "accepted"
     assert ready.status == 503
-    error = (await read_json(ready))["checks"]["providers"]["flexport"]["error"]
+    entry = (await read_json(ready))["checks"]["providers"]["flexport"]
+    assert entry["error"] == "provider flexport misconfigured"  # /readyz needs no key
+    [state] = [p for p in providers["providers"] if p["name"] == "flexport"]
+    error = state["configuration_error"]
     assert "401" in error
     assert "FLEXPORT_TOKEN" in error
     assert "do not refresh" in error
-    [state] = [p for p in providers["providers"] if p["name"] == "flexport"]
-    assert state["configuration_error"] == error
     assert "fx-test-token" not in orjson.dumps(providers).decode()
     assert flexport.sandbox.count("*", status=401) >= 1
     assert flexport.sandbox.orders_by_external_id(ref("TOK-1")) == []
@@ -388,10 +389,13 @@ async def test_a_token_without_the_b2b_scope_shows_in_readyz_and_d2c_goes_on(
     flexport.sandbox.set_scopes("fx-test-token", frozenset(d2c_only))
     b2b_status, _b = await _submit(gateway, b2b_order("SCOPE-1"))
     ready = await read_json(await gateway.get("/readyz"))
+    providers = await read_json(await gateway.get("/v1/providers", headers=auth()))
     d2c_status, _d = await _submit(gateway, gb_order("SCOPE-2"))
 
     assert b2b_status == 202
-    error = ready["checks"]["providers"]["flexport"]["error"]
+    assert ready["checks"]["providers"]["flexport"]["status"] == "misconfigured"
+    [state] = [p for p in providers["providers"] if p["name"] == "flexport"]
+    error = state["configuration_error"]
     assert "(403)" in error
     assert "write_logistics_orders_b2b" in error
     assert d2c_status == 201

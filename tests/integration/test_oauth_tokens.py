@@ -85,7 +85,10 @@ async def test_invalid_scope_shows_in_readyz_and_orders_wait(
 
     assert ready.status == 503
     assert body["checks"]["store"]["status"] == "ok"
-    error = body["checks"]["providers"]["logitrail"]["error"]
+    assert body["checks"]["providers"]["logitrail"]["error"] == "provider logitrail misconfigured"
+    providers = await read_json(await gateway.get("/v1/providers", headers=auth()))
+    [state] = [p for p in providers["providers"] if p["name"] == "logitrail"]
+    error = state["configuration_error"]
     assert "invalid_scope" in error or "pricing:manage" in error
     resp = await gateway.post("/v1/orders", json=order("SC-1"), headers=auth(key="sc"))
     assert resp.status == 202  # durably queued, not lost, not rejected

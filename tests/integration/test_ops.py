@@ -36,12 +36,21 @@ async def test_readyz_is_ready_with_store_and_providers(gateway: TestClient[Any,
     assert body["checks"]["providers"]["logitrail"]["circuit"] == "closed"
 
 
-async def test_readyz_fails_when_the_store_is_gone(gateway: TestClient[Any, Any]) -> None:
-    await gateway.server.app[STORE].close()
+async def test_readyz_fails_when_the_store_is_gone_with_a_generic_reason(
+    gateway: TestClient[Any, Any],
+) -> None:
+    store = gateway.server.app[STORE]
+    await store.close()
+    try:
+        await store.ping()
+    except Exception as exc:  # what the store says (on PostgreSQL: user, host, database)
+        said = str(exc)
     resp = await gateway.get("/readyz")
     body = await read_json(resp)
     assert resp.status == 503
-    assert body["checks"]["store"]["status"] == "error"
+    # Unauthenticated: the store's own words stay in the log.
+    assert body["checks"]["store"] == {"status": "error", "error": "store unreachable"}
+    assert said not in await resp.text()
 
 
 async def test_readyz_names_a_rate_limited_provider_as_degraded_but_stays_ready(
@@ -75,8 +84,17 @@ async def test_readyz_is_not_ready_on_refused_credentials(
     assert ready.status == 503
     assert body["status"] == "not_ready"
     assert body["checks"]["store"]["status"] == "ok"
-    assert body["checks"]["providers"]["logitrail"]["status"] == "misconfigured"
-    assert "invalid_client" in body["checks"]["providers"]["logitrail"]["error"]
+    entry = body["checks"]["providers"]["logitrail"]
+    assert entry == {
+        "status": "misconfigured",
+        "circuit": "closed",
+        "error": "provider logitrail misconfigured",
+    }
+    # The provider's error_description is for the authenticated view only.
+    assert "invalid_client" not in await ready.text()
+    providers = await read_json(await gateway.get("/v1/providers", headers=auth()))
+    [lt] = [p for p in providers["providers"] if p["name"] == "logitrail"]
+    assert "invalid_client" in lt["configuration_error"]
 
 
 async def test_readyz_is_not_ready_while_a_provider_refuses_its_api_token(
@@ -91,7 +109,7 @@ async def test_readyz_is_not_ready_while_a_provider_refuses_its_api_token(
     assert ready.status == 503
     entry = body["checks"]["providers"]["logentic"]
     assert entry["status"] == "misconfigured"
-    assert "refused the credentials" in entry["error"]
+    assert entry["error"] == "provider logentic misconfigured"
     assert body["checks"]["providers"]["logitrail"]["status"] == "ok"
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 import sys
 from pathlib import Path
@@ -106,6 +107,27 @@ def test_unknown_keys_are_reported_everywhere_at_once() -> None:
 def test_client_needs_exactly_one_kind_of_key() -> None:
     found = problems(base(clients=[{"id": "shop"}]))
     assert any(loc.startswith("clients.0") for loc in found)
+
+
+def test_two_clients_with_one_key_are_refused_naming_both() -> None:
+    same_env = [{"id": "shop", "key_env": "K"}, {"id": "other-shop", "key_env": "K2"}]
+    found = problems(base(clients=same_env), {**ENV, "K2": "key"})  # K and K2 hold one value
+    assert found == {
+        "clients.1.key_env": "clients 'shop' and 'other-shop' have the same key;"
+        " each client needs its own"
+    }
+
+    digest = hashlib.sha256(b"key").hexdigest()  # the value of K, given as its digest
+    mixed = [
+        {"id": "shop", "key_env": "K"},
+        {"id": "b", "key_sha256": hashlib.sha256(b"b").hexdigest()},
+        {"id": "c", "key_sha256": digest},
+    ]
+    found = problems(base(clients=mixed))
+    assert found == {
+        "clients.2.key_sha256": "clients 'shop' and 'c' have the same key;"
+        " each client needs its own"
+    }
 
 
 def test_duplicate_rule_names_are_refused() -> None:

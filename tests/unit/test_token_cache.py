@@ -12,7 +12,8 @@ import pytest
 
 from gateway.observability.metrics import Metrics
 from gateway.providers.errors import ConfigurationError, Unauthorized
-from gateway.transport.oauth import TokenCache
+from gateway.transport.fleet import SharedToken
+from gateway.transport.oauth import Token, TokenCache
 from tests.unit.fakes import FakeClock
 from tests.unit.scripted import Reply, ScriptedServer, scripted
 
@@ -160,3 +161,12 @@ async def test_success_clears_a_previous_configuration_error(
         await c.token()
     assert await c.token() == "t1"
     assert c.configuration_error is None
+
+
+def test_a_token_prints_without_its_value() -> None:
+    value = "eyJ-access-token-4b1d"
+    for held in (Token(value, 1.0, 2.0), SharedToken(value, 60.0, 2.0)):
+        assert value not in repr(held)
+        assert value not in str(held)
+        assert value not in f"{held!r} {[held]}"  # inside a container, as a log line shows it
+        assert held.value == value

@@ -378,15 +378,18 @@ class FlexportAdapter(FlexportReturns):
         return (await self._call("products", params=params, retry_unknown=True)).json()
 
     # webhooks --------------------------------------------------------------------
-    def webhook_events(
-        self, headers: Mapping[str, str], query: Mapping[str, str], body: bytes
-    ) -> list[ProviderEvent]:
+    def webhook_precheck(self, headers: Mapping[str, str], query: Mapping[str, str]) -> None:
         env = self.settings.webhook_secret_env
         webhooks.verify(
             headers,
             self._secrets.reveal(env) if env else None,
             header=self.settings.webhook_token_header,
         )
+
+    def webhook_events(
+        self, headers: Mapping[str, str], query: Mapping[str, str], body: bytes
+    ) -> list[ProviderEvent]:
+        self.webhook_precheck(headers, query)  # the token header is the whole check
         return webhooks.events(body)
 
     # the boundary: HTTP answers become the error tree here, and only here -----------

@@ -3,7 +3,8 @@
 Seed 004 documents no payload signature; a subscription (`POST /webhooks`) is made with
 `authMethod` `TOKEN` (the token is sent in the header named `tokenHeader`) or `BASIC_AUTH`.
 We accept the configured secret as that header's value (also as `Bearer <secret>`), or as the
-password of `Authorization: Basic`, compared in constant time.
+password of `Authorization: Basic`, compared in constant time. The token is all there is to
+check, and it is in the headers: `verify` runs before the body is read.
 
 A delivery is one event object — the envelope `logisticsAccountId`, `logisticsEventId`,
 `logisticsEventType`, `logisticsEventTime` plus `orderId`, `externalOrderId` (and a shipment's

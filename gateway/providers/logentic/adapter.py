@@ -80,7 +80,12 @@ class LogenticAdapter:
         )
         self._session: aiohttp.ClientSession | None = None
         self._transport: ProviderTransport | None = None
-        self.catalog = ItemCatalog(self._lookup_item, ttl_s=settings.item_cache_ttl_s, clock=clock)
+        self.catalog = ItemCatalog(
+            self._lookup_item,
+            ttl_s=settings.item_cache_ttl_s,
+            miss_ttl_s=settings.item_miss_ttl_s,
+            clock=clock,
+        )
         self._stock: tuple[float, dict[int, dict[str, int]]] | None = None
         self._stock_lock = asyncio.Lock()
 
@@ -182,22 +187,35 @@ class LogenticAdapter:
     # items and stock -------------------------------------------------------------
     async def _item_ids(self, submission: Submission) -> dict[str, int]:
         lines = submission.order.lines
-        found = await self.catalog.resolve(sorted({line.sku for line in lines}))
-        missing = [(i, line) for i, line in enumerate(lines) if found.get(line.sku) is None]
-        if missing and self.settings.create_missing_items:
+        bound = self.settings.max_unknown_skus
+        found = await self.catalog.resolve(sorted({line.sku for line in lines}), max_unknown=bound)
+        unasked = any(line.sku not in found for line in lines)
+        missing = [
+            (i, line)
+            for i, line in enumerate(lines)
+            if line.sku in found and found[line.sku] is None
+        ]
+        if missing and self.settings.create_missing_items and not unasked:
             for i, line in missing:
                 problems = translate.item_problems(line, i)
                 if problems:
                     raise Invalid(NAME, "an unknown item cannot be created", fields=problems)
                 if found.get(line.sku) is None:
-                    found[line.sku] = await self._create_item(
+                    item_id = await self._create_item(
                         translate.to_item(line, weight_unit=self.settings.weight_unit)
                     )
+                    found[line.sku] = item_id
+                    self.catalog.remember(line.sku, item_id)
             missing = []
         if missing:
+            # Stopped early: the SKUs past the bound were never asked (the account's rate
+            # limit is every tenant's), so the answer names those found missing so far.
+            stopped = f" (stopped looking after {bound} unknown SKUs)" if unasked else ""
             raise Invalid(
                 NAME,
-                "no Logentic item for SKU " + ", ".join(sorted({m.sku for _i, m in missing})),
+                "no Logentic item for SKU "
+                + ", ".join(sorted({m.sku for _i, m in missing}))
+                + stopped,
                 code="unknown-sku",
                 fields=[
                     FieldError(
@@ -248,17 +266,20 @@ class LogenticAdapter:
             return snapshot
 
     # webhooks --------------------------------------------------------------------
+    def webhook_precheck(self, headers: Mapping[str, str], query: Mapping[str, str]) -> None:
+        webhooks.precheck(headers, self._webhook_secret(), header=self.settings.signature_header)
+
     def webhook_events(
         self, headers: Mapping[str, str], query: Mapping[str, str], body: bytes
     ) -> list[ProviderEvent]:
-        env = self.settings.webhook_secret_env
         webhooks.verify(
-            headers,
-            body,
-            self._secrets.reveal(env) if env else None,
-            header=self.settings.signature_header,
+            headers, body, self._webhook_secret(), header=self.settings.signature_header
         )
         return webhooks.events(headers, body, topic_header=self.settings.topic_header)
+
+    def _webhook_secret(self) -> str | None:
+        env = self.settings.webhook_secret_env
+        return self._secrets.reveal(env) if env else None
 
     # the boundary: HTTP answers become the error tree here, and only here -----------
     async def _pages(self, op: str, params: Mapping[str, str]) -> AsyncIterator[dict[str, Any]]:

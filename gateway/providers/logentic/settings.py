@@ -22,7 +22,15 @@ class LogenticSettings(ProviderSettings):
     warehouses: Mapping[str, LogenticWarehouse]
     per_page: Annotated[int, Field(ge=1, le=100)] = 100
     item_cache_ttl_s: Annotated[float, Field(ge=0)] = 600.0
-    """How long a SKU → item_id answer is trusted; a SKU not in the cache is always looked up."""
+    """How long a SKU → item_id answer is trusted."""
+    item_miss_ttl_s: Annotated[float, Field(ge=0, le=3600)] = 60.0
+    """How long a SKU Logentic has no item for is remembered as missing (0: not at all), so
+    orders repeating it are refused without a look-up each; an item created meanwhile is
+    found once this has passed."""
+    max_unknown_skus: Annotated[int, Field(ge=1, le=1000)] = 10
+    """Unknown SKUs one order may make the gateway look up: past this many the order is
+    refused (422 naming those found missing) without asking about the rest, so one tenant's
+    order cannot spend the account's shared rate limit on a thousand look-ups."""
     stock_cache_ttl_s: Annotated[float, Field(ge=0)] = 30.0
     """How long an item_quantities snapshot serves stock-aware routing."""
     create_missing_items: bool = False

@@ -3,8 +3,10 @@
 Seed 001 shows `Signature: <hex signature>`, `Logentic-Api-Version: V1` and
 `Logentic-Topic: order-completed`, and tells integrators to confirm the scheme; we verify
 HMAC-SHA256 of the exact body bytes with the shared secret, accepting hex (as shown) or
-base64, in constant time. The body is `{"id": <event id>, "topic", "data": {order}}`; with no
-id the body's hash is the dedupe key. Deliveries are at least once.
+base64, in constant time. A delivery without the header is refused before its body is read
+(`precheck`). The body is `{"id": <event id>, "topic", "data": {order}}`; with no id the
+body's hash is the dedupe key. The topic header is not signed, so the signed body's `topic`
+wins and the header only fills in where the body has none. Deliveries are at least once.
 """
 
 from __future__ import annotations
@@ -21,10 +23,19 @@ from gateway.providers.base import ProviderEvent, WebhookRejected
 from gateway.providers.logentic.translate import TOPIC_STATUSES, status_of
 
 
-def verify(headers: Mapping[str, str], body: bytes, secret: str | None, *, header: str) -> None:
+def precheck(headers: Mapping[str, str], secret: str | None, *, header: str) -> str:
+    """The signature header's value; refused when it is missing (or cannot be hex/base64)."""
     given = (headers.get(header) or "").strip()
     if secret is None or not given:
         raise WebhookRejected(f"logentic: missing {header} header")
+    if not given.isascii():
+        raise WebhookRejected(f"logentic: {header} is not a hex or base64 signature")
+    return given
+
+
+def verify(headers: Mapping[str, str], body: bytes, secret: str | None, *, header: str) -> None:
+    given = precheck(headers, secret, header=header)
+    assert secret is not None  # precheck refuses a delivery when no secret is configured
     digest = hmac.new(secret.encode(), body, hashlib.sha256).digest()
     if not (
         hmac.compare_digest(given.lower().encode(), digest.hex().encode())
@@ -39,7 +50,7 @@ def events(headers: Mapping[str, str], body: bytes, *, topic_header: str) -> lis
         raise ValueError("logentic: a webhook body is a JSON object")
     found = data.get("data")
     order: dict[str, Any] = found if isinstance(found, dict) else {}
-    topic = str(headers.get(topic_header) or data.get("topic") or "unknown").lower()
+    topic = str(data.get("topic") or _header_topic(headers, topic_header) or "unknown").lower()
     raw = order.get("status") if isinstance(order.get("status"), str) else None
     raw = raw or TOPIC_STATUSES.get(topic)
     event_id = data.get("id")
@@ -55,3 +66,9 @@ def events(headers: Mapping[str, str], body: bytes, *, topic_header: str) -> lis
             raw_status=raw,
         )
     ]
+
+
+def _header_topic(headers: Mapping[str, str], name: str) -> str | None:
+    # Unsigned and stored as given: only printable ASCII is taken (the topics are names).
+    value = (headers.get(name) or "").strip()
+    return value if value.isascii() and value.isprintable() else None

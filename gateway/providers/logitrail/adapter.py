@@ -306,11 +306,14 @@ class LogitrailAdapter:
         )
         return await self.get(provider_order_id)
 
+    def webhook_precheck(self, headers: Mapping[str, str], query: Mapping[str, str]) -> None:
+        token_env = self.settings.webhook_token_env
+        webhooks.verify(query, self._secrets.reveal(token_env) if token_env else None)
+
     def webhook_events(
         self, headers: Mapping[str, str], query: Mapping[str, str], body: bytes
     ) -> list[ProviderEvent]:
-        token_env = self.settings.webhook_token_env
-        webhooks.verify(query, self._secrets.reveal(token_env) if token_env else None)
+        self.webhook_precheck(headers, query)  # the token is the whole check
         return webhooks.events(body)
 
     async def stock(self, warehouse: str, skus: list[str]) -> StockSnapshot:

@@ -1,9 +1,11 @@
 """Logitrail webhooks: the legacy envelope, authenticated by a shared URL token.
 
 Logitrail signs nothing (logitrail.md §2), so DESIGN §11 registers the gateway's URL with a
-secret `?token=` from `webhook_token_env`, compared in constant time. A delivery is one
-envelope `{event_id, event_type, webhook_id, ts, retry_count, payload}` or, for batch-enabled
-hooks, an array of up to 100; `event_id` is stable across retries and hooks (the dedupe key).
+secret `?token=` from `webhook_token_env`, compared in constant time — on the query alone, so
+a wrong or missing token is refused before the body is read. A delivery is one envelope
+`{event_id, event_type, webhook_id, ts, retry_count, payload}` or, for batch-enabled hooks,
+an array of up to `MAX_BATCH`; a longer one is refused whole (nothing stored). `event_id` is
+stable across retries and hooks (the dedupe key).
 Order events carry `payload.order{id, merchants_order, status, tracking_code, tracking_url}`;
 `order.shipped` adds `payload.shipment{id, carrier_tracking_code}`.
 """
@@ -16,8 +18,11 @@ from typing import Any
 
 import orjson
 
-from gateway.providers.base import ProviderEvent, WebhookRejected
+from gateway.providers.base import ProviderEvent, WebhookRejected, WebhookTooLarge
 from gateway.providers.logitrail.translate import status_of
+
+MAX_BATCH = 100
+"""Envelopes Logitrail sends in one batch delivery at most."""
 
 
 def verify(query: Mapping[str, str], token: str | None) -> None:
@@ -29,6 +34,10 @@ def verify(query: Mapping[str, str], token: str | None) -> None:
 def events(body: bytes) -> list[ProviderEvent]:
     data: Any = orjson.loads(body)
     envelopes = data if isinstance(data, list) else [data]
+    if len(envelopes) > MAX_BATCH:
+        raise WebhookTooLarge(
+            f"logitrail: a batch holds at most {MAX_BATCH} envelopes, this one {len(envelopes)}"
+        )
     out = []
     for env in envelopes:
         if not isinstance(env, dict) or not isinstance(env.get("event_id"), str | int):

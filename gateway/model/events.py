@@ -25,6 +25,8 @@ ORDER_SUBMITTED = "order.submitted"
 ORDER_STATUS_CHANGED = "order.status_changed"
 ORDER_REJECTED = "order.rejected"
 ORDER_CANCELLED = "order.cancelled"
+ORDER_UPDATED = "order.updated"
+"""A client changed the order's fields (`PATCH`); `data.changed` names them, never values."""
 
 _BY_STATUS = {
     Status.ACCEPTED: ORDER_ACCEPTED,
@@ -82,6 +84,7 @@ def order_event_data(
     tracking_code: str | None,
     tracking_url: str | None,
     source: str,
+    actor: str,
     detail: str | None,
 ) -> dict[str, Any]:
     return {
@@ -95,6 +98,7 @@ def order_event_data(
         "tracking_code": tracking_code,
         "tracking_url": tracking_url,
         "source": source,
+        "actor": actor,
         "detail": detail,
     }
 
@@ -111,6 +115,8 @@ def _ts(value: datetime) -> str:
 RETURN_CREATED = "return.created"
 RETURN_STATUS_CHANGED = "return.status_changed"
 RETURN_CANCELLED = "return.cancelled"
+RETURN_DECIDED = "return.decided"
+"""The client gave the merchant's decision (`data.decision`), whether or not the status moved."""
 
 
 def return_event_type(status: ReturnStatus) -> str:
@@ -123,7 +129,12 @@ def return_event_type(status: ReturnStatus) -> str:
 
 
 def return_event_data(
-    ret: ReturnRow, *, previous_status: ReturnStatus | None, source: str, detail: str | None
+    ret: ReturnRow,
+    *,
+    previous_status: ReturnStatus | None,
+    source: str,
+    actor: str,
+    detail: str | None,
 ) -> dict[str, Any]:
     return {
         "return_id": ret.id,
@@ -137,13 +148,23 @@ def return_event_data(
         "provider_status": ret.provider_status,
         "decision": ret.decision.value if ret.decision else None,
         "source": source,
+        "actor": actor,
         "detail": detail,
     }
 
 
 def return_event(
-    ret: ReturnRow, *, previous_status: ReturnStatus | None, source: str, detail: str | None
+    ret: ReturnRow,
+    *,
+    previous_status: ReturnStatus | None,
+    source: str,
+    actor: str,
+    detail: str | None,
+    event_type: str | None = None,
 ) -> NewEvent:
-    """The feed event for `ret` having just entered its current status."""
-    data = return_event_data(ret, previous_status=previous_status, source=source, detail=detail)
-    return NewEvent(ret.client_id, return_event_type(ret.status), ret.id, data)
+    """The feed event for `ret` having just entered its current status (or, with
+    `event_type`, for what was done to it: a decision)."""
+    data = return_event_data(
+        ret, previous_status=previous_status, source=source, actor=actor, detail=detail
+    )
+    return NewEvent(ret.client_id, event_type or return_event_type(ret.status), ret.id, data)

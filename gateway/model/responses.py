@@ -11,8 +11,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from gateway.model.history import Source
 from gateway.model.lifecycle import Outcome
 from gateway.model.orders import CanonicalOrder, Phase, Status
+
+SOURCE = "what caused it: api (a client's call), webhook, poll, submitter"
+ACTOR = "who: the client id (api), the provider (webhook, poll), `submitter`"
 
 
 class Closed(BaseModel):
@@ -34,11 +38,13 @@ class SubmissionState(Closed):
 
 class HistoryItem(Closed):
     status: Status
-    source: str = Field(description="what reported it: api, submitter, webhook, poll")
+    source: Source = Field(description=SOURCE)
+    actor: str = Field(description=ACTOR)
     at: datetime
     detail: str | None
     outcome: Outcome = Field(
-        description="`ignored`: news that would have moved the order backwards, never applied"
+        description="`applied`; `ignored`: news that would have moved the order backwards,"
+        " never applied; `unchanged`: an action that left the status as it was (a `PATCH`)"
     )
 
 
@@ -118,7 +124,9 @@ class EventView(Closed):
     id: str = Field(description="`evt_…`; the `webhook-id` subscribers dedupe on")
     type: str = Field(examples=["order.status_changed"])
     timestamp: datetime
-    data: dict[str, Any] = Field(description="for order events: the order, status, source…")
+    data: dict[str, Any] = Field(
+        description="for order events: the order, status, source, actor, detail…"
+    )
     cursor: str = Field(description="pass as `after` to read on from this event")
 
 

@@ -9,6 +9,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from gateway.model.history import Source
+from gateway.model.responses import ACTOR, SOURCE
 from gateway.model.returns import CanonicalReturn, Decision, ReturnPhase, ReturnStatus, ReturnType
 
 
@@ -26,7 +28,8 @@ class ReturnSubmissionState(_Closed):
 
 class ReturnHistoryItem(_Closed):
     status: ReturnStatus
-    source: str = Field(description="what reported it: api, submitter, poll")
+    source: Source = Field(description=SOURCE)
+    actor: str = Field(description=ACTOR)
     at: datetime
     detail: str | None
 

@@ -23,6 +23,7 @@ import structlog
 from pydantic import AwareDatetime, Field, ValidationError
 
 from gateway.model.clients import Client
+from gateway.model.history import Source
 from gateway.model.lifecycle import FINAL
 from gateway.model.orders import (
     MAX_LINES,
@@ -79,7 +80,7 @@ class OrderChanges:
             raise _not_cancellable(row, f"the order is {row.status} already")
         if row.phase is Phase.PENDING:
             done = await self._while_queued(
-                row, lambda: self._store.cancel_queued(row.id, now=self._clock())
+                row, lambda: self._store.cancel_queued(row.id, actor=client.id, now=self._clock())
             )
             if done is not None:
                 log.info("order.cancelled", order_id=row.id, at="gateway")
@@ -89,13 +90,17 @@ class OrderChanges:
         if provider is None or not provider.capabilities.cancel:
             raise _not_cancellable(row, f"{row.provider} does not cancel orders through its API")
         assert row.provider_order_id is not None
+        # Noted before the call: the provider's webhook announcing the cancellation may be
+        # applied before its answer to this call, and must not take the credit for it.
+        await self._store.request_cancel(row.id, actor=client.id, now=self._clock())
         try:
             result = await provider.cancel(row.provider_order_id)
         except Conflict as exc:
-            row = await self._refresh_quietly(row, provider)
+            await self._store.request_cancel(row.id, actor=None, now=self._clock())
+            row = await self._refresh_quietly(row, provider, client)
             raise _not_cancellable(row, exc.message, provider_code=exc.code) from None
         log.info("order.cancelled", order_id=row.id, at=row.provider, raw_status=result.raw_status)
-        return await self._apply(row, result, detail="cancelled by the client")
+        return await self._apply(row, result, client, detail="cancelled by the client")
 
     async def change(self, client: Client, order_id: str, change: OrderChange) -> OrderRow:
         row = await self._own(client, order_id)
@@ -112,11 +117,20 @@ class OrderChanges:
                 errors=[FieldProblem(p.loc, p.msg, rule=row.provider) for p in problems],
             )
         body = order.model_dump_json()
-        if row.phase is Phase.PENDING:
-            done = await self._while_queued(
-                row,
-                lambda: self._store.replace_body(row.id, body, queued_only=True, now=self._clock()),
+        changed = [name for name in OrderChange.model_fields if name in change.model_fields_set]
+
+        def store(queued_only: bool) -> Awaitable[OrderRow | None]:
+            return self._store.replace_body(
+                row.id,
+                body,
+                queued_only=queued_only,
+                actor=client.id,
+                changed=changed,
+                now=self._clock(),
             )
+
+        if row.phase is Phase.PENDING:
+            done = await self._while_queued(row, lambda: store(True))
             if done is not None:
                 return done
         row = await self._settled(row, _not_changeable)
@@ -126,10 +140,10 @@ class OrderChanges:
         try:
             result = await provider.update(row.provider_order_id, submission)
         except Conflict as exc:
-            row = await self._refresh_quietly(row, provider)
+            row = await self._refresh_quietly(row, provider, client)
             raise _not_changeable(row, exc.message, provider_code=exc.code) from None
-        await self._store.replace_body(row.id, body, queued_only=False, now=self._clock())
-        return await self._apply(row, result, detail="changed by the client")
+        await store(False)
+        return await self._apply(row, result, client, detail="changed by the client")
 
     async def refresh(self, client: Client, order_id: str) -> OrderRow:
         row = await self._own(client, order_id)
@@ -137,7 +151,7 @@ class OrderChanges:
         if row.phase is not Phase.DONE or row.provider_order_id is None or provider is None:
             return row  # nothing at a provider to ask about (yet)
         current = await provider.get(row.provider_order_id)
-        return await self._apply(row, current, detail="refreshed by the client")
+        return await self._apply(row, current, client, detail="refreshed by the client")
 
     # ---------------------------------------------------------------------------
     async def _own(self, client: Client, order_id: str) -> OrderRow:
@@ -179,23 +193,26 @@ class OrderChanges:
             raise refuse(current, f"the order is {current.status}")
         return current
 
-    async def _apply(self, row: OrderRow, result: ProviderOrder, *, detail: str) -> OrderRow:
+    async def _apply(
+        self, row: OrderRow, result: ProviderOrder, client: Client, *, detail: str
+    ) -> OrderRow:
         await self._store.apply_status(
             row.id,
             result.status,
-            source="api",
+            source=Source.API,
+            actor=client.id,
             detail=f"{detail} ({result.raw_status})",
             facts=facts_of(result),
             now=self._clock(),
         )
         return await self._store.get_order(row.id) or row
 
-    async def _refresh_quietly(self, row: OrderRow, provider: Provider) -> OrderRow:
+    async def _refresh_quietly(self, row: OrderRow, provider: Provider, client: Client) -> OrderRow:
         """After a refusal, learn the state that caused it (best effort)."""
         assert row.provider_order_id is not None
         try:
             current = await provider.get(row.provider_order_id)
-            return await self._apply(row, current, detail="read after a refusal")
+            return await self._apply(row, current, client, detail="read after a refusal")
         except Exception:  # the refusal is the answer; a failed read must not hide it
             log.warning("order.refresh_failed", order_id=row.id, exc_info=True)
             return row

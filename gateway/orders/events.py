@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping
 import orjson
 import structlog
 
+from gateway.model.history import Source
 from gateway.model.problems import ProblemError
 from gateway.providers.base import (
     Provider,
@@ -161,7 +162,8 @@ class WebhookIntake:
         outcome = await self._store.apply_status(
             row.id,
             status,
-            source="webhook",
+            source=Source.WEBHOOK,
+            actor=event.provider,
             detail=f"{event.topic} ({facts.raw_status})",
             facts=facts,
             now=self._clock(),

@@ -44,6 +44,7 @@ def order_view(row: OrderRow, history: Sequence[HistoryEntry] | None = None) -> 
             {
                 "status": h.status.value,
                 "source": h.source,
+                "actor": h.actor,
                 "at": ts(h.at),
                 "detail": h.detail,
                 "outcome": h.outcome.value,

@@ -28,6 +28,8 @@ import structlog
 
 from gateway.config import Settings
 from gateway.model.clients import Client
+from gateway.model.events import RETURN_DECIDED
+from gateway.model.history import Source
 from gateway.model.orders import CanonicalOrder
 from gateway.model.problems import FieldProblem, ProblemError
 from gateway.model.returns import CanonicalReturn, Decision, ReturnPhase, ReturnStatus
@@ -217,7 +219,7 @@ class ReturnService:
             raise refused(
                 row, "not-cancellable", "The provider refuses to cancel it", exc
             ) from None
-        return await self._record(row, found, "cancelled by the client")
+        return await self._record(row, found, "cancelled by the client", actor=client.id)
 
     async def decide(self, client: Client, return_id: str, decision: Decision) -> dict[str, Any]:
         row = await self._owned(client, return_id)
@@ -235,7 +237,9 @@ class ReturnService:
             raise refused(
                 row, "decision-invalid", "The provider rejects this decision", exc, status=422
             ) from None
-        return await self._record(row, found, f"decision {decision.value}")
+        return await self._record(
+            row, found, f"decision {decision.value}", actor=client.id, event=RETURN_DECIDED
+        )
 
     async def poll(self, *, limit: int, older_than_s: float) -> int:
         """Read unfinished returns back from their providers (least recently seen first).
@@ -264,7 +268,9 @@ class ReturnService:
                 await self._store.update_return(row.id, ReturnStep(checked_at=now, touch=False))
                 continue
             log.info("return.poll.changed", return_id=row.id, raw=found.raw_status)
-            await self._record(row, found, "poll", source="poll", checked_at=now)
+            await self._record(
+                row, found, "poll", source=Source.POLL, actor=row.provider, checked_at=now
+            )
         return read
 
     async def _record(
@@ -273,8 +279,10 @@ class ReturnService:
         found: ProviderReturn,
         why: str,
         *,
-        source: str = "api",
+        source: str = Source.API,
+        actor: str,
         checked_at: float | None = None,
+        event: str | None = None,
     ) -> dict[str, Any]:
         row = await self._store.update_return(
             row.id,
@@ -285,7 +293,9 @@ class ReturnService:
                 clear_error=True,
                 checked_at=checked_at,
                 source=source,
+                actor=actor,
                 detail=f"{why}; {row.provider}: {found.raw_status}",
+                event=event,
             ),
         )
         log.info("return.updated", return_id=row.id, status=row.status, why=why)

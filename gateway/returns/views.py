@@ -37,7 +37,13 @@ def return_view(
     }
     if history is not None:
         view["history"] = [
-            {"status": h.status.value, "source": h.source, "at": ts(h.at), "detail": h.detail}
+            {
+                "status": h.status.value,
+                "source": h.source,
+                "actor": h.actor,
+                "at": ts(h.at),
+                "detail": h.detail,
+            }
             for h in history
         ]
     return view

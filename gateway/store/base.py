@@ -199,6 +199,7 @@ class Store(ReturnStore, Protocol):
         status: Status,
         *,
         source: str,
+        actor: str,
         detail: str | None = None,
         facts: ProviderFacts | None = None,
         now: float,
@@ -208,10 +209,18 @@ class Store(ReturnStore, Protocol):
         Applied: the status changes, history and an event record it, all in one transaction.
         Ignored (a regression): history records it as ignored; nothing else changes.
         Either way `facts` (raw status, tracking) are kept and `synced_at` is set to `now`.
+        A cancellation reported while a client's cancel request is recent (`request_cancel`)
+        is recorded as that client's (`gateway.model.history.credit_cancel`).
         """
         ...
 
-    async def cancel_queued(self, order_id: str, *, now: float) -> OrderRow | None:
+    async def request_cancel(self, order_id: str, *, actor: str | None, now: float) -> None:
+        """Note that client `actor` asks the provider to cancel the order (None: withdraw it,
+        the provider refused), before the call, so that whoever reports the cancellation first
+        — the call's answer, a webhook, a poll — records it as the client's."""
+        ...
+
+    async def cancel_queued(self, order_id: str, *, actor: str, now: float) -> OrderRow | None:
         """Cancel an order no provider call was made for (phase `pending`, not leased).
 
         The order ends `cancelled` (phase `cancelled`), with its history entry and event;
@@ -220,10 +229,19 @@ class Store(ReturnStore, Protocol):
         ...
 
     async def replace_body(
-        self, order_id: str, body: str, *, queued_only: bool, now: float
+        self,
+        order_id: str,
+        body: str,
+        *,
+        queued_only: bool,
+        actor: str,
+        changed: Sequence[str],
+        now: float,
     ) -> OrderRow | None:
         """Store a changed canonical order; with `queued_only`, only while it is `pending`
-        and not leased (None otherwise)."""
+        and not leased (None otherwise). History records the change (status unchanged, the
+        `changed` field names) and an `order.updated` event announces it, in the same
+        transaction."""
         ...
 
     async def claim_for_poll(

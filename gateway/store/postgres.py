@@ -25,6 +25,7 @@ import asyncpg
 import orjson
 import structlog
 
+from gateway.model.history import Source
 from gateway.model.lifecycle import Outcome
 from gateway.model.orders import OPEN_PHASES, Phase, Status
 from gateway.store import postgres_schema
@@ -159,7 +160,14 @@ class PostgresStore(PostgresAfterSubmission, PostgresDeliveries, RecordQueries, 
                     order.provider_reference,
                 )
                 await record_transition(
-                    db, order.id, order.status, None, source="api", detail=None, at=stamp
+                    db,
+                    order.id,
+                    order.status,
+                    None,
+                    source=Source.API,
+                    actor=order.client_id,
+                    detail=None,
+                    at=stamp,
                 )
                 if idempotency is not None:
                     await db.execute(
@@ -222,13 +230,18 @@ class PostgresStore(PostgresAfterSubmission, PostgresDeliveries, RecordQueries, 
     async def history(self, order_id: str) -> Sequence[HistoryEntry]:
         async with self._conn() as conn:
             rows = await conn.fetch(
-                "SELECT status, source, detail, at, outcome FROM order_history WHERE order_id = $1"
-                " ORDER BY seq",
+                "SELECT status, source, actor, detail, at, outcome FROM order_history"
+                " WHERE order_id = $1 ORDER BY seq",
                 order_id,
             )
         return [
             HistoryEntry(
-                Status(r["status"]), r["source"], r["at"], r["detail"], Outcome(r["outcome"])
+                Status(r["status"]),
+                r["source"],
+                r["actor"],
+                r["at"],
+                r["detail"],
+                Outcome(r["outcome"]),
             )
             for r in rows
         ]
@@ -312,6 +325,7 @@ class PostgresStore(PostgresAfterSubmission, PostgresDeliveries, RecordQueries, 
                         status,
                         previous,
                         source=step.source,
+                        actor=step.actor,
                         detail=step.detail,
                         at=stamp,
                     )

@@ -19,7 +19,14 @@ from typing import Any
 
 import orjson
 
-from gateway.model.events import EventRow, NewEvent, order_event_data, order_event_type
+from gateway.model.events import (
+    ORDER_UPDATED,
+    EventRow,
+    NewEvent,
+    order_event_data,
+    order_event_type,
+)
+from gateway.model.history import Cause, Source, changed_detail, credit_cancel
 from gateway.model.lifecycle import Outcome, decide, reached
 from gateway.model.orders import Phase, Status
 from gateway.orders.ids import ulid
@@ -61,24 +68,29 @@ async def record_transition(
     previous: Status | None,
     *,
     source: str,
+    actor: str,
     detail: str | None,
     at: datetime,
     outcome: Outcome = Outcome.APPLIED,
+    event_type: str | None = None,
+    changed: Sequence[str] | None = None,
 ) -> None:
-    """History entry for a status the order took (or ignored); an event when it took it.
+    """History entry for a status the order took (or ignored, or kept); an event when it took
+    it, or of `event_type` (with the `changed` field names) whatever the outcome.
     The caller holds the order row (inserted or locked), so history numbers cannot race."""
     await db.execute(
-        "INSERT INTO order_history (order_id, seq, status, source, detail, at, outcome)"
-        " SELECT $1, COALESCE(MAX(seq), 0) + 1, $2, $3, $4, $5, $6"
+        "INSERT INTO order_history (order_id, seq, status, source, actor, detail, at, outcome)"
+        " SELECT $1, COALESCE(MAX(seq), 0) + 1, $2, $3, $4, $5, $6, $7"
         " FROM order_history WHERE order_id = $1",
         order_id,
         status.value,
         source,
+        actor,
         detail,
         at,
         outcome.value,
     )
-    if outcome is not Outcome.APPLIED:
+    if event_type is None and outcome is not Outcome.APPLIED:
         return
     r = await db.fetchrow("SELECT * FROM orders WHERE id = $1", order_id)
     data = order_event_data(
@@ -92,11 +104,13 @@ async def record_transition(
         tracking_code=r["tracking_code"],
         tracking_url=r["tracking_url"],
         source=source,
+        actor=actor,
         detail=detail,
     )
-    await append_event(
-        db, NewEvent(r["client_id"], order_event_type(status), order_id, data), now=at.timestamp()
-    )
+    if changed is not None:
+        data["changed"] = list(changed)
+    event = NewEvent(r["client_id"], event_type or order_event_type(status), order_id, data)
+    await append_event(db, event, now=at.timestamp())
 
 
 async def verdict_for(
@@ -140,6 +154,7 @@ class PostgresAfterSubmission(PostgresPool):
         status: Status,
         *,
         source: str,
+        actor: str,
         detail: str | None = None,
         facts: ProviderFacts | None = None,
         now: float,
@@ -167,11 +182,19 @@ class PostgresAfterSubmission(PostgresPool):
                         status,
                         current,
                         source=source,
+                        actor=actor,
                         detail=why,
                         at=at,
                         outcome=outcome,
                     )
                 return outcome
+            cause = Cause(source, actor, detail)
+            if status is Status.CANCELLED:
+                asked = await db.fetchrow(
+                    "SELECT cancel_requested_by, cancel_requested_at FROM orders WHERE id = $1",
+                    order_id,
+                )
+                cause = credit_cancel(cause, requested_by=asked[0], requested_at=asked[1], now=now)
             await db.execute(
                 "UPDATE orders SET status = $1, updated_at = $2 WHERE id = $3",
                 status.value,
@@ -179,11 +202,28 @@ class PostgresAfterSubmission(PostgresPool):
                 order_id,
             )
             await record_transition(
-                db, order_id, status, current, source=source, detail=detail, at=at
+                db,
+                order_id,
+                status,
+                current,
+                source=cause.source,
+                actor=cause.actor,
+                detail=cause.detail,
+                at=at,
             )
             return outcome
 
-    async def cancel_queued(self, order_id: str, *, now: float) -> OrderRow | None:
+    async def request_cancel(self, order_id: str, *, actor: str | None, now: float) -> None:
+        async with self._tx() as db:
+            await db.execute(
+                "UPDATE orders SET cancel_requested_by = $2, cancel_requested_at = $3"
+                " WHERE id = $1",
+                order_id,
+                actor,
+                now if actor is not None else None,
+            )
+
+    async def cancel_queued(self, order_id: str, *, actor: str, now: float) -> OrderRow | None:
         at = _at(now)
         async with self._tx() as db:
             previous = await db.fetchval(
@@ -208,7 +248,8 @@ class PostgresAfterSubmission(PostgresPool):
                 order_id,
                 Status.CANCELLED,
                 Status(previous),
-                source="api",
+                source=Source.API,
+                actor=actor,
                 detail="cancelled before it reached the provider",
                 at=at,
             )
@@ -218,10 +259,18 @@ class PostgresAfterSubmission(PostgresPool):
         return self._to_row(r)
 
     async def replace_body(
-        self, order_id: str, body: str, *, queued_only: bool, now: float
+        self,
+        order_id: str,
+        body: str,
+        *,
+        queued_only: bool,
+        actor: str,
+        changed: Sequence[str],
+        now: float,
     ) -> OrderRow | None:
+        at = _at(now)
         where = "id = $3"
-        args: list[Any] = [body, _at(now), order_id]
+        args: list[Any] = [body, at, order_id]
         if queued_only:
             where += " AND phase = 'pending' AND (lease_until IS NULL OR lease_until <= $4)"
             args.append(now)
@@ -231,7 +280,23 @@ class PostgresAfterSubmission(PostgresPool):
                 f" RETURNING {self._order_columns}",
                 *args,
             )
-        return self._to_row(r) if r is not None else None
+            if r is None:
+                return None
+            status = Status(r["status"])
+            await record_transition(
+                db,
+                order_id,
+                status,
+                status,
+                source=Source.API,
+                actor=actor,
+                detail=changed_detail(changed),
+                at=at,
+                outcome=Outcome.UNCHANGED,
+                event_type=ORDER_UPDATED,
+                changed=changed,
+            )
+        return self._to_row(r)
 
     async def claim_for_poll(
         self, provider: str, *, now: float, older_than: float, limit: int

@@ -15,6 +15,7 @@ import asyncpg
 import orjson
 
 from gateway.model.events import return_event
+from gateway.model.history import Source
 from gateway.model.returns import (
     FINAL_RETURN_STATUSES,
     OPEN_RETURN_PHASES,
@@ -97,10 +98,11 @@ class PostgresReturns(PostgresLeases):
                     stamp,
                     ret.provider_reference,
                 )
-                await _history(
-                    db, ret.id, ReturnStatus.ACCEPTED, source="api", detail=None, at=stamp
+                api = (Source.API, ret.client_id)
+                await _history(db, ret.id, ReturnStatus.ACCEPTED, api, detail=None, at=stamp)
+                event = return_event(
+                    _row(row), previous_status=None, source=api[0], actor=api[1], detail=None
                 )
-                event = return_event(_row(row), previous_status=None, source="api", detail=None)
                 await append_event(db, event, now=now)
                 if idempotency is not None:
                     await db.execute(
@@ -163,12 +165,14 @@ class PostgresReturns(PostgresLeases):
     async def return_history(self, return_id: str) -> Sequence[ReturnHistoryEntry]:
         async with self._conn() as conn:
             rows = await conn.fetch(
-                "SELECT status, source, detail, at FROM return_history WHERE return_id = $1"
+                "SELECT status, source, actor, detail, at FROM return_history WHERE return_id = $1"
                 " ORDER BY seq",
                 return_id,
             )
         return [
-            ReturnHistoryEntry(ReturnStatus(r["status"]), r["source"], r["at"], r["detail"])
+            ReturnHistoryEntry(
+                ReturnStatus(r["status"]), r["source"], r["actor"], r["at"], r["detail"]
+            )
             for r in rows
         ]
 
@@ -235,15 +239,17 @@ class PostgresReturns(PostgresLeases):
             )
             if row is None:
                 raise LeaseLost(return_id)
-            if status is not None:
-                await _history(
-                    db, return_id, status, source=step.source, detail=step.detail, at=stamp
-                )
+            if status is not None or step.event is not None:
+                previous = ReturnStatus(current)
+                who = (step.source, step.actor)
+                await _history(db, return_id, status or previous, who, detail=step.detail, at=stamp)
                 event = return_event(
                     _row(row),
-                    previous_status=ReturnStatus(current),
+                    previous_status=previous,
                     source=step.source,
+                    actor=step.actor,
                     detail=step.detail,
+                    event_type=step.event,
                 )
                 await append_event(db, event, now=stamp.timestamp())
         return _row(row)
@@ -282,19 +288,20 @@ async def _history(
     db: Any,
     return_id: str,
     status: ReturnStatus,
+    who: tuple[str, str],
     *,
-    source: str,
     detail: str | None,
     at: datetime,
 ) -> None:
+    """One history entry; `who` is (source, actor)."""
     # Callers hold the return row (inserted or locked FOR UPDATE), so MAX(seq) cannot race.
     await db.execute(
-        "INSERT INTO return_history (return_id, seq, status, source, detail, at)"
-        " SELECT $1, COALESCE(MAX(seq), 0) + 1, $2, $3, $4, $5"
+        "INSERT INTO return_history (return_id, seq, status, source, actor, detail, at)"
+        " SELECT $1, COALESCE(MAX(seq), 0) + 1, $2, $3, $4, $5, $6"
         " FROM return_history WHERE return_id = $1",
         return_id,
         status.value,
-        source,
+        *who,
         detail,
         at,
     )

@@ -9,6 +9,7 @@ from enum import StrEnum
 from typing import Any
 
 from gateway.model.events import EventRow
+from gateway.model.history import SUBMITTER_ACTOR, Source
 from gateway.model.lifecycle import Outcome
 from gateway.model.orders import Phase, Status
 from gateway.model.returns import Decision, ReturnPhase, ReturnStatus
@@ -72,10 +73,13 @@ class OrderRow:
 class HistoryEntry:
     status: Status
     source: str
+    actor: str
+    """Who: the client id (`api`), the provider (`webhook`, `poll`), `submitter`."""
     at: datetime
     detail: str | None = None
     outcome: Outcome = Outcome.APPLIED
-    """`ignored`: news that would have moved the order backwards, kept for the record only."""
+    """`ignored`: news that would have moved the order backwards, kept for the record only;
+    `unchanged`: an action that left the status as it was (a change of the order's fields)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,6 +182,7 @@ class ReturnRow:
 class ReturnHistoryEntry:
     status: ReturnStatus
     source: str
+    actor: str
     at: datetime
     detail: str | None = None
 
@@ -211,8 +216,15 @@ class ReturnStep:
     touch: bool = True
     """Bump `updated_at`; False when nothing callers see has changed (a poll that found the
     same state)."""
-    source: str = "submitter"
+    source: str = Source.SUBMITTER
+    actor: str = SUBMITTER_ACTOR
     detail: str | None = None
+    event: str | None = None
+    """Record the step in history and announce it as this event type even when the status
+    stays (a decision: `return.decided`); a status change then goes out as this event too."""
+
+    def __post_init__(self) -> None:
+        _check_cause(self.source, self.actor)
 
 
 class BeginOutcome(StrEnum):
@@ -249,10 +261,20 @@ class Transition:
     count_attempt: bool = False
     release: bool = False
     """Give up the lease (the worker is done with the order for now)."""
-    source: str = "submitter"
+    source: str = Source.SUBMITTER
+    actor: str = SUBMITTER_ACTOR
     detail: str | None = None
     facts: ProviderFacts | None = None
     """What the provider's answer said besides the status (a confirm's tracking code)."""
+
+    def __post_init__(self) -> None:
+        _check_cause(self.source, self.actor)
+
+
+def _check_cause(source: str, actor: str) -> None:
+    """A step not the submitter's must name who caused it (the default actor is its)."""
+    if source != Source.SUBMITTER and actor == SUBMITTER_ACTOR:
+        raise ValueError(f"a {source} step needs its actor")
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,7 @@ import aiosqlite
 import orjson
 import structlog
 
+from gateway.model.history import Source
 from gateway.model.lifecycle import Outcome
 from gateway.model.orders import OPEN_PHASES, Phase, Status
 from gateway.store.base import LeaseLost, OrderExists, ProviderOrderTaken, StoreUnavailable
@@ -190,7 +191,8 @@ class SqliteStore(
                     order.id,
                     order.status,
                     None,
-                    source="api",
+                    source=Source.API,
+                    actor=order.client_id,
                     detail=None,
                     stamp=stamp,
                     order=inserted,
@@ -261,14 +263,15 @@ class SqliteStore(
 
     async def history(self, order_id: str) -> Sequence[HistoryEntry]:
         rows = await self._read(
-            "SELECT status, source, detail, at, outcome FROM order_history WHERE order_id = ?"
-            " ORDER BY seq",
+            "SELECT status, source, actor, detail, at, outcome FROM order_history"
+            " WHERE order_id = ? ORDER BY seq",
             (order_id,),
         )
         return [
             HistoryEntry(
                 Status(r["status"]),
                 r["source"],
+                r["actor"],
                 datetime.fromisoformat(r["at"]),
                 r["detail"],
                 Outcome(r["outcome"]),
@@ -365,6 +368,7 @@ class SqliteStore(
                         status,
                         previous,
                         source=step.source,
+                        actor=step.actor,
                         detail=step.detail,
                         stamp=stamp,
                         order=updated,

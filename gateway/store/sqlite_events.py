@@ -19,7 +19,14 @@ from typing import Any
 
 import orjson
 
-from gateway.model.events import EventRow, NewEvent, order_event_data, order_event_type
+from gateway.model.events import (
+    ORDER_UPDATED,
+    EventRow,
+    NewEvent,
+    order_event_data,
+    order_event_type,
+)
+from gateway.model.history import Cause, Source, changed_detail, credit_cancel
 from gateway.model.lifecycle import Outcome, decide, reached
 from gateway.model.orders import Phase, Status
 from gateway.orders.ids import ulid
@@ -64,22 +71,26 @@ async def record_transition(
     previous: Status | None,
     *,
     source: str,
+    actor: str,
     detail: str | None,
     stamp: str,
     outcome: Outcome = Outcome.APPLIED,
     order: sqlite3.Row | None = None,
+    event_type: str | None = None,
+    changed: Sequence[str] | None = None,
 ) -> None:
-    """History entry for a status the order took (or ignored); an event when it took it.
+    """History entry for a status the order took (or ignored, or kept); an event when it took
+    it, or of `event_type` (with the `changed` field names) whatever the outcome.
 
     `order` is the order's row as it stands after the change, when the caller has it already.
     """
     await db.execute(
-        "INSERT INTO order_history (order_id, seq, status, source, detail, at, outcome)"
-        " SELECT ?, COALESCE(MAX(seq), 0) + 1, ?, ?, ?, ?, ? FROM order_history"
+        "INSERT INTO order_history (order_id, seq, status, source, actor, detail, at, outcome)"
+        " SELECT ?, COALESCE(MAX(seq), 0) + 1, ?, ?, ?, ?, ?, ? FROM order_history"
         " WHERE order_id = ?",
-        (order_id, status, source, detail, stamp, outcome, order_id),
+        (order_id, status, source, actor, detail, stamp, outcome, order_id),
     )
-    if outcome is not Outcome.APPLIED:
+    if event_type is None and outcome is not Outcome.APPLIED:
         return
     r = order
     if r is None:
@@ -95,11 +106,14 @@ async def record_transition(
         tracking_code=r["tracking_code"],
         tracking_url=r["tracking_url"],
         source=source,
+        actor=actor,
         detail=detail,
     )
+    if changed is not None:
+        data["changed"] = list(changed)
     await append_event(
         db,
-        NewEvent(r["client_id"], order_event_type(status), order_id, data),
+        NewEvent(r["client_id"], event_type or order_event_type(status), order_id, data),
         now=datetime.fromisoformat(stamp).timestamp(),
     )
 
@@ -145,6 +159,7 @@ class SqliteAfterSubmission:
         status: Status,
         *,
         source: str,
+        actor: str,
         detail: str | None = None,
         facts: ProviderFacts | None = None,
         now: float,
@@ -167,21 +182,46 @@ class SqliteAfterSubmission:
                         status,
                         current,
                         source=source,
+                        actor=actor,
                         detail=why,
                         stamp=stamp,
                         outcome=outcome,
                     )
                 return outcome
+            cause = Cause(source, actor, detail)
+            if status is Status.CANCELLED:
+                rows = list(
+                    await db.execute_fetchall(
+                        "SELECT cancel_requested_by, cancel_requested_at FROM orders WHERE id = ?",
+                        (order_id,),
+                    )
+                )
+                by, at = rows[0]
+                cause = credit_cancel(cause, requested_by=by, requested_at=at, now=now)
             await db.execute(
                 "UPDATE orders SET status = ?, updated_at = ? WHERE id = ?",
                 (status, stamp, order_id),
             )
             await record_transition(
-                db, order_id, status, current, source=source, detail=detail, stamp=stamp
+                db,
+                order_id,
+                status,
+                current,
+                source=cause.source,
+                actor=cause.actor,
+                detail=cause.detail,
+                stamp=stamp,
             )
             return outcome
 
-    async def cancel_queued(self, order_id: str, *, now: float) -> OrderRow | None:
+    async def request_cancel(self, order_id: str, *, actor: str | None, now: float) -> None:
+        async with self._tx() as db:
+            await db.execute(
+                "UPDATE orders SET cancel_requested_by = ?, cancel_requested_at = ? WHERE id = ?",
+                (actor, now if actor is not None else None, order_id),
+            )
+
+    async def cancel_queued(self, order_id: str, *, actor: str, now: float) -> OrderRow | None:
         stamp = stamp_of(now)
         async with self._tx() as db:
             cur = await db.execute(
@@ -201,7 +241,8 @@ class SqliteAfterSubmission:
                 order_id,
                 Status.CANCELLED,
                 Status(next(iter(previous))[0]) if previous else None,
-                source="api",
+                source=Source.API,
+                actor=actor,
                 detail="cancelled before it reached the provider",
                 stamp=stamp,
             )
@@ -211,23 +252,47 @@ class SqliteAfterSubmission:
         return self._to_row(next(iter(rows)))
 
     async def replace_body(
-        self, order_id: str, body: str, *, queued_only: bool, now: float
+        self,
+        order_id: str,
+        body: str,
+        *,
+        queued_only: bool,
+        actor: str,
+        changed: Sequence[str],
+        now: float,
     ) -> OrderRow | None:
+        stamp = stamp_of(now)
         where = "id = ?"
-        args: list[Any] = [body, stamp_of(now), order_id]
+        args: list[Any] = [body, stamp, order_id]
         if queued_only:
             where += " AND phase = 'pending' AND (lease_until IS NULL OR lease_until <= ?)"
             args.append(now)
         async with self._tx() as db:
-            cur = await db.execute(
-                f"UPDATE orders SET body = ?, updated_at = ? WHERE {where}", tuple(args)
+            rows = list(
+                await db.execute_fetchall(
+                    f"UPDATE orders SET body = ?, updated_at = ? WHERE {where}"
+                    f" RETURNING {self._order_columns}",
+                    tuple(args),
+                )
             )
-            if cur.rowcount == 0:
+            if not rows:
                 return None
-            rows = await db.execute_fetchall(
-                f"SELECT {self._order_columns} FROM orders WHERE id = ?", (order_id,)
+            status = Status(rows[0]["status"])
+            await record_transition(
+                db,
+                order_id,
+                status,
+                status,
+                source=Source.API,
+                actor=actor,
+                detail=changed_detail(changed),
+                stamp=stamp,
+                outcome=Outcome.UNCHANGED,
+                order=rows[0],
+                event_type=ORDER_UPDATED,
+                changed=changed,
             )
-        return self._to_row(next(iter(rows)))
+        return self._to_row(rows[0])
 
     async def claim_for_poll(
         self, provider: str, *, now: float, older_than: float, limit: int

@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 
 from gateway.model.events import return_event
+from gateway.model.history import Source
 from gateway.model.returns import (
     FINAL_RETURN_STATUSES,
     OPEN_RETURN_PHASES,
@@ -110,10 +111,9 @@ class SqliteReturns(SqliteLeases):
                         ret.provider_reference,
                     ),
                 )
-                await _history(
-                    db, ret.id, ReturnStatus.ACCEPTED, source="api", detail=None, stamp=stamp
-                )
-                await _announce(db, ret.id, None, source="api", detail=None, now=now)
+                api = (Source.API, ret.client_id)
+                await _history(db, ret.id, ReturnStatus.ACCEPTED, api, detail=None, stamp=stamp)
+                await _announce(db, ret.id, None, api, detail=None, now=now)
                 if idempotency is not None:
                     await db.execute(
                         "UPDATE idempotency SET order_id = ? WHERE client_id = ? AND key = ?",
@@ -175,13 +175,17 @@ class SqliteReturns(SqliteLeases):
 
     async def return_history(self, return_id: str) -> Sequence[ReturnHistoryEntry]:
         rows = await self._read(
-            "SELECT status, source, detail, at FROM return_history WHERE return_id = ?"
+            "SELECT status, source, actor, detail, at FROM return_history WHERE return_id = ?"
             " ORDER BY seq",
             (return_id,),
         )
         return [
             ReturnHistoryEntry(
-                ReturnStatus(r["status"]), r["source"], datetime.fromisoformat(r["at"]), r["detail"]
+                ReturnStatus(r["status"]),
+                r["source"],
+                r["actor"],
+                datetime.fromisoformat(r["at"]),
+                r["detail"],
             )
             for r in rows
         ]
@@ -245,17 +249,20 @@ class SqliteReturns(SqliteLeases):
             )
             if cur.rowcount == 0:
                 raise LeaseLost(return_id)
-            if status is not None:
+            if status is not None or step.event is not None:
+                previous = ReturnStatus(current[0][0])
+                who = (step.source, step.actor)
                 await _history(
-                    db, return_id, status, source=step.source, detail=step.detail, stamp=stamp
+                    db, return_id, status or previous, who, detail=step.detail, stamp=stamp
                 )
                 await _announce(
                     db,
                     return_id,
-                    ReturnStatus(current[0][0]),
-                    source=step.source,
+                    previous,
+                    who,
                     detail=step.detail,
                     now=datetime.fromisoformat(stamp).timestamp(),
+                    event_type=step.event,
                 )
             rows = list(
                 await db.execute_fetchall(
@@ -293,16 +300,26 @@ async def _announce(
     db: Statements,
     return_id: str,
     previous: ReturnStatus | None,
+    who: tuple[str, str],
     *,
-    source: str,
     detail: str | None,
     now: float,
+    event_type: str | None = None,
 ) -> None:
-    """The return's new status into its tenant's feed, in the transaction that made it."""
+    """The return's new status (or `event_type`: what was done to it) into its tenant's feed,
+    in the transaction that made it; `who` is (source, actor)."""
     rows = list(
         await db.execute_fetchall(f"SELECT {_COLUMNS} FROM returns WHERE id = ?", (return_id,))
     )
-    event = return_event(_row(rows[0]), previous_status=previous, source=source, detail=detail)
+    source, actor = who
+    event = return_event(
+        _row(rows[0]),
+        previous_status=previous,
+        source=source,
+        actor=actor,
+        detail=detail,
+        event_type=event_type,
+    )
     await append_event(db, event, now=now)
 
 
@@ -310,13 +327,15 @@ async def _history(
     db: Statements,
     return_id: str,
     status: ReturnStatus,
+    who: tuple[str, str],
     *,
-    source: str,
     detail: str | None,
     stamp: str,
 ) -> None:
+    """One history entry; `who` is (source, actor)."""
     await db.execute(
-        "INSERT INTO return_history SELECT ?, COALESCE(MAX(seq), 0) + 1, ?, ?, ?, ?"
-        " FROM return_history WHERE return_id = ?",
-        (return_id, status, source, detail, stamp, return_id),
+        "INSERT INTO return_history (return_id, seq, status, source, actor, detail, at)"
+        " SELECT ?, COALESCE(MAX(seq), 0) + 1, ?, ?, ?, ?, ? FROM return_history"
+        " WHERE return_id = ?",
+        (return_id, status, *who, detail, stamp, return_id),
     )

@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 import structlog
 
 from gateway.config import ProviderSettings
+from gateway.model.history import Source
 from gateway.orders.events import facts_of
 from gateway.providers.base import NotFound, Provider, ProviderError
 from gateway.store import OrderRow, Store
@@ -83,7 +84,8 @@ class StatusPoller:
         outcome = await self._store.apply_status(
             row.id,
             current.status,
-            source="poll",
+            source=Source.POLL,
+            actor=row.provider,
             detail=f"poll ({current.raw_status})",
             facts=facts_of(current),
             now=self._clock(),

@@ -616,10 +616,11 @@ async def test_the_whole_return_life_on_postgresql(
     assert decided["decision"] == "to_shelf"
     assert [r["id"] for r in listed["items"]] == [created["id"]]
     assert polled["history"][-1]["source"] == "poll"
-    assert [h["status"] for h in polled["history"]] == [
-        "accepted",
-        "registered",
-        "awaiting_decision",
+    assert [(h["status"], h["source"]) for h in polled["history"]] == [
+        ("accepted", "api"),
+        ("registered", "submitter"),
+        ("registered", "api"),  # the decision, which left the status as it was
+        ("awaiting_decision", "poll"),
     ]
     assert cancelled["status"] == "cancelled"
     assert [h["status"] for h in cancelled["history"]] == ["accepted", "registered", "cancelled"]

@@ -164,10 +164,14 @@ async def test_claim_due_leases_open_returns_once(store: Store) -> None:
 
 async def test_a_final_status_is_never_left(store: Store) -> None:
     await insert(store, new("ret_1"))
-    await store.update_return("ret_1", ReturnStep(status=ReturnStatus.CANCELLED, source="api"))
+    await store.update_return(
+        "ret_1", ReturnStep(status=ReturnStatus.CANCELLED, source="api", actor="c")
+    )
     row = await store.update_return(
         "ret_1",
-        ReturnStep(status=ReturnStatus.REGISTERED, decision=Decision.RESEND, source="poll"),
+        ReturnStep(
+            status=ReturnStatus.REGISTERED, decision=Decision.RESEND, source="poll", actor="p"
+        ),
     )
     assert row.status is ReturnStatus.CANCELLED
     assert row.decision is Decision.RESEND

@@ -341,8 +341,12 @@ async def test_apply_status_only_moves_forward_and_is_found_by_provider_id(store
     found = await store.find_by_provider_id("p", "X1")
     assert found is not None
     assert found.id == "ord_1"
-    shipped = await store.apply_status("ord_1", Status.SHIPPED, source="webhook", now=NOW)
-    late = await store.apply_status("ord_1", Status.IN_PROGRESS, source="poll", now=NOW)
+    shipped = await store.apply_status(
+        "ord_1", Status.SHIPPED, source="webhook", actor="logitrail", now=NOW
+    )
+    late = await store.apply_status(
+        "ord_1", Status.IN_PROGRESS, source="poll", actor="logitrail", now=NOW
+    )
     assert (shipped, late) == (Outcome.APPLIED, Outcome.IGNORED)
     assert [(h.status, h.outcome) for h in await store.history("ord_1")] == [
         (Status.ACCEPTED, Outcome.APPLIED),

@@ -79,9 +79,13 @@ async def test_regression_is_recorded_once_as_ignored_and_makes_no_event(
     store: Store,
 ) -> None:
     await submitted(store, "ord_1")
-    shipped = await store.apply_status("ord_1", Status.SHIPPED, source="webhook", now=NOW + 1)
+    shipped = await store.apply_status(
+        "ord_1", Status.SHIPPED, source="webhook", actor="logitrail", now=NOW + 1
+    )
     stale = [
-        await store.apply_status("ord_1", Status.IN_PROGRESS, source="poll", now=NOW + t)
+        await store.apply_status(
+            "ord_1", Status.IN_PROGRESS, source="poll", actor="logitrail", now=NOW + t
+        )
         for t in (2, 3, 4)
     ]
 
@@ -105,6 +109,7 @@ async def test_facts_are_kept_whatever_the_verdict(store: Store) -> None:
         "ord_1",
         Status.SUBMITTED,
         source="poll",
+        actor="logitrail",
         facts=ProviderFacts("confirmed", "JJ1", "https://t/JJ1", ("s-1",)),
         now=NOW + 1,
     )
@@ -112,6 +117,7 @@ async def test_facts_are_kept_whatever_the_verdict(store: Store) -> None:
         "ord_1",
         Status.SHIPPED,
         source="webhook",
+        actor="logitrail",
         facts=ProviderFacts(shipment_ids=("s-1", "s-2")),
         now=NOW + 2,
     )
@@ -129,9 +135,15 @@ async def test_facts_are_kept_whatever_the_verdict(store: Store) -> None:
 async def test_poll_takes_the_oldest_open_submitted_orders_once(store: Store) -> None:
     for oid in ("ord_1", "ord_2", "ord_3", "ord_4"):
         await submitted(store, oid)
-    await store.apply_status("ord_1", Status.IN_PROGRESS, source="webhook", now=NOW + 50)
-    await store.apply_status("ord_2", Status.IN_PROGRESS, source="webhook", now=NOW + 10)
-    await store.apply_status("ord_3", Status.DELIVERED, source="webhook", now=NOW + 5)
+    await store.apply_status(
+        "ord_1", Status.IN_PROGRESS, source="webhook", actor="logitrail", now=NOW + 50
+    )
+    await store.apply_status(
+        "ord_2", Status.IN_PROGRESS, source="webhook", actor="logitrail", now=NOW + 10
+    )
+    await store.apply_status(
+        "ord_3", Status.DELIVERED, source="webhook", actor="logitrail", now=NOW + 5
+    )
     await store.insert_order(
         new("ord_5", "E-5"), now=NOW, idempotency=None, lease_owner=None, lease_until=None
     )  # still queued: nothing to ask the provider about
@@ -151,8 +163,8 @@ async def test_cancel_queued_only_while_nobody_holds_it(store: Store) -> None:
     await store.insert_order(
         new("ord_l", "E-l"), now=NOW, idempotency=None, lease_owner="w", lease_until=NOW + 30
     )
-    done = await store.cancel_queued("ord_q", now=NOW + 1)
-    held = await store.cancel_queued("ord_l", now=NOW + 1)
+    done = await store.cancel_queued("ord_q", actor="shop", now=NOW + 1)
+    held = await store.cancel_queued("ord_l", actor="shop", now=NOW + 1)
 
     assert done is not None
     assert (done.status, done.phase) == (Status.CANCELLED, Phase.CANCELLED)
@@ -215,7 +227,9 @@ def test_any_news_through_the_store_leaves_a_monotone_applied_history(
         try:
             await submitted(store, "ord_1")
             for i, (status, source) in enumerate(news):
-                await store.apply_status("ord_1", status, source=source, now=NOW + i)
+                await store.apply_status(
+                    "ord_1", status, source=source, actor="logitrail", now=NOW + i
+                )
             history = await store.history("ord_1")
             applied = [h.status for h in history if h.outcome is Outcome.APPLIED]
             ranks = [RANK[s] for s in applied if s in RANK]

@@ -16,7 +16,15 @@ from gateway.model.orders import CanonicalOrder
 from gateway.providers.base import Invalid, ProviderContext, Submission
 from gateway.providers.logentic.adapter import LogenticAdapter
 from gateway.providers.logentic.settings import LogenticSettings
-from tests.conftest import LogenticHandle, SandboxHandle, auth, ca_order, make_settings, read_json
+from tests.conftest import (
+    LogenticHandle,
+    SandboxHandle,
+    auth,
+    ca_order,
+    make_settings,
+    read_json,
+    ref,
+)
 from tests.unit.fakes import FakeClock
 
 
@@ -103,7 +111,7 @@ async def test_a_missing_sku_is_remembered_for_item_miss_ttl_s_then_asked_again(
     order = CanonicalOrder.model_validate(
         ca_order("LATE-1", lines=[{"sku": "LATE-SKU", "quantity": 1}])
     )
-    submission = Submission("ord_late", "storefront-fi", order, "MTL")
+    submission = Submission("ord_late", "storefront-fi", order, "MTL", ref("LATE-1"))
 
     with pytest.raises(Invalid, match="LATE-SKU"):
         await provider.create(submission)

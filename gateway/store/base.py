@@ -73,7 +73,12 @@ class ReturnStore(Protocol):
         lease_until: float | None,
     ) -> ReturnRow:
         """Store a new return (status accepted, phase pending) and its first history entry;
-        raises `ReturnExists` when (client, external_id) is taken."""
+        raises `ReturnExists` when (client, external_id) is taken.
+
+        In the same transaction, atomic against every other return of the order (on any
+        replica), the return is settled against what the order's earlier returns take back
+        (`gateway.model.returnable.take_back`): `Overreach` when it asks too much; a return
+        without lines is stored with the remaining quantities once anything was taken back."""
         ...
 
     async def get_return(

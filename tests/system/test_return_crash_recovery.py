@@ -45,6 +45,11 @@ async def test_sigkill_while_the_return_create_is_held_then_restart(
     gw = await rig.start()
     status, placed = await rig.submit(gw, "RCRASH-1")
     order = await rig.wait_submitted(gw, placed["id"])
+    rig.sandbox.advance(order["provider_order_id"], "processed")  # only shipped orders return
+    status, shipped, _h = await request(
+        "POST", f"{gw.url}/v1/orders/{order['id']}/refresh", headers=HEADERS
+    )
+    assert (status, shipped["status"]) == (200, "shipped"), shipped
     rig.sandbox.inject(Fault(op="return_create", hold=True, after=performed, reset=not performed))
     creating = asyncio.create_task(
         request(
@@ -80,6 +85,6 @@ async def test_sigkill_while_the_return_create_is_held_then_restart(
     held = list(rig.sandbox.returns.values())
     assert len(held) == 1, f"Logitrail holds {len(held)} returns"
     assert view["provider_return_id"] == held[0].id
-    assert held[0].merchant_reference == "RMA-CRASH"
+    assert held[0].merchant_reference == "storefront-fi/RMA-CRASH"
     assert rig.sandbox.count("return_create", status=201) == 1
     assert rig.sandbox.count("return_list") >= 1  # looked up before anything was re-sent

@@ -8,15 +8,26 @@ REFERENCE_SEPARATOR = "/"
 """Between a tenant's prefix and its own id in every reference a provider is given."""
 
 
-def provider_reference(prefix: str, external_id: str) -> str:
+SUBMISSION_MARK = "~"
+"""Between a prefix and the number of a corrected order's submission (`storefront-fi~2/…`)."""
+
+
+def provider_reference(prefix: str, external_id: str, submission: int = 1) -> str:
     """The reference a provider is given (and looked up by) for a tenant's `external_id`.
 
     Tenants share each provider account, and their ids are unique only per tenant, so the
     reference is qualified by the tenant's prefix: `storefront-fi/SHOP-1001`. Prefixes hold no
     separator and are unique per gateway (configuration checks refuse two that are equal), so
     two tenants' references never collide, whatever their ids contain.
+
+    A corrected order that supersedes a rejected one (its `submission` 2, 3, …) must not be
+    found under its predecessor's reference (the provider may still hold the refused order):
+    its number qualifies the prefix, `storefront-fi~2/SHOP-1001`. Prefixes hold no `~`
+    either, so this never equals a first submission's reference of any tenant, whatever the
+    external_id (a suffix could: `SHOP-1001~2` may be another order's own id).
     """
-    return f"{prefix}{REFERENCE_SEPARATOR}{external_id}"
+    tag = prefix if submission == 1 else f"{prefix}{SUBMISSION_MARK}{submission}"
+    return f"{tag}{REFERENCE_SEPARATOR}{external_id}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +40,7 @@ class Client:
     def may(self, scope: str) -> bool:
         return scope in self.scopes
 
-    def reference(self, external_id: str) -> str:
-        """The provider-side reference of this tenant's `external_id`."""
-        return provider_reference(self.reference_prefix or self.id, external_id)
+    def reference(self, external_id: str, submission: int = 1) -> str:
+        """The provider-side reference of this tenant's `external_id` (`submission`: of a
+        corrected order, see `provider_reference`)."""
+        return provider_reference(self.reference_prefix or self.id, external_id, submission)

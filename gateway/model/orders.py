@@ -29,6 +29,8 @@ from pydantic import (
 from gateway.model.iso import COUNTRIES, CURRENCIES, LANGUAGES
 
 MAX_LINES = 1000
+MAX_QUANTITY = 1_000_000
+"""Of one line, of an order or a return."""
 
 _DECIMAL = re.compile(r"^\d{1,12}(\.\d{1,6})?$")
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
@@ -145,7 +147,7 @@ class Delivery(Strict):
 
 class Line(Strict):
     sku: ShortText
-    quantity: Annotated[StrictInt, Field(ge=1, le=1_000_000)]
+    quantity: Annotated[StrictInt, Field(ge=1, le=MAX_QUANTITY)]
     name: Text | None = None
     unit_price: Money | None = None
     tax_percent: Money | None = None

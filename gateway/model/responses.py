@@ -67,6 +67,12 @@ class OrderView(Closed):
     tracking: TrackingView
     route: RouteRef
     submission: SubmissionState
+    supersedes: str | None = Field(
+        description="the rejected order of the same `external_id` this one corrects"
+    )
+    superseded_by: str | None = Field(
+        description="the order that corrects this rejected one and holds its `external_id` now"
+    )
     created_at: datetime
     updated_at: datetime
     order: CanonicalOrder

@@ -12,7 +12,7 @@ from typing import Annotated
 
 from pydantic import Field, StrictInt, StringConstraints
 
-from gateway.model.orders import MAX_LINES, ShortText, Strict
+from gateway.model.orders import MAX_LINES, MAX_QUANTITY, ShortText, Strict
 
 
 class ReturnType(StrEnum):
@@ -24,7 +24,7 @@ class ReturnType(StrEnum):
 
 class ReturnLine(Strict):
     sku: ShortText
-    quantity: Annotated[StrictInt, Field(ge=1, le=1_000_000)]
+    quantity: Annotated[StrictInt, Field(ge=1, le=MAX_QUANTITY)]
 
 
 class CanonicalReturn(Strict):

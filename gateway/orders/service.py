@@ -2,7 +2,9 @@
 
 Submit, in the order that makes it safe:
 1. the idempotency key is claimed for (client, key) with the body's fingerprint;
-2. the natural key (client, external_id) is checked — a second order is never created;
+2. the natural key (client, external_id) is checked — a second order is never created, but
+   a rejected one is superseded by its correction (linked both ways, in the inserting
+   transaction, which a racing correction loses with `order-exists`);
 3. routing picks provider and warehouse; the provider's own rules are checked, before any call;
 4. the order row is written (phase `pending`), linked to the key, in one transaction;
 5. the submission runs; the caller waits up to `request_budget_s` for it — 201 when the
@@ -85,8 +87,14 @@ class OrderService:
         self, client: Client, key: str, order: CanonicalOrder
     ) -> tuple[Answer, bool]:
         existing = await self._store.find_by_external_id(client.id, order.external_id)
+        supersedes, submission = None, 1
         if existing is not None:
-            raise _order_exists(existing.id, order.external_id)
+            if existing.status is not Status.REJECTED:
+                raise _order_exists(existing.id, order.external_id)
+            # No provider holds a rejected order (or it refused it): the corrected one takes
+            # the external_id over, under a reference of its own.
+            supersedes = existing.id
+            submission = await self._submissions(client.id, order.external_id) + 1
         self._check_pin(client, order)
         result = await self._route(order)
         decision = result.decision
@@ -96,7 +104,7 @@ class OrderService:
         self._metrics.routed(decision.rule, decision.provider, decision.warehouse)
         provider = self._providers[decision.provider]
         gateway_id = new_order_id(self._clock())
-        reference = client.reference(order.external_id)
+        reference = client.reference(order.external_id, submission)
         problems = provider.check(
             Submission(gateway_id, client.id, order, decision.warehouse, reference)
         )
@@ -126,6 +134,7 @@ class OrderService:
                     phase=Phase.PENDING if lease is None else Phase.CREATING,
                     attempts=0 if lease is None else 1,
                     provider_reference=reference,
+                    supersedes=supersedes,
                 ),
                 now=now,
                 idempotency=(client.id, key),
@@ -139,6 +148,7 @@ class OrderService:
             order_id=row.id,
             client=client.id,
             external_id=order.external_id,
+            supersedes=supersedes,
             provider=row.provider,
             warehouse=row.warehouse,
             rule=row.route_rule,
@@ -148,6 +158,18 @@ class OrderService:
             budget = now + self._settings.server.request_budget_s
             row = await self._within_budget(row, lease, order, budget)
         return await self._finish(client, key, _status_code(row), order_view(row)), True
+
+    async def _submissions(self, client_id: str, external_id: str) -> int:
+        """How many orders were submitted under `external_id` (all but one superseded)."""
+        count, before = 0, None
+        while True:
+            page = await self._store.list_orders(
+                client_id, OrderFilter(external_id=external_id, before_id=before, limit=200)
+            )
+            count += len(page)
+            if len(page) < 200:
+                return count
+            before = page[-1].id
 
     async def _within_budget(
         self, row: OrderRow, lease: str, order: CanonicalOrder, deadline: float
@@ -280,7 +302,8 @@ def _order_exists(order_id: str, external_id: str) -> ProblemError:
         409,
         "order-exists",
         "An order with this external_id exists",
-        detail=f"external_id {external_id!r} is already order {order_id}",
+        detail=f"external_id {external_id!r} is already order {order_id} (only a rejected"
+        " order's external_id can be used again)",
         extra={"order_id": order_id, "location": f"/v1/orders/{order_id}"},
     )
 

@@ -35,6 +35,8 @@ def order_view(row: OrderRow, history: Sequence[HistoryEntry] | None = None) -> 
             "attempts": row.attempts,
             "last_error": row.last_error,
         },
+        "supersedes": row.supersedes,
+        "superseded_by": row.superseded_by,
         "created_at": ts(row.created_at),
         "updated_at": ts(row.updated_at),
         "order": orjson.loads(row.body),

@@ -2,38 +2,34 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import Any
 
-from gateway.model.orders import CanonicalOrder
-from gateway.model.problems import FieldProblem, ProblemError
-from gateway.model.returns import CanonicalReturn
+from gateway.model.problems import ProblemError
+from gateway.model.returnable import Overreach
 from gateway.providers.base import Conflict, Invalid
-from gateway.store import ReturnRow
+from gateway.store import OrderRow, ReturnRow
 
 
-def line_problems(ret: CanonicalReturn, order: CanonicalOrder) -> list[FieldProblem]:
-    """Every returned SKU is on the order, and no more of it comes back than was ordered."""
-    if ret.lines is None:
-        return []
-    ordered: Counter[str] = Counter()
-    for ordered_line in order.lines:
-        ordered[ordered_line.sku] += ordered_line.quantity
-    returned: Counter[str] = Counter()
-    problems = []
-    for i, line in enumerate(ret.lines):
-        returned[line.sku] += line.quantity
-        if line.sku not in ordered:
-            problems.append(FieldProblem(f"lines[{i}].sku", f"the order has no {line.sku!r}"))
-        elif returned[line.sku] > ordered[line.sku]:
-            problems.append(
-                FieldProblem(
-                    f"lines[{i}].quantity",
-                    f"more {line.sku!r} returned ({returned[line.sku]}) than ordered "
-                    f"({ordered[line.sku]})",
-                )
-            )
-    return problems
+def not_returnable(order: OrderRow, reason: str) -> ProblemError:
+    status = order.status.value
+    return ProblemError(
+        409,
+        "order-not-returnable",
+        f"An order that is {status} cannot be returned",
+        detail=f"order {order.id} is {status}: {reason}",
+        extra={"order_id": order.id, "order_status": status},
+    )
+
+
+def overreach(exc: Overreach) -> ProblemError:
+    return ProblemError(
+        422,
+        "validation",
+        "The return's lines do not match what the order has left to return",
+        detail="; ".join(f"{p.loc}: {p.msg}" for p in exc.problems),
+        errors=exc.problems,
+        extra={"remaining": exc.remaining},
+    )
 
 
 def unsupported(provider: str) -> ProblemError:

@@ -4,10 +4,12 @@ Submit, in the order that makes it safe (the same shape as an order's):
 1. the idempotency key is claimed for (client, key) with the body's fingerprint — the same
    records, semantics and answers as `POST /v1/orders`;
 2. the order is looked up among the client's own (another tenant's order does not exist);
-   it must be at a provider, and that provider must offer returns;
-3. the lines are checked against the order, the natural key (client, external_id) is checked,
-   and the provider's own rules, before any call;
-4. the return row is written (phase `pending`), linked to the key, in one transaction;
+   its provider must offer returns, and the order must be returnable by its status
+   (`gateway.model.returnable`: it has shipped) and at that provider;
+3. the natural key (client, external_id) is checked, and the provider's own rules, before
+   any call;
+4. the return row is written (phase `pending`), linked to the key, in one transaction that
+   also settles its lines against what the order's earlier returns take back (`Overreach`);
 5. the submission runs while the caller waits up to `request_budget_s`: 201 when the provider
    took it, 422 when it refused it, else 202 and it finishes in the background;
 6. the response is stored under the key, so a replay answers the same status and body.
@@ -30,8 +32,10 @@ from gateway.config import Settings
 from gateway.model.clients import Client
 from gateway.model.events import RETURN_DECIDED
 from gateway.model.history import Source
+from gateway.model.lifecycle import Outcome, reached
 from gateway.model.orders import CanonicalOrder
 from gateway.model.problems import FieldProblem, ProblemError
+from gateway.model.returnable import RETURNABLE, Overreach, Returnable, why_not_returnable
 from gateway.model.returns import CanonicalReturn, Decision, ReturnPhase, ReturnStatus
 from gateway.orders.idempotency import RETURNS, Answer, IdempotentSubmit
 from gateway.orders.ids import new_return_id
@@ -47,7 +51,8 @@ from gateway.providers.base import (
 )
 from gateway.returns.problems import (
     decisions_unsupported,
-    line_problems,
+    not_returnable,
+    overreach,
     refused,
     rejected,
     return_exists,
@@ -57,6 +62,7 @@ from gateway.returns.submission import ReturnSubmitter
 from gateway.returns.views import return_view
 from gateway.store import (
     NewReturn,
+    OrderRow,
     ReturnExists,
     ReturnFilter,
     ReturnRow,
@@ -112,32 +118,26 @@ class ReturnService:
                 detail=f"order {ret.order_id} does not exist",
                 errors=[FieldProblem("order_id", "no such order")],
             )
-        if order.provider_order_id is None:
-            raise ProblemError(
-                409,
-                "order-not-submitted",
-                "The order is not at a provider yet",
-                detail=f"order {order.id} is {order.status.value}: a return needs the order "
-                "to be held by its provider; retry once it is submitted",
-                extra={"order_id": order.id, "order_status": order.status.value},
-            )
         provider = self._providers.get(order.provider)
         returns = returns_of(provider) if provider is not None else None
         if returns is None:
             raise unsupported(order.provider)
+        await self._check_returnable(order)
+        if order.provider_order_id is None:
+            # Not expected once it shipped (its provider's news named it by that id).
+            raise ProblemError(
+                409,
+                "order-not-submitted",
+                "The order's provider id is not known",
+                detail=f"order {order.id} is {order.status.value}, but the gateway does not"
+                f" know {order.provider}'s id for it",
+                extra={"order_id": order.id, "order_status": order.status.value},
+            )
         if ret.external_id is not None:
             existing = await self._store.find_return_by_external_id(client.id, ret.external_id)
             if existing is not None:
                 raise return_exists(existing.id, ret.external_id)
         canonical_order = CanonicalOrder.model_validate_json(order.body)
-        if problems := line_problems(ret, canonical_order):
-            raise ProblemError(
-                422,
-                "validation",
-                "The return's lines do not match the order",
-                detail="; ".join(f"{p.loc}: {p.msg}" for p in problems),
-                errors=problems,
-            )
         gateway_id = new_return_id(self._clock())
         reference = client.reference(ret.external_id) if ret.external_id else None
         submission = ReturnSubmission(
@@ -173,6 +173,8 @@ class ReturnService:
             )
         except ReturnExists as exc:
             raise return_exists(exc.return_id, ret.external_id or "") from None
+        except Overreach as exc:
+            raise overreach(exc) from None
         log.info("return.accepted", return_id=row.id, order_id=order.id, provider=row.provider)
         task = self._submitter.spawn(row, lease)
         budget = self._settings.server.request_budget_s
@@ -181,6 +183,15 @@ class ReturnService:
         except TimeoutError:
             row = await self._store.get_return(row.id) or row
         return await self._finish(client, key, row), True
+
+    async def _check_returnable(self, order: OrderRow) -> None:
+        furthest = order.status
+        if RETURNABLE[order.status][0] is Returnable.IF_SHIPPED:
+            applied = await self._store.history(order.id)
+            furthest = reached(h.status for h in applied if h.outcome is Outcome.APPLIED)
+        reason = why_not_returnable(order.status, furthest)
+        if reason is not None:
+            raise not_returnable(order, reason)
 
     async def _finish(self, client: Client, key: str, row: ReturnRow) -> Answer:
         view = return_view(row)

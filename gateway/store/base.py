@@ -73,7 +73,12 @@ class ReturnStore(Protocol):
         lease_until: float | None,
     ) -> ReturnRow:
         """Store a new return (status accepted, phase pending) and its first history entry;
-        raises `ReturnExists` when (client, external_id) is taken."""
+        raises `ReturnExists` when (client, external_id) is taken.
+
+        In the same transaction, atomic against every other return of the order (on any
+        replica), the return is settled against what the order's earlier returns take back
+        (`gateway.model.returnable.take_back`): `Overreach` when it asks too much; a return
+        without lines is stored with the remaining quantities once anything was taken back."""
         ...
 
     async def get_return(
@@ -151,14 +156,20 @@ class Store(ReturnStore, Protocol):
         lease_owner: str | None,
         lease_until: float | None,
     ) -> OrderRow:
-        """Store a new order and its first history entry; raises `OrderExists`."""
+        """Store a new order and its first history entry; raises `OrderExists` naming the
+        live order holding (client, external_id). With `order.supersedes`, that rejected order
+        is linked to this one (`superseded_by`) in the same transaction, and gives the key up —
+        only while it is rejected and not superseded yet (else `OrderExists`: a racing
+        correction won)."""
         ...
 
     async def get_order(self, order_id: str, *, client_id: str | None = None) -> OrderRow | None:
         """One order; with `client_id`, only if that tenant owns it."""
         ...
 
-    async def find_by_external_id(self, client_id: str, external_id: str) -> OrderRow | None: ...
+    async def find_by_external_id(self, client_id: str, external_id: str) -> OrderRow | None:
+        """The live order of (client, external_id): never one superseded by a correction."""
+        ...
 
     async def list_orders(self, client_id: str, flt: OrderFilter) -> Sequence[OrderRow]: ...
 

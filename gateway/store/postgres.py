@@ -3,9 +3,13 @@
 Several gateway replicas share one database, so every rule that must hold across them is
 enforced by the database itself, never by a read-then-write in Python:
 
-- the natural key (client, external_id) and idempotency records are unique constraints;
+- the natural key (client, external_id) and idempotency records are unique constraints
+  (the natural key over orders not superseded; superseding updates the rejected order's row
+  in the inserting transaction, so of two racing corrections one finds it taken);
   a key is taken with `INSERT … ON CONFLICT DO NOTHING`, and a record that exists is read
   `FOR UPDATE`, so two replicas racing for one key get one `NEW` and one `IN_FLIGHT`;
+- a return is settled against the order's earlier returns with the order row locked
+  `FOR UPDATE`, so two replicas never both take back the same units;
 - the submitter claims due orders with `SELECT … FOR UPDATE SKIP LOCKED` inside the `UPDATE`
   that leases them, so N replicas polling at once never lease one order twice;
 - steps that append history lock their order row first, so history numbers never collide.
@@ -50,10 +54,16 @@ _ORDER_COLUMNS = (
     "id, client_id, external_id, provider, warehouse, route_rule, route_candidate, "
     "provider_order_id, status, phase, body, attempts, next_attempt_at, last_error, "
     "created_at, updated_at, provider_status, tracking_code, tracking_url, shipment_ids, "
-    "synced_at, provider_reference"
+    "synced_at, provider_reference, supersedes, superseded_by"
 )
 _OPEN = "('" + "', '".join(sorted(OPEN_PHASES)) + "')"
 _NATURAL_KEY = "orders_client_external_id"
+"""The unique index of (client_id, external_id) over orders not superseded (migration 007)."""
+_SUPERSEDE = (
+    "UPDATE orders SET superseded_by = $1, updated_at = $2 WHERE id = $3"
+    f" AND status = '{Status.REJECTED}' AND superseded_by IS NULL RETURNING id"
+)
+"""Link a rejected order to its successor, unless it is not rejected or has one already."""
 
 
 def _row(r: asyncpg.Record) -> OrderRow:
@@ -80,7 +90,19 @@ def _row(r: asyncpg.Record) -> OrderRow:
         shipment_ids=tuple(orjson.loads(r["shipment_ids"])) if r["shipment_ids"] else (),
         synced_at=r["synced_at"],
         provider_reference=r["provider_reference"],
+        supersedes=r["supersedes"],
+        superseded_by=r["superseded_by"],
     )
+
+
+async def _holder(db: Any, order: NewOrder) -> str | None:
+    """The live order holding `order`'s natural key, if any."""
+    held = await db.fetchval(
+        "SELECT id FROM orders WHERE client_id = $1 AND external_id = $2 AND superseded_by IS NULL",
+        order.client_id,
+        order.external_id,
+    )
+    return str(held) if held is not None else None
 
 
 def _stamp(ts: float) -> datetime:
@@ -134,13 +156,19 @@ class PostgresStore(PostgresAfterSubmission, PostgresDeliveries, RecordQueries, 
         stamp = _stamp(now)
         try:
             async with self._tx() as db:
+                # A racing successor holds the row lock; once it commits, this finds the
+                # predecessor superseded, and that successor holding the key.
+                if order.supersedes is not None and not await db.fetchval(
+                    _SUPERSEDE, order.id, stamp, order.supersedes
+                ):
+                    raise OrderExists(await _holder(db, order) or order.supersedes)
                 row = await db.fetchrow(
                     "INSERT INTO orders (id, client_id, external_id, provider, warehouse,"
                     " route_rule, route_candidate, status, phase, body, next_attempt_at,"
                     " lease_owner, lease_until, created_at, updated_at, attempts,"
-                    " provider_reference)"
+                    " provider_reference, supersedes)"
                     " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14,"
-                    " $15, $16)"
+                    " $15, $16, $17)"
                     f" RETURNING {_ORDER_COLUMNS}",
                     order.id,
                     order.client_id,
@@ -158,6 +186,7 @@ class PostgresStore(PostgresAfterSubmission, PostgresDeliveries, RecordQueries, 
                     stamp,
                     order.attempts,
                     order.provider_reference,
+                    order.supersedes,
                 )
                 await record_transition(
                     db,
@@ -178,10 +207,11 @@ class PostgresStore(PostgresAfterSubmission, PostgresDeliveries, RecordQueries, 
         except asyncpg.UniqueViolationError as exc:
             if exc.constraint_name != _NATURAL_KEY:
                 raise
-            existing = await self.find_by_external_id(order.client_id, order.external_id)
-            if existing is None:  # pragma: no cover (a unique row is never deleted)
+            async with self._conn() as conn:
+                held = await _holder(conn, order)
+            if held is None:  # pragma: no cover (a unique row is never deleted)
                 raise
-            raise OrderExists(existing.id) from None
+            raise OrderExists(held) from None
         return _row(row)
 
     async def _one(self, sql: str, *args: Any) -> OrderRow | None:
@@ -200,7 +230,8 @@ class PostgresStore(PostgresAfterSubmission, PostgresDeliveries, RecordQueries, 
 
     async def find_by_external_id(self, client_id: str, external_id: str) -> OrderRow | None:
         return await self._one(
-            f"SELECT {_ORDER_COLUMNS} FROM orders WHERE client_id = $1 AND external_id = $2",
+            f"SELECT {_ORDER_COLUMNS} FROM orders WHERE client_id = $1 AND external_id = $2"
+            " AND superseded_by IS NULL",
             client_id,
             external_id,
         )

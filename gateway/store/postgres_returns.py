@@ -16,6 +16,7 @@ import orjson
 
 from gateway.model.events import return_event
 from gateway.model.history import Source
+from gateway.model.returnable import NOT_TAKING, take_back_json
 from gateway.model.returns import (
     FINAL_RETURN_STATUSES,
     OPEN_RETURN_PHASES,
@@ -35,6 +36,7 @@ _COLUMNS = (
 )
 _OPEN = "('" + "', '".join(sorted(OPEN_RETURN_PHASES)) + "')"
 _FINAL = "('" + "', '".join(sorted(FINAL_RETURN_STATUSES)) + "')"
+_NOT_TAKING = "('" + "', '".join(sorted(NOT_TAKING)) + "')"
 _NATURAL_KEY = "returns_external_id"
 
 
@@ -75,6 +77,7 @@ class PostgresReturns(PostgresLeases):
         stamp = datetime.fromtimestamp(now, UTC)
         try:
             async with self._tx() as db:
+                body = await _take_back(db, ret)
                 row = await db.fetchrow(
                     "INSERT INTO returns (id, client_id, order_id, external_id, provider,"
                     " provider_order_id, type, status, phase, body, next_attempt_at, lease_owner,"
@@ -91,7 +94,7 @@ class PostgresReturns(PostgresLeases):
                     ret.type,
                     ReturnStatus.ACCEPTED.value,
                     ReturnPhase.PENDING.value,
-                    ret.body,
+                    body,
                     now,
                     lease_owner,
                     lease_until,
@@ -282,6 +285,20 @@ def _sets(step: ReturnStep, stamp: datetime, args: list[Any]) -> list[str]:
     if step.release:
         sets.append("lease_owner = NULL, lease_until = NULL")
     return sets
+
+
+async def _take_back(db: Any, ret: NewReturn) -> str:
+    """The body to store, checked against the order and its earlier returns in the inserting
+    transaction, with the order's row locked: a racing return of the same order (on any
+    replica) waits here and then sees this one; raises `Overreach`."""
+    order_body = await db.fetchval("SELECT body FROM orders WHERE id = $1 FOR UPDATE", ret.order_id)
+    if order_body is None:
+        return ret.body  # the insert fails on the order's foreign key
+    earlier = await db.fetch(
+        f"SELECT body FROM returns WHERE order_id = $1 AND status NOT IN {_NOT_TAKING}",
+        ret.order_id,
+    )
+    return take_back_json(ret.body, order_body, [r["body"] for r in earlier])
 
 
 async def _history(

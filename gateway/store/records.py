@@ -32,6 +32,9 @@ class NewOrder:
     """1 when the order is stored already `creating` (its first create about to be sent)."""
     provider_reference: str | None = None
     """The tenant-qualified reference the provider is given (`Client.reference`)."""
+    supersedes: str | None = None
+    """The rejected order of the same external_id this one corrects: stored only if that one
+    is still rejected and not superseded yet, in the same transaction (else `OrderExists`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +65,11 @@ class OrderRow:
     provider_reference: str | None = None
     """The reference the provider was given; None for orders stored before references were
     tenant-qualified, which went with the bare `external_id` (see `reference`)."""
+
+    supersedes: str | None = None
+    """The rejected order of the same external_id this one corrects."""
+    superseded_by: str | None = None
+    """The order that corrects this rejected one (its external_id is that order's now)."""
 
     @property
     def reference(self) -> str:

@@ -46,9 +46,14 @@ _ORDER_COLUMNS = (
     "id, client_id, external_id, provider, warehouse, route_rule, route_candidate, "
     "provider_order_id, status, phase, body, attempts, next_attempt_at, last_error, "
     "created_at, updated_at, provider_status, tracking_code, tracking_url, shipment_ids, "
-    "synced_at, provider_reference"
+    "synced_at, provider_reference, supersedes, superseded_by"
 )
 _OPEN = "('" + "', '".join(sorted(OPEN_PHASES)) + "')"
+_SUPERSEDE = (
+    "UPDATE orders SET superseded_by = ?, updated_at = ? WHERE id = ?"
+    f" AND status = '{Status.REJECTED}' AND superseded_by IS NULL"
+)
+"""Link a rejected order to its successor, unless it is not rejected or has one already."""
 
 
 def iso(ts: float) -> str:
@@ -79,7 +84,18 @@ def _row(r: sqlite3.Row) -> OrderRow:
         shipment_ids=tuple(orjson.loads(r["shipment_ids"])) if r["shipment_ids"] else (),
         synced_at=r["synced_at"],
         provider_reference=r["provider_reference"],
+        supersedes=r["supersedes"],
+        superseded_by=r["superseded_by"],
     )
+
+
+async def _holder(db: Statements, order: NewOrder) -> str | None:
+    """The live order holding `order`'s natural key, if any."""
+    rows = await db.execute_fetchall(
+        "SELECT id FROM orders WHERE client_id = ? AND external_id = ? AND superseded_by IS NULL",
+        (order.client_id, order.external_id),
+    )
+    return str(rows[0]["id"]) if rows else None
 
 
 async def _reader(path: Path) -> aiosqlite.Connection:
@@ -156,12 +172,16 @@ class SqliteStore(
         stamp = iso(now)
         try:
             async with self._tx() as db:
+                if order.supersedes is not None:
+                    cur = await db.execute(_SUPERSEDE, (order.id, stamp, order.supersedes))
+                    if cur.rowcount == 0:  # corrected already, by a racing submission
+                        raise OrderExists(await _holder(db, order) or order.supersedes)
                 returned = await db.execute_fetchall(
                     "INSERT INTO orders (id, client_id, external_id, provider, warehouse,"
                     " route_rule, route_candidate, status, phase, body, next_attempt_at,"
                     " lease_owner, lease_until, created_at, updated_at, attempts,"
-                    " provider_reference)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                    " provider_reference, supersedes)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                     f" RETURNING {_ORDER_COLUMNS}",
                     (
                         order.id,
@@ -181,6 +201,7 @@ class SqliteStore(
                         stamp,
                         order.attempts,
                         order.provider_reference,
+                        order.supersedes,
                     ),
                 )
                 # RETURNING: the row for the event and the caller, without reading it again.
@@ -206,15 +227,10 @@ class SqliteStore(
             # Looked up through the writer: the order that holds the key may be in the same
             # group commit, not yet visible to the reader (and durable once this returns).
             async with self._tx() as db:
-                held = list(
-                    await db.execute_fetchall(
-                        "SELECT id FROM orders WHERE client_id = ? AND external_id = ?",
-                        (order.client_id, order.external_id),
-                    )
-                )
-            if not held:
+                held = await _holder(db, order)
+            if held is None:
                 raise
-            raise OrderExists(held[0]["id"]) from None
+            raise OrderExists(held) from None
         return _row(inserted)
 
     async def get_order(self, order_id: str, *, client_id: str | None = None) -> OrderRow | None:
@@ -233,7 +249,8 @@ class SqliteStore(
         # Through the writer: asked on every submit (a reader-thread hop cost ~10% of its CPU),
         # and it must see an order that the open batch holds but has not committed yet.
         rows = await self._writer.read(
-            f"SELECT {_ORDER_COLUMNS} FROM orders WHERE client_id = ? AND external_id = ?",
+            f"SELECT {_ORDER_COLUMNS} FROM orders WHERE client_id = ? AND external_id = ?"
+            " AND superseded_by IS NULL",
             (client_id, external_id),
         )
         return _row(rows[0]) if rows else None

@@ -16,6 +16,7 @@ import orjson
 
 from gateway.model.events import return_event
 from gateway.model.history import Source
+from gateway.model.returnable import NOT_TAKING, take_back_json
 from gateway.model.returns import (
     FINAL_RETURN_STATUSES,
     OPEN_RETURN_PHASES,
@@ -36,6 +37,7 @@ _COLUMNS = (
 )
 _OPEN = "('" + "', '".join(sorted(OPEN_RETURN_PHASES)) + "')"
 _FINAL = "('" + "', '".join(sorted(FINAL_RETURN_STATUSES)) + "')"
+_NOT_TAKING = "('" + "', '".join(sorted(NOT_TAKING)) + "')"
 
 
 def _iso(ts: float) -> str:
@@ -87,6 +89,7 @@ class SqliteReturns(SqliteLeases):
         stamp = _iso(now)
         try:
             async with self._tx() as db:
+                body = await _take_back(db, ret)
                 await db.execute(
                     "INSERT INTO returns (id, client_id, order_id, external_id, provider,"
                     " provider_order_id, type, status, phase, body, next_attempt_at, lease_owner,"
@@ -102,7 +105,7 @@ class SqliteReturns(SqliteLeases):
                         ret.type,
                         ReturnStatus.ACCEPTED,
                         ReturnPhase.PENDING,
-                        ret.body,
+                        body,
                         now,
                         lease_owner,
                         lease_until,
@@ -294,6 +297,20 @@ def _sets(step: ReturnStep, stamp: str) -> tuple[list[str], list[Any]]:
     if step.release:
         sets.append("lease_owner = NULL, lease_until = NULL")
     return sets, args
+
+
+async def _take_back(db: Statements, ret: NewReturn) -> str:
+    """The body to store, checked against the order and its earlier returns in the inserting
+    transaction (the one writer: no other return of the order can be stored in between);
+    raises `Overreach`."""
+    order = list(await db.execute_fetchall("SELECT body FROM orders WHERE id = ?", (ret.order_id,)))
+    if not order:
+        return ret.body  # the insert fails on the order's foreign key
+    earlier = await db.execute_fetchall(
+        f"SELECT body FROM returns WHERE order_id = ? AND status NOT IN {_NOT_TAKING}",
+        (ret.order_id,),
+    )
+    return take_back_json(ret.body, order[0]["body"], [r["body"] for r in earlier])
 
 
 async def _announce(

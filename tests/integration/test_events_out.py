@@ -26,6 +26,7 @@ from tests.conftest import (
     read_json,
 )
 from tests.integration.metrics_scrape import scrape
+from tests.integration.shipping import ship_at_logitrail
 from tests.integration.test_after_submission import eventually, status_is, submit
 from tests.integration.test_openapi import conforms
 
@@ -293,7 +294,7 @@ async def test_return_events_go_to_a_subscriber_of_return_star_only(
         subscribers=[subscriber(receiver.url, events=["return.*"])],
         events__dispatch_interval_s=0.02,
     )
-    placed = await submit(gateway, order("RET-EV-1"))
+    placed = await ship_at_logitrail(gateway, logitrail, await submit(gateway, order("RET-EV-1")))
     resp = await gateway.post(
         "/v1/returns", json={"order_id": placed["id"]}, headers=auth(key="ret-ev-1")
     )

@@ -9,17 +9,21 @@ from aiohttp.test_utils import TestClient
 
 from gateway.sandbox.flexport import Fault
 from tests.conftest import FLEXPORT_RULES, FlexportHandle, auth, b2b_order, gb_order, read_json, ref
+from tests.integration.shipping import ship_at_flexport
 
 
 def return_ops(handle: FlexportHandle) -> list[str]:
     return [r.op for r in handle.sandbox.requests if r.op.startswith("return_")]
 
 
-async def placed(gateway: TestClient[Any, Any], body: dict[str, Any]) -> dict[str, Any]:
+async def placed(
+    gateway: TestClient[Any, Any], flexport: FlexportHandle, body: dict[str, Any]
+) -> dict[str, Any]:
+    """An order Flexport has shipped (only those take returns)."""
     resp = await gateway.post("/v1/orders", json=body, headers=auth(key=f"o-{body['external_id']}"))
     created: dict[str, Any] = await read_json(resp)
     assert resp.status == 201, created
-    return created
+    return await ship_at_flexport(gateway, flexport, created)
 
 
 async def returned(
@@ -41,7 +45,7 @@ async def test_without_the_approval_in_config_a_flexport_return_is_unsupported(
     make_gateway: Any, flexport: FlexportHandle
 ) -> None:
     gateway = await make_gateway(routing__rules=FLEXPORT_RULES)
-    o = await placed(gateway, gb_order("GB-R0"))
+    o = await placed(gateway, flexport, gb_order("GB-R0"))
 
     status, body = await returned(gateway, {"order_id": o["id"]}, "fx-r0")
 
@@ -55,7 +59,7 @@ async def test_an_approved_account_creates_the_return_with_the_orders_lines(
     make_gateway: Any, flexport: FlexportHandle
 ) -> None:
     gateway = await enabled(make_gateway, flexport)
-    o = await placed(gateway, b2b_order("WH-R1"))
+    o = await placed(gateway, flexport, b2b_order("WH-R1"))
 
     status, body = await returned(gateway, {"order_id": o["id"], "external_id": "RMA-F1"}, "f1")
 
@@ -78,11 +82,10 @@ async def test_cancel_until_received_then_refused_with_flexports_reason(
     make_gateway: Any, flexport: FlexportHandle
 ) -> None:
     gateway = await enabled(make_gateway, flexport)
-    o = await placed(gateway, gb_order("GB-R2"))
-    _, first = await returned(gateway, {"order_id": o["id"]}, "f2a")
-    _, second = await returned(
-        gateway, {"order_id": o["id"], "lines": [{"sku": "TSHIRT-M", "quantity": 1}]}, "f2b"
-    )
+    o = await placed(gateway, flexport, gb_order("GB-R2"))
+    one = [{"sku": "TSHIRT-M", "quantity": 1}]  # of the two ordered: one return each
+    _, first = await returned(gateway, {"order_id": o["id"], "lines": one}, "f2a")
+    _, second = await returned(gateway, {"order_id": o["id"], "lines": one}, "f2b")
     flexport.sandbox.advance_return(first["provider_return_id"], "SHIPPED")
     flexport.sandbox.advance_return(second["provider_return_id"], "RECEIVED_FOR_PROCESSING")
 
@@ -101,7 +104,7 @@ async def test_cancel_until_received_then_refused_with_flexports_reason(
 
 async def test_flexport_takes_no_decision(make_gateway: Any, flexport: FlexportHandle) -> None:
     gateway = await enabled(make_gateway, flexport)
-    o = await placed(gateway, gb_order("GB-R3"))
+    o = await placed(gateway, flexport, gb_order("GB-R3"))
     _, created = await returned(gateway, {"order_id": o["id"]}, "f3")
 
     resp = await gateway.post(
@@ -119,7 +122,7 @@ async def test_a_lost_create_answer_is_resent_with_its_key_and_is_one_return(
     make_gateway: Any, flexport: FlexportHandle
 ) -> None:
     gateway = await enabled(make_gateway, flexport)
-    o = await placed(gateway, gb_order("GB-R4"))
+    o = await placed(gateway, flexport, gb_order("GB-R4"))
     flexport.sandbox.inject(Fault(op="return_create", status=502, after=True))
 
     status, body = await returned(gateway, {"order_id": o["id"]}, "f4")
@@ -138,7 +141,7 @@ async def test_the_sandbox_refuses_returns_to_an_account_without_approval(
     gateway = await make_gateway(
         routing__rules=FLEXPORT_RULES, providers__flexport__returns_enabled=True
     )
-    o = await placed(gateway, gb_order("GB-R5"))
+    o = await placed(gateway, flexport, gb_order("GB-R5"))
 
     status, body = await returned(gateway, {"order_id": o["id"]}, "f5")
 

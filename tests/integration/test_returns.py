@@ -16,17 +16,29 @@ from gateway.orders.fingerprint import fingerprint
 from gateway.sandbox.logitrail import Fault
 from gateway.store import NewReturn
 from tests.conftest import SandboxHandle, auth, ca_order, order, read_json, ref
+from tests.integration.shipping import ship_at_logitrail
 
 HEX24 = re.compile(r"^[0-9a-f]{24}$")
 
 
-async def placed(gateway: TestClient[Any, Any], external_id: str, **changes: Any) -> dict[str, Any]:
-    """An order the Logitrail sandbox holds (201), for returns to refer to."""
+async def submitted(
+    gateway: TestClient[Any, Any], external_id: str, **changes: Any
+) -> dict[str, Any]:
+    """An order the Logitrail sandbox holds (201)."""
     body = order(external_id, **changes)
     resp = await gateway.post("/v1/orders", json=body, headers=auth(key=f"o-{external_id}"))
     created = await read_json(resp)
     assert resp.status == 201, created
     return dict(created)
+
+
+async def placed(
+    gateway: TestClient[Any, Any], logitrail: SandboxHandle, external_id: str, **changes: Any
+) -> dict[str, Any]:
+    """An order Logitrail has shipped, for returns to refer to."""
+    return await ship_at_logitrail(
+        gateway, logitrail, await submitted(gateway, external_id, **changes)
+    )
 
 
 async def returned(
@@ -59,7 +71,7 @@ async def wait_for_return(
 async def test_return_without_lines_is_created_at_logitrail_with_the_orders_items(
     gateway: TestClient[Any, Any], logitrail: SandboxHandle
 ) -> None:
-    o = await placed(gateway, "R-1")
+    o = await placed(gateway, logitrail, "R-1")
 
     resp = await gateway.post(
         "/v1/returns",
@@ -91,7 +103,7 @@ async def test_return_without_lines_is_created_at_logitrail_with_the_orders_item
 async def test_agent_return_with_lines_sends_logitrail_product_ids(
     gateway: TestClient[Any, Any], logitrail: SandboxHandle
 ) -> None:
-    o = await placed(gateway, "R-2")
+    o = await placed(gateway, logitrail, "R-2")
     status, body = await returned(
         gateway,
         {
@@ -111,8 +123,10 @@ async def test_agent_return_with_lines_sends_logitrail_product_ids(
     assert held.items[0]["original_order"] == {"id": o["provider_order_id"]}
 
 
-async def test_get_return_shows_its_history(gateway: TestClient[Any, Any]) -> None:
-    o = await placed(gateway, "R-3")
+async def test_get_return_shows_its_history(
+    gateway: TestClient[Any, Any], logitrail: SandboxHandle
+) -> None:
+    o = await placed(gateway, logitrail, "R-3")
     _, created = await returned(gateway, {"order_id": o["id"]}, "r-3")
 
     resp = await gateway.get(f"/v1/returns/{created['id']}", headers=auth())
@@ -130,9 +144,10 @@ async def test_get_return_shows_its_history(gateway: TestClient[Any, Any]) -> No
 
 async def test_list_filters_by_order_and_status_and_pages_with_a_cursor(
     gateway: TestClient[Any, Any],
+    logitrail: SandboxHandle,
 ) -> None:
-    first = await placed(gateway, "R-L1")
-    second = await placed(gateway, "R-L2")
+    first = await placed(gateway, logitrail, "R-L1", lines=[{"sku": "TSHIRT-M", "quantity": 3}])
+    second = await placed(gateway, logitrail, "R-L2")
     ids = []
     for n in range(3):
         _, r = await returned(
@@ -176,7 +191,7 @@ async def test_list_refuses_a_bad_status_or_cursor(gateway: TestClient[Any, Any]
 async def test_cancel_deletes_the_return_at_logitrail(
     gateway: TestClient[Any, Any], logitrail: SandboxHandle
 ) -> None:
-    o = await placed(gateway, "R-C1")
+    o = await placed(gateway, logitrail, "R-C1")
     _, created = await returned(gateway, {"order_id": o["id"]}, "c1")
 
     resp = await gateway.post(f"/v1/returns/{created['id']}/cancel", headers=auth())
@@ -195,7 +210,7 @@ async def test_cancel_deletes_the_return_at_logitrail(
 async def test_cancel_is_refused_with_logitrails_reason_when_the_inbound_is_processing(
     gateway: TestClient[Any, Any], logitrail: SandboxHandle
 ) -> None:
-    o = await placed(gateway, "R-C2")
+    o = await placed(gateway, logitrail, "R-C2")
     _, created = await returned(gateway, {"order_id": o["id"]}, "c2")
     logitrail.sandbox.set_inbound(created["provider_return_id"], "processing")
 
@@ -215,7 +230,7 @@ async def test_cancel_is_refused_with_logitrails_reason_when_the_inbound_is_proc
 async def test_cancel_is_refused_once_the_return_is_past_pending(
     gateway: TestClient[Any, Any], logitrail: SandboxHandle
 ) -> None:
-    o = await placed(gateway, "R-C3")
+    o = await placed(gateway, logitrail, "R-C3")
     _, created = await returned(gateway, {"order_id": o["id"]}, "c3")
     logitrail.sandbox.advance_return(created["provider_return_id"], "processing")
 
@@ -234,7 +249,7 @@ async def test_cancel_is_refused_once_the_return_is_past_pending(
 async def test_to_shelf_decision_is_recorded_and_creates_the_inbound(
     gateway: TestClient[Any, Any], logitrail: SandboxHandle
 ) -> None:
-    o = await placed(gateway, "R-D1")
+    o = await placed(gateway, logitrail, "R-D1")
     _, created = await returned(gateway, {"order_id": o["id"]}, "d1")
 
     resp = await gateway.post(
@@ -254,7 +269,7 @@ async def test_to_shelf_decision_is_recorded_and_creates_the_inbound(
 async def test_decision_on_arrived_goods_moves_the_return_on(
     gateway: TestClient[Any, Any], logitrail: SandboxHandle
 ) -> None:
-    o = await placed(gateway, "R-D2")
+    o = await placed(gateway, logitrail, "R-D2")
     _, created = await returned(gateway, {"order_id": o["id"]}, "d2")
     logitrail.sandbox.advance_return(created["provider_return_id"], "pending_merchant_decision")
 
@@ -272,7 +287,7 @@ async def test_decision_on_arrived_goods_moves_the_return_on(
 async def test_an_unknown_decision_code_is_refused_before_any_call(
     gateway: TestClient[Any, Any], logitrail: SandboxHandle
 ) -> None:
-    o = await placed(gateway, "R-D3")
+    o = await placed(gateway, logitrail, "R-D3")
     _, created = await returned(gateway, {"order_id": o["id"]}, "d3")
 
     resp = await gateway.post(
@@ -288,7 +303,7 @@ async def test_an_unknown_decision_code_is_refused_before_any_call(
 async def test_a_decision_logitrail_no_longer_allows_is_a_409_with_its_reason(
     gateway: TestClient[Any, Any], logitrail: SandboxHandle
 ) -> None:
-    o = await placed(gateway, "R-D4")
+    o = await placed(gateway, logitrail, "R-D4")
     _, created = await returned(gateway, {"order_id": o["id"]}, "d4")
     logitrail.sandbox.advance_return(created["provider_return_id"], "processed")
 
@@ -319,7 +334,7 @@ async def test_unknown_order_is_a_422_on_order_id(
 async def test_another_tenants_order_and_return_do_not_exist(
     gateway: TestClient[Any, Any], logitrail: SandboxHandle
 ) -> None:
-    o = await placed(gateway, "R-T1")
+    o = await placed(gateway, logitrail, "R-T1")
     _, mine = await returned(gateway, {"order_id": o["id"]}, "t1")
 
     status, body = await returned(gateway, {"order_id": o["id"]}, "t1", client="storefront-se")
@@ -340,7 +355,7 @@ async def test_another_tenants_order_and_return_do_not_exist(
 async def test_lines_must_be_on_the_order_and_not_more_than_ordered(
     gateway: TestClient[Any, Any], logitrail: SandboxHandle
 ) -> None:
-    o = await placed(gateway, "R-V1")
+    o = await placed(gateway, logitrail, "R-V1")
     status, body = await returned(
         gateway,
         {
@@ -392,7 +407,7 @@ async def test_a_client_without_returns_scopes_is_forbidden(
 async def test_replay_answers_the_stored_response_without_a_second_return(
     gateway: TestClient[Any, Any], logitrail: SandboxHandle
 ) -> None:
-    o = await placed(gateway, "R-I1")
+    o = await placed(gateway, logitrail, "R-I1")
     first = await gateway.post("/v1/returns", json={"order_id": o["id"]}, headers=auth(key="i1"))
     first_body = await first.read()
 
@@ -409,7 +424,7 @@ async def test_replay_answers_the_stored_response_without_a_second_return(
 async def test_same_key_other_body_is_a_422_and_no_key_a_400(
     gateway: TestClient[Any, Any], logitrail: SandboxHandle
 ) -> None:
-    o = await placed(gateway, "R-I2")
+    o = await placed(gateway, logitrail, "R-I2")
     await returned(gateway, {"order_id": o["id"]}, "i2")
 
     status, body = await returned(gateway, {"order_id": o["id"], "remarks": "other"}, "i2")
@@ -428,7 +443,7 @@ async def test_same_key_other_body_is_a_422_and_no_key_a_400(
 async def test_same_key_while_the_first_request_runs_is_a_409(
     gateway: TestClient[Any, Any], logitrail: SandboxHandle
 ) -> None:
-    o = await placed(gateway, "R-I3")
+    o = await placed(gateway, logitrail, "R-I3")
     logitrail.sandbox.inject(Fault(op="return_create", hold=True))
     first = asyncio.create_task(returned(gateway, {"order_id": o["id"]}, "i3"))
     await logitrail.sandbox.wait_held("return_create")
@@ -446,7 +461,7 @@ async def test_same_key_while_the_first_request_runs_is_a_409(
 async def test_a_second_return_with_the_same_external_id_is_a_409(
     gateway: TestClient[Any, Any], logitrail: SandboxHandle
 ) -> None:
-    o = await placed(gateway, "R-I4")
+    o = await placed(gateway, logitrail, "R-I4")
     _, first = await returned(gateway, {"order_id": o["id"], "external_id": "RMA-9"}, "i4a")
 
     status, body = await returned(
@@ -465,7 +480,7 @@ async def test_a_second_return_with_the_same_external_id_is_a_409(
 async def test_a_create_whose_answer_was_lost_is_reconciled_not_sent_twice(
     gateway: TestClient[Any, Any], logitrail: SandboxHandle
 ) -> None:
-    o = await placed(gateway, "R-P1")
+    o = await placed(gateway, logitrail, "R-P1")
     logitrail.sandbox.inject(Fault(op="return_create", status=502, after=True))
 
     status, body = await returned(gateway, {"order_id": o["id"]}, "p1")
@@ -481,7 +496,7 @@ async def test_a_create_whose_answer_was_lost_is_reconciled_not_sent_twice(
 async def test_a_provider_outage_queues_the_return_and_it_is_sent_later(
     gateway: TestClient[Any, Any], logitrail: SandboxHandle
 ) -> None:
-    o = await placed(gateway, "R-P2")
+    o = await placed(gateway, logitrail, "R-P2")
     logitrail.sandbox.inject(Fault(op="return_create", status=503, count=2))
 
     status, body = await returned(gateway, {"order_id": o["id"]}, "p2")
@@ -496,7 +511,7 @@ async def test_a_provider_outage_queues_the_return_and_it_is_sent_later(
 async def test_logitrail_refusing_the_return_is_a_422_that_carries_it(
     gateway: TestClient[Any, Any], logitrail: SandboxHandle
 ) -> None:
-    o = await placed(gateway, "R-P3")
+    o = await placed(gateway, logitrail, "R-P3")
     logitrail.sandbox.inject(
         Fault(
             op="return_create",
@@ -522,7 +537,7 @@ async def test_polling_follows_the_return_at_logitrail(
     make_gateway: Any, logitrail: SandboxHandle
 ) -> None:
     gateway = await make_gateway(returns__poll_interval_s=0.05)
-    o = await placed(gateway, "R-F1")
+    o = await placed(gateway, logitrail, "R-F1")
     _, created = await returned(gateway, {"order_id": o["id"]}, "f1")
     polls = len([r for r in logitrail.sandbox.requests if r.op == "return_get"])
     while len([r for r in logitrail.sandbox.requests if r.op == "return_get"]) < polls + 2:
@@ -544,7 +559,7 @@ async def test_a_request_that_died_after_storing_its_return_is_resumed_not_repea
 ) -> None:
     # Arrange what a process killed between "return stored" and "answer sent" leaves behind:
     # a running idempotency record whose lock ran out, linked to a pending return.
-    o = await placed(gateway, "R-X1")
+    o = await placed(gateway, logitrail, "R-X1")
     body = {"order_id": o["id"], "external_id": "RMA-X1"}
     ret = CanonicalReturn.model_validate(body)
     store = gateway.server.app[STORE]
@@ -584,7 +599,7 @@ async def test_the_whole_return_life_on_postgresql(
     gateway = await make_gateway(
         store__url=await postgres_db.new_schema_url(), returns__poll_interval_s=0.05
     )
-    o = await placed(gateway, "R-PG1")
+    o = await placed(gateway, logitrail, "R-PG1")
     status, created = await returned(gateway, {"order_id": o["id"], "external_id": "RMA-PG"}, "pg1")
     assert status == 201, created
     again_status, again = await returned(
@@ -608,7 +623,8 @@ async def test_the_whole_return_life_on_postgresql(
             f"/v1/returns?order_id={o['id']}&status=awaiting_decision", headers=auth()
         )
     )
-    _, other = await returned(gateway, {"order_id": o["id"]}, "pg3")
+    o2 = await placed(gateway, logitrail, "R-PG2")
+    _, other = await returned(gateway, {"order_id": o2["id"]}, "pg3")
     cancelled = await read_json(
         await gateway.post(f"/v1/returns/{other['id']}/cancel", headers=auth())
     )
@@ -631,7 +647,7 @@ async def test_the_whole_return_life_on_postgresql(
 async def test_answers_match_the_published_shapes(
     gateway: TestClient[Any, Any], logitrail: SandboxHandle
 ) -> None:
-    o = await placed(gateway, "R-S1")
+    o = await placed(gateway, logitrail, "R-S1")
     _, created = await returned(
         gateway, {"order_id": o["id"], "lines": [{"sku": "TSHIRT-M", "quantity": 1}]}, "s1"
     )
@@ -646,7 +662,7 @@ async def test_answers_match_the_published_shapes(
 async def test_return_events_reach_the_tenants_feed(
     gateway: TestClient[Any, Any], logitrail: SandboxHandle
 ) -> None:
-    o = await placed(gateway, "R-E1")
+    o = await placed(gateway, logitrail, "R-E1")
     _, created = await returned(gateway, {"order_id": o["id"], "external_id": "RMA-E1"}, "e1")
     await gateway.post(f"/v1/returns/{created['id']}/cancel", headers=auth())
 

@@ -46,6 +46,11 @@ async def test_sigkill_while_the_return_create_is_held_then_restart(
     gw = await rig.start()
     status, placed = await rig.submit(gw, "RCRASH-1")
     order = await rig.wait_submitted(gw, placed["id"])
+    rig.sandbox.advance(order["provider_order_id"], "processed")  # only shipped orders return
+    status, shipped, _h = await request(
+        "POST", f"{gw.url}/v1/orders/{order['id']}/refresh", headers=HEADERS
+    )
+    assert (status, shipped["status"]) == (200, "shipped"), shipped
     rig.sandbox.inject(Fault(op="return_create", hold=True, after=performed, reset=not performed))
     creating = asyncio.create_task(
         request(

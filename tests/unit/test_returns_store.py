@@ -7,8 +7,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
+import asyncpg
 import pytest
 
+from gateway.model.orders import CanonicalOrder
+from gateway.model.returnable import Overreach
 from gateway.model.returns import Decision, ReturnPhase, ReturnStatus
 from gateway.store import (
     BeginOutcome,
@@ -21,8 +24,17 @@ from gateway.store import (
     Store,
     open_store,
 )
+from tests.conftest import eventually, order
 
 NOW = 1_800_000_000.0
+ORDER_BODY = CanonicalOrder.model_validate(
+    order("E-1", lines=[{"sku": "TSHIRT-M", "quantity": 100}])
+).model_dump_json()
+"""What the store settles returns against: 100 × TSHIRT-M."""
+RETURN_BODY = (
+    '{"order_id": "ord_01KB0000000000000000000000", "lines": [{"sku": "TSHIRT-M", "quantity": 1}]}'
+)
+"""One unit back (the gateway id in it is not the row's: the store goes by the row's)."""
 
 
 @pytest.fixture
@@ -30,7 +42,7 @@ async def store(store_url: str) -> AsyncIterator[Store]:
     s = await open_store(store_url)
     for client in ("c", "d"):
         await s.insert_order(
-            NewOrder(f"ord_{client}", client, f"E-{client}", "p", "w", "r", 0, "{}"),
+            NewOrder(f"ord_{client}", client, f"E-{client}", "p", "w", "r", 0, ORDER_BODY),
             now=NOW,
             idempotency=None,
             lease_owner=None,
@@ -48,7 +60,9 @@ async def second(store: Store, store_url: str) -> AsyncIterator[Store]:
     await s.close()
 
 
-def new(return_id: str, client: str = "c", external_id: str | None = None) -> NewReturn:
+def new(
+    return_id: str, client: str = "c", external_id: str | None = None, body: str = RETURN_BODY
+) -> NewReturn:
     return NewReturn(
         id=return_id,
         client_id=client,
@@ -57,7 +71,7 @@ def new(return_id: str, client: str = "c", external_id: str | None = None) -> Ne
         provider="p",
         provider_order_id="po-1",
         type="customer_return",
-        body='{"order_id": "ord_c"}',
+        body=body,
     )
 
 
@@ -241,3 +255,59 @@ async def test_release_gives_the_lease_up_for_the_next_start(store: Store) -> No
     await store.release_return("ret_1", owner="me")
     claimed = await store.claim_due_returns(owner="b", now=NOW, lease_until=NOW + 9, limit=5)
     assert [r.id for r in claimed] == ["ret_1"]
+
+
+ALL_OF_IT = RETURN_BODY.replace('"quantity": 1', '"quantity": 100')
+"""The whole order back, as lines."""
+REFUSED = "overreach, {'TSHIRT-M': 0} left"
+
+
+async def attempt_all(s: Store, return_id: str) -> str:
+    try:
+        await insert(s, new(return_id, body=ALL_OF_IT))
+    except Overreach as exc:
+        return f"overreach, {exc.remaining} left"
+    return "stored"
+
+
+async def test_returns_racing_from_two_processes_take_the_units_once(
+    store: Store, second: Store
+) -> None:
+    results = await asyncio.gather(
+        *(attempt_all((store, second)[i % 2], f"ret_{i}") for i in range(6))
+    )
+
+    assert sorted(results) == [REFUSED] * 5 + ["stored"]
+    assert len(await store.list_returns("c", ReturnFilter(order_id="ord_c"))) == 1
+
+
+async def test_postgres_returns_of_one_order_queue_on_its_row(
+    store: Store, second: Store, store_url: str
+) -> None:
+    """The check and the insert are one transaction holding the order's row: two returns
+    that both arrive while the row is locked run one after the other, never side by side."""
+    if not store_url.startswith("postgresql"):
+        pytest.skip("SQLite has one writer: every transaction runs alone")
+    holder = await asyncpg.connect(store_url)  # a third session, on the same schema
+    try:
+        tx = holder.transaction()
+        await tx.start()
+        await holder.execute("SELECT 1 FROM orders WHERE id = 'ord_c' FOR UPDATE")
+        racing = [
+            asyncio.create_task(attempt_all(s, f"ret_{s is second}")) for s in (store, second)
+        ]
+
+        async def both_wait() -> bool:
+            waiting = await holder.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+            )
+            return bool(waiting == 2)
+
+        await eventually(both_wait)
+        await tx.rollback()
+        results = await asyncio.gather(*racing)
+    finally:
+        await holder.close()
+
+    assert sorted(results) == [REFUSED, "stored"]

@@ -125,5 +125,5 @@ async def test_a_missing_sku_is_remembered_for_item_miss_ttl_s_then_asked_again(
     await provider.create(submission)
 
     assert logentic.sandbox.count("items") == 2
-    [held] = logentic.sandbox.orders_by_external_name("LATE-1")
+    [held] = logentic.sandbox.orders_by_external_name(ref("LATE-1"))
     assert held.stored_items == [{"item_id": item_id, "quantity": 1}]

@@ -13,20 +13,34 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any
 
+import orjson
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
     PlainSerializer,
+    PlainValidator,
     StrictInt,
-    StringConstraints,
+    TypeAdapter,
+    ValidationInfo,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
 
 from gateway.model.iso import COUNTRIES, CURRENCIES, LANGUAGES
+from gateway.model.text import (
+    MAX_METADATA_VALUE,
+    Email,
+    MetadataText,
+    PostalCode,
+    ShortText,
+    Text,
+    from_store,
+)
 
 MAX_LINES = 1000
 
@@ -59,9 +73,6 @@ Money = Annotated[
     PlainSerializer(str, return_type=str, when_used="json"),
 ]
 """A non-negative decimal carried as a string on the wire."""
-
-Text = Annotated[str, StringConstraints(min_length=1, max_length=200)]
-ShortText = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 
 
 def _iso(table: frozenset[str], what: str, upper: bool) -> Any:
@@ -102,7 +113,7 @@ class Recipient(Strict):
     first_name: Text
     last_name: Text
     company: Text | None = None
-    email: str | None = None
+    email: Email | None = None
     phone: str | None = None
 
     @field_validator("email")
@@ -123,9 +134,9 @@ class Recipient(Strict):
 class Address(Strict):
     line1: Text
     line2: Text | None = None
-    postal_code: Annotated[str, StringConstraints(min_length=1, max_length=16)]
+    postal_code: PostalCode
     city: Text
-    region: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
+    region: ShortText | None = None
     country_code: CountryCode
 
 
@@ -187,11 +198,56 @@ class RoutePin(Strict):
     warehouse: ShortText
 
 
-MetadataValue = str | int | float | bool | None
+MAX_METADATA_KEYS = 50
+MAX_METADATA_BYTES = 16 * 1024
+MetadataScalar = str | int | float | bool | None
+_metadata_string = TypeAdapter(MetadataText)
+
+
+def _metadata_value(value: Any, info: ValidationInfo) -> MetadataScalar:
+    # One check for the scalar, so a bad value gets one error, not one per union member.
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    if isinstance(value, str):
+        return _metadata_string.validate_python(value.strip(), context=info.context)
+    raise ValueError("must be a string, number, boolean or null")
+
+
+MetadataValue = Annotated[
+    MetadataScalar,
+    PlainValidator(_metadata_value),
+    WithJsonSchema(
+        {"type": ["string", "number", "boolean", "null"], "maxLength": MAX_METADATA_VALUE}
+    ),
+]
+
+
+def _metadata_size(value: dict[str, MetadataScalar], info: ValidationInfo) -> Any:
+    # Bounds what one order adds to every list page and to each provider call.
+    if from_store(info):
+        return value
+    try:
+        size = len(orjson.dumps(value))
+    except orjson.JSONEncodeError:
+        raise ValueError("holds a number outside the 64-bit range") from None
+    if size > MAX_METADATA_BYTES:
+        raise ValueError(f"is {size} bytes as JSON; at most {MAX_METADATA_BYTES}")
+    return value
+
+
+Metadata = Annotated[
+    dict[ShortText, MetadataValue],
+    Field(
+        max_length=MAX_METADATA_KEYS,
+        description=f"at most {MAX_METADATA_KEYS} keys of up to 64 characters; string values "
+        f"up to {MAX_METADATA_VALUE} characters; {MAX_METADATA_BYTES} bytes in all as JSON",
+    ),
+    AfterValidator(_metadata_size),
+]
 
 
 class CanonicalOrder(Strict):
-    external_id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    external_id: ShortText
     kind: Kind = Kind.D2C
     channel: ShortText | None = None
     ordered_at: AwareDatetime | None = None
@@ -204,9 +260,7 @@ class CanonicalOrder(Strict):
     not_before: AwareDatetime | date | None = None
     not_after: AwareDatetime | date | None = None
     tags: Annotated[list[ShortText], Field(max_length=50)] = Field(default_factory=list)
-    metadata: Annotated[dict[ShortText, MetadataValue], Field(max_length=50)] = Field(
-        default_factory=dict
-    )
+    metadata: Metadata = Field(default_factory=dict)
     routing: RoutePin | None = None
 
     @model_validator(mode="after")

@@ -36,6 +36,7 @@ from gateway.model.orders import (
     Strict,
 )
 from gateway.model.problems import FieldProblem, ProblemError, validation_problem
+from gateway.model.text import STORED
 from gateway.orders.events import facts_of
 from gateway.orders.submission import Submitter
 from gateway.providers.base import Conflict, Provider, ProviderOrder, Submission
@@ -101,7 +102,7 @@ class OrderChanges:
         row = await self._own(client, order_id)
         if row.status in FINAL:
             raise _not_changeable(row, f"the order is {row.status}")
-        order = _merged(CanonicalOrder.model_validate_json(row.body), change)
+        order = _merged(CanonicalOrder.model_validate_json(row.body, context=STORED), change)
         submission = Submission(row.id, row.client_id, order, row.warehouse)
         provider = self._providers.get(row.provider)
         if provider is not None and (problems := provider.check(submission)):
@@ -217,7 +218,8 @@ def _merged(order: CanonicalOrder, change: OrderChange) -> CanonicalOrder:
     data = orjson.loads(order.model_dump_json())
     data.update(orjson.loads(change.model_dump_json(include=given)))
     try:
-        return CanonicalOrder.model_validate(data)
+        # The change was checked as an OrderChange; the rest is the stored order.
+        return CanonicalOrder.model_validate(data, context=STORED)
     except ValidationError as exc:
         raise validation_problem(exc) from None
 

@@ -31,6 +31,7 @@ from gateway.model.clients import Client
 from gateway.model.orders import CanonicalOrder
 from gateway.model.problems import FieldProblem, ProblemError
 from gateway.model.returns import CanonicalReturn, Decision, ReturnPhase, ReturnStatus
+from gateway.model.text import STORED
 from gateway.orders.idempotency import RETURNS, Answer, IdempotentSubmit
 from gateway.orders.ids import new_return_id
 from gateway.providers.base import (
@@ -127,7 +128,7 @@ class ReturnService:
             existing = await self._store.find_return_by_external_id(client.id, ret.external_id)
             if existing is not None:
                 raise return_exists(existing.id, ret.external_id)
-        canonical_order = CanonicalOrder.model_validate_json(order.body)
+        canonical_order = CanonicalOrder.model_validate_json(order.body, context=STORED)
         if problems := line_problems(ret, canonical_order):
             raise ProblemError(
                 422,

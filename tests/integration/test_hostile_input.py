@@ -8,13 +8,15 @@ the metadata limits. Every test runs on SQLite and on PostgreSQL, whose refusals
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import orjson
 import pytest
 from aiohttp.test_utils import TestClient
 
-from tests.conftest import auth, read_json
+from gateway.api.keys import STORE
+from tests.conftest import SandboxHandle, auth, order, order_calls, read_json
 
 PROBLEM = "application/problem+json"
 Gateway = TestClient[Any, Any]
@@ -73,3 +75,143 @@ async def test_an_authorization_that_is_not_utf8_is_401_like_a_wrong_key(
     assert body["code"] == "unauthorized"
     if key.startswith(b"Bearer"):  # the same answer as a key that is merely wrong
         assert body["detail"] == orjson.loads(wrong.partition(b"\r\n\r\n")[2])["detail"]
+
+
+# body text ----------------------------------------------------------------------------------
+
+
+def _with(path: tuple[str | int, ...], value: Any) -> dict[str, Any]:
+    body = order("CTRL-1")
+    target: Any = body
+    for part in path[:-1]:
+        target = target[part]
+    target[path[-1]] = value
+    return body
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "loc"),
+    [
+        (("external_id",), "SHOP\x001001", "external_id"),
+        (("channel",), "web\x1b[31m", "channel"),
+        (("recipient", "first_name"), "Aino\x00", "recipient.first_name"),
+        (("recipient", "company"), "Oy\x85Ab", "recipient.company"),  # C1: NEL
+        (("recipient", "email"), "aino\x00@example.com", "recipient.email"),
+        (("address", "line1"), "Mannerheimintie\n1", "address.line1"),  # one line only
+        (("address", "postal_code"), "00\x00100", "address.postal_code"),
+        (("address", "city"), "Hel\x7fsinki", "address.city"),
+        (("lines", 0, "sku"), "TSHIRT\x00M", "lines[0].sku"),
+        (("lines", 0, "name"), "T-shirt\tM", "lines[0].name"),
+        (("tags", 0), "vip\x00", "tags[0]"),
+        (("metadata", "cart"), "c\x0077", "metadata.cart"),
+    ],
+)
+async def test_a_control_character_in_order_text_is_a_422_and_reaches_no_provider(
+    gateway: Gateway,
+    logitrail: SandboxHandle,
+    path: tuple[str | int, ...],
+    value: str,
+    loc: str,
+) -> None:
+    resp = await gateway.post("/v1/orders", json=_with(path, value), headers=auth(key="ctrl"))
+    problem = await _problem(resp, 422)
+
+    assert _locs(problem) == {loc}
+    assert "control characters" in problem["errors"][0]["msg"]
+    assert order_calls(logitrail) == []
+
+
+async def test_a_control_character_in_a_metadata_key_is_a_422(gateway: Gateway) -> None:
+    body = order("CTRL-2", metadata={"ca\x00rt": "c-77"})
+    resp = await gateway.post("/v1/orders", json=body, headers=auth(key="ctrl-2"))
+    assert [loc.startswith("metadata.") for loc in _locs(await _problem(resp, 422))] == [True]
+
+
+async def test_a_change_with_a_control_character_is_a_422_and_keeps_the_order(
+    gateway: Gateway, logitrail: SandboxHandle
+) -> None:
+    created = await _submit(gateway, order("CTRL-3"))
+    recipient = {**created["order"]["recipient"], "last_name": "Virtanen\x00"}
+
+    resp = await gateway.patch(
+        f"/v1/orders/{created['id']}", json={"recipient": recipient}, headers=auth()
+    )
+
+    assert _locs(await _problem(resp, 422)) == {"recipient.last_name"}
+    assert "update" not in order_calls(logitrail)
+    held = await read_json(await gateway.get(f"/v1/orders/{created['id']}", headers=auth()))
+    assert held["order"]["recipient"]["last_name"] == "Virtanen"
+
+
+async def test_return_text_may_span_lines_but_holds_no_other_control_character(
+    gateway: Gateway, logitrail: SandboxHandle
+) -> None:
+    created = await _submit(gateway, order("CTRL-4"))
+    bad = {"order_id": created["id"], "remarks": "torn\x00", "handling_instructions": "a\x1bb"}
+    resp = await gateway.post("/v1/returns", json=bad, headers=auth(key="ret-bad"))
+    assert _locs(await _problem(resp, 422)) == {"remarks", "handling_instructions"}
+    rma = {"order_id": created["id"], "external_id": "RMA\x00-1"}
+    resp = await gateway.post("/v1/returns", json=rma, headers=auth(key="ret-bad-2"))
+    assert _locs(await _problem(resp, 422)) == {"external_id"}
+
+    good = {"order_id": created["id"], "remarks": "Torn seam.\r\nSecond line:\tsleeve"}
+    resp = await gateway.post("/v1/returns", json=good, headers=auth(key="ret-good"))
+    assert resp.status in (201, 202), await resp.text()
+    assert (await read_json(resp))["return"]["remarks"] == good["remarks"]
+
+
+# metadata limits ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("metadata", "loc", "words"),
+    [
+        ({"cart": "x" * 501}, "metadata.cart", "at most 500 characters"),
+        ({"note": "é" * 501}, "metadata.note", "at most 500 characters"),
+        ({f"k{i}": i for i in range(51)}, "metadata", "at most 50"),
+        ({"k" * 65: "v"}, "metadata", "at most 64"),
+        ({f"key-{i:02}": "ä" * 200 for i in range(40)}, "metadata", "at most 16384"),
+        ({"cart": ["c-77"]}, "metadata.cart", "string, number, boolean or null"),
+    ],
+)
+async def test_metadata_over_its_limits_is_a_422_naming_where(
+    gateway: Gateway, metadata: dict[str, Any], loc: str, words: str
+) -> None:
+    resp = await gateway.post(
+        "/v1/orders", json=order("META-1", metadata=metadata), headers=auth(key="meta")
+    )
+    problem = await _problem(resp, 422)
+    assert [e["loc"].startswith(loc) for e in problem["errors"]] == [True], problem
+    assert words in problem["errors"][0]["msg"]
+
+
+async def test_metadata_at_its_limits_is_accepted(gateway: Gateway) -> None:
+    # 50 keys, values of 500 characters: 16 KiB allows 32 of them; the rest are short.
+    metadata: dict[str, Any] = {f"k{i:02}": "v" * 500 for i in range(30)}
+    metadata.update({f"n{i:02}": i for i in range(19)})
+    metadata["k" * 64] = None
+    assert len(orjson.dumps(metadata)) <= 16 * 1024
+    created = await _submit(gateway, order("META-2", metadata=metadata))
+    assert created["order"]["metadata"] == metadata
+
+
+async def test_an_order_stored_before_the_limits_can_still_change_and_return(
+    gateway: Gateway, logitrail: SandboxHandle
+) -> None:
+    created = await _submit(gateway, order("OLD-1"))
+    old = {**created["order"], "metadata": {"cart": "x" * 600}, "channel": "web\x1bfi"}
+    store = gateway.server.app[STORE]
+    await store.replace_body(
+        created["id"], orjson.dumps(old).decode(), queued_only=False, now=time.time()
+    )
+    address = {**created["order"]["address"], "line1": "Aleksanterinkatu 5"}
+
+    resp = await gateway.patch(
+        f"/v1/orders/{created['id']}", json={"address": address}, headers=auth()
+    )
+    assert resp.status == 200, await resp.text()
+    assert (await read_json(resp))["order"]["metadata"] == {"cart": "x" * 600}
+    resp = await gateway.post(
+        "/v1/returns", json={"order_id": created["id"]}, headers=auth(key="old-ret")
+    )
+    assert resp.status in (201, 202), await resp.text()

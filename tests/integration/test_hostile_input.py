@@ -16,6 +16,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from gateway.api.keys import STORE
+from gateway.model.query import MAX_SEQUENCE, encode_cursor
 from tests.conftest import SandboxHandle, auth, order, order_calls, read_json
 
 PROBLEM = "application/problem+json"
@@ -75,6 +76,91 @@ async def test_an_authorization_that_is_not_utf8_is_401_like_a_wrong_key(
     assert body["code"] == "unauthorized"
     if key.startswith(b"Bearer"):  # the same answer as a key that is merely wrong
         assert body["detail"] == orjson.loads(wrong.partition(b"\r\n\r\n")[2])["detail"]
+
+
+# query parameters ---------------------------------------------------------------------------
+
+_FORGED = encode_cursor("ord_\x00")  # the shape of our cursors around a NUL
+_FORGED_RETURN = encode_cursor("ret_\x00")
+
+
+@pytest.mark.parametrize(
+    ("path", "loc"),
+    [
+        ("/v1/orders?limit=%C2%B2", "query.limit"),  # '²' passes str.isdigit, not int()
+        ("/v1/orders?limit=" + "9" * 5000, "query.limit"),
+        ("/v1/orders?limit=+5", "query.limit"),
+        ("/v1/orders?limit=201", "query.limit"),
+        ("/v1/returns?limit=" + "9" * 5000, "query.limit"),
+        ("/v1/events?limit=%C2%B2", "query.limit"),
+        ("/v1/events?after=" + "9" * 5000, "query.after"),
+        (f"/v1/events?after={MAX_SEQUENCE + 1}", "query.after"),  # overflows SQLite's integer
+        (f"/v1/deliveries?after={MAX_SEQUENCE + 1}", "query.after"),
+        ("/v1/deliveries?limit=0", "query.limit"),
+        ("/v1/deliveries?state=lost", "query.state"),
+        ("/v1/orders?updated_since=0001-01-01T00:00:00%2B01:00", "query.updated_since"),
+        ("/v1/orders?updated_since=9999-12-31T23:59:59-01:00", "query.updated_since"),
+        ("/v1/orders?updated_since=2026-11-20T10:00:00", "query.updated_since"),
+        ("/v1/orders?external_id=SHOP%001001", "query.external_id"),
+        ("/v1/orders?provider=logi%1btrail", "query.provider"),
+        ("/v1/orders?external_id=" + "x" * 65, "query.external_id"),
+        ("/v1/returns?order_id=ord_%00", "query.order_id"),
+        ("/v1/deliveries?subscriber=a%00", "query.subscriber"),
+        (f"/v1/orders?cursor={_FORGED}", "query.cursor"),
+        (f"/v1/returns?cursor={_FORGED_RETURN}", "query.cursor"),
+    ],
+)
+async def test_a_bad_query_parameter_is_a_400_naming_it(
+    gateway: Gateway, path: str, loc: str
+) -> None:
+    problem = await _problem(await gateway.get(path, headers=auth()), 400)
+    assert problem["code"] == "invalid-query"
+    assert _locs(problem) == {loc}
+
+
+async def test_the_edges_of_every_range_are_accepted(gateway: Gateway) -> None:
+    created = await _submit(gateway, order("EDGE-1"))
+    for path in (
+        f"/v1/events?after={MAX_SEQUENCE}&limit=500",
+        f"/v1/deliveries?after={MAX_SEQUENCE}&limit=1",
+        "/v1/orders?limit=200&updated_since=0001-01-01T00:00:00Z",
+        "/v1/orders?limit=1&updated_since=9999-12-31T23:59:59%2B00:00",
+        "/v1/returns?limit=200",
+    ):
+        resp = await gateway.get(path, headers=auth())
+        assert resp.status == 200, (path, await resp.text())
+    since = await read_json(
+        await gateway.get("/v1/orders?updated_since=2000-01-01T02:00:00%2B02:00", headers=auth())
+    )
+    assert [o["id"] for o in since["items"]] == [created["id"]]
+
+
+# path values --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "loc"),
+    [
+        ("GET", "/v1/orders/ord_%00", "path.id"),
+        ("POST", "/v1/orders/ord_%1b/cancel", "path.id"),
+        ("POST", "/v1/orders/ord_%7f/refresh", "path.id"),
+        ("GET", "/v1/returns/ret_%00", "path.id"),
+        ("POST", "/v1/returns/ret_%00/cancel", "path.id"),
+        ("POST", "/v1/deliveries/sub%00/evt_1/retry", "path.subscriber"),
+        ("POST", "/v1/deliveries/sub/evt_%00/retry", "path.event_id"),
+    ],
+)
+async def test_a_control_character_in_a_path_value_is_a_400_naming_it(
+    gateway: Gateway, method: str, path: str, loc: str
+) -> None:
+    problem = await _problem(await gateway.request(method, path, headers=auth()), 400)
+    assert problem["code"] == "invalid-path"
+    assert _locs(problem) == {loc}
+
+
+async def test_a_control_character_in_a_webhook_path_is_a_400(gateway: Gateway) -> None:
+    resp = await gateway.post("/v1/webhooks/logi%00trail", json={})
+    assert _locs(await _problem(resp, 400)) == {"path.provider"}
 
 
 # body text ----------------------------------------------------------------------------------

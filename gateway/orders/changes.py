@@ -39,7 +39,7 @@ from gateway.model.problems import FieldProblem, ProblemError, validation_proble
 from gateway.model.text import STORED
 from gateway.orders.events import facts_of
 from gateway.orders.submission import Submitter
-from gateway.providers.base import Conflict, Provider, ProviderOrder, Submission
+from gateway.providers.base import Conflict, Invalid, Provider, ProviderOrder, Submission
 from gateway.store import OrderRow, Store
 
 log = structlog.get_logger(__name__)
@@ -129,6 +129,17 @@ class OrderChanges:
         except Conflict as exc:
             row = await self._refresh_quietly(row, provider)
             raise _not_changeable(row, exc.message, provider_code=exc.code) from None
+        except Invalid as exc:
+            # The provider refuses the changed order itself (an unknown SKU): the caller's
+            # input, a 422 like `provider.check`'s, not a gateway fault (it was a 502).
+            raise ProblemError(
+                422,
+                "provider-rejected",
+                f"Provider {row.provider} rejects the change",
+                detail=f"{row.provider}: {exc.message}",
+                errors=[FieldProblem(f.loc, f.msg, rule=row.provider) for f in exc.fields],
+                extra={"order_id": row.id, "provider": row.provider, "provider_code": exc.code},
+            ) from None
         await self._store.replace_body(row.id, body, queued_only=False, now=self._clock())
         return await self._apply(row, result, detail="changed by the client")
 

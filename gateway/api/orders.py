@@ -58,6 +58,13 @@ def idempotency_key(request: web.Request, what: str) -> str:
     return key
 
 
+def idempotency_header(what: str) -> Header:
+    """How `idempotency_key` is documented: the same pattern it enforces."""
+    return Header(
+        "Idempotency-Key", f"unique per new {what}; a replay answers the same", True, _KEY.pattern
+    )
+
+
 def answer_response(answer: Answer) -> web.Response:
     """A use-case's stored answer as sent (a replay sends exactly these bytes again)."""
     return web.Response(
@@ -80,7 +87,7 @@ def answer_response(answer: Answer) -> web.Response:
         202: ["Location", "Idempotent-Replayed"],
         409: ["Retry-After"],
     },
-    headers=[Header("Idempotency-Key", "unique per new order; a replay answers the same", True)],
+    headers=[idempotency_header("order")],
     scopes=("orders:write",),
 )
 async def submit_order(request: web.Request) -> web.Response:

@@ -10,9 +10,14 @@ from aiohttp import web
 from gateway.api.auth import require
 from gateway.api.body import read_json
 from gateway.api.keys import RETURNS
-from gateway.api.orders import answer_response, idempotency_key, json_response
+from gateway.api.orders import (
+    answer_response,
+    idempotency_header,
+    idempotency_key,
+    json_response,
+)
 from gateway.api.params import read_query
-from gateway.api.spec import Header, describe
+from gateway.api.spec import describe
 from gateway.model.query import encode_cursor
 from gateway.model.return_views import ListReturnsQuery, ReturnList, ReturnView
 from gateway.model.returns import CanonicalReturn, DecisionRequest
@@ -34,7 +39,7 @@ routes = web.RouteTableDef()
         202: ["Location", "Idempotent-Replayed"],
         409: ["Retry-After"],
     },
-    headers=[Header("Idempotency-Key", "unique per new return; a replay answers the same", True)],
+    headers=[idempotency_header("return")],
     scopes=("returns:write",),
 )
 async def submit_return(request: web.Request) -> web.Response:

@@ -8,7 +8,7 @@ provider wire formats live in each provider's `translate.py`.
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any
@@ -73,6 +73,23 @@ Money = Annotated[
     PlainSerializer(str, return_type=str, when_used="json"),
 ]
 """A non-negative decimal carried as a string on the wire."""
+
+
+def _utc_instant(value: Any, info: ValidationInfo) -> Any:
+    # Providers and the store convert to UTC: year 1 at +01:00 has no UTC instant.
+    if isinstance(value, datetime) and not from_store(info):
+        try:
+            value.astimezone(UTC)
+        except OverflowError:
+            raise ValueError("must lie between 0001-01-01 and 9999-12-31 in UTC") from None
+    return value
+
+
+Instant = Annotated[AwareDatetime, AfterValidator(_utc_instant)]
+"""A date-time with a time zone that is an instant in UTC's range."""
+DateOrInstant = Annotated[AwareDatetime | date, AfterValidator(_utc_instant)]
+"""A calendar date, or an `Instant` (checked after the union, so a date-time out of range is
+refused, not read as a date)."""
 
 
 def _iso(table: frozenset[str], what: str, upper: bool) -> Any:
@@ -250,15 +267,15 @@ class CanonicalOrder(Strict):
     external_id: ShortText
     kind: Kind = Kind.D2C
     channel: ShortText | None = None
-    ordered_at: AwareDatetime | None = None
+    ordered_at: Instant | None = None
     currency: CurrencyCode | None = None
     language: LanguageCode | None = None
     recipient: Recipient
     address: Address
     delivery: Delivery = Field(default_factory=Delivery)
     lines: Annotated[list[Line], Field(min_length=1, max_length=MAX_LINES)]
-    not_before: AwareDatetime | date | None = None
-    not_after: AwareDatetime | date | None = None
+    not_before: DateOrInstant | None = None
+    not_after: DateOrInstant | None = None
     tags: Annotated[list[ShortText], Field(max_length=50)] = Field(default_factory=list)
     metadata: Metadata = Field(default_factory=dict)
     routing: RoutePin | None = None

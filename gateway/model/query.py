@@ -13,12 +13,13 @@ import base64
 import binascii
 import re
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 import orjson
 from pydantic import AfterValidator, BeforeValidator
 
+from gateway.model.orders import Instant
 from gateway.model.text import ULID_PATTERN
 
 MAX_SEQUENCE = 2**63 - 1
@@ -34,25 +35,20 @@ def _count(value: Any) -> Any:
     return value
 
 
-def _instant(value: Any) -> Any:
+def _iso(value: Any) -> Any:
+    # ISO-8601 only: pydantic alone would also read a number as seconds since 1970.
     if not isinstance(value, str):
         return value
     try:
-        parsed = datetime.fromisoformat(value)
+        return datetime.fromisoformat(value)
     except ValueError:
         raise ValueError("must be an ISO-8601 date-time with a time zone") from None
-    if parsed.tzinfo is None:
-        raise ValueError("must be an ISO-8601 date-time with a time zone")
-    try:
-        return parsed.astimezone(UTC)
-    except OverflowError:
-        raise ValueError("must lie between 0001-01-01 and 9999-12-31 in UTC") from None
 
 
 Count = Annotated[int, BeforeValidator(_count)]
 """A non-negative integer parameter; its range is the field's `ge`/`le`."""
-Instant = Annotated[datetime, BeforeValidator(_instant)]
-"""An ISO-8601 date-time with a zone, as UTC."""
+Since = Annotated[Instant, BeforeValidator(_iso)]
+"""An ISO-8601 date-time with a zone whose instant lies in UTC's range."""
 
 
 def encode_cursor(last_id: str) -> str:

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.model.lifecycle import Outcome
 from gateway.model.orders import CanonicalOrder, Phase, Status
-from gateway.model.query import MAX_SEQUENCE, Count, Instant, OrderCursor
+from gateway.model.query import MAX_SEQUENCE, Count, OrderCursor, Since
 from gateway.model.text import ShortText
 from gateway.store.records import DeliveryState
 
@@ -88,7 +88,7 @@ class ListOrdersQuery(Closed):
     external_id: ShortText | None = None
     status: Status | None = None
     provider: ShortText | None = None
-    updated_since: Instant | None = Field(
+    updated_since: Since | None = Field(
         default=None,
         description="ISO-8601 date-time with a time zone, 0001-01-01 to 9999-12-31 in UTC",
     )

@@ -15,12 +15,11 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import date
 from typing import Annotated, Any
 
 import orjson
 import structlog
-from pydantic import AwareDatetime, Field, ValidationError
+from pydantic import Field, ValidationError
 
 from gateway.model.clients import Client
 from gateway.model.lifecycle import FINAL
@@ -29,6 +28,7 @@ from gateway.model.orders import (
     OPEN_PHASES,
     Address,
     CanonicalOrder,
+    DateOrInstant,
     Line,
     Phase,
     Recipient,
@@ -54,8 +54,8 @@ class OrderChange(Strict):
     recipient: Recipient | None = None
     address: Address | None = None
     lines: Annotated[list[Line], Field(min_length=1, max_length=MAX_LINES)] | None = None
-    not_before: AwareDatetime | date | None = None
-    not_after: AwareDatetime | date | None = None
+    not_before: DateOrInstant | None = None
+    not_after: DateOrInstant | None = None
 
 
 class OrderChanges:

@@ -17,7 +17,16 @@ from aiohttp.test_utils import TestClient
 
 from gateway.api.keys import STORE
 from gateway.model.query import MAX_SEQUENCE, encode_cursor
-from tests.conftest import SandboxHandle, auth, order, order_calls, read_json
+from tests.conftest import (
+    FLEXPORT_RULES,
+    FlexportHandle,
+    SandboxHandle,
+    auth,
+    b2b_order,
+    order,
+    order_calls,
+    read_json,
+)
 
 PROBLEM = "application/problem+json"
 Gateway = TestClient[Any, Any]
@@ -244,6 +253,28 @@ async def test_return_text_may_span_lines_but_holds_no_other_control_character(
     resp = await gateway.post("/v1/returns", json=good, headers=auth(key="ret-good"))
     assert resp.status in (201, 202), await resp.text()
     assert (await read_json(resp))["return"]["remarks"] == good["remarks"]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("not_before", "9999-12-31T23:59:59-01:00"),  # after 9999-12-31 in UTC
+        ("not_before", "0001-01-01T00:30:00+01:00"),  # before 0001-01-01 in UTC
+        ("not_after", "9999-12-31T23:59:59-01:00"),
+        ("ordered_at", "0001-01-01T00:00:00+01:00"),
+    ],
+)
+async def test_a_date_time_without_a_utc_instant_is_a_422_naming_it(
+    make_gateway: Any, flexport: FlexportHandle, field: str, value: str
+) -> None:
+    # Flexport's B2B outbound converts not_before to UTC: that was an OverflowError, a 500.
+    gateway = await make_gateway(routing__rules=FLEXPORT_RULES)
+    body = b2b_order("DATE-1", **{field: value})
+    resp = await gateway.post("/v1/orders", json=body, headers=auth(key="date-1"))
+    problem = await _problem(resp, 422)
+    assert _locs(problem) == {field}
+    assert "in UTC" in problem["errors"][0]["msg"]
+    assert flexport.sandbox.state.b2b == {}
 
 
 # metadata limits ----------------------------------------------------------------------------

@@ -44,10 +44,11 @@ from gateway.model.text import (
 
 MAX_LINES = 1000
 
-_DECIMAL = re.compile(r"^\d{1,12}(\.\d{1,6})?$")
+# [0-9], not \d: \d also matches other scripts' digits ("١٩"), which providers would receive.
+_DECIMAL = re.compile(r"^[0-9]{1,12}(\.[0-9]{1,6})?$")
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
 _PHONE = re.compile(r"^\+?[0-9][0-9 ()\-]{4,24}$")
-_GTIN = re.compile(r"^(\d{8}|\d{12}|\d{13}|\d{14})$")
+_GTIN = re.compile(r"^([0-9]{8}|[0-9]{12}|[0-9]{13}|[0-9]{14})$")
 
 
 class Strict(BaseModel):

@@ -12,7 +12,7 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from gateway.api.middlewares import SANDBOX_PREFIX, Handler
-from gateway.model.problems import FieldProblem, ProblemError
+from gateway.model.problems import FieldProblem, ProblemError, loc_of
 from gateway.model.text import control_character
 
 Q = TypeVar("Q", bound=BaseModel)
@@ -26,8 +26,9 @@ def read_query(request: web.Request, model: type[Q]) -> Q:
         return model.model_validate(given)
     except ValidationError as exc:
         errors = [
+            # The parameter, not the union member or validator pydantic adds after it.
             FieldProblem(
-                "query." + ".".join(str(part) for part in err["loc"][:1]),
+                "query." + loc_of(tuple(err["loc"][:1])),
                 err["msg"].removeprefix("Value error, "),
                 rule=err["type"],
             )

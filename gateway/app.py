@@ -32,6 +32,7 @@ from gateway.api.keys import (
     WEBHOOKS,
 )
 from gateway.api.middlewares import client_auth, problems, request_context
+from gateway.api.params import path_parameters
 from gateway.config import Settings
 from gateway.observability.metrics import Metrics
 from gateway.orders.changes import OrderChanges
@@ -58,7 +59,7 @@ def build_app(settings: Settings, *, self_url: str | None = None) -> web.Applica
     the in-process sandboxes); by default it is derived from `[server]`.
     """
     app = web.Application(
-        middlewares=[request_context, problems, client_auth],
+        middlewares=[request_context, problems, client_auth, path_parameters],
         client_max_size=settings.server.max_body_bytes,
     )
     app[SETTINGS] = settings

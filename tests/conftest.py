@@ -146,8 +146,7 @@ class LogenticHandle:
 CA_ITEMS = {"TSHIRT-M": 28000, "MUG": 28001}
 
 
-@pytest.fixture
-async def logentic() -> AsyncIterator[LogenticHandle]:
+def new_logentic_sandbox() -> LogenticSandbox:
     sandbox = LogenticSandbox(
         token=LOGENTIC_TOKEN,
         webhook_secret=WEBHOOK_SECRET,
@@ -156,6 +155,12 @@ async def logentic() -> AsyncIterator[LogenticHandle]:
     )
     for sku in CA_ITEMS:
         sandbox.add_item(sku, stock={1: 50, 2: 50})
+    return sandbox
+
+
+@pytest.fixture
+async def logentic() -> AsyncIterator[LogenticHandle]:
+    sandbox = new_logentic_sandbox()
     server = TestServer(sandbox.app)
     await server.start_server()
     try:
@@ -196,11 +201,16 @@ class FlexportHandle:
     """The `base_url` (paths are `/logistics/api/2026-02/…` below it)."""
 
 
-@pytest.fixture
-async def flexport() -> AsyncIterator[FlexportHandle]:
+def new_flexport_sandbox() -> FlexportSandbox:
     sandbox = FlexportSandbox(tokens={FLEXPORT_TOKEN: None}, webhook_token=FLEXPORT_WEBHOOK_SECRET)
     for merchant_sku, (logistics_sku, name) in DEMO_PRODUCTS.items():
         sandbox.add_product(merchant_sku, logistics_sku=logistics_sku, name=name)
+    return sandbox
+
+
+@pytest.fixture
+async def flexport() -> AsyncIterator[FlexportHandle]:
+    sandbox = new_flexport_sandbox()
     server = TestServer(sandbox.app)
     await server.start_server()
     try:

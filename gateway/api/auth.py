@@ -30,7 +30,12 @@ class ClientKeys:
         scheme, _, key = header.partition(" ")
         if scheme.lower() != "bearer" or not key.strip():
             raise _unauthorized("Authorization must be Bearer <key>")
-        client = self._by_digest.get(hashlib.sha256(key.strip().encode()).hexdigest())
+        try:
+            presented = key.strip().encode()
+        except UnicodeEncodeError:
+            # Bytes that are not UTF-8 (aiohttp keeps them as surrogates) are no one's key.
+            presented = None
+        client = None if presented is None else self._by_digest.get(_digest(presented))
         if client is None:
             raise _unauthorized("unknown client key")
         return client
@@ -47,6 +52,10 @@ def require(request: web.Request, *scopes: str) -> Client:
             detail=f"needs one of: {', '.join(scopes)}",
         )
     return client
+
+
+def _digest(key: bytes) -> str:
+    return hashlib.sha256(key).hexdigest()
 
 
 def _unauthorized(detail: str) -> ProblemError:

@@ -11,13 +11,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
-from multidict import MultiMapping
 
 from gateway.api.auth import require
 from gateway.api.keys import SETTINGS, STORE
 from gateway.api.orders import json_response
+from gateway.api.params import read_query
 from gateway.api.spec import describe
-from gateway.model.problems import FieldProblem, ProblemError
+from gateway.model.problems import ProblemError
 from gateway.model.responses import (
     DeliveriesQuery,
     DeliveryList,
@@ -28,9 +28,6 @@ from gateway.model.responses import (
 from gateway.store import DeliveryRow, DeliveryState
 
 routes = web.RouteTableDef()
-
-MAX_LIMIT = 500
-DEFAULT_LIMIT = 100
 
 
 @routes.get("/v1/events")
@@ -44,11 +41,11 @@ DEFAULT_LIMIT = 100
 )
 async def feed(request: web.Request) -> web.Response:
     client = require(request, "orders:read")
-    after, limit = _page(request.query)
-    rows = await request.app[STORE].events_after(client.id, after=after, limit=limit)
+    page = read_query(request, PageQuery)
+    rows = await request.app[STORE].events_after(client.id, after=page.after, limit=page.limit)
     items = [{**r.payload(), "cursor": str(r.seq)} for r in rows]
     return json_response(
-        {"items": items, "next_after": items[-1]["cursor"] if items else str(after)}
+        {"items": items, "next_after": items[-1]["cursor"] if items else str(page.after)}
     )
 
 
@@ -63,23 +60,16 @@ async def feed(request: web.Request) -> web.Response:
 )
 async def deliveries(request: web.Request) -> web.Response:
     client = require(request, "orders:read")
-    after, limit = _page(request.query)
-    state = None
-    if "state" in request.query:
-        try:
-            state = DeliveryState(request.query["state"])
-        except ValueError:
-            raise _bad_query(
-                "query.state", "must be one of " + ", ".join(s.value for s in DeliveryState)
-            ) from None
+    query = read_query(request, DeliveriesQuery)
     mine = _subscribers(request, client.id)
-    wanted = request.query.get("subscriber")
-    if wanted is not None:
-        mine = [s for s in mine if s == wanted]
-    rows = await request.app[STORE].list_deliveries(mine, state=state, after=after, limit=limit)
+    if query.subscriber is not None:
+        mine = [s for s in mine if s == query.subscriber]
+    rows = await request.app[STORE].list_deliveries(
+        mine, state=query.state, after=query.after, limit=query.limit
+    )
     items = [_delivery_view(r) for r in rows]
     return json_response(
-        {"items": items, "next_after": items[-1]["cursor"] if items else str(after)}
+        {"items": items, "next_after": items[-1]["cursor"] if items else str(query.after)}
     )
 
 
@@ -131,23 +121,3 @@ def _delivery_view(row: DeliveryRow) -> dict[str, Any]:
 
 def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _page(query: MultiMapping[str]) -> tuple[int, int]:
-    raw_after = query.get("after", "0")
-    if not raw_after.isdigit():
-        raise _bad_query("query.after", "must be a cursor this API returned")
-    raw_limit = query.get("limit", str(DEFAULT_LIMIT))
-    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_LIMIT:
-        raise _bad_query("query.limit", f"must be an integer 1–{MAX_LIMIT}")
-    return int(raw_after), int(raw_limit)
-
-
-def _bad_query(loc: str, msg: str) -> ProblemError:
-    return ProblemError(
-        400,
-        "invalid-query",
-        "Invalid query parameters",
-        detail=f"{loc} {msg}",
-        errors=[FieldProblem(loc, msg)],
-    )

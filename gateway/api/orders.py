@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
-from datetime import datetime
 
 import orjson
 from aiohttp import web
-from multidict import MultiMapping
 
 from gateway.api.auth import require
 from gateway.api.body import read_json
 from gateway.api.keys import CHANGES, SERVICE, STORE
+from gateway.api.params import read_query
 from gateway.api.spec import Header, describe
-from gateway.model.orders import CanonicalOrder, Status
+from gateway.model.orders import CanonicalOrder
 from gateway.model.problems import FieldProblem, ProblemError
+from gateway.model.query import encode_cursor
 from gateway.model.responses import ListOrdersQuery, OrderList, OrderView
 from gateway.orders.changes import OrderChange
 from gateway.orders.idempotency import Answer
@@ -26,7 +24,6 @@ from gateway.store import OrderFilter
 routes = web.RouteTableDef()
 
 _KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
-MAX_LIMIT = 200
 
 
 def json_response(
@@ -61,6 +58,13 @@ def idempotency_key(request: web.Request, what: str) -> str:
     return key
 
 
+def idempotency_header(what: str) -> Header:
+    """How `idempotency_key` is documented: the same pattern it enforces."""
+    return Header(
+        "Idempotency-Key", f"unique per new {what}; a replay answers the same", True, _KEY.pattern
+    )
+
+
 def answer_response(answer: Answer) -> web.Response:
     """A use-case's stored answer as sent (a replay sends exactly these bytes again)."""
     return web.Response(
@@ -83,7 +87,7 @@ def answer_response(answer: Answer) -> web.Response:
         202: ["Location", "Idempotent-Replayed"],
         409: ["Retry-After"],
     },
-    headers=[Header("Idempotency-Key", "unique per new order; a replay answers the same", True)],
+    headers=[idempotency_header("order")],
     scopes=("orders:write",),
 )
 async def submit_order(request: web.Request) -> web.Response:
@@ -170,72 +174,15 @@ async def _render(request: web.Request, order_id: str) -> web.Response:
 )
 async def list_orders(request: web.Request) -> web.Response:
     client = require(request, "orders:read")
-    flt = _filter(request.query)
+    query = read_query(request, ListOrdersQuery)
+    flt = OrderFilter(
+        external_id=query.external_id,
+        status=query.status,
+        provider=query.provider,
+        updated_since=query.updated_since,
+        before_id=query.cursor,
+        limit=query.limit,
+    )
     rows, more = await request.app[SERVICE].list(client, flt)
     cursor = encode_cursor(rows[-1].id) if more and rows else None
     return json_response({"items": [order_view(r) for r in rows], "next_cursor": cursor})
-
-
-def _filter(query: MultiMapping[str]) -> OrderFilter:
-    errors: list[FieldProblem] = []
-    status = None
-    if "status" in query:
-        try:
-            status = Status(query["status"])
-        except ValueError:
-            errors.append(
-                FieldProblem("query.status", "must be one of " + ", ".join(s.value for s in Status))
-            )
-    limit = 50
-    if "limit" in query:
-        raw = query["limit"]
-        if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
-            errors.append(FieldProblem("query.limit", f"must be an integer 1–{MAX_LIMIT}"))
-        else:
-            limit = int(raw)
-    since = None
-    if "updated_since" in query:
-        try:
-            since = datetime.fromisoformat(query["updated_since"])
-            if since.tzinfo is None:
-                raise ValueError
-        except ValueError:
-            errors.append(
-                FieldProblem(
-                    "query.updated_since", "must be an ISO-8601 date-time with a time zone"
-                )
-            )
-    before = None
-    if "cursor" in query:
-        before = decode_cursor(query["cursor"])
-        if before is None:
-            errors.append(FieldProblem("query.cursor", "is not a cursor this API returned"))
-    if errors:
-        raise ProblemError(
-            400,
-            "invalid-query",
-            "Invalid query parameters",
-            errors=errors,
-            detail="; ".join(f"{e.loc} {e.msg}" for e in errors),
-        )
-    return OrderFilter(
-        external_id=query.get("external_id"),
-        status=status,
-        provider=query.get("provider"),
-        updated_since=since,
-        before_id=before,
-        limit=limit,
-    )
-
-
-def encode_cursor(last_id: str) -> str:
-    return base64.urlsafe_b64encode(orjson.dumps({"b": last_id})).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str, prefix: str = "ord_") -> str | None:
-    try:
-        data = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (binascii.Error, ValueError, orjson.JSONDecodeError):
-        return None
-    value = data.get("b") if isinstance(data, dict) else None
-    return value if isinstance(value, str) and value.startswith(prefix) else None

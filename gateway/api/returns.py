@@ -6,23 +6,21 @@ Scopes: `returns:write` to create, cancel and decide; `returns:read` to read and
 from __future__ import annotations
 
 from aiohttp import web
-from multidict import MultiMapping
 
 from gateway.api.auth import require
 from gateway.api.body import read_json
 from gateway.api.keys import RETURNS
 from gateway.api.orders import (
-    MAX_LIMIT,
     answer_response,
-    decode_cursor,
-    encode_cursor,
+    idempotency_header,
     idempotency_key,
     json_response,
 )
-from gateway.api.spec import Header, describe
-from gateway.model.problems import FieldProblem, ProblemError
+from gateway.api.params import read_query
+from gateway.api.spec import describe
+from gateway.model.query import encode_cursor
 from gateway.model.return_views import ListReturnsQuery, ReturnList, ReturnView
-from gateway.model.returns import CanonicalReturn, DecisionRequest, ReturnStatus
+from gateway.model.returns import CanonicalReturn, DecisionRequest
 from gateway.returns.views import return_view
 from gateway.store import ReturnFilter
 
@@ -41,7 +39,7 @@ routes = web.RouteTableDef()
         202: ["Location", "Idempotent-Replayed"],
         409: ["Retry-After"],
     },
-    headers=[Header("Idempotency-Key", "unique per new return; a replay answers the same", True)],
+    headers=[idempotency_header("return")],
     scopes=("returns:write",),
 )
 async def submit_return(request: web.Request) -> web.Response:
@@ -75,7 +73,11 @@ async def get_return(request: web.Request) -> web.Response:
 )
 async def list_returns(request: web.Request) -> web.Response:
     client = require(request, "returns:read")
-    rows, more = await request.app[RETURNS].list(client, _filter(request.query))
+    query = read_query(request, ListReturnsQuery)
+    flt = ReturnFilter(
+        order_id=query.order_id, status=query.status, before_id=query.cursor, limit=query.limit
+    )
+    rows, more = await request.app[RETURNS].list(client, flt)
     cursor = encode_cursor(rows[-1].id) if more and rows else None
     return json_response({"items": [return_view(r) for r in rows], "next_cursor": cursor})
 
@@ -109,40 +111,3 @@ async def decide_return(request: web.Request) -> web.Response:
     body = await read_json(request, DecisionRequest, what="decision")
     view = await request.app[RETURNS].decide(client, request.match_info["id"], body.code)
     return json_response(view)
-
-
-def _filter(query: MultiMapping[str]) -> ReturnFilter:
-    errors: list[FieldProblem] = []
-    status = None
-    if "status" in query:
-        try:
-            status = ReturnStatus(query["status"])
-        except ValueError:
-            errors.append(
-                FieldProblem(
-                    "query.status", "must be one of " + ", ".join(s.value for s in ReturnStatus)
-                )
-            )
-    limit = 50
-    if "limit" in query:
-        raw = query["limit"]
-        if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
-            errors.append(FieldProblem("query.limit", f"must be an integer 1–{MAX_LIMIT}"))
-        else:
-            limit = int(raw)
-    before = None
-    if "cursor" in query:
-        before = decode_cursor(query["cursor"], "ret_")
-        if before is None:
-            errors.append(FieldProblem("query.cursor", "is not a cursor this API returned"))
-    if errors:
-        raise ProblemError(
-            400,
-            "invalid-query",
-            "Invalid query parameters",
-            errors=errors,
-            detail="; ".join(f"{e.loc} {e.msg}" for e in errors),
-        )
-    return ReturnFilter(
-        order_id=query.get("order_id"), status=status, before_id=before, limit=limit
-    )

@@ -60,6 +60,8 @@ class Header:
     name: str
     description: str
     required: bool = False
+    pattern: str | None = None
+    """The regular expression a value must match, where the handler enforces one."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,7 +226,7 @@ def _parameters(path: str, op: Operation) -> list[dict[str, Any]]:
             "in": "header",
             "required": h.required,
             "description": h.description,
-            "schema": {"type": "string"},
+            "schema": {"type": "string", **({"pattern": h.pattern} if h.pattern else {})},
         }
         for h in op.headers
     ]

@@ -8,34 +8,49 @@ provider wire formats live in each provider's `translate.py`.
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any
 
+import orjson
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
     PlainSerializer,
+    PlainValidator,
     StrictInt,
-    StringConstraints,
+    TypeAdapter,
+    ValidationInfo,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
 
 from gateway.model.iso import COUNTRIES, CURRENCIES, LANGUAGES
+from gateway.model.text import (
+    MAX_METADATA_VALUE,
+    Email,
+    MetadataText,
+    PostalCode,
+    ShortText,
+    Text,
+    from_store,
+)
 
 MAX_LINES = 1000
 MAX_QUANTITY = 1_000_000
 """Of one line, of an order or a return."""
 
-_DECIMAL = re.compile(r"^\d{1,12}(\.\d{1,6})?$")
+# [0-9], not \d: \d also matches other scripts' digits ("١٩"), which providers would receive.
+_DECIMAL = re.compile(r"^[0-9]{1,12}(\.[0-9]{1,6})?$")
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
 _PHONE = re.compile(r"^\+?[0-9][0-9 ()\-]{4,24}$")
-_GTIN = re.compile(r"^(\d{8}|\d{12}|\d{13}|\d{14})$")
+_GTIN = re.compile(r"^([0-9]{8}|[0-9]{12}|[0-9]{13}|[0-9]{14})$")
 
 
 class Strict(BaseModel):
@@ -62,8 +77,22 @@ Money = Annotated[
 ]
 """A non-negative decimal carried as a string on the wire."""
 
-Text = Annotated[str, StringConstraints(min_length=1, max_length=200)]
-ShortText = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+
+def _utc_instant(value: Any, info: ValidationInfo) -> Any:
+    # Providers and the store convert to UTC: year 1 at +01:00 has no UTC instant.
+    if isinstance(value, datetime) and not from_store(info):
+        try:
+            value.astimezone(UTC)
+        except OverflowError:
+            raise ValueError("must lie between 0001-01-01 and 9999-12-31 in UTC") from None
+    return value
+
+
+Instant = Annotated[AwareDatetime, AfterValidator(_utc_instant)]
+"""A date-time with a time zone that is an instant in UTC's range."""
+DateOrInstant = Annotated[AwareDatetime | date, AfterValidator(_utc_instant)]
+"""A calendar date, or an `Instant` (checked after the union, so a date-time out of range is
+refused, not read as a date)."""
 
 
 def _iso(table: frozenset[str], what: str, upper: bool) -> Any:
@@ -104,7 +133,7 @@ class Recipient(Strict):
     first_name: Text
     last_name: Text
     company: Text | None = None
-    email: str | None = None
+    email: Email | None = None
     phone: str | None = None
 
     @field_validator("email")
@@ -125,9 +154,9 @@ class Recipient(Strict):
 class Address(Strict):
     line1: Text
     line2: Text | None = None
-    postal_code: Annotated[str, StringConstraints(min_length=1, max_length=16)]
+    postal_code: PostalCode
     city: Text
-    region: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
+    region: ShortText | None = None
     country_code: CountryCode
 
 
@@ -189,26 +218,69 @@ class RoutePin(Strict):
     warehouse: ShortText
 
 
-MetadataValue = str | int | float | bool | None
+MAX_METADATA_KEYS = 50
+MAX_METADATA_BYTES = 16 * 1024
+MetadataScalar = str | int | float | bool | None
+_metadata_string = TypeAdapter(MetadataText)
+
+
+def _metadata_value(value: Any, info: ValidationInfo) -> MetadataScalar:
+    # One check for the scalar, so a bad value gets one error, not one per union member.
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    if isinstance(value, str):
+        return _metadata_string.validate_python(value.strip(), context=info.context)
+    raise ValueError("must be a string, number, boolean or null")
+
+
+MetadataValue = Annotated[
+    MetadataScalar,
+    PlainValidator(_metadata_value),
+    WithJsonSchema(
+        {"type": ["string", "number", "boolean", "null"], "maxLength": MAX_METADATA_VALUE}
+    ),
+]
+
+
+def _metadata_size(value: dict[str, MetadataScalar], info: ValidationInfo) -> Any:
+    # Bounds what one order adds to every list page and to each provider call.
+    if from_store(info):
+        return value
+    try:
+        size = len(orjson.dumps(value))
+    except orjson.JSONEncodeError:
+        raise ValueError("holds a number outside the 64-bit range") from None
+    if size > MAX_METADATA_BYTES:
+        raise ValueError(f"is {size} bytes as JSON; at most {MAX_METADATA_BYTES}")
+    return value
+
+
+Metadata = Annotated[
+    dict[ShortText, MetadataValue],
+    Field(
+        max_length=MAX_METADATA_KEYS,
+        description=f"at most {MAX_METADATA_KEYS} keys of up to 64 characters; string values "
+        f"up to {MAX_METADATA_VALUE} characters; {MAX_METADATA_BYTES} bytes in all as JSON",
+    ),
+    AfterValidator(_metadata_size),
+]
 
 
 class CanonicalOrder(Strict):
-    external_id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    external_id: ShortText
     kind: Kind = Kind.D2C
     channel: ShortText | None = None
-    ordered_at: AwareDatetime | None = None
+    ordered_at: Instant | None = None
     currency: CurrencyCode | None = None
     language: LanguageCode | None = None
     recipient: Recipient
     address: Address
     delivery: Delivery = Field(default_factory=Delivery)
     lines: Annotated[list[Line], Field(min_length=1, max_length=MAX_LINES)]
-    not_before: AwareDatetime | date | None = None
-    not_after: AwareDatetime | date | None = None
+    not_before: DateOrInstant | None = None
+    not_after: DateOrInstant | None = None
     tags: Annotated[list[ShortText], Field(max_length=50)] = Field(default_factory=list)
-    metadata: Annotated[dict[ShortText, MetadataValue], Field(max_length=50)] = Field(
-        default_factory=dict
-    )
+    metadata: Metadata = Field(default_factory=dict)
     routing: RoutePin | None = None
 
     @model_validator(mode="after")

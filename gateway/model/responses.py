@@ -14,6 +14,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from gateway.model.history import Source
 from gateway.model.lifecycle import Outcome
 from gateway.model.orders import CanonicalOrder, Phase, Status
+from gateway.model.query import MAX_SEQUENCE, Count, OrderCursor, Since
+from gateway.model.text import ShortText
+from gateway.store.records import DeliveryState
+
+MAX_PAGE = 200
+"""The most orders or returns one list page holds."""
+MAX_FEED_PAGE = 500
+"""The most events or deliveries one feed page holds."""
 
 SOURCE = "what caused it: api (a client's call), webhook, poll, submitter"
 ACTOR = "who: the client id (api), the provider (webhook, poll), `submitter`"
@@ -89,14 +97,17 @@ class OrderList(Closed):
 class ListOrdersQuery(Closed):
     """Query parameters of `GET /v1/orders`."""
 
-    external_id: str | None = None
+    external_id: ShortText | None = None
     status: Status | None = None
-    provider: str | None = None
-    updated_since: datetime | None = Field(
-        default=None, description="ISO-8601 date-time with a time zone"
+    provider: ShortText | None = None
+    updated_since: Since | None = Field(
+        default=None,
+        description="ISO-8601 date-time with a time zone, 0001-01-01 to 9999-12-31 in UTC",
     )
-    cursor: str | None = Field(default=None, description="`next_cursor` of the previous page")
-    limit: int = Field(default=50, ge=1, le=200)
+    cursor: OrderCursor | None = Field(
+        default=None, description="`next_cursor` of the previous page"
+    )
+    limit: Count = Field(default=50, ge=1, le=MAX_PAGE)
 
 
 class FieldProblemView(Closed):
@@ -142,13 +153,17 @@ class EventFeed(Closed):
 
 
 class PageQuery(Closed):
-    after: str | None = Field(default=None, description="a `cursor` this API returned; 0: start")
-    limit: int = Field(default=100, ge=1, le=500)
+    """Query parameters of the event feeds (`GET /v1/events`, `GET /v1/deliveries`)."""
+
+    after: Count = Field(
+        default=0, ge=0, le=MAX_SEQUENCE, description="a `cursor` this API returned; 0: start"
+    )
+    limit: Count = Field(default=100, ge=1, le=MAX_FEED_PAGE)
 
 
 class DeliveriesQuery(PageQuery):
-    state: str | None = Field(default=None, description="pending, delivered or dead")
-    subscriber: str | None = None
+    state: DeliveryState | None = Field(default=None, description="pending, delivered or dead")
+    subscriber: ShortText | None = None
 
 
 class DeliveryEvent(Closed):

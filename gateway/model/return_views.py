@@ -10,8 +10,10 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.model.history import Source
-from gateway.model.responses import ACTOR, SOURCE
+from gateway.model.query import Count, ReturnCursor
+from gateway.model.responses import ACTOR, MAX_PAGE, SOURCE
 from gateway.model.returns import CanonicalReturn, Decision, ReturnPhase, ReturnStatus, ReturnType
+from gateway.model.text import ShortText
 
 
 class _Closed(BaseModel):
@@ -66,7 +68,9 @@ class ReturnList(_Closed):
 class ListReturnsQuery(_Closed):
     """Query parameters of `GET /v1/returns`."""
 
-    order_id: str | None = None
+    order_id: ShortText | None = None
     status: ReturnStatus | None = None
-    cursor: str | None = Field(default=None, description="`next_cursor` of the previous page")
-    limit: int = Field(default=50, ge=1, le=200)
+    cursor: ReturnCursor | None = Field(
+        default=None, description="`next_cursor` of the previous page"
+    )
+    limit: Count = Field(default=50, ge=1, le=MAX_PAGE)

@@ -12,7 +12,8 @@ from typing import Annotated
 
 from pydantic import Field, StrictInt, StringConstraints
 
-from gateway.model.orders import MAX_LINES, MAX_QUANTITY, ShortText, Strict
+from gateway.model.orders import MAX_LINES, MAX_QUANTITY, Strict
+from gateway.model.text import ULID_PATTERN, LongText, ShortText
 
 
 class ReturnType(StrEnum):
@@ -28,14 +29,12 @@ class ReturnLine(Strict):
 
 
 class CanonicalReturn(Strict):
-    order_id: Annotated[str, StringConstraints(pattern=r"^ord_[0-9A-HJKMNP-TV-Z]{26}$")]
-    external_id: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
+    order_id: Annotated[str, StringConstraints(pattern=f"^ord_{ULID_PATTERN}$")]
+    external_id: ShortText | None = None
     """The merchant's own reference (RMA number); unique per client when given."""
     type: ReturnType = ReturnType.CUSTOMER_RETURN
-    remarks: Annotated[str, StringConstraints(min_length=1, max_length=2000)] | None = None
-    handling_instructions: (
-        Annotated[str, StringConstraints(min_length=1, max_length=2000)] | None
-    ) = None
+    remarks: LongText | None = None
+    handling_instructions: LongText | None = None
     lines: Annotated[list[ReturnLine], Field(min_length=1, max_length=MAX_LINES)] | None = None
     """None (omitted): every line of the order comes back, as the provider copies them."""
 

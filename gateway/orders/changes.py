@@ -15,12 +15,11 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import date
 from typing import Annotated, Any
 
 import orjson
 import structlog
-from pydantic import AwareDatetime, Field, ValidationError
+from pydantic import Field, ValidationError
 
 from gateway.model.clients import Client
 from gateway.model.history import Source
@@ -30,6 +29,7 @@ from gateway.model.orders import (
     OPEN_PHASES,
     Address,
     CanonicalOrder,
+    DateOrInstant,
     Line,
     Phase,
     Recipient,
@@ -37,9 +37,10 @@ from gateway.model.orders import (
     Strict,
 )
 from gateway.model.problems import FieldProblem, ProblemError, validation_problem
+from gateway.model.text import STORED
 from gateway.orders.events import facts_of
 from gateway.orders.submission import Submitter
-from gateway.providers.base import Conflict, Provider, ProviderOrder, Submission
+from gateway.providers.base import Conflict, Invalid, Provider, ProviderOrder, Submission
 from gateway.store import OrderRow, Store
 
 log = structlog.get_logger(__name__)
@@ -54,8 +55,8 @@ class OrderChange(Strict):
     recipient: Recipient | None = None
     address: Address | None = None
     lines: Annotated[list[Line], Field(min_length=1, max_length=MAX_LINES)] | None = None
-    not_before: AwareDatetime | date | None = None
-    not_after: AwareDatetime | date | None = None
+    not_before: DateOrInstant | None = None
+    not_after: DateOrInstant | None = None
 
 
 class OrderChanges:
@@ -106,7 +107,7 @@ class OrderChanges:
         row = await self._own(client, order_id)
         if row.status in FINAL:
             raise _not_changeable(row, f"the order is {row.status}")
-        order = _merged(CanonicalOrder.model_validate_json(row.body), change)
+        order = _merged(CanonicalOrder.model_validate_json(row.body, context=STORED), change)
         submission = Submission(row.id, row.client_id, order, row.warehouse, row.reference)
         provider = self._providers.get(row.provider)
         if provider is not None and (problems := provider.check(submission)):
@@ -142,6 +143,17 @@ class OrderChanges:
         except Conflict as exc:
             row = await self._refresh_quietly(row, provider, client)
             raise _not_changeable(row, exc.message, provider_code=exc.code) from None
+        except Invalid as exc:
+            # The provider refuses the changed order itself (an unknown SKU): the caller's
+            # input, a 422 like `provider.check`'s, not a gateway fault (it was a 502).
+            raise ProblemError(
+                422,
+                "provider-rejected",
+                f"Provider {row.provider} rejects the change",
+                detail=f"{row.provider}: {exc.message}",
+                errors=[FieldProblem(f.loc, f.msg, rule=row.provider) for f in exc.fields],
+                extra={"order_id": row.id, "provider": row.provider, "provider_code": exc.code},
+            ) from None
         await store(False)
         return await self._apply(row, result, client, detail="changed by the client")
 
@@ -234,7 +246,8 @@ def _merged(order: CanonicalOrder, change: OrderChange) -> CanonicalOrder:
     data = orjson.loads(order.model_dump_json())
     data.update(orjson.loads(change.model_dump_json(include=given)))
     try:
-        return CanonicalOrder.model_validate(data)
+        # The change was checked as an OrderChange; the rest is the stored order.
+        return CanonicalOrder.model_validate(data, context=STORED)
     except ValidationError as exc:
         raise validation_problem(exc) from None
 

@@ -30,6 +30,7 @@ from typing import Any
 import structlog
 
 from gateway.model.orders import CanonicalOrder, Phase, Status
+from gateway.model.text import STORED
 from gateway.observability.metrics import Metrics
 from gateway.orders.leases import LeasedRunner
 from gateway.providers.base import (
@@ -114,7 +115,7 @@ class Submitter(LeasedRunner[OrderRow]):
             # The provider left the config while orders were queued for it: keep them queued.
             bound.error("submission.provider_missing")
             return await self._retry_later(row, lease, {"error": "provider-not-configured"})
-        order = known or CanonicalOrder.model_validate_json(row.body)
+        order = known or CanonicalOrder.model_validate_json(row.body, context=STORED)
         submission = Submission(row.id, row.client_id, order, row.warehouse, row.reference)
         unsent = known is not None and row.phase is Phase.CREATING
         try:

@@ -37,6 +37,7 @@ from gateway.model.orders import CanonicalOrder
 from gateway.model.problems import FieldProblem, ProblemError
 from gateway.model.returnable import RETURNABLE, Overreach, Returnable, why_not_returnable
 from gateway.model.returns import CanonicalReturn, Decision, ReturnPhase, ReturnStatus
+from gateway.model.text import STORED
 from gateway.orders.idempotency import RETURNS, Answer, IdempotentSubmit
 from gateway.orders.ids import new_return_id
 from gateway.providers.base import (
@@ -137,7 +138,7 @@ class ReturnService:
             existing = await self._store.find_return_by_external_id(client.id, ret.external_id)
             if existing is not None:
                 raise return_exists(existing.id, ret.external_id)
-        canonical_order = CanonicalOrder.model_validate_json(order.body)
+        canonical_order = CanonicalOrder.model_validate_json(order.body, context=STORED)
         gateway_id = new_return_id(self._clock())
         reference = client.reference(ret.external_id) if ret.external_id else None
         submission = ReturnSubmission(

@@ -19,6 +19,7 @@ import structlog
 
 from gateway.model.orders import CanonicalOrder
 from gateway.model.returns import CanonicalReturn, ReturnPhase, ReturnStatus
+from gateway.model.text import STORED
 from gateway.orders.leases import LeasedRunner
 from gateway.orders.submission import retry_delay
 from gateway.providers.base import ProviderError, ReturnSubmission, returns_of
@@ -61,8 +62,8 @@ class ReturnSubmitter(LeasedRunner[ReturnRow]):
         submission = ReturnSubmission(
             gateway_id=row.id,
             client_id=row.client_id,
-            ret=CanonicalReturn.model_validate_json(row.body),
-            order=CanonicalOrder.model_validate_json(order.body),
+            ret=CanonicalReturn.model_validate_json(row.body, context=STORED),
+            order=CanonicalOrder.model_validate_json(order.body, context=STORED),
             provider_order_id=row.provider_order_id,
             reference=row.reference,
         )

@@ -448,6 +448,22 @@ async def test_change_refused_once_picking_started_is_409_and_keeps_the_order(
     assert (await view(gateway, body["id"]))["order"]["not_after"] is None
 
 
+async def test_a_change_the_provider_refuses_is_a_422_naming_the_line_and_keeps_the_order(
+    gateway: Gateway, logentic: LogenticHandle
+) -> None:
+    body = await submit(gateway, ca_order("CHG-4"))
+    lines = [{"sku": "NO-SUCH-SKU", "quantity": 1}]
+
+    resp = await gateway.patch(f"/v1/orders/{body['id']}", json={"lines": lines}, headers=auth())
+    problem = await read_json(resp)
+
+    assert resp.status == 422, problem
+    assert problem["code"] == "provider-rejected"
+    assert problem["provider_code"] == "unknown-sku"
+    assert [e["loc"] for e in problem["errors"]] == ["lines[0].sku"]
+    assert (await view(gateway, body["id"]))["order"]["lines"] == body["order"]["lines"]
+
+
 async def test_change_is_validated_like_an_order(
     gateway: Gateway, logitrail: SandboxHandle
 ) -> None:

@@ -59,6 +59,16 @@ async def test_unknown_field_is_rejected_not_dropped(gateway: TestClient[Any, An
             "decimal string",
         ),
         ({"lines": [{"sku": "A", "quantity": 1, "gtin": "123"}]}, "lines[0].gtin", "GTIN"),
+        (  # Arabic-Indic digits: digits to str.isdigit, not to a provider
+            {"lines": [{"sku": "A", "quantity": 1, "gtin": "٠٦٤٣٠٠١٢٣٤٥٦٧٨"}]},
+            "lines[0].gtin",
+            "GTIN",
+        ),
+        (
+            {"lines": [{"sku": "A", "quantity": 1, "unit_price": "١٩.٩٠"}]},
+            "lines[0].unit_price",
+            "decimal string",
+        ),
         ({"currency": "EURO"}, "currency", "ISO 4217"),
         ({"currency": "XYZ"}, "currency", "ISO 4217"),
         ({"language": "xx"}, "language", "ISO 639-1"),

@@ -1,0 +1,62 @@
+"""A request's parameters: the query through its documented model, path values by one rule.
+
+Both answer 400 `invalid-query`/`invalid-path` naming each bad parameter (`query.limit`,
+`path.id`), so no malformed value reaches a store query or a provider.
+"""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+from gateway.api.middlewares import SANDBOX_PREFIX, Handler
+from gateway.model.problems import FieldProblem, ProblemError, loc_of
+from gateway.model.text import control_character
+
+Q = TypeVar("Q", bound=BaseModel)
+
+
+def read_query(request: web.Request, model: type[Q]) -> Q:
+    """The query parameters `model` declares, validated by it; others are ignored."""
+    query = request.query
+    given = {name: query[name] for name in model.model_fields if name in query}
+    try:
+        return model.model_validate(given)
+    except ValidationError as exc:
+        errors = [
+            # The parameter, not the union member or validator pydantic adds after it.
+            FieldProblem(
+                "query." + loc_of(tuple(err["loc"][:1])),
+                err["msg"].removeprefix("Value error, "),
+                rule=err["type"],
+            )
+            for err in exc.errors(include_url=False, include_context=False)
+        ]
+        raise _invalid("invalid-query", "Invalid query parameters", errors) from None
+
+
+@web.middleware
+async def path_parameters(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Refuse control characters in path values (`/v1/orders/{id}`) before any handler."""
+    if request.path.startswith(SANDBOX_PREFIX):
+        return await handler(request)
+    errors = [
+        FieldProblem(f"path.{name}", f"must not contain control characters ({where})")
+        for name, value in request.match_info.items()
+        if (where := control_character(value))
+    ]
+    if errors:
+        raise _invalid("invalid-path", "Invalid path parameters", errors)
+    return await handler(request)
+
+
+def _invalid(code: str, title: str, errors: list[FieldProblem]) -> ProblemError:
+    return ProblemError(
+        400,
+        code,
+        title,
+        errors=errors,
+        detail="; ".join(f"{e.loc} {e.msg}" for e in errors),
+    )

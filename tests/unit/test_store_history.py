@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
 import asyncpg
@@ -18,6 +19,7 @@ from gateway.model.returns import Decision, ReturnStatus
 from gateway.store import NewReturn, ReturnStep, Store, Transition, open_store, postgres_schema
 from gateway.store import sqlite_migrations as sqlite_runner
 from tests.services import PostgresDatabase
+from tests.unit.test_returns_store import ORDER_BODY, RETURN_BODY
 from tests.unit.test_store import NOW, new
 
 
@@ -31,7 +33,7 @@ async def store(store_url: str) -> AsyncIterator[Store]:
 async def at_provider(store: Store, order_id: str = "ord_1") -> None:
     """An order of client `c` submitted to provider `p` (api, then submitter)."""
     await store.insert_order(
-        new(order_id, f"E-{order_id}"),
+        replace(new(order_id, f"E-{order_id}"), body=ORDER_BODY),  # returns are counted on it
         now=NOW,
         idempotency=None,
         lease_owner="host:1:a/b",
@@ -217,7 +219,7 @@ async def test_a_change_refused_while_leased_records_nothing(store: Store) -> No
 async def registered_return(store: Store, status: ReturnStatus) -> None:
     await at_provider(store)
     await store.insert_return(
-        NewReturn("ret_1", "c", "ord_1", None, "p", "X1", "customer_return", "{}"),
+        NewReturn("ret_1", "c", "ord_1", None, "p", "X1", "customer_return", RETURN_BODY),
         now=NOW,
         idempotency=None,
         lease_owner="host:1:a/r",

@@ -21,6 +21,7 @@ from gateway.model.lifecycle import RANK
 from gateway.model.orders import MAX_QUANTITY, CanonicalOrder, Status
 from gateway.model.problems import FieldProblem
 from gateway.model.returns import CanonicalReturn, ReturnLine, ReturnStatus
+from gateway.model.text import STORED
 
 
 class Returnable(StrEnum):
@@ -146,11 +147,11 @@ def take_back(
 
 def take_back_json(ret_body: str, order_body: str, earlier: Iterable[str]) -> str:
     """`take_back` over the JSON bodies the stores keep: the body to store."""
-    ret = CanonicalReturn.model_validate_json(ret_body)
+    ret = CanonicalReturn.model_validate_json(ret_body, context=STORED)
     settled = take_back(
         ret,
-        CanonicalOrder.model_validate_json(order_body),
-        (CanonicalReturn.model_validate_json(body) for body in earlier),
+        CanonicalOrder.model_validate_json(order_body, context=STORED),
+        (CanonicalReturn.model_validate_json(body, context=STORED) for body in earlier),
     )
     return ret_body if settled is ret else settled.model_dump_json()
 

@@ -173,14 +173,14 @@ def gateway(
         flexport.webhook_url = f"{gateway}/v1/webhooks/flexport"
         served_document = requests.get(f"{gateway}/openapi.json", timeout=10).json()
         assert served_document == DOCUMENT
-        yield Gateway(gateway, *_place(gateway))
+        yield Gateway(gateway, *_place(gateway, served, _logitrail))
     finally:
         for sandbox in sandboxes:
             sandbox.release()
         served.close()
 
 
-def _place(url: str) -> tuple[list[str], list[str]]:
+def _place(url: str, served: Served, logitrail: Any) -> tuple[list[str], list[str]]:
     """Orders at each provider and a return, for the cases that name an existing one."""
     orders = []
     for i, sample in enumerate(SAMPLES):
@@ -190,6 +190,15 @@ def _place(url: str) -> tuple[list[str], list[str]]:
         resp = requests.post(f"{url}/v1/orders", json=body, headers=headers, timeout=30)
         assert resp.status_code == 201, resp.text
         orders.append(resp.json()["id"])
+    # Only a shipped order takes a return: Logitrail ships the first, the gateway reads it.
+    first = requests.get(f"{url}/v1/orders/{orders[0]}", headers=CLIENT, timeout=30).json()
+
+    async def ship() -> None:
+        logitrail.advance(first["provider_order_id"], "processed")
+
+    served.run(ship())
+    resp = requests.post(f"{url}/v1/orders/{orders[0]}/refresh", headers=CLIENT, timeout=30)
+    assert resp.json()["status"] == "shipped", resp.text
     headers = {**CLIENT, "Idempotency-Key": "fuzz-return"}
     body = {"order_id": orders[0], "remarks": "too small"}
     resp = requests.post(f"{url}/v1/returns", json=body, headers=headers, timeout=30)

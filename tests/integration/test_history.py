@@ -201,8 +201,12 @@ async def test_a_decision_leaves_an_entry_and_a_return_decided_event_to_subscrib
         subscribers=[subscriber(receiver.url, events=["return.decided"])],
         events__dispatch_interval_s=0.02,
     )
-    _, stays = await returned(gateway, {"order_id": (await placed(gateway, "DEC-1"))["id"]}, "d1")
-    _, moves = await returned(gateway, {"order_id": (await placed(gateway, "DEC-2"))["id"]}, "d2")
+    _, stays = await returned(
+        gateway, {"order_id": (await placed(gateway, logitrail, "DEC-1"))["id"]}, "d1"
+    )
+    _, moves = await returned(
+        gateway, {"order_id": (await placed(gateway, logitrail, "DEC-2"))["id"]}, "d2"
+    )
     logitrail.sandbox.advance_return(moves["provider_return_id"], "pending_merchant_decision")
 
     for ret, code in ((stays, "to_shelf"), (moves, "resend")):

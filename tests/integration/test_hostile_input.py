@@ -27,6 +27,7 @@ from tests.conftest import (
     order_calls,
     read_json,
 )
+from tests.integration.shipping import ship_at_logitrail
 
 PROBLEM = "application/problem+json"
 Gateway = TestClient[Any, Any]
@@ -249,6 +250,7 @@ async def test_return_text_may_span_lines_but_holds_no_other_control_character(
     resp = await gateway.post("/v1/returns", json=rma, headers=auth(key="ret-bad-2"))
     assert _locs(await _problem(resp, 422)) == {"external_id"}
 
+    await ship_at_logitrail(gateway, logitrail, created)  # only shipped orders take returns
     good = {"order_id": created["id"], "remarks": "Torn seam.\r\nSecond line:\tsleeve"}
     resp = await gateway.post("/v1/returns", json=good, headers=auth(key="ret-good"))
     assert resp.status in (201, 202), await resp.text()
@@ -319,7 +321,12 @@ async def test_an_order_stored_before_the_limits_can_still_change_and_return(
     old = {**created["order"], "metadata": {"cart": "x" * 600}, "channel": "web\x1bfi"}
     store = gateway.server.app[STORE]
     await store.replace_body(
-        created["id"], orjson.dumps(old).decode(), queued_only=False, now=time.time()
+        created["id"],
+        orjson.dumps(old).decode(),
+        queued_only=False,
+        actor="storefront-fi",
+        changed=["metadata", "channel"],
+        now=time.time(),
     )
     address = {**created["order"]["address"], "line1": "Aleksanterinkatu 5"}
 
@@ -328,6 +335,7 @@ async def test_an_order_stored_before_the_limits_can_still_change_and_return(
     )
     assert resp.status == 200, await resp.text()
     assert (await read_json(resp))["order"]["metadata"] == {"cart": "x" * 600}
+    await ship_at_logitrail(gateway, logitrail, created)
     resp = await gateway.post(
         "/v1/returns", json={"order_id": created["id"]}, headers=auth(key="old-ret")
     )

@@ -81,9 +81,7 @@ class OrderService:
         assert row is not None
         return await self._finish(client, key, _status_code(row), order_view(row))
 
-    async def _submit_new(
-        self, client: Client, key: str, order: CanonicalOrder
-    ) -> tuple[Answer, bool]:
+    async def _submit_new(self, client: Client, key: str, order: CanonicalOrder) -> Answer:
         existing = await self._store.find_by_external_id(client.id, order.external_id)
         if existing is not None:
             raise _order_exists(existing.id, order.external_id)
@@ -143,7 +141,7 @@ class OrderService:
         if lease is not None:
             budget = now + self._settings.server.request_budget_s
             row = await self._within_budget(row, lease, order, budget)
-        return await self._finish(client, key, _status_code(row), order_view(row)), True
+        return await self._finish(client, key, _status_code(row), order_view(row))
 
     async def _within_budget(
         self, row: OrderRow, lease: str, order: CanonicalOrder, deadline: float

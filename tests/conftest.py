@@ -14,8 +14,10 @@ from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from gateway.api.keys import STORE
 from gateway.app import build_app
 from gateway.config import Settings, parse
 from gateway.observability.logging import configure
@@ -23,6 +25,7 @@ from gateway.providers.flexport import DEMO_PRODUCTS
 from gateway.sandbox.flexport import FlexportSandbox
 from gateway.sandbox.logentic import LogenticSandbox
 from gateway.sandbox.logitrail import LogitrailSandbox, SandboxClient
+from gateway.store import Store
 from tests.services import PostgresDatabase, Unavailable, postgres_session, redis_session
 
 configure("warning", "console")
@@ -420,10 +423,22 @@ async def make_gateway(
     """
     clients: list[TestClient[Any, Any]] = []
 
-    async def start(**overrides: Any) -> TestClient[Any, Any]:
+    async def start(
+        *, wrap_store: Callable[[Store], Store] | None = None, **overrides: Any
+    ) -> TestClient[Any, Any]:
+        """`wrap_store`: puts something around the real store before anything uses it."""
         overrides.setdefault("store__url", gateway_store_url)
         settings = make_settings(tmp_path, logitrail.url, logentic.url, flexport.url, **overrides)
-        client = TestClient(TestServer(build_app(settings)))
+        app = build_app(settings)
+        if wrap_store is not None:
+            wrap = wrap_store
+
+            async def wrapped(app: web.Application) -> AsyncIterator[None]:
+                app[STORE] = wrap(app[STORE])
+                yield
+
+            app.cleanup_ctx.insert(1, wrapped)  # right after the store is opened
+        client = TestClient(TestServer(app))
         await client.start_server()
         clients.append(client)
         logentic.sandbox.webhook_url = str(client.make_url("/v1/webhooks/logentic"))

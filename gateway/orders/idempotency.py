@@ -5,8 +5,9 @@ The key is scoped to (client, key) and claimed with the fingerprint of the parse
 finished key answers its stored response again (`Idempotent-Replayed: true`); another body under
 it is 422; a key still running is 409 with `Retry-After`; a key whose request died after storing
 its resource answers from that resource. A new key runs the submit: its natural-key conflict
-(`<noun>-exists`) is stored as the key's answer, any other failure before the resource was
-stored frees the key for a retry.
+(`<noun>-exists`) is stored as the key's answer. Any other failure (an error, a cancellation)
+hands the key back: freed if nothing was stored, else unlocked so that the retry answers from
+what was stored (the store knows which: the resource is linked to its key in one commit).
 """
 
 from __future__ import annotations
@@ -79,11 +80,10 @@ class IdempotentSubmit:
         resource: Resource,
         *,
         resume: Callable[[str], Awaitable[Answer]],
-        submit: Callable[[], Awaitable[tuple[Answer, bool]]],
+        submit: Callable[[], Awaitable[Answer]],
     ) -> Answer:
-        """`submit()` creates the resource: its answer, and whether it stored the resource
-        (after which a failure no longer frees the key). `resume(id)` answers for a resource a
-        dead request stored."""
+        """`submit()` creates the resource and answers for it; `resume(id)` answers for a
+        resource that a request which died or failed after storing it left behind."""
         idem = self._settings.idempotency
         begin = await self._store.begin_idempotent(
             client.id,
@@ -119,27 +119,23 @@ class IdempotentSubmit:
                 detail="the first request with this key has not finished; retry later",
                 headers={"Retry-After": str(idem.in_flight_retry_after_s)},
             )
-        if begin.outcome is BeginOutcome.RESUME:
-            # The request that stored it died before answering: answer from what it stored.
-            assert begin.order_id is not None
-            return await resume(begin.order_id)
-
-        stored = False
         try:
-            answer, stored = await submit()
+            if begin.outcome is BeginOutcome.RESUME:
+                # The request that stored it did not answer: answer from what it stored.
+                assert begin.order_id is not None
+                return await resume(begin.order_id)
+            return await submit()
         except ProblemError as problem:
-            if problem.code == f"{resource.noun}-exists":
-                self._count(f"{resource.noun}_exists")
-                raw = orjson.dumps(problem.body(instance=resource.path))
-                await self._store.finish_idempotent(client.id, key, status=problem.status, body=raw)
-            else:
+            if problem.code != f"{resource.noun}-exists":
                 await self._store.abandon_idempotent(client.id, key)
+                raise
+            self._count(f"{resource.noun}_exists")
+            raw = orjson.dumps(problem.body(instance=resource.path))
+            await self._store.finish_idempotent(client.id, key, status=problem.status, body=raw)
             raise
         except BaseException:
-            if not stored:
-                await self._store.abandon_idempotent(client.id, key)
+            await self._store.abandon_idempotent(client.id, key)
             raise
-        return answer
 
     def _count(self, outcome: str) -> None:
         if self._metrics is not None:

@@ -83,9 +83,7 @@ class OrderService:
         assert row is not None
         return await self._finish(client, key, _status_code(row), order_view(row))
 
-    async def _submit_new(
-        self, client: Client, key: str, order: CanonicalOrder
-    ) -> tuple[Answer, bool]:
+    async def _submit_new(self, client: Client, key: str, order: CanonicalOrder) -> Answer:
         existing = await self._store.find_by_external_id(client.id, order.external_id)
         supersedes, submission = None, 1
         if existing is not None:
@@ -157,7 +155,7 @@ class OrderService:
         if lease is not None:
             budget = now + self._settings.server.request_budget_s
             row = await self._within_budget(row, lease, order, budget)
-        return await self._finish(client, key, _status_code(row), order_view(row)), True
+        return await self._finish(client, key, _status_code(row), order_view(row))
 
     async def _submissions(self, client_id: str, external_id: str) -> int:
         """How many orders were submitted under `external_id` (all but one superseded)."""

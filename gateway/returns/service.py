@@ -107,9 +107,7 @@ class ReturnService:
         assert row is not None
         return await self._finish(client, key, row)
 
-    async def _submit_new(
-        self, client: Client, key: str, ret: CanonicalReturn
-    ) -> tuple[Answer, bool]:
+    async def _submit_new(self, client: Client, key: str, ret: CanonicalReturn) -> Answer:
         order = await self._store.get_order(ret.order_id, client_id=client.id)
         if order is None:
             raise ProblemError(
@@ -183,7 +181,7 @@ class ReturnService:
             row = await asyncio.wait_for(asyncio.shield(task), budget)
         except TimeoutError:
             row = await self._store.get_return(row.id) or row
-        return await self._finish(client, key, row), True
+        return await self._finish(client, key, row)
 
     async def _check_returnable(self, order: OrderRow) -> None:
         furthest = order.status

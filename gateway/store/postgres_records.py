@@ -105,7 +105,15 @@ class RecordQueries(PostgresPool):
     async def abandon_idempotent(self, client_id: str, key: str) -> None:
         async with self._tx() as db:
             await db.execute(
-                "DELETE FROM idempotency WHERE client_id = $1 AND key = $2 AND state = 'running'",
+                "DELETE FROM idempotency WHERE client_id = $1 AND key = $2 AND state = 'running'"
+                " AND order_id IS NULL",
+                client_id,
+                key,
+            )
+            # Its order was stored: the key stays, unlocked, so a retry resumes that order.
+            await db.execute(
+                "UPDATE idempotency SET locked_until = 0"
+                " WHERE client_id = $1 AND key = $2 AND state = 'running'",
                 client_id,
                 key,
             )

@@ -5,9 +5,12 @@ Per attempt, from the outside in:
     Retrying (budget, full-jitter backoff, Retry-After as floor)
       └ CircuitBreaker (refuse fast while the provider is failing)
           └ RetryAfterGate (wait while the provider said "not before …")
-              └ RateLimiter (aiolimiter rate + concurrency cap)
-                  └ Auth (bearer/OAuth; on 401 refresh once and resend once)
+              └ Auth (bearer/OAuth; on 401 refresh once and resend once)
+                  └ RateLimiter (a slot per HTTP request, held until its answer + cap)
                       └ aiohttp ClientSession
+
+The token is had before the rate slot is taken, and the slot is held until the answer is in:
+between slot and answer is the only span in which the provider can have counted the call.
 
 The transport never interprets a provider's error body: it returns the `Response` and the
 adapter maps it onto the error tree. It raises only for what has no response — `Unavailable`
@@ -266,24 +269,21 @@ class ProviderTransport:
         except CircuitOpen:
             self.metrics.call(op, "circuit_open", None)
             raise
-        started = sent = self._clock.monotonic()
+        started = self._clock.monotonic()
+        sent = [started]  # when the last HTTP request of this attempt went out
         try:
             await self.gate.wait(deadline=deadline)
-            async with self.limiter:
-                await self.gate.wait(deadline=deadline)
-                sent = self._clock.monotonic()
-                left = deadline - sent
-                resp = await self._send(out, max(0.05, min(self._settings.timeout_s, left)))
+            resp = await self._send(out, deadline, sent)
         except aiohttp.ClientConnectorError as exc:
             # Never connected: the provider cannot have seen the request.
             self.breaker.record_failure()
-            self.metrics.call(op, "connection_error", self._clock.monotonic() - sent)
+            self.metrics.call(op, "connection_error", self._clock.monotonic() - sent[-1])
             raise self._unavailable(op, f"cannot connect: {exc.os_error!r}", unknown=False) from exc
         except (aiohttp.ClientError, TimeoutError) as exc:
             self.breaker.record_failure()
             timed_out = isinstance(exc, TimeoutError)
             outcome = "timeout" if timed_out else "connection_error"
-            self.metrics.call(op, outcome, self._clock.monotonic() - sent)
+            self.metrics.call(op, outcome, self._clock.monotonic() - sent[-1])
             what = "timed out" if timed_out else f"failed: {exc!r}"
             raise self._unavailable(op, f"request {what}", unknown=True) from exc
         except Unavailable:
@@ -296,7 +296,7 @@ class ProviderTransport:
             # health, but a half-open probe slot must be given back.
             self.breaker.record_neutral()
             raise
-        self.metrics.call(op, outcome_of_status(resp.status), self._clock.monotonic() - sent)
+        self.metrics.call(op, outcome_of_status(resp.status), self._clock.monotonic() - sent[-1])
         if resp.status >= 500:
             self.breaker.record_failure()
             self.last_error = f"{op}: HTTP {resp.status}"
@@ -324,15 +324,28 @@ class ProviderTransport:
         self.last_error_at = self._clock.time()
         return Unavailable(self.provider, message, outcome_unknown=unknown)
 
-    async def _send(self, out: Outbound, limit_s: float) -> Response:
+    async def _send(self, out: Outbound, deadline: float, sent: list[float]) -> Response:
         auth = out.auth
         creds = await auth.headers() if auth else {}
-        resp = await self._http(out, creds, limit_s)
+        resp = await self._exchange(out, creds, deadline, sent)
         if resp.status == 401 and auth is not None and auth.rejected(creds):
             log.info("provider.auth.refresh_on_401", provider=self.provider)
             creds = await auth.headers()
-            resp = await self._http(out, creds, limit_s)
+            resp = await self._exchange(out, creds, deadline, sent)  # a call of its own
         return resp
+
+    async def _exchange(
+        self, out: Outbound, creds: Mapping[str, str], deadline: float, sent: list[float]
+    ) -> Response:
+        """One HTTP request under its own rate slot (a 429 that closed the gate while it
+        waited for the slot sends it back to wait at the gate, the slot given back)."""
+        while True:
+            limit_s = max(0.05, min(self._settings.timeout_s, deadline - self._clock.monotonic()))
+            async with self.limiter.request(longest_s=limit_s):
+                if not await self.gate.shut():
+                    sent.append(self._clock.monotonic())
+                    return await self._http(out, creds, limit_s)
+            await self.gate.wait(deadline=deadline)
 
     async def _http(self, out: Outbound, creds: Mapping[str, str], limit_s: float) -> Response:
         async with self._session.request(

@@ -9,9 +9,10 @@ account, not to one process. The transport asks a `Fleet` for them:
   rate limit for the whole fleet, a gate that a 429 seen by any replica closes for all, and
   one OAuth token fetched once for all of them.
 
-The pieces keep the small interfaces the transport already used: a `RateBucket` is acquired
-once per call; the gate is a `RetryAfterGate`; `SharedTokens` is what `TokenCache` consults
-before asking the token endpoint itself.
+The pieces keep small interfaces: a `RateBucket` gives one `RateSlot` per HTTP request, given
+back when its answer is in (a call counts from its slot until a period after that, see
+`gateway/transport/window.py`); the gate is a `RetryAfterGate`; `SharedTokens` is what
+`TokenCache` consults before asking the token endpoint itself.
 """
 
 from __future__ import annotations
@@ -19,15 +20,21 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from aiolimiter import AsyncLimiter
-
 from gateway.transport.clock import Clock
 from gateway.transport.gate import RetryAfterGate
+from gateway.transport.window import CallWindow, window_of
+
+
+class RateSlot(Protocol):
+    def release(self) -> None:
+        """The request is answered (or failed): from now on it counts one more period only."""
+        ...
 
 
 class RateBucket(Protocol):
-    async def acquire(self) -> None:
-        """Wait until one more call fits in the rate."""
+    async def acquire(self, *, longest_s: float) -> RateSlot:
+        """Wait until one more call fits in the rate. `longest_s`: how long the request can
+        take at most — a slot never released (its process died) counts that long."""
         ...
 
 
@@ -77,16 +84,10 @@ class Fleet(Protocol):
     async def close(self) -> None: ...
 
 
-def local_bucket(max_rate: float, time_period: float, *, share: int = 1) -> AsyncLimiter:
-    """aiolimiter's leaky bucket at `max_rate / share` per `time_period`.
-
-    A share below one call per period becomes one call per a longer period (aiolimiter
-    cannot hand out a fraction of a call).
-    """
-    rate = max_rate / share
-    if rate >= 1:
-        return AsyncLimiter(rate, time_period)
-    return AsyncLimiter(1, time_period / rate)
+def local_bucket(max_rate: float, time_period: float, *, share: int = 1) -> CallWindow:
+    """This process's window for `max_rate / share` calls per `time_period` (see `window_of`)."""
+    limit, period = window_of(max_rate / share, time_period)
+    return CallWindow(limit, period)
 
 
 class LocalFleet:

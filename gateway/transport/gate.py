@@ -39,6 +39,10 @@ class RetryAfterGate:
     def remaining(self) -> float:
         return max(0.0, self._open_at - self._clock.monotonic())
 
+    async def shut(self) -> bool:
+        """Whether a call must wait now (a gate shared by a fleet reads the fleet's first)."""
+        return self.remaining() > 0
+
     async def wait(self, *, deadline: float | None = None) -> None:
         """Wait until the gate is open; raise `RateLimited` if that is after `deadline`."""
         while (left := self.remaining()) > 0:

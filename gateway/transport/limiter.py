@@ -1,10 +1,10 @@
-"""`RateLimiter`: a provider account's rate (aiolimiter, or the fleet's shared bucket) and cap."""
+"""`RateLimiter`: a provider account's rate (this replica's window, or the fleet's) and cap."""
 
 from __future__ import annotations
 
 import asyncio
-
-from aiolimiter import AsyncLimiter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from gateway.transport.fleet import RateBucket
 
@@ -16,28 +16,20 @@ class RateLimiter:
     the rate does.
     """
 
-    def __init__(
-        self,
-        *,
-        max_rate: float = 10,
-        time_period: float = 1.0,
-        max_concurrency: int,
-        bucket: RateBucket | None = None,
-    ) -> None:
-        self._bucket = bucket if bucket is not None else AsyncLimiter(max_rate, time_period)
+    def __init__(self, *, max_concurrency: int, bucket: RateBucket) -> None:
+        self._bucket = bucket
         self._slots = asyncio.Semaphore(max_concurrency)
         self._cap = max_concurrency
 
-    async def __aenter__(self) -> None:
-        await self._slots.acquire()
-        try:
-            await self._bucket.acquire()
-        except BaseException:
-            self._slots.release()
-            raise
-
-    async def __aexit__(self, *_exc: object) -> None:
-        self._slots.release()
+    @asynccontextmanager
+    async def request(self, *, longest_s: float) -> AsyncIterator[None]:
+        """Room for one HTTP request, held until its answer is in (`longest_s` at most)."""
+        async with self._slots:
+            slot = await self._bucket.acquire(longest_s=longest_s)
+            try:
+                yield
+            finally:
+                slot.release()
 
     @property
     def in_flight(self) -> int:

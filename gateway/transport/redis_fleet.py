@@ -1,9 +1,12 @@
 """`RedisFleet`: provider limits shared by every replica through one Redis (`[redis] url`).
 
-- Rate: a sliding-window log per provider account (a sorted set of call times, Redis's own
+- Rate: a sliding-window log per provider account (a sorted set of calls, timed by Redis's own
   clock, one Lua script per acquire): at most `max_rate` calls in any `time_period` window,
-  fleet-wide, whichever replica makes them. A caller over the limit is told how long until
-  the oldest call leaves the window and sleeps that long.
+  fleet-wide, whichever replica makes them. A call counts from its slot until `time_period`
+  after its answer, written back by a second script once the answer is in (the rule and why:
+  `gateway/transport/window.py`); until then its score is the latest it could end (slot plus
+  its timeout), which is also how long the calls of a replica that died keep counting. A
+  caller over the limit is told how long until a place frees and sleeps that long.
 - Retry-After gate: a key whose time-to-live is the time the provider asked for. A replica
   that gets a 429 sets it (only ever later); every replica reads it before each call.
 - OAuth token: kept in a hash with the token's usable lifetime as its TTL. A replica that
@@ -30,20 +33,15 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from gateway.transport.clock import Clock
-from gateway.transport.fleet import RateBucket, SharedToken, SharedTokens, local_bucket
+from gateway.transport.fleet import RateBucket, RateSlot, SharedToken, SharedTokens, local_bucket
 from gateway.transport.gate import RetryAfterGate
+from gateway.transport.window import CallWindow, window_of
 
 log = structlog.get_logger(__name__)
 
-WINDOW_GUARD = (0.1, 0.1)
-"""(fraction, seconds): the shared window is held the larger of these longer than the
-provider's, so that calls released at its very edge by different replicas still reach the
-provider inside its limit after network and scheduling jitter (tens of ms on a busy host)."""
-
 GATE_READ_EVERY_S = 0.1
-"""A replica reads the fleet's gate at most this often: a closing reaches the others within it,
-and the check the transport repeats just before sending costs no second round trip (which
-would stand between taking a rate slot and using it)."""
+"""A replica reads the fleet's gate at most this often: a closing reaches the others within
+it, and the check the transport repeats once it has a rate slot is mostly no round trip."""
 
 # Redis raises its own errors, and plain OS/timeout errors for sockets that go away.
 REDIS_DOWN = (RedisError, OSError, TimeoutError)
@@ -52,14 +50,21 @@ _WINDOW = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local period = tonumber(ARGV[2])
+local longest = tonumber(ARGV[4])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - period)
 if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[1]) then
-  redis.call('ZADD', KEYS[1], now, ARGV[3])
-  redis.call('PEXPIRE', KEYS[1], math.ceil(period / 1000) + 1000)
+  redis.call('ZADD', KEYS[1], now + longest, ARGV[3])
+  local ttl = math.ceil((longest + period) / 1000) + 1000
+  if redis.call('PTTL', KEYS[1]) < ttl then redis.call('PEXPIRE', KEYS[1], ttl) end
   return 0
 end
-local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-return math.max(1, tonumber(oldest[2]) + period - now)
+local first = tonumber(redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')[2])
+return math.max(1, math.min(first, now) + period - now)
+"""
+_ANSWERED = """
+local t = redis.call('TIME')
+redis.call('ZADD', KEYS[1], 'XX', tonumber(t[1]) * 1000000 + tonumber(t[2]), ARGV[1])
+return 0
 """
 _GATE = """
 if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[1]) then
@@ -101,6 +106,8 @@ class RedisFleet:
         self._prefix = prefix
         self._replicas = replicas
         self.health = RedisHealth()
+        self._writes: set[asyncio.Task[None]] = set()
+        """Answered calls being written back (`close` lets them land)."""
         self.description = "redis (shared by every replica)"
 
     @classmethod
@@ -124,6 +131,7 @@ class RedisFleet:
             time_period=time_period,
             fallback=local_bucket(max_rate, time_period, share=self._replicas),
             health=self.health,
+            writes=self._writes,
         )
 
     def gate(self, provider: str, *, ceiling_s: float, clock: Clock) -> RetryAfterGate:
@@ -140,6 +148,7 @@ class RedisFleet:
         return RedisTokens(self._redis, self.key("token", provider, identity), health=self.health)
 
     async def close(self) -> None:
+        await asyncio.gather(*self._writes, return_exceptions=True)
         await self._redis.aclose()
 
 
@@ -151,39 +160,62 @@ class RedisRateBucket:
         *,
         max_rate: float,
         time_period: float,
-        fallback: RateBucket,
+        fallback: CallWindow,
         health: RedisHealth,
+        writes: set[asyncio.Task[None]],
     ) -> None:
-        # A rate under one call per period becomes one call per a longer window.
-        if max_rate >= 1:
-            self._limit, period = math.floor(max_rate), time_period
-        else:
-            self._limit, period = 1, time_period / max_rate
-        period += max(period * WINDOW_GUARD[0], WINDOW_GUARD[1])
+        self._limit, period = window_of(max_rate, time_period)
         self._period_us = max(1, round(period * 1_000_000))
         self._script = redis.register_script(_WINDOW)
+        self._answered = redis.register_script(_ANSWERED)
         self._key = key
         self._fallback = fallback
         self._health = health
+        self._writes = writes
         self._rng = random.Random()  # noqa: S311 (spreads waiters, not crypto)
 
-    async def acquire(self) -> None:
+    async def acquire(self, *, longest_s: float) -> RateSlot:
+        member = uuid.uuid4().hex
+        longest_us = max(1, round(longest_s * 1_000_000))
         while True:
             try:
                 wait_us = int(
                     await self._script(
-                        keys=[self._key], args=[self._limit, self._period_us, uuid.uuid4().hex]
+                        keys=[self._key], args=[self._limit, self._period_us, member, longest_us]
                     )
                 )
             except REDIS_DOWN as exc:
                 self._health.failed("rate", exc)
-                await self._fallback.acquire()
-                return
+                return await self._fallback.acquire(longest_s=longest_s)
             self._health.answered()
             if wait_us <= 0:
-                return
+                return RedisSlot(self, member)
             # A little jitter, so waiters from every replica do not all retry at one instant.
             await asyncio.sleep(wait_us / 1_000_000 + self._rng.uniform(0, 0.005))
+
+    def _release(self, member: str) -> None:
+        # Written in a task, so that the caller has its answer at once; until it lands the
+        # call counts as still running, which only ever holds the rate back.
+        task = asyncio.get_running_loop().create_task(self._write_answered(member))
+        self._writes.add(task)
+        task.add_done_callback(self._writes.discard)
+
+    async def _write_answered(self, member: str) -> None:
+        try:
+            await self._answered(keys=[self._key], args=[member])
+        except REDIS_DOWN as exc:
+            self._health.failed("rate", exc)
+
+
+class RedisSlot:
+    __slots__ = ("_bucket", "_member")
+
+    def __init__(self, bucket: RedisRateBucket, member: str) -> None:
+        self._bucket = bucket
+        self._member = member
+
+    def release(self) -> None:
+        self._bucket._release(self._member)
 
 
 class RedisRetryAfterGate(RetryAfterGate):
@@ -237,6 +269,10 @@ class RedisRetryAfterGate(RetryAfterGate):
         self._health.answered()
         if isinstance(ttl_ms, int) and ttl_ms > 0 and self.extend(ttl_ms / 1000):
             log.info("provider.gate.closed_by_fleet", key=self._key, seconds=ttl_ms / 1000)
+
+    async def shut(self) -> bool:
+        await self._pull()
+        return self.remaining() > 0
 
     async def wait(self, *, deadline: float | None = None) -> None:
         if self._publishing:

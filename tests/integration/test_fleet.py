@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
@@ -20,6 +21,7 @@ from gateway.config import ProviderSettings
 from gateway.observability.metrics import Metrics
 from gateway.providers.errors import RateLimited
 from gateway.transport import SYSTEM_CLOCK, ProviderTransport, StaticBearer, TokenCache
+from gateway.transport.auth import Auth
 from gateway.transport.fleet import LocalFleet, local_bucket
 from gateway.transport.redis_fleet import RedisFleet
 from tests.conftest import CLIENT_ID, CLIENT_SECRET, SandboxHandle, auth, order, read_json
@@ -138,21 +140,45 @@ async def test_the_fleet_gate_respects_the_ceiling(replicas: Callable[[], RedisF
     assert info.value.retry_after <= 2
 
 
-@pytest.fixture
-async def provider() -> AsyncIterator[tuple[str, list[float]]]:
-    """A provider endpoint that records when each call arrived."""
-    arrivals: list[float] = []
+@dataclass
+class Counting:
+    """A provider endpoint that records when it counted each call; the first `late` calls it
+    counts `late_s` after they were sent (on a slow network, or behind its own queue)."""
 
-    async def handle(_request: web.Request) -> web.Response:
-        arrivals.append(time.monotonic())
+    url: str = ""
+    arrivals: list[float] = field(default_factory=list)
+    late: int = 0
+    late_s: float = 0.0
+    refuse: set[str] = field(default_factory=set)
+    """Bearer tokens answered 401."""
+
+
+@pytest.fixture
+async def counting() -> AsyncIterator[Counting]:
+    provider = Counting()
+
+    async def handle(request: web.Request) -> web.Response:
+        if provider.late > 0:
+            provider.late -= 1
+            await asyncio.sleep(provider.late_s)
+        provider.arrivals.append(time.monotonic())
+        if request.headers.get("Authorization", "").removeprefix("Bearer ") in provider.refuse:
+            return web.json_response({"error": "expired"}, status=401)
         return web.json_response({"ok": True})
 
     app = web.Application()
     app.router.add_get("/ping", handle)
     server = TestServer(app)
     await server.start_server()
-    yield str(server.make_url("")).rstrip("/"), arrivals
+    provider.url = str(server.make_url("")).rstrip("/")
+    yield provider
     await server.close()
+
+
+@pytest.fixture
+async def provider(counting: Counting) -> tuple[str, list[float]]:
+    """A provider endpoint that records when each call arrived."""
+    return counting.url, counting.arrivals
 
 
 def busiest_window(times: list[float], period: float) -> int:
@@ -166,7 +192,9 @@ def busiest_window(times: list[float], period: float) -> int:
     return best
 
 
-def rated_transport(url: str, session: aiohttp.ClientSession, fleet: Any) -> ProviderTransport:
+def rated_transport(
+    url: str, session: aiohttp.ClientSession, fleet: Any, auth: Auth | None = None
+) -> ProviderTransport:
     settings = ProviderSettings.model_validate(
         {"base_url": url, "rate_limit": {"max_rate": 4, "time_period": 1.0}, "max_concurrency": 20}
     )
@@ -176,9 +204,15 @@ def rated_transport(url: str, session: aiohttp.ClientSession, fleet: Any) -> Pro
         base_url=url,
         session=session,
         clock=SYSTEM_CLOCK,
-        auth=StaticBearer("t"),
+        auth=auth or StaticBearer("t"),
         fleet=fleet,
         metrics=Metrics().provider("p"),
+    )
+
+
+async def pings(transport: ProviderTransport, n: int) -> None:
+    await asyncio.gather(
+        *(transport.request("ping", "GET", "/ping", retry_unknown=True) for _ in range(n))
     )
 
 
@@ -194,14 +228,72 @@ async def test_replicas_together_stay_within_the_rate(
     )
     assert len(arrivals) == 24
 
-    assert busiest_window(arrivals, 0.5) <= 5
+    assert busiest_window(arrivals, 1.0) <= 4
+
+
+@pytest.mark.parametrize("shared", ["redis", "local"])
+async def test_calls_the_provider_counts_late_still_fit_its_window(
+    counting: Counting,
+    replicas: Callable[[], RedisFleet],
+    sessions: Callable[[], Any],
+    shared: str,
+) -> None:
+    # The first 4 calls reach the provider's count 0.6 s after their slots were taken. Were a
+    # call counted from its slot alone, the next 4 slots (a period on) would land in the same
+    # second at the provider as those 4: 8 calls for a limit of 4.
+    counting.late, counting.late_s = 4, 0.6
+    if shared == "redis":
+        fleet = [rated_transport(counting.url, sessions(), replicas()) for _ in range(2)]
+        await asyncio.gather(*(pings(t, 4) for t in fleet))
+    else:
+        await pings(rated_transport(counting.url, sessions(), LocalFleet()), 8)
+
+    assert len(counting.arrivals) == 8
+    assert busiest_window(counting.arrivals, 1.0) <= 4
+
+
+async def test_without_redis_no_second_holds_more_than_the_rate(
+    counting: Counting, sessions: Callable[[], Any]
+) -> None:
+    # aiolimiter's leaky bucket (4 per second) let 4 through at once, then one every 0.25 s.
+    await pings(rated_transport(counting.url, sessions(), LocalFleet()), 10)
+
+    assert len(counting.arrivals) == 10
+    assert busiest_window(counting.arrivals, 1.0) <= 4
+
+
+class Rotating:
+    """Bearer tokens t1, t2, …: each 401 gets the next one (what a token cache does)."""
+
+    def __init__(self) -> None:
+        self.n = 1
+
+    async def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer t{self.n}"}
+
+    def rejected(self, sent: Mapping[str, str]) -> bool:
+        self.n += 1
+        return True
+
+
+async def test_the_resend_after_a_401_takes_a_rate_slot_of_its_own(
+    counting: Counting, sessions: Callable[[], Any]
+) -> None:
+    counting.refuse = {"t1"}
+    transport = rated_transport(counting.url, sessions(), LocalFleet(4), auth=Rotating())  # 1/s
+
+    resp = await transport.request("ping", "GET", "/ping", retry_unknown=True)
+
+    assert resp.status == 200
+    assert len(counting.arrivals) == 2  # the 401 and the resend: two calls at the provider
+    assert busiest_window(counting.arrivals, 1.0) == 1
 
 
 def test_without_redis_each_replica_takes_its_share_of_the_rate() -> None:
     half = local_bucket(10, 1.0, share=2)
-    assert (half.max_rate, half.time_period) == (5, 1.0)
+    assert (half.limit, half.period) == (5, 1.0)
     slow = local_bucket(1, 1.0, share=4)  # a quarter call per second: one call per 4 s
-    assert (slow.max_rate, slow.time_period) == (1, 4.0)
+    assert (slow.limit, slow.period) == (1, 4.0)
     assert LocalFleet(3).description == "local (1/3 of each rate)"
 
 
@@ -214,7 +306,8 @@ async def test_an_unreachable_redis_degrades_to_local_limits(
         assert await cache.token()
         gate = fleet.gate("p", ceiling_s=5, clock=FakeClock())
         await gate.wait()
-        await fleet.rate_bucket("p", max_rate=10, time_period=1).acquire()
+        slot = await fleet.rate_bucket("p", max_rate=10, time_period=1).acquire(longest_s=1)
+        slot.release()
         assert fleet.health.down
     finally:
         await fleet.close()

@@ -158,6 +158,27 @@ async def test_abandon_frees_a_running_key(store: Store) -> None:
     ).outcome is BeginOutcome.NEW
 
 
+async def test_abandon_keeps_a_key_whose_order_was_stored_for_the_retry_to_resume(
+    store: Store,
+) -> None:
+    await store.begin_idempotent("c", "k", "fp", now=NOW, lock_s=30, ttl_s=600)
+    await store.insert_order(
+        new(), now=NOW, idempotency=("c", "k"), lease_owner="L1", lease_until=NOW + 30
+    )
+    await store.abandon_idempotent("c", "k")
+    # At once, not when the failed request's lock would have run out.
+    retry = await store.begin_idempotent("c", "k", "fp", now=NOW + 1, lock_s=30, ttl_s=600)
+    assert (retry.outcome, retry.order_id) == (BeginOutcome.RESUME, "ord_1")
+
+
+async def test_abandon_leaves_a_finished_key_alone(store: Store) -> None:
+    await store.begin_idempotent("c", "k", "fp", now=NOW, lock_s=30, ttl_s=600)
+    await store.finish_idempotent("c", "k", status=201, body=b"{}")
+    await store.abandon_idempotent("c", "k")
+    again = await store.begin_idempotent("c", "k", "fp", now=NOW + 1, lock_s=30, ttl_s=600)
+    assert (again.outcome, again.status) == (BeginOutcome.REPLAY, 201)
+
+
 async def test_external_id_is_unique_per_client(store: Store) -> None:
     await store.insert_order(new(), now=NOW, idempotency=None, lease_owner=None, lease_until=None)
     with pytest.raises(OrderExists) as info:

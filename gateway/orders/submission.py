@@ -30,6 +30,7 @@ from typing import Any
 import structlog
 
 from gateway.model.orders import CanonicalOrder, Phase, Status
+from gateway.observability.metrics import Metrics
 from gateway.orders.leases import LeasedRunner
 from gateway.providers.base import (
     CircuitOpen,
@@ -38,7 +39,6 @@ from gateway.providers.base import (
     RateLimited,
     Submission,
 )
-from gateway.observability.metrics import Metrics
 from gateway.store import LeaseLost, OrderRow, ProviderFacts, ProviderOrderTaken, Transition
 
 log = structlog.get_logger(__name__)

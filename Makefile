@@ -7,13 +7,17 @@ VENV := .venv
 BIN := $(VENV)/bin
 CONFIG ?= config/gateway.toml
 PORT ?= 8080
+SANDBOX_PORT ?= 8081
 
-# Demo secrets for the in-process sandbox: set here, never written into a config file.
+# Demo secrets for the in-process sandbox: set here, never written into a config file, and
+# never echoed (recipes that use them start with @). Only the client key is printed: the
+# README's curl lines use it.
 DEMO_ENV := GATEWAY_KEY_STOREFRONT_FI=demo-storefront-fi-key \
 	LOGITRAIL_CLIENT_ID=demo-gateway LOGITRAIL_CLIENT_SECRET=demo-secret \
 	LOGENTIC_API_TOKEN=demo-logentic-token LOGENTIC_WEBHOOK_SECRET=demo-webhook-secret \
 	LOGITRAIL_WEBHOOK_TOKEN=demo-logitrail-webhook-token \
-	FLEXPORT_TOKEN=demo-flexport-token FLEXPORT_WEBHOOK_SECRET=demo-flexport-webhook-token
+	FLEXPORT_TOKEN=demo-flexport-token FLEXPORT_WEBHOOK_SECRET=demo-flexport-webhook-token \
+	DEMO_SUBSCRIBER_SECRET=whsec_ZGVtby1zdWJzY3JpYmVyLXNpZ25pbmcta2V5LTMyYnk=
 
 .PHONY: run test lint bench sandbox clean check-python
 
@@ -41,10 +45,11 @@ run: $(VENV)/.installed
 	@echo "    -H 'Content-Type: application/json' -H 'Idempotency-Key: demo-SHOP-1001' \\"
 	@echo "    --data @config/sample-order.json"
 	@echo
-	@echo "  Orders advance by themselves ([sandbox] autopilot_s), each step a webhook back here:"
-	@echo "  Logitrail orders end shipped, Logentic and Flexport orders end delivered."
+	@echo "  Orders advance by themselves every 60 s ([sandbox] autopilot_s), each step a webhook"
+	@echo "  back here: Logitrail orders end shipped, Logentic and Flexport orders end delivered."
 	@echo "  The tenant's events: curl -sS http://127.0.0.1:$(PORT)/v1/events \\"
 	@echo "    -H 'Authorization: Bearer demo-storefront-fi-key'"
+	@echo "  What the demo subscriber received: curl -sS http://127.0.0.1:$(PORT)/_sandbox/receiver/demo"
 	@echo
 	@echo "  A Canadian order goes to Logentic:"
 	@echo "  curl -sS -X POST http://127.0.0.1:$(PORT)/v1/orders \\"
@@ -58,7 +63,15 @@ run: $(VENV)/.installed
 	@echo "    -H 'Content-Type: application/json' -H 'Idempotency-Key: demo-PO-3001' \\"
 	@echo "    --data @config/sample-order-b2b.json"
 	@echo
-	$(DEMO_ENV) $(BIN)/gateway serve --config $(CONFIG) --port $(PORT)
+	@echo "  Change, cancel, ship by hand, return, take a provider down: README, \"The demo, step by step\"."
+	@echo
+	@$(DEMO_ENV) $(BIN)/gateway serve --config $(CONFIG) --port $(PORT)
+
+# The provider simulators alone (no gateway) with the demo credentials, for testing a client
+# of your own against them; WEBHOOKS_TO=http://127.0.0.1:8080 sends their webhooks to a gateway.
+sandbox: $(VENV)/.installed
+	@$(DEMO_ENV) $(BIN)/gateway sandbox --config $(CONFIG) --port $(SANDBOX_PORT) \
+		$(if $(WEBHOOKS_TO),--webhooks-to $(WEBHOOKS_TO))
 
 # pytest exits 5 when it collected nothing: that is a failure here, never a pass.
 test: $(VENV)/.installed-dev

@@ -1,17 +1,36 @@
-"""The `gateway` command: serve, check-config, route (explain offline), migrate."""
+"""The `gateway` command: serve, check-config, route (offline), migrate, sandbox.
+
+Every command takes `--config FILE` (`check-config FILE` works too). Each resolves only the
+secrets it uses: `route` none, `migrate` the store password, `sandbox` the providers' own,
+`serve` all. Exit codes: 0 done; 1 failed (check-config: the file is invalid; route: the
+order is not a canonical order; a store or port that cannot be opened); 2 the configuration
+cannot be used (check-config: the file is valid, the environment lacks what it names);
+3 route: no rule takes the order.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import sys
+from collections.abc import Collection
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import orjson
-from pydantic import ValidationError
 
 from gateway.config import ConfigError, Settings, env_flag, load
+from gateway.config_checks import ConfigProblem
 from gateway.observability.logging import configure
+
+# Which `*_env` keys each command resolves (None: every one); see `config.load`.
+SECRETS_USED: dict[str, Collection[str] | None] = {
+    "serve": None,
+    "route": (),
+    "migrate": ("store.password_env",),
+    "sandbox": ("providers",),
+}
+SANDBOX_PORT = 8081
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,8 +42,14 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
 
-    check = sub.add_parser("check-config", help="validate a config file: prints ok or problems")
-    check.add_argument("config", type=Path)
+    check = sub.add_parser(
+        "check-config", help="is the file valid, and does the environment hold what it names"
+    )
+    check.add_argument("file", nargs="?", type=Path, help="the config file (or --config)")
+    check.add_argument("--config", type=Path)
+    check.add_argument(
+        "--file-only", action="store_true", help="check the file, not the environment"
+    )
 
     route = sub.add_parser("route", help="explain how an order would be routed (offline)")
     route.add_argument("--config", required=True, type=Path)
@@ -33,32 +58,69 @@ def main(argv: list[str] | None = None) -> int:
     migrate = sub.add_parser("migrate", help="apply store migrations and exit")
     migrate.add_argument("--config", required=True, type=Path)
 
+    sandbox = sub.add_parser(
+        "sandbox", help="serve the provider simulators alone, under /_sandbox/<provider>"
+    )
+    sandbox.add_argument("--config", type=Path, default=Path("config/gateway.toml"))
+    sandbox.add_argument("--host", default="127.0.0.1")
+    sandbox.add_argument("--port", type=int, default=SANDBOX_PORT)
+    sandbox.add_argument(
+        "--webhooks-to",
+        metavar="URL",
+        help="the gateway the simulators send webhooks to (<URL>/v1/webhooks/<provider>);"
+        " without it they send none",
+    )
+
     args = parser.parse_args(argv)
     if args.command == "check-config":
-        return _check_config(args.config)
-    settings = _load_or_exit(args.config)
+        if (args.file is None) == (args.config is None):
+            check.error("give the config file once: check-config FILE or --config FILE")
+        return _check_config(args.file or args.config, file_only=args.file_only)
+    if args.command == "sandbox" and args.webhooks_to is not None:
+        parts = urlsplit(args.webhooks_to)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            sandbox.error("--webhooks-to must be an http(s) URL, e.g. http://127.0.0.1:8080")
+    settings = _load_or_exit(args.config, SECRETS_USED[args.command])
     configure(settings.logging.level, env_flag("GATEWAY_LOG_FORMAT", settings.logging.format))
     if args.command == "serve":
         return _serve(settings, args.host, args.port)
     if args.command == "route":
         return _route(settings, args.order)
+    if args.command == "sandbox":
+        return _sandbox(settings, args.config, args.host, args.port, args.webhooks_to)
     return asyncio.run(_migrate(settings))
 
 
-def _check_config(path: Path) -> int:
+def _check_config(path: Path, *, file_only: bool) -> int:
+    """`file: ok` or each problem of the file (exit 1); then, unless `file_only`,
+    `environment: ok` or each variable missing or unusable (exit 2 if the file is valid)."""
     try:
         load(path)
     except ConfigError as exc:
-        for problem in exc.problems:
-            print(problem)
+        problems = exc.problems
+    else:
+        problems = []
+    in_file = [p for p in problems if p.variable is None]
+    in_env = [p for p in problems if p.variable is not None]
+    for line in [str(p) for p in in_file] or ["ok"]:
+        print(f"file: {line}")
+    if not file_only:
+        for line in [_environment(p) for p in in_env] or ["ok"]:
+            print(f"environment: {line}")
+    if in_file:
         return 1
-    print("ok")
-    return 0
+    return 2 if in_env and not file_only else 0
 
 
-def _load_or_exit(path: Path) -> Settings:
+def _environment(problem: ConfigProblem) -> str:
+    if problem.missing:
+        return f"missing {problem.variable} ({problem.loc})"
+    return f"{problem.loc}: {problem.msg}"
+
+
+def _load_or_exit(path: Path, secrets_under: Collection[str] | None) -> Settings:
     try:
-        return load(path)
+        return load(path, secrets_under=secrets_under)
     except ConfigError as exc:
         print(f"gateway: {path} has problems:", file=sys.stderr)
         for problem in exc.problems:
@@ -100,46 +162,106 @@ def _serve(settings: Settings, host: str | None, port: int | None) -> int:
 
 
 def _route(settings: Settings, order_path: Path) -> int:
+    """The routing trace on stdout, as `POST /v1/routing/explain` answers it (exit 0, or 3 when
+    no rule takes the order); an order that is not one: the API's 422 problem (exit 1)."""
+    from gateway.api.body import decode  # noqa: PLC0415
     from gateway.model.orders import CanonicalOrder  # noqa: PLC0415
+    from gateway.model.problems import ProblemError  # noqa: PLC0415
     from gateway.routing.evaluate import explain_json, route  # noqa: PLC0415
 
-    raw = sys.stdin.buffer.read() if str(order_path) == "-" else order_path.read_bytes()
     try:
-        order = CanonicalOrder.model_validate_json(raw)
-    except ValidationError as exc:
-        print(exc, file=sys.stderr)
+        raw = sys.stdin.buffer.read() if str(order_path) == "-" else order_path.read_bytes()
+    except OSError as exc:
+        print(f"gateway: cannot read {order_path}: {exc.strerror}", file=sys.stderr)
+        return 1
+    try:
+        order = decode(raw, CanonicalOrder)
+    except ProblemError as problem:
+        _print_json(problem.body(str(order_path)))
         return 1
     result = explain_json(route(order, settings.routing))
-    print(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
-    return 0 if result["decision"] is not None else 3
+    _print_json(result)
+    if result["decision"] is None:
+        print(f"gateway: unroutable: {result['reason']}", file=sys.stderr)
+        return 3
+    return 0
+
+
+def _print_json(value: object) -> None:
+    print(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode())
 
 
 async def _migrate(settings: Settings) -> int:
     """Apply pending migrations and say which; safe to run from several places at once."""
-    from gateway.store import StoreUnavailable, open_store  # noqa: PLC0415
+    from gateway.store import StoreUnavailable  # noqa: PLC0415
 
     url = settings.store.url
     try:
         if url.startswith("sqlite:"):
-            store = await open_store(url)
-            await store.close()
-            print("migrated")
-            return 0
-        from gateway.store import postgres_pool, postgres_schema  # noqa: PLC0415
+            from gateway.store.sqlite_migrations import migrate_file  # noqa: PLC0415
 
-        password = settings.store.password(settings.secrets)
-        pool = await postgres_pool.connect_pool(
-            url, max_size=1, password=password, wait_s=settings.store.connect_wait_s
-        )
-        try:
-            async with pool.acquire() as conn:
-                applied = await postgres_schema.migrate(conn)
-        finally:
-            await pool.close()
+            applied = await migrate_file(url)
+        else:
+            applied = await _migrate_postgres(settings)
     except StoreUnavailable as exc:
         print(f"gateway: cannot migrate: {exc}", file=sys.stderr)
         return 1
     print(f"migrated: applied {applied}" if applied else "migrated: already up to date")
+    return 0
+
+
+async def _migrate_postgres(settings: Settings) -> list[int]:
+    from gateway.store import postgres_pool, postgres_schema  # noqa: PLC0415 (optional)
+
+    pool = await postgres_pool.connect_pool(
+        settings.store.url,
+        max_size=1,
+        password=settings.store.password(settings.secrets),
+        wait_s=settings.store.connect_wait_s,
+    )
+    try:
+        async with pool.acquire() as conn:
+            return await postgres_schema.migrate(conn)
+    finally:
+        await pool.close()
+
+
+def _sandbox(
+    settings: Settings, config: Path, host: str, port: int, webhooks_to: str | None
+) -> int:
+    """The simulators alone on `host:port`; says what it serves and which variables hold the
+    credentials each accepts (never their values)."""
+    from aiohttp import web  # noqa: PLC0415
+
+    from gateway.app import listen, own_url  # noqa: PLC0415
+    from gateway.sandbox.mounts import PREFIX, credential_variables, standalone_app  # noqa: PLC0415
+
+    try:
+        sockets = listen(host, port)
+    except OSError as exc:
+        print(f"gateway: cannot listen on {host}:{port}: {exc}", file=sys.stderr)
+        return 1
+    url = own_url(host, sockets[0].getsockname()[1])
+    app, served = standalone_app(settings, self_url=url, webhooks_to=webhooks_to)
+    if not served:
+        print(f"gateway: {config} configures no provider that has a sandbox", file=sys.stderr)
+        return 1
+    print(f"Provider sandboxes on {url}, as {config} configures them:")
+    for name in served:
+        base = settings.providers[name].base_url
+        api = url + base if base.startswith("/") else f"{url}{PREFIX}/{name}"
+        names = ", ".join(credential_variables(settings, name))
+        print(f"  {name:<10} {api}  (credentials from {names})")
+    if webhooks_to is None:
+        print("Webhooks: none sent (--webhooks-to URL sends them to <URL>/v1/webhooks/<provider>)")
+    else:
+        print(f"Webhooks: to {webhooks_to.rstrip('/')}/v1/webhooks/<provider>")
+    print(f"Faults and state: {url}{PREFIX}/<provider>/_control/... (see the README)", flush=True)
+    try:
+        web.run_app(app, sock=sockets, print=None, access_log=None, shutdown_timeout=5)
+    finally:
+        for sock in sockets:
+            sock.close()
     return 0
 
 

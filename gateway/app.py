@@ -42,6 +42,9 @@ from gateway.orders.submission import Submitter
 from gateway.providers.base import Provider, ProviderContext, load_spec
 from gateway.returns.service import ReturnService
 from gateway.returns.submission import ReturnSubmitter
+from gateway.sandbox.mounts import mount_simulators
+from gateway.sandbox.receiver import PATH as RECEIVER_PATH
+from gateway.sandbox.receiver import receiver_app
 from gateway.store import open_store
 from gateway.transport.fleet import Fleet, LocalFleet
 from gateway.workers.dispatcher import EventDispatcher
@@ -116,12 +119,10 @@ def _mount_sandboxes(app: web.Application, settings: Settings) -> None:
         self_url=app[SELF_URL],
         metrics=app[METRICS],
         sandbox_autopilot_s=settings.sandbox.autopilot_s,
+        sandbox_webhooks_to=app[SELF_URL],
     )
-    for name, block in settings.providers.items():
-        spec = load_spec(name)
-        if spec.sandbox is not None:
-            app.add_subapp(f"/_sandbox/{name}", spec.sandbox(block, settings.secrets, ctx))
-            log.info("sandbox.mounted", provider=name, path=f"/_sandbox/{name}")
+    mount_simulators(app, settings, ctx)
+    app.add_subapp(RECEIVER_PATH, receiver_app(settings))
 
 
 async def _store(app: web.Application) -> AsyncIterator[None]:

@@ -6,7 +6,8 @@ ending in `_env` names an environment variable, and `load()` resolves every such
 
 `load()` collects *all* problems — TOML syntax, schema, cross references (a rule naming an
 unknown provider or warehouse), missing variables — into one `ConfigError`, each naming the
-key it is about, so `gateway check-config` can print them together.
+key it is about, so `gateway check-config` can print them together. Commands that work
+offline resolve only the secrets they use (`secrets_under`): `gateway route` none.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import hashlib
 import os
 import pkgutil
 import tomllib
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -350,8 +351,18 @@ class ConfigError(Exception):
         self.problems = problems
 
 
-def load(path: str | Path, environ: Mapping[str, str] | None = None) -> Settings:
-    """Read and validate a config file; raise `ConfigError` listing every problem."""
+def load(
+    path: str | Path,
+    environ: Mapping[str, str] | None = None,
+    *,
+    secrets_under: Collection[str] | None = None,
+) -> Settings:
+    """Read and validate a config file; raise `ConfigError` listing every problem.
+
+    `secrets_under`: resolve only the `*_env` keys at or below these locations (`()`: none,
+    `("providers",)`: the providers' own); the others are neither read nor reported missing,
+    and `Settings.secrets` lacks them. None (the default): every one, as `serve` needs.
+    """
     try:
         with Path(path).open("rb") as fh:
             data = tomllib.load(fh)
@@ -359,11 +370,17 @@ def load(path: str | Path, environ: Mapping[str, str] | None = None) -> Settings
         raise ConfigError([ConfigProblem("", f"config file {path} does not exist")]) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([ConfigProblem("", f"{path} is not valid TOML: {exc}")]) from None
-    return parse(data, os.environ if environ is None else environ)
+    environ = os.environ if environ is None else environ
+    return parse(data, environ, secrets_under=secrets_under)
 
 
-def parse(data: Mapping[str, Any], environ: Mapping[str, str]) -> Settings:
-    """Validate an already-decoded config mapping against `environ`."""
+def parse(
+    data: Mapping[str, Any],
+    environ: Mapping[str, str],
+    *,
+    secrets_under: Collection[str] | None = None,
+) -> Settings:
+    """Validate an already-decoded config mapping against `environ` (see `load`)."""
     from gateway.providers.base import UnknownProvider, load_spec  # noqa: PLC0415 (cycle)
 
     problems: list[ConfigProblem] = []
@@ -400,7 +417,7 @@ def parse(data: Mapping[str, Any], environ: Mapping[str, str]) -> Settings:
     else:
         problems.extend(route_references(routing, providers, set(raw_providers)))
 
-    secrets, missing = _resolve_secrets(data, environ)
+    secrets, missing = _resolve_secrets(data, environ, secrets_under)
     problems.extend(missing)
     if settings is not None:
         problems.extend(cross_references(settings))
@@ -448,14 +465,20 @@ def _env_fields(value: object, loc: str = "") -> Iterator[tuple[str, str]]:
 
 
 def _resolve_secrets(
-    data: Mapping[str, Any], environ: Mapping[str, str]
+    data: Mapping[str, Any], environ: Mapping[str, str], under: Collection[str] | None
 ) -> tuple[Secrets, list[ConfigProblem]]:
     values: dict[str, SecretStr] = {}
     problems = []
     for loc, var in _env_fields(data):
+        if under is not None and not any(loc == p or loc.startswith(f"{p}.") for p in under):
+            continue
         found = environ.get(var)
         if not found:
-            problems.append(ConfigProblem(loc, f"environment variable {var} is not set or empty"))
+            problems.append(
+                ConfigProblem(
+                    loc, f"environment variable {var} is not set or empty", var, missing=True
+                )
+            )
         else:
             values[var] = SecretStr(found)
     return Secrets(values), problems

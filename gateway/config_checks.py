@@ -22,6 +22,10 @@ if TYPE_CHECKING:
 class ConfigProblem:
     loc: str
     msg: str
+    variable: str | None = None
+    """Set when the problem is in the environment, not the file: the variable it is about."""
+    missing: bool = False
+    """The variable is not set (or empty), as opposed to set to an unusable value."""
 
     def __str__(self) -> str:
         return f"{self.loc}: {self.msg}" if self.loc else self.msg
@@ -134,6 +138,7 @@ def subscriber_secrets(settings: Settings, secrets: Secrets) -> list[ConfigProbl
                 ConfigProblem(
                     f"subscribers.{i}.secret_env",
                     f"{sub.secret_env} must hold a Standard Webhooks secret: whsec_<base64>",
+                    variable=sub.secret_env,
                 )
             )
     return problems

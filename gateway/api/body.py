@@ -31,6 +31,12 @@ async def read_json(request: web.Request, model: type[M], *, what: str = "canoni
         raw = await request.read()
     except web.HTTPRequestEntityTooLarge:
         raise _too_large(limit) from None
+    return decode(raw, model, what=what)
+
+
+def decode(raw: bytes, model: type[M], *, what: str = "canonical order") -> M:
+    """`raw` JSON as `model`, or the facade's 400 `malformed-json` / 422 `validation` problem
+    (also what `gateway route` prints for an order file that is not one)."""
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:

@@ -310,11 +310,20 @@ class ProviderContext:
     """The gateway's own base URL, for `base_url`s given as a path (in-process sandbox)."""
     sandbox_autopilot_s: float | None = None
     """`[sandbox] autopilot_s`: in-process sandboxes advance each order every so often."""
+    sandbox_webhooks_to: str | None = None
+    """A sandbox sends its webhooks to the gateway at this base URL
+    (`<url>/v1/webhooks/<name>`); None: it sends none (`gateway sandbox` without a gateway)."""
     metrics: Metrics = field(default_factory=Metrics)
     """The app's metrics: pass `metrics.provider(name)` to the transport and token cache."""
     fleet: Fleet = field(default_factory=_local_fleet)
     """How rate limits, the Retry-After gate and OAuth tokens are split or shared between
     replicas: hand it to `ProviderTransport` and `TokenCache` (`fleet=ctx.fleet`)."""
+
+    def sandbox_webhook_url(self, provider: str) -> str | None:
+        """Where the sandbox of `provider` posts its webhooks, or None."""
+        if self.sandbox_webhooks_to is None:
+            return None
+        return f"{self.sandbox_webhooks_to.rstrip('/')}/v1/webhooks/{provider}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,6 @@ from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiosqlite
 import orjson
@@ -37,7 +36,7 @@ from gateway.store.sqlite_deliveries import SqliteDeliveries
 from gateway.store.sqlite_events import SqliteAfterSubmission, record_transition, verdict_for
 from gateway.store.sqlite_idempotency import SqliteIdempotency
 from gateway.store.sqlite_inbound import SqliteInbound
-from gateway.store.sqlite_migrations import migrate
+from gateway.store.sqlite_migrations import migrate, open_writer
 from gateway.store.sqlite_returns import SqliteReturns
 
 log = structlog.get_logger(__name__)
@@ -121,13 +120,7 @@ class SqliteStore(
 
     @classmethod
     async def open(cls, url: str) -> SqliteStore:
-        path = Path(urlsplit(url).path[1:])
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            writer = GroupCommitWriter(path)
-        except (OSError, sqlite3.Error) as exc:
-            # A read-only filesystem or a missing volume: say which file, not a traceback.
-            raise StoreUnavailable(f"cannot open SQLite database {path}: {exc}") from exc
+        path, writer = open_writer(url)
         try:
             await migrate(writer)  # before the reader opens: it must see the tables
             store = cls(writer, await _reader(path))

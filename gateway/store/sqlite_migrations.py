@@ -6,16 +6,41 @@ from __future__ import annotations
 import sqlite3
 from datetime import UTC, datetime
 from importlib import resources
+from pathlib import Path
+from urllib.parse import urlsplit
 
 import structlog
 
+from gateway.store.base import StoreUnavailable
 from gateway.store.group_commit import GroupCommitWriter
 from gateway.store.migration_checks import PRECHECKS, blocking
 
 log = structlog.get_logger(__name__)
 
 
-async def migrate(writer: GroupCommitWriter) -> None:
+def open_writer(url: str) -> tuple[Path, GroupCommitWriter]:
+    """The file a `sqlite:///` URL names and its writer (the directory made if need be)."""
+    path = Path(urlsplit(url).path[1:])
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path, GroupCommitWriter(path)
+    except (OSError, sqlite3.Error) as exc:
+        # A read-only filesystem or a missing volume: say which file, not a traceback.
+        raise StoreUnavailable(f"cannot open SQLite database {path}: {exc}") from exc
+
+
+async def migrate_file(url: str) -> list[int]:
+    """`gateway migrate` on SQLite: apply what is pending, return the versions applied."""
+    _path, writer = open_writer(url)
+    try:
+        return await migrate(writer)
+    finally:
+        await writer.close()
+
+
+async def migrate(writer: GroupCommitWriter) -> list[int]:
+    """Apply every pending migration in one transaction; return the versions applied."""
+    applied: list[int] = []
     async with writer.transaction() as db:
         await db.execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations "
@@ -35,7 +60,9 @@ async def migrate(writer: GroupCommitWriter) -> None:
                 "INSERT INTO schema_migrations VALUES (?, ?, ?)",
                 (version, name, datetime.now(UTC).isoformat(timespec="microseconds")),
             )
-            log.info("store.migrated", version=version, name=name)
+            applied.append(version)
+            log.info("store.migrated", backend="sqlite", version=version, name=name)
+    return applied
 
 
 def migrations() -> list[tuple[int, str, str]]:

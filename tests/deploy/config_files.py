@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import tomllib
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -11,21 +12,34 @@ from gateway.config import ConfigError, Settings, load
 from gateway.config_checks import ConfigProblem
 
 
-def env_names(data: object) -> Iterator[str]:
-    """The variable named by every `*_env` key, anywhere in a decoded config file."""
+def _env_keys(data: object) -> Iterator[tuple[str, str]]:
+    """`(key, variable)` of every `*_env` key, anywhere in a decoded config file."""
     if isinstance(data, Mapping):
         for key, value in data.items():
             if str(key).endswith("_env") and isinstance(value, str):
-                yield value
+                yield str(key), value
             else:
-                yield from env_names(value)
+                yield from _env_keys(value)
     elif isinstance(data, list):
         for item in data:
-            yield from env_names(item)
+            yield from _env_keys(item)
+
+
+def env_names(data: object) -> Iterator[str]:
+    """The variable named by every `*_env` key, anywhere in a decoded config file."""
+    return (name for _key, name in _env_keys(data))
 
 
 def dummy_environ(data: Mapping[str, Any]) -> dict[str, str]:
-    return {name: f"dummy-{name.lower()}" for name in env_names(data)}
+    """A value for every variable; a subscriber's `secret_env` gets a Standard Webhooks one."""
+    return {
+        name: (
+            "whsec_" + base64.b64encode(name.encode().ljust(24, b"-")).decode()
+            if key == "secret_env"
+            else f"dummy-{name.lower()}"
+        )
+        for key, name in _env_keys(data)
+    }
 
 
 def validate(path: Path) -> tuple[Settings | None, list[ConfigProblem]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -48,17 +49,19 @@ def test_check_config_accepts_the_file_with_its_variables_set(source: str, tmp_p
     path = SOURCES[source](tmp_path)
     result = _check_config(path, dummy_environ(toml_of(path)))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.strip() == "ok"
+    assert result.stdout.splitlines() == ["file: ok", "environment: ok"]
 
 
 @pytest.mark.parametrize("source", sorted(SOURCES))
 def test_check_config_names_every_missing_variable(source: str, tmp_path: Path) -> None:
-    """The rollout gate works: without the secrets, check-config fails and names each one."""
+    """The rollout gate works: without the secrets, check-config fails (2: the file is valid,
+    the environment is not) and names each variable with the key that names it."""
     path = SOURCES[source](tmp_path)
     result = _check_config(path, {})
-    assert result.returncode == 1
+    assert result.returncode == 2
+    assert result.stdout.splitlines()[0] == "file: ok"
     for name in dummy_environ(toml_of(path)):
-        assert f"environment variable {name} is not set" in result.stdout
+        assert re.search(rf"^environment: missing {name} \([a-z0-9_.]+_env\)$", result.stdout, re.M)
 
 
 def test_serve_with_an_unwritable_sqlite_path_says_so_and_exits_1(tmp_path: Path) -> None:
@@ -69,7 +72,7 @@ def test_serve_with_an_unwritable_sqlite_path_says_so_and_exits_1(tmp_path: Path
     config = tmp_path / "gateway.toml"
     config.write_text(
         "\n".join(
-            f'url = "sqlite:///{blocker}/gateway.db"' if line.startswith("url = ") else line
+            f'url = "sqlite:///{blocker}/gateway.db"' if line.startswith('url = "sqlite:') else line
             for line in source.splitlines()
         )
     )

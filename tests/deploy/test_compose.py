@@ -281,3 +281,14 @@ def test_grafana_provisions_the_dashboard_and_prometheus(compose: dict[str, Any]
     assert source["type"] == "prometheus"
     assert urlsplit(source["url"]).hostname == "prometheus"
     assert "9090:9090" in compose["services"]["prometheus"]["ports"][0]
+
+
+def test_logitrail_is_followed_by_webhooks_not_polling_alone(compose: dict[str, Any]) -> None:
+    """Logitrail signs nothing: without `webhook_token_env` its simulator sends no webhooks
+    and the replicas would learn of its orders only by polling."""
+    for path in (GATEWAY_TOML, SIMULATOR_TOML):
+        logitrail = toml_of(path)["providers"]["logitrail"]
+        assert logitrail.get("webhook_token_env") == "LOGITRAIL_WEBHOOK_TOKEN", path.name
+    for name, svc in compose["services"].items():
+        if svc.get("image") == IMAGE:
+            assert "LOGITRAIL_WEBHOOK_TOKEN" in svc["environment"], name

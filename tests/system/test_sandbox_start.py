@@ -19,7 +19,7 @@ import pytest
 
 from tests.conftest import CLIENT_ID, SandboxHandle, eventually
 from tests.integration.metrics_scrape import Scrape, parse_exposition
-from tests.integration.test_demo import DEMO_ENV
+from tests.makefile import DEMO_ENV
 from tests.system.gateway_process import ROOT, GatewayProcess, request
 
 pytestmark = pytest.mark.system

@@ -146,6 +146,7 @@ def test_shipped_config_files_are_valid() -> None:
         "FLEXPORT_TOKEN": "f",
         "FLEXPORT_WEBHOOK_SECRET": "fw",
         "GATEWAY_KEY_STOREFRONT_CA": "k2",
+        "DEMO_SUBSCRIBER_SECRET": "whsec_" + "A" * 43 + "=",
     }
     for path in sorted((ROOT / "config").glob("*.toml")):
         load(path, environ=demo_env)
@@ -166,7 +167,7 @@ def test_check_config_prints_ok(tmp_path: Path) -> None:
     path = tmp_path / "g.toml"
     path.write_text('[[clients]]\nid = "a"\nkey_env = "K"\n')
     result = _check(path, {"K": "x"})
-    assert (result.returncode, result.stdout.strip()) == (0, "ok")
+    assert (result.returncode, result.stdout.splitlines()) == (0, ["file: ok", "environment: ok"])
 
 
 def test_check_config_prints_every_problem_and_fails(tmp_path: Path) -> None:
@@ -177,10 +178,10 @@ def test_check_config_prints_every_problem_and_fails(tmp_path: Path) -> None:
     )
     result = _check(path, {})
     lines = result.stdout.strip().splitlines()
-    assert result.returncode != 0
-    assert any(line.startswith("store.url:") for line in lines)
-    assert any(line.startswith("clients.0.key_env:") for line in lines)
-    assert any(line.startswith("providers.acme:") for line in lines)
+    assert result.returncode == 1
+    assert any(line.startswith("file: store.url:") for line in lines)
+    assert any(line.startswith("file: providers.acme:") for line in lines)
+    assert "environment: missing K (clients.0.key_env)" in lines
 
 
 def test_check_config_reports_toml_syntax(tmp_path: Path) -> None:

@@ -36,7 +36,7 @@ def _sandbox(settings: ProviderSettings, secrets: Secrets, ctx: ProviderContext)
         tokens={secrets.reveal(settings.token_env): None},
         webhook_token=secrets.reveal(env) if env else None,
         webhook_token_header=settings.webhook_token_header,
-        webhook_url=f"{ctx.self_url}/v1/webhooks/flexport" if env else None,
+        webhook_url=ctx.sandbox_webhook_url("flexport") if env else None,
         autopilot_s=ctx.sandbox_autopilot_s,
     )
     for merchant_sku, (logistics_sku, name) in DEMO_PRODUCTS.items():

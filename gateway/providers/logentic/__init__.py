@@ -38,7 +38,7 @@ def _sandbox(
     sandbox = LogenticSandbox(
         token=secrets.reveal(settings.token_env),
         webhook_secret=secrets.reveal(env) if env else None,
-        webhook_url=f"{ctx.self_url}/v1/webhooks/logentic" if env else None,
+        webhook_url=ctx.sandbox_webhook_url("logentic") if env else None,
         warehouses={w.warehouse_id: name for name, w in settings.warehouses.items()},
         autopilot_s=ctx.sandbox_autopilot_s,
     )

@@ -52,10 +52,11 @@ def _sandbox(settings: ProviderSettings, secrets: Secrets, ctx: ProviderContext)
         DOCUMENTED_SCOPES,
     )
     token_env = settings.webhook_token_env
-    webhook_url = None
-    if token_env is not None:
-        token = quote(secrets.reveal(token_env), safe="")
-        webhook_url = f"{ctx.self_url}/v1/webhooks/logitrail?token={token}"
+    webhook_url = ctx.sandbox_webhook_url("logitrail")
+    if token_env is None or webhook_url is None:
+        webhook_url = None
+    else:
+        webhook_url += f"?token={quote(secrets.reveal(token_env), safe='')}"
     return LogitrailSandbox(
         clients=[client],
         merchant_id=settings.merchant_id,

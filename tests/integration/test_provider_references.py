@@ -55,6 +55,37 @@ async def _view(gateway: TestClient[Any, Any], order_id: str, client: str) -> An
     return await read_json(await gateway.get(f"/v1/orders/{order_id}", headers=auth(client)))
 
 
+async def _stored(
+    store: Any,
+    order_id: str,
+    client: str,
+    external_id: str,
+    *,
+    reference: str | None,
+    phase: Phase = Phase.PENDING,
+    leased: bool = False,
+) -> Any:
+    """A Logitrail order row stored directly, as the test arranges it (not through the API)."""
+    return await store.insert_order(
+        NewOrder(
+            id=order_id,
+            client_id=client,
+            external_id=external_id,
+            provider="logitrail",
+            warehouse="FI-VANTAA",
+            route_rule="nordics",
+            route_candidate=0,
+            body=orjson.dumps(order(external_id)).decode(),
+            phase=phase,
+            provider_reference=reference,
+        ),
+        now=time.time(),
+        idempotency=None,
+        lease_owner="t" if leased else None,
+        lease_until=time.time() + 60 if leased else None,
+    )
+
+
 async def _until_submitted(gateway: TestClient[Any, Any], order_id: str, client: str) -> Any:
     seen: dict[str, Any] = {}
 
@@ -145,23 +176,13 @@ async def test_a_provider_order_another_order_holds_is_never_adopted(
     store = gateway.server.app[STORE]
     a = await _submit(gateway, order("SHARED-5"), "storefront-fi")
     calls_before = len(logitrail.sandbox.requests)
-    b = await store.insert_order(
-        NewOrder(
-            id="ord_01BBBBBBBBBBBBBBBBBBBBBBBB",
-            client_id="storefront-se",
-            external_id="SHARED-5",
-            provider="logitrail",
-            warehouse="FI-VANTAA",
-            route_rule="nordics",
-            route_candidate=0,
-            body=orjson.dumps(order("SHARED-5")).decode(),
-            phase=Phase.CREATING,  # a create may have been sent: reconcile first
-            provider_reference=ref("SHARED-5", "storefront-fi"),
-        ),
-        now=time.time(),
-        idempotency=None,
-        lease_owner=None,
-        lease_until=None,
+    b = await _stored(
+        store,
+        "ord_01BBBBBBBBBBBBBBBBBBBBBBBB",
+        "storefront-se",
+        "SHARED-5",
+        reference=ref("SHARED-5", "storefront-fi"),
+        phase=Phase.CREATING,  # a create may have been sent: reconcile first
     )
 
     submitter = gateway.server.app[SUBMITTER]
@@ -187,22 +208,13 @@ async def test_the_store_refuses_a_second_order_holding_one_provider_order(
 ) -> None:
     store = gateway.server.app[STORE]
     a = await _submit(gateway, order("UNIQ-1"), "storefront-fi")
-    b = await store.insert_order(
-        NewOrder(
-            id="ord_01CCCCCCCCCCCCCCCCCCCCCCCC",
-            client_id="storefront-se",
-            external_id="UNIQ-1",
-            provider="logitrail",
-            warehouse="FI-VANTAA",
-            route_rule="nordics",
-            route_candidate=0,
-            body=orjson.dumps(order("UNIQ-1")).decode(),
-            provider_reference=ref("UNIQ-1", "storefront-se"),
-        ),
-        now=time.time(),
-        idempotency=None,
-        lease_owner="t",
-        lease_until=time.time() + 60,
+    b = await _stored(
+        store,
+        "ord_01CCCCCCCCCCCCCCCCCCCCCCCC",
+        "storefront-se",
+        "UNIQ-1",
+        reference=ref("UNIQ-1", "storefront-se"),
+        leased=True,
     )
 
     with pytest.raises(ProviderOrderTaken) as caught:
@@ -225,26 +237,16 @@ async def test_an_order_stored_before_references_were_qualified_is_still_found(
     its reconcile looks that up, and adopts what it finds."""
     gateway = await make_gateway(submission__poll_interval_s=60, **FAST)
     store = gateway.server.app[STORE]
-    legacy = order("OLD-1")
     # What the gateway sent before: the bare external id as merchants_order.
-    sent = translate.to_order(CanonicalOrder.model_validate(legacy), reference="OLD-1")
+    sent = translate.to_order(CanonicalOrder.model_validate(order("OLD-1")), reference="OLD-1")
     held = logitrail.sandbox._state.new_order(sent, "OLD-1")
-    row = await store.insert_order(
-        NewOrder(
-            id="ord_01LEGACYLEGACYLEGACYLEGACY",
-            client_id="storefront-fi",
-            external_id="OLD-1",
-            provider="logitrail",
-            warehouse="FI-VANTAA",
-            route_rule="nordics",
-            route_candidate=0,
-            body=orjson.dumps(legacy).decode(),
-            phase=Phase.CREATING,
-        ),
-        now=time.time(),
-        idempotency=None,
-        lease_owner=None,
-        lease_until=None,
+    row = await _stored(
+        store,
+        "ord_01LEGACYLEGACYLEGACYLEGACY",
+        "storefront-fi",
+        "OLD-1",
+        reference=None,
+        phase=Phase.CREATING,
     )
     assert row.provider_reference is None
     assert row.reference == "OLD-1"

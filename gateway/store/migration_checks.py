@@ -17,8 +17,12 @@ from gateway.store.base import StoreUnavailable
 @dataclass(frozen=True, slots=True)
 class Precheck:
     query: str
-    """Rows that would violate the migration: (table, provider, id, holders)."""
+    """Rows that would violate the migration: (table, provider, value, count, first id,
+    last id)."""
     what: str
+    """What such a row is, for the operator."""
+    fix: str
+    """What the operator does about it before migrating again."""
 
 
 _DUPLICATES = (
@@ -32,6 +36,8 @@ PRECHECKS: Mapping[int, Sequence[Precheck]] = {
         Precheck(
             _DUPLICATES.format(table="orders", column="provider_order_id"),
             "gateway orders holding the same provider order",
+            "Each provider order belongs to one gateway order only: decide which order holds"
+            " it, clear provider_order_id on the others, and migrate again.",
         ),
     ),
 }
@@ -40,24 +46,24 @@ PRECHECKS: Mapping[int, Sequence[Precheck]] = {
 class MigrationBlocked(StoreUnavailable):
     """Existing rows break a migration's constraint; nothing was applied."""
 
-    def __init__(self, version: int, problems: list[str]) -> None:
+    def __init__(self, version: int, problems: list[str], fixes: list[str]) -> None:
         self.version = version
         self.problems = problems
         super().__init__(
-            f"migration {version} refused, nothing applied: {'; '.join(problems)}. Each"
-            " provider order may"
-            " belong to one gateway order only: decide which order holds it, clear"
-            " provider_order_id on the others, and migrate again"
+            f"migration {version} refused, nothing applied: {'; '.join(problems)}. "
+            + " ".join(fixes)
         )
 
 
 def blocking(version: int, found: Iterable[tuple[Precheck, Sequence[Sequence[object]]]]) -> None:
     """Raise `MigrationBlocked` if the prechecks of `version` found rows (`found`: each check
     with the rows its query returned)."""
-    problems = [
-        f"{check.what}: {r[1]} {r[2]!s} held by {r[3]} rows ({r[4]} … {r[5]})"
-        for check, rows in found
-        for r in rows
-    ]
+    problems, fixes = [], []
+    for check, rows in found:
+        problems += [
+            f"{check.what}: {r[1]} {r[2]!s} held by {r[3]} rows ({r[4]} … {r[5]})" for r in rows
+        ]
+        if rows:
+            fixes.append(check.fix)
     if problems:
-        raise MigrationBlocked(version, problems)
+        raise MigrationBlocked(version, problems, fixes)

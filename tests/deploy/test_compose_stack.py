@@ -32,6 +32,8 @@ from tests.system.gateway_process import GatewayProcess, free_port
 pytestmark = [pytest.mark.system, pytest.mark.slow, pytest.mark.timeout(180)]
 
 ADVANCED = {"in_progress", "shipped", "delivered"}
+_LINE = ["accepted", "submitted", "in_progress", "shipped", "delivered"]
+LATER_OR_SAME = {(a, b) for i, a in enumerate(_LINE) for b in _LINE[i:]}
 
 
 def _sample(name: str, external_id: str, **address: str) -> dict[str, Any]:
@@ -149,8 +151,11 @@ async def test_compose_configs_run_the_stack_every_provider_once_shared_store(
                     for gw in replicas
                 ]
                 assert all(status == 200 for status, _ in views), views
-                assert views[0][1]["status"] == views[1][1]["status"]
-                seen[external_id] = views[0][1]["status"]
+                # One store: the second replica, read a moment later, shows the same status
+                # or a later one (the orders move on meanwhile, and only forward).
+                first, second = (v[1]["status"] for v in views)
+                assert (first, second) in LATER_OR_SAME, views
+                seen[external_id] = second
             # Logitrail's too: compose gives its simulator the webhook token (`?token=`).
             done = all(seen[e] in ADVANCED for e in ORDERS)
             if done:

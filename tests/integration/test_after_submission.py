@@ -222,9 +222,16 @@ async def test_poller_leaves_final_orders_alone(
     await logentic.sandbox.advance(int(final["provider_order_id"]), "COMPLETED")
     await status_is(gateway, final["id"], "delivered")
 
-    due = await gateway.server.app[STORE].claim_for_poll(
-        "logentic", now=time.time(), older_than=time.time() + 3600, limit=100
-    )
+    # The gateway's own poller claims orders too (every 0.1 s): on PostgreSQL a row it holds
+    # at this moment is skipped (SKIP LOCKED), so ask until the open order comes back.
+    deadline = time.monotonic() + 5
+    while not (
+        due := await gateway.server.app[STORE].claim_for_poll(
+            "logentic", now=time.time(), older_than=time.time() + 3600, limit=100
+        )
+    ):
+        assert time.monotonic() < deadline, "the open order was never claimed"
+        await asyncio.sleep(0.02)
     assert [r.id for r in due] == [still_open["id"]]  # never the delivered one
 
 

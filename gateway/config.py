@@ -1,4 +1,4 @@
-"""The config file (DESIGN §11), parsed once at the edge into typed settings.
+"""The config file, parsed once at the edge into typed settings.
 
 This is the only module that reads the environment. Secrets never live in the file: a key
 ending in `_env` names an environment variable, and `load()` resolves every such name into

@@ -105,7 +105,7 @@ SAMPLE_ORDER: dict[str, Any] = {
 
 
 def order(external_id: str = "SHOP-1001", **changes: Any) -> dict[str, Any]:
-    """A valid canonical order body (DESIGN §3's example) with top-level changes."""
+    """A valid canonical order body (the README's sample order) with top-level changes."""
     body = copy.deepcopy(SAMPLE_ORDER)
     body["external_id"] = external_id
     body.update(changes)

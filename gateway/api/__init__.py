@@ -1,4 +1,4 @@
-"""The HTTP facade (DESIGN §3): routes and middlewares."""
+"""The HTTP facade: routes and middlewares."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Reading a JSON request body into a model, with the facade's errors (DESIGN §3).
+"""Reading a JSON request body into a model, with the facade's errors.
 
 Wrong content type → 415; over the size limit → 413; not JSON → 400; not the model → 422.
 """

@@ -1,4 +1,4 @@
-"""Events out to callers (DESIGN §7): their types and the JSON they carry.
+"""Events out to callers: their types and the JSON they carry.
 
 An event is written to the outbox in the same transaction as the change it reports, so the
 feed (`GET /v1/events`) and the subscribers' webhooks can never miss a change nor report one

@@ -1,4 +1,4 @@
-"""The canonical status state machine (DESIGN §3): forward only, transitions as data.
+"""The canonical status state machine: forward only, transitions as data.
 
     accepted ─▶ submitted ─▶ in_progress ─▶ shipped ─▶ delivered
         │            │             │            │

@@ -1,4 +1,4 @@
-"""The canonical order: what callers send, validated strictly (DESIGN §3).
+"""The canonical order: what callers send, validated strictly.
 
 Unknown fields are rejected, not dropped; money is a decimal *string*; country, currency
 and language codes are checked against the ISO tables. These models are the domain side:
@@ -317,7 +317,7 @@ def _as_date(value: datetime | date) -> date:
 
 
 class Status(StrEnum):
-    """Canonical order statuses (DESIGN §3)."""
+    """Canonical order statuses."""
 
     ACCEPTED = "accepted"
     SUBMITTED = "submitted"
@@ -331,7 +331,7 @@ class Status(StrEnum):
 
 
 class Phase(StrEnum):
-    """Submission phases persisted on the order row (DESIGN §6)."""
+    """Submission phases persisted on the order row (docs/architecture.md#exactly-once)."""
 
     PENDING = "pending"
     CREATING = "creating"

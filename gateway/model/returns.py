@@ -1,4 +1,4 @@
-"""The canonical return: what callers send to `POST /v1/returns` (DESIGN §3).
+"""The canonical return: what callers send to `POST /v1/returns`.
 
 A return references an order of the same client by its gateway id; the gateway sends it to the
 provider that holds that order. `lines` omitted means "what the order held": the provider

@@ -1,5 +1,5 @@
 """`OrderChanges`: what a caller may do to an order after submitting it — cancel, change,
-refresh (DESIGN §3). Every status it learns goes through the state machine
+refresh. Every status it learns goes through the state machine
 (`Store.apply_status`), so an answer racing a webhook can never move an order backwards.
 
 Where the order is decides who acts:

@@ -1,5 +1,5 @@
 """`IdempotentSubmit`: the Idempotency-Key flow every submit shares — orders and returns
-(DESIGN §3; IETF draft-ietf-httpapi-idempotency-key-header, Stripe semantics).
+(IETF draft-ietf-httpapi-idempotency-key-header, Stripe semantics).
 
 The key is scoped to (client, key) and claimed with the fingerprint of the parsed body. A
 finished key answers its stored response again (`Idempotent-Replayed: true`); another body under

@@ -1,4 +1,4 @@
-"""How orders look to callers (DESIGN §3 "Response of a submit")."""
+"""How orders look to callers (a submit's answer, `GET`, lists)."""
 
 from __future__ import annotations
 

@@ -1,1 +1,1 @@
-"""Returns through the facade (DESIGN §3): submit, read, list, cancel, decide."""
+"""Returns through the facade: submit, read, list, cancel, decide."""

@@ -1,4 +1,4 @@
-"""How returns look to callers (DESIGN §3 "Canonical return")."""
+"""How returns look to callers."""
 
 from __future__ import annotations
 

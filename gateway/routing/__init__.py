@@ -1,4 +1,4 @@
-"""Routing: which provider and warehouse take an order (DESIGN §4). Pure, no I/O."""
+"""Routing: which provider and warehouse take an order. Pure, no I/O."""
 
 from gateway.routing.evaluate import (
     CHOSEN,

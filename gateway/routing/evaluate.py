@@ -1,6 +1,6 @@
 """Routing as a pure function of (order, rules, provider health, stock snapshot). No I/O.
 
-Contract (DESIGN §4):
+Contract:
 
 1. A pinned order (`order.routing`; the caller has checked the client may pin and that the
    provider and warehouse exist) goes where it is pinned: rule "pinned", candidate 0, an

@@ -60,7 +60,7 @@ class ReturnExists(Exception):
 
 
 class ReturnStore(Protocol):
-    """The returns half of `Store` (DESIGN §3 returns). The idempotency records of `Store` are
+    """The returns half of `Store`. The idempotency records of `Store` are
     shared: a key's `order_id` then holds the `ret_…` id of the return it created."""
 
     async def insert_return(

@@ -6,7 +6,7 @@ import random
 from email.utils import parsedate_to_datetime
 
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
-"""Statuses the transport retries by itself (DESIGN §5); 500 is not among them."""
+"""Statuses the transport retries by itself; 500 is not among them."""
 
 
 def backoff_delay(

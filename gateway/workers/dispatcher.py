@@ -1,5 +1,5 @@
 """`EventDispatcher`: the outbox's events to each `[[subscribers]]` endpoint, as Standard
-Webhooks (DESIGN §7) — at least once, in order per order, retried with backoff, dead-lettered.
+Webhooks — at least once, in order per order, retried with backoff, dead-lettered.
 
 A round, per subscriber:
 1. `fan_out`: the tenant's events written since the subscriber's cursor that match its

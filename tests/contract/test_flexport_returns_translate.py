@@ -1,4 +1,4 @@
-"""Golden files: canonical return → Flexport `POST /returns` (providers/flexport.md §7), and
+"""Golden files: canonical return → Flexport `POST /returns` (docs/providers/flexport.md), and
 the return status table.
 
 Each `flexport/returns/<case>.return.json` holds the gateway's inputs (gateway id, Flexport's

@@ -1,5 +1,5 @@
 """Golden files: canonical order → Flexport `POST /orders` (D2C) and `POST /orders/rs` (B2B)
-bodies (seed 004); the status table; Flexport's rules checked before any call; webhooks.
+bodies; the status table; Flexport's rules checked before any call; webhooks.
 
 Each `flexport/<case>.order.json` is translated by its `kind` with the logistics SKUs of
 `LOGISTICS_SKUS` and compared with `<case>.flexport.json`. After a deliberate change run

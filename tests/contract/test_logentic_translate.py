@@ -1,4 +1,4 @@
-"""Golden files: canonical order → Logentic `POST /orders` body (seed 001); units; statuses.
+"""Golden files: canonical order → Logentic `POST /orders` body; units; statuses.
 
 Each `logentic/<case>.order.json` is translated with the item ids of `ITEM_IDS` and compared
 with `<case>.logentic.json`. After a deliberate change run `pytest tests/contract
@@ -56,7 +56,7 @@ def test_translation_matches_golden_file(case: str, request: pytest.FixtureReque
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_every_field_seed_001_requires_is_present(case: str) -> None:
+def test_every_field_logentic_requires_is_present(case: str) -> None:
     body = translate.to_order(
         _load(case), reference="storefront-fi/ORDER", warehouse_id=7, item_ids=ITEM_IDS
     )

@@ -1,4 +1,4 @@
-"""Golden files: canonical return → Logitrail `order_return` JSON (seed 003), the return status
+"""Golden files: canonical return → Logitrail `order_return` JSON, the return status
 table, and reading Logitrail's return answers.
 
 Each `logitrail/returns/<case>.return.json` holds the gateway's inputs (gateway id, the
@@ -80,7 +80,7 @@ def test_return_status_table(raw: str, canonical: ReturnStatus) -> None:
     assert translate.return_status_of(raw) is canonical
 
 
-def test_return_status_table_covers_every_seed_003_status() -> None:
+def test_return_status_table_covers_every_documented_status() -> None:
     seed = {
         "pending",
         "accepted",

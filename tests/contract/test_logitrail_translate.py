@@ -1,4 +1,4 @@
-"""Golden files: canonical order → Logitrail order JSON (seed 002), and the status table.
+"""Golden files: canonical order → Logitrail order JSON, and the status table.
 
 Each `logitrail/<case>.order.json` is translated and compared with `<case>.logitrail.json`.
 After a deliberate change run `pytest tests/contract --regen-golden` and review the diff.
@@ -34,7 +34,7 @@ def test_there_are_golden_cases() -> None:
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_every_required_field_of_seed_002_is_present(case: str) -> None:
+def test_every_required_field_of_the_order_json_is_present(case: str) -> None:
     order = CanonicalOrder.model_validate_json((HERE / f"{case}.order.json").read_bytes())
     body = translate.to_order(order, reference=f"storefront-fi/{order.external_id}")
     for field in ("firstName", "lastName", "address", "postalCode", "city"):

@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from tests.deploy.catalogue import DEPLOY, METRICS, grafana_to_promql, problems, read, resolve
+from tests.markdown import anchors
 
 ALERTS = DEPLOY / "prometheus" / "alerts.yml"
 DASHBOARD = DEPLOY / "grafana" / "gateway.json"
@@ -68,16 +69,7 @@ def test_alert_has_severity_description_and_a_runbook_that_exists(rule: dict[str
     assert rule["annotations"]["description"]
     path, _, anchor = rule["annotations"]["runbook_url"].partition("#")
     assert path == "deploy/README.md"
-    assert anchor in _anchors(README.read_text()), f"no section #{anchor} in {path}"
-
-
-def _anchors(markdown: str) -> set[str]:
-    """GitHub's heading anchors: lower case, punctuation dropped, spaces → dashes."""
-    return {
-        re.sub(r"[^\w\- ]", "", line.lstrip("#").strip().lower()).replace(" ", "-")
-        for line in markdown.splitlines()
-        if line.startswith("#")
-    }
+    assert anchor in anchors(README.read_text()), f"no section #{anchor} in {path}"
 
 
 def test_alerts_cover_queue_age_circuits_5xx_and_token_failures() -> None:

@@ -58,7 +58,7 @@ async def test_expired_token_is_refreshed_once_and_the_call_succeeds(
 async def test_short_expires_in_is_honoured_without_sending_an_expired_token(
     make_gateway: Any, logitrail: SandboxHandle
 ) -> None:
-    # Seed 000: lifetimes vary, always read expires_in. (Skew maths: tests/unit, fake clock.)
+    # Logitrail: lifetimes vary, always read expires_in. (Skew maths: tests/unit, fake clock.)
     sandbox = logitrail.sandbox
     sandbox.token_ttl_s = 1
     gateway = await make_gateway(providers__logitrail__prefetch_token=False)

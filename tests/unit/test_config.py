@@ -1,4 +1,4 @@
-"""Config file (DESIGN §11): every problem is found, each names its key."""
+"""Config file: every problem is found, each names its key."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Routing (DESIGN §4): each condition, rule order, default, candidates, stock, pin, explain."""
+"""Routing: each condition, rule order, default, candidates, stock, pin, explain."""
 
 from __future__ import annotations
 

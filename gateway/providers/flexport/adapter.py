@@ -1,4 +1,4 @@
-"""`FlexportAdapter`: the only module that talks to Flexport (seed 004, providers/flexport.md).
+"""`FlexportAdapter`: the only module that talks to Flexport (docs/providers/flexport.md).
 
 Paths are `/logistics/api/<api_version>/…` under `base_url`; a long-lived bearer token that
 never refreshes: a 401 is a credential problem an operator must fix (shown in `/readyz`).
@@ -54,7 +54,7 @@ log = structlog.get_logger(__name__)
 
 NAME = "flexport"
 
-# Every path, in one place (seed 004; the B2B get/cancel/external-id paths are its own).
+# Every path, in one place (where each comes from: docs/providers/flexport.md).
 PATHS: dict[str, tuple[str, str]] = {
     "create": ("POST", "/orders"),
     "get": ("GET", "/orders/{id}"),
@@ -136,7 +136,7 @@ class FlexportAdapter(FlexportReturns):
             self._probe = asyncio.create_task(self._probe_token(), name="flexport.token.probe")
 
     async def _probe_token(self) -> None:
-        """`GET /warehouses/active` (seed 004's quickstart check): a 401 shows in /readyz.
+        """`GET /warehouses/active` (Flexport's quickstart check): a 401 shows in /readyz.
 
         Retried while Flexport is unreachable (an in-process sandbox is not: `gateway serve`
         listens first); a 403 only means the token lacks `read_logistics_warehouses`.
@@ -290,7 +290,7 @@ class FlexportAdapter(FlexportReturns):
         return await self.get(provider_order_id)
 
     async def cancel(self, provider_order_id: str) -> ProviderOrder:
-        """D2C: until fulfilment starts; B2B: in PLANNED or BOOKED (seed 004). `Conflict` after."""
+        """D2C: until fulfilment starts; B2B: in PLANNED or BOOKED. `Conflict` after."""
         resp, kind = await self._by_id(
             "cancel",
             provider_order_id,
@@ -301,7 +301,7 @@ class FlexportAdapter(FlexportReturns):
         return self._provider_order(kind, provider_order_id, resp)
 
     async def update(self, provider_order_id: str, submission: Submission) -> ProviderOrder:
-        """Flexport documents no order-update route (flexport.md §4.3): `capabilities.update`
+        """Flexport documents no order-update route: `capabilities.update`
         is off, so `PATCH /v1/orders/{id}` answers 409 before this is ever called."""
         raise Conflict(NAME, "Flexport has no order-update endpoint", code="update-unsupported")
 

@@ -1,6 +1,6 @@
 """`ProductCatalog`: merchant SKU → Flexport `logisticsSku`, from the Products API.
 
-The captured spec has no SKU filter on `GET /products` (providers/flexport.md §6), so the
+Flexport documents no SKU filter on `GET /products` (docs/providers/flexport.md), so the
 catalogue is paged into a snapshot that serves lookups for `ttl_s`. A SKU the snapshot lacks
 reloads it — at most once per `refresh_min_s`, so an unknown SKU cannot make every order
 page the whole catalogue. One load runs at a time however many orders wait for it.

@@ -1,4 +1,4 @@
-"""Flexport's `application/problem+json` answers → the gateway's error tree (seed 004, Errors).
+"""Flexport's `application/problem+json` answers → the gateway's error tree (Flexport's Errors).
 
 `{type, title, detail, instance}` plus, where one applies, a six-digit `code` (`407001`
 invalid order status, `4050xx` OAuth) and field errors (`invalid-params`). The response's

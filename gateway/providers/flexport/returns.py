@@ -1,4 +1,4 @@
-"""`FlexportReturns`: Flexport's returns API (providers/flexport.md §7), part of the adapter.
+"""`FlexportReturns`: Flexport's returns API, part of the adapter (docs/providers/flexport.md).
 
 Mixed into `FlexportAdapter`: its calls go through the adapter's one boundary (`_call`: the
 path table, the transport, the problem+json mapping). Offered only with `returns_enabled`

@@ -1,4 +1,4 @@
-"""`[providers.flexport]` keys (DESIGN §11) on top of the common provider keys."""
+"""`[providers.flexport]` keys on top of the common provider keys."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from gateway.model.orders import Kind, Speed
 
 
 class FlexportWarehouse(WarehouseSettings):
-    """One Flexport fulfilment channel. Flexport picks the origin warehouse itself (seed 004:
+    """One Flexport fulfilment channel. Flexport picks the origin warehouse itself (Flexport:
     "the origin warehouse is resolved automatically"), so a gateway "warehouse" names which
     API the order goes to: `kind = "d2c"` (orders), `"b2b"` (outbounds, `/orders/rs`), or
     unset: the order's own `kind` decides."""
@@ -44,7 +44,7 @@ class FlexportSettings(ProviderSettings):
     b2b_shipping_partner: Literal["FLEXPORT", "SELLER"] = "FLEXPORT"
     b2b_shipping_type: Literal["PARCEL", "LTL", "FTL"] = "PARCEL"
     returns_enabled: bool = False
-    """Flexport returns need account approval (seed 004): offer `/v1/returns` for Flexport
+    """Flexport returns need account approval: offer `/v1/returns` for Flexport
     orders only once the account has it; otherwise they are `422 returns-unsupported`."""
     probe_token: bool = True
     """Call `GET /warehouses/active` at start-up, so a refused token shows in /readyz at once."""

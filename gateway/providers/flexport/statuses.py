@@ -2,9 +2,9 @@
 
 D2C orders report `state{internalStatus, fulfillmentInProgress, fulfillmentStatus}`;
 `raw_status` folds them into one string (`CREATED/IN_PROGRESS` while fulfilment runs,
-`CREATED/STOPPED` when it stopped). B2B outbounds report `orderStatus` (seed 004, "Order
+`CREATED/STOPPED` when it stopped). B2B outbounds report `orderStatus` (its "Order
 status lifecycle"). A status not in the table is logged by the adapter and taken as
-`in_progress` (providers/flexport.md §9.2).
+`in_progress` (docs/providers/flexport.md#statuses).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ STATUSES: dict[tuple[Kind, str], Status] = {
     (Kind.D2C, "DELIVERED"): Status.DELIVERED,
     (Kind.D2C, "CANCELLED"): Status.CANCELLED,
     (Kind.D2C, "ERROR"): Status.EXCEPTION,  # accepted, then failed (stockout, bad address…)
-    # B2B outbound `orderStatus` (seed 004, "Order status lifecycle").
+    # B2B outbound `orderStatus` (Flexport's "Order status lifecycle").
     (Kind.B2B, "PLANNED"): Status.SUBMITTED,
     (Kind.B2B, "BOOKED"): Status.SUBMITTED,
     (Kind.B2B, "IN_PROGRESS"): Status.IN_PROGRESS,

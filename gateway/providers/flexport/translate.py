@@ -1,17 +1,17 @@
-"""Canonical order ⇄ Flexport Logistics API 2026-02 (seed 004). Pure: no I/O, no aiohttp.
+"""Canonical order ⇄ Flexport Logistics API 2026-02 (docs/providers/flexport.md). Pure.
 
 Two APIs behind one provider: D2C orders (`POST /orders`) and B2B outbounds
-(`POST /orders/rs`). Decisions the seed leaves open, made here once:
+(`POST /orders/rs`). Decisions Flexport's documentation leaves open, made here once:
 - `externalOrderId` / `externalId` is the order's tenant-qualified reference
   (`storefront-fi/SHOP-1001`), unique across the Flexport account; the idempotency key is
   derived from the gateway's own order id (`idempotency_key`), so a retried or reconciled
   create of one gateway order is one Flexport order.
 - Lines are by `logisticsSku` (looked up from the merchant SKU by the adapter). Repeated SKUs
   are merged (B2B forbids duplicates; D2C gets the same shape). A B2B line whose SKU has no
-  `logisticsSku` goes as `productData{sku, gtin}`, `gtin` an integer as the seed insists.
+  `logisticsSku` goes as `productData{sku, gtin}`, `gtin` an integer as Flexport insists.
 - B2B: `shipToAddress.state` is required, so a B2B order needs `address.region`;
   `not_before` becomes `shipBy`, which must be three business days ahead.
-- D2C: `not_after` becomes `promisedDeliveryByTime` (the seed's SLA rule: it wins);
+- D2C: `not_after` becomes `promisedDeliveryByTime` (Flexport's SLA rule: it wins);
   US addresses need a 2-letter `provinceCode`; Flexport has no pickup points.
 """
 
@@ -28,7 +28,7 @@ from gateway.model.orders import CanonicalOrder, DeliveryType, Kind, Speed
 from gateway.providers.errors import FieldError
 
 MAX_B2B_LINES = 1000
-"""Seed 004, Outbounds limitations: "A maximum of 1,000 line items are allowed per order"."""
+"""Flexport's Outbounds limitations: "A maximum of 1,000 line items are allowed per order"."""
 SHIP_BY_BUSINESS_DAYS = 3
 
 B2B_SPEEDS = {Speed.ECONOMY: "STANDARD", Speed.STANDARD: "STANDARD", Speed.EXPRESS: "TWO_DAY"}
@@ -287,7 +287,7 @@ def to_b2b(
         "shippingPartner": shipping_partner,
         "shippingType": shipping_type,
     }
-    # Seed 004: shippingSpeed "is only valid when shippingPartner is FLEXPORT and
+    # Flexport: shippingSpeed "is only valid when shippingPartner is FLEXPORT and
     # shippingType is PARCEL"; any other combination is a validation error.
     if shipping_partner == "FLEXPORT" and shipping_type == "PARCEL":
         transport["shippingSpeed"] = B2B_SPEEDS[order.delivery.speed]

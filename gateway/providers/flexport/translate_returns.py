@@ -1,6 +1,6 @@
-"""Canonical return ⇄ Flexport return (providers/flexport.md §7). Pure: no I/O, no aiohttp.
+"""Canonical return ⇄ Flexport return (docs/providers/flexport.md). Pure: no I/O, no aiohttp.
 
-Returns need account approval at Flexport (seed 004: "Parcels, Returns — Account approval";
+Returns need account approval at Flexport ("Parcels, Returns — Account approval";
 not in Flexport's own sandbox), so the gateway offers them only where `returns_enabled` says
 the account has it. Decisions made here once:
 - `externalReturnId` is the gateway's return id (unique; what a lost create is found by);
@@ -9,8 +9,8 @@ the account has it. Decisions made here once:
 - Items are merchant SKUs (`type: SKU`), so no catalogue lookup is needed. Flexport does not
   copy lines from the order: a return without lines is sent with the order's lines.
 - `sourceAddress` is the order's delivery address (where the goods come back from), in the
-  shape of an order's `address` (the `DeliverrAddress` fields were not captured); Flexport then
-  buys the label (no `externalLabel`).
+  shape of an order's `address` (Flexport does not document the `DeliverrAddress` fields);
+  Flexport then buys the label (no `externalLabel`).
 - Flexport has no merchant decision on returns: decisions are refused before any call. The
   return `type` (customer/agent) has no Flexport field either; the gateway keeps it.
 """

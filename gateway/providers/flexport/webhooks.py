@@ -1,6 +1,6 @@
 """Flexport webhooks: ids only, authenticated by a shared token, deduplicated on the event id.
 
-Seed 004 documents no payload signature; a subscription (`POST /webhooks`) is made with
+Flexport documents no payload signature; a subscription (`POST /webhooks`) is made with
 `authMethod` `TOKEN` (the token is sent in the header named `tokenHeader`) or `BASIC_AUTH`.
 We accept the configured secret as that header's value (also as `Bearer <secret>`), or as the
 password of `Authorization: Basic`, compared in constant time. The token is all there is to
@@ -9,7 +9,7 @@ check, and it is in the headers: `verify` runs before the body is read.
 A delivery is one event object — the envelope `logisticsAccountId`, `logisticsEventId`,
 `logisticsEventType`, `logisticsEventTime` plus `orderId`, `externalOrderId` (and a shipment's
 `id`) — or a list of them. Order and shipment events carry ids only, so each becomes a
-`ProviderEvent` with `status=None`: the gateway reads the order (seed 004: "call Get Order with
+`ProviderEvent` with `status=None`: the gateway reads the order (Flexport: "call Get Order with
 the orderId from the payload"). Events about other resources (inventory, inbounds, returns)
 are acknowledged and dropped.
 """

@@ -1,4 +1,4 @@
-"""`LogenticAdapter`: the only module that talks to Logentic (seed 001, providers/logentic.md).
+"""`LogenticAdapter`: the only module that talks to Logentic (docs/providers/logentic.md).
 
 Static bearer token; orders by Logentic `item_id` (SKU lookup via `ItemCatalog`); lists are
 page-based and followed through `meta.pagination.links.next`; cancel is `PUT` with status
@@ -43,7 +43,7 @@ log = structlog.get_logger(__name__)
 
 NAME = "logentic"
 
-# Every path, in one place (seed 001's route catalogue).
+# Every path, in one place (Logentic's route catalogue).
 PATHS = {
     "create": ("POST", "/orders"),
     "list": ("GET", "/orders"),
@@ -160,7 +160,7 @@ class LogenticAdapter:
         return await self.get(provider_order_id)
 
     async def cancel(self, provider_order_id: str) -> ProviderOrder:
-        """Only a PENDING order may change (seed 001: "Updates a pending order")."""
+        """Only a PENDING order may change (Logentic: "Updates a pending order")."""
         resp = await self._call(
             "update", order_id=provider_order_id, json={"status": "CANCELLED"}, retry_unknown=True
         )

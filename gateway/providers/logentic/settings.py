@@ -1,4 +1,4 @@
-"""`[providers.logentic]` keys (DESIGN §11) on top of the common provider keys."""
+"""`[providers.logentic]` keys on top of the common provider keys."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from gateway.config import EnvName, ProviderSettings, WarehouseSettings
 
 class LogenticWarehouse(WarehouseSettings):
     warehouse_id: Annotated[int, Field(ge=1)]
-    """Logentic's integer id of the warehouse (seed 001: `warehouse_id` is an integer)."""
+    """Logentic's integer id of the warehouse (`warehouse_id` is an integer)."""
 
 
 class LogenticSettings(ProviderSettings):
@@ -37,6 +37,6 @@ class LogenticSettings(ProviderSettings):
     """Create an item for a SKU Logentic does not know (needs the line's dimensions and
     weight); off by default: an unknown SKU is refused."""
     weight_unit: Literal["lb", "oz", "kg", "g"] = "lb"
-    """The account's item weight unit (seed 001: "confirm account-specific unit expectations")."""
+    """The account's item weight unit (Logentic: the unit is account-specific)."""
     signature_header: str = "Signature"
     topic_header: str = "Logentic-Topic"

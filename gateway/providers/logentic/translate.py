@@ -1,6 +1,6 @@
-"""Canonical order ⇄ Logentic API v1 (seed 001). Pure: no I/O, no aiohttp.
+"""Canonical order ⇄ Logentic API v1 (docs/providers/logentic.md). Pure: no I/O, no aiohttp.
 
-Decisions the seed leaves open, made here once:
+Decisions Logentic's documentation leaves open, made here once:
 - `external_name` carries the order's tenant-qualified reference (`storefront-fi/SHOP-1001`;
   the GET /orders filter Logentic documents as "external or ecommerce order reference"), so a
   lost create is reconciled by it and two tenants' orders never share one.
@@ -75,7 +75,7 @@ def status_of(raw: str) -> Status | None:
 
 
 def check(order: CanonicalOrder) -> list[FieldError]:
-    """Logentic's required fields a canonical order lacks (seed 001, POST /orders table)."""
+    """Logentic's required fields a canonical order lacks (its documented `POST /orders` fields)."""
     problems = []
     if not order.recipient.email:
         problems.append(FieldError("recipient.email", "logentic requires recipient.email"))

@@ -1,6 +1,6 @@
 """Logentic webhooks: `Signature` HMAC over the raw body, `Logentic-Topic` routing.
 
-Seed 001 shows `Signature: <hex signature>`, `Logentic-Api-Version: V1` and
+Logentic's documentation shows `Signature: <hex signature>`, `Logentic-Api-Version: V1` and
 `Logentic-Topic: order-completed`, and tells integrators to confirm the scheme; we verify
 HMAC-SHA256 of the exact body bytes with the shared secret, accepting hex (as shown) or
 base64, in constant time. A delivery without the header is refused before its body is read

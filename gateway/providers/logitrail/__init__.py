@@ -11,7 +11,7 @@ from gateway.providers.base import Provider, ProviderContext, ProviderSpec
 from gateway.providers.logitrail.adapter import LogitrailAdapter
 from gateway.providers.logitrail.settings import LogitrailSettings
 
-# Seed 000: every scope the merchant API knows. The demo client may request any of them, so a
+# Every scope Logitrail's merchant API documents. The demo client may request any of them, so a
 # misspelt scope in the config still fails with invalid_scope, as it would in production.
 DOCUMENTED_SCOPES = frozenset(
     {

@@ -1,9 +1,9 @@
-"""`LogitrailAdapter`: the only module that talks to Logitrail (providers/logitrail.md §0).
+"""`LogitrailAdapter`: the only module that talks to Logitrail (docs/providers/logitrail.md).
 
 Create leaves the order `passive`; `confirm` makes it `confirmed`, which is when the gateway
 calls it submitted. A create whose answer was lost is reconciled through `find` (orders by
 `merchants_order`) before it is ever sent again; a confirm whose answer was lost is retried and
-an `order_not_passive` answer is settled by reading the order. Returns (seed 003) are in
+an `order_not_passive` answer is settled by reading the order. Returns are in
 `returns.py`, through the same boundary (`_call`) with a token of `returns_scopes`.
 """
 
@@ -46,7 +46,7 @@ log = structlog.get_logger(__name__)
 
 NAME = "logitrail"
 
-# Every path the contract assumes rather than documents, in one place (logitrail.md §0).
+# Every path, in one place; which of them are assumed: docs/providers/logitrail.md.
 PATHS = {
     "create": ("POST", "/orders/_create"),
     "update": ("POST", "/orders/{id}"),
@@ -85,7 +85,7 @@ class LogitrailAdapter:
     ) -> None:
         self.settings = settings
         self._secrets = secrets
-        # Webhooks only where a URL token is configured (DESIGN §11); else the route is 404.
+        # Webhooks only where a URL token is configured; else the route is 404.
         self.capabilities = Capabilities(
             confirm=True,
             cancel=True,
@@ -319,7 +319,7 @@ class LogitrailAdapter:
     async def stock(self, warehouse: str, skus: list[str]) -> StockSnapshot:
         raise NotImplementedError("logitrail reports no per-warehouse stock")
 
-    # returns (seed 003), in `LogitrailReturns` ------------------------------------------
+    # returns, in `LogitrailReturns` -----------------------------------------------------
     @property
     def returns(self) -> LogitrailReturns:
         assert self._returns is not None, "start() first"

@@ -1,4 +1,4 @@
-"""`LogitrailReturns`: the order returns service (seed 003), called through the adapter.
+"""`LogitrailReturns`: the order returns service, called through the adapter.
 
 Its calls go through the adapter's one boundary (`_call`: the path table, the transport, the
 error tree) with a token of the returns scopes. A create whose answer was lost is found again

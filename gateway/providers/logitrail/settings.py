@@ -1,4 +1,4 @@
-"""`[providers.logitrail]` keys (DESIGN §11) on top of the common provider keys."""
+"""`[providers.logitrail]` keys on top of the common provider keys."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ class LogitrailSettings(ProviderSettings):
     scopes: list[str] = Field(default_factory=lambda: ["orders:read", "orders:manage"])
     """Exact scope strings; a scope the client may not request is a configuration error."""
     returns_enabled: bool = True
-    """Offer the order returns service (seed 003) through `/v1/returns`."""
+    """Offer the order returns service through `/v1/returns`."""
     returns_scopes: list[str] = Field(
         default_factory=lambda: ["order_returns:read", "order_returns:manage"]
     )

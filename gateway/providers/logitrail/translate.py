@@ -1,7 +1,7 @@
-"""Canonical order ⇄ Logitrail order JSON (seed 002), canonical return ⇄ Logitrail
-`order_return` (seed 003). Pure: no I/O, no aiohttp.
+"""Canonical order ⇄ Logitrail order JSON, canonical return ⇄ Logitrail `order_return`.
+Pure: no I/O, no aiohttp. The contract: docs/providers/logitrail.md.
 
-Decisions the seed leaves open, made here once:
+Decisions Logitrail's documentation leaves open, made here once:
 - `merchants_order` is the order's tenant-qualified reference (`storefront-fi/SHOP-1001`:
   what the merchant sees in Logitrail's UI, and what reconciliation looks orders up by, so
   it is unique across the Logitrail account that several tenants share).
@@ -9,7 +9,7 @@ Decisions the seed leaves open, made here once:
 - `language` is fi/en/sv only; any other canonical language is sent as `en`, so the recipient
   gets messages they can probably read rather than Logitrail's Finnish default.
 - `dimensions` is `[w, h, d]` in millimetres, the canonical `dimensions_mm` order.
-- Money goes as JSON numbers (the seed gives no type; its examples are numeric).
+- Money goes as JSON numbers (the documentation gives no type; its examples are numeric).
 - A return's `name` is the gateway's return id (the reconciliation key, `q` searches it);
   `merchant_reference` is the return's tenant-qualified reference; return lines go as
   Logitrail product ids read off the original order, and no lines means `items` left out
@@ -173,7 +173,7 @@ def _put(target: dict[str, Any], key: str, value: Any) -> None:
         target[key] = value
 
 
-# returns (seed 003) ------------------------------------------------------------------------
+# returns -------------------------------------------------------------------------------------
 
 RETURN_STATUSES: dict[str, ReturnStatus] = {
     "preinfo_received": ReturnStatus.REGISTERED,  # announced, nothing arrived yet

@@ -1,6 +1,6 @@
 """Logitrail webhooks: the legacy envelope, authenticated by a shared URL token.
 
-Logitrail signs nothing (logitrail.md §2), so DESIGN §11 registers the gateway's URL with a
+Logitrail signs nothing, so it is registered to call the gateway's URL with a
 secret `?token=` from `webhook_token_env`, compared in constant time — on the query alone, so
 a wrong or missing token is refused before the body is read. A delivery is one envelope
 `{event_id, event_type, webhook_id, ts, retry_count, payload}` or, for batch-enabled hooks,

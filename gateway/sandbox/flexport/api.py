@@ -1,4 +1,4 @@
-"""The Flexport Logistics API as the sandbox performs it (seed 004, providers/flexport.md).
+"""The Flexport Logistics API as the sandbox performs it (docs/providers/flexport.md).
 
 Handlers are plain functions of the sandbox state and the request; they raise `ApiError` for
 every error answer. Bearer token (401), scope (403), account lock (423) and the API version

@@ -1,4 +1,4 @@
-"""`FlexportSandbox`: a faithful simulator of the Flexport Logistics API (seed 004).
+"""`FlexportSandbox`: a faithful simulator of the Flexport Logistics API 2026-02.
 
 Routes below `/logistics/api/{version}` (any released version or `unstable`; another is a
 400 like any non-existent path), relative to where `app` is mounted (the gateway mounts it
@@ -282,7 +282,7 @@ async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
         return error.response()
     except web.HTTPMethodNotAllowed as exc:
         allow = ", ".join(sorted(exc.allowed_methods))
-        # Seed 004 lists a wrong method and a non-existent path under 400 Bad Request.
+        # Flexport lists a wrong method and a non-existent path under 400 Bad Request.
         return ApiError(400, "Incorrect HTTP method used.", headers={"Allow": allow}).response()
     except web.HTTPNotFound:
         return ApiError(400, "Non-existent URL path used.").response()

@@ -1,4 +1,4 @@
-"""Flexport's error answers: `application/problem+json` (RFC 7807), as seed 004 shows them.
+"""Flexport's error answers: `application/problem+json` (RFC 7807), as Flexport shows them.
 
 `{"type": "https://docs.logistics-api.flexport.com/2026-02/#section/Errors/404-Not-Found",
 "title": "Not Found", "detail": "Cannot find order 49201824029", "instance": "<uuid>"}`, plus a

@@ -1,4 +1,4 @@
-"""Flexport's returns API as the sandbox performs it (providers/flexport.md §7).
+"""Flexport's returns API as the sandbox performs it (docs/providers/flexport.md#returns).
 
 | op | route (below `/logistics/api/{version}`) | scope |
 |---|---|---|
@@ -7,7 +7,7 @@
 | return_get | `GET /returns/{id}` | read_logistics_returns |
 | return_cancel | `POST /returns/{id}/cancel` | write_logistics_returns |
 
-Returns need account approval (seed 004): until `FlexportSandbox.approve_returns()` every
+Returns need account approval: until `FlexportSandbox.approve_returns()` every
 returns call answers 403. Create requires `rma`, `externalReturnId` (unique: a second one is
 409), `returnItems[{identifier, type LOGISTICS_SKU|SKU, quantity ≥ 1}]` naming known products,
 and `sourceAddress` unless an `externalLabel` is given; the return starts `CREATED` with a

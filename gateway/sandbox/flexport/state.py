@@ -3,9 +3,9 @@ responses stored under idempotency keys.
 
 D2C lifecycle (`state.internalStatus`, `fulfillmentInProgress`): CREATED → PICKING (in
 progress) → PACKED → SHIPPED (a shipment with a label) → DELIVERED; CANCELLED while not in
-progress; ERROR. B2B lifecycle (`orderStatus`, seed 004): PLANNED → BOOKED → IN_PROGRESS →
+progress; ERROR. B2B lifecycle (`orderStatus`): PLANNED → BOOKED → IN_PROGRESS →
 TENDERED → COMPLETED; CANCELLED from PLANNED/BOOKED; LOST_DAMAGED; ERROR (also at create, for a
-duplicate externalId or an unresolvable product, as the seed lists).
+duplicate externalId or an unresolvable product, as Flexport lists).
 """
 
 from __future__ import annotations
@@ -168,7 +168,7 @@ class B2BOrder:
         return str(self.id)
 
     def to_json(self) -> dict[str, Any]:
-        """The order as `GET /orders/rs/{orderId}` shows it (seed 004's response fields)."""
+        """The order as `GET /orders/rs/{orderId}` shows it (Flexport's response fields)."""
         return {
             "orderId": self.order_id,
             "externalId": self.external_id,
@@ -227,7 +227,7 @@ class FlexportState:
         self.keys: dict[tuple[str, str], Stored] = {}
         self.returns: dict[int, FlexportReturn] = {}
         self.returns_approved = False
-        """Returns need account approval (seed 004): 403 until approved."""
+        """Returns need account approval: 403 until approved."""
         self._return_ids = itertools.count(310_000)
         self.replayed: list[str] = []
         """Idempotency keys whose stored answer was replayed, in order."""

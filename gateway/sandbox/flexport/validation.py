@@ -1,4 +1,4 @@
-"""Request bodies as the Flexport sandbox checks them (seed 004, providers/flexport.md §4–5).
+"""Request bodies as the Flexport sandbox checks them (docs/providers/flexport.md).
 
 Missing or mistyped fields are `400` ("Input on the request did not pass validation"), rules
 about valid data are `422`; both name every failing field in `invalid-params`.
@@ -91,7 +91,7 @@ def d2c_order(body: Any, known_skus: set[str]) -> dict[str, Any]:
 
 
 def b2b_order(body: Any, *, today: date) -> dict[str, Any]:
-    """`POST /orders/rs`: `type` B2B, `orderItems`, `shipToAddress`, and the seed's rules."""
+    """`POST /orders/rs`: `type` B2B, `orderItems`, `shipToAddress`, and Flexport's rules."""
     p = Problems()
     if not isinstance(body, dict):
         raise ApiError(400, "The request body must be a JSON object.")

@@ -2,11 +2,11 @@
 
 Each event is one JSON body: the envelope `logisticsAccountId`, `logisticsEventId` (uuid4),
 `logisticsEventType`, `logisticsEventTime`, plus `orderId` and `externalOrderId` (and the
-shipment's `id` for Shipment.* events) — never the order itself (seed 004: "webhook payloads
+shipment's `id` for Shipment.* events) — never the order itself (Flexport: "webhook payloads
 carry identifiers, not full order state"). The subscription's authMethod is TOKEN: the token
 goes in `token_header`. Serialised once: retries and `redeliver` send the same bytes.
 
-Events of one order go out in the order they happened; anything but 200 (the seed: "Receiver
+Events of one order go out in the order they happened; anything but 200 (Flexport: "Receiver
 must answer 200") or a connection error is retried after each of `retry_delays_s`
 (Flexport: ≈5 min, then exponential, 10 attempts; shortened here). Ordering, retries and
 the record of every attempt are the shared `gateway.sandbox.harness.webhooks.WebhookPoster`.

@@ -1,4 +1,4 @@
-"""Logentic API v1 as the sandbox performs it (seed 001 and the contract in `app.py`).
+"""Logentic API v1 as the sandbox performs it (the contract in `app.py`).
 
 Handlers are plain functions of the sandbox state and the request; they raise `ApiError` for
 every error answer. The bearer token (401) and, on POST/PUT, the JSON content type (400) are
@@ -54,7 +54,7 @@ async def json_body(request: web.Request) -> Any:
 
 # lists -------------------------------------------------------------------------------------
 def paginate(request: web.Request, rows: list[dict[str, Any]], default_per_page: int) -> Any:
-    """Seed 001's list answer: `data` plus `meta.pagination`, with ABSOLUTE page links.
+    """Logentic's list answer: `data` plus `meta.pagination`, with ABSOLUTE page links.
 
     The links are the request's own URL (scheme, host, port, full path, query) with
     `page=N`; `previous` is null on page 1, `next` on the last page or past it.

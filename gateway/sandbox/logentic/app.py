@@ -1,11 +1,11 @@
-"""`LogenticSandbox`: a faithful simulator of Logentic API v1 (seed 001, providers/logentic.md).
+"""`LogenticSandbox`: a faithful simulator of Logentic API v1 (docs/providers/logentic.md).
 
 Routes, relative to where `app` is mounted (the gateway mounts it at `/_sandbox/logentic`,
 and its `base_url` is `…/_sandbox/logentic/v1`), all needing `Authorization: Bearer <token>`:
 
 | op | route |
 |---|---|
-| create | `POST /v1/orders` (seed 001's required fields; a 422 names every failing field) |
+| create | `POST /v1/orders` (the documented required fields; a 422 names every failing field) |
 | list | `GET /v1/orders?external_name=a,b&updated_at_start=&updated_at_end=&shopify_order_id=` |
 | get | `GET /v1/orders/{id}` |
 | update | `PUT /v1/orders/{id}` (while PENDING; `{"status": "CANCELLED"}` cancels) |

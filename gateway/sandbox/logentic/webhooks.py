@@ -1,4 +1,4 @@
-"""Webhooks the Logentic sandbox sends: signed as seed 001 shows, at least once, retried.
+"""Webhooks the Logentic sandbox sends: signed as Logentic shows, at least once, retried.
 
 Each event is one JSON body, `{"id": <uuid4 event id>, "topic", "created_at", "data": order}`,
 serialised once: retries and `redeliver` send the very same bytes and headers. Headers:

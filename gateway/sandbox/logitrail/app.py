@@ -1,4 +1,4 @@
-"""`LogitrailSandbox`: a faithful simulator of the Logitrail 3PL API (providers/logitrail.md §0).
+"""`LogitrailSandbox`: a faithful simulator of the Logitrail 3PL API (docs/providers/logitrail.md).
 
 Routes, relative to where `app` is mounted (the gateway mounts it at `/_sandbox/logitrail`):
 

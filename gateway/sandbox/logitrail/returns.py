@@ -1,4 +1,4 @@
-"""The order returns service of the Logitrail sandbox (seed 003, providers/logitrail.md §0).
+"""The order returns service of the Logitrail sandbox (docs/providers/logitrail.md#returns).
 
 | op | route | scope |
 |---|---|---|
@@ -8,7 +8,7 @@
 | return_cancel | `POST /order-returns/{id}/cancel` | order_returns:manage |
 | return_decision | `POST /order-returns/{id}/merchant-decision` | order_returns:manage |
 
-Behaviour as the seed states it: a new return is `preinfo_received`; `items` omitted with an
+Behaviour as Logitrail documents it: a new return is `preinfo_received`; `items` omitted with an
 `original_order` → copied from that order, `[]` → none; the list is newest first, filters
 AND-ed, `status` multi-valued (comma-separated or repeated), `q` (≥ 2 characters) a
 case-insensitive substring of name or merchant reference or, for a 24-hex phrase, the id; list
@@ -17,8 +17,8 @@ inbound); it is refused with 409 when the inbound is already being processed or 
 not `pending`/`preinfo_received`. A `to_shelf` decision on a return without an inbound creates
 one from the return's items.
 
-Decisions the seed leaves open, made here: a decision is taken while the goods have not been
-handled (`preinfo_received`, `pending`, `pending_merchant_decision`), else 409
+Decisions the documentation leaves open, made here: a decision is taken while the goods have
+not been handled (`preinfo_received`, `pending`, `pending_merchant_decision`), else 409
 `order_return_decision_not_allowed`; once the goods are waiting for it
 (`pending_merchant_decision`) it moves the return on (`to_shelf` → `restocking_pending`,
 `resend` → `resend_pending`, the others → `processing`).

@@ -32,7 +32,7 @@ RETURN_STATUSES = (
     "preinfo_received",
     "pending_merchant_decision",
 )
-"""Order return statuses (seed 003)."""
+"""Order return statuses."""
 # Statuses at which the parcel exists, so the order carries a tracking code.
 _TRACKED = frozenset(ORDER_STATUSES) - {"passive", "cancelled", "deleted"}
 TRACKING_URL = "https://tracking.logitrail.com/{code}"
@@ -40,7 +40,7 @@ TRACKING_URL = "https://tracking.logitrail.com/{code}"
 
 @dataclass
 class SandboxClient:
-    """One registered OAuth client and the scopes it may request (seed 000 allowlist)."""
+    """One registered OAuth client and the scopes it may request (its scope allowlist)."""
 
     client_id: str
     client_secret: str
@@ -63,7 +63,7 @@ class SandboxOrder:
 
 @dataclass
 class SandboxReturn:
-    """An order return held by the sandbox (seed 003), as the detail endpoint shows it."""
+    """An order return held by the sandbox, as the detail endpoint shows it."""
 
     id: str
     name: str | None

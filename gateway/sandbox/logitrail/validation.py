@@ -1,4 +1,4 @@
-"""Validation of the seed-002 order JSON (create and update), first failure wins.
+"""Validation of the order JSON (create and update), first failure wins.
 
 Codes follow the documented `product.merchants_id.required` pattern:
 

@@ -1,9 +1,9 @@
-"""Webhooks the Logitrail sandbox sends: the legacy envelope (logitrail.md §2), unsigned.
+"""Webhooks the Logitrail sandbox sends: the legacy envelope, unsigned.
 
 Every status change of an order announces `order.info.change`; moving to `processed` announces
 `order.shipped` too, with a `shipment`. Envelope: `{event_id, event_type, webhook_id, ts,
 retry_count, payload: {order: {id, merchants_order, status, tracking_code, tracking_url}}}`.
-Logitrail signs nothing, so the URL carries the gateway's `?token=` (DESIGN §11).
+Logitrail signs nothing, so the URL carries the gateway's `?token=`.
 
 Events of one order go out in the order they happened; a failed delivery is retried after each
 of `retry_delays_s` with `retry_count` + 1 and the same `event_id` (the shared

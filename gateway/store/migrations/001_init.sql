@@ -1,4 +1,4 @@
--- Orders, their status history, and idempotency records (DESIGN §3, §6).
+-- Orders, their status history, and idempotency records.
 -- Times used for scheduling are epoch seconds (REAL); times shown to users are ISO-8601 UTC text.
 
 CREATE TABLE orders (

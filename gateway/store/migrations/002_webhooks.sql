@@ -1,4 +1,4 @@
--- Inbound provider webhooks, stored before the gateway answers 2xx (DESIGN §6), and the
+-- Inbound provider webhooks, stored before the gateway answers 2xx, and the
 -- lookup of orders by the provider's id that applying them needs.
 
 CREATE TABLE webhook_events (

@@ -1,4 +1,4 @@
--- After submission (DESIGN §3, §6, §7): what the provider says about an order, status history
+-- After submission: what the provider says about an order, status history
 -- that also records the news it ignored, the poller's bookkeeping, the outbox of events to
 -- callers and the per-subscriber delivery state of each event.
 

@@ -1,6 +1,6 @@
--- Returns (DESIGN §3 "Canonical return"): one row per return, its status history.
+-- Returns: one row per return, its status history.
 -- A return is written before any provider call, with a submission phase
--- (pending → creating → done | failed), like orders (DESIGN §6).
+-- (pending → creating → done | failed), like orders.
 
 CREATE TABLE returns (
     id                 TEXT PRIMARY KEY,           -- gateway id, ret_<ULID>: sorts by creation

@@ -1,4 +1,4 @@
-"""The Flexport sandbox seen from outside, over real sockets (seed 004, providers/flexport.md)."""
+"""The Flexport sandbox seen from outside, over real sockets (docs/providers/flexport.md)."""
 
 from __future__ import annotations
 
@@ -522,7 +522,7 @@ async def test_control_api_for_processes_that_cannot_call_python(fx: Running) ->
     assert recorded["path"] == f"{API}/orders/rs"
 
 
-# returns (providers/flexport.md §7) --------------------------------------------------------
+# returns (docs/providers/flexport.md#returns) ----------------------------------------------
 
 
 def ret(external: str = "ret_1", **changes: Any) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""The Logentic sandbox seen from outside, over real sockets (seed 001, providers/logentic.md)."""
+"""The Logentic sandbox seen from outside, over real sockets (docs/providers/logentic.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The Logitrail sandbox's order returns service seen from outside (seed 003)."""
+"""The Logitrail sandbox's order returns service seen from outside (docs/providers/logitrail.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The Logitrail sandbox seen from outside, over a real socket (providers/logitrail.md §0)."""
+"""The Logitrail sandbox seen from outside, over a real socket (docs/providers/logitrail.md)."""
 
 from __future__ import annotations
 

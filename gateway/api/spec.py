@@ -30,6 +30,7 @@ from gateway.model.responses import Problem
 H = TypeVar("H", bound=Callable[..., Any])
 ATTRIBUTE = "__openapi__"
 REF = "#/components/schemas/{model}"
+_REF_PREFIX = REF.format(model="")
 _PATH_PARAM = re.compile(r"\{([^}:]+)(?::[^}]*)?\}")
 _STATUS_TEXT = {
     200: "OK",
@@ -157,10 +158,13 @@ def openapi_document(app: web.Application) -> dict[str, Any]:
         [(m, "validation") for m in sorted(models, key=lambda m: m.__name__)],
         ref_template=REF,
     )
+    names = _public_names(defs.get("$defs", {}))
+    defs, keyed = _renamed(defs, names), _renamed(keyed, names)
     refs: dict[Any, Any] = {model: schema for (model, _mode), schema in keyed.items()}
+    schemas: dict[str, Any] = defs.get("$defs", {})
     paths: dict[str, dict[str, Any]] = {}
     for path, method, route in sorted(routes, key=lambda r: (r[0], r[1])):
-        paths.setdefault(path, {})[method] = _operation(path, method, route, refs)
+        paths.setdefault(path, {})[method] = _operation(path, method, route, refs, schemas)
     return {
         "openapi": "3.1.0",
         "info": {
@@ -171,7 +175,7 @@ def openapi_document(app: web.Application) -> dict[str, Any]:
         },
         "paths": paths,
         "components": {
-            "schemas": defs.get("$defs", {}),
+            "schemas": schemas,
             "headers": {
                 name: {"description": text, "schema": {"type": "string"}}
                 for name, text in RESPONSE_HEADERS.items()
@@ -187,8 +191,47 @@ def openapi_document(app: web.Application) -> dict[str, Any]:
     }
 
 
+def _public_names(defs: Mapping[str, Any]) -> dict[str, str]:
+    """Each schema under its title — the class name, or its `title` (`ConfigDict(title=...)`,
+    `__pydantic_config__` on a dataclass) — never pydantic's module path for two equal names.
+
+    Two schemas with one title is a programming error: the document would have to choose one,
+    so building it fails, naming both."""
+    owners: dict[str, str] = {}
+    for key, schema in defs.items():
+        title = schema.get("title", key)
+        if title in owners:
+            raise ValueError(
+                f"two schemas are titled {title!r} ({owners[title]}, {key}): give one a title"
+            )
+        owners[title] = key
+    return {key: title for title, key in owners.items()}
+
+
+def _renamed(value: Any, names: Mapping[str, str]) -> Any:
+    """`value` with its definitions and every `$ref` to them under their public names."""
+    if isinstance(value, list):
+        return [_renamed(item, names) for item in value]
+    if not isinstance(value, dict):
+        return value
+    out: dict[Any, Any] = {}
+    for key, item in value.items():
+        if key == "$ref" and isinstance(item, str) and item.startswith(_REF_PREFIX):
+            name = item.removeprefix(_REF_PREFIX)
+            out[key] = REF.format(model=names.get(name, name))
+        elif key == "$defs":
+            out[key] = {names.get(k, k): _renamed(v, names) for k, v in item.items()}
+        else:
+            out[key] = _renamed(item, names)
+    return out
+
+
 def _operation(
-    path: str, method: str, route: web.AbstractRoute, refs: Mapping[type[BaseModel], Any]
+    path: str,
+    method: str,
+    route: web.AbstractRoute,
+    refs: Mapping[type[BaseModel], Any],
+    schemas: Mapping[str, Any],
 ) -> dict[str, Any]:
     op = operation_of(route)
     handler_name = getattr(route.handler, "__name__", "handler")
@@ -202,7 +245,7 @@ def _operation(
     }
     if route.handler.__doc__:
         out["description"] = " ".join(route.handler.__doc__.split())
-    if params := _parameters(path, op):
+    if params := _parameters(path, op, refs, schemas):
         out["parameters"] = params
     if op.body is not None:
         schema = {} if op.body == "any" else refs[op.body]
@@ -215,7 +258,9 @@ def _operation(
     return out
 
 
-def _parameters(path: str, op: Operation) -> list[dict[str, Any]]:
+def _parameters(
+    path: str, op: Operation, refs: Mapping[type[BaseModel], Any], schemas: Mapping[str, Any]
+) -> list[dict[str, Any]]:
     params = [
         {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
         for name in _PATH_PARAM.findall(path)
@@ -231,7 +276,8 @@ def _parameters(path: str, op: Operation) -> list[dict[str, Any]]:
         for h in op.headers
     ]
     if op.query is not None:
-        params += _query_params(op.query)
+        query = schemas[refs[op.query]["$ref"].removeprefix(_REF_PREFIX)]
+        params += _query_params(query)
     return params
 
 
@@ -263,12 +309,12 @@ def _responses(op: Operation, refs: Mapping[type[BaseModel], Any]) -> dict[str, 
     return out
 
 
-def _query_params(model: type[BaseModel]) -> list[dict[str, Any]]:
-    schema = model.model_json_schema(ref_template=REF)
+def _query_params(schema: Mapping[str, Any]) -> list[dict[str, Any]]:
     required = set(schema.get("required", []))
     out = []
-    for name, prop in schema.get("properties", {}).items():
+    for name, declared in schema.get("properties", {}).items():
         param: dict[str, Any] = {"name": name, "in": "query", "required": name in required}
+        prop = dict(declared)
         if "description" in prop:
             param["description"] = prop.pop("description")
         prop.pop("title", None)

@@ -16,7 +16,7 @@ from gateway.model.orders import CanonicalOrder
 from gateway.model.problems import FieldProblem, ProblemError
 from gateway.model.query import encode_cursor
 from gateway.model.responses import ListOrdersQuery, OrderList, OrderView
-from gateway.orders.changes import OrderChange
+from gateway.orders.changes import IMMUTABLE_FIELDS, OrderChange
 from gateway.orders.idempotency import Answer
 from gateway.orders.views import order_view
 from gateway.store import OrderFilter
@@ -137,7 +137,7 @@ async def cancel_order(request: web.Request) -> web.Response:
 )
 async def change_order(request: web.Request) -> web.Response:
     client = require(request, "orders:write")
-    change = await read_json(request, OrderChange)
+    change = await read_json(request, OrderChange, immutable=IMMUTABLE_FIELDS)
     row = await request.app[CHANGES].change(client, request.match_info["id"], change)
     return await _render(request, row.id)
 

@@ -81,7 +81,7 @@ async def test_operations_carry_body_headers_auth_and_path_parameters(
         "name": "id",
         "in": "path",
         "required": True,
-        "schema": {"type": "string"},
+        "schema": {"type": "string", "pattern": "^ord_[0-9A-HJKMNP-TV-Z]{26}$"},
     }
     listing = spec["paths"]["/v1/orders"]["get"]
     assert {p["name"] for p in listing["parameters"]} == {

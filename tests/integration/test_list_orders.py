@@ -105,10 +105,9 @@ async def test_every_enumerated_filter_refuses_another_value_naming_the_allowed_
     def allowed(param: dict[str, Any]) -> list[str]:
         schema = param["schema"]
         for choice in [schema, *schema.get("anyOf", [])]:
-            if "$ref" in choice:
-                choice = schemas[choice["$ref"].rsplit("/", 1)[1]]
-            if "enum" in choice:
-                return list(choice["enum"])
+            named = schemas[choice["$ref"].rsplit("/", 1)[1]] if "$ref" in choice else choice
+            if "enum" in named:
+                return list(named["enum"])
         return []
 
     enumerated = {

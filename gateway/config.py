@@ -40,6 +40,7 @@ from gateway.config_checks import (
     route_references,
     subscriber_secrets,
 )
+from gateway.model.text import SUBSCRIBER_ID_PATTERN
 from gateway.routing.rules import RoutingSettings
 
 EnvName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
@@ -253,7 +254,7 @@ class ReturnsSettings(Section):
 
 
 class SubscriberSettings(Section):
-    id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")]
+    id: Annotated[str, StringConstraints(pattern=SUBSCRIBER_ID_PATTERN)]
     client: str
     url: str
     secret_env: EnvName

@@ -5,6 +5,7 @@ Wrong content type → 415; over the size limit → 413; not JSON → 400; not t
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import TypeVar
 
 import orjson
@@ -16,7 +17,13 @@ from gateway.model.problems import FieldProblem, ProblemError, validation_proble
 M = TypeVar("M", bound=BaseModel)
 
 
-async def read_json(request: web.Request, model: type[M], *, what: str = "canonical order") -> M:
+async def read_json(
+    request: web.Request,
+    model: type[M],
+    *,
+    what: str = "canonical order",
+    immutable: Collection[str] = (),
+) -> M:
     if request.content_type != "application/json":
         raise ProblemError(
             415,
@@ -31,12 +38,15 @@ async def read_json(request: web.Request, model: type[M], *, what: str = "canoni
         raw = await request.read()
     except web.HTTPRequestEntityTooLarge:
         raise _too_large(limit) from None
-    return decode(raw, model, what=what)
+    return decode(raw, model, what=what, immutable=immutable)
 
 
-def decode(raw: bytes, model: type[M], *, what: str = "canonical order") -> M:
+def decode(
+    raw: bytes, model: type[M], *, what: str = "canonical order", immutable: Collection[str] = ()
+) -> M:
     """`raw` JSON as `model`, or the facade's 400 `malformed-json` / 422 `validation` problem
-    (also what `gateway route` prints for an order file that is not one)."""
+    (also what `gateway route` prints for an order file that is not one); `immutable`: see
+    `validation_problem`."""
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
@@ -50,7 +60,7 @@ def decode(raw: bytes, model: type[M], *, what: str = "canonical order") -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise validation_problem(exc, what=what) from None
+        raise validation_problem(exc, what=what, immutable=immutable) from None
 
 
 def _too_large(limit: int) -> ProblemError:

@@ -16,7 +16,7 @@ from gateway.api.auth import require
 from gateway.api.keys import SETTINGS, STORE
 from gateway.api.orders import json_response
 from gateway.api.params import read_query
-from gateway.api.spec import describe
+from gateway.api.spec import EVENT_ID, SUBSCRIBER, describe
 from gateway.model.problems import ProblemError
 from gateway.model.responses import (
     DeliveriesQuery,
@@ -77,6 +77,7 @@ async def deliveries(request: web.Request) -> web.Response:
 @describe(
     "Send a dead-lettered event to its subscriber again",
     tag="events",
+    path={"subscriber": SUBSCRIBER, "event_id": EVENT_ID},
     responses={200: RetryReceipt},
     problems=(404, 409),
     scopes=("orders:write",),
@@ -89,12 +90,21 @@ async def retry(request: web.Request) -> web.Response:
             404, "not-found", "No such subscriber", detail=f"subscriber {subscriber} is not yours"
         )
     now = datetime.now(UTC).timestamp()
-    if not await request.app[STORE].retry_delivery(subscriber, event_id, now=now):
+    state = await request.app[STORE].retry_delivery(subscriber, event_id, now=now)
+    if state is None:
+        raise ProblemError(
+            404,
+            "not-found",
+            "No such delivery",
+            detail=f"subscriber {subscriber} has no delivery of event {event_id}",
+        )
+    if state is not DeliveryState.DEAD:
         raise ProblemError(
             409,
             "not-dead",
             "Only a dead delivery can be retried",
-            detail=f"event {event_id} is not dead-lettered for subscriber {subscriber}",
+            detail=f"the delivery of event {event_id} to subscriber {subscriber} is {state}",
+            extra={"state": state.value},
         )
     return json_response({"subscriber": subscriber, "event_id": event_id, "state": "pending"})
 

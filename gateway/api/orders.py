@@ -9,14 +9,14 @@ from aiohttp import web
 
 from gateway.api.auth import require
 from gateway.api.body import read_json
-from gateway.api.keys import CHANGES, SERVICE, STORE
+from gateway.api.keys import CHANGES, SERVICE, SETTINGS, STORE
 from gateway.api.params import read_query
-from gateway.api.spec import Header, describe
+from gateway.api.spec import ORDER_ID, Header, describe
 from gateway.model.orders import CanonicalOrder
 from gateway.model.problems import FieldProblem, ProblemError
 from gateway.model.query import encode_cursor
 from gateway.model.responses import ListOrdersQuery, OrderList, OrderView
-from gateway.orders.changes import OrderChange
+from gateway.orders.changes import IMMUTABLE_FIELDS, OrderChange
 from gateway.orders.idempotency import Answer
 from gateway.orders.views import order_view
 from gateway.store import OrderFilter
@@ -34,6 +34,11 @@ def json_response(
     return web.Response(
         status=status, body=orjson.dumps(body), headers=headers, content_type="application/json"
     )
+
+
+def configured_providers(app: web.Application) -> list[str]:
+    """The providers of the configuration: the values a `provider` parameter takes."""
+    return sorted(app[SETTINGS].providers)
 
 
 def idempotency_key(request: web.Request, what: str) -> str:
@@ -100,6 +105,7 @@ async def submit_order(request: web.Request) -> web.Response:
 @routes.get("/v1/orders/{id}")
 @describe(
     "One order with its history",
+    path={"id": ORDER_ID},
     tag="orders",
     responses={200: OrderView},
     problems=(404,),
@@ -113,6 +119,7 @@ async def get_order(request: web.Request) -> web.Response:
 @routes.post("/v1/orders/{id}/cancel")
 @describe(
     "Cancel: in the gateway while queued, else at the provider (409 not-cancellable)",
+    path={"id": ORDER_ID},
     tag="orders",
     responses={200: OrderView},
     problems=(404, 409, 503),
@@ -128,6 +135,7 @@ async def cancel_order(request: web.Request) -> web.Response:
 @routes.patch("/v1/orders/{id}")
 @describe(
     "Change recipient, address, lines or dates while the provider allows it",
+    path={"id": ORDER_ID},
     tag="orders",
     body=OrderChange,
     responses={200: OrderView},
@@ -137,7 +145,7 @@ async def cancel_order(request: web.Request) -> web.Response:
 )
 async def change_order(request: web.Request) -> web.Response:
     client = require(request, "orders:write")
-    change = await read_json(request, OrderChange)
+    change = await read_json(request, OrderChange, immutable=IMMUTABLE_FIELDS)
     row = await request.app[CHANGES].change(client, request.match_info["id"], change)
     return await _render(request, row.id)
 
@@ -145,6 +153,7 @@ async def change_order(request: web.Request) -> web.Response:
 @routes.post("/v1/orders/{id}/refresh")
 @describe(
     "Read the order's state from its provider now",
+    path={"id": ORDER_ID},
     tag="orders",
     responses={200: OrderView},
     problems=(404, 503),
@@ -171,6 +180,7 @@ async def _render(request: web.Request, order_id: str) -> web.Response:
     responses={200: OrderList},
     problems=(400,),
     scopes=("orders:read",),
+    choices={"provider": configured_providers},
 )
 async def list_orders(request: web.Request) -> web.Response:
     client = require(request, "orders:read")

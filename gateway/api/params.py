@@ -6,12 +6,14 @@ Both answer 400 `invalid-query`/`invalid-path` naming each bad parameter (`query
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TypeVar
 
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from gateway.api.middlewares import SANDBOX_PREFIX, Handler
+from gateway.api.spec import operation_of
 from gateway.model.problems import FieldProblem, ProblemError, loc_of
 from gateway.model.text import control_character
 
@@ -19,11 +21,14 @@ Q = TypeVar("Q", bound=BaseModel)
 
 
 def read_query(request: web.Request, model: type[Q]) -> Q:
-    """The query parameters `model` declares, validated by it; others are ignored."""
+    """The query parameters `model` declares, validated by it and by the route's `choices`
+    (see `describe`); others are ignored."""
     query = request.query
     given = {name: query[name] for name in model.model_fields if name in query}
+    errors = []
+    parsed = None
     try:
-        return model.model_validate(given)
+        parsed = model.model_validate(given)
     except ValidationError as exc:
         errors = [
             # The parameter, not the union member or validator pydantic adds after it.
@@ -34,7 +39,23 @@ def read_query(request: web.Request, model: type[Q]) -> Q:
             )
             for err in exc.errors(include_url=False, include_context=False)
         ]
-        raise _invalid("invalid-query", "Invalid query parameters", errors) from None
+    op = operation_of(request.match_info.route)
+    for name, choices in (op.choices if op is not None else {}).items():
+        allowed = choices(request.app)
+        loc = f"query.{name}"
+        if name in given and given[name] not in allowed and all(e.loc != loc for e in errors):
+            errors.append(FieldProblem(loc, one_of(allowed), rule="enum"))
+    if errors or parsed is None:
+        raise _invalid("invalid-query", "Invalid query parameters", errors)
+    return parsed
+
+
+def one_of(allowed: Sequence[str]) -> str:
+    """What a value outside `allowed` is told, worded as pydantic words it for an enum."""
+    quoted = [f"'{value}'" for value in allowed]
+    if len(quoted) < 2:
+        return f"Input should be {''.join(quoted) or 'nothing: none is configured'}"
+    return f"Input should be {', '.join(quoted[:-1])} or {quoted[-1]}"
 
 
 @web.middleware

@@ -17,7 +17,7 @@ from gateway.api.orders import (
     json_response,
 )
 from gateway.api.params import read_query
-from gateway.api.spec import describe
+from gateway.api.spec import RETURN_ID, describe
 from gateway.model.query import encode_cursor
 from gateway.model.return_views import ListReturnsQuery, ReturnList, ReturnView
 from gateway.model.returns import CanonicalReturn, DecisionRequest
@@ -52,6 +52,7 @@ async def submit_return(request: web.Request) -> web.Response:
 @routes.get("/v1/returns/{id}")
 @describe(
     "One return with its history",
+    path={"id": RETURN_ID},
     tag="returns",
     responses={200: ReturnView},
     problems=(404,),
@@ -85,6 +86,7 @@ async def list_returns(request: web.Request) -> web.Response:
 @routes.post("/v1/returns/{id}/cancel")
 @describe(
     "Cancel the return at its provider (409 with the provider's reason when too late)",
+    path={"id": RETURN_ID},
     tag="returns",
     responses={200: ReturnView},
     problems=(404, 409),
@@ -99,6 +101,7 @@ async def cancel_return(request: web.Request) -> web.Response:
 @routes.post("/v1/returns/{id}/decision")
 @describe(
     "Tell the provider what to do with the returned goods",
+    path={"id": RETURN_ID},
     tag="returns",
     body=DecisionRequest,
     responses={200: ReturnView},

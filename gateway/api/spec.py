@@ -26,10 +26,14 @@ from pydantic.json_schema import models_json_schema
 
 from gateway import __version__
 from gateway.model.responses import Problem
+from gateway.model.text import CONTROL_CHARACTERS, SUBSCRIBER_ID_PATTERN, ULID_PATTERN
 
 H = TypeVar("H", bound=Callable[..., Any])
+Choices = Callable[[web.Application], Sequence[str]]
+"""The values a parameter takes that the app's configuration decides (provider names)."""
 ATTRIBUTE = "__openapi__"
 REF = "#/components/schemas/{model}"
+_REF_PREFIX = REF.format(model="")
 _PATH_PARAM = re.compile(r"\{([^}:]+)(?::[^}]*)?\}")
 _STATUS_TEXT = {
     200: "OK",
@@ -47,6 +51,19 @@ _STATUS_TEXT = {
     503: "Not ready",
 }
 HIDDEN_PREFIXES = ("/_sandbox/",)
+PATH_TEXT: Mapping[str, Any] = {"type": "string", "pattern": f"^[^{CONTROL_CHARACTERS}]+$"}
+"""A path value: any text without control characters (`path_parameters` refuses those)."""
+
+
+def _gateway_id(prefix: str) -> Mapping[str, Any]:
+    # Any other value names nothing: 404, as for an id of another tenant.
+    return {"type": "string", "pattern": f"^{prefix}{ULID_PATTERN}$"}
+
+
+ORDER_ID = _gateway_id("ord_")
+RETURN_ID = _gateway_id("ret_")
+EVENT_ID = _gateway_id("evt_")
+SUBSCRIBER: Mapping[str, Any] = {"type": "string", "pattern": SUBSCRIBER_ID_PATTERN}
 RESPONSE_HEADERS = {
     "X-Request-ID": "the caller's request id, or a new one; on every log line of the request",
     "Location": "where the resource can be read",
@@ -79,6 +96,11 @@ class Operation:
     """The 200 answer is text/plain (the Prometheus exposition format)."""
     response_headers: Mapping[int, Sequence[str]] = field(default_factory=dict)
     """Headers (names from `RESPONSE_HEADERS`) a status carries besides `X-Request-ID`."""
+    path: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    """JSON schema of a path parameter (default `PATH_TEXT`): an id's shape, for instance."""
+    choices: Mapping[str, Choices] = field(default_factory=dict)
+    """Path or query parameters whose values are an enumeration of the configuration:
+    documented as an `enum`; `read_query` refuses any other value (400 naming them)."""
 
 
 def describe(
@@ -94,6 +116,8 @@ def describe(
     scopes: Sequence[str] = (),
     text: bool = False,
     response_headers: Mapping[int, Sequence[str]] | None = None,
+    path: Mapping[str, Mapping[str, Any]] | None = None,
+    choices: Mapping[str, Choices] | None = None,
 ) -> Callable[[H], H]:
     """Describe a handler for the OpenAPI document (see the module docstring).
 
@@ -112,6 +136,8 @@ def describe(
         scopes,
         text,
         response_headers or {},
+        path or {},
+        choices or {},
     )
 
     def mark(handler: H) -> H:
@@ -157,10 +183,14 @@ def openapi_document(app: web.Application) -> dict[str, Any]:
         [(m, "validation") for m in sorted(models, key=lambda m: m.__name__)],
         ref_template=REF,
     )
+    names = _public_names(defs.get("$defs", {}))
+    defs, keyed = _renamed(defs, names), _renamed(keyed, names)
     refs: dict[Any, Any] = {model: schema for (model, _mode), schema in keyed.items()}
+    schemas: dict[str, Any] = defs.get("$defs", {})
+    build = _Build(app, refs, schemas)
     paths: dict[str, dict[str, Any]] = {}
     for path, method, route in sorted(routes, key=lambda r: (r[0], r[1])):
-        paths.setdefault(path, {})[method] = _operation(path, method, route, refs)
+        paths.setdefault(path, {})[method] = _operation(path, method, route, build)
     return {
         "openapi": "3.1.0",
         "info": {
@@ -171,7 +201,7 @@ def openapi_document(app: web.Application) -> dict[str, Any]:
         },
         "paths": paths,
         "components": {
-            "schemas": defs.get("$defs", {}),
+            "schemas": schemas,
             "headers": {
                 name: {"description": text, "schema": {"type": "string"}}
                 for name, text in RESPONSE_HEADERS.items()
@@ -187,9 +217,51 @@ def openapi_document(app: web.Application) -> dict[str, Any]:
     }
 
 
-def _operation(
-    path: str, method: str, route: web.AbstractRoute, refs: Mapping[type[BaseModel], Any]
-) -> dict[str, Any]:
+def _public_names(defs: Mapping[str, Any]) -> dict[str, str]:
+    """Each schema under its title — the class name, or its `title` (`ConfigDict(title=...)`,
+    `__pydantic_config__` on a dataclass) — never pydantic's module path for two equal names.
+
+    Two schemas with one title is a programming error: the document would have to choose one,
+    so building it fails, naming both."""
+    owners: dict[str, str] = {}
+    for key, schema in defs.items():
+        title = schema.get("title", key)
+        if title in owners:
+            raise ValueError(
+                f"two schemas are titled {title!r} ({owners[title]}, {key}): give one a title"
+            )
+        owners[title] = key
+    return {key: title for title, key in owners.items()}
+
+
+def _renamed(value: Any, names: Mapping[str, str]) -> Any:
+    """`value` with its definitions and every `$ref` to them under their public names."""
+    if isinstance(value, list):
+        return [_renamed(item, names) for item in value]
+    if not isinstance(value, dict):
+        return value
+    out: dict[Any, Any] = {}
+    for key, item in value.items():
+        if key == "$ref" and isinstance(item, str) and item.startswith(_REF_PREFIX):
+            name = item.removeprefix(_REF_PREFIX)
+            out[key] = REF.format(model=names.get(name, name))
+        elif key == "$defs":
+            out[key] = {names.get(k, k): _renamed(v, names) for k, v in item.items()}
+        else:
+            out[key] = _renamed(item, names)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class _Build:
+    """What every operation of one document is built from."""
+
+    app: web.Application
+    refs: Mapping[type[BaseModel], Any]
+    schemas: Mapping[str, Any]
+
+
+def _operation(path: str, method: str, route: web.AbstractRoute, build: _Build) -> dict[str, Any]:
     op = operation_of(route)
     handler_name = getattr(route.handler, "__name__", "handler")
     if op is None:
@@ -202,22 +274,22 @@ def _operation(
     }
     if route.handler.__doc__:
         out["description"] = " ".join(route.handler.__doc__.split())
-    if params := _parameters(path, op):
+    if params := _parameters(path, op, build):
         out["parameters"] = params
     if op.body is not None:
-        schema = {} if op.body == "any" else refs[op.body]
+        schema = {} if op.body == "any" else build.refs[op.body]
         out["requestBody"] = {"required": True, "content": {"application/json": {"schema": schema}}}
     if op.auth:
         out["security"] = [{"clientKey": []}]
         if op.scopes:
             out["x-scopes-any"] = list(op.scopes)
-    out["responses"] = _responses(op, refs)
+    out["responses"] = _responses(op, build.refs)
     return out
 
 
-def _parameters(path: str, op: Operation) -> list[dict[str, Any]]:
-    params = [
-        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+def _parameters(path: str, op: Operation, build: _Build) -> list[dict[str, Any]]:
+    params: list[dict[str, Any]] = [
+        {"name": name, "in": "path", "required": True, "schema": dict(op.path.get(name, PATH_TEXT))}
         for name in _PATH_PARAM.findall(path)
     ]
     params += [
@@ -231,7 +303,11 @@ def _parameters(path: str, op: Operation) -> list[dict[str, Any]]:
         for h in op.headers
     ]
     if op.query is not None:
-        params += _query_params(op.query)
+        query = build.schemas[build.refs[op.query]["$ref"].removeprefix(_REF_PREFIX)]
+        params += _query_params(query)
+    for param in params:
+        if (allowed := op.choices.get(param["name"])) is not None:
+            param["schema"] = {"type": "string", "enum": list(allowed(build.app))}
     return params
 
 
@@ -263,12 +339,12 @@ def _responses(op: Operation, refs: Mapping[type[BaseModel], Any]) -> dict[str, 
     return out
 
 
-def _query_params(model: type[BaseModel]) -> list[dict[str, Any]]:
-    schema = model.model_json_schema(ref_template=REF)
+def _query_params(schema: Mapping[str, Any]) -> list[dict[str, Any]]:
     required = set(schema.get("required", []))
     out = []
-    for name, prop in schema.get("properties", {}).items():
+    for name, declared in schema.get("properties", {}).items():
         param: dict[str, Any] = {"name": name, "in": "query", "required": name in required}
+        prop = dict(declared)
         if "description" in prop:
             param["description"] = prop.pop("description")
         prop.pop("title", None)

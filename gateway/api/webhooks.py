@@ -25,7 +25,7 @@ from aiohttp.web_urldispatcher import _default_expect_handler
 
 from gateway.api.keys import METRICS, PROVIDERS, SETTINGS, WEBHOOKS
 from gateway.api.middlewares import problem_response
-from gateway.api.orders import json_response
+from gateway.api.orders import configured_providers, json_response
 from gateway.api.spec import describe
 from gateway.model.problems import ProblemError
 from gateway.model.responses import WebhookReceipt
@@ -63,6 +63,7 @@ async def _expect(request: web.Request) -> None:
     responses={200: WebhookReceipt},
     problems=(400, 401, 404, 408, 413),
     auth=False,
+    choices={"provider": configured_providers},
 )
 async def receive(request: web.Request) -> web.Response:
     """Stored before it is answered; redeliveries are acknowledged and not applied again."""

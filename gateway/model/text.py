@@ -22,9 +22,14 @@ again — an order accepted before still submits, changes and returns."""
 
 ULID_PATTERN = "[0-9A-HJKMNP-TV-Z]{26}"
 """The part after `ord_`/`ret_` of a gateway id (a ULID in Crockford base32)."""
+SUBSCRIBER_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
+"""What a subscriber's `id` is (in the configuration, in a path, in a filter)."""
 
-# C0 controls, DEL, C1 controls, and surrogates (which UTF-8 cannot carry).
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+CONTROL_CHARACTERS = r"\x00-\x1f\x7f-\x9f"
+"""C0 controls, DEL and C1 controls, as a regular expression's character range (the same in
+Python and in the ECMA-262 patterns of the OpenAPI document)."""
+# And surrogates, which UTF-8 cannot carry (nor a JSON document a pattern applies to).
+_CONTROL = re.compile("[" + CONTROL_CHARACTERS + r"\ud800-\udfff]")
 _CONTROL_BUT_LINES = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 
 

@@ -50,13 +50,21 @@ SETTLE_S = 2.0
 
 
 class OrderChange(Strict):
-    """`PATCH /v1/orders/{id}`: the parts of an order that may change; omitted ones stay."""
+    """`PATCH /v1/orders/{id}`: the parts of an order that may change; omitted ones stay.
+
+    Every other field of the canonical order (`currency`, `external_id`, `delivery`, …) cannot
+    be changed after submission: naming one is `422 field-immutable`, the field in `loc`.
+    """
 
     recipient: Recipient | None = None
     address: Address | None = None
     lines: Annotated[list[Line], Field(min_length=1, max_length=MAX_LINES)] | None = None
     not_before: DateOrInstant | None = None
     not_after: DateOrInstant | None = None
+
+
+IMMUTABLE_FIELDS = frozenset(CanonicalOrder.model_fields) - frozenset(OrderChange.model_fields)
+"""Fields of the canonical order a change refuses as such (not as unknown fields)."""
 
 
 class OrderChanges:

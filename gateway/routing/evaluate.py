@@ -35,6 +35,8 @@ from dataclasses import asdict, dataclass, replace
 from decimal import Decimal
 from typing import Any
 
+from pydantic import ConfigDict
+
 from gateway.model.orders import CanonicalOrder
 from gateway.routing.rules import Candidate, Conditions, DecimalRange, IntRange, RoutingSettings
 
@@ -83,6 +85,9 @@ class RuleTrace:
 
 @dataclass(frozen=True, slots=True)
 class Decision:
+    # Its public name (the returns' `Decision` is the code of a return decision).
+    __pydantic_config__ = ConfigDict(title="RouteDecision")
+
     rule: str
     candidate: int
     provider: str

@@ -306,8 +306,11 @@ class Store(ReturnStore, Protocol):
         self, subscribers: Sequence[str], *, state: DeliveryState | None, after: int, limit: int
     ) -> Sequence[DeliveryRow]: ...
 
-    async def retry_delivery(self, subscriber: str, event_id: str, *, now: float) -> bool:
-        """Make a dead delivery pending again (due now); False if it is not dead."""
+    async def retry_delivery(
+        self, subscriber: str, event_id: str, *, now: float
+    ) -> DeliveryState | None:
+        """Make a dead delivery pending again (due now). The delivery's state before the call
+        (DEAD: retried), or None when `subscriber` has no delivery of that event."""
         ...
 
     async def purge_events(self, subscribers: Sequence[str], *, before: float) -> int:

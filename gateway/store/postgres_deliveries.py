@@ -150,17 +150,27 @@ class PostgresDeliveries(PostgresPool):
             )
         return [_delivery(r) for r in rows]
 
-    async def retry_delivery(self, subscriber: str, event_id: str, *, now: float) -> bool:
-        async with self._conn() as conn:
-            done = await conn.execute(
-                "UPDATE deliveries SET state = 'pending', next_attempt_at = $3, attempts = 0"
-                " WHERE subscriber = $1 AND state = 'dead'"
-                " AND seq = (SELECT seq FROM events WHERE id = $2)",
+    async def retry_delivery(
+        self, subscriber: str, event_id: str, *, now: float
+    ) -> DeliveryState | None:
+        async with self._tx() as db:
+            row = await db.fetchrow(
+                "SELECT d.seq, d.state FROM deliveries d JOIN events e ON e.seq = d.seq"
+                " WHERE d.subscriber = $1 AND e.id = $2 FOR UPDATE OF d",
                 subscriber,
                 event_id,
-                now,
             )
-        return bool(done == "UPDATE 1")
+            if row is None:
+                return None
+            if row["state"] == DeliveryState.DEAD:
+                await db.execute(
+                    "UPDATE deliveries SET state = 'pending', next_attempt_at = $3, attempts = 0"
+                    " WHERE subscriber = $1 AND seq = $2",
+                    subscriber,
+                    row["seq"],
+                    now,
+                )
+            return DeliveryState(row["state"])
 
     async def purge_events(self, subscribers: Sequence[str], *, before: float) -> int:
         async with self._tx() as db:

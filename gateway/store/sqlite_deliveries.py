@@ -141,15 +141,27 @@ class SqliteDeliveries:
         )
         return [_delivery(r) for r in rows]
 
-    async def retry_delivery(self, subscriber: str, event_id: str, *, now: float) -> bool:
+    async def retry_delivery(
+        self, subscriber: str, event_id: str, *, now: float
+    ) -> DeliveryState | None:
         async with self._tx() as db:
-            cur = await db.execute(
-                "UPDATE deliveries SET state = 'pending', next_attempt_at = ?, attempts = 0"
-                " WHERE subscriber = ? AND state = 'dead'"
-                " AND seq = (SELECT seq FROM events WHERE id = ?)",
-                (now, subscriber, event_id),
+            rows = list(
+                await db.execute_fetchall(
+                    "SELECT d.seq, d.state FROM deliveries d JOIN events e ON e.seq = d.seq"
+                    " WHERE d.subscriber = ? AND e.id = ?",
+                    (subscriber, event_id),
+                )
             )
-            return cur.rowcount == 1
+            if not rows:
+                return None
+            seq, state = rows[0]
+            if state == DeliveryState.DEAD:
+                await db.execute(
+                    "UPDATE deliveries SET state = 'pending', next_attempt_at = ?, attempts = 0"
+                    " WHERE subscriber = ? AND seq = ?",
+                    (now, subscriber, seq),
+                )
+            return DeliveryState(state)
 
     async def purge_events(self, subscribers: Sequence[str], *, before: float) -> int:
         """Forget events older than `before` that every subscriber is done with: delivered

@@ -471,6 +471,50 @@ async def test_a_change_the_provider_refuses_is_a_422_naming_the_line_and_keeps_
     assert (await view(gateway, body["id"]))["order"]["lines"] == body["order"]["lines"]
 
 
+async def test_a_canonical_field_a_change_cannot_take_is_named_as_such_not_as_unknown(
+    gateway: Gateway, logitrail: SandboxHandle
+) -> None:
+    """`currency` (and every other canonical field PATCH leaves out) is `field-immutable`
+    naming the field; a field no order has stays an unknown field. The order is untouched."""
+    body = await submit(gateway, order("CHG-5", currency="EUR"))
+    url = f"/v1/orders/{body['id']}"
+    fixed = {
+        "external_id": "CHG-6",
+        "kind": "b2b",
+        "channel": "web",
+        "ordered_at": "2026-01-02T10:00:00Z",
+        "currency": "USD",
+        "language": "en",
+        "delivery": {"type": "home"},
+        "tags": ["vip"],
+        "metadata": {"cart": "c-1"},
+        "routing": {"provider": "logitrail", "warehouse": "FI-VANTAA"},
+    }
+
+    for name, value in fixed.items():
+        resp = await gateway.patch(url, json={name: value}, headers=auth())
+        problem = await read_json(resp)
+        assert resp.status == 422, (name, problem)
+        assert problem["code"] == "field-immutable", (name, problem)
+        assert problem["errors"] == [
+            {
+                "loc": name,
+                "msg": f"{name} cannot be changed after submission",
+                "rule": "field-immutable",
+            }
+        ]
+        assert f"{name} cannot be changed after submission" in problem["detail"]
+
+    resp = await gateway.patch(url, json={"currency": "USD", "colour": "red"}, headers=auth())
+    problem = await read_json(resp)
+    assert (resp.status, problem["code"]) == (422, "validation")
+    by_loc = {e["loc"]: e for e in problem["errors"]}
+    assert by_loc["currency"]["rule"] == "field-immutable"
+    assert by_loc["colour"]["msg"] == "unknown field (the canonical order does not have it)"
+    assert (await view(gateway, body["id"]))["order"]["currency"] == "EUR"
+    assert "update" not in order_calls(logitrail)
+
+
 async def test_change_is_validated_like_an_order(
     gateway: Gateway, logitrail: SandboxHandle
 ) -> None:

@@ -257,6 +257,28 @@ async def test_last_failed_attempt_dead_letters_visibly_and_can_be_retried(
     assert metrics.value("gateway_webhooks_out_total", subscriber="oms", outcome="delivered") == 1
     again = await gateway.post(f"/v1/deliveries/oms/{item['event']['id']}/retry", headers=auth())
     assert again.status == 409  # only a dead delivery is retried
+    problem = await read_json(again)
+    assert (problem["code"], problem["state"]) == ("not-dead", "delivered")
+
+
+async def test_retrying_an_event_the_subscriber_has_no_delivery_of_is_404_not_409(
+    make_gateway: Callable[..., Any], logitrail: SandboxHandle, receiver: Receiver
+) -> None:
+    """An event id nobody issued, or an event the subscriber never had (its `events` do not
+    match it): there is no such delivery, so nothing to retry — 404, not `not-dead`."""
+    gateway = await make_gateway(
+        subscribers=[subscriber(receiver.url, events=["order.cancelled"])],
+        events__dispatch_interval_s=0.02,
+    )
+    await submit(gateway, order("DLQ-2"))
+    [submitted] = [e for e in (await feed(gateway))["items"] if e["type"] == "order.submitted"]
+
+    for event_id in ("evt_01JD5X7W2N8Q3K4M5P6R7S8T9V", submitted["id"]):
+        resp = await gateway.post(f"/v1/deliveries/oms/{event_id}/retry", headers=auth())
+        problem = await read_json(resp)
+        assert resp.status == 404, problem
+        assert problem["code"] == "not-found"
+        assert problem["detail"] == f"subscriber oms has no delivery of event {event_id}"
 
 
 async def _later(value: bool) -> bool:

@@ -91,3 +91,46 @@ async def test_bad_query_parameters_are_400_naming_them(gateway: TestClient[Any,
         "query.cursor",
         "query.updated_since",
     }
+
+
+async def test_every_enumerated_filter_refuses_another_value_naming_the_allowed_ones(
+    gateway: TestClient[Any, Any],
+) -> None:
+    """One rule for every list: a filter with a fixed set of values (a status, a delivery
+    state, a configured provider) is 400 naming the parameter and every allowed value for a
+    value outside the set — never 200 and an empty page. The set is the document's `enum`."""
+    spec = await read_json(await gateway.get("/openapi.json"))
+    schemas = spec["components"]["schemas"]
+
+    def allowed(param: dict[str, Any]) -> list[str]:
+        schema = param["schema"]
+        for choice in [schema, *schema.get("anyOf", [])]:
+            named = schemas[choice["$ref"].rsplit("/", 1)[1]] if "$ref" in choice else choice
+            if "enum" in named:
+                return list(named["enum"])
+        return []
+
+    enumerated = {
+        (path, param["name"]): allowed(param)
+        for path, ops in spec["paths"].items()
+        for param in ops.get("get", {}).get("parameters", [])
+        if param["in"] == "query" and allowed(param)
+    }
+    assert set(enumerated) == {
+        ("/v1/orders", "status"),
+        ("/v1/orders", "provider"),
+        ("/v1/returns", "status"),
+        ("/v1/deliveries", "state"),
+    }
+    assert enumerated["/v1/orders", "provider"] == ["flexport", "logentic", "logitrail"]
+    for (path, name), values in enumerated.items():
+        resp = await gateway.get(f"{path}?{name}=bogus", headers=auth())
+        problem = await read_json(resp)
+        assert resp.status == 400, (path, name, problem)
+        assert problem["code"] == "invalid-query"
+        [error] = problem["errors"]
+        assert (error["loc"], error["rule"]) == (f"query.{name}", "enum")
+        assert all(f"'{value}'" in error["msg"] for value in values), error
+        for value in values:  # each allowed value is a filter, never a 400
+            resp = await gateway.get(f"{path}?{name}={value}", headers=auth())
+            assert resp.status == 200, (path, name, value)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from typing import Any
 
 import orjson
@@ -80,7 +81,7 @@ async def test_operations_carry_body_headers_auth_and_path_parameters(
         "name": "id",
         "in": "path",
         "required": True,
-        "schema": {"type": "string"},
+        "schema": {"type": "string", "pattern": "^ord_[0-9A-HJKMNP-TV-Z]{26}$"},
     }
     listing = spec["paths"]["/v1/orders"]["get"]
     assert {p["name"] for p in listing["parameters"]} == {
@@ -148,3 +149,23 @@ async def test_a_drifted_answer_would_not_conform(gateway: TestClient[Any, Any])
     for drifted in ({**view, "surprise": 1}, {k: v for k, v in view.items() if k != "status"}):
         with pytest.raises(ValidationError):
             conforms(spec, "/v1/orders", "post", 201, drifted)
+
+
+async def test_every_schema_has_a_public_name(gateway: TestClient[Any, Any]) -> None:
+    """No module path leaks into a schema name (`gateway__routing__evaluate__Decision`): each
+    is the readable name a generated client gets as its type, and its title."""
+    schemas = (await _spec(gateway))["components"]["schemas"]
+    leaked = [name for name in schemas if not re.fullmatch(r"[A-Z][A-Za-z0-9]*", name)]
+    assert not leaked, leaked
+    assert all(schema["title"] == name for name, schema in schemas.items())
+    # The two decisions: the routing decision of an order, and the code of a return decision.
+    assert schemas["RouteDecision"]["required"] == [
+        "rule",
+        "candidate",
+        "provider",
+        "warehouse",
+        "queued",
+    ]
+    assert "to_shelf" in schemas["Decision"]["enum"]
+    explanation = schemas["RoutingExplanation"]["properties"]["decision"]
+    assert {"$ref": "#/components/schemas/RouteDecision"} in explanation["anyOf"]

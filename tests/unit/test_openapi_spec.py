@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from aiohttp import web
 from openapi_spec_validator import validate
 from pydantic import BaseModel
@@ -95,3 +96,51 @@ def test_undescribed_route_is_listed_from_its_docstring_and_sandboxes_are_not() 
     assert legacy["tags"] == ["undescribed"]
     assert not [p for p in doc["paths"] if p.startswith("/_sandbox")]
     assert "head" not in doc["paths"]["/v1/legacy"]
+
+
+def _twins() -> tuple[type[BaseModel], type[BaseModel]]:
+    """Two answer models both named `Decision`, as two modules of the gateway have."""
+
+    def routing() -> type[BaseModel]:
+        class Decision(BaseModel):
+            rule: str
+
+        return Decision
+
+    def returns() -> type[BaseModel]:
+        class Decision(BaseModel):
+            code: str
+
+        return Decision
+
+    return returns(), routing()
+
+
+def _app_answering(*models: type[BaseModel]) -> web.Application:
+    routes = web.RouteTableDef()
+    for i, model in enumerate(models):
+
+        async def read(_request: web.Request) -> web.Response:
+            return web.json_response({})
+
+        read.__name__ = f"read_{i}"
+        routes.get(f"/v1/things/{i}")(
+            describe("A thing", tag="things", responses={200: model})(read)
+        )
+    app = web.Application()
+    app.add_routes(routes)
+    return app
+
+
+def test_schemas_are_named_by_title_and_two_equal_names_fail_the_build() -> None:
+    first, second = _twins()
+    with pytest.raises(ValueError, match="two schemas are titled 'Decision'"):
+        openapi_document(_app_answering(first, second))
+    # pydantic alone would call them `tests__unit__…__Decision__1`; a title names one publicly.
+    second.model_config["title"] = "RouteDecision"
+    second.model_rebuild(force=True)
+    doc = openapi_document(_app_answering(first, second))
+    validate(doc)
+    assert set(doc["components"]["schemas"]) >= {"Decision", "RouteDecision", "Problem"}
+    answer = doc["paths"]["/v1/things/1"]["get"]["responses"]["200"]["content"]
+    assert answer["application/json"]["schema"] == {"$ref": "#/components/schemas/RouteDecision"}

@@ -203,8 +203,14 @@ async def test_only_the_oldest_pending_delivery_of_an_order_is_sent(store: Store
     dead = await store.list_deliveries(["oms"], state=DeliveryState.DEAD, after=0, limit=10)
     assert [d.event.id for d in dead] == [first.event.id]
     assert await store.fan_out("oms", "c", ["order.*"], now=NOW, limit=100) == 0  # cursor moved
-    assert await store.retry_delivery("oms", first.event.id, now=NOW + 7)
-    assert not await store.retry_delivery("oms", first.event.id, now=NOW + 7)
+    assert await store.retry_delivery("oms", first.event.id, now=NOW + 7) is DeliveryState.DEAD
+    again = await store.retry_delivery("oms", first.event.id, now=NOW + 7)
+    assert again is DeliveryState.PENDING  # retried already: not dead
+    done = await store.retry_delivery("oms", heads[1].event.id, now=NOW + 7)
+    assert done is DeliveryState.DELIVERED
+    # No such event, or none for this subscriber: no delivery to retry at all.
+    assert await store.retry_delivery("oms", "evt_nobody", now=NOW + 7) is None
+    assert await store.retry_delivery("erp", first.event.id, now=NOW + 7) is None
 
 
 NEWS = sorted(set(Status) - {Status.ACCEPTED})

@@ -73,9 +73,9 @@ async def test_unknown_field_is_rejected_not_dropped(gateway: TestClient[Any, An
         ({"currency": "XYZ"}, "currency", "ISO 4217"),
         ({"language": "xx"}, "language", "ISO 639-1"),
         ({"kind": "b2x"}, "kind", "d2c"),
-        ({"ordered_at": "2026-11-20T10:00:00"}, "ordered_at", "timezone"),
+        ({"ordered_at": "2026-11-20T10:00:00"}, "ordered_at", "time zone"),
         ({"delivery": {"type": "pickup_point"}}, "delivery", "pickup_point_id is required"),
-        ({"not_before": "2026-12-02", "not_after": "2026-12-01"}, "body", "not_before"),
+        ({"not_before": "2026-12-02", "not_after": "2026-12-01"}, "not_after", "not_before"),
     ],
 )
 async def test_invalid_field_is_named_with_its_rule(

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import itertools
+import re
 import threading
 import zlib
 from collections.abc import Coroutine, Iterator
@@ -218,14 +220,30 @@ def _place(url: str, served: Served, logitrail: Any) -> tuple[list[str], list[st
 
 def _aim(case: Case, gateway: Gateway) -> None:
     """Point half of the cases that name an order or a return at one that exists, so that
-    their bodies get past the look-up; the others keep the generated id (nobody's)."""
+    their bodies get past the look-up; the others keep the generated id (nobody's). Give half
+    of the valid idempotency keys a number of their own, so that their bodies get past the
+    key (generated keys repeat: `0`, `00`…); the others may replay or be reused."""
     given = (case.path_parameters or {}).get("id")
-    if given is None:
-        return
-    known = gateway.returns if case.operation.path.startswith("/v1/returns/") else gateway.orders
-    pick = zlib.crc32(repr(given).encode())
-    if pick % 2 == 0:
-        case.path_parameters["id"] = known[pick // 2 % len(known)]
+    if given is not None:
+        known = (
+            gateway.returns if case.operation.path.startswith("/v1/returns/") else gateway.orders
+        )
+        pick = zlib.crc32(repr(given).encode())
+        if pick % 2 == 0:
+            case.path_parameters["id"] = known[pick // 2 % len(known)]
+    key = (case.headers or {}).get("Idempotency-Key")
+    if isinstance(key, str) and KEY.fullmatch(key) and (n := next(_KEYS_GIVEN)) % 2 == 0:
+        case.headers["Idempotency-Key"] = f"{key[:200]}~{n}"
+
+
+_KEYS_GIVEN = itertools.count()
+KEY = re.compile(
+    next(
+        p["schema"]["pattern"]
+        for p in DOCUMENT["paths"]["/v1/orders"]["post"]["parameters"]
+        if p["name"] == "Idempotency-Key"
+    )
+)
 
 
 BEYOND_THE_SCHEMA = frozenset(

@@ -253,12 +253,14 @@ def _metadata_size(value: dict[str, MetadataScalar], info: ValidationInfo) -> An
     # Bounds what one order adds to every list page and to each provider call.
     if from_store(info):
         return value
-    try:
-        size = len(orjson.dumps(value))
-    except orjson.JSONEncodeError:
-        raise ValueError("holds a number outside the 64-bit range") from None
+    size = len(orjson.dumps(value))  # its numbers are in range (`_metadata_value`)
     if size > MAX_METADATA_BYTES:
-        raise ValueError(f"is {size} bytes as JSON; at most {MAX_METADATA_BYTES}")
+        # A size in bytes, which a JSON schema cannot state: its own rule.
+        raise PydanticCustomError(
+            "metadata_size",
+            "is {size} bytes as JSON; at most {limit}",
+            {"size": size, "limit": MAX_METADATA_BYTES},
+        )
     return value
 
 

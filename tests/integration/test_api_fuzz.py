@@ -259,9 +259,10 @@ BEYOND_THE_SCHEMA = frozenset(
 )
 """422 codes of rules about the world, not the request's shape, which no JSON schema can
 state: a schema-valid request may meet one. A `validation` problem is one of them only when
-no error in it names a shape rule (it names `date_window`, a rule between two fields, or a
-rule of the order it refers to: what an order has left to return, a pinned warehouse)."""
-_BETWEEN_FIELDS = frozenset({"date_window", None})
+every error in it names such a rule (`UNSTATED_RULES`)."""
+UNSTATED_RULES = frozenset({"date_window", "metadata_size", None})
+"""`date_window`: between two fields; `metadata_size`: bytes of JSON; no rule: one of the order
+a request refers to (what it has left to return, a pinned warehouse)."""
 
 
 def positive_data_acceptance_but_stated_rules(
@@ -276,7 +277,7 @@ def positive_data_acceptance_but_stated_rules(
         problem = orjson.loads(response.content)
         rules = {e.get("rule") for e in problem.get("errors", [])}
         if problem["code"] in BEYOND_THE_SCHEMA or (
-            problem["code"] == "validation" and rules <= _BETWEEN_FIELDS
+            problem["code"] == "validation" and rules <= UNSTATED_RULES
         ):
             return None
     return positive_data_acceptance(ctx, response, case)

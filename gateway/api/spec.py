@@ -348,6 +348,13 @@ def _query_params(schema: Mapping[str, Any]) -> list[dict[str, Any]]:
         if "description" in prop:
             param["description"] = prop.pop("description")
         prop.pop("title", None)
+        # A query value is text or absent, never null: the model's `None` means absent.
+        if prop.get("default", 0) is None:
+            del prop["default"]
+        if (kept := [b for b in prop.pop("anyOf", []) if b != {"type": "null"}]) and not prop.get(
+            "anyOf"
+        ):
+            prop = {**kept[0], **prop} if len(kept) == 1 else {**prop, "anyOf": kept}
         param["schema"] = prop
         out.append(param)
     return out

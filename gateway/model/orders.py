@@ -7,8 +7,7 @@ provider wire formats live in each provider's `translate.py`.
 
 from __future__ import annotations
 
-import re
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any
@@ -16,12 +15,11 @@ from typing import Annotated, Any
 import orjson
 from pydantic import (
     AfterValidator,
-    AwareDatetime,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
-    PlainSerializer,
+    GetCoreSchemaHandler,
     PlainValidator,
     StrictInt,
     TypeAdapter,
@@ -30,15 +28,22 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 
+from gateway.model.dates import DateOrInstant, Instant, as_date
 from gateway.model.iso import COUNTRIES, CURRENCIES, LANGUAGES
+from gateway.model.money import Money, Percent
 from gateway.model.text import (
     MAX_METADATA_VALUE,
+    METADATA_TEXT,
+    Documented,
     Email,
     MetadataText,
     PostalCode,
+    Shape,
     ShortText,
     Text,
+    Trimmed,
     from_store,
 )
 
@@ -46,70 +51,69 @@ MAX_LINES = 1000
 MAX_QUANTITY = 1_000_000
 """Of one line, of an order or a return."""
 
-# [0-9], not \d: \d also matches other scripts' digits ("١٩"), which providers would receive.
-_DECIMAL = re.compile(r"^[0-9]{1,12}(\.[0-9]{1,6})?$")
-_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
-_PHONE = re.compile(r"^\+?[0-9][0-9 ()\-]{4,24}$")
-_GTIN = re.compile(r"^([0-9]{8}|[0-9]{12}|[0-9]{13}|[0-9]{14})$")
 
-
-class Strict(BaseModel):
-    """Base of every inbound model: unknown fields are an error (422), never dropped."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
-
-
-def _decimal_string(value: Any) -> Any:
-    # Money arrives as a JSON string so that no float ever touches it.
-    if isinstance(value, Decimal):
-        return value
-    if not isinstance(value, str):
-        raise ValueError('must be a decimal string such as "19.90", not a JSON number')
-    if not _DECIMAL.match(value):
-        raise ValueError("must be a non-negative decimal string with at most 6 decimals")
-    return Decimal(value)
-
-
-Money = Annotated[
-    Decimal,
-    BeforeValidator(_decimal_string),
-    PlainSerializer(str, return_type=str, when_used="json"),
-]
-"""A non-negative decimal carried as a string on the wire."""
-
-
-def _utc_instant(value: Any, info: ValidationInfo) -> Any:
-    # Providers and the store convert to UTC: year 1 at +01:00 has no UTC instant.
-    if isinstance(value, datetime) and not from_store(info):
-        try:
-            value.astimezone(UTC)
-        except OverflowError:
-            raise ValueError("must lie between 0001-01-01 and 9999-12-31 in UTC") from None
+def _integral(value: Any) -> Any:
+    # JSON has one kind of number: 2.0 is the integer 2 (as the document's `integer` says).
+    # A string or a boolean is still no number (StrictInt refuses it).
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
     return value
 
 
-Instant = Annotated[AwareDatetime, AfterValidator(_utc_instant)]
-"""A date-time with a time zone that is an instant in UTC's range."""
-DateOrInstant = Annotated[AwareDatetime | date, AfterValidator(_utc_instant)]
-"""A calendar date, or an `Instant` (checked after the union, so a date-time out of range is
-refused, not read as a date)."""
+INTEGRAL = BeforeValidator(_integral)
+"""After a `StrictInt`'s range: an integer, written with or without a zero fraction (`2`,
+`2.0`). (Before the range, pydantic would no longer document the range.)"""
 
 
-def _iso(table: frozenset[str], what: str, upper: bool) -> Any:
-    def check(value: Any) -> Any:
+class Strict(BaseModel):
+    """Base of every inbound model: unknown fields are an error (422), never dropped. Text
+    is trimmed by its type (`gateway.model.text`), which documents what it takes."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _IsoCode(Documented):
+    """One of `table`'s codes, in any case ("fi", "Fi"): stored in the table's case."""
+
+    def __init__(self, table: frozenset[str], what: str, *, upper: bool) -> None:
+        self.table, self.what, self.upper = table, what, upper
+        spelled = ("".join(f"[{c.upper()}{c.lower()}]" for c in code) for code in sorted(table))
+        super().__init__(pattern=f"^(?:{'|'.join(spelled)})$")
+
+    def __get_pydantic_core_schema__(
+        self, source: type[Any], handler: GetCoreSchemaHandler
+    ) -> CoreSchema:
+        return core_schema.no_info_before_validator_function(self._check, handler(source))
+
+    def _check(self, value: Any) -> Any:
         if not isinstance(value, str):
             return value  # pydantic's own type check reports it
-        code = value.upper() if upper else value.lower()
-        if code not in table:
-            raise ValueError(f"{value!r} is not an {what} code")
+        code = value.upper() if self.upper else value.lower()
+        if code not in self.table:
+            raise ValueError(f"{value!r} is not an {self.what} code")
         return code
 
-    return BeforeValidator(check)
 
-
-CountryCode = Annotated[str, _iso(COUNTRIES, "ISO 3166-1 alpha-2 country", upper=True)]
-CurrencyCode = Annotated[str, _iso(CURRENCIES, "ISO 4217 currency", upper=True)]
-LanguageCode = Annotated[str, _iso(LANGUAGES, "ISO 639-1 language", upper=False)]
+CountryCode = Annotated[str, _IsoCode(COUNTRIES, "ISO 3166-1 alpha-2 country", upper=True)]
+CurrencyCode = Annotated[str, _IsoCode(CURRENCIES, "ISO 4217 currency", upper=True)]
+LanguageCode = Annotated[str, _IsoCode(LANGUAGES, "ISO 639-1 language", upper=False)]
+Phone = Annotated[
+    str,
+    Trimmed(
+        None,
+        shape=Shape(
+            r"\+?[0-9][0-9 ()\-]{3,23}[0-9()\-]",
+            "must be a phone number in international format, e.g. +358401234567",
+        ),
+    ),
+]
+Gtin = Annotated[
+    str,
+    Trimmed(None, shape=Shape("[0-9]{8}|[0-9]{12,14}", "must be a GTIN of 8, 12, 13 or 14 digits")),
+]
+"""Format only: the check digit is not enforced because real catalogues (and the design's own
+sample, 06430012345678) carry GTINs whose check digit is wrong, and a provider that cares
+validates it itself."""
 
 
 class Kind(StrEnum):
@@ -134,21 +138,7 @@ class Recipient(Strict):
     last_name: Text
     company: Text | None = None
     email: Email | None = None
-    phone: str | None = None
-
-    @field_validator("email")
-    @classmethod
-    def _email(cls, value: str | None) -> str | None:
-        if value is not None and not _EMAIL.match(value):
-            raise ValueError("must be an e-mail address such as name@example.com")
-        return value
-
-    @field_validator("phone")
-    @classmethod
-    def _phone(cls, value: str | None) -> str | None:
-        if value is not None and not _PHONE.match(value):
-            raise ValueError("must be a phone number in international format, e.g. +358401234567")
-        return value
+    phone: Phone | None = None
 
 
 class Address(Strict):
@@ -160,7 +150,33 @@ class Address(Strict):
     country_code: CountryCode
 
 
+_PICKUP = "PICKUP_POINT"
+
+
 class Delivery(Strict):
+    # The rule of `_pickup_point`, for the document.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {
+                    "properties": {
+                        "type": {"const": DeliveryType.PICKUP_POINT.value},
+                        "pickup_point_id": {"type": "string"},
+                    },
+                    "required": ["type", "pickup_point_id"],
+                },
+                {
+                    "properties": {
+                        "type": {
+                            "enum": [t.value for t in DeliveryType if t.name != "PICKUP_POINT"]
+                        },
+                        "pickup_point_id": {"type": "null"},
+                    }
+                },
+            ]
+        }
+    )
+
     type: DeliveryType = DeliveryType.HOME
     pickup_point_id: ShortText | None = None
     speed: Speed = Speed.STANDARD
@@ -176,39 +192,20 @@ class Delivery(Strict):
 
 class Line(Strict):
     sku: ShortText
-    quantity: Annotated[StrictInt, Field(ge=1, le=MAX_QUANTITY)]
+    quantity: Annotated[StrictInt, Field(ge=1, le=MAX_QUANTITY), INTEGRAL]
     name: Text | None = None
     unit_price: Money | None = None
-    tax_percent: Money | None = None
-    gtin: str | None = None
-    weight_g: Annotated[StrictInt, Field(ge=0, le=10_000_000)] | None = None
+    tax_percent: Percent | None = None
+    gtin: Gtin | None = None
+    weight_g: Annotated[StrictInt, Field(ge=0, le=10_000_000), INTEGRAL] | None = None
     dimensions_mm: (
         tuple[
-            Annotated[StrictInt, Field(ge=0, le=100_000)],
-            Annotated[StrictInt, Field(ge=0, le=100_000)],
-            Annotated[StrictInt, Field(ge=0, le=100_000)],
+            Annotated[StrictInt, Field(ge=0, le=100_000), INTEGRAL],
+            Annotated[StrictInt, Field(ge=0, le=100_000), INTEGRAL],
+            Annotated[StrictInt, Field(ge=0, le=100_000), INTEGRAL],
         ]
         | None
     ) = None
-
-    @field_validator("gtin")
-    @classmethod
-    def _gtin(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        # Format only: the check digit is not enforced because real catalogues (and the
-        # design's own sample, 06430012345678) carry GTINs whose check digit is wrong, and a
-        # provider that cares validates it itself.
-        if not _GTIN.match(value):
-            raise ValueError("must be a GTIN of 8, 12, 13 or 14 digits")
-        return value
-
-    @field_validator("tax_percent")
-    @classmethod
-    def _tax(cls, value: Decimal | None) -> Decimal | None:
-        if value is not None and value > 100:
-            raise ValueError("must be between 0 and 100")
-        return value
 
 
 class RoutePin(Strict):
@@ -220,25 +217,35 @@ class RoutePin(Strict):
 
 MAX_METADATA_KEYS = 50
 MAX_METADATA_BYTES = 16 * 1024
+MAX_METADATA_NUMBER = 2**53 - 1
+"""Metadata numbers lie within ±(2^53 − 1), the range every JSON reader (JavaScript's
+included) reads exactly (RFC 7493)."""
 MetadataScalar = str | int | float | bool | None
 _metadata_string = TypeAdapter(MetadataText)
 
 
 def _metadata_value(value: Any, info: ValidationInfo) -> MetadataScalar:
     # One check for the scalar, so a bad value gets one error, not one per union member.
-    if value is None or isinstance(value, bool | int | float):
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int | float):
+        if not from_store(info) and not -MAX_METADATA_NUMBER <= value <= MAX_METADATA_NUMBER:
+            raise ValueError(f"must be a number between -{MAX_METADATA_NUMBER} and its opposite")
         return value
     if isinstance(value, str):
-        return _metadata_string.validate_python(value.strip(), context=info.context)
+        return _metadata_string.validate_python(value, context=info.context)
     raise ValueError("must be a string, number, boolean or null")
 
 
+_METADATA_VALUE = {
+    "type": ["string", "number", "boolean", "null"],
+    # Each keyword applies to values of its type only: strings, numbers.
+    **METADATA_TEXT.keywords,
+    "minimum": -MAX_METADATA_NUMBER,
+    "maximum": MAX_METADATA_NUMBER,
+}
 MetadataValue = Annotated[
-    MetadataScalar,
-    PlainValidator(_metadata_value),
-    WithJsonSchema(
-        {"type": ["string", "number", "boolean", "null"], "maxLength": MAX_METADATA_VALUE}
-    ),
+    MetadataScalar, PlainValidator(_metadata_value), WithJsonSchema(_METADATA_VALUE)
 ]
 
 
@@ -246,23 +253,33 @@ def _metadata_size(value: dict[str, MetadataScalar], info: ValidationInfo) -> An
     # Bounds what one order adds to every list page and to each provider call.
     if from_store(info):
         return value
-    try:
-        size = len(orjson.dumps(value))
-    except orjson.JSONEncodeError:
-        raise ValueError("holds a number outside the 64-bit range") from None
+    size = len(orjson.dumps(value))  # its numbers are in range (`_metadata_value`)
     if size > MAX_METADATA_BYTES:
-        raise ValueError(f"is {size} bytes as JSON; at most {MAX_METADATA_BYTES}")
+        # A size in bytes, which a JSON schema cannot state: its own rule.
+        raise PydanticCustomError(
+            "metadata_size",
+            "is {size} bytes as JSON; at most {limit}",
+            {"size": size, "limit": MAX_METADATA_BYTES},
+        )
     return value
 
 
 Metadata = Annotated[
     dict[ShortText, MetadataValue],
-    Field(
-        max_length=MAX_METADATA_KEYS,
-        description=f"at most {MAX_METADATA_KEYS} keys of up to 64 characters; string values "
-        f"up to {MAX_METADATA_VALUE} characters; {MAX_METADATA_BYTES} bytes in all as JSON",
-    ),
+    Field(max_length=MAX_METADATA_KEYS),
     AfterValidator(_metadata_size),
+    # Keys as names, not as pydantic's `patternProperties` (which would leave other keys free).
+    WithJsonSchema(
+        {
+            "type": "object",
+            "maxProperties": MAX_METADATA_KEYS,
+            "propertyNames": TypeAdapter(ShortText).json_schema(),
+            "additionalProperties": _METADATA_VALUE,
+            "description": f"at most {MAX_METADATA_KEYS} keys of up to 64 characters; string "
+            f"values up to {MAX_METADATA_VALUE} characters, numbers within "
+            f"±{MAX_METADATA_NUMBER}; {MAX_METADATA_BYTES} bytes in all as JSON",
+        }
+    ),
 ]
 
 
@@ -278,20 +295,23 @@ class CanonicalOrder(Strict):
     delivery: Delivery = Field(default_factory=Delivery)
     lines: Annotated[list[Line], Field(min_length=1, max_length=MAX_LINES)]
     not_before: DateOrInstant | None = None
-    not_after: DateOrInstant | None = None
+    not_after: DateOrInstant | None = Field(
+        default=None, description="not earlier than `not_before` (422 `date_window`)"
+    )
     tags: Annotated[list[ShortText], Field(max_length=50)] = Field(default_factory=list)
     metadata: Metadata = Field(default_factory=dict)
     routing: RoutePin | None = None
 
-    @model_validator(mode="after")
-    def _window(self) -> CanonicalOrder:
-        if (
-            self.not_before is not None
-            and self.not_after is not None
-            and _as_date(self.not_before) > _as_date(self.not_after)
-        ):
-            raise ValueError("not_before must not be later than not_after")
-        return self
+    @field_validator("not_after")
+    @classmethod
+    def _window(cls, value: datetime | date | None, info: ValidationInfo) -> Any:
+        # A rule between two fields, which the document can only describe.
+        before = info.data.get("not_before")
+        if value is not None and before is not None and as_date(before) > as_date(value):
+            raise PydanticCustomError(
+                "date_window", "not_after must not be earlier than not_before"
+            )
+        return value
 
     def total_weight_g(self) -> int | None:
         """Sum of quantity × weight; None when any line's weight is unknown."""
@@ -310,10 +330,6 @@ class CanonicalOrder(Strict):
                 return None
             total += line.unit_price * line.quantity
         return total
-
-
-def _as_date(value: datetime | date) -> date:
-    return value.date() if isinstance(value, datetime) else value
 
 
 class Status(StrEnum):

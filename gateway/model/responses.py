@@ -15,7 +15,7 @@ from gateway.model.history import Source
 from gateway.model.lifecycle import Outcome
 from gateway.model.orders import CanonicalOrder, Phase, Status
 from gateway.model.query import MAX_SEQUENCE, Count, OrderCursor, Since
-from gateway.model.text import ShortText
+from gateway.model.text import ShortText, SubscriberId
 from gateway.store.records import DeliveryState
 
 MAX_PAGE = 200
@@ -102,7 +102,7 @@ class ListOrdersQuery(Closed):
     provider: ShortText | None = None
     updated_since: Since | None = Field(
         default=None,
-        description="ISO-8601 date-time with a time zone, 0001-01-01 to 9999-12-31 in UTC",
+        description="RFC 3339 date-time with a time zone, 0001-01-01 to 9999-12-31 in UTC",
     )
     cursor: OrderCursor | None = Field(
         default=None, description="`next_cursor` of the previous page"
@@ -163,7 +163,7 @@ class PageQuery(Closed):
 
 class DeliveriesQuery(PageQuery):
     state: DeliveryState | None = Field(default=None, description="pending, delivered or dead")
-    subscriber: ShortText | None = None
+    subscriber: SubscriberId | None = None
 
 
 class DeliveryEvent(Closed):

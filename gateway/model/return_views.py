@@ -13,7 +13,7 @@ from gateway.model.history import Source
 from gateway.model.query import Count, ReturnCursor
 from gateway.model.responses import ACTOR, MAX_PAGE, SOURCE
 from gateway.model.returns import CanonicalReturn, Decision, ReturnPhase, ReturnStatus, ReturnType
-from gateway.model.text import ShortText
+from gateway.model.text import OrderId
 
 
 class _Closed(BaseModel):
@@ -68,7 +68,7 @@ class ReturnList(_Closed):
 class ListReturnsQuery(_Closed):
     """Query parameters of `GET /v1/returns`."""
 
-    order_id: ShortText | None = None
+    order_id: OrderId | None = None
     status: ReturnStatus | None = None
     cursor: ReturnCursor | None = Field(
         default=None, description="`next_cursor` of the previous page"

@@ -10,10 +10,10 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import Field, StrictInt, StringConstraints
+from pydantic import Field, StrictInt
 
-from gateway.model.orders import MAX_LINES, MAX_QUANTITY, Strict
-from gateway.model.text import ULID_PATTERN, LongText, ShortText
+from gateway.model.orders import INTEGRAL, MAX_LINES, MAX_QUANTITY, Strict
+from gateway.model.text import LongText, OrderId, ShortText
 
 
 class ReturnType(StrEnum):
@@ -25,11 +25,11 @@ class ReturnType(StrEnum):
 
 class ReturnLine(Strict):
     sku: ShortText
-    quantity: Annotated[StrictInt, Field(ge=1, le=MAX_QUANTITY)]
+    quantity: Annotated[StrictInt, Field(ge=1, le=MAX_QUANTITY), INTEGRAL]
 
 
 class CanonicalReturn(Strict):
-    order_id: Annotated[str, StringConstraints(pattern=f"^ord_{ULID_PATTERN}$")]
+    order_id: OrderId
     external_id: ShortText | None = None
     """The merchant's own reference (RMA number); unique per client when given."""
     type: ReturnType = ReturnType.CUSTOMER_RETURN

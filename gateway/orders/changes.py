@@ -19,9 +19,10 @@ from typing import Annotated, Any
 
 import orjson
 import structlog
-from pydantic import Field, ValidationError
+from pydantic import ConfigDict, Field, ValidationError, field_validator
 
 from gateway.model.clients import Client
+from gateway.model.dates import DateOrInstant
 from gateway.model.history import Source
 from gateway.model.lifecycle import FINAL
 from gateway.model.orders import (
@@ -29,7 +30,6 @@ from gateway.model.orders import (
     OPEN_PHASES,
     Address,
     CanonicalOrder,
-    DateOrInstant,
     Line,
     Phase,
     Recipient,
@@ -49,6 +49,20 @@ SETTLE_S = 2.0
 """How long a cancel or change waits for a submission running in this process to settle."""
 
 
+_PRESENT = ("recipient", "address", "lines")
+
+
+def _documented(schema: dict[str, Any]) -> None:
+    # At least one part; a part every order has is never null (`_present`): leave it out to
+    # keep it. So neither null nor its default is anything a client may send.
+    schema["minProperties"] = 1
+    for name in _PRESENT:
+        prop = schema["properties"][name]
+        prop.pop("default", None)
+        (given,) = [b for b in prop.pop("anyOf") if b != {"type": "null"}]
+        prop.update(given)
+
+
 class OrderChange(Strict):
     """`PATCH /v1/orders/{id}`: the parts of an order that may change; omitted ones stay.
 
@@ -56,11 +70,20 @@ class OrderChange(Strict):
     be changed after submission: naming one is `422 field-immutable`, the field in `loc`.
     """
 
+    model_config = ConfigDict(json_schema_extra=_documented)
+
     recipient: Recipient | None = None
     address: Address | None = None
     lines: Annotated[list[Line], Field(min_length=1, max_length=MAX_LINES)] | None = None
     not_before: DateOrInstant | None = None
     not_after: DateOrInstant | None = None
+
+    @field_validator(*_PRESENT, mode="before")
+    @classmethod
+    def _present(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("must not be null: leave it out to keep it as it is")
+        return value
 
 
 IMMUTABLE_FIELDS = frozenset(CanonicalOrder.model_fields) - frozenset(OrderChange.model_fields)

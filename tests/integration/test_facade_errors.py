@@ -73,9 +73,9 @@ async def test_unknown_field_is_rejected_not_dropped(gateway: TestClient[Any, An
         ({"currency": "XYZ"}, "currency", "ISO 4217"),
         ({"language": "xx"}, "language", "ISO 639-1"),
         ({"kind": "b2x"}, "kind", "d2c"),
-        ({"ordered_at": "2026-11-20T10:00:00"}, "ordered_at", "timezone"),
+        ({"ordered_at": "2026-11-20T10:00:00"}, "ordered_at", "time zone"),
         ({"delivery": {"type": "pickup_point"}}, "delivery", "pickup_point_id is required"),
-        ({"not_before": "2026-12-02", "not_after": "2026-12-01"}, "body", "not_before"),
+        ({"not_before": "2026-12-02", "not_after": "2026-12-01"}, "not_after", "not_before"),
     ],
 )
 async def test_invalid_field_is_named_with_its_rule(
@@ -265,3 +265,23 @@ async def test_request_id_is_generated_when_absent_or_unsafe(gateway: TestClient
     assert unsafe.headers["X-Request-ID"] != "a b\tc"
     assert problem.status == 401
     assert problem.headers["X-Request-ID"]
+
+
+async def test_a_whole_number_written_with_a_zero_fraction_is_that_integer(
+    gateway: TestClient[Any, Any],
+) -> None:
+    """JSON has one kind of number, and the document says `integer`: 2.0 is 2 (a string or a
+    fraction is still refused)."""
+    body = order("WHOLE-1")
+    body["lines"][0].update(quantity=2.0, weight_g=180.0)
+    status, created = await _post(gateway, body, key="whole-1")
+    assert status == 201, created
+    assert (created["order"]["lines"][0]["quantity"], created["order"]["lines"][0]["weight_g"]) == (
+        2,
+        180,
+    )
+    for bad in (2.5, "2", True):
+        body["lines"][0]["quantity"] = bad
+        status, problem = await _post(gateway, body, key=f"whole-{bad}")
+        assert status == 422, (bad, problem)
+        assert _locs(problem) == ["lines[0].quantity"]

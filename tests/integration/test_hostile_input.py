@@ -291,6 +291,8 @@ async def test_a_date_time_without_a_utc_instant_is_a_422_naming_it(
         ({"k" * 65: "v"}, "metadata", "at most 64"),
         ({f"key-{i:02}": "ä" * 200 for i in range(40)}, "metadata", "at most 16384"),
         ({"cart": ["c-77"]}, "metadata.cart", "string, number, boolean or null"),
+        ({"big": 2**53}, "metadata.big", "between -9007199254740991"),
+        ({"big": -1e300}, "metadata.big", "between -9007199254740991"),
     ],
 )
 async def test_metadata_over_its_limits_is_a_422_naming_where(
@@ -307,7 +309,8 @@ async def test_metadata_over_its_limits_is_a_422_naming_where(
 async def test_metadata_at_its_limits_is_accepted(gateway: Gateway) -> None:
     # 50 keys, values of 500 characters: 16 KiB allows 32 of them; the rest are short.
     metadata: dict[str, Any] = {f"k{i:02}": "v" * 500 for i in range(30)}
-    metadata.update({f"n{i:02}": i for i in range(19)})
+    metadata.update({f"n{i:02}": i for i in range(17)})
+    metadata.update({"max": 2**53 - 1, "min": -(2**53 - 1)})
     metadata["k" * 64] = None
     assert len(orjson.dumps(metadata)) <= 16 * 1024
     created = await _submit(gateway, order("META-2", metadata=metadata))

@@ -1,26 +1,24 @@
-"""Inbound provider webhook events (migration 002), mixed into `SqliteStore`: stored once per
-(provider, event id) before the gateway answers, applied later."""
+"""Inbound provider webhook events (migration 002): stored once per (provider, event id)
+before the gateway answers, applied later, purged once finished."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from contextlib import AbstractAsyncContextManager
-from typing import Any
+from collections.abc import Sequence
 
 import orjson
 
-from gateway.model.orders import Status
-from gateway.store.group_commit import Statements
+from gateway.store.dialect import Runner
 from gateway.store.records import StoredEvent
+from gateway.store.rows import STORED_EVENT_COLUMNS, stored_event
 
 
-class SqliteInbound:
-    _tx: Callable[[], AbstractAsyncContextManager[Statements]]
-    _read: Callable[..., Any]
+class SqlInbound:
+    def __init__(self, db: Runner) -> None:
+        self._db = db
 
     async def record_event(self, event: StoredEvent, *, now: float) -> bool:
-        async with self._tx() as db:
-            cur = await db.execute(
+        async with self._db.autocommit() as tx:
+            stored = await tx.execute(
                 "INSERT INTO webhook_events (provider, event_id, topic, provider_order_id,"
                 " status, raw_status, received_at, tracking_code, tracking_url, shipment_ids)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -38,42 +36,29 @@ class SqliteInbound:
                     orjson.dumps(list(event.shipment_ids)).decode(),
                 ),
             )
-            return cur.rowcount == 1
+        return stored == 1
 
     async def unapplied_events(self, *, limit: int, max_attempts: int) -> Sequence[StoredEvent]:
-        rows = await self._read(
-            "SELECT * FROM webhook_events WHERE applied_at IS NULL AND attempts < ?"
+        rows = await self._db.reads.fetch_all(
+            f"SELECT {STORED_EVENT_COLUMNS} FROM webhook_events"
+            " WHERE applied_at IS NULL AND attempts < ?"
             " ORDER BY received_at LIMIT ?",
             (max_attempts, limit),
         )
-        return [
-            StoredEvent(
-                r["provider"],
-                r["event_id"],
-                r["topic"],
-                r["provider_order_id"],
-                Status(r["status"]) if r["status"] else None,
-                r["raw_status"],
-                r["attempts"],
-                r["tracking_code"],
-                r["tracking_url"],
-                tuple(orjson.loads(r["shipment_ids"])) if r["shipment_ids"] else (),
-            )
-            for r in rows
-        ]
+        return [stored_event(r) for r in rows]
 
     async def finish_event(
         self, provider: str, event_id: str, *, now: float, error: str | None = None
     ) -> None:
-        async with self._tx() as db:
+        async with self._db.autocommit() as tx:
             if error is None:
-                await db.execute(
+                await tx.execute(
                     "UPDATE webhook_events SET applied_at = ?, last_error = NULL"
                     " WHERE provider = ? AND event_id = ?",
                     (now, provider, event_id),
                 )
             else:
-                await db.execute(
+                await tx.execute(
                     "UPDATE webhook_events SET attempts = attempts + 1, last_error = ?"
                     " WHERE provider = ? AND event_id = ?",
                     (error, provider, event_id),
@@ -84,14 +69,15 @@ class SqliteInbound:
     ) -> int:
         purged = 0
         while True:
-            # Statements run on the event loop (group_commit.py): small batches keep it free.
-            async with self._tx() as db:
-                cur = await db.execute(
-                    "DELETE FROM webhook_events WHERE rowid IN (SELECT rowid FROM webhook_events"
-                    " WHERE received_at < ? AND (applied_at IS NOT NULL OR attempts >= ?)"
-                    " LIMIT ?)",
+            # Small batches: SQLite runs statements on the event loop (`group_commit.py`), and
+            # PostgreSQL holds the rows' locks until each batch commits.
+            async with self._db.autocommit() as tx:
+                count = await tx.execute(
+                    "DELETE FROM webhook_events WHERE (provider, event_id) IN"
+                    " (SELECT provider, event_id FROM webhook_events WHERE received_at < ?"
+                    " AND (applied_at IS NOT NULL OR attempts >= ?) LIMIT ?)",
                     (before, max_attempts, batch),
                 )
-            purged += cur.rowcount
-            if cur.rowcount < batch:
+            purged += count
+            if count < batch:
                 return purged

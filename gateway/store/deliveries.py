@@ -162,8 +162,9 @@ class SqlDeliveries:
                 " (SELECT seq FROM events WHERE created_at < ? AND seq <= ?)",
                 (cutoff, floor),
             )
+            # EXCEPT, not a subquery per event: deliveries has no index on seq alone.
             return await tx.execute(
-                "DELETE FROM events WHERE created_at < ? AND seq <= ?"
-                " AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.seq = events.seq)",
+                "DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE created_at < ?"
+                " AND seq <= ? EXCEPT SELECT seq FROM deliveries)",
                 (cutoff, floor),
             )

@@ -9,7 +9,11 @@ import orjson
 
 from gateway.store.dialect import Runner
 from gateway.store.records import StoredEvent
-from gateway.store.rows import STORED_EVENT_COLUMNS, stored_event
+from gateway.store.rows import STORED_EVENT_COLUMNS, insert_sql, names, stored_event
+
+_COLUMNS = [name for name in names(StoredEvent) if name != "attempts"]
+"""What is stored of an event as it arrives: it has no attempt yet."""
+_INSERT = insert_sql("webhook_events", [*_COLUMNS, "received_at"])
 
 
 class SqlInbound:
@@ -17,24 +21,12 @@ class SqlInbound:
         self._db = db
 
     async def record_event(self, event: StoredEvent, *, now: float) -> bool:
+        values = {name: getattr(event, name) for name in _COLUMNS}
+        values["shipment_ids"] = orjson.dumps(list(event.shipment_ids)).decode()
         async with self._db.autocommit() as tx:
             stored = await tx.execute(
-                "INSERT INTO webhook_events (provider, event_id, topic, provider_order_id,"
-                " status, raw_status, received_at, tracking_code, tracking_url, shipment_ids)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT (provider, event_id) DO NOTHING",
-                (
-                    event.provider,
-                    event.event_id,
-                    event.topic,
-                    event.provider_order_id,
-                    event.status,
-                    event.raw_status,
-                    now,
-                    event.tracking_code,
-                    event.tracking_url,
-                    orjson.dumps(list(event.shipment_ids)).decode(),
-                ),
+                f"{_INSERT} ON CONFLICT (provider, event_id) DO NOTHING",
+                (*values.values(), now),
             )
         return stored == 1
 

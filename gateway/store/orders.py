@@ -23,17 +23,13 @@ from gateway.store.records import (
     QueueStats,
     Transition,
 )
-from gateway.store.rows import ORDER_COLUMNS, names, order_row
+from gateway.store.rows import ORDER_COLUMNS, QUEUED, insert_sql, names, order_row
 
 _OPEN = sql_list(OPEN_PHASES)
 _NATURAL_KEY = "orders_client_external_id"
 """The unique index of (client_id, external_id) over orders not superseded (migration 007)."""
 _NEW_COLUMNS = names(NewOrder)
-_INSERT = (
-    f"INSERT INTO orders ({', '.join(_NEW_COLUMNS)}, next_attempt_at, lease_owner, lease_until,"
-    f" created_at, updated_at) VALUES ({', '.join('?' for _ in _NEW_COLUMNS)}, ?, ?, ?, ?, ?)"
-    f" RETURNING {ORDER_COLUMNS}"
-)
+_INSERT = f"{insert_sql('orders', [*_NEW_COLUMNS, *QUEUED])} RETURNING {ORDER_COLUMNS}"
 _SUPERSEDE = (
     "UPDATE orders SET superseded_by = ?, updated_at = ? WHERE id = ?"
     f" AND status = '{Status.REJECTED}' AND superseded_by IS NULL"
@@ -148,21 +144,12 @@ class SqlOrders:
 
     async def history(self, order_id: str) -> Sequence[HistoryEntry]:
         rows = await self._db.reads.fetch_all(
-            "SELECT status, source, actor, detail, at, outcome FROM order_history"
+            "SELECT status, source, actor, at, detail, outcome FROM order_history"
             " WHERE order_id = ? ORDER BY seq",
             (order_id,),
         )
-        return [
-            HistoryEntry(
-                Status(r["status"]),
-                r["source"],
-                r["actor"],
-                self._d.from_db(r["at"]),
-                r["detail"],
-                Outcome(r["outcome"]),
-            )
-            for r in rows
-        ]
+        at = self._d.from_db
+        return [HistoryEntry(Status(r[0]), r[1], r[2], at(r[3]), r[4], Outcome(r[5])) for r in rows]
 
     async def queue_stats(self, *, now: float) -> dict[str, QueueStats]:
         rows = await self._db.reads.fetch_all(

@@ -25,18 +25,14 @@ from gateway.store.dialect import Dialect, Row, Runner, Tx, sql_list
 from gateway.store.leases import Leases
 from gateway.store.outbox import append_event
 from gateway.store.records import NewReturn, ReturnFilter, ReturnHistoryEntry, ReturnRow, ReturnStep
-from gateway.store.rows import RETURN_COLUMNS, names, return_row
+from gateway.store.rows import QUEUED, RETURN_COLUMNS, insert_sql, names, return_row
 
 _FINAL = sql_list(FINAL_RETURN_STATUSES)
 _NOT_TAKING = sql_list(NOT_TAKING)
 _NATURAL_KEY = "returns_external_id"
 _NEW_COLUMNS = names(NewReturn)
-_INSERT = (
-    f"INSERT INTO returns ({', '.join(_NEW_COLUMNS)}, status, phase, next_attempt_at,"
-    " lease_owner, lease_until, created_at, updated_at)"
-    f" VALUES ({', '.join('?' for _ in _NEW_COLUMNS)}, ?, ?, ?, ?, ?, ?, ?)"
-    f" RETURNING {RETURN_COLUMNS}"
-)
+_INSERT = insert_sql("returns", [*_NEW_COLUMNS, "status", "phase", *QUEUED])
+_INSERT += f" RETURNING {RETURN_COLUMNS}"
 
 
 class SqlReturns:
@@ -62,18 +58,10 @@ class SqlReturns:
             async with self._db.transaction() as tx:
                 values = {name: getattr(ret, name) for name in _NEW_COLUMNS}
                 values["body"] = await _take_back(tx, d, ret)
+                accepted = (ReturnStatus.ACCEPTED, ReturnPhase.PENDING, now)
                 row = await tx.fetch_one(
                     _INSERT,
-                    (
-                        *values.values(),
-                        ReturnStatus.ACCEPTED,
-                        ReturnPhase.PENDING,
-                        now,
-                        lease_owner,
-                        lease_until,
-                        stamp,
-                        stamp,
-                    ),
+                    (*values.values(), *accepted, lease_owner, lease_until, stamp, stamp),
                 )
                 assert row is not None
                 api = (Source.API, ret.client_id)
@@ -133,20 +121,12 @@ class SqlReturns:
 
     async def return_history(self, return_id: str) -> Sequence[ReturnHistoryEntry]:
         rows = await self._db.reads.fetch_all(
-            "SELECT status, source, actor, detail, at FROM return_history WHERE return_id = ?"
+            "SELECT status, source, actor, at, detail FROM return_history WHERE return_id = ?"
             " ORDER BY seq",
             (return_id,),
         )
-        return [
-            ReturnHistoryEntry(
-                ReturnStatus(r["status"]),
-                r["source"],
-                r["actor"],
-                self._d.from_db(r["at"]),
-                r["detail"],
-            )
-            for r in rows
-        ]
+        at = self._d.from_db
+        return [ReturnHistoryEntry(ReturnStatus(r[0]), r[1], r[2], at(r[3]), r[4]) for r in rows]
 
     async def open_returns(self, *, limit: int, checked_before: float) -> Sequence[ReturnRow]:
         rows = await self._db.reads.fetch_all(

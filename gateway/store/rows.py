@@ -3,6 +3,7 @@ conversions of what a column stores as text (JSON, a timestamp on SQLite, an enu
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import fields
 from typing import Any
 
@@ -20,6 +21,12 @@ def names(record: Any) -> list[str]:
     return [f.name for f in fields(record)]
 
 
+def insert_sql(table: str, columns: Sequence[str]) -> str:
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})"
+
+
+QUEUED = ["next_attempt_at", "lease_owner", "lease_until", "created_at", "updated_at"]
+"""What a new order or return is stored with besides its own fields: due, maybe leased."""
 ORDER_COLUMNS = ", ".join(names(OrderRow))
 RETURN_COLUMNS = ", ".join(names(ReturnRow))
 _EVENT_FIELDS = names(EventRow)

@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 
 from gateway.model.events import return_event
-from gateway.model.history import Source
+from gateway.model.history import Cause, Source
 from gateway.model.returnable import NOT_TAKING, take_back_json
 from gateway.model.returns import (
     FINAL_RETURN_STATUSES,
@@ -58,14 +58,12 @@ class SqlReturns:
             async with self._db.transaction() as tx:
                 values = {name: getattr(ret, name) for name in _NEW_COLUMNS}
                 values["body"] = await _take_back(tx, d, ret)
-                accepted = (ReturnStatus.ACCEPTED, ReturnPhase.PENDING, now)
+                values |= {"status": ReturnStatus.ACCEPTED, "phase": ReturnPhase.PENDING}
                 row = await tx.fetch_one(
-                    _INSERT,
-                    (*values.values(), *accepted, lease_owner, lease_until, stamp, stamp),
+                    _INSERT, (*values.values(), now, lease_owner, lease_until, stamp, stamp)
                 )
                 assert row is not None
-                api = (Source.API, ret.client_id)
-                await _record(tx, d, row, None, api, detail=None, at=at)
+                await _record(tx, d, row, Cause(Source.API, ret.client_id, None), at=at)
                 if idempotency is not None:
                     await tx.execute(
                         "UPDATE idempotency SET order_id = ? WHERE client_id = ? AND key = ?",
@@ -179,10 +177,8 @@ class SqlReturns:
             if row is None:
                 raise LeaseLost(return_id)
             if status is not None or step.event is not None:
-                who = (step.source, step.actor)
-                await _record(
-                    tx, d, row, previous, who, detail=step.detail, at=at, event_type=step.event
-                )
+                cause = Cause(step.source, step.actor, step.detail)
+                await _record(tx, d, row, cause, previous=previous, at=at, event_type=step.event)
         return return_row(row, d)
 
 
@@ -230,28 +226,26 @@ async def _record(
     tx: Tx,
     d: Dialect,
     row: Row,
-    previous: ReturnStatus | None,
-    who: tuple[str, str],
+    cause: Cause,
     *,
-    detail: str | None,
+    previous: ReturnStatus | None = None,
     at: datetime,
     event_type: str | None = None,
 ) -> None:
     """The return's history entry (its status as `row` holds it) and its event (the new
-    status, or `event_type`: what was done to it); `who` is (source, actor)."""
+    status, or `event_type`: what was done to it)."""
     await tx.execute(
         "INSERT INTO return_history (return_id, seq, status, source, actor, detail, at)"
         " SELECT ?, COALESCE(MAX(seq), 0) + 1, ?, ?, ?, ?, ? FROM return_history"
         " WHERE return_id = ?",
-        (row["id"], row["status"], *who, detail, d.to_db(at), row["id"]),
+        (row["id"], row["status"], cause.source, cause.actor, cause.detail, d.to_db(at), row["id"]),
     )
-    source, actor = who
     event = return_event(
         return_row(row, d),
         previous_status=previous,
-        source=source,
-        actor=actor,
-        detail=detail,
+        source=cause.source,
+        actor=cause.actor,
+        detail=cause.detail,
         event_type=event_type,
     )
     await append_event(tx, d, event, now=at.timestamp())

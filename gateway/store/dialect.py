@@ -8,7 +8,7 @@ second connection) and `postgres.PostgresRunner` (an asyncpg pool).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Any, Literal, Protocol
@@ -26,9 +26,9 @@ def sql_list(values: Iterable[str]) -> str:
 class Row(Protocol):
     """A result row: by column name or position (`sqlite3.Row`, `asyncpg.Record`)."""
 
-    def keys(self) -> Iterable[str]: ...
-
     def __getitem__(self, key: Any, /) -> Any: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
 
 
 class Reads(Protocol):
@@ -45,6 +45,10 @@ class Tx(Reads, Protocol):
         ...
 
     async def execute_many(self, sql: str, rows: Iterable[Sequence[Any]]) -> None: ...
+
+    async def insert(self, sql: str, args: Sequence[Any], *, key: str) -> int:
+        """Insert one row; the `key` the database gave it (an integer primary key)."""
+        ...
 
 
 class Dialect(Protocol):

@@ -62,6 +62,12 @@ class Statements:
     async def execute_many(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         self._conn.executemany(sql, rows)
 
+    async def insert(self, sql: str, args: Sequence[Any], *, key: str) -> int:
+        # The rowid: `key` is the table's INTEGER PRIMARY KEY (cheaper than RETURNING).
+        rowid = self._conn.execute(sql, args).lastrowid
+        assert rowid is not None
+        return rowid
+
     async def fetch_one(self, sql: str, args: Sequence[Any] = ()) -> sqlite3.Row | None:
         rows = self._conn.execute(sql, args).fetchall()
         return rows[0] if rows else None

@@ -24,9 +24,9 @@ async def append_event(tx: Tx, d: Dialect, event: NewEvent, *, now: float) -> Ev
     at = datetime.fromtimestamp(now, UTC)
     await d.lock(tx, "outbox")
     event_id = "evt_" + ulid(now)
-    row = await tx.fetch_one(
+    seq = await tx.insert(
         "INSERT INTO events (id, client_id, type, subject, data, created_at)"
-        " VALUES (?, ?, ?, ?, ?, ?) RETURNING seq",
+        " VALUES (?, ?, ?, ?, ?, ?)",
         (
             event_id,
             event.client_id,
@@ -35,9 +35,9 @@ async def append_event(tx: Tx, d: Dialect, event: NewEvent, *, now: float) -> Ev
             orjson.dumps(event.data).decode(),
             d.to_db(at),
         ),
+        key="seq",
     )
-    assert row is not None
-    return EventRow(row[0], event_id, event.client_id, event.type, event.subject, event.data, at)
+    return EventRow(seq, event_id, event.client_id, event.type, event.subject, event.data, at)
 
 
 class SqlOutbox:

@@ -106,6 +106,9 @@ class PgTx:
     async def execute_many(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         await self._conn.executemany(numbered(sql), rows)
 
+    async def insert(self, sql: str, args: Sequence[Any], *, key: str) -> int:
+        return int(await self._conn.fetchval(numbered(f"{sql} RETURNING {key}"), *args))
+
     async def fetch_one(self, sql: str, args: Sequence[Any] = ()) -> Any:
         return await self._conn.fetchrow(numbered(sql), *args)
 

@@ -1,5 +1,6 @@
-"""Result rows as the records of `records.py`: the columns a query selects for each, and the
-conversions of what a column stores as text (JSON, a timestamp on SQLite, an enum)."""
+"""Result rows as the records of `records.py`: the columns a query selects for each (in the
+order of the record's fields), and the conversions of what a column stores as text (JSON, a
+timestamp on SQLite, an enum)."""
 
 from __future__ import annotations
 
@@ -27,11 +28,14 @@ def insert_sql(table: str, columns: Sequence[str]) -> str:
 
 QUEUED = ["next_attempt_at", "lease_owner", "lease_until", "created_at", "updated_at"]
 """What a new order or return is stored with besides its own fields: due, maybe leased."""
-ORDER_COLUMNS = ", ".join(names(OrderRow))
-RETURN_COLUMNS = ", ".join(names(ReturnRow))
+_ORDER_FIELDS = names(OrderRow)
+_RETURN_FIELDS = names(ReturnRow)
+_STORED_EVENT_FIELDS = names(StoredEvent)
+ORDER_COLUMNS = ", ".join(_ORDER_FIELDS)
+RETURN_COLUMNS = ", ".join(_RETURN_FIELDS)
 _EVENT_FIELDS = names(EventRow)
 EVENT_COLUMNS = ", ".join(_EVENT_FIELDS)
-STORED_EVENT_COLUMNS = ", ".join(names(StoredEvent))
+STORED_EVENT_COLUMNS = ", ".join(_STORED_EVENT_FIELDS)
 DELIVERY_SELECT = (
     "SELECT d.subscriber, d.state, d.attempts, d.next_attempt_at, d.last_status, d.last_error,"
     " d.delivered_at, e.seq, e.id, e.client_id, e.type, e.subject, e.data, e.created_at"
@@ -46,7 +50,7 @@ def _json(text: str | None) -> Any:
 def order_row(r: Row, d: Dialect) -> OrderRow:
     return OrderRow(
         **{
-            **dict(r),
+            **dict(zip(_ORDER_FIELDS, r, strict=True)),
             "status": Status(r["status"]),
             "phase": Phase(r["phase"]),
             "last_error": _json(r["last_error"]),
@@ -60,7 +64,7 @@ def order_row(r: Row, d: Dialect) -> OrderRow:
 def return_row(r: Row, d: Dialect) -> ReturnRow:
     return ReturnRow(
         **{
-            **dict(r),
+            **dict(zip(_RETURN_FIELDS, r, strict=True)),
             "status": ReturnStatus(r["status"]),
             "decision": Decision(r["decision"]) if r["decision"] else None,
             "phase": ReturnPhase(r["phase"]),
@@ -97,7 +101,7 @@ def delivery_row(r: Row, d: Dialect) -> DeliveryRow:
 def stored_event(r: Row) -> StoredEvent:
     return StoredEvent(
         **{
-            **dict(r),
+            **dict(zip(_STORED_EVENT_FIELDS, r, strict=True)),
             "status": Status(r["status"]) if r["status"] else None,
             "shipment_ids": tuple(_json(r["shipment_ids"]) or ()),
         }

@@ -34,12 +34,12 @@ from pydantic import (
 )
 
 from gateway.config_checks import (
-    ConfigProblem,
     client_keys,
     cross_references,
     route_references,
     subscriber_secrets,
 )
+from gateway.errors import ConfigError, ConfigProblem
 from gateway.model.text import SUBSCRIBER_ID_PATTERN
 from gateway.routing.rules import RoutingSettings
 
@@ -346,12 +346,6 @@ class Secrets(Mapping[str, SecretStr]):
 Settings.model_rebuild()
 
 
-class ConfigError(Exception):
-    def __init__(self, problems: list[ConfigProblem]) -> None:
-        super().__init__("\n".join(str(p) for p in problems))
-        self.problems = problems
-
-
 def load(
     path: str | Path,
     environ: Mapping[str, str] | None = None,
@@ -382,7 +376,8 @@ def parse(
     secrets_under: Collection[str] | None = None,
 ) -> Settings:
     """Validate an already-decoded config mapping against `environ` (see `load`)."""
-    from gateway.providers.base import UnknownProvider, load_spec  # noqa: PLC0415 (cycle)
+    from gateway.errors import UnknownProvider  # noqa: PLC0415 (cycle)
+    from gateway.providers.base import load_spec  # noqa: PLC0415 (cycle)
 
     problems: list[ConfigProblem] = []
     raw = dict(data)

@@ -6,7 +6,7 @@ block (see `load_spec`), so adding a provider touches no other module. The packa
 `translate.py` (pure wire mapping and the status table), `adapter.py` (the only I/O), and its
 settings model, a subclass of `gateway.config.ProviderSettings`.
 
-Errors are the tree in `gateway.providers.errors`, re-exported here.
+Its errors are the provider branch of the tree in `gateway.errors`.
 """
 
 from __future__ import annotations
@@ -16,24 +16,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from gateway.errors import FieldError, UnknownProvider
 from gateway.model.orders import CanonicalOrder, Status
 from gateway.model.returns import CanonicalReturn, Decision, ReturnStatus
 from gateway.observability.metrics import Metrics
-from gateway.providers.errors import (
-    CircuitOpen,
-    ConfigurationError,
-    Conflict,
-    FieldError,
-    Forbidden,
-    Invalid,
-    Locked,
-    NotFound,
-    ProviderError,
-    RateLimited,
-    Unauthorized,
-    Unavailable,
-    error_for_status,
-)
+from gateway.providers.errors import error_for_status
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -43,31 +30,17 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Capabilities",
-    "CircuitOpen",
-    "ConfigurationError",
-    "Conflict",
-    "FieldError",
-    "Forbidden",
-    "Invalid",
-    "Locked",
-    "NotFound",
     "Provider",
     "ProviderContext",
-    "ProviderError",
     "ProviderEvent",
     "ProviderOrder",
     "ProviderReturn",
     "ProviderSpec",
     "ProviderState",
-    "RateLimited",
     "ReturnSubmission",
     "ReturnsProvider",
     "StockSnapshot",
     "Submission",
-    "Unauthorized",
-    "Unavailable",
-    "WebhookRejected",
-    "WebhookTooLarge",
     "error_for_status",
     "load_spec",
     "returns_of",
@@ -132,14 +105,6 @@ class ProviderEvent:
     tracking_code: str | None = None
     tracking_url: str | None = None
     shipment_ids: tuple[str, ...] = ()
-
-
-class WebhookRejected(Exception):
-    """A delivery that is not authentic (bad or missing signature/token): answer 401."""
-
-
-class WebhookTooLarge(Exception):
-    """A delivery carrying more events than the provider sends in one: answer 413, store none."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -336,10 +301,6 @@ class ProviderSpec:
     sandbox: Callable[[ProviderSettings, Secrets, ProviderContext], web.Application] | None = None
     """Builds the in-process simulator served under `/_sandbox/<name>` when enabled; it gets
     the gateway's own URL to send webhooks back to."""
-
-
-class UnknownProvider(LookupError):
-    pass
 
 
 def load_spec(name: str) -> ProviderSpec:

@@ -7,14 +7,8 @@ the next provider call" holds by construction.
 
 from __future__ import annotations
 
-from gateway.store.base import (
-    LeaseLost,
-    OrderExists,
-    ProviderOrderTaken,
-    ReturnExists,
-    Store,
-    StoreUnavailable,
-)
+from gateway.errors import StoreUnavailable
+from gateway.store.base import Store
 from gateway.store.records import (
     Begin,
     BeginOutcome,
@@ -41,22 +35,17 @@ __all__ = [
     "DeliveryRow",
     "DeliveryState",
     "HistoryEntry",
-    "LeaseLost",
     "NewOrder",
     "NewReturn",
-    "OrderExists",
     "OrderFilter",
     "OrderRow",
     "ProviderFacts",
-    "ProviderOrderTaken",
     "QueueStats",
-    "ReturnExists",
     "ReturnFilter",
     "ReturnHistoryEntry",
     "ReturnRow",
     "ReturnStep",
     "Store",
-    "StoreUnavailable",
     "StoredEvent",
     "Transition",
     "open_store",

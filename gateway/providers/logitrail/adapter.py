@@ -17,13 +17,12 @@ import aiohttp
 import structlog
 
 from gateway.config import Secrets, resolve_url
+from gateway.errors import Conflict, FieldError, ProviderError, Unavailable
 from gateway.model.orders import Status
 from gateway.model.returns import Decision
 from gateway.providers.base import (
     Capabilities,
-    Conflict,
     ProviderContext,
-    ProviderError,
     ProviderEvent,
     ProviderOrder,
     ProviderReturn,
@@ -31,10 +30,8 @@ from gateway.providers.base import (
     ReturnSubmission,
     StockSnapshot,
     Submission,
-    Unavailable,
     error_for_status,
 )
-from gateway.providers.errors import FieldError
 from gateway.providers.logitrail import translate, webhooks
 from gateway.providers.logitrail.returns import LogitrailReturns
 from gateway.providers.logitrail.settings import LogitrailSettings

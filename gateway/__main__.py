@@ -19,11 +19,12 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from gateway.config import Settings, env_flag, load
+from gateway.config import Settings, env_flag
+from gateway.config_load import load
 from gateway.errors import ConfigError, ConfigProblem
 from gateway.observability.logging import configure
 
-# Which `*_env` keys each command resolves (None: every one); see `config.load`.
+# Which `*_env` keys each command resolves (None: every one); see `config_load.load`.
 SECRETS_USED: dict[str, Collection[str] | None] = {
     "serve": None,
     "route": (),

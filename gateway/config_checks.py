@@ -2,7 +2,7 @@
 
 A routing rule naming a provider or warehouse that is not configured, duplicate client or
 subscriber ids, two clients with one key, several replicas on one SQLite file, a subscriber
-secret that is not a Standard Webhooks key. `config.parse` runs them all and reports every
+secret that is not a Standard Webhooks key. `config_load.parse` runs them all and reports every
 problem at once.
 """
 

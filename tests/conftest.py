@@ -19,7 +19,8 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from gateway.api.keys import STORE
 from gateway.app import build_app
-from gateway.config import Settings, parse
+from gateway.config import Settings
+from gateway.config_load import parse
 from gateway.observability.logging import configure
 from gateway.providers.flexport import DEMO_PRODUCTS
 from gateway.sandbox.flexport import FlexportSandbox

@@ -16,7 +16,8 @@ from gateway.api.spec import describe, openapi_document
 from gateway.errors import StoreUnavailable
 from gateway.model.ops import ProviderList, Readiness
 from gateway.observability.metrics import CONTENT_TYPE
-from gateway.providers.base import Provider, ProviderState
+from gateway.observability.state import ProviderState
+from gateway.providers.base import Provider
 from gateway.store import QueueStats
 
 log = structlog.get_logger(__name__)

@@ -20,13 +20,14 @@ from gateway.errors import FieldError, UnknownProvider
 from gateway.model.orders import CanonicalOrder, Status
 from gateway.model.returns import CanonicalReturn, Decision, ReturnStatus
 from gateway.observability.metrics import Metrics
+from gateway.observability.state import ProviderState
 from gateway.providers.errors import error_for_status
+from gateway.transport.fleet import Fleet, LocalFleet
 
 if TYPE_CHECKING:
     from aiohttp import web
 
     from gateway.config import ProviderSettings, Secrets
-    from gateway.transport.fleet import Fleet
 
 __all__ = [
     "Capabilities",
@@ -36,7 +37,6 @@ __all__ = [
     "ProviderOrder",
     "ProviderReturn",
     "ProviderSpec",
-    "ProviderState",
     "ReturnSubmission",
     "ReturnsProvider",
     "StockSnapshot",
@@ -105,28 +105,6 @@ class ProviderEvent:
     tracking_code: str | None = None
     tracking_url: str | None = None
     shipment_ids: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class ProviderState:
-    """What `/readyz` and `/v1/providers` show. Never a credential."""
-
-    name: str
-    circuit: str
-    configuration_error: str | None = None
-    last_error: str | None = None
-    last_error_at: float | None = None
-    """Wall time of `last_error`."""
-    token_expires_at: float | None = None
-    """Wall time the cached token expires (never the token itself)."""
-    gate_open_at: float | None = None
-    """Wall time the Retry-After gate opens again, while it is closed."""
-    in_flight: int = 0
-    max_concurrency: int = 0
-    max_rate: float = 0.0
-    time_period: float = 0.0
-    shared: str = "local"
-    """How the limits above are split or shared by replicas (`Fleet.description`)."""
 
 
 StockSnapshot = Mapping[str, int]
@@ -261,12 +239,6 @@ def returns_of(provider: Provider) -> ReturnsProvider | None:
     return None
 
 
-def _local_fleet() -> Fleet:
-    from gateway.transport.fleet import LocalFleet  # noqa: PLC0415 (transport imports us)
-
-    return LocalFleet()
-
-
 @dataclass(frozen=True, slots=True)
 class ProviderContext:
     """What the gateway hands a provider when it builds one."""
@@ -280,7 +252,7 @@ class ProviderContext:
     (`<url>/v1/webhooks/<name>`); None: it sends none (`gateway sandbox` without a gateway)."""
     metrics: Metrics = field(default_factory=Metrics)
     """The app's metrics: pass `metrics.provider(name)` to the transport and token cache."""
-    fleet: Fleet = field(default_factory=_local_fleet)
+    fleet: Fleet = field(default_factory=LocalFleet)
     """How rate limits, the Retry-After gate and OAuth tokens are split or shared between
     replicas: hand it to `ProviderTransport` and `TokenCache` (`fleet=ctx.fleet`)."""
 

@@ -8,7 +8,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from gateway.config import Settings, load
+from gateway.config import Settings
+from gateway.config_load import load
 from gateway.errors import ConfigError, ConfigProblem
 
 

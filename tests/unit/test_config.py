@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from gateway.config import load, parse
+from gateway.config_load import load, parse
 from gateway.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -36,12 +36,12 @@ from gateway.errors import (
     Unavailable,
 )
 from gateway.model.orders import Kind, Status
+from gateway.observability.state import ProviderState
 from gateway.providers.base import (
     Capabilities,
     ProviderContext,
     ProviderEvent,
     ProviderOrder,
-    ProviderState,
     StockSnapshot,
     Submission,
 )

@@ -20,12 +20,12 @@ import structlog
 from gateway.config import Secrets, resolve_url
 from gateway.errors import Conflict, FieldError, Invalid, ProviderError, Unavailable
 from gateway.model.orders import Status
+from gateway.observability.state import ProviderState
 from gateway.providers.base import (
     Capabilities,
     ProviderContext,
     ProviderEvent,
     ProviderOrder,
-    ProviderState,
     StockSnapshot,
     Submission,
     error_for_status,

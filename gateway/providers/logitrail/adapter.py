@@ -20,13 +20,13 @@ from gateway.config import Secrets, resolve_url
 from gateway.errors import Conflict, FieldError, ProviderError, Unavailable
 from gateway.model.orders import Status
 from gateway.model.returns import Decision
+from gateway.observability.state import ProviderState
 from gateway.providers.base import (
     Capabilities,
     ProviderContext,
     ProviderEvent,
     ProviderOrder,
     ProviderReturn,
-    ProviderState,
     ReturnSubmission,
     StockSnapshot,
     Submission,

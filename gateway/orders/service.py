@@ -26,10 +26,10 @@ import structlog
 from gateway.config import Settings
 from gateway.errors import FieldProblem, OrderExists, ProblemError, ProviderError
 from gateway.model.clients import Client
+from gateway.model.ids import new_order_id
 from gateway.model.orders import OPEN_PHASES, CanonicalOrder, Phase, Status
 from gateway.observability.metrics import Metrics
 from gateway.orders.idempotency import ORDERS, Answer, IdempotentSubmit
-from gateway.orders.ids import new_order_id
 from gateway.orders.submission import Submitter
 from gateway.orders.views import order_view
 from gateway.providers.base import Provider, Submission

@@ -25,8 +25,6 @@ from gateway.providers.errors import error_for_status
 from gateway.transport.fleet import Fleet, LocalFleet
 
 if TYPE_CHECKING:
-    from aiohttp import web
-
     from gateway.config import ProviderSettings, Secrets
 
 __all__ = [
@@ -270,9 +268,6 @@ class ProviderSpec:
     name: str
     settings: type[ProviderSettings]
     build: Callable[[ProviderSettings, Secrets, ProviderContext], Provider]
-    sandbox: Callable[[ProviderSettings, Secrets, ProviderContext], web.Application] | None = None
-    """Builds the in-process simulator served under `/_sandbox/<name>` when enabled; it gets
-    the gateway's own URL to send webhooks back to."""
 
 
 def load_spec(name: str) -> ProviderSpec:

@@ -41,13 +41,13 @@ from gateway.errors import (
 from gateway.model.clients import Client
 from gateway.model.events import RETURN_DECIDED
 from gateway.model.history import Source
+from gateway.model.ids import new_return_id
 from gateway.model.lifecycle import Outcome, reached
 from gateway.model.orders import CanonicalOrder
 from gateway.model.returnable import RETURNABLE, Returnable, why_not_returnable
 from gateway.model.returns import CanonicalReturn, Decision, ReturnPhase, ReturnStatus
 from gateway.model.text import STORED
 from gateway.orders.idempotency import RETURNS, Answer, IdempotentSubmit
-from gateway.orders.ids import new_return_id
 from gateway.providers.base import (
     Provider,
     ProviderReturn,

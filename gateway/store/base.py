@@ -5,13 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from gateway.model.events import EventRow, NewEvent
+from gateway.model.events import DeliveryState, EventRow, NewEvent
 from gateway.model.lifecycle import Outcome
 from gateway.model.orders import Status
 from gateway.store.records import (
     Begin,
     DeliveryRow,
-    DeliveryState,
     HistoryEntry,
     NewOrder,
     NewReturn,

@@ -14,6 +14,7 @@ No auth, not recorded, never faulted. Relative to the mount point:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from aiohttp import web
@@ -38,18 +39,11 @@ class Controlled(Protocol):
     items: dict[int, LogenticItem]
     deliveries: list[WebhookDelivery]
 
-    def add_item(
-        self,
-        sku: str,
-        *,
-        name: str | None = None,
-        width_in: float = 1.0,
-        depth_in: float = 1.0,
-        height_in: float = 1.0,
-        weight: float = 1.0,
-        stock: dict[int, int] | None = None,
-        shopify_variant_id: str | None = None,
-    ) -> int: ...
+    @property
+    def add_item(self) -> Callable[..., int]:
+        """`LogenticSandbox.add_item`: its keywords are those `_ITEM_ARGS` allows."""
+        ...
+
     def set_stock(self, sku_or_item_id: str | int, warehouse_id: int, units: int) -> None: ...
     async def advance(self, order_id: int, status: str) -> None: ...
 

@@ -19,8 +19,8 @@ import orjson
 from pydantic import BaseModel
 
 from gateway.config import Settings
+from gateway.errors import ProblemError
 from gateway.model.clients import Client
-from gateway.model.problems import ProblemError
 from gateway.observability.metrics import Metrics
 from gateway.orders.fingerprint import fingerprint
 from gateway.store import BeginOutcome, Store

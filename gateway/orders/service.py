@@ -24,15 +24,15 @@ import orjson
 import structlog
 
 from gateway.config import Settings
+from gateway.errors import FieldProblem, OrderExists, ProblemError, ProviderError
 from gateway.model.clients import Client
+from gateway.model.ids import new_order_id
 from gateway.model.orders import OPEN_PHASES, CanonicalOrder, Phase, Status
-from gateway.model.problems import FieldProblem, ProblemError
 from gateway.observability.metrics import Metrics
 from gateway.orders.idempotency import ORDERS, Answer, IdempotentSubmit
-from gateway.orders.ids import new_order_id
 from gateway.orders.submission import Submitter
 from gateway.orders.views import order_view
-from gateway.providers.base import Provider, ProviderError, Submission
+from gateway.providers.base import Provider, Submission
 from gateway.routing.evaluate import (
     RoutingResult,
     StockKey,
@@ -41,7 +41,7 @@ from gateway.routing.evaluate import (
     route,
     stock_needs,
 )
-from gateway.store import NewOrder, OrderExists, OrderFilter, OrderRow, Store
+from gateway.store import NewOrder, OrderFilter, OrderRow, Store
 
 log = structlog.get_logger(__name__)
 

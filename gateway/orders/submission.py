@@ -29,18 +29,13 @@ from typing import Any
 
 import structlog
 
+from gateway.errors import CircuitOpen, LeaseLost, ProviderError, ProviderOrderTaken, RateLimited
 from gateway.model.orders import CanonicalOrder, Phase, Status
 from gateway.model.text import STORED
 from gateway.observability.metrics import Metrics
 from gateway.orders.leases import LeasedRunner
-from gateway.providers.base import (
-    CircuitOpen,
-    Provider,
-    ProviderError,
-    RateLimited,
-    Submission,
-)
-from gateway.store import LeaseLost, OrderRow, ProviderFacts, ProviderOrderTaken, Transition
+from gateway.providers.base import Provider, Submission
+from gateway.store import OrderRow, ProviderFacts, Transition
 
 log = structlog.get_logger(__name__)
 

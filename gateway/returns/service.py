@@ -29,22 +29,27 @@ import orjson
 import structlog
 
 from gateway.config import Settings
+from gateway.errors import (
+    Conflict,
+    FieldProblem,
+    Invalid,
+    Overreach,
+    ProblemError,
+    ProviderError,
+    ReturnExists,
+)
 from gateway.model.clients import Client
 from gateway.model.events import RETURN_DECIDED
 from gateway.model.history import Source
+from gateway.model.ids import new_return_id
 from gateway.model.lifecycle import Outcome, reached
 from gateway.model.orders import CanonicalOrder
-from gateway.model.problems import FieldProblem, ProblemError
-from gateway.model.returnable import RETURNABLE, Overreach, Returnable, why_not_returnable
+from gateway.model.returnable import RETURNABLE, Returnable, why_not_returnable
 from gateway.model.returns import CanonicalReturn, Decision, ReturnPhase, ReturnStatus
 from gateway.model.text import STORED
 from gateway.orders.idempotency import RETURNS, Answer, IdempotentSubmit
-from gateway.orders.ids import new_return_id
 from gateway.providers.base import (
-    Conflict,
-    Invalid,
     Provider,
-    ProviderError,
     ProviderReturn,
     ReturnsProvider,
     ReturnSubmission,
@@ -61,15 +66,7 @@ from gateway.returns.problems import (
 )
 from gateway.returns.submission import ReturnSubmitter
 from gateway.returns.views import return_view
-from gateway.store import (
-    NewReturn,
-    OrderRow,
-    ReturnExists,
-    ReturnFilter,
-    ReturnRow,
-    ReturnStep,
-    Store,
-)
+from gateway.store import NewReturn, OrderRow, ReturnFilter, ReturnRow, ReturnStep, Store
 
 log = structlog.get_logger(__name__)
 

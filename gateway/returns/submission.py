@@ -17,13 +17,14 @@ import asyncio
 
 import structlog
 
+from gateway.errors import LeaseLost, ProviderError
 from gateway.model.orders import CanonicalOrder
 from gateway.model.returns import CanonicalReturn, ReturnPhase, ReturnStatus
 from gateway.model.text import STORED
 from gateway.orders.leases import LeasedRunner
 from gateway.orders.submission import retry_delay
-from gateway.providers.base import ProviderError, ReturnSubmission, returns_of
-from gateway.store import LeaseLost, ReturnRow, ReturnStep
+from gateway.providers.base import ReturnSubmission, returns_of
+from gateway.store import ReturnRow, ReturnStep
 
 log = structlog.get_logger(__name__)
 

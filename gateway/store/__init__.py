@@ -7,19 +7,12 @@ the next provider call" holds by construction.
 
 from __future__ import annotations
 
-from gateway.store.base import (
-    LeaseLost,
-    OrderExists,
-    ProviderOrderTaken,
-    ReturnExists,
-    Store,
-    StoreUnavailable,
-)
+from gateway.errors import StoreUnavailable
+from gateway.store.base import Store
 from gateway.store.records import (
     Begin,
     BeginOutcome,
     DeliveryRow,
-    DeliveryState,
     HistoryEntry,
     NewOrder,
     NewReturn,
@@ -39,24 +32,18 @@ __all__ = [
     "Begin",
     "BeginOutcome",
     "DeliveryRow",
-    "DeliveryState",
     "HistoryEntry",
-    "LeaseLost",
     "NewOrder",
     "NewReturn",
-    "OrderExists",
     "OrderFilter",
     "OrderRow",
     "ProviderFacts",
-    "ProviderOrderTaken",
     "QueueStats",
-    "ReturnExists",
     "ReturnFilter",
     "ReturnHistoryEntry",
     "ReturnRow",
     "ReturnStep",
     "Store",
-    "StoreUnavailable",
     "StoredEvent",
     "Transition",
     "open_store",

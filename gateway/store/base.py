@@ -1,17 +1,16 @@
-"""The `Store` protocol and the exceptions of the store layer; its rows are in `records`."""
+"""The `Store` protocol; its rows are in `records`, its exceptions in `gateway.errors`."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Protocol
 
-from gateway.model.events import EventRow, NewEvent
+from gateway.model.events import DeliveryState, EventRow, NewEvent
 from gateway.model.lifecycle import Outcome
 from gateway.model.orders import Status
 from gateway.store.records import (
     Begin,
     DeliveryRow,
-    DeliveryState,
     HistoryEntry,
     NewOrder,
     NewReturn,
@@ -26,37 +25,6 @@ from gateway.store.records import (
     StoredEvent,
     Transition,
 )
-
-
-class StoreUnavailable(Exception):
-    """The database cannot be reached or refused the operation."""
-
-
-class OrderExists(Exception):
-    """(client, external_id) is taken; `order_id` names the order that holds it."""
-
-    def __init__(self, order_id: str) -> None:
-        super().__init__(order_id)
-        self.order_id = order_id
-
-
-class ProviderOrderTaken(Exception):
-    """The provider order id is held by another gateway order: never adopted (a unique index
-    on (provider, provider_order_id) backs this)."""
-
-    def __init__(self, provider: str, provider_order_id: str, holder: str | None) -> None:
-        super().__init__(f"{provider} order {provider_order_id} is held by {holder}")
-        self.provider = provider
-        self.provider_order_id = provider_order_id
-        self.holder = holder
-
-
-class ReturnExists(Exception):
-    """(client, external_id) of a return is taken; `return_id` names the return holding it."""
-
-    def __init__(self, return_id: str) -> None:
-        super().__init__(return_id)
-        self.return_id = return_id
 
 
 class ReturnStore(Protocol):
@@ -349,7 +317,3 @@ class Store(ReturnStore, Protocol):
         Providers without open orders are absent. Read by `/metrics` and `/v1/providers`.
         """
         ...
-
-
-class LeaseLost(Exception):
-    """Another worker took the order over: stop touching it."""

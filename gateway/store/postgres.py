@@ -29,11 +29,11 @@ import asyncpg
 import orjson
 import structlog
 
+from gateway.errors import LeaseLost, OrderExists, ProviderOrderTaken, StoreUnavailable
 from gateway.model.history import Source
 from gateway.model.lifecycle import Outcome
 from gateway.model.orders import OPEN_PHASES, Phase, Status
 from gateway.store import postgres_schema
-from gateway.store.base import LeaseLost, OrderExists, ProviderOrderTaken, StoreUnavailable
 from gateway.store.postgres_deliveries import PostgresDeliveries
 from gateway.store.postgres_events import PostgresAfterSubmission, record_transition, verdict_for
 from gateway.store.postgres_pool import connect_pool

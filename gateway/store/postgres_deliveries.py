@@ -13,10 +13,10 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from gateway.model.events import matches
+from gateway.model.events import DeliveryState, matches
 from gateway.store.postgres_events import event_of
 from gateway.store.postgres_pool import PostgresPool
-from gateway.store.records import DeliveryRow, DeliveryState
+from gateway.store.records import DeliveryRow
 
 
 def _delivery(r: Any) -> DeliveryRow:

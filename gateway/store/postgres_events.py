@@ -27,9 +27,9 @@ from gateway.model.events import (
     order_event_type,
 )
 from gateway.model.history import Cause, Source, changed_detail, credit_cancel
+from gateway.model.ids import ulid
 from gateway.model.lifecycle import Outcome, decide, reached
 from gateway.model.orders import Phase, Status
-from gateway.orders.ids import ulid
 from gateway.store.postgres_pool import PostgresPool
 from gateway.store.records import OrderRow, ProviderFacts
 

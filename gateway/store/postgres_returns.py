@@ -14,6 +14,7 @@ from typing import Any
 import asyncpg
 import orjson
 
+from gateway.errors import LeaseLost, ReturnExists
 from gateway.model.events import return_event
 from gateway.model.history import Source
 from gateway.model.returnable import NOT_TAKING, take_back_json
@@ -24,7 +25,6 @@ from gateway.model.returns import (
     ReturnPhase,
     ReturnStatus,
 )
-from gateway.store.base import LeaseLost, ReturnExists
 from gateway.store.postgres_events import append_event
 from gateway.store.postgres_leases import PostgresLeases
 from gateway.store.records import NewReturn, ReturnFilter, ReturnHistoryEntry, ReturnRow, ReturnStep

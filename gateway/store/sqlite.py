@@ -19,10 +19,10 @@ import aiosqlite
 import orjson
 import structlog
 
+from gateway.errors import LeaseLost, OrderExists, ProviderOrderTaken, StoreUnavailable
 from gateway.model.history import Source
 from gateway.model.lifecycle import Outcome
 from gateway.model.orders import OPEN_PHASES, Phase, Status
-from gateway.store.base import LeaseLost, OrderExists, ProviderOrderTaken, StoreUnavailable
 from gateway.store.group_commit import PRAGMAS, GroupCommitWriter, Statements
 from gateway.store.records import (
     HistoryEntry,

@@ -12,9 +12,9 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
-from gateway.model.events import matches
+from gateway.model.events import DeliveryState, matches
 from gateway.store.group_commit import Statements
-from gateway.store.records import DeliveryRow, DeliveryState
+from gateway.store.records import DeliveryRow
 from gateway.store.sqlite_events import event_of, stamp_of
 
 

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 import structlog
 
-from gateway.store.base import StoreUnavailable
+from gateway.errors import StoreUnavailable
 from gateway.store.group_commit import GroupCommitWriter
 from gateway.store.migration_checks import PRECHECKS, blocking
 

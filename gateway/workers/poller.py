@@ -17,9 +17,10 @@ from collections.abc import Callable, Mapping
 import structlog
 
 from gateway.config import ProviderSettings
+from gateway.errors import NotFound, ProviderError
 from gateway.model.history import Source
 from gateway.orders.events import facts_of
-from gateway.providers.base import NotFound, Provider, ProviderError
+from gateway.providers.base import Provider
 from gateway.store import OrderRow, Store
 
 log = structlog.get_logger(__name__)

@@ -11,9 +11,9 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from gateway.store import StoreUnavailable, open_store, postgres_schema
+from gateway.errors import MigrationBlocked, StoreUnavailable
+from gateway.store import open_store, postgres_schema
 from gateway.store import sqlite_migrations as sqlite_runner
-from gateway.store.migration_checks import MigrationBlocked
 from gateway.store.sqlite_migrations import migrations as sqlite_migrations
 from gateway.store.sqlite_migrations import statements
 from tests.services import PostgresDatabase

@@ -8,8 +8,8 @@ import orjson
 
 from gateway.model.orders import CanonicalOrder
 from gateway.model.returns import CanonicalReturn
-from gateway.orders.fingerprint import fingerprint
 from gateway.orders.ids import new_order_id, new_return_id
+from gateway.submissions.fingerprint import fingerprint
 from tests.conftest import order
 
 

@@ -1,7 +1,9 @@
-"""What the provider said about a return, recorded: by a cancel or a decision the client
-asked for, or by the poller that reads unfinished returns back."""
+"""What the provider said about a return, taken in: by its submission, by a cancel or a
+decision the client asked for, or by the poller that reads unfinished returns back."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import structlog
 
@@ -10,6 +12,22 @@ from gateway.providers.base import ProviderReturn
 from gateway.store import ReturnRow, ReturnStep, Store
 
 log = structlog.get_logger(__name__)
+
+
+def provider_said(
+    row: ReturnRow, found: ProviderReturn, why: str | None = None, **step: Any
+) -> ReturnStep:
+    """A step that takes the provider's answer in: its status (canonical and its own) and
+    decision, the last error cleared; `step` adds the rest."""
+    said = f"{row.provider}: {found.raw_status}"
+    return ReturnStep(
+        status=found.status,
+        provider_status=found.raw_status,
+        decision=found.decision,
+        clear_error=True,
+        detail=f"{why}; {said}" if why else said,
+        **step,
+    )
 
 
 async def record_news(
@@ -23,19 +41,9 @@ async def record_news(
     checked_at: float | None = None,
     event: str | None = None,
 ) -> ReturnRow:
-    row = await store.update_return(
-        row.id,
-        ReturnStep(
-            status=found.status,
-            provider_status=found.raw_status,
-            decision=found.decision,
-            clear_error=True,
-            checked_at=checked_at,
-            source=source,
-            actor=actor,
-            detail=f"{why}; {row.provider}: {found.raw_status}",
-            event=event,
-        ),
+    step = provider_said(
+        row, found, why, checked_at=checked_at, source=source, actor=actor, event=event
     )
+    row = await store.update_return(row.id, step)
     log.info("return.updated", return_id=row.id, status=row.status, why=why)
     return row

@@ -27,6 +27,7 @@ from gateway.model.returns import (
 )
 from gateway.model.text import STORED
 from gateway.providers.base import ReturnsProvider, ReturnSubmission, returns_of
+from gateway.returns.news import provider_said
 from gateway.store import ReturnRow, ReturnStep
 from gateway.submissions.driver import SubmissionDriver
 
@@ -122,18 +123,12 @@ class ReturnSubmitter(SubmissionDriver[ReturnRow, tuple[ReturnsProvider, ReturnS
         bound.info(
             "return.submitted", provider_return_id=found.provider_return_id, raw=found.raw_status
         )
-        return await self._step(
+        done = provider_said(
             row,
-            lease,
-            ReturnStep(
-                phase=ReturnPhase.DONE,
-                status=found.status,
-                provider_status=found.raw_status,
-                provider_return_id=found.provider_return_id,
-                decision=found.decision,
-                clear_error=True,
-                count_attempt=True,
-                release=True,
-                detail=f"{row.provider}: {found.raw_status}",
-            ),
+            found,
+            phase=ReturnPhase.DONE,
+            provider_return_id=found.provider_return_id,
+            count_attempt=True,
+            release=True,
         )
+        return await self._step(row, lease, done)

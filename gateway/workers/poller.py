@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 import structlog
 
@@ -106,19 +107,12 @@ class StatusPoller:
         return 1
 
 
+@dataclass(frozen=True, slots=True)
 class ReturnPoller:
-    def __init__(
-        self,
-        store: Store,
-        providers: Mapping[str, Provider],
-        settings: ReturnsSettings,
-        *,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self._store = store
-        self._providers = providers
-        self._settings = settings
-        self._clock = clock
+    store: Store
+    providers: Mapping[str, Provider]
+    settings: ReturnsSettings
+    clock: Callable[[], float] = time.time
 
     async def poll(self) -> int:
         """Read unfinished returns back from their providers (least recently seen first).
@@ -127,14 +121,14 @@ class ReturnPoller:
         the return's `checked_at` is stamped either way, so one failing return never starves
         the others.
         """
-        now = self._clock()
-        rows = await self._store.open_returns(
-            limit=self._settings.poll_batch,
-            checked_before=now - self._settings.poll_interval_s,
+        now = self.clock()
+        rows = await self.store.open_returns(
+            limit=self.settings.poll_batch,
+            checked_before=now - self.settings.poll_interval_s,
         )
         read = 0
         for row in rows:
-            provider = self._providers.get(row.provider)
+            provider = self.providers.get(row.provider)
             returns = returns_of(provider) if provider is not None else None
             if returns is None or row.provider_return_id is None:
                 continue
@@ -143,15 +137,15 @@ class ReturnPoller:
             except ProviderError as exc:
                 log.info("return.poll.failed", return_id=row.id, **exc.describe())
                 step = ReturnStep(last_error=exc.describe(), checked_at=now, touch=False)
-                await self._store.update_return(row.id, step)
+                await self.store.update_return(row.id, step)
                 continue
             read += 1
             if (found.raw_status, found.decision) == (row.provider_status, row.decision):
-                await self._store.update_return(row.id, ReturnStep(checked_at=now, touch=False))
+                await self.store.update_return(row.id, ReturnStep(checked_at=now, touch=False))
                 continue
             log.info("return.poll.changed", return_id=row.id, raw=found.raw_status)
             await record_news(
-                self._store,
+                self.store,
                 row,
                 found,
                 "poll",

@@ -17,9 +17,9 @@ from gateway.model.orders import CanonicalOrder
 from gateway.model.query import encode_cursor
 from gateway.model.responses import ListOrdersQuery, OrderList, OrderView
 from gateway.orders.changes import IMMUTABLE_FIELDS, OrderChange
-from gateway.orders.idempotency import Answer
 from gateway.orders.views import order_view
 from gateway.store import OrderFilter
+from gateway.submissions.idempotency import Answer
 
 routes = web.RouteTableDef()
 

@@ -19,11 +19,12 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from gateway.config import ConfigError, Settings, env_flag, load
-from gateway.config_checks import ConfigProblem
+from gateway.config import Settings, env_flag
+from gateway.config_load import load
+from gateway.errors import ConfigError, ConfigProblem
 from gateway.observability.logging import configure
 
-# Which `*_env` keys each command resolves (None: every one); see `config.load`.
+# Which `*_env` keys each command resolves (None: every one); see `config_load.load`.
 SECRETS_USED: dict[str, Collection[str] | None] = {
     "serve": None,
     "route": (),
@@ -132,7 +133,7 @@ def _serve(settings: Settings, host: str | None, port: int | None) -> int:
     from aiohttp import web  # noqa: PLC0415 (keep check-config light)
 
     from gateway.app import build_app, listen, own_url  # noqa: PLC0415
-    from gateway.store import StoreUnavailable  # noqa: PLC0415
+    from gateway.errors import StoreUnavailable  # noqa: PLC0415
 
     server = settings.server.model_copy(
         update={k: v for k, v in (("host", host), ("port", port)) if v is not None}
@@ -165,8 +166,8 @@ def _route(settings: Settings, order_path: Path) -> int:
     """The routing trace on stdout, as `POST /v1/routing/explain` answers it (exit 0, or 3 when
     no rule takes the order); an order that is not one: the API's 422 problem (exit 1)."""
     from gateway.api.body import decode  # noqa: PLC0415
+    from gateway.errors import ProblemError  # noqa: PLC0415
     from gateway.model.orders import CanonicalOrder  # noqa: PLC0415
-    from gateway.model.problems import ProblemError  # noqa: PLC0415
     from gateway.routing.evaluate import explain_json, route  # noqa: PLC0415
 
     try:
@@ -193,7 +194,7 @@ def _print_json(value: object) -> None:
 
 async def _migrate(settings: Settings) -> int:
     """Apply pending migrations and say which; safe to run from several places at once."""
-    from gateway.store import StoreUnavailable  # noqa: PLC0415
+    from gateway.errors import StoreUnavailable  # noqa: PLC0415
 
     url = settings.store.url
     try:

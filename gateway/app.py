@@ -48,7 +48,7 @@ from gateway.sandbox.receiver import receiver_app
 from gateway.store import open_store
 from gateway.transport.fleet import Fleet, LocalFleet
 from gateway.workers.dispatcher import EventDispatcher
-from gateway.workers.poller import StatusPoller
+from gateway.workers.poller import ReturnPoller, StatusPoller
 from gateway.workers.returns import run_return_workers
 from gateway.workers.submitter import run_workers
 
@@ -209,6 +209,7 @@ async def _service(app: web.Application) -> AsyncIterator[None]:
 async def _workers(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     poller = StatusPoller(app[STORE], app[PROVIDERS], settings.providers)
+    return_poller = ReturnPoller(app[STORE], app[PROVIDERS], settings.returns)
     dispatcher = app[DISPATCHER]
     try:
         async with (
@@ -220,7 +221,7 @@ async def _workers(app: web.Application) -> AsyncIterator[None]:
                 poller=poller,
                 dispatcher=dispatcher,
             ),
-            run_return_workers(app[STORE], app[RETURN_SUBMITTER], app[RETURNS], settings),
+            run_return_workers(app[RETURN_SUBMITTER], return_poller, settings),
         ):
             yield
     finally:

@@ -1,24 +1,17 @@
-"""The config file, parsed once at the edge into typed settings.
+"""The config file's typed settings; `gateway.config_load` reads a file into them.
 
 This is the only module that reads the environment. Secrets never live in the file: a key
-ending in `_env` names an environment variable, and `load()` resolves every such name into
-`Settings.secrets` (a `SecretStr` per variable), reporting every missing variable at once.
-
-`load()` collects *all* problems — TOML syntax, schema, cross references (a rule naming an
-unknown provider or warehouse), missing variables — into one `ConfigError`, each naming the
-key it is about, so `gateway check-config` can print them together. Commands that work
-offline resolve only the secrets they use (`secrets_under`): `gateway route` none.
+ending in `_env` names an environment variable, and `config_load.load()` resolves every such
+name into `Settings.secrets` (a `SecretStr` per variable).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import pkgutil
-import tomllib
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -28,18 +21,10 @@ from pydantic import (
     PrivateAttr,
     SecretStr,
     StringConstraints,
-    ValidationError,
     field_validator,
     model_validator,
 )
 
-from gateway.config_checks import (
-    ConfigProblem,
-    client_keys,
-    cross_references,
-    route_references,
-    subscriber_secrets,
-)
 from gateway.model.text import SUBSCRIBER_ID_PATTERN
 from gateway.routing.rules import RoutingSettings
 
@@ -316,7 +301,7 @@ class Settings(Section):
 
     @property
     def secrets(self) -> Secrets:
-        """Resolved `*_env` variables; filled by `parse()`, never read from the file."""
+        """Resolved `*_env` variables; filled by `config_load.parse()`, never read from the file."""
         return self._secrets
 
 
@@ -346,143 +331,9 @@ class Secrets(Mapping[str, SecretStr]):
 Settings.model_rebuild()
 
 
-class ConfigError(Exception):
-    def __init__(self, problems: list[ConfigProblem]) -> None:
-        super().__init__("\n".join(str(p) for p in problems))
-        self.problems = problems
-
-
-def load(
-    path: str | Path,
-    environ: Mapping[str, str] | None = None,
-    *,
-    secrets_under: Collection[str] | None = None,
-) -> Settings:
-    """Read and validate a config file; raise `ConfigError` listing every problem.
-
-    `secrets_under`: resolve only the `*_env` keys at or below these locations (`()`: none,
-    `("providers",)`: the providers' own); the others are neither read nor reported missing,
-    and `Settings.secrets` lacks them. None (the default): every one, as `serve` needs.
-    """
-    try:
-        with Path(path).open("rb") as fh:
-            data = tomllib.load(fh)
-    except FileNotFoundError:
-        raise ConfigError([ConfigProblem("", f"config file {path} does not exist")]) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError([ConfigProblem("", f"{path} is not valid TOML: {exc}")]) from None
-    environ = os.environ if environ is None else environ
-    return parse(data, environ, secrets_under=secrets_under)
-
-
-def parse(
-    data: Mapping[str, Any],
-    environ: Mapping[str, str],
-    *,
-    secrets_under: Collection[str] | None = None,
-) -> Settings:
-    """Validate an already-decoded config mapping against `environ` (see `load`)."""
-    from gateway.providers.base import UnknownProvider, load_spec  # noqa: PLC0415 (cycle)
-
-    problems: list[ConfigProblem] = []
-    raw = dict(data)
-    providers: dict[str, ProviderSettings] = {}
-    raw_providers = raw.pop("providers", {})
-    if not isinstance(raw_providers, Mapping):
-        problems.append(ConfigProblem("providers", "must be a table of provider blocks"))
-        raw_providers = {}
-    for name, block in raw_providers.items():
-        try:
-            spec = load_spec(name)
-        except UnknownProvider:
-            known = ", ".join(known_providers()) or "none"
-            problems.append(
-                ConfigProblem(f"providers.{name}", f"unknown provider (known: {known})")
-            )
-            continue
-        try:
-            providers[name] = spec.settings.model_validate(block)
-        except ValidationError as exc:
-            problems.extend(_problems(exc, f"providers.{name}"))
-
-    settings: Settings | None = None
-    try:
-        settings = Settings.model_validate({**raw, "providers": providers})
-    except ValidationError as exc:
-        problems.extend(_problems(exc, ""))
-    # Cross references are checked even when other sections failed, so one run shows all.
-    try:
-        routing = RoutingSettings.model_validate(raw.get("routing", {}))
-    except ValidationError:
-        pass  # already reported above, with its location
-    else:
-        problems.extend(route_references(routing, providers, set(raw_providers)))
-
-    secrets, missing = _resolve_secrets(data, environ, secrets_under)
-    problems.extend(missing)
-    if settings is not None:
-        problems.extend(cross_references(settings))
-        problems.extend(subscriber_secrets(settings, secrets))
-        problems.extend(client_keys(settings, secrets))
-        if not problems:
-            settings._secrets = secrets
-            return settings
-    raise ConfigError(problems)
-
-
-def known_providers() -> list[str]:
-    import gateway.providers  # noqa: PLC0415 (cycle)
-
-    return sorted(m.name for m in pkgutil.iter_modules(gateway.providers.__path__) if m.ispkg)
-
-
-def _problems(exc: ValidationError, prefix: str) -> list[ConfigProblem]:
-    out = []
-    for err in exc.errors(include_url=False):
-        loc = ".".join(str(p) for p in (prefix, *err["loc"]) if p != "")
-        msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            msg = "unknown key"
-        out.append(ConfigProblem(loc, msg))
-    return out
-
-
-def _env_fields(value: object, loc: str = "") -> Iterator[tuple[str, str]]:
-    """Every `(loc, variable name)` of a `*_env` key anywhere in the raw config data.
-
-    Walks the data as read (not the validated model), so a missing variable is reported
-    even when another part of the file failed validation.
-    """
-    if isinstance(value, Mapping):
-        for key, item in value.items():
-            here = f"{loc}.{key}" if loc else str(key)
-            if str(key).endswith("_env") and isinstance(item, str):
-                yield here, item
-            else:
-                yield from _env_fields(item, here)
-    elif isinstance(value, list):
-        for i, item in enumerate(value):
-            yield from _env_fields(item, f"{loc}.{i}")
-
-
-def _resolve_secrets(
-    data: Mapping[str, Any], environ: Mapping[str, str], under: Collection[str] | None
-) -> tuple[Secrets, list[ConfigProblem]]:
-    values: dict[str, SecretStr] = {}
-    problems = []
-    for loc, var in _env_fields(data):
-        if under is not None and not any(loc == p or loc.startswith(f"{p}.") for p in under):
-            continue
-        found = environ.get(var)
-        if not found:
-            problems.append(
-                ConfigProblem(
-                    loc, f"environment variable {var} is not set or empty", var, missing=True
-                )
-            )
-        else:
-            values[var] = SecretStr(found)
-    return Secrets(values), problems
+def environment() -> Mapping[str, str]:
+    """The process environment, which `config_load.load` resolves `*_env` keys against."""
+    return os.environ
 
 
 def env_flag(name: str, default: str = "") -> str:

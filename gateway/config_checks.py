@@ -2,33 +2,21 @@
 
 A routing rule naming a provider or warehouse that is not configured, duplicate client or
 subscriber ids, two clients with one key, several replicas on one SQLite file, a subscriber
-secret that is not a Standard Webhooks key. `config.parse` runs them all and reports every
+secret that is not a Standard Webhooks key. `config_load.parse` runs them all and reports every
 problem at once.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
+
+from gateway.errors import ConfigProblem
 
 if TYPE_CHECKING:
     from gateway.config import ProviderSettings, Secrets, Settings
     from gateway.routing.rules import RoutingSettings
-
-
-@dataclass(frozen=True, slots=True)
-class ConfigProblem:
-    loc: str
-    msg: str
-    variable: str | None = None
-    """Set when the problem is in the environment, not the file: the variable it is about."""
-    missing: bool = False
-    """The variable is not set (or empty), as opposed to set to an unusable value."""
-
-    def __str__(self) -> str:
-        return f"{self.loc}: {self.msg}" if self.loc else self.msg
 
 
 def route_references(

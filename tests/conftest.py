@@ -19,12 +19,13 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from gateway.api.keys import STORE
 from gateway.app import build_app
-from gateway.config import Settings, parse
+from gateway.config import Settings
+from gateway.config_load import parse
 from gateway.observability.logging import configure
-from gateway.providers.flexport import DEMO_PRODUCTS
 from gateway.sandbox.flexport import FlexportSandbox
 from gateway.sandbox.logentic import LogenticSandbox
 from gateway.sandbox.logitrail import LogitrailSandbox, SandboxClient
+from gateway.sandbox.simulators import DEMO_PRODUCTS
 from gateway.store import Store
 from tests.services import PostgresDatabase, Unavailable, postgres_session, redis_session
 

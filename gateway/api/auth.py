@@ -11,8 +11,8 @@ import hashlib
 from aiohttp import web
 
 from gateway.config import Settings
+from gateway.errors import ProblemError
 from gateway.model.clients import Client
-from gateway.model.problems import ProblemError
 
 CLIENT = web.RequestKey("client", Client)
 

@@ -12,7 +12,8 @@ import orjson
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from gateway.model.problems import FieldProblem, ProblemError, validation_problem
+from gateway.errors import FieldProblem, ProblemError
+from gateway.model.problems import validation_problem
 
 M = TypeVar("M", bound=BaseModel)
 

@@ -17,7 +17,8 @@ from gateway.api.keys import SETTINGS, STORE
 from gateway.api.orders import json_response
 from gateway.api.params import read_query
 from gateway.api.spec import EVENT_ID, SUBSCRIBER, describe
-from gateway.model.problems import ProblemError
+from gateway.errors import ProblemError
+from gateway.model.events import DeliveryState
 from gateway.model.responses import (
     DeliveriesQuery,
     DeliveryList,
@@ -25,7 +26,7 @@ from gateway.model.responses import (
     PageQuery,
     RetryReceipt,
 )
-from gateway.store import DeliveryRow, DeliveryState
+from gateway.store import DeliveryRow
 
 routes = web.RouteTableDef()
 

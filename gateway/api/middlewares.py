@@ -17,10 +17,9 @@ from aiohttp import web
 
 from gateway.api.auth import CLIENT
 from gateway.api.keys import CLIENT_KEYS, METRICS
-from gateway.model.problems import PROBLEM_JSON, ProblemError
+from gateway.errors import ProblemError, ProviderError, StoreUnavailable
+from gateway.model.problems import PROBLEM_JSON
 from gateway.observability.metrics import UNMATCHED_ROUTE
-from gateway.providers.errors import ProviderError
-from gateway.store import StoreUnavailable
 
 log = structlog.get_logger(__name__)
 

@@ -13,10 +13,12 @@ from gateway.api.auth import require
 from gateway.api.keys import METRICS, PROVIDERS, STORE
 from gateway.api.orders import json_response
 from gateway.api.spec import describe, openapi_document
+from gateway.errors import StoreUnavailable
 from gateway.model.ops import ProviderList, Readiness
 from gateway.observability.metrics import CONTENT_TYPE
-from gateway.providers.base import Provider, ProviderState
-from gateway.store import QueueStats, StoreUnavailable
+from gateway.observability.state import ProviderState
+from gateway.providers.base import Provider
+from gateway.store import QueueStats
 
 log = structlog.get_logger(__name__)
 

@@ -12,14 +12,14 @@ from gateway.api.body import read_json
 from gateway.api.keys import CHANGES, SERVICE, SETTINGS, STORE
 from gateway.api.params import read_query
 from gateway.api.spec import ORDER_ID, Header, describe
+from gateway.errors import FieldProblem, ProblemError
 from gateway.model.orders import CanonicalOrder
-from gateway.model.problems import FieldProblem, ProblemError
 from gateway.model.query import encode_cursor
 from gateway.model.responses import ListOrdersQuery, OrderList, OrderView
 from gateway.orders.changes import IMMUTABLE_FIELDS, OrderChange
-from gateway.orders.idempotency import Answer
 from gateway.orders.views import order_view
 from gateway.store import OrderFilter
+from gateway.submissions.idempotency import Answer
 
 routes = web.RouteTableDef()
 

@@ -14,7 +14,8 @@ from pydantic import BaseModel, ValidationError
 
 from gateway.api.middlewares import SANDBOX_PREFIX, Handler
 from gateway.api.spec import operation_of
-from gateway.model.problems import FieldProblem, ProblemError, loc_of
+from gateway.errors import FieldProblem, ProblemError
+from gateway.model.problems import loc_of
 from gateway.model.text import control_character
 
 Q = TypeVar("Q", bound=BaseModel)

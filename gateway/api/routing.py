@@ -10,7 +10,7 @@ from gateway.api.keys import SERVICE
 from gateway.api.orders import json_response
 from gateway.api.spec import describe
 from gateway.model.orders import CanonicalOrder
-from gateway.model.routing import RoutingExplanation
+from gateway.routing.explanation import RoutingExplanation
 
 routes = web.RouteTableDef()
 

@@ -27,7 +27,7 @@ from gateway.api.keys import METRICS, PROVIDERS, SETTINGS, WEBHOOKS
 from gateway.api.middlewares import problem_response
 from gateway.api.orders import configured_providers, json_response
 from gateway.api.spec import describe
-from gateway.model.problems import ProblemError
+from gateway.errors import ProblemError
 from gateway.model.responses import WebhookReceipt
 
 routes = web.RouteTableDef()

@@ -11,14 +11,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from fnmatch import fnmatchcase
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from gateway.model.orders import Status
-from gateway.model.returns import ReturnStatus
-
-if TYPE_CHECKING:
-    from gateway.store.records import ReturnRow
+from gateway.model.returns import Decision, ReturnStatus
 
 ORDER_ACCEPTED = "order.accepted"
 ORDER_SUBMITTED = "order.submitted"
@@ -50,6 +48,15 @@ class NewEvent:
     subject: str
     """The id of what it is about (`ord_…`, `ret_…`): events of one subject stay in order."""
     data: dict[str, Any]
+
+
+class DeliveryState(StrEnum):
+    """Where one event stands on its way to one subscriber."""
+
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    DEAD = "dead"
+    """Every attempt failed: kept, shown by `GET /v1/deliveries`, retried only on request."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,8 +135,34 @@ def return_event_type(status: ReturnStatus) -> str:
     return RETURN_STATUS_CHANGED
 
 
+class ReturnFacts(Protocol):
+    """What a return event reports of a return: the store's `ReturnRow` has it all (a
+    protocol, so the model never imports the store that imports it)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def client_id(self) -> str: ...
+    @property
+    def order_id(self) -> str: ...
+    @property
+    def external_id(self) -> str | None: ...
+    @property
+    def type(self) -> str: ...
+    @property
+    def status(self) -> ReturnStatus: ...
+    @property
+    def provider(self) -> str: ...
+    @property
+    def provider_return_id(self) -> str | None: ...
+    @property
+    def provider_status(self) -> str | None: ...
+    @property
+    def decision(self) -> Decision | None: ...
+
+
 def return_event_data(
-    ret: ReturnRow,
+    ret: ReturnFacts,
     *,
     previous_status: ReturnStatus | None,
     source: str,
@@ -154,7 +187,7 @@ def return_event_data(
 
 
 def return_event(
-    ret: ReturnRow,
+    ret: ReturnFacts,
     *,
     previous_status: ReturnStatus | None,
     source: str,

@@ -1,61 +1,15 @@
-"""RFC 9457 problem details: every error the facade returns.
-
-`ProblemError` is raised by handlers and use-cases and rendered once by the API middleware.
-`type` is a relative URI `/problems/<code>`; the same slug is repeated in `code` so clients
-can switch on it without parsing a URI.
-"""
+"""RFC 9457 problem details: every error the facade returns, as a `ProblemError`
+(`gateway.errors`), and how a failed validation becomes one."""
 
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass, field
-from typing import Any
 
 from pydantic import ValidationError
 
+from gateway.errors import FieldProblem, ProblemError
+
 PROBLEM_JSON = "application/problem+json"
-
-
-@dataclass(frozen=True, slots=True)
-class FieldProblem:
-    loc: str
-    msg: str
-    rule: str | None = None
-    """The provider rule or validation rule that was broken, where one applies."""
-
-    def as_dict(self) -> dict[str, str]:
-        out = {"loc": self.loc, "msg": self.msg}
-        if self.rule:
-            out["rule"] = self.rule
-        return out
-
-
-@dataclass(slots=True)
-class ProblemError(Exception):
-    status: int
-    code: str
-    title: str
-    detail: str | None = None
-    errors: list[FieldProblem] = field(default_factory=list)
-    headers: dict[str, str] = field(default_factory=dict)
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        Exception.__init__(self, f"{self.status} {self.code}: {self.detail or self.title}")
-
-    def body(self, instance: str) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "type": f"/problems/{self.code}",
-            "title": self.title,
-            "status": self.status,
-            "detail": self.detail or self.title,
-            "instance": instance,
-            "code": self.code,
-        }
-        if self.errors:
-            out["errors"] = [e.as_dict() for e in self.errors]
-        out.update(self.extra)
-        return out
 
 
 def loc_of(parts: tuple[int | str, ...]) -> str:

@@ -11,12 +11,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from gateway.model.events import DeliveryState
 from gateway.model.history import Source
 from gateway.model.lifecycle import Outcome
 from gateway.model.orders import CanonicalOrder, Phase, Status
 from gateway.model.query import MAX_SEQUENCE, Count, OrderCursor, Since
 from gateway.model.text import ShortText, SubscriberId
-from gateway.store.records import DeliveryState
 
 MAX_PAGE = 200
 """The most orders or returns one list page holds."""

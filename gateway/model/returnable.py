@@ -17,9 +17,9 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from enum import StrEnum
 
+from gateway.errors import FieldProblem, Overreach
 from gateway.model.lifecycle import RANK
 from gateway.model.orders import MAX_QUANTITY, CanonicalOrder, Status
-from gateway.model.problems import FieldProblem
 from gateway.model.returns import CanonicalReturn, ReturnLine, ReturnStatus
 from gateway.model.text import STORED
 
@@ -73,16 +73,6 @@ def why_not_returnable(status: Status, furthest: Status) -> str | None:
     if answer is Returnable.IF_SHIPPED and RANK[furthest] >= RANK[Status.SHIPPED]:
         return None
     return reason
-
-
-class Overreach(Exception):
-    """The return asks back more than the order has left to return; nothing was stored."""
-
-    def __init__(self, problems: list[FieldProblem], remaining: Mapping[str, int]) -> None:
-        super().__init__("; ".join(f"{p.loc}: {p.msg}" for p in problems))
-        self.problems = problems
-        self.remaining = dict(remaining)
-        """Per SKU of the order, how many units can still come back."""
 
 
 def ordered(order: CanonicalOrder) -> Counter[str]:

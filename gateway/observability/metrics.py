@@ -46,7 +46,7 @@ from prometheus_client import (
 )
 
 if TYPE_CHECKING:
-    from gateway.providers.base import ProviderState
+    from gateway.observability.state import ProviderState
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 UNMATCHED_ROUTE = "unmatched"

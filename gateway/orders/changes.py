@@ -21,6 +21,7 @@ import orjson
 import structlog
 from pydantic import ConfigDict, Field, ValidationError, field_validator
 
+from gateway.errors import Conflict, FieldProblem, Invalid, ProblemError
 from gateway.model.clients import Client
 from gateway.model.dates import DateOrInstant
 from gateway.model.history import Source
@@ -36,11 +37,11 @@ from gateway.model.orders import (
     Status,
     Strict,
 )
-from gateway.model.problems import FieldProblem, ProblemError, validation_problem
+from gateway.model.problems import validation_problem
 from gateway.model.text import STORED
 from gateway.orders.events import facts_of
 from gateway.orders.submission import Submitter
-from gateway.providers.base import Conflict, Invalid, Provider, ProviderOrder, Submission
+from gateway.providers.base import Provider, ProviderOrder, Submission
 from gateway.store import OrderRow, Store
 
 log = structlog.get_logger(__name__)

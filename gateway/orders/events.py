@@ -24,15 +24,9 @@ from collections.abc import Callable, Mapping
 import orjson
 import structlog
 
+from gateway.errors import ProblemError, ProviderError, WebhookRejected, WebhookTooLarge
 from gateway.model.history import Source
-from gateway.model.problems import ProblemError
-from gateway.providers.base import (
-    Provider,
-    ProviderError,
-    ProviderOrder,
-    WebhookRejected,
-    WebhookTooLarge,
-)
+from gateway.providers.base import Provider, ProviderOrder
 from gateway.store import ProviderFacts, Store, StoredEvent
 
 log = structlog.get_logger(__name__)

@@ -20,19 +20,17 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import orjson
 import structlog
 
 from gateway.config import Settings
+from gateway.errors import FieldProblem, OrderExists, ProblemError, ProviderError
 from gateway.model.clients import Client
-from gateway.model.orders import OPEN_PHASES, CanonicalOrder, Phase, Status
-from gateway.model.problems import FieldProblem, ProblemError
+from gateway.model.ids import new_order_id
+from gateway.model.orders import CanonicalOrder, Phase, Status
 from gateway.observability.metrics import Metrics
-from gateway.orders.idempotency import ORDERS, Answer, IdempotentSubmit
-from gateway.orders.ids import new_order_id
 from gateway.orders.submission import Submitter
 from gateway.orders.views import order_view
-from gateway.providers.base import Provider, ProviderError, Submission
+from gateway.providers.base import Provider, Submission
 from gateway.routing.evaluate import (
     RoutingResult,
     StockKey,
@@ -41,7 +39,11 @@ from gateway.routing.evaluate import (
     route,
     stock_needs,
 )
-from gateway.store import NewOrder, OrderExists, OrderFilter, OrderRow, Store
+from gateway.store import NewOrder, OrderFilter, OrderRow, Store
+from gateway.submissions.idempotency import Answer, IdempotentSubmit
+from gateway.submissions.pages import one_page
+from gateway.submissions.problems import provider_rules
+from gateway.submissions.resources import ORDERS
 
 log = structlog.get_logger(__name__)
 
@@ -81,7 +83,7 @@ class OrderService:
     async def _resume(self, client: Client, key: str, order_id: str) -> Answer:
         row = await self._store.get_order(order_id)
         assert row is not None
-        return await self._finish(client, key, _status_code(row), order_view(row))
+        return await self._keyed.answer(client, key, ORDERS, _status_code(row), order_view(row))
 
     async def _submit_new(self, client: Client, key: str, order: CanonicalOrder) -> Answer:
         existing = await self._store.find_by_external_id(client.id, order.external_id)
@@ -107,14 +109,7 @@ class OrderService:
             Submission(gateway_id, client.id, order, decision.warehouse, reference)
         )
         if problems:
-            raise ProblemError(
-                422,
-                "provider-rules",
-                f"The order breaks rules of provider {decision.provider}",
-                detail="; ".join(f"{p.loc}: {p.msg}" for p in problems),
-                errors=[FieldProblem(p.loc, p.msg, rule=decision.provider) for p in problems],
-                extra={"provider": decision.provider},
-            )
+            raise provider_rules(ORDERS, decision.provider, problems)
         now = self._clock()
         lease = None if decision.queued else self._submitter.new_lease()
         try:
@@ -153,9 +148,10 @@ class OrderService:
             queued=decision.queued,
         )
         if lease is not None:
+            task = self._submitter.start_unsent(row, lease, order)
             budget = now + self._settings.server.request_budget_s
-            row = await self._within_budget(row, lease, order, budget)
-        return await self._finish(client, key, _status_code(row), order_view(row))
+            row = await self._submitter.within_budget(row, task, budget)
+        return await self._keyed.answer(client, key, ORDERS, _status_code(row), order_view(row))
 
     async def _submissions(self, client_id: str, external_id: str) -> int:
         """How many orders were submitted under `external_id` (all but one superseded)."""
@@ -168,38 +164,6 @@ class OrderService:
             if len(page) < 200:
                 return count
             before = page[-1].id
-
-    async def _within_budget(
-        self, row: OrderRow, lease: str, order: CanonicalOrder, deadline: float
-    ) -> OrderRow:
-        """Drive a just-stored order while the caller waits, retrying on the order's backoff.
-
-        Returns when the order is done or rejected, or when the budget would run out; the
-        submission itself is never cancelled — what is not finished goes on in the background.
-        """
-        task: asyncio.Task[OrderRow] | None = self._submitter.start_unsent(row, lease, order)
-        while task is not None:
-            try:
-                row = await asyncio.wait_for(asyncio.shield(task), deadline - self._clock())
-            except TimeoutError:
-                break
-            if row.phase not in OPEN_PHASES:
-                return row
-            wait = max(row.next_attempt_at - self._clock(), 0.0)
-            if self._clock() + wait >= deadline:
-                return row
-            await asyncio.sleep(wait)
-            # Whoever holds the order now (this request or the background loop) drives it.
-            task = await self._submitter.claim(row.id)
-        return await self._store.get_order(row.id) or row
-
-    async def _finish(self, client: Client, key: str, status: int, view: dict[str, Any]) -> Answer:
-        body = view
-        if status == 422:
-            body = _rejected(view)
-        raw = orjson.dumps(body)
-        await self._store.finish_idempotent(client.id, key, status=status, body=raw)
-        return Answer(status, raw, ORDERS.location(view["id"]))
 
     def _check_pin(self, client: Client, order: CanonicalOrder) -> None:
         pin = order.routing
@@ -240,12 +204,7 @@ class OrderService:
 
     async def list(self, client: Client, flt: OrderFilter) -> tuple[list[OrderRow], bool]:
         """A page of orders newest first, and whether there is another page."""
-        rows = list(
-            await self._store.list_orders(
-                client.id, OrderFilter(**{**_filter_dict(flt), "limit": flt.limit + 1})
-            )
-        )
-        return rows[: flt.limit], len(rows) > flt.limit
+        return await one_page(lambda page: self._store.list_orders(client.id, page), flt)
 
     async def explain(self, order: CanonicalOrder) -> dict[str, Any]:
         return explain_json(await self._route(order))
@@ -281,10 +240,6 @@ class OrderService:
 
         found = await asyncio.gather(*(one(k) for k in stock_needs(self._settings.routing, order)))
         return dict(item for item in found if item is not None)
-
-
-def _filter_dict(flt: OrderFilter) -> dict[str, Any]:
-    return {name: getattr(flt, name) for name in OrderFilter.__dataclass_fields__}
 
 
 def _status_code(row: OrderRow) -> int:
@@ -325,23 +280,3 @@ def _unroutable(result: RoutingResult) -> ProblemError:
         errors=errors,
         extra={"trace": trace},
     )
-
-
-def _rejected(view: dict[str, Any]) -> dict[str, Any]:
-    """422 body for an order the provider refused: a problem that still carries the order."""
-    error = (view.get("submission") or {}).get("last_error") or {}
-    reason = error.get("provider_message") or "the provider refused the order"
-    fields = error.get("fields") or []
-    return {
-        "type": "/problems/provider-rejected",
-        "title": "The provider rejected the order",
-        "status": 422,
-        "detail": f"{view['provider']}: {reason}",
-        "instance": f"/v1/orders/{view['id']}",
-        "code": "provider-rejected",
-        "provider": view["provider"],
-        "provider_code": error.get("provider_code"),
-        "correlation_id": error.get("correlation_id"),
-        "errors": [{"loc": f["loc"], "msg": f["msg"], "rule": view["provider"]} for f in fields],
-        "order": view,
-    }

@@ -14,47 +14,46 @@ On the happy path the provider's id is not committed on its own: create, confirm
 (with the id) take two commits in all — before and after. The id and `confirming` are stored
 early only when a confirm fails, so its retry needs no lookup.
 
-An order is owned through a lease that the running task renews; if the process dies the
-lease runs out and any worker (this process after a restart, or another replica) resumes it.
-A provider's final refusal (`Invalid` and the other non-retryable errors) ends the order
-`rejected`; everything retryable is scheduled again with per-order exponential backoff.
+This is the orders' part of `SubmissionDriver` (leases, retries, refusals, the request's
+budget and the background loop are all its): the calls an order's phases make.
 """
 
 from __future__ import annotations
 
 import asyncio
-import random
-from dataclasses import replace
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 import structlog
 
-from gateway.model.orders import CanonicalOrder, Phase, Status
+from gateway.errors import CircuitOpen, ProviderError, ProviderOrderTaken
+from gateway.model.orders import OPEN_PHASES, CanonicalOrder, Phase, Status
 from gateway.model.text import STORED
 from gateway.observability.metrics import Metrics
-from gateway.orders.leases import LeasedRunner
-from gateway.providers.base import (
-    CircuitOpen,
-    Provider,
-    ProviderError,
-    RateLimited,
-    Submission,
-)
-from gateway.store import LeaseLost, OrderRow, ProviderFacts, ProviderOrderTaken, Transition
+from gateway.providers.base import Provider, Submission
+from gateway.store import OrderRow, ProviderFacts, Transition
+from gateway.submissions.driver import SubmissionDriver
 
 log = structlog.get_logger(__name__)
 
 
-def retry_delay(attempts: int, *, base: float, cap: float, rng: random.Random) -> float:
-    """Per-order backoff: exponential with equal jitter, so a queue drains steadily."""
-    ceiling = min(cap, base * (2 ** max(0, attempts)))
-    return float(ceiling / 2 + rng.uniform(0, ceiling / 2))
+@dataclass(frozen=True, slots=True)
+class _Attempt:
+    provider: Provider
+    submission: Submission
+    unsent: bool
+    """Stored `creating` by the request now sending it: nothing can be at the provider yet."""
 
 
-class Submitter(LeasedRunner[OrderRow]):
-    """Runs order submissions (`LeasedRunner`: one task per order, each under its own lease)."""
+class Submitter(SubmissionDriver[OrderRow, _Attempt]):
+    """Runs order submissions (one task per order, each under its own lease)."""
 
     task_prefix = "submit"
+    log_prefix = ""
+    id_field = "order_id"
+    open_phases = OPEN_PHASES
+    missing_error = "provider-not-configured"
 
     def __init__(self, *args: Any, metrics: Metrics | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -75,82 +74,74 @@ class Submitter(LeasedRunner[OrderRow]):
         self._unsent[row.id] = order  # also spares parsing the stored body again
         return self.spawn(row, lease)
 
+    # the store's calls for orders ------------------------------------------------
+    async def _get(self, row_id: str) -> OrderRow | None:
+        return await self._store.get_order(row_id)
+
+    async def _claim(self, row_id: str, lease: str) -> OrderRow | None:
+        return await self._store.claim(
+            row_id, owner=lease, now=self._clock(), lease_until=self.lease_until()
+        )
+
+    async def _claim_due(self, lease: str, limit: int) -> Sequence[OrderRow]:
+        return await self._store.claim_due(
+            owner=lease, now=self._clock(), lease_until=self.lease_until(), limit=limit
+        )
+
     async def _renew(self, row_id: str, lease: str, until: float) -> bool:
         return await self._store.renew(row_id, owner=lease, lease_until=until)
 
     async def _release(self, row_id: str, lease: str) -> None:
         await self._store.release(row_id, owner=lease)
 
-    async def claim(self, order_id: str) -> asyncio.Task[OrderRow] | None:
-        """The task driving `order_id` in this process, claiming and starting one if free."""
-        if (task := self.running.get(order_id)) is not None:
-            return task
-        lease = self.new_lease()
-        row = await self._store.claim(
-            order_id, owner=lease, now=self._clock(), lease_until=self.lease_until()
+    async def _step(self, row: OrderRow, lease: str, step: Transition) -> OrderRow:
+        return await self._store.advance(row.id, owner=lease, step=step)
+
+    async def _later(
+        self, row: OrderRow, lease: str, error: dict[str, object], next_attempt_at: float
+    ) -> OrderRow:
+        return await self._step(
+            row,
+            lease,
+            Transition(
+                phase=row.phase, last_error=error, next_attempt_at=next_attempt_at, release=True
+            ),
         )
-        if row is None:  # done, or another process holds it
-            return self.running.get(order_id)
-        return self.spawn(row, lease)
 
-    async def run(self, row: OrderRow, lease: str) -> OrderRow:
-        """Advance a leased order as far as it goes now; never raises for provider trouble."""
-        heartbeat = asyncio.create_task(self._heartbeat(row.id, lease))
-        # Every line this submission causes (transport retries, token refreshes) names the order.
-        with structlog.contextvars.bound_contextvars(order_id=row.id, provider=row.provider):
-            try:
-                return await self._run(row, lease)
-            except LeaseLost:
-                # Our lease ran out and another worker owns the order now: leave it to them.
-                log.warning("submission.lease_lost")
-                return await self._store.get_order(row.id) or row
-            finally:
-                heartbeat.cancel()
+    async def _rejected(
+        self, row: OrderRow, lease: str, error: dict[str, object], detail: str
+    ) -> OrderRow:
+        return await self._step(
+            row,
+            lease,
+            Transition(
+                phase=Phase.FAILED,
+                status=Status.REJECTED,
+                last_error=error,
+                release=True,
+                count_attempt=True,
+                detail=detail,
+            ),
+        )
 
-    async def _run(self, row: OrderRow, lease: str) -> OrderRow:
+    # an order's phases -----------------------------------------------------------
+    async def _prepare(self, row: OrderRow) -> _Attempt | None:
         known = self._unsent.pop(row.id, None)
         provider = self._providers.get(row.provider)
-        bound = log.bind(order_id=row.id, provider=row.provider)
         if provider is None:
-            # The provider left the config while orders were queued for it: keep them queued.
-            bound.error("submission.provider_missing")
-            return await self._retry_later(row, lease, {"error": "provider-not-configured"})
+            return None
         order = known or CanonicalOrder.model_validate_json(row.body, context=STORED)
         submission = Submission(row.id, row.client_id, order, row.warehouse, row.reference)
-        unsent = known is not None and row.phase is Phase.CREATING
+        return _Attempt(provider, submission, known is not None and row.phase is Phase.CREATING)
+
+    async def _drive(self, row: OrderRow, lease: str, work: _Attempt) -> OrderRow:
         try:
-            return await self._drive(row, lease, provider, submission, unsent=unsent)
-        except LeaseLost:
-            raise
+            return await self._phases(row, lease, work.provider, work.submission, work.unsent)
         except ProviderOrderTaken as exc:
             return await self._refuse_adoption(row, lease, exc)
-        except ProviderError as exc:
-            current = await self._store.get_order(row.id) or row
-            if exc.retryable:
-                bound.info("submission.deferred", phase=current.phase, **exc.describe())
-                return await self._retry_later(current, lease, exc.describe(), exc=exc)
-            bound.warning("submission.rejected", phase=current.phase, **exc.describe())
-            return await self._step(
-                current,
-                lease,
-                Transition(
-                    phase=Phase.FAILED,
-                    status=Status.REJECTED,
-                    last_error=_error_detail(exc),
-                    release=True,
-                    count_attempt=True,
-                    detail=exc.message,
-                ),
-            )
-        except Exception as exc:  # a bug must not strand the order: keep it queued
-            bound.exception("submission.crashed")
-            current = await self._store.get_order(row.id) or row
-            return await self._retry_later(
-                current, lease, {"error": "internal", "detail": repr(exc)}
-            )
 
-    async def _drive(
-        self, row: OrderRow, lease: str, provider: Provider, sub: Submission, *, unsent: bool
+    async def _phases(
+        self, row: OrderRow, lease: str, provider: Provider, sub: Submission, unsent: bool
     ) -> OrderRow:
         bound = log.bind(order_id=row.id, provider=row.provider)
         # A provider that confirms goes straight from creating to confirming (recovery is the
@@ -259,41 +250,3 @@ class Submitter(LeasedRunner[OrderRow]):
                 detail="provider order found under this reference belongs to another order",
             ),
         )
-
-    async def _retry_later(
-        self,
-        row: OrderRow,
-        lease: str,
-        error: dict[str, object],
-        *,
-        exc: ProviderError | None = None,
-    ) -> OrderRow:
-        delay = retry_delay(
-            row.attempts,
-            base=self._settings.backoff_base_s,
-            cap=self._settings.backoff_max_s,
-            rng=self._rng,
-        )
-        if isinstance(exc, RateLimited) and exc.retry_after:
-            delay = max(delay, exc.retry_after)
-        return await self._step(
-            row,
-            lease,
-            Transition(
-                phase=row.phase,
-                last_error=error,
-                next_attempt_at=self._clock() + delay,
-                release=True,
-            ),
-        )
-
-    async def _step(self, row: OrderRow, lease: str, step: Transition) -> OrderRow:
-        return await self._store.advance(row.id, owner=lease, step=step)
-
-
-def _error_detail(exc: ProviderError) -> dict[str, object]:
-    detail = exc.describe()
-    fields = getattr(exc, "fields", None)
-    if fields:
-        detail["fields"] = [{"loc": f.loc, "msg": f.msg} for f in fields]
-    return detail

@@ -6,7 +6,7 @@ block (see `load_spec`), so adding a provider touches no other module. The packa
 `translate.py` (pure wire mapping and the status table), `adapter.py` (the only I/O), and its
 settings model, a subclass of `gateway.config.ProviderSettings`.
 
-Errors are the tree in `gateway.providers.errors`, re-exported here.
+Its errors are the provider branch of the tree in `gateway.errors`.
 """
 
 from __future__ import annotations
@@ -16,58 +16,29 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from gateway.errors import FieldError, UnknownProvider
 from gateway.model.orders import CanonicalOrder, Status
 from gateway.model.returns import CanonicalReturn, Decision, ReturnStatus
 from gateway.observability.metrics import Metrics
-from gateway.providers.errors import (
-    CircuitOpen,
-    ConfigurationError,
-    Conflict,
-    FieldError,
-    Forbidden,
-    Invalid,
-    Locked,
-    NotFound,
-    ProviderError,
-    RateLimited,
-    Unauthorized,
-    Unavailable,
-    error_for_status,
-)
+from gateway.observability.state import ProviderState
+from gateway.providers.errors import error_for_status
+from gateway.transport.fleet import Fleet, LocalFleet
 
 if TYPE_CHECKING:
-    from aiohttp import web
-
     from gateway.config import ProviderSettings, Secrets
-    from gateway.transport.fleet import Fleet
 
 __all__ = [
     "Capabilities",
-    "CircuitOpen",
-    "ConfigurationError",
-    "Conflict",
-    "FieldError",
-    "Forbidden",
-    "Invalid",
-    "Locked",
-    "NotFound",
     "Provider",
     "ProviderContext",
-    "ProviderError",
     "ProviderEvent",
     "ProviderOrder",
     "ProviderReturn",
     "ProviderSpec",
-    "ProviderState",
-    "RateLimited",
     "ReturnSubmission",
     "ReturnsProvider",
     "StockSnapshot",
     "Submission",
-    "Unauthorized",
-    "Unavailable",
-    "WebhookRejected",
-    "WebhookTooLarge",
     "error_for_status",
     "load_spec",
     "returns_of",
@@ -132,36 +103,6 @@ class ProviderEvent:
     tracking_code: str | None = None
     tracking_url: str | None = None
     shipment_ids: tuple[str, ...] = ()
-
-
-class WebhookRejected(Exception):
-    """A delivery that is not authentic (bad or missing signature/token): answer 401."""
-
-
-class WebhookTooLarge(Exception):
-    """A delivery carrying more events than the provider sends in one: answer 413, store none."""
-
-
-@dataclass(frozen=True, slots=True)
-class ProviderState:
-    """What `/readyz` and `/v1/providers` show. Never a credential."""
-
-    name: str
-    circuit: str
-    configuration_error: str | None = None
-    last_error: str | None = None
-    last_error_at: float | None = None
-    """Wall time of `last_error`."""
-    token_expires_at: float | None = None
-    """Wall time the cached token expires (never the token itself)."""
-    gate_open_at: float | None = None
-    """Wall time the Retry-After gate opens again, while it is closed."""
-    in_flight: int = 0
-    max_concurrency: int = 0
-    max_rate: float = 0.0
-    time_period: float = 0.0
-    shared: str = "local"
-    """How the limits above are split or shared by replicas (`Fleet.description`)."""
 
 
 StockSnapshot = Mapping[str, int]
@@ -296,12 +237,6 @@ def returns_of(provider: Provider) -> ReturnsProvider | None:
     return None
 
 
-def _local_fleet() -> Fleet:
-    from gateway.transport.fleet import LocalFleet  # noqa: PLC0415 (transport imports us)
-
-    return LocalFleet()
-
-
 @dataclass(frozen=True, slots=True)
 class ProviderContext:
     """What the gateway hands a provider when it builds one."""
@@ -315,7 +250,7 @@ class ProviderContext:
     (`<url>/v1/webhooks/<name>`); None: it sends none (`gateway sandbox` without a gateway)."""
     metrics: Metrics = field(default_factory=Metrics)
     """The app's metrics: pass `metrics.provider(name)` to the transport and token cache."""
-    fleet: Fleet = field(default_factory=_local_fleet)
+    fleet: Fleet = field(default_factory=LocalFleet)
     """How rate limits, the Retry-After gate and OAuth tokens are split or shared between
     replicas: hand it to `ProviderTransport` and `TokenCache` (`fleet=ctx.fleet`)."""
 
@@ -333,13 +268,6 @@ class ProviderSpec:
     name: str
     settings: type[ProviderSettings]
     build: Callable[[ProviderSettings, Secrets, ProviderContext], Provider]
-    sandbox: Callable[[ProviderSettings, Secrets, ProviderContext], web.Application] | None = None
-    """Builds the in-process simulator served under `/_sandbox/<name>` when enabled; it gets
-    the gateway's own URL to send webhooks back to."""
-
-
-class UnknownProvider(LookupError):
-    pass
 
 
 def load_spec(name: str) -> ProviderSpec:

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.model.problems import ProblemError
-from gateway.model.returnable import Overreach
-from gateway.providers.base import Conflict, Invalid
+from gateway.errors import Conflict, Invalid, Overreach, ProblemError
 from gateway.store import OrderRow, ReturnRow
 
 

@@ -10,8 +10,9 @@ Submit, in the order that makes it safe (the same shape as an order's):
    any call;
 4. the return row is written (phase `pending`), linked to the key, in one transaction that
    also settles its lines against what the order's earlier returns take back (`Overreach`);
-5. the submission runs while the caller waits up to `request_budget_s`: 201 when the provider
-   took it, 422 when it refused it, else 202 and it finishes in the background;
+5. the submission runs while the caller waits up to `request_budget_s`, retrying on the
+   return's backoff: 201 when the provider took it, 422 when it refused it, else 202 and it
+   finishes in the background;
 6. the response is stored under the key, so a replay answers the same status and body.
 
 Cancel and decision always ask the provider (the gateway's copy of the status may be stale)
@@ -20,56 +21,52 @@ and relay its refusal as a 409 carrying the provider's own code and reason.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import orjson
 import structlog
 
 from gateway.config import Settings
+from gateway.errors import (
+    Conflict,
+    FieldProblem,
+    Invalid,
+    Overreach,
+    ProblemError,
+    ReturnExists,
+)
 from gateway.model.clients import Client
 from gateway.model.events import RETURN_DECIDED
-from gateway.model.history import Source
+from gateway.model.ids import new_return_id
 from gateway.model.lifecycle import Outcome, reached
 from gateway.model.orders import CanonicalOrder
-from gateway.model.problems import FieldProblem, ProblemError
-from gateway.model.returnable import RETURNABLE, Overreach, Returnable, why_not_returnable
+from gateway.model.returnable import RETURNABLE, Returnable, why_not_returnable
 from gateway.model.returns import CanonicalReturn, Decision, ReturnPhase, ReturnStatus
 from gateway.model.text import STORED
-from gateway.orders.idempotency import RETURNS, Answer, IdempotentSubmit
-from gateway.orders.ids import new_return_id
 from gateway.providers.base import (
-    Conflict,
-    Invalid,
     Provider,
-    ProviderError,
     ProviderReturn,
     ReturnsProvider,
     ReturnSubmission,
     returns_of,
 )
+from gateway.returns.news import record_news
 from gateway.returns.problems import (
     decisions_unsupported,
     not_returnable,
     overreach,
     refused,
-    rejected,
     return_exists,
     unsupported,
 )
 from gateway.returns.submission import ReturnSubmitter
 from gateway.returns.views import return_view
-from gateway.store import (
-    NewReturn,
-    OrderRow,
-    ReturnExists,
-    ReturnFilter,
-    ReturnRow,
-    ReturnStep,
-    Store,
-)
+from gateway.store import NewReturn, OrderRow, ReturnFilter, ReturnRow, Store
+from gateway.submissions.idempotency import Answer, IdempotentSubmit
+from gateway.submissions.pages import one_page
+from gateway.submissions.problems import provider_rules
+from gateway.submissions.resources import RETURNS
 
 log = structlog.get_logger(__name__)
 
@@ -143,14 +140,8 @@ class ReturnService:
             gateway_id, client.id, ret, canonical_order, order.provider_order_id, reference
         )
         if rules := returns.check_return(submission):
-            raise ProblemError(
-                422,
-                "provider-rules",
-                f"The return breaks rules of provider {order.provider}",
-                detail="; ".join(f"{p.loc}: {p.msg}" for p in rules),
-                errors=[FieldProblem(p.loc, p.msg, rule=order.provider) for p in rules],
-                extra={"provider": order.provider},
-            )
+            raise provider_rules(RETURNS, order.provider, rules)
+        now = self._clock()
         lease = self._submitter.new_lease()
         try:
             row = await self._store.insert_return(
@@ -165,7 +156,7 @@ class ReturnService:
                     body=ret.model_dump_json(),
                     provider_reference=reference,
                 ),
-                now=self._clock(),
+                now=now,
                 idempotency=(client.id, key),
                 lease_owner=lease,
                 lease_until=self._submitter.lease_until(),
@@ -176,11 +167,8 @@ class ReturnService:
             raise overreach(exc) from None
         log.info("return.accepted", return_id=row.id, order_id=order.id, provider=row.provider)
         task = self._submitter.spawn(row, lease)
-        budget = self._settings.server.request_budget_s
-        try:
-            row = await asyncio.wait_for(asyncio.shield(task), budget)
-        except TimeoutError:
-            row = await self._store.get_return(row.id) or row
+        budget = now + self._settings.server.request_budget_s
+        row = await self._submitter.within_budget(row, task, budget)
         return await self._finish(client, key, row)
 
     async def _check_returnable(self, order: OrderRow) -> None:
@@ -193,14 +181,8 @@ class ReturnService:
             raise not_returnable(order, reason)
 
     async def _finish(self, client: Client, key: str, row: ReturnRow) -> Answer:
-        view = return_view(row)
-        status = 201 if row.phase is ReturnPhase.DONE else 202
-        body: dict[str, Any] = view
-        if row.phase is ReturnPhase.FAILED:
-            status, body = 422, rejected(view)
-        raw = orjson.dumps(body)
-        await self._store.finish_idempotent(client.id, key, status=status, body=raw)
-        return Answer(status, raw, RETURNS.location(row.id))
+        status = {ReturnPhase.DONE: 201, ReturnPhase.FAILED: 422}.get(row.phase, 202)
+        return await self._keyed.answer(client, key, RETURNS, status, return_view(row))
 
     # read ----------------------------------------------------------------------
     async def get(self, client: Client, return_id: str) -> dict[str, Any]:
@@ -209,13 +191,7 @@ class ReturnService:
 
     async def list(self, client: Client, flt: ReturnFilter) -> tuple[list[ReturnRow], bool]:
         """A page of returns newest first, and whether there is another page."""
-        rows = list(
-            await self._store.list_returns(
-                client.id,
-                ReturnFilter(flt.order_id, flt.status, flt.before_id, flt.limit + 1),
-            )
-        )
-        return rows[: flt.limit], len(rows) > flt.limit
+        return await one_page(lambda page: self._store.list_returns(client.id, page), flt)
 
     # change at the provider ---------------------------------------------------
     async def cancel(self, client: Client, return_id: str) -> dict[str, Any]:
@@ -251,64 +227,16 @@ class ReturnService:
             row, found, f"decision {decision.value}", actor=client.id, event=RETURN_DECIDED
         )
 
-    async def poll(self, *, limit: int, older_than_s: float) -> int:
-        """Read unfinished returns back from their providers (least recently seen first).
-
-        Returns how many were read. A provider that cannot answer now is skipped this round;
-        the return's `updated_at` is touched either way, so one failing return never starves
-        the others.
-        """
-        now = self._clock()
-        rows = await self._store.open_returns(limit=limit, checked_before=now - older_than_s)
-        read = 0
-        for row in rows:
-            provider = self._providers.get(row.provider)
-            returns = returns_of(provider) if provider is not None else None
-            if returns is None or row.provider_return_id is None:
-                continue
-            try:
-                found = await returns.get_return(row.provider_return_id)
-            except ProviderError as exc:
-                log.info("return.poll.failed", return_id=row.id, **exc.describe())
-                step = ReturnStep(last_error=exc.describe(), checked_at=now, touch=False)
-                await self._store.update_return(row.id, step)
-                continue
-            read += 1
-            if (found.raw_status, found.decision) == (row.provider_status, row.decision):
-                await self._store.update_return(row.id, ReturnStep(checked_at=now, touch=False))
-                continue
-            log.info("return.poll.changed", return_id=row.id, raw=found.raw_status)
-            await self._record(
-                row, found, "poll", source=Source.POLL, actor=row.provider, checked_at=now
-            )
-        return read
-
     async def _record(
         self,
         row: ReturnRow,
         found: ProviderReturn,
         why: str,
         *,
-        source: str = Source.API,
         actor: str,
-        checked_at: float | None = None,
         event: str | None = None,
     ) -> dict[str, Any]:
-        row = await self._store.update_return(
-            row.id,
-            ReturnStep(
-                status=found.status,
-                provider_status=found.raw_status,
-                decision=found.decision,
-                clear_error=True,
-                checked_at=checked_at,
-                source=source,
-                actor=actor,
-                detail=f"{why}; {row.provider}: {found.raw_status}",
-                event=event,
-            ),
-        )
-        log.info("return.updated", return_id=row.id, status=row.status, why=why)
+        row = await record_news(self._store, row, found, why, actor=actor, event=event)
         return return_view(row, await self._store.return_history(row.id))
 
     async def _owned(self, client: Client, return_id: str) -> ReturnRow:

@@ -4,34 +4,59 @@
 
 `creating` is committed *before* the create call, so after a crash (or a create whose answer
 was lost) the next attempt asks the provider for the return first (`find_return`) and creates
-only if it holds nothing. A return is owned through a lease (one token per claim) that the
-running task renews, as for orders: whoever holds it is the only one calling, and a dead
-process's returns resume within `submission.lease_s`. A provider's final refusal ends the
-return `rejected`; everything retryable is scheduled again with per-return backoff, by the
-background loop.
+only if it holds nothing.
+
+This is the returns' part of `SubmissionDriver`, which owns the rest as for orders: the lease
+(a dead process's returns resume within `submission.lease_s`), retries on per-return backoff
+(inside the request's budget, then by the background loop), a provider's final refusal
+ending the return `rejected`, a bug keeping it queued.
 """
 
 from __future__ import annotations
 
-import asyncio
+from collections.abc import Sequence
 
 import structlog
 
 from gateway.model.orders import CanonicalOrder
-from gateway.model.returns import CanonicalReturn, ReturnPhase, ReturnStatus
+from gateway.model.returns import (
+    OPEN_RETURN_PHASES,
+    CanonicalReturn,
+    ReturnPhase,
+    ReturnStatus,
+)
 from gateway.model.text import STORED
-from gateway.orders.leases import LeasedRunner
-from gateway.orders.submission import retry_delay
-from gateway.providers.base import ProviderError, ReturnSubmission, returns_of
-from gateway.store import LeaseLost, ReturnRow, ReturnStep
+from gateway.providers.base import ReturnsProvider, ReturnSubmission, returns_of
+from gateway.returns.news import provider_said
+from gateway.store import ReturnRow, ReturnStep
+from gateway.submissions.driver import SubmissionDriver
 
 log = structlog.get_logger(__name__)
 
 
-class ReturnSubmitter(LeasedRunner[ReturnRow]):
-    """Runs return submissions (`LeasedRunner`: one task per return, each under its lease)."""
+class ReturnSubmitter(SubmissionDriver[ReturnRow, tuple[ReturnsProvider, ReturnSubmission]]):
+    """Runs return submissions (one task per return, each under its own lease)."""
 
     task_prefix = "return"
+    log_prefix = "return."
+    id_field = "return_id"
+    open_phases = OPEN_RETURN_PHASES
+    missing_error = "returns-unsupported"
+
+    # the store's calls for returns -----------------------------------------------
+    async def _get(self, row_id: str) -> ReturnRow | None:
+        return await self._store.get_return(row_id)
+
+    async def _claim(self, row_id: str, lease: str) -> ReturnRow | None:
+        # The store leases returns by due round only: run one now, which takes this return
+        # along with the others due (as the background loop would within its interval).
+        await self.submit_due()
+        return None
+
+    async def _claim_due(self, lease: str, limit: int) -> Sequence[ReturnRow]:
+        return await self._store.claim_due_returns(
+            owner=lease, now=self._clock(), lease_until=self.lease_until(), limit=limit
+        )
 
     async def _renew(self, row_id: str, lease: str, until: float) -> bool:
         return await self._store.renew_return(row_id, owner=lease, lease_until=until)
@@ -39,27 +64,41 @@ class ReturnSubmitter(LeasedRunner[ReturnRow]):
     async def _release(self, row_id: str, lease: str) -> None:
         await self._store.release_return(row_id, owner=lease)
 
-    async def run(self, row: ReturnRow, lease: str) -> ReturnRow:
-        """Advance a leased return as far as it goes now; never raises for provider trouble."""
-        heartbeat = asyncio.create_task(self._heartbeat(row.id, lease))
-        try:
-            return await self._run(row, lease)
-        except LeaseLost:
-            log.warning("return.submission.lease_lost", return_id=row.id)
-            return await self._store.get_return(row.id) or row
-        finally:
-            heartbeat.cancel()
+    async def _step(self, row: ReturnRow, lease: str, step: ReturnStep) -> ReturnRow:
+        return await self._store.advance_return(row.id, owner=lease, step=step)
 
-    async def _run(self, row: ReturnRow, lease: str) -> ReturnRow:
-        bound = log.bind(return_id=row.id, provider=row.provider)
+    async def _later(
+        self, row: ReturnRow, lease: str, error: dict[str, object], next_attempt_at: float
+    ) -> ReturnRow:
+        step = ReturnStep(
+            last_error=error, next_attempt_at=next_attempt_at, count_attempt=True, release=True
+        )
+        return await self._step(row, lease, step)
+
+    async def _rejected(
+        self, row: ReturnRow, lease: str, error: dict[str, object], detail: str
+    ) -> ReturnRow:
+        return await self._step(
+            row,
+            lease,
+            ReturnStep(
+                phase=ReturnPhase.FAILED,
+                status=ReturnStatus.REJECTED,
+                last_error=error,
+                count_attempt=True,
+                release=True,
+                detail=detail,
+            ),
+        )
+
+    # a return's phases -------------------------------------------------------------
+    async def _prepare(self, row: ReturnRow) -> tuple[ReturnsProvider, ReturnSubmission] | None:
         provider = self._providers.get(row.provider)
         returns = returns_of(provider) if provider is not None else None
         order = await self._store.get_order(row.order_id)
-        if returns is None or order is None:
-            # The provider left the config (or lost returns) while this waited: keep it queued.
-            bound.error("return.submission.provider_missing")
-            return await self._retry_later(row, lease, {"error": "returns-unsupported"})
-        submission = ReturnSubmission(
+        if returns is None or order is None:  # the provider left the config, or lost returns
+            return None
+        return returns, ReturnSubmission(
             gateway_id=row.id,
             client_id=row.client_id,
             ret=CanonicalReturn.model_validate_json(row.body, context=STORED),
@@ -67,75 +106,29 @@ class ReturnSubmitter(LeasedRunner[ReturnRow]):
             provider_order_id=row.provider_order_id,
             reference=row.reference,
         )
-        try:
-            found = None
-            if row.phase is ReturnPhase.CREATING:
-                found = await returns.find_return(submission)
-                if found is not None:
-                    bound.info("return.submission.reconciled", id=found.provider_return_id)
-            if found is None:
-                row = await self._store.advance_return(
-                    row.id, owner=lease, step=ReturnStep(phase=ReturnPhase.CREATING)
-                )
-                found = await returns.create_return(submission)
-        except ProviderError as exc:
-            if exc.retryable:
-                bound.info("return.submission.deferred", **exc.describe())
-                return await self._retry_later(row, lease, exc.describe())
-            bound.warning("return.submission.rejected", **exc.describe())
-            return await self._store.advance_return(
-                row.id,
-                owner=lease,
-                step=ReturnStep(
-                    phase=ReturnPhase.FAILED,
-                    status=ReturnStatus.REJECTED,
-                    last_error=_error_detail(exc),
-                    count_attempt=True,
-                    release=True,
-                    detail=exc.message,
-                ),
-            )
+
+    async def _drive(
+        self, row: ReturnRow, lease: str, work: tuple[ReturnsProvider, ReturnSubmission]
+    ) -> ReturnRow:
+        returns, submission = work
+        bound = log.bind(return_id=row.id, provider=row.provider)
+        found = None
+        if row.phase is ReturnPhase.CREATING:
+            found = await returns.find_return(submission)
+            if found is not None:
+                bound.info("return.submission.reconciled", id=found.provider_return_id)
+        if found is None:
+            row = await self._step(row, lease, ReturnStep(phase=ReturnPhase.CREATING))
+            found = await returns.create_return(submission)
         bound.info(
             "return.submitted", provider_return_id=found.provider_return_id, raw=found.raw_status
         )
-        return await self._store.advance_return(
-            row.id,
-            owner=lease,
-            step=ReturnStep(
-                phase=ReturnPhase.DONE,
-                status=found.status,
-                provider_status=found.raw_status,
-                provider_return_id=found.provider_return_id,
-                decision=found.decision,
-                clear_error=True,
-                count_attempt=True,
-                release=True,
-                detail=f"{row.provider}: {found.raw_status}",
-            ),
+        done = provider_said(
+            row,
+            found,
+            phase=ReturnPhase.DONE,
+            provider_return_id=found.provider_return_id,
+            count_attempt=True,
+            release=True,
         )
-
-    async def _retry_later(self, row: ReturnRow, lease: str, error: dict[str, object]) -> ReturnRow:
-        delay = retry_delay(
-            row.attempts,
-            base=self._settings.backoff_base_s,
-            cap=self._settings.backoff_max_s,
-            rng=self._rng,
-        )
-        return await self._store.advance_return(
-            row.id,
-            owner=lease,
-            step=ReturnStep(
-                last_error=error,
-                next_attempt_at=self._clock() + delay,
-                count_attempt=True,
-                release=True,
-            ),
-        )
-
-
-def _error_detail(exc: ProviderError) -> dict[str, object]:
-    detail = exc.describe()
-    fields = getattr(exc, "fields", None)
-    if fields:
-        detail["fields"] = [{"loc": f.loc, "msg": f.msg} for f in fields]
-    return detail
+        return await self._step(row, lease, done)

@@ -13,7 +13,7 @@ from aiohttp import web
 
 from gateway.config import Settings
 from gateway.observability.metrics import Metrics
-from gateway.providers.base import ProviderContext, load_spec
+from gateway.providers.base import ProviderContext
 
 log = structlog.get_logger(__name__)
 
@@ -22,11 +22,13 @@ PREFIX = "/_sandbox"
 
 def mount_simulators(app: web.Application, settings: Settings, ctx: ProviderContext) -> list[str]:
     """Mount the simulator of every configured provider that has one; their names."""
+    from gateway.sandbox.simulators import SIMULATORS  # noqa: PLC0415 (loaded only to mount)
+
     mounted = []
     for name, block in settings.providers.items():
-        spec = load_spec(name)
-        if spec.sandbox is not None:
-            app.add_subapp(f"{PREFIX}/{name}", spec.sandbox(block, settings.secrets, ctx))
+        build = SIMULATORS.get(name)
+        if build is not None:
+            app.add_subapp(f"{PREFIX}/{name}", build(block, settings.secrets, ctx))
             log.info("sandbox.mounted", provider=name, path=f"{PREFIX}/{name}")
             mounted.append(name)
     return mounted

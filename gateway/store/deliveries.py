@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from gateway.model.events import matches
+from gateway.model.events import DeliveryState, matches
 from gateway.store.dialect import Runner
-from gateway.store.records import DeliveryRow, DeliveryState
+from gateway.store.records import DeliveryRow
 from gateway.store.rows import DELIVERY_SELECT, delivery_row
 
 

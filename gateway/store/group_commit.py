@@ -26,7 +26,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from gateway.store.base import StoreUnavailable
+from gateway.errors import StoreUnavailable
 
 BUSY_TIMEOUT_MS = 5000
 SMALL_BATCH = 2

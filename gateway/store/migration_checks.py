@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from gateway.store.base import StoreUnavailable
+from gateway.errors import MigrationBlocked
 from gateway.store.dialect import Row
 
 
@@ -42,18 +42,6 @@ PRECHECKS: Mapping[int, Sequence[Precheck]] = {
         ),
     ),
 }
-
-
-class MigrationBlocked(StoreUnavailable):
-    """Existing rows break a migration's constraint; nothing was applied."""
-
-    def __init__(self, version: int, problems: list[str], fixes: list[str]) -> None:
-        self.version = version
-        self.problems = problems
-        super().__init__(
-            f"migration {version} refused, nothing applied: {'; '.join(problems)}. "
-            + " ".join(fixes)
-        )
 
 
 def blocking(version: int, found: Iterable[tuple[Precheck, Sequence[Row]]]) -> None:

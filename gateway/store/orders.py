@@ -8,10 +8,10 @@ from typing import Any
 
 import orjson
 
+from gateway.errors import LeaseLost, OrderExists, ProviderOrderTaken
 from gateway.model.history import Cause, Source
 from gateway.model.lifecycle import Outcome
 from gateway.model.orders import OPEN_PHASES, Status
-from gateway.store.base import LeaseLost, OrderExists, ProviderOrderTaken
 from gateway.store.dialect import Reads, Runner, sql_list
 from gateway.store.history import record_transition, verdict_for
 from gateway.store.leases import Leases

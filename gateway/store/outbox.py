@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 import orjson
 
 from gateway.model.events import EventRow, NewEvent
-from gateway.orders.ids import ulid
+from gateway.model.ids import ulid
 from gateway.store.dialect import Dialect, Runner, Tx
 from gateway.store.rows import EVENT_COLUMNS, event_row
 

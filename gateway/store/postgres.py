@@ -31,8 +31,8 @@ from typing import Any
 import asyncpg
 import structlog
 
+from gateway.errors import StoreUnavailable
 from gateway.store import schema
-from gateway.store.base import StoreUnavailable
 from gateway.store.dialect import Lock, Migration, Tx
 from gateway.store.postgres_pool import UNAVAILABLE, connect_pool
 from gateway.store.sql import SqlStore

@@ -11,7 +11,7 @@ import time
 import asyncpg
 import structlog
 
-from gateway.store.base import StoreUnavailable
+from gateway.errors import StoreUnavailable
 from gateway.transport.backoff import backoff_delay
 
 log = structlog.get_logger(__name__)

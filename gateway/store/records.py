@@ -8,7 +8,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from gateway.model.events import EventRow
+from gateway.model.events import DeliveryState, EventRow
 from gateway.model.history import SUBMITTER_ACTOR, Source
 from gateway.model.lifecycle import Outcome
 from gateway.model.orders import Phase, Status
@@ -108,13 +108,6 @@ class ProviderFacts:
             ("tracking_url", self.tracking_url),
         )
         return [(column, value) for column, value in found if value is not None]
-
-
-class DeliveryState(StrEnum):
-    PENDING = "pending"
-    DELIVERED = "delivered"
-    DEAD = "dead"
-    """Every attempt failed: kept, shown by `GET /v1/deliveries`, retried only on request."""
 
 
 @dataclass(frozen=True, slots=True)

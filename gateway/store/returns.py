@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 
+from gateway.errors import LeaseLost, ReturnExists
 from gateway.model.events import return_event
 from gateway.model.history import Cause, Source
 from gateway.model.returnable import NOT_TAKING, take_back_json
@@ -20,7 +21,6 @@ from gateway.model.returns import (
     ReturnPhase,
     ReturnStatus,
 )
-from gateway.store.base import LeaseLost, ReturnExists
 from gateway.store.dialect import Dialect, Row, Runner, Tx, sql_list
 from gateway.store.leases import Leases
 from gateway.store.outbox import append_event

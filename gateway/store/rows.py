@@ -10,11 +10,11 @@ from typing import Any
 
 import orjson
 
-from gateway.model.events import EventRow
+from gateway.model.events import DeliveryState, EventRow
 from gateway.model.orders import Phase, Status
 from gateway.model.returns import Decision, ReturnPhase, ReturnStatus
 from gateway.store.dialect import Dialect, Row
-from gateway.store.records import DeliveryRow, DeliveryState, OrderRow, ReturnRow, StoredEvent
+from gateway.store.records import DeliveryRow, OrderRow, ReturnRow, StoredEvent
 
 
 def names(record: Any) -> list[str]:

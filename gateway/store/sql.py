@@ -2,7 +2,9 @@
 brings the `Dialect`). Each method is one transaction, so "each step is committed before the
 next provider call" holds by construction.
 
-The methods are those of the parts, one per concern; the store only puts them together.
+The methods are those of the parts, one class per concern, bound here as they are (not
+wrapped), so each is written once; `base.Store` says what each does. (SQLite or
+PostgreSQL: `sqlite.open_sqlite`, `postgres.open_postgres`, or `open_store` by URL.)
 """
 
 from __future__ import annotations

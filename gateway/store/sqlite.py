@@ -20,8 +20,8 @@ from urllib.parse import urlsplit
 import aiosqlite
 import structlog
 
+from gateway.errors import StoreUnavailable
 from gateway.store import schema
-from gateway.store.base import StoreUnavailable
 from gateway.store.dialect import Lock, Migration, Tx
 from gateway.store.group_commit import PRAGMAS, GroupCommitWriter
 from gateway.store.sql import SqlStore

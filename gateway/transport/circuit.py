@@ -15,7 +15,7 @@ from enum import StrEnum
 
 import structlog
 
-from gateway.providers.errors import CircuitOpen
+from gateway.errors import CircuitOpen
 from gateway.transport.clock import Clock
 
 log = structlog.get_logger(__name__)

@@ -35,9 +35,9 @@ import structlog
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from gateway.config import ProviderSettings
+from gateway.errors import CircuitOpen, ProviderError, Unavailable
 from gateway.observability.metrics import ProviderMetrics, outcome_of_status
-from gateway.providers.base import ProviderState
-from gateway.providers.errors import CircuitOpen, ProviderError, Unavailable
+from gateway.observability.state import ProviderState
 from gateway.transport.auth import Auth
 from gateway.transport.backoff import RETRY_STATUSES, backoff_delay, parse_retry_after
 from gateway.transport.circuit import CircuitBreaker

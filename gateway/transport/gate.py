@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import structlog
 
-from gateway.providers.errors import RateLimited
+from gateway.errors import RateLimited
 from gateway.transport.clock import Clock
 
 log = structlog.get_logger(__name__)

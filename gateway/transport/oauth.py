@@ -21,8 +21,8 @@ import aiohttp
 import orjson
 import structlog
 
+from gateway.errors import ConfigurationError, ProviderError, Unauthorized, Unavailable
 from gateway.observability.metrics import ProviderMetrics
-from gateway.providers.errors import ConfigurationError, ProviderError, Unauthorized, Unavailable
 from gateway.transport.clock import Clock
 from gateway.transport.fleet import Fleet, SharedToken, SharedTokens
 

@@ -1,11 +1,15 @@
 """`StatusPoller`: reads submitted, not final orders from their provider — the guarantee
-behind webhooks, which may be lost, late, or (Logitrail without a URL token) absent.
+behind webhooks, which may be lost, late, or (Logitrail without a URL token) absent; and
+`ReturnPoller`, the same for returns, which no provider sends webhooks for.
 
 Per provider, an order is due when its state was neither read nor heard (a webhook counts)
 for `status_poll_interval_s`; a round takes the `status_poll_batch` oldest. Claiming an order
 stamps its `synced_at`, so replicas sharing a store never poll the same order twice in a
 round. Calls go through the provider's transport, so they share its rate limit, concurrency
 cap and circuit with submissions; a provider whose circuit is open is skipped this round.
+
+A return is due when it was not read for `[returns] poll_interval_s`; a round takes the
+`poll_batch` least recently read, of every provider.
 """
 
 from __future__ import annotations
@@ -13,14 +17,17 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 import structlog
 
-from gateway.config import ProviderSettings
+from gateway.config import ProviderSettings, ReturnsSettings
+from gateway.errors import NotFound, ProviderError
 from gateway.model.history import Source
 from gateway.orders.events import facts_of
-from gateway.providers.base import NotFound, Provider, ProviderError
-from gateway.store import OrderRow, Store
+from gateway.providers.base import Provider, returns_of
+from gateway.returns.news import record_news
+from gateway.store import OrderRow, ReturnStep, Store
 
 log = structlog.get_logger(__name__)
 
@@ -99,3 +106,52 @@ class StatusPoller:
                 outcome=outcome,
             )
         return 1
+
+
+@dataclass(frozen=True, slots=True)
+class ReturnPoller:
+    store: Store
+    providers: Mapping[str, Provider]
+    settings: ReturnsSettings
+    clock: Callable[[], float] = time.time
+
+    async def poll(self) -> int:
+        """Read unfinished returns back from their providers (least recently seen first).
+
+        Returns how many were read. A provider that cannot answer now is skipped this round;
+        the return's `checked_at` is stamped either way, so one failing return never starves
+        the others.
+        """
+        now = self.clock()
+        rows = await self.store.open_returns(
+            limit=self.settings.poll_batch,
+            checked_before=now - self.settings.poll_interval_s,
+        )
+        read = 0
+        for row in rows:
+            provider = self.providers.get(row.provider)
+            returns = returns_of(provider) if provider is not None else None
+            if returns is None or row.provider_return_id is None:
+                continue
+            try:
+                found = await returns.get_return(row.provider_return_id)
+            except ProviderError as exc:
+                log.info("return.poll.failed", return_id=row.id, **exc.describe())
+                step = ReturnStep(last_error=exc.describe(), checked_at=now, touch=False)
+                await self.store.update_return(row.id, step)
+                continue
+            read += 1
+            if (found.raw_status, found.decision) == (row.provider_status, row.decision):
+                await self.store.update_return(row.id, ReturnStep(checked_at=now, touch=False))
+                continue
+            log.info("return.poll.changed", return_id=row.id, raw=found.raw_status)
+            await record_news(
+                self.store,
+                row,
+                found,
+                "poll",
+                source=Source.POLL,
+                actor=row.provider,
+                checked_at=now,
+            )
+        return read

@@ -5,7 +5,7 @@ a job run by one `periodic` loop shape.
 
 On start-up the submitter loop is also crash recovery: orders left in `pending`, `creating`,
 `created` or `confirming` by a process that died become due again once that process's lease
-runs out, and `Submitter` reconciles before it creates anything.
+runs out (`Submitter.submit_due`), and `Submitter` reconciles before it creates anything.
 """
 
 from __future__ import annotations
@@ -43,18 +43,6 @@ async def run_workers(
 ) -> AsyncIterator[None]:
     stop = asyncio.Event()
 
-    async def submit_due() -> None:
-        room = settings.submission.batch - len(submitter.running)
-        if room <= 0:
-            return
-        lease = submitter.new_lease()
-        rows = await store.claim_due(
-            owner=lease, now=time.time(), lease_until=submitter.lease_until(), limit=room
-        )
-        for row in rows:
-            log.info("submitter.picked", order_id=row.id, phase=row.phase, attempts=row.attempts)
-            submitter.spawn(row, lease)
-
     async def purge() -> None:
         now = time.time()
         if purged := await store.purge_idempotency(now=now):
@@ -77,7 +65,7 @@ async def run_workers(
 
     loops = [
         asyncio.create_task(
-            periodic("submitter", submit_due, settings.submission.poll_interval_s, stop),
+            periodic("submitter", submitter.submit_due, settings.submission.poll_interval_s, stop),
             name="submitter",
         ),
         asyncio.create_task(periodic("webhook-events", apply_events, EVENTS_EVERY_S, stop)),

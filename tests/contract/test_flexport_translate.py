@@ -16,8 +16,8 @@ from typing import Any
 import orjson
 import pytest
 
+from gateway.errors import WebhookRejected
 from gateway.model.orders import CanonicalOrder, Kind, Status
-from gateway.providers.base import WebhookRejected
 from gateway.providers.flexport import statuses, translate, webhooks
 
 HERE = Path(__file__).parent / "flexport"

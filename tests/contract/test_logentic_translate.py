@@ -16,8 +16,8 @@ from pathlib import Path
 import orjson
 import pytest
 
+from gateway.errors import WebhookRejected
 from gateway.model.orders import CanonicalOrder, Line, Status
-from gateway.providers.base import WebhookRejected
 from gateway.providers.logentic import translate, webhooks
 
 HERE = Path(__file__).parent / "logentic"

@@ -8,8 +8,9 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from gateway.config import ConfigError, Settings, load
-from gateway.config_checks import ConfigProblem
+from gateway.config import Settings
+from gateway.config_load import load
+from gateway.errors import ConfigError, ConfigProblem
 
 
 def _env_keys(data: object) -> Iterator[tuple[str, str]]:

@@ -43,7 +43,8 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from gateway.api.spec import openapi_document
 from gateway.app import build_app
-from gateway.config import Settings, parse
+from gateway.config import Settings
+from gateway.config_load import parse
 from tests.conftest import (
     ENV,
     FLEXPORT_RULES,

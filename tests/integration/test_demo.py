@@ -19,7 +19,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from standardwebhooks.webhooks import Webhook
 
 from gateway.app import build_app
-from gateway.config import load, parse
+from gateway.config_load import load, parse
 from tests.integration.test_after_submission import eventually
 from tests.makefile import DEMO_ENV
 

@@ -18,8 +18,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from gateway.config import ProviderSettings
+from gateway.errors import RateLimited
 from gateway.observability.metrics import Metrics
-from gateway.providers.errors import RateLimited
 from gateway.transport import SYSTEM_CLOCK, ProviderTransport, StaticBearer, TokenCache
 from gateway.transport.auth import Auth
 from gateway.transport.fleet import LocalFleet, local_bucket

@@ -15,8 +15,9 @@ import structlog
 from aiohttp.test_utils import TestClient
 
 from gateway.api.keys import PROVIDERS, WEBHOOKS
+from gateway.errors import Conflict
 from gateway.model.orders import CanonicalOrder
-from gateway.providers.base import Conflict, Submission
+from gateway.providers.base import Submission
 from gateway.sandbox.flexport import B2BOrder, D2COrder, Fault
 from tests.conftest import (
     FLEXPORT_RULES,

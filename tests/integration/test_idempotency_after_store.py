@@ -15,7 +15,8 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient
 
-from gateway.store import Store, StoreUnavailable
+from gateway.errors import StoreUnavailable
+from gateway.store import Store
 from tests.conftest import SandboxHandle, auth, order, read_json, ref
 from tests.integration.test_returns import placed
 

@@ -12,8 +12,9 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from gateway.api.keys import PROVIDERS
+from gateway.errors import Conflict
 from gateway.model.orders import CanonicalOrder
-from gateway.providers.base import Conflict, Submission
+from gateway.providers.base import Submission
 from gateway.sandbox.logentic import Fault
 from tests.conftest import WEBHOOK_SECRET, LogenticHandle, auth, ca_order, read_json, ref
 

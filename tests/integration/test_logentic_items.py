@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
+from gateway.errors import Invalid
 from gateway.model.orders import CanonicalOrder
-from gateway.providers.base import Invalid, ProviderContext, Submission
+from gateway.providers.base import ProviderContext, Submission
 from gateway.providers.logentic.adapter import LogenticAdapter
 from gateway.providers.logentic.settings import LogenticSettings
 from tests.conftest import (

@@ -17,7 +17,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from gateway.api.keys import STORE
 from gateway.app import build_app
-from gateway.config import parse
+from gateway.config_load import parse
 from gateway.observability.logging import REDACTED, configure, redact
 from gateway.sandbox.logitrail import Fault as LogitrailFault
 from tests.conftest import (

@@ -13,12 +13,13 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from gateway.api.keys import METRICS, STORE, SUBMITTER
+from gateway.errors import ProviderOrderTaken
 from gateway.model.orders import CanonicalOrder, Phase
 from gateway.providers.logitrail import translate
 from gateway.sandbox.flexport import Fault as FlexportFault
 from gateway.sandbox.logentic import Fault as LogenticFault
 from gateway.sandbox.logitrail import Fault
-from gateway.store import NewOrder, ProviderOrderTaken, Transition
+from gateway.store import NewOrder, Transition
 from tests.conftest import (
     FLEXPORT_RULES,
     FlexportHandle,

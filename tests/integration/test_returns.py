@@ -12,9 +12,9 @@ from aiohttp.test_utils import TestClient
 from gateway.api.keys import STORE
 from gateway.model.return_views import ReturnList, ReturnView
 from gateway.model.returns import CanonicalReturn
-from gateway.orders.fingerprint import fingerprint
 from gateway.sandbox.logitrail import Fault
 from gateway.store import NewReturn
+from gateway.submissions.fingerprint import fingerprint
 from tests.conftest import SandboxHandle, auth, ca_order, order, read_json, ref
 from tests.integration.shipping import ship_at_logitrail
 
@@ -484,8 +484,9 @@ async def test_a_create_whose_answer_was_lost_is_reconciled_not_sent_twice(
     logitrail.sandbox.inject(Fault(op="return_create", status=502, after=True))
 
     status, body = await returned(gateway, {"order_id": o["id"]}, "p1")
-    assert status == 202, body
-    assert body["status"] == "accepted"
+    # Reconciled by the retry inside the request's budget, as an order's would be.
+    assert status == 201, body
+    assert body["status"] == "registered"
 
     done = await wait_for_return(gateway, body["id"], "registered")
     assert len(logitrail.sandbox.returns) == 1
@@ -493,19 +494,38 @@ async def test_a_create_whose_answer_was_lost_is_reconciled_not_sent_twice(
     assert provider_ops(logitrail) == ["return_create", "return_list"]
 
 
-async def test_a_provider_outage_queues_the_return_and_it_is_sent_later(
+async def test_a_provider_outage_within_the_budget_is_retried_while_the_caller_waits(
     gateway: TestClient[Any, Any], logitrail: SandboxHandle
 ) -> None:
     o = await placed(gateway, logitrail, "R-P2")
     logitrail.sandbox.inject(Fault(op="return_create", status=503, count=2))
 
     status, body = await returned(gateway, {"order_id": o["id"]}, "p2")
+
+    assert status == 201, body
+    assert body["status"] == "registered"
+    assert body["submission"]["phase"] == "done"
+    assert len(logitrail.sandbox.returns) == 1
+    # Each retry asked the provider first: the create's outcome was unknown.
+    assert provider_ops(logitrail) == ["return_create", "return_list"] * 2 + ["return_create"]
+
+
+async def test_a_provider_outage_past_the_budget_queues_the_return_and_it_is_sent_later(
+    make_gateway: Any, logitrail: SandboxHandle
+) -> None:
+    gateway = await make_gateway(server__request_budget_s=1.0)
+    o = await placed(gateway, logitrail, "R-P4")
+    # Seven failures take at least 1.125 s of backoff (0.025 s, doubling, up to 0.25 s).
+    logitrail.sandbox.inject(Fault(op="return_create", status=503, count=7))
+
+    status, body = await returned(gateway, {"order_id": o["id"]}, "p4")
     assert status == 202, body
+    assert body["submission"]["last_error"]["provider_status"] == 503
 
     done = await wait_for_return(gateway, body["id"], "registered")
     assert len(logitrail.sandbox.returns) == 1
     assert done["submission"]["phase"] == "done"
-    assert provider_ops(logitrail).count("return_create") == 3
+    assert provider_ops(logitrail).count("return_create") == 8
 
 
 async def test_logitrail_refusing_the_return_is_a_422_that_carries_it(

@@ -21,12 +21,12 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestServer
 
-from gateway.providers.flexport import DEMO_PRODUCTS
 from gateway.sandbox.flexport import Fault as FlexportFault
 from gateway.sandbox.flexport import FlexportSandbox
 from gateway.sandbox.logentic import Fault as LogenticFault
 from gateway.sandbox.logentic import LogenticSandbox
 from gateway.sandbox.logitrail import Fault
+from gateway.sandbox.simulators import DEMO_PRODUCTS
 from tests.conftest import (
     CLIENT_ID,
     CLIENT_SECRET,

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from gateway.config import ConfigError, load, parse
+from gateway.config_load import load, parse
+from gateway.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV = {"K": "key", "ID": "id", "SECRET": "v4lue-0f-the-s3cret"}

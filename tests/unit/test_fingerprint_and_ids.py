@@ -6,10 +6,10 @@ import hashlib
 
 import orjson
 
+from gateway.model.ids import new_order_id, new_return_id
 from gateway.model.orders import CanonicalOrder
 from gateway.model.returns import CanonicalReturn
-from gateway.orders.fingerprint import fingerprint
-from gateway.orders.ids import new_order_id, new_return_id
+from gateway.submissions.fingerprint import fingerprint
 from tests.conftest import order
 
 

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from gateway.config import ConfigError, parse
+from gateway.config_load import parse
+from gateway.errors import ConfigError
 from gateway.model.orders import Kind, Speed
 from gateway.providers.flexport.catalog import ProductCatalog, paged_products
 from gateway.providers.flexport.settings import FlexportSettings

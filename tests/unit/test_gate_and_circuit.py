@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from gateway.providers.errors import CircuitOpen, RateLimited
+from gateway.errors import CircuitOpen, RateLimited
 from gateway.transport.circuit import CircuitBreaker, CircuitState
 from gateway.transport.gate import RetryAfterGate
 from tests.unit.fakes import FakeClock

@@ -11,8 +11,8 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from gateway.store import StoreUnavailable, open_store
-from gateway.store.migration_checks import MigrationBlocked
+from gateway.errors import MigrationBlocked, StoreUnavailable
+from gateway.store import open_store
 from gateway.store.postgres import POSTGRES
 from gateway.store.sqlite import SQLITE, statements
 from tests.services import PostgresDatabase

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from gateway.errors import Overreach
 from gateway.model.orders import MAX_QUANTITY, CanonicalOrder, Status
-from gateway.model.returnable import RETURNABLE, Overreach, take_back, why_not_returnable
+from gateway.model.returnable import RETURNABLE, take_back, why_not_returnable
 from gateway.model.returns import CanonicalReturn
 from tests.conftest import order
 

@@ -10,15 +10,13 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
+from gateway.errors import LeaseLost, Overreach, ReturnExists
 from gateway.model.orders import CanonicalOrder
-from gateway.model.returnable import Overreach
 from gateway.model.returns import Decision, ReturnPhase, ReturnStatus
 from gateway.store import (
     BeginOutcome,
-    LeaseLost,
     NewOrder,
     NewReturn,
-    ReturnExists,
     ReturnFilter,
     ReturnStep,
     Store,

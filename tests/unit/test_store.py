@@ -11,17 +11,15 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from gateway.errors import LeaseLost, OrderExists, StoreUnavailable
 from gateway.model.lifecycle import Outcome
 from gateway.model.orders import Phase, Status
 from gateway.store import (
     BeginOutcome,
-    LeaseLost,
     NewOrder,
-    OrderExists,
     OrderFilter,
     Store,
     StoredEvent,
-    StoreUnavailable,
     Transition,
     open_store,
 )

@@ -13,7 +13,8 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 from structlog.testing import capture_logs
 
-from gateway.store import StoreUnavailable, open_store
+from gateway.errors import StoreUnavailable
+from gateway.store import open_store
 from tests.services import PostgresDatabase, free_port
 
 _SSL_OR_GSS_REQUEST = {80877103, 80877104}

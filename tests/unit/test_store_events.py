@@ -10,10 +10,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gateway.model.events import NewEvent
+from gateway.model.events import DeliveryState, NewEvent
 from gateway.model.lifecycle import FINAL, RANK, Outcome
 from gateway.model.orders import Phase, Status
-from gateway.store import DeliveryState, ProviderFacts, Store, Transition, open_store
+from gateway.store import ProviderFacts, Store, Transition, open_store
 from tests.unit.test_store import NOW, new
 
 

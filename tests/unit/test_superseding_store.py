@@ -15,8 +15,9 @@ from typing import Any
 import asyncpg
 import pytest
 
+from gateway.errors import OrderExists
 from gateway.model.orders import Phase, Status
-from gateway.store import NewOrder, OrderExists, OrderFilter, Store, open_store
+from gateway.store import NewOrder, OrderFilter, Store, open_store
 from gateway.store.postgres import POSTGRES
 from gateway.store.sqlite import SQLITE
 from tests.services import PostgresDatabase

@@ -10,8 +10,8 @@ from urllib.parse import parse_qs
 import aiohttp
 import pytest
 
+from gateway.errors import ConfigurationError, Unauthorized
 from gateway.observability.metrics import Metrics
-from gateway.providers.errors import ConfigurationError, Unauthorized
 from gateway.transport.fleet import SharedToken
 from gateway.transport.oauth import Token, TokenCache
 from tests.unit.fakes import FakeClock

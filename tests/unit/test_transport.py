@@ -10,8 +10,8 @@ import aiohttp
 import pytest
 
 from gateway.config import ProviderSettings
+from gateway.errors import CircuitOpen, Unavailable
 from gateway.observability.metrics import Metrics
-from gateway.providers.errors import CircuitOpen, Unavailable
 from gateway.transport import ProviderTransport, StaticBearer
 from gateway.transport.fleet import LocalFleet
 from tests.unit.fakes import FakeClock

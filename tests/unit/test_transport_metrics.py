@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 
+from gateway.errors import CircuitOpen, Unavailable
 from gateway.observability.metrics import Metrics
-from gateway.providers.errors import CircuitOpen, Unavailable
 from gateway.transport import ProviderTransport, StaticBearer
 from gateway.transport.fleet import LocalFleet
 from tests.unit.fakes import FakeClock

@@ -26,23 +26,25 @@ import aiohttp
 import structlog
 
 from gateway.config import Secrets, resolve_url
-from gateway.model.orders import Kind, Status
-from gateway.providers.base import (
-    Capabilities,
+from gateway.errors import (
     Conflict,
+    FieldError,
     Forbidden,
     Invalid,
     NotFound,
-    ProviderContext,
     ProviderError,
-    ProviderEvent,
-    ProviderOrder,
-    ProviderState,
-    StockSnapshot,
-    Submission,
     Unavailable,
 )
-from gateway.providers.errors import FieldError
+from gateway.model.orders import Kind, Status
+from gateway.observability.state import ProviderState
+from gateway.providers.base import (
+    Capabilities,
+    ProviderContext,
+    ProviderEvent,
+    ProviderOrder,
+    StockSnapshot,
+    Submission,
+)
 from gateway.providers.flexport import problems, statuses, translate, webhooks
 from gateway.providers.flexport.catalog import ProductCatalog, paged_products
 from gateway.providers.flexport.returns import FlexportReturns

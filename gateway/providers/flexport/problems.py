@@ -10,13 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.providers.errors import (
-    Conflict,
-    Forbidden,
-    ProviderError,
-    Unauthorized,
-    error_for_status,
-)
+from gateway.errors import Conflict, Forbidden, ProviderError, Unauthorized
+from gateway.providers.errors import error_for_status
 from gateway.providers.flexport import translate
 
 NAME = "flexport"

@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from gateway.errors import Conflict, FieldError, Invalid, Unavailable
 from gateway.model.returns import Decision, ReturnStatus
-from gateway.providers.base import Conflict, Invalid, ProviderReturn, ReturnSubmission, Unavailable
-from gateway.providers.errors import FieldError
+from gateway.providers.base import ProviderReturn, ReturnSubmission
 from gateway.providers.flexport import translate, translate_returns
 from gateway.transport import Response
 

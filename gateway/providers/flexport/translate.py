@@ -24,8 +24,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from gateway.errors import FieldError
 from gateway.model.orders import CanonicalOrder, DeliveryType, Kind, Speed
-from gateway.providers.errors import FieldError
 
 MAX_B2B_LINES = 1000
 """Flexport's Outbounds limitations: "A maximum of 1,000 line items are allowed per order"."""

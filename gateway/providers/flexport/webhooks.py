@@ -25,7 +25,8 @@ from typing import Any
 
 import orjson
 
-from gateway.providers.base import ProviderEvent, WebhookRejected
+from gateway.errors import WebhookRejected
+from gateway.providers.base import ProviderEvent
 
 
 def verify(headers: Mapping[str, str], secret: str | None, *, header: str) -> None:

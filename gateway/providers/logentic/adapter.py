@@ -18,22 +18,18 @@ import aiohttp
 import structlog
 
 from gateway.config import Secrets, resolve_url
+from gateway.errors import Conflict, FieldError, Invalid, ProviderError, Unavailable
 from gateway.model.orders import Status
+from gateway.observability.state import ProviderState
 from gateway.providers.base import (
     Capabilities,
-    Conflict,
-    Invalid,
     ProviderContext,
-    ProviderError,
     ProviderEvent,
     ProviderOrder,
-    ProviderState,
     StockSnapshot,
     Submission,
-    Unavailable,
     error_for_status,
 )
-from gateway.providers.errors import FieldError
 from gateway.providers.logentic import translate, webhooks
 from gateway.providers.logentic.catalog import ItemCatalog
 from gateway.providers.logentic.settings import LogenticSettings

@@ -18,8 +18,8 @@ from collections.abc import Mapping
 from decimal import ROUND_CEILING, Decimal
 from typing import Any
 
+from gateway.errors import FieldError
 from gateway.model.orders import CanonicalOrder, Line, Status
-from gateway.providers.errors import FieldError
 
 STATUSES: dict[str, Status] = {
     "PENDING": Status.SUBMITTED,  # Logentic holds it; nothing more to confirm

@@ -19,7 +19,8 @@ from typing import Any
 
 import orjson
 
-from gateway.providers.base import ProviderEvent, WebhookRejected
+from gateway.errors import WebhookRejected
+from gateway.providers.base import ProviderEvent
 from gateway.providers.logentic.translate import TOPIC_STATUSES, status_of
 
 

@@ -17,24 +17,21 @@ import aiohttp
 import structlog
 
 from gateway.config import Secrets, resolve_url
+from gateway.errors import Conflict, FieldError, ProviderError, Unavailable
 from gateway.model.orders import Status
 from gateway.model.returns import Decision
+from gateway.observability.state import ProviderState
 from gateway.providers.base import (
     Capabilities,
-    Conflict,
     ProviderContext,
-    ProviderError,
     ProviderEvent,
     ProviderOrder,
     ProviderReturn,
-    ProviderState,
     ReturnSubmission,
     StockSnapshot,
     Submission,
-    Unavailable,
     error_for_status,
 )
-from gateway.providers.errors import FieldError
 from gateway.providers.logitrail import translate, webhooks
 from gateway.providers.logitrail.returns import LogitrailReturns
 from gateway.providers.logitrail.settings import LogitrailSettings

@@ -12,13 +12,9 @@ from typing import Any, Protocol
 
 import structlog
 
+from gateway.errors import Invalid, Unavailable
 from gateway.model.returns import Decision, ReturnStatus
-from gateway.providers.base import (
-    Invalid,
-    ProviderReturn,
-    ReturnSubmission,
-    Unavailable,
-)
+from gateway.providers.base import ProviderReturn, ReturnSubmission
 from gateway.providers.logitrail import translate
 from gateway.transport import Response
 from gateway.transport.auth import Auth

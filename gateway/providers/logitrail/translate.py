@@ -23,9 +23,9 @@ from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
 
+from gateway.errors import FieldError
 from gateway.model.orders import CanonicalOrder, DeliveryType, Line, Status
 from gateway.model.returns import CanonicalReturn, Decision, ReturnStatus
-from gateway.providers.errors import FieldError
 
 LANGUAGES = frozenset({"fi", "en", "sv"})
 _HEX24 = re.compile(r"^[0-9a-f]{24}$")

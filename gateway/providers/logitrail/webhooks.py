@@ -18,7 +18,8 @@ from typing import Any
 
 import orjson
 
-from gateway.providers.base import ProviderEvent, WebhookRejected, WebhookTooLarge
+from gateway.errors import WebhookRejected, WebhookTooLarge
+from gateway.providers.base import ProviderEvent
 from gateway.providers.logitrail.translate import status_of
 
 MAX_BATCH = 100

@@ -12,11 +12,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
 from aiohttp import web
 
 from . import returns
-from .errors import ApiError, json_response
+from .errors import ApiError, json_body, json_response
 from .state import B2B_CANCELLABLE, B2BOrder, D2COrder, FlexportState
 from .validation import b2b_order, d2c_order
 
@@ -47,15 +46,6 @@ class Operation:
     handler: Handler
     scope: str
     """`logistics_orders` etc.: `write_` for POST, `read_` (or `write_`) for GET."""
-
-
-async def json_body(request: web.Request) -> Any:
-    if request.content_type != "application/json":
-        raise ApiError(415, "Content-Type must be application/json.")
-    try:
-        return orjson.loads(await request.read())
-    except orjson.JSONDecodeError:
-        raise ApiError(400, "Malformed syntax in the request.") from None
 
 
 def _today(state: FlexportState) -> Any:

@@ -51,7 +51,7 @@ from gateway.sandbox.harness import (
 from . import api, control
 from .errors import PROBLEM_JSON, ApiError, fault_body, problem_response
 from .faults import Fault
-from .returns import FlexportReturn
+from .return_record import FlexportReturn
 from .state import B2B_STEPS, D2C_STEPS, B2BOrder, D2COrder, FlexportState, Order, Shipment, Stored
 from .webhooks import WebhookDelivery, WebhookSender
 

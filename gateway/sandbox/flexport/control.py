@@ -14,7 +14,7 @@ No auth, not recorded, never faulted. Relative to the mount point:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from aiohttp import web
 
@@ -26,9 +26,25 @@ from gateway.sandbox.harness import (
     json_response,
 )
 
-if TYPE_CHECKING:
-    from .app import FlexportSandbox
-    from .state import Order
+from .state import B2BOrder, D2COrder, FlexportState, Order
+from .webhooks import WebhookDelivery
+
+
+class Controlled(Protocol):
+    """What these routes use of `FlexportSandbox` (a protocol: its module imports this one)."""
+
+    state: FlexportState
+    d2c: dict[int, D2COrder]
+    b2b: dict[int, B2BOrder]
+    deliveries: list[WebhookDelivery]
+
+    def add_product(
+        self, merchant_sku: str, *, logistics_sku: str, name: str | None = None
+    ) -> None: ...
+    def revoke_token(self, token: str) -> None: ...
+    def lock(self, locked: bool = True) -> None: ...
+    def order(self, order_id: int | str) -> Order: ...
+    async def advance(self, order_id: int | str, status: str) -> None: ...
 
 
 def _object(body: Any) -> dict[str, Any]:
@@ -44,7 +60,7 @@ def _string(body: dict[str, Any], name: str) -> str:
     return value
 
 
-def add_routes(app: web.Application, sandbox: FlexportSandbox, harness: CallHarness[Any]) -> None:
+def add_routes(app: web.Application, sandbox: Controlled, harness: CallHarness[Any]) -> None:
     async def add_product(request: web.Request) -> web.Response:
         body = _object(await control_body(request))
         merchant, logistics = _string(body, "merchantSku"), _string(body, "logisticsSku")

@@ -87,6 +87,15 @@ def fault_body(status: int) -> dict[str, object]:
     return problem(status, detail)
 
 
+async def json_body(request: web.Request) -> Any:
+    if request.content_type != "application/json":
+        raise ApiError(415, "Content-Type must be application/json.")
+    try:
+        return orjson.loads(await request.read())
+    except orjson.JSONDecodeError:
+        raise ApiError(400, "Malformed syntax in the request.") from None
+
+
 def json_response(
     payload: Any, *, status: int = 200, headers: Mapping[str, str] | None = None
 ) -> web.Response:

@@ -16,66 +16,19 @@ label Flexport bought. Cancel is refused (409) once the goods were received.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from .errors import ApiError, json_response
+from .errors import ApiError, json_body, json_response
+from .return_record import FlexportReturn
 from .validation import Problems, _quantity, _text
 
 if TYPE_CHECKING:
     from .state import FlexportState
 
-RETURN_STATUSES = ("CREATED", "SHIPPED", "RECEIVED_FOR_PROCESSING", "PROCESSED", "CANCELLED")
 CANCELLABLE = frozenset({"CREATED", "SHIPPED"})
 ITEM_TYPES = ("LOGISTICS_SKU", "SKU")
-
-
-@dataclass
-class FlexportReturn:
-    id: int
-    body: dict[str, Any]
-    status: str
-    created_at: float
-    updated_at: float
-
-    @property
-    def external_return_id(self) -> str:
-        return str(self.body["externalReturnId"])
-
-    def to_json(self) -> dict[str, Any]:
-        label = self.body.get("externalLabel") or {
-            "carrier": "USPS",
-            "trackingCode": f"9400{self.id:018d}",
-            "trackingUrl": f"https://tools.usps.com/go/TrackConfirmAction?tLabels=9400{self.id}",
-            "labelUrl": f"https://labels.flexport.example/returns/{self.id}.pdf",
-        }
-        return {
-            "id": self.id,
-            "status": self.status,
-            "rma": self.body["rma"],
-            "externalReturnId": self.external_return_id,
-            "logisticsOrderId": self.body.get("logisticsOrderId"),
-            "sourceAddress": self.body.get("sourceAddress"),
-            "shippingLabel": label,
-            "returnItems": [
-                {
-                    "identifier": item["identifier"],
-                    "type": item["type"],
-                    "expectedQuantity": item["quantity"],
-                    "inspectedItems": [],
-                }
-                for item in self.body["returnItems"]
-            ],
-            "createdAt": _iso(self.created_at),
-            "updatedAt": _iso(self.updated_at),
-        }
-
-
-def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def _approved(state: FlexportState) -> None:
@@ -121,8 +74,6 @@ def _return(state: FlexportState, request: web.Request) -> FlexportReturn:
 
 
 async def create(state: FlexportState, request: web.Request) -> web.Response:
-    from .api import json_body  # noqa: PLC0415 (api imports this module)
-
     _approved(state)
     body = _validated(state, await json_body(request))
     if any(r.external_return_id == body["externalReturnId"] for r in state.returns.values()):

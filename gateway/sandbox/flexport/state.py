@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from .returns import RETURN_STATUSES, FlexportReturn
+from .return_record import RETURN_STATUSES, FlexportReturn
 
 D2C_STEPS = ("CREATED", "PICKING", "PACKED", "SHIPPED", "DELIVERED")
 D2C_STATUSES = (*D2C_STEPS, "CANCELLED", "ERROR", "STOPPED")

@@ -14,7 +14,8 @@ No auth, not recorded, never faulted. Relative to the mount point:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from aiohttp import web
 
@@ -26,8 +27,26 @@ from gateway.sandbox.harness import (
     json_response,
 )
 
-if TYPE_CHECKING:
-    from .app import LogenticSandbox
+from .state import LogenticItem, LogenticOrder, LogenticState
+from .webhooks import WebhookDelivery
+
+
+class Controlled(Protocol):
+    """What these routes use of `LogenticSandbox` (a protocol: its module imports this one)."""
+
+    state: LogenticState
+    orders: dict[int, LogenticOrder]
+    items: dict[int, LogenticItem]
+    deliveries: list[WebhookDelivery]
+
+    @property
+    def add_item(self) -> Callable[..., int]:
+        """`LogenticSandbox.add_item`: its keywords are those `_ITEM_ARGS` allows."""
+        ...
+
+    def set_stock(self, sku_or_item_id: str | int, warehouse_id: int, units: int) -> None: ...
+    async def advance(self, order_id: int, status: str) -> None: ...
+
 
 _ITEM_ARGS: dict[str, tuple[type, ...]] = {
     "sku": (str,),
@@ -69,7 +88,7 @@ def _item_args(body: dict[str, Any]) -> dict[str, Any]:
     return args
 
 
-def add_routes(app: web.Application, sandbox: LogenticSandbox, harness: CallHarness[Any]) -> None:
+def add_routes(app: web.Application, sandbox: Controlled, harness: CallHarness[Any]) -> None:
     async def add_item(request: web.Request) -> web.Response:
         args = _item_args(_object(await control_body(request)))
         try:

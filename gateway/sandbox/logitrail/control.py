@@ -16,19 +16,29 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from aiohttp import web
 
 from gateway.sandbox.harness import CallHarness, ControlError, add_control_route, control_body
 
 from .errors import json_response
-
-if TYPE_CHECKING:
-    from .app import LogitrailSandbox
+from .state import SandboxOrder, SandboxReturn
 
 
-def add_routes(app: web.Application, sandbox: LogitrailSandbox, harness: CallHarness[Any]) -> None:
+class Controlled(Protocol):
+    """What these routes use of `LogitrailSandbox` (a protocol: its module imports this one)."""
+
+    orders: dict[str, SandboxOrder]
+    returns: dict[str, SandboxReturn]
+
+    def expire_tokens(self) -> None: ...
+    def advance(self, order_id: str, status: str) -> None: ...
+    def advance_return(self, return_id: str, status: str) -> None: ...
+    def set_inbound(self, return_id: str, status: str) -> None: ...
+
+
+def add_routes(app: web.Application, sandbox: Controlled, harness: CallHarness[Any]) -> None:
     async def expire_tokens(_request: web.Request) -> web.Response:
         sandbox.expire_tokens()
         return json_response({"success": True})

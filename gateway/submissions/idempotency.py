@@ -14,16 +14,19 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import orjson
 from pydantic import BaseModel
 
 from gateway.config import Settings
+from gateway.errors import ProblemError
 from gateway.model.clients import Client
-from gateway.model.problems import ProblemError
 from gateway.observability.metrics import Metrics
-from gateway.orders.fingerprint import fingerprint
 from gateway.store import BeginOutcome, Store
+from gateway.submissions.fingerprint import fingerprint
+from gateway.submissions.problems import rejected
+from gateway.submissions.resources import Resource
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,20 +37,6 @@ class Answer:
     body: bytes
     headers: dict[str, str] = field(default_factory=dict)
 
-
-@dataclass(frozen=True, slots=True)
-class Resource:
-    """What a submit creates: its noun (in texts and the `<noun>-exists` code) and its path."""
-
-    noun: str
-    path: str
-
-    def location(self, resource_id: str | None) -> dict[str, str]:
-        return {"Location": f"{self.path}/{resource_id}"} if resource_id else {}
-
-
-ORDERS = Resource("order", "/v1/orders")
-RETURNS = Resource("return", "/v1/returns")
 
 _OUTCOME_LABEL = {
     BeginOutcome.REPLAY: "replayed",
@@ -136,6 +125,15 @@ class IdempotentSubmit:
         except BaseException:
             await self._store.abandon_idempotent(client.id, key)
             raise
+
+    async def answer(
+        self, client: Client, key: str, resource: Resource, status: int, view: dict[str, Any]
+    ) -> Answer:
+        """Store the answer for `view` under the key (a 422 as the `provider-rejected`
+        problem), so that a replay answers the same status and body."""
+        raw = orjson.dumps(rejected(view, resource) if status == 422 else view)
+        await self._store.finish_idempotent(client.id, key, status=status, body=raw)
+        return Answer(status, raw, resource.location(view["id"]))
 
     def _count(self, outcome: str) -> None:
         if self._metrics is not None:

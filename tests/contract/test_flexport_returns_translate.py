@@ -16,7 +16,7 @@ import pytest
 
 from gateway.model.orders import CanonicalOrder
 from gateway.model.returns import CanonicalReturn, ReturnStatus
-from gateway.providers.flexport import translate_returns
+from gateway.providers.flexport import statuses, translate_returns
 
 HERE = Path(__file__).parent / "flexport" / "returns"
 CASES = sorted(p.name.removesuffix(".return.json") for p in HERE.glob("*.return.json"))
@@ -82,11 +82,11 @@ def test_without_lines_the_orders_lines_are_sent_merged_per_sku() -> None:
     ],
 )
 def test_return_status_table(raw: str, canonical: ReturnStatus) -> None:
-    assert translate_returns.return_status_of(raw) is canonical
+    assert statuses.return_status_of(raw) is canonical
 
 
 def test_unknown_status_and_non_returns() -> None:
-    assert translate_returns.return_status_of("LOST") is None
+    assert statuses.return_status_of("LOST") is None
     assert translate_returns.return_of({"id": True, "status": "CREATED"}) is None
     assert translate_returns.return_of({"id": 7}) is None
     assert translate_returns.returns_of([{"id": 7, "status": "CREATED"}, {"id": 8}]) == [

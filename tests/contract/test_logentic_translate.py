@@ -18,7 +18,7 @@ import pytest
 
 from gateway.model.orders import CanonicalOrder, Line, Status
 from gateway.providers.base import WebhookRejected
-from gateway.providers.logentic import translate, webhooks
+from gateway.providers.logentic import problems, statuses, translate, webhooks
 
 HERE = Path(__file__).parent / "logentic"
 CASES = sorted(p.name.removesuffix(".order.json") for p in HERE.glob("*.order.json"))
@@ -180,19 +180,19 @@ def test_an_unknown_item_needs_dimensions_and_weight() -> None:
     ],
 )
 def test_status_table(raw: str, canonical: Status) -> None:
-    assert translate.status_of(raw) is canonical
+    assert statuses.status_of(raw) is canonical
 
 
 def test_unknown_status_is_none() -> None:
-    assert translate.status_of("TELEPORTED") is None
+    assert statuses.status_of("TELEPORTED") is None
 
 
 def test_every_topic_announces_a_known_status() -> None:
-    assert all(translate.status_of(s) is not None for s in translate.TOPIC_STATUSES.values())
+    assert all(statuses.status_of(s) is not None for s in statuses.TOPIC_STATUSES.values())
 
 
 def test_422_fields_map_to_canonical_fields() -> None:
-    errors = translate.field_errors(
+    errors = problems.field_errors(
         {
             "message": "x",
             "errors": {

@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 from gateway.model.orders import CanonicalOrder, Status
-from gateway.providers.logitrail import translate
+from gateway.providers.logitrail import problems, statuses, translate
 
 HERE = Path(__file__).parent / "logitrail"
 CASES = sorted(p.name.removesuffix(".order.json") for p in HERE.glob("*.order.json"))
@@ -60,7 +60,7 @@ def test_every_required_field_of_the_order_json_is_present(case: str) -> None:
     ],
 )
 def test_status_table(raw: str, canonical: Status) -> None:
-    assert translate.status_of(raw) is canonical
+    assert statuses.status_of(raw) is canonical
 
 
 def test_status_table_covers_every_contract_status() -> None:
@@ -77,14 +77,14 @@ def test_status_table_covers_every_contract_status() -> None:
         "cancelled",
         "deleted",
     }
-    assert set(translate.STATUSES) == contract
-    assert translate.status_of("teleported") is None
+    assert set(statuses.STATUSES) == contract
+    assert statuses.status_of("teleported") is None
 
 
 def test_confirmed_or_later_excludes_unconfirmed_states() -> None:
-    assert "passive" not in translate.CONFIRMED_OR_LATER
-    assert "deleted" not in translate.CONFIRMED_OR_LATER
-    assert {"confirmed", "processing", "processed"} <= translate.CONFIRMED_OR_LATER
+    assert "passive" not in statuses.CONFIRMED_OR_LATER
+    assert "deleted" not in statuses.CONFIRMED_OR_LATER
+    assert {"confirmed", "processing", "processed"} <= statuses.CONFIRMED_OR_LATER
 
 
 def test_check_refuses_a_pickup_point_id_logitrail_cannot_have() -> None:
@@ -96,9 +96,9 @@ def test_check_refuses_a_pickup_point_id_logitrail_cannot_have() -> None:
 
 
 def test_provider_error_codes_map_to_canonical_fields() -> None:
-    [error] = translate.field_errors("customer.firstName.required", "firstName is required")
+    [error] = problems.field_errors("customer.firstName.required", "firstName is required")
     assert error.loc == "recipient.first_name"
-    assert translate.field_errors("unknown", "boom") == []
+    assert problems.field_errors("unknown", "boom") == []
 
 
 def test_merchants_order_may_be_an_object() -> None:

@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 
 from gateway.providers.base import ProviderEvent, WebhookRejected
-from gateway.providers.logentic.translate import TOPIC_STATUSES, status_of
+from gateway.providers.logentic.statuses import TOPIC_STATUSES, status_of
 
 
 def precheck(headers: Mapping[str, str], secret: str | None, *, header: str) -> str:

@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 
 from gateway.providers.base import ProviderEvent, WebhookRejected, WebhookTooLarge
-from gateway.providers.logitrail.translate import status_of
+from gateway.providers.logitrail.statuses import status_of
 
 MAX_BATCH = 100
 """Envelopes Logitrail sends in one batch delivery at most."""

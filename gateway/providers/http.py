@@ -24,7 +24,7 @@ import structlog
 
 from gateway.config import ProviderSettings, Secrets, resolve_url
 from gateway.providers.base import Capabilities, Parsed, ProviderReturn, ProviderState
-from gateway.providers.errors import ProviderError, Unavailable
+from gateway.providers.errors import Conflict, ProviderError, Unavailable
 from gateway.providers.spec import ProviderContext
 from gateway.transport import SYSTEM_CLOCK, Clock, ProviderTransport, Response
 from gateway.transport.auth import Auth
@@ -76,8 +76,14 @@ class HttpProvider(ABC, Generic[S]):
         self._session: aiohttp.ClientSession | None = None
         self._transport: ProviderTransport | None = None
         self._probing: asyncio.Task[None] | None = None
+        self._configure()
 
     # what an adapter says about itself ---------------------------------------------------
+    @abstractmethod
+    def _configure(self) -> None:
+        """Build what this adapter holds from its settings: `capabilities` first, then its
+        caches and parts (called once, at construction; nothing is connected yet)."""
+
     @abstractmethod
     def _auth(self, session: aiohttp.ClientSession) -> Auth:
         """The credentials every call carries (built once the session exists)."""
@@ -201,6 +207,19 @@ class HttpProvider(ABC, Generic[S]):
         error = self._problem(op, resp, lines)
         log.info("provider.call.failed", op=op, **error.describe())
         return error
+
+
+def still_unseen(provider: str, op: str, what: str, exc: Conflict) -> Unavailable:
+    """A create refused as taken (409) whose result cannot be found (yet): the outcome is
+    unknown, so it is reconciled later rather than sent again now."""
+    return Unavailable(
+        provider,
+        f"{op} answered 409 and no {what} is visible yet: {exc.message}",
+        outcome_unknown=True,
+        code=exc.code,
+        correlation_id=exc.correlation_id,
+        status=exc.status,
+    )
 
 
 def unanswered(

@@ -25,28 +25,25 @@ from urllib.parse import quote
 import aiohttp
 import structlog
 
-from gateway.config import Secrets
 from gateway.model.orders import Kind
 from gateway.providers.base import (
     Capabilities,
     Conflict,
     Forbidden,
     NotFound,
-    ProviderContext,
     ProviderError,
     ProviderEvent,
     ProviderOrder,
     ProviderState,
     Submission,
-    Unavailable,
 )
 from gateway.providers.errors import FieldError
 from gateway.providers.flexport import problems, translate, webhooks
 from gateway.providers.flexport.catalog import ProductCatalog, paged_products
 from gateway.providers.flexport.returns import FlexportReturns
 from gateway.providers.flexport.settings import FlexportSettings
-from gateway.providers.http import HttpProvider, settled, unanswered
-from gateway.transport import SYSTEM_CLOCK, Clock, Response, StaticBearer
+from gateway.providers.http import HttpProvider, settled, still_unseen, unanswered
+from gateway.transport import Response, StaticBearer
 from gateway.transport.auth import Auth
 from gateway.transport.backoff import parse_retry_after
 
@@ -81,15 +78,8 @@ class FlexportAdapter(HttpProvider[FlexportSettings]):
         "warehouses": ("GET", "/warehouses/active"),
     }
 
-    def __init__(
-        self,
-        settings: FlexportSettings,
-        secrets: Secrets,
-        ctx: ProviderContext,
-        *,
-        clock: Clock = SYSTEM_CLOCK,
-    ) -> None:
-        super().__init__(settings, secrets, ctx, clock=clock)
+    def _configure(self) -> None:
+        settings = self.settings
         self.capabilities = Capabilities(
             cancel=True,
             webhooks=settings.webhook_secret_env is not None,
@@ -102,7 +92,7 @@ class FlexportAdapter(HttpProvider[FlexportSettings]):
             lambda: paged_products(self._products_page, per_page=settings.per_page),
             ttl_s=settings.catalog_ttl_s,
             refresh_min_s=settings.catalog_refresh_min_s,
-            clock=clock,
+            clock=self._clock,
         )
         pinned = {w.kind for w in settings.warehouses.values()}
         # A warehouse without a pinned kind takes both kinds of order.
@@ -189,14 +179,7 @@ class FlexportAdapter(HttpProvider[FlexportSettings]):
             if found is not None:
                 log.info("provider.create.adopted", provider=NAME, provider_order_id=found)
                 return found
-            raise Unavailable(
-                NAME,
-                f"create answered 409 and no order is visible yet: {exc.message}",
-                outcome_unknown=True,
-                code=exc.code,
-                correlation_id=exc.correlation_id,
-                status=exc.status,
-            ) from exc
+            raise still_unseen(NAME, "create", "order", exc) from exc
         order_id = translate.order_id_of(kind, resp.json())
         if order_id is None:
             raise unanswered(

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import structlog
 
-from gateway.providers.base import Conflict, ProviderReturn, ReturnSubmission, Unavailable
+from gateway.providers.base import Conflict, ProviderReturn, ReturnSubmission
 from gateway.providers.errors import FieldError
 from gateway.providers.flexport import translate_returns as wire
 from gateway.providers.flexport.translate import idempotent
-from gateway.providers.http import Call, settled, unanswered
+from gateway.providers.http import Call, settled, still_unseen, unanswered
 from gateway.transport import Response
 
 log = structlog.get_logger(__name__)
@@ -54,14 +54,7 @@ class FlexportReturns:
             if found is not None:
                 log.info("provider.return.adopted", provider=NAME, id=found.provider_return_id)
                 return found
-            raise Unavailable(
-                NAME,
-                f"return_create answered 409 and no return is visible yet: {exc.message}",
-                outcome_unknown=True,
-                code=exc.code,
-                correlation_id=exc.correlation_id,
-                status=exc.status,
-            ) from exc
+            raise still_unseen(NAME, "return_create", "return", exc) from exc
         return _one(resp, "return_create")
 
     async def find_return(self, submission: ReturnSubmission) -> ProviderReturn | None:

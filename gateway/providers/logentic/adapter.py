@@ -16,11 +16,9 @@ from typing import Any, ClassVar
 import aiohttp
 import structlog
 
-from gateway.config import Secrets
 from gateway.providers.base import (
     Capabilities,
     Invalid,
-    ProviderContext,
     ProviderError,
     ProviderEvent,
     ProviderOrder,
@@ -33,7 +31,7 @@ from gateway.providers.http import HttpProvider, settled, unanswered
 from gateway.providers.logentic import problems, translate, webhooks
 from gateway.providers.logentic.catalog import ItemCatalog
 from gateway.providers.logentic.settings import LogenticSettings
-from gateway.transport import SYSTEM_CLOCK, Clock, Response, StaticBearer
+from gateway.transport import Response, StaticBearer
 from gateway.transport.auth import Auth
 
 log = structlog.get_logger(__name__)
@@ -56,15 +54,8 @@ class LogenticAdapter(HttpProvider[LogenticSettings]):
         "quantities": ("GET", "/items/item_quantities"),
     }
 
-    def __init__(
-        self,
-        settings: LogenticSettings,
-        secrets: Secrets,
-        ctx: ProviderContext,
-        *,
-        clock: Clock = SYSTEM_CLOCK,
-    ) -> None:
-        super().__init__(settings, secrets, ctx, clock=clock)
+    def _configure(self) -> None:
+        settings = self.settings
         self.capabilities = Capabilities(
             cancel=True,
             update=True,
@@ -75,7 +66,7 @@ class LogenticAdapter(HttpProvider[LogenticSettings]):
             self._lookup_item,
             ttl_s=settings.item_cache_ttl_s,
             miss_ttl_s=settings.item_miss_ttl_s,
-            clock=clock,
+            clock=self._clock,
         )
         self._stock: tuple[float, dict[int, dict[str, int]]] | None = None
         self._stock_lock = asyncio.Lock()

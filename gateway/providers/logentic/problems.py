@@ -13,13 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from gateway.model.orders import Line
-from gateway.providers.errors import (
-    Conflict,
-    FieldError,
-    Invalid,
-    ProviderError,
-    error_for_status,
-)
+from gateway.providers.errors import Conflict, FieldError, Invalid, ProviderError, error_for_status
 
 NAME = "logentic"
 

@@ -15,11 +15,10 @@ from typing import Any, ClassVar
 import aiohttp
 import structlog
 
-from gateway.config import Secrets, resolve_url
+from gateway.config import resolve_url
 from gateway.providers.base import (
     Capabilities,
     Conflict,
-    ProviderContext,
     ProviderError,
     ProviderEvent,
     ProviderOrder,
@@ -32,7 +31,7 @@ from gateway.providers.logitrail import problems, translate, webhooks
 from gateway.providers.logitrail.returns import LogitrailReturns
 from gateway.providers.logitrail.settings import LogitrailSettings
 from gateway.providers.logitrail.statuses import CONFIRMED_OR_LATER
-from gateway.transport import SYSTEM_CLOCK, Clock, OAuthBearer, Response
+from gateway.transport import OAuthBearer, Response
 from gateway.transport.auth import Auth
 from gateway.transport.oauth import TokenCache
 
@@ -58,15 +57,8 @@ class LogitrailAdapter(HttpProvider[LogitrailSettings]):
         "return_decision": ("POST", "/order-returns/{id}/merchant-decision"),
     }
 
-    def __init__(
-        self,
-        settings: LogitrailSettings,
-        secrets: Secrets,
-        ctx: ProviderContext,
-        *,
-        clock: Clock = SYSTEM_CLOCK,
-    ) -> None:
-        super().__init__(settings, secrets, ctx, clock=clock)
+    def _configure(self) -> None:
+        settings = self.settings
         # Webhooks only where a URL token is configured; else the route is 404.
         self.capabilities = Capabilities(
             confirm=True,

@@ -53,7 +53,6 @@ def to_error(op: str, status: int, body: Any, *, correlation_id: str | None) -> 
         message=f"{op}: {message}",
         correlation_id=correlation_id,
         fields=field_errors(code, message),
-        retry_after=None,
     )
 
 

@@ -19,6 +19,7 @@ import pytest
 from gateway.model.orders import CanonicalOrder, Kind, Status
 from gateway.providers.base import WebhookRejected
 from gateway.providers.flexport import problems, statuses, translate, webhooks
+from tests.contract.golden import assert_golden
 
 HERE = Path(__file__).parent / "flexport"
 CASES = sorted(p.name.removesuffix(".order.json") for p in HERE.glob("*.order.json"))
@@ -48,11 +49,7 @@ def test_there_are_golden_cases_of_both_kinds() -> None:
 @pytest.mark.parametrize("case", CASES)
 def test_translation_matches_golden_file(case: str, request: pytest.FixtureRequest) -> None:
     produced = _translate(_load(case))
-    golden = HERE / f"{case}.flexport.json"
-    if request.config.getoption("--regen-golden"):
-        golden.write_bytes(orjson.dumps(produced, option=orjson.OPT_INDENT_2) + b"\n")
-    assert golden.exists(), f"no golden file for {case}: run with --regen-golden and review it"
-    assert produced == orjson.loads(golden.read_bytes())
+    assert_golden(HERE / f"{case}.flexport.json", produced, request)
 
 
 @pytest.mark.parametrize("case", CASES)

@@ -19,6 +19,7 @@ import pytest
 from gateway.model.orders import CanonicalOrder, Line, Status
 from gateway.providers.base import WebhookRejected
 from gateway.providers.logentic import problems, statuses, translate, webhooks
+from tests.contract.golden import assert_golden
 
 HERE = Path(__file__).parent / "logentic"
 CASES = sorted(p.name.removesuffix(".order.json") for p in HERE.glob("*.order.json"))
@@ -48,11 +49,7 @@ def test_translation_matches_golden_file(case: str, request: pytest.FixtureReque
     order = _load(case)
     reference = f"storefront-fi/{order.external_id}"
     produced = translate.to_order(order, reference=reference, warehouse_id=1, item_ids=ITEM_IDS)
-    golden = HERE / f"{case}.logentic.json"
-    if request.config.getoption("--regen-golden"):
-        golden.write_bytes(orjson.dumps(produced, option=orjson.OPT_INDENT_2) + b"\n")
-    assert golden.exists(), f"no golden file for {case}: run with --regen-golden and review it"
-    assert produced == orjson.loads(golden.read_bytes())
+    assert_golden(HERE / f"{case}.logentic.json", produced, request)
 
 
 @pytest.mark.parametrize("case", CASES)

@@ -13,6 +13,7 @@ import pytest
 
 from gateway.model.orders import CanonicalOrder, Status
 from gateway.providers.logitrail import problems, statuses, translate
+from tests.contract.golden import assert_golden
 
 HERE = Path(__file__).parent / "logitrail"
 CASES = sorted(p.name.removesuffix(".order.json") for p in HERE.glob("*.order.json"))
@@ -22,11 +23,7 @@ CASES = sorted(p.name.removesuffix(".order.json") for p in HERE.glob("*.order.js
 def test_translation_matches_golden_file(case: str, request: pytest.FixtureRequest) -> None:
     order = CanonicalOrder.model_validate_json((HERE / f"{case}.order.json").read_bytes())
     produced = translate.to_order(order, reference=f"storefront-fi/{order.external_id}")
-    golden = HERE / f"{case}.logitrail.json"
-    if request.config.getoption("--regen-golden"):
-        golden.write_bytes(orjson.dumps(produced, option=orjson.OPT_INDENT_2) + b"\n")
-    assert golden.exists(), f"no golden file for {case}: run with --regen-golden and review it"
-    assert produced == orjson.loads(golden.read_bytes())
+    assert_golden(HERE / f"{case}.logitrail.json", produced, request)
 
 
 def test_there_are_golden_cases() -> None:

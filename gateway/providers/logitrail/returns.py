@@ -52,9 +52,8 @@ class LogitrailReturns:
         return _one(resp, "return_create", outcome_unknown=True)
 
     async def find_return(self, submission: ReturnSubmission) -> ProviderReturn | None:
-        resp = await self._call(
-            "return_list", params=wire.find_params(submission), retry_unknown=True
-        )
+        params = wire.find_params(submission.gateway_id, submission.provider_order_id)
+        resp = await self._call("return_list", params=params, retry_unknown=True)
         matches = wire.found_returns(resp.json(), submission.gateway_id)
         if matches is None:
             raise unanswered(NAME, resp, "return_list answered without an order_returns list")

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from gateway.model.returns import CanonicalReturn, Decision, ReturnStatus
-from gateway.providers.base import Parsed, ProviderReturn, ReturnSubmission
+from gateway.providers.base import Parsed, ProviderReturn
 from gateway.providers.errors import FieldError
 from gateway.providers.logitrail.statuses import return_status_of
 from gateway.providers.logitrail.translate import HEX24
@@ -67,13 +67,10 @@ def to_return(
     return {"order_return": body}
 
 
-def find_params(submission: ReturnSubmission) -> dict[str, str]:
-    """The query of `GET /order-returns` that finds a return by the gateway's id (its `name`)."""
-    return {
-        "q": submission.gateway_id,
-        "original_order_id": submission.provider_order_id,
-        "limit": FIND_LIMIT,
-    }
+def find_params(gateway_id: str, provider_order_id: str) -> dict[str, str]:
+    """The query of `GET /order-returns` that finds a return of an order by the gateway's id
+    (its `name`)."""
+    return {"q": gateway_id, "original_order_id": provider_order_id, "limit": FIND_LIMIT}
 
 
 def to_decision(decision: Decision) -> dict[str, Any]:

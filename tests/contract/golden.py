@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -60,22 +61,42 @@ def answer_cases(folder: Path) -> list[str]:
     return sorted(p.name.removesuffix(".answer.json") for p in folder.glob("*.answer.json"))
 
 
-def assert_answer_reads_as_golden(
-    folder: Path,
-    case: str,
-    readers: Mapping[str, Reader],
-    to_error: ErrorMap,
-    request: pytest.FixtureRequest,
-) -> None:
-    given = orjson.loads((folder / f"{case}.answer.json").read_bytes())
-    if "read" in given:
-        produced = readers[given["read"]](given["body"])
-    else:
-        produced = to_error(given["op"], given["status"], given["body"])
-    assert_golden(folder / f"{case}.read.json", produced, request)
+@dataclass(frozen=True)
+class Wire:
+    """One provider's pure translation, as its golden files exercise it."""
+
+    folder: Path
+    """`tests/contract/<name>`: `requests.json`, and the answers under `answers/`."""
+    readers: Mapping[str, Reader]
+    """The parsers of 2xx answers, by the name an answer file gives in `read`."""
+    to_error: ErrorMap
+    requests: Callable[[], Mapping[str, Any]]
+    """The small requests (queries, bodies, headers), by name, as `requests.json` pins them."""
 
 
-def readers_used(folder: Path) -> set[str]:
-    """The readers the answer files of `folder` name (every reader needs one)."""
-    given = [orjson.loads(p.read_bytes()) for p in folder.glob("*.answer.json")]
-    return {g["read"] for g in given if "read" in g}
+def wire_tests(wire: Wire) -> tuple[Callable[..., None], ...]:
+    """The golden tests of `wire`, for a test module to bind at its top level."""
+    answers = wire.folder / "answers"
+
+    @pytest.mark.parametrize("case", answer_cases(answers))
+    def test_answer_reads_as_golden(case: str, request: pytest.FixtureRequest) -> None:
+        given = orjson.loads((answers / f"{case}.answer.json").read_bytes())
+        if "read" in given:
+            produced = wire.readers[given["read"]](given["body"])
+        else:
+            produced = wire.to_error(given["op"], given["status"], given["body"])
+        assert_golden(answers / f"{case}.read.json", produced, request)
+
+    def test_every_reader_has_an_answer_and_errors_have_theirs() -> None:
+        given = [orjson.loads(p.read_bytes()) for p in answers.glob("*.answer.json")]
+        assert {g["read"] for g in given if "read" in g} == set(wire.readers)
+        assert sum("status" in g for g in given) > 3
+
+    def test_small_requests_match_golden(request: pytest.FixtureRequest) -> None:
+        assert_golden(wire.folder / "requests.json", wire.requests(), request)
+
+    return (
+        test_answer_reads_as_golden,
+        test_every_reader_has_an_answer_and_errors_have_theirs,
+        test_small_requests_match_golden,
+    )

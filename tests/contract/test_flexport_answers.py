@@ -7,20 +7,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from gateway.model.orders import CanonicalOrder, Kind
 from gateway.providers.flexport import problems, translate, translate_returns
-from tests.contract.golden import (
-    Reader,
-    answer_cases,
-    assert_answer_reads_as_golden,
-    assert_golden,
-    readers_used,
-)
+from tests.contract.golden import Reader, Wire, wire_tests
 
 HERE = Path(__file__).parent / "flexport"
-ANSWERS = HERE / "answers"
 ORDER_ID = "100042"
 RETURN_ID = "ret_01KB0000000000000000000001"
 
@@ -64,22 +55,18 @@ def _error(op: str, status: int, body: Any) -> Any:
     )
 
 
-@pytest.mark.parametrize("case", answer_cases(ANSWERS))
-def test_answer_reads_as_golden(case: str, request: pytest.FixtureRequest) -> None:
-    assert_answer_reads_as_golden(ANSWERS, case, READERS, _error, request)
-
-
-def test_every_reader_has_an_answer_and_errors_have_theirs() -> None:
-    assert readers_used(ANSWERS) == set(READERS)
-    assert len(answer_cases(ANSWERS)) > len(READERS) + 3
-
-
-def test_small_requests_match_golden(request: pytest.FixtureRequest) -> None:
-    produced = {
+def _requests() -> dict[str, Any]:
+    return {
         "create": translate.idempotent("ord_01KB0000000000000000000001"),
         "cancel": translate.idempotent(ORDER_ID, "cancel"),
         "products_page_3": translate.page_params(2, 100),
         "return_find": translate_returns.find_params(RETURN_ID),
         "return_cancel": translate_returns.cancel_headers("9001"),
     }
-    assert_golden(HERE / "requests.json", produced, request)
+
+
+(
+    test_answer_reads_as_golden,
+    test_every_reader_has_an_answer_and_errors_have_theirs,
+    test_small_requests_match_golden,
+) = wire_tests(Wire(HERE, READERS, _error, _requests))

@@ -6,21 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from gateway.model.orders import Line
 from gateway.providers.errors import ProviderError
 from gateway.providers.logentic import problems, translate
-from tests.contract.golden import (
-    Reader,
-    answer_cases,
-    assert_answer_reads_as_golden,
-    assert_golden,
-    readers_used,
-)
+from tests.contract.golden import Reader, Wire, wire_tests
 
 HERE = Path(__file__).parent / "logentic"
-ANSWERS = HERE / "answers"
 ORDER_ID = "19015"
 REF = "storefront-fi/CA-1"
 
@@ -45,26 +36,19 @@ def _error(op: str, status: int, body: Any) -> ProviderError:
     return problems.to_error(op, status, body, correlation_id="corr-1")
 
 
-@pytest.mark.parametrize("case", answer_cases(ANSWERS))
-def test_answer_reads_as_golden(case: str, request: pytest.FixtureRequest) -> None:
-    assert_answer_reads_as_golden(ANSWERS, case, READERS, _error, request)
-
-
-def test_every_reader_has_an_answer_and_errors_have_theirs() -> None:
-    assert readers_used(ANSWERS) == set(READERS)
-    assert len(answer_cases(ANSWERS)) > len(READERS) + 3
-
-
-def test_small_requests_match_golden(request: pytest.FixtureRequest) -> None:
-    line = Line.model_validate(
-        {"sku": "LAMP", "quantity": 1, "name": "Lamp", "dimensions_mm": [300, 450, 200]}
-        | {"weight_g": 1250}
-    )
-    produced = {
+def _requests() -> dict[str, Any]:
+    line = Line(sku="LAMP", quantity=1, name="Lamp", dimensions_mm=(300, 450, 200), weight_g=1250)
+    return {
         "cancel": translate.to_cancel(),
         "create_item_lb": translate.to_item(line, weight_unit="lb"),
         "create_item_kg": translate.to_item(line, weight_unit="kg"),
         "unknown_items": problems.unknown_items([(0, line)], stopped_after=None),
         "unknown_items_stopped": problems.unknown_items([(2, line)], stopped_after=10),
     }
-    assert_golden(HERE / "requests.json", produced, request)
+
+
+(
+    test_answer_reads_as_golden,
+    test_every_reader_has_an_answer_and_errors_have_theirs,
+    test_small_requests_match_golden,
+) = wire_tests(Wire(HERE, READERS, _error, _requests))

@@ -6,21 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from gateway.model.returns import Decision
 from gateway.providers.errors import ProviderError
 from gateway.providers.logitrail import problems, translate, translate_returns
-from tests.contract.golden import (
-    Reader,
-    answer_cases,
-    assert_answer_reads_as_golden,
-    assert_golden,
-    readers_used,
-)
+from tests.contract.golden import Reader, Wire, wire_tests
 
 HERE = Path(__file__).parent / "logitrail"
-ANSWERS = HERE / "answers"
 ORDER_ID = "650000000000000000000001"
 REF = "storefront-fi/SHOP-1001"
 RETURN_ID = "ret_01KB0000000000000000000001"
@@ -40,20 +31,16 @@ def _error(op: str, status: int, body: Any) -> ProviderError:
     return problems.to_error(op, status, body, correlation_id="corr-1")
 
 
-@pytest.mark.parametrize("case", answer_cases(ANSWERS))
-def test_answer_reads_as_golden(case: str, request: pytest.FixtureRequest) -> None:
-    assert_answer_reads_as_golden(ANSWERS, case, READERS, _error, request)
-
-
-def test_every_reader_has_an_answer_and_errors_have_theirs() -> None:
-    assert readers_used(ANSWERS) == set(READERS)
-    assert len(answer_cases(ANSWERS)) > len(READERS) + 3
-
-
-def test_small_requests_match_golden(request: pytest.FixtureRequest) -> None:
-    produced = {
+def _requests() -> dict[str, Any]:
+    return {
         "find": translate.find_params(REF),
         "return_find": translate_returns.find_params(RETURN_ID, ORDER_ID),
         "return_decision": translate_returns.to_decision(Decision.TO_SHELF),
     }
-    assert_golden(HERE / "requests.json", produced, request)
+
+
+(
+    test_answer_reads_as_golden,
+    test_every_reader_has_an_answer_and_errors_have_theirs,
+    test_small_requests_match_golden,
+) = wire_tests(Wire(HERE, READERS, _error, _requests))

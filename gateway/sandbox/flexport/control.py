@@ -19,22 +19,15 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from gateway.sandbox.harness import (
-    CallHarness,
     ControlError,
-    add_control_route,
-    control_body,
+    ControlRoute,
+    control_object,
     json_response,
 )
 
 if TYPE_CHECKING:
     from .app import FlexportSandbox
     from .state import Order
-
-
-def _object(body: Any) -> dict[str, Any]:
-    if not isinstance(body, dict):
-        raise ControlError(400, "invalid_body", "the body must be a JSON object")
-    return body
 
 
 def _string(body: dict[str, Any], name: str) -> str:
@@ -44,9 +37,9 @@ def _string(body: dict[str, Any], name: str) -> str:
     return value
 
 
-def add_routes(app: web.Application, sandbox: FlexportSandbox, harness: CallHarness[Any]) -> None:
+def routes(sandbox: FlexportSandbox) -> list[ControlRoute]:
     async def add_product(request: web.Request) -> web.Response:
-        body = _object(await control_body(request))
+        body = await control_object(request)
         merchant, logistics = _string(body, "merchantSku"), _string(body, "logisticsSku")
         name = body.get("name")
         try:
@@ -62,7 +55,7 @@ def add_routes(app: web.Application, sandbox: FlexportSandbox, harness: CallHarn
         return json_response([{"kind": o.kind, **o.to_json()} for o in orders])
 
     async def set_status(request: web.Request) -> web.Response:
-        body = _object(await control_body(request))
+        body = await control_object(request)
         status = _string(body, "status")
         try:
             await sandbox.advance(request.match_info["id"], status)
@@ -75,7 +68,7 @@ def add_routes(app: web.Application, sandbox: FlexportSandbox, harness: CallHarn
         return json_response(sandbox.order(request.match_info["id"]).to_json())
 
     async def lock(request: web.Request) -> web.Response:
-        body = _object(await control_body(request))
+        body = await control_object(request)
         locked = body.get("locked", True)
         if not isinstance(locked, bool):
             raise ControlError(400, "invalid_body", "locked must be a boolean")
@@ -83,31 +76,13 @@ def add_routes(app: web.Application, sandbox: FlexportSandbox, harness: CallHarn
         return json_response({"locked": locked})
 
     async def revoke(request: web.Request) -> web.Response:
-        sandbox.revoke_token(_string(_object(await control_body(request)), "token"))
+        sandbox.revoke_token(_string(await control_object(request), "token"))
         return json_response({"success": True})
 
-    async def list_deliveries(_request: web.Request) -> web.Response:
-        return json_response(
-            [
-                {
-                    "event_id": d.event_id,
-                    "event_type": d.topic,
-                    "body": d.body.decode("utf-8", "replace"),
-                    "status": d.status,
-                    "at": d.at,
-                    "attempt": d.attempt,
-                }
-                for d in sandbox.deliveries
-            ]
-        )
-
-    routes = (
+    return [
         ("POST", "/_control/products", add_product, "products"),
         ("GET", "/_control/orders", list_orders, "orders"),
         ("POST", r"/_control/orders/{id:\d+}/status", set_status, "status"),
         ("POST", "/_control/lock", lock, "lock"),
         ("POST", "/_control/tokens/revoke", revoke, "revoke"),
-        ("GET", "/_control/deliveries", list_deliveries, "deliveries"),
-    )
-    for method, path, handler, what in routes:
-        add_control_route(app, harness, method, path, handler, what=what)
+    ]

@@ -17,13 +17,15 @@ label Flexport bought. Cancel is refused (409) once the goods were received.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from .errors import ApiError, json_response
-from .validation import Problems, _quantity, _text
+from gateway.sandbox.harness import json_response
+from gateway.sandbox.harness.records import found, utc_iso
+
+from .errors import ApiError
+from .validation import Problems, items, json_body, quantity, text
 
 if TYPE_CHECKING:
     from .state import FlexportState
@@ -69,13 +71,9 @@ class FlexportReturn:
                 }
                 for item in self.body["returnItems"]
             ],
-            "createdAt": _iso(self.created_at),
-            "updatedAt": _iso(self.updated_at),
+            "createdAt": utc_iso(self.created_at, "milliseconds"),
+            "updatedAt": utc_iso(self.updated_at, "milliseconds"),
         }
-
-
-def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def _approved(state: FlexportState) -> None:
@@ -91,22 +89,14 @@ def _validated(state: FlexportState, body: Any) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise ApiError(400, "The request body must be a JSON object.")
     for key in ("rma", "externalReturnId"):
-        _text(p, body, key, "", required=True)
-    items = body.get("returnItems")
-    if not isinstance(items, list) or not items:
-        p.missing("returnItems", "is required and must not be empty")
-    else:
-        for i, item in enumerate(items):
-            where = f"returnItems[{i}]"
-            if not isinstance(item, dict):
-                p.missing(where, "must be an object")
-                continue
-            _text(p, item, "identifier", f"{where}.", required=True)
-            _quantity(p, item, where)
-            if item.get("type") not in ITEM_TYPES:
-                p.missing(f"{where}.type", f"must be one of {', '.join(ITEM_TYPES)}")
-            elif isinstance(item.get("identifier"), str) and not state.knows(item):
-                p.rule(f"{where}.identifier", f"unknown product {item['identifier']}")
+        text(p, body, key, "", required=True)
+    for where, item in items(p, body.get("returnItems"), "returnItems"):
+        text(p, item, "identifier", f"{where}.", required=True)
+        quantity(p, item, where)
+        if item.get("type") not in ITEM_TYPES:
+            p.missing(f"{where}.type", f"must be one of {', '.join(ITEM_TYPES)}")
+        elif isinstance(item.get("identifier"), str) and not state.knows(item):
+            p.rule(f"{where}.identifier", f"unknown product {item['identifier']}")
     if body.get("externalLabel") is None and not isinstance(body.get("sourceAddress"), dict):
         p.missing("sourceAddress", "is required without an externalLabel")
     p.raise_any()
@@ -114,15 +104,11 @@ def _validated(state: FlexportState, body: Any) -> dict[str, Any]:
 
 
 def _return(state: FlexportState, request: web.Request) -> FlexportReturn:
-    found = state.returns.get(int(request.match_info["id"]))
-    if found is None:
-        raise ApiError(404, f"Cannot find return {request.match_info['id']}")
-    return found
+    raw = request.match_info["id"]
+    return found(state.returns, int(raw), lambda: ApiError(404, f"Cannot find return {raw}"))
 
 
 async def create(state: FlexportState, request: web.Request) -> web.Response:
-    from .api import json_body  # noqa: PLC0415 (api imports this module)
-
     _approved(state)
     body = _validated(state, await json_body(request))
     if any(r.external_return_id == body["externalReturnId"] for r in state.returns.values()):

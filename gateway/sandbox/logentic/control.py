@@ -19,12 +19,14 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from gateway.sandbox.harness import (
-    CallHarness,
     ControlError,
-    add_control_route,
-    control_body,
+    ControlRoute,
+    control_object,
     json_response,
+    status_mover,
 )
+
+from .state import LogenticOrder
 
 if TYPE_CHECKING:
     from .app import LogenticSandbox
@@ -39,12 +41,6 @@ _ITEM_ARGS: dict[str, tuple[type, ...]] = {
     "stock": (dict, type(None)),
     "shopify_variant_id": (str, type(None)),
 }
-
-
-def _object(body: Any) -> dict[str, Any]:
-    if not isinstance(body, dict):
-        raise ControlError(400, "invalid_body", "the body must be a JSON object")
-    return body
 
 
 def _int(value: Any, name: str) -> int:
@@ -69,9 +65,9 @@ def _item_args(body: dict[str, Any]) -> dict[str, Any]:
     return args
 
 
-def add_routes(app: web.Application, sandbox: LogenticSandbox, harness: CallHarness[Any]) -> None:
+def routes(sandbox: LogenticSandbox) -> list[ControlRoute]:
     async def add_item(request: web.Request) -> web.Response:
-        args = _item_args(_object(await control_body(request)))
+        args = _item_args(await control_object(request))
         try:
             item_id = sandbox.add_item(args.pop("sku"), **args)
         except (KeyError, ValueError) as exc:
@@ -82,7 +78,7 @@ def add_routes(app: web.Application, sandbox: LogenticSandbox, harness: CallHarn
         return json_response([i.to_json() for i in sandbox.items.values()])
 
     async def set_stock(request: web.Request) -> web.Response:
-        body = _object(await control_body(request))
+        body = await control_object(request)
         item = body.get("item_id", body.get("sku"))
         if not isinstance(item, str | int) or isinstance(item, bool):
             raise ControlError(400, "invalid_stock", 'give "sku" or "item_id"')
@@ -98,43 +94,19 @@ def add_routes(app: web.Application, sandbox: LogenticSandbox, harness: CallHarn
     async def list_orders(_request: web.Request) -> web.Response:
         return json_response([o.to_json() for o in sandbox.orders.values()])
 
-    async def set_status(request: web.Request) -> web.Response:
-        order_id = int(request.match_info["id"])
-        body = await control_body(request)
-        status = body.get("status") if isinstance(body, dict) else None
-        if order_id not in sandbox.orders:
-            raise ControlError(404, "not_found", f"order {order_id} not found")
-        if not isinstance(status, str):
-            raise ControlError(400, "invalid_status", 'body must be {"status": "<order status>"}')
-        try:
-            await sandbox.advance(order_id, status)
-        except ValueError as exc:
-            raise ControlError(400, "invalid_status", str(exc)) from None
-        return json_response(sandbox.orders[order_id].to_json())
-
-    async def list_deliveries(_request: web.Request) -> web.Response:
-        return json_response(
-            [
-                {
-                    "event_id": d.event_id,
-                    "topic": d.topic,
-                    "body": d.body.decode("utf-8", "replace"),
-                    "headers": d.headers,
-                    "status": d.status,
-                    "at": d.at,
-                    "attempt": d.attempt,
-                }
-                for d in sandbox.deliveries
-            ]
-        )
-
-    routes = (
+    set_status = status_mover(
+        "order",
+        sandbox.orders,
+        sandbox.advance,
+        LogenticOrder.to_json,
+        key=int,
+        code="invalid_status",
+        wanted="order status",
+    )
+    return [
         ("POST", "/_control/items", add_item, "items"),
         ("GET", "/_control/items", list_items, "items"),
         ("POST", "/_control/stock", set_stock, "stock"),
         ("GET", "/_control/orders", list_orders, "orders"),
         ("POST", r"/_control/orders/{id:\d+}/status", set_status, "status"),
-        ("GET", "/_control/deliveries", list_deliveries, "deliveries"),
-    )
-    for method, path, handler, what in routes:
-        add_control_route(app, harness, method, path, handler, what=what)
+    ]

@@ -39,7 +39,8 @@ from gateway.orders.changes import OrderChanges
 from gateway.orders.events import WebhookIntake
 from gateway.orders.service import OrderService
 from gateway.orders.submission import Submitter
-from gateway.providers.base import Provider, ProviderContext, load_spec
+from gateway.providers.base import Provider
+from gateway.providers.spec import ProviderContext, load_spec
 from gateway.returns.service import ReturnService
 from gateway.returns.submission import ReturnSubmitter
 from gateway.sandbox.mounts import mount_simulators

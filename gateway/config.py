@@ -15,8 +15,6 @@ from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     PrivateAttr,
     SecretStr,
@@ -25,6 +23,7 @@ from pydantic import (
     model_validator,
 )
 
+from gateway.model.closed import Closed
 from gateway.model.text import SUBSCRIBER_ID_PATTERN
 from gateway.routing.rules import RoutingSettings
 
@@ -32,10 +31,8 @@ EnvName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
 """The name of an environment variable that holds a secret."""
 
 
-class Section(BaseModel):
+class Section(Closed):
     """Base of every config table: an unknown key is a mistake, reported by name."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class ServerSettings(Section):

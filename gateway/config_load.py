@@ -28,7 +28,7 @@ from gateway.config_checks import (
     subscriber_secrets,
 )
 from gateway.errors import ConfigError, ConfigProblem, UnknownProvider
-from gateway.providers.base import load_spec
+from gateway.providers.spec import load_spec
 from gateway.routing.rules import RoutingSettings
 
 

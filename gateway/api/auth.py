@@ -10,6 +10,7 @@ import hashlib
 
 from aiohttp import web
 
+from gateway.api.spec import operation_of
 from gateway.config import Settings
 from gateway.errors import ProblemError
 from gateway.model.clients import Client
@@ -41,9 +42,12 @@ class ClientKeys:
         return client
 
 
-def require(request: web.Request, *scopes: str) -> Client:
-    """The authenticated client, if it holds at least one of `scopes` (else 403)."""
+def require(request: web.Request) -> Client:
+    """The authenticated client, if it holds at least one of the scopes its route is
+    described with (`describe(scopes=...)`, which documents them; else 403)."""
     client = request[CLIENT]
+    op = operation_of(request.match_info.route)
+    scopes = op.scopes if op is not None else ()
     if scopes and not any(client.may(s) for s in scopes):
         raise ProblemError(
             403,

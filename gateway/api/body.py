@@ -64,10 +64,10 @@ def decode(
         raise validation_problem(exc, what=what, immutable=immutable) from None
 
 
+def too_large(title: str, detail: str) -> ProblemError:
+    """413: a body over its limit (`detail` says which)."""
+    return ProblemError(413, "payload-too-large", title, detail=detail)
+
+
 def _too_large(limit: int) -> ProblemError:
-    return ProblemError(
-        413,
-        "payload-too-large",
-        "The body is too large",
-        detail=f"bodies are limited to {limit} bytes",
-    )
+    return too_large("The body is too large", f"bodies are limited to {limit} bytes")

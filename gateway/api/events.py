@@ -8,24 +8,25 @@ events of one order are in order; `after` is the `cursor` of the last event proc
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 from aiohttp import web
 
+from gateway.api.answers import json_response
 from gateway.api.auth import require
 from gateway.api.keys import SETTINGS, STORE
-from gateway.api.orders import json_response
 from gateway.api.params import read_query
 from gateway.api.spec import EVENT_ID, SUBSCRIBER, describe
 from gateway.errors import ProblemError
-from gateway.model.events import DeliveryState
-from gateway.model.responses import (
+from gateway.model.event_views import (
     DeliveriesQuery,
     DeliveryList,
+    DeliveryView,
     EventFeed,
     PageQuery,
     RetryReceipt,
 )
+from gateway.model.events import DeliveryState
+from gateway.model.view import instant
 from gateway.store import DeliveryRow
 
 routes = web.RouteTableDef()
@@ -37,17 +38,13 @@ routes = web.RouteTableDef()
     tag="events",
     query=PageQuery,
     responses={200: EventFeed},
-    problems=(400,),
     scopes=("orders:read",),
 )
 async def feed(request: web.Request) -> web.Response:
-    client = require(request, "orders:read")
+    client = require(request)
     page = read_query(request, PageQuery)
     rows = await request.app[STORE].events_after(client.id, after=page.after, limit=page.limit)
-    items = [{**r.payload(), "cursor": str(r.seq)} for r in rows]
-    return json_response(
-        {"items": items, "next_after": items[-1]["cursor"] if items else str(page.after)}
-    )
+    return json_response(EventFeed.page(rows, page.after))
 
 
 @routes.get("/v1/deliveries")
@@ -56,11 +53,10 @@ async def feed(request: web.Request) -> web.Response:
     tag="events",
     query=DeliveriesQuery,
     responses={200: DeliveryList},
-    problems=(400,),
     scopes=("orders:read",),
 )
 async def deliveries(request: web.Request) -> web.Response:
-    client = require(request, "orders:read")
+    client = require(request)
     query = read_query(request, DeliveriesQuery)
     mine = _subscribers(request, client.id)
     if query.subscriber is not None:
@@ -68,9 +64,9 @@ async def deliveries(request: web.Request) -> web.Response:
     rows = await request.app[STORE].list_deliveries(
         mine, state=query.state, after=query.after, limit=query.limit
     )
-    items = [_delivery_view(r) for r in rows]
+    items = [_delivery(r) for r in rows]
     return json_response(
-        {"items": items, "next_after": items[-1]["cursor"] if items else str(query.after)}
+        DeliveryList(items=items, next_after=items[-1].cursor if items else str(query.after))
     )
 
 
@@ -84,7 +80,7 @@ async def deliveries(request: web.Request) -> web.Response:
     scopes=("orders:write",),
 )
 async def retry(request: web.Request) -> web.Response:
-    client = require(request, "orders:write")
+    client = require(request)
     subscriber, event_id = request.match_info["subscriber"], request.match_info["event_id"]
     if subscriber not in _subscribers(request, client.id):
         raise ProblemError(
@@ -107,28 +103,25 @@ async def retry(request: web.Request) -> web.Response:
             detail=f"the delivery of event {event_id} to subscriber {subscriber} is {state}",
             extra={"state": state.value},
         )
-    return json_response({"subscriber": subscriber, "event_id": event_id, "state": "pending"})
+    return json_response(RetryReceipt(subscriber=subscriber, event_id=event_id, state="pending"))
 
 
 def _subscribers(request: web.Request, client_id: str) -> list[str]:
     return [s.id for s in request.app[SETTINGS].subscribers if s.client == client_id]
 
 
-def _delivery_view(row: DeliveryRow) -> dict[str, Any]:
-    return {
-        "subscriber": row.subscriber,
-        "event": row.event.payload(),
-        "cursor": str(row.event.seq),
-        "state": row.state.value,
-        "attempts": row.attempts,
-        "next_attempt_at": _iso(row.next_attempt_at)
-        if row.state is DeliveryState.PENDING
-        else None,
-        "last_status": row.last_status,
-        "last_error": row.last_error,
-        "delivered_at": _iso(row.delivered_at) if row.delivered_at else None,
-    }
-
-
-def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+def _delivery(row: DeliveryRow) -> DeliveryView:
+    pending = row.state is DeliveryState.PENDING
+    return DeliveryView.model_validate(
+        {
+            "subscriber": row.subscriber,
+            "event": row.event.payload(),
+            "cursor": str(row.event.seq),
+            "state": row.state.value,
+            "attempts": row.attempts,
+            "next_attempt_at": instant(row.next_attempt_at) if pending else None,
+            "last_status": row.last_status,
+            "last_error": row.last_error,
+            "delivered_at": instant(row.delivered_at) if row.delivered_at else None,
+        }
+    )

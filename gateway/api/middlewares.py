@@ -11,14 +11,13 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 
-import orjson
 import structlog
 from aiohttp import web
 
+from gateway.api.answers import problem_response
 from gateway.api.auth import CLIENT
 from gateway.api.keys import CLIENT_KEYS, METRICS
 from gateway.errors import ProblemError, ProviderError, StoreUnavailable
-from gateway.model.problems import PROBLEM_JSON
 from gateway.observability.metrics import UNMATCHED_ROUTE
 
 log = structlog.get_logger(__name__)
@@ -30,15 +29,6 @@ _PUBLIC = ("/healthz", "/readyz", "/metrics", "/openapi.json", "/v1/webhooks/")
 # so they do not drown the log, unless they fail (a 5xx is logged like any request).
 PROBES = frozenset({"/healthz", "/readyz", "/metrics"})
 SANDBOX_PREFIX = "/_sandbox/"
-
-
-def problem_response(problem: ProblemError, instance: str) -> web.Response:
-    return web.Response(
-        status=problem.status,
-        body=orjson.dumps(problem.body(instance)),
-        content_type=PROBLEM_JSON,
-        headers=problem.headers,
-    )
 
 
 @web.middleware

@@ -3,18 +3,26 @@
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
 from typing import Any
 
 import structlog
 from aiohttp import web
 
+from gateway.api.answers import json_response
 from gateway.api.auth import require
 from gateway.api.keys import METRICS, PROVIDERS, STORE
-from gateway.api.orders import json_response
 from gateway.api.spec import describe, openapi_document
 from gateway.errors import StoreUnavailable
-from gateway.model.ops import ProviderList, Readiness
+from gateway.model.ops import (
+    Limiter,
+    Liveness,
+    ProviderList,
+    ProviderStatus,
+    ProviderView,
+    Queue,
+    Readiness,
+)
+from gateway.model.view import instant, stamp
 from gateway.observability.metrics import CONTENT_TYPE
 from gateway.observability.state import ProviderState
 from gateway.providers.base import Provider
@@ -28,10 +36,12 @@ _STORE_ERRORS = (StoreUnavailable, OSError, ValueError)
 
 
 @routes.get("/healthz")
-@describe("Liveness: the event loop answers", tag="operations", auth=False)
+@describe(
+    "Liveness: the event loop answers", tag="operations", auth=False, responses={200: Liveness}
+)
 async def healthz(_request: web.Request) -> web.Response:
     """Alive: the event loop answers. Nothing else is checked (that is /readyz)."""
-    return json_response({"status": "ok"})
+    return json_response(Liveness(status="ok"))
 
 
 @routes.get("/readyz")
@@ -78,12 +88,12 @@ async def readyz(request: web.Request) -> web.Response:
         providers[name] = entry
     checks["providers"] = providers
     return json_response(
-        {"status": "ready" if ready else "not_ready", "degraded": degraded, "checks": checks},
+        Readiness(status="ready" if ready else "not_ready", degraded=degraded, checks=checks),
         status=200 if ready else 503,
     )
 
 
-def provider_status(provider: Provider, state: ProviderState) -> tuple[str, list[str]]:
+def provider_status(provider: Provider, state: ProviderState) -> tuple[ProviderStatus, list[str]]:
     """`ok`, `degraded` (failing or throttled: orders queue) or `misconfigured`, with why."""
     if state.configuration_error:
         return "misconfigured", [state.configuration_error]
@@ -106,7 +116,7 @@ def provider_status(provider: Provider, state: ProviderState) -> tuple[str, list
 )
 async def providers(request: web.Request) -> web.Response:
     """Each provider's live state. Never a credential: the token's expiry, not the token."""
-    require(request, "orders:read", "orders:write")
+    require(request)
     now = time.time()
     try:
         queues = await request.app[STORE].queue_stats(now=now)
@@ -116,33 +126,34 @@ async def providers(request: web.Request) -> web.Response:
     out = []
     for provider in request.app[PROVIDERS].values():
         s = provider.state()
-        status, reasons = provider_status(provider, s)
         queue = None if queues is None else queues.get(s.name, QueueStats(0, 0.0))
-        out.append(
-            {
-                "name": s.name,
-                "status": status,
-                "reasons": reasons,
-                "healthy": provider.healthy(),
-                "circuit": s.circuit,
-                "retry_after_until": _iso(s.gate_open_at),
-                "limiter": {
-                    "max_rate": s.max_rate,
-                    "time_period": s.time_period,
-                    "max_concurrency": s.max_concurrency,
-                    "in_flight": s.in_flight,
-                    "shared": s.shared,
-                },
-                "token_expires_at": _iso(s.token_expires_at),
-                "configuration_error": s.configuration_error,
-                "last_error": s.last_error,
-                "last_error_at": _iso(s.last_error_at),
-                "queue": None
-                if queue is None
-                else {"depth": queue.depth, "oldest_age_s": round(queue.oldest_age_s, 3)},
-            }
-        )
-    return json_response({"providers": out})
+        out.append(_view(provider, s, queue))
+    return json_response(ProviderList(providers=out))
+
+
+def _view(provider: Provider, s: ProviderState, queue: QueueStats | None) -> ProviderView:
+    """`queue`: None when the store cannot be read."""
+    status, reasons = provider_status(provider, s)
+    return ProviderView(
+        name=s.name,
+        status=status,
+        reasons=reasons,
+        healthy=provider.healthy(),
+        circuit=s.circuit,
+        retry_after_until=_seconds(s.gate_open_at),
+        limiter=Limiter.model_validate(s),
+        token_expires_at=_seconds(s.token_expires_at),
+        configuration_error=s.configuration_error,
+        last_error=s.last_error,
+        last_error_at=_seconds(s.last_error_at),
+        queue=None
+        if queue is None
+        else Queue(depth=queue.depth, oldest_age_s=round(queue.oldest_age_s, 3)),
+    )
+
+
+def _seconds(epoch: float | None) -> str | None:
+    return None if epoch is None else stamp(instant(epoch), "seconds")
 
 
 @routes.get("/metrics")
@@ -173,9 +184,3 @@ async def metrics(request: web.Request) -> web.Response:
 async def openapi(request: web.Request) -> web.Response:
     """The OpenAPI 3.1 description of this gateway's API."""
     return json_response(openapi_document(request.app))
-
-
-def _iso(ts: float | None) -> str | None:
-    if ts is None:
-        return None
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

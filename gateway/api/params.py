@@ -12,6 +12,7 @@ from typing import TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
+from gateway.api.keys import SETTINGS
 from gateway.api.middlewares import SANDBOX_PREFIX, Handler
 from gateway.api.spec import operation_of
 from gateway.errors import FieldProblem, ProblemError
@@ -82,3 +83,8 @@ def _invalid(code: str, title: str, errors: list[FieldProblem]) -> ProblemError:
         errors=errors,
         detail="; ".join(f"{e.loc} {e.msg}" for e in errors),
     )
+
+
+def configured_providers(app: web.Application) -> list[str]:
+    """The providers of the configuration: the values a `provider` parameter takes."""
+    return sorted(app[SETTINGS].providers)

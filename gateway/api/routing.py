@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from gateway.api.answers import json_response
 from gateway.api.auth import require
 from gateway.api.body import read_json
 from gateway.api.keys import SERVICE
-from gateway.api.orders import json_response
 from gateway.api.spec import describe
 from gateway.model.orders import CanonicalOrder
 from gateway.routing.explanation import RoutingExplanation
@@ -24,6 +24,7 @@ routes = web.RouteTableDef()
     scopes=("orders:read", "orders:write"),
 )
 async def explain(request: web.Request) -> web.Response:
-    require(request, "orders:read", "orders:write")
+    require(request)
     order = await read_json(request, CanonicalOrder)
-    return json_response(await request.app[SERVICE].explain(order))
+    explained = await request.app[SERVICE].explain(order)
+    return json_response(RoutingExplanation.model_validate(explained))

@@ -10,7 +10,8 @@ the scopes — is one decorator beside the handler:
 
 A route without `describe` is still listed (summary from its docstring), and a test fails
 until it is described. Errors are always `application/problem+json` (`Problem`): 401/403 are
-added for authenticated routes, 400/413/415/422 for routes with a JSON body.
+added for authenticated routes, 400 for routes with a query model (`read_query`),
+400/413/415/422 for routes with a JSON body.
 """
 
 from __future__ import annotations
@@ -64,6 +65,8 @@ ORDER_ID = _gateway_id("ord_")
 RETURN_ID = _gateway_id("ret_")
 EVENT_ID = _gateway_id("evt_")
 SUBSCRIBER: Mapping[str, Any] = {"type": "string", "pattern": SUBSCRIBER_ID_PATTERN}
+RETRY_ON_CONFLICT: Mapping[int, Sequence[str]] = {409: ["Retry-After"]}
+"""`response_headers` of a route whose 409 may say when to try again."""
 RESPONSE_HEADERS = {
     "X-Request-ID": "the caller's request id, or a new one; on every log line of the request",
     "Location": "where the resource can be read",
@@ -324,6 +327,8 @@ def _responses(op: Operation, refs: Mapping[type[BaseModel], Any]) -> dict[str, 
     statuses = set(op.problems)
     if op.auth:
         statuses |= {401, 403}
+    if op.query is not None:
+        statuses |= {400}
     if op.body is not None:
         statuses |= {400, 413, 415, 422}
     for status in sorted(statuses):

@@ -23,9 +23,10 @@ import asyncio
 from aiohttp import web
 from aiohttp.web_urldispatcher import _default_expect_handler
 
+from gateway.api.answers import json_response, problem_response
+from gateway.api.body import too_large
 from gateway.api.keys import METRICS, PROVIDERS, SETTINGS, WEBHOOKS
-from gateway.api.middlewares import problem_response
-from gateway.api.orders import configured_providers, json_response
+from gateway.api.params import configured_providers
 from gateway.api.spec import describe
 from gateway.errors import ProblemError
 from gateway.model.responses import WebhookReceipt
@@ -84,9 +85,10 @@ async def receive(request: web.Request) -> web.Response:
     except ProblemError as problem:
         request.app[METRICS].webhook_in(label, _OUTCOMES.get(problem.status, "error"))
         raise
-    fresh = result["new"] > 0 or result["received"] == 0
+    receipt = WebhookReceipt.model_validate(result)
+    fresh = receipt.new > 0 or receipt.received == 0
     request.app[METRICS].webhook_in(label, "accepted" if fresh else "duplicate")
-    return json_response(result)
+    return json_response(receipt)
 
 
 def _check_length(request: web.Request) -> None:
@@ -119,9 +121,4 @@ async def _read_body(request: web.Request) -> bytes:
 
 
 def _too_large(limit: int) -> ProblemError:
-    return ProblemError(
-        413,
-        "payload-too-large",
-        "Webhook body too large",
-        detail=f"a webhook body is at most {limit} bytes",
-    )
+    return too_large("Webhook body too large", f"a webhook body is at most {limit} bytes")

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from gateway.model.orders import Status
 from gateway.model.returns import Decision, ReturnStatus
+from gateway.model.view import stamp
 
 ORDER_ACCEPTED = "order.accepted"
 ORDER_SUBMITTED = "order.submitted"
@@ -74,7 +75,7 @@ class EventRow:
         return {
             "id": self.id,
             "type": self.type,
-            "timestamp": _ts(self.created_at),
+            "timestamp": stamp(self.created_at),
             "data": self.data,
         }
 
@@ -113,10 +114,6 @@ def order_event_data(
 def matches(event_type: str, patterns: Sequence[str]) -> bool:
     """Whether a subscriber's `events = ["order.*", …]` takes this event type."""
     return any(fnmatchcase(event_type, p) for p in patterns)
-
-
-def _ts(value: datetime) -> str:
-    return value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 RETURN_CREATED = "return.created"

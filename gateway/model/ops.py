@@ -1,17 +1,22 @@
-"""Shapes of the operations answers (`/readyz`, `/v1/providers`), for the OpenAPI document."""
+"""The answers of the operations endpoints (`/healthz`, `/readyz`, `/v1/providers`) as views
+(built from the providers' live state by `gateway.api.ops`)."""
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from gateway.model.view import View
+
+ProviderStatus = Literal["ok", "degraded", "misconfigured"]
 
 
-class Closed(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class Liveness(View):
+    status: Literal["ok"]
 
 
-class Limiter(Closed):
+class Limiter(View):
     max_rate: float
     time_period: float
     max_concurrency: int
@@ -21,14 +26,14 @@ class Limiter(Closed):
     )
 
 
-class Queue(Closed):
+class Queue(View):
     depth: int = Field(description="orders for this provider whose submission is not finished")
     oldest_age_s: float = Field(description="seconds since the oldest of them was accepted")
 
 
-class ProviderView(Closed):
+class ProviderView(View):
     name: str
-    status: Literal["ok", "degraded", "misconfigured"]
+    status: ProviderStatus
     reasons: list[str]
     healthy: bool = Field(description="routing sends here (circuit not open)")
     circuit: Literal["closed", "half_open", "open"]
@@ -43,11 +48,11 @@ class ProviderView(Closed):
     queue: Queue | None = Field(description="null when the store cannot be read")
 
 
-class ProviderList(Closed):
+class ProviderList(View):
     providers: list[ProviderView]
 
 
-class Readiness(Closed):
+class Readiness(View):
     status: Literal["ready", "not_ready"]
     degraded: list[str] = Field(description="providers that fail or throttle (orders queue)")
     checks: dict[str, Any] = Field(description="`store` and `providers.<name>` with a status each")

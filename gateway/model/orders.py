@@ -15,7 +15,6 @@ from typing import Annotated, Any
 import orjson
 from pydantic import (
     AfterValidator,
-    BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
@@ -30,6 +29,7 @@ from pydantic import (
 )
 from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 
+from gateway.model.closed import Closed
 from gateway.model.dates import DateOrInstant, Instant, as_date
 from gateway.model.iso import COUNTRIES, CURRENCIES, LANGUAGES
 from gateway.model.money import Money, Percent
@@ -65,11 +65,9 @@ INTEGRAL = BeforeValidator(_integral)
 `2.0`). (Before the range, pydantic would no longer document the range.)"""
 
 
-class Strict(BaseModel):
+class Strict(Closed):
     """Base of every inbound model: unknown fields are an error (422), never dropped. Text
     is trimmed by its type (`gateway.model.text`), which documents what it takes."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class _IsoCode(Documented):

@@ -1,26 +1,22 @@
-"""Shapes of the `/v1/returns` answers, as pydantic models (for the OpenAPI document; the
-handlers render plain dicts in `gateway.returns.views`, and tests validate real answers
-against these, so the two cannot drift apart)."""
+"""The answers of `/v1/returns` as views (built from the store's rows by
+`gateway.returns.views`), and the query of its list."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from gateway.model.closed import Closed
 from gateway.model.history import Source
 from gateway.model.query import Count, ReturnCursor
 from gateway.model.responses import ACTOR, MAX_PAGE, SOURCE
 from gateway.model.returns import CanonicalReturn, Decision, ReturnPhase, ReturnStatus, ReturnType
 from gateway.model.text import OrderId
+from gateway.model.view import Stamp, StoredAs, View, unread
 
 
-class _Closed(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class ReturnSubmissionState(_Closed):
+class ReturnSubmissionState(View):
     phase: ReturnPhase
     attempts: int
     last_error: dict[str, Any] | None = Field(
@@ -28,15 +24,15 @@ class ReturnSubmissionState(_Closed):
     )
 
 
-class ReturnHistoryItem(_Closed):
+class ReturnHistoryItem(View):
     status: ReturnStatus
     source: Source = Field(description=SOURCE)
     actor: str = Field(description=ACTOR)
-    at: datetime
+    at: Stamp
     detail: str | None
 
 
-class ReturnView(_Closed):
+class ReturnView(View):
     """A return as the gateway holds it."""
 
     id: str = Field(description="gateway id (`ret_…`)", examples=["ret_01JD5X7W2N8Q3K4M5P6R7S8T9V"])
@@ -50,22 +46,24 @@ class ReturnView(_Closed):
     provider_status: str | None = Field(description="the provider's own status, as last seen")
     decision: Decision | None
     submission: ReturnSubmissionState
-    created_at: datetime
-    updated_at: datetime
-    return_: CanonicalReturn = Field(
+    created_at: Stamp
+    updated_at: Stamp
+    return_: Annotated[dict[str, Any], StoredAs(CanonicalReturn)] = Field(
         alias="return", description="the canonical return as sent (`lines: null`: all lines)"
     )
     history: list[ReturnHistoryItem] | None = Field(
-        default=None, description="every status transition (single-return reads only)"
+        default=None,
+        description="every status transition (single-return reads only)",
+        exclude_if=unread,
     )
 
 
-class ReturnList(_Closed):
+class ReturnList(View):
     items: list[ReturnView]
     next_cursor: str | None = Field(description="pass as `cursor` for the next page")
 
 
-class ListReturnsQuery(_Closed):
+class ListReturnsQuery(Closed):
     """Query parameters of `GET /v1/returns`."""
 
     order_id: OrderId | None = None

@@ -41,7 +41,13 @@ from gateway.model.problems import validation_problem
 from gateway.model.text import STORED
 from gateway.orders.events import facts_of
 from gateway.orders.submission import Submitter
-from gateway.providers.base import Provider, ProviderOrder, Submission
+from gateway.providers.base import (
+    Provider,
+    ProviderOrder,
+    Submission,
+    canceller_of,
+    updater_of,
+)
 from gateway.store import OrderRow, Store
 
 log = structlog.get_logger(__name__)
@@ -120,14 +126,14 @@ class OrderChanges:
                 return done
         row = await self._settled(row, _not_cancellable)
         provider = self._providers.get(row.provider)
-        if provider is None or not provider.capabilities.cancel:
+        if provider is None or (canceller := canceller_of(provider)) is None:
             raise _not_cancellable(row, f"{row.provider} does not cancel orders through its API")
         assert row.provider_order_id is not None
         # Noted before the call: the provider's webhook announcing the cancellation may be
         # applied before its answer to this call, and must not take the credit for it.
         await self._store.request_cancel(row.id, actor=client.id, now=self._clock())
         try:
-            result = await provider.cancel(row.provider_order_id)
+            result = await canceller.cancel(row.provider_order_id)
         except Conflict as exc:
             await self._store.request_cancel(row.id, actor=None, now=self._clock())
             row = await self._refresh_quietly(row, provider, client)
@@ -167,11 +173,11 @@ class OrderChanges:
             if done is not None:
                 return done
         row = await self._settled(row, _not_changeable)
-        if provider is None or not provider.capabilities.update:
+        if provider is None or (updater := updater_of(provider)) is None:
             raise _not_changeable(row, f"{row.provider} does not change orders through its API")
         assert row.provider_order_id is not None
         try:
-            result = await provider.update(row.provider_order_id, submission)
+            result = await updater.update(row.provider_order_id, submission)
         except Conflict as exc:
             row = await self._refresh_quietly(row, provider, client)
             raise _not_changeable(row, exc.message, provider_code=exc.code) from None

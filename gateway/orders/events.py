@@ -26,7 +26,12 @@ import structlog
 
 from gateway.errors import ProblemError, ProviderError, WebhookRejected, WebhookTooLarge
 from gateway.model.history import Source
-from gateway.providers.base import Provider, ProviderOrder
+from gateway.providers.base import (
+    Provider,
+    ProviderOrder,
+    WebhookReceiver,
+    webhooks_of,
+)
 from gateway.store import ProviderFacts, Store, StoredEvent
 
 log = structlog.get_logger(__name__)
@@ -104,16 +109,16 @@ class WebhookIntake:
             task.add_done_callback(self._tasks.discard)
         return {"received": len(events), "new": len(fresh)}
 
-    def _provider(self, name: str) -> Provider:
+    def _provider(self, name: str) -> WebhookReceiver:
         provider = self._providers.get(name)
-        if provider is None or not provider.capabilities.webhooks:
+        if provider is None or (receiver := webhooks_of(provider)) is None:
             raise ProblemError(
                 404,
                 "not-found",
                 "No webhook endpoint for this provider",
                 detail=f"no webhooks are configured for {name!r}",
             )
-        return provider
+        return receiver
 
     async def apply_pending(self, limit: int = 100) -> int:
         """Apply stored events not applied yet (background loop); returns how many applied."""

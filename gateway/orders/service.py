@@ -30,7 +30,7 @@ from gateway.model.orders import CanonicalOrder, Phase, Status
 from gateway.observability.metrics import Metrics
 from gateway.orders.submission import Submitter
 from gateway.orders.views import order_view
-from gateway.providers.base import Provider, Submission
+from gateway.providers.base import Provider, Submission, stock_of
 from gateway.routing.evaluate import (
     RoutingResult,
     StockKey,
@@ -224,10 +224,10 @@ class OrderService:
 
         async def one(key: StockKey) -> tuple[StockKey, StockSnapshot] | None:
             provider = self._providers.get(key[0])
-            if provider is None or not provider.capabilities.stock or not provider.healthy():
+            if provider is None or (source := stock_of(provider)) is None or not provider.healthy():
                 return None
             try:
-                snapshot = await asyncio.wait_for(provider.stock(key[1], skus), STOCK_TIMEOUT_S)
+                snapshot = await asyncio.wait_for(source.stock(key[1], skus), STOCK_TIMEOUT_S)
             except (ProviderError, TimeoutError) as exc:
                 log.warning(
                     "routing.stock_unavailable",

@@ -1,56 +1,56 @@
-"""How orders look to callers (a submit's answer, `GET`, lists)."""
+"""How orders look to callers: their `OrderView`s, built from the store's rows — what the API
+sends, and (as JSON values, `order_view`) what a submit's answer is stored as."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 import orjson
 
+from gateway.model.query import encode_cursor
+from gateway.model.responses import OrderList, OrderView
 from gateway.store import HistoryEntry, OrderRow
 
 
-def ts(value: datetime) -> str:
-    return value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+def view_of(row: OrderRow, history: Sequence[HistoryEntry] | None = None) -> OrderView:
+    """`history`: given by the reads of one order (lists leave it out)."""
+    # One validation of everything (see `gateway.model.view`).
+    return OrderView.model_validate(
+        {
+            "id": row.id,
+            "external_id": row.external_id,
+            "status": row.status,
+            "provider": row.provider,
+            "warehouse": row.warehouse,
+            "provider_order_id": row.provider_order_id,
+            "provider_status": row.provider_status,
+            "tracking": {
+                "code": row.tracking_code,
+                "url": row.tracking_url,
+                "shipment_ids": row.shipment_ids,
+            },
+            "route": {"rule": row.route_rule, "candidate": row.route_candidate},
+            "submission": {
+                "phase": row.phase,
+                "attempts": row.attempts,
+                "last_error": row.last_error,
+            },
+            "supersedes": row.supersedes,
+            "superseded_by": row.superseded_by,
+            "created_at": row.created_at,
+            "updated_at": row.updated_at,
+            "order": orjson.loads(row.body),
+            "history": history,
+        }
+    )
 
 
 def order_view(row: OrderRow, history: Sequence[HistoryEntry] | None = None) -> dict[str, Any]:
-    view: dict[str, Any] = {
-        "id": row.id,
-        "external_id": row.external_id,
-        "status": row.status.value,
-        "provider": row.provider,
-        "warehouse": row.warehouse,
-        "provider_order_id": row.provider_order_id,
-        "provider_status": row.provider_status,
-        "tracking": {
-            "code": row.tracking_code,
-            "url": row.tracking_url,
-            "shipment_ids": list(row.shipment_ids),
-        },
-        "route": {"rule": row.route_rule, "candidate": row.route_candidate},
-        "submission": {
-            "phase": row.phase.value,
-            "attempts": row.attempts,
-            "last_error": row.last_error,
-        },
-        "supersedes": row.supersedes,
-        "superseded_by": row.superseded_by,
-        "created_at": ts(row.created_at),
-        "updated_at": ts(row.updated_at),
-        "order": orjson.loads(row.body),
-    }
-    if history is not None:
-        view["history"] = [
-            {
-                "status": h.status.value,
-                "source": h.source,
-                "actor": h.actor,
-                "at": ts(h.at),
-                "detail": h.detail,
-                "outcome": h.outcome.value,
-            }
-            for h in history
-        ]
-    return view
+    return view_of(row, history).model_dump(mode="json")
+
+
+def page_of(rows: Sequence[OrderRow], more: bool) -> OrderList:
+    """A page of a list, newest first; `more`: another page follows."""
+    cursor = encode_cursor(rows[-1].id) if more and rows else None
+    return OrderList(items=[view_of(r) for r in rows], next_cursor=cursor)

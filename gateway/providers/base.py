@@ -1,48 +1,52 @@
 """The provider seam: what the gateway asks of every 3PL, and nothing more.
 
-A provider is a package `gateway/providers/<name>/` whose `__init__` exposes
-`PROVIDER: ProviderSpec`. The gateway finds it by the name of its `[providers.<name>]` config
-block (see `load_spec`), so adding a provider touches no other module. The package holds
-`translate.py` (pure wire mapping and the status table), `adapter.py` (the only I/O), and its
-settings model, a subclass of `gateway.config.ProviderSettings`.
+Every provider implements `Provider`. What only some can do is a capability: a flag in
+`Capabilities` and a protocol of its own (`OrderCanceller`, `OrderUpdater`, `StockSource`,
+`WebhookReceiver`, `ReturnsProvider`, `ReturnDecider`), found through its lookup
+(`canceller_of`, `updater_of`, `stock_of`, `webhooks_of`, `returns_of`, `decisions_of`):
+an adapter implements only what it supports, and the flag says whether its configuration
+allows using it. A provider package's layout: docs/architecture.md, "Adding a provider";
+how it is found and built: `gateway.providers.spec`.
 
 Its errors are the provider branch of the tree in `gateway.errors`.
 """
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Generic, Protocol, TypeVar, runtime_checkable
 
-from gateway.errors import FieldError, UnknownProvider
+from gateway.errors import FieldError
 from gateway.model.orders import CanonicalOrder, Status
 from gateway.model.returns import CanonicalReturn, Decision, ReturnStatus
-from gateway.observability.metrics import Metrics
 from gateway.observability.state import ProviderState
-from gateway.providers.errors import error_for_status
-from gateway.transport.fleet import Fleet, LocalFleet
-
-if TYPE_CHECKING:
-    from gateway.config import ProviderSettings, Secrets
 
 __all__ = [
     "Capabilities",
+    "OrderCanceller",
+    "OrderUpdater",
+    "Parsed",
     "Provider",
-    "ProviderContext",
     "ProviderEvent",
     "ProviderOrder",
     "ProviderReturn",
-    "ProviderSpec",
+    "ReturnDecider",
     "ReturnSubmission",
     "ReturnsProvider",
     "StockSnapshot",
+    "StockSource",
     "Submission",
-    "error_for_status",
-    "load_spec",
+    "WebhookReceiver",
+    "canceller_of",
+    "decisions_of",
     "returns_of",
+    "stock_of",
+    "updater_of",
+    "webhooks_of",
 ]
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,20 +77,26 @@ class ProviderOrder:
 
 @dataclass(frozen=True, slots=True)
 class Capabilities:
+    """What this provider, as configured, may be asked beyond `Provider`: each flag but
+    `confirm` enables the protocol of the same name, which the adapter then implements."""
+
     confirm: bool = False
     """Create leaves a draft that a separate call must confirm (Logitrail)."""
     cancel: bool = False
+    """`OrderCanceller`: `cancel()` at the provider."""
     update: bool = False
-    """`update()` changes address, recipient, lines or dates while the provider allows it."""
+    """`OrderUpdater`: `update()` changes address, recipient, lines or dates while the
+    provider allows it."""
     stock: bool = False
-    """`stock()` reports per-warehouse quantities for stock-aware routing."""
+    """`StockSource`: `stock()` reports per-warehouse quantities for stock-aware routing."""
     webhooks: bool = False
-    """`webhook_precheck()` and `webhook_events()` verify and parse deliveries to
-    `POST /v1/webhooks/<name>`."""
+    """`WebhookReceiver`: `webhook_precheck()` and `webhook_events()` verify and parse
+    deliveries to `POST /v1/webhooks/<name>`."""
     returns: bool = False
-    """The provider implements `ReturnsProvider` and this account may use it."""
+    """`ReturnsProvider`: the adapter's `returns` part, and this account may use it."""
     return_decisions: bool = False
-    """`decide_return()` exists at the provider (a merchant decision on arrived goods)."""
+    """`ReturnDecider`: `decide_return()` exists at the provider (a merchant decision on
+    arrived goods)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +144,16 @@ class ProviderReturn:
     decision: Decision | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Parsed(Generic[T]):
+    """A provider's answer read into canonical terms by a pure `translate` function."""
+
+    value: T
+    unknown_status: str | None = None
+    """The provider's status where its status table lacks it (`value` then holds the
+    fallback status): the adapter logs it."""
+
+
 @runtime_checkable
 class Provider(Protocol):
     name: str
@@ -152,41 +172,11 @@ class Provider(Protocol):
         ...
 
     async def confirm(self, provider_order_id: str) -> ProviderOrder:
-        """Confirm a draft (only when `capabilities.confirm`); idempotent once confirmed."""
+        """Confirm a draft (called only when `capabilities.confirm`); idempotent once
+        confirmed. A provider without drafts answers with the order as it is."""
         ...
 
     async def get(self, provider_order_id: str) -> ProviderOrder: ...
-
-    async def cancel(self, provider_order_id: str) -> ProviderOrder:
-        """Cancel at the provider (only when `capabilities.cancel`); `Conflict` if too late."""
-        ...
-
-    async def update(self, provider_order_id: str, submission: Submission) -> ProviderOrder:
-        """Send the changed order (only when `capabilities.update`); `Conflict` if too late."""
-        ...
-
-    def webhook_precheck(self, headers: Mapping[str, str], query: Mapping[str, str]) -> None:
-        """Refuse a delivery on its headers and query alone, before its body is read.
-
-        Raises `WebhookRejected` when the credential is missing, or wrong where it can be
-        checked without the body (a URL token, a token header); a body signature is checked
-        by `webhook_events`. Only when `capabilities.webhooks`.
-        """
-        ...
-
-    def webhook_events(
-        self, headers: Mapping[str, str], query: Mapping[str, str], body: bytes
-    ) -> list[ProviderEvent]:
-        """Verify one delivery and parse its events (only when `capabilities.webhooks`).
-
-        Raises `WebhookRejected` when it is not authentic, `WebhookTooLarge` when it holds
-        more events than the provider sends at once, `ValueError` when unreadable.
-        """
-        ...
-
-    async def stock(self, warehouse: str, skus: list[str]) -> StockSnapshot:
-        """Units available per SKU in `warehouse` (only when `capabilities.stock`)."""
-        ...
 
     def healthy(self) -> bool:
         """False while the circuit is open: routing then skips this provider."""
@@ -200,12 +190,51 @@ class Provider(Protocol):
 
 
 @runtime_checkable
-class ReturnsProvider(Protocol):
-    """Returns at a provider, implemented beside `Provider` where the provider has them.
+class OrderCanceller(Protocol):
+    async def cancel(self, provider_order_id: str) -> ProviderOrder:
+        """Cancel at the provider; `Conflict` if too late."""
+        ...
 
-    Kept apart from `Provider` so that a provider without a returns API implements nothing;
-    `returns_of` is how the gateway asks whether one may be used.
-    """
+
+@runtime_checkable
+class OrderUpdater(Protocol):
+    async def update(self, provider_order_id: str, submission: Submission) -> ProviderOrder:
+        """Send the changed order; `Conflict` if too late."""
+        ...
+
+
+@runtime_checkable
+class StockSource(Protocol):
+    async def stock(self, warehouse: str, skus: list[str]) -> StockSnapshot:
+        """Units available per SKU in `warehouse`."""
+        ...
+
+
+@runtime_checkable
+class WebhookReceiver(Protocol):
+    def webhook_precheck(self, headers: Mapping[str, str], query: Mapping[str, str]) -> None:
+        """Refuse a delivery on its headers and query alone, before its body is read.
+
+        Raises `WebhookRejected` when the credential is missing, or wrong where it can be
+        checked without the body (a URL token, a token header); a body signature is checked
+        by `webhook_events`.
+        """
+        ...
+
+    def webhook_events(
+        self, headers: Mapping[str, str], query: Mapping[str, str], body: bytes
+    ) -> list[ProviderEvent]:
+        """Verify one delivery and parse its events.
+
+        Raises `WebhookRejected` when it is not authentic, `WebhookTooLarge` when it holds
+        more events than the provider sends at once, `ValueError` when unreadable.
+        """
+        ...
+
+
+@runtime_checkable
+class ReturnsProvider(Protocol):
+    """Returns at a provider: the `returns` part of an adapter whose provider has them."""
 
     def check_return(self, submission: ReturnSubmission) -> list[FieldError]:
         """Provider rules the return breaks, found without any call (→ 422 before sending)."""
@@ -225,62 +254,44 @@ class ReturnsProvider(Protocol):
         """Cancel; `Conflict` (with the provider's reason) when its state forbids it."""
         ...
 
+
+@runtime_checkable
+class ReturnDecider(Protocol):
     async def decide_return(self, provider_return_id: str, decision: Decision) -> ProviderReturn:
         """Set the merchant's decision; `Conflict`/`Invalid` when the provider refuses it."""
         ...
 
 
+def canceller_of(provider: Provider) -> OrderCanceller | None:
+    """The provider, if it cancels orders through its API."""
+    on = provider.capabilities.cancel
+    return provider if on and isinstance(provider, OrderCanceller) else None
+
+
+def updater_of(provider: Provider) -> OrderUpdater | None:
+    """The provider, if it changes orders through its API."""
+    return provider if provider.capabilities.update and isinstance(provider, OrderUpdater) else None
+
+
+def stock_of(provider: Provider) -> StockSource | None:
+    """The provider, if stock-aware routing may ask it for stock."""
+    return provider if provider.capabilities.stock and isinstance(provider, StockSource) else None
+
+
+def webhooks_of(provider: Provider) -> WebhookReceiver | None:
+    """The provider, if `POST /v1/webhooks/<name>` is configured for it."""
+    on = provider.capabilities.webhooks
+    return provider if on and isinstance(provider, WebhookReceiver) else None
+
+
 def returns_of(provider: Provider) -> ReturnsProvider | None:
-    """The provider's returns API, if it has one and its configuration allows using it."""
-    if provider.capabilities.returns and isinstance(provider, ReturnsProvider):
-        return provider
-    return None
+    """The provider's returns part, if it has one and its configuration allows using it."""
+    part = getattr(provider, "returns", None)
+    return part if provider.capabilities.returns and isinstance(part, ReturnsProvider) else None
 
 
-@dataclass(frozen=True, slots=True)
-class ProviderContext:
-    """What the gateway hands a provider when it builds one."""
-
-    self_url: str
-    """The gateway's own base URL, for `base_url`s given as a path (in-process sandbox)."""
-    sandbox_autopilot_s: float | None = None
-    """`[sandbox] autopilot_s`: in-process sandboxes advance each order every so often."""
-    sandbox_webhooks_to: str | None = None
-    """A sandbox sends its webhooks to the gateway at this base URL
-    (`<url>/v1/webhooks/<name>`); None: it sends none (`gateway sandbox` without a gateway)."""
-    metrics: Metrics = field(default_factory=Metrics)
-    """The app's metrics: pass `metrics.provider(name)` to the transport and token cache."""
-    fleet: Fleet = field(default_factory=LocalFleet)
-    """How rate limits, the Retry-After gate and OAuth tokens are split or shared between
-    replicas: hand it to `ProviderTransport` and `TokenCache` (`fleet=ctx.fleet`)."""
-
-    def sandbox_webhook_url(self, provider: str) -> str | None:
-        """Where the sandbox of `provider` posts its webhooks, or None."""
-        if self.sandbox_webhooks_to is None:
-            return None
-        return f"{self.sandbox_webhooks_to.rstrip('/')}/v1/webhooks/{provider}"
-
-
-@dataclass(frozen=True, slots=True)
-class ProviderSpec:
-    """How the gateway discovers a provider package."""
-
-    name: str
-    settings: type[ProviderSettings]
-    build: Callable[[ProviderSettings, Secrets, ProviderContext], Provider]
-
-
-def load_spec(name: str) -> ProviderSpec:
-    """The `ProviderSpec` of package `gateway.providers.<name>`."""
-    if not name.isidentifier():
-        raise UnknownProvider(name)
-    try:
-        module = importlib.import_module(f"gateway.providers.{name}")
-    except ModuleNotFoundError as exc:
-        if exc.name in (f"gateway.providers.{name}",):
-            raise UnknownProvider(name) from None
-        raise
-    spec = getattr(module, "PROVIDER", None)
-    if not isinstance(spec, ProviderSpec):
-        raise UnknownProvider(name)
-    return spec
+def decisions_of(provider: Provider) -> ReturnDecider | None:
+    """The provider's returns part, if it takes merchant decisions on returns."""
+    part = returns_of(provider)
+    on = provider.capabilities.return_decisions
+    return part if on and isinstance(part, ReturnDecider) else None

@@ -49,6 +49,7 @@ from gateway.providers.base import (
     ProviderReturn,
     ReturnsProvider,
     ReturnSubmission,
+    decisions_of,
     returns_of,
 )
 from gateway.returns.news import record_news
@@ -209,12 +210,12 @@ class ReturnService:
 
     async def decide(self, client: Client, return_id: str, decision: Decision) -> dict[str, Any]:
         row = await self._owned(client, return_id)
-        returns, provider_return_id = self._at_provider(row)
-        provider = self._providers[row.provider]
-        if not provider.capabilities.return_decisions:
+        _returns, provider_return_id = self._at_provider(row)
+        decider = decisions_of(self._providers[row.provider])
+        if decider is None:
             raise decisions_unsupported(row.provider)
         try:
-            found = await returns.decide_return(provider_return_id, decision)
+            found = await decider.decide_return(provider_return_id, decision)
         except Conflict as exc:
             raise refused(
                 row, "decision-not-allowed", "The provider refuses this decision", exc

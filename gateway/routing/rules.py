@@ -18,8 +18,9 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BeforeValidator, Field, model_validator
 
+from gateway.model.closed import Closed as _Section
 from gateway.model.orders import CountryCode, CurrencyCode, Kind
 
 
@@ -34,10 +35,6 @@ def _decimal(value: Any) -> Any:
     if isinstance(value, int | float):
         return Decimal(str(value))
     return value
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class IntRange(_Section):

@@ -13,7 +13,7 @@ from aiohttp import web
 
 from gateway.config import Settings
 from gateway.observability.metrics import Metrics
-from gateway.providers.base import ProviderContext
+from gateway.providers.spec import ProviderContext
 
 log = structlog.get_logger(__name__)
 

@@ -14,10 +14,10 @@ from urllib.parse import quote
 from aiohttp import web
 
 from gateway.config import ProviderSettings, Secrets
-from gateway.providers.base import ProviderContext
 from gateway.providers.flexport.settings import FlexportSettings
 from gateway.providers.logentic.settings import LogenticSettings
 from gateway.providers.logitrail.settings import LogitrailSettings
+from gateway.providers.spec import ProviderContext
 from gateway.sandbox.flexport import FlexportSandbox
 from gateway.sandbox.logentic import LogenticSandbox
 from gateway.sandbox.logitrail import LogitrailSandbox, SandboxClient

@@ -16,7 +16,8 @@ import pytest
 
 from gateway.model.orders import CanonicalOrder
 from gateway.model.returns import CanonicalReturn, ReturnStatus
-from gateway.providers.flexport import translate_returns
+from gateway.providers.flexport import statuses, translate_returns
+from tests.contract.golden import assert_golden
 
 HERE = Path(__file__).parent / "flexport" / "returns"
 CASES = sorted(p.name.removesuffix(".return.json") for p in HERE.glob("*.return.json"))
@@ -41,11 +42,7 @@ def _ref(given: dict[str, Any]) -> str | None:
 @pytest.mark.parametrize("case", CASES)
 def test_return_translation_matches_golden_file(case: str, request: pytest.FixtureRequest) -> None:
     produced = _translate(case)
-    golden = HERE / f"{case}.flexport.json"
-    if request.config.getoption("--regen-golden"):
-        golden.write_bytes(orjson.dumps(produced, option=orjson.OPT_INDENT_2) + b"\n")
-    assert golden.exists(), f"no golden file for {case}: run with --regen-golden and review it"
-    assert produced == orjson.loads(golden.read_bytes())
+    assert_golden(HERE / f"{case}.flexport.json", produced, request)
 
 
 def test_there_are_golden_return_cases() -> None:
@@ -82,11 +79,11 @@ def test_without_lines_the_orders_lines_are_sent_merged_per_sku() -> None:
     ],
 )
 def test_return_status_table(raw: str, canonical: ReturnStatus) -> None:
-    assert translate_returns.return_status_of(raw) is canonical
+    assert statuses.return_status_of(raw) is canonical
 
 
 def test_unknown_status_and_non_returns() -> None:
-    assert translate_returns.return_status_of("LOST") is None
+    assert statuses.return_status_of("LOST") is None
     assert translate_returns.return_of({"id": True, "status": "CREATED"}) is None
     assert translate_returns.return_of({"id": 7}) is None
     assert translate_returns.returns_of([{"id": 7, "status": "CREATED"}, {"id": 8}]) == [

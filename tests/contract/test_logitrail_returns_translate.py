@@ -15,7 +15,8 @@ import orjson
 import pytest
 
 from gateway.model.returns import CanonicalReturn, Decision, ReturnStatus
-from gateway.providers.logitrail import translate
+from gateway.providers.logitrail import statuses, translate_returns
+from tests.contract.golden import assert_golden
 
 HERE = Path(__file__).parent / "logitrail" / "returns"
 CASES = sorted(p.name.removesuffix(".return.json") for p in HERE.glob("*.return.json"))
@@ -25,7 +26,7 @@ def _translate(case: str) -> dict[str, Any]:
     given = orjson.loads((HERE / f"{case}.return.json").read_bytes())
     ret = CanonicalReturn.model_validate(given["return"])
     reference = f"storefront-fi/{ret.external_id}" if ret.external_id else None
-    return translate.to_return(
+    return translate_returns.to_return(
         given["gateway_id"],
         ret,
         given["provider_order_id"],
@@ -37,11 +38,7 @@ def _translate(case: str) -> dict[str, Any]:
 @pytest.mark.parametrize("case", CASES)
 def test_return_translation_matches_golden_file(case: str, request: pytest.FixtureRequest) -> None:
     produced = _translate(case)
-    golden = HERE / f"{case}.logitrail.json"
-    if request.config.getoption("--regen-golden"):
-        golden.write_bytes(orjson.dumps(produced, option=orjson.OPT_INDENT_2) + b"\n")
-    assert golden.exists(), f"no golden file for {case}: run with --regen-golden and review it"
-    assert produced == orjson.loads(golden.read_bytes())
+    assert_golden(HERE / f"{case}.logitrail.json", produced, request)
 
 
 def test_there_are_golden_return_cases() -> None:
@@ -77,7 +74,7 @@ def test_items_are_left_out_when_the_return_names_no_lines() -> None:
     ],
 )
 def test_return_status_table(raw: str, canonical: ReturnStatus) -> None:
-    assert translate.return_status_of(raw) is canonical
+    assert statuses.return_status_of(raw) is canonical
 
 
 def test_return_status_table_covers_every_documented_status() -> None:
@@ -92,17 +89,17 @@ def test_return_status_table_covers_every_documented_status() -> None:
         "preinfo_received",
         "pending_merchant_decision",
     }
-    assert set(translate.RETURN_STATUSES) == seed
-    assert translate.return_status_of("teleported") is None
+    assert set(statuses.RETURN_STATUSES) == seed
+    assert statuses.return_status_of("teleported") is None
 
 
 def test_cancellable_statuses_are_exactly_the_registered_ones() -> None:
-    registered = {r for r, s in translate.RETURN_STATUSES.items() if s is ReturnStatus.REGISTERED}
-    assert registered == translate.CANCELLABLE_RETURN_STATUSES == {"pending", "preinfo_received"}
+    registered = {r for r, s in statuses.RETURN_STATUSES.items() if s is ReturnStatus.REGISTERED}
+    assert registered == statuses.CANCELLABLE_RETURN_STATUSES == {"pending", "preinfo_received"}
 
 
 def test_decision_body_and_reading_it_back() -> None:
-    assert translate.to_decision(Decision.SHELF_FOR_DISPOSAL) == {
+    assert translate_returns.to_decision(Decision.SHELF_FOR_DISPOSAL) == {
         "merchant_decision": {"code": "shelf_for_disposal"}
     }
     answer = {
@@ -112,22 +109,22 @@ def test_decision_body_and_reading_it_back() -> None:
             "merchant_decision": {"code": "to_shelf"},
         }
     }
-    ret = translate.return_of(answer)
+    ret = translate_returns.return_of(answer)
     assert ret is not None
-    assert translate.decision_of(ret) is Decision.TO_SHELF
-    assert translate.decision_of({"merchant_decision": None}) is None
-    assert translate.decision_of({"merchant_decision": {"code": "burn"}}) is None
+    assert translate_returns.decision_of(ret) is Decision.TO_SHELF
+    assert translate_returns.decision_of({"merchant_decision": None}) is None
+    assert translate_returns.decision_of({"merchant_decision": {"code": "burn"}}) is None
 
 
 def test_answers_without_a_24_hex_id_or_a_status_are_not_returns() -> None:
-    assert translate.return_of({"order_return": {"id": "x", "status": "pending"}}) is None
-    assert translate.return_of({"order_return": {"id": "6" * 24}}) is None
-    assert translate.return_of({"success": True}) is None
-    rows = translate.returns_of(
+    assert translate_returns.return_of({"order_return": {"id": "x", "status": "pending"}}) is None
+    assert translate_returns.return_of({"order_return": {"id": "6" * 24}}) is None
+    assert translate_returns.return_of({"success": True}) is None
+    rows = translate_returns.returns_of(
         {"order_returns": [{"id": "6" * 24, "status": "pending"}, {"id": 3}], "total": 2}
     )
     assert rows == [{"id": "6" * 24, "status": "pending"}]
-    assert translate.returns_of({"orders": []}) is None
+    assert translate_returns.returns_of({"orders": []}) is None
 
 
 def test_product_ids_are_read_from_the_order_items() -> None:
@@ -138,9 +135,9 @@ def test_product_ids_are_read_from_the_order_items() -> None:
             "junk",
         ]
     }
-    assert translate.product_ids_of(order) == {"TSHIRT-M": "650000000000000000000001"}
+    assert translate_returns.product_ids_of(order) == {"TSHIRT-M": "650000000000000000000001"}
     ret = CanonicalReturn.model_validate(
         {"order_id": "ord_01KB0000000000000000000001", "lines": [{"sku": "GHOST", "quantity": 1}]}
     )
-    problems = translate.unknown_skus(ret, translate.product_ids_of(order))
+    problems = translate_returns.unknown_skus(ret, translate_returns.product_ids_of(order))
     assert [p.loc for p in problems] == ["lines[0].sku"]

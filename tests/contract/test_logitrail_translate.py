@@ -12,7 +12,8 @@ import orjson
 import pytest
 
 from gateway.model.orders import CanonicalOrder, Status
-from gateway.providers.logitrail import translate
+from gateway.providers.logitrail import problems, statuses, translate
+from tests.contract.golden import assert_golden
 
 HERE = Path(__file__).parent / "logitrail"
 CASES = sorted(p.name.removesuffix(".order.json") for p in HERE.glob("*.order.json"))
@@ -22,11 +23,7 @@ CASES = sorted(p.name.removesuffix(".order.json") for p in HERE.glob("*.order.js
 def test_translation_matches_golden_file(case: str, request: pytest.FixtureRequest) -> None:
     order = CanonicalOrder.model_validate_json((HERE / f"{case}.order.json").read_bytes())
     produced = translate.to_order(order, reference=f"storefront-fi/{order.external_id}")
-    golden = HERE / f"{case}.logitrail.json"
-    if request.config.getoption("--regen-golden"):
-        golden.write_bytes(orjson.dumps(produced, option=orjson.OPT_INDENT_2) + b"\n")
-    assert golden.exists(), f"no golden file for {case}: run with --regen-golden and review it"
-    assert produced == orjson.loads(golden.read_bytes())
+    assert_golden(HERE / f"{case}.logitrail.json", produced, request)
 
 
 def test_there_are_golden_cases() -> None:
@@ -60,7 +57,7 @@ def test_every_required_field_of_the_order_json_is_present(case: str) -> None:
     ],
 )
 def test_status_table(raw: str, canonical: Status) -> None:
-    assert translate.status_of(raw) is canonical
+    assert statuses.status_of(raw) is canonical
 
 
 def test_status_table_covers_every_contract_status() -> None:
@@ -77,14 +74,14 @@ def test_status_table_covers_every_contract_status() -> None:
         "cancelled",
         "deleted",
     }
-    assert set(translate.STATUSES) == contract
-    assert translate.status_of("teleported") is None
+    assert set(statuses.STATUSES) == contract
+    assert statuses.status_of("teleported") is None
 
 
 def test_confirmed_or_later_excludes_unconfirmed_states() -> None:
-    assert "passive" not in translate.CONFIRMED_OR_LATER
-    assert "deleted" not in translate.CONFIRMED_OR_LATER
-    assert {"confirmed", "processing", "processed"} <= translate.CONFIRMED_OR_LATER
+    assert "passive" not in statuses.CONFIRMED_OR_LATER
+    assert "deleted" not in statuses.CONFIRMED_OR_LATER
+    assert {"confirmed", "processing", "processed"} <= statuses.CONFIRMED_OR_LATER
 
 
 def test_check_refuses_a_pickup_point_id_logitrail_cannot_have() -> None:
@@ -96,9 +93,9 @@ def test_check_refuses_a_pickup_point_id_logitrail_cannot_have() -> None:
 
 
 def test_provider_error_codes_map_to_canonical_fields() -> None:
-    [error] = translate.field_errors("customer.firstName.required", "firstName is required")
+    [error] = problems.field_errors("customer.firstName.required", "firstName is required")
     assert error.loc == "recipient.first_name"
-    assert translate.field_errors("unknown", "boom") == []
+    assert problems.field_errors("unknown", "boom") == []
 
 
 def test_merchants_order_may_be_an_object() -> None:

@@ -14,9 +14,10 @@ from aiohttp.test_utils import TestClient
 
 from gateway.errors import Invalid
 from gateway.model.orders import CanonicalOrder
-from gateway.providers.base import ProviderContext, Submission
+from gateway.providers.base import Submission
 from gateway.providers.logentic.adapter import LogenticAdapter
 from gateway.providers.logentic.settings import LogenticSettings
+from gateway.providers.spec import ProviderContext
 from tests.conftest import (
     LogenticHandle,
     SandboxHandle,

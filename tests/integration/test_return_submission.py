@@ -22,8 +22,8 @@ async def test_a_bug_in_one_returns_submission_keeps_it_queued_and_the_others_go
     gateway = await make_gateway(server__request_budget_s=1.0)
     buggy = await placed(gateway, logitrail, "R-B1")
     other = await placed(gateway, logitrail, "R-B2")
-    adapter = gateway.server.app[PROVIDERS]["logitrail"]
-    create_return = adapter.create_return
+    returns = gateway.server.app[PROVIDERS]["logitrail"].returns
+    create_return = returns.create_return
     crashes: list[float] = []
     fixed = False
 
@@ -36,7 +36,7 @@ async def test_a_bug_in_one_returns_submission_keeps_it_queued_and_the_others_go
     async def retried_after_the_answer() -> bool:
         return len(crashes) > answered + 1
 
-    monkeypatch.setattr(adapter, "create_return", crashing)
+    monkeypatch.setattr(returns, "create_return", crashing)
 
     status, body = await returned(
         gateway, {"order_id": buggy["id"], "external_id": "RMA-BUG"}, "b1"

@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 
 from gateway.model.lifecycle import FINAL, RANK, TRANSITIONS, Outcome, decide, fold, reached
 from gateway.model.orders import Status as S
-from gateway.providers.logentic.translate import STATUSES as LOGENTIC
-from gateway.providers.logitrail.translate import STATUSES as LOGITRAIL
+from gateway.providers.logentic.statuses import STATUSES as LOGENTIC
+from gateway.providers.logitrail.statuses import STATUSES as LOGITRAIL
 
 
 @pytest.mark.parametrize(

@@ -4,9 +4,10 @@ webhooks, idempotency keys."""
 from __future__ import annotations
 
 from gateway.config import ProviderSettings, Secrets
-from gateway.providers.base import Provider, ProviderContext, ProviderSpec
+from gateway.providers.base import Provider
 from gateway.providers.flexport.adapter import FlexportAdapter
 from gateway.providers.flexport.settings import FlexportSettings
+from gateway.providers.spec import ProviderContext, ProviderSpec
 
 
 def _build(settings: ProviderSettings, secrets: Secrets, ctx: ProviderContext) -> Provider:

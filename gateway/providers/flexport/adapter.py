@@ -7,73 +7,40 @@ it after a timeout and a reconciled create is the same order; `idempotent-replay
 are logged. A create whose answer was lost is first looked for by external id (`find`).
 
 D2C orders and B2B outbounds live under different paths. A provider order id does not say
-which API holds it, so the adapter remembers the kind of every order it created or found,
-and otherwise asks the D2C API first and the B2B API on a 404 (only APIs a configured
-warehouse can use are asked). Returns (account approval: `returns_enabled`) are the
-`FlexportReturns` half, in `returns.py`.
+which API holds it: a call by id takes the order's kind where it is known (`_by_id`), today
+from an in-process memory of every order this adapter created or found (`_kinds`), and
+otherwise asks the D2C API first and the B2B API on a 404 (only APIs a configured warehouse
+can use are asked). Returns (account approval: `returns_enabled`) are the `returns` part,
+in `returns.py`.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import quote
 
 import aiohttp
 import structlog
 
-from gateway.config import Secrets, resolve_url
-from gateway.errors import (
-    Conflict,
-    FieldError,
-    Forbidden,
-    Invalid,
-    NotFound,
-    ProviderError,
-    Unavailable,
-)
-from gateway.model.orders import Kind, Status
+from gateway.errors import Conflict, FieldError, Forbidden, NotFound, ProviderError
+from gateway.model.orders import Kind
 from gateway.observability.state import ProviderState
-from gateway.providers.base import (
-    Capabilities,
-    ProviderContext,
-    ProviderEvent,
-    ProviderOrder,
-    StockSnapshot,
-    Submission,
-)
-from gateway.providers.flexport import problems, statuses, translate, webhooks
+from gateway.providers.base import Capabilities, ProviderEvent, ProviderOrder, Submission
+from gateway.providers.flexport import problems, translate, webhooks
 from gateway.providers.flexport.catalog import ProductCatalog, paged_products
 from gateway.providers.flexport.returns import FlexportReturns
 from gateway.providers.flexport.settings import FlexportSettings
-from gateway.transport import SYSTEM_CLOCK, Clock, ProviderTransport, Response, StaticBearer
+from gateway.providers.http import HttpProvider, settled, still_unseen, unanswered
+from gateway.transport import Response, StaticBearer
+from gateway.transport.auth import Auth
 from gateway.transport.backoff import parse_retry_after
 
 log = structlog.get_logger(__name__)
 
 NAME = "flexport"
-
-# Every path, in one place (where each comes from: docs/providers/flexport.md).
-PATHS: dict[str, tuple[str, str]] = {
-    "create": ("POST", "/orders"),
-    "get": ("GET", "/orders/{id}"),
-    "find": ("GET", "/orders/external_id/{id}"),
-    "cancel": ("POST", "/orders/{id}/cancel"),
-    "b2b_create": ("POST", "/orders/rs"),
-    "b2b_get": ("GET", "/orders/rs/{id}"),
-    "b2b_find": ("GET", "/orders/rs/external_id/{id}"),
-    "b2b_cancel": ("POST", "/orders/rs/{id}/cancel"),
-    "return_create": ("POST", "/returns"),
-    "return_list": ("GET", "/returns"),
-    "return_get": ("GET", "/returns/{id}"),
-    "return_cancel": ("POST", "/returns/{id}/cancel"),
-    "products": ("GET", "/products"),
-    "warehouses": ("GET", "/warehouses/active"),
-}
-PROBE_DELAYS_S = (0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 KNOWN_KINDS = 10_000
 """How many order ids' kinds are remembered (the rest cost one extra GET on a D2C 404)."""
 
@@ -82,92 +49,66 @@ def _op(kind: Kind, op: str) -> str:
     return op if kind is Kind.D2C else f"b2b_{op}"
 
 
-class FlexportAdapter(FlexportReturns):
+class FlexportAdapter(HttpProvider[FlexportSettings]):
     name = NAME
+    # Every path, in one place (where each comes from: docs/providers/flexport.md).
+    PATHS: ClassVar[Mapping[str, tuple[str, str]]] = {
+        "create": ("POST", "/orders"),
+        "get": ("GET", "/orders/{id}"),
+        "find": ("GET", "/orders/external_id/{id}"),
+        "cancel": ("POST", "/orders/{id}/cancel"),
+        "b2b_create": ("POST", "/orders/rs"),
+        "b2b_get": ("GET", "/orders/rs/{id}"),
+        "b2b_find": ("GET", "/orders/rs/external_id/{id}"),
+        "b2b_cancel": ("POST", "/orders/rs/{id}/cancel"),
+        "return_create": ("POST", "/returns"),
+        "return_list": ("GET", "/returns"),
+        "return_get": ("GET", "/returns/{id}"),
+        "return_cancel": ("POST", "/returns/{id}/cancel"),
+        "products": ("GET", "/products"),
+        "warehouses": ("GET", "/warehouses/active"),
+    }
 
-    def __init__(
-        self,
-        settings: FlexportSettings,
-        secrets: Secrets,
-        ctx: ProviderContext,
-        *,
-        clock: Clock = SYSTEM_CLOCK,
-    ) -> None:
-        self.settings = settings
-        self._secrets = secrets
-        self._ctx = ctx
-        self._clock = clock
+    def _configure(self) -> None:
+        settings = self.settings
         self.capabilities = Capabilities(
             cancel=True,
             webhooks=settings.webhook_secret_env is not None,
             returns=settings.returns_enabled,  # returns are `returns.py`
         )
-        self._session: aiohttp.ClientSession | None = None
-        self._transport: ProviderTransport | None = None
-        self._probe: asyncio.Task[None] | None = None
+        self.returns = FlexportReturns(self._call)
         self._kinds: OrderedDict[str, Kind] = OrderedDict()
         self._config_errors: dict[str, str] = {}
         self.catalog = ProductCatalog(
             lambda: paged_products(self._products_page, per_page=settings.per_page),
             ttl_s=settings.catalog_ttl_s,
             refresh_min_s=settings.catalog_refresh_min_s,
-            clock=clock,
+            clock=self._clock,
         )
         pinned = {w.kind for w in settings.warehouses.values()}
         # A warehouse without a pinned kind takes both kinds of order.
         self._apis = [k for k in (Kind.D2C, Kind.B2B) if k in pinned or None in pinned]
 
     # lifecycle -----------------------------------------------------------------
-    async def start(self) -> None:
-        s = self.settings
-        self._session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=s.max_concurrency + 2)
-        )
-        base = resolve_url(s.base_url, self._ctx.self_url)
-        self._transport = ProviderTransport(
-            NAME,
-            s,
-            base_url=f"{base}/logistics/api/{s.api_version}",
-            session=self._session,
-            clock=self._clock,
-            auth=StaticBearer(self._secrets.reveal(s.token_env)),
-            metrics=self._ctx.metrics.provider(NAME),
-            fleet=self._ctx.fleet,
-        )
-        if s.probe_token:
-            self._probe = asyncio.create_task(self._probe_token(), name="flexport.token.probe")
+    def _auth(self, session: aiohttp.ClientSession) -> Auth:
+        return StaticBearer(self._secrets.reveal(self.settings.token_env))
 
-    async def _probe_token(self) -> None:
-        """`GET /warehouses/active` (Flexport's quickstart check): a 401 shows in /readyz.
+    def _base_url(self) -> str:
+        return f"{super()._base_url()}/logistics/api/{self.settings.api_version}"
 
-        Retried while Flexport is unreachable (an in-process sandbox is not: `gateway serve`
-        listens first); a 403 only means the token lacks `read_logistics_warehouses`.
-        """
-        for delay in PROBE_DELAYS_S:
-            try:
-                await self._call("warehouses", retry_unknown=True)
-            except Unavailable:
-                await asyncio.sleep(delay)
-            except ProviderError as exc:
-                log.info("provider.token.probe", provider=NAME, outcome=exc.kind)
-                return
-            else:
-                return
+    def _path_id(self, ident: str) -> str:
+        return quote(ident, safe="")
 
-    async def close(self) -> None:
-        if self._probe is not None:
-            self._probe.cancel()
-            await asyncio.gather(self._probe, return_exceptions=True)
-        if self._session is not None:
-            await self._session.close()
+    def _probes(self) -> bool:
+        return self.settings.probe_token
 
-    @property
-    def transport(self) -> ProviderTransport:
-        assert self._transport is not None, "start() first"
-        return self._transport
+    async def _probe(self) -> None:
+        """`GET /warehouses/active` (Flexport's quickstart check): a 401 shows in /readyz; a
+        403 only means the token lacks `read_logistics_warehouses`."""
+        await self._call("warehouses", retry_unknown=True)
 
-    def healthy(self) -> bool:
-        return self.transport.breaker.healthy()
+    def _probe_refused(self, exc: ProviderError) -> None:
+        log.info("provider.token.probe", provider=NAME, outcome=exc.kind)
 
     def state(self) -> ProviderState:
         errors = "; ".join(sorted(set(self._config_errors.values())))
@@ -183,9 +124,9 @@ class FlexportAdapter(FlexportReturns):
 
     def check(self, submission: Submission) -> list[FieldError]:
         order, pinned = submission.order, self._pinned(submission)
-        problems = []
+        refused = []
         if pinned is not None and pinned is not order.kind:
-            problems.append(
+            refused.append(
                 FieldError(
                     "kind",
                     f"flexport warehouse {submission.warehouse!r} takes {pinned.value} orders "
@@ -193,36 +134,35 @@ class FlexportAdapter(FlexportReturns):
                 )
             )
         today = datetime.fromtimestamp(self._clock.time(), UTC).date()
-        return problems + translate.check(order, self.kind(submission), today=today)
+        return refused + translate.check(order, self.kind(submission), today=today)
 
     async def create(self, submission: Submission) -> str:
         kind, order = self.kind(submission), submission.order
         skus = await self._logistics_skus(submission, kind)
+        s = self.settings
         if kind is Kind.D2C:
             body = translate.to_d2c(
                 order,
                 reference=submission.reference,
                 logistics_skus=skus,
-                ship_methods=self.settings.ship_methods,
+                ship_methods=s.ship_methods,
             )
         else:
             body = translate.to_b2b(
                 order,
                 reference=submission.reference,
                 logistics_skus=skus,
-                shipping_partner=self.settings.b2b_shipping_partner,
-                shipping_type=self.settings.b2b_shipping_type,
+                shipping_partner=s.b2b_shipping_partner,
+                shipping_type=s.b2b_shipping_type,
             )
-        key = translate.idempotency_key(submission.gateway_id)
-        lines = [line.first_index for line in translate.merged_lines(order)]
         try:
             # Safe to resend after a timeout or a 5xx: the key makes it one order.
             resp = await self._call(
                 _op(kind, "create"),
                 json=body,
-                headers={"idempotency-key": key},
+                headers=translate.idempotent(submission.gateway_id),
                 retry_unknown=True,
-                lines=lines,
+                lines=[line.first_index for line in translate.merged_lines(order)],
             )
         except Conflict as exc:
             # 409: the external id is taken, or our key is still being processed. Ours → adopt.
@@ -230,22 +170,11 @@ class FlexportAdapter(FlexportReturns):
             if found is not None:
                 log.info("provider.create.adopted", provider=NAME, provider_order_id=found)
                 return found
-            raise Unavailable(
-                NAME,
-                f"create answered 409 and no order is visible yet: {exc.message}",
-                outcome_unknown=True,
-                code=exc.code,
-                correlation_id=exc.correlation_id,
-                status=exc.status,
-            ) from exc
+            raise still_unseen(NAME, "create", "order", exc) from exc
         order_id = translate.order_id_of(kind, resp.json())
         if order_id is None:
-            raise Unavailable(
-                NAME,
-                "create answered without an order id",
-                outcome_unknown=True,
-                status=resp.status,
-                correlation_id=resp.correlation_id,
+            raise unanswered(
+                NAME, resp, "create answered without an order id", outcome_unknown=True
             )
         if resp.headers.get("idempotent-replayed"):
             log.info(
@@ -263,7 +192,7 @@ class FlexportAdapter(FlexportReturns):
     async def _find(self, kind: Kind, submission: Submission) -> str | None:
         try:
             resp = await self._call(
-                _op(kind, "find"), order_id=submission.reference, retry_unknown=True
+                _op(kind, "find"), ident=submission.reference, retry_unknown=True
             )
         except NotFound:
             return None
@@ -284,8 +213,10 @@ class FlexportAdapter(FlexportReturns):
         return order_id
 
     async def get(self, provider_order_id: str) -> ProviderOrder:
-        resp, kind = await self._by_id("get", provider_order_id)
-        return self._provider_order(kind, provider_order_id, resp)
+        resp, kind = await self._by_id(
+            "get", provider_order_id, kind=self._known(provider_order_id)
+        )
+        return _order(kind, provider_order_id, resp)
 
     async def confirm(self, provider_order_id: str) -> ProviderOrder:
         # Flexport has no confirm step: a created order is already Flexport's.
@@ -296,28 +227,29 @@ class FlexportAdapter(FlexportReturns):
         resp, kind = await self._by_id(
             "cancel",
             provider_order_id,
-            headers={"idempotency-key": translate.idempotency_key(provider_order_id, "cancel")},
+            kind=self._known(provider_order_id),
+            headers=translate.idempotent(provider_order_id, "cancel"),
         )
-        if statuses.raw_status(kind, resp.json()) is None:
+        if translate.raw_status(kind, resp.json()) is None:
             return await self.get(provider_order_id)
-        return self._provider_order(kind, provider_order_id, resp)
-
-    async def update(self, provider_order_id: str, submission: Submission) -> ProviderOrder:
-        """Flexport documents no order-update route: `capabilities.update`
-        is off, so `PATCH /v1/orders/{id}` answers 409 before this is ever called."""
-        raise Conflict(NAME, "Flexport has no order-update endpoint", code="update-unsupported")
+        return _order(kind, provider_order_id, resp)
 
     async def _by_id(
-        self, op: str, provider_order_id: str, *, headers: Mapping[str, str] | None = None
+        self,
+        op: str,
+        provider_order_id: str,
+        *,
+        kind: Kind | None,
+        headers: Mapping[str, str] | None = None,
     ) -> tuple[Response, Kind]:
-        """Call `op` on whichever API holds the order (remembered kind first)."""
-        known = self._kinds.get(provider_order_id)
-        kinds = [known] if known is not None else self._apis
-        for i, kind in enumerate(kinds):
+        """Call `op` on the API of `kind` where it is known, else on whichever API holds the
+        order (D2C first); the kind that answered is remembered."""
+        kinds = [kind] if kind is not None else self._apis
+        for i, candidate in enumerate(kinds):
             try:
                 resp = await self._call(
-                    _op(kind, op),
-                    order_id=provider_order_id,
+                    _op(candidate, op),
+                    ident=provider_order_id,
                     headers=headers,
                     retry_unknown=True,
                 )
@@ -325,35 +257,18 @@ class FlexportAdapter(FlexportReturns):
                 if i + 1 < len(kinds):
                     continue
                 raise
-            self._remember(provider_order_id, kind)
-            return resp, kind
+            self._remember(provider_order_id, candidate)
+            return resp, candidate
         raise NotFound(NAME, f"no order {provider_order_id}")  # no API configured at all
+
+    def _known(self, provider_order_id: str) -> Kind | None:
+        return self._kinds.get(provider_order_id)
 
     def _remember(self, provider_order_id: str, kind: Kind) -> None:
         self._kinds[provider_order_id] = kind
         self._kinds.move_to_end(provider_order_id)
         while len(self._kinds) > KNOWN_KINDS:
             self._kinds.popitem(last=False)
-
-    def _provider_order(self, kind: Kind, provider_order_id: str, resp: Response) -> ProviderOrder:
-        body = resp.json()
-        raw = statuses.raw_status(kind, body)
-        if raw is None:
-            raise Unavailable(
-                NAME,
-                "order answered without a status",
-                status=resp.status,
-                correlation_id=resp.correlation_id,
-            )
-        status = statuses.status_of(kind, raw)
-        if status is None:
-            log.warning("provider.status.unknown", provider=NAME, kind=kind, raw_status=raw)
-            status = Status.IN_PROGRESS
-        code, url = statuses.tracking_of(body)
-        return ProviderOrder(provider_order_id, status, raw, tracking_code=code, tracking_url=url)
-
-    async def stock(self, warehouse: str, skus: list[str]) -> StockSnapshot:
-        raise NotImplementedError("flexport: stock-aware routing is not supported")
 
     # products --------------------------------------------------------------------
     async def _logistics_skus(self, submission: Submission, kind: Kind) -> dict[str, str]:
@@ -363,17 +278,7 @@ class FlexportAdapter(FlexportReturns):
         found = await self.catalog.resolve(sorted({line.sku for line in lines}))
         missing = [(i, line.sku) for i, line in enumerate(lines) if found.get(line.sku) is None]
         if missing and kind is Kind.D2C:  # B2B sends these as productData instead
-            raise Invalid(
-                NAME,
-                "no Flexport product for SKU " + ", ".join(sorted({s for _i, s in missing})),
-                code="unknown-sku",
-                fields=[
-                    FieldError(
-                        f"lines[{i}].sku", f"flexport has no product with merchantSku {sku!r}"
-                    )
-                    for i, sku in missing
-                ],
-            )
+            raise problems.unknown_products(missing)
         return {sku: lsku for sku, lsku in found.items() if lsku is not None}
 
     async def _products_page(self, params: Mapping[str, str]) -> Any:
@@ -381,12 +286,8 @@ class FlexportAdapter(FlexportReturns):
 
     # webhooks --------------------------------------------------------------------
     def webhook_precheck(self, headers: Mapping[str, str], query: Mapping[str, str]) -> None:
-        env = self.settings.webhook_secret_env
-        webhooks.verify(
-            headers,
-            self._secrets.reveal(env) if env else None,
-            header=self.settings.webhook_token_header,
-        )
+        secret = self._reveal(self.settings.webhook_secret_env)
+        webhooks.verify(headers, secret, header=self.settings.webhook_token_header)
 
     def webhook_events(
         self, headers: Mapping[str, str], query: Mapping[str, str], body: bytes
@@ -394,33 +295,12 @@ class FlexportAdapter(FlexportReturns):
         self.webhook_precheck(headers, query)  # the token header is the whole check
         return webhooks.events(body)
 
-    # the boundary: HTTP answers become the error tree here, and only here -----------
-    async def _call(
-        self,
-        op: str,
-        *,
-        order_id: str | None = None,
-        json: Any = None,
-        params: Mapping[str, str] | None = None,
-        headers: Mapping[str, str] | None = None,
-        retry_unknown: bool,
-        lines: list[int] | None = None,
-    ) -> Response:
-        resp = await self.transport.call(
-            op,
-            PATHS[op],
-            error=lambda op, resp: self._error(op, resp, lines),
-            order_id=None if order_id is None else quote(order_id, safe=""),
-            json=json,
-            params=params,
-            headers=headers,
-            retry_unknown=retry_unknown,
-        )
+    # the boundary ----------------------------------------------------------------
+    def _answered(self, op: str) -> None:
         self._config_errors.pop("token", None)
         self._config_errors.pop(problems.family(op), None)
-        return resp
 
-    def _error(self, op: str, resp: Response, lines: list[int] | None) -> ProviderError:
+    def _problem(self, op: str, resp: Response, lines: Sequence[int] | None) -> ProviderError:
         error, config_key = problems.to_error(
             op,
             resp.status,
@@ -432,5 +312,9 @@ class FlexportAdapter(FlexportReturns):
         )
         if config_key is not None:
             self._config_errors[config_key] = error.message
-        log.info("provider.call.failed", op=op, **error.describe())
         return error
+
+
+def _order(kind: Kind, provider_order_id: str, resp: Response) -> ProviderOrder:
+    parsed = translate.order_of(kind, provider_order_id, resp.json())
+    return settled(NAME, resp, parsed, "order answered without a status", kind=kind)

@@ -14,6 +14,7 @@ from typing import Any
 
 import structlog
 
+from gateway.providers.flexport.translate import page_params, products_of
 from gateway.transport.clock import Clock
 
 log = structlog.get_logger(__name__)
@@ -30,24 +31,12 @@ async def paged_products(
     """(merchantSku, logisticsSku) of every product, `GET /products?limit=&offset=` page by
     page until a short page. `fetch(params)` returns one page's JSON."""
     for page in range(MAX_PAGES):
-        rows = _rows(await fetch({"limit": str(per_page), "offset": str(page * per_page)}))
-        for row in rows:
-            merchant, logistics = row.get("merchantSku"), row.get("logisticsSku")
-            if isinstance(merchant, str) and isinstance(logistics, str) and logistics:
-                yield merchant, logistics
-        if len(rows) < per_page:
+        pairs, rows = products_of(await fetch(page_params(page, per_page)))
+        for pair in pairs:
+            yield pair
+        if rows < per_page:
             return
     log.warning("provider.pagination.capped", provider="flexport", op="products", pages=MAX_PAGES)
-
-
-def _rows(body: Any) -> list[dict[str, Any]]:
-    """A list answer: a bare array, or one under `products`/`data`/`items`."""
-    if isinstance(body, dict):
-        for key in ("products", "data", "items"):
-            if isinstance(body.get(key), list):
-                body = body[key]
-                break
-    return [r for r in body if isinstance(r, dict)] if isinstance(body, list) else []
 
 
 class ProductCatalog:

@@ -1,7 +1,8 @@
-"""Flexport statuses → canonical statuses: the one table, for D2C orders and B2B outbounds.
+"""Flexport statuses → canonical statuses: the one table, for D2C orders and B2B outbounds,
+and the one for returns.
 
 D2C orders report `state{internalStatus, fulfillmentInProgress, fulfillmentStatus}`;
-`raw_status` folds them into one string (`CREATED/IN_PROGRESS` while fulfilment runs,
+`translate.raw_status` folds them into one string (`CREATED/IN_PROGRESS` while fulfilment runs,
 `CREATED/STOPPED` when it stopped). B2B outbounds report `orderStatus` (its "Order
 status lifecycle"). A status not in the table is logged by the adapter and taken as
 `in_progress` (docs/providers/flexport.md#statuses).
@@ -9,9 +10,8 @@ status lifecycle"). A status not in the table is logged by the adapter and taken
 
 from __future__ import annotations
 
-from typing import Any
-
 from gateway.model.orders import Kind, Status
+from gateway.model.returns import ReturnStatus
 
 STATUSES: dict[tuple[Kind, str], Status] = {
     # D2C: `state.internalStatus`, refined by `fulfillmentInProgress` (see `d2c_raw_status`).
@@ -40,36 +40,15 @@ def status_of(kind: Kind, raw: str) -> Status | None:
     return STATUSES.get((kind, raw.upper()))
 
 
-def raw_status(kind: Kind, body: Any) -> str | None:
-    """The order's Flexport status: B2B `orderStatus`; D2C `state.internalStatus`, with
-    `CREATED/IN_PROGRESS` while fulfilment runs and `CREATED/STOPPED` when it stopped."""
-    if not isinstance(body, dict):
-        return None
-    if kind is Kind.B2B:
-        value = body.get("orderStatus")
-        return value.upper() if isinstance(value, str) else None
-    state = body.get("state")
-    if not isinstance(state, dict) or not isinstance(state.get("internalStatus"), str):
-        return None
-    internal = str(state["internalStatus"]).upper()
-    if internal == "CREATED":
-        if str(state.get("fulfillmentStatus") or "").upper() == "STOPPED":
-            return "CREATED/STOPPED"
-        if state.get("fulfillmentInProgress") is True:
-            return "CREATED/IN_PROGRESS"
-    return internal
+RETURN_STATUSES: dict[str, ReturnStatus] = {
+    "CREATED": ReturnStatus.REGISTERED,  # label bought, nothing sent yet
+    "SHIPPED": ReturnStatus.REGISTERED,  # on its way back; still cancellable
+    "RECEIVED_FOR_PROCESSING": ReturnStatus.IN_PROGRESS,  # received: no longer cancellable
+    "PROCESSED": ReturnStatus.COMPLETED,  # inspected, dispositions set
+    "CANCELLED": ReturnStatus.CANCELLED,
+}
+"""Flexport return status → canonical return status: the one table."""
 
 
-def tracking_of(body: Any) -> tuple[str | None, str | None]:
-    """The first shipment label's tracking code and URL, if any."""
-    shipments = body.get("shipments") if isinstance(body, dict) else None
-    for shipment in shipments if isinstance(shipments, list) else []:
-        if not isinstance(shipment, dict):
-            continue
-        for package in shipment.get("packages") or []:
-            label = package.get("label") if isinstance(package, dict) else None
-            if isinstance(label, dict) and label.get("trackingCode"):
-                return str(label["trackingCode"]), label.get("trackingUrl")
-        if shipment.get("trackingCode"):
-            return str(shipment["trackingCode"]), shipment.get("trackingUrl")
-    return None, None
+def return_status_of(raw: str) -> ReturnStatus | None:
+    return RETURN_STATUSES.get(raw.upper())

@@ -1,4 +1,5 @@
-"""Canonical order ⇄ Flexport Logistics API 2026-02 (docs/providers/flexport.md). Pure.
+"""Canonical order ⇄ Flexport Logistics API 2026-02 (docs/providers/flexport.md): the
+requests, and the answers read back. Pure: no I/O, no aiohttp.
 
 Two APIs behind one provider: D2C orders (`POST /orders`) and B2B outbounds
 (`POST /orders/rs`). Decisions Flexport's documentation leaves open, made here once:
@@ -25,7 +26,9 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from gateway.errors import FieldError
-from gateway.model.orders import CanonicalOrder, DeliveryType, Kind, Speed
+from gateway.model.orders import CanonicalOrder, DeliveryType, Kind, Speed, Status
+from gateway.providers.base import Parsed, ProviderOrder
+from gateway.providers.flexport.statuses import status_of
 
 MAX_B2B_LINES = 1000
 """Flexport's Outbounds limitations: "A maximum of 1,000 line items are allowed per order"."""
@@ -33,37 +36,7 @@ SHIP_BY_BUSINESS_DAYS = 3
 
 B2B_SPEEDS = {Speed.ECONOMY: "STANDARD", Speed.STANDARD: "STANDARD", Speed.EXPRESS: "TWO_DAY"}
 
-FIELD_LOCS: dict[str, str] = {
-    "externalOrderId": "external_id",
-    "externalId": "external_id",
-    "address.name": "recipient.first_name",
-    "address.company": "recipient.company",
-    "address.phone": "recipient.phone",
-    "address.address1": "address.line1",
-    "address.address2": "address.line2",
-    "address.city": "address.city",
-    "address.zip": "address.postal_code",
-    "address.provinceCode": "address.region",
-    "address.countryCode": "address.country_code",
-    "shipToAddress.name": "recipient.first_name",
-    "shipToAddress.company": "recipient.company",
-    "shipToAddress.phone": "recipient.phone",
-    "shipToAddress.email": "recipient.email",
-    "shipToAddress.street1": "address.line1",
-    "shipToAddress.street2": "address.line2",
-    "shipToAddress.city": "address.city",
-    "shipToAddress.zip": "address.postal_code",
-    "shipToAddress.state": "address.region",
-    "shipToAddress.country": "address.country_code",
-    "lineItems": "lines",
-    "orderItems": "lines",
-    "shipBy": "not_before",
-    "promisedDeliveryByTime": "not_after",
-}
-"""Flexport field (as a problem's `invalid-params` names it) → canonical field."""
-
 _US_STATE = re.compile(r"^[A-Za-z]{2}$")
-_INDEX = re.compile(r"\[\d+\]|\.\d+(?=\.|$)")
 
 
 def kind_of(order: CanonicalOrder, warehouse_kind: Kind | None) -> Kind:
@@ -74,6 +47,11 @@ def kind_of(order: CanonicalOrder, warehouse_kind: Kind | None) -> Kind:
 def idempotency_key(gateway_id: str, what: str = "create") -> str:
     """The `idempotency-key` of a call about one gateway order: stable across retries."""
     return f"{gateway_id}:{what}"
+
+
+def idempotent(gateway_id: str, what: str = "create") -> dict[str, str]:
+    """The headers that make a resent call about one gateway order the same call."""
+    return {"idempotency-key": idempotency_key(gateway_id, what)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -345,39 +323,76 @@ def _postal(value: str) -> str:
     return value.replace(" ", "").upper()
 
 
-def field_errors(problem: Any, line_indexes: list[int] | None = None) -> list[FieldError]:
-    """A problem's `invalid-params: [{name, reason}]` (RFC 7807's extension) or `errors`
-    (`[{field, message}]` or `{field: [messages]}`) as canonical field errors.
+def raw_status(kind: Kind, body: Any) -> str | None:
+    """The order's Flexport status: B2B `orderStatus`; D2C `state.internalStatus`, with
+    `CREATED/IN_PROGRESS` while fulfilment runs and `CREATED/STOPPED` when it stopped."""
+    if not isinstance(body, dict):
+        return None
+    if kind is Kind.B2B:
+        value = body.get("orderStatus")
+        return value.upper() if isinstance(value, str) else None
+    state = body.get("state")
+    if not isinstance(state, dict) or not isinstance(state.get("internalStatus"), str):
+        return None
+    internal = str(state["internalStatus"]).upper()
+    if internal == "CREATED":
+        if str(state.get("fulfillmentStatus") or "").upper() == "STOPPED":
+            return "CREATED/STOPPED"
+        if state.get("fulfillmentInProgress") is True:
+            return "CREATED/IN_PROGRESS"
+    return internal
 
-    `line_indexes[i]` is the canonical line of sent item `i` (items are merged by SKU)."""
-    if not isinstance(problem, dict):
-        return []
-    pairs: list[tuple[str, str]] = []
-    raw = problem.get("invalid-params", problem.get("invalidParams", problem.get("errors")))
-    if isinstance(raw, list):
-        for entry in raw:
-            if isinstance(entry, dict):
-                name = entry.get("name") or entry.get("field") or entry.get("pointer") or ""
-                why = entry.get("reason") or entry.get("message") or entry.get("detail") or ""
-                pairs.append((str(name), str(why)))
-    elif isinstance(raw, dict):
-        for name, why in raw.items():
-            text = "; ".join(map(str, why)) if isinstance(why, list) else str(why)
-            pairs.append((str(name), text))
-    out = []
-    for name, why in pairs:
-        loc = _loc(name, line_indexes or [])
-        out.append(
-            FieldError(loc, f"flexport: {name}: {why}" if loc != name else f"flexport: {why}")
+
+def tracking_of(body: Any) -> tuple[str | None, str | None]:
+    """The first shipment label's tracking code and URL, if any."""
+    shipments = body.get("shipments") if isinstance(body, dict) else None
+    for shipment in shipments if isinstance(shipments, list) else []:
+        if not isinstance(shipment, dict):
+            continue
+        for package in shipment.get("packages") or []:
+            label = package.get("label") if isinstance(package, dict) else None
+            if isinstance(label, dict) and label.get("trackingCode"):
+                return str(label["trackingCode"]), label.get("trackingUrl")
+        if shipment.get("trackingCode"):
+            return str(shipment["trackingCode"]), shipment.get("trackingUrl")
+    return None, None
+
+
+def order_of(kind: Kind, provider_order_id: str, body: Any) -> Parsed[ProviderOrder] | None:
+    """The order of a get (or cancel) answer of the `kind` API; None when it has no status.
+    An unknown status is taken as in progress."""
+    raw = raw_status(kind, body)
+    if raw is None:
+        return None
+    status = status_of(kind, raw)
+    code, url = tracking_of(body)
+    found = ProviderOrder(
+        provider_order_id,
+        Status.IN_PROGRESS if status is None else status,
+        raw,
+        tracking_code=code,
+        tracking_url=url,
+    )
+    return Parsed(found, raw if status is None else None)
+
+
+def page_params(page: int, per_page: int) -> dict[str, str]:
+    """The query of page `page` (from 0) of `GET /products`."""
+    return {"limit": str(per_page), "offset": str(page * per_page)}
+
+
+def products_of(body: Any) -> tuple[list[tuple[str, str]], int]:
+    """(merchantSku, logisticsSku) of each product on one page of `GET /products` (a bare
+    array, or one under `products`/`data`/`items`), and how many rows the page held."""
+    if isinstance(body, dict):
+        body = next(
+            (body[k] for k in ("products", "data", "items") if isinstance(body.get(k), list)), body
         )
-    return out
+    rows = [r for r in body if isinstance(r, dict)] if isinstance(body, list) else []
+    pairs = [(r["merchantSku"], r["logisticsSku"]) for r in rows if _is_product(r)]
+    return pairs, len(rows)
 
 
-def _loc(name: str, line_indexes: list[int]) -> str:
-    """`orderItems[3].productData.gtin` → `lines[3]`; `shipToAddress.state` → `address.region`."""
-    match = re.match(r"^(lineItems|orderItems)[\[.](\d+)", name)
-    if match:
-        sent = int(match.group(2))
-        return f"lines[{line_indexes[sent] if sent < len(line_indexes) else sent}]"
-    key = _INDEX.sub("", name.lstrip("/").replace("/", "."))
-    return FIELD_LOCS.get(key) or FIELD_LOCS.get(key.split(".")[0]) or name
+def _is_product(row: dict[str, Any]) -> bool:
+    merchant, logistics = row.get("merchantSku"), row.get("logisticsSku")
+    return isinstance(merchant, str) and isinstance(logistics, str) and bool(logistics)

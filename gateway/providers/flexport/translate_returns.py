@@ -1,4 +1,5 @@
-"""Canonical return ⇄ Flexport return (docs/providers/flexport.md). Pure: no I/O, no aiohttp.
+"""Canonical return ⇄ Flexport return (docs/providers/flexport.md): the requests, and the
+answers read back. Pure: no I/O, no aiohttp.
 
 Returns need account approval at Flexport ("Parcels, Returns — Account approval";
 not in Flexport's own sandbox), so the gateway offers them only where `returns_enabled` says
@@ -22,20 +23,9 @@ from typing import Any
 
 from gateway.model.orders import CanonicalOrder
 from gateway.model.returns import CanonicalReturn, ReturnStatus
-from gateway.providers.flexport.translate import address_of
-
-RETURN_STATUSES: dict[str, ReturnStatus] = {
-    "CREATED": ReturnStatus.REGISTERED,  # label bought, nothing sent yet
-    "SHIPPED": ReturnStatus.REGISTERED,  # on its way back; still cancellable
-    "RECEIVED_FOR_PROCESSING": ReturnStatus.IN_PROGRESS,  # received: no longer cancellable
-    "PROCESSED": ReturnStatus.COMPLETED,  # inspected, dispositions set
-    "CANCELLED": ReturnStatus.CANCELLED,
-}
-"""Flexport return status → canonical return status: the one table."""
-
-
-def return_status_of(raw: str) -> ReturnStatus | None:
-    return RETURN_STATUSES.get(raw.upper())
+from gateway.providers.base import Parsed, ProviderReturn
+from gateway.providers.flexport.statuses import return_status_of
+from gateway.providers.flexport.translate import address_of, idempotent
 
 
 def to_return(
@@ -83,3 +73,39 @@ def returns_of(body: Any) -> list[dict[str, Any]] | None:
     if not isinstance(rows, list):
         return None
     return [r for r in rows if return_of(r) is not None]
+
+
+def find_params(gateway_id: str) -> dict[str, str]:
+    """The query of `GET /returns` that finds a return by the gateway's id."""
+    return {"externalReturnId": gateway_id}
+
+
+def cancel_headers(provider_return_id: str) -> dict[str, str]:
+    """The headers of `POST /returns/{id}/cancel`: a resent cancel is the same call."""
+    return idempotent(f"ret-{provider_return_id}", "cancel")
+
+
+def provider_return(ret: dict[str, Any]) -> Parsed[ProviderReturn]:
+    """A return object (as `return_of` found it) in canonical terms; an unknown status is
+    taken as in progress."""
+    raw = str(ret["status"])
+    status = return_status_of(raw)
+    found = ProviderReturn(
+        str(ret["id"]), ReturnStatus.IN_PROGRESS if status is None else status, raw
+    )
+    return Parsed(found, raw if status is None else None)
+
+
+def answered_return(body: Any) -> Parsed[ProviderReturn] | None:
+    """The return of a create, get or cancel answer; None when it holds none."""
+    ret = return_of(body)
+    return None if ret is None else provider_return(ret)
+
+
+def found_returns(body: Any, gateway_id: str) -> list[Parsed[ProviderReturn]] | None:
+    """The returns a list answer holds with `externalReturnId` = `gateway_id`; None when the
+    answer holds no list."""
+    rows = returns_of(body)
+    if rows is None:
+        return None
+    return [provider_return(r) for r in rows if r.get("externalReturnId") == gateway_id]

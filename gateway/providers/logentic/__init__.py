@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from gateway.config import ProviderSettings, Secrets
-from gateway.providers.base import Provider, ProviderContext, ProviderSpec
+from gateway.providers.base import Provider
 from gateway.providers.logentic.adapter import LogenticAdapter
 from gateway.providers.logentic.settings import LogenticSettings
+from gateway.providers.spec import ProviderContext, ProviderSpec
 
 
 def _build(settings: ProviderSettings, secrets: Secrets, ctx: ProviderContext) -> Provider:

@@ -10,146 +10,88 @@ There is no idempotency key: a create whose answer was lost is reconciled by `fi
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
-from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Any, ClassVar
 
 import aiohttp
 import structlog
 
-from gateway.config import Secrets, resolve_url
-from gateway.errors import Conflict, FieldError, Invalid, ProviderError, Unavailable
-from gateway.model.orders import Status
-from gateway.observability.state import ProviderState
+from gateway.errors import FieldError, Invalid, ProviderError, Unavailable
 from gateway.providers.base import (
     Capabilities,
-    ProviderContext,
     ProviderEvent,
     ProviderOrder,
     StockSnapshot,
     Submission,
-    error_for_status,
 )
-from gateway.providers.logentic import translate, webhooks
+from gateway.providers.http import HttpProvider, settled, unanswered
+from gateway.providers.logentic import problems, translate, webhooks
 from gateway.providers.logentic.catalog import ItemCatalog
 from gateway.providers.logentic.settings import LogenticSettings
-from gateway.transport import SYSTEM_CLOCK, Clock, ProviderTransport, Response, StaticBearer
+from gateway.transport import Response, StaticBearer
+from gateway.transport.auth import Auth
 
 log = structlog.get_logger(__name__)
 
 NAME = "logentic"
-
-# Every path, in one place (Logentic's route catalogue).
-PATHS = {
-    "create": ("POST", "/orders"),
-    "list": ("GET", "/orders"),
-    "get": ("GET", "/orders/{id}"),
-    "update": ("PUT", "/orders/{id}"),
-    "items": ("GET", "/items"),
-    "create_item": ("POST", "/items"),
-    "quantities": ("GET", "/items/item_quantities"),
-}
 MAX_PAGES = 1000
 """A guard against a provider whose `next` link never ends."""
 
 
-class LogenticAdapter:
+class LogenticAdapter(HttpProvider[LogenticSettings]):
     name = NAME
+    # Every path, in one place (Logentic's route catalogue).
+    PATHS: ClassVar[Mapping[str, tuple[str, str]]] = {
+        "create": ("POST", "/orders"),
+        "list": ("GET", "/orders"),
+        "get": ("GET", "/orders/{id}"),
+        "update": ("PUT", "/orders/{id}"),
+        "items": ("GET", "/items"),
+        "create_item": ("POST", "/items"),
+        "quantities": ("GET", "/items/item_quantities"),
+    }
 
-    def __init__(
-        self,
-        settings: LogenticSettings,
-        secrets: Secrets,
-        ctx: ProviderContext,
-        *,
-        clock: Clock = SYSTEM_CLOCK,
-    ) -> None:
-        self.settings = settings
-        self._secrets = secrets
-        self._ctx = ctx
-        self._clock = clock
+    def _configure(self) -> None:
+        settings = self.settings
         self.capabilities = Capabilities(
             cancel=True,
             update=True,
             stock=True,
             webhooks=settings.webhook_secret_env is not None,
         )
-        self._session: aiohttp.ClientSession | None = None
-        self._transport: ProviderTransport | None = None
         self.catalog = ItemCatalog(
             self._lookup_item,
             ttl_s=settings.item_cache_ttl_s,
             miss_ttl_s=settings.item_miss_ttl_s,
-            clock=clock,
+            clock=self._clock,
         )
         self._stock: tuple[float, dict[int, dict[str, int]]] | None = None
         self._stock_lock = asyncio.Lock()
 
-    # lifecycle -----------------------------------------------------------------
-    async def start(self) -> None:
-        s = self.settings
-        self._session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=s.max_concurrency + 2)
-        )
-        self._transport = ProviderTransport(
-            NAME,
-            s,
-            base_url=resolve_url(s.base_url, self._ctx.self_url),
-            session=self._session,
-            clock=self._clock,
-            auth=StaticBearer(self._secrets.reveal(s.token_env)),
-            metrics=self._ctx.metrics.provider(NAME),
-            fleet=self._ctx.fleet,
-        )
-
-    async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-
-    @property
-    def transport(self) -> ProviderTransport:
-        assert self._transport is not None, "start() first"
-        return self._transport
-
-    def healthy(self) -> bool:
-        return self.transport.breaker.healthy()
-
-    def state(self) -> ProviderState:
-        return self.transport.state()
+    def _auth(self, session: aiohttp.ClientSession) -> Auth:
+        return StaticBearer(self._secrets.reveal(self.settings.token_env))
 
     # orders --------------------------------------------------------------------
     def check(self, submission: Submission) -> list[FieldError]:
         return translate.check(submission.order)
 
     async def create(self, submission: Submission) -> str:
-        order = submission.order
-        warehouse_id = self.settings.warehouses[submission.warehouse].warehouse_id
-        item_ids = await self._item_ids(submission)
-        body = translate.to_order(
-            order, reference=submission.reference, warehouse_id=warehouse_id, item_ids=item_ids
-        )
-        resp = await self._call("create", json=body, retry_unknown=False)
+        resp = await self._call("create", json=await self._body(submission), retry_unknown=False)
         order_id = translate.order_id_of(resp.json())
         if order_id is None:
-            raise Unavailable(
-                NAME,
-                "create answered without data.id",
-                outcome_unknown=True,
-                status=resp.status,
-                correlation_id=resp.correlation_id,
-            )
+            raise unanswered(NAME, resp, "create answered without data.id", outcome_unknown=True)
         return order_id
 
     async def find(self, submission: Submission) -> str | None:
         wanted = submission.reference
         async for order in self.list_orders(external_name=wanted):
-            if order.get("external_name") == wanted and order.get("status") != "CANCELLED":
-                return str(order["id"])
+            if (found := translate.order_id_for(order, wanted)) is not None:
+                return found
         return None
 
     async def get(self, provider_order_id: str) -> ProviderOrder:
-        resp = await self._call("get", order_id=provider_order_id, retry_unknown=True)
-        return _provider_order(provider_order_id, resp)
+        resp = await self._call("get", ident=provider_order_id, retry_unknown=True)
+        return _order(provider_order_id, resp)
 
     async def confirm(self, provider_order_id: str) -> ProviderOrder:
         # Logentic has no confirm step; PENDING already means "Logentic holds it".
@@ -158,22 +100,26 @@ class LogenticAdapter:
     async def cancel(self, provider_order_id: str) -> ProviderOrder:
         """Only a PENDING order may change (Logentic: "Updates a pending order")."""
         resp = await self._call(
-            "update", order_id=provider_order_id, json={"status": "CANCELLED"}, retry_unknown=True
+            "update", ident=provider_order_id, json=translate.to_cancel(), retry_unknown=True
         )
-        return _provider_order(provider_order_id, resp)
+        return _order(provider_order_id, resp)
 
     async def update(self, provider_order_id: str, submission: Submission) -> ProviderOrder:
         """`PUT /orders/{id}` with the order's fields; only while PENDING (else `Conflict`)."""
+        body = await self._body(submission)
+        resp = await self._call("update", ident=provider_order_id, json=body, retry_unknown=True)
+        return _order(provider_order_id, resp)
+
+    async def _body(self, submission: Submission) -> dict[str, Any]:
+        """The order as `POST /orders` and `PUT /orders/{id}` take it."""
         warehouse_id = self.settings.warehouses[submission.warehouse].warehouse_id
         item_ids = await self._item_ids(submission)
-        body = translate.to_order(
+        return translate.to_order(
             submission.order,
             reference=submission.reference,
             warehouse_id=warehouse_id,
             item_ids=item_ids,
         )
-        resp = await self._call("update", order_id=provider_order_id, json=body, retry_unknown=True)
-        return _provider_order(provider_order_id, resp)
 
     async def list_orders(self, **filters: str) -> AsyncIterator[dict[str, Any]]:
         """Every order matching `filters`, page after page."""
@@ -193,9 +139,9 @@ class LogenticAdapter:
         ]
         if missing and self.settings.create_missing_items and not unasked:
             for i, line in missing:
-                problems = translate.item_problems(line, i)
-                if problems:
-                    raise Invalid(NAME, "an unknown item cannot be created", fields=problems)
+                lacking = translate.item_problems(line, i)
+                if lacking:
+                    raise Invalid(NAME, "an unknown item cannot be created", fields=lacking)
                 if found.get(line.sku) is None:
                     item_id = await self._create_item(
                         translate.to_item(line, weight_unit=self.settings.weight_unit)
@@ -206,26 +152,13 @@ class LogenticAdapter:
         if missing:
             # Stopped early: the SKUs past the bound were never asked (the account's rate
             # limit is every tenant's), so the answer names those found missing so far.
-            stopped = f" (stopped looking after {bound} unknown SKUs)" if unasked else ""
-            raise Invalid(
-                NAME,
-                "no Logentic item for SKU "
-                + ", ".join(sorted({m.sku for _i, m in missing}))
-                + stopped,
-                code="unknown-sku",
-                fields=[
-                    FieldError(
-                        f"lines[{i}].sku", f"logentic has no item with external_name {line.sku!r}"
-                    )
-                    for i, line in missing
-                ],
-            )
+            raise problems.unknown_items(missing, stopped_after=bound if unasked else None)
         return {sku: item for sku, item in found.items() if item is not None}
 
     async def _lookup_item(self, sku: str) -> int | None:
         async for item in self._pages("items", {"external_name": sku}):
-            if item.get("external_name") == sku and isinstance(item.get("id"), int):
-                return int(item["id"])
+            if (found := translate.item_id_for(item, sku)) is not None:
+                return found
         return None
 
     async def _create_item(self, body: dict[str, Any]) -> int:
@@ -247,129 +180,47 @@ class LogenticAdapter:
             cached = self._stock
             if cached is not None and self._clock.monotonic() < cached[0]:
                 return cached[1]
-            snapshot: dict[int, dict[str, int]] = {}
-            async for rec in self._pages("quantities", {}):
-                sku, warehouse_id = rec.get("sku"), rec.get("warehouse_id")
-                supply = rec.get("supply")
-                if (
-                    isinstance(sku, str)
-                    and isinstance(warehouse_id, int)
-                    and isinstance(supply, int | float)
-                ):
-                    per = snapshot.setdefault(warehouse_id, {})
-                    per[sku] = per.get(sku, 0) + max(0, int(supply))
+            snapshot = translate.quantities_of([rec async for rec in self._pages("quantities")])
             self._stock = (self._clock.monotonic() + self.settings.stock_cache_ttl_s, snapshot)
             return snapshot
 
     # webhooks --------------------------------------------------------------------
     def webhook_precheck(self, headers: Mapping[str, str], query: Mapping[str, str]) -> None:
-        webhooks.precheck(headers, self._webhook_secret(), header=self.settings.signature_header)
+        secret = self._reveal(self.settings.webhook_secret_env)
+        webhooks.precheck(headers, secret, header=self.settings.signature_header)
 
     def webhook_events(
         self, headers: Mapping[str, str], query: Mapping[str, str], body: bytes
     ) -> list[ProviderEvent]:
+        s = self.settings
         webhooks.verify(
-            headers, body, self._webhook_secret(), header=self.settings.signature_header
+            headers, body, self._reveal(s.webhook_secret_env), header=s.signature_header
         )
-        return webhooks.events(headers, body, topic_header=self.settings.topic_header)
+        return webhooks.events(headers, body, topic_header=s.topic_header)
 
-    def _webhook_secret(self) -> str | None:
-        env = self.settings.webhook_secret_env
-        return self._secrets.reveal(env) if env else None
-
-    # the boundary: HTTP answers become the error tree here, and only here -----------
-    async def _pages(self, op: str, params: Mapping[str, str]) -> AsyncIterator[dict[str, Any]]:
-        """Rows of a list endpoint, following `meta.pagination.links.next` until it is null.
-
-        Only the next link's query is used, against our own base URL: the bearer token is
-        never sent to a host a response names.
-        """
-        query = {**params, "per_page": str(self.settings.per_page)}
+    # the boundary ----------------------------------------------------------------
+    async def _pages(
+        self, op: str, params: Mapping[str, str] | None = None
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Rows of a list endpoint, following `meta.pagination.links.next` until it is null
+        (its query only, against our own base URL: `translate.page_of`)."""
+        query: dict[str, str] | None = {**(params or {}), "per_page": str(self.settings.per_page)}
         for _page in range(MAX_PAGES):
             resp = await self._call(op, params=query, retry_unknown=True)
-            body = resp.json()
-            rows = body.get("data") if isinstance(body, dict) else None
-            if not isinstance(rows, list):
-                raise Unavailable(
-                    NAME,
-                    f"{op} answered without a data list",
-                    status=resp.status,
-                    correlation_id=resp.correlation_id,
-                )
+            page = translate.page_of(resp.json())
+            if page is None:
+                raise unanswered(NAME, resp, f"{op} answered without a data list")
+            rows, query = page
             for row in rows:
-                if isinstance(row, dict):
-                    yield row
-            link = _next_link(body)
-            if not link or not rows:
+                yield row
+            if query is None:
                 return
-            query = dict(parse_qsl(urlsplit(link).query))
         log.warning("provider.pagination.capped", provider=NAME, op=op, pages=MAX_PAGES)
 
-    async def _call(
-        self,
-        op: str,
-        *,
-        order_id: str | None = None,
-        json: Any = None,
-        params: Mapping[str, str] | None = None,
-        retry_unknown: bool,
-    ) -> Response:
-        return await self.transport.call(
-            op,
-            PATHS[op],
-            error=self._error,
-            order_id=order_id,
-            json=json,
-            params=params,
-            retry_unknown=retry_unknown,
-        )
-
-    def _error(self, op: str, resp: Response) -> ProviderError:
-        body = resp.json()
-        body = body if isinstance(body, dict) else {}
-        message = str(body.get("message") or f"HTTP {resp.status}")
-        if op == "update" and resp.status == 422 and "pending" in message.lower():
-            error: ProviderError = Conflict(
-                NAME,
-                message,
-                code="not-pending",
-                correlation_id=resp.correlation_id,
-                status=resp.status,
-            )
-        else:
-            error = error_for_status(
-                NAME,
-                resp.status,
-                code=None,
-                message=f"{op}: {message}",
-                correlation_id=resp.correlation_id,
-                fields=translate.field_errors(body),
-            )
-        log.info("provider.call.failed", op=op, **error.describe())
-        return error
+    def _problem(self, op: str, resp: Response, lines: Sequence[int] | None) -> ProviderError:
+        return problems.to_error(op, resp.status, resp.json(), correlation_id=resp.correlation_id)
 
 
-def _next_link(body: dict[str, Any]) -> str | None:
-    meta = body.get("meta")
-    pagination = meta.get("pagination") if isinstance(meta, dict) else None
-    links = pagination.get("links") if isinstance(pagination, dict) else None
-    nxt = links.get("next") if isinstance(links, dict) else None
-    return nxt if isinstance(nxt, str) and nxt else None
-
-
-def _provider_order(provider_order_id: str, resp: Response) -> ProviderOrder:
-    body = resp.json()
-    data = body.get("data") if isinstance(body, dict) else None
-    if not isinstance(data, dict) or not isinstance(data.get("status"), str):
-        raise Unavailable(
-            NAME,
-            "answer without data.status",
-            status=resp.status,
-            correlation_id=resp.correlation_id,
-        )
-    raw = data["status"]
-    status = translate.status_of(raw)
-    if status is None:
-        log.warning("provider.status.unknown", provider=NAME, raw_status=raw)
-        status = Status.IN_PROGRESS
-    return ProviderOrder(provider_order_id, status, raw)
+def _order(provider_order_id: str, resp: Response) -> ProviderOrder:
+    parsed = translate.order_of(provider_order_id, resp.json())
+    return settled(NAME, resp, parsed, "answer without data.status")

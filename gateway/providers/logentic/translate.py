@@ -1,4 +1,5 @@
-"""Canonical order ⇄ Logentic API v1 (docs/providers/logentic.md). Pure: no I/O, no aiohttp.
+"""Canonical order ⇄ Logentic API v1 (docs/providers/logentic.md): the requests, and the
+answers read back. Pure: no I/O, no aiohttp.
 
 Decisions Logentic's documentation leaves open, made here once:
 - `external_name` carries the order's tenant-qualified reference (`storefront-fi/SHOP-1001`;
@@ -14,50 +15,15 @@ Decisions Logentic's documentation leaves open, made here once:
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from decimal import ROUND_CEILING, Decimal
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 from gateway.errors import FieldError
 from gateway.model.orders import CanonicalOrder, Line, Status
-
-STATUSES: dict[str, Status] = {
-    "PENDING": Status.SUBMITTED,  # Logentic holds it; nothing more to confirm
-    "PICKED": Status.IN_PROGRESS,
-    "PACKED": Status.IN_PROGRESS,
-    "IN_TRANSIT": Status.SHIPPED,
-    "COMPLETED": Status.DELIVERED,
-    "CANCELLED": Status.CANCELLED,
-    "ON_HOLD": Status.ON_HOLD,
-    "BACK_ORDERED": Status.ON_HOLD,  # inventory-blocked
-    "EXCEPTION": Status.EXCEPTION,  # failed sync / exception group of the status article
-}
-"""Logentic order status → canonical status: the one table."""
-
-TOPIC_STATUSES: dict[str, str] = {
-    "order-created": "PENDING",
-    "order-picked": "PICKED",
-    "order-packed": "PACKED",
-    "order-in-transit": "IN_TRANSIT",
-    "order-completed": "COMPLETED",
-    "order-cancelled": "CANCELLED",
-}
-"""Webhook topic → the status it announces (used when the body carries none)."""
-
-FIELD_LOCS: dict[str, str] = {
-    "recipient.name": "recipient.first_name",
-    "recipient.email": "recipient.email",
-    "recipient.phone": "recipient.phone",
-    "place.address1": "address.line1",
-    "place.address2": "address.line2",
-    "place.postal_code": "address.postal_code",
-    "place.city": "address.city",
-    "place.province_code": "address.region",
-    "place.country_code": "address.country_code",
-    "warehouse_id": "warehouse",
-    "stored_items": "lines",
-}
-"""Logentic field (as in a 422's `errors`) → canonical field."""
+from gateway.providers.base import Parsed, ProviderOrder
+from gateway.providers.logentic.statuses import status_of
 
 MM_PER_INCH = Decimal("25.4")
 GRAMS_PER_UNIT = {
@@ -67,11 +33,6 @@ GRAMS_PER_UNIT = {
     "oz": Decimal("28.349523125"),
 }
 _REGION_CODE = re.compile(r"^[A-Za-z0-9]{1,3}$")
-
-
-def status_of(raw: str) -> Status | None:
-    """Canonical status of a Logentic status; None for one we do not know."""
-    return STATUSES.get(raw.upper())
 
 
 def check(order: CanonicalOrder) -> list[FieldError]:
@@ -175,8 +136,13 @@ def to_item(line: Line, *, weight_unit: str) -> dict[str, Any]:
     }
 
 
+def to_cancel() -> dict[str, Any]:
+    """The body of the `PUT /orders/{id}` that cancels a pending order."""
+    return {"status": "CANCELLED"}
+
+
 def order_id_of(body: Any) -> str | None:
-    """The id in a `{"data": {"id": 19015}}` answer, as a string."""
+    """The id in a `{"data": {"id": 19015}}` answer (an order's or an item's), as a string."""
     data = body.get("data") if isinstance(body, dict) else None
     value = data.get("id") if isinstance(data, dict) else None
     if isinstance(value, int) and not isinstance(value, bool):
@@ -184,17 +150,66 @@ def order_id_of(body: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def field_errors(body: Any) -> list[FieldError]:
-    """A 422's `{"errors": {"recipient.email": ["…"]}}` as canonical field errors."""
-    errors = body.get("errors") if isinstance(body, dict) else None
-    if not isinstance(errors, dict):
-        return []
-    out = []
-    for field, messages in errors.items():
-        text = "; ".join(str(m) for m in messages) if isinstance(messages, list) else str(messages)
-        key = re.sub(
-            r"\.\d+(\.|$)", r"\1", str(field)
-        )  # stored_items.0.item_id → stored_items.item_id
-        loc = FIELD_LOCS.get(str(field)) or FIELD_LOCS.get(key.split(".")[0], str(field))
-        out.append(FieldError(loc, f"logentic: {text}"))
-    return out
+def order_of(provider_order_id: str, body: Any) -> Parsed[ProviderOrder] | None:
+    """The order of a `{"data": {order}}` answer (get, create, update); None when it has no
+    status. An unknown status is taken as in progress."""
+    data = body.get("data") if isinstance(body, dict) else None
+    if not isinstance(data, dict) or not isinstance(data.get("status"), str):
+        return None
+    raw = data["status"]
+    status = status_of(raw)
+    found = ProviderOrder(provider_order_id, Status.IN_PROGRESS if status is None else status, raw)
+    return Parsed(found, raw if status is None else None)
+
+
+def page_of(body: Any) -> tuple[list[dict[str, Any]], dict[str, str] | None] | None:
+    """The rows of one page of a list answer (`{"data": [...], "meta"}`) and the query of the
+    next page (None on the last); None when the answer holds no `data` list.
+
+    Only the `next` link's query is kept: the caller sends it to its own base URL, so the
+    bearer token never goes to a host a response names.
+    """
+    rows = body.get("data") if isinstance(body, dict) else None
+    if not isinstance(rows, list):
+        return None
+    link = _next_link(body)
+    following = dict(parse_qsl(urlsplit(link).query)) if link and rows else None
+    return [row for row in rows if isinstance(row, dict)], following
+
+
+def order_id_for(row: dict[str, Any], reference: str) -> str | None:
+    """The id of a listed order, if it is the live (not cancelled) one under `reference`."""
+    if row.get("external_name") == reference and row.get("status") != "CANCELLED":
+        return str(row["id"])
+    return None
+
+
+def item_id_for(row: dict[str, Any], sku: str) -> int | None:
+    """The id of a listed item, if it is the item of `sku`."""
+    if row.get("external_name") == sku and isinstance(row.get("id"), int):
+        return int(row["id"])
+    return None
+
+
+def quantities_of(rows: Iterable[dict[str, Any]]) -> dict[int, dict[str, int]]:
+    """warehouse id → SKU → units to ship (`supply`, summed, never negative) from the rows of
+    `GET /items/item_quantities`."""
+    snapshot: dict[int, dict[str, int]] = {}
+    for rec in rows:
+        sku, warehouse_id, supply = rec.get("sku"), rec.get("warehouse_id"), rec.get("supply")
+        if (
+            isinstance(sku, str)
+            and isinstance(warehouse_id, int)
+            and isinstance(supply, int | float)
+        ):
+            per = snapshot.setdefault(warehouse_id, {})
+            per[sku] = per.get(sku, 0) + max(0, int(supply))
+    return snapshot
+
+
+def _next_link(body: dict[str, Any]) -> str | None:
+    meta = body.get("meta")
+    pagination = meta.get("pagination") if isinstance(meta, dict) else None
+    links = pagination.get("links") if isinstance(pagination, dict) else None
+    nxt = links.get("next") if isinstance(links, dict) else None
+    return nxt if isinstance(nxt, str) and nxt else None

@@ -21,7 +21,7 @@ import orjson
 
 from gateway.errors import WebhookRejected
 from gateway.providers.base import ProviderEvent
-from gateway.providers.logentic.translate import TOPIC_STATUSES, status_of
+from gateway.providers.logentic.statuses import TOPIC_STATUSES, status_of
 
 
 def precheck(headers: Mapping[str, str], secret: str | None, *, header: str) -> str:

@@ -1,4 +1,4 @@
-"""Canonical order ⇄ Logitrail order JSON, canonical return ⇄ Logitrail `order_return`.
+"""Canonical order ⇄ Logitrail order JSON: the requests, and the answers read back.
 Pure: no I/O, no aiohttp. The contract: docs/providers/logitrail.md.
 
 Decisions Logitrail's documentation leaves open, made here once:
@@ -10,71 +10,30 @@ Decisions Logitrail's documentation leaves open, made here once:
   gets messages they can probably read rather than Logitrail's Finnish default.
 - `dimensions` is `[w, h, d]` in millimetres, the canonical `dimensions_mm` order.
 - Money goes as JSON numbers (the documentation gives no type; its examples are numeric).
-- A return's `name` is the gateway's return id (the reconciliation key, `q` searches it);
-  `merchant_reference` is the return's tenant-qualified reference; return lines go as
-  Logitrail product ids read off the original order, and no lines means `items` left out
-  (Logitrail copies them).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
 
 from gateway.errors import FieldError
 from gateway.model.orders import CanonicalOrder, DeliveryType, Line, Status
-from gateway.model.returns import CanonicalReturn, Decision, ReturnStatus
+from gateway.providers.base import Parsed, ProviderOrder
+from gateway.providers.logitrail.statuses import STATUSES, status_of
 
 LANGUAGES = frozenset({"fi", "en", "sv"})
-_HEX24 = re.compile(r"^[0-9a-f]{24}$")
-
-STATUSES: dict[str, Status] = {
-    "draft": Status.ACCEPTED,  # created but not confirmed: not yet "submitted"
-    "passive": Status.ACCEPTED,
-    "confirmed": Status.SUBMITTED,
-    "waiting_products": Status.ON_HOLD,  # awaiting stock
-    "problem": Status.EXCEPTION,
-    "processing": Status.IN_PROGRESS,
-    "processed": Status.SHIPPED,  # legacy docs: processed = shipped
-    "returning": Status.EXCEPTION,  # shipment on its way back to the warehouse
-    "returned": Status.EXCEPTION,
-    "cancelled": Status.CANCELLED,  # cancelled after confirm
-    "deleted": Status.CANCELLED,  # deleted before confirm
-}
-"""Logitrail order status → canonical status: the one table."""
-
-CONFIRMED_OR_LATER = frozenset(STATUSES) - {"draft", "passive", "deleted"}
-"""Statuses that prove a confirm already happened (used when a confirm is resumed)."""
-
-FIELD_LOCS: dict[str, str] = {
-    "customer.firstName": "recipient.first_name",
-    "customer.lastName": "recipient.last_name",
-    "customer.address": "address.line1",
-    "customer.postalCode": "address.postal_code",
-    "customer.city": "address.city",
-    "customer.countryCode": "address.country_code",
-    "customer.email": "recipient.email",
-    "customer.phoneNumber": "recipient.phone",
-    "product.merchants_id": "lines[].sku",
-    "product.qty": "lines[].quantity",
-    "destination": "delivery.pickup_point_id",
-    "language": "language",
-}
-"""Logitrail field (as it appears in an error code) → canonical field, for 422 bodies."""
-
-
-def status_of(raw: str) -> Status | None:
-    """Canonical status of a Logitrail status; None when Logitrail sent one we do not know."""
-    return STATUSES.get(raw)
+HEX24 = re.compile(r"^[0-9a-f]{24}$")
+"""A Logitrail id: orders, products, returns and pickup points."""
+FIND_PARAM = "merchants_order"
 
 
 def check(order: CanonicalOrder) -> list[FieldError]:
     """Logitrail rules a canonical order breaks, found before any call."""
     problems = []
     point = order.delivery.pickup_point_id
-    if order.delivery.type is DeliveryType.PICKUP_POINT and point and not _HEX24.match(point):
+    if order.delivery.type is DeliveryType.PICKUP_POINT and point and not HEX24.match(point):
         problems.append(
             FieldError(
                 "delivery.pickup_point_id",
@@ -119,7 +78,7 @@ def order_id_of(body: Any) -> str | None:
     """The 24-hex id in a create/update/confirm answer, or None if it is not there."""
     if isinstance(body, dict):
         value = body.get("order_id")
-        if isinstance(value, str) and _HEX24.match(value):
+        if isinstance(value, str) and HEX24.match(value):
             return value
     return None
 
@@ -132,13 +91,56 @@ def merchants_order_of(raw: dict[str, Any]) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def field_errors(code: str | None, message: str) -> list[FieldError]:
-    """`customer.firstName.required` → a field error on `recipient.first_name`."""
-    if not code or "." not in code:
-        return []
-    provider_field = code.rsplit(".", 1)[0]
-    loc = FIELD_LOCS.get(provider_field, provider_field)
-    return [FieldError(loc, f"logitrail: {message or code}")]
+def find_params(reference: str) -> dict[str, str]:
+    """The query of `GET /orders` that looks an order up by its reference."""
+    return {FIND_PARAM: reference}
+
+
+def found_ids(body: Any, reference: str) -> list[str] | None:
+    """Ids of the orders (not deleted) a `GET /orders` answer holds under `reference`; None
+    when the answer holds no orders list."""
+    orders = body.get("orders") if isinstance(body, dict) else None
+    if not isinstance(orders, list):
+        return None
+    return [
+        str(o["id"])
+        for o in orders
+        if isinstance(o, dict)
+        and merchants_order_of(o) == reference
+        and o.get("status") != "deleted"
+        and isinstance(o.get("id"), str)
+    ]
+
+
+def confirmed_of(provider_order_id: str, body: Any) -> ProviderOrder:
+    """The order as a `POST /orders/{id}/_confirm` answer shows it: confirmed, with its
+    tracking where the answer has it."""
+    body = body if isinstance(body, dict) else {}
+    return ProviderOrder(
+        provider_order_id,
+        STATUSES["confirmed"],
+        "confirmed",
+        tracking_code=body.get("tracking_code"),
+        tracking_url=body.get("tracking_url"),
+    )
+
+
+def order_of(provider_order_id: str, body: Any) -> Parsed[ProviderOrder] | None:
+    """The order of a `GET /orders/{id}` answer (`{"order": {...}}`); None when it has none
+    with a status. An unknown status is taken as in progress."""
+    order = body.get("order") if isinstance(body, dict) else None
+    if not isinstance(order, dict) or not isinstance(order.get("status"), str):
+        return None
+    raw = order["status"]
+    status = status_of(raw)
+    found = ProviderOrder(
+        provider_order_id,
+        Status.IN_PROGRESS if status is None else status,
+        raw,
+        tracking_code=order.get("tracking_code"),
+        tracking_url=order.get("tracking_url"),
+    )
+    return Parsed(found, raw if status is None else None)
 
 
 def _product(line: Line) -> dict[str, Any]:
@@ -171,123 +173,3 @@ def _day(value: datetime | date | None) -> str | None:
 def _put(target: dict[str, Any], key: str, value: Any) -> None:
     if value is not None:
         target[key] = value
-
-
-# returns -------------------------------------------------------------------------------------
-
-RETURN_STATUSES: dict[str, ReturnStatus] = {
-    "preinfo_received": ReturnStatus.REGISTERED,  # announced, nothing arrived yet
-    "pending": ReturnStatus.REGISTERED,  # waiting for the parcel
-    "pending_merchant_decision": ReturnStatus.AWAITING_DECISION,
-    "accepted": ReturnStatus.IN_PROGRESS,  # the warehouse took the parcel in
-    "resend_pending": ReturnStatus.IN_PROGRESS,
-    "restocking_pending": ReturnStatus.IN_PROGRESS,
-    "processing": ReturnStatus.IN_PROGRESS,
-    "processed": ReturnStatus.COMPLETED,
-    "deleted": ReturnStatus.CANCELLED,  # what cancel does (a soft delete)
-}
-"""Logitrail return status → canonical return status: the one table."""
-
-CANCELLABLE_RETURN_STATUSES = frozenset({"pending", "preinfo_received"})
-
-
-def return_status_of(raw: str) -> ReturnStatus | None:
-    return RETURN_STATUSES.get(raw)
-
-
-def check_return(ret: CanonicalReturn) -> list[FieldError]:
-    """Logitrail rules a canonical return breaks, found before any call: none known yet."""
-    del ret
-    return []
-
-
-def to_return(
-    gateway_id: str,
-    ret: CanonicalReturn,
-    provider_order_id: str,
-    product_ids: Mapping[str, str],
-    *,
-    reference: str | None,
-) -> dict[str, Any]:
-    """The body of `POST /order-returns`.
-
-    `name` carries the gateway's return id: Logitrail's list searches it (`q`), which is how a
-    create whose answer was lost is found again. `items` is left out when the return names no
-    lines, so Logitrail copies them from the original order; otherwise each SKU goes as the
-    Logitrail product id (`product_ids`, SKU → id, read from the original order).
-    """
-    body: dict[str, Any] = {
-        "name": gateway_id,
-        "type": ret.type.value,
-        "original_order": {"id": provider_order_id},
-    }
-    _put(body, "merchant_reference", reference)
-    _put(body, "remarks", ret.remarks)
-    _put(body, "handling_instructions", ret.handling_instructions)
-    if ret.lines is not None:
-        body["items"] = [
-            {
-                "product": {"id": product_ids[line.sku]},
-                "quantity": line.quantity,
-                "original_order": {"id": provider_order_id},
-            }
-            for line in ret.lines
-        ]
-    return {"order_return": body}
-
-
-def unknown_skus(ret: CanonicalReturn, product_ids: Mapping[str, str]) -> list[FieldError]:
-    """Return lines whose SKU the original order at Logitrail does not hold."""
-    return [
-        FieldError(f"lines[{i}].sku", f"logitrail: the original order holds no {line.sku!r}")
-        for i, line in enumerate(ret.lines or [])
-        if line.sku not in product_ids
-    ]
-
-
-def product_ids_of(order: Any) -> dict[str, str]:
-    """SKU → Logitrail product id from an order as `GET /orders/{id}` shows it (`items`)."""
-    out: dict[str, str] = {}
-    items = order.get("items") if isinstance(order, dict) else None
-    for item in items if isinstance(items, list) else []:
-        product = item.get("product") if isinstance(item, dict) else None
-        if isinstance(product, dict):
-            sku, pid = product.get("sku"), product.get("id")
-            if isinstance(sku, str) and isinstance(pid, str) and _HEX24.match(pid):
-                out[sku] = pid
-    return out
-
-
-def return_of(body: Any) -> dict[str, Any] | None:
-    """The `order_return` object of an answer, if it is one with an id and a status."""
-    ret = body.get("order_return") if isinstance(body, dict) else None
-    if isinstance(ret, dict) and _is_return(ret):
-        return ret
-    return None
-
-
-def returns_of(body: Any) -> list[dict[str, Any]] | None:
-    """The rows of a list answer (`{"order_returns": [...], "total"}`), or None if not one."""
-    rows = body.get("order_returns") if isinstance(body, dict) else None
-    if not isinstance(rows, list):
-        return None
-    return [r for r in rows if isinstance(r, dict) and _is_return(r)]
-
-
-def decision_of(ret: dict[str, Any]) -> Decision | None:
-    value = ret.get("merchant_decision")
-    code = value.get("code") if isinstance(value, dict) else value
-    try:
-        return Decision(code) if isinstance(code, str) else None
-    except ValueError:
-        return None
-
-
-def to_decision(decision: Decision) -> dict[str, Any]:
-    """The body of `POST /order-returns/{id}/merchant-decision`."""
-    return {"merchant_decision": {"code": decision.value}}
-
-
-def _is_return(ret: dict[str, Any]) -> bool:
-    rid, status = ret.get("id"), ret.get("status")
-    return isinstance(rid, str) and bool(_HEX24.match(rid)) and isinstance(status, str)

@@ -20,7 +20,7 @@ import orjson
 
 from gateway.errors import WebhookRejected, WebhookTooLarge
 from gateway.providers.base import ProviderEvent
-from gateway.providers.logitrail.translate import status_of
+from gateway.providers.logitrail.statuses import status_of
 
 MAX_BATCH = 100
 """Envelopes Logitrail sends in one batch delivery at most."""

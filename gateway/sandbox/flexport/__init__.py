@@ -9,19 +9,8 @@ Usage::
     sandbox.inject(Fault(op="create", status=429, retry_after="2"))
 """
 
-from gateway.sandbox.harness import RecordedRequest
-
 from .app import FlexportSandbox
 from .faults import Fault
-from .state import B2BOrder, D2COrder, Order
-from .webhooks import WebhookDelivery
+from .state import B2BOrder, D2COrder
 
-__all__ = [
-    "B2BOrder",
-    "D2COrder",
-    "Fault",
-    "FlexportSandbox",
-    "Order",
-    "RecordedRequest",
-    "WebhookDelivery",
-]
+__all__ = ["B2BOrder", "D2COrder", "Fault", "FlexportSandbox"]

@@ -7,17 +7,20 @@ every error answer. Bearer token (401), scope (403), account lock (423) and the 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
 
+from gateway.sandbox.harness import Operation, json_response, op_names
+from gateway.sandbox.harness.records import found
+
 from . import returns
-from .errors import ApiError, json_body, json_response
-from .state import B2B_CANCELLABLE, B2BOrder, D2COrder, FlexportState
-from .validation import b2b_order, d2c_order
+from .errors import ApiError
+from .state import B2B_CANCELLABLE, FlexportState, Order
+from .validation import b2b_order, d2c_order, json_body
 
 Handler = Callable[[FlexportState, web.Request], Awaitable[web.Response]]
 VERSIONS = frozenset(
@@ -36,28 +39,78 @@ VERSIONS = frozenset(
 WAREHOUSES = ("ATL1", "LAX2", "RNO1")
 
 
-@dataclass(frozen=True)
-class Operation:
-    """One route (below `/logistics/api/{version}`), its op name and the scope it needs."""
-
-    op: str
-    method: str
-    path: str
-    handler: Handler
-    scope: str
-    """`logistics_orders` etc.: `write_` for POST, `read_` (or `write_`) for GET."""
-
-
 def _today(state: FlexportState) -> Any:
     return datetime.fromtimestamp(state.clock(), UTC).date()
 
 
-# D2C orders ----------------------------------------------------------------------------------
-def _d2c(state: FlexportState, request: web.Request) -> D2COrder:
-    order = state.d2c.get(int(request.match_info["id"]))
-    if order is None:
-        raise ApiError(404, f"Cannot find order {request.match_info['id']}")
-    return order
+# orders: D2C orders and B2B outbounds share their get, find and cancel -----------------------
+@dataclass(frozen=True)
+class _Kind:
+    """Where orders of one kind are kept, and how their routes word what they refuse."""
+
+    table: Callable[[FlexportState], Mapping[int, Order]]
+    find: Callable[[FlexportState, str], Order | None]
+    external_key: str
+    cancellable: frozenset[str]
+    not_cancellable: Callable[[Order], str]
+
+
+D2C = _Kind(
+    lambda state: state.d2c,
+    FlexportState.find_d2c,
+    "externalOrderId",
+    # Possible until the warehouse starts on it; impossible once processed and shipped.
+    frozenset({"CREATED"}),
+    lambda order: (
+        f"Order {order.id} can no longer be cancelled: fulfillment has started ({order.status})."
+    ),
+)
+B2B = _Kind(
+    lambda state: state.b2b,
+    FlexportState.find_b2b,
+    "externalId",
+    # "Once the warehouse starts processing (IN_PROGRESS or later), cancellation is no longer
+    # possible via the API".
+    B2B_CANCELLABLE,
+    lambda order: (
+        f"Order {order.id} is {order.status}: only PLANNED or BOOKED orders can be cancelled."
+    ),
+)
+
+
+def _order(kind: _Kind, state: FlexportState, request: web.Request) -> Order:
+    raw = request.match_info["id"]
+    return found(kind.table(state), int(raw), lambda: ApiError(404, f"Cannot find order {raw}"))
+
+
+def _get(kind: _Kind) -> Handler:
+    async def get(state: FlexportState, request: web.Request) -> web.Response:
+        return json_response(_order(kind, state, request).to_json())
+
+    return get
+
+
+def _find(kind: _Kind) -> Handler:
+    async def find(state: FlexportState, request: web.Request) -> web.Response:
+        external = request.match_info["ext"]
+        order = kind.find(state, external)
+        if order is None:
+            raise ApiError(404, f"Cannot find order with {kind.external_key} {external}")
+        return json_response(order.to_json())
+
+    return find
+
+
+def _cancel(kind: _Kind) -> Handler:
+    async def cancel(state: FlexportState, request: web.Request) -> web.Response:
+        order = _order(kind, state, request)
+        if order.status != "CANCELLED":
+            if order.status not in kind.cancellable:
+                raise ApiError(400, kind.not_cancellable(order), code=407001)
+            state.set_status(order, "CANCELLED")
+        return json_response(order.to_json())
+
+    return cancel
 
 
 async def create_order(state: FlexportState, request: web.Request) -> web.Response:
@@ -71,72 +124,9 @@ async def create_order(state: FlexportState, request: web.Request) -> web.Respon
     return json_response(state.create_d2c(body).to_json(), status=201)
 
 
-async def get_order(state: FlexportState, request: web.Request) -> web.Response:
-    return json_response(_d2c(state, request).to_json())
-
-
-async def find_order(state: FlexportState, request: web.Request) -> web.Response:
-    external = request.match_info["ext"]
-    order = state.find_d2c(external)
-    if order is None:
-        raise ApiError(404, f"Cannot find order with externalOrderId {external}")
-    return json_response(order.to_json())
-
-
-async def cancel_order(state: FlexportState, request: web.Request) -> web.Response:
-    """Possible until the warehouse starts on it; impossible once processed and shipped."""
-    order = _d2c(state, request)
-    if order.status != "CANCELLED":
-        if order.status != "CREATED":
-            raise ApiError(
-                400,
-                f"Order {order.id} can no longer be cancelled: fulfillment has started "
-                f"({order.status}).",
-                code=407001,
-            )
-        state.set_status(order, "CANCELLED")
-    return json_response(order.to_json())
-
-
-# B2B outbounds -------------------------------------------------------------------------------
-def _b2b(state: FlexportState, request: web.Request) -> B2BOrder:
-    order = state.b2b.get(int(request.match_info["id"]))
-    if order is None:
-        raise ApiError(404, f"Cannot find order {request.match_info['id']}")
-    return order
-
-
 async def create_outbound(state: FlexportState, request: web.Request) -> web.Response:
     body = b2b_order(await json_body(request), today=_today(state))
     return json_response(state.create_b2b(body).to_json(), status=201)
-
-
-async def get_outbound(state: FlexportState, request: web.Request) -> web.Response:
-    return json_response(_b2b(state, request).to_json())
-
-
-async def find_outbound(state: FlexportState, request: web.Request) -> web.Response:
-    external = request.match_info["ext"]
-    order = state.find_b2b(external)
-    if order is None:
-        raise ApiError(404, f"Cannot find order with externalId {external}")
-    return json_response(order.to_json())
-
-
-async def cancel_outbound(state: FlexportState, request: web.Request) -> web.Response:
-    """PLANNED or BOOKED only: "Once the warehouse starts processing (IN_PROGRESS or later),
-    cancellation is no longer possible via the API"."""
-    order = _b2b(state, request)
-    if order.status != "CANCELLED":
-        if order.status not in B2B_CANCELLABLE:
-            raise ApiError(
-                400,
-                f"Order {order.id} is {order.status}: only PLANNED or BOOKED orders can be "
-                "cancelled.",
-                code=407001,
-            )
-        state.set_status(order, "CANCELLED")
-    return json_response(order.to_json())
 
 
 # products and warehouses ---------------------------------------------------------------------
@@ -157,26 +147,23 @@ async def active_warehouses(_state: FlexportState, _request: web.Request) -> web
     return json_response(list(WAREHOUSES))
 
 
-OPERATIONS = (
-    Operation("b2b_create", "POST", "/orders/rs", create_outbound, "logistics_orders_b2b"),
-    Operation(
-        "b2b_find", "GET", "/orders/rs/external_id/{ext}", find_outbound, "logistics_orders_b2b"
-    ),
-    Operation("b2b_get", "GET", r"/orders/rs/{id:\d+}", get_outbound, "logistics_orders_b2b"),
-    Operation(
-        "b2b_cancel", "POST", r"/orders/rs/{id:\d+}/cancel", cancel_outbound, "logistics_orders_b2b"
-    ),
-    Operation("create", "POST", "/orders", create_order, "logistics_orders"),
-    Operation("find", "GET", "/orders/external_id/{ext}", find_order, "logistics_orders"),
-    Operation("get", "GET", r"/orders/{id:\d+}", get_order, "logistics_orders"),
-    Operation("cancel", "POST", r"/orders/{id:\d+}/cancel", cancel_order, "logistics_orders"),
-    Operation("return_create", "POST", "/returns", returns.create, "logistics_returns"),
-    Operation("return_list", "GET", "/returns", returns.list_returns, "logistics_returns"),
-    Operation("return_get", "GET", r"/returns/{id:\d+}", returns.get, "logistics_returns"),
-    Operation(
-        "return_cancel", "POST", r"/returns/{id:\d+}/cancel", returns.cancel, "logistics_returns"
-    ),
+# Operation(op, method, path, handler, scope): `scope` is `logistics_orders` etc., needing
+# `write_` for POST, `read_` (or `write_`) for GET.
+_B2B, _D2C, _RETURNS = "logistics_orders_b2b", "logistics_orders", "logistics_returns"
+OPERATIONS: tuple[Operation[FlexportState], ...] = (
+    Operation("b2b_create", "POST", "/orders/rs", create_outbound, _B2B),
+    Operation("b2b_find", "GET", "/orders/rs/external_id/{ext}", _find(B2B), _B2B),
+    Operation("b2b_get", "GET", r"/orders/rs/{id:\d+}", _get(B2B), _B2B),
+    Operation("b2b_cancel", "POST", r"/orders/rs/{id:\d+}/cancel", _cancel(B2B), _B2B),
+    Operation("create", "POST", "/orders", create_order, _D2C),
+    Operation("find", "GET", "/orders/external_id/{ext}", _find(D2C), _D2C),
+    Operation("get", "GET", r"/orders/{id:\d+}", _get(D2C), _D2C),
+    Operation("cancel", "POST", r"/orders/{id:\d+}/cancel", _cancel(D2C), _D2C),
+    Operation("return_create", "POST", "/returns", returns.create, _RETURNS),
+    Operation("return_list", "GET", "/returns", returns.list_returns, _RETURNS),
+    Operation("return_get", "GET", r"/returns/{id:\d+}", returns.get, _RETURNS),
+    Operation("return_cancel", "POST", r"/returns/{id:\d+}/cancel", returns.cancel, _RETURNS),
     Operation("products", "GET", "/products", list_products, "logistics_products"),
     Operation("warehouses", "GET", "/warehouses/active", active_warehouses, "logistics_warehouses"),
 )
-OPS = frozenset(operation.op for operation in OPERATIONS)
+OPS = op_names(OPERATIONS)

@@ -31,35 +31,31 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import orjson
-import structlog
 from aiohttp import web
-from aiohttp.typedefs import Handler
 
 from gateway.sandbox.harness import (
     Autopilot,
-    CallHarness,
-    HarnessControls,
-    RecordedRequest,
-    WebhookControls,
-    add_control_routes,
+    ControlRoute,
+    Operation,
+    Simulator,
+    deliveries_route,
 )
 
 from . import api, control
-from .errors import PROBLEM_JSON, ApiError, fault_body, problem_response
+from .errors import STYLE, ApiError
 from .faults import Fault
 from .return_record import FlexportReturn
 from .state import B2B_STEPS, D2C_STEPS, B2BOrder, D2COrder, FlexportState, Order, Shipment, Stored
-from .webhooks import WebhookDelivery, WebhookSender
+from .webhooks import WebhookSender
 
-log = structlog.get_logger(__name__)
 PREFIX = "/logistics/api/{version}"
 
 
-class FlexportSandbox(HarnessControls[Fault], WebhookControls):
+class FlexportSandbox(Simulator[Fault, FlexportState]):
     """The Flexport API simulator: state, webhooks, faults, records, and its aiohttp `app`.
 
     `tokens`: token → its scopes (None: every scope). `autopilot_s` (for the demo): every new
@@ -88,24 +84,10 @@ class FlexportSandbox(HarnessControls[Fault], WebhookControls):
             token=webhook_token, token_header=webhook_token_header, url=webhook_url, clock=clock
         )
         self._autopilot = Autopilot("flexport", autopilot_s)
-        self._operations: dict[web.AbstractRoute, api.Operation] = {}
-        self._harness = CallHarness(
-            name="flexport",
-            ops=api.OPS,
-            fault_type=Fault,
-            seed=seed,
-            clock=clock,
-            answer=_answer,
-            fault_body=fault_body,
-            op_of=self._op_of,
-            fault_content_type=PROBLEM_JSON,
-        )
-        self.requests: list[RecordedRequest] = self._harness.requests
         self.d2c: dict[int, D2COrder] = self.state.d2c
         self.b2b: dict[int, B2BOrder] = self.state.b2b
         self.returns: dict[int, FlexportReturn] = self.state.returns
-        self.deliveries: list[WebhookDelivery] = self._sender.deliveries
-        self.app = self._build_app()
+        self._serve("flexport", Fault, STYLE, api.OPERATIONS, seed=seed, clock=clock, prefix=PREFIX)
 
     # account, tokens, products -----------------------------------------------------------
     def add_product(
@@ -179,27 +161,16 @@ class FlexportSandbox(HarnessControls[Fault], WebhookControls):
             steps = D2C_STEPS if isinstance(order, D2COrder) else B2B_STEPS
             self._autopilot.start(order, steps, self.state.set_status)
 
-    # the aiohttp application -------------------------------------------------------------
-    def _build_app(self) -> web.Application:
-        app = web.Application()
-        for operation in api.OPERATIONS:
-            route = app.router.add_route(operation.method, PREFIX + operation.path, self._perform)
-            self._operations[route] = operation
-        add_control_routes(app, self._harness)
-        control.add_routes(app, self, self._harness)
-        self._harness.install(app)
-        app.on_cleanup.append(self._on_cleanup)
-        return app
+    # the aiohttp side -------------------------------------------------------------------
+    def _control_routes(self) -> Iterable[ControlRoute]:
+        return [
+            *control.routes(self),
+            deliveries_route(self.deliveries, topic_key="event_type", headers=False),
+        ]
 
-    async def _on_cleanup(self, _app: web.Application) -> None:
-        await self.close()
-
-    def _op_of(self, request: web.Request) -> str:
-        operation = self._operations.get(request.match_info.route)
-        return operation.op if operation is not None else "unknown"
-
-    async def _perform(self, request: web.Request) -> web.StreamResponse:
-        operation = self._operations[request.match_info.route]
+    async def _perform(
+        self, request: web.Request, operation: Operation[FlexportState]
+    ) -> web.StreamResponse:
         version = request.match_info["version"]
         if version not in api.VERSIONS:
             raise ApiError(400, f"Non-existent URL path used: unknown API version {version}.")
@@ -211,7 +182,7 @@ class FlexportSandbox(HarnessControls[Fault], WebhookControls):
             return await operation.handler(self.state, request)
         return await self._idempotent(request, operation, token, key)
 
-    def _authorize(self, request: web.Request, operation: api.Operation) -> str:
+    def _authorize(self, request: web.Request, operation: Operation[FlexportState]) -> str:
         scheme, _, token = request.headers.get("Authorization", "").strip().partition(" ")
         token = token.strip()
         if scheme.lower() != "bearer" or token not in self.state.tokens:
@@ -229,7 +200,7 @@ class FlexportSandbox(HarnessControls[Fault], WebhookControls):
         return token
 
     async def _idempotent(
-        self, request: web.Request, operation: api.Operation, token: str, key: str
+        self, request: web.Request, operation: Operation[FlexportState], token: str, key: str
     ) -> web.StreamResponse:
         raw = await request.read()
         try:
@@ -272,24 +243,3 @@ class FlexportSandbox(HarnessControls[Fault], WebhookControls):
             record.status, record.content_type = response.status, response.content_type
             record.body = bytes(response.body) if isinstance(response.body, bytes) else b""
         return response
-
-
-async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Run a handler; render every error as Flexport does (problem+json)."""
-    try:
-        return await handler(request)
-    except ApiError as error:
-        return error.response()
-    except web.HTTPMethodNotAllowed as exc:
-        allow = ", ".join(sorted(exc.allowed_methods))
-        # Flexport lists a wrong method and a non-existent path under 400 Bad Request.
-        return ApiError(400, "Incorrect HTTP method used.", headers={"Allow": allow}).response()
-    except web.HTTPNotFound:
-        return ApiError(400, "Non-existent URL path used.").response()
-    except web.HTTPException as exc:
-        return problem_response(
-            {"title": exc.reason, "detail": exc.text or exc.reason}, status=exc.status
-        )
-    except Exception:
-        log.exception("sandbox.flexport.handler.failed", path=request.path)
-        return ApiError(500, "An internal error has occurred.").response()

@@ -19,15 +19,13 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from gateway.sandbox.harness import (
-    CallHarness,
     ControlError,
-    add_control_route,
-    control_body,
+    ControlRoute,
+    control_object,
     json_response,
 )
 
 from .state import B2BOrder, D2COrder, FlexportState, Order
-from .webhooks import WebhookDelivery
 
 
 class Controlled(Protocol):
@@ -36,7 +34,6 @@ class Controlled(Protocol):
     state: FlexportState
     d2c: dict[int, D2COrder]
     b2b: dict[int, B2BOrder]
-    deliveries: list[WebhookDelivery]
 
     def add_product(
         self, merchant_sku: str, *, logistics_sku: str, name: str | None = None
@@ -47,12 +44,6 @@ class Controlled(Protocol):
     async def advance(self, order_id: int | str, status: str) -> None: ...
 
 
-def _object(body: Any) -> dict[str, Any]:
-    if not isinstance(body, dict):
-        raise ControlError(400, "invalid_body", "the body must be a JSON object")
-    return body
-
-
 def _string(body: dict[str, Any], name: str) -> str:
     value = body.get(name)
     if not isinstance(value, str) or not value:
@@ -60,9 +51,9 @@ def _string(body: dict[str, Any], name: str) -> str:
     return value
 
 
-def add_routes(app: web.Application, sandbox: Controlled, harness: CallHarness[Any]) -> None:
+def routes(sandbox: Controlled) -> list[ControlRoute]:
     async def add_product(request: web.Request) -> web.Response:
-        body = _object(await control_body(request))
+        body = await control_object(request)
         merchant, logistics = _string(body, "merchantSku"), _string(body, "logisticsSku")
         name = body.get("name")
         try:
@@ -78,7 +69,7 @@ def add_routes(app: web.Application, sandbox: Controlled, harness: CallHarness[A
         return json_response([{"kind": o.kind, **o.to_json()} for o in orders])
 
     async def set_status(request: web.Request) -> web.Response:
-        body = _object(await control_body(request))
+        body = await control_object(request)
         status = _string(body, "status")
         try:
             await sandbox.advance(request.match_info["id"], status)
@@ -91,7 +82,7 @@ def add_routes(app: web.Application, sandbox: Controlled, harness: CallHarness[A
         return json_response(sandbox.order(request.match_info["id"]).to_json())
 
     async def lock(request: web.Request) -> web.Response:
-        body = _object(await control_body(request))
+        body = await control_object(request)
         locked = body.get("locked", True)
         if not isinstance(locked, bool):
             raise ControlError(400, "invalid_body", "locked must be a boolean")
@@ -99,31 +90,13 @@ def add_routes(app: web.Application, sandbox: Controlled, harness: CallHarness[A
         return json_response({"locked": locked})
 
     async def revoke(request: web.Request) -> web.Response:
-        sandbox.revoke_token(_string(_object(await control_body(request)), "token"))
+        sandbox.revoke_token(_string(await control_object(request), "token"))
         return json_response({"success": True})
 
-    async def list_deliveries(_request: web.Request) -> web.Response:
-        return json_response(
-            [
-                {
-                    "event_id": d.event_id,
-                    "event_type": d.topic,
-                    "body": d.body.decode("utf-8", "replace"),
-                    "status": d.status,
-                    "at": d.at,
-                    "attempt": d.attempt,
-                }
-                for d in sandbox.deliveries
-            ]
-        )
-
-    routes = (
+    return [
         ("POST", "/_control/products", add_product, "products"),
         ("GET", "/_control/orders", list_orders, "orders"),
         ("POST", r"/_control/orders/{id:\d+}/status", set_status, "status"),
         ("POST", "/_control/lock", lock, "lock"),
         ("POST", "/_control/tokens/revoke", revoke, "revoke"),
-        ("GET", "/_control/deliveries", list_deliveries, "deliveries"),
-    )
-    for method, path, handler, what in routes:
-        add_control_route(app, harness, method, path, handler, what=what)
+    ]

@@ -13,8 +13,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-import orjson
-from aiohttp import web
+from gateway.sandbox.harness import ErrorStyle, HttpError
 
 PROBLEM_JSON = "application/problem+json"
 DOCS = "https://docs.logistics-api.flexport.com/2026-02/#section/Errors/"
@@ -57,7 +56,7 @@ def problem(
     return body
 
 
-class ApiError(Exception):
+class ApiError(HttpError):
     """An error answer of the Flexport API."""
 
     def __init__(
@@ -69,13 +68,13 @@ class ApiError(Exception):
         invalid_params: list[dict[str, str]] | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> None:
-        super().__init__(f"{status}: {detail}")
-        self.status = status
-        self.body = problem(status, detail, code=code, invalid_params=invalid_params)
-        self.headers = dict(headers or {})
-
-    def response(self) -> web.Response:
-        return problem_response(self.body, status=self.status, headers=self.headers)
+        super().__init__(
+            status,
+            problem(status, detail, code=code, invalid_params=invalid_params),
+            headers=headers,
+            content_type=PROBLEM_JSON,
+            summary=f"{status}: {detail}",
+        )
 
 
 def fault_body(status: int) -> dict[str, object]:
@@ -87,26 +86,16 @@ def fault_body(status: int) -> dict[str, object]:
     return problem(status, detail)
 
 
-async def json_body(request: web.Request) -> Any:
-    if request.content_type != "application/json":
-        raise ApiError(415, "Content-Type must be application/json.")
-    try:
-        return orjson.loads(await request.read())
-    except orjson.JSONDecodeError:
-        raise ApiError(400, "Malformed syntax in the request.") from None
-
-
-def json_response(
-    payload: Any, *, status: int = 200, headers: Mapping[str, str] | None = None
-) -> web.Response:
-    return web.Response(
-        status=status, body=orjson.dumps(payload), content_type="application/json", headers=headers
-    )
-
-
-def problem_response(
-    payload: Any, *, status: int, headers: Mapping[str, str] | None = None
-) -> web.Response:
-    return web.Response(
-        status=status, body=orjson.dumps(payload), content_type=PROBLEM_JSON, headers=headers
-    )
+STYLE = ErrorStyle(
+    # Flexport lists a wrong method and a non-existent path under 400 Bad Request.
+    wrong_method=lambda _request, _allow: ApiError(400, "Incorrect HTTP method used."),
+    no_route=lambda _request: ApiError(400, "Non-existent URL path used."),
+    http_error=lambda exc: HttpError(
+        exc.status,
+        {"title": exc.reason, "detail": exc.text or exc.reason},
+        content_type=PROBLEM_JSON,
+    ),
+    internal=lambda: ApiError(500, "An internal error has occurred."),
+    fault_body=fault_body,
+    fault_content_type=PROBLEM_JSON,
+)

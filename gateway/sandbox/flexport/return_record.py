@@ -1,10 +1,12 @@
-"""A return as the Flexport sandbox stores it, and the statuses it may take."""
+"""A return as the Flexport sandbox stores it, and the statuses it may take (a module of its
+own: the state and the returns API both use it)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
+
+from gateway.sandbox.harness.records import utc_iso
 
 RETURN_STATUSES = ("CREATED", "SHIPPED", "RECEIVED_FOR_PROCESSING", "PROCESSED", "CANCELLED")
 
@@ -45,10 +47,6 @@ class FlexportReturn:
                 }
                 for item in self.body["returnItems"]
             ],
-            "createdAt": _iso(self.created_at),
-            "updatedAt": _iso(self.updated_at),
+            "createdAt": utc_iso(self.created_at, "milliseconds"),
+            "updatedAt": utc_iso(self.updated_at, "milliseconds"),
         }
-
-
-def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"

@@ -20,9 +20,12 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from .errors import ApiError, json_body, json_response
+from gateway.sandbox.harness import json_response
+from gateway.sandbox.harness.records import found
+
+from .errors import ApiError
 from .return_record import FlexportReturn
-from .validation import Problems, _quantity, _text
+from .validation import Problems, items, json_body, quantity, text
 
 if TYPE_CHECKING:
     from .state import FlexportState
@@ -44,22 +47,14 @@ def _validated(state: FlexportState, body: Any) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise ApiError(400, "The request body must be a JSON object.")
     for key in ("rma", "externalReturnId"):
-        _text(p, body, key, "", required=True)
-    items = body.get("returnItems")
-    if not isinstance(items, list) or not items:
-        p.missing("returnItems", "is required and must not be empty")
-    else:
-        for i, item in enumerate(items):
-            where = f"returnItems[{i}]"
-            if not isinstance(item, dict):
-                p.missing(where, "must be an object")
-                continue
-            _text(p, item, "identifier", f"{where}.", required=True)
-            _quantity(p, item, where)
-            if item.get("type") not in ITEM_TYPES:
-                p.missing(f"{where}.type", f"must be one of {', '.join(ITEM_TYPES)}")
-            elif isinstance(item.get("identifier"), str) and not state.knows(item):
-                p.rule(f"{where}.identifier", f"unknown product {item['identifier']}")
+        text(p, body, key, "", required=True)
+    for where, item in items(p, body.get("returnItems"), "returnItems"):
+        text(p, item, "identifier", f"{where}.", required=True)
+        quantity(p, item, where)
+        if item.get("type") not in ITEM_TYPES:
+            p.missing(f"{where}.type", f"must be one of {', '.join(ITEM_TYPES)}")
+        elif isinstance(item.get("identifier"), str) and not state.knows(item):
+            p.rule(f"{where}.identifier", f"unknown product {item['identifier']}")
     if body.get("externalLabel") is None and not isinstance(body.get("sourceAddress"), dict):
         p.missing("sourceAddress", "is required without an externalLabel")
     p.raise_any()
@@ -67,10 +62,8 @@ def _validated(state: FlexportState, body: Any) -> dict[str, Any]:
 
 
 def _return(state: FlexportState, request: web.Request) -> FlexportReturn:
-    found = state.returns.get(int(request.match_info["id"]))
-    if found is None:
-        raise ApiError(404, f"Cannot find return {request.match_info['id']}")
-    return found
+    raw = request.match_info["id"]
+    return found(state.returns, int(raw), lambda: ApiError(404, f"Cannot find return {raw}"))
 
 
 async def create(state: FlexportState, request: web.Request) -> web.Response:

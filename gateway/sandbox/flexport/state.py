@@ -13,8 +13,9 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
+
+from gateway.sandbox.harness.records import check_status, utc_iso
 
 from .return_record import RETURN_STATUSES, FlexportReturn
 
@@ -48,9 +49,7 @@ ACCOUNT_ID = 1042
 
 
 def iso(ts: float | None) -> str | None:
-    if ts is None:
-        return None
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return None if ts is None else utc_iso(ts, "milliseconds")
 
 
 @dataclass
@@ -100,23 +99,29 @@ class Shipment:
 
 
 @dataclass
-class D2COrder:
+class _Outbound:
+    """What a D2C order and a B2B outbound both are: a body as received, a status, shipments."""
+
     id: int
-    external_order_id: str
     body: dict[str, Any]
+    status: str
     created_at: float
     updated_at: float
-    status: str = "CREATED"
-    shipments: list[Shipment] = field(default_factory=list)
+    shipments: list[Shipment] = field(default_factory=list, kw_only=True)
+
+    @property
+    def order_id(self) -> str:
+        return str(self.id)
+
+
+@dataclass
+class D2COrder(_Outbound):
+    external_order_id: str
     shipped_at: float | None = None
     delivered_at: float | None = None
     error: dict[str, Any] | None = None
 
     kind = "d2c"
-
-    @property
-    def order_id(self) -> str:
-        return str(self.id)
 
     def to_json(self) -> dict[str, Any]:
         """The Order as `GET /orders/{orderId}` shows it."""
@@ -151,21 +156,11 @@ class D2COrder:
 
 
 @dataclass
-class B2BOrder:
-    id: int
+class B2BOrder(_Outbound):
     external_id: str | None
-    body: dict[str, Any]
-    created_at: float
-    updated_at: float
-    status: str = "PLANNED"
-    shipments: list[Shipment] = field(default_factory=list)
     error: str | None = None
 
     kind = "b2b"
-
-    @property
-    def order_id(self) -> str:
-        return str(self.id)
 
     def to_json(self) -> dict[str, Any]:
         """The order as `GET /orders/rs/{orderId}` shows it (Flexport's response fields)."""
@@ -261,14 +256,13 @@ class FlexportState:
         return ret
 
     def set_return_status(self, ret: FlexportReturn, status: str) -> None:
-        if status not in RETURN_STATUSES:
-            raise ValueError(f"unknown return status {status!r}; one of {RETURN_STATUSES}")
+        check_status(status, RETURN_STATUSES, "return")
         ret.status, ret.updated_at = status, self.clock()
 
     # orders ------------------------------------------------------------------------
     def create_d2c(self, body: dict[str, Any]) -> D2COrder:
         now = self.clock()
-        order = D2COrder(next(self._d2c_ids), body["externalOrderId"], body, now, now)
+        order = D2COrder(next(self._d2c_ids), body, "CREATED", now, now, body["externalOrderId"])
         self.d2c[order.id] = order
         self._announce(order, "CREATED")
         return order
@@ -276,7 +270,7 @@ class FlexportState:
     def create_b2b(self, body: dict[str, Any]) -> B2BOrder:
         now = self.clock()
         external = body.get("externalId")
-        order = B2BOrder(next(self._b2b_ids), external, body, now, now)
+        order = B2BOrder(next(self._b2b_ids), body, "PLANNED", now, now, external)
         taken = external is not None and any(o.external_id == external for o in self.b2b.values())
         unresolved = [i for i, item in enumerate(body["orderItems"]) if not self._resolves(item)]
         self.b2b[order.id] = order
@@ -303,8 +297,7 @@ class FlexportState:
     def set_status(self, order: Order, status: str) -> None:
         """Move an order to `status` (any, for tests), with its shipments and events."""
         allowed = D2C_STATUSES if isinstance(order, D2COrder) else B2B_STATUSES
-        if status not in allowed:
-            raise ValueError(f"unknown {order.kind} status {status!r}; one of {allowed}")
+        check_status(status, allowed, order.kind)
         now = self.clock()
         order.status, order.updated_at = status, now
         shipment = self._shipment_for(order, status, now)

@@ -6,8 +6,12 @@ about valid data are `422`; both name every failing field in `invalid-params`.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+
+import orjson
+from aiohttp import web
 
 from .errors import ApiError
 
@@ -16,6 +20,15 @@ SHIPPING_PARTNERS = ("FLEXPORT", "SELLER", "THIRD_PARTY", "RECEIVER", "COLLECT")
 SHIPPING_TYPES = ("LTL", "FTL", "PARCEL")
 SHIPPING_SPEEDS = ("ONE_DAY", "TWO_DAY", "THREE_DAY", "STANDARD")
 UOMS = ("EACH", "CASE")
+
+
+async def json_body(request: web.Request) -> Any:
+    if request.content_type != "application/json":
+        raise ApiError(415, "Content-Type must be application/json.")
+    try:
+        return orjson.loads(await request.read())
+    except orjson.JSONDecodeError:
+        raise ApiError(400, "Malformed syntax in the request.") from None
 
 
 class Problems:
@@ -38,7 +51,7 @@ class Problems:
             raise ApiError(422, "The request contains invalid data.", invalid_params=self.invalid)
 
 
-def _text(p: Problems, body: dict[str, Any], key: str, where: str, *, required: bool) -> None:
+def text(p: Problems, body: dict[str, Any], key: str, where: str, *, required: bool) -> None:
     value = body.get(key)
     if value is None or value == "":
         if required:
@@ -47,12 +60,26 @@ def _text(p: Problems, body: dict[str, Any], key: str, where: str, *, required: 
         p.missing(f"{where}{key}", "must be a string")
 
 
-def _quantity(p: Problems, item: dict[str, Any], where: str) -> None:
+def quantity(p: Problems, item: dict[str, Any], where: str) -> None:
     value = item.get("quantity")
     if isinstance(value, bool) or not isinstance(value, int | float):
         p.missing(f"{where}.quantity", "is required and must be a number")
     elif value <= 0:
         p.rule(f"{where}.quantity", "must be greater than 0")
+
+
+def items(p: Problems, value: Any, name: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The objects of the required, non-empty array `name` (`value`), each with where it is,
+    e.g. `lineItems[0]`; what is not an array or an object is a problem."""
+    if not isinstance(value, list) or not value:
+        p.missing(name, "is required and must not be empty")
+        return
+    for i, item in enumerate(value):
+        where = f"{name}[{i}]"
+        if isinstance(item, dict):
+            yield where, item
+        else:
+            p.missing(where, "must be an object")
 
 
 def d2c_order(body: Any, known_skus: set[str]) -> dict[str, Any]:
@@ -61,31 +88,23 @@ def d2c_order(body: Any, known_skus: set[str]) -> dict[str, Any]:
     p = Problems()
     if not isinstance(body, dict):
         raise ApiError(400, "The request body must be a JSON object.")
-    _text(p, body, "externalOrderId", "", required=True)
+    text(p, body, "externalOrderId", "", required=True)
     address = body.get("address")
     if not isinstance(address, dict):
         p.missing("address")
     else:
         for key in ("address1", "city", "countryCode"):
-            _text(p, address, key, "address.", required=True)
+            text(p, address, key, "address.", required=True)
         for key in ("address2", "provinceCode", "zip", "name", "company", "phone"):
-            _text(p, address, key, "address.", required=False)
+            text(p, address, key, "address.", required=False)
         if address.get("countryCode") == "US" and not address.get("provinceCode"):
             p.rule("address.provinceCode", "a US address needs its 2-letter state")
-    items = body.get("lineItems")
-    if not isinstance(items, list) or not items:
-        p.missing("lineItems", "is required and must not be empty")
-    else:
-        for i, item in enumerate(items):
-            where = f"lineItems[{i}]"
-            if not isinstance(item, dict):
-                p.missing(where, "must be an object")
-                continue
-            _text(p, item, "logisticsSku", f"{where}.", required=True)
-            _quantity(p, item, where)
-            sku = item.get("logisticsSku")
-            if isinstance(sku, str) and sku and sku not in known_skus:
-                p.rule(f"{where}.logisticsSku", f"unknown logisticsSku {sku}")
+    for where, item in items(p, body.get("lineItems"), "lineItems"):
+        text(p, item, "logisticsSku", f"{where}.", required=True)
+        quantity(p, item, where)
+        sku = item.get("logisticsSku")
+        if isinstance(sku, str) and sku and sku not in known_skus:
+            p.rule(f"{where}.logisticsSku", f"unknown logisticsSku {sku}")
     p.raise_any()
     return body
 
@@ -100,13 +119,13 @@ def b2b_order(body: Any, *, today: date) -> dict[str, Any]:
         p.missing("type")
     elif kind != "B2B":
         p.rule("type", "only B2B is supported (EDI and DROP_SHIP are not yet)")
-    _text(p, body, "externalId", "", required=False)
+    text(p, body, "externalId", "", required=False)
     ship_to = body.get("shipToAddress")
     if not isinstance(ship_to, dict):
         p.missing("shipToAddress")
     else:
         for key in ("name", "street1", "city", "zip", "state", "country"):
-            _text(p, ship_to, key, "shipToAddress.", required=True)
+            text(p, ship_to, key, "shipToAddress.", required=True)
     _b2b_items(p, body.get("orderItems"))
     _ship_by(p, body.get("shipBy"), today)
     _transport(p, body.get("transportationDetails"))
@@ -114,19 +133,12 @@ def b2b_order(body: Any, *, today: date) -> dict[str, Any]:
     return body
 
 
-def _b2b_items(p: Problems, items: Any) -> None:
-    if not isinstance(items, list) or not items:
-        p.missing("orderItems", "is required and must not be empty")
-        return
-    if len(items) > MAX_B2B_ITEMS:
+def _b2b_items(p: Problems, lines: Any) -> None:
+    if isinstance(lines, list) and len(lines) > MAX_B2B_ITEMS:
         p.rule("orderItems", f"a maximum of {MAX_B2B_ITEMS} line items are allowed per order")
-    seen: dict[str, int] = {}
-    for i, item in enumerate(items):
-        where = f"orderItems[{i}]"
-        if not isinstance(item, dict):
-            p.missing(where, "must be an object")
-            continue
-        _quantity(p, item, where)
+    seen: dict[str, str] = {}
+    for where, item in items(p, lines, "orderItems"):
+        quantity(p, item, where)
         uom = item.get("quantityUOM")
         if uom not in UOMS:
             p.missing(f"{where}.quantityUOM", "is required: EACH or CASE")
@@ -143,9 +155,9 @@ def _b2b_items(p: Problems, items: Any) -> None:
         if ident in seen:
             p.rule(
                 f"{where}",
-                f"duplicate SKU: already on orderItems[{seen[ident]}]; combine the quantities",
+                f"duplicate SKU: already on {seen[ident]}; combine the quantities",
             )
-        seen.setdefault(str(ident), i)
+        seen.setdefault(str(ident), where)
 
 
 def _ship_by(p: Problems, value: Any, today: date) -> None:

@@ -5,17 +5,18 @@ first matching fault rule (`faults.py`), holds it until released, and runs it in
 shielded task so it completes — and is recorded — even when the client has gone away, as a
 real provider would. Every response, control API included, carries an `x-correlation-id`.
 
-A sandbox supplies its op names, how it names the op of a request (`op_of`), how its errors
-look (`answer`, which runs a handler and renders every error in the provider's own format)
-and the body of an injected error status (`fault_body`). Control routes are told apart by
-their route name, `<sandbox>.control.<what>` (`control_route_name`).
+A sandbox supplies its `Fault` class (whose `ops` are its op names), how it names the op of
+a request (`op_of`) and how its errors look (`ErrorStyle`, `errors.py`: every error of a
+handler is answered in the provider's own format, and so is an injected error status).
+Control routes are told apart by their route name, `<sandbox>.control.<what>`
+(`control_route_name`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 from urllib.parse import parse_qsl
@@ -25,15 +26,16 @@ import structlog
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from gateway.sandbox.harness.faults import Effect, Fault, FaultBook, Holds
+from gateway.sandbox.harness.errors import ErrorStyle, answer, json_response
+from gateway.sandbox.harness.faults import Fault, FaultBook, Holds
 
 log = structlog.get_logger(__name__)
 
 CORRELATION_HEADER = "x-correlation-id"
 REQUESTS_PATH = "/_control/requests"
 _REDACTED_HEADERS = ("authorization", "authentication")
+_LOGGED_EFFECT = ("status", "after", "hold", "reset", "delay_s")
 
-Answer = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
 F = TypeVar("F", bound=Fault)
 
 
@@ -63,35 +65,29 @@ class CallHarness(Generic[F]):
     """Faults, holds and records of one sandbox; `install` it on the sandbox's application.
 
     - `name`: the sandbox's name, in log events (``sandbox.<name>.fault``) and route names.
-    - `fault_content_type`: the content type of an injected error body (Flexport answers
-      `application/problem+json`).
-    - `ops`: the op names `op_of` gives API calls; other calls (unknown routes) are recorded
-      but never faulted. `fault_type`: the sandbox's `Fault` class (for the control API).
+    - `fault_type`: the sandbox's `Fault` class (for the control API); its `ops` are the op
+      names `op_of` gives API calls; other calls (unknown routes) are recorded but never
+      faulted.
     """
 
     def __init__(
         self,
         *,
         name: str,
-        ops: frozenset[str],
         fault_type: type[F],
         seed: int,
         clock: Callable[[], float],
-        answer: Answer,
-        fault_body: Callable[[int], Mapping[str, object]],
+        style: ErrorStyle,
         op_of: Callable[[web.Request], str],
-        fault_content_type: str = "application/json",
     ) -> None:
         self.name = name
-        self._fault_content_type = fault_content_type
-        self.ops = ops
+        self.ops = fault_type.ops
         self.fault_type = fault_type
         self.requests: list[RecordedRequest] = []
-        self._book = FaultBook(seed, ops)
+        self._book = FaultBook(seed, self.ops)
         self._holds = Holds()
         self._clock = clock
-        self._answer = answer
-        self._fault_body = fault_body
+        self._style = style
         self._op_of = op_of
         self._calls: set[asyncio.Task[web.StreamResponse]] = set()
         self._app: web.Application | None = None
@@ -183,54 +179,42 @@ class CallHarness(Generic[F]):
             response = await self._answer(request, handler)
         else:
             fault, effect = picked
-            log.info(
-                f"sandbox.{self.name}.fault",
-                op=op,
-                fault_id=fault.id,
-                status=effect.status,
-                after=effect.after,
-                hold=effect.hold,
-                reset=effect.reset,
-                delay_s=effect.delay_s,
-            )
+            logged = {name: getattr(effect, name) for name in _LOGGED_EFFECT}
+            log.info(f"sandbox.{self.name}.fault", op=op, fault_id=fault.id, **logged)
             response = await self._faulted(request, handler, op, effect)
         status = 0 if isinstance(response, _ResetResponse) else response.status
         self.requests.append(self._record(request, op, raw, at, status))
         return response
 
-    async def _faulted(
-        self, request: web.Request, handler: Handler, op: str, effect: Effect
-    ) -> web.StreamResponse:
-        if not effect.after:
-            await self._stall(op, effect)
-            if effect.reset:
-                return _reset(request)
-            if effect.status is not None:
-                return self._fault_response(effect)
-        response = await self._answer(request, handler)
-        if effect.after:
-            await self._stall(op, effect)
-            if effect.reset:
-                return _reset(request)
-            if effect.status is not None:
-                return self._fault_response(effect)
-        return response
+    async def _answer(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        return await answer(request, handler, self._style, self.name)
 
-    async def _stall(self, op: str, effect: Effect) -> None:
+    async def _faulted(
+        self, request: web.Request, handler: Handler, op: str, effect: Fault
+    ) -> web.StreamResponse:
+        performed = await self._answer(request, handler) if effect.after else None
+        await self._stall(op, effect)
+        if effect.reset:
+            return _reset(request)
+        if effect.status is not None:
+            return self._fault_response(effect)
+        return performed if performed is not None else await self._answer(request, handler)
+
+    async def _stall(self, op: str, effect: Fault) -> None:
         if effect.delay_s > 0:
             await asyncio.sleep(effect.delay_s)
         if effect.hold:
             await self._holds.hold(op)
 
-    def _fault_response(self, effect: Effect) -> web.Response:
+    def _fault_response(self, effect: Fault) -> web.Response:
         assert effect.status is not None
-        body = effect.body if effect.body is not None else self._fault_body(effect.status)
+        body = effect.body if effect.body is not None else self._style.fault_body(effect.status)
         headers = {"Retry-After": effect.retry_after} if effect.retry_after is not None else None
-        return web.Response(
+        return json_response(
+            body,
             status=effect.status,
-            body=orjson.dumps(body),
-            content_type=self._fault_content_type,
             headers=headers,
+            content_type=self._style.fault_content_type,
         )
 
     def _relative_path(self, path: str) -> str:

@@ -10,21 +10,27 @@ No auth, not recorded, never faulted. Relative to the mount point:
 | `POST /_control/release` | release held calls; optional body `{"op": "create"}` |
 | `GET /_control/requests` | the recorded requests (optional `?op=`) |
 
-A sandbox adds its own (tokens, orders, stock) with `add_control_route`, reading bodies with
+A sandbox adds its own (tokens, orders, stock) as `ControlRoute`s, reading bodies with
 `control_body` and refusing with `ControlError` (answered `{"code", "message"}`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Any, TypeVar
 
 import orjson
 from aiohttp import web
 
 from gateway.sandbox.harness.calls import REQUESTS_PATH, CallHarness, F, control_route_name
+from gateway.sandbox.harness.errors import HttpError, json_response
+from gateway.sandbox.harness.webhooks import WebhookDelivery
 
 ControlHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+ControlRoute = tuple[str, str, ControlHandler, str]
+K = TypeVar("K")
+V = TypeVar("V")
+"""(method, path, handler, what): one control route; `what` names it (`control_route_name`)."""
 
 # JSON types accepted for each Fault init field (None: null allowed).
 _FAULT_FIELDS: dict[str, tuple[type | None, ...]] = {
@@ -43,21 +49,13 @@ _FAULT_FIELDS: dict[str, tuple[type | None, ...]] = {
 }
 
 
-class ControlError(Exception):
+class ControlError(HttpError):
     """A refused control request, answered `{"code", "message"}` with `status`."""
 
     def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
+        super().__init__(status, {"code": code, "message": message}, summary=message)
         self.code = code
         self.message = message
-
-    def response(self) -> web.Response:
-        return json_response({"code": self.code, "message": self.message}, status=self.status)
-
-
-def json_response(payload: Any, *, status: int = 200) -> web.Response:
-    return web.Response(status=status, body=orjson.dumps(payload), content_type="application/json")
 
 
 def fault_from_json(payload: Any, fault_type: type[F], ops: frozenset[str]) -> F:
@@ -98,28 +96,77 @@ async def control_body(request: web.Request) -> Any:
         raise ControlError(400, "unknown", "malformed JSON body") from None
 
 
-def add_control_route(
-    app: web.Application,
-    harness: CallHarness[Any],
-    method: str,
-    path: str,
-    handler: ControlHandler,
-    *,
+async def control_object(request: web.Request) -> dict[str, Any]:
+    """The body of a control request that must be a JSON object (400 `invalid_body` if not)."""
+    body = await control_body(request)
+    if not isinstance(body, dict):
+        raise ControlError(400, "invalid_body", "the body must be a JSON object")
+    return body
+
+
+def status_mover(
     what: str,
-) -> None:
-    """Add a control route (named so the harness neither records nor faults it)."""
+    table: Mapping[K, V],
+    move: Callable[[K, str], Awaitable[None] | None],
+    show: Callable[[V], Any],
+    *,
+    key: Callable[[str], K],
+    code: str,
+    wanted: str,
+) -> ControlHandler:
+    """A `POST …/{id}/status` route taking `{"status": "<wanted>"}`: `move` the `what` whose
+    `key(id)` is in `table`, then answer it as `show` does.
 
-    async def run(request: web.Request) -> web.StreamResponse:
+    A malformed body is 400 first, then an unknown id 404 `not_found`; a body without a
+    status string, or a status `move` refuses (`ValueError`), is 400 `code`.
+    """
+
+    async def handle(request: web.Request) -> web.Response:
+        found = key(request.match_info["id"])
+        body = await control_body(request)
+        status = body.get("status") if isinstance(body, dict) else None
+        if found not in table:
+            raise ControlError(404, "not_found", f"{what} {found} not found")
+        if not isinstance(status, str):
+            raise ControlError(400, code, f'body must be {{"status": "<{wanted}>"}}')
         try:
-            return await handler(request)
-        except ControlError as error:
-            return error.response()
+            moved = move(found, status)
+            if moved is not None:
+                await moved
+        except ValueError as exc:
+            raise ControlError(400, code, str(exc)) from None
+        return json_response(show(table[found]))
 
-    app.router.add_route(method, path, run, name=control_route_name(harness.name, what))
+    return handle
 
 
-def add_control_routes(app: web.Application, harness: CallHarness[Any]) -> None:
-    """The shared control routes (table above)."""
+def deliveries_route(
+    deliveries: list[WebhookDelivery], *, topic_key: str = "topic", headers: bool = True
+) -> ControlRoute:
+    """`GET /_control/deliveries`: every webhook POST made, its `body` as text (the topic under
+    `topic_key`, with the request headers if `headers`)."""
+
+    async def handle(_request: web.Request) -> web.Response:
+        rows = []
+        for d in deliveries:
+            row: dict[str, Any] = {
+                "event_id": d.event_id,
+                topic_key: d.topic,
+                "body": d.body.decode("utf-8", "replace"),
+            }
+            if headers:
+                row["headers"] = d.headers
+            rows.append(row | {"status": d.status, "at": d.at, "attempt": d.attempt})
+        return json_response(rows)
+
+    return ("GET", "/_control/deliveries", handle, "deliveries")
+
+
+def add_control_routes(
+    app: web.Application, harness: CallHarness[Any], own: Iterable[ControlRoute]
+) -> None:
+    """The shared control routes (table above), then the sandbox's `own`, all named so the
+    harness neither records nor faults them."""
 
     async def add_fault(request: web.Request) -> web.Response:
         fault = fault_from_json(await control_body(request), harness.fault_type, harness.ops)
@@ -145,8 +192,12 @@ def add_control_routes(app: web.Application, harness: CallHarness[Any]) -> None:
         op = request.query.get("op")
         return json_response([r for r in harness.requests if op is None or r.op == op])
 
-    add_control_route(app, harness, "POST", "/_control/faults", add_fault, what="faults")
-    add_control_route(app, harness, "GET", "/_control/faults", list_faults, what="faults")
-    add_control_route(app, harness, "DELETE", "/_control/faults", clear_faults, what="faults")
-    add_control_route(app, harness, "POST", "/_control/release", release, what="release")
-    add_control_route(app, harness, "GET", REQUESTS_PATH, list_requests, what="requests")
+    shared: list[ControlRoute] = [
+        ("POST", "/_control/faults", add_fault, "faults"),
+        ("GET", "/_control/faults", list_faults, "faults"),
+        ("DELETE", "/_control/faults", clear_faults, "faults"),
+        ("POST", "/_control/release", release, "release"),
+        ("GET", REQUESTS_PATH, list_requests, "requests"),
+    ]
+    for method, path, handler, what in [*shared, *own]:
+        app.router.add_route(method, path, handler, name=control_route_name(harness.name, what))

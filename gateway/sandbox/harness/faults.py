@@ -10,7 +10,7 @@ operation runs, in injection order. The first rule whose `op` matches (or is ``"
 call and consumes one count; a rule whose roll fails does not consume its count and the next
 rules are tried. Unknown routes (op ``"unknown"``) are never faulted.
 
-What an affected call experiences (`Effect`), in this order:
+What an affected call experiences (`Fault.effect`), in this order:
 
 1. ``after=False``: sleep `delay_s`, then wait for `release()` if `hold`; then
    ``reset`` aborts the TCP connection, or ``status`` is answered without performing the op,
@@ -103,36 +103,16 @@ class Fault:
         """Whether this rule applies to `op` and still has calls to affect."""
         return self.op in ("*", op) and self.remaining != 0
 
-    def effect(self, rng: random.Random) -> Effect:
-        """What one affected call experiences (draws the `mix` outcome from `rng`)."""
+    def effect(self, rng: random.Random) -> Fault:
+        """What one affected call experiences: this rule, or for a `mix` a rule of the one
+        outcome drawn from `rng`."""
         if self.mix is None:
-            return Effect(
-                status=self.status,
-                retry_after=self.retry_after,
-                body=self.body,
-                delay_s=self.delay_s,
-                after=self.after,
-                hold=self.hold,
-                reset=self.reset,
-            )
+            return self
         outcome = rng.choice(self.mix)
         if outcome == TIMEOUT:
-            return Effect(delay_s=self.delay_s, after=True)
+            return Fault(self.op, None, delay_s=self.delay_s, after=True)
         assert isinstance(outcome, int)
-        return Effect(status=outcome, retry_after=self.retry_after, body=self.body)
-
-
-@dataclass(frozen=True)
-class Effect:
-    """The resolved behaviour for one affected call."""
-
-    status: int | None = None
-    retry_after: str | None = None
-    body: dict[str, object] | None = None
-    delay_s: float = 0.0
-    after: bool = False
-    hold: bool = False
-    reset: bool = False
+        return Fault(self.op, None, status=outcome, retry_after=self.retry_after, body=self.body)
 
 
 class FaultBook:
@@ -153,7 +133,7 @@ class FaultBook:
     def clear(self) -> None:
         self.faults.clear()
 
-    def pick(self, op: str) -> tuple[Fault, Effect] | None:
+    def pick(self, op: str) -> tuple[Fault, Fault] | None:
         """The first rule affecting this call (consuming one count), and its effect.
 
         Calls outside `ops` (unknown routes) are never faulted.

@@ -172,6 +172,11 @@ class WebhookControls:
     _autopilot: Autopilot
 
     @property
+    def deliveries(self) -> list[WebhookDelivery]:
+        """Every webhook POST made, retries included, in the order they were made."""
+        return self._sender.deliveries
+
+    @property
     def webhook_url(self) -> str | None:
         """Where webhooks go (None: none are sent); settable, e.g. once the gateway listens."""
         return self._sender.url

@@ -9,18 +9,7 @@ Usage::
     sandbox.inject(Fault(op="create", status=429, retry_after="2"))
 """
 
-from gateway.sandbox.harness import RecordedRequest
-
 from .app import LogenticSandbox
 from .faults import Fault
-from .state import LogenticItem, LogenticOrder
-from .webhooks import WebhookDelivery
 
-__all__ = [
-    "Fault",
-    "LogenticItem",
-    "LogenticOrder",
-    "LogenticSandbox",
-    "RecordedRequest",
-    "WebhookDelivery",
-]
+__all__ = ["Fault", "LogenticSandbox"]

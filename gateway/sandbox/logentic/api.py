@@ -7,29 +7,21 @@ checked first, as part of performing the operation (so after faults are evaluate
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, TypeVar
 
 import orjson
 from aiohttp import web
 
-from .errors import ApiError, json_response, not_found
+from gateway.sandbox.harness import Operation, json_response, op_names
+from gateway.sandbox.harness.records import found
+
+from .errors import ApiError, not_found
 from .state import LogenticItem, LogenticOrder, LogenticState
 from .validation import item_fields, order_fields, page_params, updated_range
 
-Handler = Callable[[LogenticState, web.Request], Awaitable[web.Response]]
 _WITH_BODY = frozenset({"POST", "PUT"})
-
-
-@dataclass(frozen=True)
-class Operation:
-    """One route of the API and its op name (records, faults)."""
-
-    op: str
-    method: str
-    path: str
-    handler: Handler
+R = TypeVar("R")
 
 
 # request checks ----------------------------------------------------------------------------
@@ -90,16 +82,13 @@ def _updated_within(request: web.Request) -> Callable[[float], bool]:
     return lambda ts: (start is None or ts >= start) and (end is None or ts <= end)
 
 
-def _id(request: web.Request) -> int:
-    return int(request.match_info["id"])  # the route only matches digits
+def _by_id(table: Mapping[int, R], request: web.Request) -> R:
+    return found(table, int(request.match_info["id"]), not_found)  # the route takes digits
 
 
 # orders ------------------------------------------------------------------------------------
 def _order(state: LogenticState, request: web.Request) -> LogenticOrder:
-    order = state.orders.get(_id(request))
-    if order is None:
-        raise not_found()
-    return order
+    return _by_id(state.orders, request)
 
 
 async def create_order(state: LogenticState, request: web.Request) -> web.Response:
@@ -139,10 +128,7 @@ async def update_order(state: LogenticState, request: web.Request) -> web.Respon
 
 # items and stock ---------------------------------------------------------------------------
 def _item(state: LogenticState, request: web.Request) -> LogenticItem:
-    item = state.items.get(_id(request))
-    if item is None:
-        raise not_found()
-    return item
+    return _by_id(state.items, request)
 
 
 async def list_items(state: LogenticState, request: web.Request) -> web.Response:
@@ -190,7 +176,7 @@ async def item_quantities(state: LogenticState, request: web.Request) -> web.Res
     return _quantities(state, request, [_item(state, request).id])
 
 
-OPERATIONS = (
+OPERATIONS: tuple[Operation[LogenticState], ...] = (
     Operation("create", "POST", "/v1/orders", create_order),
     Operation("list", "GET", "/v1/orders", list_orders),
     Operation("get", "GET", r"/v1/orders/{id:\d+}", get_order),
@@ -201,5 +187,5 @@ OPERATIONS = (
     Operation("item", "GET", r"/v1/items/{id:\d+}", get_item),
     Operation("quantities", "GET", r"/v1/items/{id:\d+}/item_quantities", item_quantities),
 )
-OPS = frozenset(operation.op for operation in OPERATIONS)
+OPS = op_names(OPERATIONS)
 """create, list, get, update, items, item, create_item, quantities."""

@@ -27,34 +27,29 @@ recorded and may be faulted through the shared harness (`gateway.sandbox.harness
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
-import structlog
 from aiohttp import web
-from aiohttp.typedefs import Handler
 
 from gateway.sandbox.harness import (
     Autopilot,
-    CallHarness,
-    HarnessControls,
-    RecordedRequest,
-    WebhookControls,
-    add_control_routes,
+    ControlRoute,
+    Operation,
+    Simulator,
+    deliveries_route,
 )
 
 from . import api, control
-from .errors import ApiError, fault_body, json_response
+from .errors import STYLE
 from .faults import Fault
 from .state import CREATED_TOPIC, LogenticItem, LogenticOrder, LogenticState
-from .webhooks import WebhookDelivery, WebhookSender
-
-log = structlog.get_logger(__name__)
+from .webhooks import WebhookSender
 
 AUTOPILOT = ("PENDING", "PICKED", "PACKED", "IN_TRANSIT", "COMPLETED")
 
 
-class LogenticSandbox(HarnessControls[Fault], WebhookControls):
+class LogenticSandbox(Simulator[Fault, LogenticState]):
     """The Logentic API simulator: state, webhooks, faults, records, and its aiohttp `app`.
 
     `autopilot_s` (for the demo): every new order moves one step along PENDING → PICKED →
@@ -85,22 +80,9 @@ class LogenticSandbox(HarnessControls[Fault], WebhookControls):
         self.state.on_event = self._on_event
         self._sender = WebhookSender(secret=webhook_secret, url=webhook_url, clock=clock)
         self._autopilot = Autopilot("logentic", autopilot_s)
-        self._operations: dict[web.AbstractRoute, api.Operation] = {}
-        self._harness = CallHarness(
-            name="logentic",
-            ops=api.OPS,
-            fault_type=Fault,
-            seed=seed,
-            clock=clock,
-            answer=_answer,
-            fault_body=fault_body,
-            op_of=self._op_of,
-        )
-        self.requests: list[RecordedRequest] = self._harness.requests
         self.orders: dict[int, LogenticOrder] = self.state.orders
         self.items: dict[int, LogenticItem] = self.state.items
-        self.deliveries: list[WebhookDelivery] = self._sender.deliveries
-        self.app = self._build_app()
+        self._serve("logentic", Fault, STYLE, api.OPERATIONS, seed=seed, clock=clock)
 
     # items and stock -------------------------------------------------------------------
     def add_item(
@@ -171,50 +153,13 @@ class LogenticSandbox(HarnessControls[Fault], WebhookControls):
         if topic == CREATED_TOPIC:
             self._autopilot.start(order, AUTOPILOT, self.state.set_status)
 
-    # faults, holds and records (the shared harness) ---------------------------------------
-    # the aiohttp application -------------------------------------------------------------
-    def _build_app(self) -> web.Application:
-        app = web.Application()
-        for operation in api.OPERATIONS:
-            route = app.router.add_route(operation.method, operation.path, self._perform)
-            self._operations[route] = operation
-        add_control_routes(app, self._harness)
-        control.add_routes(app, self, self._harness)
-        self._harness.install(app)
-        app.on_cleanup.append(self._on_cleanup)
-        return app
+    # the aiohttp side -------------------------------------------------------------------
+    def _control_routes(self) -> Iterable[ControlRoute]:
+        return [*control.routes(self), deliveries_route(self.deliveries)]
 
-    async def _on_cleanup(self, _app: web.Application) -> None:
-        await self.close()
-
-    def _op_of(self, request: web.Request) -> str:
-        operation = self._operations.get(request.match_info.route)
-        return operation.op if operation is not None else "unknown"
-
-    async def _perform(self, request: web.Request) -> web.StreamResponse:
+    async def _perform(
+        self, request: web.Request, operation: Operation[LogenticState]
+    ) -> web.StreamResponse:
         api.authorize(self.state, request)
         api.require_json(request)
-        operation = self._operations[request.match_info.route]
         return await operation.handler(self.state, request)
-
-
-async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Run a handler; render every error the way Logentic does (`{"message": …}`)."""
-    try:
-        return await handler(request)
-    except ApiError as error:
-        return error.response()
-    except web.HTTPMethodNotAllowed as exc:
-        allow = ", ".join(sorted(exc.allowed_methods))
-        message = (
-            f"The {request.method} method is not supported for this route. "
-            f"Supported methods: {allow}."
-        )
-        return json_response({"message": message}, status=405, headers={"Allow": allow})
-    except web.HTTPNotFound:
-        return json_response({"message": "Not found."}, status=404)
-    except web.HTTPException as exc:
-        return json_response({"message": exc.reason}, status=exc.status)
-    except Exception:
-        log.exception("sandbox.logentic.handler.failed", path=request.path)
-        return json_response({"message": "Server Error"}, status=500)

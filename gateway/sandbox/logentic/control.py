@@ -14,21 +14,19 @@ No auth, not recorded, never faulted. Relative to the mount point:
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, Protocol
 
 from aiohttp import web
 
 from gateway.sandbox.harness import (
-    CallHarness,
     ControlError,
-    add_control_route,
-    control_body,
+    ControlRoute,
+    control_object,
     json_response,
+    status_mover,
 )
 
 from .state import LogenticItem, LogenticOrder, LogenticState
-from .webhooks import WebhookDelivery
 
 
 class Controlled(Protocol):
@@ -37,13 +35,19 @@ class Controlled(Protocol):
     state: LogenticState
     orders: dict[int, LogenticOrder]
     items: dict[int, LogenticItem]
-    deliveries: list[WebhookDelivery]
 
-    @property
-    def add_item(self) -> Callable[..., int]:
-        """`LogenticSandbox.add_item`: its keywords are those `_ITEM_ARGS` allows."""
-        ...
-
+    def add_item(
+        self,
+        sku: str,
+        *,
+        name: str | None = None,
+        width_in: float = 1.0,
+        depth_in: float = 1.0,
+        height_in: float = 1.0,
+        weight: float = 1.0,
+        stock: dict[int, int] | None = None,
+        shopify_variant_id: str | None = None,
+    ) -> int: ...
     def set_stock(self, sku_or_item_id: str | int, warehouse_id: int, units: int) -> None: ...
     async def advance(self, order_id: int, status: str) -> None: ...
 
@@ -58,12 +62,6 @@ _ITEM_ARGS: dict[str, tuple[type, ...]] = {
     "stock": (dict, type(None)),
     "shopify_variant_id": (str, type(None)),
 }
-
-
-def _object(body: Any) -> dict[str, Any]:
-    if not isinstance(body, dict):
-        raise ControlError(400, "invalid_body", "the body must be a JSON object")
-    return body
 
 
 def _int(value: Any, name: str) -> int:
@@ -88,9 +86,9 @@ def _item_args(body: dict[str, Any]) -> dict[str, Any]:
     return args
 
 
-def add_routes(app: web.Application, sandbox: Controlled, harness: CallHarness[Any]) -> None:
+def routes(sandbox: Controlled) -> list[ControlRoute]:
     async def add_item(request: web.Request) -> web.Response:
-        args = _item_args(_object(await control_body(request)))
+        args = _item_args(await control_object(request))
         try:
             item_id = sandbox.add_item(args.pop("sku"), **args)
         except (KeyError, ValueError) as exc:
@@ -101,7 +99,7 @@ def add_routes(app: web.Application, sandbox: Controlled, harness: CallHarness[A
         return json_response([i.to_json() for i in sandbox.items.values()])
 
     async def set_stock(request: web.Request) -> web.Response:
-        body = _object(await control_body(request))
+        body = await control_object(request)
         item = body.get("item_id", body.get("sku"))
         if not isinstance(item, str | int) or isinstance(item, bool):
             raise ControlError(400, "invalid_stock", 'give "sku" or "item_id"')
@@ -117,43 +115,19 @@ def add_routes(app: web.Application, sandbox: Controlled, harness: CallHarness[A
     async def list_orders(_request: web.Request) -> web.Response:
         return json_response([o.to_json() for o in sandbox.orders.values()])
 
-    async def set_status(request: web.Request) -> web.Response:
-        order_id = int(request.match_info["id"])
-        body = await control_body(request)
-        status = body.get("status") if isinstance(body, dict) else None
-        if order_id not in sandbox.orders:
-            raise ControlError(404, "not_found", f"order {order_id} not found")
-        if not isinstance(status, str):
-            raise ControlError(400, "invalid_status", 'body must be {"status": "<order status>"}')
-        try:
-            await sandbox.advance(order_id, status)
-        except ValueError as exc:
-            raise ControlError(400, "invalid_status", str(exc)) from None
-        return json_response(sandbox.orders[order_id].to_json())
-
-    async def list_deliveries(_request: web.Request) -> web.Response:
-        return json_response(
-            [
-                {
-                    "event_id": d.event_id,
-                    "topic": d.topic,
-                    "body": d.body.decode("utf-8", "replace"),
-                    "headers": d.headers,
-                    "status": d.status,
-                    "at": d.at,
-                    "attempt": d.attempt,
-                }
-                for d in sandbox.deliveries
-            ]
-        )
-
-    routes = (
+    set_status = status_mover(
+        "order",
+        sandbox.orders,
+        sandbox.advance,
+        LogenticOrder.to_json,
+        key=int,
+        code="invalid_status",
+        wanted="order status",
+    )
+    return [
         ("POST", "/_control/items", add_item, "items"),
         ("GET", "/_control/items", list_items, "items"),
         ("POST", "/_control/stock", set_stock, "stock"),
         ("GET", "/_control/orders", list_orders, "orders"),
         ("POST", r"/_control/orders/{id:\d+}/status", set_status, "status"),
-        ("GET", "/_control/deliveries", list_deliveries, "deliveries"),
-    )
-    for method, path, handler, what in routes:
-        add_control_route(app, harness, method, path, handler, what=what)
+    ]

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
-import orjson
-from aiohttp import web
+from gateway.sandbox.harness import ErrorStyle, HttpError
 
 FAULT_MESSAGES = {
     429: "Too Many Attempts.",
@@ -17,7 +15,7 @@ FAULT_MESSAGES = {
 }
 
 
-class ApiError(Exception):
+class ApiError(HttpError):
     """An error answer of the Logentic API."""
 
     def __init__(
@@ -28,29 +26,24 @@ class ApiError(Exception):
         errors: dict[str, list[str]] | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> None:
-        super().__init__(f"{status}: {message}")
-        self.status = status
-        self.body: dict[str, Any] = {"message": message}
+        body: dict[str, object] = {"message": message}
         if errors is not None:
-            self.body["errors"] = errors
-        self.headers = dict(headers or {})
-
-    def response(self) -> web.Response:
-        return json_response(self.body, status=self.status, headers=self.headers)
+            body["errors"] = errors
+        super().__init__(status, body, headers=headers, summary=f"{status}: {message}")
 
 
 def not_found() -> ApiError:
     return ApiError(404, "Not found.")
 
 
-def fault_body(status: int) -> dict[str, object]:
-    """The body of an injected error status, as Laravel words it."""
-    return {"message": FAULT_MESSAGES.get(status, "Injected fault.")}
-
-
-def json_response(
-    payload: Any, *, status: int = 200, headers: Mapping[str, str] | None = None
-) -> web.Response:
-    return web.Response(
-        status=status, body=orjson.dumps(payload), content_type="application/json", headers=headers
-    )
+STYLE = ErrorStyle(
+    wrong_method=lambda request, allow: ApiError(
+        405,
+        f"The {request.method} method is not supported for this route. Supported methods: {allow}.",
+    ),
+    no_route=lambda _request: not_found(),
+    http_error=lambda exc: ApiError(exc.status, exc.reason),
+    internal=lambda: ApiError(500, "Server Error"),
+    # The body of an injected error status, as Laravel words it.
+    fault_body=lambda status: {"message": FAULT_MESSAGES.get(status, "Injected fault.")},
+)

@@ -11,8 +11,9 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
+
+from gateway.sandbox.harness.records import check_status, utc_iso
 
 ORDER_STATUSES = (
     "PENDING",
@@ -35,6 +36,17 @@ STATUS_TOPICS = {
 }
 """Status an order moves to → the webhook topic announcing it (other statuses send none)."""
 _SHIPPED = frozenset({"IN_TRANSIT", "COMPLETED"})
+_ORDER_FIELDS = (
+    "external_name",
+    "order_type",
+    "warehouse_id",
+    "recipient",
+    "place",
+    "stored_items",
+    "notes",
+    "shopify_order_id",
+)
+"""The `POST /orders` fields an order keeps (the optional ones None when not given)."""
 FIRST_ORDER_ID = 19000
 FIRST_ITEM_ID = 28000
 FIRST_QUANTITY_ID = 7000
@@ -42,7 +54,7 @@ FIRST_QUANTITY_ID = 7000
 
 def iso(ts: float) -> str:
     """ISO-8601 UTC as Laravel renders it: `2025-06-15T12:00:00.000000Z`."""
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return utc_iso(ts, "microseconds")
 
 
 @dataclass
@@ -228,19 +240,9 @@ class LogenticState:
     def create_order(self, fields: dict[str, Any]) -> LogenticOrder:
         """A new PENDING order from validated `POST /orders` fields; announces it."""
         now = self.clock()
+        given: dict[str, Any] = {name: fields.get(name) for name in _ORDER_FIELDS}
         order = LogenticOrder(
-            id=self._next_order,
-            external_name=fields.get("external_name"),
-            order_type=fields["order_type"],
-            status="PENDING",
-            warehouse_id=fields["warehouse_id"],
-            recipient=fields["recipient"],
-            place=fields["place"],
-            stored_items=fields["stored_items"],
-            created_at=now,
-            updated_at=now,
-            notes=fields.get("notes"),
-            shopify_order_id=fields.get("shopify_order_id"),
+            id=self._next_order, status="PENDING", created_at=now, updated_at=now, **given
         )
         self._next_order += 1
         self.orders[order.id] = order
@@ -268,8 +270,7 @@ class LogenticState:
 
     def set_status(self, order: LogenticOrder, status: str) -> None:
         """Move an order to any status; announce it when a topic exists for it."""
-        if status not in ORDER_STATUSES:
-            raise ValueError(f"unknown order status {status!r}; one of {ORDER_STATUSES}")
+        check_status(status, ORDER_STATUSES, "order")
         order.status = status
         order.updated_at = self.clock()
         if status == "CANCELLED":

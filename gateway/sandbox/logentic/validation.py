@@ -56,22 +56,13 @@ def _text(e: Errors, field: str, value: Any, *, required: bool) -> str | None:
     return value
 
 
-def _integer(e: Errors, field: str, value: Any) -> int | None:
+def _numeric(e: Errors, field: str, value: Any, *, integer: bool) -> Any:
+    """A required integer (`integer`) or number; None, and the field's error, if it is not."""
     if _blank(value):
         e.add(field, f"The {field} field is required.")
         return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        e.add(field, f"The {field} field must be an integer.")
-        return None
-    return value
-
-
-def _number(e: Errors, field: str, value: Any) -> float | None:
-    if _blank(value):
-        e.add(field, f"The {field} field is required.")
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        e.add(field, f"The {field} field must be a number.")
+    if isinstance(value, bool) or not isinstance(value, int if integer else int | float):
+        e.add(field, f"The {field} field must be {'an integer' if integer else 'a number'}.")
         return None
     return value
 
@@ -102,7 +93,7 @@ def order_fields(body: Any, state: LogenticState, *, creating: bool) -> dict[str
 
     _choices(e, body, out, creating=creating)
     if asked("warehouse_id"):
-        warehouse_id = _integer(e, "warehouse_id", body.get("warehouse_id"))
+        warehouse_id = _numeric(e, "warehouse_id", body.get("warehouse_id"), integer=True)
         if warehouse_id is not None and warehouse_id not in state.warehouses:
             e.add("warehouse_id", "The selected warehouse_id is invalid.")
         elif warehouse_id is not None:
@@ -212,7 +203,7 @@ def _line(e: Errors, index: int, line: Any, state: LogenticState) -> dict[str, A
             )
     variant = _reference(e, f"{where}.shopify_variant_id", raw_variant)
     if not _blank(raw_id):
-        item_id = _integer(e, f"{where}.item_id", raw_id)
+        item_id = _numeric(e, f"{where}.item_id", raw_id, integer=True)
         item = state.items.get(item_id) if item_id is not None else None
         if item_id is not None and item is None:
             e.add(f"{where}.item_id", f"The selected {where}.item_id is invalid.")
@@ -223,7 +214,7 @@ def _line(e: Errors, index: int, line: Any, state: LogenticState) -> dict[str, A
                 f"{where}.shopify_variant_id",
                 f"The selected {where}.shopify_variant_id is invalid.",
             )
-    quantity = _number(e, f"{where}.quantity", line.get("quantity"))
+    quantity = _numeric(e, f"{where}.quantity", line.get("quantity"), integer=False)
     if quantity is not None and quantity <= 0:
         e.add(f"{where}.quantity", f"The {where}.quantity field must be greater than 0.")
         quantity = None
@@ -242,7 +233,7 @@ def item_fields(body: Any) -> dict[str, Any]:
     body = body if isinstance(body, dict) else {}
     out: dict[str, Any] = {"name": _text(e, "name", body.get("name"), required=True)}
     for field in ITEM_NUMBERS:
-        value = _number(e, field, body.get(field))
+        value = _numeric(e, field, body.get(field), integer=False)
         if value is not None and value < 0:
             e.add(field, f"The {field} field must be at least 0.")
         out[field] = value

@@ -8,17 +8,8 @@ Usage::
     sandbox.inject(Fault(op="create", status=429, retry_after="2"))
 """
 
-from gateway.sandbox.harness import RecordedRequest
-
 from .app import LogitrailSandbox
 from .faults import Fault
-from .state import SandboxClient, SandboxOrder, SandboxReturn
+from .state import SandboxClient
 
-__all__ = [
-    "Fault",
-    "LogitrailSandbox",
-    "RecordedRequest",
-    "SandboxClient",
-    "SandboxOrder",
-    "SandboxReturn",
-]
+__all__ = ["Fault", "LogitrailSandbox", "SandboxClient"]

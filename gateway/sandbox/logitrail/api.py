@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any
 from urllib.parse import unquote_plus
 
-import orjson
 from aiohttp import web
 
+from gateway.sandbox.harness import Operation, json_response, op_names
+from gateway.sandbox.harness.records import found
+
 from . import returns
-from .errors import ApiError, int_param, json_response
+from .errors import ApiError, int_param, json_body
 from .state import ORDER_STATUSES, SandboxClient, SandboxOrder, SandboxState, render_order
 from .validation import validate_order
 
@@ -29,19 +28,6 @@ SCOPE_RETURNS_READ = "order_returns:read"
 SCOPE_RETURNS_MANAGE = "order_returns:manage"
 MERCHANT_HEADER = "X-Logitrail-Merchant-ID"
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
-
-Handler = Callable[[SandboxState, web.Request], Awaitable[web.Response]]
-
-
-@dataclass(frozen=True)
-class Operation:
-    """One route of the API: its op name (records, faults) and the scope it needs."""
-
-    op: str
-    method: str
-    path: str
-    scope: str | None  # None: the token endpoint, authenticated by HTTP Basic instead
-    handler: Handler
 
 
 # auth
@@ -125,23 +111,15 @@ def authorize(state: SandboxState, request: web.Request, scope: str) -> None:
 # orders
 
 
-async def _order_json(request: web.Request) -> Any:
-    try:
-        return orjson.loads(await request.read())
-    except orjson.JSONDecodeError:
-        raise ApiError(400, "unknown", "malformed JSON body") from None
-
-
 def _order(state: SandboxState, request: web.Request) -> SandboxOrder:
     order_id = request.match_info["id"]
-    order = state.orders.get(order_id)
-    if order is None:
-        raise ApiError(404, "not_found", f"order {order_id} not found")
-    return order
+    return found(
+        state.orders, order_id, lambda: ApiError(404, "not_found", f"order {order_id} not found")
+    )
 
 
 async def create(state: SandboxState, request: web.Request) -> web.Response:
-    body = await _order_json(request)
+    body = await json_body(request)
     merchants_order = validate_order(body)
     order = state.new_order(body, merchants_order)
     return json_response({"success": True, "order_id": order.id}, status=201)
@@ -149,7 +127,7 @@ async def create(state: SandboxState, request: web.Request) -> web.Response:
 
 async def update(state: SandboxState, request: web.Request) -> web.Response:
     order = _order(state, request)
-    body = await _order_json(request)
+    body = await json_body(request)
     merchants_order = validate_order(body)
     if order.status not in ("passive", "confirmed"):
         raise ApiError(
@@ -217,25 +195,27 @@ async def cancel(state: SandboxState, request: web.Request) -> web.Response:
     return json_response({"success": True})
 
 
-OPERATIONS = (
-    Operation("token", "POST", "/realms/logitrail/token", None, token),
-    Operation("create", "POST", "/orders/_create", SCOPE_MANAGE, create),
-    Operation("find", "GET", "/orders", SCOPE_READ, find),
-    Operation("get", "GET", "/orders/{id}", SCOPE_READ, get),
-    Operation("update", "POST", "/orders/{id}", SCOPE_MANAGE, update),
-    Operation("cancel", "DELETE", "/orders/{id}", SCOPE_MANAGE, cancel),
-    Operation("confirm", "POST", "/orders/{id}/_confirm", SCOPE_MANAGE, confirm),
-    Operation("return_create", "POST", "/order-returns", SCOPE_RETURNS_MANAGE, returns.create),
-    Operation("return_list", "GET", "/order-returns", SCOPE_RETURNS_READ, returns.list_returns),
-    Operation("return_get", "GET", "/order-returns/{id}", SCOPE_RETURNS_READ, returns.get),
+# Operation(op, method, path, handler, scope): None, the token endpoint, takes HTTP Basic.
+OPERATIONS: tuple[Operation[SandboxState], ...] = (
+    Operation("token", "POST", "/realms/logitrail/token", token),
+    Operation("create", "POST", "/orders/_create", create, SCOPE_MANAGE),
+    Operation("find", "GET", "/orders", find, SCOPE_READ),
+    Operation("get", "GET", "/orders/{id}", get, SCOPE_READ),
+    Operation("update", "POST", "/orders/{id}", update, SCOPE_MANAGE),
+    Operation("cancel", "DELETE", "/orders/{id}", cancel, SCOPE_MANAGE),
+    Operation("confirm", "POST", "/orders/{id}/_confirm", confirm, SCOPE_MANAGE),
+    Operation("return_create", "POST", "/order-returns", returns.create, SCOPE_RETURNS_MANAGE),
+    Operation("return_list", "GET", "/order-returns", returns.list_returns, SCOPE_RETURNS_READ),
+    Operation("return_get", "GET", "/order-returns/{id}", returns.get, SCOPE_RETURNS_READ),
     Operation(
-        "return_cancel", "POST", "/order-returns/{id}/cancel", SCOPE_RETURNS_MANAGE, returns.cancel
+        "return_cancel", "POST", "/order-returns/{id}/cancel", returns.cancel, SCOPE_RETURNS_MANAGE
     ),
     Operation(
         "return_decision",
         "POST",
         "/order-returns/{id}/merchant-decision",
-        SCOPE_RETURNS_MANAGE,
         returns.decision,
+        SCOPE_RETURNS_MANAGE,
     ),
 )
+OPS = op_names(OPERATIONS)

@@ -25,35 +25,23 @@ response carries an `x-correlation-id` header; every error is JSON.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
-import structlog
 from aiohttp import web
-from aiohttp.typedefs import Handler
 
-from gateway.sandbox.harness import (
-    Autopilot,
-    CallHarness,
-    HarnessControls,
-    RecordedRequest,
-    WebhookControls,
-    add_control_routes,
-)
+from gateway.sandbox.harness import Autopilot, ControlRoute, Operation, Simulator
 
 from . import api, control
-from .errors import ApiError, json_response
-from .faults import OPS, Fault
+from .errors import STYLE
+from .faults import Fault
 from .returns import INBOUND_STATUSES
 from .state import SandboxClient, SandboxOrder, SandboxReturn, SandboxState
-from .webhooks import WebhookDelivery, WebhookSender
+from .webhooks import WebhookSender
 
-log = structlog.get_logger(__name__)
-
-_FAULT_BODY = {"code": "unknown", "message": "injected fault"}
 AUTOPILOT = ("confirmed", "processing", "processed")
 
 
-class LogitrailSandbox(HarnessControls[Fault], WebhookControls):
+class LogitrailSandbox(Simulator[Fault, SandboxState]):
     """The Logitrail API simulator: state, fault injection, records, and its aiohttp `app`."""
 
     _sender: WebhookSender
@@ -77,26 +65,13 @@ class LogitrailSandbox(HarnessControls[Fault], WebhookControls):
             seed=seed,
         )
         self._sender = WebhookSender(url=webhook_url, clock=clock)
-        self.deliveries: list[WebhookDelivery] = self._sender.deliveries
         self._autopilot = Autopilot("logitrail", autopilot_s)
         self._state.on_status = self._on_status
-        self._operations: dict[web.AbstractRoute, api.Operation] = {}
-        self._harness = CallHarness(
-            name="logitrail",
-            ops=OPS,
-            fault_type=Fault,
-            seed=seed,
-            clock=clock,
-            answer=_answer,
-            fault_body=lambda _status: _FAULT_BODY,
-            op_of=self._op_of,
-        )
-        self._harness.on_call = self._count_token
-        self.requests: list[RecordedRequest] = self._harness.requests
         self.orders: dict[str, SandboxOrder] = self._state.orders
         self.returns: dict[str, SandboxReturn] = self._state.returns
         self.token_requests = 0
-        self.app = self._build_app()
+        self._serve("logitrail", Fault, STYLE, api.OPERATIONS, seed=seed, clock=clock)
+        self._harness.on_call = self._count_token
 
     # control, from Python
 
@@ -139,57 +114,18 @@ class LogitrailSandbox(HarnessControls[Fault], WebhookControls):
         if order.status == "confirmed":
             self._autopilot.start(order, AUTOPILOT, self._state.set_status)
 
-    # the aiohttp application
+    # the aiohttp side
 
-    def _build_app(self) -> web.Application:
-        app = web.Application()
-        for operation in api.OPERATIONS:
-            route = app.router.add_route(operation.method, operation.path, self._perform)
-            self._operations[route] = operation
-        add_control_routes(app, self._harness)
-        control.add_routes(app, self, self._harness)
-        self._harness.install(app)
-        app.on_cleanup.append(self._on_cleanup)
-        return app
-
-    async def _on_cleanup(self, _app: web.Application) -> None:
-        await self.close()
-
-    def _op_of(self, request: web.Request) -> str:
-        operation = self._operations.get(request.match_info.route)
-        return operation.op if operation is not None else "unknown"
+    def _control_routes(self) -> Iterable[ControlRoute]:
+        return control.routes(self)
 
     def _count_token(self, op: str) -> None:
         if op == "token":
             self.token_requests += 1
 
-    async def _perform(self, request: web.Request) -> web.StreamResponse:
-        operation = self._operations[request.match_info.route]
+    async def _perform(
+        self, request: web.Request, operation: Operation[SandboxState]
+    ) -> web.StreamResponse:
         if operation.scope is not None:
             api.authorize(self._state, request, operation.scope)
         return await operation.handler(self._state, request)
-
-
-async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Run the handler, turning every error (ours or aiohttp's routing ones) into JSON."""
-    try:
-        return await handler(request)
-    except ApiError as error:
-        return error.response()
-    except web.HTTPMethodNotAllowed as exc:
-        allow = ", ".join(sorted(exc.allowed_methods))
-        return json_response(
-            {"code": "method_not_allowed", "message": f"{request.method} not allowed; use {allow}"},
-            status=405,
-            headers={"Allow": allow},
-        )
-    except web.HTTPNotFound:
-        return json_response(
-            {"code": "not_found", "message": f"no route {request.method} {request.path}"},
-            status=404,
-        )
-    except web.HTTPException as exc:
-        return json_response({"code": "unknown", "message": exc.reason}, status=exc.status)
-    except Exception:
-        log.exception("sandbox.logitrail.handler.failed", path=request.path)
-        return json_response({"code": "unknown", "message": "internal error"}, status=500)

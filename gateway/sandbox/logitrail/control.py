@@ -15,14 +15,14 @@ No auth, not recorded, never faulted. Relative to the mount point:
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from aiohttp import web
 
-from gateway.sandbox.harness import CallHarness, ControlError, add_control_route, control_body
+from gateway.sandbox.harness import ControlRoute, json_response, status_mover
+from gateway.sandbox.harness.control import ControlHandler
 
-from .errors import json_response
 from .state import SandboxOrder, SandboxReturn
 
 
@@ -38,7 +38,7 @@ class Controlled(Protocol):
     def set_inbound(self, return_id: str, status: str) -> None: ...
 
 
-def add_routes(app: web.Application, sandbox: Controlled, harness: CallHarness[Any]) -> None:
+def routes(sandbox: Controlled) -> list[ControlRoute]:
     async def expire_tokens(_request: web.Request) -> web.Response:
         sandbox.expire_tokens()
         return json_response({"success": True})
@@ -46,61 +46,36 @@ def add_routes(app: web.Application, sandbox: Controlled, harness: CallHarness[A
     async def list_orders(_request: web.Request) -> web.Response:
         return json_response([dataclasses.asdict(o) for o in sandbox.orders.values()])
 
-    async def set_status(request: web.Request) -> web.Response:
-        order_id = request.match_info["id"]
-        body = await control_body(request)
-        status = body.get("status") if isinstance(body, dict) else None
-        if order_id not in sandbox.orders:
-            raise ControlError(404, "not_found", f"order {order_id} not found")
-        if not isinstance(status, str):
-            raise ControlError(400, "status.invalid", 'body must be {"status": "<order status>"}')
-        try:
-            sandbox.advance(order_id, status)
-        except ValueError as exc:
-            raise ControlError(400, "status.invalid", str(exc)) from None
-        return json_response(dataclasses.asdict(sandbox.orders[order_id]))
-
     async def list_returns(_request: web.Request) -> web.Response:
         return json_response([dataclasses.asdict(r) for r in sandbox.returns.values()])
 
-    def return_move(move: Callable[[str, str], None]) -> Callable[..., Awaitable[web.Response]]:
-        async def handle(request: web.Request) -> web.Response:
-            return_id = request.match_info["id"]
-            body = await control_body(request)
-            status = body.get("status") if isinstance(body, dict) else None
-            if return_id not in sandbox.returns:
-                raise ControlError(404, "not_found", f"order return {return_id} not found")
-            if not isinstance(status, str):
-                raise ControlError(400, "status.invalid", 'body must be {"status": "<status>"}')
-            try:
-                move(return_id, status)
-            except ValueError as exc:
-                raise ControlError(400, "status.invalid", str(exc)) from None
-            return json_response(dataclasses.asdict(sandbox.returns[return_id]))
+    def mover(
+        what: str, table: Mapping[str, Any], move: Callable[[str, str], None], wanted: str
+    ) -> ControlHandler:
+        return status_mover(
+            what, table, move, dataclasses.asdict, key=str, code="status.invalid", wanted=wanted
+        )
 
-        return handle
-
-    add_control_route(app, harness, "GET", "/_control/order-returns", list_returns, what="returns")
-    add_control_route(
-        app,
-        harness,
-        "POST",
-        "/_control/order-returns/{id}/status",
-        return_move(sandbox.advance_return),
-        what="return_status",
-    )
-    add_control_route(
-        app,
-        harness,
-        "POST",
-        "/_control/order-returns/{id}/inbound",
-        return_move(sandbox.set_inbound),
-        what="return_inbound",
-    )
-    add_control_route(
-        app, harness, "POST", "/_control/expire-tokens", expire_tokens, what="expire_tokens"
-    )
-    add_control_route(app, harness, "GET", "/_control/orders", list_orders, what="orders")
-    add_control_route(
-        app, harness, "POST", "/_control/orders/{id}/status", set_status, what="status"
-    )
+    return [
+        ("GET", "/_control/order-returns", list_returns, "returns"),
+        (
+            "POST",
+            "/_control/order-returns/{id}/status",
+            mover("order return", sandbox.returns, sandbox.advance_return, "status"),
+            "return_status",
+        ),
+        (
+            "POST",
+            "/_control/order-returns/{id}/inbound",
+            mover("order return", sandbox.returns, sandbox.set_inbound, "status"),
+            "return_inbound",
+        ),
+        ("POST", "/_control/expire-tokens", expire_tokens, "expire_tokens"),
+        ("GET", "/_control/orders", list_orders, "orders"),
+        (
+            "POST",
+            "/_control/orders/{id}/status",
+            mover("order", sandbox.orders, sandbox.advance, "order status"),
+            "status",
+        ),
+    ]

@@ -1,4 +1,4 @@
-"""Error answers of the Logitrail sandbox and the JSON response helper."""
+"""Error answers of the Logitrail sandbox: `{"code", "message"}`, OAuth errors excepted."""
 
 from __future__ import annotations
 
@@ -8,8 +8,10 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from gateway.sandbox.harness import ErrorStyle, HttpError
 
-class ApiError(Exception):
+
+class ApiError(HttpError):
     """An error answer: `{"code", "message"}` unless `body` is given (OAuth errors)."""
 
     def __init__(
@@ -21,25 +23,26 @@ class ApiError(Exception):
         body: dict[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> None:
-        super().__init__(f"{status} {code}: {message}")
-        self.status = status
+        super().__init__(
+            status,
+            body if body is not None else {"code": code, "message": message},
+            headers=headers,
+            summary=f"{status} {code}: {message}",
+        )
         self.code = code
-        self.body: dict[str, Any] = body if body is not None else {"code": code, "message": message}
-        self.headers = dict(headers or {})
-
-    def response(self) -> web.Response:
-        return json_response(self.body, status=self.status, headers=self.headers)
 
 
-def json_response(
-    payload: Any, *, status: int = 200, headers: Mapping[str, str] | None = None
-) -> web.Response:
-    return web.Response(
-        status=status,
-        body=orjson.dumps(payload),
-        content_type="application/json",
-        headers=headers,
-    )
+STYLE = ErrorStyle(
+    wrong_method=lambda request, allow: ApiError(
+        405, "method_not_allowed", f"{request.method} not allowed; use {allow}"
+    ),
+    no_route=lambda request: ApiError(
+        404, "not_found", f"no route {request.method} {request.path}"
+    ),
+    http_error=lambda exc: ApiError(exc.status, "unknown", exc.reason),
+    internal=lambda: ApiError(500, "unknown", "internal error"),
+    fault_body=lambda _status: {"code": "unknown", "message": "injected fault"},
+)
 
 
 def invalid(code: str, message: str) -> ApiError:
@@ -59,3 +62,11 @@ def int_param(request: web.Request, name: str, default: int, low: int, high: int
     if not low <= value <= high:
         raise ApiError(400, f"{name}.invalid", f"{name} must be an integer in [{low}, {high}]")
     return value
+
+
+async def json_body(request: web.Request) -> Any:
+    """The request's JSON body; 400 `unknown` if it is malformed."""
+    try:
+        return orjson.loads(await request.read())
+    except orjson.JSONDecodeError:
+        raise ApiError(400, "unknown", "malformed JSON body") from None

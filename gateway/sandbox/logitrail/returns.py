@@ -29,11 +29,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import orjson
 from aiohttp import web
 
-from .errors import ApiError, int_param, invalid, json_response
-from .state import RETURN_STATUSES, SandboxReturn, SandboxState, iso
+from gateway.sandbox.harness import json_response
+from gateway.sandbox.harness.records import found, utc_iso
+
+from .errors import ApiError, int_param, invalid, json_body
+from .state import RETURN_STATUSES, SandboxReturn, SandboxState
 
 RETURN_TYPES = ("customer_return", "agent_return")
 DECISIONS = ("to_shelf", "shelf_for_disposal", "resend", "reject", "destroy")
@@ -56,8 +58,8 @@ def render(ret: SandboxReturn, *, lean: bool = False) -> dict[str, Any]:
         "original_order": {"id": ret.original_order} if ret.original_order else None,
         "merchant_reference": ret.merchant_reference,
         "handling_instructions": ret.handling_instructions,
-        "created_at": iso(ret.created_at),
-        "updated_at": iso(ret.updated_at),
+        "created_at": utc_iso(ret.created_at),
+        "updated_at": utc_iso(ret.updated_at),
         "inbound_shipment": dict(ret.inbound_shipment) if ret.inbound_shipment else None,
         "merchant_decision": {"code": ret.merchant_decision} if ret.merchant_decision else None,
     }
@@ -68,10 +70,7 @@ def render(ret: SandboxReturn, *, lean: bool = False) -> dict[str, Any]:
 
 
 async def _body(request: web.Request, key: str) -> dict[str, Any]:
-    try:
-        body = orjson.loads(await request.read())
-    except orjson.JSONDecodeError:
-        raise ApiError(400, "unknown", "malformed JSON body") from None
+    body = await json_body(request)
     inner = body.get(key) if isinstance(body, dict) else None
     if not isinstance(inner, dict):
         raise invalid(f"{key}.required", f'the body must be {{"{key}": {{…}}}}')
@@ -80,10 +79,11 @@ async def _body(request: web.Request, key: str) -> dict[str, Any]:
 
 def _return(state: SandboxState, request: web.Request) -> SandboxReturn:
     return_id = request.match_info["id"]
-    ret = state.returns.get(return_id)
-    if ret is None:
-        raise ApiError(404, "not_found", f"order return {return_id} not found")
-    return ret
+    return found(
+        state.returns,
+        return_id,
+        lambda: ApiError(404, "not_found", f"order return {return_id} not found"),
+    )
 
 
 def _ref_id(value: Any, what: str) -> str | None:

@@ -6,8 +6,9 @@ import random
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
+
+from gateway.sandbox.harness.records import check_status, utc_iso
 
 ORDER_STATUSES = (
     "passive",
@@ -158,8 +159,7 @@ class SandboxState:
         return order
 
     def set_status(self, order: SandboxOrder, status: str) -> None:
-        if status not in ORDER_STATUSES:
-            raise ValueError(f"unknown order status {status!r}; one of {ORDER_STATUSES}")
+        check_status(status, ORDER_STATUSES, "order")
         order.status = status
         if status in _TRACKED and order.tracking_code is None:
             code = "JJFI" + "".join(str(self._ids.randrange(10)) for _ in range(16))
@@ -193,8 +193,7 @@ class SandboxState:
         return items
 
     def set_return_status(self, ret: SandboxReturn, status: str) -> None:
-        if status not in RETURN_STATUSES:
-            raise ValueError(f"unknown return status {status!r}; one of {RETURN_STATUSES}")
+        check_status(status, RETURN_STATUSES, "return")
         ret.status = status
         ret.updated_at = self.clock()
 
@@ -208,10 +207,6 @@ class SandboxState:
                 and new not in self.products.values()
             ):
                 return new
-
-
-def iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, tz=UTC).isoformat().replace("+00:00", "Z")
 
 
 def order_products(body: dict[str, Any]) -> Any:
@@ -236,6 +231,6 @@ def render_order(order: SandboxOrder, items: list[dict[str, Any]]) -> dict[str, 
         "customer": customer,
         "products": products,
         "items": items,
-        "created_at": iso(order.created_at),
-        "updated_at": iso(order.updated_at),
+        "created_at": utc_iso(order.created_at),
+        "updated_at": utc_iso(order.updated_at),
     }

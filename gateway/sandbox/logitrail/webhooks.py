@@ -20,9 +20,10 @@ from typing import Any
 
 import orjson
 
+from gateway.sandbox.harness.records import utc_iso
 from gateway.sandbox.harness.webhooks import OutboundWebhook, WebhookDelivery, WebhookPoster
 
-from .state import SandboxOrder, iso
+from .state import SandboxOrder
 
 __all__ = ["WebhookDelivery", "WebhookSender", "envelopes"]
 
@@ -68,7 +69,7 @@ class WebhookSender(WebhookPoster):
                 "event_id": event_id,
                 "event_type": event_type,
                 "webhook_id": WEBHOOK_ID,
-                "ts": iso(self._clock()),
+                "ts": utc_iso(self._clock()),
                 "retry_count": 0,
                 "payload": payload,
             }

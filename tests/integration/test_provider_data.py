@@ -6,14 +6,27 @@ both stores."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
+import orjson
 import pytest
 from aiohttp.test_utils import TestClient
 
-from gateway.api.keys import STORE
+from gateway.api.keys import PROVIDERS, STORE, SUBMITTER
+from gateway.model.orders import CanonicalOrder, Phase
+from gateway.providers.base import ProviderOrderRef, Submission
 from gateway.sandbox.flexport import FlexportSandbox
-from tests.conftest import FLEXPORT_RULES, FlexportHandle, auth, b2b_order, gb_order, read_json
+from gateway.store import NewOrder
+from tests.conftest import (
+    FLEXPORT_RULES,
+    FlexportHandle,
+    auth,
+    b2b_order,
+    gb_order,
+    read_json,
+    ref,
+)
 
 
 @pytest.fixture
@@ -93,3 +106,44 @@ async def test_an_order_without_a_known_kind_asks_d2c_first_then_b2b_as_before(
     assert await _calls(sandbox, gateway, f"/v1/orders/{b2b}/cancel") == [*probed, "b2b_cancel 200"]
     view = await read_json(await gateway.get(f"/v1/orders/{b2b}", headers=auth()))
     assert view["status"] == "cancelled"
+
+
+async def test_an_order_reconciled_after_a_crash_keeps_the_kind_it_was_found_with(
+    make_gateway: Any, flexport: FlexportHandle
+) -> None:
+    gateway = await make_gateway(**QUIET)
+    body = b2b_order("KIND-4")
+    order_id, reference = "ord_01RECONCILEDRECONCILED0000", ref("KIND-4")
+    # A create that reached Flexport before the process crashed: the row is still `creating`.
+    sub = Submission(
+        order_id, "storefront-fi", CanonicalOrder.model_validate(body), "reserve", reference
+    )
+    created = await gateway.app[PROVIDERS]["flexport"].create(sub)
+    assert created == ProviderOrderRef(created.id, {"kind": "b2b"})
+    store = gateway.app[STORE]
+    await store.insert_order(
+        NewOrder(
+            id=order_id,
+            client_id="storefront-fi",
+            external_id="KIND-4",
+            provider="flexport",
+            warehouse="reserve",
+            route_rule="wholesale",
+            route_candidate=0,
+            body=orjson.dumps(body).decode(),
+            phase=Phase.CREATING,
+            provider_reference=reference,
+        ),
+        now=time.time(),
+        idempotency=None,
+        lease_owner=None,
+        lease_until=None,
+    )
+
+    task = await gateway.app[SUBMITTER].claim(order_id)
+    assert task is not None
+    done = await task
+    assert (done.phase, done.provider_order_id) == (Phase.DONE, created.id)
+    assert done.provider_data == {"kind": "b2b"}  # stored in the step that stored the id
+    assert flexport.sandbox.count("b2b_find") == 1
+    assert flexport.sandbox.count("b2b_create") == 1  # the one before the crash

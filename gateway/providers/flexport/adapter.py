@@ -238,7 +238,7 @@ class FlexportAdapter(HttpProvider[FlexportSettings]):
     async def cancel(self, ref: ProviderOrderRef) -> ProviderOrder:
         """D2C: until fulfilment starts; B2B: in PLANNED or BOOKED. `Conflict` after."""
         kind = _kind_in(ref)
-        if kind is None:
+        if kind is None and len(self._apis) > 1:
             # Read first to find the API: the cancel's key, answered 404 by the D2C API, would
             # be kept there as used, and refused by the B2B API as another request's.
             _found, kind = await self._by_id("get", ref.id, kind=None)

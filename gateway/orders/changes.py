@@ -40,6 +40,7 @@ from gateway.model.orders import (
 from gateway.model.problems import validation_problem
 from gateway.model.text import STORED
 from gateway.orders.events import facts_of
+from gateway.orders.refs import provider_ref
 from gateway.orders.submission import Submitter
 from gateway.providers.base import (
     Provider,
@@ -133,7 +134,7 @@ class OrderChanges:
         # applied before its answer to this call, and must not take the credit for it.
         await self._store.request_cancel(row.id, actor=client.id, now=self._clock())
         try:
-            result = await canceller.cancel(row.provider_order_id)
+            result = await canceller.cancel(provider_ref(row))
         except Conflict as exc:
             await self._store.request_cancel(row.id, actor=None, now=self._clock())
             row = await self._refresh_quietly(row, provider, client)
@@ -177,7 +178,7 @@ class OrderChanges:
             raise _not_changeable(row, f"{row.provider} does not change orders through its API")
         assert row.provider_order_id is not None
         try:
-            result = await updater.update(row.provider_order_id, submission)
+            result = await updater.update(provider_ref(row), submission)
         except Conflict as exc:
             row = await self._refresh_quietly(row, provider, client)
             raise _not_changeable(row, exc.message, provider_code=exc.code) from None
@@ -200,7 +201,7 @@ class OrderChanges:
         provider = self._providers.get(row.provider)
         if row.phase is not Phase.DONE or row.provider_order_id is None or provider is None:
             return row  # nothing at a provider to ask about (yet)
-        current = await provider.get(row.provider_order_id)
+        current = await provider.get(provider_ref(row))
         return await self._apply(row, current, client, detail="refreshed by the client")
 
     # ---------------------------------------------------------------------------
@@ -261,7 +262,7 @@ class OrderChanges:
         """After a refusal, learn the state that caused it (best effort)."""
         assert row.provider_order_id is not None
         try:
-            current = await provider.get(row.provider_order_id)
+            current = await provider.get(provider_ref(row))
             return await self._apply(row, current, client, detail="read after a refusal")
         except Exception:  # the refusal is the answer; a failed read must not hide it
             log.warning("order.refresh_failed", order_id=row.id, exc_info=True)

@@ -26,6 +26,7 @@ import structlog
 
 from gateway.errors import ProblemError, ProviderError, WebhookRejected, WebhookTooLarge
 from gateway.model.history import Source
+from gateway.orders.refs import provider_ref
 from gateway.providers.base import (
     Provider,
     ProviderOrder,
@@ -151,7 +152,7 @@ class WebhookIntake:
         status = event.status
         if status is None:  # ids-only event: read the order (the provider's own advice)
             try:
-                current = await self._providers[event.provider].get(event.provider_order_id or "")
+                current = await self._providers[event.provider].get(provider_ref(row))
             except (ProviderError, KeyError) as exc:
                 await self._store.finish_event(
                     event.provider, event.event_id, now=self._clock(), error=repr(exc)

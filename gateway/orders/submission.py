@@ -31,6 +31,7 @@ from gateway.errors import CircuitOpen, ProviderError, ProviderOrderTaken
 from gateway.model.orders import OPEN_PHASES, CanonicalOrder, Phase, Status
 from gateway.model.text import STORED
 from gateway.observability.metrics import Metrics
+from gateway.orders.refs import provider_ref
 from gateway.providers.base import Provider, Submission
 from gateway.store import OrderRow, ProviderFacts, Transition
 from gateway.submissions.driver import SubmissionDriver
@@ -159,35 +160,40 @@ class Submitter(SubmissionDriver[OrderRow, _Attempt]):
                 row = await self._step(
                     row, lease, Transition(phase=Phase.CREATING, count_attempt=True)
                 )
-            pid = await provider.create(sub)
-            bound.info("submission.created", provider_order_id=pid)
+            ref = await provider.create(sub)
+            bound.info("submission.created", provider_order_id=ref.id)
             # The provider's id is kept in memory, not committed alone: `done` stores it, and
             # until then the order is `creating` in the store, which a crash recovers by lookup.
-            row = replace(row, phase=created, provider_order_id=pid)
+            row = replace(row, phase=created, provider_order_id=ref.id, provider_data=ref.data)
         elif row.phase is Phase.CREATING:
             # A create may have reached the provider before we lost track: look first.
             found = await provider.find(sub)
-            bound.info("submission.reconciled", found=found is not None, provider_order_id=found)
+            pid = None if found is None else found.id
+            bound.info("submission.reconciled", found=found is not None, provider_order_id=pid)
             if found is not None:
-                await self._check_unheld(row, found)
+                await self._check_unheld(row, found.id)
             if found is None:
                 await self._step(row, lease, Transition(phase=Phase.CREATING, count_attempt=True))
                 found = await provider.create(sub)
-                bound.info("submission.created", provider_order_id=found)
-            row = replace(row, phase=created, provider_order_id=found)
+                bound.info("submission.created", provider_order_id=found.id)
+            row = replace(row, phase=created, provider_order_id=found.id, provider_data=found.data)
         if row.phase is Phase.CREATED and provider.capabilities.confirm:
             row = await self._step(row, lease, Transition(phase=Phase.CONFIRMING))
         confirmed = None
         if row.phase is Phase.CONFIRMING:
             assert row.provider_order_id is not None
             try:
-                confirmed = await provider.confirm(row.provider_order_id)
+                confirmed = await provider.confirm(provider_ref(row))
             except ProviderError:
                 # Store the id now, so the retry confirms without looking the order up first.
                 await self._step(
                     row,
                     lease,
-                    Transition(phase=Phase.CONFIRMING, provider_order_id=row.provider_order_id),
+                    Transition(
+                        phase=Phase.CONFIRMING,
+                        provider_order_id=row.provider_order_id,
+                        provider_data=row.provider_data,
+                    ),
                 )
                 raise
         if row.phase in (Phase.CREATED, Phase.CONFIRMING):
@@ -204,6 +210,7 @@ class Submitter(SubmissionDriver[OrderRow, _Attempt]):
                     phase=Phase.DONE,
                     status=Status.SUBMITTED,
                     provider_order_id=row.provider_order_id,
+                    provider_data=row.provider_data,
                     release=True,
                     facts=facts,
                 ),

@@ -8,13 +8,17 @@ an adapter implements only what it supports, and the flag says whether its confi
 allows using it. A provider package's layout: docs/architecture.md, "Adding a provider";
 how it is found and built: `gateway.providers.spec`.
 
+An order the provider holds is named by a `ProviderOrderRef`: its id and the small mapping
+of strings the provider asked to keep with it, which the store keeps on the order's row and
+every later call hands back.
+
 Its errors are the provider branch of the tree in `gateway.errors`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar, runtime_checkable
 
 from gateway.errors import FieldError
@@ -30,6 +34,7 @@ __all__ = [
     "Provider",
     "ProviderEvent",
     "ProviderOrder",
+    "ProviderOrderRef",
     "ProviderReturn",
     "ReturnDecider",
     "ReturnSubmission",
@@ -61,6 +66,18 @@ class Submission:
     """What the provider is given as the merchant's order reference and looked up by: unique
     across the provider account (tenant-qualified, `Client.reference`), never the bare
     `external_id` of a tenant (orders stored before references were qualified excepted)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderOrderRef:
+    """An order at its provider, as the gateway keeps it between calls."""
+
+    id: str
+    """The provider's order id."""
+    data: Mapping[str, str] = field(default_factory=dict)
+    """What the provider asked to be handed back with the id on every later call, stored on
+    the order's row (Flexport: which of its APIs holds the order). Empty for a provider that
+    needs nothing, and for orders stored before it was kept: the adapter then does without."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,20 +180,20 @@ class Provider(Protocol):
         """Provider rules the order breaks, found without any call (→ 422 before sending)."""
         ...
 
-    async def create(self, submission: Submission) -> str:
-        """Create the order; return the provider's order id."""
+    async def create(self, submission: Submission) -> ProviderOrderRef:
+        """Create the order; return the provider's order."""
         ...
 
-    async def find(self, submission: Submission) -> str | None:
-        """Reconcile: the provider id of an order a previous create may have made, or None."""
+    async def find(self, submission: Submission) -> ProviderOrderRef | None:
+        """Reconcile: the order a previous create may have made, or None."""
         ...
 
-    async def confirm(self, provider_order_id: str) -> ProviderOrder:
+    async def confirm(self, ref: ProviderOrderRef) -> ProviderOrder:
         """Confirm a draft (called only when `capabilities.confirm`); idempotent once
         confirmed. A provider without drafts answers with the order as it is."""
         ...
 
-    async def get(self, provider_order_id: str) -> ProviderOrder: ...
+    async def get(self, ref: ProviderOrderRef) -> ProviderOrder: ...
 
     def healthy(self) -> bool:
         """False while the circuit is open: routing then skips this provider."""
@@ -191,14 +208,14 @@ class Provider(Protocol):
 
 @runtime_checkable
 class OrderCanceller(Protocol):
-    async def cancel(self, provider_order_id: str) -> ProviderOrder:
+    async def cancel(self, ref: ProviderOrderRef) -> ProviderOrder:
         """Cancel at the provider; `Conflict` if too late."""
         ...
 
 
 @runtime_checkable
 class OrderUpdater(Protocol):
-    async def update(self, provider_order_id: str, submission: Submission) -> ProviderOrder:
+    async def update(self, ref: ProviderOrderRef, submission: Submission) -> ProviderOrder:
         """Send the changed order; `Conflict` if too late."""
         ...
 

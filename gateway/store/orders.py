@@ -23,7 +23,7 @@ from gateway.store.records import (
     QueueStats,
     Transition,
 )
-from gateway.store.rows import ORDER_COLUMNS, QUEUED, insert_sql, names, order_row
+from gateway.store.rows import ORDER_COLUMNS, QUEUED, insert_sql, json_text, names, order_row
 
 _OPEN = sql_list(OPEN_PHASES)
 _NATURAL_KEY = "orders_client_external_id"
@@ -183,20 +183,22 @@ class SqlOrders:
     async def advance(self, order_id: str, *, owner: str, step: Transition) -> OrderRow:
         d = self._d
         at = datetime.now(UTC)
-        sets, args = ["phase = ?", "updated_at = ?"], [step.phase, d.to_db(at)]
-        if step.provider_order_id is not None:
-            sets.append("provider_order_id = ?")
-            args.append(step.provider_order_id)
-        sets.append("last_error = ?")
-        args.append(orjson.dumps(step.last_error).decode() if step.last_error else None)
-        if step.next_attempt_at is not None:
-            sets.append("next_attempt_at = ?")
-            args.append(step.next_attempt_at)
+        sets = ["phase = ?", "updated_at = ?", "last_error = ?"]
+        args = [step.phase, d.to_db(at), json_text(step.last_error)]
+        # `{}` where the provider keeps nothing: NULL is left to orders stored before 009.
+        data = step.provider_data
+        given = [
+            ("provider_order_id", step.provider_order_id),
+            ("provider_data", None if data is None else orjson.dumps(dict(data)).decode()),
+            ("next_attempt_at", step.next_attempt_at),
+            *(step.facts.columns() if step.facts else []),
+        ]
+        for column, value in given:
+            if value is not None:
+                sets.append(f"{column} = ?")
+                args.append(value)
         if step.count_attempt:
             sets.append("attempts = attempts + 1")
-        for column, value in step.facts.columns() if step.facts else []:
-            sets.append(f"{column} = ?")
-            args.append(value)
         if step.release:
             sets.append("lease_owner = NULL, lease_until = NULL")
         try:

@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -70,6 +71,10 @@ class OrderRow:
     """The rejected order of the same external_id this one corrects."""
     superseded_by: str | None = None
     """The order that corrects this rejected one (its external_id is that order's now)."""
+    provider_data: Mapping[str, str] = field(default_factory=dict)
+    """What the provider asked to keep with its order id (`ProviderOrderRef.data`), handed
+    back on every call about the order; empty where it asked nothing, and for orders stored
+    before it was kept (migration 009)."""
 
     @property
     def reference(self) -> str:
@@ -257,6 +262,9 @@ class Transition:
     status: Status | None = None
     """A new canonical status (recorded in history), or None to keep it."""
     provider_order_id: str | None = None
+    provider_data: Mapping[str, str] | None = None
+    """What the provider keeps with `provider_order_id`, stored with it; None keeps what is
+    stored."""
     last_error: dict[str, Any] | None = None
     next_attempt_at: float | None = None
     count_attempt: bool = False

@@ -9,8 +9,6 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
-
 from gateway.errors import LeaseLost, ReturnExists
 from gateway.model.events import return_event
 from gateway.model.history import Cause, Source
@@ -25,7 +23,7 @@ from gateway.store.dialect import Dialect, Row, Runner, Tx, sql_list
 from gateway.store.leases import Leases
 from gateway.store.outbox import append_event
 from gateway.store.records import NewReturn, ReturnFilter, ReturnHistoryEntry, ReturnRow, ReturnStep
-from gateway.store.rows import QUEUED, RETURN_COLUMNS, insert_sql, names, return_row
+from gateway.store.rows import QUEUED, RETURN_COLUMNS, insert_sql, json_text, names, return_row
 
 _FINAL = sql_list(FINAL_RETURN_STATUSES)
 _NOT_TAKING = sql_list(NOT_TAKING)
@@ -198,7 +196,7 @@ def _sets(step: ReturnStep, stamp: Any) -> tuple[list[str], list[Any]]:
             args.append(value)
     if step.last_error is not None or step.clear_error:
         sets.append("last_error = ?")
-        args.append(orjson.dumps(step.last_error).decode() if step.last_error else None)
+        args.append(json_text(step.last_error))
     if step.count_attempt:
         sets.append("attempts = attempts + 1")
     if step.release:

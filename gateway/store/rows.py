@@ -47,6 +47,11 @@ def _json(text: str | None) -> Any:
     return orjson.loads(text) if text else None
 
 
+def json_text(value: Any) -> str | None:
+    """A JSON column's text; NULL for nothing (None, or an empty mapping)."""
+    return orjson.dumps(value).decode() if value else None
+
+
 def order_row(r: Row, d: Dialect) -> OrderRow:
     return OrderRow(
         **{
@@ -57,6 +62,7 @@ def order_row(r: Row, d: Dialect) -> OrderRow:
             "created_at": d.from_db(r["created_at"]),
             "updated_at": d.from_db(r["updated_at"]),
             "shipment_ids": tuple(_json(r["shipment_ids"]) or ()),
+            "provider_data": _json(r["provider_data"]) or {},
         }
     )
 

@@ -25,6 +25,7 @@ from gateway.config import ProviderSettings, ReturnsSettings
 from gateway.errors import NotFound, ProviderError
 from gateway.model.history import Source
 from gateway.orders.events import facts_of
+from gateway.orders.refs import provider_ref
 from gateway.providers.base import Provider, returns_of
 from gateway.returns.news import record_news
 from gateway.store import OrderRow, ReturnStep, Store
@@ -81,7 +82,7 @@ class StatusPoller:
     async def _read(self, provider: Provider, row: OrderRow) -> int:
         assert row.provider_order_id is not None
         try:
-            current = await provider.get(row.provider_order_id)
+            current = await provider.get(provider_ref(row))
         except NotFound:
             log.warning("poller.order_missing", order_id=row.id, provider=row.provider)
             return 0

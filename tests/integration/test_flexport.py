@@ -14,10 +14,11 @@ import pytest
 import structlog
 from aiohttp.test_utils import TestClient
 
-from gateway.api.keys import PROVIDERS, WEBHOOKS
+from gateway.api.keys import PROVIDERS, STORE, WEBHOOKS
 from gateway.errors import Conflict
 from gateway.model.orders import CanonicalOrder
-from gateway.providers.base import Submission
+from gateway.orders.refs import provider_ref
+from gateway.providers.base import ProviderOrderRef, Submission
 from gateway.sandbox.flexport import B2BOrder, D2COrder, Fault
 from tests.conftest import (
     FLEXPORT_RULES,
@@ -89,6 +90,13 @@ async def impatient(make_gateway: Any) -> TestClient[Any, Any]:
 
 def _adapter(gateway: TestClient[Any, Any]) -> Any:
     return gateway.server.app[PROVIDERS]["flexport"]
+
+
+async def _stored_ref(gateway: TestClient[Any, Any], order_id: str) -> ProviderOrderRef:
+    """The provider's order as the gateway keeps it: what every call about it is given."""
+    row = await gateway.app[STORE].get_order(order_id)
+    assert row is not None
+    return provider_ref(row)
 
 
 def _submission(body: dict[str, Any], warehouse: str = "auto", gid: str = "ord_x") -> Submission:
@@ -254,7 +262,7 @@ async def test_b2b_line_unknown_to_the_catalogue_goes_as_product_data_with_an_in
         }
     ]
     # Flexport cannot resolve it: the outbound is ERROR, which the gateway reads as exception.
-    current = await _adapter(gateway).get(created["provider_order_id"])
+    current = await _adapter(gateway).get(await _stored_ref(gateway, created["id"]))
     assert (current.status.value, current.raw_status) == ("exception", "ERROR")
 
 
@@ -320,11 +328,12 @@ async def test_reconcile_finds_the_order_by_external_id_and_refuses_a_stranger(
     _s, outbound = await _submit(gateway, b2b_order("REC-2"))
     adapter = _adapter(gateway)
 
-    assert await adapter.find(_submission(gb_order("REC-1"))) == body["provider_order_id"]
-    assert (
-        await adapter.find(_submission(b2b_order("REC-2"), "reserve"))
-        == outbound["provider_order_id"]
-    )
+    # Each found with the API that holds it, as create returned it (and the store keeps it).
+    d2c = ProviderOrderRef(body["provider_order_id"], {"kind": "d2c"})
+    b2b = ProviderOrderRef(outbound["provider_order_id"], {"kind": "b2b"})
+    assert await adapter.find(_submission(gb_order("REC-1"))) == d2c
+    assert await adapter.find(_submission(b2b_order("REC-2"), "reserve")) == b2b
+    assert [await _stored_ref(gateway, o["id"]) for o in (body, outbound)] == [d2c, b2b]
     assert await adapter.find(_submission(gb_order("REC-404"))) is None
     other = gb_order("REC-1", lines=[{"sku": "MUG", "quantity": 7}])
     with pytest.raises(Conflict, match="held by another Flexport order"):
@@ -468,19 +477,20 @@ async def test_ids_only_webhook_makes_the_gateway_read_the_order(
 
 
 async def test_b2b_webhook_is_read_from_the_outbound_api_even_after_a_restart(
-    gateway: TestClient[Any, Any], flexport: FlexportHandle
+    gateway: TestClient[Any, Any], flexport: FlexportHandle, make_gateway: Any
 ) -> None:
     _s, body = await _submit(gateway, b2b_order("WH-2"))
-    # Let the creation's own webhooks be read first: a read still in flight would remember
-    # the kind again after the "restart" below.
     await flexport.sandbox.drain_webhooks()
     await gateway.app[WEBHOOKS].drain()
-    _adapter(gateway)._kinds.clear()  # a fresh process: it does not know which API holds it
+    await gateway.close()
+    # A fresh process on the same store (the sandbox's webhooks now go to it): the order's
+    # kind is stored with it, so nothing in memory is needed to ask the right API.
+    restarted = await make_gateway(routing__rules=FLEXPORT_RULES)
     await flexport.sandbox.advance(body["provider_order_id"], "TENDERED")
     await flexport.sandbox.drain_webhooks()
 
-    await eventually_status(gateway, body["id"], "shipped")
-    assert flexport.sandbox.count("get", status=404) >= 1  # asked D2C first, then outbounds
+    await eventually_status(restarted, body["id"], "shipped")
+    assert flexport.sandbox.count("get") == 0  # never asked the D2C API
     assert flexport.sandbox.count("b2b_get", status=200) >= 1
 
 
@@ -554,17 +564,17 @@ async def test_cancel_where_the_api_allows_it_and_conflict_after(
     await flexport.sandbox.advance(booked["provider_order_id"], "BOOKED")
     await flexport.sandbox.advance(started["provider_order_id"], "IN_PROGRESS")
 
-    d2c = await adapter.cancel(early["provider_order_id"])
-    b2b = await adapter.cancel(booked["provider_order_id"])
+    d2c = await adapter.cancel(await _stored_ref(gateway, early["id"]))
+    b2b = await adapter.cancel(await _stored_ref(gateway, booked["id"]))
     assert (d2c.status.value, d2c.raw_status) == ("cancelled", "CANCELLED")
     assert (b2b.status.value, b2b.raw_status) == ("cancelled", "CANCELLED")
     with pytest.raises(Conflict, match="fulfillment has started") as refused:
-        await adapter.cancel(picking["provider_order_id"])
+        await adapter.cancel(await _stored_ref(gateway, picking["id"]))
     assert refused.value.code == "407001"  # Flexport's six-digit code, kept
     assert refused.value.correlation_id
     with pytest.raises(Conflict, match="only PLANNED or BOOKED"):
-        await adapter.cancel(started["provider_order_id"])
-    again = await adapter.cancel(early["provider_order_id"])  # idempotent
+        await adapter.cancel(await _stored_ref(gateway, started["id"]))
+    again = await adapter.cancel(await _stored_ref(gateway, early["id"]))  # idempotent
     assert again.status.value == "cancelled"
     cancels = [r for r in flexport.sandbox.requests if r.op in ("cancel", "b2b_cancel")]
     assert cancels[0].headers["idempotency-key"] == f"{early['provider_order_id']}:cancel"

@@ -14,7 +14,7 @@ from aiohttp.test_utils import TestClient
 from gateway.api.keys import PROVIDERS
 from gateway.errors import Conflict
 from gateway.model.orders import CanonicalOrder
-from gateway.providers.base import Submission
+from gateway.providers.base import ProviderOrderRef, Submission
 from gateway.sandbox.logentic import Fault
 from tests.conftest import WEBHOOK_SECRET, LogenticHandle, auth, ca_order, read_json, ref
 
@@ -301,7 +301,8 @@ async def test_reconcile_finds_an_order_past_the_first_page(
     order = CanonicalOrder.model_validate(ca_order("RC-6"))
     sub = Submission("ord_x", "storefront-fi", order, "MTL", "storefront-fi/RC-6")
     found = await adapter.find(sub)
-    assert found == str(logentic.sandbox.orders_by_external_name(ref("RC-6"))[0].id)
+    [held] = logentic.sandbox.orders_by_external_name(ref("RC-6"))
+    assert found == ProviderOrderRef(str(held.id))
 
 
 async def test_cancel_only_while_pending(
@@ -312,10 +313,10 @@ async def test_cancel_only_while_pending(
     _s, b = await _submit(gateway, ca_order("CX-2"))
     await logentic.sandbox.advance(int(b["provider_order_id"]), "PICKED")
 
-    cancelled = await adapter.cancel(a["provider_order_id"])
+    cancelled = await adapter.cancel(ProviderOrderRef(a["provider_order_id"]))
     assert (cancelled.status.value, cancelled.raw_status) == ("cancelled", "CANCELLED")
     with pytest.raises(Conflict, match=r"(?i)pending"):
-        await adapter.cancel(b["provider_order_id"])
+        await adapter.cancel(ProviderOrderRef(b["provider_order_id"]))
 
 
 async def test_no_webhook_secret_means_no_webhook_endpoint(make_gateway: Any) -> None:

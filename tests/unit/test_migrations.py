@@ -12,7 +12,8 @@ import asyncpg
 import pytest
 
 from gateway.errors import MigrationBlocked, StoreUnavailable
-from gateway.store import open_store
+from gateway.model.orders import Phase
+from gateway.store import NewOrder, Transition, open_store
 from gateway.store.postgres import POSTGRES
 from gateway.store.sqlite import SQLITE, statements
 from tests.services import PostgresDatabase
@@ -170,3 +171,39 @@ async def test_postgres_migration_refuses_while_two_orders_hold_one_provider_ord
         await conn.close()
     store = await open_store(url)
     await store.close()
+
+
+# migration 009: what a provider keeps with its order id ------------------------------------
+
+
+async def test_migration_009_keeps_provider_data_and_leaves_older_orders_without(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    every = {d: d.migrations() for d in (SQLITE, POSTGRES)}
+    for d, migrations in every.items():
+        monkeypatch.setattr(d, "migrations", lambda m=migrations: [x for x in m if x[0] < 9])
+    before = await open_store(store_url)  # at version 8, an order already at its provider
+    try:
+        async with before._db.autocommit() as tx:
+            await tx.execute(_insert(["?"] * 5), ("ord_A", "shop", "E-1", "flexport", "100042"))
+    finally:
+        await before.close()
+    for d, migrations in every.items():
+        monkeypatch.setattr(d, "migrations", lambda m=migrations: m)
+
+    store = await open_store(store_url)
+    try:
+        old = await store.get_order("ord_A")
+        assert old is not None
+        assert (old.provider_order_id, old.provider_data) == ("100042", {})
+        column = await store._db.reads.fetch_one("SELECT provider_data FROM orders")
+        assert column is not None
+        assert column[0] is None  # NULL: stored before; the provider does without
+        new = NewOrder("ord_B", "shop", "E-2", "flexport", "w", "r", 0, "{}")
+        await store.insert_order(new, now=1.0, idempotency=None, lease_owner="A", lease_until=9.0)
+        kind = {"kind": "b2b"}
+        step = Transition(phase=Phase.DONE, provider_order_id="100043", provider_data=kind)
+        assert (await store.advance("ord_B", owner="A", step=step)).provider_data == kind
+        assert (await store.get_order("ord_B")).provider_data == kind
+    finally:
+        await store.close()

@@ -9,6 +9,7 @@ import asyncio
 import dataclasses
 from collections.abc import AsyncIterator
 
+import orjson
 import pytest
 
 from gateway.errors import LeaseLost, OrderExists, StoreUnavailable
@@ -232,6 +233,37 @@ async def test_phases_status_and_history(store: Store) -> None:
         (Status.SUBMITTED, "submitter"),
     ]
     assert await store.claim("ord_1", owner="B", now=NOW + 100, lease_until=NOW + 130) is None
+
+
+async def test_what_the_provider_keeps_with_its_id_is_stored_with_it(
+    store: Store, second: Store
+) -> None:
+    for order_id, external_id in (("ord_1", "E-1"), ("ord_2", "E-2")):
+        await store.insert_order(
+            new(order_id, external_id),
+            now=NOW,
+            idempotency=None,
+            lease_owner="A",
+            lease_until=NOW + 30,
+        )
+    assert (await store.get_order("ord_1")).provider_data == {}
+    kept = {"kind": "b2b"}
+    step = Transition(phase=Phase.CONFIRMING, provider_order_id="X1", provider_data=kept)
+    assert (await store.advance("ord_1", owner="A", step=step)).provider_data == kept
+    done = Transition(phase=Phase.DONE, status=Status.SUBMITTED, release=True)
+    assert (await store.advance("ord_1", owner="A", step=done)).provider_data == kept  # kept
+    nothing = Transition(phase=Phase.DONE, provider_order_id="X2", provider_data={})
+    await store.advance("ord_2", owner="A", step=nothing)
+
+    # Every process reads it back, by whichever way it finds the order.
+    found = await second.find_by_provider_id("p", "X1")
+    polled = await second.claim_for_poll("p", now=NOW + 100, older_than=NOW + 60, limit=5)
+    assert found is not None
+    assert found.provider_data == kept
+    assert {r.id: r.provider_data for r in polled} == {"ord_1": kept, "ord_2": {}}
+    # `{}` where the provider keeps nothing: NULL is an order stored before it was kept.
+    raw = await store._db.reads.fetch_all("SELECT provider_data FROM orders ORDER BY id")
+    assert [orjson.loads(r[0]) for r in raw] == [kept, {}]
 
 
 async def test_due_orders_wait_for_their_backoff(store: Store) -> None:

@@ -7,16 +7,15 @@ it after a timeout and a reconciled create is the same order; `idempotent-replay
 are logged. A create whose answer was lost is first looked for by external id (`find`).
 
 D2C orders and B2B outbounds live under different paths. A provider order id does not say
-which API holds it: a call by id takes the order's kind where it is known (`_by_id`), today
-from an in-process memory of every order this adapter created or found (`_kinds`), and
-otherwise asks the D2C API first and the B2B API on a 404 (only APIs a configured warehouse
-can use are asked). Returns (account approval: `returns_enabled`) are the `returns` part,
-in `returns.py`.
+which API holds it, so the order's kind goes with its id: create and find return it as the
+ref's data (`{"kind": "b2b"}`), the store keeps it on the order's row, and every later call
+by id takes it back (`_by_id`). An order stored before that has no kind: the D2C API is
+asked first and the B2B API on a 404 (only APIs a configured warehouse can use are asked).
+Returns (account approval: `returns_enabled`) are the `returns` part, in `returns.py`.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar
@@ -28,7 +27,13 @@ import structlog
 from gateway.errors import Conflict, FieldError, Forbidden, NotFound, ProviderError
 from gateway.model.orders import Kind
 from gateway.observability.state import ProviderState
-from gateway.providers.base import Capabilities, ProviderEvent, ProviderOrder, Submission
+from gateway.providers.base import (
+    Capabilities,
+    ProviderEvent,
+    ProviderOrder,
+    ProviderOrderRef,
+    Submission,
+)
 from gateway.providers.flexport import problems, translate, webhooks
 from gateway.providers.flexport.catalog import ProductCatalog, paged_products
 from gateway.providers.flexport.returns import FlexportReturns
@@ -41,12 +46,25 @@ from gateway.transport.backoff import parse_retry_after
 log = structlog.get_logger(__name__)
 
 NAME = "flexport"
-KNOWN_KINDS = 10_000
-"""How many order ids' kinds are remembered (the rest cost one extra GET on a D2C 404)."""
+KIND = "kind"
+"""The key of a ref's data that names the API holding the order (a `Kind` value)."""
 
 
 def _op(kind: Kind, op: str) -> str:
     return op if kind is Kind.D2C else f"b2b_{op}"
+
+
+def _ref(kind: Kind, provider_order_id: str) -> ProviderOrderRef:
+    return ProviderOrderRef(provider_order_id, {KIND: kind.value})
+
+
+def _kind_in(ref: ProviderOrderRef) -> Kind | None:
+    """The API holding the order, as kept with it; None (ask each API) for an order kept
+    without one, or with a kind this version does not know."""
+    try:
+        return Kind(ref.data.get(KIND, ""))
+    except ValueError:
+        return None
 
 
 class FlexportAdapter(HttpProvider[FlexportSettings]):
@@ -77,7 +95,6 @@ class FlexportAdapter(HttpProvider[FlexportSettings]):
             returns=settings.returns_enabled,  # returns are `returns.py`
         )
         self.returns = FlexportReturns(self._call)
-        self._kinds: OrderedDict[str, Kind] = OrderedDict()
         self._config_errors: dict[str, str] = {}
         self.catalog = ProductCatalog(
             lambda: paged_products(self._products_page, per_page=settings.per_page),
@@ -136,7 +153,7 @@ class FlexportAdapter(HttpProvider[FlexportSettings]):
         today = datetime.fromtimestamp(self._clock.time(), UTC).date()
         return refused + translate.check(order, self.kind(submission), today=today)
 
-    async def create(self, submission: Submission) -> str:
+    async def create(self, submission: Submission) -> ProviderOrderRef:
         kind, order = self.kind(submission), submission.order
         skus = await self._logistics_skus(submission, kind)
         s = self.settings
@@ -168,7 +185,7 @@ class FlexportAdapter(HttpProvider[FlexportSettings]):
             # 409: the external id is taken, or our key is still being processed. Ours → adopt.
             found = await self._find(kind, submission)
             if found is not None:
-                log.info("provider.create.adopted", provider=NAME, provider_order_id=found)
+                log.info("provider.create.adopted", provider=NAME, provider_order_id=found.id)
                 return found
             raise still_unseen(NAME, "create", "order", exc) from exc
         order_id = translate.order_id_of(kind, resp.json())
@@ -183,13 +200,12 @@ class FlexportAdapter(HttpProvider[FlexportSettings]):
                 provider_order_id=order_id,
                 correlation_id=resp.correlation_id,
             )
-        self._remember(order_id, kind)
-        return order_id
+        return _ref(kind, order_id)
 
-    async def find(self, submission: Submission) -> str | None:
+    async def find(self, submission: Submission) -> ProviderOrderRef | None:
         return await self._find(self.kind(submission), submission)
 
-    async def _find(self, kind: Kind, submission: Submission) -> str | None:
+    async def _find(self, kind: Kind, submission: Submission) -> ProviderOrderRef | None:
         try:
             resp = await self._call(
                 _op(kind, "find"), ident=submission.reference, retry_unknown=True
@@ -209,30 +225,29 @@ class FlexportAdapter(HttpProvider[FlexportSettings]):
                 correlation_id=resp.correlation_id,
                 status=resp.status,
             )
-        self._remember(order_id, kind)
-        return order_id
+        return _ref(kind, order_id)
 
-    async def get(self, provider_order_id: str) -> ProviderOrder:
-        resp, kind = await self._by_id(
-            "get", provider_order_id, kind=self._known(provider_order_id)
-        )
-        return _order(kind, provider_order_id, resp)
+    async def get(self, ref: ProviderOrderRef) -> ProviderOrder:
+        resp, kind = await self._by_id("get", ref.id, kind=_kind_in(ref))
+        return _order(kind, ref.id, resp)
 
-    async def confirm(self, provider_order_id: str) -> ProviderOrder:
+    async def confirm(self, ref: ProviderOrderRef) -> ProviderOrder:
         # Flexport has no confirm step: a created order is already Flexport's.
-        return await self.get(provider_order_id)
+        return await self.get(ref)
 
-    async def cancel(self, provider_order_id: str) -> ProviderOrder:
+    async def cancel(self, ref: ProviderOrderRef) -> ProviderOrder:
         """D2C: until fulfilment starts; B2B: in PLANNED or BOOKED. `Conflict` after."""
+        kind = _kind_in(ref)
+        if kind is None and len(self._apis) > 1:
+            # Read first to find the API: the cancel's key, answered 404 by the D2C API, would
+            # be kept there as used, and refused by the B2B API as another request's.
+            _found, kind = await self._by_id("get", ref.id, kind=None)
         resp, kind = await self._by_id(
-            "cancel",
-            provider_order_id,
-            kind=self._known(provider_order_id),
-            headers=translate.idempotent(provider_order_id, "cancel"),
+            "cancel", ref.id, kind=kind, headers=translate.idempotent(ref.id, "cancel")
         )
         if translate.raw_status(kind, resp.json()) is None:
-            return await self.get(provider_order_id)
-        return _order(kind, provider_order_id, resp)
+            return await self.get(_ref(kind, ref.id))  # the API that answered holds it
+        return _order(kind, ref.id, resp)
 
     async def _by_id(
         self,
@@ -243,7 +258,7 @@ class FlexportAdapter(HttpProvider[FlexportSettings]):
         headers: Mapping[str, str] | None = None,
     ) -> tuple[Response, Kind]:
         """Call `op` on the API of `kind` where it is known, else on whichever API holds the
-        order (D2C first); the kind that answered is remembered."""
+        order (D2C first); the answer, and the kind of the API that gave it."""
         kinds = [kind] if kind is not None else self._apis
         for i, candidate in enumerate(kinds):
             try:
@@ -257,18 +272,8 @@ class FlexportAdapter(HttpProvider[FlexportSettings]):
                 if i + 1 < len(kinds):
                     continue
                 raise
-            self._remember(provider_order_id, candidate)
             return resp, candidate
         raise NotFound(NAME, f"no order {provider_order_id}")  # no API configured at all
-
-    def _known(self, provider_order_id: str) -> Kind | None:
-        return self._kinds.get(provider_order_id)
-
-    def _remember(self, provider_order_id: str, kind: Kind) -> None:
-        self._kinds[provider_order_id] = kind
-        self._kinds.move_to_end(provider_order_id)
-        while len(self._kinds) > KNOWN_KINDS:
-            self._kinds.popitem(last=False)
 
     # products --------------------------------------------------------------------
     async def _logistics_skus(self, submission: Submission, kind: Kind) -> dict[str, str]:

@@ -21,6 +21,7 @@ from gateway.providers.base import (
     Capabilities,
     ProviderEvent,
     ProviderOrder,
+    ProviderOrderRef,
     StockSnapshot,
     Submission,
 )
@@ -75,40 +76,40 @@ class LogenticAdapter(HttpProvider[LogenticSettings]):
     def check(self, submission: Submission) -> list[FieldError]:
         return translate.check(submission.order)
 
-    async def create(self, submission: Submission) -> str:
+    async def create(self, submission: Submission) -> ProviderOrderRef:
         resp = await self._call("create", json=await self._body(submission), retry_unknown=False)
         order_id = translate.order_id_of(resp.json())
         if order_id is None:
             raise unanswered(NAME, resp, "create answered without data.id", outcome_unknown=True)
-        return order_id
+        return ProviderOrderRef(order_id)
 
-    async def find(self, submission: Submission) -> str | None:
+    async def find(self, submission: Submission) -> ProviderOrderRef | None:
         wanted = submission.reference
         async for order in self.list_orders(external_name=wanted):
             if (found := translate.order_id_for(order, wanted)) is not None:
-                return found
+                return ProviderOrderRef(found)
         return None
 
-    async def get(self, provider_order_id: str) -> ProviderOrder:
-        resp = await self._call("get", ident=provider_order_id, retry_unknown=True)
-        return _order(provider_order_id, resp)
+    async def get(self, ref: ProviderOrderRef) -> ProviderOrder:
+        resp = await self._call("get", ident=ref.id, retry_unknown=True)
+        return _order(ref.id, resp)
 
-    async def confirm(self, provider_order_id: str) -> ProviderOrder:
+    async def confirm(self, ref: ProviderOrderRef) -> ProviderOrder:
         # Logentic has no confirm step; PENDING already means "Logentic holds it".
-        return await self.get(provider_order_id)
+        return await self.get(ref)
 
-    async def cancel(self, provider_order_id: str) -> ProviderOrder:
+    async def cancel(self, ref: ProviderOrderRef) -> ProviderOrder:
         """Only a PENDING order may change (Logentic: "Updates a pending order")."""
         resp = await self._call(
-            "update", ident=provider_order_id, json=translate.to_cancel(), retry_unknown=True
+            "update", ident=ref.id, json=translate.to_cancel(), retry_unknown=True
         )
-        return _order(provider_order_id, resp)
+        return _order(ref.id, resp)
 
-    async def update(self, provider_order_id: str, submission: Submission) -> ProviderOrder:
+    async def update(self, ref: ProviderOrderRef, submission: Submission) -> ProviderOrder:
         """`PUT /orders/{id}` with the order's fields; only while PENDING (else `Conflict`)."""
         body = await self._body(submission)
-        resp = await self._call("update", ident=provider_order_id, json=body, retry_unknown=True)
-        return _order(provider_order_id, resp)
+        resp = await self._call("update", ident=ref.id, json=body, retry_unknown=True)
+        return _order(ref.id, resp)
 
     async def _body(self, submission: Submission) -> dict[str, Any]:
         """The order as `POST /orders` and `PUT /orders/{id}` take it."""

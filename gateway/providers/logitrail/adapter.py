@@ -18,7 +18,13 @@ import structlog
 from gateway.config import resolve_url
 from gateway.errors import Conflict, FieldError, ProviderError
 from gateway.observability.state import ProviderState
-from gateway.providers.base import Capabilities, ProviderEvent, ProviderOrder, Submission
+from gateway.providers.base import (
+    Capabilities,
+    ProviderEvent,
+    ProviderOrder,
+    ProviderOrderRef,
+    Submission,
+)
 from gateway.providers.http import HttpProvider, settled, unanswered
 from gateway.providers.logitrail import problems, translate, webhooks
 from gateway.providers.logitrail.returns import LogitrailReturns
@@ -117,7 +123,7 @@ class LogitrailAdapter(HttpProvider[LogitrailSettings]):
     def check(self, submission: Submission) -> list[FieldError]:
         return translate.check(submission.order)
 
-    async def create(self, submission: Submission) -> str:
+    async def create(self, submission: Submission) -> ProviderOrderRef:
         resp = await self._call(
             "create",
             json=translate.to_order(submission.order, reference=submission.reference),
@@ -129,9 +135,9 @@ class LogitrailAdapter(HttpProvider[LogitrailSettings]):
             raise unanswered(
                 NAME, resp, "create answered without an order_id", outcome_unknown=True
             )
-        return order_id
+        return ProviderOrderRef(order_id)
 
-    async def find(self, submission: Submission) -> str | None:
+    async def find(self, submission: Submission) -> ProviderOrderRef | None:
         wanted = submission.reference
         resp = await self._call("find", params=translate.find_params(wanted), retry_unknown=True)
         ids = translate.found_ids(resp.json(), wanted)
@@ -139,42 +145,42 @@ class LogitrailAdapter(HttpProvider[LogitrailSettings]):
             raise unanswered(NAME, resp, "find answered without an orders list")
         if len(ids) > 1:
             log.warning("provider.reconcile.ambiguous", provider=NAME, reference=wanted, ids=ids)
-        return ids[0] if ids else None
+        return ProviderOrderRef(ids[0]) if ids else None
 
-    async def confirm(self, provider_order_id: str) -> ProviderOrder:
+    async def confirm(self, ref: ProviderOrderRef) -> ProviderOrder:
         try:
-            resp = await self._call("confirm", ident=provider_order_id, retry_unknown=True)
+            resp = await self._call("confirm", ident=ref.id, retry_unknown=True)
         except Conflict as exc:
             if exc.code != "order_not_passive":
                 raise
             # A confirm sent before (its answer lost) already did it: read and settle.
-            current = await self.get(provider_order_id)
+            current = await self.get(ref)
             if current.raw_status in CONFIRMED_OR_LATER:
                 return current
             raise
-        return translate.confirmed_of(provider_order_id, resp.json())
+        return translate.confirmed_of(ref.id, resp.json())
 
-    async def get(self, provider_order_id: str) -> ProviderOrder:
-        resp = await self._call("get", ident=provider_order_id, retry_unknown=True)
-        parsed = translate.order_of(provider_order_id, resp.json())
+    async def get(self, ref: ProviderOrderRef) -> ProviderOrder:
+        resp = await self._call("get", ident=ref.id, retry_unknown=True)
+        parsed = translate.order_of(ref.id, resp.json())
         return settled(NAME, resp, parsed, "get answered without an order")
 
-    async def cancel(self, provider_order_id: str) -> ProviderOrder:
+    async def cancel(self, ref: ProviderOrderRef) -> ProviderOrder:
         """DELETE: a passive order becomes `deleted`, a confirmed one `cancelled`; too late →
         `Conflict` with Logitrail's `order_already_processing|processed|cancelled`."""
-        await self._call("cancel", ident=provider_order_id, retry_unknown=True)
-        return await self.get(provider_order_id)
+        await self._call("cancel", ident=ref.id, retry_unknown=True)
+        return await self.get(ref)
 
-    async def update(self, provider_order_id: str, submission: Submission) -> ProviderOrder:
+    async def update(self, ref: ProviderOrderRef, submission: Submission) -> ProviderOrder:
         """`POST /orders/{id}` with the whole order; once picking started Logitrail answers
         `order_already_processing` (→ `Conflict`)."""
         await self._call(
             "update",
-            ident=provider_order_id,
+            ident=ref.id,
             json=translate.to_order(submission.order, reference=submission.reference),
             retry_unknown=True,
         )
-        return await self.get(provider_order_id)
+        return await self.get(ref)
 
     # webhooks --------------------------------------------------------------------
     def webhook_precheck(self, headers: Mapping[str, str], query: Mapping[str, str]) -> None:

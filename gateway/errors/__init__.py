@@ -49,7 +49,7 @@ GatewayError
 │   ├── ChangeRejected(fields)     the provider refuses the changed order → 422
 │   ├── ReturnedOrderUnknown       a return of an order the client does not have → 422
 │   ├── NotReturnable              the order's status (or its past) forbids a return → 409
-│   ├── OrderNotSubmitted          the order's provider id is not known → 409
+│   │   └── OrderNotSubmitted      … its provider id is not known → 409
 │   ├── ProviderLacks(provider)    the order's provider has no API for it
 │   │   ├── ReturnsUnsupported     … no returns API → 422
 │   │   └── DecisionsUnsupported   … no decision step in its returns → 422

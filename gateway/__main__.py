@@ -199,7 +199,7 @@ async def _migrate(settings: Settings) -> int:
     url = settings.store.url
     try:
         if url.startswith("sqlite:"):
-            from gateway.store.sqlite_migrations import migrate_file  # noqa: PLC0415
+            from gateway.store.sqlite import migrate_file  # noqa: PLC0415
 
             applied = await migrate_file(url)
         else:
@@ -212,7 +212,7 @@ async def _migrate(settings: Settings) -> int:
 
 
 async def _migrate_postgres(settings: Settings) -> list[int]:
-    from gateway.store import postgres_pool, postgres_schema  # noqa: PLC0415 (optional)
+    from gateway.store import postgres, postgres_pool  # noqa: PLC0415 (optional)
 
     pool = await postgres_pool.connect_pool(
         settings.store.url,
@@ -222,7 +222,7 @@ async def _migrate_postgres(settings: Settings) -> list[int]:
     )
     try:
         async with pool.acquire() as conn:
-            return await postgres_schema.migrate(conn)
+            return await postgres.migrate(conn)
     finally:
         await pool.close()
 

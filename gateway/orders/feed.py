@@ -13,11 +13,12 @@ from gateway.config import SubscriberSettings
 from gateway.errors.refusals import DeliveryNotDead, Unknown
 from gateway.model.clients import Client
 from gateway.model.events import DeliveryState, EventRow
-from gateway.store import DeliveryRow, Store
+from gateway.store import DeliveryRow
+from gateway.store.base import EventFeed
 
 
 class Feed:
-    def __init__(self, store: Store, subscribers: Sequence[SubscriberSettings]) -> None:
+    def __init__(self, store: EventFeed, subscribers: Sequence[SubscriberSettings]) -> None:
         self._store = store
         self._subscribers = subscribers
 

@@ -7,11 +7,12 @@ unreachable store means for their answer.
 
 from __future__ import annotations
 
-from gateway.store import QueueStats, Store
+from gateway.store import QueueStats
+from gateway.store.base import Health
 
 
 class Operations:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Health) -> None:
         self._store = store
 
     async def ping(self) -> None:

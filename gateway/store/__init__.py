@@ -1,14 +1,29 @@
-"""Durable state: the `Store` protocol and how to open one from a URL.
+"""Durable state: the `Store` protocol (and the narrower ones it is the union of) and how to
+open one from a URL.
 
-Implementations: `sqlite.SqliteStore` (embedded default) and `postgres.PostgresStore` (several
-replicas on one database). Every method is one transaction, so "each step is committed before
-the next provider call" holds by construction.
+One implementation, `sql.SqlStore`, runs on SQLite (`sqlite.py`, the embedded default) or
+PostgreSQL (`postgres.py`, several replicas on one database). Every method is one
+transaction, so "each step is committed before the next provider call" holds by construction.
 """
 
 from __future__ import annotations
 
 from gateway.errors import StoreUnavailable
-from gateway.store.base import Store
+from gateway.store.base import (
+    Dispatch,
+    EventFeed,
+    Health,
+    IdempotencyRecords,
+    OrderChanges,
+    OrderIntake,
+    OrderReads,
+    Polling,
+    Retention,
+    ReturnStore,
+    Store,
+    Submissions,
+    WebhookIntake,
+)
 from gateway.store.records import (
     Begin,
     BeginOutcome,
@@ -32,20 +47,32 @@ __all__ = [
     "Begin",
     "BeginOutcome",
     "DeliveryRow",
+    "Dispatch",
+    "EventFeed",
+    "Health",
     "HistoryEntry",
+    "IdempotencyRecords",
     "NewOrder",
     "NewReturn",
+    "OrderChanges",
     "OrderFilter",
+    "OrderIntake",
+    "OrderReads",
     "OrderRow",
+    "Polling",
     "ProviderFacts",
     "QueueStats",
+    "Retention",
     "ReturnFilter",
     "ReturnHistoryEntry",
     "ReturnRow",
     "ReturnStep",
+    "ReturnStore",
     "Store",
     "StoredEvent",
+    "Submissions",
     "Transition",
+    "WebhookIntake",
     "open_store",
 ]
 
@@ -66,18 +93,18 @@ async def open_store(
     `connect_wait_s` (0: one attempt).
     """
     if url.startswith("sqlite:"):
-        from gateway.store.sqlite import SqliteStore  # noqa: PLC0415 (optional backends)
+        from gateway.store.sqlite import open_sqlite  # noqa: PLC0415 (optional backends)
 
-        return await SqliteStore.open(url)
+        return await open_sqlite(url)
     if url.startswith(("postgresql:", "postgres:")):
         try:
-            from gateway.store.postgres import PostgresStore  # noqa: PLC0415 (optional)
+            from gateway.store.postgres import open_postgres  # noqa: PLC0415 (optional)
         except ImportError as exc:
             raise StoreUnavailable(
                 "a PostgreSQL store needs asyncpg: pip install 'order-routing-gateway[postgres]'"
             ) from exc
 
-        return await PostgresStore.open(
+        return await open_postgres(
             url,
             pool_size=pool_size,
             migrate=migrate,

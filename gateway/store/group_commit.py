@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -50,15 +50,29 @@ def connect(path: Path) -> sqlite3.Connection:
 
 
 class Statements:
-    """What a transaction body gets: aiosqlite's shape, run inline inside the open transaction."""
+    """What a transaction body gets (a `Tx`): statements run inline inside the open transaction,
+    their rows fetched to the end (a half-stepped statement would block the COMMIT)."""
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
 
-    async def execute(self, sql: str, args: Sequence[Any] = ()) -> sqlite3.Cursor:
-        return self._conn.execute(sql, args)
+    async def execute(self, sql: str, args: Sequence[Any] = ()) -> int:
+        return self._conn.execute(sql, args).rowcount
 
-    async def execute_fetchall(self, sql: str, args: Sequence[Any] = ()) -> list[sqlite3.Row]:
+    async def execute_many(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        self._conn.executemany(sql, rows)
+
+    async def insert(self, sql: str, args: Sequence[Any], *, key: str) -> int:
+        # The rowid: `key` is the table's INTEGER PRIMARY KEY (cheaper than RETURNING).
+        rowid = self._conn.execute(sql, args).lastrowid
+        assert rowid is not None
+        return rowid
+
+    async def fetch_one(self, sql: str, args: Sequence[Any] = ()) -> sqlite3.Row | None:
+        rows = self._conn.execute(sql, args).fetchall()
+        return rows[0] if rows else None
+
+    async def fetch_all(self, sql: str, args: Sequence[Any] = ()) -> list[sqlite3.Row]:
         return self._conn.execute(sql, args).fetchall()
 
 
@@ -112,7 +126,7 @@ class GroupCommitWriter:
         else:
             batch.add_done_callback(_consume)
 
-    async def read(self, sql: str, args: Sequence[Any] = ()) -> list[sqlite3.Row]:
+    async def fetch_all(self, sql: str, args: Sequence[Any] = ()) -> list[sqlite3.Row]:
         """A SELECT on the writer's own connection, inline — no hop to a reader thread.
 
         It sees what the open batch wrote (committed within moments, or rolled back with it), so
@@ -125,6 +139,10 @@ class GroupCommitWriter:
                 return self._conn.execute(sql, args).fetchall()
             except sqlite3.Error as exc:
                 raise StoreUnavailable(str(exc)) from exc
+
+    async def fetch_one(self, sql: str, args: Sequence[Any] = ()) -> sqlite3.Row | None:
+        rows = await self.fetch_all(sql, args)
+        return rows[0] if rows else None
 
     @asynccontextmanager
     async def _turn(self) -> AsyncIterator[None]:

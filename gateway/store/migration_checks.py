@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from gateway.errors import MigrationBlocked
+from gateway.store.dialect import Row
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +44,7 @@ PRECHECKS: Mapping[int, Sequence[Precheck]] = {
 }
 
 
-def blocking(version: int, found: Iterable[tuple[Precheck, Sequence[Sequence[object]]]]) -> None:
+def blocking(version: int, found: Iterable[tuple[Precheck, Sequence[Row]]]) -> None:
     """Raise `MigrationBlocked` if the prechecks of `version` found rows (`found`: each check
     with the rows its query returned)."""
     problems, fixes = [], []

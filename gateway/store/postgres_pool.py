@@ -1,5 +1,5 @@
-"""The PostgreSQL pool, its error mapping and its start-up wait, shared by the `PostgresStore`
-modules."""
+"""The PostgreSQL pool: how it connects, what it waits for at start-up, and which errors mean
+"the database is not there" (`UNAVAILABLE`, turned into `StoreUnavailable` by the runner)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,6 @@ import asyncio
 import random
 import ssl
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import Any
 
 import asyncpg
 import structlog
@@ -131,41 +128,3 @@ async def connect_pool(
 
 def _unavailable(target: str, exc: BaseException) -> StoreUnavailable:
     return StoreUnavailable(f"cannot connect to PostgreSQL at {target}: {_one_line(exc)}")
-
-
-class PostgresPool:
-    """Owns the pool; `_conn()` and `_tx()` turn "the database is gone" into
-    `StoreUnavailable`, whatever asyncpg called it."""
-
-    def __init__(self, pool: asyncpg.Pool) -> None:
-        self._pool = pool
-
-    @asynccontextmanager
-    async def _conn(self) -> AsyncIterator[Any]:
-        try:
-            async with self._pool.acquire() as conn:
-                yield conn
-        except UNAVAILABLE as exc:
-            raise StoreUnavailable(f"{type(exc).__name__}: {exc}") from exc
-
-    @asynccontextmanager
-    async def _tx(self) -> AsyncIterator[Any]:
-        async with self._conn() as conn, conn.transaction():
-            yield conn
-
-    @asynccontextmanager
-    async def _tx_unawaited(self) -> AsyncIterator[Any]:
-        """A transaction whose COMMIT does not wait for the WAL flush (`synchronous_commit =
-        off`): visible to every session at once, durable moments later. For a write whose loss
-        in a database crash a recovery repairs (an idempotency claim, a stored answer) — what
-        `SqliteStore` does with an unawaited group commit. Never for an order's own state."""
-        async with self._conn() as conn, conn.transaction():
-            await conn.execute("SET LOCAL synchronous_commit = off")
-            yield conn
-
-    async def ping(self) -> None:
-        async with self._conn() as conn:
-            await conn.fetchval("SELECT 1")
-
-    async def close(self) -> None:
-        await self._pool.close()

@@ -16,7 +16,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from gateway.store.sqlite_migrations import migrations
+from gateway.store.sqlite import SQLITE
 from tests.makefile import DEMO_ENV, ROOT
 
 SHIPPED = ROOT / "config" / "gateway.toml"
@@ -113,7 +113,7 @@ def test_migrate_on_sqlite_names_the_versions_it_applied_then_says_up_to_date(
     tmp_path: Path,
 ) -> None:
     config = sqlite_config(tmp_path)
-    versions = [v for v, _n, _s in migrations()]
+    versions = [v for v, _n, _s in SQLITE.migrations()]
     code, out, err = gateway("migrate", "--config", str(config))
     assert (code, out.strip()) == (0, f"migrated: applied {versions}"), err
     code, out, err = gateway("migrate", "--config", str(config))

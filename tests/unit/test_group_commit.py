@@ -147,7 +147,7 @@ async def test_an_unawaited_transaction_returns_before_its_commit_and_commits_in
     assert "behind" not in committed(tmp_path / "w.db")
     # ... but the writer's own later transactions do, and commit after it.
     async with writer.transaction() as db:
-        seen = {r[0] for r in await db.execute_fetchall("SELECT k FROM t")}
+        seen = {r[0] for r in await db.fetch_all("SELECT k FROM t")}
         await db.execute("INSERT INTO t VALUES ('after')")
     assert "behind" in seen
     assert committed(tmp_path / "w.db") >= {"behind", "after"}
@@ -184,7 +184,7 @@ async def test_a_failed_commit_nobody_waits_for_is_consumed(
     monkeypatch.undo()
     async with writer.transaction() as db:  # the writer goes on after the failed batch
         await db.execute("INSERT INTO t VALUES ('next')")
-        assert await db.execute_fetchall("SELECT k FROM t WHERE k = 'lost'") == []
+        assert await db.fetch_all("SELECT k FROM t WHERE k = 'lost'") == []
 
 
 async def test_commit_runs_inline_alone_and_in_the_thread_under_load(

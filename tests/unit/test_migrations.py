@@ -12,16 +12,15 @@ import asyncpg
 import pytest
 
 from gateway.errors import MigrationBlocked, StoreUnavailable
-from gateway.store import open_store, postgres_schema
-from gateway.store import sqlite_migrations as sqlite_runner
-from gateway.store.sqlite_migrations import migrations as sqlite_migrations
-from gateway.store.sqlite_migrations import statements
+from gateway.store import open_store
+from gateway.store.postgres import POSTGRES
+from gateway.store.sqlite import SQLITE, statements
 from tests.services import PostgresDatabase
 
 
 def test_every_backend_has_the_same_migration_versions() -> None:
-    sqlite = [(v, n) for v, n, _s in sqlite_migrations()]
-    postgres = [(v, n) for v, n, _s in postgres_schema.migrations()]
+    sqlite = [(v, n) for v, n, _s in SQLITE.migrations()]
+    postgres = [(v, n) for v, n, _s in POSTGRES.migrations()]
     assert sqlite == postgres, "a migration exists for one dialect only: write the other"
     assert [v for v, _n in sqlite] == sorted({v for v, _n in sqlite})
 
@@ -43,7 +42,7 @@ async def test_replicas_starting_together_apply_each_migration_once(
         versions = [r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")]
     finally:
         await conn.close()
-    assert sorted(versions) == [v for v, _n, _s in postgres_schema.migrations()]
+    assert sorted(versions) == [v for v, _n, _s in POSTGRES.migrations()]
 
 
 async def test_without_migrate_on_start_a_database_that_is_behind_is_refused(
@@ -84,7 +83,7 @@ async def test_gateway_migrate_applies_pending_migrations_then_reports_up_to_dat
     assert code != 0
     assert "gateway migrate" in out
     code, out = await gateway_cli("migrate", "--config", str(config))
-    versions = [v for v, _n, _s in postgres_schema.migrations()]
+    versions = [v for v, _n, _s in POSTGRES.migrations()]
     assert (code, out.splitlines()[-1]) == (0, f"migrated: applied {versions}")
     code, out = await gateway_cli("migrate", "--config", str(config))
     assert (code, out.splitlines()[-1]) == (0, "migrated: already up to date")
@@ -130,13 +129,13 @@ async def test_sqlite_migration_refuses_while_two_orders_hold_one_provider_order
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     url = f"sqlite:///{tmp_path}/g.db"
-    every = sqlite_runner.migrations()
-    monkeypatch.setattr(sqlite_runner, "migrations", lambda: [m for m in every if m[0] < 6])
+    every = SQLITE.migrations()
+    monkeypatch.setattr(SQLITE, "migrations", lambda: [m for m in every if m[0] < 6])
     store = await open_store(url)  # at version 5
     await store.close()
     with sqlite3.connect(tmp_path / "g.db") as db:
         db.executemany(_insert(["?"] * 5), _DUPLICATE_ROWS)
-    monkeypatch.setattr(sqlite_runner, "migrations", lambda: every)
+    monkeypatch.setattr(SQLITE, "migrations", lambda: every)
 
     with pytest.raises(MigrationBlocked) as info:
         await open_store(url)
@@ -153,14 +152,14 @@ async def test_postgres_migration_refuses_while_two_orders_hold_one_provider_ord
     postgres_db: PostgresDatabase, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     url = await postgres_db.new_schema_url()
-    every = postgres_schema.migrations()
-    monkeypatch.setattr(postgres_schema, "migrations", lambda: [m for m in every if m[0] < 6])
+    every = POSTGRES.migrations()
+    monkeypatch.setattr(POSTGRES, "migrations", lambda: [m for m in every if m[0] < 6])
     store = await open_store(url)
     await store.close()
     conn = await asyncpg.connect(url)
     try:
         await conn.executemany(_insert([f"${i}" for i in range(1, 6)]), _DUPLICATE_ROWS)
-        monkeypatch.setattr(postgres_schema, "migrations", lambda: every)
+        monkeypatch.setattr(POSTGRES, "migrations", lambda: every)
 
         with pytest.raises(MigrationBlocked) as info:
             await open_store(url)

@@ -23,7 +23,7 @@ from gateway.store import (
     Transition,
     open_store,
 )
-from gateway.store.postgres import PostgresStore
+from gateway.store.postgres import open_postgres
 from gateway.store.postgres_pool import connect_pool
 from tests.services import PostgresDatabase
 
@@ -76,12 +76,12 @@ async def test_a_claim_and_its_answer_are_seen_by_another_process_at_once(
 
 
 async def test_postgres_skips_the_wal_flush_only_where_asked(postgres_db: PostgresDatabase) -> None:
-    store = await PostgresStore.open(await postgres_db.new_schema_url())
+    store = await open_postgres(await postgres_db.new_schema_url())
     try:
-        async with store._tx_unawaited() as db:
-            assert await db.fetchval("SHOW synchronous_commit") == "off"
-        async with store._tx() as db:
-            assert await db.fetchval("SHOW synchronous_commit") == "on"
+        async with store._db.transaction(durable=False) as db:
+            assert (await db.fetch_one("SHOW synchronous_commit"))[0] == "off"
+        async with store._db.transaction() as db:
+            assert (await db.fetch_one("SHOW synchronous_commit"))[0] == "on"
     finally:
         await store.close()
 

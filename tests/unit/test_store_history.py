@@ -16,8 +16,9 @@ from gateway.model.history import CANCEL_CLAIM_S
 from gateway.model.lifecycle import Outcome
 from gateway.model.orders import Phase, Status
 from gateway.model.returns import Decision, ReturnStatus
-from gateway.store import NewReturn, ReturnStep, Store, Transition, open_store, postgres_schema
-from gateway.store import sqlite_migrations as sqlite_runner
+from gateway.store import NewReturn, ReturnStep, Store, Transition, open_store
+from gateway.store.postgres import POSTGRES
+from gateway.store.sqlite import SQLITE
 from tests.services import PostgresDatabase
 from tests.unit.test_returns_store import ORDER_BODY, RETURN_BODY
 from tests.unit.test_store import NOW, new
@@ -323,13 +324,13 @@ async def test_sqlite_migration_gives_old_entries_their_actor(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     url = f"sqlite:///{tmp_path}/g.db"
-    every = sqlite_runner.migrations()
-    monkeypatch.setattr(sqlite_runner, "migrations", lambda: [m for m in every if m[0] < 8])
+    every = SQLITE.migrations()
+    monkeypatch.setattr(SQLITE, "migrations", lambda: [m for m in every if m[0] < 8])
     await (await open_store(url)).close()
     with sqlite3.connect(tmp_path / "g.db") as db:
         for statement in _OLD_ROWS:
             db.execute(statement)
-    monkeypatch.setattr(sqlite_runner, "migrations", lambda: every)
+    monkeypatch.setattr(SQLITE, "migrations", lambda: every)
 
     assert await backfilled(url) == _BACKFILLED
 
@@ -338,8 +339,8 @@ async def test_postgres_migration_gives_old_entries_their_actor(
     postgres_db: PostgresDatabase, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     url = await postgres_db.new_schema_url()
-    every = postgres_schema.migrations()
-    monkeypatch.setattr(postgres_schema, "migrations", lambda: [m for m in every if m[0] < 8])
+    every = POSTGRES.migrations()
+    monkeypatch.setattr(POSTGRES, "migrations", lambda: [m for m in every if m[0] < 8])
     await (await open_store(url)).close()
     conn = await asyncpg.connect(url)
     try:
@@ -347,6 +348,6 @@ async def test_postgres_migration_gives_old_entries_their_actor(
             await conn.execute(statement)
     finally:
         await conn.close()
-    monkeypatch.setattr(postgres_schema, "migrations", lambda: every)
+    monkeypatch.setattr(POSTGRES, "migrations", lambda: every)
 
     assert await backfilled(url) == _BACKFILLED

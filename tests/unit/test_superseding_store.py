@@ -17,8 +17,9 @@ import pytest
 
 from gateway.errors import OrderExists
 from gateway.model.orders import Phase, Status
-from gateway.store import NewOrder, OrderFilter, Store, open_store, postgres_schema
-from gateway.store import sqlite_migrations as sqlite_runner
+from gateway.store import NewOrder, OrderFilter, Store, open_store
+from gateway.store.postgres import POSTGRES
+from gateway.store.sqlite import SQLITE
 from tests.services import PostgresDatabase
 
 NOW = 1_800_000_000.0
@@ -127,13 +128,13 @@ async def test_sqlite_migration_007_keeps_every_row_and_link(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     url, path = f"sqlite:///{tmp_path}/g.db", tmp_path / "g.db"
-    every = sqlite_runner.migrations()
-    monkeypatch.setattr(sqlite_runner, "migrations", lambda: [m for m in every if m[0] < 7])
+    every = SQLITE.migrations()
+    monkeypatch.setattr(SQLITE, "migrations", lambda: [m for m in every if m[0] < 7])
     await (await open_store(url)).close()
     with sqlite3.connect(path) as db:
         for statement in _AT_6:
             db.execute(statement)
-    monkeypatch.setattr(sqlite_runner, "migrations", lambda: every)
+    monkeypatch.setattr(SQLITE, "migrations", lambda: every)
 
     await (await open_store(url)).close()
 
@@ -165,14 +166,14 @@ async def test_postgres_migration_007_keeps_every_row_and_link(
     postgres_db: PostgresDatabase, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     url = await postgres_db.new_schema_url()
-    every = postgres_schema.migrations()
-    monkeypatch.setattr(postgres_schema, "migrations", lambda: [m for m in every if m[0] < 7])
+    every = POSTGRES.migrations()
+    monkeypatch.setattr(POSTGRES, "migrations", lambda: [m for m in every if m[0] < 7])
     await (await open_store(url)).close()
     conn = await asyncpg.connect(url)
     try:
         for statement in _AT_6:
             await conn.execute(statement.replace("'2026-01-01'", "'2026-01-01T00:00:00Z'"))
-        monkeypatch.setattr(postgres_schema, "migrations", lambda: every)
+        monkeypatch.setattr(POSTGRES, "migrations", lambda: every)
 
         await (await open_store(url)).close()
 

@@ -1,0 +1,75 @@
+"""Inbound provider webhook events (migration 002): stored once per (provider, event id)
+before the gateway answers, applied later, purged once finished."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import orjson
+
+from gateway.store.dialect import Runner
+from gateway.store.records import StoredEvent
+from gateway.store.rows import STORED_EVENT_COLUMNS, insert_sql, names, stored_event
+
+_COLUMNS = [name for name in names(StoredEvent) if name != "attempts"]
+"""What is stored of an event as it arrives: it has no attempt yet."""
+_INSERT = insert_sql("webhook_events", [*_COLUMNS, "received_at"])
+
+
+class SqlInbound:
+    def __init__(self, db: Runner) -> None:
+        self._db = db
+
+    async def record_event(self, event: StoredEvent, *, now: float) -> bool:
+        values = {name: getattr(event, name) for name in _COLUMNS}
+        values["shipment_ids"] = orjson.dumps(list(event.shipment_ids)).decode()
+        async with self._db.autocommit() as tx:
+            stored = await tx.execute(
+                f"{_INSERT} ON CONFLICT (provider, event_id) DO NOTHING",
+                (*values.values(), now),
+            )
+        return stored == 1
+
+    async def unapplied_events(self, *, limit: int, max_attempts: int) -> Sequence[StoredEvent]:
+        rows = await self._db.reads.fetch_all(
+            f"SELECT {STORED_EVENT_COLUMNS} FROM webhook_events"
+            " WHERE applied_at IS NULL AND attempts < ?"
+            " ORDER BY received_at LIMIT ?",
+            (max_attempts, limit),
+        )
+        return [stored_event(r) for r in rows]
+
+    async def finish_event(
+        self, provider: str, event_id: str, *, now: float, error: str | None = None
+    ) -> None:
+        async with self._db.autocommit() as tx:
+            if error is None:
+                await tx.execute(
+                    "UPDATE webhook_events SET applied_at = ?, last_error = NULL"
+                    " WHERE provider = ? AND event_id = ?",
+                    (now, provider, event_id),
+                )
+            else:
+                await tx.execute(
+                    "UPDATE webhook_events SET attempts = attempts + 1, last_error = ?"
+                    " WHERE provider = ? AND event_id = ?",
+                    (error, provider, event_id),
+                )
+
+    async def purge_webhook_events(
+        self, *, before: float, max_attempts: int, batch: int = 1000
+    ) -> int:
+        purged = 0
+        while True:
+            # Small batches: SQLite runs statements on the event loop (`group_commit.py`), and
+            # PostgreSQL holds the rows' locks until each batch commits.
+            async with self._db.autocommit() as tx:
+                count = await tx.execute(
+                    "DELETE FROM webhook_events WHERE (provider, event_id) IN"
+                    " (SELECT provider, event_id FROM webhook_events WHERE received_at < ?"
+                    " AND (applied_at IS NOT NULL OR attempts >= ?) LIMIT ?)",
+                    (before, max_attempts, batch),
+                )
+            purged += count
+            if count < batch:
+                return purged

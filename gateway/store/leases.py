@@ -1,0 +1,60 @@
+"""Leases: what orders and returns share — claiming the due rows, renewing a lease, releasing
+it. The table and its columns are the store's own constants, never input."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection
+from typing import Generic, TypeVar
+
+from gateway.store.dialect import Dialect, Row, Runner, sql_list
+
+T = TypeVar("T")
+
+
+class Leases(Generic[T]):
+    def __init__(
+        self,
+        db: Runner,
+        table: str,
+        columns: str,
+        open_phases: Collection[str],
+        to_row: Callable[[Row, Dialect], T],
+    ) -> None:
+        self._db = db
+        self._table = table
+        self._columns = columns
+        self._open = sql_list(open_phases)
+        self._to_row = to_row
+
+    async def claim_due(self, *, owner: str, now: float, lease_until: float, limit: int) -> list[T]:
+        """Lease up to `limit` rows in an open phase that are due and not leased; oldest due
+        first. SKIP LOCKED: rows another replica is leasing this instant are passed over, not
+        waited for; the lease condition is re-checked on every row that is locked."""
+        d = self._db.dialect
+        async with self._db.transaction() as tx:
+            rows = await tx.fetch_all(
+                f"UPDATE {self._table} SET lease_owner = ?, lease_until = ? WHERE id IN ("
+                f" SELECT id FROM {self._table} WHERE phase IN {self._open}"
+                " AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until <= ?)"
+                f" ORDER BY next_attempt_at LIMIT ?{d.for_update(skip_locked=True)})"
+                f" RETURNING {self._columns}",
+                (owner, lease_until, now, now, limit),
+            )
+        return [self._to_row(r, d) for r in sorted(rows, key=lambda r: r["next_attempt_at"])]
+
+    async def renew(self, row_id: str, *, owner: str, until: float) -> bool:
+        """Extend a lease `owner` holds; False if it was lost."""
+        async with self._db.autocommit() as tx:
+            changed = await tx.execute(
+                f"UPDATE {self._table} SET lease_until = ? WHERE id = ? AND lease_owner = ?",
+                (until, row_id, owner),
+            )
+        return changed == 1
+
+    async def release(self, row_id: str, *, owner: str) -> None:
+        async with self._db.autocommit() as tx:
+            await tx.execute(
+                f"UPDATE {self._table} SET lease_owner = NULL, lease_until = NULL"
+                " WHERE id = ? AND lease_owner = ?",
+                (row_id, owner),
+            )

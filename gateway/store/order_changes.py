@@ -1,0 +1,181 @@
+"""What happens to an order after submission: news about it through the state machine, a
+client's cancel or change, and which orders to poll. Each method is one transaction that
+writes the change, its history entry and its event together."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from gateway.model.events import ORDER_UPDATED
+from gateway.model.history import Cause, Source, changed_detail, credit_cancel
+from gateway.model.lifecycle import Outcome
+from gateway.model.orders import Phase, Status
+from gateway.store.dialect import Runner, Tx
+from gateway.store.history import ignored_already, record_transition, verdict_for
+from gateway.store.records import OrderRow, ProviderFacts
+from gateway.store.rows import ORDER_COLUMNS, order_row
+
+_FINAL = "('delivered', 'cancelled', 'rejected')"
+_QUEUED = "phase = 'pending' AND (lease_until IS NULL OR lease_until <= ?)"
+"""No provider call made for it, and not leased (the submitter has not taken it)."""
+
+
+class SqlOrderChanges:
+    def __init__(self, db: Runner) -> None:
+        self._db = db
+        self._d = db.dialect
+
+    async def apply_status(
+        self,
+        order_id: str,
+        status: Status,
+        *,
+        source: str,
+        actor: str,
+        detail: str | None = None,
+        facts: ProviderFacts | None = None,
+        now: float,
+    ) -> Outcome:
+        d = self._d
+        at = datetime.fromtimestamp(now, UTC)
+        async with self._db.transaction() as tx:
+            found = await verdict_for(tx, d, order_id, status)
+            if found is None:
+                return Outcome.IGNORED
+            current, outcome, reason = found
+            await _keep_facts(tx, order_id, facts, now=now)
+            if outcome is Outcome.UNCHANGED:
+                return outcome
+            if outcome is Outcome.IGNORED:
+                if not await ignored_already(tx, order_id, status, source):
+                    why = f"ignored: {reason}" + (f"; {detail}" if detail else "")
+                    cause = Cause(source, actor, why)
+                    await record_transition(
+                        tx, d, order_id, status, cause, previous=current, at=at, outcome=outcome
+                    )
+                return outcome
+            cause = Cause(source, actor, detail)
+            if status is Status.CANCELLED:
+                asked = await tx.fetch_one(
+                    "SELECT cancel_requested_by, cancel_requested_at FROM orders WHERE id = ?",
+                    (order_id,),
+                )
+                assert asked is not None
+                cause = credit_cancel(cause, requested_by=asked[0], requested_at=asked[1], now=now)
+            await tx.execute(
+                "UPDATE orders SET status = ?, updated_at = ? WHERE id = ?",
+                (status, d.to_db(at), order_id),
+            )
+            await record_transition(tx, d, order_id, status, cause, previous=current, at=at)
+            return outcome
+
+    async def request_cancel(self, order_id: str, *, actor: str | None, now: float) -> None:
+        async with self._db.transaction() as tx:
+            await tx.execute(
+                "UPDATE orders SET cancel_requested_by = ?, cancel_requested_at = ? WHERE id = ?",
+                (actor, now if actor is not None else None, order_id),
+            )
+
+    async def cancel_queued(self, order_id: str, *, actor: str, now: float) -> OrderRow | None:
+        d = self._d
+        at = datetime.fromtimestamp(now, UTC)
+        async with self._db.transaction() as tx:
+            previous = await tx.fetch_one(
+                f"SELECT status FROM orders WHERE id = ? AND {_QUEUED}{d.for_update()}",
+                (order_id, now),
+            )
+            if previous is None:
+                return None
+            row = await tx.fetch_one(
+                "UPDATE orders SET status = ?, phase = ?, updated_at = ?, next_attempt_at = ?"
+                f" WHERE id = ? RETURNING {ORDER_COLUMNS}",
+                (Status.CANCELLED, Phase.CANCELLED, d.to_db(at), now, order_id),
+            )
+            cause = Cause(Source.API, actor, "cancelled before it reached the provider")
+            before = Status(previous[0])
+            await record_transition(
+                tx, d, order_id, Status.CANCELLED, cause, previous=before, at=at, order=row
+            )
+        assert row is not None
+        return order_row(row, d)
+
+    async def replace_body(
+        self,
+        order_id: str,
+        body: str,
+        *,
+        queued_only: bool,
+        actor: str,
+        changed: Sequence[str],
+        now: float,
+    ) -> OrderRow | None:
+        d = self._d
+        at = datetime.fromtimestamp(now, UTC)
+        where, args = "id = ?", [body, d.to_db(at), order_id]
+        if queued_only:
+            where += f" AND {_QUEUED}"
+            args.append(now)
+        async with self._db.transaction() as tx:
+            row = await tx.fetch_one(
+                f"UPDATE orders SET body = ?, updated_at = ? WHERE {where}"
+                f" RETURNING {ORDER_COLUMNS}",
+                args,
+            )
+            if row is None:
+                return None
+            status = Status(row["status"])
+            await record_transition(
+                tx,
+                d,
+                order_id,
+                status,
+                Cause(Source.API, actor, changed_detail(changed)),
+                previous=status,
+                at=at,
+                outcome=Outcome.UNCHANGED,
+                order=row,
+                event_type=ORDER_UPDATED,
+                changed=changed,
+            )
+        return order_row(row, d)
+
+    async def claim_for_poll(
+        self, provider: str, *, now: float, older_than: float, limit: int
+    ) -> Sequence[OrderRow]:
+        d = self._d
+        async with self._db.transaction() as tx:
+            due = await tx.fetch_all(
+                f"SELECT id FROM orders WHERE provider = ? AND phase = 'done'"
+                f" AND status NOT IN {_FINAL} AND provider_order_id IS NOT NULL"
+                " AND COALESCE(synced_at, 0) <= ? ORDER BY COALESCE(synced_at, 0), id"
+                f" LIMIT ?{d.for_update(skip_locked=True)}",
+                (provider, older_than, limit),
+            )
+            if not due:
+                return []
+            ids = [r[0] for r in due]
+            which, args = d.any_of("id", ids, "text")
+            rows = await tx.fetch_all(
+                f"UPDATE orders SET synced_at = ? WHERE {which} RETURNING {ORDER_COLUMNS}",
+                (now, *args),
+            )
+        by_id = {r["id"]: order_row(r, d) for r in rows}
+        return [by_id[i] for i in ids]  # least recently synced first
+
+
+async def _keep_facts(tx: Tx, order_id: str, facts: ProviderFacts | None, *, now: float) -> None:
+    sets, args = ["synced_at = ?"], list[Any]([now])
+    for column, value in facts.columns() if facts else []:
+        sets.append(f"{column} = ?")
+        args.append(value)
+    if facts is not None and facts.shipment_ids:
+        known = await tx.fetch_one("SELECT shipment_ids FROM orders WHERE id = ?", (order_id,))
+        ids: list[str] = orjson.loads(known[0]) if known is not None and known[0] else []
+        ids += [i for i in facts.shipment_ids if i not in ids]
+        sets.append("shipment_ids = ?")
+        args.append(orjson.dumps(ids).decode())
+    await tx.execute(f"UPDATE orders SET {', '.join(sets)} WHERE id = ?", (*args, order_id))

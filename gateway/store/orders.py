@@ -1,0 +1,237 @@
+"""Orders: storing one, reading them, and the submission steps of a leased order."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from gateway.errors import LeaseLost, OrderExists, ProviderOrderTaken
+from gateway.model.history import Cause, Source
+from gateway.model.lifecycle import Outcome
+from gateway.model.orders import OPEN_PHASES, Status
+from gateway.store.dialect import Reads, Runner, sql_list
+from gateway.store.history import record_transition, verdict_for
+from gateway.store.leases import Leases
+from gateway.store.records import (
+    HistoryEntry,
+    NewOrder,
+    OrderFilter,
+    OrderRow,
+    QueueStats,
+    Transition,
+)
+from gateway.store.rows import ORDER_COLUMNS, QUEUED, insert_sql, names, order_row
+
+_OPEN = sql_list(OPEN_PHASES)
+_NATURAL_KEY = "orders_client_external_id"
+"""The unique index of (client_id, external_id) over orders not superseded (migration 007)."""
+_NEW_COLUMNS = names(NewOrder)
+_INSERT = f"{insert_sql('orders', [*_NEW_COLUMNS, *QUEUED])} RETURNING {ORDER_COLUMNS}"
+_SUPERSEDE = (
+    "UPDATE orders SET superseded_by = ?, updated_at = ? WHERE id = ?"
+    f" AND status = '{Status.REJECTED}' AND superseded_by IS NULL"
+)
+"""Link a rejected order to its successor, unless it is not rejected or has one already."""
+
+
+async def _holder(db: Reads, order: NewOrder) -> str | None:
+    """The live order holding `order`'s natural key, if any."""
+    row = await db.fetch_one(
+        "SELECT id FROM orders WHERE client_id = ? AND external_id = ? AND superseded_by IS NULL",
+        (order.client_id, order.external_id),
+    )
+    return str(row[0]) if row is not None else None
+
+
+class SqlOrders:
+    def __init__(self, db: Runner) -> None:
+        self._db = db
+        self._d = db.dialect
+        self._leases = Leases(db, "orders", ORDER_COLUMNS, OPEN_PHASES, order_row)
+        self.claim_due = self._leases.claim_due
+
+    async def insert_order(
+        self,
+        order: NewOrder,
+        *,
+        now: float,
+        idempotency: tuple[str, str] | None,
+        lease_owner: str | None,
+        lease_until: float | None,
+    ) -> OrderRow:
+        d = self._d
+        at = datetime.fromtimestamp(now, UTC)
+        stamp = d.to_db(at)
+        try:
+            async with self._db.transaction() as tx:
+                # On PostgreSQL a racing successor holds the row lock; once it commits, this
+                # finds the predecessor superseded, and that successor holding the key.
+                if order.supersedes is not None and not await tx.execute(
+                    _SUPERSEDE, (order.id, stamp, order.supersedes)
+                ):
+                    raise OrderExists(await _holder(tx, order) or order.supersedes)
+                values = [getattr(order, name) for name in _NEW_COLUMNS]
+                inserted = await tx.fetch_one(
+                    _INSERT, (*values, now, lease_owner, lease_until, stamp, stamp)
+                )
+                # RETURNING: the row for the event and the caller, without reading it again.
+                assert inserted is not None
+                api = Cause(Source.API, order.client_id, None)
+                await record_transition(
+                    tx, d, order.id, order.status, api, previous=None, at=at, order=inserted
+                )
+                if idempotency is not None:
+                    await tx.execute(
+                        "UPDATE idempotency SET order_id = ? WHERE client_id = ? AND key = ?",
+                        (order.id, *idempotency),
+                    )
+        except d.unique_violation as exc:
+            if not d.violates(exc, _NATURAL_KEY):
+                raise
+            # Looked up in a transaction of its own: on SQLite the order that holds the key
+            # may be in the same group commit, not yet visible to the reader (and durable
+            # once this returns).
+            async with self._db.autocommit() as tx:
+                held = await _holder(tx, order)
+            if held is None:  # pragma: no cover (a unique row is never deleted)
+                raise
+            raise OrderExists(held) from None
+        return order_row(inserted, d)
+
+    async def _one(self, db: Reads, where: str, args: Sequence[Any]) -> OrderRow | None:
+        row = await db.fetch_one(f"SELECT {ORDER_COLUMNS} FROM orders WHERE {where}", args)
+        return order_row(row, self._d) if row is not None else None
+
+    async def get_order(self, order_id: str, *, client_id: str | None = None) -> OrderRow | None:
+        if client_id is None:
+            return await self._one(self._db.reads, "id = ?", (order_id,))
+        return await self._one(self._db.reads, "id = ? AND client_id = ?", (order_id, client_id))
+
+    async def find_by_external_id(self, client_id: str, external_id: str) -> OrderRow | None:
+        return await self._one(
+            self._db.latest,
+            "client_id = ? AND external_id = ? AND superseded_by IS NULL",
+            (client_id, external_id),
+        )
+
+    async def find_by_provider_id(self, provider: str, provider_order_id: str) -> OrderRow | None:
+        return await self._one(
+            self._db.reads, "provider = ? AND provider_order_id = ?", (provider, provider_order_id)
+        )
+
+    async def list_orders(self, client_id: str, flt: OrderFilter) -> Sequence[OrderRow]:
+        where, args = ["client_id = ?"], [client_id]
+        since = self._d.to_db(flt.updated_since) if flt.updated_since is not None else None
+        for condition, value in (
+            ("external_id = ?", flt.external_id),
+            ("status = ?", flt.status),
+            ("provider = ?", flt.provider),
+            ("updated_at >= ?", since),
+            ("id < ?", flt.before_id),
+        ):
+            if value is not None:
+                where.append(condition)
+                args.append(value)
+        rows = await self._db.reads.fetch_all(
+            f"SELECT {ORDER_COLUMNS} FROM orders WHERE {' AND '.join(where)}"
+            " ORDER BY id DESC LIMIT ?",
+            (*args, flt.limit),
+        )
+        return [order_row(r, self._d) for r in rows]
+
+    async def history(self, order_id: str) -> Sequence[HistoryEntry]:
+        rows = await self._db.reads.fetch_all(
+            "SELECT status, source, actor, at, detail, outcome FROM order_history"
+            " WHERE order_id = ? ORDER BY seq",
+            (order_id,),
+        )
+        at = self._d.from_db
+        return [HistoryEntry(Status(r[0]), r[1], r[2], at(r[3]), r[4], Outcome(r[5])) for r in rows]
+
+    async def queue_stats(self, *, now: float) -> dict[str, QueueStats]:
+        rows = await self._db.reads.fetch_all(
+            "SELECT provider, COUNT(*), MIN(created_at) FROM orders"
+            f" WHERE phase IN {_OPEN} GROUP BY provider"
+        )
+        return {
+            r[0]: QueueStats(int(r[1]), max(0.0, now - self._d.from_db(r[2]).timestamp()))
+            for r in rows
+        }
+
+    # submission ----------------------------------------------------------------
+    async def claim(
+        self, order_id: str, *, owner: str, now: float, lease_until: float
+    ) -> OrderRow | None:
+        async with self._db.autocommit() as tx:
+            row = await tx.fetch_one(
+                "UPDATE orders SET lease_owner = ?, lease_until = ? WHERE id = ?"
+                f" AND phase IN {_OPEN} AND (lease_until IS NULL OR lease_until <= ?"
+                f" OR lease_owner = ?) RETURNING {ORDER_COLUMNS}",
+                (owner, lease_until, order_id, now, owner),
+            )
+        return order_row(row, self._d) if row is not None else None
+
+    async def renew(self, order_id: str, *, owner: str, lease_until: float) -> bool:
+        return await self._leases.renew(order_id, owner=owner, until=lease_until)
+
+    async def release(self, order_id: str, *, owner: str) -> None:
+        await self._leases.release(order_id, owner=owner)
+
+    async def advance(self, order_id: str, *, owner: str, step: Transition) -> OrderRow:
+        d = self._d
+        at = datetime.now(UTC)
+        sets, args = ["phase = ?", "updated_at = ?"], [step.phase, d.to_db(at)]
+        if step.provider_order_id is not None:
+            sets.append("provider_order_id = ?")
+            args.append(step.provider_order_id)
+        sets.append("last_error = ?")
+        args.append(orjson.dumps(step.last_error).decode() if step.last_error else None)
+        if step.next_attempt_at is not None:
+            sets.append("next_attempt_at = ?")
+            args.append(step.next_attempt_at)
+        if step.count_attempt:
+            sets.append("attempts = attempts + 1")
+        for column, value in step.facts.columns() if step.facts else []:
+            sets.append(f"{column} = ?")
+            args.append(value)
+        if step.release:
+            sets.append("lease_owner = NULL, lease_until = NULL")
+        try:
+            async with self._db.transaction() as tx:
+                status, previous = step.status, None
+                if status is not None:
+                    found = await verdict_for(tx, d, order_id, status)
+                    # News that arrived first (a webhook) is never rewound by a later step.
+                    if found is None or found[1] is not Outcome.APPLIED:
+                        status = None
+                    else:
+                        previous = found[0]
+                if status is not None:
+                    sets.append("status = ?")
+                    args.append(status)
+                updated = await tx.fetch_one(
+                    f"UPDATE orders SET {', '.join(sets)} WHERE id = ? AND lease_owner = ?"
+                    f" RETURNING {ORDER_COLUMNS}",
+                    (*args, order_id, owner),
+                )
+                if updated is None:
+                    raise LeaseLost(order_id)
+                if status is not None:
+                    cause = Cause(step.source, step.actor, step.detail)
+                    await record_transition(
+                        tx, d, order_id, status, cause, previous=previous, at=at, order=updated
+                    )
+        except d.unique_violation:
+            # The only unique key an update can break: (provider, provider_order_id).
+            assert step.provider_order_id is not None
+            held = await self._db.reads.fetch_one(
+                "SELECT h.provider, h.id FROM orders o JOIN orders h ON h.provider = o.provider"
+                " AND h.provider_order_id = ? AND h.id <> o.id WHERE o.id = ?",
+                (step.provider_order_id, order_id),
+            )
+            provider, holder = (held[0], held[1]) if held is not None else ("?", None)
+            raise ProviderOrderTaken(provider, step.provider_order_id, holder) from None
+        return order_row(updated, d)

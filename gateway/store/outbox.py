@@ -1,0 +1,57 @@
+"""The outbox: each tenant's feed of events (migration 003), written in the transaction of
+the change it announces; their delivery to subscribers is `deliveries.py`.
+
+Events are numbered in the order they become visible, so a feed reader past `seq` N never
+later finds an event below N: SQLite has one writer and a group commit makes a batch visible
+at once; PostgreSQL numbers them under the outbox lock, held until the transaction commits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+import orjson
+
+from gateway.model.events import EventRow, NewEvent
+from gateway.model.ids import ulid
+from gateway.store.dialect import Dialect, Runner, Tx
+from gateway.store.rows import EVENT_COLUMNS, event_row
+
+
+async def append_event(tx: Tx, d: Dialect, event: NewEvent, *, now: float) -> EventRow:
+    """Append `event` to its tenant's feed inside the caller's transaction."""
+    at = datetime.fromtimestamp(now, UTC)
+    await d.lock(tx, "outbox")
+    event_id = "evt_" + ulid(now)
+    seq = await tx.insert(
+        "INSERT INTO events (id, client_id, type, subject, data, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        (
+            event_id,
+            event.client_id,
+            event.type,
+            event.subject,
+            orjson.dumps(event.data).decode(),
+            d.to_db(at),
+        ),
+        key="seq",
+    )
+    return EventRow(seq, event_id, event.client_id, event.type, event.subject, event.data, at)
+
+
+class SqlOutbox:
+    def __init__(self, db: Runner) -> None:
+        self._db = db
+
+    async def append_event(self, event: NewEvent, *, now: float) -> EventRow:
+        async with self._db.transaction() as tx:
+            return await append_event(tx, self._db.dialect, event, now=now)
+
+    async def events_after(self, client_id: str, *, after: int, limit: int) -> Sequence[EventRow]:
+        rows = await self._db.reads.fetch_all(
+            f"SELECT {EVENT_COLUMNS} FROM events WHERE client_id = ? AND seq > ?"
+            " ORDER BY seq LIMIT ?",
+            (client_id, after, limit),
+        )
+        return [event_row(r, self._db.dialect) for r in rows]

@@ -1,0 +1,251 @@
+"""Returns (`ReturnStore`): as for orders, the natural key (client, external_id) is a unique
+index, due returns are leased (`leases.py`), and every step that writes history holds its
+return's row (inserted, or locked `FOR UPDATE` on PostgreSQL) in the transaction that makes
+the change, its history entry and its event."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from gateway.errors import LeaseLost, ReturnExists
+from gateway.model.events import return_event
+from gateway.model.history import Cause, Source
+from gateway.model.returnable import NOT_TAKING, take_back_json
+from gateway.model.returns import (
+    FINAL_RETURN_STATUSES,
+    OPEN_RETURN_PHASES,
+    ReturnPhase,
+    ReturnStatus,
+)
+from gateway.store.dialect import Dialect, Row, Runner, Tx, sql_list
+from gateway.store.leases import Leases
+from gateway.store.outbox import append_event
+from gateway.store.records import NewReturn, ReturnFilter, ReturnHistoryEntry, ReturnRow, ReturnStep
+from gateway.store.rows import QUEUED, RETURN_COLUMNS, insert_sql, names, return_row
+
+_FINAL = sql_list(FINAL_RETURN_STATUSES)
+_NOT_TAKING = sql_list(NOT_TAKING)
+_NATURAL_KEY = "returns_external_id"
+_NEW_COLUMNS = names(NewReturn)
+_INSERT = insert_sql("returns", [*_NEW_COLUMNS, "status", "phase", *QUEUED])
+_INSERT += f" RETURNING {RETURN_COLUMNS}"
+
+
+class SqlReturns:
+    def __init__(self, db: Runner) -> None:
+        self._db = db
+        self._d = db.dialect
+        self._leases = Leases(db, "returns", RETURN_COLUMNS, OPEN_RETURN_PHASES, return_row)
+        self.claim_due_returns = self._leases.claim_due
+
+    async def insert_return(
+        self,
+        ret: NewReturn,
+        *,
+        now: float,
+        idempotency: tuple[str, str] | None,
+        lease_owner: str | None,
+        lease_until: float | None,
+    ) -> ReturnRow:
+        d = self._d
+        at = datetime.fromtimestamp(now, UTC)
+        stamp = d.to_db(at)
+        try:
+            async with self._db.transaction() as tx:
+                values = {name: getattr(ret, name) for name in _NEW_COLUMNS}
+                values["body"] = await _take_back(tx, d, ret)
+                values |= {"status": ReturnStatus.ACCEPTED, "phase": ReturnPhase.PENDING}
+                row = await tx.fetch_one(
+                    _INSERT, (*values.values(), now, lease_owner, lease_until, stamp, stamp)
+                )
+                assert row is not None
+                await _record(tx, d, row, Cause(Source.API, ret.client_id, None), at=at)
+                if idempotency is not None:
+                    await tx.execute(
+                        "UPDATE idempotency SET order_id = ? WHERE client_id = ? AND key = ?",
+                        (ret.id, *idempotency),
+                    )
+        except d.unique_violation as exc:
+            if ret.external_id is None or not d.violates(exc, _NATURAL_KEY):
+                raise
+            # Looked up in a transaction of its own: on SQLite the return that holds the RMA
+            # may be in the same group commit, not yet visible to the reader.
+            async with self._db.autocommit() as tx:
+                held = await tx.fetch_one(
+                    "SELECT id FROM returns WHERE client_id = ? AND external_id = ?",
+                    (ret.client_id, ret.external_id),
+                )
+            if held is None:  # pragma: no cover (a unique row is never deleted)
+                raise
+            raise ReturnExists(held[0]) from None
+        return return_row(row, d)
+
+    async def _one(self, where: str, args: Sequence[Any]) -> ReturnRow | None:
+        row = await self._db.reads.fetch_one(
+            f"SELECT {RETURN_COLUMNS} FROM returns WHERE {where}", args
+        )
+        return return_row(row, self._d) if row is not None else None
+
+    async def get_return(self, return_id: str, *, client_id: str | None = None) -> ReturnRow | None:
+        if client_id is None:
+            return await self._one("id = ?", (return_id,))
+        return await self._one("id = ? AND client_id = ?", (return_id, client_id))
+
+    async def find_return_by_external_id(
+        self, client_id: str, external_id: str
+    ) -> ReturnRow | None:
+        return await self._one("client_id = ? AND external_id = ?", (client_id, external_id))
+
+    async def list_returns(self, client_id: str, flt: ReturnFilter) -> Sequence[ReturnRow]:
+        where, args = ["client_id = ?"], [client_id]
+        for condition, value in (
+            ("order_id = ?", flt.order_id),
+            ("status = ?", flt.status),
+            ("id < ?", flt.before_id),
+        ):
+            if value is not None:
+                where.append(condition)
+                args.append(value)
+        rows = await self._db.reads.fetch_all(
+            f"SELECT {RETURN_COLUMNS} FROM returns WHERE {' AND '.join(where)}"
+            " ORDER BY id DESC LIMIT ?",
+            (*args, flt.limit),
+        )
+        return [return_row(r, self._d) for r in rows]
+
+    async def return_history(self, return_id: str) -> Sequence[ReturnHistoryEntry]:
+        rows = await self._db.reads.fetch_all(
+            "SELECT status, source, actor, at, detail FROM return_history WHERE return_id = ?"
+            " ORDER BY seq",
+            (return_id,),
+        )
+        at = self._d.from_db
+        return [ReturnHistoryEntry(ReturnStatus(r[0]), r[1], r[2], at(r[3]), r[4]) for r in rows]
+
+    async def open_returns(self, *, limit: int, checked_before: float) -> Sequence[ReturnRow]:
+        rows = await self._db.reads.fetch_all(
+            f"SELECT {RETURN_COLUMNS} FROM returns WHERE phase = 'done'"
+            f" AND status NOT IN {_FINAL} AND (checked_at IS NULL OR checked_at <= ?)"
+            " ORDER BY COALESCE(checked_at, 0), id LIMIT ?",
+            (checked_before, limit),
+        )
+        return [return_row(r, self._d) for r in rows]
+
+    async def renew_return(self, return_id: str, *, owner: str, lease_until: float) -> bool:
+        return await self._leases.renew(return_id, owner=owner, until=lease_until)
+
+    async def release_return(self, return_id: str, *, owner: str) -> None:
+        await self._leases.release(return_id, owner=owner)
+
+    async def advance_return(self, return_id: str, *, owner: str, step: ReturnStep) -> ReturnRow:
+        return await self._apply(return_id, step, owner=owner)
+
+    async def update_return(self, return_id: str, step: ReturnStep) -> ReturnRow:
+        return await self._apply(return_id, step, owner=None)
+
+    async def _apply(self, return_id: str, step: ReturnStep, *, owner: str | None) -> ReturnRow:
+        d = self._d
+        at = datetime.now(UTC)
+        sets, args = _sets(step, d.to_db(at))
+        where, wargs = "id = ?", [return_id]
+        if owner is not None:
+            where += " AND lease_owner = ?"
+            wargs.append(owner)
+        async with self._db.transaction() as tx:
+            current = await tx.fetch_one(
+                f"SELECT status FROM returns WHERE id = ?{d.for_update()}", (return_id,)
+            )
+            if current is None:
+                raise KeyError(return_id)
+            previous, status = ReturnStatus(current[0]), step.status
+            # A final status is never left: late news of a cancelled return changes nothing.
+            if previous in FINAL_RETURN_STATUSES or previous is status:
+                status = None
+            if status is not None:
+                sets.append("status = ?")
+                args.append(status)
+            if not sets:
+                sets.append("id = id")  # nothing to change: still checks the lease
+            row = await tx.fetch_one(
+                f"UPDATE returns SET {', '.join(sets)} WHERE {where} RETURNING {RETURN_COLUMNS}",
+                (*args, *wargs),
+            )
+            if row is None:
+                raise LeaseLost(return_id)
+            if status is not None or step.event is not None:
+                cause = Cause(step.source, step.actor, step.detail)
+                await _record(tx, d, row, cause, previous=previous, at=at, event_type=step.event)
+        return return_row(row, d)
+
+
+def _sets(step: ReturnStep, stamp: Any) -> tuple[list[str], list[Any]]:
+    sets: list[str] = ["updated_at = ?"] if step.touch else []
+    args: list[Any] = [stamp] if step.touch else []
+    for column, value in (
+        ("checked_at", step.checked_at),
+        ("phase", step.phase),
+        ("provider_status", step.provider_status),
+        ("provider_return_id", step.provider_return_id),
+        ("decision", step.decision),
+        ("next_attempt_at", step.next_attempt_at),
+    ):
+        if value is not None:
+            sets.append(f"{column} = ?")
+            args.append(value)
+    if step.last_error is not None or step.clear_error:
+        sets.append("last_error = ?")
+        args.append(orjson.dumps(step.last_error).decode() if step.last_error else None)
+    if step.count_attempt:
+        sets.append("attempts = attempts + 1")
+    if step.release:
+        sets.append("lease_owner = NULL, lease_until = NULL")
+    return sets, args
+
+
+async def _take_back(tx: Tx, d: Dialect, ret: NewReturn) -> str:
+    """The body to store, checked against the order and its earlier returns in the inserting
+    transaction, with the order's row locked (SQLite: the one writer): a racing return of the
+    same order waits and then sees this one; raises `Overreach`."""
+    order = await tx.fetch_one(
+        f"SELECT body FROM orders WHERE id = ?{d.for_update()}", (ret.order_id,)
+    )
+    if order is None:
+        return ret.body  # the insert fails on the order's foreign key
+    earlier = await tx.fetch_all(
+        f"SELECT body FROM returns WHERE order_id = ? AND status NOT IN {_NOT_TAKING}",
+        (ret.order_id,),
+    )
+    return take_back_json(ret.body, order[0], [r[0] for r in earlier])
+
+
+async def _record(
+    tx: Tx,
+    d: Dialect,
+    row: Row,
+    cause: Cause,
+    *,
+    previous: ReturnStatus | None = None,
+    at: datetime,
+    event_type: str | None = None,
+) -> None:
+    """The return's history entry (its status as `row` holds it) and its event (the new
+    status, or `event_type`: what was done to it)."""
+    await tx.execute(
+        "INSERT INTO return_history (return_id, seq, status, source, actor, detail, at)"
+        " SELECT ?, COALESCE(MAX(seq), 0) + 1, ?, ?, ?, ?, ? FROM return_history"
+        " WHERE return_id = ?",
+        (row["id"], row["status"], cause.source, cause.actor, cause.detail, d.to_db(at), row["id"]),
+    )
+    event = return_event(
+        return_row(row, d),
+        previous_status=previous,
+        source=cause.source,
+        actor=cause.actor,
+        detail=cause.detail,
+        event_type=event_type,
+    )
+    await append_event(tx, d, event, now=at.timestamp())

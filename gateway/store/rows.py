@@ -1,0 +1,108 @@
+"""Result rows as the records of `records.py`: the columns a query selects for each (in the
+order of the record's fields), and the conversions of what a column stores as text (JSON, a
+timestamp on SQLite, an enum)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import fields
+from typing import Any
+
+import orjson
+
+from gateway.model.events import DeliveryState, EventRow
+from gateway.model.orders import Phase, Status
+from gateway.model.returns import Decision, ReturnPhase, ReturnStatus
+from gateway.store.dialect import Dialect, Row
+from gateway.store.records import DeliveryRow, OrderRow, ReturnRow, StoredEvent
+
+
+def names(record: Any) -> list[str]:
+    """Each table has a column of the same name for each field of its record."""
+    return [f.name for f in fields(record)]
+
+
+def insert_sql(table: str, columns: Sequence[str]) -> str:
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})"
+
+
+QUEUED = ["next_attempt_at", "lease_owner", "lease_until", "created_at", "updated_at"]
+"""What a new order or return is stored with besides its own fields: due, maybe leased."""
+_ORDER_FIELDS = names(OrderRow)
+_RETURN_FIELDS = names(ReturnRow)
+_STORED_EVENT_FIELDS = names(StoredEvent)
+ORDER_COLUMNS = ", ".join(_ORDER_FIELDS)
+RETURN_COLUMNS = ", ".join(_RETURN_FIELDS)
+_EVENT_FIELDS = names(EventRow)
+EVENT_COLUMNS = ", ".join(_EVENT_FIELDS)
+STORED_EVENT_COLUMNS = ", ".join(_STORED_EVENT_FIELDS)
+DELIVERY_SELECT = (
+    "SELECT d.subscriber, d.state, d.attempts, d.next_attempt_at, d.last_status, d.last_error,"
+    " d.delivered_at, e.seq, e.id, e.client_id, e.type, e.subject, e.data, e.created_at"
+    " FROM deliveries d JOIN events e ON e.seq = d.seq"
+)
+
+
+def _json(text: str | None) -> Any:
+    return orjson.loads(text) if text else None
+
+
+def order_row(r: Row, d: Dialect) -> OrderRow:
+    return OrderRow(
+        **{
+            **dict(zip(_ORDER_FIELDS, r, strict=True)),
+            "status": Status(r["status"]),
+            "phase": Phase(r["phase"]),
+            "last_error": _json(r["last_error"]),
+            "created_at": d.from_db(r["created_at"]),
+            "updated_at": d.from_db(r["updated_at"]),
+            "shipment_ids": tuple(_json(r["shipment_ids"]) or ()),
+        }
+    )
+
+
+def return_row(r: Row, d: Dialect) -> ReturnRow:
+    return ReturnRow(
+        **{
+            **dict(zip(_RETURN_FIELDS, r, strict=True)),
+            "status": ReturnStatus(r["status"]),
+            "decision": Decision(r["decision"]) if r["decision"] else None,
+            "phase": ReturnPhase(r["phase"]),
+            "last_error": _json(r["last_error"]),
+            "created_at": d.from_db(r["created_at"]),
+            "updated_at": d.from_db(r["updated_at"]),
+        }
+    )
+
+
+def event_row(r: Row, d: Dialect) -> EventRow:
+    return EventRow(
+        **{
+            **{name: r[name] for name in _EVENT_FIELDS},  # of a delivery's row, too
+            "data": orjson.loads(r["data"]),
+            "created_at": d.from_db(r["created_at"]),
+        }
+    )
+
+
+def delivery_row(r: Row, d: Dialect) -> DeliveryRow:
+    return DeliveryRow(
+        subscriber=r["subscriber"],
+        event=event_row(r, d),
+        state=DeliveryState(r["state"]),
+        attempts=r["attempts"],
+        next_attempt_at=r["next_attempt_at"],
+        last_status=r["last_status"],
+        last_error=r["last_error"],
+        delivered_at=r["delivered_at"],
+    )
+
+
+def stored_event(r: Row) -> StoredEvent:
+    return StoredEvent(
+        **{
+            **dict(zip(_STORED_EVENT_FIELDS, r, strict=True)),
+            "status": Status(r["status"]) if r["status"] else None,
+            "shipment_ids": tuple(_json(r["shipment_ids"]) or ()),
+        }
+    )

@@ -261,12 +261,19 @@ _rule(
     "Nothing to change",
     lambda e: Said(errors=[FieldProblem("body", e.detail)]),
 )
+
+
+def _invalid_change(exc: ChangeInvalid) -> Said:
+    problem = validation_problem(exc.error)  # as a body that is no canonical order is told
+    return Said(problem.detail, problem.errors)
+
+
 _rule(
     ChangeInvalid,
     422,
     "validation",
     lambda e: validation_problem(e.error).title,
-    lambda e: Said(validation_problem(e.error).detail, validation_problem(e.error).errors),
+    _invalid_change,
 )
 _rule(
     ChangeRejected,

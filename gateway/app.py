@@ -20,7 +20,9 @@ from gateway.api.keys import (
     CHANGES,
     CLIENT_KEYS,
     DISPATCHER,
+    FEED,
     METRICS,
+    OPERATIONS,
     PROVIDERS,
     RETURN_SUBMITTER,
     RETURNS,
@@ -37,6 +39,8 @@ from gateway.config import Settings
 from gateway.observability.metrics import Metrics
 from gateway.orders.changes import OrderChanges
 from gateway.orders.events import WebhookIntake
+from gateway.orders.feed import Feed
+from gateway.orders.operations import Operations
 from gateway.orders.service import OrderService
 from gateway.orders.submission import Submitter
 from gateway.providers.base import Provider
@@ -190,6 +194,8 @@ async def _service(app: web.Application) -> AsyncIterator[None]:
     app[RETURN_SUBMITTER] = return_submitter
     app[RETURNS] = ReturnService(settings, app[STORE], app[PROVIDERS], return_submitter)
     app[CHANGES] = OrderChanges(app[STORE], app[PROVIDERS], submitter)
+    app[FEED] = Feed(app[STORE], settings.subscribers)
+    app[OPERATIONS] = Operations(app[STORE])
     app[DISPATCHER] = EventDispatcher(
         app[STORE],
         settings.subscribers,

@@ -9,9 +9,10 @@ import orjson
 from aiohttp import web
 
 from gateway.errors import ProblemError
-from gateway.model.problems import PROBLEM_JSON
 from gateway.model.view import View
-from gateway.submissions.idempotency import Answer
+from gateway.submissions.idempotency import Keyed
+
+PROBLEM_JSON = "application/problem+json"
 
 
 def json_response(
@@ -26,12 +27,16 @@ def json_response(
     return web.Response(status=status, body=raw, headers=headers, content_type="application/json")
 
 
-def answer_response(answer: Answer) -> web.Response:
-    """A use-case's stored answer as sent (a replay sends exactly these bytes again)."""
+def answer_response(keyed: Keyed) -> web.Response:
+    """A submit's answer as its key keeps it (a replay sends exactly these bytes again), with
+    `Location` naming the resource it created, if any."""
+    answer = keyed.answer
+    headers = {"Idempotent-Replayed": "true"} if keyed.replayed else {}
+    headers.update(keyed.resource.location(keyed.resource_id))
     return web.Response(
         status=answer.status,
         body=answer.body,
-        headers=answer.headers,
+        headers=headers,
         content_type=PROBLEM_JSON if answer.status >= 400 else "application/json",
     )
 

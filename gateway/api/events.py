@@ -13,10 +13,9 @@ from aiohttp import web
 
 from gateway.api.answers import json_response
 from gateway.api.auth import require
-from gateway.api.keys import SETTINGS, STORE
+from gateway.api.keys import FEED
 from gateway.api.params import read_query
 from gateway.api.spec import EVENT_ID, SUBSCRIBER, describe
-from gateway.errors import ProblemError
 from gateway.model.event_views import (
     DeliveriesQuery,
     DeliveryList,
@@ -43,7 +42,7 @@ routes = web.RouteTableDef()
 async def feed(request: web.Request) -> web.Response:
     client = require(request)
     page = read_query(request, PageQuery)
-    rows = await request.app[STORE].events_after(client.id, after=page.after, limit=page.limit)
+    rows = await request.app[FEED].events(client, after=page.after, limit=page.limit)
     return json_response(EventFeed.page(rows, page.after))
 
 
@@ -58,11 +57,12 @@ async def feed(request: web.Request) -> web.Response:
 async def deliveries(request: web.Request) -> web.Response:
     client = require(request)
     query = read_query(request, DeliveriesQuery)
-    mine = _subscribers(request, client.id)
-    if query.subscriber is not None:
-        mine = [s for s in mine if s == query.subscriber]
-    rows = await request.app[STORE].list_deliveries(
-        mine, state=query.state, after=query.after, limit=query.limit
+    rows = await request.app[FEED].deliveries(
+        client,
+        subscriber=query.subscriber,
+        state=query.state,
+        after=query.after,
+        limit=query.limit,
     )
     items = [_delivery(r) for r in rows]
     return json_response(
@@ -82,32 +82,9 @@ async def deliveries(request: web.Request) -> web.Response:
 async def retry(request: web.Request) -> web.Response:
     client = require(request)
     subscriber, event_id = request.match_info["subscriber"], request.match_info["event_id"]
-    if subscriber not in _subscribers(request, client.id):
-        raise ProblemError(
-            404, "not-found", "No such subscriber", detail=f"subscriber {subscriber} is not yours"
-        )
     now = datetime.now(UTC).timestamp()
-    state = await request.app[STORE].retry_delivery(subscriber, event_id, now=now)
-    if state is None:
-        raise ProblemError(
-            404,
-            "not-found",
-            "No such delivery",
-            detail=f"subscriber {subscriber} has no delivery of event {event_id}",
-        )
-    if state is not DeliveryState.DEAD:
-        raise ProblemError(
-            409,
-            "not-dead",
-            "Only a dead delivery can be retried",
-            detail=f"the delivery of event {event_id} to subscriber {subscriber} is {state}",
-            extra={"state": state.value},
-        )
+    await request.app[FEED].retry(client, subscriber, event_id, now=now)
     return json_response(RetryReceipt(subscriber=subscriber, event_id=event_id, state="pending"))
-
-
-def _subscribers(request: web.Request, client_id: str) -> list[str]:
-    return [s.id for s in request.app[SETTINGS].subscribers if s.client == client_id]
 
 
 def _delivery(row: DeliveryRow) -> DeliveryView:

@@ -11,6 +11,8 @@ from gateway.config import Settings
 from gateway.observability.metrics import Metrics
 from gateway.orders.changes import OrderChanges
 from gateway.orders.events import WebhookIntake
+from gateway.orders.feed import Feed
+from gateway.orders.operations import Operations
 from gateway.orders.service import OrderService
 from gateway.orders.submission import Submitter
 from gateway.providers.base import Provider
@@ -32,3 +34,5 @@ RETURN_SUBMITTER = web.AppKey("return_submitter", ReturnSubmitter)
 CHANGES = web.AppKey("changes", OrderChanges)
 DISPATCHER = web.AppKey("dispatcher", EventDispatcher)
 METRICS = web.AppKey("metrics", Metrics)
+FEED = web.AppKey("feed", Feed)
+OPERATIONS = web.AppKey("operations", Operations)

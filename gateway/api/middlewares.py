@@ -17,7 +17,8 @@ from aiohttp import web
 from gateway.api.answers import problem_response
 from gateway.api.auth import CLIENT
 from gateway.api.keys import CLIENT_KEYS, METRICS
-from gateway.errors import ProblemError, ProviderError, StoreUnavailable
+from gateway.api.problems import problem_of
+from gateway.errors import GatewayError, ProblemError, StoreUnavailable
 from gateway.observability.metrics import UNMATCHED_ROUTE
 
 log = structlog.get_logger(__name__)
@@ -72,40 +73,19 @@ def route_template(request: web.Request) -> str:
 
 @web.middleware
 async def problems(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Render every error as RFC 9457 problem+json; never let a traceback reach a caller."""
+    """Render every error as RFC 9457 problem+json (an exception of the tree as its rule in
+    `gateway.api.problems` says); never let a traceback reach a caller."""
     if request.path.startswith(SANDBOX_PREFIX):
         return await handler(request)
     try:
         return await handler(request)
-    except ProblemError as problem:
+    except GatewayError as exc:
+        if isinstance(exc, StoreUnavailable):
+            log.error("store.unavailable", path=request.path, error=str(exc))
+        problem = problem_of(exc)
+        if problem is None:
+            return _internal(request)
         return problem_response(problem, request.path)
-    except ProviderError as exc:
-        # A provider error that reached the facade directly (not via a stored order).
-        status = 503 if exc.retryable else 502
-        return problem_response(
-            ProblemError(
-                status,
-                exc.kind,
-                f"Provider {exc.provider} failed",
-                detail=exc.message,
-                extra={k: v for k, v in exc.describe().items() if v is not None},
-            ),
-            request.path,
-        )
-    except StoreUnavailable as exc:
-        # Nothing was stored, so nothing is acknowledged: a provider redelivers its webhook,
-        # a caller retries (its Idempotency-Key makes that safe).
-        log.error("store.unavailable", path=request.path, error=str(exc))
-        return problem_response(
-            ProblemError(
-                503,
-                "store-unavailable",
-                "The gateway cannot store anything right now",
-                detail="retry shortly",
-                headers={"Retry-After": "1"},
-            ),
-            request.path,
-        )
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -121,16 +101,21 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
             request.path,
         )
     except Exception:
-        log.exception("http.unhandled", path=request.path)
-        return problem_response(
-            ProblemError(
-                500,
-                "internal",
-                "Internal error",
-                detail="the gateway failed; the request id identifies it in the log",
-            ),
-            request.path,
-        )
+        return _internal(request)
+
+
+def _internal(request: web.Request) -> web.Response:
+    """A bug's answer (called while its exception is handled: logged with its traceback)."""
+    log.exception("http.unhandled", path=request.path)
+    return problem_response(
+        ProblemError(
+            500,
+            "internal",
+            "Internal error",
+            detail="the gateway failed; the request id identifies it in the log",
+        ),
+        request.path,
+    )
 
 
 @web.middleware

@@ -10,7 +10,7 @@ from aiohttp import web
 
 from gateway.api.answers import json_response
 from gateway.api.auth import require
-from gateway.api.keys import METRICS, PROVIDERS, STORE
+from gateway.api.keys import METRICS, OPERATIONS, PROVIDERS
 from gateway.api.spec import describe, openapi_document
 from gateway.errors import StoreUnavailable
 from gateway.model.ops import (
@@ -65,7 +65,7 @@ async def readyz(request: web.Request) -> web.Response:
     checks: dict[str, Any] = {}
     ready = True
     try:
-        await request.app[STORE].ping()
+        await request.app[OPERATIONS].ping()
         checks["store"] = {"status": "ok"}
     except _STORE_ERRORS as exc:
         ready = False
@@ -119,7 +119,7 @@ async def providers(request: web.Request) -> web.Response:
     require(request)
     now = time.time()
     try:
-        queues = await request.app[STORE].queue_stats(now=now)
+        queues = await request.app[OPERATIONS].queues(now=now)
     except _STORE_ERRORS as exc:
         log.warning("providers.queue_unavailable", error=str(exc))
         queues = None
@@ -165,7 +165,7 @@ async def metrics(request: web.Request) -> web.Response:
     now = time.time()
     m.set_provider_states((p.state() for p in app[PROVIDERS].values()), now=now)
     try:
-        queues = await app[STORE].queue_stats(now=now)
+        queues = await app[OPERATIONS].queues(now=now)
     except _STORE_ERRORS as exc:
         # The queue gauges keep their last value; /readyz reports the store.
         log.warning("metrics.queue_unavailable", error=str(exc))

@@ -12,11 +12,11 @@ from typing import TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
+from gateway.api.body import loc_of
 from gateway.api.keys import SETTINGS
 from gateway.api.middlewares import SANDBOX_PREFIX, Handler
 from gateway.api.spec import operation_of
 from gateway.errors import FieldProblem, ProblemError
-from gateway.model.problems import loc_of
 from gateway.model.text import control_character
 
 Q = TypeVar("Q", bound=BaseModel)

@@ -27,8 +27,9 @@ from gateway.api.answers import json_response, problem_response
 from gateway.api.body import too_large
 from gateway.api.keys import METRICS, PROVIDERS, SETTINGS, WEBHOOKS
 from gateway.api.params import configured_providers
+from gateway.api.problems import problem_of
 from gateway.api.spec import describe
-from gateway.errors import ProblemError
+from gateway.errors import ProblemError, WebhookRefused
 from gateway.model.responses import WebhookReceipt
 
 routes = web.RouteTableDef()
@@ -51,7 +52,7 @@ async def _expect(request: web.Request) -> None:
             request.match_info["provider"], request.headers, request.query
         )
         _check_length(request)
-    except ProblemError:
+    except (ProblemError, WebhookRefused):
         return
     await _default_expect_handler(request)
 
@@ -75,20 +76,28 @@ async def receive(request: web.Request) -> web.Response:
     try:
         intake.precheck(name, request.headers, request.query)
         body = await _read_body(request)
-    except ProblemError as problem:
-        request.app[METRICS].webhook_in(label, _OUTCOMES.get(problem.status, "error"))
+    except (ProblemError, WebhookRefused) as exc:
+        problem = _refusal(request, label, exc)
         response = problem_response(problem, request.path)
         response.force_close()  # the body was not read (all of it): this connection ends
         return response
     try:
         result = await intake.receive(name, request.headers, request.query, body)
-    except ProblemError as problem:
-        request.app[METRICS].webhook_in(label, _OUTCOMES.get(problem.status, "error"))
+    except WebhookRefused as exc:
+        _refusal(request, label, exc)
         raise
     receipt = WebhookReceipt.model_validate(result)
     fresh = receipt.new > 0 or receipt.received == 0
     request.app[METRICS].webhook_in(label, "accepted" if fresh else "duplicate")
     return json_response(receipt)
+
+
+def _refusal(request: web.Request, label: str, exc: ProblemError | WebhookRefused) -> ProblemError:
+    """The answer to a refused delivery, counted by its status."""
+    problem = problem_of(exc)
+    assert problem is not None
+    request.app[METRICS].webhook_in(label, _OUTCOMES.get(problem.status, "error"))
+    return problem
 
 
 def _check_length(request: web.Request) -> None:

@@ -6,8 +6,9 @@ Where the order is decides who acts:
 - still queued in the gateway (phase `pending`, nobody submitting it): the gateway alone —
   a cancel or change never reaches the provider;
 - being submitted right now: the caller waits briefly for the submission to settle, else
-  409 `submission-in-progress` with `Retry-After`;
-- at the provider: the provider decides; its refusal is a 409 carrying its reason.
+  `SubmissionInProgress`;
+- at the provider: the provider decides; its refusal (`Conflict`) is `NotCancellable` or
+  `NotChangeable` carrying its reason.
 """
 
 from __future__ import annotations
@@ -21,7 +22,18 @@ import orjson
 import structlog
 from pydantic import ConfigDict, Field, ValidationError, field_validator
 
-from gateway.errors import Conflict, FieldProblem, Invalid, ProblemError
+from gateway.errors import Conflict, Invalid
+from gateway.errors.refusals import (
+    ChangeBreaksRules,
+    ChangeInvalid,
+    ChangeRejected,
+    NotCancellable,
+    NotChangeable,
+    NothingToChange,
+    OrderRefused,
+    SubmissionInProgress,
+    Unknown,
+)
 from gateway.model.clients import Client
 from gateway.model.dates import DateOrInstant
 from gateway.model.history import Source
@@ -37,7 +49,6 @@ from gateway.model.orders import (
     Status,
     Strict,
 )
-from gateway.model.problems import validation_problem
 from gateway.model.text import STORED
 from gateway.orders.events import facts_of
 from gateway.orders.refs import provider_ref
@@ -75,7 +86,8 @@ class OrderChange(Strict):
     """`PATCH /v1/orders/{id}`: the parts of an order that may change; omitted ones stay.
 
     Every other field of the canonical order (`currency`, `external_id`, `delivery`, …) cannot
-    be changed after submission: naming one is `422 field-immutable`, the field in `loc`.
+    be changed after submission: naming one is refused as such (`field-immutable`), the field
+    in `loc`.
     """
 
     model_config = ConfigDict(json_schema_extra=_documented)
@@ -117,7 +129,7 @@ class OrderChanges:
         if row.status is Status.CANCELLED:
             return row  # cancelling twice is not an error
         if row.status in FINAL:
-            raise _not_cancellable(row, f"the order is {row.status} already")
+            raise _refused(NotCancellable, row, f"the order is {row.status} already")
         if row.phase is Phase.PENDING:
             done = await self._while_queued(
                 row, lambda: self._store.cancel_queued(row.id, actor=client.id, now=self._clock())
@@ -125,10 +137,12 @@ class OrderChanges:
             if done is not None:
                 log.info("order.cancelled", order_id=row.id, at="gateway")
                 return done
-        row = await self._settled(row, _not_cancellable)
+        row = await self._settled(row, NotCancellable)
         provider = self._providers.get(row.provider)
         if provider is None or (canceller := canceller_of(provider)) is None:
-            raise _not_cancellable(row, f"{row.provider} does not cancel orders through its API")
+            raise _refused(
+                NotCancellable, row, f"{row.provider} does not cancel orders through its API"
+            )
         assert row.provider_order_id is not None
         # Noted before the call: the provider's webhook announcing the cancellation may be
         # applied before its answer to this call, and must not take the credit for it.
@@ -138,24 +152,19 @@ class OrderChanges:
         except Conflict as exc:
             await self._store.request_cancel(row.id, actor=None, now=self._clock())
             row = await self._refresh_quietly(row, provider, client)
-            raise _not_cancellable(row, exc.message, provider_code=exc.code) from None
+            raise _refused(NotCancellable, row, exc.message, exc.code) from None
         log.info("order.cancelled", order_id=row.id, at=row.provider, raw_status=result.raw_status)
         return await self._apply(row, result, client, detail="cancelled by the client")
 
     async def change(self, client: Client, order_id: str, change: OrderChange) -> OrderRow:
         row = await self._own(client, order_id)
         if row.status in FINAL:
-            raise _not_changeable(row, f"the order is {row.status}")
+            raise _refused(NotChangeable, row, f"the order is {row.status}")
         order = _merged(CanonicalOrder.model_validate_json(row.body, context=STORED), change)
         submission = Submission(row.id, row.client_id, order, row.warehouse, row.reference)
         provider = self._providers.get(row.provider)
         if provider is not None and (problems := provider.check(submission)):
-            raise ProblemError(
-                422,
-                "provider-rules",
-                f"The change breaks rules of provider {row.provider}",
-                errors=[FieldProblem(p.loc, p.msg, rule=row.provider) for p in problems],
-            )
+            raise ChangeBreaksRules.broken("change", row.provider, problems)
         body = order.model_dump_json()
         changed = [name for name in OrderChange.model_fields if name in change.model_fields_set]
 
@@ -173,25 +182,26 @@ class OrderChanges:
             done = await self._while_queued(row, lambda: store(True))
             if done is not None:
                 return done
-        row = await self._settled(row, _not_changeable)
+        row = await self._settled(row, NotChangeable)
         if provider is None or (updater := updater_of(provider)) is None:
-            raise _not_changeable(row, f"{row.provider} does not change orders through its API")
+            raise _refused(
+                NotChangeable, row, f"{row.provider} does not change orders through its API"
+            )
         assert row.provider_order_id is not None
         try:
             result = await updater.update(provider_ref(row), submission)
         except Conflict as exc:
             row = await self._refresh_quietly(row, provider, client)
-            raise _not_changeable(row, exc.message, provider_code=exc.code) from None
+            raise _refused(NotChangeable, row, exc.message, exc.code) from None
         except Invalid as exc:
             # The provider refuses the changed order itself (an unknown SKU): the caller's
-            # input, a 422 like `provider.check`'s, not a gateway fault (it was a 502).
-            raise ProblemError(
-                422,
-                "provider-rejected",
-                f"Provider {row.provider} rejects the change",
-                detail=f"{row.provider}: {exc.message}",
-                errors=[FieldProblem(f.loc, f.msg, rule=row.provider) for f in exc.fields],
-                extra={"order_id": row.id, "provider": row.provider, "provider_code": exc.code},
+            # input, refused like `provider.check`'s findings, not a gateway fault.
+            raise ChangeRejected(
+                f"{row.provider}: {exc.message}",
+                order_id=row.id,
+                provider=row.provider,
+                provider_code=exc.code,
+                fields=exc.fields,
             ) from None
         await store(False)
         return await self._apply(row, result, client, detail="changed by the client")
@@ -208,9 +218,7 @@ class OrderChanges:
     async def _own(self, client: Client, order_id: str) -> OrderRow:
         row = await self._store.get_order(order_id, client_id=client.id)
         if row is None:
-            raise ProblemError(
-                404, "not-found", "No such order", detail=f"order {order_id} does not exist"
-            )
+            raise Unknown.named("order", order_id)
         return row
 
     async def _while_queued(
@@ -224,24 +232,19 @@ class OrderChanges:
             done = await action()
         return done
 
-    async def _settled(
-        self, row: OrderRow, refuse: Callable[[OrderRow, str], ProblemError]
-    ) -> OrderRow:
-        """The order once no submission step is in flight, or 409 if that takes too long."""
+    async def _settled(self, row: OrderRow, refuse: type[OrderRefused]) -> OrderRow:
+        """The order once no submission step is in flight (`SubmissionInProgress` if that takes
+        too long); `refuse`: what an order that never reached its provider is refused with."""
         if row.phase in OPEN_PHASES and (task := self._submitter.running.get(row.id)):
             await asyncio.wait([task], timeout=SETTLE_S)
         current = await self._store.get_order(row.id) or row
         if current.phase in OPEN_PHASES:
-            raise ProblemError(
-                409,
-                "submission-in-progress",
-                "The order is being submitted to its provider",
-                detail="the provider may or may not hold the order yet; retry shortly",
-                headers={"Retry-After": "1"},
-                extra={"phase": current.phase.value},
+            raise SubmissionInProgress(
+                "the provider may or may not hold the order yet; retry shortly",
+                phase=current.phase.value,
             )
         if current.phase is not Phase.DONE or current.provider_order_id is None:
-            raise refuse(current, f"the order is {current.status}")
+            raise _refused(refuse, current, f"the order is {current.status}")
         return current
 
     async def _apply(
@@ -272,15 +275,8 @@ class OrderChanges:
 def _merged(order: CanonicalOrder, change: OrderChange) -> CanonicalOrder:
     given = change.model_fields_set
     if not given:
-        raise ProblemError(
-            422,
-            "validation",
-            "Nothing to change",
-            errors=[
-                FieldProblem(
-                    "body", "give at least one of recipient, address, lines, not_before, not_after"
-                )
-            ],
+        raise NothingToChange(
+            "give at least one of recipient, address, lines, not_before, not_after"
         )
     data = orjson.loads(order.model_dump_json())
     data.update(orjson.loads(change.model_dump_json(include=given)))
@@ -288,29 +284,16 @@ def _merged(order: CanonicalOrder, change: OrderChange) -> CanonicalOrder:
         # The change was checked as an OrderChange; the rest is the stored order.
         return CanonicalOrder.model_validate(data, context=STORED)
     except ValidationError as exc:
-        raise validation_problem(exc) from None
-
-
-def _not_cancellable(
-    row: OrderRow, reason: str, *, provider_code: str | None = None
-) -> ProblemError:
-    return _refused("not-cancellable", "The order cannot be cancelled", row, reason, provider_code)
-
-
-def _not_changeable(
-    row: OrderRow, reason: str, *, provider_code: str | None = None
-) -> ProblemError:
-    return _refused("not-changeable", "The order cannot be changed", row, reason, provider_code)
+        raise ChangeInvalid("the changed order is not a valid canonical order", error=exc) from None
 
 
 def _refused(
-    code: str, title: str, row: OrderRow, reason: str, provider_code: str | None
-) -> ProblemError:
-    extra: dict[str, Any] = {
-        "order_id": row.id,
-        "provider": row.provider,
-        "order_status": row.status.value,
-    }
-    if provider_code is not None:
-        extra["provider_code"] = provider_code
-    return ProblemError(409, code, title, detail=f"{row.provider}: {reason}", extra=extra)
+    kind: type[OrderRefused], row: OrderRow, reason: str, provider_code: str | None = None
+) -> OrderRefused:
+    return kind(
+        f"{row.provider}: {reason}",
+        order_id=row.id,
+        order_status=row.status.value,
+        provider=row.provider,
+        provider_code=provider_code,
+    )

@@ -3,8 +3,9 @@
 1. The provider verifies and parses the delivery: `precheck` refuses on the headers and query
    alone (`Provider.webhook_precheck`: no credential, a wrong URL token) before a byte of the
    body is read; `receive` verifies the rest (`Provider.webhook_events`: a body signature). A
-   forged or unsigned delivery is refused (401), one holding more events than the provider
-   sends at once too (413); nothing of either is stored.
+   forged or unsigned delivery is refused (`WebhookRejected`), one holding more events than
+   the provider sends at once too (`WebhookTooLarge`), or one not understood
+   (`WebhookMalformed`); nothing of any is stored.
 2. Each event is stored under (provider, event id); a redelivery finds it there and is
    acknowledged without being applied again.
 3. The gateway answers 2xx once the events are stored (providers deliver at least once).
@@ -24,7 +25,13 @@ from collections.abc import Callable, Mapping
 import orjson
 import structlog
 
-from gateway.errors import ProblemError, ProviderError, WebhookRejected, WebhookTooLarge
+from gateway.errors import (
+    NoWebhooks,
+    ProviderError,
+    WebhookMalformed,
+    WebhookRejected,
+    WebhookTooLarge,
+)
 from gateway.model.history import Source
 from gateway.orders.refs import provider_ref
 from gateway.providers.base import (
@@ -55,8 +62,8 @@ class WebhookIntake:
         self._tasks: set[asyncio.Task[int]] = set()
 
     def precheck(self, name: str, headers: Mapping[str, str], query: Mapping[str, str]) -> None:
-        """404 for a provider without webhooks, 401 for a credential missing or wrong on the
-        headers and query alone: decided before the body is read."""
+        """`NoWebhooks` for a provider without webhooks, `WebhookRejected` for a credential
+        missing or wrong on the headers and query alone: decided before the body is read."""
         provider = self._provider(name)
         try:
             provider.webhook_precheck(headers, query)
@@ -78,13 +85,9 @@ class WebhookIntake:
             raise _rejected(name, _NOT_TEXT) from None
         except WebhookTooLarge as exc:
             log.warning("webhook.too_large", provider=name, reason=str(exc))
-            raise ProblemError(
-                413, "webhook-too-large", "Webhook holds too many events", detail=str(exc)
-            ) from None
+            raise
         except (ValueError, orjson.JSONDecodeError) as exc:
-            raise ProblemError(
-                400, "webhook-malformed", "Webhook body not understood", detail=str(exc)
-            ) from None
+            raise WebhookMalformed(str(exc)) from None
         fresh = []
         for event in events:
             stored = StoredEvent(
@@ -113,12 +116,7 @@ class WebhookIntake:
     def _provider(self, name: str) -> WebhookReceiver:
         provider = self._providers.get(name)
         if provider is None or (receiver := webhooks_of(provider)) is None:
-            raise ProblemError(
-                404,
-                "not-found",
-                "No webhook endpoint for this provider",
-                detail=f"no webhooks are configured for {name!r}",
-            )
+            raise NoWebhooks(f"no webhooks are configured for {name!r}")
         return receiver
 
     async def apply_pending(self, limit: int = 100) -> int:
@@ -181,9 +179,9 @@ class WebhookIntake:
 _NOT_TEXT = "a credential header or parameter is not valid text"
 
 
-def _rejected(name: str, reason: str) -> ProblemError:
+def _rejected(name: str, reason: str) -> WebhookRejected:
     log.warning("webhook.rejected", provider=name, reason=reason)
-    return ProblemError(401, "webhook-unauthenticated", "Webhook not authentic", detail=reason)
+    return WebhookRejected(reason)
 
 
 def facts_of(order: ProviderOrder) -> ProviderFacts:

@@ -7,10 +7,13 @@ Submit, in the order that makes it safe:
    transaction, which a racing correction loses with `order-exists`);
 3. routing picks provider and warehouse; the provider's own rules are checked, before any call;
 4. the order row is written (phase `pending`), linked to the key, in one transaction;
-5. the submission runs; the caller waits up to `request_budget_s` for it — 201 when the
-   provider took it, 422 when the provider refused it, otherwise 202 and it finishes in the
-   background;
-6. the response is stored under the key, so a replay answers the same status and body.
+5. the submission runs; the caller waits up to `request_budget_s` for it — `done` when the
+   provider took it, `rejected` when the provider refused it, otherwise `queued` and it
+   finishes in the background;
+6. the answer `api/` renders for that outcome is stored under the key, so a replay answers
+   the same status and body.
+
+Refusals are raised as `gateway.errors.refusals` (their answers are `api/`'s to give).
 """
 
 from __future__ import annotations
@@ -23,7 +26,14 @@ from typing import Any
 import structlog
 
 from gateway.config import Settings
-from gateway.errors import FieldProblem, OrderExists, ProblemError, ProviderError
+from gateway.errors import OrderExists, ProviderError
+from gateway.errors.refusals import (
+    PinnedRouteUnknown,
+    PinNotAllowed,
+    ProviderRules,
+    Unknown,
+    Unroutable,
+)
 from gateway.model.clients import Client
 from gateway.model.ids import new_order_id
 from gateway.model.orders import CanonicalOrder, Phase, Status
@@ -40,9 +50,14 @@ from gateway.routing.evaluate import (
     stock_needs,
 )
 from gateway.store import NewOrder, OrderFilter, OrderRow, Store
-from gateway.submissions.idempotency import Answer, IdempotentSubmit
+from gateway.submissions.idempotency import (
+    IdempotentSubmit,
+    Keyed,
+    Render,
+    SubmitOutcome,
+    Submitted,
+)
 from gateway.submissions.pages import one_page
-from gateway.submissions.problems import provider_rules
 from gateway.submissions.resources import ORDERS
 
 log = structlog.get_logger(__name__)
@@ -70,27 +85,31 @@ class OrderService:
         self._keyed = IdempotentSubmit(settings, store, clock=clock, metrics=self._metrics)
 
     # submit --------------------------------------------------------------------
-    async def submit(self, client: Client, key: str, order: CanonicalOrder) -> Answer:
+    async def submit(
+        self, client: Client, key: str, order: CanonicalOrder, render: Render
+    ) -> Keyed:
+        """`order` submitted exactly once under `key`; `render` gives the answer the key keeps."""
         return await self._keyed.run(
             client,
             key,
             order,
             ORDERS,
-            resume=lambda order_id: self._resume(client, key, order_id),
+            resume=self._resume,
             submit=lambda: self._submit_new(client, key, order),
+            render=render,
         )
 
-    async def _resume(self, client: Client, key: str, order_id: str) -> Answer:
+    async def _resume(self, order_id: str) -> Submitted:
         row = await self._store.get_order(order_id)
         assert row is not None
-        return await self._keyed.answer(client, key, ORDERS, _status_code(row), order_view(row))
+        return _submitted(row)
 
-    async def _submit_new(self, client: Client, key: str, order: CanonicalOrder) -> Answer:
+    async def _submit_new(self, client: Client, key: str, order: CanonicalOrder) -> Submitted:
         existing = await self._store.find_by_external_id(client.id, order.external_id)
         supersedes, submission = None, 1
         if existing is not None:
             if existing.status is not Status.REJECTED:
-                raise _order_exists(existing.id, order.external_id)
+                raise OrderExists(existing.id, order.external_id)
             # No provider holds a rejected order (or it refused it): the corrected one takes
             # the external_id over, under a reference of its own.
             supersedes = existing.id
@@ -100,7 +119,9 @@ class OrderService:
         decision = result.decision
         if decision is None:
             self._metrics.routed("unroutable", "none", "none")
-            raise _unroutable(result)
+            raise Unroutable(
+                result.reason or "no routing rule matched", trace=explain_json(result)["trace"]
+            )
         self._metrics.routed(decision.rule, decision.provider, decision.warehouse)
         provider = self._providers[decision.provider]
         gateway_id = new_order_id(self._clock())
@@ -109,7 +130,7 @@ class OrderService:
             Submission(gateway_id, client.id, order, decision.warehouse, reference)
         )
         if problems:
-            raise provider_rules(ORDERS, decision.provider, problems)
+            raise ProviderRules.broken(ORDERS.noun, decision.provider, problems)
         now = self._clock()
         lease = None if decision.queued else self._submitter.new_lease()
         try:
@@ -135,7 +156,7 @@ class OrderService:
                 lease_until=None if lease is None else self._submitter.lease_until(),
             )
         except OrderExists as exc:
-            raise _order_exists(exc.order_id, order.external_id) from None
+            raise OrderExists(exc.order_id, order.external_id) from None
         log.info(
             "order.accepted",
             order_id=row.id,
@@ -151,7 +172,7 @@ class OrderService:
             task = self._submitter.start_unsent(row, lease, order)
             budget = now + self._settings.server.request_budget_s
             row = await self._submitter.within_budget(row, task, budget)
-        return await self._keyed.answer(client, key, ORDERS, _status_code(row), order_view(row))
+        return _submitted(row)
 
     async def _submissions(self, client_id: str, external_id: str) -> int:
         """How many orders were submitted under `external_id` (all but one superseded)."""
@@ -170,24 +191,10 @@ class OrderService:
         if pin is None:
             return
         if not client.may("routing:pin"):
-            raise ProblemError(
-                403,
-                "pin-not-allowed",
-                "This client may not pin a route",
-                detail="the routing field needs the routing:pin scope",
-            )
+            raise PinNotAllowed("the routing field needs the routing:pin scope")
         block = self._settings.providers.get(pin.provider)
         if block is None or pin.warehouse not in block.warehouses:
-            raise ProblemError(
-                422,
-                "validation",
-                "The pinned route does not exist",
-                errors=[
-                    FieldProblem(
-                        "routing", f"no warehouse {pin.warehouse!r} at provider {pin.provider!r}"
-                    )
-                ],
-            )
+            raise PinnedRouteUnknown(f"no warehouse {pin.warehouse!r} at provider {pin.provider!r}")
 
     def _healthy(self, provider: str) -> bool:
         p = self._providers.get(provider)
@@ -197,9 +204,7 @@ class OrderService:
     async def get(self, client: Client, order_id: str) -> dict[str, Any]:
         row = await self._store.get_order(order_id, client_id=client.id)
         if row is None:
-            raise ProblemError(
-                404, "not-found", "No such order", detail=f"order {order_id} does not exist"
-            )
+            raise Unknown.named("order", order_id)
         return order_view(row, await self._store.history(row.id))
 
     async def list(self, client: Client, flt: OrderFilter) -> tuple[list[OrderRow], bool]:
@@ -242,41 +247,9 @@ class OrderService:
         return dict(item for item in found if item is not None)
 
 
-def _status_code(row: OrderRow) -> int:
+def _submitted(row: OrderRow) -> Submitted:
     if row.status is Status.REJECTED:
-        return 422
-    if row.phase is Phase.DONE:
-        return 201
-    return 202
-
-
-def _order_exists(order_id: str, external_id: str) -> ProblemError:
-    return ProblemError(
-        409,
-        "order-exists",
-        "An order with this external_id exists",
-        detail=f"external_id {external_id!r} is already order {order_id} (only a rejected"
-        " order's external_id can be used again)",
-        extra={"order_id": order_id, "location": f"/v1/orders/{order_id}"},
-    )
-
-
-def _unroutable(result: RoutingResult) -> ProblemError:
-    trace = explain_json(result)["trace"]
-    errors = [
-        FieldProblem(
-            f"routing.rules[{t['rule']}]",
-            "; ".join(c["detail"] for c in t["conditions"] if not c["ok"]) or "no match",
-            rule=t["rule"],
-        )
-        for t in trace
-        if not t["matched"]
-    ]
-    return ProblemError(
-        422,
-        "unroutable",
-        "No routing rule takes this order",
-        detail=result.reason or "no routing rule matched",
-        errors=errors,
-        extra={"trace": trace},
-    )
+        outcome = SubmitOutcome.REJECTED
+    else:
+        outcome = SubmitOutcome.DONE if row.phase is Phase.DONE else SubmitOutcome.QUEUED
+    return Submitted(outcome, order_view(row))

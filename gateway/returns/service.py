@@ -11,12 +11,13 @@ Submit, in the order that makes it safe (the same shape as an order's):
 4. the return row is written (phase `pending`), linked to the key, in one transaction that
    also settles its lines against what the order's earlier returns take back (`Overreach`);
 5. the submission runs while the caller waits up to `request_budget_s`, retrying on the
-   return's backoff: 201 when the provider took it, 422 when it refused it, else 202 and it
-   finishes in the background;
-6. the response is stored under the key, so a replay answers the same status and body.
+   return's backoff: `done` when the provider took it, `rejected` when it refused it, else
+   `queued` and it finishes in the background;
+6. the answer `api/` renders for that outcome is stored under the key, so a replay answers
+   the same status and body.
 
 Cancel and decision always ask the provider (the gateway's copy of the status may be stale)
-and relay its refusal as a 409 carrying the provider's own code and reason.
+and relay its refusal (`ReturnRefused`) carrying the provider's own code and reason.
 """
 
 from __future__ import annotations
@@ -28,13 +29,21 @@ from typing import Any
 import structlog
 
 from gateway.config import Settings
-from gateway.errors import (
-    Conflict,
-    FieldProblem,
-    Invalid,
-    Overreach,
-    ProblemError,
-    ReturnExists,
+from gateway.errors import Conflict, Invalid, ProviderError, ReturnExists
+from gateway.errors.refusals import (
+    DecisionInvalid,
+    DecisionNotAllowed,
+    DecisionsUnsupported,
+    NotReturnable,
+    OrderNotSubmitted,
+    ProviderRules,
+    ReturnedOrderUnknown,
+    ReturnNotCancellable,
+    ReturnNotSubmitted,
+    ReturnRefused,
+    ReturnRejected,
+    ReturnsUnsupported,
+    Unknown,
 )
 from gateway.model.clients import Client
 from gateway.model.events import RETURN_DECIDED
@@ -53,20 +62,17 @@ from gateway.providers.base import (
     returns_of,
 )
 from gateway.returns.news import record_news
-from gateway.returns.problems import (
-    decisions_unsupported,
-    not_returnable,
-    overreach,
-    refused,
-    return_exists,
-    unsupported,
-)
 from gateway.returns.submission import ReturnSubmitter
 from gateway.returns.views import return_view
 from gateway.store import NewReturn, OrderRow, ReturnFilter, ReturnRow, Store
-from gateway.submissions.idempotency import Answer, IdempotentSubmit
+from gateway.submissions.idempotency import (
+    IdempotentSubmit,
+    Keyed,
+    Render,
+    SubmitOutcome,
+    Submitted,
+)
 from gateway.submissions.pages import one_page
-from gateway.submissions.problems import provider_rules
 from gateway.submissions.resources import RETURNS
 
 log = structlog.get_logger(__name__)
@@ -90,50 +96,44 @@ class ReturnService:
         self._keyed = IdempotentSubmit(settings, store, clock=clock)
 
     # submit --------------------------------------------------------------------
-    async def submit(self, client: Client, key: str, ret: CanonicalReturn) -> Answer:
+    async def submit(self, client: Client, key: str, ret: CanonicalReturn, render: Render) -> Keyed:
+        """`ret` submitted exactly once under `key`; `render` gives the answer the key keeps."""
         return await self._keyed.run(
             client,
             key,
             ret,
             RETURNS,
-            resume=lambda return_id: self._resume(client, key, return_id),
+            resume=self._resume,
             submit=lambda: self._submit_new(client, key, ret),
+            render=render,
         )
 
-    async def _resume(self, client: Client, key: str, return_id: str) -> Answer:
+    async def _resume(self, return_id: str) -> Submitted:
         row = await self._store.get_return(return_id)
         assert row is not None
-        return await self._finish(client, key, row)
+        return _submitted(row)
 
-    async def _submit_new(self, client: Client, key: str, ret: CanonicalReturn) -> Answer:
+    async def _submit_new(self, client: Client, key: str, ret: CanonicalReturn) -> Submitted:
         order = await self._store.get_order(ret.order_id, client_id=client.id)
         if order is None:
-            raise ProblemError(
-                422,
-                "order-not-found",
-                "The return's order does not exist",
-                detail=f"order {ret.order_id} does not exist",
-                errors=[FieldProblem("order_id", "no such order")],
-            )
+            raise ReturnedOrderUnknown(f"order {ret.order_id} does not exist")
         provider = self._providers.get(order.provider)
         returns = returns_of(provider) if provider is not None else None
         if returns is None:
-            raise unsupported(order.provider)
+            raise _unsupported(order.provider)
         await self._check_returnable(order)
         if order.provider_order_id is None:
             # Not expected once it shipped (its provider's news named it by that id).
-            raise ProblemError(
-                409,
-                "order-not-submitted",
-                "The order's provider id is not known",
-                detail=f"order {order.id} is {order.status.value}, but the gateway does not"
+            raise OrderNotSubmitted(
+                f"order {order.id} is {order.status.value}, but the gateway does not"
                 f" know {order.provider}'s id for it",
-                extra={"order_id": order.id, "order_status": order.status.value},
+                order_id=order.id,
+                order_status=order.status.value,
             )
         if ret.external_id is not None:
             existing = await self._store.find_return_by_external_id(client.id, ret.external_id)
             if existing is not None:
-                raise return_exists(existing.id, ret.external_id)
+                raise ReturnExists(existing.id, ret.external_id)
         canonical_order = CanonicalOrder.model_validate_json(order.body, context=STORED)
         gateway_id = new_return_id(self._clock())
         reference = client.reference(ret.external_id) if ret.external_id else None
@@ -141,7 +141,7 @@ class ReturnService:
             gateway_id, client.id, ret, canonical_order, order.provider_order_id, reference
         )
         if rules := returns.check_return(submission):
-            raise provider_rules(RETURNS, order.provider, rules)
+            raise ProviderRules.broken(RETURNS.noun, order.provider, rules)
         now = self._clock()
         lease = self._submitter.new_lease()
         try:
@@ -163,14 +163,12 @@ class ReturnService:
                 lease_until=self._submitter.lease_until(),
             )
         except ReturnExists as exc:
-            raise return_exists(exc.return_id, ret.external_id or "") from None
-        except Overreach as exc:
-            raise overreach(exc) from None
+            raise ReturnExists(exc.return_id, ret.external_id or "") from None
         log.info("return.accepted", return_id=row.id, order_id=order.id, provider=row.provider)
         task = self._submitter.spawn(row, lease)
         budget = now + self._settings.server.request_budget_s
         row = await self._submitter.within_budget(row, task, budget)
-        return await self._finish(client, key, row)
+        return _submitted(row)
 
     async def _check_returnable(self, order: OrderRow) -> None:
         furthest = order.status
@@ -179,11 +177,10 @@ class ReturnService:
             furthest = reached(h.status for h in applied if h.outcome is Outcome.APPLIED)
         reason = why_not_returnable(order.status, furthest)
         if reason is not None:
-            raise not_returnable(order, reason)
-
-    async def _finish(self, client: Client, key: str, row: ReturnRow) -> Answer:
-        status = {ReturnPhase.DONE: 201, ReturnPhase.FAILED: 422}.get(row.phase, 202)
-        return await self._keyed.answer(client, key, RETURNS, status, return_view(row))
+            status = order.status.value
+            raise NotReturnable(
+                f"order {order.id} is {status}: {reason}", order_id=order.id, order_status=status
+            )
 
     # read ----------------------------------------------------------------------
     async def get(self, client: Client, return_id: str) -> dict[str, Any]:
@@ -203,9 +200,7 @@ class ReturnService:
         try:
             found = await returns.cancel_return(provider_return_id)
         except Conflict as exc:
-            raise refused(
-                row, "not-cancellable", "The provider refuses to cancel it", exc
-            ) from None
+            raise _refused(ReturnNotCancellable, row, exc) from None
         return await self._record(row, found, "cancelled by the client", actor=client.id)
 
     async def decide(self, client: Client, return_id: str, decision: Decision) -> dict[str, Any]:
@@ -213,17 +208,16 @@ class ReturnService:
         _returns, provider_return_id = self._at_provider(row)
         decider = decisions_of(self._providers[row.provider])
         if decider is None:
-            raise decisions_unsupported(row.provider)
+            raise DecisionsUnsupported(
+                f"{row.provider}'s returns API has no decision step; it handles the goods itself",
+                provider=row.provider,
+            )
         try:
             found = await decider.decide_return(provider_return_id, decision)
         except Conflict as exc:
-            raise refused(
-                row, "decision-not-allowed", "The provider refuses this decision", exc
-            ) from None
+            raise _refused(DecisionNotAllowed, row, exc) from None
         except Invalid as exc:
-            raise refused(
-                row, "decision-invalid", "The provider rejects this decision", exc, status=422
-            ) from None
+            raise _refused(DecisionInvalid, row, exc) from None
         return await self._record(
             row, found, f"decision {decision.value}", actor=client.id, event=RETURN_DECIDED
         )
@@ -243,29 +237,42 @@ class ReturnService:
     async def _owned(self, client: Client, return_id: str) -> ReturnRow:
         row = await self._store.get_return(return_id, client_id=client.id)
         if row is None:
-            raise ProblemError(
-                404, "not-found", "No such return", detail=f"return {return_id} does not exist"
-            )
+            raise Unknown.named("return", return_id)
         return row
 
     def _at_provider(self, row: ReturnRow) -> tuple[ReturnsProvider, str]:
         if row.phase is ReturnPhase.FAILED:
-            raise ProblemError(
-                409,
-                "return-rejected",
-                "The provider rejected this return",
-                detail=f"return {row.id} was refused by {row.provider}; nothing to change",
+            raise ReturnRejected(
+                f"return {row.id} was refused by {row.provider}; nothing to change"
             )
         if row.provider_return_id is None:
-            raise ProblemError(
-                409,
-                "return-not-submitted",
-                "The return is not at the provider yet",
-                detail=f"return {row.id} is still being sent to {row.provider}; retry shortly",
-                headers={"Retry-After": "1"},
+            raise ReturnNotSubmitted(
+                f"return {row.id} is still being sent to {row.provider}; retry shortly"
             )
         provider = self._providers.get(row.provider)
         returns = returns_of(provider) if provider is not None else None
         if returns is None:
-            raise unsupported(row.provider)
+            raise _unsupported(row.provider)
         return returns, row.provider_return_id
+
+
+def _submitted(row: ReturnRow) -> Submitted:
+    outcome = {ReturnPhase.DONE: SubmitOutcome.DONE, ReturnPhase.FAILED: SubmitOutcome.REJECTED}
+    return Submitted(outcome.get(row.phase, SubmitOutcome.QUEUED), return_view(row))
+
+
+def _unsupported(provider: str) -> ReturnsUnsupported:
+    return ReturnsUnsupported(
+        f"the order is held by {provider}, which offers no returns API to this account",
+        provider=provider,
+    )
+
+
+def _refused(kind: type[ReturnRefused], row: ReturnRow, exc: ProviderError) -> ReturnRefused:
+    return kind(
+        f"{row.provider}: {exc.message}",
+        return_id=row.id,
+        provider=row.provider,
+        provider_code=exc.code,
+        correlation_id=exc.correlation_id,
+    )

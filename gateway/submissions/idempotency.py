@@ -2,40 +2,83 @@
 (IETF draft-ietf-httpapi-idempotency-key-header, Stripe semantics).
 
 The key is scoped to (client, key) and claimed with the fingerprint of the parsed body. A
-finished key answers its stored response again (`Idempotent-Replayed: true`); another body under
-it is 422; a key still running is 409 with `Retry-After`; a key whose request died after storing
-its resource answers from that resource. A new key runs the submit: its natural-key conflict
-(`<noun>-exists`) is stored as the key's answer. Any other failure (an error, a cancellation)
-hands the key back: freed if nothing was stored, else unlocked so that the retry answers from
-what was stored (the store knows which: the resource is linked to its key in one commit).
+finished key answers its stored answer again (`replayed`); another body under it is
+`IdempotencyKeyReused`; a key still running is `IdempotencyKeyRunning`; a key whose request
+died after storing its resource answers from that resource. A new key runs the submit: its
+natural-key conflict (`OrderExists`, `ReturnExists`) is stored as the key's answer. Any other
+failure (an error, a cancellation) hands the key back: freed if nothing was stored, else
+unlocked so that the retry answers from what was stored (the store knows which: the resource
+is linked to its key in one commit).
+
+Where the status is chosen: the submit itself ends in a domain result (`Submitted`: how far it
+got, and the view) or the conflict; `api/` hands in `render`, which turns either into the
+answer (status and body), and that answer is what the key keeps — the stored record is the
+answer a replay must repeat byte for byte. The same `render` answers a key resumed from its
+stored resource, so a key whose request died is answered as a fresh one would have been.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, TypeAlias
 
-import orjson
 from pydantic import BaseModel
 
 from gateway.config import Settings
-from gateway.errors import ProblemError
+from gateway.errors import OrderExists, ReturnExists
+from gateway.errors.refusals import IdempotencyKeyReused, IdempotencyKeyRunning
 from gateway.model.clients import Client
 from gateway.observability.metrics import Metrics
 from gateway.store import BeginOutcome, Store
 from gateway.submissions.fingerprint import fingerprint
-from gateway.submissions.problems import rejected
 from gateway.submissions.resources import Resource
+
+
+class SubmitOutcome(StrEnum):
+    """How far a submit got while its caller waited."""
+
+    DONE = "done"
+    """The provider holds it."""
+    QUEUED = "queued"
+    """Stored; the submission goes on in the background."""
+    REJECTED = "rejected"
+    """The provider refused it for good."""
+
+
+@dataclass(frozen=True, slots=True)
+class Submitted:
+    """A submit's result: how far it got, and the resource's view as stored then."""
+
+    outcome: SubmitOutcome
+    view: dict[str, Any]
+
+
+Settled: TypeAlias = Submitted | OrderExists | ReturnExists
+"""What a key's answer is rendered from: the submit's result, or the natural key's holder."""
 
 
 @dataclass(frozen=True, slots=True)
 class Answer:
-    """What the facade sends back: status, JSON body bytes, extra headers."""
+    """A key's answer as `render` made it: what a replay sends again."""
 
     status: int
     body: bytes
-    headers: dict[str, str] = field(default_factory=dict)
+
+
+Render: TypeAlias = Callable[[Resource, Settled], Answer]
+
+
+@dataclass(frozen=True, slots=True)
+class Keyed:
+    """What a submit under a key answers: the key's answer, the resource it is about (None: no
+    resource was created), and whether it is a replay."""
+
+    answer: Answer
+    resource: Resource
+    resource_id: str | None
+    replayed: bool = False
 
 
 _OUTCOME_LABEL = {
@@ -68,11 +111,12 @@ class IdempotentSubmit:
         body: BaseModel,
         resource: Resource,
         *,
-        resume: Callable[[str], Awaitable[Answer]],
-        submit: Callable[[], Awaitable[Answer]],
-    ) -> Answer:
-        """`submit()` creates the resource and answers for it; `resume(id)` answers for a
-        resource that a request which died or failed after storing it left behind."""
+        resume: Callable[[str], Awaitable[Submitted]],
+        submit: Callable[[], Awaitable[Submitted]],
+        render: Render,
+    ) -> Keyed:
+        """`submit()` creates the resource; `resume(id)` reads one that a request which died or
+        failed after storing it left behind; `render` makes the answer the key keeps."""
         idem = self._settings.idempotency
         begin = await self._store.begin_idempotent(
             client.id,
@@ -87,53 +131,38 @@ class IdempotentSubmit:
         if begin.outcome is BeginOutcome.REPLAY:
             assert begin.status is not None
             assert begin.body is not None
-            return Answer(
-                begin.status,
-                begin.body,
-                {"Idempotent-Replayed": "true", **resource.location(begin.order_id)},
-            )
+            return Keyed(Answer(begin.status, begin.body), resource, begin.order_id, replayed=True)
         if begin.outcome is BeginOutcome.MISMATCH:
-            raise ProblemError(
-                422,
-                "idempotency-key-reused",
-                "Idempotency-Key was used with another body",
-                detail="this Idempotency-Key was first used with a different request body; "
-                f"use a new key for a different {resource.noun}",
+            raise IdempotencyKeyReused(
+                "this Idempotency-Key was first used with a different request body; "
+                f"use a new key for a different {resource.noun}"
             )
         if begin.outcome is BeginOutcome.IN_FLIGHT:
-            raise ProblemError(
-                409,
-                "request-in-progress",
-                "A request with this Idempotency-Key is running",
-                detail="the first request with this key has not finished; retry later",
-                headers={"Retry-After": str(idem.in_flight_retry_after_s)},
+            raise IdempotencyKeyRunning(
+                "the first request with this key has not finished; retry later",
+                retry_after_s=idem.in_flight_retry_after_s,
             )
         try:
-            if begin.outcome is BeginOutcome.RESUME:
-                # The request that stored it did not answer: answer from what it stored.
-                assert begin.order_id is not None
-                return await resume(begin.order_id)
-            return await submit()
-        except ProblemError as problem:
-            if problem.code != f"{resource.noun}-exists":
-                await self._store.abandon_idempotent(client.id, key)
-                raise
-            self._count(f"{resource.noun}_exists")
-            raw = orjson.dumps(problem.body(instance=resource.path))
-            await self._store.finish_idempotent(client.id, key, status=problem.status, body=raw)
-            raise
+            settled: Settled
+            try:
+                if begin.outcome is BeginOutcome.RESUME:
+                    # The request that stored it did not answer: answer from what it stored.
+                    assert begin.order_id is not None
+                    settled = await resume(begin.order_id)
+                else:
+                    settled = await submit()
+            except (OrderExists, ReturnExists) as exc:
+                self._count(f"{resource.noun}_exists")
+                settled = exc
+            answer = render(resource, settled)
+            await self._store.finish_idempotent(
+                client.id, key, status=answer.status, body=answer.body
+            )
         except BaseException:
             await self._store.abandon_idempotent(client.id, key)
             raise
-
-    async def answer(
-        self, client: Client, key: str, resource: Resource, status: int, view: dict[str, Any]
-    ) -> Answer:
-        """Store the answer for `view` under the key (a 422 as the `provider-rejected`
-        problem), so that a replay answers the same status and body."""
-        raw = orjson.dumps(rejected(view, resource) if status == 422 else view)
-        await self._store.finish_idempotent(client.id, key, status=status, body=raw)
-        return Answer(status, raw, resource.location(view["id"]))
+        created = settled.view["id"] if isinstance(settled, Submitted) else None
+        return Keyed(answer, resource, created)
 
     def _count(self, outcome: str) -> None:
         if self._metrics is not None:

@@ -1,41 +1,78 @@
 """Every exception the gateway raises, in one tree, at the bottom of the layer stack.
 
+`→ status` is the answer an exception gets when it reaches a handler: `gateway.api.problems`
+holds the one mapping from class to status, problem code, title and members (its unit test
+holds this drawing to it). A class without an arrow never reaches a caller.
+
 ```
 GatewayError
-├── ProblemError                 the answer itself (RFC 9457): its own status
-├── ProviderError                a provider call failed; retryable → 503, else 502
-│   ├── Unauthorized             credentials or token refused (after one refresh)
-│   ├── Forbidden                scope or merchant not allowed
-│   ├── NotFound                 no such resource at the provider
-│   ├── Conflict                 state forbids it (not cancellable, not passive) → 409
-│   ├── Invalid(fields)          the provider refused the payload: final → 422
-│   ├── RateLimited(retry_after) 429 that outlived the call's retry budget
-│   ├── Unavailable              5xx, timeouts, connection errors: retry later
-│   │   └── CircuitOpen          the gateway refused to call: breaker open
-│   ├── Locked                   423 account locked or frozen: retry later
-│   └── ConfigurationError       the gateway's own settings are wrong (invalid_scope, …)
-├── WebhookRejected              a delivery not authentic → 401 webhook-unauthenticated
-├── WebhookTooLarge              more events than the provider sends at once → 413
-├── UnknownProvider              no provider package of that name (also a `LookupError`)
-├── StoreUnavailable             the database is unreachable or refused → 503, Retry-After 1
-│   └── MigrationBlocked         existing rows break a migration; nothing applied
-├── OrderExists                  (client, external_id) taken → 409 order-exists
-├── ReturnExists                 (client, external_id) of a return taken → 409 return-exists
-├── ProviderOrderTaken           a provider order id held by another order
-├── LeaseLost                    another worker took the order over
-├── Overreach                    a return asks back more than is left → 422 validation
-└── ConfigError(problems)        the config file or environment has problems
+├── ProblemError                   an answer `api/` builds itself (RFC 9457): its own status
+├── ProviderError                  a provider call failed, uncaught by a use-case → 502
+│   ├── Unauthorized               credentials or token refused (after one refresh) → 503
+│   ├── Forbidden                  scope or merchant not allowed → 503
+│   ├── NotFound                   no such resource at the provider → 502
+│   ├── Conflict                   state forbids it (not cancellable, not passive) → 502
+│   ├── Invalid(fields)            the provider refused the payload: final → 502
+│   ├── RateLimited(retry_after)   429 that outlived the call's retry budget → 503
+│   ├── Unavailable                5xx, timeouts, connection errors: retry later → 503
+│   │   └── CircuitOpen            the gateway refused to call: breaker open → 503
+│   ├── Locked                     423 account locked or frozen: retry later → 503
+│   └── ConfigurationError         the gateway's own settings are wrong (invalid_scope) → 503
+├── WebhookRefused                 a delivery refused: nothing of it is stored
+│   ├── WebhookRejected            not authentic (bad or missing credential) → 401
+│   ├── WebhookTooLarge            more events than the provider sends at once → 413
+│   ├── WebhookMalformed           a body its provider's parser does not understand → 400
+│   └── NoWebhooks                 no webhooks configured for that provider → 404
+├── UnknownProvider                no provider package of that name (also a `LookupError`)
+├── StoreUnavailable               the database is unreachable or refused → 503
+│   └── MigrationBlocked           existing rows break a migration; nothing applied
+├── OrderExists                    (client, external_id) taken → 409
+├── ReturnExists                   (client, external_id) of a return taken → 409
+├── ProviderOrderTaken             a provider order id held by another order
+├── LeaseLost                      another worker took the order over
+├── Overreach                      a return asks back more than is left → 422
+├── Refused(detail)                a use-case refuses the caller's request, changing nothing
+│   ├── Unknown(noun)              no such order, return, subscriber, delivery (of its) → 404
+│   ├── IdempotencyKeyReused       the key was first used with another body → 422
+│   ├── IdempotencyKeyRunning      the key's first request has not finished → 409
+│   ├── PinNotAllowed              a pinned route without the `routing:pin` scope → 403
+│   ├── PinnedRouteUnknown         no such warehouse at the pinned provider → 422
+│   ├── Unroutable(trace)          no routing rule takes the order → 422
+│   ├── ProviderRules(problems)    the provider's rules, checked before any call → 422
+│   │   └── ChangeBreaksRules      … by the changed order → 422
+│   ├── OrderRefused               the order's state forbids it (or its provider does)
+│   │   ├── NotCancellable         an order that cannot be cancelled (any more) → 409
+│   │   └── NotChangeable          an order that cannot be changed (any more) → 409
+│   ├── SubmissionInProgress       a submission step in flight: retry shortly → 409
+│   ├── NothingToChange            a change naming no part of the order → 422
+│   ├── ChangeInvalid(error)       the changed order is no valid order → 422
+│   ├── ChangeRejected(fields)     the provider refuses the changed order → 422
+│   ├── ReturnedOrderUnknown       a return of an order the client does not have → 422
+│   ├── NotReturnable              the order's status (or its past) forbids a return → 409
+│   │   └── OrderNotSubmitted      … its provider id is not known → 409
+│   ├── ProviderLacks(provider)    the order's provider has no API for it
+│   │   ├── ReturnsUnsupported     … no returns API → 422
+│   │   └── DecisionsUnsupported   … no decision step in its returns → 422
+│   ├── ReturnRejected             its provider rejected the return: nothing to change → 409
+│   ├── ReturnNotSubmitted         the return is not at its provider yet → 409
+│   ├── ReturnRefused              the provider refuses a step of a return
+│   │   ├── ReturnNotCancellable   … its cancellation → 409
+│   │   ├── DecisionNotAllowed     … this decision now → 409
+│   │   └── DecisionInvalid        … this decision at all → 422
+│   └── DeliveryNotDead            only a dead delivery can be retried → 409
+└── ConfigError(problems)          the config file or environment has problems
 ```
 
-HTTP: `gateway.api.middlewares.problems` renders a `ProblemError` with its own status, and
-turns a `ProviderError` or `StoreUnavailable` that escapes a handler into 503 (retryable) or
-502 (not) and 503 `store-unavailable`. The other statuses above are the `ProblemError`s the
-use-cases raise on catching them (`orders/`, `returns/`): `Conflict` → 409 not-cancellable,
-not-changeable, or a refused return; `Invalid` → 422 provider-rejected or decision-invalid.
-The rest never reach a caller: `UnknownProvider` becomes a `ConfigProblem`, `ConfigError`
-and `MigrationBlocked` end a `gateway` command (exit 1 or 2), `ProviderOrderTaken` leaves
-an order to an operator, `LeaseLost` stops a worker; a `ProviderError` met while submitting
-rejects the stored order (not retryable) or schedules it again.
+The use-cases (`orders/`, `returns/`, `submissions/`) raise these and return domain results;
+only `api/` turns either into HTTP. `Refused` and what derives from it are in
+`gateway.errors.refusals`, everything else is here. A provider error a use-case expects
+becomes a refusal (`Conflict` → `NotCancellable`, `NotChangeable`, `ReturnNotCancellable`,
+`DecisionNotAllowed`; `Invalid` → `ChangeRejected`, `DecisionInvalid`); one it does not
+expect reaches the caller as itself. The rest never reach a caller: `UnknownProvider`
+becomes a `ConfigProblem`, `ConfigError` and `MigrationBlocked` end a `gateway` command
+(exit 1 or 2), `ProviderOrderTaken` leaves an order to an operator, `LeaseLost` stops a
+worker; a `ProviderError` met while submitting rejects the stored order (not retryable) or
+schedules it again.
 
 Provider errors are raised once, at an adapter's boundary (`providers.errors.error_for_status`
 maps an HTTP status and the provider's own code); nothing above an adapter looks at a
@@ -73,8 +110,9 @@ class FieldProblem:
 
 @dataclass(slots=True)
 class ProblemError(GatewayError):
-    """Raised by handlers and use-cases, rendered once by the API middleware. `type` is a
-    relative URI `/problems/<code>`; `code` repeats the slug so clients need not parse it."""
+    """Built and raised by `api/` alone (a use-case raises what it means, `api/` maps it),
+    rendered once by its middleware. `type` is a relative URI `/problems/<code>`; `code`
+    repeats the slug so clients need not parse it."""
 
     status: int
     code: str
@@ -233,12 +271,24 @@ class ConfigurationError(ProviderError):
     kind = "provider-configuration"
 
 
-class WebhookRejected(GatewayError):
-    """A delivery that is not authentic (bad or missing signature/token): answer 401."""
+class WebhookRefused(GatewayError):
+    """A delivery refused before anything of it is stored; the message says why."""
 
 
-class WebhookTooLarge(GatewayError):
-    """A delivery carrying more events than the provider sends in one: answer 413, store none."""
+class WebhookRejected(WebhookRefused):
+    """A delivery that is not authentic (bad or missing signature/token)."""
+
+
+class WebhookTooLarge(WebhookRefused):
+    """A delivery carrying more events than the provider sends in one."""
+
+
+class WebhookMalformed(WebhookRefused):
+    """A delivery its provider's parser does not understand."""
+
+
+class NoWebhooks(WebhookRefused):
+    """A delivery for a provider that takes no webhooks (or is not configured)."""
 
 
 class UnknownProvider(GatewayError, LookupError):
@@ -263,11 +313,13 @@ class MigrationBlocked(StoreUnavailable):
 
 
 class OrderExists(GatewayError):
-    """(client, external_id) is taken; `order_id` names the order that holds it."""
+    """(client, external_id) is taken; `order_id` names the order that holds it (the
+    use-case that raises it again names the `external_id` too)."""
 
-    def __init__(self, order_id: str) -> None:
+    def __init__(self, order_id: str, external_id: str | None = None) -> None:
         super().__init__(order_id)
         self.order_id = order_id
+        self.external_id = external_id
 
 
 class ProviderOrderTaken(GatewayError):
@@ -282,11 +334,13 @@ class ProviderOrderTaken(GatewayError):
 
 
 class ReturnExists(GatewayError):
-    """(client, external_id) of a return is taken; `return_id` names the return holding it."""
+    """(client, external_id) of a return is taken; `return_id` names the return holding it
+    (and `external_id` the key, as for `OrderExists`)."""
 
-    def __init__(self, return_id: str) -> None:
+    def __init__(self, return_id: str, external_id: str | None = None) -> None:
         super().__init__(return_id)
         self.return_id = return_id
+        self.external_id = external_id
 
 
 class LeaseLost(GatewayError):

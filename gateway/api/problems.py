@@ -1,0 +1,396 @@
+"""The one mapping from what a use-case raises or returns to what the caller gets.
+
+An exception of `gateway.errors` that reaches a handler is answered as the RFC 9457 problem
+its class's rule gives (its own rule, else its nearest ancestor's): the status, the problem
+code (`type` is `/problems/<code>`), the title, and what the problem says besides — `detail`
+(the exception's own words unless the rule says otherwise), field `errors`, extra members,
+headers — read off the exception. The drawing in `gateway.errors` shows each class's status;
+`tests/unit/test_problem_mapping.py` holds it to these rules, and checks that every class a
+use-case or handler raises has one. A submit's outcome is answered by `OUTCOME_STATUS`
+(`gateway.api.submits`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from gateway.api.body import validation_problem
+from gateway.errors import (
+    FieldError,
+    FieldProblem,
+    GatewayError,
+    NoWebhooks,
+    OrderExists,
+    Overreach,
+    ProblemError,
+    ProviderError,
+    ReturnExists,
+    StoreUnavailable,
+    WebhookMalformed,
+    WebhookRejected,
+    WebhookTooLarge,
+)
+from gateway.errors.refusals import (
+    ChangeBreaksRules,
+    ChangeInvalid,
+    ChangeRejected,
+    DecisionInvalid,
+    DecisionNotAllowed,
+    DecisionsUnsupported,
+    DeliveryNotDead,
+    IdempotencyKeyReused,
+    IdempotencyKeyRunning,
+    NotCancellable,
+    NotChangeable,
+    NothingToChange,
+    NotReturnable,
+    OrderNotSubmitted,
+    OrderRefused,
+    PinnedRouteUnknown,
+    PinNotAllowed,
+    ProviderRules,
+    ReturnedOrderUnknown,
+    ReturnNotCancellable,
+    ReturnNotSubmitted,
+    ReturnRefused,
+    ReturnRejected,
+    ReturnsUnsupported,
+    SubmissionInProgress,
+    Unknown,
+    Unroutable,
+)
+from gateway.submissions.resources import ORDERS, RETURNS
+
+E = TypeVar("E", bound=GatewayError)
+
+
+@dataclass(frozen=True, slots=True)
+class Said:
+    """What a problem says besides its status, code and title."""
+
+    detail: str | None = None
+    """None: the title again."""
+    errors: list[FieldProblem] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def _detail(exc: GatewayError) -> Said:
+    return Said(str(exc))
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    status: int
+    code: str
+    title: str | Callable[[Any], str]
+    says: Callable[[Any], Said] = _detail
+
+    def problem(self, exc: GatewayError) -> ProblemError:
+        said = self.says(exc)
+        title = self.title if isinstance(self.title, str) else self.title(exc)
+        return ProblemError(
+            self.status,
+            self.code,
+            title,
+            detail=said.detail,
+            errors=said.errors,
+            headers=said.headers,
+            extra=said.extra,
+        )
+
+
+RULES: dict[type[GatewayError], Rule] = {}
+
+
+def _rule(
+    cls: type[E],
+    status: int,
+    code: str,
+    title: str | Callable[[E], str],
+    says: Callable[[E], Said] = _detail,
+) -> None:
+    RULES[cls] = Rule(status, code, title, says)
+
+
+def rule_of(cls: type[GatewayError]) -> Rule | None:
+    """The rule answering `cls`: its own, else its nearest ancestor's (None: not an answer)."""
+    return next((RULES[c] for c in cls.__mro__ if c in RULES), None)
+
+
+def problem_of(exc: GatewayError) -> ProblemError | None:
+    """The answer to `exc` (None: no rule; it is a bug to the caller, a 500)."""
+    if isinstance(exc, ProblemError):
+        return exc
+    rule = rule_of(type(exc))
+    return None if rule is None else rule.problem(exc)
+
+
+def _fields(problems: Sequence[FieldError], provider: str) -> list[FieldProblem]:
+    return [FieldProblem(p.loc, p.msg, rule=provider) for p in problems]
+
+
+# Providers and the store ------------------------------------------------------------------
+def _provider_failed(exc: ProviderError) -> Said:
+    # A provider error that reached the facade directly (not via a stored order).
+    return Said(exc.message, extra={k: v for k, v in exc.describe().items() if v is not None})
+
+
+def _provider_errors(cls: type[ProviderError]) -> None:
+    """Each provider error by its class: retryable → 503, else 502, its `kind` the code."""
+    _rule(cls, 503 if cls.retryable else 502, cls.kind, _failed_title, _provider_failed)
+    for sub in cls.__subclasses__():
+        _provider_errors(sub)
+
+
+def _failed_title(exc: ProviderError) -> str:
+    return f"Provider {exc.provider} failed"
+
+
+_provider_errors(ProviderError)
+# Nothing was stored, so nothing is acknowledged: a provider redelivers its webhook, a caller
+# retries (its Idempotency-Key makes that safe).
+_rule(
+    StoreUnavailable,
+    503,
+    "store-unavailable",
+    "The gateway cannot store anything right now",
+    lambda _: Said("retry shortly", headers={"Retry-After": "1"}),
+)
+
+# Webhooks ---------------------------------------------------------------------------------
+_rule(WebhookRejected, 401, "webhook-unauthenticated", "Webhook not authentic")
+_rule(WebhookTooLarge, 413, "webhook-too-large", "Webhook holds too many events")
+_rule(WebhookMalformed, 400, "webhook-malformed", "Webhook body not understood")
+_rule(NoWebhooks, 404, "not-found", "No webhook endpoint for this provider")
+
+# Any resource -----------------------------------------------------------------------------
+_rule(Unknown, 404, "not-found", lambda e: f"No such {e.noun}")
+_rule(
+    IdempotencyKeyReused,
+    422,
+    "idempotency-key-reused",
+    "Idempotency-Key was used with another body",
+)
+_rule(
+    IdempotencyKeyRunning,
+    409,
+    "request-in-progress",
+    "A request with this Idempotency-Key is running",
+    lambda e: Said(e.detail, headers={"Retry-After": str(e.retry_after_s)}),
+)
+_rule(
+    ProviderRules,
+    422,
+    "provider-rules",
+    lambda e: f"The {e.noun} breaks rules of provider {e.provider}",
+    lambda e: Said(e.detail, _fields(e.problems, e.provider), {"provider": e.provider}),
+)
+
+# Orders -----------------------------------------------------------------------------------
+_rule(
+    OrderExists,
+    409,
+    "order-exists",
+    "An order with this external_id exists",
+    lambda e: Said(
+        f"external_id {e.external_id!r} is already order {e.order_id} (only a rejected"
+        " order's external_id can be used again)",
+        extra={"order_id": e.order_id, "location": f"{ORDERS.path}/{e.order_id}"},
+    ),
+)
+_rule(PinNotAllowed, 403, "pin-not-allowed", "This client may not pin a route")
+_rule(
+    PinnedRouteUnknown,
+    422,
+    "validation",
+    "The pinned route does not exist",
+    lambda e: Said(errors=[FieldProblem("routing", e.detail)]),
+)
+
+
+def _unroutable(exc: Unroutable) -> Said:
+    errors = [
+        FieldProblem(
+            f"routing.rules[{t['rule']}]",
+            "; ".join(c["detail"] for c in t["conditions"] if not c["ok"]) or "no match",
+            rule=t["rule"],
+        )
+        for t in exc.trace
+        if not t["matched"]
+    ]
+    return Said(exc.detail, errors, {"trace": exc.trace})
+
+
+_rule(Unroutable, 422, "unroutable", "No routing rule takes this order", _unroutable)
+
+
+def _order_refused(exc: OrderRefused) -> Said:
+    extra: dict[str, Any] = {
+        "order_id": exc.order_id,
+        "provider": exc.provider,
+        "order_status": exc.order_status,
+    }
+    if exc.provider_code is not None:
+        extra["provider_code"] = exc.provider_code
+    return Said(exc.detail, extra=extra)
+
+
+_rule(NotCancellable, 409, "not-cancellable", "The order cannot be cancelled", _order_refused)
+_rule(NotChangeable, 409, "not-changeable", "The order cannot be changed", _order_refused)
+_rule(
+    SubmissionInProgress,
+    409,
+    "submission-in-progress",
+    "The order is being submitted to its provider",
+    lambda e: Said(e.detail, headers={"Retry-After": "1"}, extra={"phase": e.phase}),
+)
+_rule(
+    ChangeBreaksRules,
+    422,
+    "provider-rules",
+    lambda e: f"The change breaks rules of provider {e.provider}",
+    lambda e: Said(errors=_fields(e.problems, e.provider)),
+)
+_rule(
+    NothingToChange,
+    422,
+    "validation",
+    "Nothing to change",
+    lambda e: Said(errors=[FieldProblem("body", e.detail)]),
+)
+
+
+def _invalid_change(exc: ChangeInvalid) -> Said:
+    problem = validation_problem(exc.error)  # as a body that is no canonical order is told
+    return Said(problem.detail, problem.errors)
+
+
+_rule(
+    ChangeInvalid,
+    422,
+    "validation",
+    lambda e: validation_problem(e.error).title,
+    _invalid_change,
+)
+_rule(
+    ChangeRejected,
+    422,
+    "provider-rejected",
+    lambda e: f"Provider {e.provider} rejects the change",
+    lambda e: Said(
+        e.detail,
+        _fields(e.fields, e.provider),
+        {"order_id": e.order_id, "provider": e.provider, "provider_code": e.provider_code},
+    ),
+)
+
+# Returns ----------------------------------------------------------------------------------
+_rule(
+    ReturnExists,
+    409,
+    "return-exists",
+    "A return with this external_id exists",
+    lambda e: Said(
+        f"external_id {e.external_id!r} is already return {e.return_id}",
+        extra={"return_id": e.return_id, "location": f"{RETURNS.path}/{e.return_id}"},
+    ),
+)
+_rule(
+    Overreach,
+    422,
+    "validation",
+    "The return's lines do not match what the order has left to return",
+    lambda e: Said(str(e), e.problems, {"remaining": e.remaining}),
+)
+_rule(
+    ReturnedOrderUnknown,
+    422,
+    "order-not-found",
+    "The return's order does not exist",
+    lambda e: Said(e.detail, [FieldProblem("order_id", "no such order")]),
+)
+
+
+def _about_order(exc: NotReturnable) -> Said:
+    return Said(exc.detail, extra={"order_id": exc.order_id, "order_status": exc.order_status})
+
+
+_rule(
+    NotReturnable,
+    409,
+    "order-not-returnable",
+    lambda e: f"An order that is {e.order_status} cannot be returned",
+    _about_order,
+)
+_rule(
+    OrderNotSubmitted,
+    409,
+    "order-not-submitted",
+    "The order's provider id is not known",
+    _about_order,
+)
+_rule(
+    ReturnsUnsupported,
+    422,
+    "returns-unsupported",
+    lambda e: f"Provider {e.provider} does not take returns through the gateway",
+    lambda e: Said(e.detail, extra={"provider": e.provider}),
+)
+_rule(
+    DecisionsUnsupported,
+    422,
+    "decision-unsupported",
+    lambda e: f"Provider {e.provider} takes no merchant decision on returns",
+    lambda e: Said(e.detail, extra={"provider": e.provider}),
+)
+_rule(ReturnRejected, 409, "return-rejected", "The provider rejected this return")
+_rule(
+    ReturnNotSubmitted,
+    409,
+    "return-not-submitted",
+    "The return is not at the provider yet",
+    lambda e: Said(e.detail, headers={"Retry-After": "1"}),
+)
+
+
+def _return_refused(exc: ReturnRefused) -> Said:
+    return Said(
+        exc.detail,
+        extra={
+            "return_id": exc.return_id,
+            "provider": exc.provider,
+            "provider_code": exc.provider_code,
+            "correlation_id": exc.correlation_id,
+        },
+    )
+
+
+_rule(
+    ReturnNotCancellable,
+    409,
+    "not-cancellable",
+    "The provider refuses to cancel it",
+    _return_refused,
+)
+_rule(
+    DecisionNotAllowed,
+    409,
+    "decision-not-allowed",
+    "The provider refuses this decision",
+    _return_refused,
+)
+_rule(
+    DecisionInvalid, 422, "decision-invalid", "The provider rejects this decision", _return_refused
+)
+
+# Events out -------------------------------------------------------------------------------
+_rule(
+    DeliveryNotDead,
+    409,
+    "not-dead",
+    "Only a dead delivery can be retried",
+    lambda e: Said(e.detail, extra={"state": e.state}),
+)

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from aiohttp import web
 
 from gateway.api.auth import ClientKeys
+from gateway.clock import Clock
 from gateway.config import Settings
 from gateway.observability.metrics import Metrics
 from gateway.orders.changes import OrderChanges
@@ -32,3 +33,4 @@ RETURN_SUBMITTER = web.AppKey("return_submitter", ReturnSubmitter)
 CHANGES = web.AppKey("changes", OrderChanges)
 DISPATCHER = web.AppKey("dispatcher", EventDispatcher)
 METRICS = web.AppKey("metrics", Metrics)
+CLOCK = web.AppKey("clock", Clock)

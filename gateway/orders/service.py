@@ -16,12 +16,12 @@ Submit, in the order that makes it safe:
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import structlog
 
+from gateway.clock import Clock
 from gateway.config import Settings
 from gateway.errors import FieldProblem, OrderExists, ProblemError, ProviderError
 from gateway.model.clients import Client
@@ -58,7 +58,7 @@ class OrderService:
         providers: Mapping[str, Provider],
         submitter: Submitter,
         *,
-        clock: Callable[[], float] = time.time,
+        clock: Clock,
         metrics: Metrics | None = None,
     ) -> None:
         self._metrics = metrics or Metrics()
@@ -103,14 +103,14 @@ class OrderService:
             raise _unroutable(result)
         self._metrics.routed(decision.rule, decision.provider, decision.warehouse)
         provider = self._providers[decision.provider]
-        gateway_id = new_order_id(self._clock())
+        gateway_id = new_order_id(self._clock.time())
         reference = client.reference(order.external_id, submission)
         problems = provider.check(
             Submission(gateway_id, client.id, order, decision.warehouse, reference)
         )
         if problems:
             raise provider_rules(ORDERS, decision.provider, problems)
-        now = self._clock()
+        now = self._clock.time()
         lease = None if decision.queued else self._submitter.new_lease()
         try:
             row = await self._store.insert_order(

@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 from pydantic import BaseModel
 
+from gateway.clock import Clock
 from gateway.config import Settings
 from gateway.errors import ProblemError
 from gateway.model.clients import Client
@@ -52,7 +53,7 @@ class IdempotentSubmit:
         settings: Settings,
         store: Store,
         *,
-        clock: Callable[[], float],
+        clock: Clock,
         metrics: Metrics | None = None,
     ) -> None:
         """`metrics`: where the key's outcomes are counted (None: not counted)."""
@@ -78,7 +79,7 @@ class IdempotentSubmit:
             client.id,
             key,
             fingerprint(body),
-            now=self._clock(),
+            now=self._clock.time(),
             lock_s=self._settings.submission.lease_s,
             ttl_s=idem.ttl_s,
         )

@@ -19,6 +19,7 @@ from gateway.api.auth import ClientKeys
 from gateway.api.keys import (
     CHANGES,
     CLIENT_KEYS,
+    CLOCK,
     DISPATCHER,
     FEED,
     METRICS,
@@ -35,6 +36,7 @@ from gateway.api.keys import (
 )
 from gateway.api.middlewares import client_auth, problems, request_context
 from gateway.api.params import path_parameters
+from gateway.clock import Clock, SystemClock
 from gateway.config import Settings
 from gateway.observability.metrics import Metrics
 from gateway.orders.changes import OrderChanges
@@ -60,17 +62,21 @@ from gateway.workers.submitter import run_workers
 log = structlog.get_logger(__name__)
 
 
-def build_app(settings: Settings, *, self_url: str | None = None) -> web.Application:
+def build_app(
+    settings: Settings, *, self_url: str | None = None, clock: Clock | None = None
+) -> web.Application:
     """The gateway as an aiohttp application.
 
     `self_url` is where this gateway can reach itself (for `base_url`s given as a path, i.e.
-    the in-process sandboxes); by default it is derived from `[server]`.
+    the in-process sandboxes); by default it is derived from `[server]`. `clock`: the time of
+    everything the app builds (a test's clock that it moves on itself); by default the system's.
     """
     app = web.Application(
         middlewares=[request_context, problems, client_auth, path_parameters],
         client_max_size=settings.server.max_body_bytes,
     )
     app[SETTINGS] = settings
+    app[CLOCK] = clock or SystemClock()
     app[METRICS] = Metrics()
     app[SELF_URL] = self_url or own_url(settings.server.host, settings.server.port)
     app[CLIENT_KEYS] = ClientKeys(settings)
@@ -164,7 +170,9 @@ def open_fleet(settings: Settings) -> Fleet:
 async def _providers(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     fleet = open_fleet(settings)
-    ctx = ProviderContext(self_url=app[SELF_URL], fleet=fleet, metrics=app[METRICS])
+    ctx = ProviderContext(
+        self_url=app[SELF_URL], fleet=fleet, metrics=app[METRICS], clock=app[CLOCK]
+    )
     providers: dict[str, Provider] = {}
     try:
         for name, block in settings.providers.items():
@@ -180,29 +188,32 @@ async def _providers(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _service(app: web.Application) -> AsyncIterator[None]:
-    settings = app[SETTINGS]
+    settings, store, providers, clock = app[SETTINGS], app[STORE], app[PROVIDERS], app[CLOCK]
     owner = f"{socket.gethostname()}:{os.getpid()}:{id(app):x}"
     submitter = Submitter(
-        app[STORE], app[PROVIDERS], settings.submission, owner=owner, metrics=app[METRICS]
+        store, providers, settings.submission, owner=owner, clock=clock, metrics=app[METRICS]
     )
     app[SUBMITTER] = submitter
     app[SERVICE] = OrderService(
-        settings, app[STORE], app[PROVIDERS], submitter, metrics=app[METRICS]
+        settings, store, providers, submitter, clock=clock, metrics=app[METRICS]
     )
-    app[WEBHOOKS] = WebhookIntake(app[STORE], app[PROVIDERS])
-    return_submitter = ReturnSubmitter(app[STORE], app[PROVIDERS], settings.submission, owner=owner)
+    app[WEBHOOKS] = WebhookIntake(store, providers, clock=clock)
+    return_submitter = ReturnSubmitter(
+        store, providers, settings.submission, owner=owner, clock=clock
+    )
     app[RETURN_SUBMITTER] = return_submitter
-    app[RETURNS] = ReturnService(settings, app[STORE], app[PROVIDERS], return_submitter)
-    app[CHANGES] = OrderChanges(app[STORE], app[PROVIDERS], submitter)
-    app[FEED] = Feed(app[STORE], settings.subscribers)
-    app[OPERATIONS] = Operations(app[STORE])
+    app[RETURNS] = ReturnService(settings, store, providers, return_submitter, clock=clock)
+    app[CHANGES] = OrderChanges(store, providers, submitter, clock=clock)
+    app[FEED] = Feed(store, settings.subscribers)
+    app[OPERATIONS] = Operations(store)
     app[DISPATCHER] = EventDispatcher(
-        app[STORE],
+        store,
         settings.subscribers,
         settings.events,
         settings.secrets,
         self_url=app[SELF_URL],
         metrics=app[METRICS],
+        clock=clock,
     )
     yield
     await app[WEBHOOKS].drain()
@@ -214,9 +225,9 @@ async def _service(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _workers(app: web.Application) -> AsyncIterator[None]:
-    settings = app[SETTINGS]
-    poller = StatusPoller(app[STORE], app[PROVIDERS], settings.providers)
-    return_poller = ReturnPoller(app[STORE], app[PROVIDERS], settings.returns)
+    settings, clock = app[SETTINGS], app[CLOCK]
+    poller = StatusPoller(app[STORE], app[PROVIDERS], settings.providers, clock=clock)
+    return_poller = ReturnPoller(app[STORE], app[PROVIDERS], settings.returns, clock)
     dispatcher = app[DISPATCHER]
     try:
         async with (
@@ -227,8 +238,9 @@ async def _workers(app: web.Application) -> AsyncIterator[None]:
                 app[WEBHOOKS],
                 poller=poller,
                 dispatcher=dispatcher,
+                clock=clock,
             ),
-            run_return_workers(app[RETURN_SUBMITTER], return_poller, settings),
+            run_return_workers(app[RETURN_SUBMITTER], return_poller, settings, clock=clock),
         ):
             yield
     finally:

@@ -28,6 +28,7 @@ from gateway.sandbox.logitrail import LogitrailSandbox, SandboxClient
 from gateway.sandbox.simulators import DEMO_PRODUCTS
 from gateway.store import Store
 from tests.services import PostgresDatabase, Unavailable, postgres_session, redis_session
+from tests.unit.fakes import SkipAheadClock
 
 configure("warning", "console")
 
@@ -150,12 +151,13 @@ class LogenticHandle:
 CA_ITEMS = {"TSHIRT-M": 28000, "MUG": 28001}
 
 
-def new_logentic_sandbox() -> LogenticSandbox:
+def new_logentic_sandbox(**kw: Any) -> LogenticSandbox:
     sandbox = LogenticSandbox(
         token=LOGENTIC_TOKEN,
         webhook_secret=WEBHOOK_SECRET,
         warehouses={1: "MTL", 2: "TOR"},
         per_page=5,
+        **kw,
     )
     for sku in CA_ITEMS:
         sandbox.add_item(sku, stock={1: 50, 2: 50})
@@ -163,8 +165,15 @@ def new_logentic_sandbox() -> LogenticSandbox:
 
 
 @pytest.fixture
-async def logentic() -> AsyncIterator[LogenticHandle]:
-    sandbox = new_logentic_sandbox()
+def clock() -> SkipAheadClock:
+    """The time of the gateway under test and of the sandboxes: real time, which a test skips
+    ahead (`await clock.advance(s)`) instead of sleeping."""
+    return SkipAheadClock()
+
+
+@pytest.fixture
+async def logentic(clock: SkipAheadClock) -> AsyncIterator[LogenticHandle]:
+    sandbox = new_logentic_sandbox(clock=clock.time)
     server = TestServer(sandbox.app)
     await server.start_server()
     try:
@@ -205,16 +214,18 @@ class FlexportHandle:
     """The `base_url` (paths are `/logistics/api/2026-02/…` below it)."""
 
 
-def new_flexport_sandbox() -> FlexportSandbox:
-    sandbox = FlexportSandbox(tokens={FLEXPORT_TOKEN: None}, webhook_token=FLEXPORT_WEBHOOK_SECRET)
+def new_flexport_sandbox(**kw: Any) -> FlexportSandbox:
+    sandbox = FlexportSandbox(
+        tokens={FLEXPORT_TOKEN: None}, webhook_token=FLEXPORT_WEBHOOK_SECRET, **kw
+    )
     for merchant_sku, (logistics_sku, name) in DEMO_PRODUCTS.items():
         sandbox.add_product(merchant_sku, logistics_sku=logistics_sku, name=name)
     return sandbox
 
 
 @pytest.fixture
-async def flexport() -> AsyncIterator[FlexportHandle]:
-    sandbox = new_flexport_sandbox()
+async def flexport(clock: SkipAheadClock) -> AsyncIterator[FlexportHandle]:
+    sandbox = new_flexport_sandbox(clock=clock.time)
     server = TestServer(sandbox.app)
     await server.start_server()
     try:
@@ -285,8 +296,8 @@ GB to D2C orders; the default rules stay as they are for every other test."""
 
 
 @pytest.fixture
-async def logitrail() -> AsyncIterator[SandboxHandle]:
-    sandbox = new_logitrail_sandbox()
+async def logitrail(clock: SkipAheadClock) -> AsyncIterator[SandboxHandle]:
+    sandbox = new_logitrail_sandbox(clock=clock.time)
     server = TestServer(sandbox.app)
     await server.start_server()
     try:
@@ -418,9 +429,11 @@ async def make_gateway(
     logentic: LogenticHandle,
     flexport: FlexportHandle,
     gateway_store_url: str,
+    clock: SkipAheadClock,
 ) -> AsyncIterator[Callable[..., Any]]:
-    """Start a gateway (real app, real socket) against the Logitrail, Logentic and Flexport
-    sandboxes. Logentic's and Flexport's webhooks are pointed at the gateway started last.
+    """Start a gateway (real app, real socket, on the test's `clock`) against the Logitrail,
+    Logentic and Flexport sandboxes. Logentic's and Flexport's webhooks are pointed at the
+    gateway started last.
     """
     clients: list[TestClient[Any, Any]] = []
 
@@ -430,7 +443,7 @@ async def make_gateway(
         """`wrap_store`: puts something around the real store before anything uses it."""
         overrides.setdefault("store__url", gateway_store_url)
         settings = make_settings(tmp_path, logitrail.url, logentic.url, flexport.url, **overrides)
-        app = build_app(settings)
+        app = build_app(settings, clock=clock)
         if wrap_store is not None:
             wrap = wrap_store
 

@@ -7,13 +7,11 @@ events of one order are in order; `after` is the `cursor` of the last event proc
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from aiohttp import web
 
 from gateway.api.answers import json_response
 from gateway.api.auth import require
-from gateway.api.keys import FEED
+from gateway.api.keys import CLOCK, FEED
 from gateway.api.params import read_query
 from gateway.api.spec import EVENT_ID, SUBSCRIBER, describe
 from gateway.model.event_views import (
@@ -82,7 +80,7 @@ async def deliveries(request: web.Request) -> web.Response:
 async def retry(request: web.Request) -> web.Response:
     client = require(request)
     subscriber, event_id = request.match_info["subscriber"], request.match_info["event_id"]
-    now = datetime.now(UTC).timestamp()
+    now = request.app[CLOCK].time()
     await request.app[FEED].retry(client, subscriber, event_id, now=now)
     return json_response(RetryReceipt(subscriber=subscriber, event_id=event_id, state="pending"))
 

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from aiohttp import web
 
 from gateway.api.auth import ClientKeys
+from gateway.clock import Clock
 from gateway.config import Settings
 from gateway.observability.metrics import Metrics
 from gateway.orders.changes import OrderChanges
@@ -36,3 +37,4 @@ DISPATCHER = web.AppKey("dispatcher", EventDispatcher)
 METRICS = web.AppKey("metrics", Metrics)
 FEED = web.AppKey("feed", Feed)
 OPERATIONS = web.AppKey("operations", Operations)
+CLOCK = web.AppKey("clock", Clock)

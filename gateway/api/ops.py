@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import structlog
@@ -10,7 +9,7 @@ from aiohttp import web
 
 from gateway.api.answers import json_response
 from gateway.api.auth import require
-from gateway.api.keys import METRICS, OPERATIONS, PROVIDERS
+from gateway.api.keys import CLOCK, METRICS, OPERATIONS, PROVIDERS
 from gateway.api.spec import describe, openapi_document
 from gateway.errors import StoreUnavailable
 from gateway.model.ops import (
@@ -117,7 +116,7 @@ def provider_status(provider: Provider, state: ProviderState) -> tuple[ProviderS
 async def providers(request: web.Request) -> web.Response:
     """Each provider's live state. Never a credential: the token's expiry, not the token."""
     require(request)
-    now = time.time()
+    now = request.app[CLOCK].time()
     try:
         queues = await request.app[OPERATIONS].queues(now=now)
     except _STORE_ERRORS as exc:
@@ -162,7 +161,7 @@ async def metrics(request: web.Request) -> web.Response:
     """Scrape: provider gauges and the queue are read now; counters are live already."""
     app = request.app
     m = app[METRICS]
-    now = time.time()
+    now = app[CLOCK].time()
     m.set_provider_states((p.state() for p in app[PROVIDERS].values()), now=now)
     try:
         queues = await app[OPERATIONS].queues(now=now)

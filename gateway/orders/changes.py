@@ -14,7 +14,6 @@ Where the order is decides who acts:
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Annotated, Any
 
@@ -22,6 +21,7 @@ import orjson
 import structlog
 from pydantic import ConfigDict, Field, ValidationError, field_validator
 
+from gateway.clock import Clock
 from gateway.errors import Conflict, Invalid
 from gateway.errors.refusals import (
     ChangeBreaksRules,
@@ -117,7 +117,7 @@ class OrderChanges:
         providers: Mapping[str, Provider],
         submitter: Submitter,
         *,
-        clock: Callable[[], float] = time.time,
+        clock: Clock,
     ) -> None:
         self._store = store
         self._providers = providers
@@ -132,7 +132,8 @@ class OrderChanges:
             raise _refused(NotCancellable, row, f"the order is {row.status} already")
         if row.phase is Phase.PENDING:
             done = await self._while_queued(
-                row, lambda: self._store.cancel_queued(row.id, actor=client.id, now=self._clock())
+                row,
+                lambda: self._store.cancel_queued(row.id, actor=client.id, now=self._clock.time()),
             )
             if done is not None:
                 log.info("order.cancelled", order_id=row.id, at="gateway")
@@ -146,11 +147,11 @@ class OrderChanges:
         assert row.provider_order_id is not None
         # Noted before the call: the provider's webhook announcing the cancellation may be
         # applied before its answer to this call, and must not take the credit for it.
-        await self._store.request_cancel(row.id, actor=client.id, now=self._clock())
+        await self._store.request_cancel(row.id, actor=client.id, now=self._clock.time())
         try:
             result = await canceller.cancel(provider_ref(row))
         except Conflict as exc:
-            await self._store.request_cancel(row.id, actor=None, now=self._clock())
+            await self._store.request_cancel(row.id, actor=None, now=self._clock.time())
             row = await self._refresh_quietly(row, provider, client)
             raise _refused(NotCancellable, row, exc.message, exc.code) from None
         log.info("order.cancelled", order_id=row.id, at=row.provider, raw_status=result.raw_status)
@@ -175,7 +176,7 @@ class OrderChanges:
                 queued_only=queued_only,
                 actor=client.id,
                 changed=changed,
-                now=self._clock(),
+                now=self._clock.time(),
             )
 
         if row.phase is Phase.PENDING:
@@ -257,7 +258,7 @@ class OrderChanges:
             actor=client.id,
             detail=f"{detail} ({result.raw_status})",
             facts=facts_of(result),
-            now=self._clock(),
+            now=self._clock.time(),
         )
         return await self._store.get_order(row.id) or row
 

@@ -19,12 +19,12 @@
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
 import orjson
 import structlog
 
+from gateway.clock import Clock
 from gateway.errors import (
     NoWebhooks,
     ProviderError,
@@ -54,7 +54,7 @@ class WebhookIntake:
         store: Store,
         providers: Mapping[str, Provider],
         *,
-        clock: Callable[[], float] = time.time,
+        clock: Clock,
     ) -> None:
         self._store = store
         self._providers = providers
@@ -102,7 +102,7 @@ class WebhookIntake:
                 event.tracking_url,
                 event.shipment_ids,
             )
-            if await self._store.record_event(stored, now=self._clock()):
+            if await self._store.record_event(stored, now=self._clock.time()):
                 fresh.append(stored)
             else:
                 log.info("webhook.duplicate", provider=name, event_id=event.event_id)
@@ -139,7 +139,7 @@ class WebhookIntake:
             await self._store.finish_event(
                 event.provider,
                 event.event_id,
-                now=self._clock(),
+                now=self._clock.time(),
                 error="no order with this provider id (yet)",
             )
             bound.info("webhook.order_unknown", provider_order_id=event.provider_order_id)
@@ -153,7 +153,7 @@ class WebhookIntake:
                 current = await self._providers[event.provider].get(provider_ref(row))
             except (ProviderError, KeyError) as exc:
                 await self._store.finish_event(
-                    event.provider, event.event_id, now=self._clock(), error=repr(exc)
+                    event.provider, event.event_id, now=self._clock.time(), error=repr(exc)
                 )
                 return 0
             status, facts = current.status, facts_of(current)
@@ -164,9 +164,9 @@ class WebhookIntake:
             actor=event.provider,
             detail=f"{event.topic} ({facts.raw_status})",
             facts=facts,
-            now=self._clock(),
+            now=self._clock.time(),
         )
-        await self._store.finish_event(event.provider, event.event_id, now=self._clock())
+        await self._store.finish_event(event.provider, event.event_id, now=self._clock.time())
         bound.info("webhook.applied", order_id=row.id, status=status, outcome=outcome)
         return 1
 

@@ -19,12 +19,12 @@ Refusals are raised as `gateway.errors.refusals` (their answers are `api/`'s to 
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import structlog
 
+from gateway.clock import Clock
 from gateway.config import Settings
 from gateway.errors import OrderExists, ProviderError
 from gateway.errors.refusals import (
@@ -73,7 +73,7 @@ class OrderService:
         providers: Mapping[str, Provider],
         submitter: Submitter,
         *,
-        clock: Callable[[], float] = time.time,
+        clock: Clock,
         metrics: Metrics | None = None,
     ) -> None:
         self._metrics = metrics or Metrics()
@@ -124,14 +124,14 @@ class OrderService:
             )
         self._metrics.routed(decision.rule, decision.provider, decision.warehouse)
         provider = self._providers[decision.provider]
-        gateway_id = new_order_id(self._clock())
+        gateway_id = new_order_id(self._clock.time())
         reference = client.reference(order.external_id, submission)
         problems = provider.check(
             Submission(gateway_id, client.id, order, decision.warehouse, reference)
         )
         if problems:
             raise ProviderRules.broken(ORDERS.noun, decision.provider, problems)
-        now = self._clock()
+        now = self._clock.time()
         lease = None if decision.queued else self._submitter.new_lease()
         try:
             row = await self._store.insert_order(

@@ -81,12 +81,12 @@ class Submitter(SubmissionDriver[OrderRow, _Attempt]):
 
     async def _claim(self, row_id: str, lease: str) -> OrderRow | None:
         return await self._store.claim(
-            row_id, owner=lease, now=self._clock(), lease_until=self.lease_until()
+            row_id, owner=lease, now=self._clock.time(), lease_until=self.lease_until()
         )
 
     async def _claim_due(self, lease: str, limit: int) -> Sequence[OrderRow]:
         return await self._store.claim_due(
-            owner=lease, now=self._clock(), lease_until=self.lease_until(), limit=limit
+            owner=lease, now=self._clock.time(), lease_until=self.lease_until(), limit=limit
         )
 
     async def _renew(self, row_id: str, lease: str, until: float) -> bool:

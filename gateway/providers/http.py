@@ -27,7 +27,7 @@ from gateway.errors import Conflict, ProviderError, Unavailable
 from gateway.observability.state import ProviderState
 from gateway.providers.base import Capabilities, Parsed, ProviderReturn
 from gateway.providers.spec import ProviderContext
-from gateway.transport import SYSTEM_CLOCK, Clock, ProviderTransport, Response
+from gateway.transport import ProviderTransport, Response
 from gateway.transport.auth import Auth
 
 log = structlog.get_logger(__name__)
@@ -62,18 +62,11 @@ class HttpProvider(ABC, Generic[S]):
     """op → (method, path template with `{id}`): every path the adapter calls."""
     capabilities: Capabilities
 
-    def __init__(
-        self,
-        settings: S,
-        secrets: Secrets,
-        ctx: ProviderContext,
-        *,
-        clock: Clock = SYSTEM_CLOCK,
-    ) -> None:
+    def __init__(self, settings: S, secrets: Secrets, ctx: ProviderContext) -> None:
         self.settings = settings
         self._secrets = secrets
         self._ctx = ctx
-        self._clock = clock
+        self._clock = ctx.clock
         self._session: aiohttp.ClientSession | None = None
         self._transport: ProviderTransport | None = None
         self._probing: asyncio.Task[None] | None = None
@@ -146,7 +139,7 @@ class HttpProvider(ABC, Generic[S]):
             try:
                 await self._probe()
             except Unavailable:
-                await asyncio.sleep(delay)
+                await self._clock.sleep(delay)
             except ProviderError as exc:
                 self._probe_refused(exc)
                 return

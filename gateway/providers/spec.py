@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from gateway.clock import Clock, SystemClock
 from gateway.errors import UnknownProvider
 from gateway.observability.metrics import Metrics
 from gateway.transport.fleet import Fleet, LocalFleet
@@ -37,6 +38,8 @@ class ProviderContext:
     fleet: Fleet = field(default_factory=LocalFleet)
     """How rate limits, the Retry-After gate and OAuth tokens are split or shared between
     replicas: hand it to `ProviderTransport` and `TokenCache` (`fleet=ctx.fleet`)."""
+    clock: Clock = field(default_factory=SystemClock)
+    """The app's clock: the adapter's time, its caches' and its transport's (`clock=`)."""
 
     def sandbox_webhook_url(self, provider: str) -> str | None:
         """Where the sandbox of `provider` posts its webhooks, or None."""

@@ -22,12 +22,12 @@ and relay its refusal (`ReturnRefused`) carrying the provider's own code and rea
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import structlog
 
+from gateway.clock import Clock
 from gateway.config import Settings
 from gateway.errors import Conflict, Invalid, ProviderError, ReturnExists
 from gateway.errors.refusals import (
@@ -86,7 +86,7 @@ class ReturnService:
         providers: Mapping[str, Provider],
         submitter: ReturnSubmitter,
         *,
-        clock: Callable[[], float] = time.time,
+        clock: Clock,
     ) -> None:
         self._settings = settings
         self._store = store
@@ -135,14 +135,14 @@ class ReturnService:
             if existing is not None:
                 raise ReturnExists(existing.id, ret.external_id)
         canonical_order = CanonicalOrder.model_validate_json(order.body, context=STORED)
-        gateway_id = new_return_id(self._clock())
+        gateway_id = new_return_id(self._clock.time())
         reference = client.reference(ret.external_id) if ret.external_id else None
         submission = ReturnSubmission(
             gateway_id, client.id, ret, canonical_order, order.provider_order_id, reference
         )
         if rules := returns.check_return(submission):
             raise ProviderRules.broken(RETURNS.noun, order.provider, rules)
-        now = self._clock()
+        now = self._clock.time()
         lease = self._submitter.new_lease()
         try:
             row = await self._store.insert_return(

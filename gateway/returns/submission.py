@@ -55,7 +55,7 @@ class ReturnSubmitter(SubmissionDriver[ReturnRow, tuple[ReturnsProvider, ReturnS
 
     async def _claim_due(self, lease: str, limit: int) -> Sequence[ReturnRow]:
         return await self._store.claim_due_returns(
-            owner=lease, now=self._clock(), lease_until=self.lease_until(), limit=limit
+            owner=lease, now=self._clock.time(), lease_until=self.lease_until(), limit=limit
         )
 
     async def _renew(self, row_id: str, lease: str, until: float) -> bool:

@@ -4,7 +4,8 @@ a small part per resource (orders, returns) saying which calls its phases make.
 A row is driven under its lease (`LeasedRunner`). Each attempt advances it as far as it goes
 now, and never raises for trouble: a provider's final refusal (`Invalid` and the other
 non-retryable errors) ends it `rejected`; everything retryable — and a bug, which must not
-strand it — keeps its phase and is scheduled again on the row's own backoff (`retry_delay`).
+strand it — keeps its phase and is scheduled again on the row's own backoff (`backoff_delay`,
+equal jitter).
 The request that stored a row keeps driving it while its budget lasts (`within_budget`);
 what is left, and what a dead process left, the background loop takes (`submit_due`).
 """
@@ -13,15 +14,16 @@ from __future__ import annotations
 
 import abc
 import asyncio
-import random
 from collections.abc import Sequence
 from enum import StrEnum
 from typing import ClassVar, Generic, Protocol, TypeVar
 
 import structlog
 
+from gateway.clock import wait_for
 from gateway.errors import LeaseLost, ProviderError, RateLimited
 from gateway.submissions.leases import LeasedRunner
+from gateway.transport.backoff import backoff_delay
 
 log = structlog.get_logger(__name__)
 
@@ -41,12 +43,6 @@ class SubmittedRow(Protocol):
 
 R = TypeVar("R", bound=SubmittedRow)
 W = TypeVar("W")
-
-
-def retry_delay(attempts: int, *, base: float, cap: float, rng: random.Random) -> float:
-    """Per-row backoff: exponential with equal jitter, so a queue drains steadily."""
-    ceiling = min(cap, base * (2 ** max(0, attempts)))
-    return float(ceiling / 2 + rng.uniform(0, ceiling / 2))
 
 
 def error_detail(exc: ProviderError) -> dict[str, object]:
@@ -152,15 +148,15 @@ class SubmissionDriver(LeasedRunner[R], Generic[R, W]):
         *,
         exc: ProviderError | None = None,
     ) -> R:
-        delay = retry_delay(
-            row.attempts,
+        delay = backoff_delay(
+            row.attempts + 1,
             base=self._settings.backoff_base_s,
             cap=self._settings.backoff_max_s,
             rng=self._rng,
+            floor=(exc.retry_after or 0.0) if isinstance(exc, RateLimited) else 0.0,
+            jitter="equal",
         )
-        if isinstance(exc, RateLimited) and exc.retry_after:
-            delay = max(delay, exc.retry_after)
-        return await self._later(row, lease, error, self._clock() + delay)
+        return await self._later(row, lease, error, self._clock.time() + delay)
 
     # who drives ----------------------------------------------------------------
     async def claim(self, row_id: str) -> asyncio.Task[R] | None:
@@ -194,15 +190,17 @@ class SubmissionDriver(LeasedRunner[R], Generic[R, W]):
         """
         while task is not None:
             try:
-                row = await asyncio.wait_for(asyncio.shield(task), deadline - self._clock())
+                row = await wait_for(
+                    self._clock, asyncio.shield(task), deadline - self._clock.time()
+                )
             except TimeoutError:
                 break
             if row.phase not in self.open_phases:
                 return row
-            wait = max(row.next_attempt_at - self._clock(), 0.0)
-            if self._clock() + wait >= deadline:
+            wait = max(row.next_attempt_at - self._clock.time(), 0.0)
+            if self._clock.time() + wait >= deadline:
                 return row
-            await asyncio.sleep(wait)
+            await self._clock.sleep(wait)
             # Whoever holds the row now (this request or the background loop) drives it.
             task = await self.claim(row.id)
         return await self._get(row.id) or row

@@ -26,6 +26,7 @@ from typing import Any, TypeAlias
 
 from pydantic import BaseModel
 
+from gateway.clock import Clock
 from gateway.config import Settings
 from gateway.errors import OrderExists, ReturnExists
 from gateway.errors.refusals import IdempotencyKeyReused, IdempotencyKeyRunning
@@ -95,7 +96,7 @@ class IdempotentSubmit:
         settings: Settings,
         store: Store,
         *,
-        clock: Callable[[], float],
+        clock: Clock,
         metrics: Metrics | None = None,
     ) -> None:
         """`metrics`: where the key's outcomes are counted (None: not counted)."""
@@ -122,7 +123,7 @@ class IdempotentSubmit:
             client.id,
             key,
             fingerprint(body),
-            now=self._clock(),
+            now=self._clock.time(),
             lock_s=self._settings.submission.lease_s,
             ttl_s=idem.ttl_s,
         )

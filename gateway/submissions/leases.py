@@ -11,11 +11,11 @@ from __future__ import annotations
 import abc
 import asyncio
 import random
-import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Generic, Protocol, TypeVar
 
+from gateway.clock import Clock
 from gateway.config import SubmissionSettings
 from gateway.providers.base import Provider
 from gateway.store import Store
@@ -39,7 +39,7 @@ class LeasedRunner(abc.ABC, Generic[R]):
         settings: SubmissionSettings,
         *,
         owner: str,
-        clock: Callable[[], float] = time.time,
+        clock: Clock,
         rng: random.Random | None = None,
     ) -> None:
         self._store = store
@@ -66,7 +66,7 @@ class LeasedRunner(abc.ABC, Generic[R]):
         return f"{self.owner}/{uuid.uuid4().hex[:12]}"
 
     def lease_until(self) -> float:
-        return self._clock() + self._settings.lease_s
+        return self._clock.time() + self._settings.lease_s
 
     def spawn(self, row: R, lease: str) -> asyncio.Task[R]:
         """Drive `row`, which `lease` holds, in the background; tracked for shutdown."""
@@ -85,7 +85,7 @@ class LeasedRunner(abc.ABC, Generic[R]):
     async def _heartbeat(self, row_id: str, lease: str) -> None:
         interval = self._settings.lease_s / 3
         while True:
-            await asyncio.sleep(interval)
+            await self._clock.sleep(interval)
             if not await self._renew(row_id, lease, self.lease_until()):
                 return
 

@@ -4,20 +4,31 @@ from __future__ import annotations
 
 import random
 from email.utils import parsedate_to_datetime
+from typing import Literal
 
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 """Statuses the transport retries by itself; 500 is not among them."""
 
 
 def backoff_delay(
-    attempt: int, *, base: float, cap: float, rng: random.Random, floor: float = 0.0
+    attempt: int,
+    *,
+    base: float,
+    cap: float,
+    rng: random.Random,
+    floor: float = 0.0,
+    jitter: Literal["full", "equal"] = "full",
 ) -> float:
-    """Full-jitter exponential backoff: uniform(0, min(cap, base·2^(attempt-1))), at least floor.
+    """Exponential backoff under the ceiling min(cap, base·2^(attempt-1)), at least `floor`.
 
     `attempt` counts from 1 (the delay after the first failure). `floor` is a Retry-After the
-    provider gave: never retry sooner than it asked.
+    provider gave: never retry sooner than it asked. Full jitter (uniform(0, ceiling)) spreads
+    callers retrying at once the most; equal jitter (ceiling/2 + uniform(0, ceiling/2)) never
+    retries sooner than half the ceiling, so a queue of rows drains steadily.
     """
     ceiling = min(cap, base * (2 ** max(0, attempt - 1)))
+    if jitter == "equal":
+        return max(floor, float(ceiling / 2 + rng.uniform(0, ceiling / 2)))
     return max(floor, rng.uniform(0.0, ceiling))
 
 

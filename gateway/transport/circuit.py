@@ -15,8 +15,8 @@ from enum import StrEnum
 
 import structlog
 
+from gateway.clock import Clock
 from gateway.errors import CircuitOpen
-from gateway.transport.clock import Clock
 
 log = structlog.get_logger(__name__)
 

@@ -34,6 +34,7 @@ import orjson
 import structlog
 from multidict import CIMultiDict, CIMultiDictProxy
 
+from gateway.clock import Clock
 from gateway.config import ProviderSettings
 from gateway.errors import CircuitOpen, ProviderError, Unavailable
 from gateway.observability.metrics import ProviderMetrics, outcome_of_status
@@ -41,7 +42,6 @@ from gateway.observability.state import ProviderState
 from gateway.transport.auth import Auth
 from gateway.transport.backoff import RETRY_STATUSES, backoff_delay, parse_retry_after
 from gateway.transport.circuit import CircuitBreaker
-from gateway.transport.clock import Clock
 from gateway.transport.fleet import Fleet
 from gateway.transport.limiter import RateLimiter
 
@@ -112,6 +112,7 @@ class ProviderTransport:
                 provider,
                 max_rate=settings.rate_limit.max_rate,
                 time_period=settings.rate_limit.time_period,
+                clock=clock,
             ),
         )
         self.fleet = fleet.description

@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from gateway.transport.clock import Clock
+from gateway.clock import Clock
 from gateway.transport.gate import RetryAfterGate
 from gateway.transport.window import CallWindow, window_of
 
@@ -73,7 +73,9 @@ class Fleet(Protocol):
     description: str
     """What `/v1/providers` and the log say about it, e.g. `local (1/2 of each rate)`."""
 
-    def rate_bucket(self, provider: str, *, max_rate: float, time_period: float) -> RateBucket: ...
+    def rate_bucket(
+        self, provider: str, *, max_rate: float, time_period: float, clock: Clock
+    ) -> RateBucket: ...
 
     def gate(self, provider: str, *, ceiling_s: float, clock: Clock) -> RetryAfterGate: ...
 
@@ -84,10 +86,12 @@ class Fleet(Protocol):
     async def close(self) -> None: ...
 
 
-def local_bucket(max_rate: float, time_period: float, *, share: int = 1) -> CallWindow:
+def local_bucket(
+    max_rate: float, time_period: float, *, clock: Clock, share: int = 1
+) -> CallWindow:
     """This process's window for `max_rate / share` calls per `time_period` (see `window_of`)."""
     limit, period = window_of(max_rate / share, time_period)
-    return CallWindow(limit, period)
+    return CallWindow(limit, period, clock=clock)
 
 
 class LocalFleet:
@@ -97,8 +101,10 @@ class LocalFleet:
         self.replicas = replicas
         self.description = "local" if replicas == 1 else f"local (1/{replicas} of each rate)"
 
-    def rate_bucket(self, provider: str, *, max_rate: float, time_period: float) -> RateBucket:
-        return local_bucket(max_rate, time_period, share=self.replicas)
+    def rate_bucket(
+        self, provider: str, *, max_rate: float, time_period: float, clock: Clock
+    ) -> RateBucket:
+        return local_bucket(max_rate, time_period, clock=clock, share=self.replicas)
 
     def gate(self, provider: str, *, ceiling_s: float, clock: Clock) -> RetryAfterGate:
         return RetryAfterGate(provider, ceiling_s=ceiling_s, clock=clock)

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import structlog
 
+from gateway.clock import Clock
 from gateway.errors import RateLimited
-from gateway.transport.clock import Clock
 
 log = structlog.get_logger(__name__)
 

@@ -21,9 +21,9 @@ import aiohttp
 import orjson
 import structlog
 
+from gateway.clock import Clock
 from gateway.errors import ConfigurationError, ProviderError, Unauthorized, Unavailable
 from gateway.observability.metrics import ProviderMetrics
-from gateway.transport.clock import Clock
 from gateway.transport.fleet import Fleet, SharedToken, SharedTokens
 
 log = structlog.get_logger(__name__)

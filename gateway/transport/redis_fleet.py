@@ -32,7 +32,7 @@ import structlog
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from gateway.transport.clock import Clock
+from gateway.clock import Clock
 from gateway.transport.fleet import RateBucket, RateSlot, SharedToken, SharedTokens, local_bucket
 from gateway.transport.gate import RetryAfterGate
 from gateway.transport.window import CallWindow, window_of
@@ -123,13 +123,16 @@ class RedisFleet:
     def key(self, *parts: str) -> str:
         return ":".join((self._prefix, *parts))
 
-    def rate_bucket(self, provider: str, *, max_rate: float, time_period: float) -> RateBucket:
+    def rate_bucket(
+        self, provider: str, *, max_rate: float, time_period: float, clock: Clock
+    ) -> RateBucket:
         return RedisRateBucket(
             self._redis,
             self.key("rate", provider),
             max_rate=max_rate,
             time_period=time_period,
-            fallback=local_bucket(max_rate, time_period, share=self._replicas),
+            clock=clock,
+            fallback=local_bucket(max_rate, time_period, clock=clock, share=self._replicas),
             health=self.health,
             writes=self._writes,
         )
@@ -160,6 +163,7 @@ class RedisRateBucket:
         *,
         max_rate: float,
         time_period: float,
+        clock: Clock,
         fallback: CallWindow,
         health: RedisHealth,
         writes: set[asyncio.Task[None]],
@@ -169,6 +173,7 @@ class RedisRateBucket:
         self._script = redis.register_script(_WINDOW)
         self._answered = redis.register_script(_ANSWERED)
         self._key = key
+        self._clock = clock
         self._fallback = fallback
         self._health = health
         self._writes = writes
@@ -191,7 +196,7 @@ class RedisRateBucket:
             if wait_us <= 0:
                 return RedisSlot(self, member)
             # A little jitter, so waiters from every replica do not all retry at one instant.
-            await asyncio.sleep(wait_us / 1_000_000 + self._rng.uniform(0, 0.005))
+            await self._clock.sleep(wait_us / 1_000_000 + self._rng.uniform(0, 0.005))
 
     def _release(self, member: str) -> None:
         # Written in a task, so that the caller has its answer at once; until it lands the

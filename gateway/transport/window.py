@@ -18,7 +18,7 @@ import asyncio
 import math
 from collections import deque
 
-from gateway.transport.clock import SYSTEM_CLOCK, Clock
+from gateway.clock import Clock
 
 
 def window_of(max_rate: float, time_period: float) -> tuple[int, float]:
@@ -31,7 +31,7 @@ def window_of(max_rate: float, time_period: float) -> tuple[int, float]:
 
 
 class CallWindow:
-    def __init__(self, limit: int, period: float, *, clock: Clock = SYSTEM_CLOCK) -> None:
+    def __init__(self, limit: int, period: float, *, clock: Clock) -> None:
         self.limit = limit
         self.period = period
         self._clock = clock

@@ -19,8 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import aiohttp
@@ -28,6 +27,7 @@ import orjson
 import structlog
 from standardwebhooks.webhooks import Webhook
 
+from gateway.clock import Clock
 from gateway.config import EventSettings, Secrets, SubscriberSettings, resolve_url
 from gateway.observability.metrics import Metrics
 from gateway.store import DeliveryRow, Store
@@ -70,7 +70,7 @@ class EventDispatcher:
         *,
         self_url: str,
         metrics: Metrics | None = None,
-        clock: Callable[[], float] = time.time,
+        clock: Clock,
         rng: random.Random | None = None,
     ) -> None:
         self._store = store
@@ -96,11 +96,11 @@ class EventDispatcher:
     async def _subscriber(self, sub: Subscriber) -> int:
         s = sub.settings
         await self._store.fan_out(
-            sub.id, s.client, s.events, now=self._clock(), limit=FAN_OUT_BATCH
+            sub.id, s.client, s.events, now=self._clock.time(), limit=FAN_OUT_BATCH
         )
         attempted = 0
         for _ in range(MAX_ROUNDS):
-            now = self._clock()
+            now = self._clock.time()
             due = await self._store.claim_deliveries(
                 sub.id,
                 now=now,
@@ -118,7 +118,7 @@ class EventDispatcher:
     async def _send(self, sub: Subscriber, delivery: DeliveryRow) -> bool:
         event = delivery.event
         body = orjson.dumps(event.payload()).decode()
-        headers = sub.sign(event.id, datetime.fromtimestamp(self._clock(), UTC), body)
+        headers = sub.sign(event.id, datetime.fromtimestamp(self._clock.time(), UTC), body)
         status, error = 0, None
         try:
             session = self._session_for()
@@ -135,7 +135,7 @@ class EventDispatcher:
         attempt = delivery.attempts + 1
         retry_at = None
         if not ok and attempt < sub.settings.max_attempts:
-            retry_at = self._clock() + backoff_delay(
+            retry_at = self._clock.time() + backoff_delay(
                 attempt,
                 base=sub.settings.backoff_base_s,
                 cap=sub.settings.backoff_max_s,
@@ -144,7 +144,7 @@ class EventDispatcher:
         await self._store.finish_delivery(
             sub.id,
             event.seq,
-            now=self._clock(),
+            now=self._clock.time(),
             ok=ok,
             status=status,
             error=error,

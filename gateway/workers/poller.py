@@ -15,12 +15,12 @@ A return is due when it was not read for `[returns] poll_interval_s`; a round ta
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import structlog
 
+from gateway.clock import Clock
 from gateway.config import ProviderSettings, ReturnsSettings
 from gateway.errors import NotFound, ProviderError
 from gateway.model.history import Source
@@ -43,7 +43,7 @@ class StatusPoller:
         providers: Mapping[str, Provider],
         settings: Mapping[str, ProviderSettings],
         *,
-        clock: Callable[[], float] = time.time,
+        clock: Clock,
     ) -> None:
         self._store = store
         self._providers = providers
@@ -60,7 +60,7 @@ class StatusPoller:
         if provider is None or not provider.healthy():
             return 0
         block = self._settings[name]
-        now = self._clock()
+        now = self._clock.time()
         rows = await self._store.claim_for_poll(
             name,
             now=now,
@@ -96,7 +96,7 @@ class StatusPoller:
             actor=row.provider,
             detail=f"poll ({current.raw_status})",
             facts=facts_of(current),
-            now=self._clock(),
+            now=self._clock.time(),
         )
         if outcome.value != "unchanged":
             log.info(
@@ -114,7 +114,7 @@ class ReturnPoller:
     store: Store
     providers: Mapping[str, Provider]
     settings: ReturnsSettings
-    clock: Callable[[], float] = time.time
+    clock: Clock
 
     async def poll(self) -> int:
         """Read unfinished returns back from their providers (least recently seen first).
@@ -123,7 +123,7 @@ class ReturnPoller:
         the return's `checked_at` is stamped either way, so one failing return never starves
         the others.
         """
-        now = self.clock()
+        now = self.clock.time()
         rows = await self.store.open_returns(
             limit=self.settings.poll_batch,
             checked_before=now - self.settings.poll_interval_s,

@@ -1,4 +1,4 @@
-"""The returns loops, each a `periodic` job:
+"""The returns loops, each a job of one `Loops`:
 
 - submitter: returns still to send to their provider (left by a provider outage that outlasted
   the request's budget, or a process that died with the lease), each due on its own backoff,
@@ -10,43 +10,32 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
 import structlog
 
+from gateway.clock import Clock
 from gateway.config import Settings
 from gateway.returns.submission import ReturnSubmitter
+from gateway.workers.loops import Loops
 from gateway.workers.poller import ReturnPoller
-from gateway.workers.submitter import periodic
 
 log = structlog.get_logger(__name__)
 
 
 @contextlib.asynccontextmanager
 async def run_return_workers(
-    submitter: ReturnSubmitter, poller: ReturnPoller, settings: Settings
+    submitter: ReturnSubmitter, poller: ReturnPoller, settings: Settings, *, clock: Clock
 ) -> AsyncIterator[None]:
-    stop = asyncio.Event()
-
     async def poll() -> None:
         if read := await poller.poll():
             log.debug("return.poll.done", returns=read)
 
-    every_s = settings.submission.poll_interval_s
-    loops = [
-        asyncio.create_task(
-            periodic("return-submitter", submitter.submit_due, every_s, stop),
-            name="return-submitter",
-        ),
-        asyncio.create_task(
-            periodic("return-poller", poll, settings.returns.poll_interval_s, stop),
-            name="return-poller",
-        ),
-    ]
+    loops = Loops(clock)
+    loops.start("return-submitter", submitter.submit_due, settings.submission.poll_interval_s)
+    loops.start("return-poller", poll, settings.returns.poll_interval_s)
     try:
         yield
     finally:
-        stop.set()
-        await asyncio.gather(*loops, return_exceptions=True)
+        await loops.stop()

@@ -1,7 +1,7 @@
 """The background loops: submitter (outbox of orders still to send), webhook events not yet
 applied, the status poller (one loop per provider), the event dispatcher to subscribers, and
 housekeeping (expired idempotency records, old events out, finished webhook events in) — each
-a job run by one `periodic` loop shape.
+a job of one `Loops`, waiting on the clock.
 
 On start-up the submitter loop is also crash recovery: orders left in `pending`, `creating`,
 `created` or `confirming` by a process that died become due again once that process's lease
@@ -10,19 +10,19 @@ runs out (`Submitter.submit_due`), and `Submitter` reconciles before it creates 
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import structlog
 
+from gateway.clock import Clock
 from gateway.config import Settings
 from gateway.orders.events import MAX_ATTEMPTS as MAX_WEBHOOK_ATTEMPTS
 from gateway.orders.events import WebhookIntake
 from gateway.orders.submission import Submitter
 from gateway.store import Store
 from gateway.workers.dispatcher import EventDispatcher
+from gateway.workers.loops import Loops
 from gateway.workers.poller import StatusPoller
 
 log = structlog.get_logger(__name__)
@@ -40,11 +40,10 @@ async def run_workers(
     *,
     poller: StatusPoller,
     dispatcher: EventDispatcher,
+    clock: Clock,
 ) -> AsyncIterator[None]:
-    stop = asyncio.Event()
-
     async def purge() -> None:
-        now = time.time()
+        now = clock.time()
         if purged := await store.purge_idempotency(now=now):
             log.info("idempotency.purged", records=purged)
         subscribers = [s.id for s in settings.subscribers]
@@ -63,31 +62,18 @@ async def run_workers(
     async def dispatch() -> None:
         await dispatcher.dispatch()
 
-    loops = [
-        asyncio.create_task(
-            periodic("submitter", submitter.submit_due, settings.submission.poll_interval_s, stop),
-            name="submitter",
-        ),
-        asyncio.create_task(periodic("webhook-events", apply_events, EVENTS_EVERY_S, stop)),
-        asyncio.create_task(periodic("idempotency-purge", purge, PURGE_EVERY_S, stop)),
-        asyncio.create_task(
-            periodic("dispatcher", dispatch, settings.events.dispatch_interval_s, stop),
-            name="dispatcher",
-        ),
-    ]
+    loops = Loops(clock)
+    loops.start("submitter", submitter.submit_due, settings.submission.poll_interval_s)
+    loops.start("webhook-events", apply_events, EVENTS_EVERY_S)
+    loops.start("idempotency-purge", purge, PURGE_EVERY_S)
+    loops.start("dispatcher", dispatch, settings.events.dispatch_interval_s)
     for name in settings.providers:
-        loops.append(
-            asyncio.create_task(
-                periodic(f"poller:{name}", _poll(poller, name), poller.tick_s(name), stop),
-                name=f"poller:{name}",
-            )
-        )
+        loops.start(f"poller:{name}", _poll(poller, name), poller.tick_s(name))
     log.info("workers.started", owner=submitter.owner)
     try:
         yield
     finally:
-        stop.set()
-        await asyncio.gather(*loops, return_exceptions=True)
+        await loops.stop()
         log.info("workers.stopped", running=len(submitter.running))
 
 
@@ -96,16 +82,3 @@ def _poll(poller: StatusPoller, name: str) -> Callable[[], Awaitable[None]]:
         await poller.poll(name)
 
     return job
-
-
-async def periodic(
-    name: str, job: Callable[[], Awaitable[None]], every_s: float, stop: asyncio.Event
-) -> None:
-    """Run `job` every `every_s` seconds until `stop`; a failing run is logged, not fatal."""
-    while not stop.is_set():
-        try:
-            await job()
-        except Exception:  # the loop must outlive a bad moment of the store or a provider
-            log.exception("worker.failed", worker=name)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), every_s)

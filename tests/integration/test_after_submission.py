@@ -34,6 +34,7 @@ from tests.conftest import (
     read_json,
     ref,
 )
+from tests.unit.fakes import SkipAheadClock
 
 
 @pytest.fixture
@@ -236,7 +237,7 @@ async def test_poller_leaves_final_orders_alone(
 
 
 async def test_poller_leaves_a_provider_with_an_open_circuit_alone(
-    make_gateway: Callable[..., Any], logentic: LogenticHandle
+    make_gateway: Callable[..., Any], logentic: LogenticHandle, clock: SkipAheadClock
 ) -> None:
     gateway = await make_gateway(
         providers__logentic__status_poll_interval_s=0.1,
@@ -251,7 +252,7 @@ async def test_poller_leaves_a_provider_with_an_open_circuit_alone(
 
     await eventually(circuit_open)
     reads = logentic.sandbox.count("get")
-    await asyncio.sleep(0.5)  # several poll intervals
+    await clock.advance(0.5)  # several poll intervals, each round run
     assert logentic.sandbox.count("get") == reads
     assert (await view(gateway, body["id"]))["status"] == "submitted"
 
@@ -321,12 +322,12 @@ async def test_cancel_at_logentic_only_while_pending(
 
 
 async def test_cancel_of_a_queued_order_never_reaches_the_provider(
-    make_gateway: Callable[..., Any], logitrail: SandboxHandle
+    make_gateway: Callable[..., Any], logitrail: SandboxHandle, clock: SkipAheadClock
 ) -> None:
     # The submitter looks for due orders at start-up and then only every minute.
     gateway = await make_gateway(submission__poll_interval_s=60)
     store = gateway.server.app[STORE]
-    await asyncio.sleep(0.1)
+    await clock.sleeping("submitter")  # its start-up round is over
     queued = await store.insert_order(
         NewOrder(
             id="ord_01QUEUEDQUEUEDQUEUEDQUEUED",
@@ -379,7 +380,7 @@ async def test_cancel_at_flexport_until_fulfilment_starts_and_no_change_at_all(
 
 
 async def test_order_queued_behind_an_open_circuit_is_cancelled_in_the_gateway(
-    make_gateway: Callable[..., Any], logitrail: SandboxHandle
+    make_gateway: Callable[..., Any], logitrail: SandboxHandle, clock: SkipAheadClock
 ) -> None:
     gateway = await make_gateway(
         providers__logitrail__circuit={"failure_threshold": 1, "cool_down_s": 60},
@@ -390,7 +391,7 @@ async def test_order_queued_behind_an_open_circuit_is_cancelled_in_the_gateway(
     resp = await gateway.post("/v1/orders", json=order("Q-2"), headers=auth(key="k-Q-2"))
     queued = await read_json(resp)
     assert resp.status == 202
-    await asyncio.sleep(0.2)  # the submitter looks at it a few times meanwhile
+    await clock.advance(0.2)  # the submitter looks at it a few times meanwhile
 
     # While the submitter holds the order's lease (it looks at the queue now and then) a
     # cancel is `409 submission-in-progress`, "retry shortly": a client retries, so do we.

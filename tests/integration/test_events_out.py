@@ -3,7 +3,6 @@ order, at least once through an outage, dead-lettered after the last attempt."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -29,6 +28,7 @@ from tests.integration.metrics_scrape import scrape
 from tests.integration.shipping import ship_at_logitrail
 from tests.integration.test_after_submission import eventually, status_is, submit
 from tests.integration.test_openapi import conforms
+from tests.unit.fakes import SkipAheadClock
 
 
 @pytest.fixture
@@ -163,7 +163,10 @@ async def test_a_provider_refusal_writes_order_rejected(
 
 
 async def test_subscriber_down_for_a_while_gets_every_event_once_in_order(
-    make_gateway: Callable[..., Any], logentic: LogenticHandle, receiver: Receiver
+    make_gateway: Callable[..., Any],
+    logentic: LogenticHandle,
+    receiver: Receiver,
+    clock: SkipAheadClock,
 ) -> None:
     gateway = await make_gateway(
         subscribers=[subscriber(receiver.url, max_attempts=100)],
@@ -188,7 +191,7 @@ async def test_subscriber_down_for_a_while_gets_every_event_once_in_order(
         return len(receiver.accepted()) >= len(expected)
 
     await eventually(all_in, timeout=10)
-    await asyncio.sleep(0.2)  # nothing more may come
+    await clock.advance(0.2)  # nothing more may come: ten dispatch rounds, each run
     accepted = receiver.accepted()
     ids = [h["webhook-id"] for h, _b in accepted]
     assert sorted(ids) == sorted(e["id"] for e in expected)  # every event, once
@@ -309,7 +312,10 @@ async def test_event_and_cancel_answers_conform_to_the_openapi_document(
 
 
 async def test_return_events_go_to_a_subscriber_of_return_star_only(
-    make_gateway: Callable[..., Any], logitrail: SandboxHandle, receiver: Receiver
+    make_gateway: Callable[..., Any],
+    logitrail: SandboxHandle,
+    receiver: Receiver,
+    clock: SkipAheadClock,
 ) -> None:
     receiver.status = 204
     gateway = await make_gateway(
@@ -326,7 +332,7 @@ async def test_return_events_go_to_a_subscriber_of_return_star_only(
     assert cancel.status == 200
 
     await eventually(lambda: _later(len(receiver.accepted()) >= 3))
-    await asyncio.sleep(0.2)  # nothing more may come: order.* is not subscribed
+    await clock.advance(0.2)  # nothing more may come: order.* is not subscribed
     verifier = Webhook(SUBSCRIBER_SECRET)
     payloads = [verifier.verify(b, h) for h, b in receiver.accepted()]
     assert [(p["type"], p["data"]["status"]) for p in payloads] == [

@@ -17,10 +17,11 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from gateway.clock import SystemClock
 from gateway.config import ProviderSettings
 from gateway.errors import RateLimited
 from gateway.observability.metrics import Metrics
-from gateway.transport import SYSTEM_CLOCK, ProviderTransport, StaticBearer, TokenCache
+from gateway.transport import ProviderTransport, StaticBearer, TokenCache
 from gateway.transport.auth import Auth
 from gateway.transport.fleet import LocalFleet, local_bucket
 from gateway.transport.redis_fleet import RedisFleet
@@ -67,7 +68,7 @@ def token_cache(
         client_secret=CLIENT_SECRET,
         scopes=["orders:read", "orders:manage"],
         session=session,
-        clock=SYSTEM_CLOCK,
+        clock=SystemClock(),
         fleet=fleet,
         metrics=Metrics().provider("logitrail"),
         **kw,
@@ -117,21 +118,21 @@ async def test_without_redis_each_replica_fetches_its_own_token(
 async def test_a_429_at_one_replica_closes_the_gate_of_every_replica(
     replicas: Callable[[], RedisFleet],
 ) -> None:
-    a = replicas().gate("p", ceiling_s=60, clock=SYSTEM_CLOCK)
-    b = replicas().gate("p", ceiling_s=60, clock=SYSTEM_CLOCK)
+    a = replicas().gate("p", ceiling_s=60, clock=SystemClock())
+    b = replicas().gate("p", ceiling_s=60, clock=SystemClock())
     a.close_for(30)
     with pytest.raises(RateLimited):
         await a.wait(deadline=time.monotonic() + 0.1)  # also: the closing has reached Redis
     with pytest.raises(RateLimited) as info:
         await b.wait(deadline=time.monotonic() + 0.1)
     assert info.value.retry_after == pytest.approx(30, abs=1)
-    other = replicas().gate("q", ceiling_s=60, clock=SYSTEM_CLOCK)
+    other = replicas().gate("q", ceiling_s=60, clock=SystemClock())
     await other.wait(deadline=time.monotonic() + 0.1)  # another provider is not affected
 
 
 async def test_the_fleet_gate_respects_the_ceiling(replicas: Callable[[], RedisFleet]) -> None:
-    a = replicas().gate("p", ceiling_s=2, clock=SYSTEM_CLOCK)
-    b = replicas().gate("p", ceiling_s=2, clock=SYSTEM_CLOCK)
+    a = replicas().gate("p", ceiling_s=2, clock=SystemClock())
+    b = replicas().gate("p", ceiling_s=2, clock=SystemClock())
     assert a.close_for(3600) == 2
     with pytest.raises(RateLimited):
         await a.wait(deadline=time.monotonic() + 0.1)
@@ -203,7 +204,7 @@ def rated_transport(
         settings,
         base_url=url,
         session=session,
-        clock=SYSTEM_CLOCK,
+        clock=SystemClock(),
         auth=auth or StaticBearer("t"),
         fleet=fleet,
         metrics=Metrics().provider("p"),
@@ -290,9 +291,10 @@ async def test_the_resend_after_a_401_takes_a_rate_slot_of_its_own(
 
 
 def test_without_redis_each_replica_takes_its_share_of_the_rate() -> None:
-    half = local_bucket(10, 1.0, share=2)
+    half = local_bucket(10, 1.0, clock=FakeClock(), share=2)
     assert (half.limit, half.period) == (5, 1.0)
-    slow = local_bucket(1, 1.0, share=4)  # a quarter call per second: one call per 4 s
+    # A quarter call per second: one call per 4 s.
+    slow = local_bucket(1, 1.0, clock=FakeClock(), share=4)
     assert (slow.limit, slow.period) == (1, 4.0)
     assert LocalFleet(3).description == "local (1/3 of each rate)"
 
@@ -306,7 +308,9 @@ async def test_an_unreachable_redis_degrades_to_local_limits(
         assert await cache.token()
         gate = fleet.gate("p", ceiling_s=5, clock=FakeClock())
         await gate.wait()
-        slot = await fleet.rate_bucket("p", max_rate=10, time_period=1).acquire(longest_s=1)
+        slot = await fleet.rate_bucket("p", max_rate=10, time_period=1, clock=FakeClock()).acquire(
+            longest_s=1
+        )
         slot.release()
         assert fleet.health.down
     finally:

@@ -21,6 +21,7 @@ from tests.conftest import read_json as body_of
 from tests.integration.test_after_submission import status_is, submit, view
 from tests.integration.test_events_out import Receiver, feed, receiver, subscriber
 from tests.integration.test_returns import placed, returned
+from tests.unit.fakes import FakeClock
 
 __all__ = ["receiver"]  # the subscriber endpoint fixture, shared with test_events_out
 
@@ -66,7 +67,9 @@ async def test_every_step_of_an_orders_life_names_who_did_it(
     logitrail.sandbox.advance(pid, "processed")  # only a poll finds out
     app = gateway.server.app
     later = time.time() + 3600  # every order is due for a poll then
-    poller = StatusPoller(app[STORE], app[PROVIDERS], app[SETTINGS].providers, clock=lambda: later)
+    poller = StatusPoller(
+        app[STORE], app[PROVIDERS], app[SETTINGS].providers, clock=FakeClock(wall=later)
+    )
     assert await poller.poll("logitrail") == 1
     logitrail.sandbox.advance(pid, "returning")
     refreshed = await gateway.post(f"/v1/orders/{body['id']}/refresh", headers=auth())

@@ -97,7 +97,7 @@ async def adapter(
     assert isinstance(block, LogenticSettings)
     clock = FakeClock()
     built = LogenticAdapter(
-        block, settings.secrets, ProviderContext(self_url="http://127.0.0.1:1"), clock=clock
+        block, settings.secrets, ProviderContext(self_url="http://127.0.0.1:1", clock=clock)
     )
     await built.start()
     try:

@@ -23,6 +23,7 @@ from tests.conftest import (
     read_json,
 )
 from tests.integration.metrics_scrape import scrape
+from tests.unit.fakes import SkipAheadClock
 
 FAMILIES = {
     "gateway_http_requests": "counter",
@@ -138,7 +139,7 @@ async def test_429_counts_and_the_gate_gauge_shows_the_wait(
 
 
 async def test_circuit_state_gauge_follows_the_breaker(
-    make_gateway: Any, logitrail: SandboxHandle
+    make_gateway: Any, logitrail: SandboxHandle, clock: SkipAheadClock
 ) -> None:
     gateway = await make_gateway(
         server__request_budget_s=0.5,
@@ -163,7 +164,7 @@ async def test_circuit_state_gauge_follows_the_breaker(
     assert await circuit() == 2
     # an open circuit refuses calls without sending them, and says so
     await _submit(gateway, order("M-CB-2"), "m-cb-2")
-    await asyncio.sleep(0.2)
+    await clock.advance(0.2)  # the submitter's rounds meanwhile
     s = await scrape(gateway)
     assert (
         s.value("gateway_provider_calls_total", provider="logitrail", outcome="circuit_open") >= 1
@@ -236,13 +237,13 @@ async def test_routing_decisions_by_rule_and_candidate(gateway: TestClient[Any, 
 
 
 async def test_queue_depth_and_oldest_age_rise_while_a_provider_is_down_and_drain_after(
-    make_gateway: Any, logitrail: SandboxHandle
+    make_gateway: Any, logitrail: SandboxHandle, clock: SkipAheadClock
 ) -> None:
     gateway = await make_gateway(server__request_budget_s=0.3)
     down = logitrail.sandbox.inject(LogitrailFault(op="create", status=503, count=None))
     assert (await _submit(gateway, order("M-Q-1"), "m-q-1"))[0] == 202
     assert (await _submit(gateway, order("M-Q-2"), "m-q-2"))[0] == 202
-    await asyncio.sleep(0.2)
+    await clock.advance(0.2)
 
     s = await scrape(gateway)
     assert s.value("gateway_queue_depth") == 2

@@ -8,6 +8,7 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 
 from tests.conftest import SandboxHandle, auth, order, read_json
+from tests.unit.fakes import SkipAheadClock
 
 
 async def test_hundred_concurrent_submits_on_a_cold_token_make_one_token_request(
@@ -56,14 +57,14 @@ async def test_expired_token_is_refreshed_once_and_the_call_succeeds(
 
 
 async def test_short_expires_in_is_honoured_without_sending_an_expired_token(
-    make_gateway: Any, logitrail: SandboxHandle
+    make_gateway: Any, logitrail: SandboxHandle, clock: SkipAheadClock
 ) -> None:
     # Logitrail: lifetimes vary, always read expires_in. (Skew maths: tests/unit, fake clock.)
     sandbox = logitrail.sandbox
     sandbox.token_ttl_s = 1
     gateway = await make_gateway(providers__logitrail__prefetch_token=False)
     await gateway.post("/v1/orders", json=order("SK-1"), headers=auth(key="s1"))
-    await asyncio.sleep(1.5)
+    await clock.advance(1.5)  # the sandbox's clock too: the first token has expired
     resp = await gateway.post("/v1/orders", json=order("SK-2"), headers=auth(key="s2"))
     assert resp.status == 201
     assert sandbox.token_requests == 2

@@ -32,6 +32,7 @@ from tests.conftest import (
     ref,
 )
 from tests.integration.resilience import HOSTILE, Target, eventually, submit, wait_all
+from tests.unit.fakes import SkipAheadClock
 
 
 @pytest.fixture
@@ -184,7 +185,9 @@ async def test_timeout_after_the_provider_created_the_order_is_reconciled(
     assert view["submission"]["attempts"] >= 1
 
 
-async def test_provider_down_queues_202_then_submits_once_it_returns(target: Target) -> None:
+async def test_provider_down_queues_202_then_submits_once_it_returns(
+    target: Target, clock: SkipAheadClock
+) -> None:
     gateway = await target.start(
         **_provider(
             target,
@@ -208,7 +211,7 @@ async def test_provider_down_queues_202_then_submits_once_it_returns(target: Tar
     calls_while_open = len(target.calls())
     second_status, second = await submit(gateway, target.order("DOWN-2"))
     assert second_status == 202
-    await asyncio.sleep(0.2)
+    await clock.advance(0.2)  # the submitter's rounds meanwhile
     assert len(target.calls()) == calls_while_open  # open circuit: nothing is sent
 
     target.sandbox.clear_faults()
@@ -231,13 +234,15 @@ async def _wait_circuit(gateway: Any, provider: str, state: str, timeout: float 
     return current
 
 
-async def test_rejection_by_the_provider_is_final_and_not_retried(target: Target) -> None:
+async def test_rejection_by_the_provider_is_final_and_not_retried(
+    target: Target, clock: SkipAheadClock
+) -> None:
     gateway = await target.start()
     target.sandbox.inject(
         target.fault(op=target.create_op, status=422 if target.name != "logitrail" else 400)
     )
     status, body = await submit(gateway, target.order("NO-1"))
-    await asyncio.sleep(0.3)
+    await clock.advance(0.3)  # the submitter's rounds meanwhile: none retries it
     assert status == 422
     assert body["code"] == "provider-rejected"
     assert target.sandbox.count(target.create_op) == 1

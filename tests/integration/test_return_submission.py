@@ -14,6 +14,7 @@ from gateway.providers.base import ProviderReturn, ReturnSubmission
 from gateway.workers.poller import ReturnPoller
 from tests.conftest import SandboxHandle, auth, eventually, read_json
 from tests.integration.test_returns import placed, provider_ops, returned, wait_for_return
+from tests.unit.fakes import FakeClock
 
 
 async def test_a_bug_in_one_returns_submission_keeps_it_queued_and_the_others_go_on(
@@ -71,7 +72,9 @@ async def test_the_workers_return_poller_reads_unfinished_returns_back(
     logitrail.sandbox.advance_return(created["provider_return_id"], "pending_merchant_decision")
     app = gateway.server.app
     later = time.time() + 3600  # every return is due for a read then
-    poller = ReturnPoller(app[STORE], app[PROVIDERS], app[SETTINGS].returns, clock=lambda: later)
+    poller = ReturnPoller(
+        app[STORE], app[PROVIDERS], app[SETTINGS].returns, clock=FakeClock(wall=later)
+    )
     reads = provider_ops(logitrail).count("return_get")
 
     assert await poller.poll() == 1

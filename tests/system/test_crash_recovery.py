@@ -128,6 +128,16 @@ class Rig:
             )
         )
 
+    async def release_held(self, op: str, timeout: float = 10) -> None:
+        """The sandbox finishes (or drops) the held `op` of the dead client, as a provider
+        would: wait until it has (a call is recorded when it ends)."""
+        ended = self.sandbox.count(op)
+        self.sandbox.release()
+        deadline = time.monotonic() + timeout
+        while self.sandbox.count(op) == ended:
+            assert time.monotonic() < deadline, f"the held {op} never ended"
+            await asyncio.sleep(0.01)
+
     async def start(self) -> GatewayProcess:
         gw = GatewayProcess(self.config, ENV, self.log)
         self.processes.append(gw)
@@ -251,8 +261,7 @@ async def test_sigkill_while_a_call_is_held_then_restart(
     assert await read_phase(rig.store_url, "CRASH-1") == (phase, "accepted")
 
     await gw.kill()
-    rig.sandbox.release()  # the provider finishes (or drops) what the dead client sent
-    await asyncio.sleep(0.1)
+    await rig.release_held(op)
     restarted = await rig.start()
     view = await rig.wait_submitted(restarted, body["id"])
 
@@ -277,8 +286,7 @@ async def test_logentic_sigkill_while_its_create_is_held_then_restart(
     assert await read_phase(rig.store_url, "LCRASH-1") == ("creating", "accepted")
 
     await gw.kill()
-    rig.sandbox.release()
-    await asyncio.sleep(0.1)
+    await rig.release_held("create")
     restarted = await rig.start()
     view = await rig.wait_submitted(restarted, body["id"])
 
@@ -305,8 +313,7 @@ async def test_flexport_sigkill_while_its_create_is_held_then_restart(
     assert await read_phase(rig.store_url, "FCRASH-1") == ("creating", "accepted")
 
     await gw.kill()
-    rig.sandbox.release()
-    await asyncio.sleep(0.1)
+    await rig.release_held(op)
     restarted = await rig.start()
     view = await rig.wait_submitted(restarted, body["id"])
 

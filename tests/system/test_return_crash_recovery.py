@@ -64,8 +64,7 @@ async def test_sigkill_while_the_return_create_is_held_then_restart(
 
     await gw.kill()
     await asyncio.gather(creating, return_exceptions=True)  # the caller saw the connection die
-    rig.sandbox.release()  # Logitrail finishes (or drops) what the dead client sent
-    await asyncio.sleep(0.1)
+    await rig.release_held("return_create")  # Logitrail finishes (or drops) what was sent
     restarted = await rig.start()
     # The caller retries with its key, as told by Retry-After while the dead request's lock
     # lasts: then the stored return answers and nothing is created again.

@@ -23,9 +23,25 @@ def test_full_jitter_stays_within_the_exponential_ceiling(attempt: int) -> None:
     assert min(delays) < ceiling * 0.1
 
 
+@pytest.mark.parametrize("attempt", [1, 2, 3, 4, 10])
+def test_equal_jitter_stays_in_the_upper_half_of_the_ceiling(attempt: int) -> None:
+    rng = random.Random(7)
+    ceiling = min(5.0, 0.1 * 2 ** (attempt - 1))
+    delays = [
+        backoff_delay(attempt, base=0.1, cap=5.0, rng=rng, jitter="equal") for _ in range(500)
+    ]
+    assert all(ceiling / 2 <= d <= ceiling for d in delays)
+    assert max(delays) > ceiling * 0.95
+    assert min(delays) < ceiling * 0.55
+
+
 def test_retry_after_is_a_floor() -> None:
     rng = random.Random(1)
     assert all(backoff_delay(1, base=0.1, cap=5, rng=rng, floor=2.0) >= 2.0 for _ in range(100))
+    equal = (
+        backoff_delay(1, base=0.1, cap=5, rng=rng, floor=2.0, jitter="equal") for _ in range(100)
+    )
+    assert all(d >= 2.0 for d in equal)
 
 
 @pytest.mark.parametrize(

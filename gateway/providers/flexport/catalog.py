@@ -14,8 +14,8 @@ from typing import Any
 
 import structlog
 
+from gateway.clock import Clock
 from gateway.providers.flexport.translate import page_params, products_of
-from gateway.transport.clock import Clock
 
 log = structlog.get_logger(__name__)
 

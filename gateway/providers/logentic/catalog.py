@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
-from gateway.transport.clock import Clock
+from gateway.clock import Clock
 
 Lookup = Callable[[str], Awaitable[int | None]]
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 import orjson
 import structlog
@@ -60,7 +60,8 @@ from gateway.providers.base import (
     canceller_of,
     updater_of,
 )
-from gateway.store import OrderRow, Store
+from gateway.store import OrderChanges as ChangeQueries
+from gateway.store import OrderReads, OrderRow
 
 log = structlog.get_logger(__name__)
 
@@ -110,10 +111,14 @@ IMMUTABLE_FIELDS = frozenset(CanonicalOrder.model_fields) - frozenset(OrderChang
 """Fields of the canonical order a change refuses as such (not as unknown fields)."""
 
 
+class ChangeStore(OrderReads, ChangeQueries, Protocol):
+    """What changing orders needs of the store."""
+
+
 class OrderChanges:
     def __init__(
         self,
-        store: Store,
+        store: ChangeStore,
         providers: Mapping[str, Provider],
         submitter: Submitter,
         *,

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
+from typing import Protocol
 
 import orjson
 import structlog
@@ -40,7 +41,8 @@ from gateway.providers.base import (
     WebhookReceiver,
     webhooks_of,
 )
-from gateway.store import ProviderFacts, Store, StoredEvent
+from gateway.store import OrderChanges, OrderReads, ProviderFacts, StoredEvent
+from gateway.store import WebhookIntake as Inbox
 
 log = structlog.get_logger(__name__)
 
@@ -48,10 +50,14 @@ MAX_ATTEMPTS = 50
 """An event that cannot be applied this often (its order never became known) is left alone."""
 
 
+class InboxStore(OrderReads, OrderChanges, Inbox, Protocol):
+    """What taking provider news in needs of the store."""
+
+
 class WebhookIntake:
     def __init__(
         self,
-        store: Store,
+        store: InboxStore,
         providers: Mapping[str, Provider],
         *,
         clock: Clock,

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 
@@ -49,7 +49,7 @@ from gateway.routing.evaluate import (
     route,
     stock_needs,
 )
-from gateway.store import NewOrder, OrderFilter, OrderRow, Store
+from gateway.store import IdempotencyRecords, NewOrder, OrderFilter, OrderIntake, OrderRow
 from gateway.submissions.idempotency import (
     IdempotentSubmit,
     Keyed,
@@ -65,11 +65,15 @@ log = structlog.get_logger(__name__)
 STOCK_TIMEOUT_S = 2.0
 
 
+class ServiceStore(OrderIntake, IdempotencyRecords, Protocol):
+    """What accepting and reading orders needs of the store."""
+
+
 class OrderService:
     def __init__(
         self,
         settings: Settings,
-        store: Store,
+        store: ServiceStore,
         providers: Mapping[str, Provider],
         submitter: Submitter,
         *,

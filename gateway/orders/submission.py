@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 
@@ -33,7 +33,7 @@ from gateway.model.text import STORED
 from gateway.observability.metrics import Metrics
 from gateway.orders.refs import provider_ref
 from gateway.providers.base import Provider, Submission
-from gateway.store import OrderRow, ProviderFacts, Transition
+from gateway.store import OrderReads, OrderRow, ProviderFacts, Submissions, Transition
 from gateway.submissions.driver import SubmissionDriver
 
 log = structlog.get_logger(__name__)
@@ -47,7 +47,11 @@ class _Attempt:
     """Stored `creating` by the request now sending it: nothing can be at the provider yet."""
 
 
-class Submitter(SubmissionDriver[OrderRow, _Attempt]):
+class SubmitterStore(Submissions, OrderReads, Protocol):
+    """What submitting orders needs of the store."""
+
+
+class Submitter(SubmissionDriver[OrderRow, _Attempt, SubmitterStore]):
     """Runs order submissions (one task per order, each under its own lease)."""
 
     task_prefix = "submit"

@@ -9,7 +9,7 @@ import structlog
 
 from gateway.model.history import Source
 from gateway.providers.base import ProviderReturn
-from gateway.store import ReturnRow, ReturnStep, Store
+from gateway.store import ReturnRow, ReturnStep, ReturnStore
 
 log = structlog.get_logger(__name__)
 
@@ -31,7 +31,7 @@ def provider_said(
 
 
 async def record_news(
-    store: Store,
+    store: ReturnStore,
     row: ReturnRow,
     found: ProviderReturn,
     why: str,

@@ -23,7 +23,7 @@ and relay its refusal (`ReturnRefused`) carrying the provider's own code and rea
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 
@@ -64,7 +64,15 @@ from gateway.providers.base import (
 from gateway.returns.news import record_news
 from gateway.returns.submission import ReturnSubmitter
 from gateway.returns.views import return_view
-from gateway.store import NewReturn, OrderRow, ReturnFilter, ReturnRow, Store
+from gateway.store import (
+    IdempotencyRecords,
+    NewReturn,
+    OrderReads,
+    OrderRow,
+    ReturnFilter,
+    ReturnRow,
+    ReturnStore,
+)
 from gateway.submissions.idempotency import (
     IdempotentSubmit,
     Keyed,
@@ -78,11 +86,15 @@ from gateway.submissions.resources import RETURNS
 log = structlog.get_logger(__name__)
 
 
+class ReturnServiceStore(ReturnStore, OrderReads, IdempotencyRecords, Protocol):
+    """What the return use-cases need of the store."""
+
+
 class ReturnService:
     def __init__(
         self,
         settings: Settings,
-        store: Store,
+        store: ReturnServiceStore,
         providers: Mapping[str, Provider],
         submitter: ReturnSubmitter,
         *,

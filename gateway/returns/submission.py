@@ -15,6 +15,7 @@ ending the return `rejected`, a bug keeping it queued.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Protocol
 
 import structlog
 
@@ -28,13 +29,19 @@ from gateway.model.returns import (
 from gateway.model.text import STORED
 from gateway.providers.base import ReturnsProvider, ReturnSubmission, returns_of
 from gateway.returns.news import provider_said
-from gateway.store import ReturnRow, ReturnStep
+from gateway.store import OrderReads, ReturnRow, ReturnStep, ReturnStore
 from gateway.submissions.driver import SubmissionDriver
 
 log = structlog.get_logger(__name__)
 
 
-class ReturnSubmitter(SubmissionDriver[ReturnRow, tuple[ReturnsProvider, ReturnSubmission]]):
+class ReturnSubmitterStore(ReturnStore, OrderReads, Protocol):
+    """What submitting returns needs of the store."""
+
+
+class ReturnSubmitter(
+    SubmissionDriver[ReturnRow, tuple[ReturnsProvider, ReturnSubmission], ReturnSubmitterStore]
+):
     """Runs return submissions (one task per return, each under its own lease)."""
 
     task_prefix = "return"

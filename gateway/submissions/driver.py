@@ -22,7 +22,7 @@ import structlog
 
 from gateway.clock import wait_for
 from gateway.errors import LeaseLost, ProviderError, RateLimited
-from gateway.submissions.leases import LeasedRunner
+from gateway.submissions.leases import LeasedRunner, S
 from gateway.transport.backoff import backoff_delay
 
 log = structlog.get_logger(__name__)
@@ -54,7 +54,7 @@ def error_detail(exc: ProviderError) -> dict[str, object]:
     return detail
 
 
-class SubmissionDriver(LeasedRunner[R], Generic[R, W]):
+class SubmissionDriver(LeasedRunner[R, S], Generic[R, W, S]):
     """Runs submissions of one resource; a subclass is its part: the store calls for its rows,
     what one attempt needs (`_prepare`: the work `W`, None while its provider is missing) and
     the calls that attempt makes (`_drive`)."""

@@ -32,7 +32,7 @@ from gateway.errors import OrderExists, ReturnExists
 from gateway.errors.refusals import IdempotencyKeyReused, IdempotencyKeyRunning
 from gateway.model.clients import Client
 from gateway.observability.metrics import Metrics
-from gateway.store import BeginOutcome, Store
+from gateway.store import BeginOutcome, IdempotencyRecords
 from gateway.submissions.fingerprint import fingerprint
 from gateway.submissions.resources import Resource
 
@@ -94,7 +94,7 @@ class IdempotentSubmit:
     def __init__(
         self,
         settings: Settings,
-        store: Store,
+        store: IdempotencyRecords,
         *,
         clock: Clock,
         metrics: Metrics | None = None,

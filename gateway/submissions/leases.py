@@ -18,7 +18,6 @@ from typing import Generic, Protocol, TypeVar
 from gateway.clock import Clock
 from gateway.config import SubmissionSettings
 from gateway.providers.base import Provider
-from gateway.store import Store
 
 
 class _Row(Protocol):
@@ -27,14 +26,16 @@ class _Row(Protocol):
 
 
 R = TypeVar("R", bound=_Row)
+S = TypeVar("S")
+"""The part of the store a runner's resource needs (a narrow protocol of `gateway.store`)."""
 
 
-class LeasedRunner(abc.ABC, Generic[R]):
+class LeasedRunner(abc.ABC, Generic[R, S]):
     task_prefix = "run"
 
     def __init__(
         self,
-        store: Store,
+        store: S,
         providers: Mapping[str, Provider],
         settings: SubmissionSettings,
         *,

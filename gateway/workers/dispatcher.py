@@ -30,7 +30,7 @@ from standardwebhooks.webhooks import Webhook
 from gateway.clock import Clock
 from gateway.config import EventSettings, Secrets, SubscriberSettings, resolve_url
 from gateway.observability.metrics import Metrics
-from gateway.store import DeliveryRow, Store
+from gateway.store import DeliveryRow, Dispatch
 from gateway.transport.backoff import backoff_delay
 
 log = structlog.get_logger(__name__)
@@ -63,7 +63,7 @@ class Subscriber:
 class EventDispatcher:
     def __init__(
         self,
-        store: Store,
+        store: Dispatch,
         subscribers: Sequence[SubscriberSettings],
         settings: EventSettings,
         secrets: Secrets,

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 import structlog
 
@@ -28,7 +29,7 @@ from gateway.orders.events import facts_of
 from gateway.orders.refs import provider_ref
 from gateway.providers.base import Provider, returns_of
 from gateway.returns.news import record_news
-from gateway.store import OrderRow, ReturnStep, Store
+from gateway.store import OrderChanges, OrderRow, Polling, ReturnStep, ReturnStore
 
 log = structlog.get_logger(__name__)
 
@@ -36,10 +37,14 @@ CONCURRENCY = 4
 """Reads in flight per provider: polling must leave the provider's capacity to submissions."""
 
 
+class PollStore(Polling, OrderChanges, Protocol):
+    """What polling orders needs of the store."""
+
+
 class StatusPoller:
     def __init__(
         self,
-        store: Store,
+        store: PollStore,
         providers: Mapping[str, Provider],
         settings: Mapping[str, ProviderSettings],
         *,
@@ -111,7 +116,7 @@ class StatusPoller:
 
 @dataclass(frozen=True, slots=True)
 class ReturnPoller:
-    store: Store
+    store: ReturnStore
     providers: Mapping[str, Provider]
     settings: ReturnsSettings
     clock: Clock

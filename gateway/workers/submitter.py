@@ -20,7 +20,7 @@ from gateway.config import Settings
 from gateway.orders.events import MAX_ATTEMPTS as MAX_WEBHOOK_ATTEMPTS
 from gateway.orders.events import WebhookIntake
 from gateway.orders.submission import Submitter
-from gateway.store import Store
+from gateway.store import Retention
 from gateway.workers.dispatcher import EventDispatcher
 from gateway.workers.loops import Loops
 from gateway.workers.poller import StatusPoller
@@ -33,7 +33,7 @@ EVENTS_EVERY_S = 2.0
 
 @contextlib.asynccontextmanager
 async def run_workers(
-    store: Store,
+    store: Retention,
     submitter: Submitter,
     settings: Settings,
     webhooks: WebhookIntake,

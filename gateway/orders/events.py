@@ -19,7 +19,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+import contextlib
+from collections.abc import AsyncIterator, Mapping
 from typing import Protocol
 
 import orjson
@@ -66,6 +67,7 @@ class WebhookIntake:
         self._providers = providers
         self._clock = clock
         self._tasks: set[asyncio.Task[int]] = set()
+        self._in_order = _InOrder()
 
     def precheck(self, name: str, headers: Mapping[str, str], query: Mapping[str, str]) -> None:
         """`NoWebhooks` for a provider without webhooks, `WebhookRejected` for a credential
@@ -137,6 +139,10 @@ class WebhookIntake:
         return applied
 
     async def _apply(self, event: StoredEvent) -> int:
+        async with self._in_order.hold((event.provider, event.provider_order_id)):
+            return await self._apply_now(event)
+
+    async def _apply_now(self, event: StoredEvent) -> int:
         bound = log.bind(provider=event.provider, event_id=event.event_id, topic=event.topic)
         row = None
         if event.provider_order_id is not None:
@@ -180,6 +186,34 @@ class WebhookIntake:
         """Shutdown: finish applying what was received (all of it is stored anyway)."""
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+class _InOrder:
+    """News about one provider order is applied in the order it arrived in this process.
+
+    A delivery is answered once stored and applied by a task of its own, so two deliveries
+    about one order race: on PostgreSQL whichever task gets a pooled connection first commits
+    first, and a late, backwards "picked" could land before the "completed" sent ahead of it.
+    One lock per order, taken in the order the tasks start (asyncio's locks are FIFO), keeps
+    arrival order; orders do not wait for one another.
+    """
+
+    def __init__(self) -> None:
+        self._locks: dict[tuple[str, str | None], tuple[asyncio.Lock, int]] = {}
+
+    @contextlib.asynccontextmanager
+    async def hold(self, key: tuple[str, str | None]) -> AsyncIterator[None]:
+        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users == 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
 
 
 _NOT_TEXT = "a credential header or parameter is not valid text"

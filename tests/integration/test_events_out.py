@@ -3,6 +3,7 @@ order, at least once through an outage, dead-lettered after the last attempt."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -14,6 +15,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
+from gateway.api.keys import STORE
 from gateway.sandbox.logitrail import Fault
 from tests.conftest import (
     SUBSCRIBER_SECRET,
@@ -137,6 +139,42 @@ async def test_ignored_news_makes_no_event(gateway: Any, logentic: LogenticHandl
     await eventually(ignored)
     types = [e["data"]["status"] for e in (await feed(gateway))["items"]]
     assert types == ["accepted", "submitted", "delivered"]
+
+
+async def test_news_about_one_order_is_applied_in_the_order_it_arrived(
+    gateway: Any, logentic: LogenticHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each delivery is applied by a task of its own: the later one must not overtake."""
+    body = await submit(gateway, ca_order("EV-ORDER"))
+    pid = int(body["provider_order_id"])
+    store = gateway.server.app[STORE]
+    find = store.find_by_provider_id
+    first_applies = asyncio.Event()
+    finds = 0
+
+    async def first_one_slow(provider: str, provider_order_id: str) -> Any:
+        nonlocal finds
+        finds += 1
+        if finds == 1:  # the "completed" delivery stalls until the "picked" one is in
+            await first_applies.wait()
+        return await find(provider, provider_order_id)
+
+    monkeypatch.setattr(store, "find_by_provider_id", first_one_slow)
+    await logentic.sandbox.advance(pid, "COMPLETED")
+    await logentic.sandbox.advance(pid, "PICKED")  # late and backwards
+    await logentic.sandbox.drain_webhooks()  # both answered (stored), neither applied yet
+    first_applies.set()
+
+    async def both_applied() -> list[dict[str, Any]] | None:
+        got = await read_json(await gateway.get(f"/v1/orders/{body['id']}", headers=auth()))
+        history: list[dict[str, Any]] = got["history"]
+        return history if len(history) >= 4 else None
+
+    history = await eventually(both_applied)
+    assert [(h["status"], h["outcome"]) for h in history[-2:]] == [
+        ("delivered", "applied"),
+        ("in_progress", "ignored"),
+    ]
 
 
 async def test_cancel_writes_order_cancelled(gateway: Any, logitrail: SandboxHandle) -> None:

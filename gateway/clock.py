@@ -41,6 +41,10 @@ class SystemClock:
 async def wait_for(clock: Clock, aw: Awaitable[T], timeout: float) -> T:  # noqa: ASYNC109
     """`asyncio.wait_for` timed by `clock`: `aw`'s result, or `TimeoutError` (with `aw`
     cancelled) once `timeout` seconds of the clock have passed."""
+    if type(clock) is SystemClock:
+        # The system's clock is asyncio's own: its `wait_for` spares the timer task this
+        # takes otherwise (about 9 µs on every submit that waits within its budget).
+        return await asyncio.wait_for(aw, timeout)
     inner = asyncio.ensure_future(aw)
     timer = asyncio.ensure_future(clock.sleep(timeout))
     try:

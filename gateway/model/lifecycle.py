@@ -101,3 +101,24 @@ def fold(news: Iterable[Status], start: Status = S.ACCEPTED) -> list[tuple[Statu
             applied.append(status)
         out.append((status, verdict))
     return out
+
+
+def of_parts(parts: Iterable[Status]) -> Status:
+    """An order's status from its parts' (split fulfilment): the least advanced among the parts
+    not cancelled (so `delivered` only when every such part is); `rejected` only when every part
+    not cancelled is; `exception` while some part is rejected or in exception and the others are
+    not; `on_hold` while a part is held; `cancelled` when every part is. The result still goes
+    through `decide`, so the order itself stays forward-only."""
+    statuses = list(parts)
+    if not statuses:
+        raise ValueError("an order without parts has no status of its parts")
+    live = [status for status in statuses if status is not S.CANCELLED]
+    if not live:
+        return S.CANCELLED
+    if all(status is S.REJECTED for status in live):
+        return S.REJECTED
+    if any(status in (S.REJECTED, S.EXCEPTION) for status in live):
+        return S.EXCEPTION
+    if S.ON_HOLD in live:
+        return S.ON_HOLD
+    return min(live, key=RANK.__getitem__)

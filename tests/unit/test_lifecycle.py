@@ -8,7 +8,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.model.lifecycle import FINAL, RANK, TRANSITIONS, Outcome, decide, fold, reached
+from gateway.model.lifecycle import (
+    FINAL,
+    RANK,
+    TRANSITIONS,
+    Outcome,
+    decide,
+    fold,
+    of_parts,
+    reached,
+)
 from gateway.model.orders import Status as S
 from gateway.providers.logentic.statuses import STATUSES as LOGENTIC
 from gateway.providers.logitrail.statuses import STATUSES as LOGITRAIL
@@ -94,3 +103,40 @@ def test_once_final_no_later_news_is_applied(before: list[S], after: list[S]) ->
     later = fold(before + after)[len(before) :]
     assert all(v.outcome is not Outcome.APPLIED for _s, v in later)
     assert all(v.outcome is Outcome.UNCHANGED for s, v in later if s is end)
+
+
+@pytest.mark.parametrize(
+    ("parts", "order"),
+    [
+        ([S.SHIPPED], S.SHIPPED),
+        ([S.SHIPPED, S.SUBMITTED], S.SUBMITTED),
+        ([S.DELIVERED, S.SHIPPED], S.SHIPPED),
+        ([S.DELIVERED, S.DELIVERED], S.DELIVERED),
+        ([S.DELIVERED, S.CANCELLED], S.DELIVERED),
+        ([S.CANCELLED, S.CANCELLED], S.CANCELLED),
+        ([S.REJECTED, S.REJECTED], S.REJECTED),
+        ([S.REJECTED, S.CANCELLED], S.REJECTED),
+        ([S.REJECTED, S.SHIPPED], S.EXCEPTION),
+        ([S.EXCEPTION, S.DELIVERED], S.EXCEPTION),
+        ([S.ON_HOLD, S.IN_PROGRESS], S.ON_HOLD),
+        ([S.ON_HOLD, S.EXCEPTION], S.EXCEPTION),
+        ([S.ACCEPTED, S.SUBMITTED], S.ACCEPTED),
+    ],
+)
+def test_an_order_takes_its_status_from_its_parts(parts: list[S], order: S) -> None:
+    assert of_parts(parts) is order
+
+
+@given(st.lists(st.sampled_from(list(S)), min_size=1, max_size=5))
+def test_a_part_order_is_delivered_only_when_every_live_part_is(parts: list[S]) -> None:
+    status = of_parts(parts)
+    live = [p for p in parts if p is not S.CANCELLED]
+    assert (status is S.DELIVERED) == (bool(live) and all(p is S.DELIVERED for p in live))
+    assert (status is S.REJECTED) == (bool(live) and all(p is S.REJECTED for p in live))
+    if status in RANK:
+        assert all(p in RANK and RANK[p] >= RANK[status] for p in live)
+
+
+def test_an_order_without_parts_has_no_status_of_its_parts() -> None:
+    with pytest.raises(ValueError, match="without parts"):
+        of_parts([])

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
 
 import orjson
 
@@ -23,7 +22,15 @@ from gateway.store.records import (
     QueueStats,
     Transition,
 )
-from gateway.store.rows import ORDER_COLUMNS, QUEUED, insert_sql, json_text, names, order_row
+from gateway.store.rows import (
+    ORDER_COLUMNS,
+    QUEUED,
+    Table,
+    insert_sql,
+    json_text,
+    names,
+    order_row,
+)
 
 _OPEN = sql_list(OPEN_PHASES)
 _NATURAL_KEY = "orders_client_external_id"
@@ -52,6 +59,7 @@ class SqlOrders:
         self._d = db.dialect
         self._leases = Leases(db, "orders", ORDER_COLUMNS, OPEN_PHASES, order_row)
         self.claim_due = self._leases.claim_due
+        self._table = Table(db, "orders", ORDER_COLUMNS, order_row)
 
     async def insert_order(
         self,
@@ -101,46 +109,33 @@ class SqlOrders:
             raise OrderExists(held) from None
         return order_row(inserted, d)
 
-    async def _one(self, db: Reads, where: str, args: Sequence[Any]) -> OrderRow | None:
-        row = await db.fetch_one(f"SELECT {ORDER_COLUMNS} FROM orders WHERE {where}", args)
-        return order_row(row, self._d) if row is not None else None
-
     async def get_order(self, order_id: str, *, client_id: str | None = None) -> OrderRow | None:
         if client_id is None:
-            return await self._one(self._db.reads, "id = ?", (order_id,))
-        return await self._one(self._db.reads, "id = ? AND client_id = ?", (order_id, client_id))
+            return await self._table.one("id = ?", (order_id,))
+        return await self._table.one("id = ? AND client_id = ?", (order_id, client_id))
 
     async def find_by_external_id(self, client_id: str, external_id: str) -> OrderRow | None:
-        return await self._one(
-            self._db.latest,
+        return await self._table.one(
             "client_id = ? AND external_id = ? AND superseded_by IS NULL",
             (client_id, external_id),
+            latest=True,
         )
 
     async def find_by_provider_id(self, provider: str, provider_order_id: str) -> OrderRow | None:
-        return await self._one(
-            self._db.reads, "provider = ? AND provider_order_id = ?", (provider, provider_order_id)
+        return await self._table.one(
+            "provider = ? AND provider_order_id = ?", (provider, provider_order_id)
         )
 
     async def list_orders(self, client_id: str, flt: OrderFilter) -> Sequence[OrderRow]:
-        where, args = ["client_id = ?"], [client_id]
         since = self._d.to_db(flt.updated_since) if flt.updated_since is not None else None
-        for condition, value in (
+        given = [
             ("external_id = ?", flt.external_id),
             ("status = ?", flt.status),
             ("provider = ?", flt.provider),
             ("updated_at >= ?", since),
             ("id < ?", flt.before_id),
-        ):
-            if value is not None:
-                where.append(condition)
-                args.append(value)
-        rows = await self._db.reads.fetch_all(
-            f"SELECT {ORDER_COLUMNS} FROM orders WHERE {' AND '.join(where)}"
-            " ORDER BY id DESC LIMIT ?",
-            (*args, flt.limit),
-        )
-        return [order_row(r, self._d) for r in rows]
+        ]
+        return await self._table.page(client_id, given, limit=flt.limit)
 
     async def history(self, order_id: str) -> Sequence[HistoryEntry]:
         rows = await self._db.reads.fetch_all(

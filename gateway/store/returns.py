@@ -23,7 +23,15 @@ from gateway.store.dialect import Dialect, Row, Runner, Tx, sql_list
 from gateway.store.leases import Leases
 from gateway.store.outbox import append_event
 from gateway.store.records import NewReturn, ReturnFilter, ReturnHistoryEntry, ReturnRow, ReturnStep
-from gateway.store.rows import QUEUED, RETURN_COLUMNS, insert_sql, json_text, names, return_row
+from gateway.store.rows import (
+    QUEUED,
+    RETURN_COLUMNS,
+    Table,
+    insert_sql,
+    json_text,
+    names,
+    return_row,
+)
 
 _FINAL = sql_list(FINAL_RETURN_STATUSES)
 _NOT_TAKING = sql_list(NOT_TAKING)
@@ -39,6 +47,7 @@ class SqlReturns:
         self._d = db.dialect
         self._leases = Leases(db, "returns", RETURN_COLUMNS, OPEN_RETURN_PHASES, return_row)
         self.claim_due_returns = self._leases.claim_due
+        self._table = Table(db, "returns", RETURN_COLUMNS, return_row)
 
     async def insert_return(
         self,
@@ -82,38 +91,23 @@ class SqlReturns:
             raise ReturnExists(held[0]) from None
         return return_row(row, d)
 
-    async def _one(self, where: str, args: Sequence[Any]) -> ReturnRow | None:
-        row = await self._db.reads.fetch_one(
-            f"SELECT {RETURN_COLUMNS} FROM returns WHERE {where}", args
-        )
-        return return_row(row, self._d) if row is not None else None
-
     async def get_return(self, return_id: str, *, client_id: str | None = None) -> ReturnRow | None:
         if client_id is None:
-            return await self._one("id = ?", (return_id,))
-        return await self._one("id = ? AND client_id = ?", (return_id, client_id))
+            return await self._table.one("id = ?", (return_id,))
+        return await self._table.one("id = ? AND client_id = ?", (return_id, client_id))
 
     async def find_return_by_external_id(
         self, client_id: str, external_id: str
     ) -> ReturnRow | None:
-        return await self._one("client_id = ? AND external_id = ?", (client_id, external_id))
+        return await self._table.one("client_id = ? AND external_id = ?", (client_id, external_id))
 
     async def list_returns(self, client_id: str, flt: ReturnFilter) -> Sequence[ReturnRow]:
-        where, args = ["client_id = ?"], [client_id]
-        for condition, value in (
+        given = [
             ("order_id = ?", flt.order_id),
             ("status = ?", flt.status),
             ("id < ?", flt.before_id),
-        ):
-            if value is not None:
-                where.append(condition)
-                args.append(value)
-        rows = await self._db.reads.fetch_all(
-            f"SELECT {RETURN_COLUMNS} FROM returns WHERE {' AND '.join(where)}"
-            " ORDER BY id DESC LIMIT ?",
-            (*args, flt.limit),
-        )
-        return [return_row(r, self._d) for r in rows]
+        ]
+        return await self._table.page(client_id, given, limit=flt.limit)
 
     async def return_history(self, return_id: str) -> Sequence[ReturnHistoryEntry]:
         rows = await self._db.reads.fetch_all(

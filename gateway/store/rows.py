@@ -4,17 +4,19 @@ timestamp on SQLite, an enum)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import fields
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import orjson
 
 from gateway.model.events import DeliveryState, EventRow
 from gateway.model.orders import Phase, Status
 from gateway.model.returns import Decision, ReturnPhase, ReturnStatus
-from gateway.store.dialect import Dialect, Row
+from gateway.store.dialect import Dialect, Row, Runner
 from gateway.store.records import DeliveryRow, OrderRow, ReturnRow, StoredEvent
+
+T = TypeVar("T")
 
 
 def names(record: Any) -> list[str]:
@@ -112,3 +114,36 @@ def stored_event(r: Row) -> StoredEvent:
             "shipment_ids": tuple(_json(r["shipment_ids"]) or ()),
         }
     )
+
+
+class Table(Generic[T]):
+    """Reads of one table's records (orders, returns): one by a condition, or a tenant's page
+    of them, newest first. The table and its columns are the store's own constants."""
+
+    def __init__(
+        self, db: Runner, table: str, columns: str, to_row: Callable[[Row, Dialect], T]
+    ) -> None:
+        self._db = db
+        self._select = f"SELECT {columns} FROM {table} WHERE "
+        self._to_row = to_row
+
+    async def one(self, where: str, args: Sequence[Any], *, latest: bool = False) -> T | None:
+        """The row `where` selects; `latest`: also one an open group commit holds."""
+        reads = self._db.latest if latest else self._db.reads
+        row = await reads.fetch_one(self._select + where, args)
+        return self._to_row(row, self._db.dialect) if row is not None else None
+
+    async def page(
+        self, client_id: str, given: Sequence[tuple[str, Any]], *, limit: int
+    ) -> list[T]:
+        """The tenant's rows meeting each (condition, value) of `given` whose value is not
+        None (a keyset cursor is one: `id < ?`), at most `limit`."""
+        where, args = ["client_id = ?"], [client_id]
+        for condition, value in given:
+            if value is not None:
+                where.append(condition)
+                args.append(value)
+        rows = await self._db.reads.fetch_all(
+            f"{self._select}{' AND '.join(where)} ORDER BY id DESC LIMIT ?", (*args, limit)
+        )
+        return [self._to_row(r, self._db.dialect) for r in rows]

@@ -12,16 +12,12 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from gateway.model.events import DeliveryState, matches
-from gateway.store.dialect import Runner
+from gateway.store.dialect import Queries
 from gateway.store.records import DeliveryRow
 from gateway.store.rows import DELIVERY_SELECT, delivery_row
 
 
-class SqlDeliveries:
-    def __init__(self, db: Runner) -> None:
-        self._db = db
-        self._d = db.dialect
-
+class SqlDeliveries(Queries):
     async def fan_out(
         self, subscriber: str, client_id: str, patterns: Sequence[str], *, now: float, limit: int
     ) -> int:

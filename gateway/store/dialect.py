@@ -122,3 +122,12 @@ class Runner(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+class Queries:
+    """What each part of the SQL store (`sql.SqlStore` is all of them) holds: the runner and
+    its dialect. A part that keeps more extends `__init__`, calling `super().__init__(db)`."""
+
+    def __init__(self, db: Runner) -> None:
+        self._db = db
+        self._d = db.dialect

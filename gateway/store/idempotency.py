@@ -13,16 +13,13 @@ linked to its key — is.
 
 from __future__ import annotations
 
-from gateway.store.dialect import Runner
+from gateway.store.dialect import Queries
 from gateway.store.records import Begin, BeginOutcome
 
 _KEY = "WHERE client_id = ? AND key = ?"
 
 
-class SqlIdempotency:
-    def __init__(self, db: Runner) -> None:
-        self._db = db
-
+class SqlIdempotency(Queries):
     async def begin_idempotent(
         self,
         client_id: str,

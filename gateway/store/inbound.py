@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import orjson
 
-from gateway.store.dialect import Runner
+from gateway.store.dialect import Queries
 from gateway.store.records import StoredEvent
 from gateway.store.rows import STORED_EVENT_COLUMNS, insert_sql, names, stored_event
 
@@ -16,10 +16,7 @@ _COLUMNS = [name for name in names(StoredEvent) if name != "attempts"]
 _INSERT = insert_sql("webhook_events", [*_COLUMNS, "received_at"])
 
 
-class SqlInbound:
-    def __init__(self, db: Runner) -> None:
-        self._db = db
-
+class SqlInbound(Queries):
     async def record_event(self, event: StoredEvent, *, now: float) -> bool:
         values = {name: getattr(event, name) for name in _COLUMNS}
         values["shipment_ids"] = orjson.dumps(list(event.shipment_ids)).decode()

@@ -14,7 +14,7 @@ from gateway.model.events import ORDER_UPDATED
 from gateway.model.history import Cause, Source, changed_detail, credit_cancel
 from gateway.model.lifecycle import Outcome
 from gateway.model.orders import Phase, Status
-from gateway.store.dialect import Runner, Tx
+from gateway.store.dialect import Queries, Tx
 from gateway.store.history import ignored_already, record_transition, verdict_for
 from gateway.store.records import OrderRow, ProviderFacts
 from gateway.store.rows import ORDER_COLUMNS, order_row
@@ -24,11 +24,7 @@ _QUEUED = "phase = 'pending' AND (lease_until IS NULL OR lease_until <= ?)"
 """No provider call made for it, and not leased (the submitter has not taken it)."""
 
 
-class SqlOrderChanges:
-    def __init__(self, db: Runner) -> None:
-        self._db = db
-        self._d = db.dialect
-
+class SqlOrderChanges(Queries):
     async def apply_status(
         self,
         order_id: str,

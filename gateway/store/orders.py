@@ -11,7 +11,7 @@ from gateway.errors import LeaseLost, OrderExists, ProviderOrderTaken
 from gateway.model.history import Cause, Source
 from gateway.model.lifecycle import Outcome
 from gateway.model.orders import OPEN_PHASES, Status
-from gateway.store.dialect import Reads, Runner, sql_list
+from gateway.store.dialect import Queries, Reads, Runner, sql_list
 from gateway.store.history import record_transition, verdict_for
 from gateway.store.leases import Leases
 from gateway.store.records import (
@@ -53,13 +53,12 @@ async def _holder(db: Reads, order: NewOrder) -> str | None:
     return str(row[0]) if row is not None else None
 
 
-class SqlOrders:
+class SqlOrders(Queries):
     def __init__(self, db: Runner) -> None:
-        self._db = db
-        self._d = db.dialect
-        self._leases = Leases(db, "orders", ORDER_COLUMNS, OPEN_PHASES, order_row)
-        self.claim_due = self._leases.claim_due
-        self._table = Table(db, "orders", ORDER_COLUMNS, order_row)
+        super().__init__(db)
+        self._order_leases = Leases(db, "orders", ORDER_COLUMNS, OPEN_PHASES, order_row)
+        self.claim_due = self._order_leases.claim_due
+        self._orders = Table(db, "orders", ORDER_COLUMNS, order_row)
 
     async def insert_order(
         self,
@@ -111,18 +110,18 @@ class SqlOrders:
 
     async def get_order(self, order_id: str, *, client_id: str | None = None) -> OrderRow | None:
         if client_id is None:
-            return await self._table.one("id = ?", (order_id,))
-        return await self._table.one("id = ? AND client_id = ?", (order_id, client_id))
+            return await self._orders.one("id = ?", (order_id,))
+        return await self._orders.one("id = ? AND client_id = ?", (order_id, client_id))
 
     async def find_by_external_id(self, client_id: str, external_id: str) -> OrderRow | None:
-        return await self._table.one(
+        return await self._orders.one(
             "client_id = ? AND external_id = ? AND superseded_by IS NULL",
             (client_id, external_id),
             latest=True,
         )
 
     async def find_by_provider_id(self, provider: str, provider_order_id: str) -> OrderRow | None:
-        return await self._table.one(
+        return await self._orders.one(
             "provider = ? AND provider_order_id = ?", (provider, provider_order_id)
         )
 
@@ -135,7 +134,7 @@ class SqlOrders:
             ("updated_at >= ?", since),
             ("id < ?", flt.before_id),
         ]
-        return await self._table.page(client_id, given, limit=flt.limit)
+        return await self._orders.page(client_id, given, limit=flt.limit)
 
     async def history(self, order_id: str) -> Sequence[HistoryEntry]:
         rows = await self._db.reads.fetch_all(
@@ -170,10 +169,10 @@ class SqlOrders:
         return order_row(row, self._d) if row is not None else None
 
     async def renew(self, order_id: str, *, owner: str, lease_until: float) -> bool:
-        return await self._leases.renew(order_id, owner=owner, until=lease_until)
+        return await self._order_leases.renew(order_id, owner=owner, until=lease_until)
 
     async def release(self, order_id: str, *, owner: str) -> None:
-        await self._leases.release(order_id, owner=owner)
+        await self._order_leases.release(order_id, owner=owner)
 
     async def advance(self, order_id: str, *, owner: str, step: Transition) -> OrderRow:
         d = self._d

@@ -15,7 +15,7 @@ import orjson
 
 from gateway.model.events import EventRow, NewEvent
 from gateway.model.ids import ulid
-from gateway.store.dialect import Dialect, Runner, Tx
+from gateway.store.dialect import Dialect, Queries, Tx
 from gateway.store.rows import EVENT_COLUMNS, event_row
 
 
@@ -40,10 +40,7 @@ async def append_event(tx: Tx, d: Dialect, event: NewEvent, *, now: float) -> Ev
     return EventRow(seq, event_id, event.client_id, event.type, event.subject, event.data, at)
 
 
-class SqlOutbox:
-    def __init__(self, db: Runner) -> None:
-        self._db = db
-
+class SqlOutbox(Queries):
     async def append_event(self, event: NewEvent, *, now: float) -> EventRow:
         async with self._db.transaction() as tx:
             return await append_event(tx, self._db.dialect, event, now=now)

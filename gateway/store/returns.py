@@ -19,7 +19,7 @@ from gateway.model.returns import (
     ReturnPhase,
     ReturnStatus,
 )
-from gateway.store.dialect import Dialect, Row, Runner, Tx, sql_list
+from gateway.store.dialect import Dialect, Queries, Row, Runner, Tx, sql_list
 from gateway.store.leases import Leases
 from gateway.store.outbox import append_event
 from gateway.store.records import NewReturn, ReturnFilter, ReturnHistoryEntry, ReturnRow, ReturnStep
@@ -41,13 +41,12 @@ _INSERT = insert_sql("returns", [*_NEW_COLUMNS, "status", "phase", *QUEUED])
 _INSERT += f" RETURNING {RETURN_COLUMNS}"
 
 
-class SqlReturns:
+class SqlReturns(Queries):
     def __init__(self, db: Runner) -> None:
-        self._db = db
-        self._d = db.dialect
-        self._leases = Leases(db, "returns", RETURN_COLUMNS, OPEN_RETURN_PHASES, return_row)
-        self.claim_due_returns = self._leases.claim_due
-        self._table = Table(db, "returns", RETURN_COLUMNS, return_row)
+        super().__init__(db)
+        self._return_leases = Leases(db, "returns", RETURN_COLUMNS, OPEN_RETURN_PHASES, return_row)
+        self.claim_due_returns = self._return_leases.claim_due
+        self._returns = Table(db, "returns", RETURN_COLUMNS, return_row)
 
     async def insert_return(
         self,
@@ -93,13 +92,15 @@ class SqlReturns:
 
     async def get_return(self, return_id: str, *, client_id: str | None = None) -> ReturnRow | None:
         if client_id is None:
-            return await self._table.one("id = ?", (return_id,))
-        return await self._table.one("id = ? AND client_id = ?", (return_id, client_id))
+            return await self._returns.one("id = ?", (return_id,))
+        return await self._returns.one("id = ? AND client_id = ?", (return_id, client_id))
 
     async def find_return_by_external_id(
         self, client_id: str, external_id: str
     ) -> ReturnRow | None:
-        return await self._table.one("client_id = ? AND external_id = ?", (client_id, external_id))
+        return await self._returns.one(
+            "client_id = ? AND external_id = ?", (client_id, external_id)
+        )
 
     async def list_returns(self, client_id: str, flt: ReturnFilter) -> Sequence[ReturnRow]:
         given = [
@@ -107,7 +108,7 @@ class SqlReturns:
             ("status = ?", flt.status),
             ("id < ?", flt.before_id),
         ]
-        return await self._table.page(client_id, given, limit=flt.limit)
+        return await self._returns.page(client_id, given, limit=flt.limit)
 
     async def return_history(self, return_id: str) -> Sequence[ReturnHistoryEntry]:
         rows = await self._db.reads.fetch_all(
@@ -128,10 +129,10 @@ class SqlReturns:
         return [return_row(r, self._d) for r in rows]
 
     async def renew_return(self, return_id: str, *, owner: str, lease_until: float) -> bool:
-        return await self._leases.renew(return_id, owner=owner, until=lease_until)
+        return await self._return_leases.renew(return_id, owner=owner, until=lease_until)
 
     async def release_return(self, return_id: str, *, owner: str) -> None:
-        await self._leases.release(return_id, owner=owner)
+        await self._return_leases.release(return_id, owner=owner)
 
     async def advance_return(self, return_id: str, *, owner: str, step: ReturnStep) -> ReturnRow:
         return await self._apply(return_id, step, owner=owner)

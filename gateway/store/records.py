@@ -202,8 +202,28 @@ class ReturnFilter:
     limit: int = 50
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Step:
+    """What an order's step (`Transition`) and a return's (`ReturnStep`) both say: the error,
+    when next to try, the attempt count, the lease, and who caused it."""
+
+    last_error: dict[str, Any] | None = None
+    next_attempt_at: float | None = None
+    count_attempt: bool = False
+    release: bool = False
+    """Give up the lease (the worker is done with it for now)."""
+    source: str = Source.SUBMITTER
+    actor: str = SUBMITTER_ACTOR
+    """Who: a step not the submitter's must name its actor (the default is the submitter's)."""
+    detail: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.source != Source.SUBMITTER and self.actor == SUBMITTER_ACTOR:
+            raise ValueError(f"a {self.source} step needs its actor")
+
+
 @dataclass(frozen=True, slots=True)
-class ReturnStep:
+class ReturnStep(Step):
     """One committed change of a return (see `Store.advance_return`/`update_return`)."""
 
     phase: ReturnPhase | None = None
@@ -212,25 +232,15 @@ class ReturnStep:
     provider_status: str | None = None
     provider_return_id: str | None = None
     decision: Decision | None = None
-    last_error: dict[str, Any] | None = None
     clear_error: bool = False
-    next_attempt_at: float | None = None
-    count_attempt: bool = False
-    release: bool = False
     checked_at: float | None = None
     """When the provider was last asked about it (polling order)."""
     touch: bool = True
     """Bump `updated_at`; False when nothing callers see has changed (a poll that found the
     same state)."""
-    source: str = Source.SUBMITTER
-    actor: str = SUBMITTER_ACTOR
-    detail: str | None = None
     event: str | None = None
     """Record the step in history and announce it as this event type even when the status
     stays (a decision: `return.decided`); a status change then goes out as this event too."""
-
-    def __post_init__(self) -> None:
-        _check_cause(self.source, self.actor)
 
 
 class BeginOutcome(StrEnum):
@@ -255,7 +265,7 @@ class Begin:
 
 
 @dataclass(frozen=True, slots=True)
-class Transition:
+class Transition(Step):
     """One committed step of a submission (see `Store.advance`)."""
 
     phase: Phase
@@ -265,25 +275,8 @@ class Transition:
     provider_data: Mapping[str, str] | None = None
     """What the provider keeps with `provider_order_id`, stored with it; None keeps what is
     stored."""
-    last_error: dict[str, Any] | None = None
-    next_attempt_at: float | None = None
-    count_attempt: bool = False
-    release: bool = False
-    """Give up the lease (the worker is done with the order for now)."""
-    source: str = Source.SUBMITTER
-    actor: str = SUBMITTER_ACTOR
-    detail: str | None = None
     facts: ProviderFacts | None = None
     """What the provider's answer said besides the status (a confirm's tracking code)."""
-
-    def __post_init__(self) -> None:
-        _check_cause(self.source, self.actor)
-
-
-def _check_cause(source: str, actor: str) -> None:
-    """A step not the submitter's must name who caused it (the default actor is its)."""
-    if source != Source.SUBMITTER and actor == SUBMITTER_ACTOR:
-        raise ValueError(f"a {source} step needs its actor")
 
 
 @dataclass(frozen=True, slots=True)

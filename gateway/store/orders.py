@@ -30,6 +30,7 @@ from gateway.store.rows import (
     json_text,
     names,
     order_row,
+    step_sets,
 )
 
 _OPEN = sql_list(OPEN_PHASES)
@@ -184,17 +185,9 @@ class SqlOrders(Queries):
         given = [
             ("provider_order_id", step.provider_order_id),
             ("provider_data", None if data is None else orjson.dumps(dict(data)).decode()),
-            ("next_attempt_at", step.next_attempt_at),
             *(step.facts.columns() if step.facts else []),
         ]
-        for column, value in given:
-            if value is not None:
-                sets.append(f"{column} = ?")
-                args.append(value)
-        if step.count_attempt:
-            sets.append("attempts = attempts + 1")
-        if step.release:
-            sets.append("lease_owner = NULL, lease_until = NULL")
+        step_sets(step, given, sets, args)
         try:
             async with self._db.transaction() as tx:
                 status, previous = step.status, None

@@ -31,6 +31,7 @@ from gateway.store.rows import (
     json_text,
     names,
     return_row,
+    step_sets,
 )
 
 _FINAL = sql_list(FINAL_RETURN_STATUSES)
@@ -178,24 +179,17 @@ class SqlReturns(Queries):
 def _sets(step: ReturnStep, stamp: Any) -> tuple[list[str], list[Any]]:
     sets: list[str] = ["updated_at = ?"] if step.touch else []
     args: list[Any] = [stamp] if step.touch else []
-    for column, value in (
+    if step.last_error is not None or step.clear_error:
+        sets.append("last_error = ?")
+        args.append(json_text(step.last_error))
+    given = [
         ("checked_at", step.checked_at),
         ("phase", step.phase),
         ("provider_status", step.provider_status),
         ("provider_return_id", step.provider_return_id),
         ("decision", step.decision),
-        ("next_attempt_at", step.next_attempt_at),
-    ):
-        if value is not None:
-            sets.append(f"{column} = ?")
-            args.append(value)
-    if step.last_error is not None or step.clear_error:
-        sets.append("last_error = ?")
-        args.append(json_text(step.last_error))
-    if step.count_attempt:
-        sets.append("attempts = attempts + 1")
-    if step.release:
-        sets.append("lease_owner = NULL, lease_until = NULL")
+    ]
+    step_sets(step, given, sets, args)
     return sets, args
 
 

@@ -4,7 +4,7 @@ timestamp on SQLite, an enum)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import fields
 from typing import Any, Generic, TypeVar
 
@@ -14,7 +14,7 @@ from gateway.model.events import DeliveryState, EventRow
 from gateway.model.orders import Phase, Status
 from gateway.model.returns import Decision, ReturnPhase, ReturnStatus
 from gateway.store.dialect import Dialect, Row, Runner
-from gateway.store.records import DeliveryRow, OrderRow, ReturnRow, StoredEvent
+from gateway.store.records import DeliveryRow, OrderRow, ReturnRow, Step, StoredEvent
 
 T = TypeVar("T")
 
@@ -43,6 +43,27 @@ DELIVERY_SELECT = (
     " d.delivered_at, e.seq, e.id, e.client_id, e.type, e.subject, e.data, e.created_at"
     " FROM deliveries d JOIN events e ON e.seq = d.seq"
 )
+
+
+def add_given(clauses: list[str], args: list[Any], given: Iterable[tuple[str, Any]]) -> None:
+    """Add each (clause with its `?`, value) of `given` whose value is not None."""
+    for clause, value in given:
+        if value is not None:
+            clauses.append(clause)
+            args.append(value)
+
+
+def step_sets(
+    step: Step, columns: Iterable[tuple[str, Any]], sets: list[str], args: list[Any]
+) -> None:
+    """Add an UPDATE's assignments: each (column, value) whose value is not None, then what every
+    `Step` says — when next to try, another attempt, giving up the lease."""
+    columns = (*columns, ("next_attempt_at", step.next_attempt_at))
+    add_given(sets, args, ((f"{column} = ?", value) for column, value in columns))
+    if step.count_attempt:
+        sets.append("attempts = attempts + 1")
+    if step.release:
+        sets.append("lease_owner = NULL, lease_until = NULL")
 
 
 def _json(text: str | None) -> Any:
@@ -139,10 +160,7 @@ class Table(Generic[T]):
         """The tenant's rows meeting each (condition, value) of `given` whose value is not
         None (a keyset cursor is one: `id < ?`), at most `limit`."""
         where, args = ["client_id = ?"], [client_id]
-        for condition, value in given:
-            if value is not None:
-                where.append(condition)
-                args.append(value)
+        add_given(where, args, given)
         rows = await self._db.reads.fetch_all(
             f"{self._select}{' AND '.join(where)} ORDER BY id DESC LIMIT ?", (*args, limit)
         )

@@ -51,6 +51,7 @@ from gateway.errors.refusals import (
     PinnedRouteUnknown,
     PinNotAllowed,
     ProviderRules,
+    Refused,
     ReturnedOrderUnknown,
     ReturnNotCancellable,
     ReturnNotSubmitted,
@@ -113,6 +114,11 @@ def _rule(
     says: Callable[[E], Said] = _detail,
 ) -> None:
     RULES[cls] = Rule(status, code, title, says)
+
+
+def _invalid_at(loc: str, cls: type[Refused], title: str) -> None:
+    """`cls` answered as a 422 `validation` problem whose one error, at `loc`, says why."""
+    _rule(cls, 422, "validation", title, lambda e: Said(errors=[FieldProblem(loc, e.detail)]))
 
 
 def rule_of(cls: type[GatewayError]) -> Rule | None:
@@ -202,13 +208,7 @@ _rule(
     ),
 )
 _rule(PinNotAllowed, 403, "pin-not-allowed", "This client may not pin a route")
-_rule(
-    PinnedRouteUnknown,
-    422,
-    "validation",
-    "The pinned route does not exist",
-    lambda e: Said(errors=[FieldProblem("routing", e.detail)]),
-)
+_invalid_at("routing", PinnedRouteUnknown, "The pinned route does not exist")
 
 
 def _unroutable(exc: Unroutable) -> Said:
@@ -254,13 +254,7 @@ _rule(
     lambda e: f"The change breaks rules of provider {e.provider}",
     lambda e: Said(errors=_fields(e.problems, e.provider)),
 )
-_rule(
-    NothingToChange,
-    422,
-    "validation",
-    "Nothing to change",
-    lambda e: Said(errors=[FieldProblem("body", e.detail)]),
-)
+_invalid_at("body", NothingToChange, "Nothing to change")
 
 
 def _invalid_change(exc: ChangeInvalid) -> Said:

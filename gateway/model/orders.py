@@ -7,6 +7,7 @@ provider wire formats live in each provider's `translate.py`.
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -328,6 +329,13 @@ class CanonicalOrder(Strict):
                 return None
             total += line.unit_price * line.quantity
         return total
+
+    def units(self) -> Counter[str]:
+        """Units ordered per SKU (a SKU may stand on several lines)."""
+        units: Counter[str] = Counter()
+        for line in self.lines:
+            units[line.sku] += line.quantity
+        return units
 
 
 class Status(StrEnum):

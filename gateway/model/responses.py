@@ -14,7 +14,7 @@ from gateway.model.lifecycle import Outcome
 from gateway.model.orders import CanonicalOrder, Phase, Status
 from gateway.model.query import Count, OrderCursor, Since
 from gateway.model.text import ShortText
-from gateway.model.view import Stamp, StoredAs, View, unread
+from gateway.model.view import Page, Stamp, StoredAs, View, unread
 
 MAX_PAGE = 200
 """The most orders or returns one list page holds."""
@@ -83,9 +83,8 @@ class OrderView(View):
     )
 
 
-class OrderList(View):
-    items: list[OrderView]
-    next_cursor: str | None = Field(description="pass as `cursor` for the next page")
+class OrderList(Page[OrderView]):
+    pass
 
 
 class ListOrdersQuery(Closed):

@@ -13,7 +13,7 @@ from gateway.model.query import Count, ReturnCursor
 from gateway.model.responses import ACTOR, MAX_PAGE, SOURCE
 from gateway.model.returns import CanonicalReturn, Decision, ReturnPhase, ReturnStatus, ReturnType
 from gateway.model.text import OrderId
-from gateway.model.view import Stamp, StoredAs, View, unread
+from gateway.model.view import Page, Stamp, StoredAs, View, unread
 
 
 class ReturnSubmissionState(View):
@@ -58,9 +58,8 @@ class ReturnView(View):
     )
 
 
-class ReturnList(View):
-    items: list[ReturnView]
-    next_cursor: str | None = Field(description="pass as `cursor` for the next page")
+class ReturnList(Page[ReturnView]):
+    pass
 
 
 class ListReturnsQuery(Closed):

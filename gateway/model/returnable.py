@@ -75,13 +75,6 @@ def why_not_returnable(status: Status, furthest: Status) -> str | None:
     return reason
 
 
-def ordered(order: CanonicalOrder) -> Counter[str]:
-    quantities: Counter[str] = Counter()
-    for line in order.lines:
-        quantities[line.sku] += line.quantity
-    return quantities
-
-
 def taken_back(earlier: Iterable[CanonicalReturn], of_order: Counter[str]) -> Counter[str]:
     """Units the returns `earlier` take back; a return without lines takes what it found left
     (it was stored so only when nothing had been taken back before it: the whole order)."""
@@ -102,7 +95,7 @@ def take_back(
     (the provider copies the order's) while nothing was taken back before, else it gets the
     remaining quantities as its lines, so the provider is never asked for units twice.
     """
-    of_order = ordered(order)
+    of_order = order.units()
     taken = taken_back(earlier, of_order)
     remaining = Counter({sku: n - taken[sku] for sku, n in of_order.items()})
     if ret.lines is None:

@@ -16,9 +16,9 @@ parts as plain values. Two types hold what the API writes in a form of its own:
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import BeforeValidator, ConfigDict, GetCoreSchemaHandler
+from pydantic import BeforeValidator, ConfigDict, Field, GetCoreSchemaHandler
 from pydantic_core import CoreSchema, core_schema
 
 from gateway.model.closed import Closed
@@ -27,6 +27,16 @@ from gateway.model.closed import Closed
 class View(Closed):
     # `from_attributes`: a row whose fields are the view's (a history entry) is read as is.
     model_config = ConfigDict(from_attributes=True, serialize_by_alias=True)
+
+
+ItemT = TypeVar("ItemT", bound=View)
+
+
+class Page(View, Generic[ItemT]):
+    """A page of a list newest first (`GET /v1/orders`, `GET /v1/returns`)."""
+
+    items: list[ItemT]
+    next_cursor: str | None = Field(description="pass as `cursor` for the next page")
 
 
 def unread(history: object) -> bool:

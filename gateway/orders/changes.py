@@ -50,7 +50,7 @@ from gateway.model.orders import (
     Strict,
 )
 from gateway.model.text import STORED
-from gateway.orders.events import facts_of
+from gateway.orders.news import record_read
 from gateway.orders.refs import provider_ref
 from gateway.orders.submission import Submitter
 from gateway.providers.base import (
@@ -256,13 +256,13 @@ class OrderChanges:
     async def _apply(
         self, row: OrderRow, result: ProviderOrder, client: Client, *, detail: str
     ) -> OrderRow:
-        await self._store.apply_status(
+        await record_read(
+            self._store,
             row.id,
-            result.status,
+            result,
+            detail,
             source=Source.API,
             actor=client.id,
-            detail=f"{detail} ({result.raw_status})",
-            facts=facts_of(result),
             now=self._clock.time(),
         )
         return await self._store.get_order(row.id) or row

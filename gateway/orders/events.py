@@ -35,10 +35,10 @@ from gateway.errors import (
     WebhookTooLarge,
 )
 from gateway.model.history import Source
+from gateway.orders.news import facts_of
 from gateway.orders.refs import provider_ref
 from gateway.providers.base import (
     Provider,
-    ProviderOrder,
     WebhookReceiver,
     webhooks_of,
 )
@@ -222,10 +222,3 @@ _NOT_TEXT = "a credential header or parameter is not valid text"
 def _rejected(name: str, reason: str) -> WebhookRejected:
     log.warning("webhook.rejected", provider=name, reason=reason)
     return WebhookRejected(reason)
-
-
-def facts_of(order: ProviderOrder) -> ProviderFacts:
-    """What a provider's read of an order says besides the canonical status."""
-    return ProviderFacts(
-        order.raw_status, order.tracking_code, order.tracking_url, order.shipment_ids
-    )

@@ -22,15 +22,18 @@ from gateway.errors import (
 
 def error_for_status(
     provider: str,
+    op: str,
     status: int,
+    said: str,
     *,
     code: str | None,
-    message: str,
     correlation_id: str | None,
     fields: list[FieldError] | None = None,
     retry_after: float | None = None,
 ) -> ProviderError:
-    """Map an HTTP status to the tree; adapters refine by provider code before calling this."""
+    """Map an HTTP status to the tree; adapters refine by provider code before calling this.
+    The error's message is what the provider `said`, after the `op` it answered."""
+    message = f"{op}: {said}"
     if status == 429:
         return RateLimited(
             provider,

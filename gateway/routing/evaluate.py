@@ -231,13 +231,6 @@ def _conditions(order: CanonicalOrder, when: Conditions) -> list[ConditionResult
 # candidates -------------------------------------------------------------------------------
 
 
-def _needed(order: CanonicalOrder) -> Counter[str]:
-    needed: Counter[str] = Counter()
-    for line in order.lines:
-        needed[line.sku] += line.quantity
-    return needed
-
-
 def _try(
     result: CandidateResult, needed: Counter[str] | None, stock: Mapping[StockKey, StockSnapshot]
 ) -> CandidateResult:
@@ -267,7 +260,7 @@ def _choose(
     stock: Mapping[StockKey, StockSnapshot],
 ) -> tuple[int, bool, list[CandidateResult]]:
     """(chosen index, queued, one result per candidate)."""
-    needed = _needed(order) if stock_aware else None
+    needed = order.units() if stock_aware else None
     results: list[CandidateResult] = []
     chosen: int | None = None
     for index, cand in enumerate(candidates):

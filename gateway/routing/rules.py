@@ -16,7 +16,7 @@ Country and currency codes are matched case-insensitively; other strings exactly
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, Generic, Self, TypeVar
 
 from pydantic import BeforeValidator, Field, model_validator
 
@@ -37,12 +37,17 @@ def _decimal(value: Any) -> Any:
     return value
 
 
-class IntRange(_Section):
-    min: int | None = None
-    max: int | None = None
+N = TypeVar("N", int, Decimal)
+
+
+class _Range(_Section, Generic[N]):
+    """Inclusive bounds: at least one of them, `min` not above `max`."""
+
+    min: N | None = None
+    max: N | None = None
 
     @model_validator(mode="after")
-    def _bounds(self) -> IntRange:
+    def _bounds(self) -> Self:
         if self.min is None and self.max is None:
             raise ValueError("give min, max or both")
         if self.min is not None and self.max is not None and self.min > self.max:
@@ -50,17 +55,12 @@ class IntRange(_Section):
         return self
 
 
-class DecimalRange(_Section):
-    min: Annotated[Decimal, BeforeValidator(_decimal)] | None = None
-    max: Annotated[Decimal, BeforeValidator(_decimal)] | None = None
+class IntRange(_Range[int]):
+    pass
 
-    @model_validator(mode="after")
-    def _bounds(self) -> DecimalRange:
-        if self.min is None and self.max is None:
-            raise ValueError("give min, max or both")
-        if self.min is not None and self.max is not None and self.min > self.max:
-            raise ValueError("min must not exceed max")
-        return self
+
+class DecimalRange(_Range[Annotated[Decimal, BeforeValidator(_decimal)]]):
+    pass
 
 
 OneOrMany = BeforeValidator(_listify)

@@ -25,7 +25,7 @@ from gateway.clock import Clock
 from gateway.config import ProviderSettings, ReturnsSettings
 from gateway.errors import NotFound, ProviderError
 from gateway.model.history import Source
-from gateway.orders.events import facts_of
+from gateway.orders.news import record_read
 from gateway.orders.refs import provider_ref
 from gateway.providers.base import Provider, returns_of
 from gateway.returns.news import record_news
@@ -94,13 +94,13 @@ class StatusPoller:
         except ProviderError as exc:
             log.info("poller.read_failed", order_id=row.id, **exc.describe())
             return 0
-        outcome = await self._store.apply_status(
+        outcome = await record_read(
+            self._store,
             row.id,
-            current.status,
+            current,
+            "poll",
             source=Source.POLL,
             actor=row.provider,
-            detail=f"poll ({current.raw_status})",
-            facts=facts_of(current),
             now=self._clock.time(),
         )
         if outcome.value != "unchanged":

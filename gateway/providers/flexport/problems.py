@@ -95,9 +95,10 @@ def to_error(
         return conflict, None
     error = error_for_status(
         NAME,
+        op,
         status,
+        message,
         code=code,
-        message=f"{op}: {message}",
         correlation_id=cid,
         fields=field_errors(problem, lines),
         retry_after=retry_after,

@@ -44,9 +44,10 @@ def to_error(op: str, status: int, body: Any, *, correlation_id: str | None) -> 
         )
     return error_for_status(
         NAME,
+        op,
         status,
+        message,
         code=None,
-        message=f"{op}: {message}",
         correlation_id=correlation_id,
         fields=field_errors(body),
     )

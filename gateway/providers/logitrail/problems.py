@@ -49,9 +49,10 @@ def to_error(op: str, status: int, body: Any, *, correlation_id: str | None) -> 
         return Conflict(NAME, message, code=code, correlation_id=correlation_id, status=status)
     return error_for_status(
         NAME,
+        op,
         status,
+        message,
         code=code,
-        message=f"{op}: {message}",
         correlation_id=correlation_id,
         fields=field_errors(code, message),
     )

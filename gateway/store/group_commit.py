@@ -39,6 +39,28 @@ PRAGMAS = (
 )
 
 
+class StatementCounts:
+    """What this process's SQLite writers ran, for `make bench`'s statements per order (read at
+    scrape time as `gateway_store_statements_total`; an increment is all they cost)."""
+
+    __slots__ = ("commits", "reads", "statements", "transactions")
+
+    def __init__(self) -> None:
+        self.statements = 0
+        """Statements in transaction bodies and inline reads (BEGIN/COMMIT/SAVEPOINT not)."""
+        self.reads = 0
+        """Reads on the reader connection (each a hop to its thread and back)."""
+        self.transactions = 0
+        self.commits = 0
+        """COMMITs, each one fsync (`synchronous=FULL`): shared by a batch's transactions."""
+
+    def as_dict(self) -> dict[str, int]:
+        return {name: getattr(self, name) for name in self.__slots__}
+
+
+COUNTS = StatementCounts()
+
+
 def connect(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     conn.row_factory = sqlite3.Row
@@ -57,22 +79,27 @@ class Statements:
         self._conn = conn
 
     async def execute(self, sql: str, args: Sequence[Any] = ()) -> int:
+        COUNTS.statements += 1
         return self._conn.execute(sql, args).rowcount
 
     async def execute_many(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        COUNTS.statements += 1
         self._conn.executemany(sql, rows)
 
     async def insert(self, sql: str, args: Sequence[Any], *, key: str) -> int:
         # The rowid: `key` is the table's INTEGER PRIMARY KEY (cheaper than RETURNING).
+        COUNTS.statements += 1
         rowid = self._conn.execute(sql, args).lastrowid
         assert rowid is not None
         return rowid
 
     async def fetch_one(self, sql: str, args: Sequence[Any] = ()) -> sqlite3.Row | None:
+        COUNTS.statements += 1
         rows = self._conn.execute(sql, args).fetchall()
         return rows[0] if rows else None
 
     async def fetch_all(self, sql: str, args: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        COUNTS.statements += 1
         return self._conn.execute(sql, args).fetchall()
 
 
@@ -100,6 +127,7 @@ class GroupCommitWriter:
         async with self._turn():
             if self._closed:
                 raise StoreUnavailable("store is closed")
+            COUNTS.transactions += 1
             batch = self._batch
             if batch is None:
                 batch = await self._open_batch()
@@ -135,6 +163,7 @@ class GroupCommitWriter:
         async with self._turn():
             if self._closed:
                 raise StoreUnavailable("store is closed")
+            COUNTS.statements += 1
             try:
                 return self._conn.execute(sql, args).fetchall()
             except sqlite3.Error as exc:
@@ -185,6 +214,7 @@ class GroupCommitWriter:
     async def _commit_open_batch(self) -> None:
         batch, self._batch = self._batch, None
         assert batch is not None
+        COUNTS.commits += 1
         try:
             if self._waiting or self._members > SMALL_BATCH:
                 await self._in_thread("COMMIT")  # under load: the loop serves others meanwhile

@@ -34,8 +34,9 @@ LINGER_S = 0.002
 
 Measured (`make bench`, c=1): an idempotency key's stored answer committed on its own was a
 third fsync per order; riding the next order's commit, it is two."""
-SMALL_BATCH = 2
-"""A batch this small is one caller on its own (an order and its key's claim, say)."""
+SMALL_BATCH = 3
+"""A batch this small is one caller on its own: an order, its key's claim and the answer
+stored by the order before it (which lingered for it)."""
 PRAGMAS = (
     "journal_mode=WAL",
     "synchronous=FULL",

@@ -32,6 +32,7 @@ from typing import Any
 import aiohttp
 import orjson
 
+from bench.cost import Cost, Meter
 from bench.load import Call, Sample, drive
 from bench.processes import Child, free_port, python, started
 from bench.profiles import PySpy, cprofile_top, pyspy_top
@@ -161,33 +162,38 @@ class Sides:
 
 
 async def measure(
-    sides: Sides, orders: int, concurrency: int, max_seconds: float
+    sides: Sides, meters: dict[str, Meter], orders: int, concurrency: int, max_seconds: float
 ) -> dict[str, dict[str, Any]]:
     """direct, gateway, floor and replay at one concurrency, alternating the first three in
-    rounds."""
+    rounds; what the gateway, replay and floor cost their own process is metered."""
     c = concurrency
     per_round = max(1, orders // ROUNDS)
-    direct, gateway, floor = Sample(), Sample(), Sample()
-    await drive(20, min(c, 20), sides.direct(f"warm-d{c}"), max_seconds)
-    await drive(20, min(c, 20), sides.through(f"warm-g{c}"), max_seconds)
-    await drive(20, min(c, 20), sides.relayed(f"warm-f{c}"), max_seconds)
+    samples = {side: Sample() for side in ("direct", "gateway", "floor", "replay")}
+    costs = {side: Cost() for side in ("gateway", "floor", "replay")}
+    calls = {"direct": sides.direct, "gateway": sides.through, "floor": sides.relayed}
+
+    async def metered(side: str, n: int, call: Call, first: int = 0) -> None:
+        async def run() -> int:
+            sample = await drive(n, c, call, max_seconds, first)
+            samples[side] = samples[side].merge(sample)
+            return len(sample.latencies) + sample.errors
+
+        meter = meters.get("floor" if side == "floor" else "gateway")
+        if side == "direct" or meter is None:
+            await run()
+        else:
+            await meter.around(costs[side], run)
+
+    for side, call in calls.items():
+        await drive(20, min(c, 20), call(f"warm-{side[0]}{c}"), max_seconds)
     for r in range(ROUNDS):
-        direct = direct.merge(
-            await drive(per_round, c, sides.direct(f"d{c}"), max_seconds, r * per_round)
-        )
-        gateway = gateway.merge(
-            await drive(per_round, c, sides.through(f"g{c}"), max_seconds, r * per_round)
-        )
-        floor = floor.merge(
-            await drive(per_round, c, sides.relayed(f"f{c}"), max_seconds, r * per_round)
-        )
-    sent = len(gateway.latencies) + gateway.errors
-    replay = await drive(sent, c, sides.through(f"g{c}", replay=True), max_seconds)
+        for side, call in calls.items():
+            await metered(side, per_round, call(f"{side[0]}{c}"), r * per_round)
+    sent = len(samples["gateway"].latencies) + samples["gateway"].errors
+    await metered("replay", sent, sides.through(f"g{c}", replay=True))
     return {
-        "direct": direct.summary(),
-        "gateway": gateway.summary(),
-        "floor": floor.summary(),
-        "replay": replay.summary(),
+        side: {**sample.summary(), **(costs[side].summary() if side in costs else {})}
+        for side, sample in samples.items()
     }
 
 
@@ -286,12 +292,18 @@ async def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             "/healthz",
         )
         sides = Sides(http, sandbox.url, gateway.url, floor.url, provider_token)
-        results: dict[str, Any] = {
-            "c=1": await measure(sides, args.orders_c1, 1, args.max_seconds),
-            f"c={args.concurrency}": await measure(
-                sides, args.orders, args.concurrency, args.max_seconds
-            ),
+        assert gateway.proc is not None
+        assert floor.proc is not None
+        meters = {
+            "gateway": Meter(gateway.proc.pid, http, gateway.url),
+            "floor": Meter(floor.proc.pid, http, None),
         }
+        results: dict[str, Any] = {}
+        if not args.skip_c1:
+            results["c=1"] = await measure(sides, meters, args.orders_c1, 1, args.max_seconds)
+        results[f"c={args.concurrency}"] = await measure(
+            sides, meters, args.orders, args.concurrency, args.max_seconds
+        )
         async with http.get(f"{sandbox.url}/_control/orders") as resp:
             orders = await resp.json()
         per_external = Counter(o["merchants_order"] for o in orders)
@@ -311,6 +323,7 @@ def main() -> None:
     parser.add_argument("--orders", type=int, default=2000, help="orders per side at c=N")
     parser.add_argument("--orders-c1", type=int, default=300, help="orders per side at c=1")
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--skip-c1", action="store_true", help="measure at c=N only")
     parser.add_argument("--max-seconds", type=float, default=60.0, help="per measurement")
     parser.add_argument(
         "--store", help="a PostgreSQL URL to measure on (a fresh schema); default: SQLite"

@@ -53,6 +53,7 @@ from gateway.sandbox.mounts import mount_simulators
 from gateway.sandbox.receiver import PATH as RECEIVER_PATH
 from gateway.sandbox.receiver import receiver_app
 from gateway.store import open_store
+from gateway.store.group_commit import COUNTS
 from gateway.transport.fleet import Fleet, LocalFleet
 from gateway.workers.dispatcher import EventDispatcher
 from gateway.workers.poller import ReturnPoller, StatusPoller
@@ -146,6 +147,8 @@ async def _store(app: web.Application) -> AsyncIterator[None]:
         connect_wait_s=s.connect_wait_s,
     )
     app[STORE] = store
+    if s.url.startswith("sqlite"):
+        app[METRICS].count_store(COUNTS.as_dict)
     yield
     await store.close()
 

@@ -24,6 +24,8 @@ Families (the names are a contract: deploy/ alert rules and dashboards use them)
   when no rule took the order);
 - `gateway_queue_depth`, `gateway_queue_oldest_age_seconds` (open submissions, read from the
   store at scrape time: the same value on every replica — aggregate with `max`);
+- `gateway_store_statements_total{kind}` (`statements`, `reads`, `transactions`, `commits`:
+  what the SQLite store ran, read at scrape time; `make bench` divides it by orders);
 - `gateway_webhooks_in_total{provider,outcome}` (`accepted`, `duplicate`, `rejected`,
   `malformed`, `not_found`, `too_large`, `timeout`),
   `gateway_webhooks_out_total{subscriber,outcome}` (`delivered`, `retry`, `dead`: each
@@ -32,7 +34,7 @@ Families (the names are a contract: deploy/ alert rules and dashboards use them)
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING
 
 from prometheus_client import (
@@ -44,6 +46,7 @@ from prometheus_client import (
     disable_created_metrics,
     generate_latest,
 )
+from prometheus_client.core import CounterMetricFamily, Metric
 
 if TYPE_CHECKING:
     from gateway.observability.state import ProviderState
@@ -209,6 +212,10 @@ class Metrics:
         self.queue_depth.set(depth)
         self.queue_oldest_age.set(max(0.0, oldest_age_s or 0.0))
 
+    def count_store(self, counts: Callable[[], Mapping[str, int]]) -> None:
+        """Export `counts()` (kind → running total) as `gateway_store_statements_total`."""
+        self.registry.register(_StoreCounts(counts))
+
     def render(self) -> bytes:
         return generate_latest(self.registry)
 
@@ -257,3 +264,18 @@ def outcome_of_status(status: int) -> str:
     if status >= 400:
         return "client_error"
     return "ok"
+
+
+class _StoreCounts:
+    """A collector: the store's own running totals, read when scraped (nothing per statement)."""
+
+    def __init__(self, counts: Callable[[], Mapping[str, int]]) -> None:
+        self._counts = counts
+
+    def collect(self) -> Iterator[Metric]:
+        family = CounterMetricFamily(
+            "gateway_store_statements", "What the store ran, by kind", labels=["kind"]
+        )
+        for kind, n in self._counts().items():
+            family.add_metric([kind], n)
+        yield family

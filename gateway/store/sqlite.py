@@ -23,7 +23,7 @@ import structlog
 from gateway.errors import StoreUnavailable
 from gateway.store import schema
 from gateway.store.dialect import Lock, Migration, Tx
-from gateway.store.group_commit import PRAGMAS, GroupCommitWriter
+from gateway.store.group_commit import COUNTS, PRAGMAS, GroupCommitWriter
 from gateway.store.sql import SqlStore
 
 log = structlog.get_logger(__name__)
@@ -71,6 +71,7 @@ class _Reader:
         self._db = db
 
     async def fetch_all(self, sql: str, args: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        COUNTS.reads += 1
         try:
             return list(await self._db.execute_fetchall(sql, args))
         except (sqlite3.Error, ValueError) as exc:  # ValueError: connection closed

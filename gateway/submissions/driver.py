@@ -98,7 +98,6 @@ class SubmissionDriver(LeasedRunner[R, S], Generic[R, W, S]):
     # driving -------------------------------------------------------------------
     async def run(self, row: R, lease: str) -> R:
         """Advance a leased row as far as it goes now; never raises for provider trouble."""
-        heartbeat = asyncio.create_task(self._heartbeat(row.id, lease))
         # Every line this submission causes (transport retries, token refreshes) names the row.
         names = {self.id_field: row.id, "provider": row.provider}
         with structlog.contextvars.bound_contextvars(**names):
@@ -108,8 +107,6 @@ class SubmissionDriver(LeasedRunner[R, S], Generic[R, W, S]):
                 # Our lease ran out and another worker owns the row now: leave it to them.
                 log.warning(f"{self.log_prefix}submission.lease_lost")
                 return await self._get(row.id) or row
-            finally:
-                heartbeat.cancel()
 
     async def _run(self, row: R, lease: str) -> R:
         bound = log.bind(**{self.id_field: row.id}, provider=row.provider)

@@ -1,5 +1,8 @@
 """`LeasedRunner`: what every durable submitter shares — one task per row, each under its own
-lease token, renewed by a heartbeat while it works, released at shutdown.
+lease token, renewed while it works, released at shutdown.
+
+One renewal loop per runner renews every running row's lease each third of `lease_s` (a task
+per row, created and cancelled around every submission, cost more than the rare renewal).
 
 A lease token is unique per claim (not per process), so the request path and the background
 loop of the same process can never both drive one row. A subclass says how to drive a row
@@ -15,9 +18,13 @@ import uuid
 from collections.abc import Mapping
 from typing import Generic, Protocol, TypeVar
 
+import structlog
+
 from gateway.clock import Clock
 from gateway.config import SubmissionSettings
 from gateway.providers.base import Provider
+
+log = structlog.get_logger(__name__)
 
 
 class _Row(Protocol):
@@ -51,6 +58,9 @@ class LeasedRunner(abc.ABC, Generic[R, S]):
         self._rng = rng or random.Random()  # noqa: S311 (jitter)
         self.running: dict[str, asyncio.Task[R]] = {}
         self._leases: dict[str, str] = {}
+        self._unrenewed: set[str] = set()
+        """Leases the store would not renew (another owner took the row): not asked again."""
+        self._renewer: asyncio.Task[None] | None = None
 
     @abc.abstractmethod
     async def run(self, row: R, lease: str) -> R:
@@ -81,14 +91,29 @@ class LeasedRunner(abc.ABC, Generic[R, S]):
                 del self._leases[row.id]
 
         task.add_done_callback(forget)
+        if self._renewer is None or self._renewer.done():
+            self._renewer = asyncio.create_task(
+                self._renew_leases(), name=f"{self.task_prefix}:leases"
+            )
         return task
 
-    async def _heartbeat(self, row_id: str, lease: str) -> None:
+    async def _renew_leases(self) -> None:
+        """Every third of `lease_s`, renew the lease of each row still running; ends when none
+        is (the next `spawn` starts it again)."""
         interval = self._settings.lease_s / 3
-        while True:
+        while self._leases:
             await self._clock.sleep(interval)
-            if not await self._renew(row_id, lease, self.lease_until()):
-                return
+            for row_id, lease in list(self._leases.items()):
+                if lease in self._unrenewed or self._leases.get(row_id) != lease:
+                    continue
+                try:
+                    renewed = await self._renew(row_id, lease, self.lease_until())
+                except Exception as exc:  # the store is down: try again next round
+                    log.warning("submission.lease_renewal_failed", row=row_id, error=str(exc))
+                    continue
+                if not renewed:
+                    self._unrenewed.add(lease)
+        self._unrenewed.clear()
 
     async def drain(self, grace_s: float) -> int:
         """Shutdown: let running submissions finish for `grace_s`, then cancel the rest.
@@ -98,12 +123,20 @@ class LeasedRunner(abc.ABC, Generic[R, S]):
         """
         tasks, leases = dict(self.running), dict(self._leases)
         if not tasks:
+            await self._stop_renewing()
             return 0
         _done, pending = await asyncio.wait(tasks.values(), timeout=grace_s)
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
+        await self._stop_renewing()
         for row_id, task in tasks.items():
             if task in pending:
                 await self._release(row_id, leases[row_id])
         return len(pending)
+
+    async def _stop_renewing(self) -> None:
+        if self._renewer is not None:
+            self._renewer.cancel()
+            await asyncio.gather(self._renewer, return_exceptions=True)
+            self._renewer = None

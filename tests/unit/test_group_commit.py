@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.store.group_commit import GroupCommitWriter
+from gateway.store.group_commit import COUNTS, LINGER_S, GroupCommitWriter
 
 
 @pytest.fixture
@@ -20,6 +20,12 @@ async def writer(tmp_path: Path):  # type: ignore[no-untyped-def]
         await db.execute("CREATE TABLE t (k TEXT PRIMARY KEY)")
     yield w
     await w.close()
+
+
+async def settled(writer: GroupCommitWriter) -> None:
+    """Until the open batch is committed: a batch nobody waits for lingers `LINGER_S` first."""
+    while writer._batch is not None or writer._committers:
+        await asyncio.sleep(LINGER_S)
 
 
 def committed(path: Path) -> set[str]:
@@ -175,8 +181,7 @@ async def test_a_failed_commit_nobody_waits_for_is_consumed(
     monkeypatch.setattr(writer, "_conn", FailingCommits(writer._conn))
     async with writer.transaction(wait=False) as db:
         await db.execute("INSERT INTO t VALUES ('lost')")
-    for _ in range(5):
-        await asyncio.sleep(0)
+    await settled(writer)
     import gc  # noqa: PLC0415 (only here: an unretrieved exception is reported at collection)
 
     gc.collect()
@@ -213,3 +218,35 @@ async def test_commit_runs_inline_alone_and_in_the_thread_under_load(
     await asyncio.gather(*(put(f"k{i}") for i in range(40)))
     assert threads
     assert all(name.startswith("sqlite-commit") for name in threads), threads
+
+
+async def test_a_write_nobody_waits_for_rides_the_next_waited_commit(
+    writer: GroupCommitWriter, tmp_path: Path
+) -> None:
+    commits = COUNTS.commits
+    async with writer.transaction(wait=False) as db:
+        await db.execute("INSERT INTO t VALUES ('answer')")
+    assert committed(tmp_path / "w.db") == set()  # lingering: not committed on its own
+    async with writer.transaction() as db:
+        await db.execute("INSERT INTO t VALUES ('order')")
+    assert committed(tmp_path / "w.db") == {"answer", "order"}
+    assert COUNTS.commits - commits == 1
+
+
+async def test_a_write_nobody_waits_for_is_committed_alone_after_its_linger(
+    writer: GroupCommitWriter, tmp_path: Path
+) -> None:
+    async with writer.transaction(wait=False) as db:
+        await db.execute("INSERT INTO t VALUES ('answer')")
+    await settled(writer)
+    assert committed(tmp_path / "w.db") == {"answer"}
+
+
+async def test_close_commits_a_lingering_batch(tmp_path: Path) -> None:
+    w = GroupCommitWriter(tmp_path / "w.db")
+    async with w.transaction() as db:
+        await db.execute("CREATE TABLE t (k TEXT PRIMARY KEY)")
+    async with w.transaction(wait=False) as db:
+        await db.execute("INSERT INTO t VALUES ('answer')")
+    await w.close()
+    assert committed(tmp_path / "w.db") == {"answer"}

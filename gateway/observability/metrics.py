@@ -32,7 +32,7 @@ Families (the names are a contract: deploy/ alert rules and dashboards use them)
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
 from prometheus_client import (
@@ -158,6 +158,12 @@ class Metrics:
             ["provider"],
             registry=r,
         )
+        self.orders_late = Gauge(
+            "gateway_orders_late",
+            "Orders not shipped by their ship_by, by provider (read from the store each round)",
+            ["provider"],
+            registry=r,
+        )
         self._http: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
         self._providers: dict[str, ProviderMetrics] = {}
 
@@ -208,6 +214,11 @@ class Metrics:
     def set_queue(self, depth: int, oldest_age_s: float | None) -> None:
         self.queue_depth.set(depth)
         self.queue_oldest_age.set(max(0.0, oldest_age_s or 0.0))
+
+    def set_late(self, counts: Mapping[str, int], providers: Iterable[str]) -> None:
+        """`gateway_orders_late` of every configured provider (0 where none is late)."""
+        for name in {*providers, *counts}:
+            self.orders_late.labels(name or "none").set(counts.get(name, 0))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

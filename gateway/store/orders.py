@@ -14,6 +14,7 @@ from gateway.model.lifecycle import Outcome
 from gateway.model.orders import OPEN_PHASES, Status
 from gateway.store.dialect import Reads, Runner, sql_list
 from gateway.store.history import record_transition, verdict_for
+from gateway.store.holds import LATE, hold_detail, record_hold
 from gateway.store.leases import Leases
 from gateway.store.records import (
     HistoryEntry,
@@ -80,9 +81,17 @@ class SqlOrders:
                 # RETURNING: the row for the event and the caller, without reading it again.
                 assert inserted is not None
                 api = Cause(Source.API, order.client_id, None)
+                first = Status.ACCEPTED if order.hold_reason is not None else order.status
                 await record_transition(
-                    tx, d, order.id, order.status, api, previous=None, at=at, order=inserted
+                    tx, d, order.id, first, api, previous=None, at=at, order=inserted
                 )
+                if order.hold_reason is not None:  # accepted, then held before routing
+                    why = Cause(
+                        Source.API,
+                        order.client_id,
+                        hold_detail(order.hold_reason, order.hold_until),
+                    )
+                    await record_hold(tx, d, inserted, why, previous=first)
                 if idempotency is not None:
                     await tx.execute(
                         "UPDATE idempotency SET order_id = ? WHERE client_id = ? AND key = ?",
@@ -135,6 +144,8 @@ class SqlOrders:
             if value is not None:
                 where.append(condition)
                 args.append(value)
+        if flt.late is not None:
+            where.append(LATE if flt.late else f"NOT {LATE}")
         rows = await self._db.reads.fetch_all(
             f"SELECT {ORDER_COLUMNS} FROM orders WHERE {' AND '.join(where)}"
             " ORDER BY id DESC LIMIT ?",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from gateway.store.deliveries import SqlDeliveries
 from gateway.store.dialect import Runner
+from gateway.store.holds import SqlHolds
 from gateway.store.idempotency import SqlIdempotency
 from gateway.store.inbound import SqlInbound
 from gateway.store.order_changes import SqlOrderChanges
@@ -68,6 +69,13 @@ class SqlStore:
         self.unapplied_events = inbound.unapplied_events
         self.finish_event = inbound.finish_event
         self.purge_webhook_events = inbound.purge_webhook_events
+
+        holds = SqlHolds(db)
+        self.hold_order = holds.hold_order
+        self.release_hold = holds.release_hold
+        self.due_holds = holds.due_holds
+        self.mark_late = holds.mark_late
+        self.late_counts = holds.late_counts
 
         returns = SqlReturns(db)
         self.insert_return = returns.insert_return

@@ -13,7 +13,16 @@ from aiohttp.test_utils import TestClient
 from gateway.api.keys import STORE
 from gateway.store import open_store
 from gateway.store.holds import Route
-from tests.conftest import SandboxHandle, auth, eventually, order, order_calls, read_json
+from tests.conftest import (
+    FLEXPORT_RULES,
+    SandboxHandle,
+    auth,
+    b2b_order,
+    eventually,
+    order,
+    order_calls,
+    read_json,
+)
 from tests.unit.fakes import SkipAheadClock
 
 Gateway = TestClient[Any, Any]
@@ -270,3 +279,38 @@ async def test_explain_shows_the_hold_rule_that_matched_and_why_others_did_not(
     ]
     assert "below min 100" in explained["holds"][0]["conditions"][0]["detail"]
     assert explained["decision"]["rule"] == "nordics"
+
+
+async def test_a_b2b_ship_by_too_soon_for_flexport_is_refused_before_any_call(
+    make_gateway: Callable[..., Any], flexport: Any, clock: SkipAheadClock
+) -> None:
+    gateway = await make_gateway(routing__rules=FLEXPORT_RULES)
+    soon = b2b_order("WH-S1", ship_by=at(clock, 3600))
+    resp = await gateway.post("/v1/orders", json=soon, headers=auth(key="k-ws1"))
+    assert resp.status == 422, await resp.text()
+    problem = await read_json(resp)
+    assert problem["code"] == "provider-rules"
+    assert [e["loc"] for e in problem["errors"]] == ["ship_by"]
+    assert "three business days" in problem["errors"][0]["msg"]
+    assert order_calls(flexport) == []
+    later = await submit(gateway, b2b_order("WH-S2", ship_by=at(clock, 14 * 86400)))
+    [create] = [r for r in flexport.sandbox.requests if r.op == "b2b_create"]
+    assert create.body["shipBy"] == later["order"]["ship_by"][:19] + "Z"
+
+
+async def test_routing_tests_the_hours_left_until_ship_by(
+    make_gateway: Callable[..., Any], clock: SkipAheadClock
+) -> None:
+    urgent = {
+        "name": "urgent",
+        "when": {"ship_by_within_h": {"max": 24}},
+        "candidates": [{"provider": "logentic", "warehouse": "MTL"}],
+    }
+    gateway = await make_gateway(routing__rules=[urgent, *FLEXPORT_RULES])
+    for ahead, rule in ((3600, "urgent"), (3 * 86400, "nordics")):
+        body = order(f"U-{ahead}", ship_by=at(clock, ahead))
+        resp = await gateway.post("/v1/routing/explain", json=body, headers=auth())
+        explained = await read_json(resp)
+        assert explained["decision"]["rule"] == rule, explained
+    [condition] = explained["trace"][0]["conditions"]
+    assert condition["condition"] == "ship_by_within_h" and "above max 24" in condition["detail"]

@@ -77,7 +77,8 @@ async def test_a_hold_rule_stores_the_order_on_hold_and_sends_it_nowhere(
     gateway = await make_gateway(holds=RULES)
     held = await submit(gateway, order("H-1", tags=["risky"]), status=202)
     assert held["status"] == "on_hold"
-    assert held["hold"]["reason"] == "fraud-check" and held["hold"]["until"] is None
+    assert held["hold"]["reason"] == "fraud-check"
+    assert held["hold"]["until"] is None
     assert (held["provider"], held["warehouse"], held["route"]) == (None, None, None)
     assert held["submission"]["phase"] == "held"
     assert order_calls(logitrail) == []
@@ -91,7 +92,8 @@ async def test_a_hold_rule_stores_the_order_on_hold_and_sends_it_nowhere(
     assert found[1]["data"]["actor"] == "storefront-fi"
     # Not matching any hold rule: routed and sent as ever.
     plain = await submit(gateway, order("H-2"))
-    assert plain["status"] == "submitted" and plain["hold"] is None
+    assert plain["status"] == "submitted"
+    assert plain["hold"] is None
 
 
 async def test_a_release_routes_and_sends_the_order_once(
@@ -163,7 +165,8 @@ async def test_hold_until_releases_a_pre_order_by_itself(
     await clock.advance(2)
     seen = await submitted(gateway, held["id"])
     release = [h for h in seen["history"] if h["source"] == "release"]
-    assert len(release) == 1 and release[0]["status"] == "accepted"
+    assert len(release) == 1
+    assert release[0]["status"] == "accepted"
     assert order_calls(logitrail).count("create") == 1
 
 
@@ -313,4 +316,5 @@ async def test_routing_tests_the_hours_left_until_ship_by(
         explained = await read_json(resp)
         assert explained["decision"]["rule"] == rule, explained
     [condition] = explained["trace"][0]["conditions"]
-    assert condition["condition"] == "ship_by_within_h" and "above max 24" in condition["detail"]
+    assert condition["condition"] == "ship_by_within_h"
+    assert "above max 24" in condition["detail"]

@@ -110,12 +110,7 @@ class OrderHolds:
         self, row: OrderRow, lease: str | None, source: str, actor: str, detail: str
     ) -> OrderRow:
         if row.phase is not Phase.HELD:
-            raise NotHeld(
-                f"the order is {row.status}, not held before routing",
-                order_id=row.id,
-                order_status=row.status.value,
-                provider=row.provider,
-            )
+            raise _not_held(row, f"the order is {row.status}, not held before routing")
         order = CanonicalOrder.model_validate_json(row.body, context=STORED)
         reference = row.provider_reference or row.external_id
         decision = await self._service.decide(order, row.id, row.client_id, reference)
@@ -130,12 +125,7 @@ class OrderHolds:
             now=self._clock.time(),
         )
         if released is None:
-            raise NotHeld(
-                "the order was released already",
-                order_id=row.id,
-                order_status=row.status.value,
-                provider=row.provider,
-            )
+            raise _not_held(row, "the order was released already")
         log.info(
             "order.released",
             order_id=row.id,
@@ -150,6 +140,10 @@ class OrderHolds:
         if row is None:
             raise Unknown.named("order", order_id)
         return row
+
+
+def _not_held(row: OrderRow, why: str) -> NotHeld:
+    return NotHeld(why, order_id=row.id, order_status=row.status.value, provider=row.provider)
 
 
 def _where(row: OrderRow) -> str:

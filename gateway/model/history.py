@@ -13,8 +13,8 @@ and on every event of the feed.
   that failed, leaving the order held); actor: `submitter`. A client's hold or release is
   `api`.
 
-`console` is reserved for an operator's console change; nothing writes it yet. The submitter's actor does not name the process (host,
-pid): history goes to tenants, to whom a replica's name means nothing and tells too much;
+`console` is reserved for an operator's console change; nothing writes it yet. The
+submitter's actor does not name the process (host, pid): history goes to tenants, to whom a replica's name means nothing and tells too much;
 each replica's own log shows the submissions it ran.
 """
 

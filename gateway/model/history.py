@@ -14,8 +14,9 @@ and on every event of the feed.
   `api`.
 
 `console` is reserved for an operator's console change; nothing writes it yet. The
-submitter's actor does not name the process (host, pid): history goes to tenants, to whom a replica's name means nothing and tells too much;
-each replica's own log shows the submissions it ran.
+submitter's actor does not name the process (host, pid): history goes to tenants, to whom a
+replica's name means nothing and tells too much; each replica's own log shows the
+submissions it ran.
 """
 
 from __future__ import annotations

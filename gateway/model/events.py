@@ -86,7 +86,7 @@ def order_event_data(
     external_id: str,
     status: Status,
     previous_status: Status | None,
-    provider: str,
+    provider: str | None,
     provider_order_id: str | None,
     provider_status: str | None,
     tracking_code: str | None,

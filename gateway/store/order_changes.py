@@ -92,7 +92,8 @@ class SqlOrderChanges:
             if previous is None:
                 return None
             row = await tx.fetch_one(
-                "UPDATE orders SET status = ?, phase = ?, updated_at = ?, next_attempt_at = ?"
+                "UPDATE orders SET status = ?, phase = ?, updated_at = ?, next_attempt_at = ?,"
+                " hold_reason = NULL, hold_since = NULL, hold_until = NULL"
                 f" WHERE id = ? RETURNING {ORDER_COLUMNS}",
                 (Status.CANCELLED, Phase.CANCELLED, d.to_db(at), now, order_id),
             )

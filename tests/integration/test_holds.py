@@ -90,6 +90,8 @@ async def test_a_hold_rule_stores_the_order_on_hold_and_sends_it_nowhere(
     found = await events(gateway, held["id"])
     assert types(found) == ["order.accepted", "order.held"]
     assert found[1]["data"]["actor"] == "storefront-fi"
+    assert found[1]["data"]["provider"] is None
+    assert "fraud-check" in found[1]["data"]["detail"]
     # Not matching any hold rule: routed and sent as ever.
     plain = await submit(gateway, order("H-2"))
     assert plain["status"] == "submitted"
@@ -177,7 +179,9 @@ async def test_a_held_order_can_be_cancelled_in_the_gateway(
     held = await submit(gateway, order("X-1", tags=["risky"]), status=202)
     resp = await gateway.post(f"/v1/orders/{held['id']}/cancel", headers=auth())
     assert resp.status == 200, await resp.text()
-    assert (await read_json(resp))["status"] == "cancelled"
+    cancelled = await read_json(resp)
+    assert cancelled["status"] == "cancelled"
+    assert cancelled["hold"] is None
     assert order_calls(logitrail) == []
 
 

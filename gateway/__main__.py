@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+import time
 from collections.abc import Collection
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -168,7 +169,9 @@ def _route(settings: Settings, order_path: Path) -> int:
     from gateway.api.body import decode  # noqa: PLC0415
     from gateway.errors import ProblemError  # noqa: PLC0415
     from gateway.model.orders import CanonicalOrder  # noqa: PLC0415
+    from gateway.model.view import instant  # noqa: PLC0415
     from gateway.routing.evaluate import explain_json, route  # noqa: PLC0415
+    from gateway.routing.holds import held, hold_json  # noqa: PLC0415
 
     try:
         raw = sys.stdin.buffer.read() if str(order_path) == "-" else order_path.read_bytes()
@@ -180,7 +183,9 @@ def _route(settings: Settings, order_path: Path) -> int:
     except ProblemError as problem:
         _print_json(problem.body(str(order_path)))
         return 1
-    result = explain_json(route(order, settings.routing))
+    now = instant(time.time())
+    result = explain_json(route(order, settings.routing, now=now))
+    result |= hold_json(held(order, settings.holds, now))
     _print_json(result)
     if result["decision"] is None:
         print(f"gateway: unroutable: {result['reason']}", file=sys.stderr)

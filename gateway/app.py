@@ -22,6 +22,7 @@ from gateway.api.keys import (
     CLOCK,
     DISPATCHER,
     FEED,
+    HOLDS,
     METRICS,
     OPERATIONS,
     PROVIDERS,
@@ -42,6 +43,7 @@ from gateway.observability.metrics import Metrics
 from gateway.orders.changes import OrderChanges
 from gateway.orders.events import WebhookIntake
 from gateway.orders.feed import Feed
+from gateway.orders.holds import OrderHolds
 from gateway.orders.operations import Operations
 from gateway.orders.service import OrderService
 from gateway.orders.submission import Submitter
@@ -55,6 +57,7 @@ from gateway.sandbox.receiver import receiver_app
 from gateway.store import open_store
 from gateway.store.group_commit import COUNTS
 from gateway.transport.fleet import Fleet, LocalFleet
+from gateway.workers.deadlines import run_deadline_workers
 from gateway.workers.dispatcher import EventDispatcher
 from gateway.workers.poller import ReturnPoller, StatusPoller
 from gateway.workers.returns import run_return_workers
@@ -207,6 +210,7 @@ async def _service(app: web.Application) -> AsyncIterator[None]:
     app[RETURN_SUBMITTER] = return_submitter
     app[RETURNS] = ReturnService(settings, store, providers, return_submitter, clock=clock)
     app[CHANGES] = OrderChanges(store, providers, submitter, clock=clock)
+    app[HOLDS] = OrderHolds(store, app[SERVICE], submitter, clock=clock)
     app[FEED] = Feed(store, settings.subscribers)
     app[OPERATIONS] = Operations(store)
     app[DISPATCHER] = EventDispatcher(
@@ -244,6 +248,9 @@ async def _workers(app: web.Application) -> AsyncIterator[None]:
                 clock=clock,
             ),
             run_return_workers(app[RETURN_SUBMITTER], return_poller, settings, clock=clock),
+            run_deadline_workers(
+                app[HOLDS], app[STORE], settings, metrics=app[METRICS], clock=clock
+            ),
         ):
             yield
     finally:

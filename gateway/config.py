@@ -25,7 +25,7 @@ from pydantic import (
 
 from gateway.model.closed import Closed
 from gateway.model.text import SUBSCRIBER_ID_PATTERN
-from gateway.routing.rules import RoutingSettings
+from gateway.routing.rules import HoldRule, RoutingSettings, unique_names
 
 EnvName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
 """The name of an environment variable that holds a secret."""
@@ -287,6 +287,8 @@ class Settings(Section):
     clients: list[ClientSettings] = Field(default_factory=list)
     providers: dict[str, ProviderSettings] = Field(default_factory=dict)
     routing: RoutingSettings = Field(default_factory=RoutingSettings)
+    holds: list[HoldRule] = Field(default_factory=list)
+    """`[[holds]]`: tried before routing, in order (`gateway.routing.holds`)."""
     subscribers: list[SubscriberSettings] = Field(default_factory=list)
     redis: RedisSettings | None = None
     idempotency: IdempotencySettings = Field(default_factory=IdempotencySettings)
@@ -295,6 +297,12 @@ class Settings(Section):
     events: EventSettings = Field(default_factory=EventSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     _secrets: Secrets = PrivateAttr(default_factory=lambda: Secrets({}))
+
+    @field_validator("holds")
+    @classmethod
+    def _hold_names(cls, value: list[HoldRule]) -> list[HoldRule]:
+        unique_names([rule.name for rule in value])
+        return value
 
     @property
     def secrets(self) -> Secrets:

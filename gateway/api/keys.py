@@ -13,6 +13,7 @@ from gateway.observability.metrics import Metrics
 from gateway.orders.changes import OrderChanges
 from gateway.orders.events import WebhookIntake
 from gateway.orders.feed import Feed
+from gateway.orders.holds import OrderHolds
 from gateway.orders.operations import Operations
 from gateway.orders.service import OrderService
 from gateway.orders.submission import Submitter
@@ -38,3 +39,4 @@ METRICS = web.AppKey("metrics", Metrics)
 FEED = web.AppKey("feed", Feed)
 OPERATIONS = web.AppKey("operations", Operations)
 CLOCK = web.AppKey("clock", Clock)
+HOLDS = web.AppKey("holds", OrderHolds)

@@ -6,19 +6,21 @@ from functools import partial
 
 from aiohttp import web
 
-from gateway.api.answers import json_response
+from gateway.api.answers import answer_response, json_response
 from gateway.api.auth import require
 from gateway.api.body import read_json
-from gateway.api.keys import CHANGES, SERVICE
+from gateway.api.keys import CHANGES, HOLDS, SERVICE
 from gateway.api.params import configured_providers, read_query
 from gateway.api.spec import ORDER_ID, RETRY_ON_CONFLICT, describe
-from gateway.api.submits import describe_submit, submitted
+from gateway.api.submits import describe_submit, submit_answer, submitted
 from gateway.model.clients import Client
 from gateway.model.orders import CanonicalOrder
-from gateway.model.responses import ListOrdersQuery, OrderList, OrderView
+from gateway.model.responses import HoldRequest, ListOrdersQuery, OrderList, OrderView
 from gateway.orders.changes import IMMUTABLE_FIELDS, OrderChange
 from gateway.orders.views import page_of
 from gateway.store import OrderFilter
+from gateway.submissions.idempotency import Keyed
+from gateway.submissions.resources import ORDERS
 
 routes = web.RouteTableDef()
 
@@ -74,6 +76,36 @@ async def change_order(request: web.Request) -> web.Response:
     return await _render(request, client, row.id)
 
 
+@routes.post("/v1/orders/{id}/hold")
+@_one_order(
+    "Hold an order not yet at its provider: sent nowhere until released (409 not-holdable)",
+    body=HoldRequest,
+    problems=(404, 409),
+    scopes=WRITE,
+)
+async def hold_order(request: web.Request) -> web.Response:
+    client = require(request)
+    hold = await read_json(request, HoldRequest)
+    row = await request.app[HOLDS].hold(client, request.match_info["id"], hold.reason, hold.until)
+    return await _render(request, client, row.id)
+
+
+@routes.post("/v1/orders/{id}/release")
+@describe(
+    "Release a held order: routed and sent now (201), queued (202), or refused (422)",
+    tag="orders",
+    path={"id": ORDER_ID},
+    responses={201: OrderView, 202: OrderView},
+    problems=(404, 409),
+    scopes=WRITE,
+)
+async def release_order(request: web.Request) -> web.Response:
+    client = require(request)
+    order_id = request.match_info["id"]
+    done = await request.app[HOLDS].release(client, order_id)
+    return answer_response(Keyed(submit_answer(ORDERS, done), ORDERS, order_id))
+
+
 @routes.post("/v1/orders/{id}/refresh")
 @_one_order(
     "Read the order's state from its provider now",
@@ -103,6 +135,8 @@ async def _render(request: web.Request, client: Client, order_id: str) -> web.Re
 async def list_orders(request: web.Request) -> web.Response:
     client = require(request)
     q = read_query(request, ListOrdersQuery)
-    flt = OrderFilter(q.external_id, q.status, q.provider, q.updated_since, q.cursor, q.limit)
+    flt = OrderFilter(
+        q.external_id, q.status, q.provider, q.updated_since, q.cursor, q.limit, late=q.late
+    )
     rows, more = await request.app[SERVICE].list(client, flt)
     return json_response(page_of(rows, more))

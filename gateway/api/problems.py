@@ -44,7 +44,9 @@ from gateway.errors.refusals import (
     IdempotencyKeyRunning,
     NotCancellable,
     NotChangeable,
+    NotHeld,
     NothingToChange,
+    NotHoldable,
     NotReturnable,
     OrderNotSubmitted,
     OrderRefused,
@@ -240,6 +242,8 @@ def _order_refused(exc: OrderRefused) -> Said:
 
 _rule(NotCancellable, 409, "not-cancellable", "The order cannot be cancelled", _order_refused)
 _rule(NotChangeable, 409, "not-changeable", "The order cannot be changed", _order_refused)
+_rule(NotHoldable, 409, "not-holdable", "The order cannot be held", _order_refused)
+_rule(NotHeld, 409, "not-held", "The order is not held", _order_refused)
 _rule(
     SubmissionInProgress,
     409,

@@ -97,6 +97,14 @@ class NotChangeable(OrderRefused):
     """The order cannot be changed (any more)."""
 
 
+class NotHoldable(OrderRefused):
+    """The order is at its provider (or on its way there): the gateway cannot hold it."""
+
+
+class NotHeld(OrderRefused):
+    """The order is not held before routing (any more): there is nothing to release."""
+
+
 @dataclass(eq=False, kw_only=True)
 class SubmissionInProgress(Refused):
     """A submission step is in flight: the provider may or may not hold the order yet."""

@@ -86,7 +86,7 @@ def order_event_data(
     external_id: str,
     status: Status,
     previous_status: Status | None,
-    provider: str,
+    provider: str | None,
     provider_order_id: str | None,
     provider_status: str | None,
     tracking_code: str | None,
@@ -198,3 +198,12 @@ def return_event(
         ret, previous_status=previous_status, source=source, actor=actor, detail=detail
     )
     return NewEvent(ret.client_id, event_type or return_event_type(ret.status), ret.id, data)
+
+
+ORDER_HELD = "order.held"
+"""The order was held before routing (a hold rule, a caller, its `hold_until`), or its hold
+changed; `data.detail` says why and until when."""
+ORDER_RELEASED = "order.released"
+"""A held order was released: routed, and on its way to its provider."""
+ORDER_LATE = "order.late"
+"""The order was not shipped by its `ship_by` (once per order)."""

@@ -9,10 +9,14 @@ and on every event of the feed.
 - `submitter`: the gateway's submission worker (`submitted`, `rejected` by the provider);
   actor: `submitter`.
 
-`release` and `console` are reserved for operator actions (a held order released, a console
-change); nothing writes them yet. The submitter's actor does not name the process (host,
-pid): history goes to tenants, to whom a replica's name means nothing and tells too much;
-each replica's own log shows the submissions it ran.
+- `release`: a hold that ran out, released by the gateway's background round (and a release
+  that failed, leaving the order held); actor: `submitter`. A client's hold or release is
+  `api`.
+
+`console` is reserved for an operator's console change; nothing writes it yet. The
+submitter's actor does not name the process (host, pid): history goes to tenants, to whom a
+replica's name means nothing and tells too much; each replica's own log shows the
+submissions it ran.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ class Source(StrEnum):
     POLL = "poll"
     SUBMITTER = "submitter"
     RELEASE = "release"
-    """Reserved: an operator released a held order."""
+    """A hold that ran out, released by the gateway's background round."""
     CONSOLE = "console"
     """Reserved: an operator acted from a console."""
 

@@ -300,6 +300,13 @@ class CanonicalOrder(Strict):
     tags: Annotated[list[ShortText], Field(max_length=50)] = Field(default_factory=list)
     metadata: Metadata = Field(default_factory=dict)
     routing: RoutePin | None = None
+    hold_until: Instant | None = Field(
+        default=None,
+        description="hold the order until then, and release it by itself (a pre-order)",
+    )
+    ship_by: Instant | None = Field(
+        default=None, description="when the order must leave the warehouse at the latest"
+    )
 
     @field_validator("not_after")
     @classmethod
@@ -363,6 +370,9 @@ class Phase(StrEnum):
     FAILED = "failed"
     CANCELLED = "cancelled"
     """Cancelled while still queued: no provider call was ever made."""
+    HELD = "held"
+    """On hold before routing (a hold rule, a caller's hold, `hold_until`): sent nowhere,
+    not due; a release routes it and makes it `pending`."""
 
 
 OPEN_PHASES = frozenset({Phase.PENDING, Phase.CREATING, Phase.CREATED, Phase.CONFIRMING})

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.model.closed import Closed
+from gateway.model.dates import Instant
 from gateway.model.history import Source
 from gateway.model.lifecycle import Outcome
 from gateway.model.orders import CanonicalOrder, Phase, Status
@@ -54,18 +55,28 @@ class TrackingView(View):
     shipment_ids: list[str] = Field(description="the provider's shipment ids, as they became known")
 
 
+class HoldState(View):
+    reason: str = Field(description="the hold rule's name, `hold_until`, or the caller's reason")
+    since: Stamp
+    until: Stamp | None = Field(description="when it releases itself; null: only on request")
+
+
 class OrderView(View):
     """An order as the gateway holds it."""
 
     id: str = Field(description="gateway id (`ord_…`)", examples=["ord_01JD5X7W2N8Q3K4M5P6R7S8T9V"])
     external_id: str
     status: Status
-    provider: str
-    warehouse: str
+    provider: str | None = Field(description="null while held before routing")
+    warehouse: str | None = Field(description="null while held before routing")
     provider_order_id: str | None = Field(description="null until the provider has the order")
     provider_status: str | None = Field(description="the provider's own status, as last heard")
     tracking: TrackingView
-    route: RouteRef
+    route: RouteRef | None = Field(description="null while held before routing")
+    hold: HoldState | None = Field(description="why and until when the order is held; null if not")
+    late_at: Stamp | None = Field(
+        description="when the order was found not shipped by its `ship_by` (`order.late`)"
+    )
     submission: SubmissionState
     supersedes: str | None = Field(
         description="the rejected order of the same `external_id` this one corrects"
@@ -101,6 +112,16 @@ class ListOrdersQuery(Closed):
         default=None, description="`next_cursor` of the previous page"
     )
     limit: Count = Field(default=50, ge=1, le=MAX_PAGE)
+    late: bool | None = Field(
+        default=None, description="true: only orders late now (not shipped by `ship_by`)"
+    )
+
+
+class HoldRequest(Closed):
+    """`POST /v1/orders/{id}/hold`."""
+
+    reason: ShortText
+    until: Instant | None = Field(default=None, description="release it by itself then")
 
 
 class FieldProblemView(Closed):

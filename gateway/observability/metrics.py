@@ -161,6 +161,12 @@ class Metrics:
             ["provider"],
             registry=r,
         )
+        self.orders_late = Gauge(
+            "gateway_orders_late",
+            "Orders not shipped by their ship_by, by provider (read from the store each round)",
+            ["provider"],
+            registry=r,
+        )
         self._http: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
         self._providers: dict[str, ProviderMetrics] = {}
 
@@ -215,6 +221,11 @@ class Metrics:
     def count_store(self, counts: Callable[[], Mapping[str, int]]) -> None:
         """Export `counts()` (kind → running total) as `gateway_store_statements_total`."""
         self.registry.register(_StoreCounts(counts))
+
+    def set_late(self, counts: Mapping[str, int], providers: Iterable[str]) -> None:
+        """`gateway_orders_late` of every configured provider (0 where none is late)."""
+        for name in {*providers, *counts}:
+            self.orders_late.labels(name or "none").set(counts.get(name, 0))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

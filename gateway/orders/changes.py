@@ -65,6 +65,8 @@ from gateway.store import OrderReads, OrderRow
 
 log = structlog.get_logger(__name__)
 
+_IN_GATEWAY = (Phase.PENDING, Phase.HELD)
+"""Phases of an order no provider call was made for: queued, or held before routing."""
 SETTLE_S = 2.0
 """How long a cancel or change waits for a submission running in this process to settle."""
 
@@ -135,7 +137,7 @@ class OrderChanges:
             return row  # cancelling twice is not an error
         if row.status in FINAL:
             raise _refused(NotCancellable, row, f"the order is {row.status} already")
-        if row.phase is Phase.PENDING:
+        if row.phase in _IN_GATEWAY:
             done = await self._while_queued(
                 row,
                 lambda: self._store.cancel_queued(row.id, actor=client.id, now=self._clock.time()),
@@ -184,7 +186,7 @@ class OrderChanges:
                 now=self._clock.time(),
             )
 
-        if row.phase is Phase.PENDING:
+        if row.phase in _IN_GATEWAY:
             done = await self._while_queued(row, lambda: store(True))
             if done is not None:
                 return done

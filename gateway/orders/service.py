@@ -37,11 +37,13 @@ from gateway.errors.refusals import (
 from gateway.model.clients import Client
 from gateway.model.ids import new_order_id
 from gateway.model.orders import CanonicalOrder, Phase, Status
+from gateway.model.view import instant
 from gateway.observability.metrics import Metrics
 from gateway.orders.submission import Submitter
 from gateway.orders.views import order_view
 from gateway.providers.base import Provider, Submission, stock_of
 from gateway.routing.evaluate import (
+    Decision,
     RoutingResult,
     StockKey,
     StockSnapshot,
@@ -49,7 +51,10 @@ from gateway.routing.evaluate import (
     route,
     stock_needs,
 )
+from gateway.routing.holds import held, hold_json
 from gateway.store import IdempotencyRecords, NewOrder, OrderFilter, OrderIntake, OrderRow
+from gateway.store.holds import Route
+from gateway.store.records import UNROUTED
 from gateway.submissions.idempotency import (
     IdempotentSubmit,
     Keyed,
@@ -106,7 +111,7 @@ class OrderService:
     async def _resume(self, order_id: str) -> Submitted:
         row = await self._store.get_order(order_id)
         assert row is not None
-        return _submitted(row)
+        return submitted_of(row)
 
     async def _submit_new(self, client: Client, key: str, order: CanonicalOrder) -> Submitted:
         existing = await self._store.find_by_external_id(client.id, order.external_id)
@@ -119,40 +124,43 @@ class OrderService:
             supersedes = existing.id
             submission = await self._submissions(client.id, order.external_id) + 1
         self._check_pin(client, order)
-        result = await self._route(order)
-        decision = result.decision
-        if decision is None:
-            self._metrics.routed("unroutable", "none", "none")
-            raise Unroutable(
-                result.reason or "no routing rule matched", trace=explain_json(result)["trace"]
-            )
-        self._metrics.routed(decision.rule, decision.provider, decision.warehouse)
-        provider = self._providers[decision.provider]
         gateway_id = new_order_id(self._clock.time())
         reference = client.reference(order.external_id, submission)
-        problems = provider.check(
-            Submission(gateway_id, client.id, order, decision.warehouse, reference)
-        )
-        if problems:
-            raise ProviderRules.broken(ORDERS.noun, decision.provider, problems)
         now = self._clock.time()
-        lease = None if decision.queued else self._submitter.new_lease()
+        hold = held(order, self._settings.holds, instant(now)).hold
+        lease, queued = None, True
+        if hold is None:
+            decision = await self.decide(order, gateway_id, client.id, reference)
+            where = Route(decision.provider, decision.warehouse, decision.rule, decision.candidate)
+            queued = decision.queued
+            lease = None if queued else self._submitter.new_lease()
+        else:
+            where = Route(UNROUTED, UNROUTED, UNROUTED, 0)
         try:
             row = await self._store.insert_order(
                 NewOrder(
                     id=gateway_id,
                     client_id=client.id,
                     external_id=order.external_id,
-                    provider=decision.provider,
-                    warehouse=decision.warehouse,
-                    route_rule=decision.rule,
-                    route_candidate=decision.candidate,
+                    provider=where.provider,
+                    warehouse=where.warehouse,
+                    route_rule=where.rule,
+                    route_candidate=where.candidate,
                     body=order.model_dump_json(),
+                    status=Status.ACCEPTED if hold is None else Status.ON_HOLD,
                     # Sent at once by this request: stored `creating`, its first attempt.
-                    phase=Phase.PENDING if lease is None else Phase.CREATING,
+                    phase=(Phase.PENDING if lease is None else Phase.CREATING)
+                    if hold is None
+                    else Phase.HELD,
                     attempts=0 if lease is None else 1,
                     provider_reference=reference,
                     supersedes=supersedes,
+                    hold_reason=None if hold is None else hold.reason,
+                    hold_since=None if hold is None else now,
+                    hold_until=None
+                    if hold is None or hold.until is None
+                    else hold.until.timestamp(),
+                    ship_by=None if order.ship_by is None else order.ship_by.timestamp(),
                 ),
                 now=now,
                 idempotency=(client.id, key),
@@ -170,13 +178,40 @@ class OrderService:
             provider=row.provider,
             warehouse=row.warehouse,
             rule=row.route_rule,
-            queued=decision.queued,
+            queued=queued,
+            held=row.hold_reason,
         )
         if lease is not None:
-            task = self._submitter.start_unsent(row, lease, order)
-            budget = now + self._settings.server.request_budget_s
-            row = await self._submitter.within_budget(row, task, budget)
-        return _submitted(row)
+            row = await self.send(row, lease, order, now)
+        return submitted_of(row)
+
+    async def decide(
+        self, order: CanonicalOrder, gateway_id: str, client_id: str, reference: str
+    ) -> Decision:
+        """Where the order goes now (routing over live health and stock), its provider's
+        rules checked before any call: `Unroutable`, `ProviderRules` otherwise."""
+        result = await self._route(order)
+        decision = result.decision
+        if decision is None:
+            self._metrics.routed("unroutable", "none", "none")
+            raise Unroutable(
+                result.reason or "no routing rule matched", trace=explain_json(result)["trace"]
+            )
+        self._metrics.routed(decision.rule, decision.provider, decision.warehouse)
+        provider = self._providers[decision.provider]
+        problems = provider.check(
+            Submission(gateway_id, client_id, order, decision.warehouse, reference)
+        )
+        if problems:
+            raise ProviderRules.broken(ORDERS.noun, decision.provider, problems)
+        return decision
+
+    async def send(self, row: OrderRow, lease: str, order: CanonicalOrder, now: float) -> OrderRow:
+        """Drive a stored order, leased to this request and sent nothing yet, for up to the
+        request's budget; the row as it stands then."""
+        task = self._submitter.start_unsent(row, lease, order)
+        budget = now + self._settings.server.request_budget_s
+        return await self._submitter.within_budget(row, task, budget)
 
     async def _submissions(self, client_id: str, external_id: str) -> int:
         """How many orders were submitted under `external_id` (all but one superseded)."""
@@ -216,12 +251,14 @@ class OrderService:
         return await one_page(lambda page: self._store.list_orders(client.id, page), flt)
 
     async def explain(self, order: CanonicalOrder) -> dict[str, Any]:
-        return explain_json(await self._route(order))
+        holds = held(order, self._settings.holds, instant(self._clock.time()))
+        return explain_json(await self._route(order)) | hold_json(holds)
 
     async def _route(self, order: CanonicalOrder) -> RoutingResult:
         """Routing (pure) over live provider health and the stock it may need to read."""
         stock = await self._stock(order) if order.routing is None else {}
-        return route(order, self._settings.routing, healthy=self._healthy, stock=stock)
+        now = instant(self._clock.time())
+        return route(order, self._settings.routing, healthy=self._healthy, stock=stock, now=now)
 
     async def _stock(self, order: CanonicalOrder) -> dict[StockKey, StockSnapshot]:
         """Snapshots for the candidates of the stock-aware rule this order matches, if any.
@@ -247,11 +284,12 @@ class OrderService:
                 return None
             return key, snapshot
 
-        found = await asyncio.gather(*(one(k) for k in stock_needs(self._settings.routing, order)))
+        needs = stock_needs(self._settings.routing, order, instant(self._clock.time()))
+        found = await asyncio.gather(*(one(k) for k in needs))
         return dict(item for item in found if item is not None)
 
 
-def _submitted(row: OrderRow) -> Submitted:
+def submitted_of(row: OrderRow) -> Submitted:
     if row.status is Status.REJECTED:
         outcome = SubmitOutcome.REJECTED
     else:

@@ -10,6 +10,7 @@ import orjson
 
 from gateway.model.query import encode_cursor
 from gateway.model.responses import OrderList, OrderView
+from gateway.model.view import instant
 from gateway.store import HistoryEntry, OrderRow
 
 
@@ -21,8 +22,8 @@ def view_of(row: OrderRow, history: Sequence[HistoryEntry] | None = None) -> Ord
             "id": row.id,
             "external_id": row.external_id,
             "status": row.status,
-            "provider": row.provider,
-            "warehouse": row.warehouse,
+            "provider": row.provider or None,
+            "warehouse": row.warehouse or None,
             "provider_order_id": row.provider_order_id,
             "provider_status": row.provider_status,
             "tracking": {
@@ -30,7 +31,17 @@ def view_of(row: OrderRow, history: Sequence[HistoryEntry] | None = None) -> Ord
                 "url": row.tracking_url,
                 "shipment_ids": row.shipment_ids,
             },
-            "route": {"rule": row.route_rule, "candidate": row.route_candidate},
+            "route": {"rule": row.route_rule, "candidate": row.route_candidate}
+            if row.route_rule
+            else None,
+            "hold": None
+            if row.hold_reason is None
+            else {
+                "reason": row.hold_reason,
+                "since": instant(row.hold_since or 0),
+                "until": None if row.hold_until is None else instant(row.hold_until),
+            },
+            "late_at": None if row.late_at is None else instant(row.late_at),
             "submission": {
                 "phase": row.phase,
                 "attempts": row.attempts,

@@ -15,7 +15,9 @@ Contract:
    every line's SKU starts with a listed prefix; `sku_in` — every line's SKU is listed;
    `weight_g`, `lines`, `value` — total weight, number of lines, total value within the
    inclusive range (an unknown weight or value fails); `metadata` — every key is in the
-   order's metadata with an equal value, where a boolean only equals a boolean.
+   order's metadata with an equal value, where a boolean only equals a boolean;
+   `ship_by_within_h` — the hours from `now` until the order's `ship_by` lie within the
+   inclusive range (an order without `ship_by`, or a call without `now`, fails).
 4. In the winning rule, candidates are walked in order: one whose provider is unhealthy
    (circuit open) is skipped; with `stock_aware`, so is one whose warehouse does not hold
    every line (quantity needed per SKU is the sum over its lines; a SKU missing from the
@@ -32,6 +34,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, replace
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -218,13 +221,29 @@ CONDITION_CHECKS: dict[str, ConditionCheck] = {
 """Condition (a field of `Conditions`) → its check; this order is the order of the trace."""
 
 
-def _conditions(order: CanonicalOrder, when: Conditions) -> list[ConditionResult]:
+def _ship_by_within_h(order: CanonicalOrder, bounds: DecimalRange, now: datetime | None) -> Verdict:
+    if order.ship_by is None:
+        return False, "ship_by not set on order"
+    if now is None:
+        return False, "ship_by_within_h: the time now is not known"
+    hours = Decimal(str(round((order.ship_by - now).total_seconds() / 3600, 2)))
+    return _within("ship_by_within_h", hours, bounds, "")
+
+
+def conditions(
+    order: CanonicalOrder, when: Conditions, now: datetime | None
+) -> list[ConditionResult]:
+    """Every condition `when` sets, evaluated (in the order of the trace); `now` for those
+    relative to the time (`ship_by_within_h`)."""
     results = []
     for name, check in CONDITION_CHECKS.items():
         wanted = getattr(when, name)
         if wanted is not None:
             ok, detail = check(order, wanted)
             results.append(ConditionResult(name, ok, detail))
+    if when.ship_by_within_h is not None:
+        ok, detail = _ship_by_within_h(order, when.ship_by_within_h, now)
+        results.append(ConditionResult("ship_by_within_h", ok, detail))
     return results
 
 
@@ -290,6 +309,7 @@ def route(
     *,
     healthy: Callable[[str], bool] = lambda _provider: True,
     stock: Mapping[StockKey, StockSnapshot] | None = None,
+    now: datetime | None = None,
 ) -> RoutingResult:
     """Where this order goes, and why (see the module docstring for the contract)."""
     if order.routing is not None:
@@ -299,14 +319,14 @@ def route(
     snapshots = stock if stock is not None else {}
     trace: list[RuleTrace] = []
     for rule in routing.rules:
-        conditions = _conditions(order, rule.when)
-        if not all(c.ok for c in conditions):
-            trace.append(RuleTrace(rule.name, False, conditions, []))
+        tried = conditions(order, rule.when, now)
+        if not all(c.ok for c in tried):
+            trace.append(RuleTrace(rule.name, False, tried, []))
             continue
         index, queued, candidates = _choose(
             order, rule.candidates, stock_aware=rule.stock_aware, healthy=healthy, stock=snapshots
         )
-        trace.append(RuleTrace(rule.name, True, conditions, candidates))
+        trace.append(RuleTrace(rule.name, True, tried, candidates))
         chosen = rule.candidates[index]
         decision = Decision(rule.name, index, chosen.provider, chosen.warehouse, queued)
         return RoutingResult(decision, trace)
@@ -320,13 +340,15 @@ def route(
     return RoutingResult(Decision("default", 0, default.provider, default.warehouse, queued), trace)
 
 
-def stock_needs(routing: RoutingSettings, order: CanonicalOrder) -> list[StockKey]:
+def stock_needs(
+    routing: RoutingSettings, order: CanonicalOrder, now: datetime | None = None
+) -> list[StockKey]:
     """The stock snapshots `route` may read for this order: the candidates of the rule it
     matches, when that rule is stock-aware. Lets the caller fetch only those beforehand."""
     if order.routing is not None:
         return []
     for rule in routing.rules:
-        if all(c.ok for c in _conditions(order, rule.when)):
+        if all(c.ok for c in conditions(order, rule.when, now)):
             # The first match decides: a stock-aware rule after it is never reached.
             return [(c.provider, c.warehouse) for c in rule.candidates] if rule.stock_aware else []
     return []

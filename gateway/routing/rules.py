@@ -93,6 +93,8 @@ class Conditions(_Section):
     compared as given, whatever the order's currency: pair it with `currency`."""
     metadata: Annotated[dict[str, str | int | float | bool], NonEmpty] | None = None
     """Each key must be present in the order's metadata with exactly this value."""
+    ship_by_within_h: DecimalRange | None = None
+    """Hours from now until the order's `ship_by`; an order without one fails it."""
 
 
 class Candidate(_Section):
@@ -108,6 +110,21 @@ class Rule(_Section):
     """Take the first candidate whose warehouse holds every line (from provider inventory)."""
 
 
+class HoldRule(_Section):
+    """`[[holds]]`: an order matching `when` is held before routing, sent nowhere until
+    released — by a caller, or by itself `until_h` hours after it was accepted."""
+
+    name: Annotated[str, Field(min_length=1, max_length=64)]
+    when: Conditions = Field(default_factory=Conditions)
+    until_h: Annotated[float, Field(gt=0)] | None = None
+
+
+def unique_names(names: list[str]) -> None:
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ValueError(f"rule names must be unique; repeated: {', '.join(dupes)}")
+
+
 class RoutingSettings(_Section):
     rules: list[Rule] = Field(default_factory=list)
     default: Candidate | None = None
@@ -115,9 +132,7 @@ class RoutingSettings(_Section):
     @model_validator(mode="after")
     def _unique_names(self) -> RoutingSettings:
         names = [r.name for r in self.rules]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise ValueError(f"rule names must be unique; repeated: {', '.join(dupes)}")
+        unique_names(names)
         if "default" in names or "pinned" in names:
             raise ValueError("'default' and 'pinned' are reserved rule names")
         return self

@@ -14,6 +14,7 @@ from typing import Protocol
 from gateway.model.events import DeliveryState, EventRow, NewEvent
 from gateway.model.lifecycle import Outcome
 from gateway.model.orders import Status
+from gateway.store.holds import Holds
 from gateway.store.records import (
     Begin,
     DeliveryRow,
@@ -373,6 +374,7 @@ class Store(
     WebhookIntake,
     Retention,
     ReturnStore,
+    Holds,
     Protocol,
 ):
     async def close(self) -> None: ...

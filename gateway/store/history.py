@@ -55,7 +55,7 @@ async def record_transition(
         external_id=r["external_id"],
         status=status,
         previous_status=previous,
-        provider=r["provider"],
+        provider=r["provider"] or None,  # none while held before routing
         provider_order_id=r["provider_order_id"],
         provider_status=r["provider_status"],
         tracking_code=r["tracking_code"],

@@ -20,8 +20,9 @@ from gateway.store.records import OrderRow, ProviderFacts
 from gateway.store.rows import ORDER_COLUMNS, order_row
 
 _FINAL = "('delivered', 'cancelled', 'rejected')"
-_QUEUED = "phase = 'pending' AND (lease_until IS NULL OR lease_until <= ?)"
-"""No provider call made for it, and not leased (the submitter has not taken it)."""
+_QUEUED = "phase IN ('pending', 'held') AND (lease_until IS NULL OR lease_until <= ?)"
+"""No provider call made for it (queued, or held before routing), and not leased (the
+submitter has not taken it)."""
 
 
 class SqlOrderChanges(Queries):
@@ -87,7 +88,8 @@ class SqlOrderChanges(Queries):
             if previous is None:
                 return None
             row = await tx.fetch_one(
-                "UPDATE orders SET status = ?, phase = ?, updated_at = ?, next_attempt_at = ?"
+                "UPDATE orders SET status = ?, phase = ?, updated_at = ?, next_attempt_at = ?,"
+                " hold_reason = NULL, hold_since = NULL, hold_until = NULL"
                 f" WHERE id = ? RETURNING {ORDER_COLUMNS}",
                 (Status.CANCELLED, Phase.CANCELLED, d.to_db(at), now, order_id),
             )

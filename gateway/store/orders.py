@@ -13,6 +13,7 @@ from gateway.model.lifecycle import Outcome
 from gateway.model.orders import OPEN_PHASES, Status
 from gateway.store.dialect import Queries, Reads, Runner, sql_list
 from gateway.store.history import record_transition, verdict_for
+from gateway.store.holds import LATE, hold_detail, record_hold
 from gateway.store.leases import Leases
 from gateway.store.records import (
     HistoryEntry,
@@ -88,9 +89,17 @@ class SqlOrders(Queries):
                 # RETURNING: the row for the event and the caller, without reading it again.
                 assert inserted is not None
                 api = Cause(Source.API, order.client_id, None)
+                first = Status.ACCEPTED if order.hold_reason is not None else order.status
                 await record_transition(
-                    tx, d, order.id, order.status, api, previous=None, at=at, order=inserted
+                    tx, d, order.id, first, api, previous=None, at=at, order=inserted
                 )
+                if order.hold_reason is not None:  # accepted, then held before routing
+                    why = Cause(
+                        Source.API,
+                        order.client_id,
+                        hold_detail(order.hold_reason, order.hold_until),
+                    )
+                    await record_hold(tx, d, inserted, why, previous=first)
                 if idempotency is not None:
                     await tx.execute(
                         "UPDATE idempotency SET order_id = ? WHERE client_id = ? AND key = ?",
@@ -135,7 +144,8 @@ class SqlOrders(Queries):
             ("updated_at >= ?", since),
             ("id < ?", flt.before_id),
         ]
-        return await self._orders.page(client_id, given, limit=flt.limit)
+        late = () if flt.late is None else (LATE if flt.late else f"NOT {LATE}",)
+        return await self._orders.page(client_id, given, limit=flt.limit, fixed=late)
 
     async def history(self, order_id: str) -> Sequence[HistoryEntry]:
         rows = await self._db.reads.fetch_all(

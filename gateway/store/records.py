@@ -36,6 +36,18 @@ class NewOrder:
     supersedes: str | None = None
     """The rejected order of the same external_id this one corrects: stored only if that one
     is still rejected and not superseded yet, in the same transaction (else `OrderExists`)."""
+    hold_reason: str | None = None
+    """Held before routing (`status` on_hold, `phase` held; provider, warehouse and rule
+    `UNROUTED`): the hold rule's name or `hold_until`. Its history records it held."""
+    hold_since: float | None = None
+    hold_until: float | None = None
+    """When the hold releases itself (epoch seconds); None: only a caller releases it."""
+    ship_by: float | None = None
+    """The canonical order's `ship_by` (epoch seconds), for the late check."""
+
+
+UNROUTED = ""
+"""The provider, warehouse and rule of an order held before routing: none yet."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +87,12 @@ class OrderRow:
     """What the provider asked to keep with its order id (`ProviderOrderRef.data`), handed
     back on every call about the order; empty where it asked nothing, and for orders stored
     before it was kept (migration 009)."""
+    hold_reason: str | None = None
+    hold_since: float | None = None
+    hold_until: float | None = None
+    ship_by: float | None = None
+    late_at: float | None = None
+    """When the order was found not shipped by its `ship_by` (`order.late`)."""
 
     @property
     def reference(self) -> str:
@@ -138,6 +156,8 @@ class OrderFilter:
     before_id: str | None = None
     """Keyset cursor: only ids lower than this (lists run newest first)."""
     limit: int = 50
+    late: bool | None = None
+    """Only orders late now (not shipped by their `ship_by`), or only those not."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -155,11 +155,17 @@ class Table(Generic[T]):
         return self._to_row(row, self._db.dialect) if row is not None else None
 
     async def page(
-        self, client_id: str, given: Sequence[tuple[str, Any]], *, limit: int
+        self,
+        client_id: str,
+        given: Sequence[tuple[str, Any]],
+        *,
+        limit: int,
+        fixed: Sequence[str] = (),
     ) -> list[T]:
         """The tenant's rows meeting each (condition, value) of `given` whose value is not
-        None (a keyset cursor is one: `id < ?`), at most `limit`."""
-        where, args = ["client_id = ?"], [client_id]
+        None (a keyset cursor is one: `id < ?`) and each condition of `fixed`, at most
+        `limit`."""
+        where, args = ["client_id = ?", *fixed], [client_id]
         add_given(where, args, given)
         rows = await self._db.reads.fetch_all(
             f"{self._select}{' AND '.join(where)} ORDER BY id DESC LIMIT ?", (*args, limit)

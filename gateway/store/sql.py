@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from gateway.store.deliveries import SqlDeliveries
 from gateway.store.dialect import Runner
+from gateway.store.holds import SqlHolds
 from gateway.store.idempotency import SqlIdempotency
 from gateway.store.inbound import SqlInbound
 from gateway.store.order_changes import SqlOrderChanges
@@ -21,7 +22,14 @@ from gateway.store.returns import SqlReturns
 
 
 class SqlStore(
-    SqlIdempotency, SqlOrders, SqlOrderChanges, SqlOutbox, SqlDeliveries, SqlInbound, SqlReturns
+    SqlIdempotency,
+    SqlOrders,
+    SqlOrderChanges,
+    SqlOutbox,
+    SqlDeliveries,
+    SqlInbound,
+    SqlHolds,
+    SqlReturns,
 ):
     def __init__(self, db: Runner) -> None:
         super().__init__(db)  # every part's, along the MRO

@@ -340,3 +340,33 @@ def test_an_event_without_an_id_is_deduplicated_on_its_content() -> None:
 def test_a_body_that_is_not_events_is_unreadable() -> None:
     with pytest.raises(ValueError, match="event object"):
         webhooks.events(b'"hello"')
+
+
+@pytest.mark.parametrize(
+    ("ship_by", "ok"),
+    [
+        ("2026-12-02T23:00:00Z", False),
+        ("2026-12-03T00:00:00Z", True),
+        ("2026-12-03T01:00:00+02:00", False),  # 2026-12-02T23:00Z
+    ],
+)
+def test_b2b_ship_by_from_the_canonical_ship_by_needs_three_business_days(
+    ship_by: str, ok: bool
+) -> None:
+    """`ship_by` wins over `not_before` (which alone would pass) and is named when too soon."""
+    assert _locs(_order(ship_by=ship_by, not_before="2026-12-10")) == ([] if ok else ["ship_by"])
+
+
+def test_ship_by_goes_as_shipby_in_utc_to_b2b_and_as_the_promise_to_d2c() -> None:
+    order = _order(ship_by="2026-12-04T09:30:00+02:00", not_before="2026-12-10")
+    b2b = translate.to_b2b(order, reference=REF, logistics_skus={})
+    assert b2b["shipBy"] == "2026-12-04T07:30:00Z"
+    d2c = translate.to_d2c(
+        _load("d2c-us-repeated-sku").model_copy(update={"ship_by": order.ship_by}),
+        reference=REF,
+        logistics_skus=LOGISTICS_SKUS,
+    )
+    assert d2c["promisedShipByTime"] == "2026-12-04T07:30:00Z"
+    assert "promisedShipByTime" not in translate.to_d2c(
+        _load("d2c-us-repeated-sku"), reference=REF, logistics_skus=LOGISTICS_SKUS
+    )

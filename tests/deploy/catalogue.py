@@ -45,6 +45,7 @@ METRICS: dict[str, Metric] = {
     "gateway_webhooks_in_total": _m("counter", "provider", "outcome"),
     "gateway_webhooks_out_total": _m("counter", "subscriber", "outcome"),
     "gateway_provider_order_adoptions_refused_total": _m("counter", "provider"),
+    "gateway_orders_late": _m("gauge", "provider"),
 }
 
 TARGET_LABELS = frozenset({"job", "instance", "service", "role"})

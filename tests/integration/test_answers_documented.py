@@ -133,6 +133,15 @@ async def test_every_operation_answers_as_the_document_says(
     await call("POST", f"/v1/orders/{gone['id']}/cancel", headers=auth())
     await call("POST", f"/v1/orders/{ca['id']}/refresh", headers=auth())
     await call("POST", "/v1/routing/explain", json=ca_order("D-6"), headers=auth())
+    pre = await call.submit(
+        "/v1/orders", order("D-7", hold_until="2099-01-01T00:00:00Z"), "d7", 202
+    )
+    hold = {"reason": "check address", "until": "2099-06-01T00:00:00Z"}
+    await call("POST", f"/v1/orders/{pre['id']}/hold", json=hold, headers=auth())
+    await call("POST", f"/v1/orders/{ca['id']}/hold", 409, json=hold, headers=auth())
+    await call("POST", f"/v1/orders/{pre['id']}/release", 201, headers=auth())
+    await call("POST", f"/v1/orders/{pre['id']}/release", 409, headers=auth())
+    await call("GET", "/v1/orders?late=true", headers=auth())
 
     for shipped in (fi, other):
         logitrail.sandbox.advance(shipped["provider_order_id"], "processed")

@@ -91,6 +91,7 @@ async def test_operations_carry_body_headers_auth_and_path_parameters(
         "updated_since",
         "cursor",
         "limit",
+        "late",
     }
     assert "security" not in spec["paths"]["/v1/webhooks/{provider}"]["post"]
     assert "security" not in spec["paths"]["/healthz"]["get"]

@@ -55,6 +55,21 @@ def test_route_on_the_shipped_config_needs_no_secret() -> None:
     assert (decision["rule"], decision["provider"]) == ("nordics", "logitrail")
 
 
+def test_route_shows_the_hold_rule_that_matched_and_why_others_did_not() -> None:
+    order = orjson.loads(SAMPLE.read_bytes())
+    code, out, err = gateway("route", "--config", str(SHIPPED), "-", stdin=orjson.dumps(order))
+    assert code == 0, err
+    explained = orjson.loads(out)
+    assert explained["hold"] is None
+    [rule] = explained["holds"]
+    assert (rule["rule"], rule["matched"]) == ("manual-review", False)
+    assert "none of [review]" in rule["conditions"][0]["detail"]
+    order["tags"] = ["review"]
+    code, out, err = gateway("route", "--config", str(SHIPPED), "-", stdin=orjson.dumps(order))
+    assert code == 0, err
+    assert orjson.loads(out)["hold"] == {"reason": "manual-review", "until": None}
+
+
 def test_route_reads_the_order_from_stdin() -> None:
     code, out, err = gateway("route", "--config", str(SHIPPED), "-", stdin=SAMPLE.read_bytes())
     assert code == 0, err

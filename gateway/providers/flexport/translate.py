@@ -11,8 +11,10 @@ Two APIs behind one provider: D2C orders (`POST /orders`) and B2B outbounds
   are merged (B2B forbids duplicates; D2C gets the same shape). A B2B line whose SKU has no
   `logisticsSku` goes as `productData{sku, gtin}`, `gtin` an integer as Flexport insists.
 - B2B: `shipToAddress.state` is required, so a B2B order needs `address.region`;
-  `not_before` becomes `shipBy`, which must be three business days ahead.
-- D2C: `not_after` becomes `promisedDeliveryByTime` (Flexport's SLA rule: it wins);
+  `ship_by` (else `not_before`) becomes `shipBy`, in UTC, which must fall at least three
+  business days (Monday to Friday; holidays are not known) after today's UTC date.
+- D2C: `not_after` becomes `promisedDeliveryByTime` (Flexport's SLA rule: it wins), `ship_by`
+  `promisedShipByTime`;
   US addresses need a 2-letter `provinceCode`; Flexport has no pickup points.
 """
 
@@ -116,12 +118,14 @@ def check(order: CanonicalOrder, kind: Kind, *, today: date) -> list[FieldError]
             problems.append(
                 FieldError("address.region", "flexport B2B requires shipToAddress.state")
             )
-        if order.not_before is not None:
+        found = ship_by_of(order)
+        if found is not None:
+            field, value = found
             earliest = add_business_days(today, SHIP_BY_BUSINESS_DAYS)
-            if _day(order.not_before) < earliest:
+            if _day(value) < earliest:
                 problems.append(
                     FieldError(
-                        "not_before",
+                        field,
                         "flexport B2B shipBy must be at least three business days after today "
                         f"(earliest {earliest.isoformat()})",
                     )
@@ -217,6 +221,8 @@ def to_d2c(
     }
     if order.not_after is not None:
         body["promisedDeliveryByTime"] = _instant(order.not_after, end_of_day=True)
+    if order.ship_by is not None:
+        body["promisedShipByTime"] = _instant(order.ship_by, end_of_day=False)
     method = (ship_methods or {}).get(order.delivery.speed)
     if method:
         body["shipMethod"] = method
@@ -276,9 +282,20 @@ def to_b2b(
         "orderItems": items,
         "transportationDetails": transport,
     }
-    if order.not_before is not None:
-        body["shipBy"] = _instant(order.not_before, end_of_day=False)
+    found = ship_by_of(order)
+    if found is not None:
+        body["shipBy"] = _instant(found[1], end_of_day=False)
     return body
+
+
+def ship_by_of(order: CanonicalOrder) -> tuple[str, datetime | date] | None:
+    """What a B2B outbound's `shipBy` is, and the canonical field it comes from: `ship_by`,
+    else `not_before` (the earliest day it may go, which Flexport schedules the order for)."""
+    if order.ship_by is not None:
+        return "ship_by", order.ship_by
+    if order.not_before is not None:
+        return "not_before", order.not_before
+    return None
 
 
 def order_id_of(kind: Kind, body: Any) -> str | None:

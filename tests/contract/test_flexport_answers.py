@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.model.orders import CanonicalOrder, Kind
-from gateway.providers.flexport import problems, translate, translate_returns
+from gateway.providers.flexport import problems, translate, translate_products, translate_returns
 from tests.contract.golden import Reader, Wire, wire_tests
 
 HERE = Path(__file__).parent / "flexport"
@@ -37,7 +37,7 @@ READERS: dict[str, Reader] = {
     "find_b2b": _found(Kind.B2B, "b2b-minimal"),
     "get_d2c": lambda body: translate.order_of(Kind.D2C, ORDER_ID, body),
     "get_b2b": lambda body: translate.order_of(Kind.B2B, ORDER_ID, body),
-    "products": translate.products_of,
+    "products": translate_products.products_of,
     "return": translate_returns.answered_return,
     "return_list": lambda body: translate_returns.found_returns(body, RETURN_ID),
 }
@@ -59,7 +59,7 @@ def _requests() -> dict[str, Any]:
     return {
         "create": translate.idempotent("ord_01KB0000000000000000000001"),
         "cancel": translate.idempotent(ORDER_ID, "cancel"),
-        "products_page_3": translate.page_params(2, 100),
+        "products_page_3": translate_products.page_params(2, 100),
         "return_find": translate_returns.find_params(RETURN_ID),
         "return_cancel": translate_returns.cancel_headers("9001"),
     }

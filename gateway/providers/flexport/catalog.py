@@ -15,7 +15,7 @@ from typing import Any
 import structlog
 
 from gateway.clock import Clock
-from gateway.providers.flexport.translate import page_params, products_of
+from gateway.providers.flexport.translate_products import page_params, products_of
 
 log = structlog.get_logger(__name__)
 

@@ -15,6 +15,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -144,11 +145,12 @@ class Rig:
         await gw.start()
         return gw
 
-    async def submit(self, gw: GatewayProcess, external_id: str) -> tuple[int, Any]:
+    async def submit(self, gw: GatewayProcess, external_id: str, **fields: Any) -> tuple[int, Any]:
         bodies = {"logitrail": order, "logentic": ca_order, "flexport": gb_order}
         body = bodies[self.provider](external_id)
         if self.warehouse == "reserve":
             body = b2b_order(external_id)
+        body.update(fields)
         status, answer, _ = await request(
             "POST",
             gw.url + "/v1/orders",
@@ -270,6 +272,40 @@ async def test_sigkill_while_a_call_is_held_then_restart(
     assert held[0].status == "confirmed"
     assert view["provider_order_id"] == held[0].id
     assert rig.sandbox.count("create", status=201) == 1
+
+
+@pytest.mark.parametrize(
+    "crash", ["before-release", "creating-unsent", "creating-sent"], ids=lambda c: c
+)
+async def test_sigkill_around_a_pre_order_release_then_restart(rig: Rig, crash: str) -> None:
+    """A pre-order (`hold_until`) released by time: killed before its release, or while the
+    create the release started is held; the next process releases it once, one order."""
+    rig.write_config()
+    gw = await rig.start()
+    until = datetime.now(UTC) + timedelta(seconds=1.5)
+    if crash != "before-release":
+        performed = crash == "creating-sent"
+        rig.sandbox.inject(Fault(op="create", hold=True, after=performed, reset=not performed))
+    status, body = await rig.submit(gw, "PRE-1", hold_until=until.isoformat())
+    assert status == 202
+    assert body["status"] == "on_hold"
+    if crash == "before-release":
+        await gw.kill()
+        await asyncio.sleep(max(0.0, (until - datetime.now(UTC)).total_seconds()))
+    else:
+        await rig.sandbox.wait_held("create")
+        await gw.kill()
+        await rig.release_held("create")
+    restarted = await rig.start()
+    view = await rig.wait_submitted(restarted, body["id"])
+
+    held = rig.held_at_provider("PRE-1")
+    assert len(held) == 1, f"provider holds {len(held)} orders"
+    assert view["provider_order_id"] == held[0].id
+    assert rig.sandbox.count("create", status=201) == 1
+    _s, feed, _h = await request("GET", restarted.url + "/v1/events?limit=100", headers=HEADERS)
+    kinds = [e["type"] for e in feed["items"] if e["data"]["order_id"] == body["id"]]
+    assert kinds.count("order.released") == 1
 
 
 @pytest.mark.parametrize("performed", [False, True], ids=["creating-unsent", "creating-sent"])

@@ -11,6 +11,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from gateway.api.keys import STORE
+from gateway.sandbox.logitrail import Fault
 from gateway.store import open_store
 from gateway.store.holds import Route
 from tests.conftest import (
@@ -22,6 +23,7 @@ from tests.conftest import (
     order,
     order_calls,
     read_json,
+    ref,
 )
 from tests.unit.fakes import SkipAheadClock
 
@@ -322,3 +324,43 @@ async def test_routing_tests_the_hours_left_until_ship_by(
     [condition] = explained["trace"][0]["conditions"]
     assert condition["condition"] == "ship_by_within_h"
     assert "above max 24" in condition["detail"]
+
+
+async def test_a_caller_holds_an_order_queued_for_its_provider(
+    make_gateway: Callable[..., Any], logitrail: SandboxHandle, clock: SkipAheadClock
+) -> None:
+    gateway = await make_gateway(
+        providers__logitrail__circuit={"failure_threshold": 1, "cool_down_s": 1},
+        server__request_budget_s=0.5,
+        submission__backoff_base_s=0.05,
+        submission__backoff_max_s=0.5,
+    )
+    logitrail.sandbox.inject(Fault(op="*", status=503, count=None))  # provider down
+    await gateway.post("/v1/orders", json=order("QH-1"), headers=auth(key="k-QH-1"))  # opens it
+    queued = await submit(gateway, order("QH-2"), status=202)
+    assert queued["status"] == "accepted"
+
+    async def hold() -> Any:
+        # While the submitter holds the order's lease a hold is refused for now: retry.
+        resp = await gateway.post(
+            f"/v1/orders/{queued['id']}/hold", json={"reason": "address check"}, headers=auth()
+        )
+        return await read_json(resp) if resp.status == 200 else None
+
+    held = await eventually(hold)
+    assert held["status"] == "on_hold"
+    assert held["hold"]["reason"] == "address check"
+    logitrail.sandbox.clear_faults()
+    await clock.advance(3)  # past the circuit's cool-down and any backoff
+    await eventually(lambda: _at_provider(logitrail, "QH-1"))  # the queue moved on…
+    assert not await _at_provider(logitrail, "QH-2")  # …without the held order
+    resp = await gateway.post(f"/v1/orders/{queued['id']}/release", headers=auth())
+    assert resp.status == 201, await resp.text()
+    assert (await read_json(resp))["status"] == "submitted"
+    assert len(await _at_provider(logitrail, "QH-2")) == 1
+    history = (await view(gateway, queued["id"]))["history"]
+    assert [h["status"] for h in history if h["source"] == "api"][:2] == ["accepted", "on_hold"]
+
+
+async def _at_provider(logitrail: SandboxHandle, external_id: str) -> list[Any]:
+    return list(logitrail.sandbox.orders_by_merchant_order(ref(external_id)))

@@ -239,21 +239,7 @@ class SqlHolds(Queries):
                 (now, *args),
             )
             for row in rows:
-                status = Status(row["status"])
-                deadline = stamp(instant(row["ship_by"]))
-                cause = Cause(Source.SUBMITTER, SUBMITTER_ACTOR, f"not shipped by {deadline}")
-                await record_transition(
-                    tx,
-                    d,
-                    row["id"],
-                    status,
-                    cause,
-                    previous=status,
-                    at=at,
-                    outcome=Outcome.UNCHANGED,
-                    order=row,
-                    event_type=ORDER_LATE,
-                )
+                await _record_late(tx, d, row, at=at)
         return sorted((order_row(r, d) for r in rows), key=lambda r: r.ship_by or 0)
 
     async def late_counts(self) -> dict[str, int]:
@@ -261,3 +247,34 @@ class SqlHolds(Queries):
             f"SELECT provider, COUNT(*) FROM orders WHERE {LATE} GROUP BY provider"
         )
         return {r[0]: int(r[1]) for r in rows}
+
+
+async def _record_late(tx: Tx, d: Dialect, row: Row, *, at: datetime) -> None:
+    """The history entry and the `order.late` event of an order just marked late."""
+    status = Status(row["status"])
+    deadline = stamp(instant(row["ship_by"]))
+    cause = Cause(Source.SUBMITTER, SUBMITTER_ACTOR, f"not shipped by {deadline}")
+    await record_transition(
+        tx,
+        d,
+        row["id"],
+        status,
+        cause,
+        previous=status,
+        at=at,
+        outcome=Outcome.UNCHANGED,
+        order=row,
+        event_type=ORDER_LATE,
+    )
+
+
+async def late_on_shipping(tx: Tx, d: Dialect, order_id: str, *, now: float) -> None:
+    """An order that ships (or is delivered) after its `ship_by` before the late check saw it
+    is late all the same: marked, with its one `order.late`, in the transaction of that news."""
+    rows = await tx.fetch_all(
+        "UPDATE orders SET late_at = ? WHERE id = ? AND late_at IS NULL"
+        f" AND ship_by IS NOT NULL AND ship_by < ? RETURNING {ORDER_COLUMNS}",
+        (now, order_id, now),
+    )
+    for row in rows:
+        await _record_late(tx, d, row, at=datetime.fromtimestamp(now, UTC))

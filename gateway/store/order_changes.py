@@ -16,6 +16,7 @@ from gateway.model.lifecycle import Outcome
 from gateway.model.orders import Phase, Status
 from gateway.store.dialect import Queries, Tx
 from gateway.store.history import ignored_already, record_transition, verdict_for
+from gateway.store.holds import late_on_shipping
 from gateway.store.records import OrderRow, ProviderFacts
 from gateway.store.rows import ORDER_COLUMNS, order_row
 
@@ -68,6 +69,8 @@ class SqlOrderChanges(Queries):
                 (status, d.to_db(at), order_id),
             )
             await record_transition(tx, d, order_id, status, cause, previous=current, at=at)
+            if status in (Status.SHIPPED, Status.DELIVERED):
+                await late_on_shipping(tx, d, order_id, now=now)
             return outcome
 
     async def request_cancel(self, order_id: str, *, actor: str | None, now: float) -> None:

@@ -11,6 +11,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from gateway.api.keys import STORE
+from gateway.model.orders import Status
 from gateway.sandbox.logitrail import Fault
 from gateway.store import open_store
 from gateway.store.holds import Route
@@ -270,6 +271,24 @@ async def test_an_order_not_shipped_by_its_ship_by_is_late_once(
     await eventually(counted)
     store = gateway.app[STORE]
     assert await store.mark_late(now=clock.time() + 10, limit=10) == []
+
+
+async def test_an_order_that_ships_after_its_ship_by_is_late_once_though_no_check_saw_it(
+    make_gateway: Callable[..., Any], clock: SkipAheadClock
+) -> None:
+    gateway = await make_gateway()
+    sent = await submit(gateway, order("L-3", ship_by=at(clock, 2)))
+    store = gateway.app[STORE]
+    # The provider's news that it shipped arrives after the deadline, before any late check.
+    shipped_at = clock.time() + 5
+    for status in (Status.SHIPPED, Status.DELIVERED):
+        await store.apply_status(
+            sent["id"], status, source="webhook", actor="logitrail", now=shipped_at
+        )
+    assert types(await events(gateway, sent["id"])).count("order.late") == 1
+    assert await store.mark_late(now=shipped_at + 10, limit=10) == []
+    listed = await read_json(await gateway.get("/v1/orders?late=true", headers=auth()))
+    assert listed["items"] == []  # late, but no longer waiting to ship
 
 
 async def test_explain_shows_the_hold_rule_that_matched_and_why_others_did_not(

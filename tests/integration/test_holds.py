@@ -206,6 +206,24 @@ async def test_two_replicas_release_a_hold_exactly_once(
     assert order_calls(logitrail).count("create") == 1
 
 
+async def test_two_replicas_announce_a_late_order_exactly_once(
+    make_gateway: Callable[..., Any], clock: SkipAheadClock, store_url: str
+) -> None:
+    if store_url.startswith("sqlite"):
+        pytest.skip("one process per SQLite file: replicas share PostgreSQL")
+    first = await make_gateway(server__replicas=2)
+    second = await make_gateway(server__replicas=2)
+    sent = [await submit(first, order(f"TL-{i}", ship_by=at(clock, 2))) for i in range(5)]
+    await clock.advance(4)
+
+    async def all_flagged() -> Any:
+        feed = [types(await events(second, o["id"])) for o in sent]
+        return all("order.late" in kinds for kinds in feed) and feed
+
+    for kinds in await eventually(all_flagged):
+        assert kinds.count("order.late") == 1
+
+
 async def test_a_release_survives_a_restart_on_either_side_of_its_claim(
     make_gateway: Callable[..., Any],
     logitrail: SandboxHandle,

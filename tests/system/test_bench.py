@@ -26,6 +26,7 @@ async def test_a_small_bench_run_reports_every_side_without_errors(tmp_path: Pat
         profile=False,
         py_spy=False,
         store=None,
+        skip_c1=False,
     )
     results = await run(args, tmp_path)
 

@@ -330,3 +330,20 @@ async def test_metrics_scrape_still_answers_with_a_dead_store(
     await gateway.server.app[STORE].close()
     s = await scrape(gateway)  # 200: Prometheus keeps the other series; /readyz names the store
     assert s.value("gateway_provider_circuit_state", provider="logitrail") == 0
+
+
+async def test_the_sqlite_store_counts_what_it_ran_per_kind(gateway: TestClient[Any, Any]) -> None:
+    before = await scrape(gateway)
+    status, _ = await _submit(gateway, order("STMT-1"), "k-stmt-1")
+    assert status == 201
+    after = await scrape(gateway)
+    moved = {
+        kind: after.value("gateway_store_statements_total", kind=kind)
+        - before.value("gateway_store_statements_total", kind=kind)
+        for kind in ("statements", "transactions", "commits")
+    }
+    # A submit stores the key's claim, the order, its created and done steps, and its answer.
+    assert moved["transactions"] >= 4
+    assert moved["statements"] > moved["transactions"]
+    assert moved["commits"] >= 1
+    assert after.families["gateway_store_statements"] == "counter"

@@ -1,0 +1,209 @@
+"""Provider exchanges (the audit trail): every HTTP attempt made for an order or return is
+kept, scrubbed of credentials, readable by its tenant only (both stores)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+from aiohttp.test_utils import TestClient
+
+from gateway.config import AuditSettings
+from gateway.observability.audit import Exchange, Recorder, Redactor, subject
+from gateway.sandbox.logitrail import Fault
+from gateway.store import open_store
+from gateway.workers.exchanges import purge
+from tests.conftest import ENV, SandboxHandle, auth, eventually, order, read_json
+
+
+def gateway_store_url(store_url: str) -> str:
+    return store_url
+
+
+gateway_store_url = __import__("pytest").fixture(gateway_store_url)
+
+
+async def submitted(gateway: TestClient[Any, Any], external_id: str) -> dict[str, Any]:
+    resp = await gateway.post(
+        "/v1/orders", json=order(external_id), headers=auth(key=f"k-{external_id}")
+    )
+    body = await read_json(resp)
+    assert resp.status == 201, body
+    return dict(body)
+
+
+async def exchanges(
+    gateway: TestClient[Any, Any], path: str, *, at_least: int = 1, client: str = "storefront-fi"
+) -> list[dict[str, Any]]:
+    async def page() -> list[dict[str, Any]] | None:
+        resp = await gateway.get(path, headers=auth(client))
+        body = await read_json(resp)
+        assert resp.status == 200, body
+        items: list[dict[str, Any]] = body["items"]
+        return items if len(items) >= at_least else None
+
+    items: list[dict[str, Any]] = await eventually(page)
+    return items
+
+
+async def test_an_orders_create_and_confirm_are_recorded(
+    gateway: TestClient[Any, Any], logitrail: SandboxHandle
+) -> None:
+    o = await submitted(gateway, "EX-1")
+
+    items = await exchanges(gateway, f"/v1/orders/{o['id']}/exchanges", at_least=2)
+
+    by_op = {e["operation"]: e for e in items}
+    assert {"create", "confirm"} <= set(by_op)
+    create = by_op["create"]
+    assert create["method"] == "POST"
+    assert create["path"] == "/orders/_create"
+    assert create["response_status"] in (200, 201)
+    assert create["outcome"] == "ok"
+    assert create["attempt"] == 1
+    assert create["latency_ms"] >= 0
+    assert "EX-1" in create["request_body"]
+    assert o["provider_order_id"] in create["response_body"]
+    assert create["request_truncated"] is False
+    assert by_op["confirm"]["path"] == f"/orders/{o['provider_order_id']}/_confirm"
+
+
+async def test_a_5xx_then_retry_shows_two_attempts(
+    gateway: TestClient[Any, Any], logitrail: SandboxHandle
+) -> None:
+    logitrail.sandbox.inject(Fault(op="confirm", status=503, count=1))
+    o = await submitted(gateway, "EX-2")
+
+    items = await exchanges(gateway, f"/v1/orders/{o['id']}/exchanges", at_least=3)
+
+    confirms = sorted((e for e in items if e["operation"] == "confirm"), key=lambda e: e["id"])
+    assert [(e["attempt"], e["response_status"], e["outcome"]) for e in confirms] == [
+        (1, 503, "http_error"),
+        (2, 200, "ok"),
+    ]
+
+
+async def test_a_timeout_has_no_status(
+    make_gateway: Callable[..., Any], logitrail: SandboxHandle
+) -> None:
+    gateway = await make_gateway(providers__logitrail__timeout_s=0.3)
+    logitrail.sandbox.inject(Fault(op="confirm", delay_s=1.0, count=1))
+    o = await submitted(gateway, "EX-3")
+
+    items = await exchanges(gateway, f"/v1/orders/{o['id']}/exchanges", at_least=3)
+
+    first = min((e for e in items if e["operation"] == "confirm"), key=lambda e: e["id"])
+    assert (first["response_status"], first["outcome"], first["response_body"]) == (
+        None,
+        "timeout",
+        None,
+    )
+
+
+async def test_bodies_are_cut_at_the_limit(
+    make_gateway: Callable[..., Any], logitrail: SandboxHandle
+) -> None:
+    gateway = await make_gateway(audit__body_limit_bytes=40)
+    o = await submitted(gateway, "EX-4")
+
+    items = await exchanges(gateway, f"/v1/orders/{o['id']}/exchanges", at_least=2)
+
+    create = next(e for e in items if e["operation"] == "create")
+    assert create["request_truncated"] is True
+    assert len(create["request_body"].encode()) <= 40
+
+
+async def test_another_tenant_gets_404_and_pages_follow_the_cursor(
+    gateway: TestClient[Any, Any], logitrail: SandboxHandle
+) -> None:
+    o = await submitted(gateway, "EX-5")
+    all_items = await exchanges(gateway, f"/v1/orders/{o['id']}/exchanges", at_least=2)
+
+    resp = await gateway.get(f"/v1/orders/{o['id']}/exchanges", headers=auth("storefront-se"))
+    assert resp.status == 404
+    assert (await read_json(resp))["type"].endswith("not-found") or resp.status == 404
+
+    seen: list[int] = []
+    cursor: str | None = None
+    while True:
+        q = "?limit=1" + (f"&cursor={cursor}" if cursor else "")
+        body = await read_json(
+            await gateway.get(f"/v1/orders/{o['id']}/exchanges{q}", headers=auth())
+        )
+        seen += [e["id"] for e in body["items"]]
+        cursor = body["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == [e["id"] for e in all_items]
+    assert seen == sorted(seen, reverse=True)
+
+
+async def test_exchanges_buffered_at_shutdown_are_written(
+    make_gateway: Callable[..., Any], logitrail: SandboxHandle, gateway_store_url: str
+) -> None:
+    gateway = await make_gateway()
+    o = await submitted(gateway, "EX-6")
+    await gateway.close()  # graceful: the shutdown writes what is still buffered
+
+    store = await open_store(gateway_store_url)
+    try:
+        rows = await store.list_exchanges("storefront-fi", "order", o["id"], before=None, limit=50)
+    finally:
+        await store.close()
+    assert {"create", "confirm"} <= {r["operation"] for r in rows}
+
+
+async def test_old_exchanges_are_purged(store_url: str) -> None:
+    recorder = Recorder()
+    with subject("order", "c-1", "ord_X"):
+        for at in (1_000.0, 5_000.0):
+            recorder.record(
+                provider="p",
+                operation="get",
+                method="GET",
+                url="http://p/orders/1?token=abc&page=2",
+                request=None,
+                status=200,
+                response=b"{}",
+                latency_s=0.01,
+                attempt=1,
+                outcome="ok",
+                correlation_id=None,
+                at=at,
+            )
+
+    class Clock:
+        def time(self) -> float:
+            return 5_000.0 + 100
+
+    store = await open_store(store_url)
+    try:
+        await store.add_exchanges(recorder.drain())
+        assert await purge(store, AuditSettings(retention_s=1000), Clock()) == 1  # type: ignore[arg-type]
+        rows = await store.list_exchanges("c-1", "order", "ord_X", before=None, limit=10)
+    finally:
+        await store.close()
+    assert [r["at"] for r in rows] == [5_000.0]
+    assert rows[0]["path"] == "/orders/1?token=%5Bredacted%5D&page=2"
+
+
+def test_redaction_removes_known_secrets_and_token_keys() -> None:
+    r = Redactor(["s3cret-value"])
+    body = orjson.dumps({"access_token": "t", "note": "has s3cret-value in it", "n": [1]})
+    assert orjson.loads(r.body(body) or "") == {
+        "access_token": "[redacted]",
+        "note": "has [redacted] in it",
+        "n": [1],
+    }
+
+
+def no_secret_in(rows: list[dict[str, Any]]) -> None:
+    secrets = [v for v in ENV.values() if len(v) >= 4]
+    for row in rows:
+        text = orjson.dumps(row).decode()
+        for secret in secrets:
+            assert secret not in text, (secret, row)
+
+
+_ = Exchange  # the record type the store writes

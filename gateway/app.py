@@ -88,6 +88,7 @@ def build_app(
     app[SELF_URL] = self_url or own_url(settings.server.host, settings.server.port)
     app[CLIENT_KEYS] = ClientKeys(settings)
     app[AUDIT] = recorder_of(settings)
+    app[METRICS].registry.register(app[AUDIT])
     app.cleanup_ctx.extend([_store, _providers, _service, _workers])
     api.add_routes(app)
     if settings.sandbox.enabled:

@@ -23,6 +23,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import orjson
 import structlog
+from prometheus_client.core import CounterMetricFamily, Metric
 
 __all__ = ["Exchange", "Recorder", "Redactor", "Subject", "audited", "current", "subject"]
 
@@ -255,3 +256,13 @@ class Recorder:
 
     def __len__(self) -> int:
         return len(self._buffer)
+
+    def collect(self) -> Iterator[Metric]:
+        """A Prometheus collector: `gateway_exchanges_total{outcome="recorded"|"dropped"}`
+        (dropped: pushed out of a full buffer before the store took them)."""
+        family = CounterMetricFamily(
+            "gateway_exchanges", "Provider exchanges buffered for the store", labels=["outcome"]
+        )
+        family.add_metric(["recorded"], self.recorded)
+        family.add_metric(["dropped"], self.dropped)
+        yield family

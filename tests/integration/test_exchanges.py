@@ -16,6 +16,7 @@ from gateway.sandbox.logitrail import Fault
 from gateway.store import open_store
 from gateway.workers.exchanges import purge
 from tests.conftest import SandboxHandle, auth, eventually, order, read_json
+from tests.integration.shipping import ship_at_logitrail
 
 
 @pytest.fixture
@@ -198,3 +199,26 @@ def test_redaction_removes_known_secrets_and_token_keys() -> None:
         "note": "has [redacted] in it",
         "n": [1],
     }
+
+
+async def test_a_returns_exchanges_are_its_own(
+    gateway: TestClient[Any, Any], logitrail: SandboxHandle
+) -> None:
+    o = await ship_at_logitrail(gateway, logitrail, await submitted(gateway, "EX-7"))
+    resp = await gateway.post(
+        "/v1/returns", json={"order_id": o["id"], "external_id": "RMA-EX"}, headers=auth(key="r7")
+    )
+    ret = await read_json(resp)
+    assert resp.status in (201, 202), ret
+
+    items = await exchanges(gateway, f"/v1/returns/{ret['id']}/exchanges")
+
+    assert "return_create" in {e["operation"] for e in items}
+    order_ops = {
+        e["operation"] for e in await exchanges(gateway, f"/v1/orders/{o['id']}/exchanges")
+    }
+    assert "return_create" not in order_ops
+    other = await gateway.get(f"/v1/returns/{ret['id']}/exchanges", headers=auth("storefront-se"))
+    assert other.status == 404
+    metrics = await (await gateway.get("/metrics")).text()
+    assert 'gateway_exchanges_total{outcome="recorded"}' in metrics

@@ -40,6 +40,7 @@ from gateway.api.middlewares import client_auth, problems, request_context
 from gateway.api.params import path_parameters
 from gateway.clock import Clock, SystemClock
 from gateway.config import Settings
+from gateway.errors import StoreUnavailable
 from gateway.observability.audit import Recorder, Redactor
 from gateway.observability.metrics import Metrics
 from gateway.orders.changes import OrderChanges
@@ -168,8 +169,11 @@ async def _store(app: web.Application) -> AsyncIterator[None]:
         app[METRICS].count_store(COUNTS.as_dict)
     yield
     # Last: the exchanges of everything the app did while stopping are written too.
-    if flushed := await flush(app[AUDIT], store):
-        log.info("exchanges.flushed", exchanges=flushed)
+    try:
+        if flushed := await flush(app[AUDIT], store):
+            log.info("exchanges.flushed", exchanges=flushed)
+    except StoreUnavailable as exc:
+        log.warning("exchanges.lost", exchanges=len(app[AUDIT]), error=str(exc))
     await store.close()
 
 

@@ -254,6 +254,14 @@ class Recorder:
         self._buffer.clear()
         return out
 
+    def restore(self, batch: list[Exchange]) -> None:
+        """Put back a drained batch the store refused (kept before newer records; the
+        bound still holds, the oldest dropped first)."""
+        room = max(0, self._max - len(self._buffer))
+        kept = batch[len(batch) - room :] if room < len(batch) else batch
+        self.dropped += len(batch) - len(kept)
+        self._buffer.extendleft(reversed(kept))
+
     def __len__(self) -> int:
         return len(self._buffer)
 

@@ -23,7 +23,11 @@ PURGE_EVERY_S = 300.0
 async def flush(recorder: Recorder, store: Exchanges) -> int:
     """Write what the recorder holds; how many (the app's shutdown calls it last)."""
     batch = recorder.drain()
-    await store.add_exchanges(batch)
+    try:
+        await store.add_exchanges(batch)
+    except BaseException:
+        recorder.restore(batch)  # tried again next round
+        raise
     return len(batch)
 
 

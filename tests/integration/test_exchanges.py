@@ -11,7 +11,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from gateway.config import AuditSettings
-from gateway.observability.audit import Recorder, Redactor, subject
+from gateway.observability.audit import Exchange, Recorder, Redactor, subject
 from gateway.sandbox.logitrail import Fault
 from gateway.store import open_store
 from gateway.workers.exchanges import purge
@@ -222,3 +222,44 @@ async def test_a_returns_exchanges_are_its_own(
     assert other.status == 404
     metrics = await (await gateway.get("/metrics")).text()
     assert 'gateway_exchanges_total{outcome="recorded"}' in metrics
+
+
+def _one(recorder: Recorder, at: float) -> None:
+    recorder.record(
+        provider="p",
+        operation="get",
+        method="GET",
+        url="http://p/x",
+        request=None,
+        status=200,
+        response=None,
+        latency_s=0.0,
+        attempt=1,
+        outcome="ok",
+        correlation_id=None,
+        at=at,
+    )
+
+
+def test_the_buffer_is_bounded_and_a_refused_batch_goes_back_first() -> None:
+    recorder = Recorder(max_buffered=3)
+    _one(recorder, 0.0)  # no subject: not an order's call, not recorded
+    assert len(recorder) == 0
+    with subject("order", "c", "ord_1"):
+        for at in (1.0, 2.0, 3.0, 4.0):
+            _one(recorder, at)
+        assert [e.at for e in recorder.drain()] == [2.0, 3.0, 4.0]
+        assert recorder.dropped == 1
+        _one(recorder, 5.0)
+        _one(recorder, 6.0)
+        recorder.restore(_batch(1.5, 2.5))
+    assert [e.at for e in recorder.drain()] == [2.5, 5.0, 6.0]
+    assert recorder.dropped == 2
+
+
+def _batch(*ats: float) -> list[Exchange]:
+    r = Recorder()
+    with subject("order", "c", "ord_1"):
+        for at in ats:
+            _one(r, at)
+    return r.drain()

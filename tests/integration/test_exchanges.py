@@ -4,6 +4,7 @@ kept, scrubbed of credentials, readable by its tenant only (both stores)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -11,11 +12,13 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from gateway.config import AuditSettings
+from gateway.config_load import parse
+from gateway.errors import ConfigError
 from gateway.observability.audit import Exchange, Recorder, Redactor, subject
 from gateway.sandbox.logitrail import Fault
 from gateway.store import open_store
 from gateway.workers.exchanges import purge
-from tests.conftest import SandboxHandle, auth, eventually, order, read_json
+from tests.conftest import ENV, SandboxHandle, auth, eventually, order, read_json, settings_dict
 from tests.integration.shipping import ship_at_logitrail
 
 
@@ -263,3 +266,16 @@ def _batch(*ats: float) -> list[Exchange]:
         for at in ats:
             _one(r, at)
     return r.drain()
+
+
+def test_the_audit_section_is_checked(tmp_path: Path) -> None:
+    data = settings_dict(tmp_path, "http://lt", audit={"body_limit_bytes": -1, "keep": 1})
+    with pytest.raises(ConfigError) as info:
+        parse(data, ENV)
+    assert {p.loc for p in info.value.problems} == {"audit.body_limit_bytes", "audit.keep"}
+    settings = parse(settings_dict(tmp_path, "http://lt"), ENV).audit
+    assert (settings.enabled, settings.body_limit_bytes, settings.retention_s) == (
+        True,
+        16384,
+        30 * 86400,
+    )

@@ -17,6 +17,7 @@ from aiohttp import web
 from gateway import api
 from gateway.api.auth import ClientKeys
 from gateway.api.keys import (
+    AUDIT,
     CHANGES,
     CLIENT_KEYS,
     CLOCK,
@@ -39,6 +40,8 @@ from gateway.api.middlewares import client_auth, problems, request_context
 from gateway.api.params import path_parameters
 from gateway.clock import Clock, SystemClock
 from gateway.config import Settings
+from gateway.errors import StoreUnavailable
+from gateway.observability.audit import Recorder, Redactor
 from gateway.observability.metrics import Metrics
 from gateway.orders.changes import OrderChanges
 from gateway.orders.events import WebhookIntake
@@ -59,6 +62,7 @@ from gateway.store.group_commit import COUNTS
 from gateway.transport.fleet import Fleet, LocalFleet
 from gateway.workers.deadlines import run_deadline_workers
 from gateway.workers.dispatcher import EventDispatcher
+from gateway.workers.exchanges import flush, run_exchange_workers
 from gateway.workers.poller import ReturnPoller, StatusPoller
 from gateway.workers.returns import run_return_workers
 from gateway.workers.submitter import run_workers
@@ -84,11 +88,22 @@ def build_app(
     app[METRICS] = Metrics()
     app[SELF_URL] = self_url or own_url(settings.server.host, settings.server.port)
     app[CLIENT_KEYS] = ClientKeys(settings)
+    app[AUDIT] = recorder_of(settings)
+    app[METRICS].registry.register(app[AUDIT])
     app.cleanup_ctx.extend([_store, _providers, _service, _workers])
     api.add_routes(app)
     if settings.sandbox.enabled:
         _mount_sandboxes(app, settings)
     return app
+
+
+def recorder_of(settings: Settings) -> Recorder:
+    """The exchange recorder, told every secret the process holds so that none is kept."""
+    secrets = [settings.secrets.reveal(name) for name in settings.secrets]
+    a = settings.audit
+    return Recorder(
+        body_limit_bytes=a.body_limit_bytes, redactor=Redactor(secrets), enabled=a.enabled
+    )
 
 
 def own_url(host: str, port: int) -> str:
@@ -153,6 +168,12 @@ async def _store(app: web.Application) -> AsyncIterator[None]:
     if s.url.startswith("sqlite"):
         app[METRICS].count_store(COUNTS.as_dict)
     yield
+    # Last: the exchanges of everything the app did while stopping are written too.
+    try:
+        if flushed := await flush(app[AUDIT], store):
+            log.info("exchanges.flushed", exchanges=flushed)
+    except StoreUnavailable as exc:
+        log.warning("exchanges.lost", exchanges=len(app[AUDIT]), error=str(exc))
     await store.close()
 
 
@@ -177,7 +198,11 @@ async def _providers(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     fleet = open_fleet(settings)
     ctx = ProviderContext(
-        self_url=app[SELF_URL], fleet=fleet, metrics=app[METRICS], clock=app[CLOCK]
+        self_url=app[SELF_URL],
+        fleet=fleet,
+        metrics=app[METRICS],
+        clock=app[CLOCK],
+        audit=app[AUDIT],
     )
     providers: dict[str, Provider] = {}
     try:
@@ -251,6 +276,7 @@ async def _workers(app: web.Application) -> AsyncIterator[None]:
             run_deadline_workers(
                 app[HOLDS], app[STORE], settings, metrics=app[METRICS], clock=clock
             ),
+            run_exchange_workers(app[AUDIT], app[STORE], settings.audit, clock=clock),
         ):
             yield
     finally:

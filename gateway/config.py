@@ -275,6 +275,16 @@ class RedisSettings(Section):
     """The variable holding Redis's password (AUTH), so the URL need not carry it."""
 
 
+class AuditSettings(Section):
+    """`[audit]`: the provider exchanges kept per order and return (`GET …/exchanges`)."""
+
+    enabled: bool = True
+    body_limit_bytes: Annotated[int, Field(ge=0, le=1024 * 1024)] = 16384
+    """Each request and response body is cut at this many bytes (marked as cut)."""
+    retention_s: Annotated[float, Field(gt=0)] = 30 * 86400.0
+    """Exchanges older than this are purged."""
+
+
 class LoggingSettings(Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["auto", "json", "console"] = "auto"
@@ -296,6 +306,7 @@ class Settings(Section):
     returns: ReturnsSettings = Field(default_factory=ReturnsSettings)
     events: EventSettings = Field(default_factory=EventSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    audit: AuditSettings = Field(default_factory=AuditSettings)
     _secrets: Secrets = PrivateAttr(default_factory=lambda: Secrets({}))
 
     @field_validator("holds")

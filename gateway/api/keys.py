@@ -9,6 +9,7 @@ from aiohttp import web
 from gateway.api.auth import ClientKeys
 from gateway.clock import Clock
 from gateway.config import Settings
+from gateway.observability.audit import Recorder
 from gateway.observability.metrics import Metrics
 from gateway.orders.changes import OrderChanges
 from gateway.orders.events import WebhookIntake
@@ -40,3 +41,4 @@ FEED = web.AppKey("feed", Feed)
 OPERATIONS = web.AppKey("operations", Operations)
 CLOCK = web.AppKey("clock", Clock)
 HOLDS = web.AppKey("holds", OrderHolds)
+AUDIT = web.AppKey("audit", Recorder)

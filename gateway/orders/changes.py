@@ -50,6 +50,7 @@ from gateway.model.orders import (
     Strict,
 )
 from gateway.model.text import STORED
+from gateway.observability.audit import audited
 from gateway.orders.news import record_read
 from gateway.orders.refs import provider_ref
 from gateway.orders.submission import Submitter
@@ -131,6 +132,7 @@ class OrderChanges:
         self._submitter = submitter
         self._clock = clock
 
+    @audited("order")
     async def cancel(self, client: Client, order_id: str) -> OrderRow:
         row = await self._own(client, order_id)
         if row.status is Status.CANCELLED:
@@ -164,6 +166,7 @@ class OrderChanges:
         log.info("order.cancelled", order_id=row.id, at=row.provider, raw_status=result.raw_status)
         return await self._apply(row, result, client, detail="cancelled by the client")
 
+    @audited("order")
     async def change(self, client: Client, order_id: str, change: OrderChange) -> OrderRow:
         row = await self._own(client, order_id)
         if row.status in FINAL:
@@ -214,6 +217,7 @@ class OrderChanges:
         await store(False)
         return await self._apply(row, result, client, detail="changed by the client")
 
+    @audited("order")
     async def refresh(self, client: Client, order_id: str) -> OrderRow:
         row = await self._own(client, order_id)
         provider = self._providers.get(row.provider)

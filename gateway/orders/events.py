@@ -35,6 +35,7 @@ from gateway.errors import (
     WebhookTooLarge,
 )
 from gateway.model.history import Source
+from gateway.observability import audit
 from gateway.orders.news import facts_of
 from gateway.orders.refs import provider_ref
 from gateway.providers.base import (
@@ -162,7 +163,8 @@ class WebhookIntake:
         status = event.status
         if status is None:  # ids-only event: read the order (the provider's own advice)
             try:
-                current = await self._providers[event.provider].get(provider_ref(row))
+                with audit.subject("order", row.client_id, row.id):
+                    current = await self._providers[event.provider].get(provider_ref(row))
             except (ProviderError, KeyError) as exc:
                 await self._store.finish_event(
                     event.provider, event.event_id, now=self._clock.time(), error=repr(exc)

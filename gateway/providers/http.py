@@ -126,6 +126,7 @@ class HttpProvider(ABC, Generic[S]):
             default_headers=self._default_headers(),
             metrics=self._ctx.metrics.provider(self.name),
             fleet=self._ctx.fleet,
+            audit=self._ctx.audit,
         )
         if self._probes():
             self._probing = asyncio.create_task(

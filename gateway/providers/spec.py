@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from gateway.clock import Clock, SystemClock
 from gateway.errors import UnknownProvider
+from gateway.observability.audit import Recorder
 from gateway.observability.metrics import Metrics
 from gateway.transport.fleet import Fleet, LocalFleet
 
@@ -40,6 +41,8 @@ class ProviderContext:
     replicas: hand it to `ProviderTransport` and `TokenCache` (`fleet=ctx.fleet`)."""
     clock: Clock = field(default_factory=SystemClock)
     """The app's clock: the adapter's time, its caches' and its transport's (`clock=`)."""
+    audit: Recorder | None = None
+    """Where provider exchanges made for an order or return are recorded (`audit=`)."""
 
     def sandbox_webhook_url(self, provider: str) -> str | None:
         """Where the sandbox of `provider` posts its webhooks, or None."""

@@ -53,6 +53,7 @@ from gateway.model.orders import CanonicalOrder
 from gateway.model.returnable import RETURNABLE, Returnable, why_not_returnable
 from gateway.model.returns import CanonicalReturn, Decision, ReturnPhase, ReturnStatus
 from gateway.model.text import STORED
+from gateway.observability.audit import audited
 from gateway.providers.base import (
     Provider,
     ProviderReturn,
@@ -204,6 +205,7 @@ class ReturnService:
         return await one_page(lambda page: self._store.list_returns(client.id, page), flt)
 
     # change at the provider ---------------------------------------------------
+    @audited("return")
     async def cancel(self, client: Client, return_id: str) -> dict[str, Any]:
         row = await self._owned(client, return_id)
         if row.status is ReturnStatus.CANCELLED:
@@ -215,6 +217,7 @@ class ReturnService:
             raise _refused(ReturnNotCancellable, row, exc) from None
         return await self._record(row, found, "cancelled by the client", actor=client.id)
 
+    @audited("return")
     async def decide(self, client: Client, return_id: str, decision: Decision) -> dict[str, Any]:
         row = await self._owned(client, return_id)
         _returns, provider_return_id = self._at_provider(row)

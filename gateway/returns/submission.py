@@ -47,6 +47,7 @@ class ReturnSubmitter(
     task_prefix = "return"
     log_prefix = "return."
     id_field = "return_id"
+    subject_kind = "return"
     open_phases = OPEN_RETURN_PHASES
     missing_error = "returns-unsupported"
 

@@ -9,11 +9,12 @@ holds by construction.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from gateway.model.events import DeliveryState, EventRow, NewEvent
 from gateway.model.lifecycle import Outcome
 from gateway.model.orders import Status
+from gateway.observability.audit import Exchange
 from gateway.store.holds import Holds
 from gateway.store.records import (
     Begin,
@@ -362,6 +363,24 @@ class ReturnStore(Protocol):
         ...
 
 
+class Exchanges(Protocol):
+    """Provider exchanges (the audit trail; `gateway.observability.audit`)."""
+
+    async def add_exchanges(self, exchanges: Sequence[Exchange]) -> None:
+        """Store a batch; not durable on its own (SQLite: it rides the next commit)."""
+        ...
+
+    async def list_exchanges(
+        self, client_id: str, kind: str, subject_id: str, *, before: int | None, limit: int
+    ) -> list[dict[str, Any]]:
+        """The tenant's exchanges of one order or return, newest first, ids below `before`."""
+        ...
+
+    async def purge_exchanges(self, *, before: float, batch: int = 1000) -> int:
+        """Delete exchanges recorded before `before`; how many."""
+        ...
+
+
 class Store(
     Health,
     IdempotencyRecords,
@@ -375,6 +394,7 @@ class Store(
     Retention,
     ReturnStore,
     Holds,
+    Exchanges,
     Protocol,
 ):
     async def close(self) -> None: ...

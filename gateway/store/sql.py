@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from gateway.store.deliveries import SqlDeliveries
 from gateway.store.dialect import Runner
+from gateway.store.exchanges import SqlExchanges
 from gateway.store.holds import SqlHolds
 from gateway.store.idempotency import SqlIdempotency
 from gateway.store.inbound import SqlInbound
@@ -30,6 +31,7 @@ class SqlStore(
     SqlInbound,
     SqlHolds,
     SqlReturns,
+    SqlExchanges,
 ):
     def __init__(self, db: Runner) -> None:
         super().__init__(db)  # every part's, along the MRO

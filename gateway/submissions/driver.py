@@ -22,6 +22,8 @@ import structlog
 
 from gateway.clock import wait_for
 from gateway.errors import LeaseLost, ProviderError, RateLimited
+from gateway.observability import audit
+from gateway.observability.audit import SubjectKind
 from gateway.submissions.leases import LeasedRunner, S
 from gateway.transport.backoff import backoff_delay
 
@@ -39,6 +41,8 @@ class SubmittedRow(Protocol):
     def attempts(self) -> int: ...
     @property
     def next_attempt_at(self) -> float: ...
+    @property
+    def client_id(self) -> str: ...
 
 
 R = TypeVar("R", bound=SubmittedRow)
@@ -63,6 +67,8 @@ class SubmissionDriver(LeasedRunner[R, S], Generic[R, W, S]):
     """Before its log events: `<prefix>submission.deferred`, `<prefix>submitter.picked`."""
     id_field: ClassVar[str]
     """The log field naming a row (`order_id`)."""
+    subject_kind: ClassVar[SubjectKind] = "order"
+    """What the provider exchanges of a row are recorded under (`observability.audit`)."""
     open_phases: ClassVar[frozenset[StrEnum]]
     """Phases a submission is still under way in."""
     missing_error: ClassVar[str]
@@ -100,7 +106,10 @@ class SubmissionDriver(LeasedRunner[R, S], Generic[R, W, S]):
         """Advance a leased row as far as it goes now; never raises for provider trouble."""
         # Every line this submission causes (transport retries, token refreshes) names the row.
         names = {self.id_field: row.id, "provider": row.provider}
-        with structlog.contextvars.bound_contextvars(**names):
+        with (
+            structlog.contextvars.bound_contextvars(**names),
+            audit.subject(self.subject_kind, row.client_id, row.id),
+        ):
             try:
                 return await self._run(row, lease)
             except LeaseLost:

@@ -37,6 +37,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from gateway.clock import Clock
 from gateway.config import ProviderSettings
 from gateway.errors import CircuitOpen, ProviderError, Unavailable
+from gateway.observability.audit import Recorder
 from gateway.observability.metrics import ProviderMetrics, outcome_of_status
 from gateway.observability.state import ProviderState
 from gateway.transport.auth import Auth
@@ -86,8 +87,11 @@ class ProviderTransport:
         metrics: ProviderMetrics,
         fleet: Fleet,
         rng: random.Random | None = None,
+        audit: Recorder | None = None,
     ) -> None:
         self.provider = provider
+        self.audit = audit
+        """Records each attempt made while an audit subject is set (`observability.audit`)."""
         # Required, so that no provider's calls go uncounted: `ctx.metrics.provider(name)`.
         self.metrics = metrics
         self.base_url = base_url.rstrip("/")
@@ -200,16 +204,19 @@ class ProviderTransport:
         while True:
             attempt += 1
             floor = 0.0
+            started = self._clock.monotonic()
             try:
                 resp = await self._attempt(op, out, deadline)
             except CircuitOpen:
                 raise
             except Unavailable as exc:
+                self._audit(op, out, attempt=attempt, started=started, resp=None, exc=exc)
                 if exc.outcome_unknown and not retry_unknown:
                     raise
                 reason: str = exc.message
                 failure: ProviderError | Response = exc
             else:
+                self._audit(op, out, attempt=attempt, started=started, resp=resp, exc=None)
                 if resp.status not in RETRY_STATUSES:
                     return resp
                 ra = parse_retry_after(resp.headers.get("Retry-After"), now=self._clock.time())
@@ -243,6 +250,41 @@ class ProviderTransport:
                 reason=reason,
             )
             await self._clock.sleep(delay)
+
+    def _audit(
+        self,
+        op: str,
+        out: Outbound,
+        *,
+        attempt: int,
+        started: float,
+        resp: Response | None,
+        exc: Unavailable | None,
+    ) -> None:
+        if self.audit is None:
+            return
+        if resp is not None:
+            outcome = "ok" if resp.ok else "http_error"
+        else:
+            assert exc is not None
+            outcome = "timeout" if "timed out" in exc.message else "unreachable"
+        url = out.url
+        if out.params:
+            url += "?" + "&".join(f"{k}={v}" for k, v in out.params.items())
+        self.audit.record(
+            provider=self.provider,
+            operation=op,
+            method=out.method,
+            url=url,
+            request=out.data,
+            status=None if resp is None else resp.status,
+            response=None if resp is None else resp.body,
+            latency_s=self._clock.monotonic() - started,
+            attempt=attempt,
+            outcome=outcome,
+            correlation_id=None if resp is None else resp.correlation_id,
+            at=self._clock.time(),
+        )
 
     def _outbound(
         self,

@@ -25,6 +25,7 @@ from gateway.clock import Clock
 from gateway.config import ProviderSettings, ReturnsSettings
 from gateway.errors import NotFound, ProviderError
 from gateway.model.history import Source
+from gateway.observability import audit
 from gateway.orders.news import record_read
 from gateway.orders.refs import provider_ref
 from gateway.providers.base import Provider, returns_of
@@ -87,7 +88,8 @@ class StatusPoller:
     async def _read(self, provider: Provider, row: OrderRow) -> int:
         assert row.provider_order_id is not None
         try:
-            current = await provider.get(provider_ref(row))
+            with audit.subject("order", row.client_id, row.id):
+                current = await provider.get(provider_ref(row))
         except NotFound:
             log.warning("poller.order_missing", order_id=row.id, provider=row.provider)
             return 0
@@ -140,7 +142,8 @@ class ReturnPoller:
             if returns is None or row.provider_return_id is None:
                 continue
             try:
-                found = await returns.get_return(row.provider_return_id)
+                with audit.subject("return", row.client_id, row.id):
+                    found = await returns.get_return(row.provider_return_id)
             except ProviderError as exc:
                 log.info("return.poll.failed", return_id=row.id, **exc.describe())
                 step = ReturnStep(last_error=exc.describe(), checked_at=now, touch=False)

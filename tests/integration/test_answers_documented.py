@@ -164,6 +164,9 @@ async def test_every_operation_answers_as_the_document_says(
     decision = {"code": "to_shelf"}
     await call("POST", f"/v1/returns/{kept['id']}/decision", json=decision, headers=auth())
     await call("POST", f"/v1/returns/{back['id']}/cancel", headers=auth())
+    await call("GET", f"/v1/orders/{fi['id']}/exchanges?limit=1", headers=auth())
+    await call("GET", f"/v1/returns/{back['id']}/exchanges", headers=auth())
+    await call("GET", f"/v1/returns/{back['id']}/exchanges", 404, headers=auth("storefront-se"))
 
     raw = orjson.dumps({"id": "evt-d", "data": {"id": 1, "status": "PICKED"}})
     signature = hmac.new(WEBHOOK_SECRET.encode(), raw, hashlib.sha256).hexdigest()

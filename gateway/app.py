@@ -39,6 +39,8 @@ from gateway.api.middlewares import client_auth, problems, request_context
 from gateway.api.params import path_parameters
 from gateway.clock import Clock, SystemClock
 from gateway.config import Settings
+from gateway.console.exchanges import ExchangeSource, no_exchanges
+from gateway.console.views import console_app, to_console
 from gateway.observability.metrics import Metrics
 from gateway.orders.changes import OrderChanges
 from gateway.orders.events import WebhookIntake
@@ -67,13 +69,18 @@ log = structlog.get_logger(__name__)
 
 
 def build_app(
-    settings: Settings, *, self_url: str | None = None, clock: Clock | None = None
+    settings: Settings,
+    *,
+    self_url: str | None = None,
+    clock: Clock | None = None,
+    exchanges: ExchangeSource | None = None,
 ) -> web.Application:
     """The gateway as an aiohttp application.
 
     `self_url` is where this gateway can reach itself (for `base_url`s given as a path, i.e.
     the in-process sandboxes); by default it is derived from `[server]`. `clock`: the time of
     everything the app builds (a test's clock that it moves on itself); by default the system's.
+    `exchanges`: where the console's order page reads provider exchanges (none by default).
     """
     app = web.Application(
         middlewares=[request_context, problems, client_auth, path_parameters],
@@ -86,6 +93,8 @@ def build_app(
     app[CLIENT_KEYS] = ClientKeys(settings)
     app.cleanup_ctx.extend([_store, _providers, _service, _workers])
     api.add_routes(app)
+    app.router.add_get("/console", to_console)
+    app.add_subapp("/console", console_app(settings, app[CLOCK], exchanges or no_exchanges))
     if settings.sandbox.enabled:
         _mount_sandboxes(app, settings)
     return app

@@ -131,7 +131,11 @@ class OrderChanges:
         self._submitter = submitter
         self._clock = clock
 
-    async def cancel(self, client: Client, order_id: str) -> OrderRow:
+    async def cancel(
+        self, client: Client, order_id: str, *, cause: tuple[str, str] | None = None
+    ) -> OrderRow:
+        """`cause`: (source, actor) of the history entry when not the client's own call (an
+        operator's console)."""
         row = await self._own(client, order_id)
         if row.status is Status.CANCELLED:
             return row  # cancelling twice is not an error
@@ -162,7 +166,7 @@ class OrderChanges:
             row = await self._refresh_quietly(row, provider, client)
             raise _refused(NotCancellable, row, exc.message, exc.code) from None
         log.info("order.cancelled", order_id=row.id, at=row.provider, raw_status=result.raw_status)
-        return await self._apply(row, result, client, detail="cancelled by the client")
+        return await self._apply(row, result, client, detail="cancelled by the client", cause=cause)
 
     async def change(self, client: Client, order_id: str, change: OrderChange) -> OrderRow:
         row = await self._own(client, order_id)
@@ -214,13 +218,16 @@ class OrderChanges:
         await store(False)
         return await self._apply(row, result, client, detail="changed by the client")
 
-    async def refresh(self, client: Client, order_id: str) -> OrderRow:
+    async def refresh(
+        self, client: Client, order_id: str, *, cause: tuple[str, str] | None = None
+    ) -> OrderRow:
         row = await self._own(client, order_id)
         provider = self._providers.get(row.provider)
         if row.phase is not Phase.DONE or row.provider_order_id is None or provider is None:
             return row  # nothing at a provider to ask about (yet)
         current = await provider.get(provider_ref(row))
-        return await self._apply(row, current, client, detail="refreshed by the client")
+        detail = "refreshed by the client"
+        return await self._apply(row, current, client, detail=detail, cause=cause)
 
     # ---------------------------------------------------------------------------
     async def _own(self, client: Client, order_id: str) -> OrderRow:
@@ -256,15 +263,22 @@ class OrderChanges:
         return current
 
     async def _apply(
-        self, row: OrderRow, result: ProviderOrder, client: Client, *, detail: str
+        self,
+        row: OrderRow,
+        result: ProviderOrder,
+        client: Client,
+        *,
+        detail: str,
+        cause: tuple[str, str] | None = None,
     ) -> OrderRow:
+        source, actor = cause or (Source.API, client.id)
         await record_read(
             self._store,
             row.id,
             result,
             detail,
-            source=Source.API,
-            actor=client.id,
+            source=source,
+            actor=actor,
             now=self._clock.time(),
         )
         return await self._store.get_order(row.id) or row

@@ -89,7 +89,7 @@ async def order_page(request: web.Request, client: Client, row: OrderRow) -> Ord
 
 def _about(event: Any, order_id: str) -> bool:
     data = event.data if isinstance(event.data, dict) else {}
-    return bool(event.subject == order_id or data.get("id") == order_id)
+    return bool(data.get("order_id") == order_id or event.subject == order_id)
 
 
 async def lists(

@@ -125,14 +125,14 @@ async def sign_in(request: web.Request) -> web.StreamResponse:
         secure=secure,
     )
     log.info("console.signed_in", operator=operator.id)
-    return response
+    raise response
 
 
 @routes.post("/sign-out")
 async def sign_out(request: web.Request) -> web.StreamResponse:
     response = web.HTTPSeeOther("/console/sign-in")
     response.del_cookie(COOKIE, path="/console")
-    return response
+    raise response
 
 
 async def to_console(_request: web.Request) -> web.StreamResponse:

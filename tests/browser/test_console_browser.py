@@ -35,7 +35,9 @@ if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
     )
 
 from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support.wait import WebDriverWait  # noqa: E402
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -57,6 +59,22 @@ def browser() -> Iterator[Any]:
 
 def text(driver: Any) -> str:
     return str(driver.find_element(By.TAG_NAME, "body").text)
+
+
+def until(driver: Any, check: Callable[[], bool], what: str) -> None:
+    """Wait for the page a click loads (the click returns before it has)."""
+
+    def ok(_d: Any) -> bool:
+        try:
+            return check()
+        except StaleElementReferenceException:
+            return False
+
+    WebDriverWait(driver, 10).until(ok, message=what)
+
+
+def shows(driver: Any, words: str) -> None:
+    until(driver, lambda: words in text(driver), f"page never showed {words!r}")
 
 
 def wait_for(driver: Any, path: str, words: str, timeout: float = 15) -> None:
@@ -101,10 +119,10 @@ async def test_console_in_chromium(
             assert b.current_url.endswith("/console/sign-in"), path
         b.find_element(By.ID, "key").send_keys("not-a-key")
         b.find_element(By.ID, "sign-in").click()
-        assert "Unknown operator key" in text(b)
+        shows(b, "Unknown operator key")
         b.find_element(By.ID, "key").send_keys(ALL_KEY)
         b.find_element(By.ID, "sign-in").click()
-        assert "Find an order" in text(b)
+        shows(b, "Find an order")
 
     def search_each_kind() -> None:
         b = browser
@@ -112,26 +130,26 @@ async def test_console_in_chromium(
             b.get(base + "/console/")
             b.find_element(By.ID, "q").send_keys(q)
             b.find_element(By.ID, "find").click()
-            assert b.current_url.endswith(f"/console/orders/{shown['id']}"), q
-            assert "Provider exchanges" in text(b)
+            until(b, lambda: b.current_url.endswith(f"/console/orders/{shown['id']}"), q)
+            shows(b, "Provider exchanges")
             assert b.find_element(By.ID, "exchanges").is_displayed()
 
     def cancel_release_retry() -> None:
         b = browser
         b.get(f"{base}/console/orders/{shown['id']}")
         b.find_element(By.ID, "cancel").click()
-        assert "cannot be undone" in text(b)
+        shows(b, "cannot be undone")
         b.find_element(By.ID, "confirm-cancel").click()
-        assert "Done: cancel" in text(b)
+        shows(b, "Done: cancel")
         assert b.find_element(By.ID, "order-status").text == "cancelled"
         b.get(f"{base}/console/orders/{held['id']}")
         b.find_element(By.ID, "release").click()
-        assert "Done: release" in text(b)
+        shows(b, "Done: release")
         b.get(f"{base}/console/lists")
         assert dead["id"] in text(b)
         b.get(f"{base}/console/orders/{dead['id']}")
         b.find_element(By.CSS_SELECTOR, "button.retry").click()
-        assert "Done: retry" in text(b)
+        shows(b, "Done: retry")
 
     def forged_post_is_refused() -> None:
         b = browser
@@ -141,8 +159,7 @@ async def test_console_in_chromium(
             f"f.action = '/console/orders/{held['id']}/refresh'; document.body.appendChild(f);"
             "f.submit();"
         )
-        time.sleep(0.3)
-        assert "CSRF" in text(b)
+        shows(b, "CSRF")
 
     receiver.status = 200
     await asyncio.to_thread(no_session_then_sign_in)
@@ -164,6 +181,7 @@ async def test_console_in_chromium(
         SCREENSHOT.parent.mkdir(exist_ok=True)
         b.save_screenshot(str(SCREENSHOT))
         b.find_element(By.ID, "sign-out").click()
+        until(b, lambda: b.current_url.endswith("/console/sign-in"), "signed out")
         b.get(f"{base}/console/lists")
         assert b.current_url.endswith("/console/sign-in")
 

@@ -10,9 +10,10 @@ PORT ?= 8080
 SANDBOX_PORT ?= 8081
 
 # Demo secrets for the in-process sandbox: set here, never written into a config file, and
-# never echoed (recipes that use them start with @). Only the client key is printed: the
-# README's curl lines use it.
+# never echoed (recipes that use them start with @). Only the client key and the demo
+# operator's console key are printed: the README's curl lines and sign-in use them.
 DEMO_ENV := GATEWAY_KEY_STOREFRONT_FI=demo-storefront-fi-key \
+	GATEWAY_OPERATOR_DEMO_KEY=demo-operator-key \
 	LOGITRAIL_CLIENT_ID=demo-gateway LOGITRAIL_CLIENT_SECRET=demo-secret \
 	LOGENTIC_API_TOKEN=demo-logentic-token LOGENTIC_WEBHOOK_SECRET=demo-webhook-secret \
 	LOGITRAIL_WEBHOOK_TOKEN=demo-logitrail-webhook-token \
@@ -64,6 +65,8 @@ run: $(VENV)/.installed
 	@echo "    --data @config/sample-order-b2b.json"
 	@echo
 	@echo "  Change, cancel, ship by hand, return, take a provider down: README, \"The demo, step by step\"."
+	@echo
+	@echo "  Operator console: http://127.0.0.1:$(PORT)/console (operator key: demo-operator-key)"
 	@echo
 	@$(DEMO_ENV) $(BIN)/gateway serve --config $(CONFIG) --port $(PORT)
 

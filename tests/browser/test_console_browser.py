@@ -34,8 +34,8 @@ if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
         allow_module_level=True,
     )
 
-from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
+from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.wait import WebDriverWait  # noqa: E402
 
@@ -114,7 +114,12 @@ async def test_console_in_chromium(
 
     def no_session_then_sign_in() -> None:
         b = browser
-        for path in ("/console/", "/console/lists", "/console/providers", f"/console/orders/{shown['id']}"):
+        for path in (
+            "/console/",
+            "/console/lists",
+            "/console/providers",
+            f"/console/orders/{shown['id']}",
+        ):
             b.get(base + path)
             assert b.current_url.endswith("/console/sign-in"), path
         b.find_element(By.ID, "key").send_keys("not-a-key")

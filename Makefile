@@ -10,10 +10,9 @@ PORT ?= 8080
 SANDBOX_PORT ?= 8081
 
 # Demo secrets for the in-process sandbox: set here, never written into a config file, and
-# never echoed (recipes that use them start with @). Only the client key and the demo
-# operator's console key are printed: the README's curl lines and sign-in use them.
+# never echoed (recipes that use them start with @). Only the client key is printed: the
+# README's curl lines use it. (The demo operator's key is in config/gateway.toml as a digest.)
 DEMO_ENV := GATEWAY_KEY_STOREFRONT_FI=demo-storefront-fi-key \
-	GATEWAY_OPERATOR_DEMO_KEY=demo-operator-key \
 	LOGITRAIL_CLIENT_ID=demo-gateway LOGITRAIL_CLIENT_SECRET=demo-secret \
 	LOGENTIC_API_TOKEN=demo-logentic-token LOGENTIC_WEBHOOK_SECRET=demo-webhook-secret \
 	LOGITRAIL_WEBHOOK_TOKEN=demo-logitrail-webhook-token \

@@ -11,7 +11,7 @@ SANDBOX_PORT ?= 8081
 
 # Demo secrets for the in-process sandbox: set here, never written into a config file, and
 # never echoed (recipes that use them start with @). Only the client key is printed: the
-# README's curl lines use it.
+# README's curl lines use it. (The demo operator's key is in config/gateway.toml as a digest.)
 DEMO_ENV := GATEWAY_KEY_STOREFRONT_FI=demo-storefront-fi-key \
 	LOGITRAIL_CLIENT_ID=demo-gateway LOGITRAIL_CLIENT_SECRET=demo-secret \
 	LOGENTIC_API_TOKEN=demo-logentic-token LOGENTIC_WEBHOOK_SECRET=demo-webhook-secret \
@@ -64,6 +64,8 @@ run: $(VENV)/.installed
 	@echo "    --data @config/sample-order-b2b.json"
 	@echo
 	@echo "  Change, cancel, ship by hand, return, take a provider down: README, \"The demo, step by step\"."
+	@echo
+	@echo "  Operator console: http://127.0.0.1:$(PORT)/console (operator key: demo-operator-key)"
 	@echo
 	@$(DEMO_ENV) $(BIN)/gateway serve --config $(CONFIG) --port $(PORT)
 

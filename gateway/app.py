@@ -42,6 +42,7 @@ from gateway.clock import Clock, SystemClock
 from gateway.config import Settings
 from gateway.errors import StoreUnavailable
 from gateway.observability.audit import Recorder, Redactor
+from gateway.console.views import console_app, to_console
 from gateway.observability.metrics import Metrics
 from gateway.orders.changes import OrderChanges
 from gateway.orders.events import WebhookIntake
@@ -71,7 +72,10 @@ log = structlog.get_logger(__name__)
 
 
 def build_app(
-    settings: Settings, *, self_url: str | None = None, clock: Clock | None = None
+    settings: Settings,
+    *,
+    self_url: str | None = None,
+    clock: Clock | None = None,
 ) -> web.Application:
     """The gateway as an aiohttp application.
 
@@ -92,6 +96,8 @@ def build_app(
     app[METRICS].registry.register(app[AUDIT])
     app.cleanup_ctx.extend([_store, _providers, _service, _workers])
     api.add_routes(app)
+    app.router.add_get("/console", to_console)
+    app.add_subapp("/console", console_app(settings, app[CLOCK]))
     if settings.sandbox.enabled:
         _mount_sandboxes(app, settings)
     return app

@@ -290,6 +290,40 @@ class LoggingSettings(Section):
     format: Literal["auto", "json", "console"] = "auto"
 
 
+class OperatorSettings(Section):
+    """`[[operators]]`: a person signing in to the console at `/console`."""
+
+    id: ClientId
+    key_env: EnvName | None = None
+    key_sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")] | None = None
+    tenants: list[str] = Field(default_factory=lambda: ["*"])
+    """Client ids this operator may see and act for; `["*"]`: all of them."""
+
+    @model_validator(mode="after")
+    def _one_key(self) -> OperatorSettings:
+        if (self.key_env is None) == (self.key_sha256 is None):
+            raise ValueError("give exactly one of key_env or key_sha256")
+        return self
+
+    def key_digest(self, secrets: Secrets) -> str:
+        """SHA-256 hex of the operator's key (kept and compared only in this form)."""
+        if self.key_env is not None:
+            return hashlib.sha256(secrets.reveal(self.key_env).encode()).hexdigest()
+        assert self.key_sha256 is not None  # _one_key
+        return self.key_sha256
+
+
+class ConsoleSettings(Section):
+    """`[console]`: the operator console's sessions and sign-in limit."""
+
+    session_ttl_s: float = Field(default=8 * 3600.0, gt=0)
+    session_secret_env: EnvName | None = None
+    """Signs session cookies, so that replicas accept each other's; unset: a random secret
+    per process (sessions end when it restarts)."""
+    sign_in_per_minute: int = Field(default=10, gt=0)
+    """Sign-in attempts per client address per minute, beyond which the answer is 429."""
+
+
 class Settings(Section):
     server: ServerSettings = Field(default_factory=ServerSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
@@ -307,6 +341,8 @@ class Settings(Section):
     events: EventSettings = Field(default_factory=EventSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     audit: AuditSettings = Field(default_factory=AuditSettings)
+    operators: list[OperatorSettings] = Field(default_factory=list)
+    console: ConsoleSettings = Field(default_factory=ConsoleSettings)
     _secrets: Secrets = PrivateAttr(default_factory=lambda: Secrets({}))
 
     @field_validator("holds")

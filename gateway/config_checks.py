@@ -92,6 +92,7 @@ def cross_references(settings: Settings) -> list[ConfigProblem]:
                     f"names client {sub.client!r}, which is not configured",
                 )
             )
+    problems += operator_tenants(settings, seen)
     if settings.server.replicas > 1 and settings.store.url.startswith("sqlite:"):
         problems.append(
             ConfigProblem(
@@ -155,4 +156,23 @@ def client_keys(settings: Settings, secrets: Secrets) -> list[ConfigProblem]:
             )
         else:
             owner[digest] = client.id
+    return problems
+
+
+def operator_tenants(settings: Settings, clients: set[str]) -> list[ConfigProblem]:
+    """Each operator's tenants are configured clients (or `*`); operator ids are unique."""
+    problems = []
+    ids: set[str] = set()
+    for i, op in enumerate(settings.operators):
+        if op.id in ids:
+            problems.append(ConfigProblem(f"operators.{i}.id", f"duplicate operator id {op.id!r}"))
+        ids.add(op.id)
+        for tenant in op.tenants:
+            if tenant != "*" and tenant not in clients:
+                problems.append(
+                    ConfigProblem(
+                        f"operators.{i}.tenants",
+                        f"names client {tenant!r}, which is not configured",
+                    )
+                )
     return problems

@@ -151,6 +151,10 @@ def _view(provider: Provider, s: ProviderState, queue: QueueStats | None) -> Pro
     )
 
 
+provider_view = _view
+"""What `/v1/providers` shows of one provider (the console shows the same)."""
+
+
 def _seconds(epoch: float | None) -> str | None:
     return None if epoch is None else stamp(instant(epoch), "seconds")
 

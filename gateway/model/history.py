@@ -13,7 +13,10 @@ and on every event of the feed.
   that failed, leaving the order held); actor: `submitter`. A client's hold or release is
   `api`.
 
-`console` is reserved for an operator's console change; nothing writes it yet. The
+- `console`: an operator's cancel, release or refresh in the console at `/console`; actor:
+  the operator's id.
+
+The
 submitter's actor does not name the process (host, pid): history goes to tenants, to whom a
 replica's name means nothing and tells too much; each replica's own log shows the
 submissions it ran.
@@ -34,7 +37,7 @@ class Source(StrEnum):
     RELEASE = "release"
     """A hold that ran out, released by the gateway's background round."""
     CONSOLE = "console"
-    """Reserved: an operator acted from a console."""
+    """An operator acted from the console."""
 
 
 SUBMITTER_ACTOR = "submitter"
@@ -63,7 +66,7 @@ def credit_cancel(
     cancellation is recorded as the client's, naming the news that reported it first.
     """
     if (
-        news.source == Source.API
+        news.source in (Source.API, Source.CONSOLE)
         or requested_by is None
         or requested_at is None
         or now - requested_at > CANCEL_CLAIM_S

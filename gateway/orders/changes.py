@@ -133,7 +133,13 @@ class OrderChanges:
         self._clock = clock
 
     @audited("order")
-    async def cancel(self, client: Client, order_id: str) -> OrderRow:
+    async def cancel(
+        self, client: Client, order_id: str, *, cause: tuple[str, str] | None = None
+    ) -> OrderRow:
+        """`cause`: (source, actor) of the history entry when not the client's own call (an
+        operator's console). A cancellation that a webhook reports first is credited to the
+        requester with source `api` (only the actor is kept with the request)."""
+        actor = client.id if cause is None else cause[1]
         row = await self._own(client, order_id)
         if row.status is Status.CANCELLED:
             return row  # cancelling twice is not an error
@@ -142,7 +148,7 @@ class OrderChanges:
         if row.phase in _IN_GATEWAY:
             done = await self._while_queued(
                 row,
-                lambda: self._store.cancel_queued(row.id, actor=client.id, now=self._clock.time()),
+                lambda: self._store.cancel_queued(row.id, actor=actor, now=self._clock.time()),
             )
             if done is not None:
                 log.info("order.cancelled", order_id=row.id, at="gateway")
@@ -156,7 +162,7 @@ class OrderChanges:
         assert row.provider_order_id is not None
         # Noted before the call: the provider's webhook announcing the cancellation may be
         # applied before its answer to this call, and must not take the credit for it.
-        await self._store.request_cancel(row.id, actor=client.id, now=self._clock.time())
+        await self._store.request_cancel(row.id, actor=actor, now=self._clock.time())
         try:
             result = await canceller.cancel(provider_ref(row))
         except Conflict as exc:
@@ -164,7 +170,7 @@ class OrderChanges:
             row = await self._refresh_quietly(row, provider, client)
             raise _refused(NotCancellable, row, exc.message, exc.code) from None
         log.info("order.cancelled", order_id=row.id, at=row.provider, raw_status=result.raw_status)
-        return await self._apply(row, result, client, detail="cancelled by the client")
+        return await self._apply(row, result, client, detail="cancelled by the client", cause=cause)
 
     @audited("order")
     async def change(self, client: Client, order_id: str, change: OrderChange) -> OrderRow:
@@ -218,13 +224,16 @@ class OrderChanges:
         return await self._apply(row, result, client, detail="changed by the client")
 
     @audited("order")
-    async def refresh(self, client: Client, order_id: str) -> OrderRow:
+    async def refresh(
+        self, client: Client, order_id: str, *, cause: tuple[str, str] | None = None
+    ) -> OrderRow:
         row = await self._own(client, order_id)
         provider = self._providers.get(row.provider)
         if row.phase is not Phase.DONE or row.provider_order_id is None or provider is None:
             return row  # nothing at a provider to ask about (yet)
         current = await provider.get(provider_ref(row))
-        return await self._apply(row, current, client, detail="refreshed by the client")
+        detail = "refreshed by the client"
+        return await self._apply(row, current, client, detail=detail, cause=cause)
 
     # ---------------------------------------------------------------------------
     async def _own(self, client: Client, order_id: str) -> OrderRow:
@@ -260,15 +269,22 @@ class OrderChanges:
         return current
 
     async def _apply(
-        self, row: OrderRow, result: ProviderOrder, client: Client, *, detail: str
+        self,
+        row: OrderRow,
+        result: ProviderOrder,
+        client: Client,
+        *,
+        detail: str,
+        cause: tuple[str, str] | None = None,
     ) -> OrderRow:
+        source, actor = cause or (Source.API, client.id)
         await record_read(
             self._store,
             row.id,
             result,
             detail,
-            source=Source.API,
-            actor=client.id,
+            source=source,
+            actor=actor,
             now=self._clock.time(),
         )
         return await self._store.get_order(row.id) or row

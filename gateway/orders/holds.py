@@ -73,11 +73,15 @@ class OrderHolds:
         log.info("order.held", order_id=row.id, reason=reason, by=client.id)
         return done
 
-    async def release(self, client: Client, order_id: str) -> Submitted:
-        """Route and send a held order now: how far it got within the request's budget."""
+    async def release(
+        self, client: Client, order_id: str, *, cause: tuple[str, str] | None = None
+    ) -> Submitted:
+        """Route and send a held order now: how far it got within the request's budget.
+        `cause`: (source, actor) when not the client's own call (an operator's console)."""
         row = await self._own(client, order_id)
         lease = self._submitter.new_lease()
-        released = await self._release(row, lease, Source.API, client.id, "released by the client")
+        source, actor = cause or (Source.API, client.id)
+        released = await self._release(row, lease, source, actor, "released by the client")
         if released.phase is not Phase.CREATING:
             return submitted_of(released)  # queued: its provider is not healthy
         order = CanonicalOrder.model_validate_json(released.body, context=STORED)

@@ -40,9 +40,9 @@ from gateway.api.middlewares import client_auth, problems, request_context
 from gateway.api.params import path_parameters
 from gateway.clock import Clock, SystemClock
 from gateway.config import Settings
+from gateway.console.views import console_app, to_console
 from gateway.errors import StoreUnavailable
 from gateway.observability.audit import Recorder, Redactor
-from gateway.console.views import console_app, to_console
 from gateway.observability.metrics import Metrics
 from gateway.orders.changes import OrderChanges
 from gateway.orders.events import WebhookIntake

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -18,6 +19,7 @@ from gateway.routing import (
 )
 from gateway.routing import route as route_order
 from gateway.routing.explanation import RoutingExplanation
+from tests.unit.test_config import _check
 from tests.unit.test_routing import FLEXPORT, MONTREAL, TORONTO, lines, make_order, settings
 
 STOCK = {("logentic", "MTL"): {"A": 2, "B": 0}, ("logentic", "TOR"): {"A": 0, "B": 3}}
@@ -139,3 +141,17 @@ def test_a_non_split_decision_explains_an_empty_parts_list() -> None:
     assert data["decision"] is None
     result = route_order(order, settings(split_rule()), stock=STOCK)
     assert orjson.loads(orjson.dumps(explain_json(result)))["decision"]["parts"] == []
+
+
+def test_check_config_names_a_split_rule_that_is_not_stock_aware(tmp_path: Path) -> None:
+    path = tmp_path / "g.toml"
+    path.write_text(
+        '[[clients]]\nid = "a"\nkey_env = "K"\n\n'
+        '[[routing.rules]]\nname = "ca"\nsplit = true\n'
+        'candidates = [{ provider = "logentic", warehouse = "MTL" }]\n'
+    )
+    result = _check(path, {"K": "x"})
+    assert result.returncode == 1
+    [line] = [line for line in result.stdout.splitlines() if line.startswith("file:")]
+    assert line.startswith("file: routing.rules.0:")
+    assert "split = true needs stock_aware" in line

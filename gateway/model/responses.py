@@ -37,6 +37,23 @@ class SubmissionState(View):
     )
 
 
+class PartLineView(View):
+    sku: str
+    quantity: int
+
+
+class PartView(View):
+    """One part of an order: what one provider and warehouse ship of it."""
+
+    part: int = Field(description="1, 2, …; part 1 is the order's top-level provider/warehouse")
+    provider: str
+    warehouse: str
+    provider_order_id: str | None = Field(description="null until the provider has the part")
+    status: Status
+    lines: list[PartLineView] = Field(description="the units of each SKU this part ships")
+    submission: SubmissionState
+
+
 class HistoryItem(View):
     status: Status
     source: Source = Field(description=SOURCE)
@@ -78,6 +95,11 @@ class OrderView(View):
         description="when the order was found not shipped by its `ship_by` (`order.late`)"
     )
     submission: SubmissionState
+    parts: list[PartView] = Field(
+        default_factory=list,
+        description="where the order is fulfilled, part by part: one element when it is not"
+        " split, none while it is held or not yet routed",
+    )
     supersedes: str | None = Field(
         description="the rejected order of the same `external_id` this one corrects"
     )

@@ -16,6 +16,8 @@ from gateway.store import HistoryEntry, OrderRow
 
 def view_of(row: OrderRow, history: Sequence[HistoryEntry] | None = None) -> OrderView:
     """`history`: given by the reads of one order (lists leave it out)."""
+    body = orjson.loads(row.body)
+    submission = {"phase": row.phase, "attempts": row.attempts, "last_error": row.last_error}
     # One validation of everything (see `gateway.model.view`).
     return OrderView.model_validate(
         {
@@ -42,19 +44,34 @@ def view_of(row: OrderRow, history: Sequence[HistoryEntry] | None = None) -> Ord
                 "until": None if row.hold_until is None else instant(row.hold_until),
             },
             "late_at": None if row.late_at is None else instant(row.late_at),
-            "submission": {
-                "phase": row.phase,
-                "attempts": row.attempts,
-                "last_error": row.last_error,
-            },
+            "submission": submission,
+            "parts": _parts(row, body, submission),
             "supersedes": row.supersedes,
             "superseded_by": row.superseded_by,
             "created_at": row.created_at,
             "updated_at": row.updated_at,
-            "order": orjson.loads(row.body),
+            "order": body,
             "history": history,
         }
     )
+
+
+def _parts(row: OrderRow, body: dict[str, Any], submission: dict[str, Any]) -> list[Any]:
+    """The order's parts: today one, the order itself, once it is routed (none while held)."""
+    if not row.provider:
+        return []
+    lines = [{"sku": line["sku"], "quantity": line["quantity"]} for line in body["lines"]]
+    return [
+        {
+            "part": 1,
+            "provider": row.provider,
+            "warehouse": row.warehouse,
+            "provider_order_id": row.provider_order_id,
+            "status": row.status,
+            "lines": lines,
+            "submission": submission,
+        }
+    ]
 
 
 def order_view(row: OrderRow, history: Sequence[HistoryEntry] | None = None) -> dict[str, Any]:

@@ -25,6 +25,11 @@ Contract:
    left is chosen. If none is left but some are healthy, the first healthy one is chosen
    (its provider may back-order); if none is healthy, candidate 0 is chosen and `queued`: the
    order is stored and waits for that provider.
+   With `split` on a stock-aware rule, when no candidate holds every line and some are
+   healthy, the parts are planned by `plan_split`; a plan of two or more parts is the
+   decision (`parts`; `candidate` and its provider/warehouse are the first part's), each
+   planned candidate marked "chosen: part N of a split". A plan of one part is no split:
+   the back-order fallback above.
 5. Nothing matched: `[routing.default]` if configured (a last trace entry "default", matched,
    with its one candidate), else no decision — the caller answers 422 `unroutable`.
 """
@@ -33,7 +38,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -41,12 +46,17 @@ from typing import Any
 from pydantic import ConfigDict
 
 from gateway.model.orders import CanonicalOrder
-from gateway.routing.rules import Candidate, Conditions, DecimalRange, IntRange, RoutingSettings
+from gateway.routing.rules import (
+    Candidate,
+    Conditions,
+    DecimalRange,
+    IntRange,
+    RoutingSettings,
+    Rule,
+)
+from gateway.routing.split import PlannedPart, StockKey, StockSnapshot, plan_split
 
-StockKey = tuple[str, str]
-"""(provider, warehouse)"""
-StockSnapshot = Mapping[str, int]
-"""SKU → units available."""
+__all__ = ["StockKey", "StockSnapshot"]  # re-exported: their home is the planner
 
 CHOSEN = "chosen"
 SKIP_CIRCUIT = "skipped: circuit open"
@@ -55,6 +65,7 @@ SKIP_UNKNOWN = "skipped: stock unknown"
 NOT_TRIED = "not tried"
 CHOSEN_QUEUED = "chosen: queued (no healthy candidate)"
 CHOSEN_NO_STOCK = "chosen: no candidate holds every line"
+CHOSEN_PART = "chosen: part {part} of a split"
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +108,8 @@ class Decision:
     warehouse: str
     queued: bool
     """No candidate is healthy: store the order and submit it when this provider recovers."""
+    parts: tuple[PlannedPart, ...] = field(default=())
+    """A split order's parts, in order (the first is `candidate`); empty when not split."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,6 +283,27 @@ def _try(
     )
 
 
+def _split(
+    order: CanonicalOrder,
+    candidates: list[Candidate],
+    results: list[CandidateResult],
+    *,
+    max_parts: int,
+    healthy: Callable[[str], bool],
+    stock: Mapping[StockKey, StockSnapshot],
+) -> tuple[PlannedPart, ...]:
+    """The parts of a split, when it takes more than one; each part's candidate marked."""
+    lines = [(line.sku, line.quantity) for line in order.lines]
+    plan = plan_split(lines, candidates, healthy=healthy, stock=stock, max_parts=max_parts)
+    if plan is None or len(plan.parts) < 2:
+        return ()
+    for part in plan.parts:
+        results[part.candidate] = replace(
+            results[part.candidate], outcome=CHOSEN_PART.format(part=part.part)
+        )
+    return plan.parts
+
+
 def _choose(
     order: CanonicalOrder,
     candidates: list[Candidate],
@@ -277,8 +311,10 @@ def _choose(
     stock_aware: bool,
     healthy: Callable[[str], bool],
     stock: Mapping[StockKey, StockSnapshot],
-) -> tuple[int, bool, list[CandidateResult]]:
-    """(chosen index, queued, one result per candidate)."""
+    max_parts: int | None = None,
+) -> tuple[int, bool, list[CandidateResult], tuple[PlannedPart, ...]]:
+    """(chosen index, queued, one result per candidate, the parts of a split — `max_parts`
+    given — or none)."""
     needed = order.units() if stock_aware else None
     results: list[CandidateResult] = []
     chosen: int | None = None
@@ -291,13 +327,23 @@ def _choose(
             chosen = index if result.outcome == CHOSEN else None
         results.append(result)
     if chosen is not None:
-        return chosen, False, results
+        return chosen, False, results, ()
     fallback = next((r.index for r in results if r.healthy), None)
+    if fallback is not None and max_parts is not None:
+        parts = _split(
+            order, candidates, results, max_parts=max_parts, healthy=healthy, stock=stock
+        )
+        if parts:
+            return parts[0].candidate, False, results, parts
     if fallback is not None:
         results[fallback] = replace(results[fallback], outcome=CHOSEN_NO_STOCK)
-        return fallback, False, results
+        return fallback, False, results, ()
     results[0] = replace(results[0], outcome=CHOSEN_QUEUED)
-    return 0, True, results
+    return 0, True, results, ()
+
+
+def _max_parts(rule: Rule) -> int | None:
+    return rule.max_parts if rule.split and rule.stock_aware else None
 
 
 # entry points -----------------------------------------------------------------------------
@@ -323,17 +369,22 @@ def route(
         if not all(c.ok for c in tried):
             trace.append(RuleTrace(rule.name, False, tried, []))
             continue
-        index, queued, candidates = _choose(
-            order, rule.candidates, stock_aware=rule.stock_aware, healthy=healthy, stock=snapshots
+        index, queued, candidates, parts = _choose(
+            order,
+            rule.candidates,
+            stock_aware=rule.stock_aware,
+            healthy=healthy,
+            stock=snapshots,
+            max_parts=_max_parts(rule),
         )
         trace.append(RuleTrace(rule.name, True, tried, candidates))
         chosen = rule.candidates[index]
-        decision = Decision(rule.name, index, chosen.provider, chosen.warehouse, queued)
+        decision = Decision(rule.name, index, chosen.provider, chosen.warehouse, queued, parts)
         return RoutingResult(decision, trace)
     default = routing.default
     if default is None:
         return RoutingResult(None, trace)
-    _, queued, candidates = _choose(
+    _, queued, candidates, _ = _choose(
         order, [default], stock_aware=False, healthy=healthy, stock=snapshots
     )
     trace.append(RuleTrace("default", True, [], candidates))

@@ -8,6 +8,9 @@ candidates = [{ provider = "logitrail", warehouse = "FI-VANTAA" }]
 stock_aware = false
 ```
 
+A stock-aware rule may split (`split = true`, `max_parts = 3`): when no healthy candidate
+holds every line, the order is planned into parts over the warehouses that hold it.
+
 Every condition in `when` must hold; an empty `when` always matches. List conditions accept a
 single value too (`country = "FI"`), never an empty list. Ranges are inclusive at both ends.
 Country and currency codes are matched case-insensitively; other strings exactly.
@@ -108,6 +111,17 @@ class Rule(_Section):
     candidates: Annotated[list[Candidate], Field(min_length=1)]
     stock_aware: bool = False
     """Take the first candidate whose warehouse holds every line (from provider inventory)."""
+    split: bool = False
+    """Stock-aware only: when no healthy candidate holds every line, split the order into
+    parts over the candidates that hold it between them (see `gateway.routing.split`)."""
+    max_parts: Annotated[int, Field(ge=1, le=10)] = 3
+    """At most this many parts when `split` is on."""
+
+    @model_validator(mode="after")
+    def _split_needs_stock(self) -> Self:
+        if self.split and not self.stock_aware:
+            raise ValueError("split = true needs stock_aware = true (parts are planned on stock)")
+        return self
 
 
 class HoldRule(_Section):

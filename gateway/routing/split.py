@@ -22,8 +22,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import combinations
 
-from gateway.routing.evaluate import StockKey, StockSnapshot
 from gateway.routing.rules import Candidate
+
+StockKey = tuple[str, str]
+"""(provider, warehouse)"""
+StockSnapshot = Mapping[str, int]
+"""SKU → units available."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +66,6 @@ class SplitPlan:
 @dataclass(frozen=True, slots=True)
 class _Option:
     index: int
-    candidate: Candidate
     snapshot: StockSnapshot
 
 
@@ -118,7 +121,7 @@ def plan_split(
         return None
     backorder_to = live[0]
     options = [
-        _Option(i, candidates[i], snapshot)
+        _Option(i, snapshot)
         for i in live
         if (snapshot := stock.get((candidates[i].provider, candidates[i].warehouse))) is not None
     ]

@@ -581,6 +581,7 @@ def test_explain_json_is_plain_json_and_round_trips_the_decision() -> None:
             "provider": "logentic",
             "warehouse": "TOR",
             "queued": False,
+            "parts": [],
         },
         "reason": None,
         "trace": [

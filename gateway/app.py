@@ -27,6 +27,7 @@ from gateway.api.keys import (
     METRICS,
     OPERATIONS,
     PROVIDERS,
+    REPLAY,
     RETURN_SUBMITTER,
     RETURNS,
     SELF_URL,
@@ -49,6 +50,7 @@ from gateway.orders.events import WebhookIntake
 from gateway.orders.feed import Feed
 from gateway.orders.holds import OrderHolds
 from gateway.orders.operations import Operations
+from gateway.orders.replay import RoutingReplay, health_of
 from gateway.orders.service import OrderService
 from gateway.orders.submission import Submitter
 from gateway.providers.base import Provider
@@ -244,6 +246,7 @@ async def _service(app: web.Application) -> AsyncIterator[None]:
     app[HOLDS] = OrderHolds(store, app[SERVICE], submitter, clock=clock)
     app[FEED] = Feed(store, settings.subscribers)
     app[OPERATIONS] = Operations(store)
+    app[REPLAY] = RoutingReplay(settings, store, health_of(providers))
     app[DISPATCHER] = EventDispatcher(
         store,
         settings.subscribers,

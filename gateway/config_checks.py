@@ -9,14 +9,16 @@ problem at once.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from gateway.errors import ConfigProblem
+from pydantic import ValidationError
+
+from gateway.errors import ConfigError, ConfigProblem
 
 if TYPE_CHECKING:
     from gateway.config import ProviderSettings, Secrets, Settings
-    from gateway.routing.rules import RoutingSettings
+    from gateway.routing.rules import HoldRule, RoutingSettings
 
 
 def route_references(
@@ -176,3 +178,49 @@ def operator_tenants(settings: Settings, clients: set[str]) -> list[ConfigProble
                     )
                 )
     return problems
+
+
+def validation_problems(exc: ValidationError, prefix: str) -> list[ConfigProblem]:
+    """A schema's errors as config problems, each at its dotted key under `prefix`."""
+    out = []
+    for err in exc.errors(include_url=False):
+        loc = ".".join(str(p) for p in (prefix, *err["loc"]) if p != "")
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        out.append(ConfigProblem(loc, msg))
+    return out
+
+
+PROPOSAL_KEYS = ("routing", "holds")
+
+
+def proposed_routing(
+    data: Mapping[str, Any], current: Settings
+) -> tuple[RoutingSettings, list[HoldRule]]:
+    """A proposed `[routing]` table and `[[holds]]` list (the config file's, as decoded TOML or
+    JSON) checked as `check-config` checks them against `current`'s providers; a section left
+    out is `current`'s. Raises `ConfigError` with every problem, worded as `check-config`'s."""
+    from gateway.config import Settings  # noqa: PLC0415 (the schema, at run time)
+    from gateway.routing.rules import RoutingSettings  # noqa: PLC0415
+
+    problems = [ConfigProblem(key, "unknown key") for key in data if key not in PROPOSAL_KEYS]
+    given = {key: data[key] for key in PROPOSAL_KEYS if key in data}
+    parsed: Settings | None = None
+    try:
+        parsed = Settings.model_validate(given)
+    except ValidationError as exc:
+        problems.extend(validation_problems(exc, ""))
+    try:
+        routing = RoutingSettings.model_validate(given.get("routing", {}))
+    except ValidationError:
+        pass  # reported above, with its location
+    else:
+        if "routing" in given:
+            problems.extend(route_references(routing, current.providers, set(current.providers)))
+    if problems or parsed is None:
+        raise ConfigError(problems)
+    return (
+        parsed.routing if "routing" in given else current.routing,
+        parsed.holds if "holds" in given else current.holds,
+    )

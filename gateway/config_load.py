@@ -27,6 +27,7 @@ from gateway.config_checks import (
     route_references,
     subscriber_secrets,
 )
+from gateway.config_checks import validation_problems as _problems
 from gateway.errors import ConfigError, ConfigProblem, UnknownProvider
 from gateway.providers.spec import load_spec
 from gateway.routing.rules import RoutingSettings
@@ -111,17 +112,6 @@ def parse(
 
 def known_providers() -> list[str]:
     return sorted(m.name for m in pkgutil.iter_modules(gateway.providers.__path__) if m.ispkg)
-
-
-def _problems(exc: ValidationError, prefix: str) -> list[ConfigProblem]:
-    out = []
-    for err in exc.errors(include_url=False):
-        loc = ".".join(str(p) for p in (prefix, *err["loc"]) if p != "")
-        msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            msg = "unknown key"
-        out.append(ConfigProblem(loc, msg))
-    return out
 
 
 def _env_fields(value: object, loc: str = "") -> Iterator[tuple[str, str]]:

@@ -16,6 +16,7 @@ from gateway.orders.events import WebhookIntake
 from gateway.orders.feed import Feed
 from gateway.orders.holds import OrderHolds
 from gateway.orders.operations import Operations
+from gateway.orders.replay import RoutingReplay
 from gateway.orders.service import OrderService
 from gateway.orders.submission import Submitter
 from gateway.providers.base import Provider
@@ -42,3 +43,4 @@ OPERATIONS = web.AppKey("operations", Operations)
 CLOCK = web.AppKey("clock", Clock)
 HOLDS = web.AppKey("holds", OrderHolds)
 AUDIT = web.AppKey("audit", Recorder)
+REPLAY = web.AppKey("replay", RoutingReplay)

@@ -60,6 +60,7 @@ from gateway.errors.refusals import (
     ReturnRefused,
     ReturnRejected,
     ReturnsUnsupported,
+    RoutingInvalid,
     SubmissionInProgress,
     Unknown,
     Unroutable,
@@ -391,4 +392,14 @@ _rule(
     "not-dead",
     "Only a dead delivery can be retried",
     lambda e: Said(e.detail, extra={"state": e.state}),
+)
+
+# Routing replay ---------------------------------------------------------------------------
+_rule(
+    RoutingInvalid,
+    422,
+    "routing-invalid",
+    "The proposed routing is not valid",
+    # Each error as `gateway check-config` words it for the same table in a config file.
+    lambda e: Said(e.detail, [FieldProblem(p.loc, p.msg, rule="check-config") for p in e.problems]),
 )

@@ -61,7 +61,8 @@ GatewayError
 │   │   ├── ReturnNotCancellable   … its cancellation → 409
 │   │   ├── DecisionNotAllowed     … this decision now → 409
 │   │   └── DecisionInvalid        … this decision at all → 422
-│   └── DeliveryNotDead            only a dead delivery can be retried → 409
+│   ├── DeliveryNotDead            only a dead delivery can be retried → 409
+│   └── RoutingInvalid(problems)   proposed routing check-config would refuse → 422
 └── ConfigError(problems)          the config file or environment has problems
 ```
 

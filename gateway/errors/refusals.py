@@ -9,7 +9,7 @@ from typing import Any, Self
 
 from pydantic import ValidationError
 
-from gateway.errors import FieldError, GatewayError
+from gateway.errors import ConfigProblem, FieldError, GatewayError
 
 
 @dataclass(eq=False)
@@ -199,3 +199,10 @@ class DeliveryNotDead(Refused):
     """Only a dead delivery can be retried."""
 
     state: str
+
+
+@dataclass(eq=False, kw_only=True)
+class RoutingInvalid(Refused):
+    """Proposed routing (a replay's) that `gateway check-config` would refuse in a config file."""
+
+    problems: Sequence[ConfigProblem]

@@ -15,6 +15,12 @@ def ulid(now: float) -> str:
     return "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(125, -1, -5))
 
 
+def ulid_floor(epoch: float) -> str:
+    """The lowest ULID of `epoch`'s millisecond: every id made at or after it sorts above."""
+    value = max(0, int(epoch * 1000)) << 80
+    return "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(125, -1, -5))
+
+
 def new_order_id(now: float) -> str:
     return "ord_" + ulid(now)
 

@@ -9,6 +9,7 @@ holds by construction.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any, Protocol
 
 from gateway.model.events import DeliveryState, EventRow, NewEvent
@@ -90,6 +91,13 @@ class OrderReads(Protocol):
     ) -> OrderRow | None: ...
 
     async def list_orders(self, client_id: str, flt: OrderFilter) -> Sequence[OrderRow]: ...
+
+    async def orders_created(
+        self, client_id: str, *, since: datetime, until: datetime, limit: int
+    ) -> Sequence[OrderRow]:
+        """The tenant's orders created in [`since`, `until`), oldest first, at most `limit`
+        (a routing replay's window)."""
+        ...
 
     async def history(self, order_id: str) -> Sequence[HistoryEntry]: ...
 

@@ -9,6 +9,7 @@ import orjson
 
 from gateway.errors import LeaseLost, OrderExists, ProviderOrderTaken
 from gateway.model.history import Cause, Source
+from gateway.model.ids import ulid_floor
 from gateway.model.lifecycle import Outcome
 from gateway.model.orders import OPEN_PHASES, Status
 from gateway.store.dialect import Queries, Reads, Runner, sql_list
@@ -146,6 +147,19 @@ class SqlOrders(Queries):
         ]
         late = () if flt.late is None else (LATE if flt.late else f"NOT {LATE}",)
         return await self._orders.page(client_id, given, limit=flt.limit, fixed=late)
+
+    async def orders_created(
+        self, client_id: str, *, since: datetime, until: datetime, limit: int
+    ) -> Sequence[OrderRow]:
+        # Ids are ULIDs of the creation time: the lowest id of `since`'s millisecond (less a
+        # minute, for a clock read twice) bounds the index scan; created_at decides.
+        floor = "ord_" + ulid_floor(since.timestamp() - 60)
+        given = [
+            ("id >= ?", floor),
+            ("created_at >= ?", self._d.to_db(since)),
+            ("created_at < ?", self._d.to_db(until)),
+        ]
+        return await self._orders.page(client_id, given, limit=limit, oldest_first=True)
 
     async def history(self, order_id: str) -> Sequence[HistoryEntry]:
         rows = await self._db.reads.fetch_all(

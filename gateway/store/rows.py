@@ -161,13 +161,15 @@ class Table(Generic[T]):
         *,
         limit: int,
         fixed: Sequence[str] = (),
+        oldest_first: bool = False,
     ) -> list[T]:
         """The tenant's rows meeting each (condition, value) of `given` whose value is not
         None (a keyset cursor is one: `id < ?`) and each condition of `fixed`, at most
-        `limit`."""
+        `limit`, newest first (or `oldest_first`)."""
         where, args = ["client_id = ?", *fixed], [client_id]
         add_given(where, args, given)
+        order = "" if oldest_first else " DESC"
         rows = await self._db.reads.fetch_all(
-            f"{self._select}{' AND '.join(where)} ORDER BY id DESC LIMIT ?", (*args, limit)
+            f"{self._select}{' AND '.join(where)} ORDER BY id{order} LIMIT ?", (*args, limit)
         )
         return [self._to_row(r, self._db.dialect) for r in rows]

@@ -51,7 +51,8 @@ _STATUS_TEXT = {
     422: "Not acceptable: the problem names the field and the rule",
     503: "Not ready",
 }
-HIDDEN_PREFIXES = ("/_sandbox/",)
+HIDDEN_PREFIXES = ("/_sandbox/", "/console")
+"""Not the API: the simulators and the operator console's HTML pages."""
 PATH_TEXT: Mapping[str, Any] = {"type": "string", "pattern": f"^[^{CONTROL_CHARACTERS}]+$"}
 """A path value: any text without control characters (`path_parameters` refuses those)."""
 

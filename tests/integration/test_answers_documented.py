@@ -167,6 +167,11 @@ async def test_every_operation_answers_as_the_document_says(
     await call("GET", f"/v1/orders/{fi['id']}/exchanges?limit=1", headers=auth())
     await call("GET", f"/v1/returns/{back['id']}/exchanges", headers=auth())
     await call("GET", f"/v1/returns/{back['id']}/exchanges", 404, headers=auth("storefront-se"))
+    window = {"since": "2000-01-01T00:00:00Z", "until": "2100-01-01T00:00:00Z"}
+    proposed = {"routing": {"default": {"provider": "logentic", "warehouse": "MTL"}}}
+    await call("POST", "/v1/routing/replay", json=proposed | window, headers=auth())
+    unknown = {"routing": {"default": {"provider": "nowhere", "warehouse": "X"}}}
+    await call("POST", "/v1/routing/replay", 422, json=unknown | window, headers=auth())
 
     raw = orjson.dumps({"id": "evt-d", "data": {"id": 1, "status": "PICKED"}})
     signature = hmac.new(WEBHOOK_SECRET.encode(), raw, hashlib.sha256).hexdigest()

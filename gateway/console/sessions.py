@@ -68,7 +68,7 @@ class Sessions:
         if not cookie or cookie.count(".") < 3:
             return None
         body, _, mac = cookie.rpartition(".")
-        if not hmac.compare_digest(mac, self._mac("session", body)):
+        if not _same(mac, self._mac("session", body)):
             return None
         operator_id, expiry, _nonce = body.rsplit(".", 2)
         if not expiry.isdigit() or int(expiry) <= self._clock.time():
@@ -79,10 +79,16 @@ class Sessions:
         return self._mac("csrf", cookie)
 
     def csrf_ok(self, cookie: str, token: str | None) -> bool:
-        return token is not None and hmac.compare_digest(token, self.csrf(cookie))
+        return token is not None and _same(token, self.csrf(cookie))
 
     def _mac(self, purpose: str, text: str) -> str:
         return hmac.new(self._secret, f"{purpose}:{text}".encode(), hashlib.sha256).hexdigest()
+
+
+def _same(given: str, expected: str) -> bool:
+    """Constant-time equality of text a client sent (any characters) with a hex MAC;
+    `compare_digest` on `str` refuses non-ASCII text with TypeError, so compare bytes."""
+    return hmac.compare_digest(given.encode("utf-8", "replace"), expected.encode())
 
 
 class SignInLimit:

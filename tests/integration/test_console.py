@@ -87,6 +87,13 @@ async def test_nothing_works_without_a_session(make_gateway: Callable[..., Any])
     assert (await history(gateway, body["id"]))[-1][0] == "submitted"
     gateway.session.cookie_jar.update_cookies({"gateway_console": "alice.99999999999.x.forged"})
     assert (await gateway.get("/console/providers.json")).status == 401
+    # a cookie that is not ASCII is no session either (never a 500)
+    forged = "alice.99999999999.x.%C3%A4%C3%A4"
+    assert (
+        await gateway.get(
+            "/console/providers.json", headers={"Cookie": f"gateway_console={forged}"}
+        )
+    ).status == 401
 
 
 async def test_sign_in_cookie_and_the_same_answer_for_any_wrong_key(
@@ -132,6 +139,8 @@ async def test_a_post_without_or_with_a_wrong_csrf_token_is_refused(
     assert (await gateway.post(path, data={"confirmed": "yes"})).status == 403
     bad = {"confirmed": "yes", "csrf": "0" * 64}
     assert (await gateway.post(path, data=bad)).status == 403
+    not_ascii = {"confirmed": "yes", "csrf": "ä" * 64}
+    assert (await gateway.post(path, data=not_ascii)).status == 403
     assert (await history(gateway, body["id"]))[-1][0] == "submitted"
     ok = await gateway.post(path, data={"confirmed": "yes", "csrf": token})
     assert ok.status == 200

@@ -56,7 +56,7 @@ async def _page(request: web.Request, kind: Literal["order", "return"]) -> web.R
         client.id,
         kind,
         request.match_info["id"],
-        after=q.cursor,
+        after=q.cursor or None,
         limit=q.limit,
     )
     return json_response(page)

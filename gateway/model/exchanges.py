@@ -15,8 +15,8 @@ MAX_EXCHANGE_PAGE = 200
 class ExchangesQuery(Closed):
     """Query parameters of the exchange lists (newest first)."""
 
-    cursor: Count | None = Field(
-        default=None, ge=1, le=MAX_SEQUENCE, description="`next_cursor` of the previous page"
+    cursor: Count = Field(
+        default=0, ge=0, le=MAX_SEQUENCE, description="`next_cursor` of the previous page; 0: start"
     )
     limit: Count = Field(default=50, ge=1, le=MAX_EXCHANGE_PAGE)
 

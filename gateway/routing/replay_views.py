@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Self
 
 from pydantic import Field, model_validator
+from pydantic_core import PydanticCustomError
 
 from gateway.model.closed import Closed
 from gateway.model.dates import Instant
@@ -36,7 +37,8 @@ class ReplayRequest(Closed):
     @model_validator(mode="after")
     def _window(self) -> Self:
         if self.until is not None and self.until <= self.since:
-            raise ValueError("until must be later than since")
+            # a rule between two fields, which the document can only describe
+            raise PydanticCustomError("date_window", "until must be later than since")
         return self
 
     def proposal(self) -> dict[str, Any]:

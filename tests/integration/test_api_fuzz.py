@@ -256,6 +256,7 @@ BEYOND_THE_SCHEMA = frozenset(
         "order-not-found",  # a return of an order the caller does not have
         "returns-unsupported",  # the order's provider takes no returns
         "decision-unsupported",  # the return's provider takes no such decision
+        "routing-invalid",  # a replay's proposal, checked as check-config checks a file
     }
 )
 """422 codes of rules about the world, not the request's shape, which no JSON schema can

@@ -24,7 +24,7 @@ Q = TypeVar("Q", bound=BaseModel)
 
 def read_query(request: web.Request, model: type[Q]) -> Q:
     """The query parameters `model` declares, validated by it and by the route's `choices`
-    (see `describe`); others are ignored."""
+    (see `describe`); others are ignored, but one without a name is refused."""
     query = request.query
     given = {name: query[name] for name in model.model_fields if name in query}
     errors = []
@@ -41,6 +41,8 @@ def read_query(request: web.Request, model: type[Q]) -> Q:
             )
             for err in exc.errors(include_url=False, include_context=False)
         ]
+    if "" in query:  # `?=x`: a parameter with no name is malformed, not merely unknown
+        errors.append(FieldProblem("query", "a parameter has no name", rule="missing_name"))
     op = operation_of(request.match_info.route)
     for name, choices in (op.choices if op is not None else {}).items():
         allowed = choices(request.app)

@@ -118,6 +118,7 @@ _FORGED_RETURN = encode_cursor("ret_\x00")
         ("/v1/deliveries?subscriber=a%00", "query.subscriber"),
         (f"/v1/orders?cursor={_FORGED}", "query.cursor"),
         (f"/v1/returns?cursor={_FORGED_RETURN}", "query.cursor"),
+        ("/v1/orders?limit=5&=null", "query"),
     ],
 )
 async def test_a_bad_query_parameter_is_a_400_naming_it(

@@ -28,6 +28,7 @@ import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp
 import orjson
@@ -267,10 +268,11 @@ class ProviderTransport:
             outcome = "ok" if resp.ok else "http_error"
         else:
             assert exc is not None
-            outcome = "timeout" if "timed out" in exc.message else "unreachable"
+            # `_attempt` raises it from the TimeoutError itself (the message only says so)
+            outcome = "timeout" if isinstance(exc.__cause__, TimeoutError) else "unreachable"
         url = out.url
         if out.params:
-            url += "?" + "&".join(f"{k}={v}" for k, v in out.params.items())
+            url += "?" + urlencode(out.params)  # parsed again by the redactor: keep it a query
         self.audit.record(
             provider=self.provider,
             operation=op,

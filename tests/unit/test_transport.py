@@ -11,6 +11,8 @@ import pytest
 
 from gateway.config import ProviderSettings
 from gateway.errors import CircuitOpen, Unavailable
+from gateway.observability import audit
+from gateway.observability.audit import Recorder
 from gateway.observability.metrics import Metrics
 from gateway.transport import ProviderTransport, StaticBearer
 from gateway.transport.fleet import LocalFleet
@@ -229,3 +231,32 @@ async def test_bearer_default_headers_and_json_body_are_sent(
     assert seen.headers["X-Merchant"] == "M-1"
     assert seen.headers["Content-Type"] == "application/json"
     assert seen.body == b'{"a":1}'
+
+
+async def test_each_attempt_is_recorded_with_its_outcome_and_an_encoded_query(
+    session: aiohttp.ClientSession, fake: ScriptedServer
+) -> None:
+    fake.on("GET", "/orders", Reply(201, delay_s=0.5), Reply(200))
+    t = transport(session, fake.url, timeout_s=0.1)
+    t.audit = recorder = Recorder()
+    with audit.subject("order", "storefront-fi", "ord_1"):
+        params = {"q": "a&b=c", "token": "tok-1"}
+        await t.request("list", "GET", "/orders", params=params, retry_unknown=True)
+    recorded = recorder.drain()
+    assert [(x.outcome, x.attempt) for x in recorded] == [("timeout", 1), ("ok", 2)]
+    # one parameter `q` (its `&` and `=` kept inside it), the token's value removed
+    assert recorded[-1].path == "/orders?q=a%26b%3Dc&token=%5Bredacted%5D"
+
+
+async def test_an_attempt_that_cannot_connect_is_recorded_unreachable(
+    session: aiohttp.ClientSession,
+) -> None:
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}"
+    retry = {"max_attempts": 1, "base_delay_s": 0.01, "max_delay_s": 0.01, "budget_s": 5}
+    t = transport(session, dead, retry=retry)
+    t.audit = recorder = Recorder()
+    with audit.subject("order", "storefront-fi", "ord_1"), pytest.raises(Unavailable):
+        await t.request("create", "POST", "/orders", json={}, retry_unknown=False)
+    assert [(x.outcome, x.response_status) for x in recorder.drain()] == [("unreachable", None)]

@@ -40,10 +40,7 @@ async def run_deadline_workers(
         metrics.set_late(await store.late_counts(), settings.providers)
 
     every = settings.submission.poll_interval_s
-    loops = Loops(clock)
-    loops.start("hold-release", release, every)
-    loops.start("late-orders", late, every)
-    try:
+    async with Loops(clock) as loops:
+        loops.start("hold-release", release, every)
+        loops.start("late-orders", late, every)
         yield
-    finally:
-        await loops.stop()

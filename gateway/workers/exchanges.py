@@ -48,10 +48,7 @@ async def run_exchange_workers(
     async def purge_job() -> None:
         await purge(store, settings, clock)
 
-    loops = Loops(clock)
-    loops.start("exchanges-flush", flush_job, FLUSH_EVERY_S)
-    loops.start("exchanges-purge", purge_job, PURGE_EVERY_S)
-    try:
+    async with Loops(clock) as loops:
+        loops.start("exchanges-flush", flush_job, FLUSH_EVERY_S)
+        loops.start("exchanges-purge", purge_job, PURGE_EVERY_S)
         yield
-    finally:
-        await loops.stop()

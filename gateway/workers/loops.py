@@ -44,6 +44,12 @@ class Loops:
             finally:
                 self._waiting.discard(me)
 
+    async def __aenter__(self) -> Loops:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
     async def stop(self) -> None:
         """Cancel the waiting loops, let running jobs finish, and wait for every loop to end."""
         self._stop.set()

@@ -32,10 +32,7 @@ async def run_return_workers(
         if read := await poller.poll():
             log.debug("return.poll.done", returns=read)
 
-    loops = Loops(clock)
-    loops.start("return-submitter", submitter.submit_due, settings.submission.poll_interval_s)
-    loops.start("return-poller", poll, settings.returns.poll_interval_s)
-    try:
+    async with Loops(clock) as loops:
+        loops.start("return-submitter", submitter.submit_due, settings.submission.poll_interval_s)
+        loops.start("return-poller", poll, settings.returns.poll_interval_s)
         yield
-    finally:
-        await loops.stop()

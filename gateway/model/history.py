@@ -56,14 +56,20 @@ class Cause:
 
 
 def credit_cancel(
-    news: Cause, *, requested_by: str | None, requested_at: float | None, now: float
+    news: Cause,
+    *,
+    requested_source: str | None,
+    requested_by: str | None,
+    requested_at: float | None,
+    now: float,
 ) -> Cause:
     """Who cancelled an order that `news` (a webhook, a poll) reports cancelled.
 
-    A client's cancel is sent to the provider, which may announce the cancellation by webhook
-    before its answer to our call arrives. That news must not take the credit: while the
-    client's request is recent (`CANCEL_CLAIM_S`; a refused request is withdrawn), the
-    cancellation is recorded as the client's, naming the news that reported it first.
+    A cancel (a client's, or an operator's in the console) is sent to the provider, which may
+    announce the cancellation by webhook before its answer to our call arrives. That news must
+    not take the credit: while the request is recent (`CANCEL_CLAIM_S`; a refused request is
+    withdrawn), the cancellation is recorded as the requester's, with the request's own source,
+    naming the news that reported it first.
     """
     if (
         news.source in (Source.API, Source.CONSOLE)
@@ -72,8 +78,10 @@ def credit_cancel(
         or now - requested_at > CANCEL_CLAIM_S
     ):
         return news
+    source = requested_source or Source.API
+    who = "an operator" if source == Source.CONSOLE else "the client"
     first = f"{news.source} {news.actor}" + (f": {news.detail}" if news.detail else "")
-    return Cause(Source.API, requested_by, f"cancelled by the client (reported first by {first})")
+    return Cause(source, requested_by, f"cancelled by {who} (reported first by {first})")
 
 
 def changed_detail(changed: Sequence[str]) -> str:

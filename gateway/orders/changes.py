@@ -137,9 +137,9 @@ class OrderChanges:
         self, client: Client, order_id: str, *, cause: tuple[str, str] | None = None
     ) -> OrderRow:
         """`cause`: (source, actor) of the history entry when not the client's own call (an
-        operator's console). A cancellation that a webhook reports first is credited to the
-        requester with source `api` (only the actor is kept with the request)."""
-        actor = client.id if cause is None else cause[1]
+        operator's console). A cancellation that a webhook reports first is still credited
+        to the requester, with the request's source."""
+        by = (Source.API.value, client.id) if cause is None else cause
         row = await self._own(client, order_id)
         if row.status is Status.CANCELLED:
             return row  # cancelling twice is not an error
@@ -148,7 +148,7 @@ class OrderChanges:
         if row.phase in _IN_GATEWAY:
             done = await self._while_queued(
                 row,
-                lambda: self._store.cancel_queued(row.id, actor=actor, now=self._clock.time()),
+                lambda: self._store.cancel_queued(row.id, by=by, now=self._clock.time()),
             )
             if done is not None:
                 log.info("order.cancelled", order_id=row.id, at="gateway")
@@ -162,11 +162,11 @@ class OrderChanges:
         assert row.provider_order_id is not None
         # Noted before the call: the provider's webhook announcing the cancellation may be
         # applied before its answer to this call, and must not take the credit for it.
-        await self._store.request_cancel(row.id, actor=actor, now=self._clock.time())
+        await self._store.request_cancel(row.id, by=by, now=self._clock.time())
         try:
             result = await canceller.cancel(provider_ref(row))
         except Conflict as exc:
-            await self._store.request_cancel(row.id, actor=None, now=self._clock.time())
+            await self._store.request_cancel(row.id, by=None, now=self._clock.time())
             row = await self._refresh_quietly(row, provider, client)
             raise _refused(NotCancellable, row, exc.message, exc.code) from None
         log.info("order.cancelled", order_id=row.id, at=row.provider, raw_status=result.raw_status)

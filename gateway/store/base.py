@@ -174,14 +174,19 @@ class OrderChanges(Protocol):
         """
         ...
 
-    async def request_cancel(self, order_id: str, *, actor: str | None, now: float) -> None:
-        """Note that client `actor` asks the provider to cancel the order (None: withdraw it,
-        the provider refused), before the call, so that whoever reports the cancellation first
-        — the call's answer, a webhook, a poll — records it as the client's."""
+    async def request_cancel(
+        self, order_id: str, *, by: tuple[str, str] | None, now: float
+    ) -> None:
+        """Note that `by` (source, actor) asks the provider to cancel the order (None: withdraw
+        it, the provider refused), before the call, so that whoever reports the cancellation
+        first — the call's answer, a webhook, a poll — records it as the requester's."""
         ...
 
-    async def cancel_queued(self, order_id: str, *, actor: str, now: float) -> OrderRow | None:
-        """Cancel an order no provider call was made for (phase `pending`, not leased).
+    async def cancel_queued(
+        self, order_id: str, *, by: tuple[str, str], now: float
+    ) -> OrderRow | None:
+        """Cancel an order no provider call was made for (phase `pending`, not leased), as
+        `by` (source, actor).
 
         The order ends `cancelled` (phase `cancelled`), with its history entry and event;
         None when the order is not in that state any more (the submitter took it).

@@ -59,11 +59,18 @@ class SqlOrderChanges(Queries):
             cause = Cause(source, actor, detail)
             if status is Status.CANCELLED:
                 asked = await tx.fetch_one(
-                    "SELECT cancel_requested_by, cancel_requested_at FROM orders WHERE id = ?",
+                    "SELECT cancel_requested_source, cancel_requested_by, cancel_requested_at"
+                    " FROM orders WHERE id = ?",
                     (order_id,),
                 )
                 assert asked is not None
-                cause = credit_cancel(cause, requested_by=asked[0], requested_at=asked[1], now=now)
+                cause = credit_cancel(
+                    cause,
+                    requested_source=asked[0],
+                    requested_by=asked[1],
+                    requested_at=asked[2],
+                    now=now,
+                )
             await tx.execute(
                 "UPDATE orders SET status = ?, updated_at = ? WHERE id = ?",
                 (status, d.to_db(at), order_id),
@@ -73,14 +80,20 @@ class SqlOrderChanges(Queries):
                 await late_on_shipping(tx, d, order_id, now=now)
             return outcome
 
-    async def request_cancel(self, order_id: str, *, actor: str | None, now: float) -> None:
+    async def request_cancel(
+        self, order_id: str, *, by: tuple[str, str] | None, now: float
+    ) -> None:
+        source, actor = by if by is not None else (None, None)
         async with self._db.transaction() as tx:
             await tx.execute(
-                "UPDATE orders SET cancel_requested_by = ?, cancel_requested_at = ? WHERE id = ?",
-                (actor, now if actor is not None else None, order_id),
+                "UPDATE orders SET cancel_requested_source = ?, cancel_requested_by = ?,"
+                " cancel_requested_at = ? WHERE id = ?",
+                (source, actor, now if by is not None else None, order_id),
             )
 
-    async def cancel_queued(self, order_id: str, *, actor: str, now: float) -> OrderRow | None:
+    async def cancel_queued(
+        self, order_id: str, *, by: tuple[str, str], now: float
+    ) -> OrderRow | None:
         d = self._d
         at = datetime.fromtimestamp(now, UTC)
         async with self._db.transaction() as tx:
@@ -96,7 +109,7 @@ class SqlOrderChanges(Queries):
                 f" WHERE id = ? RETURNING {ORDER_COLUMNS}",
                 (Status.CANCELLED, Phase.CANCELLED, d.to_db(at), now, order_id),
             )
-            cause = Cause(Source.API, actor, "cancelled before it reached the provider")
+            cause = Cause(by[0], by[1], "cancelled before it reached the provider")
             before = Status(previous[0])
             await record_transition(
                 tx, d, order_id, Status.CANCELLED, cause, previous=before, at=at, order=row

@@ -163,8 +163,8 @@ async def test_cancel_queued_only_while_nobody_holds_it(store: Store) -> None:
     await store.insert_order(
         new("ord_l", "E-l"), now=NOW, idempotency=None, lease_owner="w", lease_until=NOW + 30
     )
-    done = await store.cancel_queued("ord_q", actor="shop", now=NOW + 1)
-    held = await store.cancel_queued("ord_l", actor="shop", now=NOW + 1)
+    done = await store.cancel_queued("ord_q", by=("api", "shop"), now=NOW + 1)
+    held = await store.cancel_queued("ord_l", by=("api", "shop"), now=NOW + 1)
 
     assert done is not None
     assert (done.status, done.phase) == (Status.CANCELLED, Phase.CANCELLED)

@@ -80,42 +80,46 @@ def test_a_step_that_is_not_the_submitters_must_name_its_actor() -> None:
         ReturnStep(status=ReturnStatus.CANCELLED, source="poll")
 
 
-# a client's cancel --------------------------------------------------------------------------
+# a client's or an operator's cancel --------------------------------------------------------
+REQUESTERS = [("api", "c", "the client"), ("console", "ops-anna", "an operator")]
+
+
 @pytest.mark.parametrize("first", ["webhook", "poll"])
-async def test_a_cancellation_reported_first_by_the_provider_is_the_clients(
-    store: Store, first: str
+@pytest.mark.parametrize(("source", "actor", "who"), REQUESTERS)
+async def test_a_cancellation_reported_first_by_the_provider_is_the_requesters(
+    store: Store, first: str, source: str, actor: str, who: str
 ) -> None:
     await at_provider(store)
-    await store.request_cancel("ord_1", actor="c", now=NOW + 1)
+    await store.request_cancel("ord_1", by=(source, actor), now=NOW + 1)
     # The provider's news of the cancellation is applied before its answer to the call.
     news = await store.apply_status(
         "ord_1", Status.CANCELLED, source=first, actor="p", detail="cancelled", now=NOW + 2
     )
     answer = await store.apply_status(
-        "ord_1", Status.CANCELLED, source="api", actor="c", detail="by the client", now=NOW + 3
+        "ord_1", Status.CANCELLED, source=source, actor=actor, detail="asked", now=NOW + 3
     )
 
     assert (news, answer) == (Outcome.APPLIED, Outcome.UNCHANGED)
     last = (await store.history("ord_1"))[-1]
     assert (last.status, last.source, last.actor, last.outcome) == (
         Status.CANCELLED,
-        "api",
-        "c",
+        source,
+        actor,
         Outcome.APPLIED,
     )
-    assert last.detail == f"cancelled by the client (reported first by {first} p: cancelled)"
+    assert last.detail == f"cancelled by {who} (reported first by {first} p: cancelled)"
     assert [h.status for h in await store.history("ord_1")].count(Status.CANCELLED) == 1
     cancelled = (await store.events_after("c", after=0, limit=10))[-1]
     assert (cancelled.type, cancelled.data["source"], cancelled.data["actor"]) == (
         "order.cancelled",
-        "api",
-        "c",
+        source,
+        actor,
     )
 
 
 async def test_the_providers_news_after_the_clients_cancel_adds_nothing(store: Store) -> None:
     await at_provider(store)
-    await store.request_cancel("ord_1", actor="c", now=NOW + 1)
+    await store.request_cancel("ord_1", by=("api", "c"), now=NOW + 1)
     await store.apply_status("ord_1", Status.CANCELLED, source="api", actor="c", now=NOW + 2)
     late = await store.apply_status(
         "ord_1", Status.CANCELLED, source="webhook", actor="p", now=NOW + 3
@@ -135,9 +139,9 @@ async def test_a_cancellation_nobody_recently_asked_for_is_the_providers(
 ) -> None:
     await at_provider(store)
     if how != "never":
-        await store.request_cancel("ord_1", actor="c", now=NOW)
+        await store.request_cancel("ord_1", by=("api", "c"), now=NOW)
     if how == "withdrawn":  # the provider refused the client's cancel
-        await store.request_cancel("ord_1", actor=None, now=NOW + 1)
+        await store.request_cancel("ord_1", by=None, now=NOW + 1)
     later = NOW + (CANCEL_CLAIM_S + 1 if how == "stale" else 2)
     await store.apply_status(
         "ord_1", Status.CANCELLED, source="webhook", actor="p", detail="gone", now=later
@@ -152,13 +156,18 @@ async def test_a_cancellation_nobody_recently_asked_for_is_the_providers(
     )
 
 
-async def test_cancel_queued_is_the_clients(store: Store) -> None:
+@pytest.mark.parametrize(("source", "actor", "who"), REQUESTERS)
+async def test_cancel_queued_is_the_requesters(
+    store: Store, source: str, actor: str, who: str
+) -> None:
     await store.insert_order(
         new("ord_q", "E-q"), now=NOW, idempotency=None, lease_owner=None, lease_until=None
     )
-    await store.cancel_queued("ord_q", actor="c", now=NOW + 1)
+    await store.cancel_queued("ord_q", by=(source, actor), now=NOW + 1)
     last = (await store.history("ord_q"))[-1]
-    assert (last.status, last.source, last.actor) == (Status.CANCELLED, "api", "c")
+    assert (last.status, last.source, last.actor) == (Status.CANCELLED, source, actor)
+    cancelled = (await store.events_after("c", after=0, limit=10))[-1]
+    assert (cancelled.data["source"], cancelled.data["actor"]) == (source, actor)
 
 
 # a change of the order's fields -------------------------------------------------------------

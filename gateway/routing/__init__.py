@@ -1,5 +1,6 @@
 """Routing: which provider and warehouse take an order. Pure, no I/O."""
 
+from gateway.routing.conditions import ConditionResult
 from gateway.routing.evaluate import (
     CHOSEN,
     CHOSEN_NO_STOCK,
@@ -9,7 +10,6 @@ from gateway.routing.evaluate import (
     SKIP_STOCK,
     SKIP_UNKNOWN,
     CandidateResult,
-    ConditionResult,
     Decision,
     RoutingResult,
     RuleTrace,

@@ -19,7 +19,8 @@ from typing import Any
 
 from gateway.model.orders import CanonicalOrder
 from gateway.model.view import stamp
-from gateway.routing.evaluate import RuleTrace, conditions
+from gateway.routing.conditions import conditions
+from gateway.routing.evaluate import RuleTrace
 from gateway.routing.rules import HoldRule
 
 HOLD_UNTIL = "hold_until"

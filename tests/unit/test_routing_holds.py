@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from gateway.config import Settings
-from gateway.routing.evaluate import conditions
+from gateway.routing.conditions import conditions
 from gateway.routing.holds import HOLD_UNTIL, held
 from gateway.routing.rules import Conditions, HoldRule
 from tests.unit.test_routing import make_order

@@ -1,8 +1,9 @@
 """Shared outbound HTTP: rate limit, Retry-After gate, retries, circuit breaker, OAuth tokens."""
 
 from gateway.transport.auth import OAuthBearer, StaticBearer
-from gateway.transport.client import ProviderTransport, Response
+from gateway.transport.client import ProviderTransport
 from gateway.transport.oauth import TokenCache
+from gateway.transport.wire import Response
 
 __all__ = [
     "OAuthBearer",

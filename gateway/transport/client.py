@@ -26,14 +26,12 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode
 
 import aiohttp
 import orjson
 import structlog
-from multidict import CIMultiDict, CIMultiDictProxy
+from multidict import CIMultiDict
 
 from gateway.clock import Clock
 from gateway.config import ProviderSettings
@@ -46,32 +44,9 @@ from gateway.transport.backoff import RETRY_STATUSES, backoff_delay, parse_retry
 from gateway.transport.circuit import CircuitBreaker
 from gateway.transport.fleet import Fleet
 from gateway.transport.limiter import RateLimiter
+from gateway.transport.wire import Outbound, Response, record_attempt
 
 log = structlog.get_logger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class Response:
-    status: int
-    headers: CIMultiDictProxy[str]
-    body: bytes
-
-    @property
-    def ok(self) -> bool:
-        return 200 <= self.status < 300
-
-    @property
-    def correlation_id(self) -> str | None:
-        return self.headers.get("x-correlation-id") or self.headers.get("x-request-id")
-
-    def json(self) -> Any:
-        """The body as JSON, or None when it is empty or not JSON."""
-        if not self.body:
-            return None
-        try:
-            return orjson.loads(self.body)
-        except orjson.JSONDecodeError:
-            return None
 
 
 class ProviderTransport:
@@ -211,13 +186,13 @@ class ProviderTransport:
             except CircuitOpen:
                 raise
             except Unavailable as exc:
-                self._audit(op, out, attempt=attempt, started=started, resp=None, exc=exc)
+                self._record(op, out, attempt, started, resp=None, exc=exc)
                 if exc.outcome_unknown and not retry_unknown:
                     raise
                 reason: str = exc.message
                 failure: ProviderError | Response = exc
             else:
-                self._audit(op, out, attempt=attempt, started=started, resp=resp, exc=None)
+                self._record(op, out, attempt, started, resp=resp, exc=None)
                 if resp.status not in RETRY_STATUSES:
                     return resp
                 ra = parse_retry_after(resp.headers.get("Retry-After"), now=self._clock.time())
@@ -252,40 +227,28 @@ class ProviderTransport:
             )
             await self._clock.sleep(delay)
 
-    def _audit(
+    def _record(
         self,
         op: str,
         out: Outbound,
-        *,
         attempt: int,
         started: float,
+        *,
         resp: Response | None,
         exc: Unavailable | None,
     ) -> None:
-        if self.audit is None:
-            return
-        if resp is not None:
-            outcome = "ok" if resp.ok else "http_error"
-        else:
-            assert exc is not None
-            # `_attempt` raises it from the TimeoutError itself (the message only says so)
-            outcome = "timeout" if isinstance(exc.__cause__, TimeoutError) else "unreachable"
-        url = out.url
-        if out.params:
-            url += "?" + urlencode(out.params)  # parsed again by the redactor: keep it a query
-        self.audit.record(
-            provider=self.provider,
-            operation=op,
-            method=out.method,
-            url=url,
-            request=out.data,
-            status=None if resp is None else resp.status,
-            response=None if resp is None else resp.body,
-            latency_s=self._clock.monotonic() - started,
+        c = self._clock
+        record_attempt(
+            self.audit,
+            self.provider,
+            op,
+            out,
             attempt=attempt,
-            outcome=outcome,
-            correlation_id=None if resp is None else resp.correlation_id,
-            at=self._clock.time(),
+            started=started,
+            now=c.time,
+            monotonic=c.monotonic,
+            resp=resp,
+            exc=exc,
         )
 
     def _outbound(
@@ -403,15 +366,3 @@ class ProviderTransport:
         ) as r:
             body = await r.read()
             return Response(r.status, r.headers, body)
-
-
-@dataclass(frozen=True, slots=True)
-class Outbound:
-    """One request as it goes on the wire, before credentials are added."""
-
-    method: str
-    url: str
-    headers: Mapping[str, str]
-    data: bytes | None
-    params: Mapping[str, str] | None
-    auth: Auth | None = None

@@ -12,19 +12,17 @@ use-case or handler raises has one. A submit's outcome is answered by `OUTCOME_S
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from collections.abc import Sequence
+from typing import Any
 
 from gateway.api.body import validation_problem
+from gateway.api.problem_rules import RULES, Rule, Said, add_rule, invalid_at, problem_of, rule_of
 from gateway.errors import (
     FieldError,
     FieldProblem,
-    GatewayError,
     NoWebhooks,
     OrderExists,
     Overreach,
-    ProblemError,
     ProviderError,
     ReturnExists,
     StoreUnavailable,
@@ -53,7 +51,6 @@ from gateway.errors.refusals import (
     PinnedRouteUnknown,
     PinNotAllowed,
     ProviderRules,
-    Refused,
     ReturnedOrderUnknown,
     ReturnNotCancellable,
     ReturnNotSubmitted,
@@ -66,75 +63,6 @@ from gateway.errors.refusals import (
     Unroutable,
 )
 from gateway.submissions.resources import ORDERS, RETURNS
-
-E = TypeVar("E", bound=GatewayError)
-
-
-@dataclass(frozen=True, slots=True)
-class Said:
-    """What a problem says besides its status, code and title."""
-
-    detail: str | None = None
-    """None: the title again."""
-    errors: list[FieldProblem] = field(default_factory=list)
-    extra: dict[str, Any] = field(default_factory=dict)
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-def _detail(exc: GatewayError) -> Said:
-    return Said(str(exc))
-
-
-@dataclass(frozen=True, slots=True)
-class Rule:
-    status: int
-    code: str
-    title: str | Callable[[Any], str]
-    says: Callable[[Any], Said] = _detail
-
-    def problem(self, exc: GatewayError) -> ProblemError:
-        said = self.says(exc)
-        title = self.title if isinstance(self.title, str) else self.title(exc)
-        return ProblemError(
-            self.status,
-            self.code,
-            title,
-            detail=said.detail,
-            errors=said.errors,
-            headers=said.headers,
-            extra=said.extra,
-        )
-
-
-RULES: dict[type[GatewayError], Rule] = {}
-
-
-def _rule(
-    cls: type[E],
-    status: int,
-    code: str,
-    title: str | Callable[[E], str],
-    says: Callable[[E], Said] = _detail,
-) -> None:
-    RULES[cls] = Rule(status, code, title, says)
-
-
-def _invalid_at(loc: str, cls: type[Refused], title: str) -> None:
-    """`cls` answered as a 422 `validation` problem whose one error, at `loc`, says why."""
-    _rule(cls, 422, "validation", title, lambda e: Said(errors=[FieldProblem(loc, e.detail)]))
-
-
-def rule_of(cls: type[GatewayError]) -> Rule | None:
-    """The rule answering `cls`: its own, else its nearest ancestor's (None: not an answer)."""
-    return next((RULES[c] for c in cls.__mro__ if c in RULES), None)
-
-
-def problem_of(exc: GatewayError) -> ProblemError | None:
-    """The answer to `exc` (None: no rule; it is a bug to the caller, a 500)."""
-    if isinstance(exc, ProblemError):
-        return exc
-    rule = rule_of(type(exc))
-    return None if rule is None else rule.problem(exc)
 
 
 def _fields(problems: Sequence[FieldError], provider: str) -> list[FieldProblem]:
@@ -149,7 +77,7 @@ def _provider_failed(exc: ProviderError) -> Said:
 
 def _provider_errors(cls: type[ProviderError]) -> None:
     """Each provider error by its class: retryable → 503, else 502, its `kind` the code."""
-    _rule(cls, 503 if cls.retryable else 502, cls.kind, _failed_title, _provider_failed)
+    add_rule(cls, 503 if cls.retryable else 502, cls.kind, _failed_title, _provider_failed)
     for sub in cls.__subclasses__():
         _provider_errors(sub)
 
@@ -161,7 +89,7 @@ def _failed_title(exc: ProviderError) -> str:
 _provider_errors(ProviderError)
 # Nothing was stored, so nothing is acknowledged: a provider redelivers its webhook, a caller
 # retries (its Idempotency-Key makes that safe).
-_rule(
+add_rule(
     StoreUnavailable,
     503,
     "store-unavailable",
@@ -170,27 +98,27 @@ _rule(
 )
 
 # Webhooks ---------------------------------------------------------------------------------
-_rule(WebhookRejected, 401, "webhook-unauthenticated", "Webhook not authentic")
-_rule(WebhookTooLarge, 413, "webhook-too-large", "Webhook holds too many events")
-_rule(WebhookMalformed, 400, "webhook-malformed", "Webhook body not understood")
-_rule(NoWebhooks, 404, "not-found", "No webhook endpoint for this provider")
+add_rule(WebhookRejected, 401, "webhook-unauthenticated", "Webhook not authentic")
+add_rule(WebhookTooLarge, 413, "webhook-too-large", "Webhook holds too many events")
+add_rule(WebhookMalformed, 400, "webhook-malformed", "Webhook body not understood")
+add_rule(NoWebhooks, 404, "not-found", "No webhook endpoint for this provider")
 
 # Any resource -----------------------------------------------------------------------------
-_rule(Unknown, 404, "not-found", lambda e: f"No such {e.noun}")
-_rule(
+add_rule(Unknown, 404, "not-found", lambda e: f"No such {e.noun}")
+add_rule(
     IdempotencyKeyReused,
     422,
     "idempotency-key-reused",
     "Idempotency-Key was used with another body",
 )
-_rule(
+add_rule(
     IdempotencyKeyRunning,
     409,
     "request-in-progress",
     "A request with this Idempotency-Key is running",
     lambda e: Said(e.detail, headers={"Retry-After": str(e.retry_after_s)}),
 )
-_rule(
+add_rule(
     ProviderRules,
     422,
     "provider-rules",
@@ -199,7 +127,7 @@ _rule(
 )
 
 # Orders -----------------------------------------------------------------------------------
-_rule(
+add_rule(
     OrderExists,
     409,
     "order-exists",
@@ -210,8 +138,8 @@ _rule(
         extra={"order_id": e.order_id, "location": f"{ORDERS.path}/{e.order_id}"},
     ),
 )
-_rule(PinNotAllowed, 403, "pin-not-allowed", "This client may not pin a route")
-_invalid_at("routing", PinnedRouteUnknown, "The pinned route does not exist")
+add_rule(PinNotAllowed, 403, "pin-not-allowed", "This client may not pin a route")
+invalid_at("routing", PinnedRouteUnknown, "The pinned route does not exist")
 
 
 def _unroutable(exc: Unroutable) -> Said:
@@ -227,7 +155,7 @@ def _unroutable(exc: Unroutable) -> Said:
     return Said(exc.detail, errors, {"trace": exc.trace})
 
 
-_rule(Unroutable, 422, "unroutable", "No routing rule takes this order", _unroutable)
+add_rule(Unroutable, 422, "unroutable", "No routing rule takes this order", _unroutable)
 
 
 def _order_refused(exc: OrderRefused) -> Said:
@@ -241,25 +169,25 @@ def _order_refused(exc: OrderRefused) -> Said:
     return Said(exc.detail, extra=extra)
 
 
-_rule(NotCancellable, 409, "not-cancellable", "The order cannot be cancelled", _order_refused)
-_rule(NotChangeable, 409, "not-changeable", "The order cannot be changed", _order_refused)
-_rule(NotHoldable, 409, "not-holdable", "The order cannot be held", _order_refused)
-_rule(NotHeld, 409, "not-held", "The order is not held", _order_refused)
-_rule(
+add_rule(NotCancellable, 409, "not-cancellable", "The order cannot be cancelled", _order_refused)
+add_rule(NotChangeable, 409, "not-changeable", "The order cannot be changed", _order_refused)
+add_rule(NotHoldable, 409, "not-holdable", "The order cannot be held", _order_refused)
+add_rule(NotHeld, 409, "not-held", "The order is not held", _order_refused)
+add_rule(
     SubmissionInProgress,
     409,
     "submission-in-progress",
     "The order is being submitted to its provider",
     lambda e: Said(e.detail, headers={"Retry-After": "1"}, extra={"phase": e.phase}),
 )
-_rule(
+add_rule(
     ChangeBreaksRules,
     422,
     "provider-rules",
     lambda e: f"The change breaks rules of provider {e.provider}",
     lambda e: Said(errors=_fields(e.problems, e.provider)),
 )
-_invalid_at("body", NothingToChange, "Nothing to change")
+invalid_at("body", NothingToChange, "Nothing to change")
 
 
 def _invalid_change(exc: ChangeInvalid) -> Said:
@@ -267,14 +195,14 @@ def _invalid_change(exc: ChangeInvalid) -> Said:
     return Said(problem.detail, problem.errors)
 
 
-_rule(
+add_rule(
     ChangeInvalid,
     422,
     "validation",
     lambda e: validation_problem(e.error).title,
     _invalid_change,
 )
-_rule(
+add_rule(
     ChangeRejected,
     422,
     "provider-rejected",
@@ -287,7 +215,7 @@ _rule(
 )
 
 # Returns ----------------------------------------------------------------------------------
-_rule(
+add_rule(
     ReturnExists,
     409,
     "return-exists",
@@ -297,14 +225,14 @@ _rule(
         extra={"return_id": e.return_id, "location": f"{RETURNS.path}/{e.return_id}"},
     ),
 )
-_rule(
+add_rule(
     Overreach,
     422,
     "validation",
     "The return's lines do not match what the order has left to return",
     lambda e: Said(str(e), e.problems, {"remaining": e.remaining}),
 )
-_rule(
+add_rule(
     ReturnedOrderUnknown,
     422,
     "order-not-found",
@@ -317,36 +245,36 @@ def _about_order(exc: NotReturnable) -> Said:
     return Said(exc.detail, extra={"order_id": exc.order_id, "order_status": exc.order_status})
 
 
-_rule(
+add_rule(
     NotReturnable,
     409,
     "order-not-returnable",
     lambda e: f"An order that is {e.order_status} cannot be returned",
     _about_order,
 )
-_rule(
+add_rule(
     OrderNotSubmitted,
     409,
     "order-not-submitted",
     "The order's provider id is not known",
     _about_order,
 )
-_rule(
+add_rule(
     ReturnsUnsupported,
     422,
     "returns-unsupported",
     lambda e: f"Provider {e.provider} does not take returns through the gateway",
     lambda e: Said(e.detail, extra={"provider": e.provider}),
 )
-_rule(
+add_rule(
     DecisionsUnsupported,
     422,
     "decision-unsupported",
     lambda e: f"Provider {e.provider} takes no merchant decision on returns",
     lambda e: Said(e.detail, extra={"provider": e.provider}),
 )
-_rule(ReturnRejected, 409, "return-rejected", "The provider rejected this return")
-_rule(
+add_rule(ReturnRejected, 409, "return-rejected", "The provider rejected this return")
+add_rule(
     ReturnNotSubmitted,
     409,
     "return-not-submitted",
@@ -367,26 +295,26 @@ def _return_refused(exc: ReturnRefused) -> Said:
     )
 
 
-_rule(
+add_rule(
     ReturnNotCancellable,
     409,
     "not-cancellable",
     "The provider refuses to cancel it",
     _return_refused,
 )
-_rule(
+add_rule(
     DecisionNotAllowed,
     409,
     "decision-not-allowed",
     "The provider refuses this decision",
     _return_refused,
 )
-_rule(
+add_rule(
     DecisionInvalid, 422, "decision-invalid", "The provider rejects this decision", _return_refused
 )
 
 # Events out -------------------------------------------------------------------------------
-_rule(
+add_rule(
     DeliveryNotDead,
     409,
     "not-dead",
@@ -395,7 +323,7 @@ _rule(
 )
 
 # Routing replay ---------------------------------------------------------------------------
-_rule(
+add_rule(
     RoutingInvalid,
     422,
     "routing-invalid",
@@ -403,3 +331,5 @@ _rule(
     # Each error as `gateway check-config` words it for the same table in a config file.
     lambda e: Said(e.detail, [FieldProblem(p.loc, p.msg, rule="check-config") for p in e.problems]),
 )
+
+__all__ = ["RULES", "Rule", "Said", "problem_of", "rule_of"]  # the table, once filled in

@@ -8,6 +8,8 @@ with no secret set, and must leave the store exactly as it found it.
 
 from __future__ import annotations
 
+import shlex
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,7 @@ from gateway.routing.holds import held
 from gateway.store import NewOrder, open_store
 from gateway.store.records import UNROUTED
 from gateway.store.sqlite import SQLITE
+from tests.makefile import ROOT
 from tests.system.test_cli import SAMPLE, SHIPPED, gateway
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC).timestamp()
@@ -223,6 +226,33 @@ async def test_replay_shows_what_would_move_and_leaves_the_store_as_it_was(
     page = orjson.loads(out)
     assert ([o["id"] for o in page["orders"]], page["truncated"]) == ([ids[1]], True)
     assert await snapshot(store_url, tmp_path) == before
+
+
+def readme_example() -> tuple[str, list[str]]:
+    """The README's `gateway route --replay` example: its rules file, its command's arguments."""
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("### Routing replay") :]
+    section = section[: section.index("\n### ")]
+    rules = section.split("```toml\n")[1].split("```")[0]
+    command = section.split("```sh\ngateway ")[1].split("```")[0]
+    return rules, shlex.split(command.replace("\\\n", " "))
+
+
+async def test_the_readme_example_runs_as_written(tmp_path: Path, store_url: str) -> None:
+    rules_text, args = readme_example()
+    [fi] = await seed(store_url, [(time.time() - 60, "storefront-fi", sample("README-1"))])
+    rules = rules_file(tmp_path, rules_text)
+    given = {
+        "config/gateway.toml": str(config_on(tmp_path, store_url)),
+        "proposed.toml": str(rules),
+    }
+    code, out, err = gateway(*(given.get(a, a) for a in args))
+    assert code == 0, err
+    answer = orjson.loads(out)
+    assert [o["id"] for o in answer["orders"]] == [fi]
+    assert answer["summary"]["moves"] == [
+        {"from": "logitrail/FI-VANTAA", "to": "flexport/auto", "count": 1}
+    ]
 
 
 async def test_the_only_client_is_the_tenant_and_several_need_one_named(

@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     replaying.add_argument("--since", help="orders created at or after (ISO 8601, with a zone)")
     replaying.add_argument("--until", help="orders created before (default: now)")
-    replaying.add_argument("--limit", type=int, default=1000, help="the oldest N (1-10000)")
+    replaying.add_argument("--limit", type=int, help="the oldest N (1-10000, default 1000)")
     replaying.add_argument("--tenant", metavar="CLIENT_ID", help="needed with several clients")
 
     migrate = sub.add_parser("migrate", help="apply store migrations and exit")
@@ -123,15 +123,8 @@ def main(argv: list[str] | None = None) -> int:
 def _route_usage(parser: argparse.ArgumentParser, args: argparse.Namespace) -> str:
     """`route` with an order file, or `route --replay` with `--since`: which one (or exit 2)."""
     if args.replay is None:
-        given = [
-            f
-            for f, v in (
-                ("--since", args.since),
-                ("--until", args.until),
-                ("--tenant", args.tenant),
-            )
-            if v is not None
-        ]
+        flags = ("since", "until", "limit", "tenant")
+        given = [f"--{flag}" for flag in flags if getattr(args, flag) is not None]
         if args.order is None:
             parser.error("give an order file, or --replay RULES.toml --since …")
         if given:

@@ -38,7 +38,8 @@ class ReplayArgs:
     rules: Path
     since: str
     until: str | None
-    limit: int
+    limit: int | None
+    """None: the API's default."""
     tenant: str | None
 
 
@@ -86,10 +87,9 @@ def read_rules(path: Path, settings: Settings) -> dict[str, Any]:
 def read_window(args: ReplayArgs, now: float) -> ReplayRequest:
     """`--since`, `--until` (default: now) and `--limit`, checked as the API checks them."""
     until = args.until or datetime.fromtimestamp(now, UTC).isoformat()
+    given = {"since": args.since, "until": until, "limit": args.limit}
     try:
-        return ReplayRequest.model_validate(
-            {"since": args.since, "until": until, "limit": args.limit}
-        )
+        return ReplayRequest.model_validate({k: v for k, v in given.items() if v is not None})
     except ValidationError as exc:
         lines = []
         for problem in validation_problems(exc, ""):

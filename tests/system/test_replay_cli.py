@@ -349,6 +349,7 @@ def test_a_window_that_is_not_one_exits_1(tmp_path: Path, args: list[str], said:
         ([str(SAMPLE), "--replay", "r.toml", "--since", SINCE], "not both"),
         (["--replay", "r.toml"], "--replay needs --since"),
         ([str(SAMPLE), "--since", SINCE], "--since only go with --replay"),
+        ([str(SAMPLE), "--limit", "5", "--tenant", "x"], "--limit, --tenant only go with"),
     ],
 )
 def test_route_wants_an_order_file_or_a_replay(args: list[str], said: str) -> None:
@@ -422,3 +423,32 @@ async def test_a_store_opened_read_only_refuses_every_write(store_url: str) -> N
         ] == ["FI-1"]
     finally:
         await store.close()
+
+
+def test_replay_resolves_the_store_password_and_nothing_else(tmp_path: Path) -> None:
+    config = tmp_path / "gateway.toml"
+    config.write_text(
+        '[store]\nurl = "postgresql://gw@127.0.0.1:1/gw"\npassword_env = "DB_PASSWORD"\n'
+        'connect_wait_s = 0\n\n[[clients]]\nid = "shop"\nkey_env = "SHOP_KEY"\n'
+    )
+    rules = rules_file(tmp_path, "")
+    code, _out, err = replay(config, rules, "--since", SINCE)
+    assert code == 2
+    assert "store.password_env: environment variable DB_PASSWORD is not set" in err
+    assert "SHOP_KEY" not in err
+
+    # With it set: the store is tried, and a database that is not there is one line, exit 1.
+    code, out, err = gateway(
+        "route",
+        "--config",
+        str(config),
+        "--replay",
+        str(rules),
+        "--since",
+        SINCE,
+        env={"DB_PASSWORD": "s3cret-pw"},
+    )
+    assert (code, out) == (1, "")
+    [line] = err.splitlines()
+    assert line.startswith("gateway: cannot open the store: "), err
+    assert "s3cret-pw" not in err

@@ -69,11 +69,20 @@ def main(argv: list[str] | None = None) -> int:
         "replay", "proposed rules against a tenant's stored orders (the store is only read)"
     )
     replaying.add_argument(
-        "--replay", metavar="RULES.toml", type=Path, help="[routing] and/or [[holds]], as in FILE"
+        "--replay",
+        metavar="RULES.toml",
+        type=Path,
+        help="[routing] and/or [[holds]], as in the config file",
     )
-    replaying.add_argument("--since", help="orders created at or after (ISO 8601, with a zone)")
-    replaying.add_argument("--until", help="orders created before (default: now)")
-    replaying.add_argument("--limit", type=int, help="the oldest N (1-10000, default 1000)")
+    replaying.add_argument(
+        "--since", metavar="INSTANT", help="orders created at or after (ISO 8601, with a zone)"
+    )
+    replaying.add_argument(
+        "--until", metavar="INSTANT", help="orders created before (default: now)"
+    )
+    replaying.add_argument(
+        "--limit", metavar="N", type=int, help="the oldest N (1-10000, default 1000)"
+    )
     replaying.add_argument("--tenant", metavar="CLIENT_ID", help="needed with several clients")
 
     migrate = sub.add_parser("migrate", help="apply store migrations and exit")

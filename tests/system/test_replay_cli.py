@@ -167,6 +167,7 @@ async def test_replay_shows_what_would_move_and_leaves_the_store_as_it_was(
     assert fi["current"]["rule"] == "nordics"
     assert (fi["proposed"]["provider"], fi["proposed"]["warehouse"]) == ("flexport", "auto")
     assert fi["proposed"]["rule"] == "nordics-moved"
+    assert fi["proposed"]["queued"] is False  # offline, every configured provider is healthy
     assert fi["moved"] is True
     assert de["current"]["rule"] == "default"
     assert "no rule matched" in de["proposed"]["reason"]

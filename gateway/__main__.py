@@ -1,11 +1,13 @@
 """The `gateway` command: serve, check-config, route (offline), migrate, sandbox.
 
 Every command takes `--config FILE` (`check-config FILE` works too). Each resolves only the
-secrets it uses: `route` none, `migrate` the store password, `sandbox` the providers' own,
-`serve` all. Exit codes: 0 done; 1 failed (check-config: the file is invalid; route: the
-order is not a canonical order; a store or port that cannot be opened); 2 the configuration
-cannot be used (check-config: the file is valid, the environment lacks what it names);
-3 route: no rule takes the order.
+secrets it uses: `route` none (`route --replay` the store password), `migrate` the store
+password, `sandbox` the providers' own, `serve` all. Exit codes: 0 done; 1 failed
+(check-config: the file is invalid; route: the order is not a canonical order; route --replay:
+the rules file is invalid, the window or tenant is not one, the store is missing or behind; a
+store or port that cannot be opened); 2 the configuration cannot be used (check-config: the
+file is valid, the environment lacks what it names; a usage error); 3 route: no rule takes
+the order.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from gateway.observability.logging import configure
 SECRETS_USED: dict[str, Collection[str] | None] = {
     "serve": None,
     "route": (),
+    "route --replay": ("store.password_env",),
     "migrate": ("store.password_env",),
     "sandbox": ("providers",),
 }
@@ -53,9 +56,34 @@ def main(argv: list[str] | None = None) -> int:
         "--file-only", action="store_true", help="check the file, not the environment"
     )
 
-    route = sub.add_parser("route", help="explain how an order would be routed (offline)")
+    route = sub.add_parser(
+        "route",
+        help="explain how an order would be routed, or replay proposed rules over the stored"
+        " orders (offline)",
+    )
     route.add_argument("--config", required=True, type=Path)
-    route.add_argument("order", type=Path, help="canonical order JSON file ('-' for stdin)")
+    route.add_argument(
+        "order", nargs="?", type=Path, help="canonical order JSON file ('-' for stdin)"
+    )
+    replaying = route.add_argument_group(
+        "replay", "proposed rules against a tenant's stored orders (the store is only read)"
+    )
+    replaying.add_argument(
+        "--replay",
+        metavar="RULES.toml",
+        type=Path,
+        help="[routing] and/or [[holds]], as in the config file",
+    )
+    replaying.add_argument(
+        "--since", metavar="INSTANT", help="orders created at or after (ISO 8601, with a zone)"
+    )
+    replaying.add_argument(
+        "--until", metavar="INSTANT", help="orders created before (default: now)"
+    )
+    replaying.add_argument(
+        "--limit", metavar="N", type=int, help="the oldest N (1-10000, default 1000)"
+    )
+    replaying.add_argument("--tenant", metavar="CLIENT_ID", help="needed with several clients")
 
     migrate = sub.add_parser("migrate", help="apply store migrations and exit")
     migrate.add_argument("--config", required=True, type=Path)
@@ -82,15 +110,40 @@ def main(argv: list[str] | None = None) -> int:
         parts = urlsplit(args.webhooks_to)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             sandbox.error("--webhooks-to must be an http(s) URL, e.g. http://127.0.0.1:8080")
-    settings = _load_or_exit(args.config, SECRETS_USED[args.command])
+    command = args.command
+    if command == "route":
+        command = _route_usage(route, args)
+    settings = _load_or_exit(args.config, SECRETS_USED[command])
     configure(settings.logging.level, env_flag("GATEWAY_LOG_FORMAT", settings.logging.format))
     if args.command == "serve":
         return _serve(settings, args.host, args.port)
-    if args.command == "route":
+    if command == "route --replay":
+        from gateway.replay_cli import ReplayArgs, run  # noqa: PLC0415
+
+        asked = ReplayArgs(args.replay, args.since, args.until, args.limit, args.tenant)
+        return asyncio.run(run(settings, asked, now=time.time()))
+    if command == "route":
         return _route(settings, args.order)
     if args.command == "sandbox":
         return _sandbox(settings, args.config, args.host, args.port, args.webhooks_to)
     return asyncio.run(_migrate(settings))
+
+
+def _route_usage(parser: argparse.ArgumentParser, args: argparse.Namespace) -> str:
+    """`route` with an order file, or `route --replay` with `--since`: which one (or exit 2)."""
+    if args.replay is None:
+        flags = ("since", "until", "limit", "tenant")
+        given = [f"--{flag}" for flag in flags if getattr(args, flag) is not None]
+        if args.order is None:
+            parser.error("give an order file, or --replay RULES.toml --since …")
+        if given:
+            parser.error(f"{', '.join(given)} only go with --replay")
+        return "route"
+    if args.order is not None:
+        parser.error("give an order file or --replay RULES.toml, not both")
+    if args.since is None:
+        parser.error("--replay needs --since (ISO 8601 with a zone, e.g. 2026-12-01T00:00:00Z)")
+    return "route --replay"
 
 
 def _check_config(path: Path, *, file_only: bool) -> int:

@@ -84,6 +84,7 @@ async def open_store(
     migrate: bool = True,
     password: str | None = None,
     connect_wait_s: float = 0.0,
+    read_only: bool = False,
 ) -> Store:
     """Open the store a `[store] url` names, applying pending migrations.
 
@@ -91,11 +92,15 @@ async def open_store(
     `migrate=False` it refuses a database that is behind instead. SQLite, a single process's
     file, always migrates. PostgreSQL that is not reachable yet is retried for up to
     `connect_wait_s` (0: one attempt).
+
+    `read_only` (a routing replay's store): nothing migrated, a store that is behind refused;
+    SQLite opens the file read-only (a missing one is refused), PostgreSQL's sessions are
+    `default_transaction_read_only`.
     """
     if url.startswith("sqlite:"):
-        from gateway.store.sqlite import open_sqlite  # noqa: PLC0415 (optional backends)
+        from gateway.store.sqlite import open_sqlite, open_sqlite_read_only  # noqa: PLC0415
 
-        return await open_sqlite(url)
+        return await (open_sqlite_read_only(url) if read_only else open_sqlite(url))
     if url.startswith(("postgresql:", "postgres:")):
         try:
             from gateway.store.postgres import open_postgres  # noqa: PLC0415 (optional)
@@ -104,10 +109,12 @@ async def open_store(
                 "a PostgreSQL store needs asyncpg: pip install 'order-routing-gateway[postgres]'"
             ) from exc
 
+        if read_only:  # a query parameter other than libpq's is a server setting
+            url += ("&" if "?" in url else "?") + "default_transaction_read_only=on"
         return await open_postgres(
             url,
             pool_size=pool_size,
-            migrate=migrate,
+            migrate=migrate and not read_only,
             password=password,
             connect_wait_s=connect_wait_s,
         )

@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlsplit
+from typing import Any, NoReturn
+from urllib.parse import quote, urlsplit
 
 import aiosqlite
 import structlog
@@ -120,6 +120,66 @@ async def open_sqlite(url: str) -> SqlStore:
         raise
     log.info("store.opened", backend="sqlite", path=str(path))
     return SqlStore(SqliteRunner(writer, reader))
+
+
+class ReadOnlyRunner:
+    """Reads only, on a connection SQLite opened read-only (`mode=ro`): no statement of it
+    can write, and it takes no transaction (a replay's store)."""
+
+    dialect = SQLITE
+
+    def __init__(self, reader: aiosqlite.Connection) -> None:
+        self._reader = reader
+        self.reads = self.latest = _Reader(reader)
+
+    def transaction(self, *, durable: bool = True) -> NoReturn:
+        raise StoreUnavailable("the store was opened read-only")
+
+    def autocommit(self) -> NoReturn:
+        raise StoreUnavailable("the store was opened read-only")
+
+    async def close(self) -> None:
+        await self._reader.close()
+
+
+async def open_sqlite_read_only(url: str) -> SqlStore:
+    """The file a `sqlite:///` URL names, opened so nothing can write to it and nothing is
+    migrated: a missing file, or one whose schema is behind this code, is `StoreUnavailable`."""
+    path, uri = read_only_uri(url)
+    try:
+        reader = await aiosqlite.connect(uri, uri=True, isolation_level=None)
+    except sqlite3.Error as exc:
+        raise StoreUnavailable(f"cannot open SQLite database {path}: {exc}") from exc
+    runner = ReadOnlyRunner(reader)
+    try:
+        reader.row_factory = sqlite3.Row
+        await reader.execute("PRAGMA query_only=ON")
+        listed = await runner.reads.fetch_one(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
+        )
+        done: set[int] = set()
+        if listed is not None:
+            done = {
+                r[0] for r in await runner.reads.fetch_all("SELECT version FROM schema_migrations")
+            }
+        if missing := [v for v, _n, _s in SQLITE.migrations() if v not in done]:
+            raise StoreUnavailable(
+                f"SQLite database {path}: schema is behind (migrations {missing} pending):"
+                " run `gateway migrate --config FILE`"
+            )
+    except BaseException:
+        await reader.close()
+        raise
+    log.info("store.opened", backend="sqlite", path=str(path), read_only=True)
+    return SqlStore(runner)
+
+
+def read_only_uri(url: str) -> tuple[Path, str]:
+    """The file a `sqlite:///` URL names (it must exist) and its read-only `file:` URI."""
+    path = Path(urlsplit(url).path[1:])
+    if not path.is_file():
+        raise StoreUnavailable(f"SQLite database {path} does not exist")
+    return path, f"file:{quote(str(path.resolve()))}?mode=ro"
 
 
 def open_writer(url: str) -> tuple[Path, GroupCommitWriter]:

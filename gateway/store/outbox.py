@@ -18,6 +18,8 @@ from gateway.model.ids import ulid
 from gateway.store.dialect import Dialect, Queries, Tx
 from gateway.store.rows import EVENT_COLUMNS, event_row
 
+_E_COLUMNS = ", ".join(f"e.{c}" for c in EVENT_COLUMNS.split(", "))
+
 
 async def append_event(tx: Tx, d: Dialect, event: NewEvent, *, now: float) -> EventRow:
     """Append `event` to its tenant's feed inside the caller's transaction."""
@@ -52,3 +54,17 @@ class SqlOutbox(Queries):
             (client_id, after, limit),
         )
         return [event_row(r, self._db.dialect) for r in rows]
+
+    async def events_about(
+        self, client_id: str, order_id: str, *, limit: int
+    ) -> Sequence[EventRow]:
+        # Each half reads the index by (tenant, subject) (migration 013): the order's own,
+        # and its returns' (a return's events have the return as their subject).
+        rows = await self._db.reads.fetch_all(
+            f"SELECT {_E_COLUMNS} FROM events e WHERE e.client_id = ? AND e.subject = ?"
+            f" UNION ALL SELECT {_E_COLUMNS} FROM returns r JOIN events e"
+            " ON e.client_id = r.client_id AND e.subject = r.id"
+            " WHERE r.order_id = ? AND r.client_id = ? ORDER BY seq DESC LIMIT ?",
+            (client_id, order_id, order_id, client_id, limit),
+        )
+        return [event_row(r, self._db.dialect) for r in reversed(rows)]

@@ -207,3 +207,46 @@ async def test_migration_009_keeps_provider_data_and_leaves_older_orders_without
         assert (await store.get_order("ord_B")).provider_data == kind
     finally:
         await store.close()
+
+
+# migration 013: an order's events read by subject ------------------------------------------
+
+
+async def test_migration_013_indexes_the_events_of_a_feed_by_subject(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    every = {d: d.migrations() for d in (SQLITE, POSTGRES)}
+    for d, migrations in every.items():
+        monkeypatch.setattr(d, "migrations", lambda m=migrations: [x for x in m if x[0] < 13])
+    before = await open_store(store_url)  # at version 11, a feed already written
+    try:
+        order = NewOrder("ord_A", "shop", "E-1", "logitrail", "w", "r", 0, "{}")
+        await before.insert_order(
+            order, now=1.0, idempotency=None, lease_owner=None, lease_until=None
+        )
+        assert 13 not in {v for v, _n, _s in before._db.dialect.migrations()}
+    finally:
+        await before.close()
+    for d, migrations in every.items():
+        monkeypatch.setattr(d, "migrations", lambda m=migrations: m)
+
+    store = await open_store(store_url)
+    try:
+        [event] = await store.events_about("shop", "ord_A", limit=10)
+        assert (event.subject, event.type) == ("ord_A", "order.accepted")
+        reads = store._db.reads
+        if store._db.dialect.name == "sqlite":
+            plan = await reads.fetch_all(
+                "EXPLAIN QUERY PLAN SELECT seq FROM events WHERE client_id = ? AND subject = ?"
+                " ORDER BY seq DESC LIMIT 10",
+                ("shop", "ord_A"),
+            )
+            assert any("events_by_subject" in str(tuple(r)) for r in plan), plan
+        else:
+            found = await reads.fetch_all(
+                "SELECT indexdef FROM pg_indexes WHERE schemaname = current_schema()"
+                " AND indexname = 'events_by_subject'"
+            )
+            assert ["(client_id, subject, seq)" in r[0] for r in found] == [True]
+    finally:
+        await store.close()

@@ -170,10 +170,12 @@ class SqlDeliveries(Queries):
         if not subscribers:
             return 0
         mine, args = self._d.any_of("subscriber", subscribers, "text")
+        # The state as a literal (an enum's own value): it lets the planner use the partial
+        # index of its state (`deliveries_dead`).
         row = await self._db.reads.fetch_one(
             "SELECT COUNT(*) FROM (SELECT 1 FROM deliveries"
-            f" WHERE {mine} AND state = ? LIMIT ?) AS found",
-            (*args, state, at_most),
+            f" WHERE {mine} AND state = '{DeliveryState(state).value}' LIMIT ?) AS found",
+            (*args, at_most),
         )
         assert row is not None
         return int(row[0])

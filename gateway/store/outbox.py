@@ -19,6 +19,15 @@ from gateway.store.dialect import Dialect, Queries, Tx
 from gateway.store.rows import EVENT_COLUMNS, event_row
 
 _E_COLUMNS = ", ".join(f"e.{c}" for c in EVENT_COLUMNS.split(", "))
+EVENTS_ABOUT = (
+    f"SELECT {_E_COLUMNS} FROM events e WHERE e.client_id = ? AND e.subject = ?"
+    f" UNION ALL SELECT {_E_COLUMNS} FROM returns r CROSS JOIN events e"
+    " WHERE r.order_id = ? AND r.client_id = ? AND e.client_id = r.client_id"
+    " AND e.subject = r.id ORDER BY seq DESC LIMIT ?"
+)
+"""An order's newest events, its own and its returns' (whose subject is the return): each
+half reads the index by (tenant, subject) (migration 013) — the returns first (SQLite's CROSS
+JOIN keeps that order), never the tenant's whole feed in `seq` order."""
 
 
 async def append_event(tx: Tx, d: Dialect, event: NewEvent, *, now: float) -> EventRow:
@@ -58,13 +67,7 @@ class SqlOutbox(Queries):
     async def events_about(
         self, client_id: str, order_id: str, *, limit: int
     ) -> Sequence[EventRow]:
-        # Each half reads the index by (tenant, subject) (migration 013): the order's own,
-        # and its returns' (a return's events have the return as their subject).
         rows = await self._db.reads.fetch_all(
-            f"SELECT {_E_COLUMNS} FROM events e WHERE e.client_id = ? AND e.subject = ?"
-            f" UNION ALL SELECT {_E_COLUMNS} FROM returns r JOIN events e"
-            " ON e.client_id = r.client_id AND e.subject = r.id"
-            " WHERE r.order_id = ? AND r.client_id = ? ORDER BY seq DESC LIMIT ?",
-            (client_id, order_id, order_id, client_id, limit),
+            EVENTS_ABOUT, (client_id, order_id, order_id, client_id, limit)
         )
         return [event_row(r, self._db.dialect) for r in reversed(rows)]

@@ -23,7 +23,8 @@ from gateway.store.records import OrderFilter, OrderRow, ReturnFilter
 LIST_LIMIT = 200
 """The rows each list shows per tenant."""
 COUNTED_UP_TO = 10_000
-"""Where a list's count per tenant stops (shown as "10000+"): a count's cost stays bounded."""
+"""Where a list's count per tenant stops (shown as "10000+"), so a count of a large list
+stops early."""
 EVENTS_SHOWN = 200
 """The newest events of an order and its returns on its page, shown oldest first."""
 EXCHANGES_SHOWN = 100

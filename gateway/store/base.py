@@ -1,6 +1,7 @@
 """What the store offers, as narrow protocols per consumer — a component takes only the part
 it uses — and `Store`, their union (the contract both backends pass, `tests/unit/test_store*`).
-Its rows are in `records`, its exceptions in `gateway.errors`.
+Its rows are in `records`, its exceptions in `gateway.errors`; `Holds`, `Dispatch` and `Exchanges`
+live beside their SQL (`holds`, `deliveries`, `exchanges`).
 
 Every method is one transaction, so "each step is committed before the next provider call"
 holds by construction.

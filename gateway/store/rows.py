@@ -183,7 +183,7 @@ class Table(Generic[T]):
         fixed: Sequence[str] = (),
     ) -> int:
         """How many rows `page` would find without its limit, counting no further than
-        `at_most` (a count's cost stays bounded on a tenant of millions)."""
+        `at_most` (a count of a large result stops there)."""
         where, args = _where(client_id, given, fixed)
         row = await self._db.reads.fetch_one(
             f"SELECT COUNT(*) FROM (SELECT 1 FROM {self._table} WHERE {where} LIMIT ?) AS found",

@@ -117,6 +117,10 @@ async def test_stuck_and_held_below_the_newest_two_hundred_orders_are_listed_and
     page = await (await gateway.get("/console/lists?older_than_min=30")).text()
     assert listed(page, "stuck") == ("1", [stuck])
     assert listed(page, "held") == ("1", [held])
+    longest = await gateway.get("/console/lists?older_than_min=100000")  # the bound: 69 days
+    assert longest.status == 200
+    assert listed(await longest.text(), "stuck") == ("0", [])
+    assert (await gateway.get("/console/lists?older_than_min=100001")).status == 400
 
 
 async def test_a_list_counts_every_order_it_holds_not_the_rows_it_shows(

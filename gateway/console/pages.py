@@ -133,6 +133,6 @@ async def lists(
             letters = await app[FEED].deliveries(
                 client, subscriber=None, state=dead, after=0, limit=LIST_LIMIT
             )
-            count = await app[FEED].count(client, state=dead, at_most=COUNTED_UP_TO)
+            count = await app[FEED].count_deliveries(client, state=dead, at_most=COUNTED_UP_TO)
             out["dead"].add(letters, count)
     return out

@@ -41,7 +41,7 @@ class Feed:
             mine = [s for s in mine if s == subscriber]
         return await self._store.list_deliveries(mine, state=state, after=after, limit=limit)
 
-    async def count(self, client: Client, *, state: DeliveryState, at_most: int) -> int:
+    async def count_deliveries(self, client: Client, *, state: DeliveryState, at_most: int) -> int:
         """How many deliveries to the tenant's subscribers are in `state` (up to `at_most`)."""
         return await self._store.count_deliveries(self._mine(client), state=state, at_most=at_most)
 

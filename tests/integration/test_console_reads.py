@@ -13,12 +13,12 @@ import pytest
 
 from gateway.api.keys import STORE
 from gateway.console import pages
-from gateway.model.events import NewEvent
+from gateway.model.events import DeliveryState, NewEvent
 from gateway.model.ids import ulid
 from gateway.model.orders import Phase, Status
 from gateway.store import NewOrder, Store
 from gateway.store.outbox import append_event
-from tests.conftest import order
+from tests.conftest import eventually, order
 from tests.integration.test_console import ALL_KEY, Gateway, sign_in, start, submit
 from tests.integration.test_events_out import Receiver, receiver, subscriber
 from tests.unit.fakes import SkipAheadClock
@@ -54,7 +54,7 @@ async def test_an_order_page_shows_its_events_past_a_thousand_older_ones(
     )
     store = store_of(gateway)
     await busy_feed(store, 1100, now=clock.time())
-    assert await store.fan_out("oms", "storefront-fi", ["*"], now=clock.time(), limit=5000)
+    await store.fan_out("oms", "storefront-fi", ["*"], now=clock.time(), limit=5000)
     body = await submit(gateway, order("BUSY-1"))
     await store.fan_out("oms", "storefront-fi", ["*"], now=clock.time(), limit=5000)
     mine = await store.events_about("storefront-fi", body["id"], limit=10)
@@ -141,3 +141,30 @@ async def test_a_list_counts_every_order_it_holds_not_the_rows_it_shows(
     monkeypatch.setattr(pages, "COUNTED_UP_TO", 3)
     page = await (await gateway.get("/console/lists")).text()
     assert listed(page, "held")[0] == "3+"
+
+
+async def test_the_dead_letters_count_every_one_not_the_rows_shown(
+    make_gateway: Callable[..., Any],
+    receiver: Receiver,
+    clock: SkipAheadClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(pages, "LIST_LIMIT", 2)
+    gateway = await start(
+        make_gateway,
+        subscribers=[subscriber(receiver.url, max_attempts=1, events=["order.updated"])],
+        events__dispatch_interval_s=0.02,
+    )
+    store = store_of(gateway)
+    await busy_feed(store, 3, now=clock.time())  # the receiver answers 503: each dies at once
+
+    async def all_dead() -> bool:
+        return await store.count_deliveries(["oms"], state=DeliveryState.DEAD, at_most=9) == 3
+
+    await eventually(all_dead)
+    await sign_in(gateway, ALL_KEY)
+    page = await (await gateway.get("/console/lists")).text()
+    section = page[page.index('<section id="dead">') :].split("</section>", 1)[0]
+    assert '<span class="count">3</span>' in section
+    assert "the oldest 2 shown" in section
+    assert section.count("<tr><td>oms</td>") == 2

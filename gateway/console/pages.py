@@ -4,7 +4,7 @@ always within the signed-in operator's tenants."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
@@ -18,10 +18,15 @@ from gateway.model.exchanges import ExchangeView
 from gateway.model.orders import OPEN_PHASES, Phase, Status
 from gateway.model.view import instant
 from gateway.orders.exchanges import exchanges_of
-from gateway.store.records import DeliveryRow, OrderFilter, OrderRow, ReturnFilter
+from gateway.store.records import OrderFilter, OrderRow, ReturnFilter
 
 LIST_LIMIT = 200
-FEED_LIMIT = 1000
+"""The rows each list shows per tenant."""
+COUNTED_UP_TO = 10_000
+"""Where a list's count per tenant stops (shown as "10000+"), so a count of a large list
+stops early."""
+EVENTS_SHOWN = 200
+"""The newest events of an order and its returns on its page, shown oldest first."""
 EXCHANGES_SHOWN = 100
 """The newest exchanges on an order page; the API pages through the rest."""
 
@@ -77,15 +82,8 @@ class OrderPage:
 async def order_page(request: web.Request, client: Client, row: OrderRow) -> OrderPage:
     app = request.config_dict
     view = await app[SERVICE].get(client, row.id)
-    feed = app[FEED]
-    mine = [e for e in await feed.events(client, after=0, limit=FEED_LIMIT) if _about(e, row.id)]
-    deliveries = await feed.deliveries(
-        client, subscriber=None, state=None, after=0, limit=FEED_LIMIT
-    )
-    by_event: dict[str, list[DeliveryRow]] = {}
-    for d in deliveries:
-        by_event.setdefault(d.event.id, []).append(d)
-    events = [{"event": e, "deliveries": by_event.get(e.id, [])} for e in mine]
+    activity = await app[FEED].order_activity(client, row.id, limit=EVENTS_SHOWN)
+    events = [{"event": e, "deliveries": ds} for e, ds in activity]
     returns = list(await app[STORE].list_returns(client.id, ReturnFilter(order_id=row.id)))
     shown = await exchanges_of(
         app[STORE], client.id, "order", row.id, after=None, limit=EXCHANGES_SHOWN
@@ -93,33 +91,48 @@ async def order_page(request: web.Request, client: Client, row: OrderRow) -> Ord
     return OrderPage(row, view, events, shown.items, returns)
 
 
-def _about(event: Any, order_id: str) -> bool:
-    data = event.data if isinstance(event.data, dict) else {}
-    return bool(data.get("order_id") == order_id or event.subject == order_id)
+@dataclass(slots=True)
+class Listed:
+    """One of the lists: the rows shown and how many there are in all."""
+
+    rows: list[Any] = field(default_factory=list)
+    total: int = 0
+    """Every tenant's count, each counted up to `COUNTED_UP_TO`."""
+    more: bool = False
+    """A tenant's count reached `COUNTED_UP_TO`: `total` is a lower bound."""
+
+    def add(self, rows: Sequence[Any], count: int) -> None:
+        self.rows += rows
+        self.total += count
+        self.more = self.more or count >= COUNTED_UP_TO
 
 
 async def lists(
     request: web.Request, operator: Operator, older_than_min: float
-) -> dict[str, list[Any]]:
-    """Stuck, held, late, rejected in the last day, and dead-lettered deliveries."""
+) -> dict[str, Listed]:
+    """Stuck, held, late, rejected in the last day, and dead-lettered deliveries: each the
+    newest `LIST_LIMIT` of each tenant's (dead letters: the oldest), selected by the store."""
     app = request.config_dict
     store, now = app[STORE], app[CLOCK].time()
-    out: dict[str, list[Any]] = {"stuck": [], "held": [], "late": [], "rejected": [], "dead": []}
-    since = instant(now) - timedelta(days=1)
-    stuck_before = now - older_than_min * 60
+    wanted = {
+        "stuck": OrderFilter(phases=OPEN_PHASES, created_before=instant(now - older_than_min * 60)),
+        "held": OrderFilter(phases=frozenset({Phase.HELD})),
+        "late": OrderFilter(late=True),
+        "rejected": OrderFilter(
+            status=Status.REJECTED, updated_since=instant(now) - timedelta(days=1)
+        ),
+    }
+    out = {name: Listed() for name in (*wanted, "dead")}
     for t in sorted(operator.tenants):
-        for row in await store.list_orders(t, OrderFilter(limit=LIST_LIMIT)):
-            if row.phase in OPEN_PHASES and row.created_at.timestamp() <= stuck_before:
-                out["stuck"].append(row)
-            if row.phase is Phase.HELD:
-                out["held"].append(row)
-        out["late"] += await store.list_orders(t, OrderFilter(late=True, limit=LIST_LIMIT))
-        out["rejected"] += await store.list_orders(
-            t, OrderFilter(status=Status.REJECTED, updated_since=since, limit=LIST_LIMIT)
-        )
+        for name, flt in wanted.items():
+            rows = await store.list_orders(t, replace(flt, limit=LIST_LIMIT))
+            out[name].add(rows, await store.count_orders(t, flt, at_most=COUNTED_UP_TO))
         client = tenant(request, operator, t)
         if client is not None:
-            out["dead"] += await app[FEED].deliveries(
-                client, subscriber=None, state=DeliveryState.DEAD, after=0, limit=LIST_LIMIT
+            dead = DeliveryState.DEAD
+            letters = await app[FEED].deliveries(
+                client, subscriber=None, state=dead, after=0, limit=LIST_LIMIT
             )
+            count = await app[FEED].count_deliveries(client, state=dead, at_most=COUNTED_UP_TO)
+            out["dead"].add(letters, count)
     return out

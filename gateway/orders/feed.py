@@ -41,6 +41,22 @@ class Feed:
             mine = [s for s in mine if s == subscriber]
         return await self._store.list_deliveries(mine, state=state, after=after, limit=limit)
 
+    async def count_deliveries(self, client: Client, *, state: DeliveryState, at_most: int) -> int:
+        """How many deliveries to the tenant's subscribers are in `state` (up to `at_most`)."""
+        return await self._store.count_deliveries(self._mine(client), state=state, at_most=at_most)
+
+    async def order_activity(
+        self, client: Client, order_id: str, *, limit: int
+    ) -> list[tuple[EventRow, list[DeliveryRow]]]:
+        """The newest `limit` events of one of the tenant's orders and of its returns, oldest
+        first, each with its deliveries to the tenant's subscribers — read by subject, so an
+        order's events show however many others the tenant's feed holds."""
+        events = await self._store.events_about(client.id, order_id, limit=limit)
+        by_event: dict[int, list[DeliveryRow]] = {e.seq: [] for e in events}
+        for d in await self._store.deliveries_of(self._mine(client), list(by_event)):
+            by_event[d.event.seq].append(d)
+        return [(e, by_event[e.seq]) for e in events]
+
     async def retry(self, client: Client, subscriber: str, event_id: str, *, now: float) -> None:
         """Send a dead delivery again (due `now`)."""
         if subscriber not in self._mine(client):

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from gateway.errors import StoreUnavailable
 from gateway.store.base import (
-    Dispatch,
     EventFeed,
     Health,
     IdempotencyRecords,
@@ -24,6 +23,7 @@ from gateway.store.base import (
     Submissions,
     WebhookIntake,
 )
+from gateway.store.deliveries import Dispatch
 from gateway.store.records import (
     Begin,
     BeginOutcome,

@@ -1,6 +1,7 @@
 """What the store offers, as narrow protocols per consumer — a component takes only the part
 it uses — and `Store`, their union (the contract both backends pass, `tests/unit/test_store*`).
-Its rows are in `records`, its exceptions in `gateway.errors`.
+Its rows are in `records`, its exceptions in `gateway.errors`; `Holds`, `Dispatch` and `Exchanges`
+live beside their SQL (`holds`, `deliveries`, `exchanges`).
 
 Every method is one transaction, so "each step is committed before the next provider call"
 holds by construction.
@@ -10,12 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 from gateway.model.events import DeliveryState, EventRow, NewEvent
 from gateway.model.lifecycle import Outcome
 from gateway.model.orders import Status
-from gateway.observability.audit import Exchange
+from gateway.store.deliveries import Dispatch
+from gateway.store.exchanges import Exchanges
 from gateway.store.holds import Holds
 from gateway.store.records import (
     Begin,
@@ -91,6 +93,10 @@ class OrderReads(Protocol):
     ) -> OrderRow | None: ...
 
     async def list_orders(self, client_id: str, flt: OrderFilter) -> Sequence[OrderRow]: ...
+
+    async def count_orders(self, client_id: str, flt: OrderFilter, *, at_most: int) -> int:
+        """How many orders `list_orders` would find without `flt.limit`, up to `at_most`."""
+        ...
 
     async def orders_created(
         self, client_id: str, *, since: datetime, until: datetime, limit: int
@@ -233,45 +239,33 @@ class EventFeed(Protocol):
         self, client_id: str, *, after: int, limit: int
     ) -> Sequence[EventRow]: ...
 
+    async def events_about(
+        self, client_id: str, order_id: str, *, limit: int
+    ) -> Sequence[EventRow]:
+        """The newest `limit` events of the tenant's order and of its returns, oldest first."""
+        ...
+
     async def list_deliveries(
         self, subscribers: Sequence[str], *, state: DeliveryState | None, after: int, limit: int
     ) -> Sequence[DeliveryRow]: ...
+
+    async def deliveries_of(
+        self, subscribers: Sequence[str], seqs: Sequence[int]
+    ) -> Sequence[DeliveryRow]:
+        """The deliveries to `subscribers` of the events numbered `seqs`, by event."""
+        ...
+
+    async def count_deliveries(
+        self, subscribers: Sequence[str], *, state: DeliveryState, at_most: int
+    ) -> int:
+        """How many deliveries to `subscribers` are in `state`, counting up to `at_most`."""
+        ...
 
     async def retry_delivery(
         self, subscriber: str, event_id: str, *, now: float
     ) -> DeliveryState | None:
         """Make a dead delivery pending again (due now). The delivery's state before the call
         (DEAD: retried), or None when `subscriber` has no delivery of that event."""
-        ...
-
-
-class Dispatch(Protocol):
-    """What the dispatcher needs: events made deliveries, leased, and their outcome."""
-
-    async def fan_out(
-        self, subscriber: str, client_id: str, patterns: Sequence[str], *, now: float, limit: int
-    ) -> int:
-        """Make delivery rows for the subscriber's new events matching `patterns`; how many."""
-        ...
-
-    async def claim_deliveries(
-        self, subscriber: str, *, now: float, lease_until: float, limit: int
-    ) -> Sequence[DeliveryRow]:
-        """Due deliveries that are the oldest pending one of their subject, leased."""
-        ...
-
-    async def finish_delivery(
-        self,
-        subscriber: str,
-        seq: int,
-        *,
-        now: float,
-        ok: bool,
-        status: int | None,
-        error: str | None = None,
-        retry_at: float | None = None,
-    ) -> None:
-        """Record an attempt: delivered (`ok`), retried at `retry_at`, or dead (neither)."""
         ...
 
 
@@ -373,24 +367,6 @@ class ReturnStore(Protocol):
     async def open_returns(self, *, limit: int, checked_before: float) -> Sequence[ReturnRow]:
         """Submitted returns not in a final status, not checked since `checked_before`, least
         recently checked first (polling)."""
-        ...
-
-
-class Exchanges(Protocol):
-    """Provider exchanges (the audit trail; `gateway.observability.audit`)."""
-
-    async def add_exchanges(self, exchanges: Sequence[Exchange]) -> None:
-        """Store a batch; not durable on its own (SQLite: it rides the next commit)."""
-        ...
-
-    async def list_exchanges(
-        self, client_id: str, kind: str, subject_id: str, *, before: int | None, limit: int
-    ) -> list[dict[str, Any]]:
-        """The tenant's exchanges of one order or return, newest first, ids below `before`."""
-        ...
-
-    async def purge_exchanges(self, *, before: float, batch: int = 1000) -> int:
-        """Delete exchanges recorded before `before`; how many."""
         ...
 
 

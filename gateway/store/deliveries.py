@@ -10,11 +10,42 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Protocol
 
 from gateway.model.events import DeliveryState, matches
 from gateway.store.dialect import Queries
 from gateway.store.records import DeliveryRow
 from gateway.store.rows import DELIVERY_SELECT, delivery_row
+
+
+class Dispatch(Protocol):
+    """What the dispatcher needs: events made deliveries, leased, and their outcome."""
+
+    async def fan_out(
+        self, subscriber: str, client_id: str, patterns: Sequence[str], *, now: float, limit: int
+    ) -> int:
+        """Make delivery rows for the subscriber's new events matching `patterns`; how many."""
+        ...
+
+    async def claim_deliveries(
+        self, subscriber: str, *, now: float, lease_until: float, limit: int
+    ) -> Sequence[DeliveryRow]:
+        """Due deliveries that are the oldest pending one of their subject, leased."""
+        ...
+
+    async def finish_delivery(
+        self,
+        subscriber: str,
+        seq: int,
+        *,
+        now: float,
+        ok: bool,
+        status: int | None,
+        error: str | None = None,
+        retry_at: float | None = None,
+    ) -> None:
+        """Record an attempt: delivered (`ok`), retried at `retry_at`, or dead (neither)."""
+        ...
 
 
 class SqlDeliveries(Queries):
@@ -119,6 +150,35 @@ class SqlDeliveries(Queries):
             (*args, limit),
         )
         return [delivery_row(r, self._d) for r in rows]
+
+    async def deliveries_of(
+        self, subscribers: Sequence[str], seqs: Sequence[int]
+    ) -> Sequence[DeliveryRow]:
+        if not subscribers or not seqs:
+            return []
+        mine, args = self._d.any_of("d.subscriber", subscribers, "text")
+        which, more = self._d.any_of("d.seq", seqs, "bigint")
+        rows = await self._db.reads.fetch_all(
+            f"{DELIVERY_SELECT} WHERE {mine} AND {which} ORDER BY d.seq, d.subscriber",
+            (*args, *more),
+        )
+        return [delivery_row(r, self._d) for r in rows]
+
+    async def count_deliveries(
+        self, subscribers: Sequence[str], *, state: DeliveryState, at_most: int
+    ) -> int:
+        if not subscribers:
+            return 0
+        mine, args = self._d.any_of("subscriber", subscribers, "text")
+        # The state as a literal (an enum's own value): it lets the planner use the partial
+        # index of its state (`deliveries_dead`).
+        row = await self._db.reads.fetch_one(
+            "SELECT COUNT(*) FROM (SELECT 1 FROM deliveries"
+            f" WHERE {mine} AND state = '{DeliveryState(state).value}' LIMIT ?) AS found",
+            (*args, at_most),
+        )
+        assert row is not None
+        return int(row[0])
 
     async def retry_delivery(
         self, subscriber: str, event_id: str, *, now: float

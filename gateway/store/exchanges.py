@@ -5,7 +5,7 @@ purged after `audit.retention_s`."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from gateway.observability.audit import Exchange
 from gateway.store.dialect import Dialect, Queries, Row, Runner
@@ -22,6 +22,24 @@ def stored_exchange(row: Row, _d: Dialect) -> dict[str, Any]:
     values["request_truncated"] = bool(values["request_truncated"])
     values["response_truncated"] = bool(values["response_truncated"])
     return values
+
+
+class Exchanges(Protocol):
+    """Provider exchanges (the audit trail; `gateway.observability.audit`)."""
+
+    async def add_exchanges(self, exchanges: Sequence[Exchange]) -> None:
+        """Store a batch; not durable on its own (SQLite: it rides the next commit)."""
+        ...
+
+    async def list_exchanges(
+        self, client_id: str, kind: str, subject_id: str, *, before: int | None, limit: int
+    ) -> list[dict[str, Any]]:
+        """The tenant's exchanges of one order or return, newest first, ids below `before`."""
+        ...
+
+    async def purge_exchanges(self, *, before: float, batch: int = 1000) -> int:
+        """Delete exchanges recorded before `before`; how many."""
+        ...
 
 
 class SqlExchanges(Queries):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 import orjson
 
@@ -11,7 +12,7 @@ from gateway.errors import LeaseLost, OrderExists, ProviderOrderTaken
 from gateway.model.history import Cause, Source
 from gateway.model.ids import ulid_floor
 from gateway.model.lifecycle import Outcome
-from gateway.model.orders import OPEN_PHASES, Status
+from gateway.model.orders import OPEN_PHASES, Phase, Status
 from gateway.store.dialect import Queries, Reads, Runner, sql_list
 from gateway.store.history import record_transition, verdict_for
 from gateway.store.holds import LATE, hold_detail, record_hold
@@ -137,16 +138,28 @@ class SqlOrders(Queries):
         )
 
     async def list_orders(self, client_id: str, flt: OrderFilter) -> Sequence[OrderRow]:
-        since = self._d.to_db(flt.updated_since) if flt.updated_since is not None else None
+        given, fixed = self._order_filter(flt)
+        return await self._orders.page(client_id, given, limit=flt.limit, fixed=fixed)
+
+    async def count_orders(self, client_id: str, flt: OrderFilter, *, at_most: int) -> int:
+        given, fixed = self._order_filter(flt)
+        return await self._orders.count(client_id, given, at_most=at_most, fixed=fixed)
+
+    def _order_filter(self, flt: OrderFilter) -> tuple[list[tuple[str, Any]], list[str]]:
+        """What `flt` asks, as (condition, value) pairs and conditions without a value."""
+        at = self._d.to_db
         given = [
             ("external_id = ?", flt.external_id),
             ("status = ?", flt.status),
             ("provider = ?", flt.provider),
-            ("updated_at >= ?", since),
+            ("updated_at >= ?", None if flt.updated_since is None else at(flt.updated_since)),
+            ("created_at < ?", None if flt.created_before is None else at(flt.created_before)),
             ("id < ?", flt.before_id),
         ]
-        late = () if flt.late is None else (LATE if flt.late else f"NOT {LATE}",)
-        return await self._orders.page(client_id, given, limit=flt.limit, fixed=late)
+        fixed = [] if flt.late is None else [LATE if flt.late else f"NOT {LATE}"]
+        if flt.phases is not None:  # the enum's own values: no room for anything else
+            fixed.append(f"phase IN {sql_list(Phase(p).value for p in flt.phases)}")
+        return given, fixed
 
     async def orders_created(
         self, client_id: str, *, since: datetime, until: datetime, limit: int

@@ -18,6 +18,17 @@ from gateway.model.ids import ulid
 from gateway.store.dialect import Dialect, Queries, Tx
 from gateway.store.rows import EVENT_COLUMNS, event_row
 
+_E_COLUMNS = ", ".join(f"e.{c}" for c in EVENT_COLUMNS.split(", "))
+EVENTS_ABOUT = (
+    f"SELECT {_E_COLUMNS} FROM events e WHERE e.client_id = ? AND e.subject = ?"
+    f" UNION ALL SELECT {_E_COLUMNS} FROM returns r CROSS JOIN events e"
+    " WHERE r.order_id = ? AND r.client_id = ? AND e.client_id = r.client_id"
+    " AND e.subject = r.id ORDER BY seq DESC LIMIT ?"
+)
+"""An order's newest events, its own and its returns' (whose subject is the return): each
+half reads the index by (tenant, subject) (migration 013) — the returns first (SQLite's CROSS
+JOIN keeps that order), never the tenant's whole feed in `seq` order."""
+
 
 async def append_event(tx: Tx, d: Dialect, event: NewEvent, *, now: float) -> EventRow:
     """Append `event` to its tenant's feed inside the caller's transaction."""
@@ -52,3 +63,11 @@ class SqlOutbox(Queries):
             (client_id, after, limit),
         )
         return [event_row(r, self._db.dialect) for r in rows]
+
+    async def events_about(
+        self, client_id: str, order_id: str, *, limit: int
+    ) -> Sequence[EventRow]:
+        rows = await self._db.reads.fetch_all(
+            EVENTS_ABOUT, (client_id, order_id, order_id, client_id, limit)
+        )
+        return [event_row(r, self._db.dialect) for r in reversed(rows)]

@@ -158,6 +158,10 @@ class OrderFilter:
     limit: int = 50
     late: bool | None = None
     """Only orders late now (not shipped by their `ship_by`), or only those not."""
+    phases: frozenset[Phase] | None = None
+    """Only orders in one of these submission phases (the console's stuck and held lists)."""
+    created_before: datetime | None = None
+    """Only orders accepted before this instant."""
 
 
 @dataclass(frozen=True, slots=True)

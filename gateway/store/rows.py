@@ -145,6 +145,7 @@ class Table(Generic[T]):
         self, db: Runner, table: str, columns: str, to_row: Callable[[Row, Dialect], T]
     ) -> None:
         self._db = db
+        self._table = table
         self._select = f"SELECT {columns} FROM {table} WHERE "
         self._to_row = to_row
 
@@ -166,10 +167,35 @@ class Table(Generic[T]):
         """The tenant's rows meeting each (condition, value) of `given` whose value is not
         None (a keyset cursor is one: `id < ?`) and each condition of `fixed`, at most
         `limit`, newest first (or `oldest_first`)."""
-        where, args = ["client_id = ?", *fixed], [client_id]
-        add_given(where, args, given)
+        where, args = _where(client_id, given, fixed)
         order = "" if oldest_first else " DESC"
         rows = await self._db.reads.fetch_all(
-            f"{self._select}{' AND '.join(where)} ORDER BY id{order} LIMIT ?", (*args, limit)
+            f"{self._select}{where} ORDER BY id{order} LIMIT ?", (*args, limit)
         )
         return [self._to_row(r, self._db.dialect) for r in rows]
+
+    async def count(
+        self,
+        client_id: str,
+        given: Sequence[tuple[str, Any]],
+        *,
+        at_most: int,
+        fixed: Sequence[str] = (),
+    ) -> int:
+        """How many rows `page` would find without its limit, counting no further than
+        `at_most` (a count of a large result stops there)."""
+        where, args = _where(client_id, given, fixed)
+        row = await self._db.reads.fetch_one(
+            f"SELECT COUNT(*) FROM (SELECT 1 FROM {self._table} WHERE {where} LIMIT ?) AS found",
+            (*args, at_most),
+        )
+        assert row is not None
+        return int(row[0])
+
+
+def _where(
+    client_id: str, given: Sequence[tuple[str, Any]], fixed: Sequence[str]
+) -> tuple[str, list[Any]]:
+    where, args = ["client_id = ?", *fixed], [client_id]
+    add_given(where, args, given)
+    return " AND ".join(where), args

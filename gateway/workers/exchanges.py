@@ -11,7 +11,7 @@ import structlog
 from gateway.clock import Clock
 from gateway.config import AuditSettings
 from gateway.observability.audit import Recorder
-from gateway.store.base import Exchanges
+from gateway.store.exchanges import Exchanges
 from gateway.workers.loops import Loops
 
 log = structlog.get_logger(__name__)

@@ -14,6 +14,7 @@ import pytest
 from gateway.errors import MigrationBlocked, StoreUnavailable
 from gateway.model.orders import Phase
 from gateway.store import NewOrder, Transition, open_store
+from gateway.store.outbox import EVENTS_ABOUT
 from gateway.store.postgres import POSTGRES
 from gateway.store.sqlite import SQLITE, statements
 from tests.services import PostgresDatabase
@@ -205,5 +206,50 @@ async def test_migration_009_keeps_provider_data_and_leaves_older_orders_without
         step = Transition(phase=Phase.DONE, provider_order_id="100043", provider_data=kind)
         assert (await store.advance("ord_B", owner="A", step=step)).provider_data == kind
         assert (await store.get_order("ord_B")).provider_data == kind
+    finally:
+        await store.close()
+
+
+# migration 013: an order's events read by subject ------------------------------------------
+
+
+async def test_migration_013_indexes_the_events_of_a_feed_by_subject(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    every = {d: d.migrations() for d in (SQLITE, POSTGRES)}
+    for d, migrations in every.items():
+        monkeypatch.setattr(d, "migrations", lambda m=migrations: [x for x in m if x[0] < 13])
+    before = await open_store(store_url)  # at version 11, a feed already written
+    try:
+        order = NewOrder("ord_A", "shop", "E-1", "logitrail", "w", "r", 0, "{}")
+        await before.insert_order(
+            order, now=1.0, idempotency=None, lease_owner=None, lease_until=None
+        )
+        assert 13 not in {v for v, _n, _s in before._db.dialect.migrations()}
+    finally:
+        await before.close()
+    for d, migrations in every.items():
+        monkeypatch.setattr(d, "migrations", lambda m=migrations: m)
+
+    store = await open_store(store_url)
+    try:
+        [event] = await store.events_about("shop", "ord_A", limit=10)
+        assert (event.subject, event.type) == ("ord_A", "order.accepted")
+        reads = store._db.reads
+        if store._db.dialect.name == "sqlite":
+            args = ("shop", "ord_A", "ord_A", "shop", 10)
+            plan = [r[3] for r in await reads.fetch_all(f"EXPLAIN QUERY PLAN {EVENTS_ABOUT}", args)]
+            # each half by (tenant, subject), neither over the tenant's feed in seq order
+            reads_events = [step for step in plan if step.startswith(("SEARCH e", "SCAN e"))]
+            assert (
+                reads_events
+                == ["SEARCH e USING INDEX events_by_subject (client_id=? AND subject=?)"] * 2
+            ), plan
+        else:
+            found = await reads.fetch_all(
+                "SELECT indexdef FROM pg_indexes WHERE schemaname = current_schema()"
+                " AND indexname = 'events_by_subject'"
+            )
+            assert ["(client_id, subject, seq)" in r[0] for r in found] == [True]
     finally:
         await store.close()

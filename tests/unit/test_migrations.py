@@ -251,5 +251,14 @@ async def test_migration_013_indexes_the_events_of_a_feed_by_subject(
                 " AND indexname = 'events_by_subject'"
             )
             assert ["(client_id, subject, seq)" in r[0] for r in found] == [True]
+        # the stuck and held lists: a tenant's orders by phase and age
+        phase_index = (
+            "SELECT sql FROM sqlite_master WHERE name = 'orders_by_phase'"
+            if store._db.dialect.name == "sqlite"
+            else "SELECT indexdef FROM pg_indexes WHERE schemaname = current_schema()"
+            " AND indexname = 'orders_by_phase'"
+        )
+        found = await reads.fetch_all(phase_index)
+        assert ["(client_id, phase, created_at)" in r[0] for r in found] == [True]
     finally:
         await store.close()

@@ -4,12 +4,15 @@ account's whole `available`; cached `stock_cache_ttl_s`; `cached_stock` for repl
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
+import pytest
 from aiohttp.test_utils import TestClient
 
 from gateway.api.keys import PROVIDERS
 from gateway.providers.base import cached_stock_of, stock_of
+from gateway.sandbox.flexport import Fault
 from tests.conftest import FLEXPORT_RULES, FlexportHandle
 from tests.unit.fakes import SkipAheadClock
 
@@ -152,3 +155,22 @@ async def test_skus_that_already_are_logistics_skus_are_asked_for_as_they_are(
     assert held == {TSHIRT: 3, "TSHIRT-M": 0}
     assert _calls(flexport, "products") == []
     assert adapter.cached_stock("east", [TSHIRT]) == {TSHIRT: 3}
+
+
+async def test_an_account_read_the_order_stopped_waiting_for_runs_on_and_then_serves(
+    make_gateway: Any, flexport: FlexportHandle
+) -> None:
+    _stock(flexport)
+    adapter = _adapter(await _gateway(make_gateway))
+    flexport.sandbox.inject(Fault(op="inventory", hold=True, count=1))
+
+    routing = asyncio.create_task(adapter.stock("auto", ["TSHIRT-M"]))
+    await flexport.sandbox.wait_held("inventory", 1, timeout=10)
+    routing.cancel()  # routing gave up on stock (its timeout)
+    with pytest.raises(asyncio.CancelledError):
+        await routing
+    flexport.sandbox.release()
+    later = await adapter.stock("auto", ["TSHIRT-M"])
+
+    assert later == {"TSHIRT-M": 12}
+    assert [r.query["offset"] for r in _calls(flexport, "inventory")] == ["0"]  # read once

@@ -137,6 +137,10 @@ class FlexportAdapter(HttpProvider[FlexportSettings]):
         403 only means the token lacks `read_logistics_warehouses`."""
         await self._call("warehouses", retry_unknown=True)
 
+    async def close(self) -> None:
+        await self.stock_cache.close()
+        await super().close()
+
     def _probe_refused(self, exc: ProviderError) -> None:
         log.info("provider.token.probe", provider=NAME, outcome=exc.kind)
 

@@ -6,7 +6,9 @@ their `available` units together, from `POST /products/warehouse`, asked for the
 order needs (at most `chunk` per call) and kept per product; or names none: Flexport picks
 the origin warehouse itself, so its stock is the account's whole `available`, from
 `GET /products/inventory/all` paged until an empty or short page (at most `MAX_PAGES`) and
-kept as one snapshot. One refresh runs at a time however many orders route at once.
+kept as one snapshot. One refresh runs at a time however many orders route at once; the
+account's runs on by itself when the order that started it stops waiting (routing gives
+stock 2 s), so a catalogue paged for longer than that is still read once and then served.
 
 `cached_*` never call Flexport: they answer from what was read, however old, and None when
 something asked for was never read.
@@ -71,14 +73,30 @@ class StockCache:
         self._products: dict[str, tuple[float, dict[str, int]]] = {}
         """logisticsSku → (read at, warehouse code → units)."""
         self._lock = asyncio.Lock()
+        self._reading: asyncio.Task[dict[str, int]] | None = None
+        """The account read under way, which callers that stop waiting leave running."""
 
     async def account(self) -> dict[str, int]:
         """logisticsSku → units available anywhere, read again once `ttl_s` has passed."""
-        async with self._lock:
-            if self._account is None or self._stale(self._account[0]):
-                units = await self._load_all()
-                self._account = (self._clock.monotonic(), units)
+        if self._account is not None and not self._stale(self._account[0]):
             return self._account[1]
+        if self._reading is None:
+            self._reading = asyncio.create_task(self._read_account())
+        return await asyncio.shield(self._reading)
+
+    async def _read_account(self) -> dict[str, int]:
+        try:
+            units = await self._load_all()
+            self._account = (self._clock.monotonic(), units)
+            return units
+        finally:
+            self._reading = None
+
+    async def close(self) -> None:
+        """Stop an account read under way."""
+        if self._reading is not None:
+            self._reading.cancel()
+            await asyncio.gather(self._reading, return_exceptions=True)
 
     async def per_warehouse(self, logistics_skus: Sequence[str]) -> PerWarehouse:
         """Warehouse code → units, for each of these products (read again once `ttl_s` has

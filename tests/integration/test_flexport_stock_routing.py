@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
+from gateway.sandbox.flexport import Fault
 from tests.conftest import FlexportHandle, auth, gb_order, read_json, ref
 
 WAREHOUSES = {
@@ -77,3 +78,16 @@ async def test_where_no_flexport_warehouse_holds_it_the_first_candidate_takes_it
     assert resp.status == 201, created
     assert created["warehouse"] == "east"
     assert [r.op for r in flexport.sandbox.requests].count("inventory_by_warehouse") == 1
+
+
+async def test_an_inventory_outage_routes_on_without_stock(
+    gateway: TestClient[Any, Any], flexport: FlexportHandle
+) -> None:
+    flexport.sandbox.set_stock("TSHIRT-M", "LAX2", 5)  # only west holds it, but cannot say
+    flexport.sandbox.inject(Fault(op="inventory_by_warehouse", status=500, count=None))
+    resp = await gateway.post("/v1/orders", json=gb_order("FS-3"), headers=auth(key="k-FS-3"))
+    created = await read_json(resp)
+
+    assert resp.status == 201, created
+    assert created["warehouse"] == "east"  # stock unknown everywhere: the first candidate
+    assert len(flexport.sandbox.orders_by_external_id(ref("FS-3"))) == 1

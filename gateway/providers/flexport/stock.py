@@ -34,7 +34,7 @@ log = structlog.get_logger(__name__)
 
 MAX_PAGES = 1000
 """A guard against a provider whose inventory pages never end (100 000 products at 100 a
-page); past it the snapshot holds what was read, and a warning is logged."""
+page); past it the snapshot holds what was read, and `provider.pagination.capped` is logged."""
 
 
 async def paged_inventory(
@@ -45,8 +45,9 @@ async def paged_inventory(
     units: dict[str, int] = {}
     for page in range(MAX_PAGES):
         found, rows = available_of(await fetch(all_inventory_params(page, per_page)))
-        for sku, available in found.items():
-            units[sku] = units.get(sku, 0) + available
+        # A product again on a later page (offset paging while the catalogue changes) is
+        # the same product: its later row counts, not both.
+        units.update(found)
         if rows < per_page:
             return units
     log.warning("provider.pagination.capped", provider="flexport", op="inventory", pages=MAX_PAGES)

@@ -3,7 +3,8 @@
 Every provider implements `Provider`. What only some can do is a capability: a flag in
 `Capabilities` and a protocol of its own (`OrderCanceller`, `OrderUpdater`, `StockSource`,
 `WebhookReceiver`, `ReturnsProvider`, `ReturnDecider`), found through its lookup
-(`canceller_of`, `updater_of`, `stock_of`, `webhooks_of`, `returns_of`, `decisions_of`):
+(`canceller_of`, `updater_of`, `stock_of`, `webhooks_of`, `returns_of`, `decisions_of`;
+`cached_stock_of` for the `CachedStock` a `StockSource` may also offer):
 an adapter implements only what it supports, and the flag says whether its configuration
 allows using it. A provider package's layout: docs/architecture.md, "Adding a provider";
 how it is found and built: `gateway.providers.spec`.
@@ -27,6 +28,7 @@ from gateway.model.returns import CanonicalReturn, Decision, ReturnStatus
 from gateway.observability.state import ProviderState
 
 __all__ = [
+    "CachedStock",
     "Capabilities",
     "OrderCanceller",
     "OrderUpdater",
@@ -43,6 +45,7 @@ __all__ = [
     "StockSource",
     "Submission",
     "WebhookReceiver",
+    "cached_stock_of",
     "canceller_of",
     "decisions_of",
     "returns_of",
@@ -228,6 +231,17 @@ class StockSource(Protocol):
 
 
 @runtime_checkable
+class CachedStock(Protocol):
+    """Stock as a `StockSource` last read it, for routing replay: what was known, not now."""
+
+    def cached_stock(self, warehouse: str, skus: list[str]) -> StockSnapshot | None:
+        """Units per SKU in `warehouse` from the stock cache alone, however old (past its
+        TTL too), never calling the provider; None when nothing the answer needs was ever
+        read."""
+        ...
+
+
+@runtime_checkable
 class WebhookReceiver(Protocol):
     def webhook_precheck(self, headers: Mapping[str, str], query: Mapping[str, str]) -> None:
         """Refuse a delivery on its headers and query alone, before its body is read.
@@ -293,6 +307,12 @@ def updater_of(provider: Provider) -> OrderUpdater | None:
 def stock_of(provider: Provider) -> StockSource | None:
     """The provider, if stock-aware routing may ask it for stock."""
     return provider if provider.capabilities.stock and isinstance(provider, StockSource) else None
+
+
+def cached_stock_of(provider: Provider) -> CachedStock | None:
+    """The provider, if it is a stock source that can answer from its cache alone."""
+    source = stock_of(provider)
+    return source if isinstance(source, CachedStock) else None
 
 
 def webhooks_of(provider: Provider) -> WebhookReceiver | None:

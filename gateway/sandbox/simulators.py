@@ -19,6 +19,7 @@ from gateway.providers.logentic.settings import LogenticSettings
 from gateway.providers.logitrail.settings import LogitrailSettings
 from gateway.providers.spec import ProviderContext
 from gateway.sandbox.flexport import FlexportSandbox
+from gateway.sandbox.flexport.api import WAREHOUSES as FLEXPORT_WAREHOUSES
 from gateway.sandbox.logentic import LogenticSandbox
 from gateway.sandbox.logitrail import LogitrailSandbox, SandboxClient
 
@@ -129,7 +130,12 @@ def flexport(settings: ProviderSettings, secrets: Secrets, ctx: ProviderContext)
         autopilot_s=ctx.sandbox_autopilot_s,
     )
     for merchant_sku, (logistics_sku, name) in DEMO_PRODUCTS.items():
-        sandbox.add_product(merchant_sku, logistics_sku=logistics_sku, name=name)
+        sandbox.add_product(
+            merchant_sku,
+            logistics_sku=logistics_sku,
+            name=name,
+            stock=dict.fromkeys(FLEXPORT_WAREHOUSES, 100),
+        )
     # The simulated account has the returns approval exactly when the gateway is told so.
     sandbox.approve_returns(settings.returns_enabled)
     return sandbox.app

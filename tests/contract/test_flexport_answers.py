@@ -1,5 +1,5 @@
 """Golden files: Flexport's answers read back into canonical terms (D2C orders, B2B
-outbounds, products, returns, problem+json errors), and the small requests (queries,
+outbounds, products, inventory, returns, problem+json errors), and the small requests (queries,
 headers) the adapter sends besides orders and returns. How: `golden.py`."""
 
 from __future__ import annotations
@@ -8,7 +8,13 @@ from pathlib import Path
 from typing import Any
 
 from gateway.model.orders import CanonicalOrder, Kind
-from gateway.providers.flexport import problems, translate, translate_products, translate_returns
+from gateway.providers.flexport import (
+    problems,
+    translate,
+    translate_inventory,
+    translate_products,
+    translate_returns,
+)
 from tests.contract.golden import Reader, Wire, wire_tests
 
 HERE = Path(__file__).parent / "flexport"
@@ -38,6 +44,14 @@ READERS: dict[str, Reader] = {
     "get_d2c": lambda body: translate.order_of(Kind.D2C, ORDER_ID, body),
     "get_b2b": lambda body: translate.order_of(Kind.B2B, ORDER_ID, body),
     "products": translate_products.products_of,
+    "inventory_all": translate_inventory.available_of,
+    "inventory_by_warehouse": lambda body: {
+        "per_warehouse": (per := translate_inventory.per_warehouse_of(body)),
+        "units_in_atl1_rno1": {
+            sku: translate_inventory.units_in(by, ["ATL1", "RNO1", "ATL1"])
+            for sku, by in per.items()
+        },
+    },
     "return": translate_returns.answered_return,
     "return_list": lambda body: translate_returns.found_returns(body, RETURN_ID),
 }
@@ -60,6 +74,11 @@ def _requests() -> dict[str, Any]:
         "create": translate.idempotent("ord_01KB0000000000000000000001"),
         "cancel": translate.idempotent(ORDER_ID, "cancel"),
         "products_page_3": translate_products.page_params(2, 100),
+        "inventory_all_page_2": translate_inventory.all_inventory_params(1, 100),
+        "inventory_by_warehouse": {
+            "query": translate_inventory.warehouse_query(),
+            "body": translate_inventory.warehouse_body(["DSKU9MUG001", "DSKU9TEE002"]),
+        },
         "return_find": translate_returns.find_params(RETURN_ID),
         "return_cancel": translate_returns.cancel_headers("9001"),
     }

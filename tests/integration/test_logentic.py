@@ -14,9 +14,10 @@ from aiohttp.test_utils import TestClient
 from gateway.api.keys import PROVIDERS, WEBHOOKS
 from gateway.errors import Conflict
 from gateway.model.orders import CanonicalOrder
-from gateway.providers.base import ProviderOrderRef, Submission
+from gateway.providers.base import ProviderOrderRef, Submission, cached_stock_of
 from gateway.sandbox.logentic import Fault
 from tests.conftest import WEBHOOK_SECRET, LogenticHandle, auth, ca_order, read_json, ref
+from tests.unit.fakes import SkipAheadClock
 
 
 @pytest.fixture
@@ -153,6 +154,25 @@ async def test_stock_snapshot_is_cached_briefly(
     for i in range(3):
         await _submit(gateway, ca_order(f"SC-{i}"))
     assert _calls(logentic, "quantities") == 1
+
+
+async def test_cached_stock_answers_from_the_last_snapshot_however_old_and_never_calls(
+    make_gateway: Any, logentic: LogenticHandle, clock: SkipAheadClock
+) -> None:
+    gateway = await make_gateway(providers__logentic__stock_cache_ttl_s=1)
+    adapter = gateway.server.app[PROVIDERS]["logentic"]
+    before = adapter.cached_stock("TOR", ["TSHIRT-M"])
+    assert await adapter.stock("MTL", ["TSHIRT-M"]) == {"TSHIRT-M": 50}
+    logentic.sandbox.set_stock("TSHIRT-M", 2, 3)
+    await clock.advance(2)  # past the TTL
+    calls = len(logentic.sandbox.requests)
+
+    assert before is None  # nothing read yet
+    assert cached_stock_of(adapter) is adapter
+    assert adapter.cached_stock("TOR", ["TSHIRT-M", "NO-SUCH"]) == {"TSHIRT-M": 50, "NO-SUCH": 0}
+    assert len(logentic.sandbox.requests) == calls
+    assert await adapter.stock("TOR", ["TSHIRT-M"]) == {"TSHIRT-M": 3}  # stock() reads again
+    assert adapter.cached_stock("TOR", ["TSHIRT-M"]) == {"TSHIRT-M": 3}
 
 
 async def test_inventory_outage_routes_on_without_stock(

@@ -36,6 +36,8 @@ def test_the_block_parses_with_kinds_and_ship_methods() -> None:
         "any": None,
     }
     assert flexport.ship_methods == {Speed.EXPRESS: "FEDEX.2DAY"}
+    assert flexport.stock_cache_ttl_s == 30.0  # as Logentic's
+    assert [w.stock_warehouses for w in flexport.warehouses.values()] == [(), (), ()]
 
 
 @pytest.mark.parametrize(
@@ -45,6 +47,11 @@ def test_the_block_parses_with_kinds_and_ship_methods() -> None:
         ({"warehouses": {"x": {"kind": "edi"}}}, "providers.flexport.warehouses.x.kind"),
         ({"ship_methods": {"overnight": "X"}}, "providers.flexport.ship_methods.overnight.[key]"),
         ({"b2b_shipping_type": "BOAT"}, "providers.flexport.b2b_shipping_type"),
+        (
+            {"warehouses": {"x": {"stock_warehouses": ["ATL1", ""]}}},
+            "providers.flexport.warehouses.x.stock_warehouses.1",
+        ),
+        ({"stock_cache_ttl_s": -1}, "providers.flexport.stock_cache_ttl_s"),
     ],
 )
 def test_bad_values_are_named_by_key(block: dict[str, Any], loc: str) -> None:

@@ -44,8 +44,16 @@ NAMES = sorted(m.name for m in pkgutil.iter_modules(gateway.providers.__path__) 
 REQUIRED = {"__init__", "adapter", "problems", "settings", "statuses", "translate", "webhooks"}
 RETURNS = {"returns", "translate_returns"}
 """Both or neither: the composed returns part (I/O) and its pure translation."""
-OPTIONAL = {"catalog", "translate_products"}
-PURE = {"problems", "statuses", "translate", "translate_products", "translate_returns", "webhooks"}
+OPTIONAL = {"catalog", "stock", "translate_inventory", "translate_products"}
+PURE = {
+    "problems",
+    "statuses",
+    "translate",
+    "translate_inventory",
+    "translate_products",
+    "translate_returns",
+    "webhooks",
+}
 IMPURE_IMPORTS = ("aiohttp", "asyncio", "structlog", "gateway.transport", "gateway.store")
 # capability flag → (protocol, lookup); `confirm` is a step of `Provider` itself.
 OPTIONAL_PROTOCOLS: dict[str, tuple[type, Any]] = {

@@ -12,6 +12,7 @@ ref's data (`{"kind": "b2b"}`), the store keeps it on the order's row, and every
 by id takes it back (`_by_id`). An order stored before that has no kind: the D2C API is
 asked first and the B2B API on a 404 (only APIs a configured warehouse can use are asked).
 Returns (account approval: `returns_enabled`) are the `returns` part, in `returns.py`.
+Stock for stock-aware routing is the Products API inventory (`stock.py`, `translate_inventory.py`).
 """
 
 from __future__ import annotations
@@ -32,12 +33,14 @@ from gateway.providers.base import (
     ProviderEvent,
     ProviderOrder,
     ProviderOrderRef,
+    StockSnapshot,
     Submission,
 )
-from gateway.providers.flexport import problems, translate, webhooks
+from gateway.providers.flexport import problems, translate, translate_inventory, webhooks
 from gateway.providers.flexport.catalog import ProductCatalog, paged_products
 from gateway.providers.flexport.returns import FlexportReturns
 from gateway.providers.flexport.settings import FlexportSettings
+from gateway.providers.flexport.stock import StockCache, held, held_in, paged_inventory
 from gateway.providers.http import HttpProvider, settled, still_unseen, unanswered
 from gateway.transport import Response, StaticBearer
 from gateway.transport.auth import Auth
@@ -84,6 +87,8 @@ class FlexportAdapter(HttpProvider[FlexportSettings]):
         "return_get": ("GET", "/returns/{id}"),
         "return_cancel": ("POST", "/returns/{id}/cancel"),
         "products": ("GET", "/products"),
+        "inventory": ("GET", "/products/inventory/all"),
+        "inventory_by_warehouse": ("POST", "/products/warehouse"),
         "warehouses": ("GET", "/warehouses/active"),
     }
 
@@ -93,6 +98,7 @@ class FlexportAdapter(HttpProvider[FlexportSettings]):
             cancel=True,
             webhooks=settings.webhook_secret_env is not None,
             returns=settings.returns_enabled,  # returns are `returns.py`
+            stock=True,
         )
         self.returns = FlexportReturns(self._call)
         self._config_errors: dict[str, str] = {}
@@ -100,6 +106,13 @@ class FlexportAdapter(HttpProvider[FlexportSettings]):
             lambda: paged_products(self._products_page, per_page=settings.per_page),
             ttl_s=settings.catalog_ttl_s,
             refresh_min_s=settings.catalog_refresh_min_s,
+            clock=self._clock,
+        )
+        self.stock_cache = StockCache(
+            load_all=lambda: paged_inventory(self._inventory_page, per_page=settings.per_page),
+            load_warehouses=self._inventory_by_warehouse,
+            ttl_s=settings.stock_cache_ttl_s,
+            chunk=settings.per_page,
             clock=self._clock,
         )
         pinned = {w.kind for w in settings.warehouses.values()}
@@ -123,6 +136,10 @@ class FlexportAdapter(HttpProvider[FlexportSettings]):
         """`GET /warehouses/active` (Flexport's quickstart check): a 401 shows in /readyz; a
         403 only means the token lacks `read_logistics_warehouses`."""
         await self._call("warehouses", retry_unknown=True)
+
+    async def close(self) -> None:
+        await self.stock_cache.close()
+        await super().close()
 
     def _probe_refused(self, exc: ProviderError) -> None:
         log.info("provider.token.probe", provider=NAME, outcome=exc.kind)
@@ -288,6 +305,57 @@ class FlexportAdapter(HttpProvider[FlexportSettings]):
 
     async def _products_page(self, params: Mapping[str, str]) -> Any:
         return (await self._call("products", params=params, retry_unknown=True)).json()
+
+    # stock -----------------------------------------------------------------------
+    async def stock(self, warehouse: str, skus: list[str]) -> StockSnapshot:
+        """Units `available` per SKU for `warehouse` (its `stock_warehouses` together, or the
+        whole account), from a briefly cached read; a SKU Flexport has no product for has 0."""
+        ids = await self._stock_ids(skus)
+        codes = self.settings.warehouses[warehouse].stock_warehouses
+        known = sorted({lsku for lsku in ids.values() if lsku is not None})
+        if codes:
+            return held_in(ids, await self.stock_cache.per_warehouse(known), codes)
+        return held(ids, await self.stock_cache.account())
+
+    def cached_stock(self, warehouse: str, skus: list[str]) -> StockSnapshot | None:
+        """`stock` from what was read, however old, without calling Flexport; None if the
+        catalogue or a SKU's units were never read."""
+        ids = self._cached_ids(skus)
+        if ids is None:
+            return None
+        codes = self.settings.warehouses[warehouse].stock_warehouses
+        known = sorted({lsku for lsku in ids.values() if lsku is not None})
+        if codes:
+            per = self.stock_cache.cached_per_warehouse(known)
+            return None if per is None else held_in(ids, per, codes)
+        account = self.stock_cache.cached_account()
+        return None if account is None else held(ids, account)
+
+    async def _stock_ids(self, skus: list[str]) -> dict[str, str | None]:
+        """merchant SKU → logisticsSku (None: no such product), through the catalogue."""
+        if self.settings.product_ids == "sku":
+            return {sku: sku for sku in skus}
+        return await self.catalog.resolve(sorted(set(skus)))
+
+    def _cached_ids(self, skus: list[str]) -> dict[str, str | None] | None:
+        if self.settings.product_ids == "sku":
+            return {sku: sku for sku in skus}
+        return self.catalog.known(sorted(set(skus)))
+
+    async def _inventory_page(self, params: Mapping[str, str]) -> Any:
+        return (await self._call("inventory", params=params, retry_unknown=True)).json()
+
+    async def _inventory_by_warehouse(
+        self, logistics_skus: Sequence[str]
+    ) -> translate_inventory.PerWarehouse:
+        # A read, though a POST: safe to resend.
+        resp = await self._call(
+            "inventory_by_warehouse",
+            params=translate_inventory.warehouse_query(),
+            json=translate_inventory.warehouse_body(logistics_skus),
+            retry_unknown=True,
+        )
+        return translate_inventory.per_warehouse_of(resp.json())
 
     # webhooks --------------------------------------------------------------------
     def webhook_precheck(self, headers: Mapping[str, str], query: Mapping[str, str]) -> None:

@@ -60,6 +60,13 @@ class ProductCatalog:
                     await self._reload()
         return {sku: self._skus.get(sku) for sku in skus}
 
+    def known(self, skus: list[str]) -> dict[str, str | None] | None:
+        """`resolve` from the snapshot alone, however old, never loading; None if no
+        snapshot was ever loaded."""
+        if self._loaded_at is None:
+            return None
+        return {sku: self._skus.get(sku) for sku in skus}
+
     def _stale(self) -> bool:
         return self._loaded_at is None or self._clock.monotonic() >= self._loaded_at + self._ttl
 

@@ -55,7 +55,9 @@ def family(op: str) -> str:
         return "b2b"
     if op.startswith("return_"):
         return "returns"
-    return op if op in ("products", "warehouses") else "d2c"
+    if op in ("products", "inventory", "inventory_by_warehouse"):
+        return "products"
+    return "warehouses" if op == "warehouses" else "d2c"
 
 
 def to_error(

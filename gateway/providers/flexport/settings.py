@@ -18,6 +18,11 @@ class FlexportWarehouse(WarehouseSettings):
     unset: the order's own `kind` decides."""
 
     kind: Kind | None = None
+    stock_warehouses: tuple[Annotated[str, StringConstraints(min_length=1)], ...] = ()
+    """Flexport warehouse codes (as `GET /warehouses/active` lists them, e.g. `ATL1`) whose
+    `available` units are this warehouse's stock for stock-aware routing. Empty: the
+    account's whole `available` (Flexport picks the origin warehouse itself). Naming codes
+    narrows the stock check only: Flexport still picks where the order ships from."""
 
 
 class FlexportSettings(ProviderSettings):
@@ -38,6 +43,9 @@ class FlexportSettings(ProviderSettings):
     """An unknown SKU reloads the catalogue at most this often (a typo must not page the
     whole catalogue on every order)."""
     per_page: Annotated[int, Field(ge=1, le=100)] = 100
+    """Rows per page of the Products API lists, and products per per-warehouse stock call."""
+    stock_cache_ttl_s: Annotated[float, Field(ge=0)] = 30.0
+    """How long an inventory read serves stock-aware routing."""
     ship_methods: Mapping[Speed, str] = Field(default_factory=dict)
     """D2C `shipMethod` per canonical `delivery.speed`; unmapped speeds send none (Flexport
     then applies its own SLA rule)."""

@@ -176,6 +176,14 @@ class LogenticAdapter(HttpProvider[LogenticSettings]):
         held = by_warehouse.get(self.settings.warehouses[warehouse].warehouse_id, {})
         return {sku: held.get(sku, 0) for sku in skus}
 
+    def cached_stock(self, warehouse: str, skus: list[str]) -> StockSnapshot | None:
+        """`stock` from the last snapshot read, however old, without calling Logentic; None
+        if none was ever read."""
+        if self._stock is None:
+            return None
+        held = self._stock[1].get(self.settings.warehouses[warehouse].warehouse_id, {})
+        return {sku: held.get(sku, 0) for sku in skus}
+
     async def _quantities(self) -> dict[int, dict[str, int]]:
         async with self._stock_lock:  # one refresh however many orders route at once
             cached = self._stock

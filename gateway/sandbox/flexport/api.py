@@ -17,7 +17,7 @@ from aiohttp import web
 from gateway.sandbox.harness import Operation, json_response, op_names
 from gateway.sandbox.harness.records import found
 
-from . import returns
+from . import inventory, returns
 from .errors import ApiError
 from .state import B2B_CANCELLABLE, FlexportState, Order
 from .validation import b2b_order, d2c_order, json_body
@@ -164,6 +164,18 @@ OPERATIONS: tuple[Operation[FlexportState], ...] = (
     Operation("return_get", "GET", r"/returns/{id:\d+}", returns.get, _RETURNS),
     Operation("return_cancel", "POST", r"/returns/{id:\d+}/cancel", returns.cancel, _RETURNS),
     Operation("products", "GET", "/products", list_products, "logistics_products"),
+    Operation(
+        "inventory", "GET", "/products/inventory/all", inventory.all_inventory, "logistics_products"
+    ),
+    Operation(
+        "inventory_by_warehouse",
+        "POST",
+        "/products/warehouse",
+        inventory.warehouse_details,
+        "logistics_products",
+    ),
     Operation("warehouses", "GET", "/warehouses/active", active_warehouses, "logistics_warehouses"),
 )
 OPS = op_names(OPERATIONS)
+READS_BY_POST = frozenset({"inventory_by_warehouse"})
+"""POSTs that only read: a `read_` scope is enough."""

@@ -12,6 +12,8 @@ at `/_sandbox/flexport`, which is then its `base_url`), all needing `Authorizati
 | cancel | `POST /orders/{id}/cancel` | `write_logistics_orders` |
 | b2b_create · b2b_get · b2b_find · b2b_cancel | the same under `/orders/rs` | `*_orders_b2b` |
 | products | `GET /products?limit=&offset=` | `read_logistics_products` |
+| inventory | `GET /products/inventory/all?limit=&offset=&poolName=` | `read_logistics_products` |
+| inventory_by_warehouse | `POST /products/warehouse` | `read_logistics_products` (a read) |
 | warehouses | `GET /warehouses/active` | `read_logistics_warehouses` |
 
 Errors are `application/problem+json`; every response has `x-correlation-id`. A refused
@@ -91,10 +93,29 @@ class FlexportSandbox(Simulator[Fault, FlexportState]):
 
     # account, tokens, products -----------------------------------------------------------
     def add_product(
-        self, merchant_sku: str, *, logistics_sku: str, name: str | None = None
+        self,
+        merchant_sku: str,
+        *,
+        logistics_sku: str,
+        name: str | None = None,
+        stock: Mapping[str, int] | None = None,
     ) -> None:
-        """Add a product; `ValueError` if the logisticsSku exists."""
+        """Add a product, with `stock` {warehouse code: units available}; `ValueError` if
+        the logisticsSku exists or a warehouse or a number of units is not valid."""
+        for warehouse, units in (stock or {}).items():
+            _check_stock(warehouse, units)
         self.state.add_product(merchant_sku, logistics_sku, name or merchant_sku)
+        for warehouse, units in (stock or {}).items():
+            self.state.set_stock(logistics_sku, warehouse, units)
+
+    def set_stock(self, sku: str, warehouse: str, units: int) -> None:
+        """Units available of a product (by logisticsSku or merchantSku) in a warehouse
+        (`api.WAREHOUSES`); `KeyError`: no such product, `ValueError`: bad warehouse/units."""
+        _check_stock(warehouse, units)
+        product = self.state.products.get(sku) or self.state.by_merchant_sku(sku)
+        if product is None:
+            raise KeyError(sku)
+        self.state.set_stock(product.logistics_sku, warehouse, units)
 
     def set_scopes(self, token: str, scopes: frozenset[str] | None) -> None:
         """Give a token these scopes (None: every scope), as an administrator would."""
@@ -189,7 +210,7 @@ class FlexportSandbox(Simulator[Fault, FlexportState]):
             raise ApiError(401, "The access token is invalid or expired.")
         scopes = self.state.tokens[token]
         wanted = {f"write_{operation.scope}"}
-        if request.method == "GET":
+        if request.method == "GET" or operation.op in api.READS_BY_POST:
             wanted.add(f"read_{operation.scope}")
         if scopes is not None and not wanted & scopes:
             raise ApiError(
@@ -243,3 +264,10 @@ class FlexportSandbox(Simulator[Fault, FlexportState]):
             record.status, record.content_type = response.status, response.content_type
             record.body = bytes(response.body) if isinstance(response.body, bytes) else b""
         return response
+
+
+def _check_stock(warehouse: str, units: int) -> None:
+    if warehouse not in api.WAREHOUSES:
+        raise ValueError(f"unknown warehouse {warehouse!r} (one of {', '.join(api.WAREHOUSES)})")
+    if isinstance(units, bool) or not isinstance(units, int) or units < 0:
+        raise ValueError("units must be a whole number, at least 0")

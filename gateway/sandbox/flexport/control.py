@@ -5,6 +5,7 @@ No auth, not recorded, never faulted. Relative to the mount point:
 | route | does |
 |---|---|
 | `POST /_control/products` | `{"merchantSku", "logisticsSku", "name"?}` → 201 the product |
+| `POST /_control/stock` | `{"sku" (logisticsSku or merchantSku), "warehouseId", "units"}` |
 | `GET /_control/orders` | every D2C order and B2B outbound, as the API shows them |
 | `POST /_control/orders/{id}/status` | `{"status": "SHIPPED"}`: `advance` (and its webhooks) |
 | `POST /_control/lock` | `{"locked": true}`: every API call answers 423 until unlocked |
@@ -38,6 +39,7 @@ class Controlled(Protocol):
     def add_product(
         self, merchant_sku: str, *, logistics_sku: str, name: str | None = None
     ) -> None: ...
+    def set_stock(self, sku: str, warehouse: str, units: int) -> None: ...
     def revoke_token(self, token: str) -> None: ...
     def lock(self, locked: bool = True) -> None: ...
     def order(self, order_id: int | str) -> Order: ...
@@ -63,6 +65,26 @@ def routes(sandbox: Controlled) -> list[ControlRoute]:
         except ValueError as exc:
             raise ControlError(400, "invalid_product", str(exc)) from None
         return json_response(sandbox.state.products[logistics].to_json(), status=201)
+
+    async def set_stock(request: web.Request) -> web.Response:
+        body = await control_object(request)
+        sku, warehouse, units = (
+            _string(body, "sku"),
+            _string(body, "warehouseId"),
+            body.get("units"),
+        )
+        if isinstance(units, bool) or not isinstance(units, int):
+            raise ControlError(400, "invalid_stock", "units must be an integer")
+        try:
+            sandbox.set_stock(sku, warehouse, units)
+        except KeyError:
+            raise ControlError(404, "not_found", f"no product {sku!r}") from None
+        except ValueError as exc:
+            raise ControlError(400, "invalid_stock", str(exc)) from None
+        product = sandbox.state.products.get(sku) or sandbox.state.by_merchant_sku(sku)
+        assert product is not None
+        held = sandbox.state.stock.get(product.logistics_sku, {})
+        return json_response({"logisticsSku": product.logistics_sku, "warehouses": held})
 
     async def list_orders(_request: web.Request) -> web.Response:
         orders: list[Order] = [*sandbox.d2c.values(), *sandbox.b2b.values()]
@@ -95,6 +117,7 @@ def routes(sandbox: Controlled) -> list[ControlRoute]:
 
     return [
         ("POST", "/_control/products", add_product, "products"),
+        ("POST", "/_control/stock", set_stock, "stock"),
         ("GET", "/_control/orders", list_orders, "orders"),
         ("POST", r"/_control/orders/{id:\d+}/status", set_status, "status"),
         ("POST", "/_control/lock", lock, "lock"),

@@ -14,7 +14,8 @@ from .api import OPS
 class Fault(_Fault):
     """A fault rule for the Flexport sandbox (see `gateway.sandbox.harness.faults`).
 
-    `op`: create, get, find, cancel, b2b_create, b2b_get, b2b_find, b2b_cancel, products,
+    `op`: create, get, find, cancel, b2b_create, b2b_get, b2b_find, b2b_cancel, return_create,
+    return_list, return_get, return_cancel, products, inventory, inventory_by_warehouse,
     warehouses, or ``"*"``.
     """
 

@@ -217,6 +217,8 @@ class FlexportState:
         self.clock = clock
         self.locked = False
         self.products: dict[str, Product] = {}
+        self.stock: dict[str, dict[str, int]] = {}
+        """logisticsSku → warehouse code → units available (the DEFAULT pool)."""
         self.d2c: dict[int, D2COrder] = {}
         self.b2b: dict[int, B2BOrder] = {}
         self.keys: dict[tuple[str, str], Stored] = {}
@@ -241,6 +243,12 @@ class FlexportState:
 
     def by_merchant_sku(self, sku: str) -> Product | None:
         return next((p for p in self.products.values() if p.merchant_sku == sku), None)
+
+    def set_stock(self, logistics_sku: str, warehouse: str, units: int) -> None:
+        """Units available of a product in a warehouse; `KeyError`: no such product."""
+        if logistics_sku not in self.products:
+            raise KeyError(logistics_sku)
+        self.stock.setdefault(logistics_sku, {})[warehouse] = units
 
     # returns -----------------------------------------------------------------------
     def knows(self, item: dict[str, Any]) -> bool:

@@ -393,6 +393,81 @@ async def test_products_are_paged_by_limit_and_offset(fx: Running) -> None:
     assert too_many == 400
 
 
+# inventory (docs/providers/flexport.md, "Stock") -------------------------------------------
+async def test_all_inventory_pages_each_products_default_pool_until_an_empty_page(
+    fx: Running,
+) -> None:
+    fx.sandbox.set_stock("TSHIRT-M", "ATL1", 7)
+    fx.sandbox.set_stock("DSKU6DW2B4Q", "LAX2", 5)  # by logisticsSku as well
+    fx.sandbox.set_stock("MUG", "RNO1", 2)
+    q = "poolName=DEFAULT&limit=1"
+    _s, first, _h = await fx.call("GET", f"{API}/products/inventory/all?{q}&offset=0")
+    _s, second, _h = await fx.call("GET", f"{API}/products/inventory/all?{q}&offset=1")
+    _s, past, _h = await fx.call("GET", f"{API}/products/inventory/all?{q}&offset=2")
+    _s, storage, _h = await fx.call("GET", f"{API}/products/inventory/all?poolName=STORAGE")
+    bad_pool, _b, _h = await fx.call("GET", f"{API}/products/inventory/all?poolName=NOPE")
+    bad_limit, _b, _h = await fx.call("GET", f"{API}/products/inventory/all?limit=101")
+
+    assert [(r["logisticsSku"], r["available"], r["onHand"]) for r in first + second] == [
+        ("DSKU6DW2B4Q", 12, 12),
+        ("DSKU9MUG001", 2, 2),
+    ]
+    assert past == []
+    assert [r["available"] for r in storage] == [0, 0]
+    assert (bad_pool, bad_limit) == (400, 400)
+
+
+async def test_warehouse_details_give_each_products_units_per_warehouse(fx: Running) -> None:
+    fx.sandbox.set_stock("TSHIRT-M", "ATL1", 7)
+    fx.sandbox.set_stock("TSHIRT-M", "RNO1", 0)
+    body = {"logisticsSKUs": ["DSKU6DW2B4Q", "DSKU9MUG001", "DSKUNOSUCH"]}
+    status, rows, _h = await fx.call("POST", f"{API}/products/warehouse?poolName=DEFAULT", body)
+    misspelt, problem, _h = await fx.call(
+        "POST", f"{API}/products/warehouse", {"logisticsSkus": ["DSKU6DW2B4Q"]}
+    )
+    too_many, _b, _h = await fx.call(
+        "POST", f"{API}/products/warehouse", {"logisticsSKUs": [f"S{i}" for i in range(101)]}
+    )
+
+    assert status == 200
+    assert rows == [
+        {
+            "logisticsSku": "DSKU6DW2B4Q",
+            "warehouseDetails": [
+                {"warehouseId": "ATL1", "available": 7},
+                {"warehouseId": "RNO1", "available": 0},
+            ],
+        },
+        {"logisticsSku": "DSKU9MUG001", "warehouseDetails": []},
+    ]
+    assert (misspelt, names(problem)) == (400, ["logisticsSKUs"])
+    assert too_many == 400
+
+
+async def test_inventory_needs_the_products_scope_and_reading_is_enough(fx: Running) -> None:
+    fx.sandbox.set_scopes(READ_ONLY, frozenset({"read_logistics_products"}))
+    body = {"logisticsSKUs": ["DSKU6DW2B4Q"]}
+    read = {"Authorization": f"Bearer {READ_ONLY}"}
+    by_post, _b, _h = await fx.call("POST", f"{API}/products/warehouse", body, read)
+    by_get, _b, _h = await fx.call("GET", f"{API}/products/inventory/all", headers=read)
+    fx.sandbox.set_scopes(READ_ONLY, frozenset({"read_logistics_orders"}))
+    refused, _b, _h = await fx.call("POST", f"{API}/products/warehouse", body, read)
+    assert (by_post, by_get, refused) == (200, 200, 403)
+
+
+def test_stock_is_set_only_for_known_products_and_warehouses() -> None:
+    sandbox = FlexportSandbox(tokens={TOKEN: None})
+    sandbox.add_product("MUG", logistics_sku="DSKU9MUG001", stock={"ATL1": 3})
+    with pytest.raises(ValueError, match="unknown warehouse"):
+        sandbox.add_product("LAMP", logistics_sku="DSKULAMP1", stock={"XXX9": 3})
+    with pytest.raises(KeyError):
+        sandbox.set_stock("NOSUCH", "ATL1", 1)
+    with pytest.raises(ValueError, match="units"):
+        sandbox.set_stock("MUG", "ATL1", -1)
+    assert sandbox.state.stock == {"DSKU9MUG001": {"ATL1": 3}}
+    assert "DSKULAMP1" not in sandbox.state.products
+
+
 # webhooks ------------------------------------------------------------------------------------
 @dataclass
 class Receiver:
@@ -496,6 +571,18 @@ async def test_control_api_for_processes_that_cannot_call_python(fx: Running) ->
         fx.base + "/_control/products", json={"merchantSku": "LAMP", "logisticsSku": "DSKULAMP1"}
     ) as r:
         assert r.status == 201
+    async with fx.http.post(
+        fx.base + "/_control/stock", json={"sku": "LAMP", "warehouseId": "LAX2", "units": 4}
+    ) as r:
+        stocked = await r.json()
+    refused = []
+    for bad in (
+        {"sku": "LAMP", "warehouseId": "XXX9", "units": 4},
+        {"sku": "NOSUCH", "warehouseId": "LAX2", "units": 4},
+        {"sku": "LAMP", "warehouseId": "LAX2", "units": "4"},
+    ):
+        async with fx.http.post(fx.base + "/_control/stock", json=bad) as r:
+            refused.append((r.status, (await r.json())["code"]))
     _s, order, _h = await fx.call("POST", f"{API}/orders/rs", b2b())
     async with fx.http.post(
         fx.base + f"/_control/orders/{order['orderId']}/status", json={"status": "BOOKED"}
@@ -518,6 +605,8 @@ async def test_control_api_for_processes_that_cannot_call_python(fx: Running) ->
 
     assert (locked, revoked) == (423, 401)
     assert "DSKULAMP1" in fx.sandbox.state.products
+    assert stocked == {"logisticsSku": "DSKULAMP1", "warehouses": {"LAX2": 4}}
+    assert refused == [(400, "invalid_stock"), (404, "not_found"), (400, "invalid_stock")]
     assert recorded["headers"]["authorization"] == "Bearer <redacted>"
     assert recorded["path"] == f"{API}/orders/rs"
 

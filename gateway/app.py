@@ -50,7 +50,7 @@ from gateway.orders.events import WebhookIntake
 from gateway.orders.feed import Feed
 from gateway.orders.holds import OrderHolds
 from gateway.orders.operations import Operations
-from gateway.orders.replay import RoutingReplay, health_of
+from gateway.orders.replay import RoutingReplay, cached_stock_lookup, health_of
 from gateway.orders.service import OrderService
 from gateway.orders.submission import Submitter
 from gateway.providers.base import Provider
@@ -246,7 +246,9 @@ async def _service(app: web.Application) -> AsyncIterator[None]:
     app[HOLDS] = OrderHolds(store, app[SERVICE], submitter, clock=clock)
     app[FEED] = Feed(store, settings.subscribers)
     app[OPERATIONS] = Operations(store)
-    app[REPLAY] = RoutingReplay(settings, store, health_of(providers))
+    app[REPLAY] = RoutingReplay(
+        settings, store, health_of(providers), stock=cached_stock_lookup(providers)
+    )
     app[DISPATCHER] = EventDispatcher(
         store,
         settings.subscribers,

@@ -1,7 +1,7 @@
 """`RoutingReplay`: proposed routing against a tenant's stored orders (`POST
 /v1/routing/replay`, `gateway route --replay`). Reads one page of orders; stores nothing,
-calls no provider: health is what is known in process, stock what `stock` knows (nothing
-until a stock cache exists)."""
+calls no provider: health is what is known in process (`health_of`), stock what the providers'
+stock caches hold (`cached_stock_lookup`), however old."""
 
 from __future__ import annotations
 
@@ -14,8 +14,9 @@ from gateway.config_checks import proposed_routing
 from gateway.errors import ConfigError
 from gateway.errors.refusals import RoutingInvalid
 from gateway.model.orders import Phase, Status
-from gateway.providers.base import Provider
+from gateway.providers.base import Provider, cached_stock_of
 from gateway.routing.replay import StockLookup, StoredOrder, no_stock, replay
+from gateway.routing.split import StockSnapshot
 from gateway.routing.replay_views import Placement, ReplayAnswer, ReplayWindow
 from gateway.store.records import OrderRow
 
@@ -34,6 +35,23 @@ def health_of(providers: Mapping[str, Provider]) -> Callable[[str], bool]:
         return provider is not None and provider.healthy()
 
     return healthy
+
+
+def cached_stock_lookup(providers: Mapping[str, Provider]) -> StockLookup:
+    """Stock as each provider's cache last read it (never a call): None — "stock unknown" —
+    for a provider without stock, an unknown warehouse, or a cache never filled."""
+
+    def lookup(name: str, warehouse: str, skus: Sequence[str]) -> StockSnapshot | None:
+        provider = providers.get(name)
+        source = None if provider is None else cached_stock_of(provider)
+        if source is None:
+            return None
+        try:
+            return source.cached_stock(warehouse, list(skus))
+        except KeyError:  # a warehouse the provider's settings do not name
+            return None
+
+    return lookup
 
 
 def current_of(row: OrderRow) -> Placement:

@@ -20,6 +20,7 @@ from tests.conftest import (
     LogenticHandle,
     SandboxHandle,
     auth,
+    ca_order,
     eventually,
     order,
     read_json,
@@ -143,6 +144,40 @@ async def test_replay_shows_what_would_move_and_sends_and_stores_nothing(
     # The other tenant sees its own order only.
     theirs = await replay(gateway, {"routing": TO_FLEXPORT, "since": since}, "storefront-se")
     assert [o["id"] for o in theirs["orders"]] == [other["id"]]
+
+
+async def test_replay_routes_on_the_stock_the_caches_hold_without_reading_it_again(
+    make_gateway: Callable[..., Any], logentic: LogenticHandle, clock: SkipAheadClock
+) -> None:
+    gateway = await make_gateway(providers__logentic__stock_cache_ttl_s=1)
+    since = stamp(clock.time() - 1)
+    logentic.sandbox.set_stock("TSHIRT-M", 1, 1)  # MTL holds 1, the order needs 2
+    placed = await submit(gateway, ca_order("RS-1"))
+    assert placed["warehouse"] == "TOR"  # routing read the stock (and cached it)
+    logentic.sandbox.set_stock("TSHIRT-M", 2, 0)  # gone since: the replay does not know
+    await clock.advance(5)  # past the cache's TTL: still what replay uses
+    before = calls(logentic)
+    stock_first = {
+        "rules": [
+            {
+                "name": "na-stock",
+                "when": {"country": ["CA"]},
+                "stock_aware": True,
+                "candidates": [
+                    {"provider": "logentic", "warehouse": "MTL"},
+                    {"provider": "logentic", "warehouse": "TOR"},
+                ],
+            }
+        ]
+    }
+
+    answer = await replay(gateway, {"routing": stock_first, "since": since})
+
+    assert calls(logentic) == before
+    [one] = answer["orders"]
+    # With no stock known, MTL (the first healthy) would take it as a back-order.
+    assert (one["proposed"]["warehouse"], one["proposed"]["rule"]) == ("TOR", "na-stock")
+    assert one["moved"] is False
 
 
 async def test_unchanged_unroutable_held_and_truncated(

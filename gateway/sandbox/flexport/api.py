@@ -20,7 +20,7 @@ from gateway.sandbox.harness.records import found
 from . import inventory, returns
 from .errors import ApiError
 from .state import B2B_CANCELLABLE, FlexportState, Order
-from .validation import b2b_order, d2c_order, json_body
+from .validation import b2b_order, d2c_order, json_body, page_of
 
 Handler = Callable[[FlexportState, web.Request], Awaitable[web.Response]]
 VERSIONS = frozenset(
@@ -132,13 +132,7 @@ async def create_outbound(state: FlexportState, request: web.Request) -> web.Res
 # products and warehouses ---------------------------------------------------------------------
 async def list_products(state: FlexportState, request: web.Request) -> web.Response:
     """`?limit=` (default 20, max 100) `&offset=`: a bare JSON array of products."""
-    try:
-        limit = int(request.query.get("limit", "20"))
-        offset = int(request.query.get("offset", "0"))
-    except ValueError:
-        raise ApiError(400, "limit and offset must be integers.") from None
-    if not 1 <= limit <= 100 or offset < 0:
-        raise ApiError(400, "limit must be within 1..100 and offset at least 0.")
+    limit, offset = page_of(request)
     rows = [p.to_json() for p in state.products.values()]
     return json_response(rows[offset : offset + limit])
 

@@ -15,7 +15,7 @@ from gateway.sandbox.harness import json_response
 
 from .errors import ApiError
 from .state import FlexportState
-from .validation import json_body
+from .validation import json_body, page_of
 
 POOLS = ("DEFAULT", "UNALLOCATED", "STORAGE", "PREP")
 MAX_SKUS = 100
@@ -36,13 +36,7 @@ def _held(state: FlexportState, logistics_sku: str, pool: str) -> dict[str, int]
 async def all_inventory(state: FlexportState, request: web.Request) -> web.Response:
     """`?limit=` (default 20, max 100) `&offset=&poolName=`: a bare array, one row per
     product; past the last product an empty page."""
-    try:
-        limit = int(request.query.get("limit", "20"))
-        offset = int(request.query.get("offset", "0"))
-    except ValueError:
-        raise ApiError(400, "limit and offset must be integers.") from None
-    if not 1 <= limit <= 100 or offset < 0:
-        raise ApiError(400, "limit must be within 1..100 and offset at least 0.")
+    limit, offset = page_of(request)
     pool = _pool(request)
     rows = []
     for sku in list(state.products)[offset : offset + limit]:

@@ -201,3 +201,15 @@ def _transport(p: Problems, details: Any) -> None:
             p.rule("transportationDetails.shippingType", f"{partner} ships PARCEL only")
         if partner != "COLLECT" and not isinstance(details.get("carrierAccountDetails"), dict):
             p.rule("transportationDetails.carrierAccountDetails", f"is required for {partner}")
+
+
+def page_of(request: web.Request) -> tuple[int, int]:
+    """`?limit=` (default 20, at most 100) and `&offset=` of a listing, as Flexport pages."""
+    try:
+        limit = int(request.query.get("limit", "20"))
+        offset = int(request.query.get("offset", "0"))
+    except ValueError:
+        raise ApiError(400, "limit and offset must be integers.") from None
+    if not 1 <= limit <= 100 or offset < 0:
+        raise ApiError(400, "limit must be within 1..100 and offset at least 0.")
+    return limit, offset

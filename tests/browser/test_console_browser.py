@@ -19,6 +19,7 @@ import pytest
 
 from gateway.sandbox.logitrail import Fault
 from tests.conftest import SandboxHandle, auth, eventually, order, read_json
+from tests.integration.shipping import ship_at_logitrail
 from tests.integration.test_console import ALL_KEY, HOLD, OPERATORS, submit
 from tests.integration.test_events_out import Receiver, receiver, subscriber
 
@@ -108,6 +109,11 @@ async def test_console_in_chromium(
     base = str(gateway.make_url("")).rstrip("/")
     shown = await submit(gateway, order("SHOP-1001"))
     held = await submit(gateway, order("SHOP-1002", tags=["risky"]), status=202)
+    shown = await ship_at_logitrail(gateway, logitrail, shown)
+    resp = await gateway.post("/v1/returns", json={"order_id": shown["id"]}, headers=auth(key="r1"))
+    assert resp.status == 201, await resp.text()
+    returned = await read_json(resp)
+    doomed = await submit(gateway, order("SHOP-1005"))
     dead = await submit(gateway, order("SHOP-1003"))
     await gateway.post(f"/v1/orders/{dead['id']}/cancel", headers=auth())
 
@@ -136,7 +142,7 @@ async def test_console_in_chromium(
 
     def search_each_kind() -> None:
         b = browser
-        for q in (shown["id"], "SHOP-1001", shown["provider_order_id"]):
+        for q in (shown["id"], "SHOP-1001", shown["provider_order_id"], returned["id"]):
             b.get(base + "/console/")
             b.find_element(By.ID, "q").send_keys(q)
             b.find_element(By.ID, "find").click()
@@ -146,7 +152,7 @@ async def test_console_in_chromium(
 
     def cancel_release_retry() -> None:
         b = browser
-        b.get(f"{base}/console/orders/{shown['id']}")
+        b.get(f"{base}/console/orders/{doomed['id']}")
         b.find_element(By.ID, "cancel").click()
         shows(b, "cannot be undone")
         b.find_element(By.ID, "confirm-cancel").click()

@@ -12,6 +12,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from tests.conftest import SandboxHandle, auth, eventually, order, read_json
+from tests.integration.shipping import ship_at_logitrail
 from tests.integration.test_events_out import Receiver, receiver, subscriber
 
 __all__ = ["receiver"]
@@ -213,11 +214,16 @@ async def test_an_operator_sees_only_its_tenants(make_gateway: Callable[..., Any
     assert body["id"] not in await (await gateway.get("/console/lists?older_than_min=0")).text()
 
 
-async def test_find_by_each_kind_of_id(make_gateway: Callable[..., Any]) -> None:
+async def test_find_by_each_kind_of_id(
+    make_gateway: Callable[..., Any], logitrail: SandboxHandle
+) -> None:
     gateway = await start(make_gateway)
-    body = await submit(gateway, order("C-6"))
+    body = await ship_at_logitrail(gateway, logitrail, await submit(gateway, order("C-6")))
+    resp = await gateway.post("/v1/returns", json={"order_id": body["id"]}, headers=auth(key="r6"))
+    assert resp.status == 201, await resp.text()
+    ret = await read_json(resp)
     await sign_in(gateway, ALL_KEY)
-    for q in (body["id"], "C-6", body["provider_order_id"]):
+    for q in (body["id"], "C-6", body["provider_order_id"], ret["id"]):
         resp = await gateway.get("/console/", params={"q": q})
         assert str(resp.url).endswith(f"/console/orders/{body['id']}"), q
         page = await resp.text()

@@ -24,9 +24,12 @@ from gateway.store.records import (
     DeliveryRow,
     HistoryEntry,
     NewOrder,
+    NewPart,
     NewReturn,
     OrderFilter,
     OrderRow,
+    PartRow,
+    PartStep,
     ProviderFacts,
     QueueStats,
     ReturnFilter,
@@ -119,12 +122,14 @@ class OrderIntake(OrderReads, Protocol):
         idempotency: tuple[str, str] | None,
         lease_owner: str | None,
         lease_until: float | None,
+        parts: Sequence[NewPart] = (),
     ) -> OrderRow:
-        """Store a new order and its first history entry; raises `OrderExists` naming the
-        live order holding (client, external_id). With `order.supersedes`, that rejected order
-        is linked to this one (`superseded_by`) in the same transaction, and gives the key up —
-        only while it is rejected and not superseded yet (else `OrderExists`: a racing
-        correction won)."""
+        """Store a new order and its first history entry (and, for a split order, its
+        `parts`, each `pending` under the lease, the order itself then without one); raises
+        `OrderExists` naming the live order holding (client, external_id). With
+        `order.supersedes`, that rejected order is linked to this one (`superseded_by`) in
+        the same transaction, and gives the key up — only while it is rejected and not
+        superseded yet (else `OrderExists`: a racing correction won)."""
         ...
 
 
@@ -153,6 +158,39 @@ class Submissions(Protocol):
 
     async def advance(self, order_id: str, *, owner: str, step: Transition) -> OrderRow:
         """Commit one submission step; raises `LeaseLost` if `owner` no longer holds it."""
+        ...
+
+
+class PartStore(Protocol):
+    """The parts of split orders: each its own submission, leased and advanced as an order."""
+
+    async def parts_of(self, order_id: str, *, latest: bool = False) -> Sequence[PartRow]:
+        """An order's parts in order; none for an unsplit order."""
+        ...
+
+    async def get_part(self, part_row_id: str) -> PartRow | None: ...
+
+    async def find_part_by_provider_id(
+        self, provider: str, provider_order_id: str
+    ) -> PartRow | None: ...
+
+    async def claim_part(
+        self, part_row_id: str, *, owner: str, now: float, lease_until: float
+    ) -> PartRow | None:
+        """Lease one open part, or None if it is done or someone else holds it."""
+        ...
+
+    async def claim_due_parts(
+        self, *, owner: str, now: float, lease_until: float, limit: int
+    ) -> Sequence[PartRow]: ...
+
+    async def renew_part(self, part_row_id: str, *, owner: str, lease_until: float) -> bool: ...
+
+    async def release_part(self, part_row_id: str, *, owner: str) -> None: ...
+
+    async def advance_part(self, part_row_id: str, *, owner: str | None, step: PartStep) -> PartRow:
+        """Commit one step of a part (`LeaseLost` if `owner` no longer holds it; None: news
+        from the provider); a status it changes re-derives the order's, forward-only."""
         ...
 
 
@@ -382,6 +420,7 @@ class Store(
     WebhookIntake,
     Retention,
     ReturnStore,
+    PartStore,
     Holds,
     Exchanges,
     Protocol,

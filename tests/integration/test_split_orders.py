@@ -1,0 +1,162 @@
+"""Split fulfilment: an order no warehouse holds whole is submitted part by part, each part
+its own provider order (its lines, its warehouse, its reference), exactly once — on both
+stores, through the Logentic sandbox's per-warehouse stock."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from gateway.sandbox.logentic import Fault
+from tests.conftest import LogenticHandle, auth, ca_order, eventually, read_json, ref
+
+SPLIT_RULES: list[dict[str, Any]] = [
+    {
+        "name": "north-america",
+        "when": {"country": ["CA", "US"]},
+        "stock_aware": True,
+        "split": True,
+        "candidates": [
+            {"provider": "logentic", "warehouse": "MTL"},
+            {"provider": "logentic", "warehouse": "TOR"},
+        ],
+    }
+]
+MTL, TOR = 1, 2
+LINES = [
+    {"sku": "TSHIRT-M", "quantity": 2, "unit_price": "24.90"},
+    {"sku": "MUG", "quantity": 1, "unit_price": "9.90"},
+]
+
+
+@pytest.fixture
+def gateway_store_url(store_url: str) -> str:
+    """Every test here runs on SQLite and on PostgreSQL."""
+    return store_url
+
+
+def _stock_apart(logentic: LogenticHandle) -> None:
+    """T-shirts only in Montreal, mugs only in Toronto: no warehouse holds the order."""
+    logentic.sandbox.set_stock("TSHIRT-M", TOR, 0)
+    logentic.sandbox.set_stock("MUG", MTL, 0)
+
+
+def _part_ref(external_id: str, part: int) -> str:
+    return ref(external_id) if part == 1 else f"storefront-fi#{part}/{external_id}"
+
+
+def _held(logentic: LogenticHandle, external_id: str, part: int) -> list[Any]:
+    return logentic.sandbox.orders_by_external_name(_part_ref(external_id, part))
+
+
+async def _submit(gateway: TestClient[Any, Any], body: dict[str, Any]) -> tuple[int, Any]:
+    resp = await gateway.post("/v1/orders", json=body, headers=auth(key=f"k-{body['external_id']}"))
+    return resp.status, await read_json(resp)
+
+
+async def test_a_split_order_is_two_provider_orders_each_with_its_lines_and_reference(
+    make_gateway: Callable[..., Any], logentic: LogenticHandle
+) -> None:
+    _stock_apart(logentic)
+    gateway = await make_gateway(routing__rules=SPLIT_RULES)
+    body = ca_order("SPLIT-1", lines=LINES)
+
+    status, created = await _submit(gateway, body)
+
+    assert status == 201, created
+    assert created["status"] == "submitted"
+    assert created["submission"]["phase"] == "parts"
+    first, second = created["parts"]
+    assert (first["part"], first["warehouse"], first["status"]) == (1, "MTL", "submitted")
+    assert (second["part"], second["warehouse"], second["status"]) == (2, "TOR", "submitted")
+    assert first["lines"] == [{"sku": "TSHIRT-M", "quantity": 2}]
+    assert second["lines"] == [{"sku": "MUG", "quantity": 1}]
+    assert first["submission"]["phase"] == second["submission"]["phase"] == "done"
+    # Top level: the first part's.
+    assert (created["provider"], created["warehouse"]) == ("logentic", "MTL")
+    assert created["provider_order_id"] == first["provider_order_id"]
+
+    [at_mtl] = _held(logentic, "SPLIT-1", 1)
+    [at_tor] = _held(logentic, "SPLIT-1", 2)
+    assert (at_mtl.warehouse_id, at_tor.warehouse_id) == (MTL, TOR)
+    assert (str(at_mtl.id), str(at_tor.id)) == (
+        first["provider_order_id"],
+        second["provider_order_id"],
+    )
+    assert [i["quantity"] for i in at_mtl.stored_items] == [2]
+    assert [i["quantity"] for i in at_tor.stored_items] == [1]
+    assert len(logentic.sandbox.orders) == 2
+
+    # The replay, the read and the list answer the whole order, with its parts.
+    replay = await gateway.post("/v1/orders", json=body, headers=auth(key="k-SPLIT-1"))
+    assert replay.headers["Idempotent-Replayed"] == "true"
+    assert (await read_json(replay))["parts"] == created["parts"]
+    seen = await read_json(await gateway.get(f"/v1/orders/{created['id']}", headers=auth()))
+    assert seen["parts"] == created["parts"]
+    assert [h["status"] for h in seen["history"]] == ["accepted", "submitted"]
+    listed = await read_json(await gateway.get("/v1/orders", headers=auth()))
+    assert [o["parts"] for o in listed["items"]] == [created["parts"]]
+
+
+@pytest.mark.parametrize("status", [500, 429])
+async def test_a_lost_answer_for_one_part_still_leaves_each_part_at_its_provider_once(
+    make_gateway: Callable[..., Any], logentic: LogenticHandle, status: int
+) -> None:
+    _stock_apart(logentic)
+    gateway = await make_gateway(
+        routing__rules=SPLIT_RULES,
+        server__request_budget_s=0.5,
+        providers__logentic__retry={"max_attempts": 1, "budget_s": 5},
+    )
+    # The first create is performed, but its answer is lost (replaced by the error): only a
+    # lookup by the part's reference can tell it went.
+    fault = logentic.sandbox.inject(Fault(op="create", status=status, after=True, retry_after="0"))
+
+    _status, created = await _submit(gateway, ca_order("SPLIT-2", lines=LINES))
+
+    async def settled() -> Any:
+        view = await read_json(await gateway.get(f"/v1/orders/{created['id']}", headers=auth()))
+        return view if view["status"] == "submitted" else None
+
+    view = await eventually(settled)
+    assert [p["submission"]["phase"] for p in view["parts"]] == ["done", "done"]
+    assert len(_held(logentic, "SPLIT-2", 1)) == 1
+    assert len(_held(logentic, "SPLIT-2", 2)) == 1
+    assert len(logentic.sandbox.orders) == 2
+    # The lost answer was had, and no part was created twice: its retry looked it up first.
+    assert fault.remaining == 0
+    assert logentic.sandbox.count("create") == 2
+
+
+async def test_a_rejected_part_makes_the_order_an_exception_and_the_other_part_goes(
+    make_gateway: Callable[..., Any], logentic: LogenticHandle
+) -> None:
+    _stock_apart(logentic)
+    gateway = await make_gateway(routing__rules=SPLIT_RULES)
+    logentic.sandbox.inject(Fault(op="create", status=422))
+
+    status, created = await _submit(gateway, ca_order("SPLIT-3", lines=LINES))
+
+    assert status == 201, created
+    assert created["status"] == "exception"
+    statuses = sorted(p["status"] for p in created["parts"])
+    assert statuses == ["rejected", "submitted"]
+    assert len(logentic.sandbox.orders) == 1
+
+
+async def test_an_order_one_warehouse_holds_is_not_split(
+    make_gateway: Callable[..., Any], logentic: LogenticHandle
+) -> None:
+    gateway = await make_gateway(routing__rules=SPLIT_RULES)
+
+    status, created = await _submit(gateway, ca_order("WHOLE-1", lines=LINES))
+
+    assert status == 201, created
+    assert created["submission"]["phase"] == "done"
+    [part] = created["parts"]
+    assert part["submission"] == created["submission"]
+    [held] = logentic.sandbox.orders_by_external_name(ref("WHOLE-1"))
+    assert held.warehouse_id == MTL

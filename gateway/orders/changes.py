@@ -31,6 +31,7 @@ from gateway.errors.refusals import (
     NotChangeable,
     NothingToChange,
     OrderRefused,
+    SplitOrderUnsupported,
     SubmissionInProgress,
     Unknown,
 )
@@ -141,6 +142,7 @@ class OrderChanges:
         to the requester, with the request's source."""
         by = (Source.API.value, client.id) if cause is None else cause
         row = await self._own(client, order_id)
+        _refuse_split(row, "cancel")
         if row.status is Status.CANCELLED:
             return row  # cancelling twice is not an error
         if row.status in FINAL:
@@ -175,6 +177,7 @@ class OrderChanges:
     @audited("order")
     async def change(self, client: Client, order_id: str, change: OrderChange) -> OrderRow:
         row = await self._own(client, order_id)
+        _refuse_split(row, "change")
         if row.status in FINAL:
             raise _refused(NotChangeable, row, f"the order is {row.status}")
         order = _merged(CanonicalOrder.model_validate_json(row.body, context=STORED), change)
@@ -313,6 +316,20 @@ def _merged(order: CanonicalOrder, change: OrderChange) -> CanonicalOrder:
         return CanonicalOrder.model_validate(data, context=STORED)
     except ValidationError as exc:
         raise ChangeInvalid("the changed order is not a valid canonical order", error=exc) from None
+
+
+def _refuse_split(row: OrderRow, action: str) -> None:
+    """`SplitOrderUnsupported` for an order split over parts: each part is its own provider
+    order, and cancelling or changing them one by one is not offered yet."""
+    if row.phase is Phase.PARTS:
+        raise SplitOrderUnsupported(
+            f"order {row.id} is split over several provider orders: {action} is not offered"
+            " for split orders yet",
+            order_id=row.id,
+            order_status=row.status.value,
+            provider=row.provider,
+            action=action,
+        )
 
 
 def _refused(

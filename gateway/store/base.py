@@ -184,6 +184,13 @@ class PartStore(Protocol):
         self, *, owner: str, now: float, lease_until: float, limit: int
     ) -> Sequence[PartRow]: ...
 
+    async def claim_parts_for_poll(
+        self, provider: str, *, now: float, older_than: float, limit: int
+    ) -> Sequence[PartRow]:
+        """Submitted, not final parts of `provider` not synced since `older_than`, oldest
+        first, stamped synced `now` (as `claim_for_poll` for orders)."""
+        ...
+
     async def renew_part(self, part_row_id: str, *, owner: str, lease_until: float) -> bool: ...
 
     async def release_part(self, part_row_id: str, *, owner: str) -> None: ...

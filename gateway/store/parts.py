@@ -30,6 +30,7 @@ from gateway.store.rows import (
 )
 
 _OPEN = sql_list(OPEN_PHASES)
+_FINAL = sql_list(FINAL)
 _INSERT = insert_sql(
     "order_parts",
     [
@@ -126,6 +127,29 @@ class SqlParts(Queries):
         return await self._parts.one(
             "provider = ? AND provider_order_id = ?", (provider, provider_order_id)
         )
+
+    async def claim_parts_for_poll(
+        self, provider: str, *, now: float, older_than: float, limit: int
+    ) -> Sequence[PartRow]:
+        d = self._d
+        async with self._db.transaction() as tx:
+            due = await tx.fetch_all(
+                "SELECT id FROM order_parts WHERE provider = ? AND phase = 'done'"
+                f" AND status NOT IN {_FINAL} AND provider_order_id IS NOT NULL"
+                " AND COALESCE(synced_at, 0) <= ? ORDER BY COALESCE(synced_at, 0), id"
+                f" LIMIT ?{d.for_update(skip_locked=True)}",
+                (provider, older_than, limit),
+            )
+            if not due:
+                return []
+            ids = [r[0] for r in due]
+            which, args = d.any_of("id", ids, "text")
+            rows = await tx.fetch_all(
+                f"UPDATE order_parts SET synced_at = ? WHERE {which} RETURNING {PART_COLUMNS}",
+                (now, *args),
+            )
+        by_id = {r["id"]: part_row(r, d) for r in rows}
+        return [by_id[i] for i in ids]  # least recently synced first
 
     async def claim_part(
         self, part_row_id: str, *, owner: str, now: float, lease_until: float
@@ -250,6 +274,7 @@ def _sets(step: PartStep, stamp: Any) -> tuple[list[str], list[Any]]:
         ("provider_order_id", step.provider_order_id),
         ("provider_data", None if data is None else orjson.dumps(dict(data)).decode()),
         ("provider_status", step.provider_status),
+        ("synced_at", step.synced_at),
     ]
     step_sets(step, given, sets, args)
     return sets, args

@@ -362,6 +362,8 @@ class PartRow:
     phase: Phase
     attempts: int
     next_attempt_at: float
+    synced_at: float | None
+    """When the provider's state of the part was last read (poll) or heard (webhook)."""
     last_error: dict[str, Any] | None
     created_at: datetime
     updated_at: datetime
@@ -377,3 +379,4 @@ class PartStep(Step):
     provider_order_id: str | None = None
     provider_data: Mapping[str, str] | None = None
     provider_status: str | None = None
+    synced_at: float | None = None

@@ -191,3 +191,81 @@ async def test_cancel_change_and_return_of_a_split_order_are_refused_naming_the_
     assert logentic.sandbox.count("cancel") == 0
     seen = await read_json(await gateway.get(f"/v1/orders/{order_id}", headers=auth()))
     assert (seen["status"], seen["order"]) == ("submitted", created["order"])
+
+
+async def _view(gateway: TestClient[Any, Any], order_id: str) -> Any:
+    return await read_json(await gateway.get(f"/v1/orders/{order_id}", headers=auth()))
+
+
+async def test_webhooks_move_each_part_and_the_order_follows_the_least_advanced(
+    make_gateway: Callable[..., Any], logentic: LogenticHandle
+) -> None:
+    _stock_apart(logentic)
+    gateway = await make_gateway(routing__rules=SPLIT_RULES)
+    _status, created = await _submit(gateway, ca_order("SPLIT-5", lines=LINES))
+    first, second = (int(p["provider_order_id"]) for p in created["parts"])
+
+    await logentic.sandbox.advance(second, "IN_TRANSIT")
+    await logentic.sandbox.drain_webhooks()
+
+    async def part_shipped() -> Any:
+        view = await _view(gateway, created["id"])
+        return view if view["parts"][1]["status"] == "shipped" else None
+
+    view = await eventually(part_shipped)
+    assert view["status"] == "submitted"  # part 1 is not shipped yet
+    assert view["parts"][0]["status"] == "submitted"
+
+    await logentic.sandbox.advance(first, "IN_TRANSIT")
+    await logentic.sandbox.drain_webhooks()
+
+    async def order_shipped() -> Any:
+        view = await _view(gateway, created["id"])
+        return view if view["status"] == "shipped" else None
+
+    view = await eventually(order_shipped)
+    last = view["history"][-1]
+    assert (last["status"], last["source"]) == ("shipped", "webhook")
+    assert last["detail"].startswith("part 1: ")
+    feed = await read_json(await gateway.get("/v1/events", headers=auth()))
+    moved = [
+        e["data"]
+        for e in feed["items"]
+        if e["data"]["order_id"] == created["id"] and e["data"]["status"] == "shipped"
+    ]
+    assert [(d["part"], d["provider_order_id"]) for d in moved] == [(1, str(first))]
+
+
+async def test_the_poller_reads_each_part_and_delivered_needs_every_part(
+    make_gateway: Callable[..., Any], logentic: LogenticHandle
+) -> None:
+    _stock_apart(logentic)
+    gateway = await make_gateway(
+        routing__rules=SPLIT_RULES, providers__logentic__status_poll_interval_s=0.1
+    )
+    _status, created = await _submit(gateway, ca_order("SPLIT-6", lines=LINES))
+    logentic.sandbox.webhook_url = None  # every webhook from now on is lost
+    first, second = (int(p["provider_order_id"]) for p in created["parts"])
+
+    await logentic.sandbox.advance(first, "COMPLETED")
+
+    async def part_delivered() -> Any:
+        view = await _view(gateway, created["id"])
+        return view if view["parts"][0]["status"] == "delivered" else None
+
+    view = await eventually(part_delivered)
+    assert view["status"] == "submitted"  # delivered only when every part is
+    assert view["provider_status"] == "COMPLETED"  # the first part's
+
+    await logentic.sandbox.advance(second, "COMPLETED")
+
+    async def delivered() -> Any:
+        view = await _view(gateway, created["id"])
+        return view if view["status"] == "delivered" else None
+
+    view = await eventually(delivered)
+    assert [p["status"] for p in view["parts"]] == ["delivered", "delivered"]
+    assert (view["history"][-1]["source"], view["history"][-1]["detail"]) == (
+        "poll",
+        "part 2: poll (COMPLETED)",
+    )

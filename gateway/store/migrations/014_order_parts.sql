@@ -24,6 +24,7 @@ CREATE TABLE order_parts (
     next_attempt_at   REAL NOT NULL,
     lease_owner       TEXT,
     lease_until       REAL,
+    synced_at         REAL,                        -- last polled or heard of
     last_error        TEXT,                        -- JSON, what the last failed attempt said
     created_at        TEXT NOT NULL,
     updated_at        TEXT NOT NULL,
@@ -33,5 +34,6 @@ CREATE TABLE order_parts (
 CREATE UNIQUE INDEX order_parts_reference ON order_parts (provider, reference);
 CREATE UNIQUE INDEX order_parts_provider_order ON order_parts (provider, provider_order_id)
     WHERE provider_order_id IS NOT NULL;
+CREATE INDEX order_parts_to_poll ON order_parts (provider, synced_at) WHERE phase = 'done';
 CREATE INDEX order_parts_due ON order_parts (next_attempt_at)
     WHERE phase IN ('pending', 'creating', 'created', 'confirming');

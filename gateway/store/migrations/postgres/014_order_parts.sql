@@ -25,6 +25,7 @@ CREATE TABLE order_parts (
     next_attempt_at   DOUBLE PRECISION NOT NULL,
     lease_owner       TEXT,
     lease_until       DOUBLE PRECISION,
+    synced_at         DOUBLE PRECISION,            -- last polled or heard of
     last_error        JSONB,                       -- what the last failed attempt said
     created_at        TIMESTAMPTZ NOT NULL,
     updated_at        TIMESTAMPTZ NOT NULL,
@@ -34,5 +35,6 @@ CREATE TABLE order_parts (
 CREATE UNIQUE INDEX order_parts_reference ON order_parts (provider, reference);
 CREATE UNIQUE INDEX order_parts_provider_order ON order_parts (provider, provider_order_id)
     WHERE provider_order_id IS NOT NULL;
+CREATE INDEX order_parts_to_poll ON order_parts (provider, synced_at) WHERE phase = 'done';
 CREATE INDEX order_parts_due ON order_parts (next_attempt_at)
     WHERE phase IN ('pending', 'creating', 'created', 'confirming');

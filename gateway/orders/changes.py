@@ -54,6 +54,7 @@ from gateway.model.text import STORED
 from gateway.observability.audit import audited
 from gateway.orders.news import record_read
 from gateway.orders.refs import provider_ref
+from gateway.orders.split_cancel import cancel_parts
 from gateway.orders.submission import Submitter
 from gateway.providers.base import (
     Provider,
@@ -63,7 +64,7 @@ from gateway.providers.base import (
     updater_of,
 )
 from gateway.store import OrderChanges as ChangeQueries
-from gateway.store import OrderReads, OrderRow
+from gateway.store import OrderReads, OrderRow, PartStore
 
 log = structlog.get_logger(__name__)
 
@@ -115,7 +116,7 @@ IMMUTABLE_FIELDS = frozenset(CanonicalOrder.model_fields) - frozenset(OrderChang
 """Fields of the canonical order a change refuses as such (not as unknown fields)."""
 
 
-class ChangeStore(OrderReads, ChangeQueries, Protocol):
+class ChangeStore(OrderReads, ChangeQueries, PartStore, Protocol):
     """What changing orders needs of the store."""
 
 
@@ -142,11 +143,12 @@ class OrderChanges:
         to the requester, with the request's source."""
         by = (Source.API.value, client.id) if cause is None else cause
         row = await self._own(client, order_id)
-        _refuse_split(row, "cancel")
         if row.status is Status.CANCELLED:
             return row  # cancelling twice is not an error
         if row.status in FINAL:
             raise _refused(NotCancellable, row, f"the order is {row.status} already")
+        if row.phase is Phase.PARTS:
+            return await cancel_parts(self._store, self._providers, row, by=by, clock=self._clock)
         if row.phase in _IN_GATEWAY:
             done = await self._while_queued(
                 row,
@@ -320,7 +322,7 @@ def _merged(order: CanonicalOrder, change: OrderChange) -> CanonicalOrder:
 
 def _refuse_split(row: OrderRow, action: str) -> None:
     """`SplitOrderUnsupported` for an order split over parts: each part is its own provider
-    order, and cancelling or changing them one by one is not offered yet."""
+    order, and changing them one by one is not offered yet."""
     if row.phase is Phase.PARTS:
         raise SplitOrderUnsupported(
             f"order {row.id} is split over several provider orders: {action} is not offered"

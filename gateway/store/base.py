@@ -195,9 +195,18 @@ class PartStore(Protocol):
 
     async def release_part(self, part_row_id: str, *, owner: str) -> None: ...
 
-    async def advance_part(self, part_row_id: str, *, owner: str | None, step: PartStep) -> PartRow:
+    async def advance_part(
+        self,
+        part_row_id: str,
+        *,
+        owner: str | None,
+        step: PartStep,
+        unsent_at: float | None = None,
+    ) -> PartRow:
         """Commit one step of a part (`LeaseLost` if `owner` no longer holds it; None: news
-        from the provider); a status it changes re-derives the order's, forward-only."""
+        from the provider); a status it changes re-derives the order's, forward-only.
+        `unsent_at`: only while the part is `pending` and not leased at that instant (else
+        `LeaseLost`)."""
         ...
 
 

@@ -169,17 +169,29 @@ class SqlParts(Queries):
     async def release_part(self, part_row_id: str, *, owner: str) -> None:
         await self._part_leases.release(part_row_id, owner=owner)
 
-    async def advance_part(self, part_row_id: str, *, owner: str | None, step: PartStep) -> PartRow:
+    async def advance_part(
+        self,
+        part_row_id: str,
+        *,
+        owner: str | None,
+        step: PartStep,
+        unsent_at: float | None = None,
+    ) -> PartRow:
         """Commit one step of a part (`owner`: only under that lease, else `LeaseLost`; None:
-        news, not the submitter's); a status it changes re-derives the order's."""
+        news, not the submitter's); a status it changes re-derives the order's. `unsent_at`:
+        only while the part is `pending` and nobody's lease runs at that instant (a cancel in
+        the gateway), else `LeaseLost`."""
         d = self._d
         at = datetime.now(UTC)
         order_id = order_of(part_row_id)
         sets, args = _sets(step, d.to_db(at))
-        where, wargs = "id = ?", [part_row_id]
+        where, wargs = "id = ?", list[Any]([part_row_id])
         if owner is not None:
             where += " AND lease_owner = ?"
             wargs.append(owner)
+        if unsent_at is not None:
+            where += f" AND phase = '{Phase.PENDING}' AND (lease_until IS NULL OR lease_until <= ?)"
+            wargs.append(unsent_at)
         try:
             async with self._db.transaction() as tx:
                 # The order's row first (every part's step takes it): the derivation below

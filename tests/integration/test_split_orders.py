@@ -162,7 +162,7 @@ async def test_an_order_one_warehouse_holds_is_not_split(
     assert held.warehouse_id == MTL
 
 
-async def test_cancel_change_and_return_of_a_split_order_are_refused_naming_the_action(
+async def test_change_and_return_of_a_split_order_are_refused_naming_the_action(
     make_gateway: Callable[..., Any], logentic: LogenticHandle
 ) -> None:
     _stock_apart(logentic)
@@ -172,7 +172,6 @@ async def test_cancel_change_and_return_of_a_split_order_are_refused_naming_the_
     change = {"recipient": {**created["order"]["recipient"], "last_name": "Korhonen"}}
 
     asked = {
-        "cancel": await gateway.post(f"/v1/orders/{order_id}/cancel", headers=auth()),
         "change": await gateway.patch(f"/v1/orders/{order_id}", json=change, headers=auth()),
         "return": await gateway.post(
             "/v1/returns",
@@ -188,9 +187,56 @@ async def test_cancel_change_and_return_of_a_split_order_are_refused_naming_the_
         assert (problem["action"], problem["order_id"]) == (action, order_id)
         assert f"{action} is not offered for split orders" in problem["detail"]
     # Nothing was asked of the provider, and the order is as it was.
-    assert logentic.sandbox.count("cancel") == 0
+    assert logentic.sandbox.count("update") == 0
     seen = await read_json(await gateway.get(f"/v1/orders/{order_id}", headers=auth()))
     assert (seen["status"], seen["order"]) == ("submitted", created["order"])
+
+
+async def test_cancel_of_a_split_order_cancels_every_part_at_its_provider(
+    make_gateway: Callable[..., Any], logentic: LogenticHandle
+) -> None:
+    _stock_apart(logentic)
+    gateway = await make_gateway(routing__rules=SPLIT_RULES)
+    _status, created = await _submit(gateway, ca_order("SPLIT-7", lines=LINES))
+
+    resp = await gateway.post(f"/v1/orders/{created['id']}/cancel", headers=auth())
+
+    assert resp.status == 200, await resp.text()
+    view = await read_json(resp)
+    assert view["status"] == "cancelled"
+    assert [p["status"] for p in view["parts"]] == ["cancelled", "cancelled"]
+    for part in (1, 2):
+        [held] = _held(logentic, "SPLIT-7", part)
+        assert held.status == "CANCELLED"
+    assert (view["history"][-1]["source"], view["history"][-1]["actor"]) == (
+        "api",
+        "storefront-fi",
+    )
+    again = await gateway.post(f"/v1/orders/{created['id']}/cancel", headers=auth())
+    assert again.status == 200  # cancelling twice is not an error
+
+
+async def test_cancel_of_a_split_order_cancels_what_it_can_and_names_the_rest(
+    make_gateway: Callable[..., Any], logentic: LogenticHandle
+) -> None:
+    _stock_apart(logentic)
+    gateway = await make_gateway(routing__rules=SPLIT_RULES)
+    _status, created = await _submit(gateway, ca_order("SPLIT-8", lines=LINES))
+    await logentic.sandbox.advance(int(created["parts"][1]["provider_order_id"]), "IN_TRANSIT")
+
+    resp = await gateway.post(f"/v1/orders/{created['id']}/cancel", headers=auth())
+
+    assert resp.status == 409, await resp.text()
+    problem = await read_json(resp)
+    assert problem["code"] == "not-cancellable"
+    assert problem["detail"].startswith("part 2 (logentic TOR): ")
+    assert "part 1" not in problem["detail"]
+    [first] = _held(logentic, "SPLIT-8", 1)
+    [second] = _held(logentic, "SPLIT-8", 2)
+    assert (first.status, second.status) == ("CANCELLED", "IN_TRANSIT")
+    view = await _view(gateway, created["id"])
+    assert view["parts"][0]["status"] == "cancelled"
+    assert view["status"] != "cancelled"
 
 
 async def _view(gateway: TestClient[Any, Any], order_id: str) -> Any:

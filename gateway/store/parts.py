@@ -13,7 +13,7 @@ import orjson
 
 from gateway.errors import LeaseLost, ProviderOrderTaken
 from gateway.model.history import Cause
-from gateway.model.lifecycle import FINAL, RANK, Outcome, decide, of_parts
+from gateway.model.lifecycle import FINAL, Outcome, of_parts, part_takes
 from gateway.model.orders import OPEN_PHASES, Phase, Status
 from gateway.store.dialect import Dialect, Queries, Runner, Tx, sql_list
 from gateway.store.history import record_transition, verdict_for
@@ -204,7 +204,9 @@ class SqlParts(Queries):
                 )
                 if current is None:
                     raise KeyError(part_row_id)
-                status = _part_moves(Status(current[0]), step.status)
+                status = (
+                    None if step.status is None else part_takes(Status(current[0]), step.status)
+                )
                 if status is not None:
                     sets.append("status = ?")
                     args.append(status)
@@ -230,14 +232,6 @@ class SqlParts(Queries):
             provider, holder = (held[0], held[1]) if held is not None else ("?", None)
             raise ProviderOrderTaken(provider, step.provider_order_id, holder) from None
         return part
-
-
-def _part_moves(current: Status, new: Status | None) -> Status | None:
-    """The status a part takes for `new` news, or None: forward-only, as an order's."""
-    if new is None or current in FINAL:
-        return None
-    furthest = current if current in RANK else Status.ACCEPTED
-    return new if decide(current, furthest, new).outcome is Outcome.APPLIED else None
 
 
 async def _derive(tx: Tx, d: Dialect, part: PartRow, cause: Cause, at: datetime) -> None:

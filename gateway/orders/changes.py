@@ -54,7 +54,7 @@ from gateway.model.text import STORED
 from gateway.observability.audit import audited
 from gateway.orders.news import record_read
 from gateway.orders.refs import provider_ref
-from gateway.orders.split_cancel import cancel_parts
+from gateway.orders.split_actions import cancel_parts, refresh_parts
 from gateway.orders.submission import Submitter
 from gateway.providers.base import (
     Provider,
@@ -233,6 +233,9 @@ class OrderChanges:
         self, client: Client, order_id: str, *, cause: tuple[str, str] | None = None
     ) -> OrderRow:
         row = await self._own(client, order_id)
+        if row.phase is Phase.PARTS:
+            by = cause or (Source.API.value, client.id)
+            return await refresh_parts(self._store, self._providers, row, by=by, clock=self._clock)
         provider = self._providers.get(row.provider)
         if row.phase is not Phase.DONE or row.provider_order_id is None or provider is None:
             return row  # nothing at a provider to ask about (yet)

@@ -315,3 +315,31 @@ async def test_the_poller_reads_each_part_and_delivered_needs_every_part(
         "poll",
         "part 2: poll (COMPLETED)",
     )
+
+
+async def test_refresh_reads_every_part_at_its_provider_and_hold_is_refused(
+    make_gateway: Callable[..., Any], logentic: LogenticHandle
+) -> None:
+    _stock_apart(logentic)
+    gateway = await make_gateway(routing__rules=SPLIT_RULES)
+    _status, created = await _submit(gateway, ca_order("SPLIT-9", lines=LINES))
+    logentic.sandbox.webhook_url = None  # only the refresh can tell
+    for part in created["parts"]:
+        await logentic.sandbox.advance(int(part["provider_order_id"]), "IN_TRANSIT")
+
+    resp = await gateway.post(f"/v1/orders/{created['id']}/refresh", headers=auth())
+
+    assert resp.status == 200, await resp.text()
+    view = await read_json(resp)
+    assert [p["status"] for p in view["parts"]] == ["shipped", "shipped"]
+    assert view["status"] == "shipped"
+    assert view["provider_status"] == "IN_TRANSIT"
+    last = view["history"][-1]
+    assert (last["source"], last["actor"]) == ("api", "storefront-fi")
+    assert last["detail"] == "part 2: refreshed by the client (IN_TRANSIT)"
+
+    hold = await gateway.post(
+        f"/v1/orders/{created['id']}/hold", json={"reason": "check"}, headers=auth()
+    )
+    assert hold.status == 409
+    assert (await read_json(hold))["code"] == "not-holdable"

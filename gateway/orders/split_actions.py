@@ -1,4 +1,7 @@
-"""Cancelling a split order: every part that can be cancelled is, each where it stands — a
+"""What a client does to a split order, part by part: refresh (each sent part read from its
+provider, its news taken as a poll's would be) and cancel.
+
+Cancelling a split order: every part that can be cancelled is, each where it stands — a
 part not sent yet in the gateway alone, a part at its provider through the provider's cancel
 — and the order's status follows its parts' (`Store.advance_part`). The parts that cannot
 be cancelled (delivered or refused already, being submitted this instant, at a provider that
@@ -27,7 +30,35 @@ CANCELLED_BY_CLIENT = "cancelled by the client"
 
 
 class SplitCancelStore(OrderReads, PartStore, Protocol):
-    """What cancelling a split order needs of the store."""
+    """What refreshing and cancelling a split order needs of the store."""
+
+
+async def refresh_parts(
+    store: SplitCancelStore,
+    providers: Mapping[str, Provider],
+    row: OrderRow,
+    *,
+    by: tuple[str, str],
+    clock: Clock,
+) -> OrderRow:
+    """Read every part at its provider now (a part not there yet is left as it is)."""
+    source, actor = by
+    for part in await store.parts_of(row.id):
+        provider = providers.get(part.provider)
+        if part.phase is not Phase.DONE or part.provider_order_id is None or provider is None:
+            continue
+        current = await provider.get(ProviderOrderRef(part.provider_order_id, part.provider_data))
+        await part_news(
+            store,
+            part,
+            current.status,
+            current.raw_status,
+            "refreshed by the client",
+            source=source,
+            actor=actor,
+            now=clock.time(),
+        )
+    return await store.get_order(row.id) or row
 
 
 async def cancel_parts(

@@ -101,9 +101,10 @@ async def test_a_split_order_is_two_provider_orders_each_with_its_lines_and_refe
     assert [o["parts"] for o in listed["items"]] == [created["parts"]]
 
 
+@pytest.mark.parametrize("lost", [True, False], ids=["answer-lost", "refused"])
 @pytest.mark.parametrize("status", [500, 429])
-async def test_a_lost_answer_for_one_part_still_leaves_each_part_at_its_provider_once(
-    make_gateway: Callable[..., Any], logentic: LogenticHandle, status: int
+async def test_a_5xx_or_429_for_one_part_still_leaves_each_part_at_its_provider_once(
+    make_gateway: Callable[..., Any], logentic: LogenticHandle, status: int, lost: bool
 ) -> None:
     _stock_apart(logentic)
     gateway = await make_gateway(
@@ -111,9 +112,9 @@ async def test_a_lost_answer_for_one_part_still_leaves_each_part_at_its_provider
         server__request_budget_s=0.5,
         providers__logentic__retry={"max_attempts": 1, "budget_s": 5},
     )
-    # The first create is performed, but its answer is lost (replaced by the error): only a
-    # lookup by the part's reference can tell it went.
-    fault = logentic.sandbox.inject(Fault(op="create", status=status, after=True, retry_after="0"))
+    # The first create is answered with the error: not performed, or (`lost`) performed with
+    # its answer replaced, so that only a lookup by the part's reference can tell it went.
+    fault = logentic.sandbox.inject(Fault(op="create", status=status, after=lost, retry_after="0"))
 
     _status, created = await _submit(gateway, ca_order("SPLIT-2", lines=LINES))
 
@@ -128,7 +129,7 @@ async def test_a_lost_answer_for_one_part_still_leaves_each_part_at_its_provider
     assert len(logentic.sandbox.orders) == 2
     # The lost answer was had, and no part was created twice: its retry looked it up first.
     assert fault.remaining == 0
-    assert logentic.sandbox.count("create") == 2
+    assert logentic.sandbox.count("create") == (2 if lost else 3)
 
 
 async def test_a_rejected_part_makes_the_order_an_exception_and_the_other_part_goes(

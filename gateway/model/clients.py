@@ -42,6 +42,19 @@ def provider_reference(prefix: str, external_id: str, submission: int = 1, part:
     return f"{tag}{REFERENCE_SEPARATOR}{external_id}"
 
 
+def part_reference(reference: str, part: int) -> str | None:
+    """The reference of a split order's `part`, from the order's own (`provider_reference`'s
+    tag qualified by the part: `storefront-fi~2/X` → `storefront-fi~2#3/X`); part 1's is the
+    order's. None for a reference without a tag (an order stored before references were
+    tenant-qualified): such an order is not split."""
+    if part == 1:
+        return reference
+    tag, sep, external_id = reference.partition(REFERENCE_SEPARATOR)
+    if not sep:
+        return None
+    return f"{tag}{PART_MARK}{part}{REFERENCE_SEPARATOR}{external_id}"
+
+
 @dataclass(frozen=True, slots=True)
 class Client:
     id: str

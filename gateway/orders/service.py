@@ -34,7 +34,7 @@ from gateway.errors.refusals import (
     Unknown,
     Unroutable,
 )
-from gateway.model.clients import Client
+from gateway.model.clients import Client, part_reference
 from gateway.model.ids import new_order_id
 from gateway.model.orders import OPEN_PHASES, CanonicalOrder, Phase, Status
 from gateway.model.view import instant
@@ -146,7 +146,7 @@ class OrderService:
             decision = await self.decide(order, gateway_id, client.id, reference)
             where = Route(decision.provider, decision.warehouse, decision.rule, decision.candidate)
             queued = decision.queued
-            parts = self._split(client, order, gateway_id, decision, submission)
+            parts = self.split_parts(client.id, order, gateway_id, decision, reference)
             if parts:
                 lease = self._parts.new_lease()
             else:
@@ -200,30 +200,27 @@ class OrderService:
         )
         if parts:
             assert lease is not None
-            return await self._send_parts(row, lease, now)
+            return await self.send_parts(row, lease, now)
         if lease is not None:
             row = await self.send(row, lease, order, now)
         return submitted_of(row)
 
-    def _split(
-        self,
-        client: Client,
-        order: CanonicalOrder,
-        gateway_id: str,
-        decision: Decision,
-        submission: int,
+    def split_parts(
+        self, client_id: str, order: CanonicalOrder, gateway_id: str, decision: Decision, ref: str
     ) -> tuple[NewPart, ...]:
-        """A split decision's parts as stored, each checked against its provider's rules with
-        the lines it ships (`ProviderRules`); none for an order that is not split."""
-        if len(decision.parts) < 2:
+        """A split decision's parts as stored (each under `part_reference` of the order's
+        `ref`), each checked against its provider's rules with the lines it ships
+        (`ProviderRules`); none for an order that is not split."""
+        if len(decision.parts) < 2 or part_reference(ref, 2) is None:
             return ()
         parts = []
         for planned in decision.parts:
             lines = tuple((pl.line, pl.sku, pl.quantity) for pl in planned.lines)
-            reference = client.reference(order.external_id, submission, planned.part)
+            reference = part_reference(ref, planned.part)
+            assert reference is not None
             sub = part_submission(
                 gateway_id,
-                client.id,
+                client_id,
                 order,
                 part=planned.part,
                 warehouse=planned.warehouse,
@@ -244,7 +241,7 @@ class OrderService:
             )
         return tuple(parts)
 
-    async def _send_parts(self, row: OrderRow, lease: str, now: float) -> Submitted:
+    async def send_parts(self, row: OrderRow, lease: str, now: float) -> Submitted:
         """Drive every part of a split order just stored (leased to this request, nothing
         sent yet), all at once, for up to the request's budget; the order as it stands then."""
         parts = await self._store.parts_of(row.id, latest=True)

@@ -5,6 +5,7 @@ stores, through the Logentic sandbox's per-warehouse stock."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -344,3 +345,49 @@ async def test_refresh_reads_every_part_at_its_provider_and_hold_is_refused(
     )
     assert hold.status == 409
     assert (await read_json(hold))["code"] == "not-holdable"
+
+
+HOLD = [{"name": "fraud-check", "when": {"tags_any": ["risky"]}}]
+
+
+async def test_a_held_order_released_by_the_client_is_split_then(
+    make_gateway: Callable[..., Any], logentic: LogenticHandle
+) -> None:
+    _stock_apart(logentic)
+    gateway = await make_gateway(routing__rules=SPLIT_RULES, holds=HOLD)
+    status, held = await _submit(gateway, ca_order("SPLIT-10", lines=LINES, tags=["risky"]))
+    assert status == 202, held
+    assert (held["status"], held["parts"]) == ("on_hold", [])
+
+    resp = await gateway.post(f"/v1/orders/{held['id']}/release", headers=auth())
+
+    assert resp.status == 201, await resp.text()
+    view = await read_json(resp)
+    assert view["status"] == "submitted"
+    assert [(p["warehouse"], p["status"]) for p in view["parts"]] == [
+        ("MTL", "submitted"),
+        ("TOR", "submitted"),
+    ]
+    assert (len(_held(logentic, "SPLIT-10", 1)), len(_held(logentic, "SPLIT-10", 2))) == (1, 1)
+    seen = await _view(gateway, held["id"])
+    assert "to logentic/MTL + logentic/TOR by north-america" in seen["history"][-2]["detail"]
+
+
+async def test_a_pre_order_released_by_time_is_split_and_sent_by_the_background(
+    make_gateway: Callable[..., Any], logentic: LogenticHandle, clock: Any
+) -> None:
+    _stock_apart(logentic)
+    gateway = await make_gateway(routing__rules=SPLIT_RULES)
+    until = datetime.fromtimestamp(clock.time() + 60, UTC).isoformat()
+    status, held = await _submit(gateway, ca_order("SPLIT-11", lines=LINES, hold_until=until))
+    assert status == 202, held
+
+    await clock.advance(61)
+
+    async def submitted() -> Any:
+        view = await _view(gateway, held["id"])
+        return view if view["status"] == "submitted" else None
+
+    view = await eventually(submitted)
+    assert [p["submission"]["phase"] for p in view["parts"]] == ["done", "done"]
+    assert (len(_held(logentic, "SPLIT-11", 1)), len(_held(logentic, "SPLIT-11", 2))) == (1, 1)

@@ -12,7 +12,7 @@ import pytest
 
 from gateway.config_load import load, parse
 from gateway.errors import ConfigError
-from gateway.model.clients import Client
+from gateway.model.clients import Client, part_reference
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV = {"K": "key", "ID": "id", "SECRET": "v4lue-0f-the-s3cret"}
@@ -320,3 +320,9 @@ def test_a_parts_reference_is_qualified_by_its_number_after_a_corrections() -> N
     assert client.reference("SHOP-1", part=2) == "outlet-eu#2/SHOP-1"
     assert client.reference("SHOP-1", 2, 3) == "outlet-eu~2#3/SHOP-1"
     assert client.reference("SHOP-1", 2) == "outlet-eu~2/SHOP-1"
+    # Derived from the order's own reference, as a released pre-order's parts are.
+    for submission in (1, 2):
+        order_ref = client.reference("a/b#c", submission)
+        for part in (1, 2, 3):
+            assert part_reference(order_ref, part) == client.reference("a/b#c", submission, part)
+    assert part_reference("SHOP-1", 2) is None  # a reference stored before prefixes: not split

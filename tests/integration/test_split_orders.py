@@ -13,6 +13,7 @@ from aiohttp.test_utils import TestClient
 
 from gateway.sandbox.logentic import Fault
 from tests.conftest import LogenticHandle, auth, ca_order, eventually, read_json, ref
+from tests.integration.test_idempotency_after_store import failing, post
 
 SPLIT_RULES: list[dict[str, Any]] = [
     {
@@ -391,3 +392,30 @@ async def test_a_pre_order_released_by_time_is_split_and_sent_by_the_background(
     view = await eventually(submitted)
     assert [p["submission"]["phase"] for p in view["parts"]] == ["done", "done"]
     assert (len(_held(logentic, "SPLIT-11", 1)), len(_held(logentic, "SPLIT-11", 2))) == (1, 1)
+
+
+@pytest.mark.parametrize("failure", ["error", "cancel"])
+async def test_a_split_order_stored_by_a_request_that_failed_answers_the_retry_whole(
+    make_gateway: Callable[..., Any], logentic: LogenticHandle, failure: str, clock: Any
+) -> None:
+    _stock_apart(logentic)
+    made, wrap = failing("insert_order", failure)
+    gateway = await make_gateway(routing__rules=SPLIT_RULES, wrap_store=wrap)
+    body = ca_order("SPLIT-12", lines=LINES)
+
+    first, _ = await post(gateway, "/v1/orders", body, "k-SPLIT-12")
+    status, again = await post(gateway, "/v1/orders", body, "k-SPLIT-12")
+
+    assert made[0].failed  # the request died after storing the order and its parts
+    assert first == (503 if failure == "error" else 0)
+    assert status in (201, 202), again
+    assert [p["part"] for p in again["parts"]] == [1, 2]
+    await clock.advance(4)  # the dead request's lease on its parts runs out
+
+    async def submitted() -> Any:
+        view = await _view(gateway, again["id"])
+        return view if view["status"] == "submitted" else None
+
+    await eventually(submitted)
+    assert (len(_held(logentic, "SPLIT-12", 1)), len(_held(logentic, "SPLIT-12", 2))) == (1, 1)
+    assert len(logentic.sandbox.orders) == 2

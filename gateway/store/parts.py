@@ -194,10 +194,12 @@ class SqlParts(Queries):
             wargs.append(unsent_at)
         try:
             async with self._db.transaction() as tx:
-                # The order's row first (every part's step takes it): the derivation below
-                # sees every part as committed, and no two parts' steps interleave.
-                await tx.fetch_one(
-                    f"SELECT id FROM orders WHERE id = ?{d.for_update()}", (order_id,)
+                # The order's row first (every part's step takes it, as an UPDATE locks it):
+                # the derivation below sees every part as committed, no two parts' steps
+                # interleave, and the order's `updated_at` moves with its parts (a client
+                # syncing by `updated_since` sees a part's news).
+                await tx.execute(
+                    "UPDATE orders SET updated_at = ? WHERE id = ?", (d.to_db(at), order_id)
                 )
                 current = await tx.fetch_one(
                     "SELECT status FROM order_parts WHERE id = ?", (part_row_id,)

@@ -76,8 +76,13 @@ async def test_a_step_needs_the_parts_lease(store: Store) -> None:
     await _split(store)
     with pytest.raises(LeaseLost):
         await store.advance_part("ord_1#1", owner="someone-else", step=DONE)
+    before = await store.get_order("ord_1")
     moved = await store.advance_part("ord_1#1", owner="L1", step=DONE)
     assert (moved.phase, moved.status) == (Phase.DONE, Status.SUBMITTED)
+    after = await store.get_order("ord_1")
+    assert before is not None
+    assert after is not None
+    assert after.updated_at != before.updated_at  # stamped anew: `updated_since` sees it
 
 
 async def test_the_order_is_submitted_once_every_part_is_and_says_by_which_part(

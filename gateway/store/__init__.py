@@ -16,7 +16,6 @@ from gateway.store.base import (
     OrderChanges,
     OrderIntake,
     OrderReads,
-    PartStore,
     Polling,
     Retention,
     ReturnStore,
@@ -25,6 +24,7 @@ from gateway.store.base import (
     WebhookIntake,
 )
 from gateway.store.deliveries import Dispatch
+from gateway.store.parts import PartStore
 from gateway.store.records import (
     Begin,
     BeginOutcome,

@@ -19,6 +19,7 @@ from gateway.model.orders import Status
 from gateway.store.deliveries import Dispatch
 from gateway.store.exchanges import Exchanges
 from gateway.store.holds import Holds
+from gateway.store.parts import PartStore
 from gateway.store.records import (
     Begin,
     DeliveryRow,
@@ -28,8 +29,6 @@ from gateway.store.records import (
     NewReturn,
     OrderFilter,
     OrderRow,
-    PartRow,
-    PartStep,
     ProviderFacts,
     QueueStats,
     ReturnFilter,
@@ -158,55 +157,6 @@ class Submissions(Protocol):
 
     async def advance(self, order_id: str, *, owner: str, step: Transition) -> OrderRow:
         """Commit one submission step; raises `LeaseLost` if `owner` no longer holds it."""
-        ...
-
-
-class PartStore(Protocol):
-    """The parts of split orders: each its own submission, leased and advanced as an order."""
-
-    async def parts_of(self, order_id: str, *, latest: bool = False) -> Sequence[PartRow]:
-        """An order's parts in order; none for an unsplit order."""
-        ...
-
-    async def get_part(self, part_row_id: str) -> PartRow | None: ...
-
-    async def find_part_by_provider_id(
-        self, provider: str, provider_order_id: str
-    ) -> PartRow | None: ...
-
-    async def claim_part(
-        self, part_row_id: str, *, owner: str, now: float, lease_until: float
-    ) -> PartRow | None:
-        """Lease one open part, or None if it is done or someone else holds it."""
-        ...
-
-    async def claim_due_parts(
-        self, *, owner: str, now: float, lease_until: float, limit: int
-    ) -> Sequence[PartRow]: ...
-
-    async def claim_parts_for_poll(
-        self, provider: str, *, now: float, older_than: float, limit: int
-    ) -> Sequence[PartRow]:
-        """Submitted, not final parts of `provider` not synced since `older_than`, oldest
-        first, stamped synced `now` (as `claim_for_poll` for orders)."""
-        ...
-
-    async def renew_part(self, part_row_id: str, *, owner: str, lease_until: float) -> bool: ...
-
-    async def release_part(self, part_row_id: str, *, owner: str) -> None: ...
-
-    async def advance_part(
-        self,
-        part_row_id: str,
-        *,
-        owner: str | None,
-        step: PartStep,
-        unsent_at: float | None = None,
-    ) -> PartRow:
-        """Commit one step of a part (`LeaseLost` if `owner` no longer holds it; None: news
-        from the provider); a status it changes re-derives the order's, forward-only.
-        `unsent_at`: only while the part is `pending` and not leased at that instant (else
-        `LeaseLost`)."""
         ...
 
 

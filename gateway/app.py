@@ -26,6 +26,7 @@ from gateway.api.keys import (
     HOLDS,
     METRICS,
     OPERATIONS,
+    PART_SUBMITTER,
     PROVIDERS,
     REPLAY,
     RETURN_SUBMITTER,
@@ -50,6 +51,7 @@ from gateway.orders.events import WebhookIntake
 from gateway.orders.feed import Feed
 from gateway.orders.holds import OrderHolds
 from gateway.orders.operations import Operations
+from gateway.orders.parts import PartSubmitter
 from gateway.orders.replay import RoutingReplay, cached_stock_lookup, health_of
 from gateway.orders.service import OrderService
 from gateway.orders.submission import Submitter
@@ -233,8 +235,10 @@ async def _service(app: web.Application) -> AsyncIterator[None]:
         store, providers, settings.submission, owner=owner, clock=clock, metrics=app[METRICS]
     )
     app[SUBMITTER] = submitter
+    parts = PartSubmitter(store, providers, settings.submission, owner=owner, clock=clock)
+    app[PART_SUBMITTER] = parts
     app[SERVICE] = OrderService(
-        settings, store, providers, submitter, clock=clock, metrics=app[METRICS]
+        settings, store, providers, submitter, parts, clock=clock, metrics=app[METRICS]
     )
     app[WEBHOOKS] = WebhookIntake(store, providers, clock=clock)
     return_submitter = ReturnSubmitter(
@@ -263,6 +267,8 @@ async def _service(app: web.Application) -> AsyncIterator[None]:
     cancelled = await submitter.drain(settings.server.shutdown_timeout_s)
     if cancelled:
         log.warning("submission.left_for_next_start", orders=cancelled)
+    if left := await parts.drain(settings.server.shutdown_timeout_s):
+        log.warning("part.submission.left_for_next_start", parts=left)
     if left := await return_submitter.drain(settings.server.shutdown_timeout_s):
         log.warning("return.submission.left_for_next_start", returns=left)
 
@@ -279,6 +285,7 @@ async def _workers(app: web.Application) -> AsyncIterator[None]:
                 app[SUBMITTER],
                 settings,
                 app[WEBHOOKS],
+                parts=app[PART_SUBMITTER],
                 poller=poller,
                 dispatcher=dispatcher,
                 clock=clock,

@@ -16,6 +16,7 @@ from gateway.orders.events import WebhookIntake
 from gateway.orders.feed import Feed
 from gateway.orders.holds import OrderHolds
 from gateway.orders.operations import Operations
+from gateway.orders.parts import PartSubmitter
 from gateway.orders.replay import RoutingReplay
 from gateway.orders.service import OrderService
 from gateway.orders.submission import Submitter
@@ -29,6 +30,7 @@ SETTINGS = web.AppKey("settings", Settings)
 STORE = web.AppKey("store", Store)
 PROVIDERS = web.AppKey("providers", Mapping[str, Provider])
 SUBMITTER = web.AppKey("submitter", Submitter)
+PART_SUBMITTER = web.AppKey("part_submitter", PartSubmitter)
 SERVICE = web.AppKey("service", OrderService)
 CLIENT_KEYS = web.AppKey("client_keys", ClientKeys)
 SELF_URL = web.AppKey("self_url", str)

@@ -138,5 +138,5 @@ async def list_orders(request: web.Request) -> web.Response:
     flt = OrderFilter(
         q.external_id, q.status, q.provider, q.updated_since, q.cursor, q.limit, late=q.late
     )
-    rows, more = await request.app[SERVICE].list(client, flt)
-    return json_response(page_of(rows, more))
+    rows, more, parts = await request.app[SERVICE].list(client, flt)
+    return json_response(page_of(rows, more, parts))

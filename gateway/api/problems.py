@@ -58,6 +58,7 @@ from gateway.errors.refusals import (
     ReturnRejected,
     ReturnsUnsupported,
     RoutingInvalid,
+    SplitOrderUnsupported,
     SubmissionInProgress,
     Unknown,
     Unroutable,
@@ -173,6 +174,16 @@ add_rule(NotCancellable, 409, "not-cancellable", "The order cannot be cancelled"
 add_rule(NotChangeable, 409, "not-changeable", "The order cannot be changed", _order_refused)
 add_rule(NotHoldable, 409, "not-holdable", "The order cannot be held", _order_refused)
 add_rule(NotHeld, 409, "not-held", "The order is not held", _order_refused)
+add_rule(
+    SplitOrderUnsupported,
+    409,
+    "split-order-unsupported",
+    "The order is split over several parts",
+    lambda e: Said(
+        e.detail,
+        extra={"order_id": e.order_id, "order_status": e.order_status, "action": e.action},
+    ),
+)
 add_rule(
     SubmissionInProgress,
     409,

@@ -44,7 +44,8 @@ GatewayError
 │   │   ├── NotCancellable         an order that cannot be cancelled (any more) → 409
 │   │   ├── NotChangeable          an order that cannot be changed (any more) → 409
 │   │   ├── NotHoldable            an order at (or on its way to) its provider → 409
-│   │   └── NotHeld                an order not held: nothing to release → 409
+│   │   ├── NotHeld                an order not held: nothing to release → 409
+│   │   └── SplitOrderUnsupported(action) a split order: no change or return yet → 409
 │   ├── SubmissionInProgress       a submission step in flight: retry shortly → 409
 │   ├── NothingToChange            a change naming no part of the order → 422
 │   ├── ChangeInvalid(error)       the changed order is no valid order → 422

@@ -106,6 +106,14 @@ class NotHeld(OrderRefused):
 
 
 @dataclass(eq=False, kw_only=True)
+class SplitOrderUnsupported(OrderRefused):
+    """The order is split over several parts, and this action is not offered for split
+    orders yet (`action`: `cancel`, `change`, `return`)."""
+
+    action: str
+
+
+@dataclass(eq=False, kw_only=True)
 class SubmissionInProgress(Refused):
     """A submission step is in flight: the provider may or may not hold the order yet."""
 

@@ -122,3 +122,13 @@ def of_parts(parts: Iterable[Status]) -> Status:
     if S.ON_HOLD in live:
         return S.ON_HOLD
     return min(live, key=RANK.__getitem__)
+
+
+def part_takes(current: Status, new: Status) -> Status | None:
+    """The status a part of a split order in `current` takes for news of `new`, or None:
+    forward-only as an order's, the part's own status standing for the furthest it reached
+    (parts keep no history of their own)."""
+    if current in FINAL:
+        return None
+    furthest = current if current in RANK else S.ACCEPTED
+    return new if decide(current, furthest, new).outcome is Outcome.APPLIED else None

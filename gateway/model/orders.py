@@ -373,6 +373,9 @@ class Phase(StrEnum):
     HELD = "held"
     """On hold before routing (a hold rule, a caller's hold, `hold_until`): sent nowhere,
     not due; a release routes it and makes it `pending`."""
+    PARTS = "parts"
+    """Split over two or more parts, each submitted on its own (its own row, phase and lease):
+    the order itself is sent nowhere, and its status is derived from its parts'."""
 
 
 OPEN_PHASES = frozenset({Phase.PENDING, Phase.CREATING, Phase.CREATED, Phase.CONFIRMING})

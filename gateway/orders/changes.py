@@ -31,6 +31,7 @@ from gateway.errors.refusals import (
     NotChangeable,
     NothingToChange,
     OrderRefused,
+    SplitOrderUnsupported,
     SubmissionInProgress,
     Unknown,
 )
@@ -53,6 +54,7 @@ from gateway.model.text import STORED
 from gateway.observability.audit import audited
 from gateway.orders.news import record_read
 from gateway.orders.refs import provider_ref
+from gateway.orders.split_actions import cancel_parts, refresh_parts
 from gateway.orders.submission import Submitter
 from gateway.providers.base import (
     Provider,
@@ -62,7 +64,7 @@ from gateway.providers.base import (
     updater_of,
 )
 from gateway.store import OrderChanges as ChangeQueries
-from gateway.store import OrderReads, OrderRow
+from gateway.store import OrderReads, OrderRow, PartStore
 
 log = structlog.get_logger(__name__)
 
@@ -114,7 +116,7 @@ IMMUTABLE_FIELDS = frozenset(CanonicalOrder.model_fields) - frozenset(OrderChang
 """Fields of the canonical order a change refuses as such (not as unknown fields)."""
 
 
-class ChangeStore(OrderReads, ChangeQueries, Protocol):
+class ChangeStore(OrderReads, ChangeQueries, PartStore, Protocol):
     """What changing orders needs of the store."""
 
 
@@ -145,6 +147,8 @@ class OrderChanges:
             return row  # cancelling twice is not an error
         if row.status in FINAL:
             raise _refused(NotCancellable, row, f"the order is {row.status} already")
+        if row.phase is Phase.PARTS:
+            return await cancel_parts(self._store, self._providers, row, by=by, clock=self._clock)
         if row.phase in _IN_GATEWAY:
             done = await self._while_queued(
                 row,
@@ -175,6 +179,7 @@ class OrderChanges:
     @audited("order")
     async def change(self, client: Client, order_id: str, change: OrderChange) -> OrderRow:
         row = await self._own(client, order_id)
+        _refuse_split(row, "change")
         if row.status in FINAL:
             raise _refused(NotChangeable, row, f"the order is {row.status}")
         order = _merged(CanonicalOrder.model_validate_json(row.body, context=STORED), change)
@@ -228,6 +233,9 @@ class OrderChanges:
         self, client: Client, order_id: str, *, cause: tuple[str, str] | None = None
     ) -> OrderRow:
         row = await self._own(client, order_id)
+        if row.phase is Phase.PARTS:
+            by = cause or (Source.API.value, client.id)
+            return await refresh_parts(self._store, self._providers, row, by=by, clock=self._clock)
         provider = self._providers.get(row.provider)
         if row.phase is not Phase.DONE or row.provider_order_id is None or provider is None:
             return row  # nothing at a provider to ask about (yet)
@@ -313,6 +321,20 @@ def _merged(order: CanonicalOrder, change: OrderChange) -> CanonicalOrder:
         return CanonicalOrder.model_validate(data, context=STORED)
     except ValidationError as exc:
         raise ChangeInvalid("the changed order is not a valid canonical order", error=exc) from None
+
+
+def _refuse_split(row: OrderRow, action: str) -> None:
+    """`SplitOrderUnsupported` for an order split over parts: each part is its own provider
+    order, and changing them one by one is not offered yet."""
+    if row.phase is Phase.PARTS:
+        raise SplitOrderUnsupported(
+            f"order {row.id} is split over several provider orders: {action} is not offered"
+            " for split orders yet",
+            order_id=row.id,
+            order_status=row.status.value,
+            provider=row.provider,
+            action=action,
+        )
 
 
 def _refused(

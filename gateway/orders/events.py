@@ -13,7 +13,9 @@
    news goes through the state machine (`gateway.model.lifecycle`): it moves forward only,
    a regression is recorded in history as ignored. The provider's raw status, tracking code
    and shipment ids are kept on the order. An event for an order not known yet (the webhook
-   outran the create's answer) stays stored and is retried by `apply_pending`.
+   outran the create's answer) stays stored and is retried by `apply_pending`. News of a
+   provider order that is a part of a split order moves that part, and the order's status
+   is derived again from its parts' (`Store.advance_part`).
 """
 
 from __future__ import annotations
@@ -36,14 +38,15 @@ from gateway.errors import (
 )
 from gateway.model.history import Source
 from gateway.observability import audit
-from gateway.orders.news import facts_of
+from gateway.orders.news import facts_of, part_news
 from gateway.orders.refs import provider_ref
 from gateway.providers.base import (
     Provider,
+    ProviderOrderRef,
     WebhookReceiver,
     webhooks_of,
 )
-from gateway.store import OrderChanges, OrderReads, ProviderFacts, StoredEvent
+from gateway.store import OrderChanges, OrderReads, PartRow, PartStore, ProviderFacts, StoredEvent
 from gateway.store import WebhookIntake as Inbox
 
 log = structlog.get_logger(__name__)
@@ -52,7 +55,7 @@ MAX_ATTEMPTS = 50
 """An event that cannot be applied this often (its order never became known) is left alone."""
 
 
-class InboxStore(OrderReads, OrderChanges, Inbox, Protocol):
+class InboxStore(OrderReads, OrderChanges, PartStore, Inbox, Protocol):
     """What taking provider news in needs of the store."""
 
 
@@ -148,6 +151,12 @@ class WebhookIntake:
         row = None
         if event.provider_order_id is not None:
             row = await self._store.find_by_provider_id(event.provider, event.provider_order_id)
+            if row is None:
+                part = await self._store.find_part_by_provider_id(
+                    event.provider, event.provider_order_id
+                )
+                if part is not None:
+                    return await self._apply_to_part(event, part)
         if row is None:
             await self._store.finish_event(
                 event.provider,
@@ -182,6 +191,36 @@ class WebhookIntake:
         )
         await self._store.finish_event(event.provider, event.event_id, now=self._clock.time())
         bound.info("webhook.applied", order_id=row.id, status=status, outcome=outcome)
+        return 1
+
+    async def _apply_to_part(self, event: StoredEvent, part: PartRow) -> int:
+        """News of one part of a split order: the part moves, the order's status follows."""
+        status, raw = event.status, event.raw_status
+        if status is None:  # ids-only event: read the part's provider order
+            assert part.provider_order_id is not None
+            try:
+                with audit.subject("order", part.client_id, part.order_id):
+                    current = await self._providers[event.provider].get(
+                        ProviderOrderRef(part.provider_order_id, part.provider_data)
+                    )
+            except (ProviderError, KeyError) as exc:
+                await self._store.finish_event(
+                    event.provider, event.event_id, now=self._clock.time(), error=repr(exc)
+                )
+                return 0
+            status, raw = current.status, current.raw_status
+        await part_news(
+            self._store,
+            part,
+            status,
+            raw,
+            event.topic,
+            source=Source.WEBHOOK,
+            actor=event.provider,
+            now=self._clock.time(),
+        )
+        await self._store.finish_event(event.provider, event.event_id, now=self._clock.time())
+        log.info("webhook.applied", order_id=part.order_id, part=part.part, status=status, raw=raw)
         return 1
 
     async def drain(self) -> None:

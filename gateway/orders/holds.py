@@ -82,6 +82,8 @@ class OrderHolds:
         lease = self._submitter.new_lease()
         source, actor = cause or (Source.API, client.id)
         released = await self._release(row, lease, source, actor, "released by the client")
+        if released.phase is Phase.PARTS:  # split: its parts are sent, each on its own
+            return await self._service.send_parts(released, lease, self._clock.time())
         if released.phase is not Phase.CREATING:
             return submitted_of(released)  # queued: its provider is not healthy
         order = CanonicalOrder.model_validate_json(released.body, context=STORED)
@@ -118,6 +120,10 @@ class OrderHolds:
         order = CanonicalOrder.model_validate_json(row.body, context=STORED)
         reference = row.provider_reference or row.external_id
         decision = await self._service.decide(order, row.id, row.client_id, reference)
+        parts = self._service.split_parts(row.client_id, order, row.id, decision, reference)
+        where = f"{decision.provider}/{decision.warehouse}"
+        if parts:
+            where = " + ".join(f"{p.provider}/{p.warehouse}" for p in parts)
         released = await self._store.release_hold(
             row.id,
             Route(decision.provider, decision.warehouse, decision.rule, decision.candidate),
@@ -125,8 +131,9 @@ class OrderHolds:
             lease_until=None if decision.queued or lease is None else self._submitter.lease_until(),
             source=source,
             actor=actor,
-            detail=f"{detail}: to {decision.provider}/{decision.warehouse} by {decision.rule}",
+            detail=f"{detail}: to {where} by {decision.rule}",
             now=self._clock.time(),
+            parts=parts,
         )
         if released is None:
             raise _not_held(row, "the order was released already")

@@ -1,11 +1,13 @@
 """What a provider's read of an order says, taken in: by a client's cancel, change or refresh
-(`OrderChanges`), by the poller, and by an ids-only webhook (`WebhookIntake`)."""
+(`OrderChanges`), by the poller, and by an ids-only webhook (`WebhookIntake`); and news of
+one part of a split order (`part_news`), which re-derives the order's status."""
 
 from __future__ import annotations
 
 from gateway.model.lifecycle import Outcome
+from gateway.model.orders import Status
 from gateway.providers.base import ProviderOrder
-from gateway.store import OrderChanges, ProviderFacts
+from gateway.store import OrderChanges, PartRow, PartStep, PartStore, ProviderFacts
 
 
 def facts_of(order: ProviderOrder) -> ProviderFacts:
@@ -36,3 +38,28 @@ async def record_read(
         facts=facts_of(found),
         now=now,
     )
+
+
+async def part_news(
+    store: PartStore,
+    part: PartRow,
+    status: Status,
+    raw_status: str | None,
+    why: str,
+    *,
+    source: str,
+    actor: str,
+    now: float,
+) -> PartRow:
+    """News of one part (a webhook, a poll): the part takes `status` forward-only, and the
+    order's status is derived again from its parts' (`Store.advance_part`); its history and
+    event name the part."""
+    step = PartStep(
+        status=status,
+        provider_status=raw_status,
+        synced_at=now,
+        source=source,
+        actor=actor,
+        detail=f"{why} ({raw_status})" if raw_status else why,
+    )
+    return await store.advance_part(part.id, owner=None, step=step)

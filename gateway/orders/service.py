@@ -19,7 +19,7 @@ Refusals are raised as `gateway.errors.refusals` (their answers are `api/`'s to 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 import structlog
@@ -34,11 +34,12 @@ from gateway.errors.refusals import (
     Unknown,
     Unroutable,
 )
-from gateway.model.clients import Client
+from gateway.model.clients import Client, part_reference
 from gateway.model.ids import new_order_id
-from gateway.model.orders import CanonicalOrder, Phase, Status
+from gateway.model.orders import OPEN_PHASES, CanonicalOrder, Phase, Status
 from gateway.model.view import instant
 from gateway.observability.metrics import Metrics
+from gateway.orders.parts import PartSubmitter, part_submission
 from gateway.orders.submission import Submitter
 from gateway.orders.views import order_view
 from gateway.providers.base import Provider, Submission, stock_of
@@ -52,7 +53,16 @@ from gateway.routing.evaluate import (
     stock_needs,
 )
 from gateway.routing.holds import held, hold_json
-from gateway.store import IdempotencyRecords, NewOrder, OrderFilter, OrderIntake, OrderRow
+from gateway.store import (
+    IdempotencyRecords,
+    NewOrder,
+    NewPart,
+    OrderFilter,
+    OrderIntake,
+    OrderRow,
+    PartRow,
+    PartStore,
+)
 from gateway.store.holds import Route
 from gateway.store.records import UNROUTED
 from gateway.submissions.idempotency import (
@@ -70,7 +80,7 @@ log = structlog.get_logger(__name__)
 STOCK_TIMEOUT_S = 2.0
 
 
-class ServiceStore(OrderIntake, IdempotencyRecords, Protocol):
+class ServiceStore(OrderIntake, IdempotencyRecords, PartStore, Protocol):
     """What accepting and reading orders needs of the store."""
 
 
@@ -81,6 +91,7 @@ class OrderService:
         store: ServiceStore,
         providers: Mapping[str, Provider],
         submitter: Submitter,
+        parts: PartSubmitter,
         *,
         clock: Clock,
         metrics: Metrics | None = None,
@@ -90,6 +101,7 @@ class OrderService:
         self._store = store
         self._providers = providers
         self._submitter = submitter
+        self._parts = parts
         self._clock = clock
         self._keyed = IdempotentSubmit(settings, store, clock=clock, metrics=self._metrics)
 
@@ -111,7 +123,7 @@ class OrderService:
     async def _resume(self, order_id: str) -> Submitted:
         row = await self._store.get_order(order_id)
         assert row is not None
-        return submitted_of(row)
+        return submitted_of(row, await self._store.parts_of(row.id))
 
     async def _submit_new(self, client: Client, key: str, order: CanonicalOrder) -> Submitted:
         existing = await self._store.find_by_external_id(client.id, order.external_id)
@@ -129,11 +141,16 @@ class OrderService:
         now = self._clock.time()
         hold = held(order, self._settings.holds, instant(now)).hold
         lease, queued = None, True
+        parts: tuple[NewPart, ...] = ()
         if hold is None:
             decision = await self.decide(order, gateway_id, client.id, reference)
             where = Route(decision.provider, decision.warehouse, decision.rule, decision.candidate)
             queued = decision.queued
-            lease = None if queued else self._submitter.new_lease()
+            parts = self.split_parts(client.id, order, gateway_id, decision, reference)
+            if parts:
+                lease = self._parts.new_lease()
+            else:
+                lease = None if queued else self._submitter.new_lease()
         else:
             where = Route(UNROUTED, UNROUTED, UNROUTED, 0)
         try:
@@ -149,10 +166,8 @@ class OrderService:
                     body=order.model_dump_json(),
                     status=Status.ACCEPTED if hold is None else Status.ON_HOLD,
                     # Sent at once by this request: stored `creating`, its first attempt.
-                    phase=(Phase.PENDING if lease is None else Phase.CREATING)
-                    if hold is None
-                    else Phase.HELD,
-                    attempts=0 if lease is None else 1,
+                    phase=_first_phase(hold is not None, bool(parts), lease is not None),
+                    attempts=0 if lease is None or parts else 1,
                     provider_reference=reference,
                     supersedes=supersedes,
                     hold_reason=None if hold is None else hold.reason,
@@ -166,6 +181,7 @@ class OrderService:
                 idempotency=(client.id, key),
                 lease_owner=lease,
                 lease_until=None if lease is None else self._submitter.lease_until(),
+                parts=parts,
             )
         except OrderExists as exc:
             raise OrderExists(exc.order_id, order.external_id) from None
@@ -180,10 +196,62 @@ class OrderService:
             rule=row.route_rule,
             queued=queued,
             held=row.hold_reason,
+            parts=len(parts) or None,
         )
+        if parts:
+            assert lease is not None
+            return await self.send_parts(row, lease, now)
         if lease is not None:
             row = await self.send(row, lease, order, now)
         return submitted_of(row)
+
+    def split_parts(
+        self, client_id: str, order: CanonicalOrder, gateway_id: str, decision: Decision, ref: str
+    ) -> tuple[NewPart, ...]:
+        """A split decision's parts as stored (each under `part_reference` of the order's
+        `ref`), each checked against its provider's rules with the lines it ships
+        (`ProviderRules`); none for an order that is not split."""
+        if len(decision.parts) < 2 or part_reference(ref, 2) is None:
+            return ()
+        parts = []
+        for planned in decision.parts:
+            lines = tuple((pl.line, pl.sku, pl.quantity) for pl in planned.lines)
+            reference = part_reference(ref, planned.part)
+            assert reference is not None
+            sub = part_submission(
+                gateway_id,
+                client_id,
+                order,
+                part=planned.part,
+                warehouse=planned.warehouse,
+                reference=reference,
+                lines=lines,
+            )
+            if problems := self._providers[planned.provider].check(sub):
+                raise ProviderRules.broken(ORDERS.noun, planned.provider, problems)
+            parts.append(
+                NewPart(
+                    planned.part,
+                    planned.provider,
+                    planned.warehouse,
+                    planned.candidate,
+                    lines,
+                    reference,
+                )
+            )
+        return tuple(parts)
+
+    async def send_parts(self, row: OrderRow, lease: str, now: float) -> Submitted:
+        """Drive every part of a split order just stored (leased to this request, nothing
+        sent yet), all at once, for up to the request's budget; the order as it stands then."""
+        parts = await self._store.parts_of(row.id, latest=True)
+        budget = now + self._settings.server.request_budget_s
+        tasks = [self._parts.spawn(part, lease) for part in parts]
+        await asyncio.gather(
+            *(self._parts.within_budget(p, t, budget) for p, t in zip(parts, tasks, strict=True))
+        )
+        row = await self._store.get_order(row.id) or row
+        return submitted_of(row, await self._store.parts_of(row.id))
 
     async def decide(
         self, order: CanonicalOrder, gateway_id: str, client_id: str, reference: str
@@ -244,11 +312,20 @@ class OrderService:
         row = await self._store.get_order(order_id, client_id=client.id)
         if row is None:
             raise Unknown.named("order", order_id)
-        return order_view(row, await self._store.history(row.id))
+        return order_view(row, await self._store.history(row.id), await self.parts_of(row))
 
-    async def list(self, client: Client, flt: OrderFilter) -> tuple[list[OrderRow], bool]:
-        """A page of orders newest first, and whether there is another page."""
-        return await one_page(lambda page: self._store.list_orders(client.id, page), flt)
+    async def parts_of(self, row: OrderRow) -> Sequence[PartRow]:
+        """A split order's stored parts; none for any other (no read for those)."""
+        return await self._store.parts_of(row.id) if row.phase is Phase.PARTS else ()
+
+    async def list(
+        self, client: Client, flt: OrderFilter
+    ) -> tuple[list[OrderRow], bool, dict[str, Sequence[PartRow]]]:
+        """A page of orders newest first, whether there is another page, and the parts of
+        the split orders among them."""
+        rows, more = await one_page(lambda page: self._store.list_orders(client.id, page), flt)
+        parts = {row.id: await self.parts_of(row) for row in rows if row.phase is Phase.PARTS}
+        return rows, more, parts
 
     async def explain(self, order: CanonicalOrder) -> dict[str, Any]:
         holds = held(order, self._settings.holds, instant(self._clock.time()))
@@ -289,9 +366,23 @@ class OrderService:
         return dict(item for item in found if item is not None)
 
 
-def submitted_of(row: OrderRow) -> Submitted:
+def submitted_of(row: OrderRow, parts: Sequence[PartRow] = ()) -> Submitted:
+    """The outcome of a submit: of a split order, `done` once no part is under way."""
     if row.status is Status.REJECTED:
         outcome = SubmitOutcome.REJECTED
+    elif parts:
+        settled = not any(p.phase in OPEN_PHASES for p in parts)
+        outcome = SubmitOutcome.DONE if settled else SubmitOutcome.QUEUED
     else:
         outcome = SubmitOutcome.DONE if row.phase is Phase.DONE else SubmitOutcome.QUEUED
-    return Submitted(outcome, order_view(row))
+    return Submitted(outcome, order_view(row, parts=parts))
+
+
+def _first_phase(held: bool, split: bool, sending: bool) -> Phase:
+    """Held before routing; split (its parts are the submissions); sent at once by the
+    request (`creating`); or queued."""
+    if held:
+        return Phase.HELD
+    if split:
+        return Phase.PARTS
+    return Phase.CREATING if sending else Phase.PENDING

@@ -3,7 +3,7 @@ sends, and (as JSON values, `order_view`) what a submit's answer is stored as.""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -11,13 +11,20 @@ import orjson
 from gateway.model.query import encode_cursor
 from gateway.model.responses import OrderList, OrderView
 from gateway.model.view import instant
-from gateway.store import HistoryEntry, OrderRow
+from gateway.store import HistoryEntry, OrderRow, PartRow
 
 
-def view_of(row: OrderRow, history: Sequence[HistoryEntry] | None = None) -> OrderView:
-    """`history`: given by the reads of one order (lists leave it out)."""
+def view_of(
+    row: OrderRow,
+    history: Sequence[HistoryEntry] | None = None,
+    parts: Sequence[PartRow] = (),
+) -> OrderView:
+    """`history`: given by the reads of one order (lists leave it out); `parts`: a split
+    order's stored parts (its top-level provider, warehouse and provider order id are its
+    first part's)."""
     body = orjson.loads(row.body)
     submission = {"phase": row.phase, "attempts": row.attempts, "last_error": row.last_error}
+    first = parts[0] if parts else None
     # One validation of everything (see `gateway.model.view`).
     return OrderView.model_validate(
         {
@@ -26,8 +33,10 @@ def view_of(row: OrderRow, history: Sequence[HistoryEntry] | None = None) -> Ord
             "status": row.status,
             "provider": row.provider or None,
             "warehouse": row.warehouse or None,
-            "provider_order_id": row.provider_order_id,
-            "provider_status": row.provider_status,
+            "provider_order_id": row.provider_order_id
+            if first is None
+            else first.provider_order_id,
+            "provider_status": row.provider_status if first is None else first.provider_status,
             "tracking": {
                 "code": row.tracking_code,
                 "url": row.tracking_url,
@@ -45,7 +54,7 @@ def view_of(row: OrderRow, history: Sequence[HistoryEntry] | None = None) -> Ord
             },
             "late_at": None if row.late_at is None else instant(row.late_at),
             "submission": submission,
-            "parts": _parts(row, body, submission),
+            "parts": [_part(p) for p in parts] if parts else _parts(row, body, submission),
             "supersedes": row.supersedes,
             "superseded_by": row.superseded_by,
             "created_at": row.created_at,
@@ -74,11 +83,38 @@ def _parts(row: OrderRow, body: dict[str, Any], submission: dict[str, Any]) -> l
     ]
 
 
-def order_view(row: OrderRow, history: Sequence[HistoryEntry] | None = None) -> dict[str, Any]:
-    return view_of(row, history).model_dump(mode="json")
+def _part(part: PartRow) -> dict[str, Any]:
+    """One stored part of a split order, with its own submission."""
+    return {
+        "part": part.part,
+        "provider": part.provider,
+        "warehouse": part.warehouse,
+        "provider_order_id": part.provider_order_id,
+        "status": part.status,
+        "lines": [{"sku": sku, "quantity": quantity} for _line, sku, quantity in part.lines],
+        "submission": {
+            "phase": part.phase,
+            "attempts": part.attempts,
+            "last_error": part.last_error,
+        },
+    }
 
 
-def page_of(rows: Sequence[OrderRow], more: bool) -> OrderList:
-    """A page of a list, newest first; `more`: another page follows."""
+def order_view(
+    row: OrderRow,
+    history: Sequence[HistoryEntry] | None = None,
+    parts: Sequence[PartRow] = (),
+) -> dict[str, Any]:
+    return view_of(row, history, parts).model_dump(mode="json")
+
+
+def page_of(
+    rows: Sequence[OrderRow], more: bool, parts: Mapping[str, Sequence[PartRow]] | None = None
+) -> OrderList:
+    """A page of a list, newest first; `more`: another page follows; `parts`: of the split
+    orders among `rows`, by order id."""
     cursor = encode_cursor(rows[-1].id) if more and rows else None
-    return OrderList(items=[view_of(r) for r in rows], next_cursor=cursor)
+    split = parts or {}
+    return OrderList(
+        items=[view_of(r, None, split.get(r.id, ())) for r in rows], next_cursor=cursor
+    )

@@ -43,13 +43,14 @@ from gateway.errors.refusals import (
     ReturnRefused,
     ReturnRejected,
     ReturnsUnsupported,
+    SplitOrderUnsupported,
     Unknown,
 )
 from gateway.model.clients import Client
 from gateway.model.events import RETURN_DECIDED
 from gateway.model.ids import new_return_id
 from gateway.model.lifecycle import Outcome, reached
-from gateway.model.orders import CanonicalOrder
+from gateway.model.orders import CanonicalOrder, Phase
 from gateway.model.returnable import RETURNABLE, Returnable, why_not_returnable
 from gateway.model.returns import CanonicalReturn, Decision, ReturnPhase, ReturnStatus
 from gateway.model.text import STORED
@@ -130,6 +131,15 @@ class ReturnService:
         order = await self._store.get_order(ret.order_id, client_id=client.id)
         if order is None:
             raise ReturnedOrderUnknown(f"order {ret.order_id} does not exist")
+        if order.phase is Phase.PARTS:
+            raise SplitOrderUnsupported(
+                f"order {order.id} is split over several provider orders: a return is not"
+                " offered for split orders yet",
+                order_id=order.id,
+                order_status=order.status.value,
+                provider=order.provider,
+                action="return",
+            )
         provider = self._providers.get(order.provider)
         returns = returns_of(provider) if provider is not None else None
         if returns is None:

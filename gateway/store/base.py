@@ -19,11 +19,13 @@ from gateway.model.orders import Status
 from gateway.store.deliveries import Dispatch
 from gateway.store.exchanges import Exchanges
 from gateway.store.holds import Holds
+from gateway.store.parts import PartStore
 from gateway.store.records import (
     Begin,
     DeliveryRow,
     HistoryEntry,
     NewOrder,
+    NewPart,
     NewReturn,
     OrderFilter,
     OrderRow,
@@ -119,12 +121,14 @@ class OrderIntake(OrderReads, Protocol):
         idempotency: tuple[str, str] | None,
         lease_owner: str | None,
         lease_until: float | None,
+        parts: Sequence[NewPart] = (),
     ) -> OrderRow:
-        """Store a new order and its first history entry; raises `OrderExists` naming the
-        live order holding (client, external_id). With `order.supersedes`, that rejected order
-        is linked to this one (`superseded_by`) in the same transaction, and gives the key up —
-        only while it is rejected and not superseded yet (else `OrderExists`: a racing
-        correction won)."""
+        """Store a new order and its first history entry (and, for a split order, its
+        `parts`, each `pending` under the lease, the order itself then without one); raises
+        `OrderExists` naming the live order holding (client, external_id). With
+        `order.supersedes`, that rejected order is linked to this one (`superseded_by`) in
+        the same transaction, and gives the key up — only while it is rejected and not
+        superseded yet (else `OrderExists`: a racing correction won)."""
         ...
 
 
@@ -382,6 +386,7 @@ class Store(
     WebhookIntake,
     Retention,
     ReturnStore,
+    PartStore,
     Holds,
     Exchanges,
     Protocol,

@@ -7,8 +7,9 @@ history numbers (`MAX(seq) + 1`) cannot race.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 from gateway.model.events import NewEvent, order_event_data, order_event_type
 from gateway.model.history import Cause
@@ -32,11 +33,13 @@ async def record_transition(
     order: Row | None = None,
     event_type: str | None = None,
     changed: Sequence[str] | None = None,
+    extra: Mapping[str, Any] | None = None,
 ) -> None:
     """History entry for a status the order took (or ignored, or kept); an event when it took
     it, or of `event_type` (with the `changed` field names) whatever the outcome.
 
-    `order` is the order's row as it stands after the change, when the caller has it already.
+    `order` is the order's row as it stands after the change, when the caller has it already;
+    `extra`: fields the event carries besides (the `part` that changed, with its provider's).
     """
     await tx.execute(
         "INSERT INTO order_history (order_id, seq, status, source, actor, detail, at, outcome)"
@@ -66,6 +69,8 @@ async def record_transition(
     )
     if changed is not None:
         data["changed"] = list(changed)
+    if extra is not None:
+        data.update(extra)
     event = NewEvent(r["client_id"], event_type or order_event_type(status), order_id, data)
     await append_event(tx, d, event, now=at.timestamp())
 

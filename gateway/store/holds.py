@@ -20,7 +20,8 @@ from gateway.model.orders import Phase, Status
 from gateway.model.view import instant, stamp
 from gateway.store.dialect import Dialect, Queries, Row, Tx
 from gateway.store.history import record_transition
-from gateway.store.records import UNROUTED, OrderRow
+from gateway.store.parts import insert_parts
+from gateway.store.records import UNROUTED, NewPart, OrderRow
 from gateway.store.rows import ORDER_COLUMNS, order_row
 
 _HOLDABLE = (
@@ -72,10 +73,12 @@ class Holds(Protocol):
         actor: str,
         detail: str,
         now: float,
+        parts: Sequence[NewPart] = (),
     ) -> OrderRow | None:
         """Release a held order to `route`: `accepted`, phase `pending` (or `creating`, leased
         to `lease_owner`, who sends it now); history and `order.released` record it. None
-        when it is not held (any more): someone else released it."""
+        when it is not held (any more): someone else released it. With `parts` (a split
+        route), phase `parts`, the parts stored `pending` and leased instead of the order."""
         ...
 
     async def due_holds(self, *, now: float, limit: int) -> Sequence[OrderRow]:
@@ -170,10 +173,13 @@ class SqlHolds(Queries):
         actor: str,
         detail: str,
         now: float,
+        parts: Sequence[NewPart] = (),
     ) -> OrderRow | None:
         d = self._d
         at = datetime.fromtimestamp(now, UTC)
-        sending = lease_owner is not None
+        sending = lease_owner is not None and not parts
+        phase = Phase.PARTS if parts else Phase.CREATING if sending else Phase.PENDING
+        own = (lease_owner, lease_until) if sending else (None, None)
         async with self._db.transaction() as tx:
             # The claim: of every replica releasing this order, one statement matches.
             row = await tx.fetch_one(
@@ -184,14 +190,13 @@ class SqlHolds(Queries):
                 f" RETURNING {ORDER_COLUMNS}",
                 (
                     Status.ACCEPTED,
-                    Phase.CREATING if sending else Phase.PENDING,
+                    phase,
                     route.provider,
                     route.warehouse,
                     route.rule,
                     route.candidate,
                     now,
-                    lease_owner,
-                    lease_until,
+                    *own,
                     1 if sending else 0,
                     d.to_db(at),
                     order_id,
@@ -199,6 +204,17 @@ class SqlHolds(Queries):
             )
             if row is None:
                 return None
+            if parts:
+                await insert_parts(
+                    tx,
+                    order_id,
+                    row["client_id"],
+                    parts,
+                    now=now,
+                    stamp=d.to_db(at),
+                    lease_owner=lease_owner,
+                    lease_until=lease_until,
+                )
             await record_transition(
                 tx,
                 d,

@@ -17,9 +17,11 @@ from gateway.store.dialect import Queries, Reads, Runner, sql_list
 from gateway.store.history import record_transition, verdict_for
 from gateway.store.holds import LATE, hold_detail, record_hold
 from gateway.store.leases import Leases
+from gateway.store.parts import insert_parts
 from gateway.store.records import (
     HistoryEntry,
     NewOrder,
+    NewPart,
     OrderFilter,
     OrderRow,
     QueueStats,
@@ -72,6 +74,7 @@ class SqlOrders(Queries):
         idempotency: tuple[str, str] | None,
         lease_owner: str | None,
         lease_until: float | None,
+        parts: Sequence[NewPart] = (),
     ) -> OrderRow:
         d = self._d
         at = datetime.fromtimestamp(now, UTC)
@@ -85,9 +88,9 @@ class SqlOrders(Queries):
                 ):
                     raise OrderExists(await _holder(tx, order) or order.supersedes)
                 values = [getattr(order, name) for name in _NEW_COLUMNS]
-                inserted = await tx.fetch_one(
-                    _INSERT, (*values, now, lease_owner, lease_until, stamp, stamp)
-                )
+                # A split order is driven through its parts: they take the lease, not it.
+                own = (None, None) if parts else (lease_owner, lease_until)
+                inserted = await tx.fetch_one(_INSERT, (*values, now, *own, stamp, stamp))
                 # RETURNING: the row for the event and the caller, without reading it again.
                 assert inserted is not None
                 api = Cause(Source.API, order.client_id, None)
@@ -102,6 +105,17 @@ class SqlOrders(Queries):
                         hold_detail(order.hold_reason, order.hold_until),
                     )
                     await record_hold(tx, d, inserted, why, previous=first)
+                if parts:  # a split order's parts, leased as the order would be
+                    await insert_parts(
+                        tx,
+                        order.id,
+                        order.client_id,
+                        parts,
+                        now=now,
+                        stamp=stamp,
+                        lease_owner=lease_owner,
+                        lease_until=lease_until,
+                    )
                 if idempotency is not None:
                     await tx.execute(
                         "UPDATE idempotency SET order_id = ? WHERE client_id = ? AND key = ?",

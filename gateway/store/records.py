@@ -325,3 +325,58 @@ class QueueStats:
     """Orders in an open submission phase (pending … confirming)."""
     oldest_age_s: float
     """Seconds since the oldest of them was accepted."""
+
+
+@dataclass(frozen=True, slots=True)
+class NewPart:
+    """One part of a split order, stored with the order (`Store.insert_order`'s `parts`)."""
+
+    part: int
+    provider: str
+    warehouse: str
+    route_candidate: int
+    lines: tuple[tuple[int, str, int], ...]
+    """(index of the order line, sku, quantity) of each line this part ships."""
+    reference: str
+    """The provider reference of this part (`Client.reference` with its `part`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class PartRow:
+    """One part of a split order: its own submission (phases as an order's) and status."""
+
+    id: str
+    """`<order id>#<part>`."""
+    order_id: str
+    client_id: str
+    part: int
+    provider: str
+    warehouse: str
+    route_candidate: int
+    lines: tuple[tuple[int, str, int], ...]
+    reference: str
+    provider_order_id: str | None
+    provider_data: Mapping[str, str]
+    provider_status: str | None
+    status: Status
+    phase: Phase
+    attempts: int
+    next_attempt_at: float
+    synced_at: float | None
+    """When the provider's state of the part was last read (poll) or heard (webhook)."""
+    last_error: dict[str, Any] | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PartStep(Step):
+    """One committed step of a part's submission (see `Store.advance_part`); a new `status`
+    re-derives the order's status from its parts' (`lifecycle.of_parts`)."""
+
+    phase: Phase | None = None
+    status: Status | None = None
+    provider_order_id: str | None = None
+    provider_data: Mapping[str, str] | None = None
+    provider_status: str | None = None
+    synced_at: float | None = None

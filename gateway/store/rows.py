@@ -14,7 +14,7 @@ from gateway.model.events import DeliveryState, EventRow
 from gateway.model.orders import Phase, Status
 from gateway.model.returns import Decision, ReturnPhase, ReturnStatus
 from gateway.store.dialect import Dialect, Row, Runner
-from gateway.store.records import DeliveryRow, OrderRow, ReturnRow, Step, StoredEvent
+from gateway.store.records import DeliveryRow, OrderRow, PartRow, ReturnRow, Step, StoredEvent
 
 T = TypeVar("T")
 
@@ -32,6 +32,8 @@ QUEUED = ["next_attempt_at", "lease_owner", "lease_until", "created_at", "update
 """What a new order or return is stored with besides its own fields: due, maybe leased."""
 _ORDER_FIELDS = names(OrderRow)
 _RETURN_FIELDS = names(ReturnRow)
+_PART_FIELDS = names(PartRow)
+PART_COLUMNS = ", ".join(_PART_FIELDS)
 _STORED_EVENT_FIELDS = names(StoredEvent)
 ORDER_COLUMNS = ", ".join(_ORDER_FIELDS)
 RETURN_COLUMNS = ", ".join(_RETURN_FIELDS)
@@ -97,6 +99,21 @@ def return_row(r: Row, d: Dialect) -> ReturnRow:
             "status": ReturnStatus(r["status"]),
             "decision": Decision(r["decision"]) if r["decision"] else None,
             "phase": ReturnPhase(r["phase"]),
+            "last_error": _json(r["last_error"]),
+            "created_at": d.from_db(r["created_at"]),
+            "updated_at": d.from_db(r["updated_at"]),
+        }
+    )
+
+
+def part_row(r: Row, d: Dialect) -> PartRow:
+    return PartRow(
+        **{
+            **dict(zip(_PART_FIELDS, r, strict=True)),
+            "lines": tuple((int(i), str(sku), int(q)) for i, sku, q in orjson.loads(r["lines"])),
+            "status": Status(r["status"]),
+            "phase": Phase(r["phase"]),
+            "provider_data": _json(r["provider_data"]) or {},
             "last_error": _json(r["last_error"]),
             "created_at": d.from_db(r["created_at"]),
             "updated_at": d.from_db(r["updated_at"]),

@@ -19,6 +19,7 @@ from gateway.store.inbound import SqlInbound
 from gateway.store.order_changes import SqlOrderChanges
 from gateway.store.orders import SqlOrders
 from gateway.store.outbox import SqlOutbox
+from gateway.store.parts import SqlParts
 from gateway.store.returns import SqlReturns
 
 
@@ -31,6 +32,7 @@ class SqlStore(
     SqlInbound,
     SqlHolds,
     SqlReturns,
+    SqlParts,
     SqlExchanges,
 ):
     def __init__(self, db: Runner) -> None:

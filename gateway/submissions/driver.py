@@ -101,6 +101,10 @@ class SubmissionDriver(LeasedRunner[R, S], Generic[R, W, S]):
     async def _rejected(self, row: R, lease: str, error: dict[str, object], detail: str) -> R:
         """Store the provider's final refusal: failed, rejected, released."""
 
+    def _subject(self, row: R) -> str:
+        """What the row's provider exchanges are recorded under: the row's own id."""
+        return row.id
+
     # driving -------------------------------------------------------------------
     async def run(self, row: R, lease: str) -> R:
         """Advance a leased row as far as it goes now; never raises for provider trouble."""
@@ -108,7 +112,7 @@ class SubmissionDriver(LeasedRunner[R, S], Generic[R, W, S]):
         names = {self.id_field: row.id, "provider": row.provider}
         with (
             structlog.contextvars.bound_contextvars(**names),
-            audit.subject(self.subject_kind, row.client_id, row.id),
+            audit.subject(self.subject_kind, row.client_id, self._subject(row)),
         ):
             try:
                 return await self._run(row, lease)

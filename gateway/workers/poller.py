@@ -26,11 +26,19 @@ from gateway.config import ProviderSettings, ReturnsSettings
 from gateway.errors import NotFound, ProviderError
 from gateway.model.history import Source
 from gateway.observability import audit
-from gateway.orders.news import record_read
+from gateway.orders.news import part_news, record_read
 from gateway.orders.refs import provider_ref
-from gateway.providers.base import Provider, returns_of
+from gateway.providers.base import Provider, ProviderOrderRef, returns_of
 from gateway.returns.news import record_news
-from gateway.store import OrderChanges, OrderRow, Polling, ReturnStep, ReturnStore
+from gateway.store import (
+    OrderChanges,
+    OrderRow,
+    PartRow,
+    PartStore,
+    Polling,
+    ReturnStep,
+    ReturnStore,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -38,7 +46,7 @@ CONCURRENCY = 4
 """Reads in flight per provider: polling must leave the provider's capacity to submissions."""
 
 
-class PollStore(Polling, OrderChanges, Protocol):
+class PollStore(Polling, OrderChanges, PartStore, Protocol):
     """What polling orders needs of the store."""
 
 
@@ -67,13 +75,13 @@ class StatusPoller:
             return 0
         block = self._settings[name]
         now = self._clock.time()
-        rows = await self._store.claim_for_poll(
-            name,
-            now=now,
-            older_than=now - block.status_poll_interval_s,
-            limit=block.status_poll_batch,
+        older_than = now - block.status_poll_interval_s
+        limit = block.status_poll_batch
+        rows = await self._store.claim_for_poll(name, now=now, older_than=older_than, limit=limit)
+        parts = await self._store.claim_parts_for_poll(
+            name, now=now, older_than=older_than, limit=limit
         )
-        if not rows:
+        if not rows and not parts:
             return 0
         gate = asyncio.Semaphore(CONCURRENCY)
 
@@ -81,9 +89,44 @@ class StatusPoller:
             async with gate:
                 return await self._read(provider, row)
 
-        done = sum(await asyncio.gather(*(one(r) for r in rows)))
-        log.info("poller.round", provider=name, due=len(rows), read=done)
+        async def one_part(part: PartRow) -> int:
+            async with gate:
+                return await self._read_part(provider, part)
+
+        done = sum(await asyncio.gather(*(one(r) for r in rows), *(one_part(p) for p in parts)))
+        log.info("poller.round", provider=name, due=len(rows) + len(parts), read=done)
         return done
+
+    async def _read_part(self, provider: Provider, part: PartRow) -> int:
+        """A part of a split order, read as an order is; its news re-derives the order's."""
+        assert part.provider_order_id is not None
+        try:
+            with audit.subject("order", part.client_id, part.order_id):
+                current = await provider.get(
+                    ProviderOrderRef(part.provider_order_id, part.provider_data)
+                )
+        except ProviderError as exc:
+            log.info("poller.read_failed", order_id=part.order_id, part=part.part, **exc.describe())
+            return 0
+        if (current.status, current.raw_status) != (part.status, part.provider_status):
+            log.info(
+                "poller.news",
+                order_id=part.order_id,
+                part=part.part,
+                status=current.status,
+                raw_status=current.raw_status,
+            )
+            await part_news(
+                self._store,
+                part,
+                current.status,
+                current.raw_status,
+                "poll",
+                source=Source.POLL,
+                actor=part.provider,
+                now=self._clock.time(),
+            )
+        return 1
 
     async def _read(self, provider: Provider, row: OrderRow) -> int:
         assert row.provider_order_id is not None

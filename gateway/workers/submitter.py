@@ -3,6 +3,9 @@ applied, the status poller (one loop per provider), the event dispatcher to subs
 housekeeping (expired idempotency records, old events out, finished webhook events in) — each
 a job of one `Loops`, waiting on the clock.
 
+The parts of split orders have a loop of their own (`PartSubmitter.submit_due`), the same
+recovery for each part.
+
 On start-up the submitter loop is also crash recovery: orders left in `pending`, `creating`,
 `created` or `confirming` by a process that died become due again once that process's lease
 runs out (`Submitter.submit_due`), and `Submitter` reconciles before it creates anything.
@@ -19,6 +22,7 @@ from gateway.clock import Clock
 from gateway.config import Settings
 from gateway.orders.events import MAX_ATTEMPTS as MAX_WEBHOOK_ATTEMPTS
 from gateway.orders.events import WebhookIntake
+from gateway.orders.parts import PartSubmitter
 from gateway.orders.submission import Submitter
 from gateway.store import Retention
 from gateway.workers.dispatcher import EventDispatcher
@@ -38,6 +42,7 @@ async def run_workers(
     settings: Settings,
     webhooks: WebhookIntake,
     *,
+    parts: PartSubmitter,
     poller: StatusPoller,
     dispatcher: EventDispatcher,
     clock: Clock,
@@ -64,6 +69,7 @@ async def run_workers(
 
     loops = Loops(clock)
     loops.start("submitter", submitter.submit_due, settings.submission.poll_interval_s)
+    loops.start("part-submitter", parts.submit_due, settings.submission.poll_interval_s)
     loops.start("webhook-events", apply_events, EVENTS_EVERY_S)
     loops.start("idempotency-purge", purge, PURGE_EVERY_S)
     loops.start("dispatcher", dispatch, settings.events.dispatch_interval_s)

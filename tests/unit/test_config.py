@@ -12,6 +12,7 @@ import pytest
 
 from gateway.config_load import load, parse
 from gateway.errors import ConfigError
+from gateway.model.clients import Client, part_reference
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV = {"K": "key", "ID": "id", "SECRET": "v4lue-0f-the-s3cret"}
@@ -291,6 +292,19 @@ def test_a_reference_prefix_may_not_hold_the_separator() -> None:
     assert "clients.0.reference_prefix" in problems(base(clients=clients))
 
 
+@pytest.mark.parametrize("mark", ["#", "~"])
+def test_a_client_id_or_prefix_may_not_hold_a_part_or_submission_mark(mark: str) -> None:
+    """`#` qualifies a split order's part (`shop#2/…`), `~` a correction (`shop~2/…`): a
+    prefix holding either could equal another tenant's part or correction reference."""
+    clients = [
+        {"id": "shop", "key_env": "K", "reference_prefix": f"shop{mark}2"},
+        {"id": f"outlet{mark}2", "key_env": "K2"},
+    ]
+    found = problems(base(clients=clients))
+    assert "should match pattern" in found["clients.0.reference_prefix"]
+    assert "should match pattern" in found["clients.1.id"]
+
+
 def test_a_clients_references_are_qualified_by_its_prefix_or_its_id() -> None:
     clients = [
         {"id": "shop", "key_env": "K"},
@@ -298,3 +312,17 @@ def test_a_clients_references_are_qualified_by_its_prefix_or_its_id() -> None:
     ]
     settings = parse(base(clients=clients), {**ENV, "K2": "k2"})
     assert [c.prefix for c in settings.clients] == ["shop", "outlet-eu"]
+
+
+def test_a_parts_reference_is_qualified_by_its_number_after_a_corrections() -> None:
+    client = Client("shop", frozenset(), reference_prefix="outlet-eu")
+    assert client.reference("SHOP-1") == client.reference("SHOP-1", 1, 1) == "outlet-eu/SHOP-1"
+    assert client.reference("SHOP-1", part=2) == "outlet-eu#2/SHOP-1"
+    assert client.reference("SHOP-1", 2, 3) == "outlet-eu~2#3/SHOP-1"
+    assert client.reference("SHOP-1", 2) == "outlet-eu~2/SHOP-1"
+    # Derived from the order's own reference, as a released pre-order's parts are.
+    for submission in (1, 2):
+        order_ref = client.reference("a/b#c", submission)
+        for part in (1, 2, 3):
+            assert part_reference(order_ref, part) == client.reference("a/b#c", submission, part)
+    assert part_reference("SHOP-1", 2) is None  # a reference stored before prefixes: not split

@@ -16,6 +16,7 @@ from gateway.model.lifecycle import (
     decide,
     fold,
     of_parts,
+    part_takes,
     reached,
 )
 from gateway.model.orders import Status as S
@@ -140,3 +141,34 @@ def test_a_part_order_is_delivered_only_when_every_live_part_is(parts: list[S]) 
 def test_an_order_without_parts_has_no_status_of_its_parts() -> None:
     with pytest.raises(ValueError, match="without parts"):
         of_parts([])
+
+
+@settings(max_examples=300)
+@given(
+    st.integers(min_value=2, max_value=4),
+    st.lists(st.tuples(st.integers(0, 3), st.sampled_from(list(S))), max_size=25),
+)
+def test_news_of_parts_never_moves_their_order_backwards(
+    count: int, news: list[tuple[int, S]]
+) -> None:
+    """Parts take news forward-only (`part_takes`); the order takes what `of_parts` derives
+    through `decide`, as the store does: its main-line status never goes down, and once every
+    part not cancelled is delivered, so is the order."""
+    parts = [S.SUBMITTED] * count
+    order, applied = S.SUBMITTED, [S.ACCEPTED, S.SUBMITTED]
+    for index, status in news:
+        which = index % count
+        taken = part_takes(parts[which], status)
+        if taken is None:
+            continue
+        parts[which] = taken
+        derived = of_parts(parts)
+        if decide(order, reached(applied), derived).outcome is Outcome.APPLIED:
+            before = reached(applied)
+            order = derived
+            applied.append(derived)
+            assert RANK[reached(applied)] >= RANK[before]
+            assert order not in RANK or RANK[order] >= RANK[before]
+    live = [p for p in parts if p is not S.CANCELLED]
+    if live and all(p is S.DELIVERED for p in live):
+        assert order is S.DELIVERED, parts

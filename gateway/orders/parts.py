@@ -1,0 +1,242 @@
+"""`PartSubmitter`: drives each part of a split order to its provider, exactly once.
+
+    pending ─▶ creating ─▶ created(provider_id) ─▶ confirming ─▶ done      (or ─▶ failed)
+
+The phases are an order's (`gateway.orders.submission`), on the part's own row: a part's
+create sends the part's lines to the part's provider and warehouse under the part's own
+reference (`Client.reference` with its `part`), and `creating` is committed before it, so
+after a crash or a lost answer the next attempt looks the part up by that reference first and
+creates only if the provider holds nothing. Each part has its own lease, attempts and
+backoff; one part's trouble never holds another back.
+
+This is the parts' share of `SubmissionDriver`; a part that is `done` is `submitted`, one
+refused `rejected`, and either re-derives the order's status (`Store.advance_part`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Protocol
+
+import structlog
+
+from gateway.errors import CircuitOpen, ProviderError, ProviderOrderTaken
+from gateway.model.orders import OPEN_PHASES, CanonicalOrder, Phase, Status
+from gateway.model.text import STORED
+from gateway.providers.base import Provider, ProviderOrderRef, Submission
+from gateway.store import OrderReads, PartRow, PartStep, PartStore
+from gateway.submissions.driver import SubmissionDriver
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class _Attempt:
+    provider: Provider
+    submission: Submission
+
+
+class PartSubmitterStore(PartStore, OrderReads, Protocol):
+    """What submitting parts needs of the store."""
+
+
+def part_order(order: CanonicalOrder, lines: Sequence[tuple[int, str, int]]) -> CanonicalOrder:
+    """The order as one part's provider is given it: only the part's lines, at the part's
+    quantities (each line as the order has it otherwise)."""
+    taken = [
+        order.lines[i].model_copy(update={"quantity": quantity}) for i, _sku, quantity in lines
+    ]
+    return order.model_copy(update={"lines": taken})
+
+
+def part_submission(
+    order_id: str,
+    client_id: str,
+    order: CanonicalOrder,
+    *,
+    part: int,
+    warehouse: str,
+    reference: str,
+    lines: Sequence[tuple[int, str, int]],
+) -> Submission:
+    """A part as its provider sees it. Part 1 is the order's own id (an unsplit order and
+    its part 1 are one thing); a later part's id is its row's, so a provider that keys its
+    idempotency on the gateway id never takes two parts for one."""
+    gateway_id = order_id if part == 1 else f"{order_id}#{part}"
+    return Submission(gateway_id, client_id, part_order(order, lines), warehouse, reference)
+
+
+class PartSubmitter(SubmissionDriver[PartRow, _Attempt, PartSubmitterStore]):
+    """Runs part submissions (one task per part, each under its own lease)."""
+
+    task_prefix = "part"
+    log_prefix = "part."
+    id_field = "part_id"
+    open_phases = OPEN_PHASES
+    missing_error = "provider-not-configured"
+
+    def _subject(self, row: PartRow) -> str:
+        return row.order_id  # a part's exchanges are its order's
+
+    # the store's calls for parts -------------------------------------------------
+    async def _get(self, row_id: str) -> PartRow | None:
+        return await self._store.get_part(row_id)
+
+    async def _claim(self, row_id: str, lease: str) -> PartRow | None:
+        return await self._store.claim_part(
+            row_id, owner=lease, now=self._clock.time(), lease_until=self.lease_until()
+        )
+
+    async def _claim_due(self, lease: str, limit: int) -> Sequence[PartRow]:
+        return await self._store.claim_due_parts(
+            owner=lease, now=self._clock.time(), lease_until=self.lease_until(), limit=limit
+        )
+
+    async def _renew(self, row_id: str, lease: str, until: float) -> bool:
+        return await self._store.renew_part(row_id, owner=lease, lease_until=until)
+
+    async def _release(self, row_id: str, lease: str) -> None:
+        await self._store.release_part(row_id, owner=lease)
+
+    async def _step(self, row: PartRow, lease: str, step: PartStep) -> PartRow:
+        return await self._store.advance_part(row.id, owner=lease, step=step)
+
+    async def _later(
+        self, row: PartRow, lease: str, error: dict[str, object], next_attempt_at: float
+    ) -> PartRow:
+        step = PartStep(
+            phase=row.phase, last_error=error, next_attempt_at=next_attempt_at, release=True
+        )
+        return await self._step(row, lease, step)
+
+    async def _rejected(
+        self, row: PartRow, lease: str, error: dict[str, object], detail: str
+    ) -> PartRow:
+        return await self._step(
+            row,
+            lease,
+            PartStep(
+                phase=Phase.FAILED,
+                status=Status.REJECTED,
+                last_error=error,
+                release=True,
+                count_attempt=True,
+                detail=detail,
+            ),
+        )
+
+    # a part's phases -------------------------------------------------------------
+    async def _prepare(self, row: PartRow) -> _Attempt | None:
+        provider = self._providers.get(row.provider)
+        order = await self._store.get_order(row.order_id)
+        if provider is None or order is None:
+            return None
+        canonical = CanonicalOrder.model_validate_json(order.body, context=STORED)
+        sub = part_submission(
+            row.order_id,
+            row.client_id,
+            canonical,
+            part=row.part,
+            warehouse=row.warehouse,
+            reference=row.reference,
+            lines=row.lines,
+        )
+        return _Attempt(provider, sub)
+
+    async def _drive(self, row: PartRow, lease: str, work: _Attempt) -> PartRow:
+        try:
+            return await self._phases(row, lease, work.provider, work.submission)
+        except ProviderOrderTaken as exc:
+            log.error(
+                "part.submission.adoption_refused",
+                part_id=row.id,
+                provider=row.provider,
+                provider_order_id=exc.provider_order_id,
+                reference=row.reference,
+            )
+            current = await self._store.get_part(row.id) or row
+            return await self._step(
+                current,
+                lease,
+                PartStep(
+                    phase=Phase.FAILED,
+                    status=Status.EXCEPTION,
+                    last_error={
+                        "error": "provider-order-taken",
+                        "detail": "the provider order found under this part's reference belongs"
+                        " to another order; an operator must look",
+                    },
+                    release=True,
+                    detail="provider order found under this reference belongs to another order",
+                ),
+            )
+
+    async def _phases(
+        self, row: PartRow, lease: str, provider: Provider, sub: Submission
+    ) -> PartRow:
+        bound = log.bind(part_id=row.id, provider=row.provider)
+        created = Phase.CONFIRMING if provider.capabilities.confirm else Phase.CREATED
+        if row.phase is Phase.PENDING:
+            if not provider.healthy():
+                raise CircuitOpen(row.provider, "circuit open: not sending yet")
+            row = await self._step(row, lease, PartStep(phase=Phase.CREATING, count_attempt=True))
+            found = await provider.create(sub)
+            bound.info("part.submission.created", provider_order_id=found.id)
+            row = replace(row, phase=created, provider_order_id=found.id, provider_data=found.data)
+        elif row.phase is Phase.CREATING:
+            # A create may have reached the provider before we lost track: look first.
+            known = await provider.find(sub)
+            bound.info(
+                "part.submission.reconciled",
+                found=known is not None,
+                provider_order_id=None if known is None else known.id,
+            )
+            if known is not None:
+                await self._check_unheld(row, known.id)
+            else:
+                await self._step(row, lease, PartStep(phase=Phase.CREATING, count_attempt=True))
+                known = await provider.create(sub)
+                bound.info("part.submission.created", provider_order_id=known.id)
+            row = replace(row, phase=created, provider_order_id=known.id, provider_data=known.data)
+        if row.phase is Phase.CREATED and provider.capabilities.confirm:
+            row = await self._step(row, lease, self._keep(row, Phase.CONFIRMING))
+        raw = None
+        if row.phase is Phase.CONFIRMING:
+            assert row.provider_order_id is not None
+            try:
+                confirmed = await provider.confirm(
+                    ProviderOrderRef(row.provider_order_id, row.provider_data)
+                )
+            except ProviderError:
+                await self._step(row, lease, self._keep(row, Phase.CONFIRMING))
+                raise
+            raw = confirmed.raw_status
+        if row.phase in (Phase.CREATED, Phase.CONFIRMING):
+            done = PartStep(
+                phase=Phase.DONE,
+                status=Status.SUBMITTED,
+                provider_order_id=row.provider_order_id,
+                provider_data=row.provider_data,
+                provider_status=raw,
+                release=True,
+            )
+            row = await self._step(row, lease, done)
+            bound.info("part.submission.done", provider_order_id=row.provider_order_id)
+        return row
+
+    @staticmethod
+    def _keep(row: PartRow, phase: Phase) -> PartStep:
+        """A step that stores the provider's id (so a retry needs no lookup)."""
+        return PartStep(
+            phase=phase, provider_order_id=row.provider_order_id, provider_data=row.provider_data
+        )
+
+    async def _check_unheld(self, row: PartRow, provider_order_id: str) -> None:
+        """Refuse a provider order another part or order holds (see `Submitter`)."""
+        part = await self._store.find_part_by_provider_id(row.provider, provider_order_id)
+        if part is not None and part.id != row.id:
+            raise ProviderOrderTaken(row.provider, provider_order_id, part.order_id)
+        order = await self._store.find_by_provider_id(row.provider, provider_order_id)
+        if order is not None:
+            raise ProviderOrderTaken(row.provider, provider_order_id, order.id)

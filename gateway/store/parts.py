@@ -1,0 +1,338 @@
+"""Parts of split orders (`PartStore`): stored with their order, leased and advanced like an
+order's own submission. A part's step that changes its status re-derives the order's status
+from every part's (`lifecycle.of_parts`) in the same transaction, with the order's row
+locked, through the state machine (`history.verdict_for`): forward-only as any news.
+`PartStore` is the protocol, part of `Store`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import orjson
+
+from gateway.errors import LeaseLost, ProviderOrderTaken
+from gateway.model.history import Cause
+from gateway.model.lifecycle import FINAL, Outcome, of_parts, part_takes
+from gateway.model.orders import OPEN_PHASES, Phase, Status
+from gateway.store.dialect import Dialect, Queries, Runner, Tx, sql_list
+from gateway.store.history import record_transition, verdict_for
+from gateway.store.leases import Leases
+from gateway.store.records import NewPart, PartRow, PartStep
+from gateway.store.rows import (
+    ORDER_COLUMNS,
+    PART_COLUMNS,
+    Table,
+    insert_sql,
+    json_text,
+    part_row,
+    step_sets,
+)
+
+_OPEN = sql_list(OPEN_PHASES)
+_FINAL = sql_list(FINAL)
+_INSERT = insert_sql(
+    "order_parts",
+    [
+        "id",
+        "order_id",
+        "client_id",
+        "part",
+        "provider",
+        "warehouse",
+        "route_candidate",
+        "lines",
+        "reference",
+        "status",
+        "phase",
+        "attempts",
+        "next_attempt_at",
+        "lease_owner",
+        "lease_until",
+        "created_at",
+        "updated_at",
+    ],
+)
+
+
+class PartStore(Protocol):
+    """The parts of split orders: each its own submission, leased and advanced as an order."""
+
+    async def parts_of(self, order_id: str, *, latest: bool = False) -> Sequence[PartRow]:
+        """An order's parts in order; none for an unsplit order."""
+        ...
+
+    async def get_part(self, part_row_id: str) -> PartRow | None: ...
+
+    async def find_part_by_provider_id(
+        self, provider: str, provider_order_id: str
+    ) -> PartRow | None: ...
+
+    async def claim_part(
+        self, part_row_id: str, *, owner: str, now: float, lease_until: float
+    ) -> PartRow | None:
+        """Lease one open part, or None if it is done or someone else holds it."""
+        ...
+
+    async def claim_due_parts(
+        self, *, owner: str, now: float, lease_until: float, limit: int
+    ) -> Sequence[PartRow]: ...
+
+    async def claim_parts_for_poll(
+        self, provider: str, *, now: float, older_than: float, limit: int
+    ) -> Sequence[PartRow]:
+        """Submitted, not final parts of `provider` not synced since `older_than`, oldest
+        first, stamped synced `now` (as `claim_for_poll` for orders)."""
+        ...
+
+    async def renew_part(self, part_row_id: str, *, owner: str, lease_until: float) -> bool: ...
+
+    async def release_part(self, part_row_id: str, *, owner: str) -> None: ...
+
+    async def advance_part(
+        self,
+        part_row_id: str,
+        *,
+        owner: str | None,
+        step: PartStep,
+        unsent_at: float | None = None,
+    ) -> PartRow:
+        """Commit one step of a part (`LeaseLost` if `owner` no longer holds it; None: news
+        from the provider); a status it changes re-derives the order's, forward-only.
+        `unsent_at`: only while the part is `pending` and not leased at that instant (else
+        `LeaseLost`)."""
+        ...
+
+
+def part_id(order_id: str, part: int) -> str:
+    return f"{order_id}#{part}"
+
+
+def order_of(part_row_id: str) -> str:
+    """The order a part's id names (order ids hold no `#`)."""
+    return part_row_id.rsplit("#", 1)[0]
+
+
+async def insert_parts(
+    tx: Tx,
+    order_id: str,
+    client_id: str,
+    parts: Sequence[NewPart],
+    *,
+    now: float,
+    stamp: Any,
+    lease_owner: str | None,
+    lease_until: float | None,
+) -> None:
+    """The parts of a split order, `pending`, in the transaction storing the order."""
+    await tx.execute_many(
+        _INSERT,
+        [
+            (
+                part_id(order_id, p.part),
+                order_id,
+                client_id,
+                p.part,
+                p.provider,
+                p.warehouse,
+                p.route_candidate,
+                orjson.dumps([list(line) for line in p.lines]).decode(),
+                p.reference,
+                Status.ACCEPTED,
+                Phase.PENDING,
+                0,
+                now,
+                lease_owner,
+                lease_until,
+                stamp,
+                stamp,
+            )
+            for p in parts
+        ],
+    )
+
+
+class SqlParts(Queries):
+    def __init__(self, db: Runner) -> None:
+        super().__init__(db)
+        self._part_leases = Leases(db, "order_parts", PART_COLUMNS, OPEN_PHASES, part_row)
+        self.claim_due_parts = self._part_leases.claim_due
+        self._parts = Table(db, "order_parts", PART_COLUMNS, part_row)
+
+    async def parts_of(self, order_id: str, *, latest: bool = False) -> Sequence[PartRow]:
+        reads = self._db.latest if latest else self._db.reads
+        rows = await reads.fetch_all(
+            f"SELECT {PART_COLUMNS} FROM order_parts WHERE order_id = ? ORDER BY part",
+            (order_id,),
+        )
+        return [part_row(r, self._d) for r in rows]
+
+    async def get_part(self, part_row_id: str) -> PartRow | None:
+        return await self._parts.one("id = ?", (part_row_id,))
+
+    async def find_part_by_provider_id(
+        self, provider: str, provider_order_id: str
+    ) -> PartRow | None:
+        return await self._parts.one(
+            "provider = ? AND provider_order_id = ?", (provider, provider_order_id)
+        )
+
+    async def claim_parts_for_poll(
+        self, provider: str, *, now: float, older_than: float, limit: int
+    ) -> Sequence[PartRow]:
+        d = self._d
+        async with self._db.transaction() as tx:
+            due = await tx.fetch_all(
+                "SELECT id FROM order_parts WHERE provider = ? AND phase = 'done'"
+                f" AND status NOT IN {_FINAL} AND provider_order_id IS NOT NULL"
+                " AND COALESCE(synced_at, 0) <= ? ORDER BY COALESCE(synced_at, 0), id"
+                f" LIMIT ?{d.for_update(skip_locked=True)}",
+                (provider, older_than, limit),
+            )
+            if not due:
+                return []
+            ids = [r[0] for r in due]
+            which, args = d.any_of("id", ids, "text")
+            rows = await tx.fetch_all(
+                f"UPDATE order_parts SET synced_at = ? WHERE {which} RETURNING {PART_COLUMNS}",
+                (now, *args),
+            )
+        by_id = {r["id"]: part_row(r, d) for r in rows}
+        return [by_id[i] for i in ids]  # least recently synced first
+
+    async def claim_part(
+        self, part_row_id: str, *, owner: str, now: float, lease_until: float
+    ) -> PartRow | None:
+        async with self._db.autocommit() as tx:
+            row = await tx.fetch_one(
+                "UPDATE order_parts SET lease_owner = ?, lease_until = ? WHERE id = ?"
+                f" AND phase IN {_OPEN} AND (lease_until IS NULL OR lease_until <= ?"
+                f" OR lease_owner = ?) RETURNING {PART_COLUMNS}",
+                (owner, lease_until, part_row_id, now, owner),
+            )
+        return part_row(row, self._d) if row is not None else None
+
+    async def renew_part(self, part_row_id: str, *, owner: str, lease_until: float) -> bool:
+        return await self._part_leases.renew(part_row_id, owner=owner, until=lease_until)
+
+    async def release_part(self, part_row_id: str, *, owner: str) -> None:
+        await self._part_leases.release(part_row_id, owner=owner)
+
+    async def advance_part(
+        self,
+        part_row_id: str,
+        *,
+        owner: str | None,
+        step: PartStep,
+        unsent_at: float | None = None,
+    ) -> PartRow:
+        """Commit one step of a part (`owner`: only under that lease, else `LeaseLost`; None:
+        news, not the submitter's); a status it changes re-derives the order's. `unsent_at`:
+        only while the part is `pending` and nobody's lease runs at that instant (a cancel in
+        the gateway), else `LeaseLost`."""
+        d = self._d
+        at = datetime.now(UTC)
+        order_id = order_of(part_row_id)
+        sets, args = _sets(step, d.to_db(at))
+        where, wargs = "id = ?", list[Any]([part_row_id])
+        if owner is not None:
+            where += " AND lease_owner = ?"
+            wargs.append(owner)
+        if unsent_at is not None:
+            where += f" AND phase = '{Phase.PENDING}' AND (lease_until IS NULL OR lease_until <= ?)"
+            wargs.append(unsent_at)
+        try:
+            async with self._db.transaction() as tx:
+                # The order's row first (every part's step takes it, as an UPDATE locks it):
+                # the derivation below sees every part as committed, no two parts' steps
+                # interleave, and the order's `updated_at` moves with its parts (a client
+                # syncing by `updated_since` sees a part's news).
+                await tx.execute(
+                    "UPDATE orders SET updated_at = ? WHERE id = ?", (d.to_db(at), order_id)
+                )
+                current = await tx.fetch_one(
+                    "SELECT status FROM order_parts WHERE id = ?", (part_row_id,)
+                )
+                if current is None:
+                    raise KeyError(part_row_id)
+                status = (
+                    None if step.status is None else part_takes(Status(current[0]), step.status)
+                )
+                if status is not None:
+                    sets.append("status = ?")
+                    args.append(status)
+                row = await tx.fetch_one(
+                    f"UPDATE order_parts SET {', '.join(sets)} WHERE {where}"
+                    f" RETURNING {PART_COLUMNS}",
+                    (*args, *wargs),
+                )
+                if row is None:
+                    raise LeaseLost(part_row_id)
+                part = part_row(row, d)
+                if status is not None:
+                    await _derive(tx, d, part, Cause(step.source, step.actor, step.detail), at)
+        except d.unique_violation:
+            # The only unique key an update can break: (provider, provider_order_id).
+            assert step.provider_order_id is not None
+            held = await self._db.reads.fetch_one(
+                "SELECT h.provider, h.order_id FROM order_parts p JOIN order_parts h"
+                " ON h.provider = p.provider AND h.provider_order_id = ? AND h.id <> p.id"
+                " WHERE p.id = ?",
+                (step.provider_order_id, part_row_id),
+            )
+            provider, holder = (held[0], held[1]) if held is not None else ("?", None)
+            raise ProviderOrderTaken(provider, step.provider_order_id, holder) from None
+        return part
+
+
+async def _derive(tx: Tx, d: Dialect, part: PartRow, cause: Cause, at: datetime) -> None:
+    """The order's status from its parts', applied (history, event with the part) when the
+    state machine lets the order take it."""
+    rows = await tx.fetch_all("SELECT status FROM order_parts WHERE order_id = ?", (part.order_id,))
+    derived = of_parts(Status(r[0]) for r in rows)
+    found = await verdict_for(tx, d, part.order_id, derived)
+    if found is None or found[1] is not Outcome.APPLIED:
+        return
+    updated = await tx.fetch_one(
+        f"UPDATE orders SET status = ?, updated_at = ? WHERE id = ? RETURNING {ORDER_COLUMNS}",
+        (derived, d.to_db(at), part.order_id),
+    )
+    assert updated is not None
+    extra = {
+        "part": part.part,
+        "provider": part.provider,
+        "provider_order_id": part.provider_order_id,
+        "provider_status": part.provider_status,
+    }
+    detail = f"part {part.part}: {cause.detail}" if cause.detail else f"part {part.part}"
+    await record_transition(
+        tx,
+        d,
+        part.order_id,
+        derived,
+        Cause(cause.source, cause.actor, detail),
+        previous=found[0],
+        at=at,
+        order=updated,
+        extra=extra,
+    )
+
+
+def _sets(step: PartStep, stamp: Any) -> tuple[list[str], list[Any]]:
+    sets: list[str] = ["updated_at = ?"]
+    args: list[Any] = [stamp]
+    if step.last_error is not None or step.phase is not None:
+        # A step of the submission says what its last attempt left (nothing, when it went).
+        sets.append("last_error = ?")
+        args.append(json_text(step.last_error))
+    data = step.provider_data
+    given = [
+        ("phase", step.phase),
+        ("provider_order_id", step.provider_order_id),
+        ("provider_data", None if data is None else orjson.dumps(dict(data)).decode()),
+        ("provider_status", step.provider_status),
+        ("synced_at", step.synced_at),
+    ]
+    step_sets(step, given, sets, args)
+    return sets, args

@@ -199,7 +199,7 @@ class WebhookIntake:
         if status is None:  # ids-only event: read the part's provider order
             assert part.provider_order_id is not None
             try:
-                with audit.subject("order", part.client_id, part.order_id):
+                with audit.subject("order", part.client_id, part.order_id, part=part.part):
                     current = await self._providers[event.provider].get(
                         ProviderOrderRef(part.provider_order_id, part.provider_data)
                     )

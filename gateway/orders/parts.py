@@ -76,8 +76,8 @@ class PartSubmitter(SubmissionDriver[PartRow, _Attempt, PartSubmitterStore]):
     open_phases = OPEN_PHASES
     missing_error = "provider-not-configured"
 
-    def _subject(self, row: PartRow) -> str:
-        return row.order_id  # a part's exchanges are its order's
+    def _subject(self, row: PartRow) -> tuple[str, int | None]:
+        return row.order_id, row.part  # a part's exchanges are its order's, marked with it
 
     # the store's calls for parts -------------------------------------------------
     async def _get(self, row_id: str) -> PartRow | None:

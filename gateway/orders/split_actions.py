@@ -10,6 +10,7 @@ the others were cancelled."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from typing import Protocol
 
@@ -20,6 +21,7 @@ from gateway.errors import Conflict, LeaseLost
 from gateway.errors.refusals import NotCancellable
 from gateway.model.lifecycle import FINAL
 from gateway.model.orders import Phase, Status
+from gateway.observability import audit
 from gateway.orders.news import part_news
 from gateway.providers.base import Provider, ProviderOrderRef, canceller_of
 from gateway.store import OrderReads, OrderRow, PartRow, PartStep, PartStore
@@ -27,6 +29,11 @@ from gateway.store import OrderReads, OrderRow, PartRow, PartStep, PartStore
 log = structlog.get_logger(__name__)
 
 CANCELLED_BY_CLIENT = "cancelled by the client"
+
+
+def _audited(part: PartRow) -> contextlib.AbstractContextManager[audit.Subject]:
+    """The part's calls are its order's exchanges, marked with the part."""
+    return audit.subject("order", part.client_id, part.order_id, part=part.part)
 
 
 class SplitCancelStore(OrderReads, PartStore, Protocol):
@@ -47,7 +54,10 @@ async def refresh_parts(
         provider = providers.get(part.provider)
         if part.phase is not Phase.DONE or part.provider_order_id is None or provider is None:
             continue
-        current = await provider.get(ProviderOrderRef(part.provider_order_id, part.provider_data))
+        with _audited(part):
+            current = await provider.get(
+                ProviderOrderRef(part.provider_order_id, part.provider_data)
+            )
         await part_news(
             store,
             part,
@@ -124,9 +134,10 @@ async def _cancel_one(
     if canceller is None:
         return f"{part.provider} does not cancel orders through its API"
     try:
-        result = await canceller.cancel(
-            ProviderOrderRef(part.provider_order_id, part.provider_data)
-        )
+        with _audited(part):
+            result = await canceller.cancel(
+                ProviderOrderRef(part.provider_order_id, part.provider_data)
+            )
     except Conflict as exc:
         return exc.message
     await part_news(

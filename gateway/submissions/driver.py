@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import contextlib
 from collections.abc import Sequence
 from enum import StrEnum
 from typing import ClassVar, Generic, Protocol, TypeVar
@@ -101,9 +102,14 @@ class SubmissionDriver(LeasedRunner[R, S], Generic[R, W, S]):
     async def _rejected(self, row: R, lease: str, error: dict[str, object], detail: str) -> R:
         """Store the provider's final refusal: failed, rejected, released."""
 
-    def _subject(self, row: R) -> str:
-        """What the row's provider exchanges are recorded under: the row's own id."""
-        return row.id
+    def _subject(self, row: R) -> tuple[str, int | None]:
+        """What the row's provider exchanges are recorded under: the row's own id, and no
+        part."""
+        return row.id, None
+
+    def _audited(self, row: R) -> contextlib.AbstractContextManager[audit.Subject]:
+        subject_id, part = self._subject(row)
+        return audit.subject(self.subject_kind, row.client_id, subject_id, part=part)
 
     # driving -------------------------------------------------------------------
     async def run(self, row: R, lease: str) -> R:
@@ -112,7 +118,7 @@ class SubmissionDriver(LeasedRunner[R, S], Generic[R, W, S]):
         names = {self.id_field: row.id, "provider": row.provider}
         with (
             structlog.contextvars.bound_contextvars(**names),
-            audit.subject(self.subject_kind, row.client_id, self._subject(row)),
+            self._audited(row),
         ):
             try:
                 return await self._run(row, lease)

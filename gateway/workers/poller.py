@@ -101,7 +101,7 @@ class StatusPoller:
         """A part of a split order, read as an order is; its news re-derives the order's."""
         assert part.provider_order_id is not None
         try:
-            with audit.subject("order", part.client_id, part.order_id):
+            with audit.subject("order", part.client_id, part.order_id, part=part.part):
                 current = await provider.get(
                     ProviderOrderRef(part.provider_order_id, part.provider_data)
                 )

@@ -13,6 +13,7 @@ from aiohttp.test_utils import TestClient
 
 from gateway.sandbox.logentic import Fault
 from tests.conftest import LogenticHandle, auth, ca_order, eventually, read_json, ref
+from tests.integration.test_exchanges import exchanges
 from tests.integration.test_idempotency_after_store import failing, post
 
 SPLIT_RULES: list[dict[str, Any]] = [
@@ -101,6 +102,13 @@ async def test_a_split_order_is_two_provider_orders_each_with_its_lines_and_refe
     assert [h["status"] for h in seen["history"]] == ["accepted", "submitted"]
     listed = await read_json(await gateway.get("/v1/orders", headers=auth()))
     assert [o["parts"] for o in listed["items"]] == [created["parts"]]
+
+    # Each part's provider calls are the order's exchanges, marked with the part.
+    path = f"/v1/orders/{created['id']}/exchanges"
+    calls = await exchanges(gateway, path, at_least=2)
+    creates = sorted((c["part"], c["operation"]) for c in calls if c["operation"] == "create")
+    assert creates == [(1, "create"), (2, "create")]
+    assert {c["part"] for c in calls} == {1, 2}
 
 
 @pytest.mark.parametrize("lost", [True, False], ids=["answer-lost", "refused"])

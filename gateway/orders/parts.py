@@ -1,32 +1,29 @@
 """`PartSubmitter`: drives each part of a split order to its provider, exactly once.
 
-    pending ─▶ creating ─▶ created(provider_id) ─▶ confirming ─▶ done      (or ─▶ failed)
-
-The phases are an order's (`gateway.orders.submission`), on the part's own row: a part's
+The phases are an order's (`gateway.submissions.provider_order`), on the part's own row: a part's
 create sends the part's lines to the part's provider and warehouse under the part's own
 reference (`Client.reference` with its `part`), and `creating` is committed before it, so
 after a crash or a lost answer the next attempt looks the part up by that reference first and
 creates only if the provider holds nothing. Each part has its own lease, attempts and
 backoff; one part's trouble never holds another back.
 
-This is the parts' share of `SubmissionDriver`; a part that is `done` is `submitted`, one
+This is the parts' share of `ProviderOrderDriver`; a part that is `done` is `submitted`, one
 refused `rejected`, and either re-derives the order's status (`Store.advance_part`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from typing import Protocol
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import structlog
 
-from gateway.errors import CircuitOpen, ProviderError, ProviderOrderTaken
 from gateway.model.orders import OPEN_PHASES, CanonicalOrder, Phase, Status
 from gateway.model.text import STORED
-from gateway.providers.base import Provider, ProviderOrderRef, Submission
+from gateway.providers.base import Provider, ProviderOrder, Submission
 from gateway.store import OrderReads, PartRow, PartStep, PartStore
-from gateway.submissions.driver import SubmissionDriver
+from gateway.submissions.provider_order import ProviderOrderDriver
 
 log = structlog.get_logger(__name__)
 
@@ -67,7 +64,7 @@ def part_submission(
     return Submission(gateway_id, client_id, part_order(order, lines), warehouse, reference)
 
 
-class PartSubmitter(SubmissionDriver[PartRow, _Attempt, PartSubmitterStore]):
+class PartSubmitter(ProviderOrderDriver[PartRow, _Attempt, PartSubmitterStore, PartStep]):
     """Runs part submissions (one task per part, each under its own lease)."""
 
     task_prefix = "part"
@@ -145,98 +142,25 @@ class PartSubmitter(SubmissionDriver[PartRow, _Attempt, PartSubmitterStore]):
         return _Attempt(provider, sub)
 
     async def _drive(self, row: PartRow, lease: str, work: _Attempt) -> PartRow:
-        try:
-            return await self._phases(row, lease, work.provider, work.submission)
-        except ProviderOrderTaken as exc:
-            log.error(
-                "part.submission.adoption_refused",
-                part_id=row.id,
-                provider=row.provider,
-                provider_order_id=exc.provider_order_id,
-                reference=row.reference,
-            )
-            current = await self._store.get_part(row.id) or row
-            return await self._step(
-                current,
-                lease,
-                PartStep(
-                    phase=Phase.FAILED,
-                    status=Status.EXCEPTION,
-                    last_error={
-                        "error": "provider-order-taken",
-                        "detail": "the provider order found under this part's reference belongs"
-                        " to another order; an operator must look",
-                    },
-                    release=True,
-                    detail="provider order found under this reference belongs to another order",
-                ),
-            )
+        return await self._phases(row, lease, work.provider, work.submission)
 
-    async def _phases(
-        self, row: PartRow, lease: str, provider: Provider, sub: Submission
-    ) -> PartRow:
-        bound = log.bind(part_id=row.id, provider=row.provider)
-        created = Phase.CONFIRMING if provider.capabilities.confirm else Phase.CREATED
-        if row.phase is Phase.PENDING:
-            if not provider.healthy():
-                raise CircuitOpen(row.provider, "circuit open: not sending yet")
-            row = await self._step(row, lease, PartStep(phase=Phase.CREATING, count_attempt=True))
-            found = await provider.create(sub)
-            bound.info("part.submission.created", provider_order_id=found.id)
-            row = replace(row, phase=created, provider_order_id=found.id, provider_data=found.data)
-        elif row.phase is Phase.CREATING:
-            # A create may have reached the provider before we lost track: look first.
-            known = await provider.find(sub)
-            bound.info(
-                "part.submission.reconciled",
-                found=known is not None,
-                provider_order_id=None if known is None else known.id,
-            )
-            if known is not None:
-                await self._check_unheld(row, known.id)
-            else:
-                await self._step(row, lease, PartStep(phase=Phase.CREATING, count_attempt=True))
-                known = await provider.create(sub)
-                bound.info("part.submission.created", provider_order_id=known.id)
-            row = replace(row, phase=created, provider_order_id=known.id, provider_data=known.data)
-        if row.phase is Phase.CREATED and provider.capabilities.confirm:
-            row = await self._step(row, lease, self._keep(row, Phase.CONFIRMING))
-        raw = None
-        if row.phase is Phase.CONFIRMING:
-            assert row.provider_order_id is not None
-            try:
-                confirmed = await provider.confirm(
-                    ProviderOrderRef(row.provider_order_id, row.provider_data)
-                )
-            except ProviderError:
-                await self._step(row, lease, self._keep(row, Phase.CONFIRMING))
-                raise
-            raw = confirmed.raw_status
-        if row.phase in (Phase.CREATED, Phase.CONFIRMING):
-            done = PartStep(
-                phase=Phase.DONE,
-                status=Status.SUBMITTED,
-                provider_order_id=row.provider_order_id,
-                provider_data=row.provider_data,
-                provider_status=raw,
-                release=True,
-            )
-            row = await self._step(row, lease, done)
-            bound.info("part.submission.done", provider_order_id=row.provider_order_id)
-        return row
+    def _transition(self, phase: Phase, **fields: Any) -> PartStep:
+        return PartStep(phase=phase, **fields)
 
-    @staticmethod
-    def _keep(row: PartRow, phase: Phase) -> PartStep:
-        """A step that stores the provider's id (so a retry needs no lookup)."""
+    def _done(self, row: PartRow, confirmed: ProviderOrder | None) -> PartStep:
         return PartStep(
-            phase=phase, provider_order_id=row.provider_order_id, provider_data=row.provider_data
+            phase=Phase.DONE,
+            status=Status.SUBMITTED,
+            provider_order_id=row.provider_order_id,
+            provider_data=row.provider_data,
+            provider_status=None if confirmed is None else confirmed.raw_status,
+            release=True,
         )
 
-    async def _check_unheld(self, row: PartRow, provider_order_id: str) -> None:
+    async def _holder(self, row: PartRow, provider_order_id: str) -> str | None:
         """Refuse a provider order another part or order holds (see `Submitter`)."""
         part = await self._store.find_part_by_provider_id(row.provider, provider_order_id)
         if part is not None and part.id != row.id:
-            raise ProviderOrderTaken(row.provider, provider_order_id, part.order_id)
+            return part.order_id
         order = await self._store.find_by_provider_id(row.provider, provider_order_id)
-        if order is not None:
-            raise ProviderOrderTaken(row.provider, provider_order_id, order.id)
+        return None if order is None else order.id

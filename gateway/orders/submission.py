@@ -1,40 +1,28 @@
-"""`Submitter`: drives one order through its submission phases, exactly once at the provider.
+"""`Submitter`: drives one order through its submission phases, exactly once at the provider
+(`gateway.submissions.provider_order` has the phases and how a crash at each is recovered).
 
-    pending ─▶ creating ─▶ created(provider_id) ─▶ confirming ─▶ done      (or ─▶ failed)
+A new order is stored `creating` at once by the request that sends it (`start_unsent`): one
+commit less before the provider sees the order.
 
-`creating` is committed *before* the create is sent (a new order is stored `creating` at
-once), so after a crash at any point the next owner knows what may have happened:
-
-- `creating`: a create (and a confirm) may have reached the provider → `find` (reconcile)
-  first, and create only if the provider holds nothing;
-- `confirming`: a confirm may have happened → confirming again is safe (the adapter settles an
-  "already confirmed" answer by reading the order).
-
-On the happy path the provider's id is not committed on its own: create, confirm and `done`
-(with the id) take two commits in all — before and after. The id and `confirming` are stored
-early only when a confirm fails, so its retry needs no lookup.
-
-This is the orders' part of `SubmissionDriver` (leases, retries, refusals, the request's
-budget and the background loop are all its): the calls an order's phases make.
+This is the orders' part of `ProviderOrderDriver` (leases, retries, refusals, the request's
+budget and the background loop are `SubmissionDriver`'s): how an order's steps are stored.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import structlog
 
-from gateway.errors import CircuitOpen, ProviderError, ProviderOrderTaken
 from gateway.model.orders import OPEN_PHASES, CanonicalOrder, Phase, Status
 from gateway.model.text import STORED
 from gateway.observability.metrics import Metrics
-from gateway.orders.refs import provider_ref
-from gateway.providers.base import Provider, Submission
+from gateway.providers.base import Provider, ProviderOrder, Submission
 from gateway.store import OrderReads, OrderRow, ProviderFacts, Submissions, Transition
-from gateway.submissions.driver import SubmissionDriver
+from gateway.submissions.provider_order import ProviderOrderDriver
 
 log = structlog.get_logger(__name__)
 
@@ -51,7 +39,7 @@ class SubmitterStore(Submissions, OrderReads, Protocol):
     """What submitting orders needs of the store."""
 
 
-class Submitter(SubmissionDriver[OrderRow, _Attempt, SubmitterStore]):
+class Submitter(ProviderOrderDriver[OrderRow, _Attempt, SubmitterStore, Transition]):
     """Runs order submissions (one task per order, each under its own lease)."""
 
     task_prefix = "submit"
@@ -140,124 +128,33 @@ class Submitter(SubmissionDriver[OrderRow, _Attempt, SubmitterStore]):
         return _Attempt(provider, submission, known is not None and row.phase is Phase.CREATING)
 
     async def _drive(self, row: OrderRow, lease: str, work: _Attempt) -> OrderRow:
-        try:
-            return await self._phases(row, lease, work.provider, work.submission, work.unsent)
-        except ProviderOrderTaken as exc:
-            return await self._refuse_adoption(row, lease, exc)
+        return await self._phases(row, lease, work.provider, work.submission, unsent=work.unsent)
 
-    async def _phases(
-        self, row: OrderRow, lease: str, provider: Provider, sub: Submission, unsent: bool
-    ) -> OrderRow:
-        bound = log.bind(order_id=row.id, provider=row.provider)
-        # A provider that confirms goes straight from creating to confirming (recovery is the
-        # same: confirm is idempotent once confirmed).
-        created = Phase.CONFIRMING if provider.capabilities.confirm else Phase.CREATED
-        if row.phase is Phase.PENDING or unsent:
-            if not provider.healthy():
-                # Nothing was sent: the order stays `pending` (so still cancellable and
-                # changeable in the gateway alone) instead of entering `creating` for a call
-                # the circuit would refuse anyway.
-                if unsent:
-                    row = await self._step(row, lease, Transition(phase=Phase.PENDING))
-                raise CircuitOpen(row.provider, "circuit open: not sending yet")
-            if row.phase is Phase.PENDING:
-                row = await self._step(
-                    row, lease, Transition(phase=Phase.CREATING, count_attempt=True)
-                )
-            ref = await provider.create(sub)
-            bound.info("submission.created", provider_order_id=ref.id)
-            # The provider's id is kept in memory, not committed alone: `done` stores it, and
-            # until then the order is `creating` in the store, which a crash recovers by lookup.
-            row = replace(row, phase=created, provider_order_id=ref.id, provider_data=ref.data)
-        elif row.phase is Phase.CREATING:
-            # A create may have reached the provider before we lost track: look first.
-            found = await provider.find(sub)
-            pid = None if found is None else found.id
-            bound.info("submission.reconciled", found=found is not None, provider_order_id=pid)
-            if found is not None:
-                await self._check_unheld(row, found.id)
-            if found is None:
-                await self._step(row, lease, Transition(phase=Phase.CREATING, count_attempt=True))
-                found = await provider.create(sub)
-                bound.info("submission.created", provider_order_id=found.id)
-            row = replace(row, phase=created, provider_order_id=found.id, provider_data=found.data)
-        if row.phase is Phase.CREATED and provider.capabilities.confirm:
-            row = await self._step(row, lease, Transition(phase=Phase.CONFIRMING))
-        confirmed = None
-        if row.phase is Phase.CONFIRMING:
-            assert row.provider_order_id is not None
-            try:
-                confirmed = await provider.confirm(provider_ref(row))
-            except ProviderError:
-                # Store the id now, so the retry confirms without looking the order up first.
-                await self._step(
-                    row,
-                    lease,
-                    Transition(
-                        phase=Phase.CONFIRMING,
-                        provider_order_id=row.provider_order_id,
-                        provider_data=row.provider_data,
-                    ),
-                )
-                raise
-        if row.phase in (Phase.CREATED, Phase.CONFIRMING):
-            # The confirm's answer may carry tracking already: kept in the same commit.
-            facts = None
-            if confirmed is not None:
-                facts = ProviderFacts(
-                    confirmed.raw_status, confirmed.tracking_code, confirmed.tracking_url
-                )
-            row = await self._step(
-                row,
-                lease,
-                Transition(
-                    phase=Phase.DONE,
-                    status=Status.SUBMITTED,
-                    provider_order_id=row.provider_order_id,
-                    provider_data=row.provider_data,
-                    release=True,
-                    facts=facts,
-                ),
+    def _transition(self, phase: Phase, **fields: Any) -> Transition:
+        return Transition(phase=phase, **fields)
+
+    def _done(self, row: OrderRow, confirmed: ProviderOrder | None) -> Transition:
+        # The confirm's answer may carry tracking already: kept in the same commit.
+        facts = None
+        if confirmed is not None:
+            facts = ProviderFacts(
+                confirmed.raw_status, confirmed.tracking_code, confirmed.tracking_url
             )
-            bound.info("submission.done", provider_order_id=row.provider_order_id)
-        return row
+        return Transition(
+            phase=Phase.DONE,
+            status=Status.SUBMITTED,
+            provider_order_id=row.provider_order_id,
+            provider_data=row.provider_data,
+            release=True,
+            facts=facts,
+        )
 
-    async def _check_unheld(self, row: OrderRow, provider_order_id: str) -> None:
+    async def _holder(self, row: OrderRow, provider_order_id: str) -> str | None:
         """Refuse, before any call acts on it (a confirm), a provider order another gateway
         order holds: adopting it would let this tenant change or cancel someone else's order.
         (The store's unique index refuses it too, should two adoptions race.)"""
         holder = await self._store.find_by_provider_id(row.provider, provider_order_id)
-        if holder is not None and holder.id != row.id:
-            raise ProviderOrderTaken(row.provider, provider_order_id, holder.id)
+        return holder.id if holder is not None and holder.id != row.id else None
 
-    async def _refuse_adoption(
-        self, row: OrderRow, lease: str, exc: ProviderOrderTaken
-    ) -> OrderRow:
-        """End the order in `exception` for an operator: neither adopt the other order nor
-        create a second one under the same reference."""
-        log.error(
-            "submission.adoption_refused",
-            order_id=row.id,
-            provider=row.provider,
-            provider_order_id=exc.provider_order_id,
-            held_by=exc.holder,
-            reference=row.reference,
-        )
+    def _adoption_refused(self, row: OrderRow) -> None:
         self._metrics.adoption_refused(row.provider)
-        current = await self._store.get_order(row.id) or row
-        return await self._step(
-            current,
-            lease,
-            Transition(
-                phase=Phase.FAILED,
-                status=Status.EXCEPTION,
-                # Shown to the tenant: the other order is named in the log only.
-                last_error={
-                    "error": "provider-order-taken",
-                    "detail": "the provider order found under this order's reference belongs"
-                    " to another order; an operator must look",
-                },
-                release=True,
-                detail="provider order found under this reference belongs to another order",
-            ),
-        )

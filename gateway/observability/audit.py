@@ -39,6 +39,10 @@ _SECRET_KEYS = re.compile(
     r"|secret|signature|api_?key|^key$|^sig$)",
     re.IGNORECASE,
 )
+# Every key `_SECRET_KEYS` matches contains one of these: an ASCII body without any of them
+# (and without a `\u` escape, which could spell one) has no key to hide, and is not walked —
+# most provider answers. Non-ASCII bodies are always walked (case folding beyond ASCII).
+_MAYBE_SECRET = re.compile(rb"token|secret|password|authorization|signature|key|sig", re.I)
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,7 +145,10 @@ class Redactor:
         if not data:
             return None
         try:
-            text = orjson.dumps(_scrub(orjson.loads(data))).decode()
+            parsed = orjson.loads(data)
+            if not data.isascii() or b"\\u" in data or _MAYBE_SECRET.search(data):
+                parsed = _scrub(parsed)
+            text = orjson.dumps(parsed).decode()
         except orjson.JSONDecodeError:
             text = data.decode("utf-8", "replace")
         return self.text(text)
@@ -154,6 +161,8 @@ class Redactor:
     def path(self, url: str) -> str:
         """`url`'s path and query, query values of secret-like parameters removed."""
         parts = urlsplit(url)
+        if not parts.query:
+            return self.text(parts.path)
         query = [
             (k, REDACTED if _SECRET_KEYS.search(k) else v)
             for k, v in parse_qsl(parts.query, keep_blank_values=True)
@@ -164,12 +173,18 @@ class Redactor:
 def _scrub(value: object) -> object:
     if isinstance(value, dict):
         return {
-            k: REDACTED if isinstance(k, str) and _SECRET_KEYS.search(k) else _scrub(v)
+            k: REDACTED if isinstance(k, str) and _secret_key(k) else _scrub(v)
             for k, v in value.items()
         }
     if isinstance(value, list):
         return [_scrub(v) for v in value]
     return value
+
+
+@functools.lru_cache(maxsize=4096)
+def _secret_key(key: str) -> bool:
+    # Cached: a provider's bodies use a small fixed set of keys.
+    return _SECRET_KEYS.search(key) is not None
 
 
 def _cut(text: str | None, limit: int) -> tuple[str | None, bool]:

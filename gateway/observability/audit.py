@@ -39,10 +39,6 @@ _SECRET_KEYS = re.compile(
     r"|secret|signature|api_?key|^key$|^sig$)",
     re.IGNORECASE,
 )
-# Every key `_SECRET_KEYS` matches contains one of these: an ASCII body without any of them
-# (and without a `\u` escape, which could spell one) has no key to hide, and is not walked —
-# most provider answers. Non-ASCII bodies are always walked (case folding beyond ASCII).
-_MAYBE_SECRET = re.compile(rb"token|secret|password|authorization|signature|key|sig", re.I)
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,10 +141,7 @@ class Redactor:
         if not data:
             return None
         try:
-            parsed = orjson.loads(data)
-            if not data.isascii() or b"\\u" in data or _MAYBE_SECRET.search(data):
-                parsed = _scrub(parsed)
-            text = orjson.dumps(parsed).decode()
+            text = orjson.dumps(_scrub(orjson.loads(data))).decode()
         except orjson.JSONDecodeError:
             text = data.decode("utf-8", "replace")
         return self.text(text)

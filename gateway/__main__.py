@@ -114,7 +114,11 @@ def main(argv: list[str] | None = None) -> int:
     if command == "route":
         command = _route_usage(route, args)
     settings = _load_or_exit(args.config, SECRETS_USED[command])
-    configure(settings.logging.level, env_flag("GATEWAY_LOG_FORMAT", settings.logging.format))
+    configure(
+        settings.logging.level,
+        env_flag("GATEWAY_LOG_FORMAT", settings.logging.format),
+        cache_loggers=True,  # configured once for the process's life
+    )
     if args.command == "serve":
         return _serve(settings, args.host, args.port)
     if command == "route --replay":

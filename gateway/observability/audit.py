@@ -154,6 +154,8 @@ class Redactor:
     def path(self, url: str) -> str:
         """`url`'s path and query, query values of secret-like parameters removed."""
         parts = urlsplit(url)
+        if not parts.query:
+            return self.text(parts.path)
         query = [
             (k, REDACTED if _SECRET_KEYS.search(k) else v)
             for k, v in parse_qsl(parts.query, keep_blank_values=True)
@@ -164,12 +166,18 @@ class Redactor:
 def _scrub(value: object) -> object:
     if isinstance(value, dict):
         return {
-            k: REDACTED if isinstance(k, str) and _SECRET_KEYS.search(k) else _scrub(v)
+            k: REDACTED if isinstance(k, str) and _secret_key(k) else _scrub(v)
             for k, v in value.items()
         }
     if isinstance(value, list):
         return [_scrub(v) for v in value]
     return value
+
+
+@functools.lru_cache(maxsize=4096)
+def _secret_key(key: str) -> bool:
+    # Cached: a provider's bodies use a small fixed set of keys.
+    return _SECRET_KEYS.search(key) is not None
 
 
 def _cut(text: str | None, limit: int) -> tuple[str | None, bool]:

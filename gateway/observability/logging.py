@@ -63,22 +63,47 @@ def _redact_item(key: Any, value: Any, depth: int) -> Any:
     return _scrub(value, depth)
 
 
+_PLAIN = frozenset({int, float, bool, type(None)})
+"""Value types no pattern can match: passed as they are, unless their key is secret-looking."""
+
+
 def redact(
     _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
-    """structlog processor: hide values under secret-looking keys and bearer strings."""
-    for key in list(event_dict):
+    """structlog processor: hide values under secret-looking keys and bearer strings.
+
+    It runs for every line: the common fields (numbers, ids without `=` or a space) are passed
+    over without a call (values are replaced in place; no key is added or removed)."""
+    for key, value in event_dict.items():
         if key == "event":  # the message itself: only credential-shaped values go
-            event_dict[key] = _scrub(event_dict[key])
+            new = _scrub(value)
+        elif isinstance(key, str) and _secret_key(key):
+            new = REDACTED if value is not None else None
+        elif type(value) in _PLAIN or (
+            type(value) is str and "=" not in value and " " not in value
+        ):
             continue
-        event_dict[key] = _redact_item(key, event_dict[key], 0)
+        else:
+            new = _scrub(value)
+        if new is not value:
+            event_dict[key] = new
     return event_dict
 
 
-def configure(level: str = "info", fmt: str = "auto", *, stream: TextIO | None = None) -> None:
+def configure(
+    level: str = "info",
+    fmt: str = "auto",
+    *,
+    stream: TextIO | None = None,
+    cache_loggers: bool = False,
+) -> None:
     """Configure structlog and the stdlib root logger (aiohttp's own loggers go through it).
 
     `fmt` "auto" is pretty in a terminal and JSON lines otherwise; `stream` defaults to stderr.
+    `cache_loggers`: each module's logger is built once, at its first line, instead of once per
+    line (what a process configured for good wants: `gateway serve`). Later `configure` calls
+    no longer reach a cached logger, so code that reconfigures (tests) leaves it off. Context
+    bound with `structlog.contextvars` is merged per line either way.
     """
     out = stream or sys.stderr
     if fmt == "auto":
@@ -104,8 +129,9 @@ def configure(level: str = "info", fmt: str = "auto", *, stream: TextIO | None =
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping()[level.upper()]
         ),
-        logger_factory=structlog.PrintLoggerFactory(file=out),
-        cache_logger_on_first_use=False,
+        # `write` + `flush` per line (PrintLogger goes through `print`).
+        logger_factory=structlog.WriteLoggerFactory(file=out),
+        cache_logger_on_first_use=cache_loggers,
     )
     handler = logging.StreamHandler(out)
     handler.setFormatter(
@@ -129,6 +155,6 @@ def _identity(_logger: Any, _method: str, event_dict: Any) -> Any:
 
 def _orjson_dumps(orjson: Any) -> Any:
     def dumps(obj: Any, **_kw: Any) -> str:
-        return str(orjson.dumps(obj, default=str).decode())
+        return orjson.dumps(obj, default=str).decode()  # type: ignore[no-any-return]
 
     return dumps

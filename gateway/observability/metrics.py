@@ -169,6 +169,8 @@ class Metrics:
         )
         self._http: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
         self._providers: dict[str, ProviderMetrics] = {}
+        self._idempotency: dict[str, Counter] = {}
+        self._routing: dict[tuple[str, str, str], Counter] = {}
 
     # facade ----------------------------------------------------------------------
     def request(self, route: str, method: str, status: int, seconds: float) -> None:
@@ -184,10 +186,18 @@ class Metrics:
         children[1].observe(seconds)
 
     def idempotent(self, outcome: str) -> None:
-        self.idempotency.labels(outcome).inc()
+        child = self._idempotency.get(outcome)
+        if child is None:
+            child = self._idempotency[outcome] = self.idempotency.labels(outcome)
+        child.inc()
 
     def routed(self, rule: str, provider: str, warehouse: str) -> None:
-        self.routing.labels(rule, provider, warehouse).inc()
+        # Once per order: the child is looked up once per label set (`.labels` takes a lock).
+        key = (rule, provider, warehouse)
+        child = self._routing.get(key)
+        if child is None:
+            child = self._routing[key] = self.routing.labels(rule, provider, warehouse)
+        child.inc()
 
     def webhook_in(self, provider: str, outcome: str) -> None:
         self.webhooks_in.labels(provider, outcome).inc()

@@ -22,6 +22,7 @@ The queries are the SQL store's (`sql.py`); this module is the dialect and the r
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
@@ -116,6 +117,9 @@ class PgTx:
         return await self._conn.fetch(numbered(sql), *args)
 
 
+_BEGIN_NOT_DURABLE = "BEGIN; SET LOCAL synchronous_commit = off"
+
+
 class PostgresRunner:
     """Owns the pool; turns "the database is gone" into `StoreUnavailable`, whatever asyncpg
     called it."""
@@ -136,12 +140,25 @@ class PostgresRunner:
 
     @asynccontextmanager
     async def transaction(self, *, durable: bool = True) -> AsyncIterator[PgTx]:
-        async with self._acquire() as conn, conn.transaction():
-            if not durable:
-                # The COMMIT does not wait for the WAL flush: visible to every session at
-                # once, durable moments later. Never for an order's own state.
-                await conn.execute("SET LOCAL synchronous_commit = off")
-            yield PgTx(conn)
+        async with self._acquire() as conn:
+            if durable:
+                async with conn.transaction():
+                    yield PgTx(conn)
+                return
+            # The COMMIT does not wait for the WAL flush: visible to every session at once,
+            # durable moments later. Never for an order's own state. BEGIN and the setting go
+            # as one script (the simple protocol): a round trip less than asyncpg's BEGIN
+            # followed by the SET, twice per order (an idempotency key's claim and answer).
+            await conn.execute(_BEGIN_NOT_DURABLE)
+            try:
+                yield PgTx(conn)
+            except BaseException:
+                # The pool's reset rolls back what this cannot (a connection gone, a second
+                # cancellation): the caller's error is the one raised.
+                with contextlib.suppress(Exception):
+                    await conn.execute("ROLLBACK")
+                raise
+            await conn.execute("COMMIT")
 
     @asynccontextmanager
     async def autocommit(self) -> AsyncIterator[PgTx]:

@@ -279,3 +279,34 @@ def test_the_audit_section_is_checked(tmp_path: Path) -> None:
         16384,
         30 * 86400,
     )
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"\\u0074oken": "t", "n": 1}',  # an escaped key spells a secret one
+        '{"api_\u212aey": "t", "n": 1}'.encode(),  # KELVIN SIGN: matches `key` ignoring case
+        b'{"data": {"Client_Secret": "t"}, "n": 1}',
+    ],
+)
+def test_a_secret_key_is_hidden_however_the_body_spells_it(raw: bytes) -> None:
+    hidden = orjson.loads(Redactor().body(raw) or "")
+    assert "t" not in _leaves(hidden)
+    assert hidden["n"] == 1
+
+
+def test_a_body_without_secret_keys_is_stored_as_parsed_and_paths_keep_their_query() -> None:
+    r = Redactor(["s3cret-value"])
+    raw = b'{ "id": "LT-1",  "status": "confirmed", "note": "s3cret-value", "lines": [1, 2] }'
+    assert r.body(raw) == '{"id":"LT-1","status":"confirmed","note":"[redacted]","lines":[1,2]}'
+    assert r.path("http://lt/orders/LT-1/confirm") == "/orders/LT-1/confirm"
+    assert r.path("http://lt/p/s3cret-value") == "/p/[redacted]"
+    assert r.path("http://lt/orders?page=2&sig=abc") == "/orders?page=2&sig=%5Bredacted%5D"
+
+
+def _leaves(value: object) -> list[object]:
+    if isinstance(value, dict):
+        return [leaf for v in value.values() for leaf in _leaves(v)]
+    if isinstance(value, list):
+        return [leaf for v in value for leaf in _leaves(v)]
+    return [value]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import io
 import logging
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -280,3 +282,55 @@ def test_redaction_removes_url_tokens_and_credentials_in_messages() -> None:
 def _live_tokens(handle: SandboxHandle) -> set[str]:
     """Access tokens the sandbox has issued and not yet forgotten (its records redact them)."""
     return set(handle.sandbox._state._tokens)
+
+
+def test_redaction_hides_secret_keys_whatever_the_value_and_keeps_the_rest() -> None:
+    event = redact(
+        None,
+        "info",
+        {"event": "x", "token": 1234, "api_key": None, "count": 3, "ok": True, "id": "ord_1"},
+    )
+    assert event == {
+        "event": "x",
+        "token": REDACTED,
+        "api_key": None,
+        "count": 3,
+        "ok": True,
+        "id": "ord_1",
+    }
+
+
+CACHED = """
+import asyncio, io, sys
+import structlog
+from gateway.observability.logging import configure
+
+configure("info", "json", stream=sys.stdout, cache_loggers=True)
+log = structlog.get_logger("cached")
+
+async def request(rid):
+    structlog.contextvars.bind_contextvars(request_id=rid)
+    log.debug("hidden")
+    log.info("req.line", authorization="Bearer s3cr3t-value")
+    await asyncio.sleep(0)
+    log.info("req.after", note="sent with Bearer s3cr3t-value")
+
+async def main():
+    await asyncio.gather(*(asyncio.create_task(request(f"r-{i}")) for i in range(3)))
+
+asyncio.run(main())
+"""
+
+
+def test_cached_loggers_keep_each_requests_id_and_redact(tmp_path: Path) -> None:
+    """`gateway serve` caches its loggers: context is still merged per line, redaction and
+    the level filter still apply (run in a child process: a cached logger stays cached)."""
+    done = subprocess.run(
+        [sys.executable, "-c", CACHED], capture_output=True, check=True, timeout=60
+    )
+    lines = [orjson.loads(line) for line in done.stdout.splitlines()]
+    assert sorted((e["request_id"], e["event"]) for e in lines) == sorted(
+        (f"r-{i}", event) for i in range(3) for event in ("req.line", "req.after")
+    )
+    assert b"s3cr3t" not in done.stdout
+    assert all(e["level"] == "info" for e in lines)

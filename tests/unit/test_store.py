@@ -8,7 +8,9 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import AsyncIterator
+from typing import Any
 
+import asyncpg
 import orjson
 import pytest
 
@@ -85,6 +87,37 @@ async def test_postgres_skips_the_wal_flush_only_where_asked(postgres_db: Postgr
             assert (await db.fetch_one("SHOW synchronous_commit"))[0] == "on"
     finally:
         await store.close()
+
+
+async def test_postgres_not_durable_transactions_commit_or_roll_back_whole(
+    postgres_db: PostgresDatabase,
+) -> None:
+    store = await open_postgres(await postgres_db.new_schema_url(), pool_size=1)
+    try:
+        async with store._db.transaction() as db:
+            await db.execute("CREATE TABLE kept (x int)")
+        async with store._db.transaction(durable=False) as db:
+            await db.execute("INSERT INTO kept VALUES (?)", (1,))
+        with pytest.raises(RuntimeError):
+            await _insert_then(store, 2, raise_=RuntimeError("the caller fails"))
+        with pytest.raises(asyncpg.DuplicateTableError):  # a failed statement: the same
+            await _insert_then(store, 3, sql="CREATE TABLE kept (x int)")
+        async with store._db.transaction() as db:  # the pool's one connection, usable
+            assert (await db.fetch_one("SHOW synchronous_commit"))[0] == "on"
+            assert [r[0] for r in await db.fetch_all("SELECT x FROM kept")] == [1]
+    finally:
+        await store.close()
+
+
+async def _insert_then(
+    store: Any, x: int, *, raise_: Exception | None = None, sql: str | None = None
+) -> None:
+    async with store._db.transaction(durable=False) as db:
+        await db.execute("INSERT INTO kept VALUES (?)", (x,))
+        if sql is not None:
+            await db.execute(sql)
+        if raise_ is not None:
+            raise raise_
 
 
 async def test_a_connection_left_in_a_transaction_comes_back_from_the_pool_rolled_back(

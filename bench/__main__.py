@@ -246,6 +246,7 @@ async def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                 sandbox=sandbox.url,
                 merchant=MERCHANT,
             )
+            + ("\n[audit]\nenabled = false\n" if args.no_audit else "")
         )
         gateway_port = free_port()
         profiler = ["-m", "cProfile", "-o", str(work / "gateway.prof")] if args.profile else []
@@ -328,6 +329,11 @@ def main() -> None:
     parser.add_argument(
         "--store", help="a PostgreSQL URL to measure on (a fresh schema); default: SQLite"
     )
+    parser.add_argument(
+        "--no-audit",
+        action="store_true",
+        help="keep no provider exchanges (what the audit trail costs: a run with, one without)",
+    )
     parser.add_argument("--profile", action="store_true", help="run the gateway under cProfile")
     parser.add_argument(
         "--py-spy", action="store_true", help="sample the gateway's threads with py-spy"
@@ -342,6 +348,7 @@ def main() -> None:
         "started_at": started_at,
         "seconds": round(time.time() - started_at, 1),
         "profiled": args.profile,
+        "audit": not args.no_audit,
         "py_spy": args.py_spy,
         "store": "postgresql" if args.store else "sqlite",
     }

@@ -225,6 +225,12 @@ async def token(http: aiohttp.ClientSession, sandbox: str) -> str:
         return str((await resp.json())["access_token"])
 
 
+def gateway_config(store: str, sandbox_url: str, *, audit: bool) -> str:
+    """The gateway's config file for a run (`audit`: keep provider exchanges, the default)."""
+    text = CONFIG.format(store=store, sandbox=sandbox_url, merchant=MERCHANT)
+    return text if audit else text + "\n[audit]\nenabled = false\n"
+
+
 async def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     async with AsyncExitStack() as stack:
         sandbox_port = free_port()
@@ -240,14 +246,8 @@ async def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             "/_control/faults",
         )
         config = work / "gateway.toml"
-        config.write_text(
-            CONFIG.format(
-                store=await stack.enter_async_context(store_url(args.store, work)),
-                sandbox=sandbox.url,
-                merchant=MERCHANT,
-            )
-            + ("\n[audit]\nenabled = false\n" if args.no_audit else "")
-        )
+        store = await stack.enter_async_context(store_url(args.store, work))
+        config.write_text(gateway_config(store, sandbox.url, audit=not args.no_audit))
         gateway_port = free_port()
         profiler = ["-m", "cProfile", "-o", str(work / "gateway.prof")] if args.profile else []
         argv = python(*profiler, "-m", "gateway", "serve", "--config", str(config))

@@ -6,13 +6,15 @@ No timing is asserted (the machine decides those); counts, errors and duplicates
 from __future__ import annotations
 
 import argparse
+import tomllib
 from pathlib import Path
 
 import pytest
 
-from bench.__main__ import run
+from bench.__main__ import gateway_config, run
 from bench.profiles import PySpy, pyspy_top
 from bench.report import markdown
+from gateway.config_load import parse
 
 pytestmark = pytest.mark.system
 
@@ -27,6 +29,7 @@ async def test_a_small_bench_run_reports_every_side_without_errors(tmp_path: Pat
         py_spy=False,
         store=None,
         skip_c1=False,
+        no_audit=False,
     )
     results = await run(args, tmp_path)
 
@@ -77,3 +80,11 @@ async def test_py_spy_missing_is_reported_not_raised(
     await spy.stop()
     assert spy.error is not None
     assert "not installed" in spy.error
+
+
+@pytest.mark.parametrize("audit", [True, False])
+def test_no_audit_runs_the_gateway_without_its_exchanges(audit: bool, tmp_path: Path) -> None:
+    text = gateway_config(f"sqlite:///{tmp_path}/bench.db", "http://127.0.0.1:1", audit=audit)
+    env = {"BENCH_KEY": "k", "LT_ID": "i", "LT_SECRET": "s"}
+    settings = parse(tomllib.loads(text), env)
+    assert settings.audit.enabled is audit

@@ -32,13 +32,15 @@ _SECRET_QUERY = re.compile(
     re.IGNORECASE,
 )
 _SAFE_KEYS = frozenset({"token_expires_at", "token_requests", "token_url"})
+# Neither value pattern can match a string without whitespace (of any kind) or `=`.
+_MAY_HOLD_SECRET = re.compile(r"[=\s]")
 
 
 def _scrub(value: Any, depth: int = 0) -> Any:
     if depth > 4:
         return value
     if isinstance(value, str):
-        if "=" not in value and " " not in value:
+        if _MAY_HOLD_SECRET.search(value) is None:
             return value  # neither pattern can match (the profile's most frequent case)
         value = _SECRET_VALUE.sub(lambda m: f"{m.group(1)} {REDACTED}", value)
         return _SECRET_QUERY.sub(lambda m: f"{m.group(1)}{REDACTED}", value)
@@ -72,7 +74,7 @@ def redact(
 ) -> MutableMapping[str, Any]:
     """structlog processor: hide values under secret-looking keys and bearer strings.
 
-    It runs for every line: the common fields (numbers, ids without `=` or a space) are passed
+    It runs for every line: the common fields (numbers, ids without `=` or whitespace) are passed
     over without a call (values are replaced in place; no key is added or removed)."""
     for key, value in event_dict.items():
         if key == "event":  # the message itself: only credential-shaped values go
@@ -80,7 +82,7 @@ def redact(
         elif isinstance(key, str) and _secret_key(key):
             new = REDACTED if value is not None else None
         elif type(value) in _PLAIN or (
-            type(value) is str and "=" not in value and " " not in value
+            type(value) is str and _MAY_HOLD_SECRET.search(value) is None
         ):
             continue
         else:

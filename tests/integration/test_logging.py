@@ -300,6 +300,17 @@ def test_redaction_hides_secret_keys_whatever_the_value_and_keeps_the_rest() -> 
     }
 
 
+@pytest.mark.parametrize("space", [" ", "\t", "\n"])
+def test_a_bearer_value_under_an_innocent_key_is_hidden_whatever_whitespace_parts_it(
+    space: str,
+) -> None:
+    event = redact(
+        None, "info", {"event": "x", "note": f"Bearer{space}s3cr3t", "n": [f"Basic{space}abc"]}
+    )
+    assert "s3cr3t" not in str(event)
+    assert "abc" not in str(event)
+
+
 CACHED = """
 import asyncio, io, sys
 import structlog

@@ -1,0 +1,149 @@
+"""A client's change of a split order (`PATCH /v1/orders/{id}`): every part that will still
+ship takes it, only when each allows it — on both stores, through the Logentic sandbox's
+per-warehouse stock."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from tests.conftest import LogenticHandle, auth, ca_order, read_json
+from tests.integration.test_history import events_of
+from tests.integration.test_split_orders import LINES, SPLIT_RULES, _held, _stock_apart, _submit
+
+
+@pytest.fixture
+def gateway_store_url(store_url: str) -> str:
+    """Every test here runs on SQLite and on PostgreSQL."""
+    return store_url
+
+
+async def _view(gateway: TestClient[Any, Any], order_id: str) -> Any:
+    return await read_json(await gateway.get(f"/v1/orders/{order_id}", headers=auth()))
+
+
+def _moved(created: dict[str, Any]) -> dict[str, Any]:
+    """A change of a split order's address (every part ships to it)."""
+    return {"address": {**created["order"]["address"], "line1": "1 Yonge Street"}}
+
+
+async def test_a_change_of_a_split_order_goes_to_every_part_at_its_provider(
+    make_gateway: Callable[..., Any], logentic: LogenticHandle
+) -> None:
+    _stock_apart(logentic)
+    gateway = await make_gateway(routing__rules=SPLIT_RULES)
+    _status, created = await _submit(gateway, ca_order("SPLIT-4", lines=LINES))
+    order_id = created["id"]
+
+    resp = await gateway.patch(f"/v1/orders/{order_id}", json=_moved(created), headers=auth())
+
+    changed = await read_json(resp)
+    assert resp.status == 200, changed
+    assert changed["order"]["address"]["line1"] == "1 Yonge Street"
+    assert changed["order"]["lines"] == created["order"]["lines"]
+    assert logentic.sandbox.count("update") == 2
+    for part, quantity in ((1, 2), (2, 1)):
+        [held] = _held(logentic, "SPLIT-4", part)
+        assert held.place["address1"] == "1 Yonge Street"
+        # Each provider order keeps its own lines: the change is the part as changed.
+        assert [i["quantity"] for i in held.stored_items] == [quantity]
+    assert changed["parts"] == created["parts"]
+    last = changed["history"][-1]
+    assert (last["status"], last["outcome"]) == ("submitted", "unchanged")
+    assert last["detail"] == "changed by the client: address (parts 1, 2)"
+    updated = [e for e in await events_of(gateway, order_id) if e["type"] == "order.updated"]
+    assert [e["data"]["changed"] for e in updated] == [["address"]]
+
+
+async def test_a_change_of_a_split_order_with_a_shipped_part_is_refused_before_any_call(
+    make_gateway: Callable[..., Any], logentic: LogenticHandle
+) -> None:
+    _stock_apart(logentic)
+    gateway = await make_gateway(routing__rules=SPLIT_RULES)
+    _status, created = await _submit(gateway, ca_order("SPLIT-5", lines=LINES))
+    await logentic.sandbox.advance(int(created["parts"][1]["provider_order_id"]), "IN_TRANSIT")
+    refreshed = await gateway.post(f"/v1/orders/{created['id']}/refresh", headers=auth())
+    assert [p["status"] for p in (await read_json(refreshed))["parts"]] == [
+        "submitted",
+        "shipped",
+    ]
+
+    resp = await gateway.patch(f"/v1/orders/{created['id']}", json=_moved(created), headers=auth())
+
+    assert resp.status == 409, await resp.text()
+    problem = await read_json(resp)
+    assert problem["code"] == "not-changeable"
+    assert problem["detail"] == "part 2 (logentic TOR): the part is shipped already"
+    assert logentic.sandbox.count("update") == 0
+    [first] = _held(logentic, "SPLIT-5", 1)
+    assert first.place["address1"] == created["order"]["address"]["line1"]
+    seen = await _view(gateway, created["id"])
+    assert seen["order"] == created["order"]
+    assert "changed by the client" not in str(seen["history"])
+
+
+async def test_a_part_whose_provider_refuses_the_change_is_named_and_the_others_keep_it(
+    make_gateway: Callable[..., Any], logentic: LogenticHandle
+) -> None:
+    _stock_apart(logentic)
+    gateway = await make_gateway(routing__rules=SPLIT_RULES)
+    _status, created = await _submit(gateway, ca_order("SPLIT-6", lines=LINES))
+    # Picking started at Montreal: the gateway allows the change, Logentic no longer does.
+    await logentic.sandbox.advance(int(created["parts"][0]["provider_order_id"]), "PICKED")
+
+    resp = await gateway.patch(f"/v1/orders/{created['id']}", json=_moved(created), headers=auth())
+
+    assert resp.status == 409, await resp.text()
+    problem = await read_json(resp)
+    assert problem["code"] == "not-changeable"
+    assert problem["detail"].startswith("part 1 (logentic MTL): ")
+    assert problem["detail"].endswith("; the change was made to parts 2")
+    [first] = _held(logentic, "SPLIT-6", 1)
+    [second] = _held(logentic, "SPLIT-6", 2)
+    assert first.place["address1"] == created["order"]["address"]["line1"]
+    assert second.place["address1"] == "1 Yonge Street"
+    seen = await _view(gateway, created["id"])
+    assert seen["order"]["address"]["line1"] == "1 Yonge Street"
+    assert seen["history"][-1]["detail"] == "changed by the client: address (parts 2)"
+
+
+async def test_a_change_of_a_split_order_that_breaks_provider_rules_is_422_before_any_call(
+    make_gateway: Callable[..., Any], logentic: LogenticHandle
+) -> None:
+    _stock_apart(logentic)
+    gateway = await make_gateway(routing__rules=SPLIT_RULES)
+    _status, created = await _submit(gateway, ca_order("SPLIT-9", lines=LINES))
+    address = {**created["order"]["address"], "region": None}
+
+    resp = await gateway.patch(
+        f"/v1/orders/{created['id']}", json={"address": address}, headers=auth()
+    )
+
+    assert resp.status == 422, await resp.text()
+    problem = await read_json(resp)
+    assert problem["code"] == "provider-rules"
+    assert [e["loc"] for e in problem["errors"]] == ["address.region"]
+    assert logentic.sandbox.count("update") == 0
+    assert (await _view(gateway, created["id"]))["order"] == created["order"]
+
+
+async def test_the_lines_of_a_split_order_cannot_be_changed(
+    make_gateway: Callable[..., Any], logentic: LogenticHandle
+) -> None:
+    _stock_apart(logentic)
+    gateway = await make_gateway(routing__rules=SPLIT_RULES)
+    _status, created = await _submit(gateway, ca_order("SPLIT-10", lines=LINES))
+
+    resp = await gateway.patch(
+        f"/v1/orders/{created['id']}", json={"lines": LINES[:1]}, headers=auth()
+    )
+
+    assert resp.status == 409, await resp.text()
+    problem = await read_json(resp)
+    assert (problem["code"], problem["action"]) == ("split-order-unsupported", "change")
+    assert "its lines cannot be changed" in problem["detail"]
+    assert logentic.sandbox.count("update") == 0
+    assert (await _view(gateway, created["id"]))["order"] == created["order"]

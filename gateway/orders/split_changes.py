@@ -9,7 +9,9 @@ through its API makes the change `NotChangeable` naming that part, with no provi
 the order as it was.
 
 Then each part at its provider is sent the changed part (its lines, its warehouse); a part not
-sent yet takes the change from the stored order when it is created. The providers are
+sent yet takes the change from the stored order when it is created (checked again once the
+change is stored: one a submitter took meanwhile is named as possibly holding the order as
+it was). The providers are
 separate systems: a provider that refuses the change at that moment (too late, after all)
 is not undone for the others. Those that took it keep it, the stored order is the changed one
 (its history entry names the parts that took it), and the answer is `NotChangeable` naming
@@ -137,7 +139,8 @@ async def change_parts(
         )
     if sent and not took:
         raise _not_changeable(await store.get_order(row.id) or row, refused)
-    took.extend(p.part.part for p in planned if p.updater is None)
+    unsent = [p.part for p in planned if p.updater is None]
+    took.extend(part.part for part in unsent)
     detail = changed_detail(changed) + f" (parts {', '.join(map(str, sorted(took)))})"
     stored = await store.replace_body(
         row.id,
@@ -149,9 +152,21 @@ async def change_parts(
         now=clock.time(),
     )
     current = stored or await store.get_order(row.id) or row
+    for part in unsent:
+        # A part not sent yet takes the stored order when its create reads it: certain if it
+        # is still unsent and not leased now that the change is stored. One a submitter took
+        # meanwhile (a retry falling due while the providers were asked) may have read the
+        # order as it was.
+        if await _still_unsent(store, part, clock):
+            continue
+        took.remove(part.part)
+        refused.append(
+            f"{_named(part)}: it was being sent to its provider as the change was made and may"
+            " hold the order as it was; send the change again once it is there"
+        )
     log.info("order.changed", order_id=row.id, parts=sorted(took), refused=len(refused))
     if refused:
-        took_text = ", ".join(map(str, sorted(took)))
+        took_text = ", ".join(map(str, sorted(took))) or "none"
         raise _not_changeable(current, [*refused, f"the change was made to parts {took_text}"])
     return current
 
@@ -182,16 +197,24 @@ async def _why_not(
     if part.status is Status.DELIVERED or RANK.get(part.status, 0) >= RANK[Status.SHIPPED]:
         return f"the part is {part.status} already"
     if part.phase is Phase.PENDING:
-        try:  # not being submitted this instant (a no-op step only while nobody leases it)
-            await store.advance_part(part.id, owner=None, step=PartStep(), unsent_at=clock.time())
-        except LeaseLost:
-            return "the part is being submitted to its provider: try again shortly"
-        return None
+        if await _still_unsent(store, part, clock):
+            return None
+        return "the part is being submitted to its provider: try again shortly"
     if part.phase is not Phase.DONE or part.provider_order_id is None:
         return f"the part is {part.status} ({part.phase}): try again shortly"
     if plan.updater is None:
         return f"{part.provider} does not change orders through its API"
     return None
+
+
+async def _still_unsent(store: SplitChangeStore, part: PartRow, clock: Clock) -> bool:
+    """Whether `part` is `pending` and nobody leases it at this instant (a no-op step that
+    only commits then)."""
+    try:
+        await store.advance_part(part.id, owner=None, step=PartStep(), unsent_at=clock.time())
+    except LeaseLost:
+        return False
+    return True
 
 
 def _not_changeable(row: OrderRow, reasons: Sequence[str]) -> NotChangeable:

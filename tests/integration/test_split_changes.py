@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
+from gateway.sandbox.logentic import Fault
 from tests.conftest import LogenticHandle, auth, ca_order, read_json
 from tests.integration.test_history import events_of
 from tests.integration.test_split_orders import LINES, SPLIT_RULES, _held, _stock_apart, _submit
@@ -145,5 +146,27 @@ async def test_the_lines_of_a_split_order_cannot_be_changed(
     problem = await read_json(resp)
     assert (problem["code"], problem["action"]) == ("split-order-unsupported", "change")
     assert "its lines cannot be changed" in problem["detail"]
+    assert logentic.sandbox.count("update") == 0
+    assert (await _view(gateway, created["id"]))["order"] == created["order"]
+
+
+async def test_a_part_being_sent_makes_the_change_409_naming_it_before_any_call(
+    make_gateway: Callable[..., Any], logentic: LogenticHandle
+) -> None:
+    _stock_apart(logentic)
+    gateway = await make_gateway(routing__rules=SPLIT_RULES, server__request_budget_s=0.5)
+    # One part's create is held at Logentic: whether Logentic takes it (with the order as
+    # it was) is not known yet.
+    logentic.sandbox.inject(Fault(op="create", hold=True))
+    _status, created = await _submit(gateway, ca_order("SPLIT-12", lines=LINES))
+    [waiting] = [p for p in created["parts"] if p["submission"]["phase"] == "creating"]
+
+    resp = await gateway.patch(f"/v1/orders/{created['id']}", json=_moved(created), headers=auth())
+
+    assert resp.status == 409, await resp.text()
+    problem = await read_json(resp)
+    assert problem["code"] == "not-changeable"
+    name = f"part {waiting['part']} (logentic {waiting['warehouse']})"
+    assert problem["detail"] == f"{name}: the part is accepted (creating): try again shortly"
     assert logentic.sandbox.count("update") == 0
     assert (await _view(gateway, created["id"]))["order"] == created["order"]

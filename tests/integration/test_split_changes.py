@@ -4,16 +4,22 @@ per-warehouse stock."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
+import orjson
 import pytest
 from aiohttp.test_utils import TestClient
 
+from gateway.api.keys import STORE
+from gateway.model.orders import Phase
 from gateway.sandbox.logentic import Fault
-from tests.conftest import LogenticHandle, auth, ca_order, read_json
+from gateway.store import NewOrder, NewPart
+from tests.conftest import LogenticHandle, auth, ca_order, eventually, read_json, ref
 from tests.integration.test_history import events_of
 from tests.integration.test_split_orders import LINES, SPLIT_RULES, _held, _stock_apart, _submit
+from tests.unit.fakes import SkipAheadClock
 
 
 @pytest.fixture
@@ -170,3 +176,56 @@ async def test_a_part_being_sent_makes_the_change_409_naming_it_before_any_call(
     assert problem["detail"] == f"{name}: the part is accepted (creating): try again shortly"
     assert logentic.sandbox.count("update") == 0
     assert (await _view(gateway, created["id"]))["order"] == created["order"]
+
+
+async def test_parts_not_sent_yet_take_the_change_when_they_are_created(
+    make_gateway: Callable[..., Any], logentic: LogenticHandle, clock: SkipAheadClock
+) -> None:
+    """A split order whose parts are queued in the gateway (a process that stored them died
+    before sending any): the change is stored only, and each create carries it."""
+    _stock_apart(logentic)
+    # The part submitter looks for due parts at start-up and then only every minute.
+    gateway = await make_gateway(routing__rules=SPLIT_RULES, submission__poll_interval_s=60)
+    store = gateway.server.app[STORE]
+    await clock.sleeping("part-submitter")  # its start-up round is over
+    body = ca_order("SPLIT-13", lines=LINES)
+    queued = await store.insert_order(
+        NewOrder(
+            id="ord_01SPLITQUEUEDSPLITQUEUED1",
+            client_id="storefront-fi",
+            external_id="SPLIT-13",
+            provider="logentic",
+            warehouse="MTL",
+            route_rule="north-america",
+            route_candidate=0,
+            body=orjson.dumps(body).decode(),
+            phase=Phase.PARTS,
+            provider_reference=ref("SPLIT-13"),
+        ),
+        now=time.time(),
+        idempotency=None,
+        lease_owner=None,
+        lease_until=None,
+        parts=(
+            NewPart(1, "logentic", "MTL", 0, ((0, "TSHIRT-M", 2),), ref("SPLIT-13")),
+            NewPart(2, "logentic", "TOR", 1, ((1, "MUG", 1),), "storefront-fi#2/SPLIT-13"),
+        ),
+    )
+    moved = {"address": {**body["address"], "line1": "1 Yonge Street"}}
+
+    resp = await gateway.patch(f"/v1/orders/{queued.id}", json=moved, headers=auth())
+
+    changed = await read_json(resp)
+    assert resp.status == 200, changed
+    assert changed["history"][-1]["detail"] == "changed by the client: address (parts 1, 2)"
+    assert (logentic.sandbox.count("update"), logentic.sandbox.count("create")) == (0, 0)
+    await clock.advance(60)  # the part submitter's next round sends both
+
+    async def sent() -> Any:
+        view = await _view(gateway, queued.id)
+        return view if view["status"] == "submitted" else None
+
+    await eventually(sent)
+    for part in (1, 2):
+        [held] = _held(logentic, "SPLIT-13", part)
+        assert held.place["address1"] == "1 Yonge Street", part

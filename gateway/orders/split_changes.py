@@ -112,6 +112,7 @@ async def change_parts(
                 result = await plan.updater.update(ref, plan.submission)
         except Conflict as exc:
             refused.append(f"{_named(part)}: {exc.message}")
+            await _learn_quietly(store, providers, part, actor=actor, clock=clock)
             continue
         except Invalid as exc:
             if not took and not refused:
@@ -205,6 +206,39 @@ async def _why_not(
     if plan.updater is None:
         return f"{part.provider} does not change orders through its API"
     return None
+
+
+async def _learn_quietly(
+    store: SplitChangeStore,
+    providers: Mapping[str, Provider],
+    part: PartRow,
+    *,
+    actor: str,
+    clock: Clock,
+) -> None:
+    """After a part's refusal, read the state that caused it (best effort)."""
+    provider = providers.get(part.provider)
+    if provider is None or part.provider_order_id is None:
+        return
+    try:
+        with _audited(part):
+            current = await provider.get(
+                ProviderOrderRef(part.provider_order_id, part.provider_data)
+            )
+        await part_news(
+            store,
+            part,
+            current.status,
+            current.raw_status,
+            "read after a refusal",
+            source=Source.API,
+            actor=actor,
+            now=clock.time(),
+        )
+    except Exception:  # the refusal is the answer; a failed read must not hide it
+        log.warning(
+            "order.part_refresh_failed", order_id=part.order_id, part=part.part, exc_info=True
+        )
 
 
 async def _still_unsent(store: SplitChangeStore, part: PartRow, clock: Clock) -> bool:

@@ -115,6 +115,8 @@ async def test_a_part_whose_provider_refuses_the_change_is_named_and_the_others_
     seen = await _view(gateway, created["id"])
     assert seen["order"]["address"]["line1"] == "1 Yonge Street"
     assert seen["history"][-1]["detail"] == "changed by the client: address (parts 2)"
+    # The refusal's cause was read back: the part is in progress at Montreal.
+    assert [p["status"] for p in seen["parts"]] == ["in_progress", "submitted"]
 
 
 async def test_a_change_of_a_split_order_that_breaks_provider_rules_is_422_before_any_call(

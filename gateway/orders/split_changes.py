@@ -156,7 +156,7 @@ async def change_parts(
     for part in unsent:
         # A part not sent yet takes the stored order when its create reads it: certain if it
         # is still unsent and not leased now that the change is stored. One a submitter took
-        # meanwhile (a retry falling due while the providers were asked) may have read the
+        # meanwhile (the background round, while the providers were asked) may have read the
         # order as it was.
         if await _still_unsent(store, part, clock):
             continue

@@ -45,12 +45,13 @@ GatewayError
 │   │   ├── NotChangeable          an order that cannot be changed (any more) → 409
 │   │   ├── NotHoldable            an order at (or on its way to) its provider → 409
 │   │   ├── NotHeld                an order not held: nothing to release → 409
-│   │   └── SplitOrderUnsupported(action) a split order: no change or return yet → 409
+│   │   └── SplitOrderUnsupported(action) a split order's lines cannot change → 409
 │   ├── SubmissionInProgress       a submission step in flight: retry shortly → 409
 │   ├── NothingToChange            a change naming no part of the order → 422
 │   ├── ChangeInvalid(error)       the changed order is no valid order → 422
 │   ├── ChangeRejected(fields)     the provider refuses the changed order → 422
 │   ├── ReturnedOrderUnknown       a return of an order the client does not have → 422
+│   ├── ReturnSpansParts(parts)    a return of lines of several parts of a split order → 422
 │   ├── NotReturnable              the order's status (or its past) forbids a return → 409
 │   │   └── OrderNotSubmitted      … its provider id is not known → 409
 │   ├── ProviderLacks(provider)    the order's provider has no API for it

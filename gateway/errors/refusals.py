@@ -108,7 +108,7 @@ class NotHeld(OrderRefused):
 @dataclass(eq=False, kw_only=True)
 class SplitOrderUnsupported(OrderRefused):
     """The order is split over several parts, and this action is not offered for split
-    orders yet (`action`: `cancel`, `change`, `return`)."""
+    orders (`action`: `change`, of its lines: each part holds some of them)."""
 
     action: str
 
@@ -143,6 +143,15 @@ class ChangeRejected(Refused):
 
 class ReturnedOrderUnknown(Refused):
     """A return of an order that is not the client's."""
+
+
+@dataclass(eq=False, kw_only=True)
+class ReturnSpansParts(Refused):
+    """A return of a split order whose lines are not all one part's (`parts`: the parts its
+    lines belong to); each part is its own provider order, and a return goes to one."""
+
+    order_id: str
+    parts: Sequence[int]
 
 
 @dataclass(eq=False, kw_only=True)

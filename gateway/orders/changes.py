@@ -55,6 +55,7 @@ from gateway.observability.audit import audited
 from gateway.orders.news import record_read
 from gateway.orders.refs import provider_ref
 from gateway.orders.split_actions import cancel_parts, refresh_parts
+from gateway.orders.split_changes import change_parts
 from gateway.orders.submission import Submitter
 from gateway.providers.base import (
     Provider,
@@ -179,16 +180,27 @@ class OrderChanges:
     @audited("order")
     async def change(self, client: Client, order_id: str, change: OrderChange) -> OrderRow:
         row = await self._own(client, order_id)
-        _refuse_split(row, "change")
         if row.status in FINAL:
             raise _refused(NotChangeable, row, f"the order is {row.status}")
+        if row.phase is Phase.PARTS and "lines" in change.model_fields_set:
+            raise _split_lines(row)
         order = _merged(CanonicalOrder.model_validate_json(row.body, context=STORED), change)
+        changed = [name for name in OrderChange.model_fields if name in change.model_fields_set]
+        if row.phase is Phase.PARTS:
+            return await change_parts(
+                self._store,
+                self._providers,
+                row,
+                order,
+                changed=changed,
+                actor=client.id,
+                clock=self._clock,
+            )
         submission = Submission(row.id, row.client_id, order, row.warehouse, row.reference)
         provider = self._providers.get(row.provider)
         if provider is not None and (problems := provider.check(submission)):
             raise ChangeBreaksRules.broken("change", row.provider, problems)
         body = order.model_dump_json()
-        changed = [name for name in OrderChange.model_fields if name in change.model_fields_set]
 
         def store(queued_only: bool) -> Awaitable[OrderRow | None]:
             return self._store.replace_body(
@@ -323,18 +335,17 @@ def _merged(order: CanonicalOrder, change: OrderChange) -> CanonicalOrder:
         raise ChangeInvalid("the changed order is not a valid canonical order", error=exc) from None
 
 
-def _refuse_split(row: OrderRow, action: str) -> None:
-    """`SplitOrderUnsupported` for an order split over parts: each part is its own provider
-    order, and changing them one by one is not offered yet."""
-    if row.phase is Phase.PARTS:
-        raise SplitOrderUnsupported(
-            f"order {row.id} is split over several provider orders: {action} is not offered"
-            " for split orders yet",
-            order_id=row.id,
-            order_status=row.status.value,
-            provider=row.provider,
-            action=action,
-        )
+def _split_lines(row: OrderRow) -> SplitOrderUnsupported:
+    """The lines of an order split over parts are the parts' (each part holds some of them, at
+    the quantities its warehouse held): changing them would need a new plan, not offered."""
+    return SplitOrderUnsupported(
+        f"order {row.id} is split over several provider orders, each holding some of its"
+        " lines: its lines cannot be changed (its recipient, address and dates can)",
+        order_id=row.id,
+        order_status=row.status.value,
+        provider=row.provider,
+        action="change",
+    )
 
 
 def _refused(

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 import structlog
 
 from gateway.model.orders import OPEN_PHASES, CanonicalOrder, Phase, Status
+from gateway.model.part_orders import part_order
 from gateway.model.text import STORED
 from gateway.providers.base import Provider, ProviderOrder, Submission
 from gateway.store import OrderReads, PartRow, PartStep, PartStore
@@ -36,15 +37,6 @@ class _Attempt:
 
 class PartSubmitterStore(PartStore, OrderReads, Protocol):
     """What submitting parts needs of the store."""
-
-
-def part_order(order: CanonicalOrder, lines: Sequence[tuple[int, str, int]]) -> CanonicalOrder:
-    """The order as one part's provider is given it: only the part's lines, at the part's
-    quantities (each line as the order has it otherwise)."""
-    taken = [
-        order.lines[i].model_copy(update={"quantity": quantity}) for i, _sku, quantity in lines
-    ]
-    return order.model_copy(update={"lines": taken})
 
 
 def part_submission(

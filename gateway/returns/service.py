@@ -5,7 +5,9 @@ Submit, in the order that makes it safe (the same shape as an order's):
    records, semantics and answers as `POST /v1/orders`;
 2. the order is looked up among the client's own (another tenant's order does not exist);
    its provider must offer returns, and the order must be returnable by its status
-   (`gateway.model.returnable`: it has shipped) and at that provider;
+   (`gateway.model.returnable`: it has shipped) and at that provider. A split order's return
+   goes to the part that shipped its lines (that part's provider, provider order, status and
+   lines); lines of several parts are `ReturnSpansParts`;
 3. the natural key (client, external_id) is checked, and the provider's own rules, before
    any call;
 4. the return row is written (phase `pending`), linked to the key, in one transaction that
@@ -42,8 +44,8 @@ from gateway.errors.refusals import (
     ReturnNotSubmitted,
     ReturnRefused,
     ReturnRejected,
+    ReturnSpansParts,
     ReturnsUnsupported,
-    SplitOrderUnsupported,
     Unknown,
 )
 from gateway.model.clients import Client
@@ -51,7 +53,8 @@ from gateway.model.events import RETURN_DECIDED
 from gateway.model.ids import new_return_id
 from gateway.model.lifecycle import Outcome, reached
 from gateway.model.orders import CanonicalOrder, Phase
-from gateway.model.returnable import RETURNABLE, Returnable, why_not_returnable
+from gateway.model.part_orders import part_order
+from gateway.model.returnable import RETURNABLE, Returnable, take_back, why_not_returnable
 from gateway.model.returns import CanonicalReturn, Decision, ReturnPhase, ReturnStatus
 from gateway.model.text import STORED
 from gateway.observability.audit import audited
@@ -71,6 +74,8 @@ from gateway.store import (
     NewReturn,
     OrderReads,
     OrderRow,
+    PartRow,
+    PartStore,
     ReturnFilter,
     ReturnRow,
     ReturnStore,
@@ -88,7 +93,7 @@ from gateway.submissions.resources import RETURNS
 log = structlog.get_logger(__name__)
 
 
-class ReturnServiceStore(ReturnStore, OrderReads, IdempotencyRecords, Protocol):
+class ReturnServiceStore(ReturnStore, OrderReads, PartStore, IdempotencyRecords, Protocol):
     """What the return use-cases need of the store."""
 
 
@@ -131,25 +136,24 @@ class ReturnService:
         order = await self._store.get_order(ret.order_id, client_id=client.id)
         if order is None:
             raise ReturnedOrderUnknown(f"order {ret.order_id} does not exist")
+        canonical_order = CanonicalOrder.model_validate_json(order.body, context=STORED)
+        part: PartRow | None = None
         if order.phase is Phase.PARTS:
-            raise SplitOrderUnsupported(
-                f"order {order.id} is split over several provider orders: a return is not"
-                " offered for split orders yet",
-                order_id=order.id,
-                order_status=order.status.value,
-                provider=order.provider,
-                action="return",
-            )
-        provider = self._providers.get(order.provider)
+            part = await self._part_returned(order, canonical_order, ret)
+            provider_name, provider_order_id = part.provider, part.provider_order_id
+            canonical_order = part_order(canonical_order, part.lines)
+        else:
+            provider_name, provider_order_id = order.provider, order.provider_order_id
+        provider = self._providers.get(provider_name)
         returns = returns_of(provider) if provider is not None else None
         if returns is None:
-            raise _unsupported(order.provider)
-        await self._check_returnable(order)
-        if order.provider_order_id is None:
+            raise _unsupported(provider_name)
+        await self._check_returnable(order, part)
+        if provider_order_id is None:
             # Not expected once it shipped (its provider's news named it by that id).
             raise OrderNotSubmitted(
                 f"order {order.id} is {order.status.value}, but the gateway does not"
-                f" know {order.provider}'s id for it",
+                f" know {provider_name}'s id for it",
                 order_id=order.id,
                 order_status=order.status.value,
             )
@@ -157,14 +161,14 @@ class ReturnService:
             existing = await self._store.find_return_by_external_id(client.id, ret.external_id)
             if existing is not None:
                 raise ReturnExists(existing.id, ret.external_id)
-        canonical_order = CanonicalOrder.model_validate_json(order.body, context=STORED)
         gateway_id = new_return_id(self._clock.time())
-        reference = client.reference(ret.external_id) if ret.external_id else None
+        at_part = 1 if part is None else part.part
+        reference = client.reference(ret.external_id, part=at_part) if ret.external_id else None
         submission = ReturnSubmission(
-            gateway_id, client.id, ret, canonical_order, order.provider_order_id, reference
+            gateway_id, client.id, ret, canonical_order, provider_order_id, reference
         )
         if rules := returns.check_return(submission):
-            raise ProviderRules.broken(RETURNS.noun, order.provider, rules)
+            raise ProviderRules.broken(RETURNS.noun, provider_name, rules)
         now = self._clock.time()
         lease = self._submitter.new_lease()
         try:
@@ -174,8 +178,8 @@ class ReturnService:
                     client_id=client.id,
                     order_id=order.id,
                     external_id=ret.external_id,
-                    provider=order.provider,
-                    provider_order_id=order.provider_order_id,
+                    provider=provider_name,
+                    provider_order_id=provider_order_id,
                     type=ret.type.value,
                     body=ret.model_dump_json(),
                     provider_reference=reference,
@@ -193,16 +197,44 @@ class ReturnService:
         row = await self._submitter.within_budget(row, task, budget)
         return _submitted(row)
 
-    async def _check_returnable(self, order: OrderRow) -> None:
-        furthest = order.status
-        if RETURNABLE[order.status][0] is Returnable.IF_SHIPPED:
+    async def _part_returned(
+        self, order: OrderRow, canonical: CanonicalOrder, ret: CanonicalReturn
+    ) -> PartRow:
+        """The part of the split `order` that shipped every line of `ret`;
+        `ReturnSpansParts` naming the parts when its lines are several parts' (a return
+        without lines is the whole order's: every part's)."""
+        parts = await self._store.parts_of(order.id)
+        skus = None if ret.lines is None else {line.sku for line in ret.lines}
+        named = [p for p in parts if skus is None or any(sku in skus for _i, sku, _q in p.lines)]
+        if not named:
+            take_back(ret, canonical, ())  # no part holds any of its SKUs: `Overreach`
+        if len(named) == 1:
+            return named[0]
+        numbers = [p.part for p in named]
+        which = ", ".join(f"part {p.part} ({p.provider} {p.warehouse})" for p in named)
+        raise ReturnSpansParts(
+            f"order {order.id} is split over several provider orders, and the lines of this"
+            f" return belong to {which}: return each part's lines in a return of its own",
+            order_id=order.id,
+            parts=numbers,
+        )
+
+    async def _check_returnable(self, order: OrderRow, part: PartRow | None) -> None:
+        """`part`: of a split order, the part returned — its own status decides (how far the
+        order got decides in `exception` only: a part there that shipped while the order
+        as a whole had not is refused)."""
+        status = order.status if part is None else part.status
+        furthest = status
+        if RETURNABLE[status][0] is Returnable.IF_SHIPPED:
             applied = await self._store.history(order.id)
             furthest = reached(h.status for h in applied if h.outcome is Outcome.APPLIED)
-        reason = why_not_returnable(order.status, furthest)
+        reason = why_not_returnable(status, furthest)
         if reason is not None:
-            status = order.status.value
+            which = "" if part is None else f" (its part {part.part} {status.value})"
             raise NotReturnable(
-                f"order {order.id} is {status}: {reason}", order_id=order.id, order_status=status
+                f"order {order.id} is {order.status.value}{which}: {reason}",
+                order_id=order.id,
+                order_status=order.status.value,
             )
 
     # read ----------------------------------------------------------------------

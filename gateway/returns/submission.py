@@ -19,7 +19,8 @@ from typing import Protocol
 
 import structlog
 
-from gateway.model.orders import CanonicalOrder
+from gateway.model.orders import CanonicalOrder, Phase
+from gateway.model.part_orders import part_order
 from gateway.model.returns import (
     OPEN_RETURN_PHASES,
     CanonicalReturn,
@@ -29,13 +30,13 @@ from gateway.model.returns import (
 from gateway.model.text import STORED
 from gateway.providers.base import ReturnsProvider, ReturnSubmission, returns_of
 from gateway.returns.news import provider_said
-from gateway.store import OrderReads, ReturnRow, ReturnStep, ReturnStore
+from gateway.store import OrderReads, PartStore, ReturnRow, ReturnStep, ReturnStore
 from gateway.submissions.driver import SubmissionDriver
 
 log = structlog.get_logger(__name__)
 
 
-class ReturnSubmitterStore(ReturnStore, OrderReads, Protocol):
+class ReturnSubmitterStore(ReturnStore, OrderReads, PartStore, Protocol):
     """What submitting returns needs of the store."""
 
 
@@ -106,11 +107,19 @@ class ReturnSubmitter(
         order = await self._store.get_order(row.order_id)
         if returns is None or order is None:  # the provider left the config, or lost returns
             return None
+        canonical = CanonicalOrder.model_validate_json(order.body, context=STORED)
+        if order.phase is Phase.PARTS:
+            # A split order's return goes to the part that shipped its lines: the provider
+            # order it names is that part's, with the part's lines.
+            part = await self._store.find_part_by_provider_id(row.provider, row.provider_order_id)
+            if part is None or part.order_id != order.id:
+                return None
+            canonical = part_order(canonical, part.lines)
         return returns, ReturnSubmission(
             gateway_id=row.id,
             client_id=row.client_id,
             ret=CanonicalReturn.model_validate_json(row.body, context=STORED),
-            order=CanonicalOrder.model_validate_json(order.body, context=STORED),
+            order=canonical,
             provider_order_id=row.provider_order_id,
             reference=row.reference,
         )

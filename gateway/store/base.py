@@ -211,12 +211,13 @@ class OrderChanges(Protocol):
         queued_only: bool,
         actor: str,
         changed: Sequence[str],
+        detail: str | None = None,
         now: float,
     ) -> OrderRow | None:
         """Store a changed canonical order; with `queued_only`, only while it is `pending`
         and not leased (None otherwise). History records the change (status unchanged, the
-        `changed` field names) and an `order.updated` event announces it, in the same
-        transaction."""
+        `changed` field names; `detail`, when given, instead of the one they make) and an
+        `order.updated` event announces it, in the same transaction."""
         ...
 
 

@@ -125,6 +125,7 @@ class SqlOrderChanges(Queries):
         queued_only: bool,
         actor: str,
         changed: Sequence[str],
+        detail: str | None = None,
         now: float,
     ) -> OrderRow | None:
         d = self._d
@@ -147,7 +148,7 @@ class SqlOrderChanges(Queries):
                 d,
                 order_id,
                 status,
-                Cause(Source.API, actor, changed_detail(changed)),
+                Cause(Source.API, actor, detail or changed_detail(changed)),
                 previous=status,
                 at=at,
                 outcome=Outcome.UNCHANGED,

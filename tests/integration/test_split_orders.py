@@ -173,36 +173,6 @@ async def test_an_order_one_warehouse_holds_is_not_split(
     assert held.warehouse_id == MTL
 
 
-async def test_change_and_return_of_a_split_order_are_refused_naming_the_action(
-    make_gateway: Callable[..., Any], logentic: LogenticHandle
-) -> None:
-    _stock_apart(logentic)
-    gateway = await make_gateway(routing__rules=SPLIT_RULES)
-    _status, created = await _submit(gateway, ca_order("SPLIT-4", lines=LINES))
-    order_id = created["id"]
-    change = {"recipient": {**created["order"]["recipient"], "last_name": "Korhonen"}}
-
-    asked = {
-        "change": await gateway.patch(f"/v1/orders/{order_id}", json=change, headers=auth()),
-        "return": await gateway.post(
-            "/v1/returns",
-            json={"order_id": order_id, "lines": [{"sku": "MUG", "quantity": 1}]},
-            headers=auth(key="k-RET-4"),
-        ),
-    }
-
-    for action, resp in asked.items():
-        assert resp.status == 409, (action, await resp.text())
-        problem = await read_json(resp)
-        assert problem["code"] == "split-order-unsupported"
-        assert (problem["action"], problem["order_id"]) == (action, order_id)
-        assert f"{action} is not offered for split orders" in problem["detail"]
-    # Nothing was asked of the provider, and the order is as it was.
-    assert logentic.sandbox.count("update") == 0
-    seen = await read_json(await gateway.get(f"/v1/orders/{order_id}", headers=auth()))
-    assert (seen["status"], seen["order"]) == ("submitted", created["order"])
-
-
 async def test_cancel_of_a_split_order_cancels_every_part_at_its_provider(
     make_gateway: Callable[..., Any], logentic: LogenticHandle
 ) -> None:

@@ -1,5 +1,6 @@
-"""Leases: what orders and returns share — claiming the due rows, renewing a lease, releasing
-it. The table and its columns are the store's own constants, never input."""
+"""Leases: what orders, their split parts and returns share — claiming one row or the due
+rows, renewing a lease, releasing it. The table and its columns are the store's own
+constants, never input."""
 
 from __future__ import annotations
 
@@ -25,6 +26,18 @@ class Leases(Generic[T]):
         self._columns = columns
         self._open = sql_list(open_phases)
         self._to_row = to_row
+
+    async def claim(self, row_id: str, *, owner: str, now: float, lease_until: float) -> T | None:
+        """Lease the row if it is in an open phase and free (or `owner`'s already); None
+        otherwise."""
+        async with self._db.autocommit() as tx:
+            row = await tx.fetch_one(
+                f"UPDATE {self._table} SET lease_owner = ?, lease_until = ? WHERE id = ?"
+                f" AND phase IN {self._open} AND (lease_until IS NULL OR lease_until <= ?"
+                f" OR lease_owner = ?) RETURNING {self._columns}",
+                (owner, lease_until, row_id, now, owner),
+            )
+        return None if row is None else self._to_row(row, self._db.dialect)
 
     async def claim_due(self, *, owner: str, now: float, lease_until: float, limit: int) -> list[T]:
         """Lease up to `limit` rows in an open phase that are due and not leased; oldest due

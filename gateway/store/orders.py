@@ -211,14 +211,9 @@ class SqlOrders(Queries):
     async def claim(
         self, order_id: str, *, owner: str, now: float, lease_until: float
     ) -> OrderRow | None:
-        async with self._db.autocommit() as tx:
-            row = await tx.fetch_one(
-                "UPDATE orders SET lease_owner = ?, lease_until = ? WHERE id = ?"
-                f" AND phase IN {_OPEN} AND (lease_until IS NULL OR lease_until <= ?"
-                f" OR lease_owner = ?) RETURNING {ORDER_COLUMNS}",
-                (owner, lease_until, order_id, now, owner),
-            )
-        return order_row(row, self._d) if row is not None else None
+        return await self._order_leases.claim(
+            order_id, owner=owner, now=now, lease_until=lease_until
+        )
 
     async def renew(self, order_id: str, *, owner: str, lease_until: float) -> bool:
         return await self._order_leases.renew(order_id, owner=owner, until=lease_until)

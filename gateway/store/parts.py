@@ -204,14 +204,9 @@ class SqlParts(Queries):
     async def claim_part(
         self, part_row_id: str, *, owner: str, now: float, lease_until: float
     ) -> PartRow | None:
-        async with self._db.autocommit() as tx:
-            row = await tx.fetch_one(
-                "UPDATE order_parts SET lease_owner = ?, lease_until = ? WHERE id = ?"
-                f" AND phase IN {_OPEN} AND (lease_until IS NULL OR lease_until <= ?"
-                f" OR lease_owner = ?) RETURNING {PART_COLUMNS}",
-                (owner, lease_until, part_row_id, now, owner),
-            )
-        return part_row(row, self._d) if row is not None else None
+        return await self._part_leases.claim(
+            part_row_id, owner=owner, now=now, lease_until=lease_until
+        )
 
     async def renew_part(self, part_row_id: str, *, owner: str, lease_until: float) -> bool:
         return await self._part_leases.renew(part_row_id, owner=owner, until=lease_until)

@@ -332,6 +332,8 @@ def _sets(step: PartStep, stamp: Any) -> tuple[list[str], list[Any]]:
         ("provider_order_id", step.provider_order_id),
         ("provider_data", None if data is None else orjson.dumps(dict(data)).decode()),
         ("provider_status", step.provider_status),
+        ("tracking_code", step.tracking_code),
+        ("tracking_url", step.tracking_url),
         ("synced_at", step.synced_at),
     ]
     step_sets(step, given, sets, args)

@@ -358,6 +358,9 @@ class PartRow:
     provider_order_id: str | None
     provider_data: Mapping[str, str]
     provider_status: str | None
+    tracking_code: str | None
+    tracking_url: str | None
+    """The part's tracking, as its provider last said it (webhook, poll, confirm)."""
     status: Status
     phase: Phase
     attempts: int
@@ -379,4 +382,7 @@ class PartStep(Step):
     provider_order_id: str | None = None
     provider_data: Mapping[str, str] | None = None
     provider_status: str | None = None
+    tracking_code: str | None = None
+    tracking_url: str | None = None
+    """The part's tracking as the provider said it now; None keeps what is stored."""
     synced_at: float | None = None

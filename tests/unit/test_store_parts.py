@@ -155,3 +155,22 @@ async def test_submitted_parts_not_final_are_polled_least_recently_synced_first(
     due = await store.claim_parts_for_poll("p", now=NOW, older_than=NOW, limit=10)
     assert [p.id for p in due] == ["ord_1#1"]
     assert await store.claim_parts_for_poll("p", now=NOW, older_than=NOW - 1, limit=10) == []
+
+
+async def test_a_parts_tracking_is_kept_until_news_brings_another(store: Store) -> None:
+    await _split(store)
+    await store.advance_part("ord_1#2", owner="L1", step=DONE)
+    news = PartStep(
+        status=Status.SHIPPED,
+        source=Source.WEBHOOK,
+        actor="p",
+        tracking_code="1Z1",
+        tracking_url="https://track.example/1Z1",
+    )
+    shipped = await store.advance_part("ord_1#2", owner=None, step=news)
+    assert (shipped.tracking_code, shipped.tracking_url) == ("1Z1", "https://track.example/1Z1")
+    quiet = PartStep(status=Status.SHIPPED, source=Source.POLL, actor="p", synced_at=NOW)
+    await store.advance_part("ord_1#2", owner=None, step=quiet)  # says nothing of tracking
+    first, second = await store.parts_of("ord_1")
+    assert (first.tracking_code, first.tracking_url) == (None, None)
+    assert (second.tracking_code, second.tracking_url) == ("1Z1", "https://track.example/1Z1")

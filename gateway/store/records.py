@@ -322,7 +322,8 @@ class StoredEvent:
 @dataclass(frozen=True, slots=True)
 class QueueStats:
     depth: int
-    """Orders in an open submission phase (pending … confirming)."""
+    """Submissions in an open phase (pending … confirming): orders, and the parts of split
+    orders (each at its own provider)."""
     oldest_age_s: float
     """Seconds since the oldest of them was accepted."""
 

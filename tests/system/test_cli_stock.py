@@ -15,26 +15,16 @@ SAMPLE_CA = SHIPPED.parent / "sample-order-ca.json"
 APART = {"logentic": {"MTL": {"TSHIRT-M": 5, "MUG": 0}, "TOR": {"TSHIRT-M": 0, "MUG": 3}}}
 
 
-def _split_config(tmp_path: Path) -> Path:
-    """The shipped config, its north-america rule splitting."""
-    text = SHIPPED.read_text()
-    if "split = true" not in text:
-        text = text.replace("stock_aware = true\n", "stock_aware = true\nsplit = true\n", 1)
-    path = tmp_path / "gateway.toml"
-    path.write_text(text)
-    return path
-
-
 def _route(tmp_path: Path, stock: object | bytes) -> tuple[int, str, str]:
     path = tmp_path / "stock.json"
     path.write_bytes(stock if isinstance(stock, bytes) else orjson.dumps(stock))
-    config = _split_config(tmp_path)
-    return gateway("route", "--config", str(config), str(SAMPLE_CA), "--stock", str(path))
+    return gateway("route", "--config", str(SHIPPED), str(SAMPLE_CA), "--stock", str(path))
 
 
 def test_route_with_a_stock_file_shows_the_split_plan_and_the_stock_of_each_part(
     tmp_path: Path,
 ) -> None:
+    """The shipped config's north-america rule splits (the README's example)."""
     code, out, err = _route(tmp_path, APART)
     assert code == 0, err
     parts = orjson.loads(out)["decision"]["parts"]
@@ -104,9 +94,8 @@ def test_stock_does_not_go_with_replay(tmp_path: Path) -> None:
 
 def test_a_missing_stock_file_says_so_in_one_line(tmp_path: Path) -> None:
     missing = tmp_path / "none.json"
-    config = _split_config(tmp_path)
     code, out, err = gateway(
-        "route", "--config", str(config), str(SAMPLE_CA), "--stock", str(missing)
+        "route", "--config", str(SHIPPED), str(SAMPLE_CA), "--stock", str(missing)
     )
     assert (code, out) == (1, "")
     assert err.strip() == f"gateway: cannot read {missing}: No such file or directory"

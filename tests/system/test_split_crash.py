@@ -11,8 +11,9 @@ once, under its own reference, and the order is `submitted`.
 Phases: `queued` (its provider down and its circuit open: nothing reached it), `creating`
 with the create held and not yet performed, `creating` with the create performed and its
 answer lost. Neither Logentic nor Flexport confirms (`capabilities.confirm` is off), so a part
-at either has no `confirming` phase. The matrix runs on SQLite; PostgreSQL runs one case of
-each part.
+at either has no `confirming` phase; Logitrail does, and takes a part only as the back-order
+(it reports no stock): the last test kills the gateway during that part's confirm. The matrix
+runs on SQLite; PostgreSQL runs one case of each part.
 """
 
 from __future__ import annotations
@@ -31,10 +32,18 @@ from gateway.sandbox.flexport import Fault as FlexportFault
 from gateway.sandbox.flexport import FlexportSandbox
 from gateway.sandbox.logentic import Fault as LogenticFault
 from gateway.sandbox.logentic import LogenticSandbox
+from gateway.sandbox.logitrail import Fault as LogitrailFault
 from gateway.sandbox.simulators import DEMO_PRODUCTS
-from tests.conftest import FLEXPORT_TOKEN, LOGENTIC_TOKEN, ca_order, ref
+from tests.conftest import (
+    FLEXPORT_TOKEN,
+    LOGENTIC_TOKEN,
+    MERCHANT,
+    ca_order,
+    new_logitrail_sandbox,
+    ref,
+)
 from tests.system.gateway_process import GatewayProcess, read_part_phases, request
-from tests.system.test_crash_recovery import ENV, HEADERS
+from tests.system.test_crash_recovery import BLOCKS, ENV, HEADERS
 
 pytestmark = pytest.mark.system
 
@@ -97,6 +106,14 @@ async def _until(check: Any, what: str, timeout: float = 30) -> Any:
     return found
 
 
+async def _start(tmp: Path, processes: list[GatewayProcess]) -> GatewayProcess:
+    """A gateway process on `tmp/gateway.toml`, added to `processes` (stopped afterwards)."""
+    gw = GatewayProcess(tmp / "gateway.toml", ENV, tmp / "gateway.log")
+    processes.append(gw)
+    await gw.start()
+    return gw
+
+
 @dataclass
 class SplitRig:
     tmp: Path
@@ -117,10 +134,7 @@ class SplitRig:
         return list(self.flexport.orders_by_external_id(f"storefront-fi#2/{EXTERNAL_ID}"))
 
     async def start(self) -> GatewayProcess:
-        gw = GatewayProcess(self.tmp / "gateway.toml", ENV, self.tmp / "gateway.log")
-        self.processes.append(gw)
-        await gw.start()
-        return gw
+        return await _start(self.tmp, self.processes)
 
     async def release_held(self, part: int) -> None:
         """The held create of the dead client ends (performed or dropped)."""
@@ -230,3 +244,119 @@ async def test_sigkill_at_each_phase_of_each_part_leaves_each_part_at_its_provid
     assert first["provider_order_id"] == str(at_logentic[0].id)
     assert second["provider_order_id"] == at_flexport[0].order_id
     assert [p["status"] for p in view["parts"]] == ["submitted", "submitted"]
+
+
+BACKORDER_CONFIG = """
+[server]
+host = "127.0.0.1"
+request_budget_s = 0.5
+shutdown_timeout_s = 3
+
+[store]
+url = "{store_url}"
+
+[[clients]]
+id = "storefront-fi"
+key_env = "KEY_FI"
+
+{logitrail_block}
+timeout_s = 30
+retry = {{ max_attempts = 3, base_delay_s = 0.05, max_delay_s = 0.2, budget_s = 30 }}
+
+[providers.logentic]
+base_url = "{logentic}/v1"
+token_env = "LOGENTIC_API_TOKEN"
+warehouses = {{ MTL = {{ warehouse_id = 1 }} }}
+timeout_s = 30
+retry = {{ max_attempts = 3, base_delay_s = 0.05, max_delay_s = 0.2, budget_s = 30 }}
+
+[[routing.rules]]
+name = "split"
+stock_aware = true
+split = true
+candidates = [
+    {{ provider = "logitrail", warehouse = "FI-VANTAA" }},
+    {{ provider = "logentic", warehouse = "MTL" }},
+]
+
+[submission]
+lease_s = 1
+poll_interval_s = 0.05
+backoff_base_s = 0.05
+backoff_max_s = 0.5
+"""
+
+
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("performed", [False, True], ids=["confirming-unsent", "confirming-sent"])
+async def test_sigkill_during_a_parts_confirm_leaves_it_confirmed_once(
+    tmp_path: Path, store_url: str, performed: bool
+) -> None:
+    """Part 1 is the back-order at Logitrail (the mug no warehouse holds), part 2 the
+    T-shirts at Logentic; the gateway dies while part 1's confirm is held."""
+    logitrail = new_logitrail_sandbox()
+    logentic = LogenticSandbox(token=LOGENTIC_TOKEN, warehouses={1: "MTL"})
+    logentic.add_item("TSHIRT-M", stock={1: 100})
+    logentic.add_item("MUG", stock={1: 0})
+    servers = [TestServer(logitrail.app), TestServer(logentic.app)]
+    for server in servers:
+        await server.start_server()
+    urls = [str(s.make_url("")).rstrip("/") for s in servers]
+    block = BLOCKS["logitrail"].format(sandbox=urls[0], merchant=MERCHANT)
+    (tmp_path / "gateway.toml").write_text(
+        BACKORDER_CONFIG.format(store_url=store_url, logitrail_block=block, logentic=urls[1])
+    )
+    processes: list[GatewayProcess] = []
+    try:
+        gw = await _start(tmp_path, processes)
+        fault = LogitrailFault(op="confirm", hold=True, after=performed, reset=not performed)
+        logitrail.inject(fault)
+        body = ca_order(EXTERNAL_ID, lines=LINES)
+        status, created, _h = await request(
+            "POST", f"{gw.url}/v1/orders", json=body, headers={**HEADERS, "Idempotency-Key": "b1"}
+        )
+        assert status == 202, created
+        await logitrail.wait_held("confirm")
+        await _until(
+            lambda: asyncio.sleep(0, logentic.count("create", status=201) == 1),
+            "part 2 never reached Logentic",
+        )
+        # The provider's id is only in memory during the confirm: the part is `creating`.
+        assert await read_part_phases(store_url, EXTERNAL_ID) == ["creating", "done"]
+
+        await gw.kill()
+        ended = logitrail.count("confirm")
+        logitrail.release()
+        await _until(
+            lambda: asyncio.sleep(0, logitrail.count("confirm") > ended), "confirm never ended"
+        )
+        restarted = await _start(tmp_path, processes)
+
+        async def submitted() -> Any:
+            _s, view, _h = await request(
+                "GET", f"{restarted.url}/v1/orders/{created['id']}", headers=HEADERS
+            )
+            return view if view["status"] == "submitted" else None
+
+        view = await _until(submitted, f"not submitted: {restarted.tail()}")
+    finally:
+        logitrail.release()
+        logentic.release()
+        for process in processes:
+            await process.ensure_stopped()
+        for server in servers:
+            await server.close()
+
+    [at_logitrail] = logitrail.orders_by_merchant_order(ref(EXTERNAL_ID))
+    [at_logentic] = logentic.orders_by_external_name(f"storefront-fi#2/{EXTERNAL_ID}")
+    assert at_logitrail.status == "confirmed"
+    assert logitrail.count("create", status=201) == 1
+    assert logentic.count("create", status=201) == 1
+    first, second = view["parts"]
+    assert (first["provider"], first["lines"]) == ("logitrail", [{"sku": "MUG", "quantity": 1}])
+    assert (second["provider"], second["lines"]) == (
+        "logentic",
+        [{"sku": "TSHIRT-M", "quantity": 2}],
+    )
+    assert first["provider_order_id"] == at_logitrail.id
+    assert second["provider_order_id"] == str(at_logentic.id)

@@ -304,6 +304,8 @@ async def _derive(tx: Tx, d: Dialect, part: PartRow, cause: Cause, at: datetime)
         "provider": part.provider,
         "provider_order_id": part.provider_order_id,
         "provider_status": part.provider_status,
+        "tracking_code": part.tracking_code,
+        "tracking_url": part.tracking_url,
     }
     detail = f"part {part.part}: {cause.detail}" if cause.detail else f"part {part.part}"
     await record_transition(

@@ -101,6 +101,14 @@ async def test_webhooks_keep_each_parts_tracking_and_the_order_shows_part_ones(
     assert view["parts"][1]["tracking"] == _tracking(flexport, second)
     top = view["tracking"]
     assert {"code": top["code"], "url": top["url"]} == _tracking(flexport, first)
+    feed = await read_json(await gateway.get("/v1/events", headers=auth()))
+    [event] = [
+        e["data"]
+        for e in feed["items"]
+        if e["data"]["order_id"] == created["id"] and e["data"]["status"] == "shipped"
+    ]  # shipped once both parts are; part 1 moved it, and its tracking comes with it
+    assert (event["part"], event["tracking_code"]) == (1, top["code"])
+    assert event["tracking_url"] == top["url"]
     listed = await read_json(await gateway.get("/v1/orders", headers=auth()))
     [item] = [o for o in listed["items"] if o["id"] == created["id"]]
     assert [p["tracking"] for p in item["parts"]] == [p["tracking"] for p in view["parts"]]

@@ -3,7 +3,8 @@
 Every command takes `--config FILE` (`check-config FILE` works too). Each resolves only the
 secrets it uses: `route` none (`route --replay` the store password), `migrate` the store
 password, `sandbox` the providers' own, `serve` all. Exit codes: 0 done; 1 failed
-(check-config: the file is invalid; route: the order is not a canonical order; route --replay:
+(check-config: the file is invalid; route: the order is not a canonical order, or the
+`--stock` file is not a stock file; route --replay:
 the rules file is invalid, the window or tenant is not one, the store is missing or behind; a
 store or port that cannot be opened); 2 the configuration cannot be used (check-config: the
 file is valid, the environment lacks what it names; a usage error); 3 route: no rule takes
@@ -16,7 +17,7 @@ import argparse
 import asyncio
 import sys
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -64,6 +65,13 @@ def main(argv: list[str] | None = None) -> int:
     route.add_argument("--config", required=True, type=Path)
     route.add_argument(
         "order", nargs="?", type=Path, help="canonical order JSON file ('-' for stdin)"
+    )
+    route.add_argument(
+        "--stock",
+        metavar="STOCK.json",
+        type=Path,
+        help='stock to plan on: {"<provider>": {"<warehouse>": {"<sku>": units}}} (what it'
+        ' leaves out is "stock unknown")',
     )
     replaying = route.add_argument_group(
         "replay", "proposed rules against a tenant's stored orders (the store is only read)"
@@ -127,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         asked = ReplayArgs(args.replay, args.since, args.until, args.limit, args.tenant)
         return asyncio.run(run(settings, asked, now=time.time()))
     if command == "route":
-        return _route(settings, args.order)
+        return _route(settings, args.order, args.stock)
     if args.command == "sandbox":
         return _sandbox(settings, args.config, args.host, args.port, args.webhooks_to)
     return asyncio.run(_migrate(settings))
@@ -145,6 +153,8 @@ def _route_usage(parser: argparse.ArgumentParser, args: argparse.Namespace) -> s
         return "route"
     if args.order is not None:
         parser.error("give an order file or --replay RULES.toml, not both")
+    if args.stock is not None:
+        parser.error("--stock goes with an order file, not with --replay")
     if args.since is None:
         parser.error("--replay needs --since (ISO 8601 with a zone, e.g. 2026-12-01T00:00:00Z)")
     return "route --replay"
@@ -220,9 +230,11 @@ def _serve(settings: Settings, host: str | None, port: int | None) -> int:
     return 0
 
 
-def _route(settings: Settings, order_path: Path) -> int:
+def _route(settings: Settings, order_path: Path, stock_path: Path | None) -> int:
     """The routing trace on stdout, as `POST /v1/routing/explain` answers it (exit 0, or 3 when
-    no rule takes the order); an order that is not one: the API's 422 problem (exit 1)."""
+    no rule takes the order); an order that is not one: the API's 422 problem (exit 1).
+    `stock_path`: the stock file it plans on (`gateway.routing.stock_file`); one that is not
+    one: each problem on stderr (exit 1)."""
     from gateway.api.body import decode  # noqa: PLC0415
     from gateway.errors import ProblemError  # noqa: PLC0415
     from gateway.model.orders import CanonicalOrder  # noqa: PLC0415
@@ -240,14 +252,38 @@ def _route(settings: Settings, order_path: Path) -> int:
     except ProblemError as problem:
         _print_json(problem.body(str(order_path)))
         return 1
+    stock = _stock_or_none(settings, stock_path) if stock_path is not None else {}
+    if stock is None:
+        return 1
     now = instant(time.time())
-    result = explain_json(route(order, settings.routing, now=now))
+    result = explain_json(route(order, settings.routing, now=now, stock=stock))
     result |= hold_json(held(order, settings.holds, now))
     _print_json(result)
     if result["decision"] is None:
         print(f"gateway: unroutable: {result['reason']}", file=sys.stderr)
         return 3
     return 0
+
+
+def _stock_or_none(
+    settings: Settings, path: Path
+) -> Mapping[tuple[str, str], Mapping[str, int]] | None:
+    """The stock file's snapshots; None (each problem said on stderr) if it is not one."""
+    from gateway.routing.stock_file import StockFileError, parse_stock  # noqa: PLC0415
+
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        print(f"gateway: cannot read {path}: {exc.strerror}", file=sys.stderr)
+        return None
+    configured = {name: list(p.warehouses) for name, p in settings.providers.items()}
+    try:
+        return parse_stock(raw, configured)
+    except StockFileError as exc:
+        print(f"gateway: {path} is not a stock file:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return None
 
 
 def _print_json(value: object) -> None:

@@ -27,7 +27,10 @@ class Limiter(View):
 
 
 class Queue(View):
-    depth: int = Field(description="orders for this provider whose submission is not finished")
+    depth: int = Field(
+        description="orders, and parts of split orders, for this provider whose submission is"
+        " not finished"
+    )
     oldest_age_s: float = Field(description="seconds since the oldest of them was accepted")
 
 

@@ -42,6 +42,11 @@ class PartLineView(View):
     quantity: int
 
 
+class PartTracking(View):
+    code: str | None
+    url: str | None
+
+
 class PartView(View):
     """One part of an order: what one provider and warehouse ship of it."""
 
@@ -51,6 +56,7 @@ class PartView(View):
     provider_order_id: str | None = Field(description="null until the provider has the part")
     status: Status
     lines: list[PartLineView] = Field(description="the units of each SKU this part ships")
+    tracking: PartTracking = Field(description="the part's parcel, as its provider last said it")
     submission: SubmissionState
 
 

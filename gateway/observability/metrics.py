@@ -22,8 +22,9 @@ Families (the names are a contract: deploy/ alert rules and dashboards use them)
   `order_exists`);
 - `gateway_routing_decisions_total{rule,provider,warehouse}` (`unroutable`/`none`/`none`
   when no rule took the order);
-- `gateway_queue_depth`, `gateway_queue_oldest_age_seconds` (open submissions, read from the
-  store at scrape time: the same value on every replica — aggregate with `max`);
+- `gateway_queue_depth`, `gateway_queue_oldest_age_seconds` (open submissions — orders, and
+  each part of a split order — read from the store at scrape time: the same value on every
+  replica — aggregate with `max`);
 - `gateway_store_statements_total{kind}` (`statements`, `reads`, `transactions`, `commits`:
   what the SQLite store ran, read at scrape time; `make bench` divides it by orders);
 - `gateway_webhooks_in_total{provider,outcome}` (`accepted`, `duplicate`, `rejected`,
@@ -136,7 +137,9 @@ class Metrics:
             registry=r,
         )
         self.queue_depth = Gauge(
-            "gateway_queue_depth", "Orders whose submission is not finished", registry=r
+            "gateway_queue_depth",
+            "Submissions not finished (orders, and parts of split orders)",
+            registry=r,
         )
         self.queue_oldest_age = Gauge(
             "gateway_queue_oldest_age_seconds",

@@ -196,6 +196,7 @@ class WebhookIntake:
     async def _apply_to_part(self, event: StoredEvent, part: PartRow) -> int:
         """News of one part of a split order: the part moves, the order's status follows."""
         status, raw = event.status, event.raw_status
+        code, url = event.tracking_code, event.tracking_url
         if status is None:  # ids-only event: read the part's provider order
             assert part.provider_order_id is not None
             try:
@@ -209,6 +210,7 @@ class WebhookIntake:
                 )
                 return 0
             status, raw = current.status, current.raw_status
+            code, url = current.tracking_code, current.tracking_url
         await part_news(
             self._store,
             part,
@@ -218,6 +220,8 @@ class WebhookIntake:
             source=Source.WEBHOOK,
             actor=event.provider,
             now=self._clock.time(),
+            tracking_code=code,
+            tracking_url=url,
         )
         await self._store.finish_event(event.provider, event.event_id, now=self._clock.time())
         log.info("webhook.applied", order_id=part.order_id, part=part.part, status=status, raw=raw)

@@ -50,13 +50,18 @@ async def part_news(
     source: str,
     actor: str,
     now: float,
+    tracking_code: str | None = None,
+    tracking_url: str | None = None,
 ) -> PartRow:
     """News of one part (a webhook, a poll): the part takes `status` forward-only, and the
     order's status is derived again from its parts' (`Store.advance_part`); its history and
-    event name the part."""
+    event name the part. The tracking the news carries is kept on the part (None keeps
+    what it has)."""
     step = PartStep(
         status=status,
         provider_status=raw_status,
+        tracking_code=tracking_code,
+        tracking_url=tracking_url,
         synced_at=now,
         source=source,
         actor=actor,

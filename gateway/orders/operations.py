@@ -1,5 +1,6 @@
 """`Operations`: what the operations endpoints (`/readyz`, `/v1/providers`, `/metrics`) read
-of the store — whether it answers, and each provider's queue of orders being submitted.
+of the store — whether it answers, and each provider's queue of submissions under way (orders,
+and the parts of split orders).
 
 Both raise what the store raises when it cannot answer; the endpoints decide what an
 unreachable store means for their answer.
@@ -19,5 +20,6 @@ class Operations:
         await self._store.ping()
 
     async def queues(self, *, now: float) -> dict[str, QueueStats]:
-        """Per provider: orders whose submission is open, and the age of the oldest."""
+        """Per provider: orders and parts of split orders whose submission is open, and the age
+        of the oldest."""
         return await self._store.queue_stats(now=now)

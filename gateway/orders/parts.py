@@ -146,6 +146,9 @@ class PartSubmitter(ProviderOrderDriver[PartRow, _Attempt, PartSubmitterStore, P
             provider_order_id=row.provider_order_id,
             provider_data=row.provider_data,
             provider_status=None if confirmed is None else confirmed.raw_status,
+            # The confirm's answer may carry tracking already: kept in the same commit.
+            tracking_code=None if confirmed is None else confirmed.tracking_code,
+            tracking_url=None if confirmed is None else confirmed.tracking_url,
             release=True,
         )
 

@@ -37,9 +37,10 @@ def view_of(
             if first is None
             else first.provider_order_id,
             "provider_status": row.provider_status if first is None else first.provider_status,
+            # A split order's tracking is its first part's (as its provider is).
             "tracking": {
-                "code": row.tracking_code,
-                "url": row.tracking_url,
+                "code": row.tracking_code if first is None else first.tracking_code,
+                "url": row.tracking_url if first is None else first.tracking_url,
                 "shipment_ids": row.shipment_ids,
             },
             "route": {"rule": row.route_rule, "candidate": row.route_candidate}
@@ -78,6 +79,7 @@ def _parts(row: OrderRow, body: dict[str, Any], submission: dict[str, Any]) -> l
             "provider_order_id": row.provider_order_id,
             "status": row.status,
             "lines": lines,
+            "tracking": {"code": row.tracking_code, "url": row.tracking_url},
             "submission": submission,
         }
     ]
@@ -92,6 +94,7 @@ def _part(part: PartRow) -> dict[str, Any]:
         "provider_order_id": part.provider_order_id,
         "status": part.status,
         "lines": [{"sku": sku, "quantity": quantity} for _line, sku, quantity in part.lines],
+        "tracking": {"code": part.tracking_code, "url": part.tracking_url},
         "submission": {
             "phase": part.phase,
             "attempts": part.attempts,

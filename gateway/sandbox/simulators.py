@@ -57,6 +57,14 @@ DEMO_ITEMS = {
 }
 """What the in-process Logentic sandbox stocks, so the demo's orders find their items."""
 
+DEMO_ITEMS_APART = {
+    # SKU: (name, width_in, depth_in, height_in, weight_lb, the one warehouse that holds it)
+    "CAP": ("Cap", 8.0, 7.0, 4.5, 0.2, "MTL"),
+    "SCARF": ("Scarf", 10.0, 8.0, 2.0, 0.35, "TOR"),
+}
+"""Logentic demo items each held in one warehouse only (0 units in the others), so an order
+of both (`config/sample-order-split.json`) is held by no warehouse whole: the demo's split."""
+
 DEMO_PRODUCTS = {
     # merchantSku: (logisticsSku, name)
     "TSHIRT-M": ("DSKU6DW2B4Q", "T-shirt M"),
@@ -113,6 +121,16 @@ def logentic(settings: ProviderSettings, secrets: Secrets, ctx: ProviderContext)
             height_in=height,
             weight=weight,
             stock={w.warehouse_id: 100 for w in settings.warehouses.values()},
+        )
+    for sku, (name, width, depth, height, weight, only) in DEMO_ITEMS_APART.items():
+        sandbox.add_item(
+            sku,
+            name=name,
+            width_in=width,
+            depth_in=depth,
+            height_in=height,
+            weight=weight,
+            stock={w.warehouse_id: 100 if n == only else 0 for n, w in settings.warehouses.items()},
         )
     return sandbox.app
 

@@ -198,9 +198,13 @@ class SqlOrders(Queries):
         return [HistoryEntry(Status(r[0]), r[1], r[2], at(r[3]), r[4], Outcome(r[5])) for r in rows]
 
     async def queue_stats(self, *, now: float) -> dict[str, QueueStats]:
+        # A split order (phase `parts`) is not a submission itself: each open part is one,
+        # at its own provider, as old as the order (they are stored together).
         rows = await self._db.reads.fetch_all(
-            "SELECT provider, COUNT(*), MIN(created_at) FROM orders"
-            f" WHERE phase IN {_OPEN} GROUP BY provider"
+            "SELECT provider, COUNT(*), MIN(created_at) FROM ("
+            f"SELECT provider, created_at FROM orders WHERE phase IN {_OPEN}"
+            f" UNION ALL SELECT provider, created_at FROM order_parts WHERE phase IN {_OPEN}"
+            ") AS open_submissions GROUP BY provider"
         )
         return {
             r[0]: QueueStats(int(r[1]), max(0.0, now - self._d.from_db(r[2]).timestamp()))

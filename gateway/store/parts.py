@@ -299,6 +299,8 @@ async def _derive(tx: Tx, d: Dialect, part: PartRow, cause: Cause, at: datetime)
         "provider": part.provider,
         "provider_order_id": part.provider_order_id,
         "provider_status": part.provider_status,
+        "tracking_code": part.tracking_code,
+        "tracking_url": part.tracking_url,
     }
     detail = f"part {part.part}: {cause.detail}" if cause.detail else f"part {part.part}"
     await record_transition(
@@ -327,6 +329,8 @@ def _sets(step: PartStep, stamp: Any) -> tuple[list[str], list[Any]]:
         ("provider_order_id", step.provider_order_id),
         ("provider_data", None if data is None else orjson.dumps(dict(data)).decode()),
         ("provider_status", step.provider_status),
+        ("tracking_code", step.tracking_code),
+        ("tracking_url", step.tracking_url),
         ("synced_at", step.synced_at),
     ]
     step_sets(step, given, sets, args)

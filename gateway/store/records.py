@@ -322,7 +322,8 @@ class StoredEvent:
 @dataclass(frozen=True, slots=True)
 class QueueStats:
     depth: int
-    """Orders in an open submission phase (pending … confirming)."""
+    """Submissions in an open phase (pending … confirming): orders, and the parts of split
+    orders (each at its own provider)."""
     oldest_age_s: float
     """Seconds since the oldest of them was accepted."""
 
@@ -358,6 +359,9 @@ class PartRow:
     provider_order_id: str | None
     provider_data: Mapping[str, str]
     provider_status: str | None
+    tracking_code: str | None
+    tracking_url: str | None
+    """The part's tracking, as its provider last said it (webhook, poll, confirm)."""
     status: Status
     phase: Phase
     attempts: int
@@ -379,4 +383,7 @@ class PartStep(Step):
     provider_order_id: str | None = None
     provider_data: Mapping[str, str] | None = None
     provider_status: str | None = None
+    tracking_code: str | None = None
+    tracking_url: str | None = None
+    """The part's tracking as the provider said it now; None keeps what is stored."""
     synced_at: float | None = None

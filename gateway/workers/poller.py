@@ -108,7 +108,13 @@ class StatusPoller:
         except ProviderError as exc:
             log.info("poller.read_failed", order_id=part.order_id, part=part.part, **exc.describe())
             return 0
-        if (current.status, current.raw_status) != (part.status, part.provider_status):
+        tracking = (current.tracking_code, current.tracking_url)
+        new_tracking = current.tracking_code is not None and tracking != (
+            part.tracking_code,
+            part.tracking_url,
+        )
+        moved = (current.status, current.raw_status) != (part.status, part.provider_status)
+        if moved or new_tracking:
             log.info(
                 "poller.news",
                 order_id=part.order_id,
@@ -125,6 +131,8 @@ class StatusPoller:
                 source=Source.POLL,
                 actor=part.provider,
                 now=self._clock.time(),
+                tracking_code=current.tracking_code,
+                tracking_url=current.tracking_url,
             )
         return 1
 

@@ -29,6 +29,7 @@ END = {  # where each sample order's provider takes it (Logitrail has no "delive
     "sample-order": "shipped",
     "sample-order-ca": "delivered",
     "sample-order-b2b": "delivered",
+    "sample-order-split": "delivered",  # both parts (Logentic MTL and TOR) delivered
 }
 
 
@@ -67,6 +68,12 @@ async def test_demo_orders_advance_to_their_end_by_webhook(tmp_path: Path) -> No
         for view in views.values():
             assert view["history"][-1]["source"] == "webhook"
         assert views["sample-order"]["tracking"]["code"]
+        split = views["sample-order-split"]["parts"]
+        assert [(p["warehouse"], p["lines"]) for p in split] == [
+            ("MTL", [{"sku": "CAP", "quantity": 1}]),
+            ("TOR", [{"sku": "SCARF", "quantity": 2}]),
+        ]
+        assert [p["status"] for p in split] == ["delivered", "delivered"]
         feed = await (await client.get("/v1/events", headers=AUTH)).json()
         mine = [e for e in feed["items"] if e["data"]["order_id"] == ids["sample-order-ca"]]
         assert [e["data"]["status"] for e in mine] == [

@@ -36,6 +36,7 @@ async def test_a_routed_order_has_one_part_mirroring_the_order(
         "provider_order_id": created["provider_order_id"],
         "status": created["status"],
         "lines": [{"sku": line["sku"], "quantity": line["quantity"]} for line in body["lines"]],
+        "tracking": {"code": created["tracking"]["code"], "url": created["tracking"]["url"]},
         "submission": created["submission"],
     }
     assert part["provider_order_id"] is not None

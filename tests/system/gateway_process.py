@@ -109,6 +109,27 @@ async def read_phase(store_url: str, external_id: str) -> tuple[str, str]:
     return str(row[0]), str(row[1])
 
 
+async def read_part_phases(store_url: str, external_id: str) -> list[str]:
+    """The phase of each part of a split order (part 1 first), read straight from the store
+    as `read_phase` does."""
+    sql = (
+        "SELECT p.phase FROM order_parts p JOIN orders o ON o.id = p.order_id"
+        " WHERE o.external_id = {} ORDER BY p.part"
+    )
+    rows: Any
+    if store_url.startswith("sqlite:"):
+        path = StoreSettings(url=store_url).sqlite_path
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
+            rows = conn.execute(sql.format("?"), (external_id,)).fetchall()
+    else:
+        pg = await asyncpg.connect(store_url)
+        try:
+            rows = await pg.fetch(sql.format("$1"), external_id)
+        finally:
+            await pg.close()
+    return [str(r[0]) for r in rows]
+
+
 async def request(method: str, url: str, **kw: Any) -> tuple[int, Any, dict[str, str]]:
     async with aiohttp.ClientSession() as session, session.request(method, url, **kw) as resp:
         return resp.status, await resp.json(content_type=None), dict(resp.headers)

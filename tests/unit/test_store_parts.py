@@ -155,3 +155,40 @@ async def test_submitted_parts_not_final_are_polled_least_recently_synced_first(
     due = await store.claim_parts_for_poll("p", now=NOW, older_than=NOW, limit=10)
     assert [p.id for p in due] == ["ord_1#1"]
     assert await store.claim_parts_for_poll("p", now=NOW, older_than=NOW - 1, limit=10) == []
+
+
+async def test_a_parts_tracking_is_kept_until_news_brings_another(store: Store) -> None:
+    await _split(store)
+    await store.advance_part("ord_1#2", owner="L1", step=DONE)
+    news = PartStep(
+        status=Status.SHIPPED,
+        source=Source.WEBHOOK,
+        actor="p",
+        tracking_code="1Z1",
+        tracking_url="https://track.example/1Z1",
+    )
+    shipped = await store.advance_part("ord_1#2", owner=None, step=news)
+    assert (shipped.tracking_code, shipped.tracking_url) == ("1Z1", "https://track.example/1Z1")
+    quiet = PartStep(status=Status.SHIPPED, source=Source.POLL, actor="p", synced_at=NOW)
+    await store.advance_part("ord_1#2", owner=None, step=quiet)  # says nothing of tracking
+    first, second = await store.parts_of("ord_1")
+    assert (first.tracking_code, first.tracking_url) == (None, None)
+    assert (second.tracking_code, second.tracking_url) == ("1Z1", "https://track.example/1Z1")
+
+
+async def test_the_queue_counts_each_open_part_at_its_provider_not_the_split_order(
+    store: Store,
+) -> None:
+    await _split(store)
+    apart = tuple(dataclasses.replace(p, provider="q", reference=f"{p.reference}-q") for p in PARTS)
+    order = dataclasses.replace(new("ord_2", "E-2"), phase=Phase.PARTS)
+    await store.insert_order(
+        order, now=NOW, idempotency=None, lease_owner=None, lease_until=None, parts=apart[1:]
+    )
+    pending = new("ord_3", "E-3")  # an unsplit order, queued at p
+    await store.insert_order(pending, now=NOW, idempotency=None, lease_owner=None, lease_until=None)
+    stats = await store.queue_stats(now=NOW)
+    assert {name: q.depth for name, q in stats.items()} == {"p": 3, "q": 1}
+    await store.advance_part("ord_1#1", owner="L1", step=DONE)
+    stats = await store.queue_stats(now=NOW)
+    assert {name: q.depth for name, q in stats.items()} == {"p": 2, "q": 1}

@@ -19,6 +19,8 @@ CREATE TABLE order_parts (
     provider_order_id TEXT,
     provider_data     JSONB,                       -- what the provider keeps with its id
     provider_status   TEXT,
+    tracking_code     TEXT,                        -- the part's parcel, as its provider last said
+    tracking_url      TEXT,
     status            TEXT NOT NULL,               -- canonical status of the part
     phase             TEXT NOT NULL,               -- submission phase
     attempts          INTEGER NOT NULL DEFAULT 0,

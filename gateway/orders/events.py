@@ -39,6 +39,7 @@ from gateway.errors import (
 from gateway.model.history import Source
 from gateway.observability import audit
 from gateway.orders.news import facts_of, part_news
+from gateway.orders.parts import part_subject
 from gateway.orders.refs import provider_ref
 from gateway.providers.base import (
     Provider,
@@ -200,7 +201,7 @@ class WebhookIntake:
         if status is None:  # ids-only event: read the part's provider order
             assert part.provider_order_id is not None
             try:
-                with audit.subject("order", part.client_id, part.order_id, part=part.part):
+                with part_subject(part):
                     current = await self._providers[event.provider].get(
                         ProviderOrderRef(part.provider_order_id, part.provider_data)
                     )

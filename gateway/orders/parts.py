@@ -13,6 +13,7 @@ refused `rejected`, and either re-derives the order's status (`Store.advance_par
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -22,6 +23,7 @@ import structlog
 from gateway.model.orders import OPEN_PHASES, CanonicalOrder, Phase, Status
 from gateway.model.part_orders import part_order
 from gateway.model.text import STORED
+from gateway.observability import audit
 from gateway.providers.base import Provider, ProviderOrder, Submission
 from gateway.store import OrderReads, PartRow, PartStep, PartStore
 from gateway.submissions.provider_order import ProviderOrderDriver
@@ -33,6 +35,11 @@ log = structlog.get_logger(__name__)
 class _Attempt:
     provider: Provider
     submission: Submission
+
+
+def part_subject(part: PartRow) -> contextlib.AbstractContextManager[audit.Subject]:
+    """A part's provider calls are its order's exchanges, marked with the part."""
+    return audit.subject("order", part.client_id, part.order_id, part=part.part)
 
 
 class PartSubmitterStore(PartStore, OrderReads, Protocol):

@@ -10,7 +10,6 @@ the others were cancelled."""
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Mapping
 from typing import Protocol
 
@@ -21,19 +20,14 @@ from gateway.errors import Conflict, LeaseLost
 from gateway.errors.refusals import NotCancellable
 from gateway.model.lifecycle import FINAL
 from gateway.model.orders import Phase, Status
-from gateway.observability import audit
 from gateway.orders.news import part_news
+from gateway.orders.parts import part_subject
 from gateway.providers.base import Provider, ProviderOrderRef, canceller_of
 from gateway.store import OrderReads, OrderRow, PartRow, PartStep, PartStore
 
 log = structlog.get_logger(__name__)
 
 CANCELLED_BY_CLIENT = "cancelled by the client"
-
-
-def _audited(part: PartRow) -> contextlib.AbstractContextManager[audit.Subject]:
-    """The part's calls are its order's exchanges, marked with the part."""
-    return audit.subject("order", part.client_id, part.order_id, part=part.part)
 
 
 class SplitCancelStore(OrderReads, PartStore, Protocol):
@@ -54,7 +48,7 @@ async def refresh_parts(
         provider = providers.get(part.provider)
         if part.phase is not Phase.DONE or part.provider_order_id is None or provider is None:
             continue
-        with _audited(part):
+        with part_subject(part):
             current = await provider.get(
                 ProviderOrderRef(part.provider_order_id, part.provider_data)
             )
@@ -134,7 +128,7 @@ async def _cancel_one(
     if canceller is None:
         return f"{part.provider} does not cancel orders through its API"
     try:
-        with _audited(part):
+        with part_subject(part):
             result = await canceller.cancel(
                 ProviderOrderRef(part.provider_order_id, part.provider_data)
             )

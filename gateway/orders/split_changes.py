@@ -20,7 +20,6 @@ the part that refused. If no part took it, nothing is stored.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -33,9 +32,8 @@ from gateway.errors.refusals import ChangeBreaksRules, ChangeRejected, NotChange
 from gateway.model.history import Source, changed_detail
 from gateway.model.lifecycle import RANK
 from gateway.model.orders import CanonicalOrder, Phase, Status
-from gateway.observability import audit
 from gateway.orders.news import part_news
-from gateway.orders.parts import part_submission
+from gateway.orders.parts import part_subject, part_submission
 from gateway.providers.base import (
     OrderUpdater,
     Provider,
@@ -67,10 +65,6 @@ class _Planned:
 
 def _named(part: PartRow) -> str:
     return f"part {part.part} ({part.provider} {part.warehouse})"
-
-
-def _audited(part: PartRow) -> contextlib.AbstractContextManager[audit.Subject]:
-    return audit.subject("order", part.client_id, part.order_id, part=part.part)
 
 
 async def change_parts(
@@ -108,7 +102,7 @@ async def change_parts(
         assert part.provider_order_id is not None
         ref = ProviderOrderRef(part.provider_order_id, part.provider_data)
         try:
-            with _audited(part):
+            with part_subject(part):
                 result = await plan.updater.update(ref, plan.submission)
         except Conflict as exc:
             refused.append(f"{_named(part)}: {exc.message}")
@@ -221,7 +215,7 @@ async def _learn_quietly(
     if provider is None or part.provider_order_id is None:
         return
     try:
-        with _audited(part):
+        with part_subject(part):
             current = await provider.get(
                 ProviderOrderRef(part.provider_order_id, part.provider_data)
             )

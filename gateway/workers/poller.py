@@ -27,6 +27,7 @@ from gateway.errors import NotFound, ProviderError
 from gateway.model.history import Source
 from gateway.observability import audit
 from gateway.orders.news import part_news, record_read
+from gateway.orders.parts import part_subject
 from gateway.orders.refs import provider_ref
 from gateway.providers.base import Provider, ProviderOrderRef, returns_of
 from gateway.returns.news import record_news
@@ -101,7 +102,7 @@ class StatusPoller:
         """A part of a split order, read as an order is; its news re-derives the order's."""
         assert part.provider_order_id is not None
         try:
-            with audit.subject("order", part.client_id, part.order_id, part=part.part):
+            with part_subject(part):
                 current = await provider.get(
                     ProviderOrderRef(part.provider_order_id, part.provider_data)
                 )

@@ -1,13 +1,16 @@
 """Leases: what orders, their split parts and returns share — claiming one row or the due
-rows, renewing a lease, releasing it. The table and its columns are the store's own
-constants, never input."""
+rows, renewing a lease, releasing it — and claiming the rows due for a status poll. The
+table and its columns are the store's own constants, never input."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
 from typing import Generic, TypeVar
 
+from gateway.model.lifecycle import FINAL
 from gateway.store.dialect import Dialect, Row, Runner, sql_list
+
+_FINAL = sql_list(FINAL)
 
 T = TypeVar("T")
 
@@ -71,3 +74,29 @@ class Leases(Generic[T]):
                 " WHERE id = ? AND lease_owner = ?",
                 (row_id, owner),
             )
+
+    async def claim_for_poll(
+        self, provider: str, *, now: float, older_than: float, limit: int
+    ) -> list[T]:
+        """Submitted, not final rows of `provider` not synced since `older_than`, least
+        recently synced first, stamped synced `now` (SKIP LOCKED: another replica's poll takes
+        others)."""
+        d = self._db.dialect
+        async with self._db.transaction() as tx:
+            due = await tx.fetch_all(
+                f"SELECT id FROM {self._table} WHERE provider = ? AND phase = 'done'"
+                f" AND status NOT IN {_FINAL} AND provider_order_id IS NOT NULL"
+                " AND COALESCE(synced_at, 0) <= ? ORDER BY COALESCE(synced_at, 0), id"
+                f" LIMIT ?{d.for_update(skip_locked=True)}",
+                (provider, older_than, limit),
+            )
+            if not due:
+                return []
+            ids = [r[0] for r in due]
+            which, args = d.any_of("id", ids, "text")
+            rows = await tx.fetch_all(
+                f"UPDATE {self._table} SET synced_at = ? WHERE {which} RETURNING {self._columns}",
+                (now, *args),
+            )
+        by_id = {r["id"]: self._to_row(r, d) for r in rows}
+        return [by_id[i] for i in ids]  # least recently synced first

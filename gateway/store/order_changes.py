@@ -20,7 +20,6 @@ from gateway.store.holds import late_on_shipping
 from gateway.store.records import OrderRow, ProviderFacts
 from gateway.store.rows import ORDER_COLUMNS, order_row
 
-_FINAL = "('delivered', 'cancelled', 'rejected')"
 _QUEUED = "phase IN ('pending', 'held') AND (lease_until IS NULL OR lease_until <= ?)"
 """No provider call made for it (queued, or held before routing), and not leased (the
 submitter has not taken it)."""
@@ -157,29 +156,6 @@ class SqlOrderChanges(Queries):
                 changed=changed,
             )
         return order_row(row, d)
-
-    async def claim_for_poll(
-        self, provider: str, *, now: float, older_than: float, limit: int
-    ) -> Sequence[OrderRow]:
-        d = self._d
-        async with self._db.transaction() as tx:
-            due = await tx.fetch_all(
-                f"SELECT id FROM orders WHERE provider = ? AND phase = 'done'"
-                f" AND status NOT IN {_FINAL} AND provider_order_id IS NOT NULL"
-                " AND COALESCE(synced_at, 0) <= ? ORDER BY COALESCE(synced_at, 0), id"
-                f" LIMIT ?{d.for_update(skip_locked=True)}",
-                (provider, older_than, limit),
-            )
-            if not due:
-                return []
-            ids = [r[0] for r in due]
-            which, args = d.any_of("id", ids, "text")
-            rows = await tx.fetch_all(
-                f"UPDATE orders SET synced_at = ? WHERE {which} RETURNING {ORDER_COLUMNS}",
-                (now, *args),
-            )
-        by_id = {r["id"]: order_row(r, d) for r in rows}
-        return [by_id[i] for i in ids]  # least recently synced first
 
 
 async def _keep_facts(tx: Tx, order_id: str, facts: ProviderFacts | None, *, now: float) -> None:

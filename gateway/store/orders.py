@@ -64,6 +64,7 @@ class SqlOrders(Queries):
         super().__init__(db)
         self._order_leases = Leases(db, "orders", ORDER_COLUMNS, OPEN_PHASES, order_row)
         self.claim_due = self._order_leases.claim_due
+        self.claim_for_poll = self._order_leases.claim_for_poll
         self._orders = Table(db, "orders", ORDER_COLUMNS, order_row)
 
     async def insert_order(

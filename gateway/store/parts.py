@@ -14,7 +14,7 @@ import orjson
 
 from gateway.errors import LeaseLost, ProviderOrderTaken
 from gateway.model.history import Cause
-from gateway.model.lifecycle import FINAL, Outcome, of_parts, part_takes
+from gateway.model.lifecycle import Outcome, of_parts, part_takes
 from gateway.model.orders import OPEN_PHASES, Phase, Status
 from gateway.store.dialect import Dialect, Queries, Runner, Tx, sql_list
 from gateway.store.history import record_transition, verdict_for
@@ -31,7 +31,6 @@ from gateway.store.rows import (
 )
 
 _OPEN = sql_list(OPEN_PHASES)
-_FINAL = sql_list(FINAL)
 _INSERT = insert_sql(
     "order_parts",
     [
@@ -158,6 +157,7 @@ class SqlParts(Queries):
         super().__init__(db)
         self._part_leases = Leases(db, "order_parts", PART_COLUMNS, OPEN_PHASES, part_row)
         self.claim_due_parts = self._part_leases.claim_due
+        self.claim_parts_for_poll = self._part_leases.claim_for_poll
         self._parts = Table(db, "order_parts", PART_COLUMNS, part_row)
 
     async def parts_of(self, order_id: str, *, latest: bool = False) -> Sequence[PartRow]:
@@ -177,29 +177,6 @@ class SqlParts(Queries):
         return await self._parts.one(
             "provider = ? AND provider_order_id = ?", (provider, provider_order_id)
         )
-
-    async def claim_parts_for_poll(
-        self, provider: str, *, now: float, older_than: float, limit: int
-    ) -> Sequence[PartRow]:
-        d = self._d
-        async with self._db.transaction() as tx:
-            due = await tx.fetch_all(
-                "SELECT id FROM order_parts WHERE provider = ? AND phase = 'done'"
-                f" AND status NOT IN {_FINAL} AND provider_order_id IS NOT NULL"
-                " AND COALESCE(synced_at, 0) <= ? ORDER BY COALESCE(synced_at, 0), id"
-                f" LIMIT ?{d.for_update(skip_locked=True)}",
-                (provider, older_than, limit),
-            )
-            if not due:
-                return []
-            ids = [r[0] for r in due]
-            which, args = d.any_of("id", ids, "text")
-            rows = await tx.fetch_all(
-                f"UPDATE order_parts SET synced_at = ? WHERE {which} RETURNING {PART_COLUMNS}",
-                (now, *args),
-            )
-        by_id = {r["id"]: part_row(r, d) for r in rows}
-        return [by_id[i] for i in ids]  # least recently synced first
 
     async def claim_part(
         self, part_row_id: str, *, owner: str, now: float, lease_until: float

@@ -348,6 +348,11 @@ class ReturnExists(GatewayError):
         self.external_id = external_id
 
 
+class KeyTaken(GatewayError):
+    """An idempotency key's deferred claim lost: another request took the key first, and what
+    the claim came with was not stored."""
+
+
 class LeaseLost(GatewayError):
     """Another worker took the order over: stop touching it."""
 

@@ -55,6 +55,7 @@ from gateway.routing.evaluate import (
 from gateway.routing.holds import held, hold_json
 from gateway.store import (
     IdempotencyRecords,
+    KeyClaim,
     NewOrder,
     NewPart,
     OrderFilter,
@@ -116,8 +117,9 @@ class OrderService:
             order,
             ORDERS,
             resume=self._resume,
-            submit=lambda: self._submit_new(client, key, order),
+            submit=lambda claim: self._submit_new(client, key, order, claim),
             render=render,
+            defer=True,
         )
 
     async def _resume(self, order_id: str) -> Submitted:
@@ -125,7 +127,9 @@ class OrderService:
         assert row is not None
         return submitted_of(row, await self._store.parts_of(row.id))
 
-    async def _submit_new(self, client: Client, key: str, order: CanonicalOrder) -> Submitted:
+    async def _submit_new(
+        self, client: Client, key: str, order: CanonicalOrder, claim: KeyClaim | None
+    ) -> Submitted:
         existing = await self._store.find_by_external_id(client.id, order.external_id)
         supersedes, submission = None, 1
         if existing is not None:
@@ -178,7 +182,7 @@ class OrderService:
                     ship_by=None if order.ship_by is None else order.ship_by.timestamp(),
                 ),
                 now=now,
-                idempotency=(client.id, key),
+                idempotency=(client.id, key) if claim is None else claim,
                 lease_owner=lease,
                 lease_until=None if lease is None else self._submitter.lease_until(),
                 parts=parts,

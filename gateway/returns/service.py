@@ -123,7 +123,7 @@ class ReturnService:
             ret,
             RETURNS,
             resume=self._resume,
-            submit=lambda: self._submit_new(client, key, ret),
+            submit=lambda _claim: self._submit_new(client, key, ret),
             render=render,
         )
 

@@ -24,6 +24,7 @@ from gateway.store.records import (
     Begin,
     DeliveryRow,
     HistoryEntry,
+    KeyClaim,
     NewOrder,
     NewPart,
     NewReturn,
@@ -66,16 +67,32 @@ class IdempotencyRecords(Protocol):
         now: float,
         lock_s: float,
         ttl_s: float,
-    ) -> Begin: ...
+        defer: bool = False,
+    ) -> Begin:
+        """`defer`: a key nobody holds is not taken here but handed back as `Begin.claim`, for
+        the transaction that stores the order (or return) to take (`KeyTaken` if it lost)."""
+        ...
 
     async def finish_idempotent(
-        self, client_id: str, key: str, *, status: int, body: bytes
-    ) -> None: ...
+        self,
+        client_id: str,
+        key: str,
+        *,
+        status: int,
+        body: bytes,
+        claim: KeyClaim | None = None,
+    ) -> None:
+        """The key's answer. `claim`: a deferred claim nothing took (the submit ended before
+        storing anything): the key is taken done at once, or `KeyTaken`."""
+        ...
 
-    async def abandon_idempotent(self, client_id: str, key: str) -> None:
+    async def abandon_idempotent(
+        self, client_id: str, key: str, claim: KeyClaim | None = None
+    ) -> None:
         """The request holding a running key failed. A key that leads to nothing is freed;
         one linked to the order (or return) it stored stays, unlocked, so that the next
-        request with it gets `RESUME` for that order at once."""
+        request with it gets `RESUME` for that order at once. `claim`: the request's deferred
+        claim, taken or not: only a key this claim took is unlocked."""
         ...
 
 
@@ -118,7 +135,7 @@ class OrderIntake(OrderReads, Protocol):
         order: NewOrder,
         *,
         now: float,
-        idempotency: tuple[str, str] | None,
+        idempotency: tuple[str, str] | KeyClaim | None,
         lease_owner: str | None,
         lease_until: float | None,
         parts: Sequence[NewPart] = (),
@@ -128,7 +145,9 @@ class OrderIntake(OrderReads, Protocol):
         `OrderExists` naming the live order holding (client, external_id). With
         `order.supersedes`, that rejected order is linked to this one (`superseded_by`) in
         the same transaction, and gives the key up — only while it is rejected and not
-        superseded yet (else `OrderExists`: a racing correction won)."""
+        superseded yet (else `OrderExists`: a racing correction won). `idempotency`: the
+        key (client, key) this request holds, linked to the order; or its deferred claim,
+        taken in the same transaction (`KeyTaken`, nothing stored, if another took it)."""
         ...
 
 

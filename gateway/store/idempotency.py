@@ -4,19 +4,63 @@ A key is taken with `INSERT … ON CONFLICT DO NOTHING`; a record that exists is
 `FOR UPDATE` on PostgreSQL, so requests racing for one key from several replicas get exactly
 one `NEW` (SQLite's one writer serialises them anyway).
 
-Neither the claim nor the stored answer is waited on to be durable (`durable=False`): the
-claim only matters while its request runs, and a crash loses that request anyway; an answer
-lost in a crash is rebuilt from the order it names (`RESUME`). Both still take effect at once
-for every later transaction. What must be durable before a provider call — the order row,
-linked to its key — is.
+`begin_idempotent(defer=True)` only reads: a key nobody holds comes back as a `KeyClaim`, which
+the transaction storing the order takes (`claim_key`), so the claim rides the order's durable
+commit instead of a transaction of its own; the key's unique row settles a race (`KeyTaken`).
+
+Neither a claim taken on its own nor the stored answer is waited on to be durable
+(`durable=False`): the claim only matters while its request runs, and a crash loses that
+request anyway; an answer lost in a crash is rebuilt from the order it names (`RESUME`). Both
+still take effect at once for every later transaction. What must be durable before a provider
+call — the order row, linked to its key — is.
 """
 
 from __future__ import annotations
 
-from gateway.store.dialect import Queries
-from gateway.store.records import Begin, BeginOutcome
+from gateway.errors import KeyTaken
+from gateway.store.dialect import Queries, Row, Tx
+from gateway.store.records import Begin, BeginOutcome, KeyClaim
 
 _KEY = "WHERE client_id = ? AND key = ?"
+_CLAIM = (
+    "INSERT INTO idempotency (fingerprint, state, locked_until, expires_at, client_id, key,"
+    " order_id) VALUES (?, 'running', ?, ?, ?, ?, ?) ON CONFLICT (client_id, key) DO NOTHING"
+)
+
+
+async def claim_key(tx: Tx, claim: KeyClaim, resource_id: str | None) -> None:
+    """Take `claim` in `tx`, linked to `resource_id`, the resource `tx` stores; `KeyTaken` (and
+    `tx` rolls back) when another request took the key first."""
+    if not await tx.execute(
+        _CLAIM,
+        (
+            claim.fingerprint,
+            claim.locked_until,
+            claim.expires_at,
+            claim.client_id,
+            claim.key,
+            resource_id,
+        ),
+    ):
+        raise KeyTaken(claim.key)
+
+
+def _settled(rec: Row, fingerprint: str, now: float) -> Begin | None:
+    """What a live record answers without taking it over (None: expired, or its holder died)."""
+    if rec["expires_at"] <= now:
+        return None
+    if rec["fingerprint"] != fingerprint:
+        return Begin(BeginOutcome.MISMATCH, order_id=rec["order_id"])
+    if rec["state"] == "done":
+        return Begin(
+            BeginOutcome.REPLAY,
+            order_id=rec["order_id"],
+            status=rec["response_status"],
+            body=bytes(rec["response_body"]),
+        )
+    if rec["locked_until"] > now:
+        return Begin(BeginOutcome.IN_FLIGHT, order_id=rec["order_id"])
+    return None
 
 
 class SqlIdempotency(Queries):
@@ -29,15 +73,29 @@ class SqlIdempotency(Queries):
         now: float,
         lock_s: float,
         ttl_s: float,
+        defer: bool = False,
     ) -> Begin:
-        claim = (fingerprint, now + lock_s, now + ttl_s, client_id, key)
+        if defer:
+            # One read, no transaction: a new key (its claim deferred) or a live one's answer.
+            rec = await self._db.latest.fetch_one(
+                f"SELECT * FROM idempotency {_KEY}", (client_id, key)
+            )
+            if rec is None:
+                claim = KeyClaim(client_id, key, fingerprint, now + lock_s, now + ttl_s)
+                return Begin(BeginOutcome.NEW, claim=claim)
+            settled = _settled(rec, fingerprint, now)
+            if settled is not None and settled.outcome is not BeginOutcome.IN_FLIGHT:
+                return settled
+            # Running: its answer may sit in another process's open batch (SQLite), seen only
+            # under the write lock, as the transaction below reads it.
+        claim_args = (fingerprint, now + lock_s, now + ttl_s, client_id, key)
         while True:
             async with self._db.transaction(durable=False) as tx:
                 if await tx.execute(  # the common case: a new key
                     "INSERT INTO idempotency (fingerprint, state, locked_until, expires_at,"
                     " client_id, key) VALUES (?, 'running', ?, ?, ?, ?)"
                     " ON CONFLICT (client_id, key) DO NOTHING",
-                    claim,
+                    claim_args,
                 ):
                     return Begin(BeginOutcome.NEW)
                 rec = await tx.fetch_one(
@@ -53,20 +111,11 @@ class SqlIdempotency(Queries):
                         "UPDATE idempotency SET fingerprint = ?, state = 'running',"
                         " order_id = NULL, response_status = NULL, response_body = NULL,"
                         f" locked_until = ?, expires_at = ? {_KEY}",
-                        claim,
+                        claim_args,
                     )
                     return Begin(BeginOutcome.NEW)
-                if rec["fingerprint"] != fingerprint:
-                    return Begin(BeginOutcome.MISMATCH, order_id=rec["order_id"])
-                if rec["state"] == "done":
-                    return Begin(
-                        BeginOutcome.REPLAY,
-                        order_id=rec["order_id"],
-                        status=rec["response_status"],
-                        body=bytes(rec["response_body"]),
-                    )
-                if rec["locked_until"] > now:
-                    return Begin(BeginOutcome.IN_FLIGHT, order_id=rec["order_id"])
+                if (settled := _settled(rec, fingerprint, now)) is not None:
+                    return settled
                 # The request that held the key died. Take the key over.
                 await tx.execute(
                     f"UPDATE idempotency SET locked_until = ? {_KEY}",
@@ -77,17 +126,50 @@ class SqlIdempotency(Queries):
                 return Begin(BeginOutcome.NEW)
 
     async def finish_idempotent(
-        self, client_id: str, key: str, *, status: int, body: bytes
+        self,
+        client_id: str,
+        key: str,
+        *,
+        status: int,
+        body: bytes,
+        claim: KeyClaim | None = None,
     ) -> None:
         async with self._db.transaction(durable=False) as tx:
-            await tx.execute(
-                f"UPDATE idempotency SET state = 'done', response_status = ?, response_body = ?"
-                f" {_KEY}",
-                (status, body, client_id, key),
-            )
+            if claim is None:
+                await tx.execute(
+                    "UPDATE idempotency SET state = 'done', response_status = ?,"
+                    f" response_body = ? {_KEY}",
+                    (status, body, client_id, key),
+                )
+            elif not await tx.execute(
+                "INSERT INTO idempotency (fingerprint, state, locked_until, expires_at,"
+                " client_id, key, response_status, response_body)"
+                " VALUES (?, 'done', ?, ?, ?, ?, ?, ?) ON CONFLICT (client_id, key) DO NOTHING",
+                (
+                    claim.fingerprint,
+                    claim.locked_until,
+                    claim.expires_at,
+                    client_id,
+                    key,
+                    status,
+                    body,
+                ),
+            ):
+                raise KeyTaken(key)
 
-    async def abandon_idempotent(self, client_id: str, key: str) -> None:
+    async def abandon_idempotent(
+        self, client_id: str, key: str, claim: KeyClaim | None = None
+    ) -> None:
         async with self._db.transaction() as tx:
+            if claim is not None:
+                # Taken by an insert, if at all: its lock is this claim's own, and an insert
+                # always links the key to what it stored, so the key stays, unlocked.
+                await tx.execute(
+                    f"UPDATE idempotency SET locked_until = 0 {_KEY} AND state = 'running'"
+                    " AND locked_until = ?",
+                    (client_id, key, claim.locked_until),
+                )
+                return
             await tx.execute(
                 f"DELETE FROM idempotency {_KEY} AND state = 'running' AND order_id IS NULL",
                 (client_id, key),

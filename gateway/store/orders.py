@@ -16,10 +16,12 @@ from gateway.model.orders import OPEN_PHASES, Phase, Status
 from gateway.store.dialect import Queries, Reads, Runner, sql_list
 from gateway.store.history import record_transition, verdict_for
 from gateway.store.holds import LATE, hold_detail, record_hold
+from gateway.store.idempotency import claim_key
 from gateway.store.leases import Leases
 from gateway.store.parts import insert_parts
 from gateway.store.records import (
     HistoryEntry,
+    KeyClaim,
     NewOrder,
     NewPart,
     OrderFilter,
@@ -72,7 +74,7 @@ class SqlOrders(Queries):
         order: NewOrder,
         *,
         now: float,
-        idempotency: tuple[str, str] | None,
+        idempotency: tuple[str, str] | KeyClaim | None,
         lease_owner: str | None,
         lease_until: float | None,
         parts: Sequence[NewPart] = (),
@@ -82,6 +84,8 @@ class SqlOrders(Queries):
         stamp = d.to_db(at)
         try:
             async with self._db.transaction() as tx:
+                if isinstance(idempotency, KeyClaim):  # first: a lost race stores nothing
+                    await claim_key(tx, idempotency, order.id)
                 # On PostgreSQL a racing successor holds the row lock; once it commits, this
                 # finds the predecessor superseded, and that successor holding the key.
                 if order.supersedes is not None and not await tx.execute(
@@ -117,7 +121,7 @@ class SqlOrders(Queries):
                         lease_owner=lease_owner,
                         lease_until=lease_until,
                     )
-                if idempotency is not None:
+                if isinstance(idempotency, tuple):
                     await tx.execute(
                         "UPDATE idempotency SET order_id = ? WHERE client_id = ? AND key = ?",
                         (order.id, *idempotency),

@@ -281,11 +281,25 @@ class BeginOutcome(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class KeyClaim:
+    """A new key nobody holds yet, to be taken by the transaction that stores what it creates
+    (`begin_idempotent(defer=True)`): one durable commit before the provider call, not two."""
+
+    client_id: str
+    key: str
+    fingerprint: str
+    locked_until: float
+    expires_at: float
+
+
+@dataclass(frozen=True, slots=True)
 class Begin:
     outcome: BeginOutcome
     order_id: str | None = None
     status: int | None = None
     body: bytes | None = None
+    claim: KeyClaim | None = None
+    """`NEW` and not taken yet: the claim the insert takes (None: this request holds the key)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,17 +22,18 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import partial
 from typing import Any, TypeAlias
 
 from pydantic import BaseModel
 
 from gateway.clock import Clock
 from gateway.config import Settings
-from gateway.errors import OrderExists, ReturnExists
+from gateway.errors import KeyTaken, OrderExists, ReturnExists
 from gateway.errors.refusals import IdempotencyKeyReused, IdempotencyKeyRunning
 from gateway.model.clients import Client
 from gateway.observability.metrics import Metrics
-from gateway.store import BeginOutcome, IdempotencyRecords
+from gateway.store import BeginOutcome, IdempotencyRecords, KeyClaim
 from gateway.submissions.fingerprint import fingerprint
 from gateway.submissions.resources import Resource
 
@@ -113,11 +114,37 @@ class IdempotentSubmit:
         resource: Resource,
         *,
         resume: Callable[[str], Awaitable[Submitted]],
-        submit: Callable[[], Awaitable[Submitted]],
+        submit: Callable[[KeyClaim | None], Awaitable[Submitted]],
         render: Render,
+        defer: bool = False,
     ) -> Keyed:
-        """`submit()` creates the resource; `resume(id)` reads one that a request which died or
-        failed after storing it left behind; `render` makes the answer the key keeps."""
+        """`submit(claim)` creates the resource (taking `claim`, when there is one, in the
+        transaction that stores it); `resume(id)` reads one that a request which died or
+        failed after storing it left behind; `render` makes the answer the key keeps.
+        `defer`: a new key is not claimed before `submit`, but by what `submit` stores — one
+        transaction less before the provider call; a request that loses the key to another
+        one meanwhile answers as the key then says."""
+        run = partial(
+            self._run, client, key, body, resource, resume=resume, submit=submit, render=render
+        )
+        try:
+            return await run(defer=defer)
+        except KeyTaken:
+            # Another request with this key stored first: nothing of ours was stored.
+            return await run(defer=False)
+
+    async def _run(
+        self,
+        client: Client,
+        key: str,
+        body: BaseModel,
+        resource: Resource,
+        *,
+        resume: Callable[[str], Awaitable[Submitted]],
+        submit: Callable[[KeyClaim | None], Awaitable[Submitted]],
+        render: Render,
+        defer: bool,
+    ) -> Keyed:
         idem = self._settings.idempotency
         begin = await self._store.begin_idempotent(
             client.id,
@@ -126,6 +153,7 @@ class IdempotentSubmit:
             now=self._clock.time(),
             lock_s=self._settings.submission.lease_s,
             ttl_s=idem.ttl_s,
+            defer=defer,
         )
         if begin.outcome is not BeginOutcome.NEW:
             self._count(_OUTCOME_LABEL[begin.outcome])
@@ -143,6 +171,7 @@ class IdempotentSubmit:
                 "the first request with this key has not finished; retry later",
                 retry_after_s=idem.in_flight_retry_after_s,
             )
+        claim = begin.claim
         try:
             settled: Settled
             try:
@@ -151,16 +180,20 @@ class IdempotentSubmit:
                     assert begin.order_id is not None
                     settled = await resume(begin.order_id)
                 else:
-                    settled = await submit()
+                    settled = await submit(claim)
             except (OrderExists, ReturnExists) as exc:
                 self._count(f"{resource.noun}_exists")
                 settled = exc
             answer = render(resource, settled)
+            # A submit that stored its resource took the claim; one that ended before did not.
+            untaken = None if isinstance(settled, Submitted) else claim
             await self._store.finish_idempotent(
-                client.id, key, status=answer.status, body=answer.body
+                client.id, key, status=answer.status, body=answer.body, claim=untaken
             )
+        except KeyTaken:
+            raise
         except BaseException:
-            await self._store.abandon_idempotent(client.id, key)
+            await self._store.abandon_idempotent(client.id, key, claim)
             raise
         created = settled.view["id"] if isinstance(settled, Submitted) else None
         return Keyed(answer, resource, created)

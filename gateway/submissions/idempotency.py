@@ -22,7 +22,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from functools import partial
 from typing import Any, TypeAlias
 
 from pydantic import BaseModel
@@ -124,27 +123,6 @@ class IdempotentSubmit:
         `defer`: a new key is not claimed before `submit`, but by what `submit` stores — one
         transaction less before the provider call; a request that loses the key to another
         one meanwhile answers as the key then says."""
-        run = partial(
-            self._run, client, key, body, resource, resume=resume, submit=submit, render=render
-        )
-        try:
-            return await run(defer=defer)
-        except KeyTaken:
-            # Another request with this key stored first: nothing of ours was stored.
-            return await run(defer=False)
-
-    async def _run(
-        self,
-        client: Client,
-        key: str,
-        body: BaseModel,
-        resource: Resource,
-        *,
-        resume: Callable[[str], Awaitable[Submitted]],
-        submit: Callable[[KeyClaim | None], Awaitable[Submitted]],
-        render: Render,
-        defer: bool,
-    ) -> Keyed:
         idem = self._settings.idempotency
         begin = await self._store.begin_idempotent(
             client.id,
@@ -191,7 +169,11 @@ class IdempotentSubmit:
                 client.id, key, status=answer.status, body=answer.body, claim=untaken
             )
         except KeyTaken:
-            raise
+            # Another request with this key stored first, and nothing of ours was: answer as
+            # the key says now (no claim deferred this time, so this happens once at most).
+            return await self.run(
+                client, key, body, resource, resume=resume, submit=submit, render=render
+            )
         except BaseException:
             await self._store.abandon_idempotent(client.id, key, claim)
             raise

@@ -4,7 +4,6 @@ not at all, and a request that loses the key to another one stores nothing."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import orjson
@@ -13,7 +12,7 @@ from pydantic import BaseModel
 
 from gateway.errors import KeyTaken, OrderExists
 from gateway.model.clients import Client
-from gateway.store import BeginOutcome, KeyClaim, NewOrder, Store, open_store
+from gateway.store import BeginOutcome, KeyClaim, Store
 from gateway.submissions.idempotency import (
     Answer,
     IdempotentSubmit,
@@ -23,37 +22,12 @@ from gateway.submissions.idempotency import (
 )
 from gateway.submissions.resources import ORDERS, Resource
 from tests.conftest import make_settings
+from tests.unit.test_store import new, second, store
+
+__all__ = ["second", "store"]  # the store contract's own fixtures, on every backend
 
 NOW = 1_800_000_000.0
 LOCK = {"now": NOW, "lock_s": 30.0, "ttl_s": 600.0}
-
-
-@pytest.fixture
-async def store(store_url: str) -> AsyncIterator[Store]:
-    s = await open_store(store_url)
-    yield s
-    await s.close()
-
-
-@pytest.fixture
-async def second(store: Store, store_url: str) -> AsyncIterator[Store]:
-    """Another process's view of the same database."""
-    s = await open_store(store_url)
-    yield s
-    await s.close()
-
-
-def new(order_id: str, external_id: str) -> NewOrder:
-    return NewOrder(
-        id=order_id,
-        client_id="c",
-        external_id=external_id,
-        provider="p",
-        warehouse="w",
-        route_rule="r",
-        route_candidate=0,
-        body="{}",
-    )
 
 
 async def deferred(store: Store, fingerprint: str = "fp") -> KeyClaim:

@@ -342,8 +342,8 @@ async def test_the_sqlite_store_counts_what_it_ran_per_kind(gateway: TestClient[
         - before.value("gateway_store_statements_total", kind=kind)
         for kind in ("statements", "transactions", "commits")
     }
-    # A submit stores the key's claim, the order, its created and done steps, and its answer.
-    assert moved["transactions"] >= 4
+    # A submit stores the order with its key's claim, its done step, and its answer.
+    assert moved["transactions"] >= 3
     assert moved["statements"] > moved["transactions"]
     assert moved["commits"] >= 1
     assert after.families["gateway_store_statements"] == "counter"

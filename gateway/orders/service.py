@@ -1,12 +1,13 @@
 """`OrderService`: the use-cases behind `/v1/orders` and `/v1/routing/explain`.
 
 Submit, in the order that makes it safe:
-1. the idempotency key is claimed for (client, key) with the body's fingerprint;
+1. the idempotency key is looked up for (client, key) with the body's fingerprint (a new
+   key is claimed with the order, in step 4);
 2. the natural key (client, external_id) is checked — a second order is never created, but
    a rejected one is superseded by its correction (linked both ways, in the inserting
    transaction, which a racing correction loses with `order-exists`);
 3. routing picks provider and warehouse; the provider's own rules are checked, before any call;
-4. the order row is written (phase `pending`), linked to the key, in one transaction;
+4. the order row is written (phase `pending`) with the key's claim, in one transaction;
 5. the submission runs; the caller waits up to `request_budget_s` for it — `done` when the
    provider took it, `rejected` when the provider refused it, otherwise `queued` and it
    finishes in the background;

@@ -18,40 +18,13 @@ from gateway.store.records import DeliveryRow
 from gateway.store.rows import DELIVERY_SELECT, delivery_row
 
 
-class Dispatch(Protocol):
+class Dispatch(Queries, Protocol):
     """What the dispatcher needs: events made deliveries, leased, and their outcome."""
 
     async def fan_out(
         self, subscriber: str, client_id: str, patterns: Sequence[str], *, now: float, limit: int
     ) -> int:
         """Make delivery rows for the subscriber's new events matching `patterns`; how many."""
-        ...
-
-    async def claim_deliveries(
-        self, subscriber: str, *, now: float, lease_until: float, limit: int
-    ) -> Sequence[DeliveryRow]:
-        """Due deliveries that are the oldest pending one of their subject, leased."""
-        ...
-
-    async def finish_delivery(
-        self,
-        subscriber: str,
-        seq: int,
-        *,
-        now: float,
-        ok: bool,
-        status: int | None,
-        error: str | None = None,
-        retry_at: float | None = None,
-    ) -> None:
-        """Record an attempt: delivered (`ok`), retried at `retry_at`, or dead (neither)."""
-        ...
-
-
-class SqlDeliveries(Queries):
-    async def fan_out(
-        self, subscriber: str, client_id: str, patterns: Sequence[str], *, now: float, limit: int
-    ) -> int:
         async with self._db.transaction() as tx:
             await tx.execute(  # a new subscriber starts before the first event
                 "INSERT INTO subscriber_cursors (subscriber, last_seq) VALUES (?, 0)"
@@ -88,6 +61,7 @@ class SqlDeliveries(Queries):
     async def claim_deliveries(
         self, subscriber: str, *, now: float, lease_until: float, limit: int
     ) -> Sequence[DeliveryRow]:
+        """Due deliveries that are the oldest pending one of their subject, leased."""
         d = self._d
         async with self._db.transaction() as tx:
             # Only the oldest pending delivery of each subject: events of one order go in order.
@@ -120,6 +94,7 @@ class SqlDeliveries(Queries):
         error: str | None = None,
         retry_at: float | None = None,
     ) -> None:
+        """Record an attempt: delivered (`ok`), retried at `retry_at`, or dead (neither)."""
         if ok:
             state, next_at = DeliveryState.DELIVERED, now
         elif retry_at is not None:

@@ -124,9 +124,14 @@ class Runner(Protocol):
     async def close(self) -> None: ...
 
 
-class Queries:
+class Queries(Protocol):
     """What each part of the SQL store (`sql.SqlStore` is all of them) holds: the runner and
-    its dialect. A part that keeps more extends `__init__`, calling `super().__init__(db)`."""
+    its dialect. A part that keeps more extends `__init__`, calling `super().__init__(db)`.
+    A part that is also what a consumer takes is a `Protocol` with its methods written out:
+    the consumer's narrow protocol and the implementation are one class."""
+
+    _db: Runner
+    _d: Dialect
 
     def __init__(self, db: Runner) -> None:
         self._db = db

@@ -55,55 +55,6 @@ _INSERT = insert_sql(
 )
 
 
-class PartStore(Protocol):
-    """The parts of split orders: each its own submission, leased and advanced as an order."""
-
-    async def parts_of(self, order_id: str, *, latest: bool = False) -> Sequence[PartRow]:
-        """An order's parts in order; none for an unsplit order."""
-        ...
-
-    async def get_part(self, part_row_id: str) -> PartRow | None: ...
-
-    async def find_part_by_provider_id(
-        self, provider: str, provider_order_id: str
-    ) -> PartRow | None: ...
-
-    async def claim_part(
-        self, part_row_id: str, *, owner: str, now: float, lease_until: float
-    ) -> PartRow | None:
-        """Lease one open part, or None if it is done or someone else holds it."""
-        ...
-
-    async def claim_due_parts(
-        self, *, owner: str, now: float, lease_until: float, limit: int
-    ) -> Sequence[PartRow]: ...
-
-    async def claim_parts_for_poll(
-        self, provider: str, *, now: float, older_than: float, limit: int
-    ) -> Sequence[PartRow]:
-        """Submitted, not final parts of `provider` not synced since `older_than`, oldest
-        first, stamped synced `now` (as `claim_for_poll` for orders)."""
-        ...
-
-    async def renew_part(self, part_row_id: str, *, owner: str, lease_until: float) -> bool: ...
-
-    async def release_part(self, part_row_id: str, *, owner: str) -> None: ...
-
-    async def advance_part(
-        self,
-        part_row_id: str,
-        *,
-        owner: str | None,
-        step: PartStep,
-        unsent_at: float | None = None,
-    ) -> PartRow:
-        """Commit one step of a part (`LeaseLost` if `owner` no longer holds it; None: news
-        from the provider); a status it changes re-derives the order's, forward-only.
-        `unsent_at`: only while the part is `pending` and not leased at that instant (else
-        `LeaseLost`)."""
-        ...
-
-
 def part_id(order_id: str, part: int) -> str:
     return f"{order_id}#{part}"
 
@@ -152,15 +103,35 @@ async def insert_parts(
     )
 
 
-class SqlParts(Queries):
+class PartStore(Queries, Protocol):
+    """The parts of split orders: each its own submission, leased and advanced as an order."""
+
+    _part_leases: Leases[PartRow]
+    _parts: Table[PartRow]
+
     def __init__(self, db: Runner) -> None:
         super().__init__(db)
         self._part_leases = Leases(db, "order_parts", PART_COLUMNS, OPEN_PHASES, part_row)
-        self.claim_due_parts = self._part_leases.claim_due
-        self.claim_parts_for_poll = self._part_leases.claim_for_poll
         self._parts = Table(db, "order_parts", PART_COLUMNS, part_row)
 
+    async def claim_due_parts(
+        self, *, owner: str, now: float, lease_until: float, limit: int
+    ) -> Sequence[PartRow]:
+        return await self._part_leases.claim_due(
+            owner=owner, now=now, lease_until=lease_until, limit=limit
+        )
+
+    async def claim_parts_for_poll(
+        self, provider: str, *, now: float, older_than: float, limit: int
+    ) -> Sequence[PartRow]:
+        """Submitted, not final parts of `provider` not synced since `older_than`, oldest
+        first, stamped synced `now` (as `claim_for_poll` for orders)."""
+        return await self._part_leases.claim_for_poll(
+            provider, now=now, older_than=older_than, limit=limit
+        )
+
     async def parts_of(self, order_id: str, *, latest: bool = False) -> Sequence[PartRow]:
+        """An order's parts in order; none for an unsplit order."""
         reads = self._db.latest if latest else self._db.reads
         rows = await reads.fetch_all(
             f"SELECT {PART_COLUMNS} FROM order_parts WHERE order_id = ? ORDER BY part",
@@ -181,6 +152,7 @@ class SqlParts(Queries):
     async def claim_part(
         self, part_row_id: str, *, owner: str, now: float, lease_until: float
     ) -> PartRow | None:
+        """Lease one open part, or None if it is done or someone else holds it."""
         return await self._part_leases.claim(
             part_row_id, owner=owner, now=now, lease_until=lease_until
         )

@@ -10,16 +10,16 @@ the runner (`_db`) and its dialect (`_d`); what else each keeps has a name of it
 
 from __future__ import annotations
 
-from gateway.store.deliveries import SqlDeliveries
+from gateway.store.deliveries import Dispatch
 from gateway.store.dialect import Runner
-from gateway.store.exchanges import SqlExchanges
-from gateway.store.holds import SqlHolds
+from gateway.store.exchanges import Exchanges
+from gateway.store.holds import Holds
 from gateway.store.idempotency import SqlIdempotency
 from gateway.store.inbound import SqlInbound
 from gateway.store.order_changes import SqlOrderChanges
 from gateway.store.orders import SqlOrders
 from gateway.store.outbox import SqlOutbox
-from gateway.store.parts import SqlParts
+from gateway.store.parts import PartStore
 from gateway.store.returns import SqlReturns
 
 
@@ -28,12 +28,12 @@ class SqlStore(
     SqlOrders,
     SqlOrderChanges,
     SqlOutbox,
-    SqlDeliveries,
+    Dispatch,
     SqlInbound,
-    SqlHolds,
+    Holds,
     SqlReturns,
-    SqlParts,
-    SqlExchanges,
+    PartStore,
+    Exchanges,
 ):
     def __init__(self, db: Runner) -> None:
         super().__init__(db)  # every part's, along the MRO

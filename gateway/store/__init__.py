@@ -13,7 +13,6 @@ from gateway.store.base import (
     EventFeed,
     Health,
     IdempotencyRecords,
-    OrderChanges,
     OrderIntake,
     OrderReads,
     Polling,
@@ -21,9 +20,10 @@ from gateway.store.base import (
     ReturnStore,
     Store,
     Submissions,
-    WebhookIntake,
 )
 from gateway.store.deliveries import Dispatch
+from gateway.store.inbound import WebhookIntake
+from gateway.store.order_changes import OrderChanges
 from gateway.store.parts import PartStore
 from gateway.store.records import (
     Begin,

@@ -13,29 +13,26 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
-from gateway.model.events import DeliveryState, EventRow, NewEvent
-from gateway.model.lifecycle import Outcome
-from gateway.model.orders import Status
-from gateway.store.deliveries import Dispatch
+from gateway.store.deliveries import DeliveryReads, Dispatch
 from gateway.store.exchanges import Exchanges
 from gateway.store.holds import Holds
+from gateway.store.inbound import WebhookIntake
+from gateway.store.order_changes import OrderChanges
+from gateway.store.outbox import Outbox
 from gateway.store.parts import PartStore
 from gateway.store.records import (
     Begin,
-    DeliveryRow,
     HistoryEntry,
     NewOrder,
     NewPart,
     NewReturn,
     OrderFilter,
     OrderRow,
-    ProviderFacts,
     QueueStats,
     ReturnFilter,
     ReturnHistoryEntry,
     ReturnRow,
     ReturnStep,
-    StoredEvent,
     Transition,
 )
 
@@ -160,67 +157,6 @@ class Submissions(Protocol):
         ...
 
 
-class OrderChanges(Protocol):
-    """News about an order (webhook, poll, the API) and a client's cancel or change."""
-
-    async def apply_status(
-        self,
-        order_id: str,
-        status: Status,
-        *,
-        source: str,
-        actor: str,
-        detail: str | None = None,
-        facts: ProviderFacts | None = None,
-        now: float,
-    ) -> Outcome:
-        """Put news about an order through the state machine (`gateway.model.lifecycle`).
-
-        Applied: the status changes, history and an event record it, all in one transaction.
-        Ignored (a regression): history records it as ignored; nothing else changes.
-        Either way `facts` (raw status, tracking) are kept and `synced_at` is set to `now`.
-        A cancellation reported while a client's cancel request is recent (`request_cancel`)
-        is recorded as that client's (`gateway.model.history.credit_cancel`).
-        """
-        ...
-
-    async def request_cancel(
-        self, order_id: str, *, by: tuple[str, str] | None, now: float
-    ) -> None:
-        """Note that `by` (source, actor) asks the provider to cancel the order (None: withdraw
-        it, the provider refused), before the call, so that whoever reports the cancellation
-        first — the call's answer, a webhook, a poll — records it as the requester's."""
-        ...
-
-    async def cancel_queued(
-        self, order_id: str, *, by: tuple[str, str], now: float
-    ) -> OrderRow | None:
-        """Cancel an order no provider call was made for (phase `pending`, not leased), as
-        `by` (source, actor).
-
-        The order ends `cancelled` (phase `cancelled`), with its history entry and event;
-        None when the order is not in that state any more (the submitter took it).
-        """
-        ...
-
-    async def replace_body(
-        self,
-        order_id: str,
-        body: str,
-        *,
-        queued_only: bool,
-        actor: str,
-        changed: Sequence[str],
-        detail: str | None = None,
-        now: float,
-    ) -> OrderRow | None:
-        """Store a changed canonical order; with `queued_only`, only while it is `pending`
-        and not leased (None otherwise). History records the change (status unchanged, the
-        `changed` field names; `detail`, when given, instead of the one they make) and an
-        `order.updated` event announces it, in the same transaction."""
-        ...
-
-
 class Polling(Protocol):
     """What the status poller needs besides `OrderChanges.apply_status`."""
 
@@ -232,65 +168,8 @@ class Polling(Protocol):
         ...
 
 
-class EventFeed(Protocol):
+class EventFeed(Outbox, DeliveryReads, Protocol):
     """The tenants' event feeds and their deliveries as the API shows them."""
-
-    async def append_event(self, event: NewEvent, *, now: float) -> EventRow:
-        """Append to a tenant's feed in a transaction of its own (changes made by other store
-        methods append theirs inside their own transaction)."""
-        ...
-
-    async def events_after(
-        self, client_id: str, *, after: int, limit: int
-    ) -> Sequence[EventRow]: ...
-
-    async def events_about(
-        self, client_id: str, order_id: str, *, limit: int
-    ) -> Sequence[EventRow]:
-        """The newest `limit` events of the tenant's order and of its returns, oldest first."""
-        ...
-
-    async def list_deliveries(
-        self, subscribers: Sequence[str], *, state: DeliveryState | None, after: int, limit: int
-    ) -> Sequence[DeliveryRow]: ...
-
-    async def deliveries_of(
-        self, subscribers: Sequence[str], seqs: Sequence[int]
-    ) -> Sequence[DeliveryRow]:
-        """The deliveries to `subscribers` of the events numbered `seqs`, by event."""
-        ...
-
-    async def count_deliveries(
-        self, subscribers: Sequence[str], *, state: DeliveryState, at_most: int
-    ) -> int:
-        """How many deliveries to `subscribers` are in `state`, counting up to `at_most`."""
-        ...
-
-    async def retry_delivery(
-        self, subscriber: str, event_id: str, *, now: float
-    ) -> DeliveryState | None:
-        """Make a dead delivery pending again (due now). The delivery's state before the call
-        (DEAD: retried), or None when `subscriber` has no delivery of that event."""
-        ...
-
-
-class WebhookIntake(Protocol):
-    """Inbound provider webhook events: stored once, applied later."""
-
-    async def record_event(self, event: StoredEvent, *, now: float) -> bool:
-        """Store an event once; False when (provider, event_id) was stored before."""
-        ...
-
-    async def unapplied_events(self, *, limit: int, max_attempts: int) -> Sequence[StoredEvent]:
-        """The oldest `limit` events still to apply: not applied, fewer than `max_attempts`
-        failed attempts (given-up ones must never crowd out newer ones)."""
-        ...
-
-    async def finish_event(
-        self, provider: str, event_id: str, *, now: float, error: str | None = None
-    ) -> None:
-        """Mark an event applied, or count a failed attempt with its error."""
-        ...
 
 
 class Retention(Protocol):

@@ -109,71 +109,6 @@ class Dispatch(Queries, Protocol):
                 (state, next_at, status, error, now if ok else None, subscriber, seq),
             )
 
-    async def list_deliveries(
-        self, subscribers: Sequence[str], *, state: DeliveryState | None, after: int, limit: int
-    ) -> Sequence[DeliveryRow]:
-        if not subscribers:
-            return []
-        which, args = self._d.any_of("d.subscriber", subscribers, "text")
-        where = f"{which} AND d.seq > ?"
-        args.append(after)
-        if state is not None:
-            where += " AND d.state = ?"
-            args.append(state)
-        rows = await self._db.reads.fetch_all(
-            f"{DELIVERY_SELECT} WHERE {where} ORDER BY d.seq, d.subscriber LIMIT ?",
-            (*args, limit),
-        )
-        return [delivery_row(r, self._d) for r in rows]
-
-    async def deliveries_of(
-        self, subscribers: Sequence[str], seqs: Sequence[int]
-    ) -> Sequence[DeliveryRow]:
-        if not subscribers or not seqs:
-            return []
-        mine, args = self._d.any_of("d.subscriber", subscribers, "text")
-        which, more = self._d.any_of("d.seq", seqs, "bigint")
-        rows = await self._db.reads.fetch_all(
-            f"{DELIVERY_SELECT} WHERE {mine} AND {which} ORDER BY d.seq, d.subscriber",
-            (*args, *more),
-        )
-        return [delivery_row(r, self._d) for r in rows]
-
-    async def count_deliveries(
-        self, subscribers: Sequence[str], *, state: DeliveryState, at_most: int
-    ) -> int:
-        if not subscribers:
-            return 0
-        mine, args = self._d.any_of("subscriber", subscribers, "text")
-        # The state as a literal (an enum's own value): it lets the planner use the partial
-        # index of its state (`deliveries_dead`).
-        row = await self._db.reads.fetch_one(
-            "SELECT COUNT(*) FROM (SELECT 1 FROM deliveries"
-            f" WHERE {mine} AND state = '{DeliveryState(state).value}' LIMIT ?) AS found",
-            (*args, at_most),
-        )
-        assert row is not None
-        return int(row[0])
-
-    async def retry_delivery(
-        self, subscriber: str, event_id: str, *, now: float
-    ) -> DeliveryState | None:
-        async with self._db.transaction() as tx:
-            row = await tx.fetch_one(
-                "SELECT d.seq, d.state FROM deliveries d JOIN events e ON e.seq = d.seq"
-                f" WHERE d.subscriber = ? AND e.id = ?{self._d.for_update(of='d')}",
-                (subscriber, event_id),
-            )
-            if row is None:
-                return None
-            if row["state"] == DeliveryState.DEAD:
-                await tx.execute(
-                    "UPDATE deliveries SET state = 'pending', next_attempt_at = ?, attempts = 0"
-                    " WHERE subscriber = ? AND seq = ?",
-                    (now, subscriber, row["seq"]),
-                )
-            return DeliveryState(row["state"])
-
     async def purge_events(self, subscribers: Sequence[str], *, before: float) -> int:
         """Forget events older than `before` that every subscriber is done with: delivered
         deliveries go, dead ones (and so their events) stay until retried or purged by hand."""
@@ -199,3 +134,74 @@ class Dispatch(Queries, Protocol):
                 " AND seq <= ? EXCEPT SELECT seq FROM deliveries)",
                 (cutoff, floor),
             )
+
+
+class DeliveryReads(Queries, Protocol):
+    async def list_deliveries(
+        self, subscribers: Sequence[str], *, state: DeliveryState | None, after: int, limit: int
+    ) -> Sequence[DeliveryRow]:
+        if not subscribers:
+            return []
+        which, args = self._d.any_of("d.subscriber", subscribers, "text")
+        where = f"{which} AND d.seq > ?"
+        args.append(after)
+        if state is not None:
+            where += " AND d.state = ?"
+            args.append(state)
+        rows = await self._db.reads.fetch_all(
+            f"{DELIVERY_SELECT} WHERE {where} ORDER BY d.seq, d.subscriber LIMIT ?",
+            (*args, limit),
+        )
+        return [delivery_row(r, self._d) for r in rows]
+
+    async def deliveries_of(
+        self, subscribers: Sequence[str], seqs: Sequence[int]
+    ) -> Sequence[DeliveryRow]:
+        """The deliveries to `subscribers` of the events numbered `seqs`, by event."""
+        if not subscribers or not seqs:
+            return []
+        mine, args = self._d.any_of("d.subscriber", subscribers, "text")
+        which, more = self._d.any_of("d.seq", seqs, "bigint")
+        rows = await self._db.reads.fetch_all(
+            f"{DELIVERY_SELECT} WHERE {mine} AND {which} ORDER BY d.seq, d.subscriber",
+            (*args, *more),
+        )
+        return [delivery_row(r, self._d) for r in rows]
+
+    async def count_deliveries(
+        self, subscribers: Sequence[str], *, state: DeliveryState, at_most: int
+    ) -> int:
+        """How many deliveries to `subscribers` are in `state`, counting up to `at_most`."""
+        if not subscribers:
+            return 0
+        mine, args = self._d.any_of("subscriber", subscribers, "text")
+        # The state as a literal (an enum's own value): it lets the planner use the partial
+        # index of its state (`deliveries_dead`).
+        row = await self._db.reads.fetch_one(
+            "SELECT COUNT(*) FROM (SELECT 1 FROM deliveries"
+            f" WHERE {mine} AND state = '{DeliveryState(state).value}' LIMIT ?) AS found",
+            (*args, at_most),
+        )
+        assert row is not None
+        return int(row[0])
+
+    async def retry_delivery(
+        self, subscriber: str, event_id: str, *, now: float
+    ) -> DeliveryState | None:
+        """Make a dead delivery pending again (due now). The delivery's state before the call
+        (DEAD: retried), or None when `subscriber` has no delivery of that event."""
+        async with self._db.transaction() as tx:
+            row = await tx.fetch_one(
+                "SELECT d.seq, d.state FROM deliveries d JOIN events e ON e.seq = d.seq"
+                f" WHERE d.subscriber = ? AND e.id = ?{self._d.for_update(of='d')}",
+                (subscriber, event_id),
+            )
+            if row is None:
+                return None
+            if row["state"] == DeliveryState.DEAD:
+                await tx.execute(
+                    "UPDATE deliveries SET state = 'pending', next_attempt_at = ?, attempts = 0"
+                    " WHERE subscriber = ? AND seq = ?",
+                    (now, subscriber, row["seq"]),
+                )
+            return DeliveryState(row["state"])

@@ -4,6 +4,7 @@ before the gateway answers, applied later, purged once finished."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Protocol
 
 import orjson
 
@@ -16,8 +17,11 @@ _COLUMNS = [name for name in names(StoredEvent) if name != "attempts"]
 _INSERT = insert_sql("webhook_events", [*_COLUMNS, "received_at"])
 
 
-class SqlInbound(Queries):
+class WebhookIntake(Queries, Protocol):
+    """Inbound provider webhook events: stored once, applied later."""
+
     async def record_event(self, event: StoredEvent, *, now: float) -> bool:
+        """Store an event once; False when (provider, event_id) was stored before."""
         values = {name: getattr(event, name) for name in _COLUMNS}
         values["shipment_ids"] = orjson.dumps(list(event.shipment_ids)).decode()
         async with self._db.autocommit() as tx:
@@ -28,6 +32,8 @@ class SqlInbound(Queries):
         return stored == 1
 
     async def unapplied_events(self, *, limit: int, max_attempts: int) -> Sequence[StoredEvent]:
+        """The oldest `limit` events still to apply: not applied, fewer than `max_attempts`
+        failed attempts (given-up ones must never crowd out newer ones)."""
         rows = await self._db.reads.fetch_all(
             f"SELECT {STORED_EVENT_COLUMNS} FROM webhook_events"
             " WHERE applied_at IS NULL AND attempts < ?"
@@ -39,6 +45,7 @@ class SqlInbound(Queries):
     async def finish_event(
         self, provider: str, event_id: str, *, now: float, error: str | None = None
     ) -> None:
+        """Mark an event applied, or count a failed attempt with its error."""
         async with self._db.autocommit() as tx:
             if error is None:
                 await tx.execute(

@@ -10,15 +10,15 @@ the runner (`_db`) and its dialect (`_d`); what else each keeps has a name of it
 
 from __future__ import annotations
 
-from gateway.store.deliveries import Dispatch
+from gateway.store.deliveries import DeliveryReads, Dispatch
 from gateway.store.dialect import Runner
 from gateway.store.exchanges import Exchanges
 from gateway.store.holds import Holds
 from gateway.store.idempotency import SqlIdempotency
-from gateway.store.inbound import SqlInbound
-from gateway.store.order_changes import SqlOrderChanges
+from gateway.store.inbound import WebhookIntake
+from gateway.store.order_changes import OrderChanges
 from gateway.store.orders import SqlOrders
-from gateway.store.outbox import SqlOutbox
+from gateway.store.outbox import Outbox
 from gateway.store.parts import PartStore
 from gateway.store.returns import SqlReturns
 
@@ -26,10 +26,11 @@ from gateway.store.returns import SqlReturns
 class SqlStore(
     SqlIdempotency,
     SqlOrders,
-    SqlOrderChanges,
-    SqlOutbox,
+    OrderChanges,
+    Outbox,
     Dispatch,
-    SqlInbound,
+    DeliveryReads,
+    WebhookIntake,
     Holds,
     SqlReturns,
     PartStore,

@@ -11,19 +11,17 @@ from __future__ import annotations
 from gateway.errors import StoreUnavailable
 from gateway.store.base import (
     EventFeed,
-    Health,
     IdempotencyRecords,
     OrderIntake,
-    OrderReads,
-    Polling,
     Retention,
     ReturnStore,
     Store,
-    Submissions,
 )
 from gateway.store.deliveries import Dispatch
 from gateway.store.inbound import WebhookIntake
 from gateway.store.order_changes import OrderChanges
+from gateway.store.order_reads import OrderReads
+from gateway.store.orders import Health, Polling, Submissions
 from gateway.store.parts import PartStore
 from gateway.store.records import (
     Begin,

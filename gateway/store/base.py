@@ -10,7 +10,6 @@ holds by construction.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Protocol
 
 from gateway.store.deliveries import DeliveryReads, Dispatch
@@ -18,36 +17,12 @@ from gateway.store.exchanges import Exchanges
 from gateway.store.holds import Holds
 from gateway.store.inbound import WebhookIntake
 from gateway.store.order_changes import OrderChanges
+from gateway.store.order_reads import OrderReads
+from gateway.store.orders import Health, Polling, Submissions
 from gateway.store.outbox import Outbox
 from gateway.store.parts import PartStore
-from gateway.store.records import (
-    Begin,
-    HistoryEntry,
-    NewOrder,
-    NewPart,
-    NewReturn,
-    OrderFilter,
-    OrderRow,
-    QueueStats,
-    ReturnFilter,
-    ReturnHistoryEntry,
-    ReturnRow,
-    ReturnStep,
-    Transition,
-)
-
-
-class Health(Protocol):
-    """What `/readyz`, `/metrics` and `/v1/providers` read."""
-
-    async def ping(self) -> None: ...
-
-    async def queue_stats(self, *, now: float) -> dict[str, QueueStats]:
-        """Per provider: orders whose submission is open, and the age of the oldest.
-
-        Providers without open orders are absent. Read by `/metrics` and `/v1/providers`.
-        """
-        ...
+from gateway.store.records import Begin, NewOrder, NewPart, NewReturn, OrderRow, ReturnRow
+from gateway.store.returns import Returns
 
 
 class IdempotencyRecords(Protocol):
@@ -76,37 +51,6 @@ class IdempotencyRecords(Protocol):
         ...
 
 
-class OrderReads(Protocol):
-    """Orders as the API and the workers read them."""
-
-    async def get_order(self, order_id: str, *, client_id: str | None = None) -> OrderRow | None:
-        """One order; with `client_id`, only if that tenant owns it."""
-        ...
-
-    async def find_by_external_id(self, client_id: str, external_id: str) -> OrderRow | None:
-        """The live order of (client, external_id): never one superseded by a correction."""
-        ...
-
-    async def find_by_provider_id(
-        self, provider: str, provider_order_id: str
-    ) -> OrderRow | None: ...
-
-    async def list_orders(self, client_id: str, flt: OrderFilter) -> Sequence[OrderRow]: ...
-
-    async def count_orders(self, client_id: str, flt: OrderFilter, *, at_most: int) -> int:
-        """How many orders `list_orders` would find without `flt.limit`, up to `at_most`."""
-        ...
-
-    async def orders_created(
-        self, client_id: str, *, since: datetime, until: datetime, limit: int
-    ) -> Sequence[OrderRow]:
-        """The tenant's orders created in [`since`, `until`), oldest first, at most `limit`
-        (a routing replay's window)."""
-        ...
-
-    async def history(self, order_id: str) -> Sequence[HistoryEntry]: ...
-
-
 class OrderIntake(OrderReads, Protocol):
     """What accepting an order needs: storing it, and finding the order a key names."""
 
@@ -126,45 +70,6 @@ class OrderIntake(OrderReads, Protocol):
         `order.supersedes`, that rejected order is linked to this one (`superseded_by`) in
         the same transaction, and gives the key up — only while it is rejected and not
         superseded yet (else `OrderExists`: a racing correction won)."""
-        ...
-
-
-class Submissions(Protocol):
-    """What the submitter needs: leases on due orders and the steps it commits."""
-
-    async def claim_due(
-        self, *, owner: str, now: float, lease_until: float, limit: int
-    ) -> Sequence[OrderRow]:
-        """Lease up to `limit` open orders that are due and not leased by anyone alive."""
-        ...
-
-    async def claim(
-        self, order_id: str, *, owner: str, now: float, lease_until: float
-    ) -> OrderRow | None:
-        """Lease one open order, or None if it is done or someone else holds it."""
-        ...
-
-    async def renew(self, order_id: str, *, owner: str, lease_until: float) -> bool:
-        """Extend a lease this owner holds; False if it was lost."""
-        ...
-
-    async def release(self, order_id: str, *, owner: str) -> None:
-        """Give up a lease without changing the order (shutdown)."""
-        ...
-
-    async def advance(self, order_id: str, *, owner: str, step: Transition) -> OrderRow:
-        """Commit one submission step; raises `LeaseLost` if `owner` no longer holds it."""
-        ...
-
-
-class Polling(Protocol):
-    """What the status poller needs besides `OrderChanges.apply_status`."""
-
-    async def claim_for_poll(
-        self, provider: str, *, now: float, older_than: float, limit: int
-    ) -> Sequence[OrderRow]:
-        """Submitted, not final orders of `provider` not synced since `older_than`, oldest
-        first; their `synced_at` is set to `now` so that no other replica polls them too."""
         ...
 
 
@@ -192,7 +97,7 @@ class Retention(Protocol):
         ...
 
 
-class ReturnStore(Protocol):
+class ReturnStore(Returns, Protocol):
     """The returns half of `Store`. The idempotency records of `Store` are
     shared: a key's `order_id` then holds the `ret_…` id of the return it created."""
 
@@ -212,45 +117,6 @@ class ReturnStore(Protocol):
         replica), the return is settled against what the order's earlier returns take back
         (`gateway.model.returnable.take_back`): `Overreach` when it asks too much; a return
         without lines is stored with the remaining quantities once anything was taken back."""
-        ...
-
-    async def get_return(
-        self, return_id: str, *, client_id: str | None = None
-    ) -> ReturnRow | None: ...
-
-    async def find_return_by_external_id(
-        self, client_id: str, external_id: str
-    ) -> ReturnRow | None: ...
-
-    async def list_returns(self, client_id: str, flt: ReturnFilter) -> Sequence[ReturnRow]: ...
-
-    async def return_history(self, return_id: str) -> Sequence[ReturnHistoryEntry]: ...
-
-    async def claim_due_returns(
-        self, *, owner: str, now: float, lease_until: float, limit: int
-    ) -> Sequence[ReturnRow]:
-        """Lease up to `limit` returns in an open phase that are due and not leased."""
-        ...
-
-    async def advance_return(self, return_id: str, *, owner: str, step: ReturnStep) -> ReturnRow:
-        """Commit one submission step of a leased return; `LeaseLost` if `owner` lost it."""
-        ...
-
-    async def renew_return(self, return_id: str, *, owner: str, lease_until: float) -> bool:
-        """Extend a lease this owner holds; False if it was lost."""
-        ...
-
-    async def release_return(self, return_id: str, *, owner: str) -> None:
-        """Give up a lease without changing the return (shutdown)."""
-        ...
-
-    async def update_return(self, return_id: str, step: ReturnStep) -> ReturnRow:
-        """Record what the provider said of a submitted return (cancel, decision, poll)."""
-        ...
-
-    async def open_returns(self, *, limit: int, checked_before: float) -> Sequence[ReturnRow]:
-        """Submitted returns not in a final status, not checked since `checked_before`, least
-        recently checked first (polling)."""
         ...
 
 

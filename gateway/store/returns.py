@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from gateway.errors import LeaseLost, ReturnExists
 from gateway.model.events import return_event
@@ -42,12 +42,25 @@ _INSERT = insert_sql("returns", [*_NEW_COLUMNS, "status", "phase", *QUEUED])
 _INSERT += f" RETURNING {RETURN_COLUMNS}"
 
 
-class SqlReturns(Queries):
+class Returns(Queries, Protocol):
+    """Returns as the API and the return workers read and step them (`base.ReturnStore` adds
+    `insert_return`'s contract)."""
+
+    _return_leases: Leases[ReturnRow]
+    _returns: Table[ReturnRow]
+
     def __init__(self, db: Runner) -> None:
         super().__init__(db)
         self._return_leases = Leases(db, "returns", RETURN_COLUMNS, OPEN_RETURN_PHASES, return_row)
-        self.claim_due_returns = self._return_leases.claim_due
         self._returns = Table(db, "returns", RETURN_COLUMNS, return_row)
+
+    async def claim_due_returns(
+        self, *, owner: str, now: float, lease_until: float, limit: int
+    ) -> Sequence[ReturnRow]:
+        """Lease up to `limit` returns in an open phase that are due and not leased."""
+        return await self._return_leases.claim_due(
+            owner=owner, now=now, lease_until=lease_until, limit=limit
+        )
 
     async def insert_return(
         self,
@@ -121,6 +134,8 @@ class SqlReturns(Queries):
         return [ReturnHistoryEntry(ReturnStatus(r[0]), r[1], r[2], at(r[3]), r[4]) for r in rows]
 
     async def open_returns(self, *, limit: int, checked_before: float) -> Sequence[ReturnRow]:
+        """Submitted returns not in a final status, not checked since `checked_before`, least
+        recently checked first (polling)."""
         rows = await self._db.reads.fetch_all(
             f"SELECT {RETURN_COLUMNS} FROM returns WHERE phase = 'done'"
             f" AND status NOT IN {_FINAL} AND (checked_at IS NULL OR checked_at <= ?)"
@@ -130,15 +145,19 @@ class SqlReturns(Queries):
         return [return_row(r, self._d) for r in rows]
 
     async def renew_return(self, return_id: str, *, owner: str, lease_until: float) -> bool:
+        """Extend a lease this owner holds; False if it was lost."""
         return await self._return_leases.renew(return_id, owner=owner, until=lease_until)
 
     async def release_return(self, return_id: str, *, owner: str) -> None:
+        """Give up a lease without changing the return (shutdown)."""
         await self._return_leases.release(return_id, owner=owner)
 
     async def advance_return(self, return_id: str, *, owner: str, step: ReturnStep) -> ReturnRow:
+        """Commit one submission step of a leased return; `LeaseLost` if `owner` lost it."""
         return await self._apply(return_id, step, owner=owner)
 
     async def update_return(self, return_id: str, step: ReturnStep) -> ReturnRow:
+        """Record what the provider said of a submitted return (cancel, decision, poll)."""
         return await self._apply(return_id, step, owner=None)
 
     async def _apply(self, return_id: str, step: ReturnStep, *, owner: str | None) -> ReturnRow:

@@ -17,28 +17,30 @@ from gateway.store.holds import Holds
 from gateway.store.idempotency import SqlIdempotency
 from gateway.store.inbound import WebhookIntake
 from gateway.store.order_changes import OrderChanges
-from gateway.store.orders import SqlOrders
+from gateway.store.order_reads import OrderReads
+from gateway.store.orders import Health, Polling, SqlOrders, Submissions
 from gateway.store.outbox import Outbox
 from gateway.store.parts import PartStore
-from gateway.store.returns import SqlReturns
+from gateway.store.returns import Returns
 
 
 class SqlStore(
     SqlIdempotency,
     SqlOrders,
+    OrderReads,
+    Submissions,
+    Polling,
+    Health,
     OrderChanges,
     Outbox,
     Dispatch,
     DeliveryReads,
     WebhookIntake,
     Holds,
-    SqlReturns,
+    Returns,
     PartStore,
     Exchanges,
 ):
     def __init__(self, db: Runner) -> None:
         super().__init__(db)  # every part's, along the MRO
         self.close = db.close
-
-    async def ping(self) -> None:
-        await self._db.reads.fetch_one("SELECT 1")

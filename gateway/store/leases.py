@@ -5,8 +5,9 @@ table and its columns are the store's own constants, never input."""
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
+from gateway.errors import ProviderOrderTaken
 from gateway.model.lifecycle import FINAL
 from gateway.store.dialect import Dialect, Row, Runner, sql_list
 
@@ -29,6 +30,27 @@ class Leases(Generic[T]):
         self._columns = columns
         self._open = sql_list(open_phases)
         self._to_row = to_row
+
+    def mine(self, row_id: str, owner: str | None) -> tuple[str, list[Any]]:
+        """The row, and with `owner` only while that owner holds its lease: a WHERE and its
+        arguments."""
+        return (
+            ("id = ?", [row_id])
+            if owner is None
+            else ("id = ? AND lease_owner = ?", [row_id, owner])
+        )
+
+    async def taken(self, row_id: str, provider_order_id: str, *, by: str) -> ProviderOrderTaken:
+        """What a step that broke (provider, provider_order_id) raises: the row that holds the
+        key (its column `by`), read after the failed transaction."""
+        held = await self._db.reads.fetch_one(
+            f"SELECT h.provider, h.{by} FROM {self._table} o JOIN {self._table} h"
+            " ON h.provider = o.provider AND h.provider_order_id = ? AND h.id <> o.id"
+            " WHERE o.id = ?",
+            (provider_order_id, row_id),
+        )
+        provider, holder = (held[0], held[1]) if held is not None else ("?", None)
+        return ProviderOrderTaken(provider, provider_order_id, holder)
 
     async def claim(self, row_id: str, *, owner: str, now: float, lease_until: float) -> T | None:
         """Lease the row if it is in an open phase and free (or `owner`'s already); None

@@ -8,7 +8,7 @@ from typing import Protocol
 
 import orjson
 
-from gateway.errors import LeaseLost, OrderExists, ProviderOrderTaken
+from gateway.errors import LeaseLost, OrderExists
 from gateway.model.history import Cause, Source
 from gateway.model.lifecycle import Outcome
 from gateway.model.orders import OPEN_PHASES, Status
@@ -234,11 +234,7 @@ class Submissions(Queries, Protocol):
         except d.unique_violation:
             # The only unique key an update can break: (provider, provider_order_id).
             assert step.provider_order_id is not None
-            held = await self._db.reads.fetch_one(
-                "SELECT h.provider, h.id FROM orders o JOIN orders h ON h.provider = o.provider"
-                " AND h.provider_order_id = ? AND h.id <> o.id WHERE o.id = ?",
-                (step.provider_order_id, order_id),
-            )
-            provider, holder = (held[0], held[1]) if held is not None else ("?", None)
-            raise ProviderOrderTaken(provider, step.provider_order_id, holder) from None
+            raise await self._order_leases.taken(
+                order_id, step.provider_order_id, by="id"
+            ) from None
         return order_row(updated, d)

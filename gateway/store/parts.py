@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 import orjson
 
-from gateway.errors import LeaseLost, ProviderOrderTaken
+from gateway.errors import LeaseLost
 from gateway.model.history import Cause
 from gateway.model.lifecycle import Outcome, of_parts, part_takes
 from gateway.model.orders import OPEN_PHASES, Phase, Status
@@ -179,10 +179,7 @@ class PartStore(Queries, Protocol):
         at = datetime.now(UTC)
         order_id = order_of(part_row_id)
         sets, args = _sets(step, d.to_db(at))
-        where, wargs = "id = ?", list[Any]([part_row_id])
-        if owner is not None:
-            where += " AND lease_owner = ?"
-            wargs.append(owner)
+        where, wargs = self._part_leases.mine(part_row_id, owner)
         if unsent_at is not None:
             where += f" AND phase = '{Phase.PENDING}' AND (lease_until IS NULL OR lease_until <= ?)"
             wargs.append(unsent_at)
@@ -219,14 +216,8 @@ class PartStore(Queries, Protocol):
         except d.unique_violation:
             # The only unique key an update can break: (provider, provider_order_id).
             assert step.provider_order_id is not None
-            held = await self._db.reads.fetch_one(
-                "SELECT h.provider, h.order_id FROM order_parts p JOIN order_parts h"
-                " ON h.provider = p.provider AND h.provider_order_id = ? AND h.id <> p.id"
-                " WHERE p.id = ?",
-                (step.provider_order_id, part_row_id),
-            )
-            provider, holder = (held[0], held[1]) if held is not None else ("?", None)
-            raise ProviderOrderTaken(provider, step.provider_order_id, holder) from None
+            taken = self._part_leases.taken(part_row_id, step.provider_order_id, by="order_id")
+            raise await taken from None
         return part
 
 

@@ -164,10 +164,7 @@ class Returns(Queries, Protocol):
         d = self._d
         at = datetime.now(UTC)
         sets, args = _sets(step, d.to_db(at))
-        where, wargs = "id = ?", [return_id]
-        if owner is not None:
-            where += " AND lease_owner = ?"
-            wargs.append(owner)
+        where, wargs = self._return_leases.mine(return_id, owner)
         async with self._db.transaction() as tx:
             current = await tx.fetch_one(
                 f"SELECT status FROM returns WHERE id = ?{d.for_update()}", (return_id,)

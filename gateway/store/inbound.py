@@ -40,7 +40,7 @@ class WebhookIntake(Queries, Protocol):
             " ORDER BY received_at LIMIT ?",
             (max_attempts, limit),
         )
-        return [stored_event(r) for r in rows]
+        return [stored_event(r, self._d) for r in rows]
 
     async def finish_event(
         self, provider: str, event_id: str, *, now: float, error: str | None = None

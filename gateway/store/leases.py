@@ -4,8 +4,8 @@ table and its columns are the store's own constants, never input."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
-from typing import Any, Generic, TypeVar
+from collections.abc import Callable, Collection, Sequence
+from typing import Any, Generic, Protocol, TypeVar
 
 from gateway.errors import ProviderOrderTaken
 from gateway.model.lifecycle import FINAL
@@ -14,6 +14,35 @@ from gateway.store.dialect import Dialect, Row, Runner, sql_list
 _FINAL = sql_list(FINAL)
 
 T = TypeVar("T")
+R_co = TypeVar("R_co", covariant=True)
+
+
+# What a store offers of a table's leases, under the names its consumers call (`claim_part`,
+# `renew_return`, …): each one of `Leases`' methods, bound to that table's.
+class Claim(Protocol[R_co]):
+    async def __call__(
+        self, row_id: str, /, *, owner: str, now: float, lease_until: float
+    ) -> R_co | None: ...
+
+
+class ClaimDue(Protocol[R_co]):
+    async def __call__(
+        self, *, owner: str, now: float, lease_until: float, limit: int
+    ) -> Sequence[R_co]: ...
+
+
+class ClaimForPoll(Protocol[R_co]):
+    async def __call__(
+        self, provider: str, /, *, now: float, older_than: float, limit: int
+    ) -> Sequence[R_co]: ...
+
+
+class Renew(Protocol):
+    async def __call__(self, row_id: str, /, *, owner: str, lease_until: float) -> bool: ...
+
+
+class Release(Protocol):
+    async def __call__(self, row_id: str, /, *, owner: str) -> None: ...
 
 
 class Leases(Generic[T]):
@@ -80,12 +109,12 @@ class Leases(Generic[T]):
             )
         return [self._to_row(r, d) for r in sorted(rows, key=lambda r: r["next_attempt_at"])]
 
-    async def renew(self, row_id: str, *, owner: str, until: float) -> bool:
+    async def renew(self, row_id: str, *, owner: str, lease_until: float) -> bool:
         """Extend a lease `owner` holds; False if it was lost."""
         async with self._db.autocommit() as tx:
             changed = await tx.execute(
                 f"UPDATE {self._table} SET lease_until = ? WHERE id = ? AND lease_owner = ?",
-                (until, row_id, owner),
+                (lease_until, row_id, owner),
             )
         return changed == 1
 

@@ -15,7 +15,7 @@ from gateway.model.orders import OPEN_PHASES, Status
 from gateway.store.dialect import Queries, Reads, Runner, sql_list
 from gateway.store.history import record_transition, verdict_for
 from gateway.store.holds import hold_detail, record_hold
-from gateway.store.leases import Leases
+from gateway.store.leases import Claim, ClaimDue, ClaimForPoll, Leases, Release, Renew
 from gateway.store.parts import insert_parts
 from gateway.store.records import NewOrder, NewPart, OrderRow, QueueStats, Transition
 from gateway.store.rows import (
@@ -144,19 +144,20 @@ class Health(Queries, Protocol):
         }
 
 
+def _leases(db: Runner) -> Leases[OrderRow]:
+    return Leases(db, "orders", ORDER_COLUMNS, OPEN_PHASES, order_row)
+
+
 class Polling(Queries, Protocol):
     """What the status poller needs besides `OrderChanges.apply_status`."""
 
-    _order_leases: Leases[OrderRow]
+    def __init__(self, db: Runner) -> None:
+        super().__init__(db)
+        self.claim_for_poll = _leases(db).claim_for_poll
 
-    async def claim_for_poll(
-        self, provider: str, *, now: float, older_than: float, limit: int
-    ) -> Sequence[OrderRow]:
-        """Submitted, not final orders of `provider` not synced since `older_than`, oldest
-        first; their `synced_at` is set to `now` so that no other replica polls them too."""
-        return await self._order_leases.claim_for_poll(
-            provider, now=now, older_than=older_than, limit=limit
-        )
+    claim_for_poll: ClaimForPoll[OrderRow]
+    """Submitted, not final orders of `provider` not synced since `older_than`, oldest
+    first; their `synced_at` is set to `now` so that no other replica polls them too."""
 
 
 class Submissions(Queries, Protocol):
@@ -166,31 +167,23 @@ class Submissions(Queries, Protocol):
 
     def __init__(self, db: Runner) -> None:
         super().__init__(db)
-        self._order_leases = Leases(db, "orders", ORDER_COLUMNS, OPEN_PHASES, order_row)
+        self._order_leases = _leases(db)
+        self.claim_due = self._order_leases.claim_due
+        self.claim = self._order_leases.claim
+        self.renew = self._order_leases.renew
+        self.release = self._order_leases.release
 
-    async def claim_due(
-        self, *, owner: str, now: float, lease_until: float, limit: int
-    ) -> Sequence[OrderRow]:
-        """Lease up to `limit` open orders that are due and not leased by anyone alive."""
-        return await self._order_leases.claim_due(
-            owner=owner, now=now, lease_until=lease_until, limit=limit
-        )
+    claim_due: ClaimDue[OrderRow]
+    """Lease up to `limit` open orders that are due and not leased by anyone alive."""
 
-    async def claim(
-        self, order_id: str, *, owner: str, now: float, lease_until: float
-    ) -> OrderRow | None:
-        """Lease one open order, or None if it is done or someone else holds it."""
-        return await self._order_leases.claim(
-            order_id, owner=owner, now=now, lease_until=lease_until
-        )
+    claim: Claim[OrderRow]
+    """Lease one open order, or None if it is done or someone else holds it."""
 
-    async def renew(self, order_id: str, *, owner: str, lease_until: float) -> bool:
-        """Extend a lease this owner holds; False if it was lost."""
-        return await self._order_leases.renew(order_id, owner=owner, until=lease_until)
+    renew: Renew
+    """Extend a lease this owner holds; False if it was lost."""
 
-    async def release(self, order_id: str, *, owner: str) -> None:
-        """Give up a lease without changing the order (shutdown)."""
-        await self._order_leases.release(order_id, owner=owner)
+    release: Release
+    """Give up a lease without changing the order (shutdown)."""
 
     async def advance(self, order_id: str, *, owner: str, step: Transition) -> OrderRow:
         """Commit one submission step; raises `LeaseLost` if `owner` no longer holds it."""

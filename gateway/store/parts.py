@@ -18,7 +18,7 @@ from gateway.model.lifecycle import Outcome, of_parts, part_takes
 from gateway.model.orders import OPEN_PHASES, Phase, Status
 from gateway.store.dialect import Dialect, Queries, Runner, Tx, sql_list
 from gateway.store.history import record_transition, verdict_for
-from gateway.store.leases import Leases
+from gateway.store.leases import Claim, ClaimDue, ClaimForPoll, Leases, Release, Renew
 from gateway.store.records import NewPart, PartRow, PartStep
 from gateway.store.rows import (
     ORDER_COLUMNS,
@@ -113,22 +113,17 @@ class PartStore(Queries, Protocol):
         super().__init__(db)
         self._part_leases = Leases(db, "order_parts", PART_COLUMNS, OPEN_PHASES, part_row)
         self._parts = Table(db, "order_parts", PART_COLUMNS, part_row)
+        self.claim_due_parts = self._part_leases.claim_due
+        self.claim_parts_for_poll = self._part_leases.claim_for_poll
+        self.claim_part = self._part_leases.claim
+        self.renew_part = self._part_leases.renew
+        self.release_part = self._part_leases.release
 
-    async def claim_due_parts(
-        self, *, owner: str, now: float, lease_until: float, limit: int
-    ) -> Sequence[PartRow]:
-        return await self._part_leases.claim_due(
-            owner=owner, now=now, lease_until=lease_until, limit=limit
-        )
+    claim_due_parts: ClaimDue[PartRow]
 
-    async def claim_parts_for_poll(
-        self, provider: str, *, now: float, older_than: float, limit: int
-    ) -> Sequence[PartRow]:
-        """Submitted, not final parts of `provider` not synced since `older_than`, oldest
-        first, stamped synced `now` (as `claim_for_poll` for orders)."""
-        return await self._part_leases.claim_for_poll(
-            provider, now=now, older_than=older_than, limit=limit
-        )
+    claim_parts_for_poll: ClaimForPoll[PartRow]
+    """Submitted, not final parts of `provider` not synced since `older_than`, oldest
+    first, stamped synced `now` (as `claim_for_poll` for orders)."""
 
     async def parts_of(self, order_id: str, *, latest: bool = False) -> Sequence[PartRow]:
         """An order's parts in order; none for an unsplit order."""
@@ -149,19 +144,12 @@ class PartStore(Queries, Protocol):
             "provider = ? AND provider_order_id = ?", (provider, provider_order_id)
         )
 
-    async def claim_part(
-        self, part_row_id: str, *, owner: str, now: float, lease_until: float
-    ) -> PartRow | None:
-        """Lease one open part, or None if it is done or someone else holds it."""
-        return await self._part_leases.claim(
-            part_row_id, owner=owner, now=now, lease_until=lease_until
-        )
+    claim_part: Claim[PartRow]
+    """Lease one open part, or None if it is done or someone else holds it."""
 
-    async def renew_part(self, part_row_id: str, *, owner: str, lease_until: float) -> bool:
-        return await self._part_leases.renew(part_row_id, owner=owner, until=lease_until)
+    renew_part: Renew
 
-    async def release_part(self, part_row_id: str, *, owner: str) -> None:
-        await self._part_leases.release(part_row_id, owner=owner)
+    release_part: Release
 
     async def advance_part(
         self,

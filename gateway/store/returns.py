@@ -20,7 +20,7 @@ from gateway.model.returns import (
     ReturnStatus,
 )
 from gateway.store.dialect import Dialect, Queries, Row, Runner, Tx, sql_list
-from gateway.store.leases import Leases
+from gateway.store.leases import ClaimDue, Leases, Release, Renew
 from gateway.store.outbox import append_event
 from gateway.store.records import NewReturn, ReturnFilter, ReturnHistoryEntry, ReturnRow, ReturnStep
 from gateway.store.rows import (
@@ -53,14 +53,12 @@ class Returns(Queries, Protocol):
         super().__init__(db)
         self._return_leases = Leases(db, "returns", RETURN_COLUMNS, OPEN_RETURN_PHASES, return_row)
         self._returns = Table(db, "returns", RETURN_COLUMNS, return_row)
+        self.claim_due_returns = self._return_leases.claim_due
+        self.renew_return = self._return_leases.renew
+        self.release_return = self._return_leases.release
 
-    async def claim_due_returns(
-        self, *, owner: str, now: float, lease_until: float, limit: int
-    ) -> Sequence[ReturnRow]:
-        """Lease up to `limit` returns in an open phase that are due and not leased."""
-        return await self._return_leases.claim_due(
-            owner=owner, now=now, lease_until=lease_until, limit=limit
-        )
+    claim_due_returns: ClaimDue[ReturnRow]
+    """Lease up to `limit` returns in an open phase that are due and not leased."""
 
     async def insert_return(
         self,
@@ -144,13 +142,11 @@ class Returns(Queries, Protocol):
         )
         return [return_row(r, self._d) for r in rows]
 
-    async def renew_return(self, return_id: str, *, owner: str, lease_until: float) -> bool:
-        """Extend a lease this owner holds; False if it was lost."""
-        return await self._return_leases.renew(return_id, owner=owner, until=lease_until)
+    renew_return: Renew
+    """Extend a lease this owner holds; False if it was lost."""
 
-    async def release_return(self, return_id: str, *, owner: str) -> None:
-        """Give up a lease without changing the return (shutdown)."""
-        await self._return_leases.release(return_id, owner=owner)
+    release_return: Release
+    """Give up a lease without changing the return (shutdown)."""
 
     async def advance_return(self, return_id: str, *, owner: str, step: ReturnStep) -> ReturnRow:
         """Commit one submission step of a leased return; `LeaseLost` if `owner` lost it."""

@@ -136,3 +136,16 @@ class Queries(Protocol):
     def __init__(self, db: Runner) -> None:
         self._db = db
         self._d = db.dialect
+
+    async def _purge(self, delete: str, args: Sequence[Any], *, batch: int) -> int:
+        """Run `delete` (its last `?` the batch size) until it deletes fewer than `batch` rows,
+        each run committed on its own; how many went. Small batches: SQLite runs statements on
+        the event loop (`group_commit.py`), and PostgreSQL holds the rows' locks until each
+        batch commits."""
+        purged = 0
+        while True:
+            async with self._db.autocommit() as tx:
+                count = await tx.execute(delete, (*args, batch))
+            purged += count
+            if count < batch:
+                return purged

@@ -54,14 +54,8 @@ class Exchanges(Queries, Protocol):
 
     async def purge_exchanges(self, *, before: float, batch: int = 1000) -> int:
         """Delete exchanges recorded before `before`; how many."""
-        purged = 0
-        while True:
-            async with self._db.autocommit() as tx:
-                count = await tx.execute(
-                    "DELETE FROM exchanges WHERE id IN"
-                    " (SELECT id FROM exchanges WHERE at < ? LIMIT ?)",
-                    (before, batch),
-                )
-            purged += count
-            if count < batch:
-                return purged
+        return await self._purge(
+            "DELETE FROM exchanges WHERE id IN (SELECT id FROM exchanges WHERE at < ? LIMIT ?)",
+            (before,),
+            batch=batch,
+        )

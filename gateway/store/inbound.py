@@ -63,17 +63,10 @@ class WebhookIntake(Queries, Protocol):
     async def purge_webhook_events(
         self, *, before: float, max_attempts: int, batch: int = 1000
     ) -> int:
-        purged = 0
-        while True:
-            # Small batches: SQLite runs statements on the event loop (`group_commit.py`), and
-            # PostgreSQL holds the rows' locks until each batch commits.
-            async with self._db.autocommit() as tx:
-                count = await tx.execute(
-                    "DELETE FROM webhook_events WHERE (provider, event_id) IN"
-                    " (SELECT provider, event_id FROM webhook_events WHERE received_at < ?"
-                    " AND (applied_at IS NOT NULL OR attempts >= ?) LIMIT ?)",
-                    (before, max_attempts, batch),
-                )
-            purged += count
-            if count < batch:
-                return purged
+        return await self._purge(
+            "DELETE FROM webhook_events WHERE (provider, event_id) IN"
+            " (SELECT provider, event_id FROM webhook_events WHERE received_at < ?"
+            " AND (applied_at IS NOT NULL OR attempts >= ?) LIMIT ?)",
+            (before, max_attempts),
+            batch=batch,
+        )

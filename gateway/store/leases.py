@@ -7,9 +7,9 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Sequence
 from typing import Any, Generic, Protocol, TypeVar
 
-from gateway.errors import ProviderOrderTaken
+from gateway.errors import LeaseLost, ProviderOrderTaken
 from gateway.model.lifecycle import FINAL
-from gateway.store.dialect import Dialect, Row, Runner, sql_list
+from gateway.store.dialect import Dialect, Row, Runner, Tx, sql_list
 
 _FINAL = sql_list(FINAL)
 
@@ -60,14 +60,33 @@ class Leases(Generic[T]):
         self._open = sql_list(open_phases)
         self._to_row = to_row
 
-    def mine(self, row_id: str, owner: str | None) -> tuple[str, list[Any]]:
-        """The row, and with `owner` only while that owner holds its lease: a WHERE and its
-        arguments."""
-        return (
-            ("id = ?", [row_id])
-            if owner is None
-            else ("id = ? AND lease_owner = ?", [row_id, owner])
+    async def step(
+        self,
+        tx: Tx,
+        row_id: str,
+        owner: str | None,
+        sets: Sequence[str],
+        args: Sequence[Any],
+        *,
+        unsent_at: float | None = None,
+    ) -> Row:
+        """The row updated by `sets` (their `args`) in `tx`, as it is then: only while `owner`
+        holds its lease (None: whoever does) and, with `unsent_at`, while it is `pending` and
+        nobody's lease runs at that instant; `LeaseLost` otherwise."""
+        where, wargs = "id = ?", list[Any]([row_id])
+        if owner is not None:
+            where += " AND lease_owner = ?"
+            wargs.append(owner)
+        if unsent_at is not None:
+            where += " AND phase = 'pending' AND (lease_until IS NULL OR lease_until <= ?)"
+            wargs.append(unsent_at)
+        row = await tx.fetch_one(
+            f"UPDATE {self._table} SET {', '.join(sets)} WHERE {where} RETURNING {self._columns}",
+            (*args, *wargs),
         )
+        if row is None:
+            raise LeaseLost(row_id)
+        return row
 
     async def taken(self, row_id: str, provider_order_id: str, *, by: str) -> ProviderOrderTaken:
         """What a step that broke (provider, provider_order_id) raises: the row that holds the

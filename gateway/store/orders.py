@@ -8,7 +8,7 @@ from typing import Protocol
 
 import orjson
 
-from gateway.errors import LeaseLost, OrderExists
+from gateway.errors import OrderExists
 from gateway.model.history import Cause, Source
 from gateway.model.lifecycle import Outcome
 from gateway.model.orders import OPEN_PHASES, Status
@@ -212,13 +212,7 @@ class Submissions(Queries, Protocol):
                 if status is not None:
                     sets.append("status = ?")
                     args.append(status)
-                updated = await tx.fetch_one(
-                    f"UPDATE orders SET {', '.join(sets)} WHERE id = ? AND lease_owner = ?"
-                    f" RETURNING {ORDER_COLUMNS}",
-                    (*args, order_id, owner),
-                )
-                if updated is None:
-                    raise LeaseLost(order_id)
+                updated = await self._order_leases.step(tx, order_id, owner, sets, args)
                 if status is not None:
                     cause = Cause(step.source, step.actor, step.detail)
                     await record_transition(

@@ -12,7 +12,6 @@ from typing import Any, Protocol
 
 import orjson
 
-from gateway.errors import LeaseLost
 from gateway.model.history import Cause
 from gateway.model.lifecycle import Outcome, of_parts, part_takes
 from gateway.model.orders import OPEN_PHASES, Phase, Status
@@ -167,10 +166,6 @@ class PartStore(Queries, Protocol):
         at = datetime.now(UTC)
         order_id = order_of(part_row_id)
         sets, args = _sets(step, d.to_db(at))
-        where, wargs = self._part_leases.mine(part_row_id, owner)
-        if unsent_at is not None:
-            where += f" AND phase = '{Phase.PENDING}' AND (lease_until IS NULL OR lease_until <= ?)"
-            wargs.append(unsent_at)
         try:
             async with self._db.transaction() as tx:
                 # The order's row first (every part's step takes it, as an UPDATE locks it):
@@ -191,13 +186,9 @@ class PartStore(Queries, Protocol):
                 if status is not None:
                     sets.append("status = ?")
                     args.append(status)
-                row = await tx.fetch_one(
-                    f"UPDATE order_parts SET {', '.join(sets)} WHERE {where}"
-                    f" RETURNING {PART_COLUMNS}",
-                    (*args, *wargs),
+                row = await self._part_leases.step(
+                    tx, part_row_id, owner, sets, args, unsent_at=unsent_at
                 )
-                if row is None:
-                    raise LeaseLost(part_row_id)
                 part = part_row(row, d)
                 if status is not None:
                     await _derive(tx, d, part, Cause(step.source, step.actor, step.detail), at)

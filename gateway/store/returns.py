@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from gateway.errors import LeaseLost, ReturnExists
+from gateway.errors import ReturnExists
 from gateway.model.events import return_event
 from gateway.model.history import Cause, Source
 from gateway.model.returnable import NOT_TAKING, take_back_json
@@ -160,7 +160,6 @@ class Returns(Queries, Protocol):
         d = self._d
         at = datetime.now(UTC)
         sets, args = _sets(step, d.to_db(at))
-        where, wargs = self._return_leases.mine(return_id, owner)
         async with self._db.transaction() as tx:
             current = await tx.fetch_one(
                 f"SELECT status FROM returns WHERE id = ?{d.for_update()}", (return_id,)
@@ -176,12 +175,7 @@ class Returns(Queries, Protocol):
                 args.append(status)
             if not sets:
                 sets.append("id = id")  # nothing to change: still checks the lease
-            row = await tx.fetch_one(
-                f"UPDATE returns SET {', '.join(sets)} WHERE {where} RETURNING {RETURN_COLUMNS}",
-                (*args, *wargs),
-            )
-            if row is None:
-                raise LeaseLost(return_id)
+            row = await self._return_leases.step(tx, return_id, owner, sets, args)
             if status is not None or step.event is not None:
                 cause = Cause(step.source, step.actor, step.detail)
                 await _record(tx, d, row, cause, previous=previous, at=at, event_type=step.event)

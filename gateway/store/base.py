@@ -1,7 +1,8 @@
 """What the store offers, as narrow protocols per consumer — a component takes only the part
 it uses — and `Store`, their union (the contract both backends pass, `tests/unit/test_store*`).
-Its rows are in `records`, its exceptions in `gateway.errors`; `Holds`, `Dispatch` and `Exchanges`
-live beside their SQL (`holds`, `deliveries`, `exchanges`).
+Its rows are in `records`, its exceptions in `gateway.errors`. Most protocols are written once,
+with their SQL (`dialect.Queries`): `OrderReads` in `order_reads`, `Holds` in `holds`, …; this
+module keeps the ones whose implementation lives elsewhere, and the unions.
 
 Every method is one transaction, so "each step is committed before the next provider call"
 holds by construction.
@@ -12,10 +13,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from gateway.store.deliveries import DeliveryReads, Dispatch
+from gateway.store.deliveries import DeliveryReads, Dispatch, EventRetention
 from gateway.store.exchanges import Exchanges
 from gateway.store.holds import Holds
-from gateway.store.inbound import WebhookIntake
+from gateway.store.inbound import WebhookIntake, WebhookRetention
 from gateway.store.order_changes import OrderChanges
 from gateway.store.order_reads import OrderReads
 from gateway.store.orders import Health, Polling, Submissions
@@ -77,24 +78,10 @@ class EventFeed(Outbox, DeliveryReads, Protocol):
     """The tenants' event feeds and their deliveries as the API shows them."""
 
 
-class Retention(Protocol):
+class Retention(EventRetention, WebhookRetention, Protocol):
     """What the maintenance sweep deletes."""
 
     async def purge_idempotency(self, *, now: float) -> int: ...
-
-    async def purge_events(self, subscribers: Sequence[str], *, before: float) -> int:
-        """Delete events written before `before` that no subscriber still needs (past every
-        cursor of `subscribers`, no pending or dead delivery); how many."""
-        ...
-
-    async def purge_webhook_events(
-        self, *, before: float, max_attempts: int, batch: int = 1000
-    ) -> int:
-        """Delete events received before `before` that are finished: applied, or given up
-        after `max_attempts` failed attempts; how many. One still waiting to be applied stays
-        whatever its age. At most `batch` rows go per transaction, so a large backlog never
-        holds the writer long."""
-        ...
 
 
 class ReturnStore(Returns, Protocol):

@@ -109,9 +109,14 @@ class Dispatch(Queries, Protocol):
                 (state, next_at, status, error, now if ok else None, subscriber, seq),
             )
 
+
+class EventRetention(Queries, Protocol):
+    """The outbox's part of the maintenance sweep."""
+
     async def purge_events(self, subscribers: Sequence[str], *, before: float) -> int:
-        """Forget events older than `before` that every subscriber is done with: delivered
-        deliveries go, dead ones (and so their events) stay until retried or purged by hand."""
+        """Delete events written before `before` that no subscriber still needs (past every
+        cursor of `subscribers`, no pending or dead delivery); how many. Delivered deliveries
+        go; dead ones (and so their events) stay until retried or purged by hand."""
         d = self._d
         cutoff = d.to_db(datetime.fromtimestamp(before, UTC))
         async with self._db.transaction() as tx:

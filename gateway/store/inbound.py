@@ -60,9 +60,17 @@ class WebhookIntake(Queries, Protocol):
                     (error, provider, event_id),
                 )
 
+
+class WebhookRetention(Queries, Protocol):
+    """The webhook inbox's part of the maintenance sweep."""
+
     async def purge_webhook_events(
         self, *, before: float, max_attempts: int, batch: int = 1000
     ) -> int:
+        """Delete events received before `before` that are finished: applied, or given up
+        after `max_attempts` failed attempts; how many. One still waiting to be applied stays
+        whatever its age. At most `batch` rows go per transaction, so a large backlog never
+        holds the writer long."""
         return await self._purge(
             "DELETE FROM webhook_events WHERE (provider, event_id) IN"
             " (SELECT provider, event_id FROM webhook_events WHERE received_at < ?"

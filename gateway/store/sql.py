@@ -3,19 +3,20 @@ brings the `Dialect`). Each method is one transaction, so "each step is committe
 next provider call" holds by construction.
 
 The methods are those of the parts, one class per concern, inherited as they are (not
-wrapped), so each is written once; `base.Store` says what each does. The parts share only
-the runner (`_db`) and its dialect (`_d`); what else each keeps has a name of its own.
+wrapped), so each is written once; a part is also the protocol its consumers take (`base.Store`
+is their union). The parts share only the runner (`_db`) and its dialect (`_d`); what else
+each keeps has a name of its own.
 (SQLite or PostgreSQL: `sqlite.open_sqlite`, `postgres.open_postgres`, or `open_store` by URL.)
 """
 
 from __future__ import annotations
 
-from gateway.store.deliveries import DeliveryReads, Dispatch
+from gateway.store.deliveries import DeliveryReads, Dispatch, EventRetention
 from gateway.store.dialect import Runner
 from gateway.store.exchanges import Exchanges
 from gateway.store.holds import Holds
 from gateway.store.idempotency import SqlIdempotency
-from gateway.store.inbound import WebhookIntake
+from gateway.store.inbound import WebhookIntake, WebhookRetention
 from gateway.store.order_changes import OrderChanges
 from gateway.store.order_reads import OrderReads
 from gateway.store.orders import Health, Polling, SqlOrders, Submissions
@@ -35,7 +36,9 @@ class SqlStore(
     Outbox,
     Dispatch,
     DeliveryReads,
+    EventRetention,
     WebhookIntake,
+    WebhookRetention,
     Holds,
     Returns,
     PartStore,

@@ -7,22 +7,23 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from gateway.model.ids import ulid_floor
-from gateway.model.lifecycle import Outcome
-from gateway.model.orders import Phase, Status
+from gateway.model.orders import Phase
 from gateway.store.dialect import Queries, Runner, sql_list
 from gateway.store.holds import LATE
 from gateway.store.records import HistoryEntry, OrderFilter, OrderRow
-from gateway.store.rows import ORDER_COLUMNS, Table, order_row
+from gateway.store.rows import ORDER_COLUMNS, Table, history_of, order_row
 
 
 class OrderReads(Queries, Protocol):
     """Orders as the API and the workers read them."""
 
     _orders: Table[OrderRow]
+    _order_history: Table[HistoryEntry]
 
     def __init__(self, db: Runner) -> None:
         super().__init__(db)
         self._orders = Table(db, "orders", ORDER_COLUMNS, order_row)
+        self._order_history = history_of(db, "order_history", HistoryEntry)
 
     async def get_order(self, order_id: str, *, client_id: str | None = None) -> OrderRow | None:
         """One order; with `client_id`, only if that tenant owns it."""
@@ -84,10 +85,4 @@ class OrderReads(Queries, Protocol):
         return await self._orders.page(client_id, given, limit=limit, oldest_first=True)
 
     async def history(self, order_id: str) -> Sequence[HistoryEntry]:
-        rows = await self._db.reads.fetch_all(
-            "SELECT status, source, actor, at, detail, outcome FROM order_history"
-            " WHERE order_id = ? ORDER BY seq",
-            (order_id,),
-        )
-        at = self._d.from_db
-        return [HistoryEntry(Status(r[0]), r[1], r[2], at(r[3]), r[4], Outcome(r[5])) for r in rows]
+        return await self._order_history.all("order_id = ? ORDER BY seq", (order_id,))

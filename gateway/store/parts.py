@@ -126,12 +126,7 @@ class PartStore(Queries, Protocol):
 
     async def parts_of(self, order_id: str, *, latest: bool = False) -> Sequence[PartRow]:
         """An order's parts in order; none for an unsplit order."""
-        reads = self._db.latest if latest else self._db.reads
-        rows = await reads.fetch_all(
-            f"SELECT {PART_COLUMNS} FROM order_parts WHERE order_id = ? ORDER BY part",
-            (order_id,),
-        )
-        return [part_row(r, self._d) for r in rows]
+        return await self._parts.all("order_id = ? ORDER BY part", (order_id,), latest=latest)
 
     async def get_part(self, part_row_id: str) -> PartRow | None:
         return await self._parts.one("id = ?", (part_row_id,))

@@ -27,6 +27,7 @@ from gateway.store.rows import (
     QUEUED,
     RETURN_COLUMNS,
     Table,
+    history_of,
     insert_sql,
     json_text,
     names,
@@ -48,11 +49,13 @@ class Returns(Queries, Protocol):
 
     _return_leases: Leases[ReturnRow]
     _returns: Table[ReturnRow]
+    _return_history: Table[ReturnHistoryEntry]
 
     def __init__(self, db: Runner) -> None:
         super().__init__(db)
         self._return_leases = Leases(db, "returns", RETURN_COLUMNS, OPEN_RETURN_PHASES, return_row)
         self._returns = Table(db, "returns", RETURN_COLUMNS, return_row)
+        self._return_history = history_of(db, "return_history", ReturnHistoryEntry)
         self.claim_due_returns = self._return_leases.claim_due
         self.renew_return = self._return_leases.renew
         self.release_return = self._return_leases.release
@@ -123,24 +126,16 @@ class Returns(Queries, Protocol):
         return await self._returns.page(client_id, given, limit=flt.limit)
 
     async def return_history(self, return_id: str) -> Sequence[ReturnHistoryEntry]:
-        rows = await self._db.reads.fetch_all(
-            "SELECT status, source, actor, at, detail FROM return_history WHERE return_id = ?"
-            " ORDER BY seq",
-            (return_id,),
-        )
-        at = self._d.from_db
-        return [ReturnHistoryEntry(ReturnStatus(r[0]), r[1], r[2], at(r[3]), r[4]) for r in rows]
+        return await self._return_history.all("return_id = ? ORDER BY seq", (return_id,))
 
     async def open_returns(self, *, limit: int, checked_before: float) -> Sequence[ReturnRow]:
         """Submitted returns not in a final status, not checked since `checked_before`, least
         recently checked first (polling)."""
-        rows = await self._db.reads.fetch_all(
-            f"SELECT {RETURN_COLUMNS} FROM returns WHERE phase = 'done'"
-            f" AND status NOT IN {_FINAL} AND (checked_at IS NULL OR checked_at <= ?)"
+        return await self._returns.all(
+            f"phase = 'done' AND status NOT IN {_FINAL} AND (checked_at IS NULL OR checked_at <= ?)"
             " ORDER BY COALESCE(checked_at, 0), id LIMIT ?",
             (checked_before, limit),
         )
-        return [return_row(r, self._d) for r in rows]
 
     renew_return: Renew
     """Extend a lease this owner holds; False if it was lost."""

@@ -123,6 +123,11 @@ event_row = decoder(EventRow, by_name=True)  # of a delivery's row, too
 stored_event = decoder(StoredEvent)
 
 
+def history_of(db: Runner, table: str, record: type[T]) -> Table[T]:
+    """The history entries of `table` (`order_history`, `return_history`) as `record`s."""
+    return Table(db, table, ", ".join(names(record)), decoder(record))
+
+
 def delivery_row(r: Row, d: Dialect) -> DeliveryRow:
     return DeliveryRow(
         subscriber=r["subscriber"],
@@ -137,8 +142,9 @@ def delivery_row(r: Row, d: Dialect) -> DeliveryRow:
 
 
 class Table(Generic[T]):
-    """Reads of one table's records (orders, returns): one by a condition, or a tenant's page
-    of them, newest first. The table and its columns are the store's own constants."""
+    """Reads of one table's records (orders, parts, returns, history): one by a condition, all
+    a condition selects, or a tenant's page of them, newest first. The table and its columns
+    are the store's own constants."""
 
     def __init__(
         self, db: Runner, table: str, columns: str, to_row: Callable[[Row, Dialect], T]
@@ -153,6 +159,14 @@ class Table(Generic[T]):
         reads = self._db.latest if latest else self._db.reads
         row = await reads.fetch_one(self._select + where, args)
         return self._to_row(row, self._db.dialect) if row is not None else None
+
+    async def all(self, where: str, args: Sequence[Any], *, latest: bool = False) -> list[T]:
+        """The rows `where` (with its ORDER BY, LIMIT) selects; `latest` as for `one`."""
+        reads = self._db.latest if latest else self._db.reads
+        return [
+            self._to_row(r, self._db.dialect)
+            for r in await reads.fetch_all(self._select + where, args)
+        ]
 
     async def page(
         self,

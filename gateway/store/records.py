@@ -318,20 +318,15 @@ class NewPart:
     """The provider reference of this part (`Client.reference` with its `part`)."""
 
 
-@dataclass(frozen=True, slots=True)
-class PartRow:
-    """One part of a split order: its own submission (phases as an order's) and status."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PartRow(NewPart):
+    """One part of a split order as stored: the `NewPart` it was, and its own submission
+    (phases as an order's) and status."""
 
     id: str
     """`<order id>#<part>`."""
     order_id: str
     client_id: str
-    part: int
-    provider: str
-    warehouse: str
-    route_candidate: int
-    lines: tuple[tuple[int, str, int], ...]
-    reference: str
     provider_order_id: str | None
     provider_data: Mapping[str, str]
     provider_status: str | None

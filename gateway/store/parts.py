@@ -22,36 +22,19 @@ from gateway.store.records import NewPart, PartRow, PartStep
 from gateway.store.rows import (
     ORDER_COLUMNS,
     PART_COLUMNS,
+    QUEUED,
     Table,
     insert_sql,
     json_text,
+    names,
     part_row,
     step_sets,
 )
 
 _OPEN = sql_list(OPEN_PHASES)
-_INSERT = insert_sql(
-    "order_parts",
-    [
-        "id",
-        "order_id",
-        "client_id",
-        "part",
-        "provider",
-        "warehouse",
-        "route_candidate",
-        "lines",
-        "reference",
-        "status",
-        "phase",
-        "attempts",
-        "next_attempt_at",
-        "lease_owner",
-        "lease_until",
-        "created_at",
-        "updated_at",
-    ],
-)
+_NEW_COLUMNS = names(NewPart)
+_STATE = ["status", "phase", "attempts", *QUEUED]
+_INSERT = insert_sql("order_parts", ["id", "order_id", "client_id", *_NEW_COLUMNS, *_STATE])
 
 
 def part_id(order_id: str, part: int) -> str:
@@ -75,31 +58,13 @@ async def insert_parts(
     lease_until: float | None,
 ) -> None:
     """The parts of a split order, `pending`, in the transaction storing the order."""
-    await tx.execute_many(
-        _INSERT,
-        [
-            (
-                part_id(order_id, p.part),
-                order_id,
-                client_id,
-                p.part,
-                p.provider,
-                p.warehouse,
-                p.route_candidate,
-                orjson.dumps([list(line) for line in p.lines]).decode(),
-                p.reference,
-                Status.ACCEPTED,
-                Phase.PENDING,
-                0,
-                now,
-                lease_owner,
-                lease_until,
-                stamp,
-                stamp,
-            )
-            for p in parts
-        ],
-    )
+    state = (Status.ACCEPTED, Phase.PENDING, 0, now, lease_owner, lease_until, stamp, stamp)
+    rows = []
+    for p in parts:
+        values = {name: getattr(p, name) for name in _NEW_COLUMNS}
+        values["lines"] = orjson.dumps([list(line) for line in p.lines]).decode()
+        rows.append((part_id(order_id, p.part), order_id, client_id, *values.values(), *state))
+    await tx.execute_many(_INSERT, rows)
 
 
 class PartStore(Queries, Protocol):

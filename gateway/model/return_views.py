@@ -9,11 +9,11 @@ from pydantic import Field
 
 from gateway.model.closed import Closed
 from gateway.model.history import Source
-from gateway.model.query import Count, ReturnCursor
+from gateway.model.query import Count, ReturnCursor, page_cursor, page_limit
 from gateway.model.responses import ACTOR, MAX_PAGE, SOURCE
 from gateway.model.returns import CanonicalReturn, Decision, ReturnPhase, ReturnStatus, ReturnType
 from gateway.model.text import OrderId
-from gateway.model.view import Page, Stamp, StoredAs, View, unread
+from gateway.model.view import Page, Stamp, StoredAs, View, history_of
 
 
 class ReturnSubmissionState(View):
@@ -51,11 +51,7 @@ class ReturnView(View):
     return_: Annotated[dict[str, Any], StoredAs(CanonicalReturn)] = Field(
         alias="return", description="the canonical return as sent (`lines: null`: all lines)"
     )
-    history: list[ReturnHistoryItem] | None = Field(
-        default=None,
-        description="every status transition (single-return reads only)",
-        exclude_if=unread,
-    )
+    history: list[ReturnHistoryItem] | None = history_of("return")
 
 
 class ReturnList(Page[ReturnView]):
@@ -67,7 +63,5 @@ class ListReturnsQuery(Closed):
 
     order_id: OrderId | None = None
     status: ReturnStatus | None = None
-    cursor: ReturnCursor | None = Field(
-        default=None, description="`next_cursor` of the previous page"
-    )
-    limit: Count = Field(default=50, ge=1, le=MAX_PAGE)
+    cursor: ReturnCursor | None = page_cursor()
+    limit: Count = page_limit(50, MAX_PAGE)

@@ -27,6 +27,7 @@ from gateway.observability import audit
 from gateway.providers.base import Provider, ProviderOrder, Submission
 from gateway.store import OrderReads, PartRow, PartStep, PartStore
 from gateway.submissions.provider_order import ProviderOrderDriver
+from gateway.submissions.stored import StoredRows
 
 log = structlog.get_logger(__name__)
 
@@ -75,51 +76,15 @@ class PartSubmitter(ProviderOrderDriver[PartRow, _Attempt, PartSubmitterStore, P
     def _subject(self, row: PartRow) -> tuple[str, int | None]:
         return row.order_id, row.part  # a part's exchanges are its order's, marked with it
 
-    # the store's calls for parts -------------------------------------------------
-    async def _get(self, row_id: str) -> PartRow | None:
-        return await self._store.get_part(row_id)
-
-    async def _claim(self, row_id: str, lease: str) -> PartRow | None:
-        return await self._store.claim_part(
-            row_id, owner=lease, now=self._clock.time(), lease_until=self.lease_until()
-        )
-
-    async def _claim_due(self, lease: str, limit: int) -> Sequence[PartRow]:
-        return await self._store.claim_due_parts(
-            owner=lease, now=self._clock.time(), lease_until=self.lease_until(), limit=limit
-        )
-
-    async def _renew(self, row_id: str, lease: str, until: float) -> bool:
-        return await self._store.renew_part(row_id, owner=lease, lease_until=until)
-
-    async def _release(self, row_id: str, lease: str) -> None:
-        await self._store.release_part(row_id, owner=lease)
-
-    async def _step(self, row: PartRow, lease: str, step: PartStep) -> PartRow:
-        return await self._store.advance_part(row.id, owner=lease, step=step)
-
-    async def _later(
-        self, row: PartRow, lease: str, error: dict[str, object], next_attempt_at: float
-    ) -> PartRow:
-        step = PartStep(
-            phase=row.phase, last_error=error, next_attempt_at=next_attempt_at, release=True
-        )
-        return await self._step(row, lease, step)
-
-    async def _rejected(
-        self, row: PartRow, lease: str, error: dict[str, object], detail: str
-    ) -> PartRow:
-        return await self._step(
-            row,
-            lease,
-            PartStep(
-                phase=Phase.FAILED,
-                status=Status.REJECTED,
-                last_error=error,
-                release=True,
-                count_attempt=True,
-                detail=detail,
-            ),
+    def _stored(self) -> StoredRows[PartRow, PartStep]:
+        st = self._store
+        return StoredRows(
+            st.get_part,
+            st.claim_part,
+            st.claim_due_parts,
+            st.renew_part,
+            st.release_part,
+            st.advance_part,
         )
 
     # a part's phases -------------------------------------------------------------

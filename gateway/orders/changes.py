@@ -26,7 +26,6 @@ from gateway.errors import Conflict, Invalid
 from gateway.errors.refusals import (
     ChangeBreaksRules,
     ChangeInvalid,
-    ChangeRejected,
     NotCancellable,
     NotChangeable,
     NothingToChange,
@@ -55,7 +54,7 @@ from gateway.observability.audit import audited
 from gateway.orders.news import record_read
 from gateway.orders.refs import provider_ref
 from gateway.orders.split_actions import cancel_parts, refresh_parts
-from gateway.orders.split_changes import change_parts
+from gateway.orders.split_changes import change_parts, rejected_change
 from gateway.orders.submission import Submitter
 from gateway.providers.base import (
     Provider,
@@ -228,15 +227,7 @@ class OrderChanges:
             row = await self._refresh_quietly(row, provider, client)
             raise _refused(NotChangeable, row, exc.message, exc.code) from None
         except Invalid as exc:
-            # The provider refuses the changed order itself (an unknown SKU): the caller's
-            # input, refused like `provider.check`'s findings, not a gateway fault.
-            raise ChangeRejected(
-                f"{row.provider}: {exc.message}",
-                order_id=row.id,
-                provider=row.provider,
-                provider_code=exc.code,
-                fields=exc.fields,
-            ) from None
+            raise rejected_change(row.id, row.provider, exc) from None
         await store(False)
         return await self._apply(row, result, client, detail="changed by the client")
 

@@ -24,6 +24,7 @@ from gateway.model.orders import OPEN_PHASES, CanonicalOrder, Phase, Status
 from gateway.model.part_orders import part_order
 from gateway.model.text import STORED
 from gateway.observability import audit
+from gateway.orders.refs import provider_ref
 from gateway.providers.base import Provider, ProviderOrder, Submission
 from gateway.store import OrderReads, PartRow, PartStep, PartStore
 from gateway.submissions.provider_order import ProviderOrderDriver
@@ -41,6 +42,12 @@ class _Attempt:
 def part_subject(part: PartRow) -> contextlib.AbstractContextManager[audit.Subject]:
     """A part's provider calls are its order's exchanges, marked with the part."""
     return audit.subject("order", part.client_id, part.order_id, part=part.part)
+
+
+async def read_part(provider: Provider, part: PartRow) -> ProviderOrder:
+    """The part's order as its provider holds it now (the part is at its provider)."""
+    with part_subject(part):
+        return await provider.get(provider_ref(part))
 
 
 class PartSubmitterStore(PartStore, OrderReads, Protocol):

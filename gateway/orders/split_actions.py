@@ -21,8 +21,9 @@ from gateway.errors.refusals import NotCancellable
 from gateway.model.lifecycle import FINAL
 from gateway.model.orders import Phase, Status
 from gateway.orders.news import part_news
-from gateway.orders.parts import part_subject
-from gateway.providers.base import Provider, ProviderOrderRef, canceller_of
+from gateway.orders.parts import part_subject, read_part
+from gateway.orders.refs import provider_ref
+from gateway.providers.base import Provider, canceller_of
 from gateway.store import OrderReads, OrderRow, PartRow, PartStep, PartStore
 
 log = structlog.get_logger(__name__)
@@ -43,26 +44,37 @@ async def refresh_parts(
     clock: Clock,
 ) -> OrderRow:
     """Read every part at its provider now (a part not there yet is left as it is)."""
-    source, actor = by
     for part in await store.parts_of(row.id):
         provider = providers.get(part.provider)
         if part.phase is not Phase.DONE or part.provider_order_id is None or provider is None:
             continue
-        with part_subject(part):
-            current = await provider.get(
-                ProviderOrderRef(part.provider_order_id, part.provider_data)
-            )
-        await part_news(
-            store,
-            part,
-            current.status,
-            current.raw_status,
-            "refreshed by the client",
-            source=source,
-            actor=actor,
-            now=clock.time(),
-        )
+        await refresh_part(store, provider, part, "refreshed by the client", by=by, clock=clock)
     return await store.get_order(row.id) or row
+
+
+async def refresh_part(
+    store: PartStore,
+    provider: Provider,
+    part: PartRow,
+    why: str,
+    *,
+    by: tuple[str, str],
+    clock: Clock,
+) -> PartRow:
+    """Read the part at its provider and take its status as news, with `why` (its tracking is
+    left as it is)."""
+    source, actor = by
+    current = await read_part(provider, part)
+    return await part_news(
+        store,
+        part,
+        current.status,
+        current.raw_status,
+        why,
+        source=source,
+        actor=actor,
+        now=clock.time(),
+    )
 
 
 async def cancel_parts(
@@ -129,9 +141,7 @@ async def _cancel_one(
         return f"{part.provider} does not cancel orders through its API"
     try:
         with part_subject(part):
-            result = await canceller.cancel(
-                ProviderOrderRef(part.provider_order_id, part.provider_data)
-            )
+            result = await canceller.cancel(provider_ref(part))
     except Conflict as exc:
         return exc.message
     await part_news(

@@ -34,10 +34,11 @@ from gateway.model.lifecycle import RANK
 from gateway.model.orders import CanonicalOrder, Phase, Status
 from gateway.orders.news import part_news
 from gateway.orders.parts import part_subject, part_submission
+from gateway.orders.refs import provider_ref
+from gateway.orders.split_actions import refresh_part
 from gateway.providers.base import (
     OrderUpdater,
     Provider,
-    ProviderOrderRef,
     Submission,
     updater_of,
 )
@@ -99,11 +100,9 @@ async def change_parts(
     for plan in sent:
         part = plan.part
         assert plan.updater is not None
-        assert part.provider_order_id is not None
-        ref = ProviderOrderRef(part.provider_order_id, part.provider_data)
         try:
             with part_subject(part):
-                result = await plan.updater.update(ref, plan.submission)
+                result = await plan.updater.update(provider_ref(part), plan.submission)
         except Conflict as exc:
             refused.append(f"{_named(part)}: {exc.message}")
             await _learn_quietly(store, providers, part, actor=actor, clock=clock)
@@ -112,13 +111,7 @@ async def change_parts(
             if not took and not refused:
                 # The changed order itself is refused (an unknown value), before any part
                 # took it: the caller's input, as for an order that is not split.
-                raise ChangeRejected(
-                    f"{part.provider}: {exc.message}",
-                    order_id=row.id,
-                    provider=part.provider,
-                    provider_code=exc.code,
-                    fields=exc.fields,
-                ) from None
+                raise rejected_change(row.id, part.provider, exc) from None
             refused.append(f"{_named(part)}: {exc.message}")
             continue
         took.append(part.part)
@@ -215,19 +208,8 @@ async def _learn_quietly(
     if provider is None or part.provider_order_id is None:
         return
     try:
-        with part_subject(part):
-            current = await provider.get(
-                ProviderOrderRef(part.provider_order_id, part.provider_data)
-            )
-        await part_news(
-            store,
-            part,
-            current.status,
-            current.raw_status,
-            "read after a refusal",
-            source=Source.API,
-            actor=actor,
-            now=clock.time(),
+        await refresh_part(
+            store, provider, part, "read after a refusal", by=(Source.API, actor), clock=clock
         )
     except Exception:  # the refusal is the answer; a failed read must not hide it
         log.warning(
@@ -243,6 +225,18 @@ async def _still_unsent(store: SplitChangeStore, part: PartRow, clock: Clock) ->
     except LeaseLost:
         return False
     return True
+
+
+def rejected_change(order_id: str, provider: str, exc: Invalid) -> ChangeRejected:
+    """The provider refuses the changed order itself (an unknown value): the caller's input,
+    refused like `provider.check`'s findings, not a gateway fault."""
+    return ChangeRejected(
+        f"{provider}: {exc.message}",
+        order_id=order_id,
+        provider=provider,
+        provider_code=exc.code,
+        fields=exc.fields,
+    )
 
 
 def _not_changeable(row: OrderRow, reasons: Sequence[str]) -> NotChangeable:

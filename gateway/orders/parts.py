@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 import structlog
 
-from gateway.model.orders import OPEN_PHASES, CanonicalOrder, Phase, Status
+from gateway.model.orders import CanonicalOrder, Phase, Status
 from gateway.model.part_orders import part_order
 from gateway.model.text import STORED
 from gateway.observability import audit
@@ -71,14 +71,26 @@ def part_submission(
     return Submission(gateway_id, client_id, part_order(order, lines), warehouse, reference)
 
 
+def stored_part_submission(part: PartRow, order: CanonicalOrder) -> Submission:
+    """A stored part as its provider sees it, from its order's canonical `order` (as stored,
+    or as a change would make it)."""
+    return part_submission(
+        part.order_id,
+        part.client_id,
+        order,
+        part=part.part,
+        warehouse=part.warehouse,
+        reference=part.reference,
+        lines=part.lines,
+    )
+
+
 class PartSubmitter(ProviderOrderDriver[PartRow, _Attempt, PartSubmitterStore, PartStep]):
     """Runs part submissions (one task per part, each under its own lease)."""
 
     task_prefix = "part"
     log_prefix = "part."
     id_field = "part_id"
-    open_phases = OPEN_PHASES
-    missing_error = "provider-not-configured"
 
     def _subject(self, row: PartRow) -> tuple[str, int | None]:
         return row.order_id, row.part  # a part's exchanges are its order's, marked with it
@@ -101,16 +113,7 @@ class PartSubmitter(ProviderOrderDriver[PartRow, _Attempt, PartSubmitterStore, P
         if provider is None or order is None:
             return None
         canonical = CanonicalOrder.model_validate_json(order.body, context=STORED)
-        sub = part_submission(
-            row.order_id,
-            row.client_id,
-            canonical,
-            part=row.part,
-            warehouse=row.warehouse,
-            reference=row.reference,
-            lines=row.lines,
-        )
-        return _Attempt(provider, sub)
+        return _Attempt(provider, stored_part_submission(row, canonical))
 
     async def _drive(self, row: PartRow, lease: str, work: _Attempt) -> PartRow:
         return await self._phases(row, lease, work.provider, work.submission)

@@ -33,7 +33,7 @@ from gateway.model.history import Source, changed_detail
 from gateway.model.lifecycle import RANK
 from gateway.model.orders import CanonicalOrder, Phase, Status
 from gateway.orders.news import part_news
-from gateway.orders.parts import part_subject, part_submission
+from gateway.orders.parts import part_subject, stored_part_submission
 from gateway.orders.refs import provider_ref
 from gateway.orders.split_actions import refresh_part
 from gateway.providers.base import (
@@ -81,7 +81,7 @@ async def change_parts(
     """Apply the changed canonical `order` to every affected part of the split order `row`
     (see the module docstring); the order as stored afterwards."""
     affected = [p for p in await store.parts_of(row.id, latest=True) if p.status not in _UNAFFECTED]
-    planned = [_plan(row, order, part, providers) for part in affected]
+    planned = [_plan(order, part, providers) for part in affected]
     for plan in planned:  # the providers' rules first, as for an order that is not split
         provider = providers.get(plan.part.provider)
         if provider is not None and (problems := provider.check(plan.submission)):
@@ -159,18 +159,8 @@ async def change_parts(
     return current
 
 
-def _plan(
-    row: OrderRow, order: CanonicalOrder, part: PartRow, providers: Mapping[str, Provider]
-) -> _Planned:
-    submission = part_submission(
-        row.id,
-        row.client_id,
-        order,
-        part=part.part,
-        warehouse=part.warehouse,
-        reference=part.reference,
-        lines=part.lines,
-    )
+def _plan(order: CanonicalOrder, part: PartRow, providers: Mapping[str, Provider]) -> _Planned:
+    submission = stored_part_submission(part, order)
     provider = providers.get(part.provider)
     at_provider = part.phase is Phase.DONE and part.provider_order_id is not None
     updater = updater_of(provider) if at_provider and provider is not None else None

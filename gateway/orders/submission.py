@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 import structlog
 
-from gateway.model.orders import OPEN_PHASES, CanonicalOrder, Phase, Status
+from gateway.model.orders import CanonicalOrder, Phase, Status
 from gateway.model.text import STORED
 from gateway.observability.metrics import Metrics
 from gateway.providers.base import Provider, ProviderOrder, Submission
@@ -45,8 +45,6 @@ class Submitter(ProviderOrderDriver[OrderRow, _Attempt, SubmitterStore, Transiti
     task_prefix = "submit"
     log_prefix = ""
     id_field = "order_id"
-    open_phases = OPEN_PHASES
-    missing_error = "provider-not-configured"
 
     def __init__(self, *args: Any, metrics: Metrics | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

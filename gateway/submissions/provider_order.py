@@ -34,7 +34,7 @@ from typing import Any, Generic, Protocol, TypeVar
 import structlog
 
 from gateway.errors import CircuitOpen, ProviderError, ProviderOrderTaken
-from gateway.model.orders import Phase, Status
+from gateway.model.orders import OPEN_PHASES, Phase, Status
 from gateway.providers.base import Provider, ProviderOrder, ProviderOrderRef, Submission
 from gateway.submissions.driver import SubmissionDriver, SubmittedRow, W
 from gateway.submissions.leases import S
@@ -67,6 +67,9 @@ TAKEN_ERROR = {
 
 
 class ProviderOrderDriver(SubmissionDriver[P, W, S], Generic[P, W, S, T]):
+    open_phases = OPEN_PHASES
+    missing_error = "provider-not-configured"
+
     @abc.abstractmethod
     def _stored(self) -> StoredRows[P, T]:
         """The store's calls for this resource's rows."""

@@ -14,7 +14,6 @@ refused `rejected`, and either re-derives the order's status (`Store.advance_par
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -26,7 +25,7 @@ from gateway.model.text import STORED
 from gateway.observability import audit
 from gateway.orders.refs import provider_ref
 from gateway.providers.base import Provider, ProviderOrder, Submission
-from gateway.store import OrderReads, PartRow, PartStep, PartStore
+from gateway.store import NewPart, OrderReads, PartRow, PartStep, PartStore
 from gateway.submissions.provider_order import ProviderOrderDriver
 from gateway.submissions.stored import StoredRows
 
@@ -55,34 +54,15 @@ class PartSubmitterStore(PartStore, OrderReads, Protocol):
 
 
 def part_submission(
-    order_id: str,
-    client_id: str,
-    order: CanonicalOrder,
-    *,
-    part: int,
-    warehouse: str,
-    reference: str,
-    lines: Sequence[tuple[int, str, int]],
+    order_id: str, client_id: str, order: CanonicalOrder, part: PartRow | NewPart
 ) -> Submission:
-    """A part as its provider sees it. Part 1 is the order's own id (an unsplit order and
-    its part 1 are one thing); a later part's id is its row's, so a provider that keys its
-    idempotency on the gateway id never takes two parts for one."""
-    gateway_id = order_id if part == 1 else f"{order_id}#{part}"
-    return Submission(gateway_id, client_id, part_order(order, lines), warehouse, reference)
-
-
-def stored_part_submission(part: PartRow, order: CanonicalOrder) -> Submission:
-    """A stored part as its provider sees it, from its order's canonical `order` (as stored,
-    or as a change would make it)."""
-    return part_submission(
-        part.order_id,
-        part.client_id,
-        order,
-        part=part.part,
-        warehouse=part.warehouse,
-        reference=part.reference,
-        lines=part.lines,
-    )
+    """A part (stored, or about to be) as its provider sees it, from its order's canonical
+    `order` (as stored, or as a change would make it). Part 1 is the order's own id (an
+    unsplit order and its part 1 are one thing); a later part's id is its row's, so a
+    provider that keys its idempotency on the gateway id never takes two parts for one."""
+    gateway_id = order_id if part.part == 1 else f"{order_id}#{part.part}"
+    lines = part_order(order, part.lines)
+    return Submission(gateway_id, client_id, lines, part.warehouse, part.reference)
 
 
 class PartSubmitter(ProviderOrderDriver[PartRow, _Attempt, PartSubmitterStore, PartStep]):
@@ -113,7 +93,7 @@ class PartSubmitter(ProviderOrderDriver[PartRow, _Attempt, PartSubmitterStore, P
         if provider is None or order is None:
             return None
         canonical = CanonicalOrder.model_validate_json(order.body, context=STORED)
-        return _Attempt(provider, stored_part_submission(row, canonical))
+        return _Attempt(provider, part_submission(row.order_id, row.client_id, canonical, row))
 
     async def _drive(self, row: PartRow, lease: str, work: _Attempt) -> PartRow:
         return await self._phases(row, lease, work.provider, work.submission)

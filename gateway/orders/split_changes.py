@@ -31,7 +31,7 @@ from gateway.errors.refusals import ChangeBreaksRules, ChangeRejected, NotChange
 from gateway.model.history import Source, changed_detail
 from gateway.model.lifecycle import RANK
 from gateway.model.orders import CanonicalOrder, Phase, Status
-from gateway.orders.parts import part_subject, stored_part_submission
+from gateway.orders.parts import part_subject, part_submission
 from gateway.orders.refs import provider_ref
 from gateway.orders.split_actions import SplitActions
 from gateway.providers.base import (
@@ -188,7 +188,7 @@ class SplitChanges(SplitActions):
 
 
 def _plan(order: CanonicalOrder, part: PartRow, providers: Mapping[str, Provider]) -> _Planned:
-    submission = stored_part_submission(part, order)
+    submission = part_submission(part.order_id, part.client_id, order, part)
     provider = providers.get(part.provider)
     at_provider = part.phase is Phase.DONE and part.provider_order_id is not None
     updater = updater_of(provider) if at_provider and provider is not None else None

@@ -27,9 +27,9 @@ from gateway.errors import NotFound, ProviderError
 from gateway.model.history import Source
 from gateway.observability import audit
 from gateway.orders.news import part_news, record_read
-from gateway.orders.parts import part_subject
+from gateway.orders.parts import read_part
 from gateway.orders.refs import provider_ref
-from gateway.providers.base import Provider, ProviderOrderRef, returns_of
+from gateway.providers.base import Provider, returns_of
 from gateway.returns.news import record_news
 from gateway.store import (
     OrderChanges,
@@ -100,12 +100,8 @@ class StatusPoller:
 
     async def _read_part(self, provider: Provider, part: PartRow) -> int:
         """A part of a split order, read as an order is; its news re-derives the order's."""
-        assert part.provider_order_id is not None
         try:
-            with part_subject(part):
-                current = await provider.get(
-                    ProviderOrderRef(part.provider_order_id, part.provider_data)
-                )
+            current = await read_part(provider, part)
         except ProviderError as exc:
             log.info("poller.read_failed", order_id=part.order_id, part=part.part, **exc.describe())
             return 0

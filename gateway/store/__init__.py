@@ -48,7 +48,7 @@ from gateway.store.records import (
     StoredEvent,
     Transition,
 )
-from gateway.store.return_parts import ReturnPartStore
+from gateway.store.return_parts import ReturnPartStore, return_part_id
 
 __all__ = [
     "Begin",
@@ -88,6 +88,7 @@ __all__ = [
     "Transition",
     "WebhookIntake",
     "open_store",
+    "return_part_id",
 ]
 
 

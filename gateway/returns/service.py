@@ -6,20 +6,23 @@ Submit, in the order that makes it safe (the same shape as an order's):
 2. the order is looked up among the client's own (another tenant's order does not exist);
    its provider must offer returns, and the order must be returnable by its status
    (`gateway.model.returnable`: it has shipped) and at that provider. A split order's return
-   goes to the part that shipped its lines (that part's provider, provider order, status and
-   lines); lines of several parts are `ReturnSpansParts`;
-3. the natural key (client, external_id) is checked, and the provider's own rules, before
-   any call;
-4. the return row is written (phase `pending`), linked to the key, in one transaction that
-   also settles its lines against what the order's earlier returns take back (`Overreach`);
+   goes to the parts that shipped its lines (`part_plan.plan_parts`: each part's provider,
+   provider order, status and lines);
+3. the natural key (client, external_id) is checked, and the provider's own rules (for each
+   part), before any call;
+4. the return row is written (phase `pending`; `parts` with one row per part when it spans
+   parts), linked to the key, in one transaction that also settles its lines against what
+   the order's earlier returns take back (`Overreach`);
 5. the submission runs while the caller waits up to `request_budget_s`, retrying on the
-   return's backoff: `done` when the provider took it, `rejected` when it refused it, else
-   `queued` and it finishes in the background;
+   return's backoff (each part on its own): `done` when the provider took it, `rejected`
+   when it refused it, else `queued` and it finishes in the background;
 6. the answer `api/` renders for that outcome is stored under the key, so a replay answers
    the same status and body.
 
 Cancel and decision always ask the provider (the gateway's copy of the status may be stale)
-and relay its refusal (`ReturnRefused`) carrying the provider's own code and reason.
+— each part's provider return in turn, of a return spanning parts (parts changed before a
+refusal stay changed) — and relay its refusal (`ReturnRefused`) carrying the provider's own
+code and reason.
 """
 
 from __future__ import annotations

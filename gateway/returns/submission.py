@@ -13,18 +13,16 @@ ending the return `rejected`, a bug keeping it queued.
 
 from __future__ import annotations
 
-import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
+from functools import cached_property
 
 import structlog
 
-from gateway.clock import Clock
-from gateway.config import SubmissionSettings
 from gateway.model.orders import CanonicalOrder, Phase
 from gateway.model.part_orders import part_order
 from gateway.model.returns import OPEN_RETURN_PHASES, CanonicalReturn
 from gateway.model.text import STORED
-from gateway.providers.base import Provider, ReturnSubmission, returns_of
+from gateway.providers.base import ReturnSubmission, returns_of
 from gateway.returns.part_submission import ReturnPartSubmitter, ReturnSubmitterStore
 from gateway.returns.sending import ReturnDriver, Work
 from gateway.store import ReturnRow, ReturnStep
@@ -42,19 +40,16 @@ class ReturnSubmitter(ReturnDriver[ReturnRow, ReturnSubmitterStore]):
     open_phases = OPEN_RETURN_PHASES
     missing_error = "returns-unsupported"
 
-    def __init__(
-        self,
-        store: ReturnSubmitterStore,
-        providers: Mapping[str, Provider],
-        settings: SubmissionSettings,
-        *,
-        owner: str,
-        clock: Clock,
-        rng: random.Random | None = None,
-    ) -> None:
-        super().__init__(store, providers, settings, owner=owner, clock=clock, rng=rng)
-        self.parts = ReturnPartSubmitter(
-            store, providers, settings, owner=owner, clock=clock, rng=rng
+    @cached_property
+    def parts(self) -> ReturnPartSubmitter:
+        """The submitter of the parts of returns spanning parts, run in this one's rounds."""
+        return ReturnPartSubmitter(
+            self._store,
+            self._providers,
+            self._settings,
+            owner=self.owner,
+            clock=self._clock,
+            rng=self._rng,
         )
 
     async def submit_due(self) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 from gateway.model.events import return_event
 from gateway.model.history import Cause
-from gateway.model.returns import ReturnStatus
+from gateway.model.returns import FINAL_RETURN_STATUSES, ReturnStatus
 from gateway.store.dialect import Dialect, Row, Tx
 from gateway.store.outbox import append_event
 from gateway.store.records import ReturnStep
@@ -59,3 +59,32 @@ def return_sets(step: ReturnStep, stamp: Any) -> tuple[list[str], list[Any]]:
     ]
     step_sets(step, given, sets, args)
     return sets, args
+
+
+def return_update(
+    step: ReturnStep, row_id: str, owner: str | None, stamp: Any
+) -> tuple[list[str], list[Any], str, list[Any]]:
+    """A step's UPDATE of a return's (or a part's) row: its assignments and arguments, and
+    its condition and arguments (only under `owner`'s lease when given)."""
+    sets, args = return_sets(step, stamp)
+    where, wargs = "id = ?", [row_id]
+    if owner is not None:
+        where += " AND lease_owner = ?"
+        wargs.append(owner)
+    return sets, args, where, wargs
+
+
+def taken_status(
+    previous: ReturnStatus, step: ReturnStep, sets: list[str], args: list[Any]
+) -> ReturnStatus | None:
+    """The status the step sets (added to `sets`), or None when the row keeps its own: a final
+    status is never left, so late news of a cancelled return changes nothing."""
+    status = step.status
+    if previous in FINAL_RETURN_STATUSES or previous is status:
+        status = None
+    if status is not None:
+        sets.append("status = ?")
+        args.append(status)
+    if not sets:
+        sets.append("id = id")  # nothing to change: still checks the lease
+    return status

@@ -29,7 +29,7 @@ from gateway.model.text import STORED
 from gateway.store.dialect import Dialect, Queries, Runner, Tx, sql_list
 from gateway.store.leases import Leases
 from gateway.store.records import NewReturnPart, ReturnPartRow, ReturnStep
-from gateway.store.return_history import record_return, return_sets
+from gateway.store.return_history import record_return, return_update, taken_status
 from gateway.store.rows import RETURN_COLUMNS, RETURN_PART_COLUMNS, insert_sql, return_part_row
 
 _FINAL = sql_list(FINAL_RETURN_STATUSES)
@@ -229,36 +229,20 @@ class SqlReturnParts(Queries):
     ) -> ReturnPartRow:
         d = self._d
         at = datetime.now(UTC)
-        sets, args = return_sets(step, d.to_db(at))
-        where, wargs = "id = ?", [part_row_id]
-        if owner is not None:
-            where += " AND lease_owner = ?"
-            wargs.append(owner)
+        sets, args, where, wargs = return_update(step, part_row_id, owner, d.to_db(at))
+        return_id = part_row_id.rsplit("#", 1)[0]  # return ids hold no `#`
         async with self._db.transaction() as tx:
-            # The return's row first (every part's step takes it): the derivation below sees
-            # every part as committed, and no two parts' steps interleave.
+            # The return's row first (every part's step takes it, as an UPDATE locks it): the
+            # derivation below sees every part as committed, and no two parts' steps
+            # interleave.
+            touch, stamp = ("updated_at = ?", (d.to_db(at),)) if step.touch else ("id = id", ())
+            await tx.execute(f"UPDATE returns SET {touch} WHERE id = ?", (*stamp, return_id))
             current = await tx.fetch_one(
-                "SELECT p.status, r.id FROM return_parts p JOIN returns r ON r.id = p.return_id"
-                " WHERE p.id = ?",
-                (part_row_id,),
+                "SELECT status FROM return_parts WHERE id = ?", (part_row_id,)
             )
             if current is None:
                 raise KeyError(part_row_id)
-            touch = "updated_at = ?" if step.touch else "id = id"
-            await tx.execute(
-                f"UPDATE returns SET {touch} WHERE id = ?",
-                (*((d.to_db(at),) if step.touch else ()), current[1]),
-            )
-            status = step.status
-            # A final status is never left: late news of a cancelled part changes nothing.
-            previous = ReturnStatus(current[0])
-            if previous in FINAL_RETURN_STATUSES or previous is status:
-                status = None
-            if status is not None:
-                sets.append("status = ?")
-                args.append(status)
-            if not sets:
-                sets.append("id = id")  # nothing to change: still checks the lease
+            status = taken_status(ReturnStatus(current[0]), step, sets, args)
             row = await tx.fetch_one(
                 f"UPDATE return_parts SET {', '.join(sets)} WHERE {where}"
                 f" RETURNING {RETURN_PART_COLUMNS}",

@@ -27,7 +27,7 @@ from gateway.store.records import (
     ReturnRow,
     ReturnStep,
 )
-from gateway.store.return_history import record_return, return_sets
+from gateway.store.return_history import record_return, return_update, taken_status
 from gateway.store.return_parts import insert_return_parts
 from gateway.store.rows import (
     QUEUED,
@@ -160,26 +160,15 @@ class SqlReturns(Queries):
     async def _apply(self, return_id: str, step: ReturnStep, *, owner: str | None) -> ReturnRow:
         d = self._d
         at = datetime.now(UTC)
-        sets, args = return_sets(step, d.to_db(at))
-        where, wargs = "id = ?", [return_id]
-        if owner is not None:
-            where += " AND lease_owner = ?"
-            wargs.append(owner)
+        sets, args, where, wargs = return_update(step, return_id, owner, d.to_db(at))
         async with self._db.transaction() as tx:
             current = await tx.fetch_one(
                 f"SELECT status FROM returns WHERE id = ?{d.for_update()}", (return_id,)
             )
             if current is None:
                 raise KeyError(return_id)
-            previous, status = ReturnStatus(current[0]), step.status
-            # A final status is never left: late news of a cancelled return changes nothing.
-            if previous in FINAL_RETURN_STATUSES or previous is status:
-                status = None
-            if status is not None:
-                sets.append("status = ?")
-                args.append(status)
-            if not sets:
-                sets.append("id = id")  # nothing to change: still checks the lease
+            previous = ReturnStatus(current[0])
+            status = taken_status(previous, step, sets, args)
             row = await tx.fetch_one(
                 f"UPDATE returns SET {', '.join(sets)} WHERE {where} RETURNING {RETURN_COLUMNS}",
                 (*args, *wargs),

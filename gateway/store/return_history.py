@@ -9,7 +9,7 @@ from typing import Any
 from gateway.model.events import return_event
 from gateway.model.history import Cause
 from gateway.model.returns import FINAL_RETURN_STATUSES, ReturnStatus
-from gateway.store.dialect import Dialect, Row, Tx
+from gateway.store.dialect import Dialect, Row, Tx, sql_list
 from gateway.store.outbox import append_event
 from gateway.store.records import ReturnStep
 from gateway.store.rows import json_text, return_row, step_sets
@@ -88,3 +88,15 @@ def taken_status(
     if not sets:
         sets.append("id = id")  # nothing to change: still checks the lease
     return status
+
+
+def to_check(table: str, columns: str) -> str:
+    """The query of the submitted rows of `table` (returns, or their parts) not in a final
+    status and not checked since a time, least recently checked first (polling): its
+    arguments are that time and a limit."""
+    return (
+        f"SELECT {columns} FROM {table} WHERE phase = 'done'"
+        f" AND status NOT IN {sql_list(FINAL_RETURN_STATUSES)}"
+        " AND (checked_at IS NULL OR checked_at <= ?) ORDER BY COALESCE(checked_at, 0), id"
+        " LIMIT ?"
+    )

@@ -29,10 +29,15 @@ from gateway.model.text import STORED
 from gateway.store.dialect import Dialect, Queries, Runner, Tx, sql_list
 from gateway.store.leases import Leases
 from gateway.store.records import NewReturnPart, ReturnPartRow, ReturnStep
-from gateway.store.return_history import record_return, return_update, taken_status
+from gateway.store.return_history import (
+    record_return,
+    return_update,
+    taken_status,
+    to_check,
+)
 from gateway.store.rows import RETURN_COLUMNS, RETURN_PART_COLUMNS, insert_sql, return_part_row
 
-_FINAL = sql_list(FINAL_RETURN_STATUSES)
+_TO_CHECK = to_check("return_parts", RETURN_PART_COLUMNS)
 _NOT_TAKING = sql_list(NOT_TAKING)
 _INSERT = insert_sql(
     "return_parts",
@@ -216,12 +221,7 @@ class SqlReturnParts(Queries):
     async def open_return_parts(
         self, *, limit: int, checked_before: float
     ) -> Sequence[ReturnPartRow]:
-        rows = await self._db.reads.fetch_all(
-            f"SELECT {RETURN_PART_COLUMNS} FROM return_parts WHERE phase = 'done'"
-            f" AND status NOT IN {_FINAL} AND (checked_at IS NULL OR checked_at <= ?)"
-            " ORDER BY COALESCE(checked_at, 0), id LIMIT ?",
-            (checked_before, limit),
-        )
+        rows = await self._db.reads.fetch_all(_TO_CHECK, (checked_before, limit))
         return [return_part_row(r, self._d) for r in rows]
 
     async def advance_return_part(

@@ -12,7 +12,6 @@ from gateway.errors import LeaseLost, ReturnExists
 from gateway.model.history import Cause, Source
 from gateway.model.returnable import NOT_TAKING, take_back_json
 from gateway.model.returns import (
-    FINAL_RETURN_STATUSES,
     OPEN_RETURN_PHASES,
     ReturnPhase,
     ReturnStatus,
@@ -27,7 +26,12 @@ from gateway.store.records import (
     ReturnRow,
     ReturnStep,
 )
-from gateway.store.return_history import record_return, return_update, taken_status
+from gateway.store.return_history import (
+    record_return,
+    return_update,
+    taken_status,
+    to_check,
+)
 from gateway.store.return_parts import insert_return_parts
 from gateway.store.rows import (
     QUEUED,
@@ -38,7 +42,7 @@ from gateway.store.rows import (
     return_row,
 )
 
-_FINAL = sql_list(FINAL_RETURN_STATUSES)
+_TO_CHECK = to_check("returns", RETURN_COLUMNS)
 _NOT_TAKING = sql_list(NOT_TAKING)
 _NATURAL_KEY = "returns_external_id"
 _NEW_COLUMNS = names(NewReturn)
@@ -137,12 +141,7 @@ class SqlReturns(Queries):
         return [ReturnHistoryEntry(ReturnStatus(r[0]), r[1], r[2], at(r[3]), r[4]) for r in rows]
 
     async def open_returns(self, *, limit: int, checked_before: float) -> Sequence[ReturnRow]:
-        rows = await self._db.reads.fetch_all(
-            f"SELECT {RETURN_COLUMNS} FROM returns WHERE phase = 'done'"
-            f" AND status NOT IN {_FINAL} AND (checked_at IS NULL OR checked_at <= ?)"
-            " ORDER BY COALESCE(checked_at, 0), id LIMIT ?",
-            (checked_before, limit),
-        )
+        rows = await self._db.reads.fetch_all(_TO_CHECK, (checked_before, limit))
         return [return_row(r, self._d) for r in rows]
 
     async def renew_return(self, return_id: str, *, owner: str, lease_until: float) -> bool:

@@ -290,7 +290,7 @@ class ReturnService:
             try:
                 found = await returns.cancel_return(at.provider_return_id)
             except Conflict as exc:
-                raise _refused(ReturnNotCancellable, row, exc) from None
+                raise _refused(ReturnNotCancellable, row, exc, at) from None
             await record_at(self._store, row, at, found, "cancelled by the client", actor=client.id)
         return await self._view(await self._owned(client, return_id))
 
@@ -309,9 +309,9 @@ class ReturnService:
             try:
                 found = await decider.decide_return(at.provider_return_id, decision)
             except Conflict as exc:
-                raise _refused(DecisionNotAllowed, row, exc) from None
+                raise _refused(DecisionNotAllowed, row, exc, at) from None
             except Invalid as exc:
-                raise _refused(DecisionInvalid, row, exc) from None
+                raise _refused(DecisionInvalid, row, exc, at) from None
             why = f"decision {decision.value}"
             await record_at(self._store, row, at, found, why, actor=client.id, event=RETURN_DECIDED)
         return await self._view(await self._owned(client, return_id))
@@ -346,11 +346,15 @@ def _unsupported(provider: str) -> ReturnsUnsupported:
     )
 
 
-def _refused(kind: type[ReturnRefused], row: ReturnRow, exc: ProviderError) -> ReturnRefused:
+def _refused(
+    kind: type[ReturnRefused], row: ReturnRow, exc: ProviderError, at: AtProvider
+) -> ReturnRefused:
+    """`at`'s provider refused: of a return spanning parts, naming the part."""
+    which = at.provider if at.part is None else f"{at.provider} (part {at.part.part})"
     return kind(
-        f"{row.provider}: {exc.message}",
+        f"{which}: {exc.message}",
         return_id=row.id,
-        provider=row.provider,
+        provider=at.provider,
         provider_code=exc.code,
         correlation_id=exc.correlation_id,
     )

@@ -289,7 +289,9 @@ async def test_each_part_is_polled_and_cancelled_at_its_own_provider_return(
     # Part 2 is no longer cancellable at Flexport: the cancel is refused with its reason,
     # and part 1, cancelled before it, stays cancelled.
     resp = await gateway.post(f"/v1/returns/{created['id']}/cancel", headers=auth())
-    assert resp.status == 409, await read_json(resp)
+    problem = await read_json(resp)
+    assert resp.status == 409, problem
+    assert problem["detail"].startswith("flexport (part 2): ")
     refused = await read_json(await gateway.get(f"/v1/returns/{created['id']}", headers=auth()))
     assert [p["status"] for p in refused["parts"]] == ["cancelled", "in_progress"]
     assert refused["status"] == "in_progress"

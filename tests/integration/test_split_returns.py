@@ -188,6 +188,42 @@ async def test_a_return_spanning_parts_is_one_provider_return_per_part(
     assert (await _return(gateway, again, "r-3b"))[0] == 422
 
 
+async def test_a_whole_order_return_takes_what_each_part_has_left(
+    gateway: TestClient[Any, Any], flexport: FlexportHandle
+) -> None:
+    order = await _split(gateway, flexport, "SR-9", ship={1, 2})
+    one = {"order_id": order["id"], "lines": [{"sku": "TSHIRT-M", "quantity": 1}]}
+    assert (await _return(gateway, one, "r-9a"))[0] == 201
+
+    status, rest = await _return(gateway, {"order_id": order["id"]}, "r-9b")
+
+    assert status == 201, rest
+    assert [(p["part"], p["lines"]) for p in rest["parts"]] == [
+        (1, [{"sku": "TSHIRT-M", "quantity": 1}]),
+        (2, [{"sku": "MUG", "quantity": 1}]),
+    ]
+    assert rest["return"]["lines"] == [
+        {"sku": "TSHIRT-M", "quantity": 1},
+        {"sku": "MUG", "quantity": 1},
+    ]
+
+
+async def test_a_return_every_part_of_which_the_provider_refuses_is_rejected(
+    gateway: TestClient[Any, Any], flexport: FlexportHandle
+) -> None:
+    order = await _split(gateway, flexport, "SR-10", ship={1, 2})
+    flexport.sandbox.inject(Fault(op="return_create", status=400, count=None))
+
+    status, problem = await _return(gateway, {"order_id": order["id"]}, "r-10")
+
+    assert status == 422, problem
+    assert problem["code"] == "provider-rejected"
+    assert problem["return"]["status"] == "rejected"
+    parts = problem["return"]["parts"]
+    assert [(p["status"], p["submission"]["phase"]) for p in parts] == [("rejected", "failed")] * 2
+    assert not flexport.sandbox.returns
+
+
 async def test_a_replay_of_a_return_spanning_parts_answers_the_whole_return(
     gateway: TestClient[Any, Any], flexport: FlexportHandle
 ) -> None:

@@ -19,6 +19,7 @@ from gateway.sandbox.flexport import Fault
 from gateway.workers.poller import ReturnPoller
 from tests.conftest import FlexportHandle, auth, gb_order, read_json, ref
 from tests.integration.shipping import refreshed
+from tests.integration.test_openapi import conforms
 from tests.unit.fakes import FakeClock
 
 WAREHOUSES = {
@@ -104,6 +105,9 @@ async def test_a_return_of_one_parts_lines_goes_to_that_parts_provider_order(
 
     assert status == 201, created
     assert created["provider_order_id"] == at["provider_order_id"]
+    [one] = created["parts"]
+    assert (one["part"], one["provider_order_id"]) == (part, at["provider_order_id"])
+    assert (one["provider_return_id"], one["lines"]) == (created["provider_return_id"], lines)
     held = flexport.sandbox.returns[int(created["provider_return_id"])]
     assert held.body["logisticsOrderId"] == at["provider_order_id"]
     assert held.body["returnItems"] == [{"identifier": sku, "type": "SKU", "quantity": 1}]
@@ -183,6 +187,12 @@ async def test_a_return_spanning_parts_is_one_provider_return_per_part(
     assert [h["detail"] for h in read["history"]][-1].startswith("part ")
     listed = await read_json(await gateway.get("/v1/returns", headers=auth()))
     assert [r["parts"] for r in listed["items"]] == [parts]
+    # The document describes what these answers carry.
+    spec = await read_json(await gateway.get("/openapi.json"))
+    conforms(spec, "/v1/returns", "post", 201, created)
+    conforms(spec, "/v1/returns/{id}", "get", 200, read)
+    conforms(spec, "/v1/returns", "get", 200, listed)
+    assert "parts" in spec["components"]["schemas"]["ReturnView"]["required"]
     # Everything came back: nothing is left to return.
     again = {"order_id": order["id"], "lines": [{"sku": "MUG", "quantity": 1}]}
     assert (await _return(gateway, again, "r-3b"))[0] == 422

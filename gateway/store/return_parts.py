@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 import orjson
 
-from gateway.errors import LeaseLost
+from gateway.errors import FieldProblem, LeaseLost, Overreach
 from gateway.model.history import Cause
 from gateway.model.part_orders import of_return_parts
 from gateway.model.returnable import NOT_TAKING
@@ -26,7 +26,7 @@ from gateway.model.returns import (
     ReturnStatus,
 )
 from gateway.model.text import STORED
-from gateway.store.dialect import Dialect, Queries, Runner, Tx, sql_list
+from gateway.store.dialect import Dialect, Queries, Reads, Runner, Tx, sql_list
 from gateway.store.leases import Leases
 from gateway.store.records import NewReturnPart, ReturnPartRow, ReturnStep
 from gateway.store.return_history import (
@@ -151,6 +151,62 @@ async def insert_return_parts(
     )
 
 
+async def settle_parts(tx: Tx, order_id: str, parts: Sequence[NewReturnPart]) -> None:
+    """Check, in the transaction inserting the return (the order's row locked), that no part
+    takes back more than its provider order shipped less what the order's earlier returns
+    take from it: two returns racing cannot both take one part's units. `Overreach`."""
+    if not parts:
+        return
+    shipped: dict[str, Counter[str]] = {}
+    rows = await tx.fetch_all(
+        "SELECT provider_order_id, lines FROM order_parts WHERE order_id = ?", (order_id,)
+    )
+    for provider_order_id, lines in rows:
+        units = shipped.setdefault(provider_order_id, Counter())
+        for _i, sku, quantity in orjson.loads(lines):
+            units[sku] += quantity
+    for provider_order_id, units in await _taken(tx, order_id):
+        shipped.setdefault(provider_order_id, Counter()).subtract(units)
+    problems = [
+        FieldProblem(
+            "lines",
+            f"part {p.part}: {quantity} of {sku!r} asked back, {left} remain returnable from it",
+        )
+        for p in parts
+        for sku, quantity in p.lines
+        if quantity > (left := max(shipped.get(p.provider_order_id, Counter())[sku], 0))
+    ]
+    if problems:
+        remaining: Counter[str] = Counter()
+        for units in shipped.values():
+            remaining.update(+units)
+        raise Overreach(problems, remaining)
+
+
+async def _taken(reads: Reads, order_id: str) -> list[tuple[str, Counter[str]]]:
+    singles = await reads.fetch_all(
+        "SELECT provider_order_id, body FROM returns WHERE order_id = ?"
+        f" AND phase <> '{ReturnPhase.PARTS}' AND status NOT IN {_NOT_TAKING}",
+        (order_id,),
+    )
+    parts = await reads.fetch_all(
+        "SELECT p.provider_order_id, p.lines FROM return_parts p"
+        " JOIN returns r ON r.id = p.return_id"
+        f" WHERE r.order_id = ? AND p.status NOT IN {_NOT_TAKING}",
+        (order_id,),
+    )
+    taken: list[tuple[str, Counter[str]]] = []
+    for provider_order_id, body in singles:
+        ret = CanonicalReturn.model_validate_json(body, context=STORED)
+        units: Counter[str] = Counter()
+        for line in ret.lines or ():  # a split order's returns always name their lines
+            units[line.sku] += line.quantity
+        taken.append((provider_order_id, units))
+    for provider_order_id, lines in parts:
+        taken.append((provider_order_id, Counter(dict(orjson.loads(lines)))))
+    return taken
+
+
 class SqlReturnParts(Queries):
     def __init__(self, db: Runner) -> None:
         super().__init__(db)
@@ -183,27 +239,7 @@ class SqlReturnParts(Queries):
         return None if row is None else return_part_row(row, self._d)
 
     async def taken_from_parts(self, order_id: str) -> Sequence[tuple[str, Counter[str]]]:
-        singles = await self._db.reads.fetch_all(
-            "SELECT provider_order_id, body FROM returns WHERE order_id = ?"
-            f" AND phase <> '{ReturnPhase.PARTS}' AND status NOT IN {_NOT_TAKING}",
-            (order_id,),
-        )
-        parts = await self._db.reads.fetch_all(
-            "SELECT p.provider_order_id, p.lines FROM return_parts p"
-            " JOIN returns r ON r.id = p.return_id"
-            f" WHERE r.order_id = ? AND p.status NOT IN {_NOT_TAKING}",
-            (order_id,),
-        )
-        taken: list[tuple[str, Counter[str]]] = []
-        for provider_order_id, body in singles:
-            ret = CanonicalReturn.model_validate_json(body, context=STORED)
-            units: Counter[str] = Counter()
-            for line in ret.lines or ():  # a split order's returns always name their lines
-                units[line.sku] += line.quantity
-            taken.append((provider_order_id, units))
-        for provider_order_id, lines in parts:
-            taken.append((provider_order_id, Counter(dict(orjson.loads(lines)))))
-        return taken
+        return await _taken(self._db.reads, order_id)
 
     async def claim_return_part(
         self, part_row_id: str, *, owner: str, now: float, lease_until: float

@@ -32,7 +32,7 @@ from gateway.store.return_history import (
     taken_status,
     to_check,
 )
-from gateway.store.return_parts import insert_return_parts
+from gateway.store.return_parts import insert_return_parts, settle_parts
 from gateway.store.rows import (
     QUEUED,
     RETURN_COLUMNS,
@@ -74,6 +74,7 @@ class SqlReturns(Queries):
             async with self._db.transaction() as tx:
                 values = {name: getattr(ret, name) for name in _NEW_COLUMNS}
                 values["body"] = await _take_back(tx, d, ret)
+                await settle_parts(tx, ret.order_id, parts)
                 phase = ReturnPhase.PARTS if parts else ReturnPhase.PENDING
                 values |= {"status": ReturnStatus.ACCEPTED, "phase": phase}
                 row = await tx.fetch_one(

@@ -5,14 +5,23 @@ advanced each on its own, and the return's status derived from theirs in the sam
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 import pytest
 
-from gateway.errors import LeaseLost
-from gateway.model.orders import CanonicalOrder
+from gateway.errors import LeaseLost, Overreach
+from gateway.model.orders import CanonicalOrder, Phase, Status
 from gateway.model.returns import ReturnPhase, ReturnStatus
-from gateway.store import NewOrder, NewReturn, NewReturnPart, ReturnStep, Store, open_store
+from gateway.store import (
+    NewOrder,
+    NewPart,
+    NewReturn,
+    NewReturnPart,
+    PartStep,
+    ReturnStep,
+    Store,
+    open_store,
+)
 from tests.conftest import order
 
 NOW = 1_800_000_000.0
@@ -23,33 +32,76 @@ RETURN_BODY = (
     '{"order_id": "ord_c", "lines": [{"sku": "TSHIRT-M", "quantity": 1},'
     ' {"sku": "MUG", "quantity": 1}]}'
 )
+ONE_TSHIRT = '{"order_id": "ord_c", "lines": [{"sku": "TSHIRT-M", "quantity": 1}]}'
+"""The order's totals allow this: one of its two T-shirts is left once `RETURN_BODY` is in."""
 PARTS = [
     NewReturnPart(1, "flexport", "po-1", (("TSHIRT-M", 1),), "c#1/RMA"),
     NewReturnPart(2, "flexport", "po-2", (("MUG", 1),), "c#2/RMA"),
 ]
 
 
+ORDER_PARTS = [
+    NewPart(1, "flexport", "east", 0, ((0, "TSHIRT-M", 2),), "c/E-1"),
+    NewPart(2, "flexport", "west", 1, ((1, "MUG", 1),), "c#2/E-1"),
+]
+
+
 @pytest.fixture
 async def store(store_url: str) -> AsyncIterator[Store]:
+    """A split order whose two parts are at Flexport as `po-1` and `po-2`."""
     s = await open_store(store_url)
     await s.insert_order(
-        NewOrder("ord_c", "c", "E-1", "flexport", "w", "r", 0, ORDER_BODY),
+        NewOrder("ord_c", "c", "E-1", "flexport", "w", "r", 0, ORDER_BODY, phase=Phase.PARTS),
         now=NOW,
         idempotency=None,
-        lease_owner=None,
-        lease_until=None,
+        lease_owner="L0",
+        lease_until=NOW + 30,
+        parts=ORDER_PARTS,
     )
+    for n in (1, 2):
+        step = PartStep(phase=Phase.DONE, status=Status.SUBMITTED, provider_order_id=f"po-{n}")
+        await s.advance_part(f"ord_c#{n}", owner="L0", step=step)
     yield s
     await s.close()
 
 
-async def _insert(store: Store) -> None:
-    ret = NewReturn(
-        "ret_1", "c", "ord_c", "RMA", "flexport", "po-1", "customer_return", RETURN_BODY
-    )
+async def _insert(
+    store: Store,
+    return_id: str = "ret_1",
+    parts: Sequence[NewReturnPart] = PARTS,
+    body: str = RETURN_BODY,
+) -> None:
+    ret = NewReturn(return_id, "c", "ord_c", None, "flexport", "po-1", "customer_return", body)
     await store.insert_return(
-        ret, now=NOW, idempotency=None, lease_owner="L1", lease_until=NOW + 30, parts=PARTS
+        ret, now=NOW, idempotency=None, lease_owner="L1", lease_until=NOW + 30, parts=parts
     )
+
+
+async def test_no_part_takes_back_more_than_it_shipped_less_earlier_returns(
+    store: Store,
+) -> None:
+    # The order's totals allow it, but each part is asked for what the other shipped.
+    swapped = [
+        NewReturnPart(1, "flexport", "po-1", (("MUG", 1),), None),
+        NewReturnPart(2, "flexport", "po-2", (("TSHIRT-M", 1),), None),
+    ]
+    with pytest.raises(Overreach) as refused:
+        await _insert(store, "ret_0", swapped)
+    assert [p.msg for p in refused.value.problems] == [
+        "part 1: 1 of 'MUG' asked back, 0 remain returnable from it",
+        "part 2: 1 of 'TSHIRT-M' asked back, 0 remain returnable from it",
+    ]
+    assert await store.get_return("ret_0") is None
+    await _insert(store)
+    # Part 1 shipped two T-shirts, and the return before took one of them back.
+    more = [NewReturnPart(1, "flexport", "po-1", (("TSHIRT-M", 2),), None)]
+
+    with pytest.raises(Overreach) as again:
+        await _insert(store, "ret_2", more, body=ONE_TSHIRT)
+
+    assert [p.msg for p in again.value.problems] == [
+        "part 1: 2 of 'TSHIRT-M' asked back, 1 remain returnable from it"
+    ]
 
 
 async def test_parts_are_stored_with_their_return_under_its_lease(store: Store) -> None:

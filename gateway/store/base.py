@@ -332,7 +332,9 @@ class ReturnStore(Protocol):
         """Store a new return (status accepted, phase pending) and its first history entry;
         raises `ReturnExists` when (client, external_id) is taken. `parts`: of a return
         spanning parts of a split order, one provider return each (`ReturnPartStore`),
-        stored with it, pending and leased as it is; the return's phase is then `parts`.
+        stored with it, pending and leased as it is; the return's phase is then `parts`, and
+        each part is settled against what its provider order shipped less what the order's
+        earlier returns take from it (`Overreach` too).
 
         In the same transaction, atomic against every other return of the order (on any
         replica), the return is settled against what the order's earlier returns take back

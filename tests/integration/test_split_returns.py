@@ -17,7 +17,7 @@ from gateway.api.keys import PROVIDERS, RETURN_SUBMITTER, SETTINGS, STORE
 from gateway.returns.submission import ReturnSubmitter
 from gateway.sandbox.flexport import Fault
 from gateway.workers.poller import ReturnPoller
-from tests.conftest import FlexportHandle, auth, gb_order, read_json, ref
+from tests.conftest import FlexportHandle, auth, eventually, gb_order, read_json, ref
 from tests.integration.shipping import refreshed
 from tests.integration.test_openapi import conforms
 from tests.unit.fakes import FakeClock
@@ -193,6 +193,14 @@ async def test_a_return_spanning_parts_is_one_provider_return_per_part(
     conforms(spec, "/v1/returns/{id}", "get", 200, read)
     conforms(spec, "/v1/returns", "get", 200, listed)
     assert "parts" in spec["components"]["schemas"]["ReturnView"]["required"]
+
+    # Each part's calls are the return's exchanges, marked with the part.
+    async def created_by_part() -> bool:
+        resp = await gateway.get(f"/v1/returns/{created['id']}/exchanges", headers=auth())
+        calls = (await read_json(resp))["items"]
+        return {c["part"] for c in calls if c["operation"] == "return_create"} >= {1, 2}
+
+    assert await eventually(created_by_part)
     # Everything came back: nothing is left to return.
     again = {"order_id": order["id"], "lines": [{"sku": "MUG", "quantity": 1}]}
     assert (await _return(gateway, again, "r-3b"))[0] == 422

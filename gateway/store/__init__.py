@@ -33,6 +33,7 @@ from gateway.store.records import (
     NewOrder,
     NewPart,
     NewReturn,
+    NewReturnPart,
     OrderFilter,
     OrderRow,
     PartRow,
@@ -41,11 +42,13 @@ from gateway.store.records import (
     QueueStats,
     ReturnFilter,
     ReturnHistoryEntry,
+    ReturnPartRow,
     ReturnRow,
     ReturnStep,
     StoredEvent,
     Transition,
 )
+from gateway.store.return_parts import ReturnPartStore, return_part_id
 
 __all__ = [
     "Begin",
@@ -59,6 +62,7 @@ __all__ = [
     "NewOrder",
     "NewPart",
     "NewReturn",
+    "NewReturnPart",
     "OrderChanges",
     "OrderFilter",
     "OrderIntake",
@@ -73,6 +77,8 @@ __all__ = [
     "Retention",
     "ReturnFilter",
     "ReturnHistoryEntry",
+    "ReturnPartRow",
+    "ReturnPartStore",
     "ReturnRow",
     "ReturnStep",
     "ReturnStore",
@@ -82,6 +88,7 @@ __all__ = [
     "Transition",
     "WebhookIntake",
     "open_store",
+    "return_part_id",
 ]
 
 

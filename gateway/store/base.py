@@ -27,6 +27,7 @@ from gateway.store.records import (
     NewOrder,
     NewPart,
     NewReturn,
+    NewReturnPart,
     OrderFilter,
     OrderRow,
     ProviderFacts,
@@ -38,6 +39,7 @@ from gateway.store.records import (
     StoredEvent,
     Transition,
 )
+from gateway.store.return_parts import ReturnPartStore
 
 
 class Health(Protocol):
@@ -325,9 +327,14 @@ class ReturnStore(Protocol):
         idempotency: tuple[str, str] | None,
         lease_owner: str | None,
         lease_until: float | None,
+        parts: Sequence[NewReturnPart] = (),
     ) -> ReturnRow:
         """Store a new return (status accepted, phase pending) and its first history entry;
-        raises `ReturnExists` when (client, external_id) is taken.
+        raises `ReturnExists` when (client, external_id) is taken. `parts`: of a return
+        spanning parts of a split order, one provider return each (`ReturnPartStore`),
+        stored with it, pending and leased as it is; the return's phase is then `parts`, and
+        each part is settled against what its provider order shipped less what the order's
+        earlier returns take from it (`Overreach` too).
 
         In the same transaction, atomic against every other return of the order (on any
         replica), the return is settled against what the order's earlier returns take back
@@ -387,6 +394,7 @@ class Store(
     WebhookIntake,
     Retention,
     ReturnStore,
+    ReturnPartStore,
     PartStore,
     Holds,
     Exchanges,

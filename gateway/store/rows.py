@@ -14,7 +14,15 @@ from gateway.model.events import DeliveryState, EventRow
 from gateway.model.orders import Phase, Status
 from gateway.model.returns import Decision, ReturnPhase, ReturnStatus
 from gateway.store.dialect import Dialect, Row, Runner
-from gateway.store.records import DeliveryRow, OrderRow, PartRow, ReturnRow, Step, StoredEvent
+from gateway.store.records import (
+    DeliveryRow,
+    OrderRow,
+    PartRow,
+    ReturnPartRow,
+    ReturnRow,
+    Step,
+    StoredEvent,
+)
 
 T = TypeVar("T")
 
@@ -34,6 +42,8 @@ _ORDER_FIELDS = names(OrderRow)
 _RETURN_FIELDS = names(ReturnRow)
 _PART_FIELDS = names(PartRow)
 PART_COLUMNS = ", ".join(_PART_FIELDS)
+_RETURN_PART_FIELDS = names(ReturnPartRow)
+RETURN_PART_COLUMNS = ", ".join(_RETURN_PART_FIELDS)
 _STORED_EVENT_FIELDS = names(StoredEvent)
 ORDER_COLUMNS = ", ".join(_ORDER_FIELDS)
 RETURN_COLUMNS = ", ".join(_RETURN_FIELDS)
@@ -96,6 +106,21 @@ def return_row(r: Row, d: Dialect) -> ReturnRow:
     return ReturnRow(
         **{
             **dict(zip(_RETURN_FIELDS, r, strict=True)),
+            "status": ReturnStatus(r["status"]),
+            "decision": Decision(r["decision"]) if r["decision"] else None,
+            "phase": ReturnPhase(r["phase"]),
+            "last_error": _json(r["last_error"]),
+            "created_at": d.from_db(r["created_at"]),
+            "updated_at": d.from_db(r["updated_at"]),
+        }
+    )
+
+
+def return_part_row(r: Row, d: Dialect) -> ReturnPartRow:
+    return ReturnPartRow(
+        **{
+            **dict(zip(_RETURN_PART_FIELDS, r, strict=True)),
+            "lines": tuple((str(sku), int(q)) for sku, q in orjson.loads(r["lines"])),
             "status": ReturnStatus(r["status"]),
             "decision": Decision(r["decision"]) if r["decision"] else None,
             "phase": ReturnPhase(r["phase"]),

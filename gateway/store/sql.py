@@ -20,6 +20,7 @@ from gateway.store.order_changes import SqlOrderChanges
 from gateway.store.orders import SqlOrders
 from gateway.store.outbox import SqlOutbox
 from gateway.store.parts import SqlParts
+from gateway.store.return_parts import SqlReturnParts
 from gateway.store.returns import SqlReturns
 
 
@@ -32,6 +33,7 @@ class SqlStore(
     SqlInbound,
     SqlHolds,
     SqlReturns,
+    SqlReturnParts,
     SqlParts,
     SqlExchanges,
 ):

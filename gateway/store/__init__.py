@@ -31,6 +31,7 @@ from gateway.store.records import (
     NewOrder,
     NewPart,
     NewReturn,
+    NewReturnPart,
     OrderFilter,
     OrderRow,
     PartRow,
@@ -39,11 +40,13 @@ from gateway.store.records import (
     QueueStats,
     ReturnFilter,
     ReturnHistoryEntry,
+    ReturnPartRow,
     ReturnRow,
     ReturnStep,
     StoredEvent,
     Transition,
 )
+from gateway.store.return_parts import ReturnPartStore, return_part_id
 
 __all__ = [
     "Begin",
@@ -57,6 +60,7 @@ __all__ = [
     "NewOrder",
     "NewPart",
     "NewReturn",
+    "NewReturnPart",
     "OrderChanges",
     "OrderFilter",
     "OrderIntake",
@@ -71,6 +75,8 @@ __all__ = [
     "Retention",
     "ReturnFilter",
     "ReturnHistoryEntry",
+    "ReturnPartRow",
+    "ReturnPartStore",
     "ReturnRow",
     "ReturnStep",
     "ReturnStore",
@@ -80,6 +86,7 @@ __all__ = [
     "Transition",
     "WebhookIntake",
     "open_store",
+    "return_part_id",
 ]
 
 

@@ -22,7 +22,16 @@ from gateway.store.order_reads import OrderReads
 from gateway.store.orders import Health, Polling, Submissions
 from gateway.store.outbox import Outbox
 from gateway.store.parts import PartStore
-from gateway.store.records import Begin, NewOrder, NewPart, NewReturn, OrderRow, ReturnRow
+from gateway.store.records import (
+    Begin,
+    NewOrder,
+    NewPart,
+    NewReturn,
+    NewReturnPart,
+    OrderRow,
+    ReturnRow,
+)
+from gateway.store.return_parts import ReturnPartStore
 from gateway.store.returns import Returns
 
 
@@ -96,9 +105,14 @@ class ReturnStore(Returns, Protocol):
         idempotency: tuple[str, str] | None,
         lease_owner: str | None,
         lease_until: float | None,
+        parts: Sequence[NewReturnPart] = (),
     ) -> ReturnRow:
         """Store a new return (status accepted, phase pending) and its first history entry;
-        raises `ReturnExists` when (client, external_id) is taken.
+        raises `ReturnExists` when (client, external_id) is taken. `parts`: of a return
+        spanning parts of a split order, one provider return each (`ReturnPartStore`),
+        stored with it, pending and leased as it is; the return's phase is then `parts`, and
+        each part is settled against what its provider order shipped less what the order's
+        earlier returns take from it (`Overreach` too).
 
         In the same transaction, atomic against every other return of the order (on any
         replica), the return is settled against what the order's earlier returns take back
@@ -119,6 +133,7 @@ class Store(
     WebhookIntake,
     Retention,
     ReturnStore,
+    ReturnPartStore,
     PartStore,
     Holds,
     Exchanges,

@@ -185,6 +185,45 @@ class ReturnRow(NewReturn):
 
 
 @dataclass(frozen=True, slots=True)
+class NewReturnPart:
+    """One part of a return spanning parts of a split order, stored with the return
+    (`Store.insert_return`'s `parts`): the order part that shipped the lines."""
+
+    part: int
+    provider: str
+    provider_order_id: str
+    lines: tuple[tuple[str, int], ...]
+    """(sku, quantity) of each line this part takes back."""
+    reference: str | None
+    """The provider reference of this part (`Client.reference` with its `part`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReturnPartRow:
+    """One part of a return: its own provider return, submission and status."""
+
+    id: str
+    """`<return id>#<part>`: also what its provider is given as the return's own id."""
+    return_id: str
+    client_id: str
+    part: int
+    provider: str
+    provider_order_id: str
+    lines: tuple[tuple[str, int], ...]
+    reference: str | None
+    provider_return_id: str | None
+    provider_status: str | None
+    decision: Decision | None
+    status: ReturnStatus
+    phase: ReturnPhase
+    attempts: int
+    next_attempt_at: float
+    last_error: dict[str, Any] | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class ReturnHistoryEntry:
     status: ReturnStatus
     source: str

@@ -15,7 +15,15 @@ import orjson
 
 from gateway.model.events import DeliveryState, EventRow
 from gateway.store.dialect import Dialect, Row, Runner
-from gateway.store.records import DeliveryRow, OrderRow, PartRow, ReturnRow, Step, StoredEvent
+from gateway.store.records import (
+    DeliveryRow,
+    OrderRow,
+    PartRow,
+    ReturnPartRow,
+    ReturnRow,
+    Step,
+    StoredEvent,
+)
 
 T = TypeVar("T")
 
@@ -34,6 +42,7 @@ QUEUED = ["next_attempt_at", "lease_owner", "lease_until", "created_at", "update
 ORDER_COLUMNS = ", ".join(names(OrderRow))
 RETURN_COLUMNS = ", ".join(names(ReturnRow))
 PART_COLUMNS = ", ".join(names(PartRow))
+RETURN_PART_COLUMNS = ", ".join(names(ReturnPartRow))
 EVENT_COLUMNS = ", ".join(names(EventRow))
 STORED_EVENT_COLUMNS = ", ".join(names(StoredEvent))
 DELIVERY_SELECT = (
@@ -119,6 +128,7 @@ def decoder(record: type[T], *, by_name: bool = False) -> Callable[[Row, Dialect
 order_row = decoder(OrderRow)
 return_row = decoder(ReturnRow)
 part_row = decoder(PartRow)
+return_part_row = decoder(ReturnPartRow)
 event_row = decoder(EventRow, by_name=True)  # of a delivery's row, too
 stored_event = decoder(StoredEvent)
 

@@ -22,6 +22,7 @@ from gateway.store.order_reads import OrderReads
 from gateway.store.orders import Health, Polling, SqlOrders, Submissions
 from gateway.store.outbox import Outbox
 from gateway.store.parts import PartStore
+from gateway.store.return_parts import ReturnPartStore
 from gateway.store.returns import Returns
 
 
@@ -41,6 +42,7 @@ class SqlStore(
     WebhookRetention,
     Holds,
     Returns,
+    ReturnPartStore,
     PartStore,
     Exchanges,
 ):

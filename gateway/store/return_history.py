@@ -3,6 +3,7 @@ columns): its assignments, and its history entry and event in the transaction of
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -24,9 +25,11 @@ async def record_return(
     previous: ReturnStatus | None = None,
     at: datetime,
     event_type: str | None = None,
+    extra: Mapping[str, Any] | None = None,
 ) -> None:
     """The return's history entry (its status as `row` holds it) and its event (the new
-    status, or `event_type`: what was done to it)."""
+    status, or `event_type`: what was done to it). `extra`: fields the event carries
+    besides (the `part` that changed, with its provider's)."""
     await tx.execute(
         "INSERT INTO return_history (return_id, seq, status, source, actor, detail, at)"
         " SELECT ?, COALESCE(MAX(seq), 0) + 1, ?, ?, ?, ?, ? FROM return_history"
@@ -41,6 +44,8 @@ async def record_return(
         detail=cause.detail,
         event_type=event_type,
     )
+    if extra is not None:
+        event.data.update(extra)
     await append_event(tx, d, event, now=at.timestamp())
 
 

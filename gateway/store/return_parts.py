@@ -275,4 +275,10 @@ async def _derive(tx: Tx, d: Dialect, part: ReturnPartRow, step: ReturnStep, at:
         previous=previous,
         at=at,
         event_type=step.event,
+        extra={
+            "part": part.part,
+            "provider": part.provider,
+            "provider_return_id": part.provider_return_id,
+            "provider_status": part.provider_status,
+        },
     )

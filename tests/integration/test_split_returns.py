@@ -358,6 +358,19 @@ async def test_each_part_is_polled_and_cancelled_at_its_own_provider_return(
     assert [p["status"] for p in view["parts"]] == ["cancelled", "cancelled"]
     assert view["status"] == "cancelled"
     assert {r.status for r in flexport.sandbox.returns.values()} == {"CANCELLED"}
+    # Each change of the return's status a part made is an event naming that part and its
+    # own provider return; the return's creation names none.
+    feed = await read_json(await gateway.get("/v1/events?limit=500", headers=auth()))
+    about = [e for e in feed["items"] if e["data"].get("return_id") == created["id"]]
+    seen = [(e["type"], e["data"]["status"], e["data"].get("part")) for e in about]
+    # registered when the later of the two parts (sent side by side) was: either one
+    assert seen[1] in {("return.status_changed", "registered", n) for n in (1, 2)}
+    assert seen[:1] + seen[2:] == [
+        ("return.created", "accepted", None),
+        ("return.status_changed", "in_progress", 1),
+        ("return.cancelled", "cancelled", 2),
+    ]
+    assert about[-1]["data"]["provider_return_id"] == second
 
 
 async def test_a_return_of_a_split_order_asking_more_than_its_part_shipped_is_an_overreach(

@@ -113,19 +113,35 @@ ClientId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-
 """A client id or reference prefix: no separator, so tenant-qualified references never collide."""
 
 
+KeySha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+"""A key as configured instead of its variable: its SHA-256, in hex."""
+
+
+def _one_key_of(key_env: str | None, key_sha256: str | None) -> None:
+    if (key_env is None) == (key_sha256 is None):
+        raise ValueError("give exactly one of key_env or key_sha256")
+
+
+def _digest(secrets: Secrets, key_env: str | None, key_sha256: str | None) -> str:
+    """A key's SHA-256 hex, the one form keys are kept and compared in."""
+    if key_env is not None:
+        return hashlib.sha256(secrets.reveal(key_env).encode()).hexdigest()
+    assert key_sha256 is not None  # _one_key_of
+    return key_sha256
+
+
 class ClientSettings(Section):
     id: ClientId
     reference_prefix: ClientId | None = None
     """Qualifies this tenant's references at every provider (`<prefix>/<external_id>`);
     defaults to `id`. Set it to keep references stable when a client is renamed."""
     key_env: EnvName | None = None
-    key_sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")] | None = None
+    key_sha256: KeySha256 | None = None
     scopes: list[ClientScope] = Field(default_factory=lambda: list(DEFAULT_SCOPES))
 
     @model_validator(mode="after")
     def _one_key(self) -> ClientSettings:
-        if (self.key_env is None) == (self.key_sha256 is None):
-            raise ValueError("give exactly one of key_env or key_sha256")
+        _one_key_of(self.key_env, self.key_sha256)
         return self
 
     @property
@@ -135,10 +151,7 @@ class ClientSettings(Section):
 
     def key_digest(self, secrets: Secrets) -> str:
         """SHA-256 hex of this client's key: the only form keys are kept and compared in."""
-        if self.key_env is not None:
-            return hashlib.sha256(secrets.reveal(self.key_env).encode()).hexdigest()
-        assert self.key_sha256 is not None  # _one_key
-        return self.key_sha256
+        return _digest(secrets, self.key_env, self.key_sha256)
 
 
 class RateLimitSettings(Section):
@@ -295,22 +308,18 @@ class OperatorSettings(Section):
 
     id: ClientId
     key_env: EnvName | None = None
-    key_sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")] | None = None
+    key_sha256: KeySha256 | None = None
     tenants: list[str] = Field(default_factory=lambda: ["*"])
     """Client ids this operator may see and act for; `["*"]`: all of them."""
 
     @model_validator(mode="after")
     def _one_key(self) -> OperatorSettings:
-        if (self.key_env is None) == (self.key_sha256 is None):
-            raise ValueError("give exactly one of key_env or key_sha256")
+        _one_key_of(self.key_env, self.key_sha256)
         return self
 
     def key_digest(self, secrets: Secrets) -> str:
         """SHA-256 hex of the operator's key (kept and compared only in this form)."""
-        if self.key_env is not None:
-            return hashlib.sha256(secrets.reveal(self.key_env).encode()).hexdigest()
-        assert self.key_sha256 is not None  # _one_key
-        return self.key_sha256
+        return _digest(secrets, self.key_env, self.key_sha256)
 
 
 class ConsoleSettings(Section):

@@ -76,17 +76,11 @@ def cross_references(settings: Settings) -> list[ConfigProblem]:
     problems = []
     seen: set[str] = set()
     for i, client in enumerate(settings.clients):
-        if client.id in seen:
-            problems.append(ConfigProblem(f"clients.{i}.id", f"duplicate client id {client.id!r}"))
-        seen.add(client.id)
+        problems += _once(seen, f"clients.{i}.id", "client", client.id)
     problems += reference_collisions(settings)
     subscriber_ids: set[str] = set()
     for i, sub in enumerate(settings.subscribers):
-        if sub.id in subscriber_ids:
-            problems.append(
-                ConfigProblem(f"subscribers.{i}.id", f"duplicate subscriber id {sub.id!r}")
-            )
-        subscriber_ids.add(sub.id)
+        problems += _once(subscriber_ids, f"subscribers.{i}.id", "subscriber", sub.id)
         if sub.client not in seen:
             problems.append(
                 ConfigProblem(
@@ -166,9 +160,7 @@ def operator_tenants(settings: Settings, clients: set[str]) -> list[ConfigProble
     problems = []
     ids: set[str] = set()
     for i, op in enumerate(settings.operators):
-        if op.id in ids:
-            problems.append(ConfigProblem(f"operators.{i}.id", f"duplicate operator id {op.id!r}"))
-        ids.add(op.id)
+        problems += _once(ids, f"operators.{i}.id", "operator", op.id)
         for tenant in op.tenants:
             if tenant != "*" and tenant not in clients:
                 problems.append(
@@ -178,6 +170,13 @@ def operator_tenants(settings: Settings, clients: set[str]) -> list[ConfigProble
                     )
                 )
     return problems
+
+
+def _once(seen: set[str], key: str, what: str, ident: str) -> list[ConfigProblem]:
+    """The problem at `key` where `ident` was seen before; `ident` is seen from now on."""
+    repeated = ident in seen
+    seen.add(ident)
+    return [ConfigProblem(key, f"duplicate {what} id {ident!r}")] if repeated else []
 
 
 def validation_problems(exc: ValidationError, prefix: str) -> list[ConfigProblem]:

@@ -56,7 +56,6 @@ from gateway.errors.refusals import (
     ReturnNotSubmitted,
     ReturnRefused,
     ReturnRejected,
-    ReturnSpansParts,
     ReturnsUnsupported,
     RoutingInvalid,
     SplitOrderUnsupported,
@@ -257,17 +256,6 @@ def _about_order(exc: NotReturnable) -> Said:
     return Said(exc.detail, extra={"order_id": exc.order_id, "order_status": exc.order_status})
 
 
-add_rule(
-    ReturnSpansParts,
-    422,
-    "return-spans-parts",
-    "The return's lines belong to several parts of a split order",
-    lambda e: Said(
-        e.detail,
-        [FieldProblem("lines", e.detail)],
-        extra={"order_id": e.order_id, "parts": list(e.parts)},
-    ),
-)
 add_rule(
     NotReturnable,
     409,

@@ -60,8 +60,8 @@ async def list_returns(request: web.Request) -> web.Response:
     client = require(request)
     q = read_query(request, ListReturnsQuery)
     flt = ReturnFilter(q.order_id, q.status, q.cursor, q.limit)
-    rows, more = await request.app[RETURNS].list(client, flt)
-    return json_response(page_of(rows, more))
+    rows, more, parts = await request.app[RETURNS].list(client, flt)
+    return json_response(page_of(rows, more, parts))
 
 
 @routes.post("/v1/returns/{id}/cancel")

@@ -199,19 +199,10 @@ async def cancel(request: web.Request) -> web.StreamResponse:
     return await _act(request, "cancel")
 
 
-@routes.post("/orders/{id}/release")
-async def release(request: web.Request) -> web.StreamResponse:
-    return await _act(request, "release")
-
-
-@routes.post("/orders/{id}/refresh")
-async def refresh(request: web.Request) -> web.StreamResponse:
-    return await _act(request, "refresh")
-
-
-@routes.post("/orders/{id}/retry")
-async def retry(request: web.Request) -> web.StreamResponse:
-    return await _act(request, "retry")
+@routes.post("/orders/{id}/{action:release|refresh|retry}")
+async def act(request: web.Request) -> web.StreamResponse:
+    """An action without a confirmation step (cancel asks first)."""
+    return await _act(request, request.match_info["action"])
 
 
 @routes.get("/lists")

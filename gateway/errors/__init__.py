@@ -51,7 +51,6 @@ GatewayError
 │   ├── ChangeInvalid(error)       the changed order is no valid order → 422
 │   ├── ChangeRejected(fields)     the provider refuses the changed order → 422
 │   ├── ReturnedOrderUnknown       a return of an order the client does not have → 422
-│   ├── ReturnSpansParts(parts)    a return of lines of several parts of a split order → 422
 │   ├── NotReturnable              the order's status (or its past) forbids a return → 409
 │   │   └── OrderNotSubmitted      … its provider id is not known → 409
 │   ├── ProviderLacks(provider)    the order's provider has no API for it

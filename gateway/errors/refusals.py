@@ -146,15 +146,6 @@ class ReturnedOrderUnknown(Refused):
 
 
 @dataclass(eq=False, kw_only=True)
-class ReturnSpansParts(Refused):
-    """A return of a split order whose lines are not all one part's (`parts`: the parts its
-    lines belong to); each part is its own provider order, and a return goes to one."""
-
-    order_id: str
-    parts: Sequence[int]
-
-
-@dataclass(eq=False, kw_only=True)
 class NotReturnable(Refused):
     """The order's status (or how far it got) forbids a return, or it has no provider id."""
 

@@ -12,7 +12,7 @@ from pydantic import Field
 
 from gateway.model.closed import Closed
 from gateway.model.events import DeliveryState, EventRow
-from gateway.model.query import MAX_SEQUENCE, Count
+from gateway.model.query import Count, page_limit, sequence_cursor
 from gateway.model.text import SubscriberId
 from gateway.model.view import Stamp, View
 
@@ -23,10 +23,8 @@ MAX_FEED_PAGE = 500
 class PageQuery(Closed):
     """Query parameters of the event feeds (`GET /v1/events`, `GET /v1/deliveries`)."""
 
-    after: Count = Field(
-        default=0, ge=0, le=MAX_SEQUENCE, description="a `cursor` this API returned; 0: start"
-    )
-    limit: Count = Field(default=100, ge=1, le=MAX_FEED_PAGE)
+    after: Count = sequence_cursor("a `cursor` this API returned; 0: start")
+    limit: Count = page_limit(100, MAX_FEED_PAGE)
 
 
 class DeliveriesQuery(PageQuery):

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from gateway.model.closed import Closed
-from gateway.model.query import MAX_SEQUENCE, Count
+from gateway.model.query import Count, page_limit, sequence_cursor
 from gateway.model.view import Page, Stamp, View
 
 MAX_EXCHANGE_PAGE = 200
@@ -15,10 +15,8 @@ MAX_EXCHANGE_PAGE = 200
 class ExchangesQuery(Closed):
     """Query parameters of the exchange lists (newest first)."""
 
-    cursor: Count = Field(
-        default=0, ge=0, le=MAX_SEQUENCE, description="`next_cursor` of the previous page; 0: start"
-    )
-    limit: Count = Field(default=50, ge=1, le=MAX_EXCHANGE_PAGE)
+    cursor: Count = sequence_cursor("`next_cursor` of the previous page; 0: start")
+    limit: Count = page_limit(50, MAX_EXCHANGE_PAGE)
 
 
 class ExchangeView(View):

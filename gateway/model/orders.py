@@ -8,6 +8,7 @@ provider wire formats live in each provider's `translate.py`.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -51,6 +52,8 @@ from gateway.model.text import (
 MAX_LINES = 1000
 MAX_QUANTITY = 1_000_000
 """Of one line, of an order or a return."""
+StockSnapshot = Mapping[str, int]
+"""SKU → units available in one warehouse (what a provider reports, what routing weighs)."""
 
 
 def _integral(value: Any) -> Any:

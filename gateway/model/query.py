@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator
+from pydantic import BeforeValidator, Field
 
 from gateway.model.dates import Instant
 from gateway.model.text import ULID_PATTERN, Shape, Trimmed
@@ -54,3 +54,20 @@ OrderCursor = Annotated[str, _cursor("ord_", "GET /v1/orders")]
 """`next_cursor` of an order list: the id the next page starts below."""
 ReturnCursor = Annotated[str, _cursor("ret_", "GET /v1/returns")]
 """`next_cursor` of a return list: the id the next page starts below."""
+
+
+# The fields every list query declares, with their documented ranges (the document is the
+# contract, so each is written once).
+def page_limit(default: int, most: int) -> Any:
+    """`limit`: how many items one page holds, 1 to `most`."""
+    return Field(default=default, ge=1, le=most)
+
+
+def page_cursor() -> Any:
+    """`cursor` of an id-ordered list: absent for the first page."""
+    return Field(default=None, description="`next_cursor` of the previous page")
+
+
+def sequence_cursor(description: str) -> Any:
+    """A cursor into a sequence (events, exchanges): 0, the start, to `MAX_SEQUENCE`."""
+    return Field(default=0, ge=0, le=MAX_SEQUENCE, description=description)

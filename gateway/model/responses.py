@@ -13,9 +13,9 @@ from gateway.model.dates import Instant
 from gateway.model.history import Source
 from gateway.model.lifecycle import Outcome
 from gateway.model.orders import CanonicalOrder, Phase, Status
-from gateway.model.query import Count, OrderCursor, Since
+from gateway.model.query import Count, OrderCursor, Since, page_cursor, page_limit
 from gateway.model.text import ShortText
-from gateway.model.view import Page, Stamp, StoredAs, View, unread
+from gateway.model.view import Page, Stamp, StoredAs, View, history_of
 
 MAX_PAGE = 200
 """The most orders or returns one list page holds."""
@@ -115,11 +115,7 @@ class OrderView(View):
     created_at: Stamp
     updated_at: Stamp
     order: Annotated[dict[str, Any], StoredAs(CanonicalOrder)]
-    history: list[HistoryItem] | None = Field(
-        default=None,
-        description="every status transition (single-order reads only)",
-        exclude_if=unread,
-    )
+    history: list[HistoryItem] | None = history_of("order")
 
 
 class OrderList(Page[OrderView]):
@@ -136,10 +132,8 @@ class ListOrdersQuery(Closed):
         default=None,
         description="RFC 3339 date-time with a time zone, 0001-01-01 to 9999-12-31 in UTC",
     )
-    cursor: OrderCursor | None = Field(
-        default=None, description="`next_cursor` of the previous page"
-    )
-    limit: Count = Field(default=50, ge=1, le=MAX_PAGE)
+    cursor: OrderCursor | None = page_cursor()
+    limit: Count = page_limit(50, MAX_PAGE)
     late: bool | None = Field(
         default=None, description="true: only orders late now (not shipped by `ship_by`)"
     )

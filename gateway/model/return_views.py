@@ -9,11 +9,18 @@ from pydantic import Field
 
 from gateway.model.closed import Closed
 from gateway.model.history import Source
-from gateway.model.query import Count, ReturnCursor
+from gateway.model.query import Count, ReturnCursor, page_cursor, page_limit
 from gateway.model.responses import ACTOR, MAX_PAGE, SOURCE
-from gateway.model.returns import CanonicalReturn, Decision, ReturnPhase, ReturnStatus, ReturnType
+from gateway.model.returns import (
+    CanonicalReturn,
+    Decision,
+    ReturnLine,
+    ReturnPhase,
+    ReturnStatus,
+    ReturnType,
+)
 from gateway.model.text import OrderId
-from gateway.model.view import Page, Stamp, StoredAs, View, unread
+from gateway.model.view import Page, Stamp, StoredAs, View, history_of
 
 
 class ReturnSubmissionState(View):
@@ -22,6 +29,22 @@ class ReturnSubmissionState(View):
     last_error: dict[str, Any] | None = Field(
         description="the provider's last answer that deferred or rejected the return"
     )
+
+
+class ReturnPartView(View):
+    """One provider return of the return: the part of a split order that shipped its lines
+    (an unsplit order's return has one, part 1)."""
+
+    part: int = Field(description="the order's part (`parts[].part` of the order) returned")
+    provider: str
+    provider_order_id: str = Field(description="the provider order of that part")
+    provider_return_id: str | None = Field(description="null until the provider has it")
+    provider_status: str | None = Field(description="the provider's own status, as last seen")
+    status: ReturnStatus
+    lines: list[ReturnLine] | None = Field(
+        description="what this part takes back (null: every line of the order)"
+    )
+    submission: ReturnSubmissionState
 
 
 class ReturnHistoryItem(View):
@@ -51,11 +74,12 @@ class ReturnView(View):
     return_: Annotated[dict[str, Any], StoredAs(CanonicalReturn)] = Field(
         alias="return", description="the canonical return as sent (`lines: null`: all lines)"
     )
-    history: list[ReturnHistoryItem] | None = Field(
-        default=None,
-        description="every status transition (single-return reads only)",
-        exclude_if=unread,
+    parts: list[ReturnPartView] = Field(
+        description="one provider return per part of a split order that shipped the lines"
+        " (one element otherwise); a return spanning parts derives its `status` from"
+        " theirs, and its own `provider`, `provider_order_id` are its first part's"
     )
+    history: list[ReturnHistoryItem] | None = history_of("return")
 
 
 class ReturnList(Page[ReturnView]):
@@ -67,7 +91,5 @@ class ListReturnsQuery(Closed):
 
     order_id: OrderId | None = None
     status: ReturnStatus | None = None
-    cursor: ReturnCursor | None = Field(
-        default=None, description="`next_cursor` of the previous page"
-    )
-    limit: Count = Field(default=50, ge=1, le=MAX_PAGE)
+    cursor: ReturnCursor | None = page_cursor()
+    limit: Count = page_limit(50, MAX_PAGE)

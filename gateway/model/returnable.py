@@ -80,7 +80,7 @@ def taken_back(earlier: Iterable[CanonicalReturn], of_order: Counter[str]) -> Co
     (it was stored so only when nothing had been taken back before it: the whole order)."""
     taken: Counter[str] = Counter()
     for ret in earlier:
-        for line in ret.lines if ret.lines is not None else _lines(of_order):
+        for line in ret.lines if ret.lines is not None else as_lines(of_order):
             taken[line.sku] += line.quantity
     return taken
 
@@ -101,7 +101,7 @@ def take_back(
     if ret.lines is None:
         if not taken:
             return ret
-        left = _lines(remaining)
+        left = as_lines(remaining)
         if not left:
             problem = FieldProblem(
                 "lines", "nothing of the order is left to return: earlier returns take it all"
@@ -139,7 +139,8 @@ def take_back_json(ret_body: str, order_body: str, earlier: Iterable[str]) -> st
     return ret_body if settled is ret else settled.model_dump_json()
 
 
-def _lines(quantities: Counter[str]) -> list[ReturnLine]:
+def as_lines(quantities: Counter[str]) -> list[ReturnLine]:
+    """Return lines carrying `quantities`."""
     # An order may hold more of a SKU (over several lines) than one return line can carry:
     # split, as the order did (never more lines than the order had).
     lines = []

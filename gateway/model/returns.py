@@ -73,12 +73,15 @@ class ReturnStatus(StrEnum):
 
 
 class ReturnPhase(StrEnum):
-    """Submission phases of a return row: `pending → creating → done` (or `failed`)."""
+    """Submission phases of a return row: `pending → creating → done` (or `failed`); or
+    `parts`: the return's lines are several parts' of a split order, each part its own
+    provider return and submission (the store's `return_parts`)."""
 
     PENDING = "pending"
     CREATING = "creating"
     DONE = "done"
     FAILED = "failed"
+    PARTS = "parts"
 
 
 OPEN_RETURN_PHASES = frozenset({ReturnPhase.PENDING, ReturnPhase.CREATING})

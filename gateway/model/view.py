@@ -39,8 +39,17 @@ class Page(View, Generic[ItemT]):
     next_cursor: str | None = Field(description="pass as `cursor` for the next page")
 
 
-def unread(history: object) -> bool:
-    """`exclude_if` of a view's `history`: only a read of one order or return has it."""
+def history_of(what: str) -> Any:
+    """The `history` field of a view of `what` (an order, a return): only a read of one has
+    it; a list leaves it out."""
+    return Field(
+        default=None,
+        description=f"every status transition (single-{what} reads only)",
+        exclude_if=_unread,
+    )
+
+
+def _unread(history: object) -> bool:
     return history is None
 
 

@@ -66,109 +66,107 @@ class Metrics:
     def __init__(self) -> None:
         # `*_created` series double the scrape and no dashboard reads them (process-wide flag).
         disable_created_metrics()  # type: ignore[no-untyped-call]
-        self.registry = CollectorRegistry()
-        r = self.registry
-        self.http_requests = Counter(
+        self.registry = r = CollectorRegistry()
+
+        def counter(name: str, doc: str, *labels: str) -> Counter:
+            return Counter(name, doc, labels, registry=r)
+
+        def gauge(name: str, doc: str, *labels: str) -> Gauge:
+            return Gauge(name, doc, labels, registry=r)
+
+        def histogram(name: str, doc: str, buckets: tuple[float, ...], *labels: str) -> Histogram:
+            return Histogram(name, doc, labels, buckets=buckets, registry=r)
+
+        self.http_requests = counter(
             "gateway_http_requests",
             "HTTP requests answered by the facade",
-            ["route", "method", "status"],
-            registry=r,
+            "route",
+            "method",
+            "status",
         )
-        self.http_duration = Histogram(
+        self.http_duration = histogram(
             "gateway_http_request_duration_seconds",
             "Time to answer a facade request",
-            ["route", "method"],
-            buckets=HTTP_BUCKETS,
-            registry=r,
+            HTTP_BUCKETS,
+            "route",
+            "method",
         )
-        self.provider_calls = Counter(
+        self.provider_calls = counter(
             "gateway_provider_calls",
             "HTTP attempts to a provider, by outcome",
-            ["provider", "operation", "outcome"],
-            registry=r,
+            "provider",
+            "operation",
+            "outcome",
         )
-        self.provider_duration = Histogram(
+        self.provider_duration = histogram(
             "gateway_provider_call_duration_seconds",
             "Duration of one HTTP attempt to a provider (from send to the whole answer read)",
-            ["provider", "operation"],
-            buckets=PROVIDER_BUCKETS,
-            registry=r,
+            PROVIDER_BUCKETS,
+            "provider",
+            "operation",
         )
-        self.provider_retries = Counter(
+        self.provider_retries = counter(
             "gateway_provider_retries",
             "Provider calls retried after a retryable failure",
-            ["provider", "operation"],
-            registry=r,
+            "provider",
+            "operation",
         )
-        self.rate_limited = Counter(
-            "gateway_provider_rate_limited",
-            "HTTP 429 answers from a provider",
-            ["provider"],
-            registry=r,
+        self.rate_limited = counter(
+            "gateway_provider_rate_limited", "HTTP 429 answers from a provider", "provider"
         )
-        self.gate_open = Gauge(
+        self.gate_open = gauge(
             "gateway_provider_gate_open_seconds",
             "Seconds until the provider's Retry-After gate opens (0 when open)",
-            ["provider"],
-            registry=r,
+            "provider",
         )
-        self.circuit = Gauge(
+        self.circuit = gauge(
             "gateway_provider_circuit_state",
             "Circuit breaker state: 0 closed, 1 half-open, 2 open",
-            ["provider"],
-            registry=r,
+            "provider",
         )
-        self.token_refreshes = Counter(
-            "gateway_token_refreshes",
-            "OAuth token requests, by outcome",
-            ["provider", "outcome"],
-            registry=r,
+        self.token_refreshes = counter(
+            "gateway_token_refreshes", "OAuth token requests, by outcome", "provider", "outcome"
         )
-        self.idempotency = Counter(
+        self.idempotency = counter(
             "gateway_idempotency",
             "Submits answered from or refused by the idempotency record",
-            ["outcome"],
-            registry=r,
+            "outcome",
         )
-        self.routing = Counter(
+        self.routing = counter(
             "gateway_routing_decisions",
             "Routing decisions of submitted orders",
-            ["rule", "provider", "warehouse"],
-            registry=r,
+            "rule",
+            "provider",
+            "warehouse",
         )
-        self.queue_depth = Gauge(
-            "gateway_queue_depth",
-            "Submissions not finished (orders, and parts of split orders)",
-            registry=r,
+        self.queue_depth = gauge(
+            "gateway_queue_depth", "Submissions not finished (orders, and parts of split orders)"
         )
-        self.queue_oldest_age = Gauge(
+        self.queue_oldest_age = gauge(
             "gateway_queue_oldest_age_seconds",
             "Age of the oldest order whose submission is not finished (0 when none)",
-            registry=r,
         )
-        self.webhooks_in = Counter(
+        self.webhooks_in = counter(
             "gateway_webhooks_in",
             "Inbound provider webhook deliveries, by outcome",
-            ["provider", "outcome"],
-            registry=r,
+            "provider",
+            "outcome",
         )
-        self.webhooks_out = Counter(
+        self.webhooks_out = counter(
             "gateway_webhooks_out",
             "Outbound webhook deliveries to subscribers, by outcome",
-            ["subscriber", "outcome"],
-            registry=r,
+            "subscriber",
+            "outcome",
         )
-        self.adoptions_refused = Counter(
+        self.adoptions_refused = counter(
             "gateway_provider_order_adoptions_refused",
             "Provider orders a reconcile found that another gateway order holds (never adopted)",
-            ["provider"],
-            registry=r,
+            "provider",
         )
-        self.orders_late = Gauge(
+        self.orders_late = gauge(
             "gateway_orders_late",
             "Orders not shipped by their ship_by, by provider (read from the store each round)",
-            ["provider"],
-            registry=r,
+            "provider",
         )
         self._http: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
         self._providers: dict[str, ProviderMetrics] = {}

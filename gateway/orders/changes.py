@@ -26,7 +26,6 @@ from gateway.errors import Conflict, Invalid
 from gateway.errors.refusals import (
     ChangeBreaksRules,
     ChangeInvalid,
-    ChangeRejected,
     NotCancellable,
     NotChangeable,
     NothingToChange,
@@ -54,8 +53,7 @@ from gateway.model.text import STORED
 from gateway.observability.audit import audited
 from gateway.orders.news import record_read
 from gateway.orders.refs import provider_ref
-from gateway.orders.split_actions import cancel_parts, refresh_parts
-from gateway.orders.split_changes import change_parts
+from gateway.orders.split_changes import SplitChanges, rejected_change
 from gateway.orders.submission import Submitter
 from gateway.providers.base import (
     Provider,
@@ -134,6 +132,7 @@ class OrderChanges:
         self._providers = providers
         self._submitter = submitter
         self._clock = clock
+        self._split = SplitChanges(store, providers, clock)
 
     @audited("order")
     async def cancel(
@@ -149,7 +148,7 @@ class OrderChanges:
         if row.status in FINAL:
             raise _refused(NotCancellable, row, f"the order is {row.status} already")
         if row.phase is Phase.PARTS:
-            return await cancel_parts(self._store, self._providers, row, by=by, clock=self._clock)
+            return await self._split.cancel(row, by=by)
         if row.phase in _IN_GATEWAY:
             done = await self._while_queued(
                 row,
@@ -187,15 +186,7 @@ class OrderChanges:
         order = _merged(CanonicalOrder.model_validate_json(row.body, context=STORED), change)
         changed = [name for name in OrderChange.model_fields if name in change.model_fields_set]
         if row.phase is Phase.PARTS:
-            return await change_parts(
-                self._store,
-                self._providers,
-                row,
-                order,
-                changed=changed,
-                actor=client.id,
-                clock=self._clock,
-            )
+            return await self._split.change(row, order, changed=changed, actor=client.id)
         submission = Submission(row.id, row.client_id, order, row.warehouse, row.reference)
         provider = self._providers.get(row.provider)
         if provider is not None and (problems := provider.check(submission)):
@@ -228,15 +219,7 @@ class OrderChanges:
             row = await self._refresh_quietly(row, provider, client)
             raise _refused(NotChangeable, row, exc.message, exc.code) from None
         except Invalid as exc:
-            # The provider refuses the changed order itself (an unknown SKU): the caller's
-            # input, refused like `provider.check`'s findings, not a gateway fault.
-            raise ChangeRejected(
-                f"{row.provider}: {exc.message}",
-                order_id=row.id,
-                provider=row.provider,
-                provider_code=exc.code,
-                fields=exc.fields,
-            ) from None
+            raise rejected_change(row.id, row.provider, exc) from None
         await store(False)
         return await self._apply(row, result, client, detail="changed by the client")
 
@@ -247,7 +230,7 @@ class OrderChanges:
         row = await self._own(client, order_id)
         if row.phase is Phase.PARTS:
             by = cause or (Source.API.value, client.id)
-            return await refresh_parts(self._store, self._providers, row, by=by, clock=self._clock)
+            return await self._split.refresh(row, by=by)
         provider = self._providers.get(row.provider)
         if row.phase is not Phase.DONE or row.provider_order_id is None or provider is None:
             return row  # nothing at a provider to ask about (yet)

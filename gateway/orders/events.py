@@ -39,11 +39,10 @@ from gateway.errors import (
 from gateway.model.history import Source
 from gateway.observability import audit
 from gateway.orders.news import facts_of, part_news
-from gateway.orders.parts import part_subject
+from gateway.orders.parts import read_part
 from gateway.orders.refs import provider_ref
 from gateway.providers.base import (
     Provider,
-    ProviderOrderRef,
     WebhookReceiver,
     webhooks_of,
 )
@@ -199,12 +198,8 @@ class WebhookIntake:
         status, raw = event.status, event.raw_status
         code, url = event.tracking_code, event.tracking_url
         if status is None:  # ids-only event: read the part's provider order
-            assert part.provider_order_id is not None
             try:
-                with part_subject(part):
-                    current = await self._providers[event.provider].get(
-                        ProviderOrderRef(part.provider_order_id, part.provider_data)
-                    )
+                current = await read_part(self._providers[event.provider], part)
             except (ProviderError, KeyError) as exc:
                 await self._store.finish_event(
                     event.provider, event.event_id, now=self._clock.time(), error=repr(exc)

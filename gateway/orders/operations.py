@@ -8,8 +8,7 @@ unreachable store means for their answer.
 
 from __future__ import annotations
 
-from gateway.store import QueueStats
-from gateway.store.base import Health
+from gateway.store import Health, QueueStats
 
 
 class Operations:

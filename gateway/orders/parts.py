@@ -14,19 +14,20 @@ refused `rejected`, and either re-derives the order's status (`Store.advance_par
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import structlog
 
-from gateway.model.orders import OPEN_PHASES, CanonicalOrder, Phase, Status
+from gateway.model.orders import CanonicalOrder, Phase, Status
 from gateway.model.part_orders import part_order
 from gateway.model.text import STORED
 from gateway.observability import audit
+from gateway.orders.refs import provider_ref
 from gateway.providers.base import Provider, ProviderOrder, Submission
-from gateway.store import OrderReads, PartRow, PartStep, PartStore
+from gateway.store import NewPart, OrderReads, PartRow, PartStep, PartStore
 from gateway.submissions.provider_order import ProviderOrderDriver
+from gateway.submissions.stored import StoredRows
 
 log = structlog.get_logger(__name__)
 
@@ -42,25 +43,26 @@ def part_subject(part: PartRow) -> contextlib.AbstractContextManager[audit.Subje
     return audit.subject("order", part.client_id, part.order_id, part=part.part)
 
 
+async def read_part(provider: Provider, part: PartRow) -> ProviderOrder:
+    """The part's order as its provider holds it now (the part is at its provider)."""
+    with part_subject(part):
+        return await provider.get(provider_ref(part))
+
+
 class PartSubmitterStore(PartStore, OrderReads, Protocol):
     """What submitting parts needs of the store."""
 
 
 def part_submission(
-    order_id: str,
-    client_id: str,
-    order: CanonicalOrder,
-    *,
-    part: int,
-    warehouse: str,
-    reference: str,
-    lines: Sequence[tuple[int, str, int]],
+    order_id: str, client_id: str, order: CanonicalOrder, part: PartRow | NewPart
 ) -> Submission:
-    """A part as its provider sees it. Part 1 is the order's own id (an unsplit order and
-    its part 1 are one thing); a later part's id is its row's, so a provider that keys its
-    idempotency on the gateway id never takes two parts for one."""
-    gateway_id = order_id if part == 1 else f"{order_id}#{part}"
-    return Submission(gateway_id, client_id, part_order(order, lines), warehouse, reference)
+    """A part (stored, or about to be) as its provider sees it, from its order's canonical
+    `order` (as stored, or as a change would make it). Part 1 is the order's own id (an
+    unsplit order and its part 1 are one thing); a later part's id is its row's, so a
+    provider that keys its idempotency on the gateway id never takes two parts for one."""
+    gateway_id = order_id if part.part == 1 else f"{order_id}#{part.part}"
+    lines = part_order(order, part.lines)
+    return Submission(gateway_id, client_id, lines, part.warehouse, part.reference)
 
 
 class PartSubmitter(ProviderOrderDriver[PartRow, _Attempt, PartSubmitterStore, PartStep]):
@@ -69,57 +71,19 @@ class PartSubmitter(ProviderOrderDriver[PartRow, _Attempt, PartSubmitterStore, P
     task_prefix = "part"
     log_prefix = "part."
     id_field = "part_id"
-    open_phases = OPEN_PHASES
-    missing_error = "provider-not-configured"
 
     def _subject(self, row: PartRow) -> tuple[str, int | None]:
         return row.order_id, row.part  # a part's exchanges are its order's, marked with it
 
-    # the store's calls for parts -------------------------------------------------
-    async def _get(self, row_id: str) -> PartRow | None:
-        return await self._store.get_part(row_id)
-
-    async def _claim(self, row_id: str, lease: str) -> PartRow | None:
-        return await self._store.claim_part(
-            row_id, owner=lease, now=self._clock.time(), lease_until=self.lease_until()
-        )
-
-    async def _claim_due(self, lease: str, limit: int) -> Sequence[PartRow]:
-        return await self._store.claim_due_parts(
-            owner=lease, now=self._clock.time(), lease_until=self.lease_until(), limit=limit
-        )
-
-    async def _renew(self, row_id: str, lease: str, until: float) -> bool:
-        return await self._store.renew_part(row_id, owner=lease, lease_until=until)
-
-    async def _release(self, row_id: str, lease: str) -> None:
-        await self._store.release_part(row_id, owner=lease)
-
-    async def _step(self, row: PartRow, lease: str, step: PartStep) -> PartRow:
-        return await self._store.advance_part(row.id, owner=lease, step=step)
-
-    async def _later(
-        self, row: PartRow, lease: str, error: dict[str, object], next_attempt_at: float
-    ) -> PartRow:
-        step = PartStep(
-            phase=row.phase, last_error=error, next_attempt_at=next_attempt_at, release=True
-        )
-        return await self._step(row, lease, step)
-
-    async def _rejected(
-        self, row: PartRow, lease: str, error: dict[str, object], detail: str
-    ) -> PartRow:
-        return await self._step(
-            row,
-            lease,
-            PartStep(
-                phase=Phase.FAILED,
-                status=Status.REJECTED,
-                last_error=error,
-                release=True,
-                count_attempt=True,
-                detail=detail,
-            ),
+    def _stored(self) -> StoredRows[PartRow, PartStep]:
+        st = self._store
+        return StoredRows(
+            st.get_part,
+            st.claim_part,
+            st.claim_due_parts,
+            st.renew_part,
+            st.release_part,
+            st.advance_part,
         )
 
     # a part's phases -------------------------------------------------------------
@@ -129,16 +93,7 @@ class PartSubmitter(ProviderOrderDriver[PartRow, _Attempt, PartSubmitterStore, P
         if provider is None or order is None:
             return None
         canonical = CanonicalOrder.model_validate_json(order.body, context=STORED)
-        sub = part_submission(
-            row.order_id,
-            row.client_id,
-            canonical,
-            part=row.part,
-            warehouse=row.warehouse,
-            reference=row.reference,
-            lines=row.lines,
-        )
-        return _Attempt(provider, sub)
+        return _Attempt(provider, part_submission(row.order_id, row.client_id, canonical, row))
 
     async def _drive(self, row: PartRow, lease: str, work: _Attempt) -> PartRow:
         return await self._phases(row, lease, work.provider, work.submission)

@@ -13,11 +13,10 @@ from gateway.config import Settings
 from gateway.config_checks import proposed_routing
 from gateway.errors import ConfigError
 from gateway.errors.refusals import RoutingInvalid
-from gateway.model.orders import Phase, Status
+from gateway.model.orders import Phase, Status, StockSnapshot
 from gateway.providers.base import Provider, cached_stock_of
 from gateway.routing.replay import StockLookup, StoredOrder, no_stock, replay
 from gateway.routing.replay_views import Placement, ReplayAnswer, ReplayWindow
-from gateway.routing.split import StockSnapshot
 from gateway.store.records import OrderRow
 
 

@@ -223,27 +223,18 @@ class OrderService:
             lines = tuple((pl.line, pl.sku, pl.quantity) for pl in planned.lines)
             reference = part_reference(ref, planned.part)
             assert reference is not None
-            sub = part_submission(
-                gateway_id,
-                client_id,
-                order,
-                part=planned.part,
-                warehouse=planned.warehouse,
-                reference=reference,
-                lines=lines,
+            part = NewPart(
+                planned.part,
+                planned.provider,
+                planned.warehouse,
+                planned.candidate,
+                lines,
+                reference,
             )
+            sub = part_submission(gateway_id, client_id, order, part)
             if problems := self._providers[planned.provider].check(sub):
                 raise ProviderRules.broken(ORDERS.noun, planned.provider, problems)
-            parts.append(
-                NewPart(
-                    planned.part,
-                    planned.provider,
-                    planned.warehouse,
-                    planned.candidate,
-                    lines,
-                    reference,
-                )
-            )
+            parts.append(part)
         return tuple(parts)
 
     async def send_parts(self, row: OrderRow, lease: str, now: float) -> Submitted:

@@ -11,18 +11,18 @@ budget and the background loop are `SubmissionDriver`'s): how an order's steps a
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import structlog
 
-from gateway.model.orders import OPEN_PHASES, CanonicalOrder, Phase, Status
+from gateway.model.orders import CanonicalOrder, Phase, Status
 from gateway.model.text import STORED
 from gateway.observability.metrics import Metrics
 from gateway.providers.base import Provider, ProviderOrder, Submission
 from gateway.store import OrderReads, OrderRow, ProviderFacts, Submissions, Transition
 from gateway.submissions.provider_order import ProviderOrderDriver
+from gateway.submissions.stored import StoredRows
 
 log = structlog.get_logger(__name__)
 
@@ -45,8 +45,6 @@ class Submitter(ProviderOrderDriver[OrderRow, _Attempt, SubmitterStore, Transiti
     task_prefix = "submit"
     log_prefix = ""
     id_field = "order_id"
-    open_phases = OPEN_PHASES
-    missing_error = "provider-not-configured"
 
     def __init__(self, *args: Any, metrics: Metrics | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -67,55 +65,9 @@ class Submitter(ProviderOrderDriver[OrderRow, _Attempt, SubmitterStore, Transiti
         self._unsent[row.id] = order  # also spares parsing the stored body again
         return self.spawn(row, lease)
 
-    # the store's calls for orders ------------------------------------------------
-    async def _get(self, row_id: str) -> OrderRow | None:
-        return await self._store.get_order(row_id)
-
-    async def _claim(self, row_id: str, lease: str) -> OrderRow | None:
-        return await self._store.claim(
-            row_id, owner=lease, now=self._clock.time(), lease_until=self.lease_until()
-        )
-
-    async def _claim_due(self, lease: str, limit: int) -> Sequence[OrderRow]:
-        return await self._store.claim_due(
-            owner=lease, now=self._clock.time(), lease_until=self.lease_until(), limit=limit
-        )
-
-    async def _renew(self, row_id: str, lease: str, until: float) -> bool:
-        return await self._store.renew(row_id, owner=lease, lease_until=until)
-
-    async def _release(self, row_id: str, lease: str) -> None:
-        await self._store.release(row_id, owner=lease)
-
-    async def _step(self, row: OrderRow, lease: str, step: Transition) -> OrderRow:
-        return await self._store.advance(row.id, owner=lease, step=step)
-
-    async def _later(
-        self, row: OrderRow, lease: str, error: dict[str, object], next_attempt_at: float
-    ) -> OrderRow:
-        return await self._step(
-            row,
-            lease,
-            Transition(
-                phase=row.phase, last_error=error, next_attempt_at=next_attempt_at, release=True
-            ),
-        )
-
-    async def _rejected(
-        self, row: OrderRow, lease: str, error: dict[str, object], detail: str
-    ) -> OrderRow:
-        return await self._step(
-            row,
-            lease,
-            Transition(
-                phase=Phase.FAILED,
-                status=Status.REJECTED,
-                last_error=error,
-                release=True,
-                count_attempt=True,
-                detail=detail,
-            ),
-        )
+    def _stored(self) -> StoredRows[OrderRow, Transition]:
+        st = self._store
+        return StoredRows(st.get_order, st.claim, st.claim_due, st.renew, st.release, st.advance)
 
     # an order's phases -----------------------------------------------------------
     async def _prepare(self, row: OrderRow) -> _Attempt | None:

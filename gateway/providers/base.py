@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar, runtime_checkable
 
 from gateway.errors import FieldError
-from gateway.model.orders import CanonicalOrder, Status
+from gateway.model.orders import CanonicalOrder, Status, StockSnapshot
 from gateway.model.returns import CanonicalReturn, Decision, ReturnStatus
 from gateway.observability.state import ProviderState
 
@@ -133,10 +133,6 @@ class ProviderEvent:
     tracking_code: str | None = None
     tracking_url: str | None = None
     shipment_ids: tuple[str, ...] = ()
-
-
-StockSnapshot = Mapping[str, int]
-"""SKU → units available in one warehouse."""
 
 
 @dataclass(frozen=True, slots=True)

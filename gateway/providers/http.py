@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Mapping, Sequence
-from typing import Any, ClassVar, Generic, Protocol, TypeVar
+from typing import ClassVar, Generic, Protocol, TypeVar, Unpack
 
 import aiohttp
 import structlog
@@ -27,7 +27,7 @@ from gateway.errors import Conflict, ProviderError, Unavailable
 from gateway.observability.state import ProviderState
 from gateway.providers.base import Capabilities, Parsed, ProviderReturn
 from gateway.providers.spec import ProviderContext
-from gateway.transport import ProviderTransport, Response
+from gateway.transport import ProviderTransport, Response, Sent
 from gateway.transport.auth import Auth
 
 log = structlog.get_logger(__name__)
@@ -47,12 +47,8 @@ class Call(Protocol):
         op: str,
         *,
         ident: str | None = None,
-        json: Any = None,
-        params: Mapping[str, str] | None = None,
-        headers: Mapping[str, str] | None = None,
-        retry_unknown: bool,
-        auth: Auth | None = None,
         lines: Sequence[int] | None = None,
+        **sent: Unpack[Sent],
     ) -> Awaitable[Response]: ...
 
 
@@ -175,12 +171,8 @@ class HttpProvider(ABC, Generic[S]):
         op: str,
         *,
         ident: str | None = None,
-        json: Any = None,
-        params: Mapping[str, str] | None = None,
-        headers: Mapping[str, str] | None = None,
-        retry_unknown: bool,
-        auth: Auth | None = None,
         lines: Sequence[int] | None = None,
+        **sent: Unpack[Sent],
     ) -> Response:
         """`op` of `PATHS`, `ident` filling its `{id}`; `auth` replaces the transport's own
         credentials for this call (another token scope set on the same account)."""
@@ -189,11 +181,7 @@ class HttpProvider(ABC, Generic[S]):
             self.PATHS[op],
             error=lambda op, resp: self._error(op, resp, lines),
             order_id=None if ident is None else self._path_id(ident),
-            json=json,
-            params=params,
-            headers=headers,
-            retry_unknown=retry_unknown,
-            auth=auth,
+            **sent,
         )
         self._answered(op)
         return resp

@@ -15,11 +15,11 @@ log = structlog.get_logger(__name__)
 
 
 def provider_said(
-    row: ReturnRow, found: ProviderReturn, why: str | None = None, **step: Any
+    provider: str, found: ProviderReturn, why: str | None = None, **step: Any
 ) -> ReturnStep:
-    """A step that takes the provider's answer in: its status (canonical and its own) and
+    """A step that takes `provider`'s answer in: its status (canonical and its own) and
     decision, the last error cleared; `step` adds the rest."""
-    said = f"{row.provider}: {found.raw_status}"
+    said = f"{provider}: {found.raw_status}"
     return ReturnStep(
         status=found.status,
         provider_status=found.raw_status,
@@ -42,7 +42,7 @@ async def record_news(
     event: str | None = None,
 ) -> ReturnRow:
     step = provider_said(
-        row, found, why, checked_at=checked_at, source=source, actor=actor, event=event
+        row.provider, found, why, checked_at=checked_at, source=source, actor=actor, event=event
     )
     row = await store.update_return(row.id, step)
     log.info("return.updated", return_id=row.id, status=row.status, why=why)

@@ -6,25 +6,30 @@ Submit, in the order that makes it safe (the same shape as an order's):
 2. the order is looked up among the client's own (another tenant's order does not exist);
    its provider must offer returns, and the order must be returnable by its status
    (`gateway.model.returnable`: it has shipped) and at that provider. A split order's return
-   goes to the part that shipped its lines (that part's provider, provider order, status and
-   lines); lines of several parts are `ReturnSpansParts`;
-3. the natural key (client, external_id) is checked, and the provider's own rules, before
-   any call;
-4. the return row is written (phase `pending`), linked to the key, in one transaction that
-   also settles its lines against what the order's earlier returns take back (`Overreach`);
+   goes to the parts that shipped its lines (`part_plan.plan_parts`: each part's provider,
+   provider order, status and lines);
+3. the natural key (client, external_id) is checked, and the provider's own rules (for each
+   part), before any call;
+4. the return row is written (phase `pending`; `parts` with one row per part when it spans
+   parts), linked to the key, in one transaction that also settles its lines against what
+   the order's earlier returns take back (`Overreach`);
 5. the submission runs while the caller waits up to `request_budget_s`, retrying on the
-   return's backoff: `done` when the provider took it, `rejected` when it refused it, else
-   `queued` and it finishes in the background;
+   return's backoff (each part on its own): `done` when the provider took it, `rejected`
+   when it refused it, else `queued` and it finishes in the background;
 6. the answer `api/` renders for that outcome is stored under the key, so a replay answers
    the same status and body.
 
 Cancel and decision always ask the provider (the gateway's copy of the status may be stale)
-and relay its refusal (`ReturnRefused`) carrying the provider's own code and reason.
+— each part's provider return in turn, of a return spanning parts (parts changed before a
+refusal stay changed) — and relay its refusal (`ReturnRefused`) carrying the provider's own
+code and reason.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import structlog
@@ -36,49 +41,52 @@ from gateway.errors.refusals import (
     DecisionInvalid,
     DecisionNotAllowed,
     DecisionsUnsupported,
-    NotReturnable,
     OrderNotSubmitted,
     ProviderRules,
     ReturnedOrderUnknown,
     ReturnNotCancellable,
-    ReturnNotSubmitted,
     ReturnRefused,
-    ReturnRejected,
-    ReturnSpansParts,
     ReturnsUnsupported,
     Unknown,
 )
 from gateway.model.clients import Client
 from gateway.model.events import RETURN_DECIDED
 from gateway.model.ids import new_return_id
-from gateway.model.lifecycle import Outcome, reached
 from gateway.model.orders import CanonicalOrder, Phase
 from gateway.model.part_orders import part_order
-from gateway.model.returnable import RETURNABLE, Returnable, take_back, why_not_returnable
-from gateway.model.returns import CanonicalReturn, Decision, ReturnPhase, ReturnStatus
+from gateway.model.returns import (
+    OPEN_RETURN_PHASES,
+    CanonicalReturn,
+    Decision,
+    ReturnLine,
+    ReturnPhase,
+    ReturnStatus,
+)
 from gateway.model.text import STORED
 from gateway.observability.audit import audited
 from gateway.providers.base import (
     Provider,
-    ProviderReturn,
     ReturnsProvider,
     ReturnSubmission,
     decisions_of,
     returns_of,
 )
-from gateway.returns.news import record_news
+from gateway.returns.part_changes import AtProvider, at_providers, record_at
+from gateway.returns.part_plan import not_returnable, plan_parts
 from gateway.returns.submission import ReturnSubmitter
-from gateway.returns.views import return_view
+from gateway.returns.views import parts_for, return_view
 from gateway.store import (
     IdempotencyRecords,
     NewReturn,
+    NewReturnPart,
     OrderReads,
     OrderRow,
-    PartRow,
     PartStore,
     ReturnFilter,
+    ReturnPartStore,
     ReturnRow,
     ReturnStore,
+    return_part_id,
 )
 from gateway.submissions.idempotency import (
     IdempotentSubmit,
@@ -93,7 +101,9 @@ from gateway.submissions.resources import RETURNS
 log = structlog.get_logger(__name__)
 
 
-class ReturnServiceStore(ReturnStore, OrderReads, PartStore, IdempotencyRecords, Protocol):
+class ReturnServiceStore(
+    ReturnStore, ReturnPartStore, OrderReads, PartStore, IdempotencyRecords, Protocol
+):
     """What the return use-cases need of the store."""
 
 
@@ -130,45 +140,37 @@ class ReturnService:
     async def _resume(self, return_id: str) -> Submitted:
         row = await self._store.get_return(return_id)
         assert row is not None
-        return _submitted(row)
+        return await self._submitted(row)
 
     async def _submit_new(self, client: Client, key: str, ret: CanonicalReturn) -> Submitted:
         order = await self._store.get_order(ret.order_id, client_id=client.id)
         if order is None:
             raise ReturnedOrderUnknown(f"order {ret.order_id} does not exist")
-        canonical_order = CanonicalOrder.model_validate_json(order.body, context=STORED)
-        part: PartRow | None = None
-        if order.phase is Phase.PARTS:
-            part = await self._part_returned(order, canonical_order, ret)
-            provider_name, provider_order_id = part.provider, part.provider_order_id
-            canonical_order = part_order(canonical_order, part.lines)
-        else:
-            provider_name, provider_order_id = order.provider, order.provider_order_id
-        provider = self._providers.get(provider_name)
-        returns = returns_of(provider) if provider is not None else None
-        if returns is None:
-            raise _unsupported(provider_name)
-        await self._check_returnable(order, part)
-        if provider_order_id is None:
-            # Not expected once it shipped (its provider's news named it by that id).
-            raise OrderNotSubmitted(
-                f"order {order.id} is {order.status.value}, but the gateway does not"
-                f" know {provider_name}'s id for it",
-                order_id=order.id,
-                order_status=order.status.value,
-            )
+        ret, targets = await self._targets(order, ret)
         if ret.external_id is not None:
             existing = await self._store.find_return_by_external_id(client.id, ret.external_id)
             if existing is not None:
                 raise ReturnExists(existing.id, ret.external_id)
         gateway_id = new_return_id(self._clock.time())
-        at_part = 1 if part is None else part.part
-        reference = client.reference(ret.external_id, part=at_part) if ret.external_id else None
-        submission = ReturnSubmission(
-            gateway_id, client.id, ret, canonical_order, provider_order_id, reference
-        )
-        if rules := returns.check_return(submission):
-            raise ProviderRules.broken(RETURNS.noun, provider_name, rules)
+        spanning = len(targets) > 1
+        parts = []
+        for t in targets:
+            returns = self._returns_at(t.provider)
+            reference = client.reference(ret.external_id, part=t.part) if ret.external_id else None
+            sent = (
+                ret
+                if t.lines is None or not spanning
+                else ret.model_copy(update={"lines": t.lines})
+            )
+            sub_id = return_part_id(gateway_id, t.part) if spanning else gateway_id
+            submission = ReturnSubmission(
+                sub_id, client.id, sent, t.order, t.provider_order_id, reference
+            )
+            if rules := returns.check_return(submission):
+                raise ProviderRules.broken(RETURNS.noun, t.provider, rules)
+            units = tuple((line.sku, line.quantity) for line in t.lines or ())
+            parts.append(NewReturnPart(t.part, t.provider, t.provider_order_id, units, reference))
+        first = targets[0]
         now = self._clock.time()
         lease = self._submitter.new_lease()
         try:
@@ -178,118 +180,141 @@ class ReturnService:
                     client_id=client.id,
                     order_id=order.id,
                     external_id=ret.external_id,
-                    provider=provider_name,
-                    provider_order_id=provider_order_id,
+                    provider=first.provider,
+                    provider_order_id=first.provider_order_id,
                     type=ret.type.value,
                     body=ret.model_dump_json(),
-                    provider_reference=reference,
+                    provider_reference=None if spanning else parts[0].reference,
                 ),
                 now=now,
                 idempotency=(client.id, key),
                 lease_owner=lease,
                 lease_until=self._submitter.lease_until(),
+                parts=parts if spanning else (),
             )
         except ReturnExists as exc:
             raise ReturnExists(exc.return_id, ret.external_id or "") from None
-        log.info("return.accepted", return_id=row.id, order_id=order.id, provider=row.provider)
-        task = self._submitter.spawn(row, lease)
+        log.info("return.accepted", return_id=row.id, order_id=order.id, parts=len(targets))
         budget = now + self._settings.server.request_budget_s
-        row = await self._submitter.within_budget(row, task, budget)
-        return _submitted(row)
+        if spanning:
+            await self._parts_within_budget(row, lease, budget)
+            row = await self._store.get_return(row.id) or row
+        else:
+            task = self._submitter.spawn(row, lease)
+            row = await self._submitter.within_budget(row, task, budget)
+        return await self._submitted(row)
 
-    async def _part_returned(
-        self, order: OrderRow, canonical: CanonicalOrder, ret: CanonicalReturn
-    ) -> PartRow:
-        """The part of the split `order` that shipped every line of `ret`;
-        `ReturnSpansParts` naming the parts when its lines are several parts' (a return
-        without lines is the whole order's: every part's)."""
-        parts = await self._store.parts_of(order.id)
-        skus = None if ret.lines is None else {line.sku for line in ret.lines}
-        named = [p for p in parts if skus is None or any(sku in skus for _i, sku, _q in p.lines)]
-        if not named:
-            take_back(ret, canonical, ())  # no part holds any of its SKUs: `Overreach`
-        if len(named) == 1:
-            return named[0]
-        numbers = [p.part for p in named]
-        which = ", ".join(f"part {p.part} ({p.provider} {p.warehouse})" for p in named)
-        raise ReturnSpansParts(
-            f"order {order.id} is split over several provider orders, and the lines of this"
-            f" return belong to {which}: return each part's lines in a return of its own",
-            order_id=order.id,
-            parts=numbers,
+    async def _targets(
+        self, order: OrderRow, ret: CanonicalReturn
+    ) -> tuple[CanonicalReturn, Sequence[_Target]]:
+        """Where `ret` goes (see `_Target`), and the return as it is to be stored."""
+        canonical = CanonicalOrder.model_validate_json(order.body, context=STORED)
+        if order.phase is not Phase.PARTS:
+            self._returns_at(order.provider)
+            if (refusal := await not_returnable(self._store, order, None)) is not None:
+                raise refusal
+            if order.provider_order_id is None:
+                # Not expected once it shipped (its provider's news named it by that id).
+                raise OrderNotSubmitted(
+                    f"order {order.id} is {order.status.value}, but the gateway does not"
+                    f" know {order.provider}'s id for it",
+                    order_id=order.id,
+                    order_status=order.status.value,
+                )
+            return ret, [_Target(1, order.provider, order.provider_order_id, canonical)]
+        # A split order's return goes to the parts that shipped its lines: one provider
+        # return each, every part's lines named (so each part's earlier returns count).
+        planned = await plan_parts(self._store, order, canonical, ret)
+        if ret.lines is None:
+            ret = ret.model_copy(update={"lines": [ln for _p, lines in planned for ln in lines]})
+        targets = []
+        for part, lines in planned:
+            assert part.provider_order_id is not None  # `plan_parts` took only such parts
+            cut = part_order(canonical, part.lines)
+            targets.append(_Target(part.part, part.provider, part.provider_order_id, cut, lines))
+        return ret, targets
+
+    async def _parts_within_budget(self, row: ReturnRow, lease: str, budget: float) -> None:
+        """Each part of a return spanning parts driven at once, while the caller waits."""
+        driver = self._submitter.parts
+        rows = (await self._store.return_parts_of([row.id])).get(row.id, ())
+        await asyncio.gather(
+            *(driver.within_budget(p, driver.spawn(p, lease), budget) for p in rows)
         )
 
-    async def _check_returnable(self, order: OrderRow, part: PartRow | None) -> None:
-        """`part`: of a split order, the part returned — its own status decides (how far the
-        order got decides in `exception` only: a part there that shipped while the order
-        as a whole had not is refused)."""
-        status = order.status if part is None else part.status
-        furthest = status
-        if RETURNABLE[status][0] is Returnable.IF_SHIPPED:
-            applied = await self._store.history(order.id)
-            furthest = reached(h.status for h in applied if h.outcome is Outcome.APPLIED)
-        reason = why_not_returnable(status, furthest)
-        if reason is not None:
-            which = "" if part is None else f" (its part {part.part} {status.value})"
-            raise NotReturnable(
-                f"order {order.id} is {order.status.value}{which}: {reason}",
-                order_id=order.id,
-                order_status=order.status.value,
-            )
+    def _returns_at(self, provider_name: str) -> ReturnsProvider:
+        provider = self._providers.get(provider_name)
+        returns = returns_of(provider) if provider is not None else None
+        if returns is None:
+            raise _unsupported(provider_name)
+        return returns
+
+    async def _submitted(self, row: ReturnRow) -> Submitted:
+        """The submit's outcome: of a return spanning parts, done once every part is sent
+        (rejected when every part was refused), queued while any part is on its way."""
+        parts = await parts_for(self._store, [row])
+        phase = row.phase
+        if phase is ReturnPhase.PARTS:
+            phases = {p["submission"]["phase"] for p in parts[row.id]}
+            open_ = phases & OPEN_RETURN_PHASES
+            phase = ReturnPhase.PENDING if open_ else ReturnPhase.DONE
+            if phases == {ReturnPhase.FAILED}:
+                phase = ReturnPhase.FAILED
+        outcome = {ReturnPhase.DONE: SubmitOutcome.DONE, ReturnPhase.FAILED: SubmitOutcome.REJECTED}
+        return Submitted(outcome.get(phase, SubmitOutcome.QUEUED), return_view(row, parts[row.id]))
 
     # read ----------------------------------------------------------------------
     async def get(self, client: Client, return_id: str) -> dict[str, Any]:
-        row = await self._owned(client, return_id)
-        return return_view(row, await self._store.return_history(row.id))
+        return await self._view(await self._owned(client, return_id))
 
-    async def list(self, client: Client, flt: ReturnFilter) -> tuple[list[ReturnRow], bool]:
-        """A page of returns newest first, and whether there is another page."""
-        return await one_page(lambda page: self._store.list_returns(client.id, page), flt)
+    async def list(
+        self, client: Client, flt: ReturnFilter
+    ) -> tuple[Sequence[ReturnRow], bool, Mapping[str, Sequence[dict[str, Any]]]]:
+        """A page of returns newest first, whether there is another page, and each one's
+        `parts`."""
+        rows, more = await one_page(lambda page: self._store.list_returns(client.id, page), flt)
+        return rows, more, await parts_for(self._store, rows)
+
+    async def _view(self, row: ReturnRow) -> dict[str, Any]:
+        parts = await parts_for(self._store, [row])
+        return return_view(row, parts[row.id], await self._store.return_history(row.id))
 
     # change at the provider ---------------------------------------------------
     @audited("return")
     async def cancel(self, client: Client, return_id: str) -> dict[str, Any]:
         row = await self._owned(client, return_id)
         if row.status is ReturnStatus.CANCELLED:
-            return return_view(row, await self._store.return_history(row.id))
-        returns, provider_return_id = self._at_provider(row)
-        try:
-            found = await returns.cancel_return(provider_return_id)
-        except Conflict as exc:
-            raise _refused(ReturnNotCancellable, row, exc) from None
-        return await self._record(row, found, "cancelled by the client", actor=client.id)
+            return await self._view(row)
+        for at in await self._at_providers(row):
+            returns = self._returns_at(at.provider)
+            try:
+                found = await returns.cancel_return(at.provider_return_id)
+            except Conflict as exc:
+                raise _refused(ReturnNotCancellable, row, exc, at) from None
+            await record_at(self._store, row, at, found, "cancelled by the client", actor=client.id)
+        return await self._view(await self._owned(client, return_id))
 
     @audited("return")
     async def decide(self, client: Client, return_id: str, decision: Decision) -> dict[str, Any]:
         row = await self._owned(client, return_id)
-        _returns, provider_return_id = self._at_provider(row)
-        decider = decisions_of(self._providers[row.provider])
-        if decider is None:
-            raise DecisionsUnsupported(
-                f"{row.provider}'s returns API has no decision step; it handles the goods itself",
-                provider=row.provider,
-            )
-        try:
-            found = await decider.decide_return(provider_return_id, decision)
-        except Conflict as exc:
-            raise _refused(DecisionNotAllowed, row, exc) from None
-        except Invalid as exc:
-            raise _refused(DecisionInvalid, row, exc) from None
-        return await self._record(
-            row, found, f"decision {decision.value}", actor=client.id, event=RETURN_DECIDED
-        )
-
-    async def _record(
-        self,
-        row: ReturnRow,
-        found: ProviderReturn,
-        why: str,
-        *,
-        actor: str,
-        event: str | None = None,
-    ) -> dict[str, Any]:
-        row = await record_news(self._store, row, found, why, actor=actor, event=event)
-        return return_view(row, await self._store.return_history(row.id))
+        for at in await self._at_providers(row):
+            self._returns_at(at.provider)
+            decider = decisions_of(self._providers[at.provider])
+            if decider is None:
+                raise DecisionsUnsupported(
+                    f"{at.provider}'s returns API has no decision step; it handles the goods"
+                    " itself",
+                    provider=at.provider,
+                )
+            try:
+                found = await decider.decide_return(at.provider_return_id, decision)
+            except Conflict as exc:
+                raise _refused(DecisionNotAllowed, row, exc, at) from None
+            except Invalid as exc:
+                raise _refused(DecisionInvalid, row, exc, at) from None
+            why = f"decision {decision.value}"
+            await record_at(self._store, row, at, found, why, actor=client.id, event=RETURN_DECIDED)
+        return await self._view(await self._owned(client, return_id))
 
     async def _owned(self, client: Client, return_id: str) -> ReturnRow:
         row = await self._store.get_return(return_id, client_id=client.id)
@@ -297,25 +322,21 @@ class ReturnService:
             raise Unknown.named("return", return_id)
         return row
 
-    def _at_provider(self, row: ReturnRow) -> tuple[ReturnsProvider, str]:
-        if row.phase is ReturnPhase.FAILED:
-            raise ReturnRejected(
-                f"return {row.id} was refused by {row.provider}; nothing to change"
-            )
-        if row.provider_return_id is None:
-            raise ReturnNotSubmitted(
-                f"return {row.id} is still being sent to {row.provider}; retry shortly"
-            )
-        provider = self._providers.get(row.provider)
-        returns = returns_of(provider) if provider is not None else None
-        if returns is None:
-            raise _unsupported(row.provider)
-        return returns, row.provider_return_id
+    async def _at_providers(self, row: ReturnRow) -> Sequence[AtProvider]:
+        parts = await self._store.return_parts_of([row.id])
+        return at_providers(row, parts.get(row.id, ()))
 
 
-def _submitted(row: ReturnRow) -> Submitted:
-    outcome = {ReturnPhase.DONE: SubmitOutcome.DONE, ReturnPhase.FAILED: SubmitOutcome.REJECTED}
-    return Submitted(outcome.get(row.phase, SubmitOutcome.QUEUED), return_view(row))
+@dataclass(frozen=True, slots=True)
+class _Target:
+    """Where a return goes: a part of its order (an unsplit order's is part 1), its provider
+    order, the order as that provider holds it, and the part's lines (None: unsplit)."""
+
+    part: int
+    provider: str
+    provider_order_id: str
+    order: CanonicalOrder
+    lines: list[ReturnLine] | None = None
 
 
 def _unsupported(provider: str) -> ReturnsUnsupported:
@@ -325,11 +346,15 @@ def _unsupported(provider: str) -> ReturnsUnsupported:
     )
 
 
-def _refused(kind: type[ReturnRefused], row: ReturnRow, exc: ProviderError) -> ReturnRefused:
+def _refused(
+    kind: type[ReturnRefused], row: ReturnRow, exc: ProviderError, at: AtProvider
+) -> ReturnRefused:
+    """`at`'s provider refused: of a return spanning parts, naming the part."""
+    which = at.provider if at.part is None else f"{at.provider} (part {at.part.part})"
     return kind(
-        f"{row.provider}: {exc.message}",
+        f"{which}: {exc.message}",
         return_id=row.id,
-        provider=row.provider,
+        provider=at.provider,
         provider_code=exc.code,
         correlation_id=exc.correlation_id,
     )

@@ -1,10 +1,9 @@
 """`ReturnSubmitter`: drives one return to its provider, exactly once.
 
-    pending ─▶ creating ─▶ done(provider_return_id)      (or ─▶ failed)
-
-`creating` is committed *before* the create call, so after a crash (or a create whose answer
-was lost) the next attempt asks the provider for the return first (`find_return`) and creates
-only if it holds nothing.
+The phases are `ReturnDriver`'s (`gateway.returns.sending`), on the return's own row. A
+return spanning parts of a split order (phase `parts`) is sent part by part instead: each
+part is its own provider return, driven by `ReturnPartSubmitter` (`self.parts`) in this
+submitter's rounds.
 
 This is the returns' part of `SubmissionDriver`, which owns the rest as for orders: the lease
 (a dead process's returns resume within `submission.lease_s`), retries on per-return backoff
@@ -15,34 +14,23 @@ ending the return `rejected`, a bug keeping it queued.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from functools import cached_property
 
 import structlog
 
 from gateway.model.orders import CanonicalOrder, Phase
 from gateway.model.part_orders import part_order
-from gateway.model.returns import (
-    OPEN_RETURN_PHASES,
-    CanonicalReturn,
-    ReturnPhase,
-    ReturnStatus,
-)
+from gateway.model.returns import OPEN_RETURN_PHASES, CanonicalReturn
 from gateway.model.text import STORED
-from gateway.providers.base import ReturnsProvider, ReturnSubmission, returns_of
-from gateway.returns.news import provider_said
-from gateway.store import OrderReads, PartStore, ReturnRow, ReturnStep, ReturnStore
-from gateway.submissions.driver import SubmissionDriver
+from gateway.providers.base import ReturnSubmission, returns_of
+from gateway.returns.part_submission import ReturnPartSubmitter, ReturnSubmitterStore
+from gateway.returns.sending import ReturnDriver, Work
+from gateway.store import ReturnRow, ReturnStep
 
 log = structlog.get_logger(__name__)
 
 
-class ReturnSubmitterStore(ReturnStore, OrderReads, PartStore, Protocol):
-    """What submitting returns needs of the store."""
-
-
-class ReturnSubmitter(
-    SubmissionDriver[ReturnRow, tuple[ReturnsProvider, ReturnSubmission], ReturnSubmitterStore]
-):
+class ReturnSubmitter(ReturnDriver[ReturnRow, ReturnSubmitterStore]):
     """Runs return submissions (one task per return, each under its own lease)."""
 
     task_prefix = "return"
@@ -51,6 +39,26 @@ class ReturnSubmitter(
     subject_kind = "return"
     open_phases = OPEN_RETURN_PHASES
     missing_error = "returns-unsupported"
+
+    @cached_property
+    def parts(self) -> ReturnPartSubmitter:
+        """The submitter of the parts of returns spanning parts, run in this one's rounds."""
+        return ReturnPartSubmitter(
+            self._store,
+            self._providers,
+            self._settings,
+            owner=self.owner,
+            clock=self._clock,
+            rng=self._rng,
+        )
+
+    async def submit_due(self) -> None:
+        """One round: the returns due, then the parts of returns due."""
+        await super().submit_due()
+        await self.parts.submit_due()
+
+    async def drain(self, grace_s: float) -> int:
+        return await super().drain(grace_s) + await self.parts.drain(grace_s)
 
     # the store's calls for returns -----------------------------------------------
     async def _get(self, row_id: str) -> ReturnRow | None:
@@ -76,32 +84,8 @@ class ReturnSubmitter(
     async def _step(self, row: ReturnRow, lease: str, step: ReturnStep) -> ReturnRow:
         return await self._store.advance_return(row.id, owner=lease, step=step)
 
-    async def _later(
-        self, row: ReturnRow, lease: str, error: dict[str, object], next_attempt_at: float
-    ) -> ReturnRow:
-        step = ReturnStep(
-            last_error=error, next_attempt_at=next_attempt_at, count_attempt=True, release=True
-        )
-        return await self._step(row, lease, step)
-
-    async def _rejected(
-        self, row: ReturnRow, lease: str, error: dict[str, object], detail: str
-    ) -> ReturnRow:
-        return await self._step(
-            row,
-            lease,
-            ReturnStep(
-                phase=ReturnPhase.FAILED,
-                status=ReturnStatus.REJECTED,
-                last_error=error,
-                count_attempt=True,
-                release=True,
-                detail=detail,
-            ),
-        )
-
     # a return's phases -------------------------------------------------------------
-    async def _prepare(self, row: ReturnRow) -> tuple[ReturnsProvider, ReturnSubmission] | None:
+    async def _prepare(self, row: ReturnRow) -> Work | None:
         provider = self._providers.get(row.provider)
         returns = returns_of(provider) if provider is not None else None
         order = await self._store.get_order(row.order_id)
@@ -109,7 +93,7 @@ class ReturnSubmitter(
             return None
         canonical = CanonicalOrder.model_validate_json(order.body, context=STORED)
         if order.phase is Phase.PARTS:
-            # A split order's return goes to the part that shipped its lines: the provider
+            # A split order's return of one part's lines goes to that part: the provider
             # order it names is that part's, with the part's lines.
             part = await self._store.find_part_by_provider_id(row.provider, row.provider_order_id)
             if part is None or part.order_id != order.id:
@@ -123,29 +107,3 @@ class ReturnSubmitter(
             provider_order_id=row.provider_order_id,
             reference=row.reference,
         )
-
-    async def _drive(
-        self, row: ReturnRow, lease: str, work: tuple[ReturnsProvider, ReturnSubmission]
-    ) -> ReturnRow:
-        returns, submission = work
-        bound = log.bind(return_id=row.id, provider=row.provider)
-        found = None
-        if row.phase is ReturnPhase.CREATING:
-            found = await returns.find_return(submission)
-            if found is not None:
-                bound.info("return.submission.reconciled", id=found.provider_return_id)
-        if found is None:
-            row = await self._step(row, lease, ReturnStep(phase=ReturnPhase.CREATING))
-            found = await returns.create_return(submission)
-        bound.info(
-            "return.submitted", provider_return_id=found.provider_return_id, raw=found.raw_status
-        )
-        done = provider_said(
-            row,
-            found,
-            phase=ReturnPhase.DONE,
-            provider_return_id=found.provider_return_id,
-            count_attempt=True,
-            release=True,
-        )
-        return await self._step(row, lease, done)

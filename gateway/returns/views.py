@@ -3,19 +3,85 @@ sends, and (as JSON values, `return_view`) what a submit's answer is stored as."
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
 
 import orjson
 
 from gateway.model.query import encode_cursor
 from gateway.model.return_views import ReturnList, ReturnView
-from gateway.store import ReturnHistoryEntry, ReturnRow
+from gateway.model.returns import ReturnPhase
+from gateway.store import (
+    PartStore,
+    ReturnHistoryEntry,
+    ReturnPartRow,
+    ReturnPartStore,
+    ReturnRow,
+)
 
 
-def view_of(row: ReturnRow, history: Sequence[ReturnHistoryEntry] | None = None) -> ReturnView:
-    """`history`: given by the reads of one return (lists leave it out); `return` is the
-    canonical body as sent (`lines: null`: every line of the order)."""
+class ReturnViewStore(PartStore, ReturnPartStore, Protocol):
+    """What the parts of returns' views need of the store."""
+
+
+async def parts_for(
+    store: ReturnViewStore, rows: Sequence[ReturnRow]
+) -> dict[str, list[dict[str, Any]]]:
+    """Each return's `parts` (see `ReturnView`): its part rows when it spans parts, else the
+    one part it went to (of a split order, the part holding its provider order)."""
+    spanning = await store.return_parts_of([r.id for r in rows if r.phase is ReturnPhase.PARTS])
+    numbers: dict[tuple[str, str], int] = {}
+    found: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        if row.phase is ReturnPhase.PARTS:
+            found[row.id] = [_part(p) for p in spanning.get(row.id, ())]
+            continue
+        at = (row.provider, row.provider_order_id)
+        if at not in numbers:
+            part = await store.find_part_by_provider_id(*at)
+            numbers[at] = 1 if part is None else part.part
+        found[row.id] = [_single(row, numbers[at])]
+    return found
+
+
+def _part(p: ReturnPartRow) -> dict[str, Any]:
+    return {
+        "part": p.part,
+        "provider": p.provider,
+        "provider_order_id": p.provider_order_id,
+        "provider_return_id": p.provider_return_id,
+        "provider_status": p.provider_status,
+        "status": p.status,
+        "lines": [{"sku": sku, "quantity": quantity} for sku, quantity in p.lines],
+        "submission": {"phase": p.phase, "attempts": p.attempts, "last_error": p.last_error},
+    }
+
+
+def _single(row: ReturnRow, part: int) -> dict[str, Any]:
+    return {
+        "part": part,
+        "provider": row.provider,
+        "provider_order_id": row.provider_order_id,
+        "provider_return_id": row.provider_return_id,
+        "provider_status": row.provider_status,
+        "status": row.status,
+        "lines": orjson.loads(row.body).get("lines"),
+        "submission": _submission(row),
+    }
+
+
+def _submission(row: ReturnRow) -> dict[str, Any]:
+    return {"phase": row.phase, "attempts": row.attempts, "last_error": row.last_error}
+
+
+def view_of(
+    row: ReturnRow,
+    parts: Sequence[Mapping[str, Any]],
+    history: Sequence[ReturnHistoryEntry] | None = None,
+) -> ReturnView:
+    """`parts`: as `parts_for` gives them; `history`: given by the reads of one return (lists
+    leave it out); `return` is the canonical body as sent (`lines: null`: every line of the
+    order)."""
     # One validation of everything (see `gateway.model.view`).
     return ReturnView.model_validate(
         {
@@ -29,26 +95,27 @@ def view_of(row: ReturnRow, history: Sequence[ReturnHistoryEntry] | None = None)
             "provider_return_id": row.provider_return_id,
             "provider_status": row.provider_status,
             "decision": row.decision,
-            "submission": {
-                "phase": row.phase,
-                "attempts": row.attempts,
-                "last_error": row.last_error,
-            },
+            "submission": _submission(row),
             "created_at": row.created_at,
             "updated_at": row.updated_at,
             "return": orjson.loads(row.body),
+            "parts": parts,
             "history": history,
         }
     )
 
 
 def return_view(
-    row: ReturnRow, history: Sequence[ReturnHistoryEntry] | None = None
+    row: ReturnRow,
+    parts: Sequence[Mapping[str, Any]],
+    history: Sequence[ReturnHistoryEntry] | None = None,
 ) -> dict[str, Any]:
-    return view_of(row, history).model_dump(mode="json")
+    return view_of(row, parts, history).model_dump(mode="json")
 
 
-def page_of(rows: Sequence[ReturnRow], more: bool) -> ReturnList:
+def page_of(
+    rows: Sequence[ReturnRow], more: bool, parts: Mapping[str, Sequence[Mapping[str, Any]]]
+) -> ReturnList:
     """A page of a list, newest first; `more`: another page follows."""
     cursor = encode_cursor(rows[-1].id) if more and rows else None
-    return ReturnList(items=[view_of(r) for r in rows], next_cursor=cursor)
+    return ReturnList(items=[view_of(r, parts[r.id]) for r in rows], next_cursor=cursor)

@@ -36,14 +36,14 @@ from typing import Any
 
 from pydantic import ConfigDict
 
-from gateway.model.orders import CanonicalOrder
+from gateway.model.orders import CanonicalOrder, StockSnapshot
 from gateway.routing.conditions import ConditionResult, conditions
 from gateway.routing.rules import (
     Candidate,
     RoutingSettings,
     Rule,
 )
-from gateway.routing.split import PlannedPart, StockKey, StockSnapshot, plan_split
+from gateway.routing.split import PlannedPart, StockKey, plan_split
 
 __all__ = ["StockKey", "StockSnapshot"]  # re-exported: their home is the planner
 

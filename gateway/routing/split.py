@@ -22,12 +22,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import combinations
 
+from gateway.model.orders import StockSnapshot
 from gateway.routing.rules import Candidate
 
 StockKey = tuple[str, str]
 """(provider, warehouse)"""
-StockSnapshot = Mapping[str, int]
-"""SKU → units available."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,8 @@ from typing import Any
 
 import orjson
 
-from gateway.routing.split import StockKey, StockSnapshot
+from gateway.model.orders import StockSnapshot
+from gateway.routing.split import StockKey
 
 
 class StockFileError(ValueError):

@@ -112,7 +112,12 @@ def logentic(settings: ProviderSettings, secrets: Secrets, ctx: ProviderContext)
         warehouses={w.warehouse_id: name for name, w in settings.warehouses.items()},
         autopilot_s=ctx.sandbox_autopilot_s,
     )
-    for sku, (name, width, depth, height, weight) in DEMO_ITEMS.items():
+    # An item of `DEMO_ITEMS` is held in every warehouse (`only` None).
+    items: dict[str, tuple[str, float, float, float, float, str | None]] = {
+        **{sku: (*item, None) for sku, item in DEMO_ITEMS.items()},
+        **DEMO_ITEMS_APART,
+    }
+    for sku, (name, width, depth, height, weight, only) in items.items():
         sandbox.add_item(
             sku,
             name=name,
@@ -120,17 +125,10 @@ def logentic(settings: ProviderSettings, secrets: Secrets, ctx: ProviderContext)
             depth_in=depth,
             height_in=height,
             weight=weight,
-            stock={w.warehouse_id: 100 for w in settings.warehouses.values()},
-        )
-    for sku, (name, width, depth, height, weight, only) in DEMO_ITEMS_APART.items():
-        sandbox.add_item(
-            sku,
-            name=name,
-            width_in=width,
-            depth_in=depth,
-            height_in=height,
-            weight=weight,
-            stock={w.warehouse_id: 100 if n == only else 0 for n, w in settings.warehouses.items()},
+            stock={
+                w.warehouse_id: 100 if only in (None, n) else 0
+                for n, w in settings.warehouses.items()
+            },
         )
     return sandbox.app
 

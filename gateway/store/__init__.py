@@ -11,19 +11,17 @@ from __future__ import annotations
 from gateway.errors import StoreUnavailable
 from gateway.store.base import (
     EventFeed,
-    Health,
     IdempotencyRecords,
-    OrderChanges,
     OrderIntake,
-    OrderReads,
-    Polling,
     Retention,
     ReturnStore,
     Store,
-    Submissions,
-    WebhookIntake,
 )
 from gateway.store.deliveries import Dispatch
+from gateway.store.inbound import WebhookIntake
+from gateway.store.order_changes import OrderChanges
+from gateway.store.order_reads import OrderReads
+from gateway.store.orders import Health, Polling, Submissions
 from gateway.store.parts import PartStore
 from gateway.store.records import (
     Begin,
@@ -34,6 +32,7 @@ from gateway.store.records import (
     NewOrder,
     NewPart,
     NewReturn,
+    NewReturnPart,
     OrderFilter,
     OrderRow,
     PartRow,
@@ -42,11 +41,13 @@ from gateway.store.records import (
     QueueStats,
     ReturnFilter,
     ReturnHistoryEntry,
+    ReturnPartRow,
     ReturnRow,
     ReturnStep,
     StoredEvent,
     Transition,
 )
+from gateway.store.return_parts import ReturnPartStore, return_part_id
 
 __all__ = [
     "Begin",
@@ -61,6 +62,7 @@ __all__ = [
     "NewOrder",
     "NewPart",
     "NewReturn",
+    "NewReturnPart",
     "OrderChanges",
     "OrderFilter",
     "OrderIntake",
@@ -75,6 +77,8 @@ __all__ = [
     "Retention",
     "ReturnFilter",
     "ReturnHistoryEntry",
+    "ReturnPartRow",
+    "ReturnPartStore",
     "ReturnRow",
     "ReturnStep",
     "ReturnStore",
@@ -84,6 +88,7 @@ __all__ = [
     "Transition",
     "WebhookIntake",
     "open_store",
+    "return_part_id",
 ]
 
 

@@ -18,40 +18,13 @@ from gateway.store.records import DeliveryRow
 from gateway.store.rows import DELIVERY_SELECT, delivery_row
 
 
-class Dispatch(Protocol):
+class Dispatch(Queries, Protocol):
     """What the dispatcher needs: events made deliveries, leased, and their outcome."""
 
     async def fan_out(
         self, subscriber: str, client_id: str, patterns: Sequence[str], *, now: float, limit: int
     ) -> int:
         """Make delivery rows for the subscriber's new events matching `patterns`; how many."""
-        ...
-
-    async def claim_deliveries(
-        self, subscriber: str, *, now: float, lease_until: float, limit: int
-    ) -> Sequence[DeliveryRow]:
-        """Due deliveries that are the oldest pending one of their subject, leased."""
-        ...
-
-    async def finish_delivery(
-        self,
-        subscriber: str,
-        seq: int,
-        *,
-        now: float,
-        ok: bool,
-        status: int | None,
-        error: str | None = None,
-        retry_at: float | None = None,
-    ) -> None:
-        """Record an attempt: delivered (`ok`), retried at `retry_at`, or dead (neither)."""
-        ...
-
-
-class SqlDeliveries(Queries):
-    async def fan_out(
-        self, subscriber: str, client_id: str, patterns: Sequence[str], *, now: float, limit: int
-    ) -> int:
         async with self._db.transaction() as tx:
             await tx.execute(  # a new subscriber starts before the first event
                 "INSERT INTO subscriber_cursors (subscriber, last_seq) VALUES (?, 0)"
@@ -88,6 +61,7 @@ class SqlDeliveries(Queries):
     async def claim_deliveries(
         self, subscriber: str, *, now: float, lease_until: float, limit: int
     ) -> Sequence[DeliveryRow]:
+        """Due deliveries that are the oldest pending one of their subject, leased."""
         d = self._d
         async with self._db.transaction() as tx:
             # Only the oldest pending delivery of each subject: events of one order go in order.
@@ -120,6 +94,7 @@ class SqlDeliveries(Queries):
         error: str | None = None,
         retry_at: float | None = None,
     ) -> None:
+        """Record an attempt: delivered (`ok`), retried at `retry_at`, or dead (neither)."""
         if ok:
             state, next_at = DeliveryState.DELIVERED, now
         elif retry_at is not None:
@@ -134,74 +109,14 @@ class SqlDeliveries(Queries):
                 (state, next_at, status, error, now if ok else None, subscriber, seq),
             )
 
-    async def list_deliveries(
-        self, subscribers: Sequence[str], *, state: DeliveryState | None, after: int, limit: int
-    ) -> Sequence[DeliveryRow]:
-        if not subscribers:
-            return []
-        which, args = self._d.any_of("d.subscriber", subscribers, "text")
-        where = f"{which} AND d.seq > ?"
-        args.append(after)
-        if state is not None:
-            where += " AND d.state = ?"
-            args.append(state)
-        rows = await self._db.reads.fetch_all(
-            f"{DELIVERY_SELECT} WHERE {where} ORDER BY d.seq, d.subscriber LIMIT ?",
-            (*args, limit),
-        )
-        return [delivery_row(r, self._d) for r in rows]
 
-    async def deliveries_of(
-        self, subscribers: Sequence[str], seqs: Sequence[int]
-    ) -> Sequence[DeliveryRow]:
-        if not subscribers or not seqs:
-            return []
-        mine, args = self._d.any_of("d.subscriber", subscribers, "text")
-        which, more = self._d.any_of("d.seq", seqs, "bigint")
-        rows = await self._db.reads.fetch_all(
-            f"{DELIVERY_SELECT} WHERE {mine} AND {which} ORDER BY d.seq, d.subscriber",
-            (*args, *more),
-        )
-        return [delivery_row(r, self._d) for r in rows]
-
-    async def count_deliveries(
-        self, subscribers: Sequence[str], *, state: DeliveryState, at_most: int
-    ) -> int:
-        if not subscribers:
-            return 0
-        mine, args = self._d.any_of("subscriber", subscribers, "text")
-        # The state as a literal (an enum's own value): it lets the planner use the partial
-        # index of its state (`deliveries_dead`).
-        row = await self._db.reads.fetch_one(
-            "SELECT COUNT(*) FROM (SELECT 1 FROM deliveries"
-            f" WHERE {mine} AND state = '{DeliveryState(state).value}' LIMIT ?) AS found",
-            (*args, at_most),
-        )
-        assert row is not None
-        return int(row[0])
-
-    async def retry_delivery(
-        self, subscriber: str, event_id: str, *, now: float
-    ) -> DeliveryState | None:
-        async with self._db.transaction() as tx:
-            row = await tx.fetch_one(
-                "SELECT d.seq, d.state FROM deliveries d JOIN events e ON e.seq = d.seq"
-                f" WHERE d.subscriber = ? AND e.id = ?{self._d.for_update(of='d')}",
-                (subscriber, event_id),
-            )
-            if row is None:
-                return None
-            if row["state"] == DeliveryState.DEAD:
-                await tx.execute(
-                    "UPDATE deliveries SET state = 'pending', next_attempt_at = ?, attempts = 0"
-                    " WHERE subscriber = ? AND seq = ?",
-                    (now, subscriber, row["seq"]),
-                )
-            return DeliveryState(row["state"])
+class EventRetention(Queries, Protocol):
+    """The outbox's part of the maintenance sweep."""
 
     async def purge_events(self, subscribers: Sequence[str], *, before: float) -> int:
-        """Forget events older than `before` that every subscriber is done with: delivered
-        deliveries go, dead ones (and so their events) stay until retried or purged by hand."""
+        """Delete events written before `before` that no subscriber still needs (past every
+        cursor of `subscribers`, no pending or dead delivery); how many. Delivered deliveries
+        go; dead ones (and so their events) stay until retried or purged by hand."""
         d = self._d
         cutoff = d.to_db(datetime.fromtimestamp(before, UTC))
         async with self._db.transaction() as tx:
@@ -224,3 +139,74 @@ class SqlDeliveries(Queries):
                 " AND seq <= ? EXCEPT SELECT seq FROM deliveries)",
                 (cutoff, floor),
             )
+
+
+class DeliveryReads(Queries, Protocol):
+    async def list_deliveries(
+        self, subscribers: Sequence[str], *, state: DeliveryState | None, after: int, limit: int
+    ) -> Sequence[DeliveryRow]:
+        if not subscribers:
+            return []
+        which, args = self._d.any_of("d.subscriber", subscribers, "text")
+        where = f"{which} AND d.seq > ?"
+        args.append(after)
+        if state is not None:
+            where += " AND d.state = ?"
+            args.append(state)
+        rows = await self._db.reads.fetch_all(
+            f"{DELIVERY_SELECT} WHERE {where} ORDER BY d.seq, d.subscriber LIMIT ?",
+            (*args, limit),
+        )
+        return [delivery_row(r, self._d) for r in rows]
+
+    async def deliveries_of(
+        self, subscribers: Sequence[str], seqs: Sequence[int]
+    ) -> Sequence[DeliveryRow]:
+        """The deliveries to `subscribers` of the events numbered `seqs`, by event."""
+        if not subscribers or not seqs:
+            return []
+        mine, args = self._d.any_of("d.subscriber", subscribers, "text")
+        which, more = self._d.any_of("d.seq", seqs, "bigint")
+        rows = await self._db.reads.fetch_all(
+            f"{DELIVERY_SELECT} WHERE {mine} AND {which} ORDER BY d.seq, d.subscriber",
+            (*args, *more),
+        )
+        return [delivery_row(r, self._d) for r in rows]
+
+    async def count_deliveries(
+        self, subscribers: Sequence[str], *, state: DeliveryState, at_most: int
+    ) -> int:
+        """How many deliveries to `subscribers` are in `state`, counting up to `at_most`."""
+        if not subscribers:
+            return 0
+        mine, args = self._d.any_of("subscriber", subscribers, "text")
+        # The state as a literal (an enum's own value): it lets the planner use the partial
+        # index of its state (`deliveries_dead`).
+        row = await self._db.reads.fetch_one(
+            "SELECT COUNT(*) FROM (SELECT 1 FROM deliveries"
+            f" WHERE {mine} AND state = '{DeliveryState(state).value}' LIMIT ?) AS found",
+            (*args, at_most),
+        )
+        assert row is not None
+        return int(row[0])
+
+    async def retry_delivery(
+        self, subscriber: str, event_id: str, *, now: float
+    ) -> DeliveryState | None:
+        """Make a dead delivery pending again (due now). The delivery's state before the call
+        (DEAD: retried), or None when `subscriber` has no delivery of that event."""
+        async with self._db.transaction() as tx:
+            row = await tx.fetch_one(
+                "SELECT d.seq, d.state FROM deliveries d JOIN events e ON e.seq = d.seq"
+                f" WHERE d.subscriber = ? AND e.id = ?{self._d.for_update(of='d')}",
+                (subscriber, event_id),
+            )
+            if row is None:
+                return None
+            if row["state"] == DeliveryState.DEAD:
+                await tx.execute(
+                    "UPDATE deliveries SET state = 'pending', next_attempt_at = ?, attempts = 0"
+                    " WHERE subscriber = ? AND seq = ?",
+                    (now, subscriber, row["seq"]),
+                )
+            return DeliveryState(row["state"])

@@ -124,10 +124,28 @@ class Runner(Protocol):
     async def close(self) -> None: ...
 
 
-class Queries:
+class Queries(Protocol):
     """What each part of the SQL store (`sql.SqlStore` is all of them) holds: the runner and
-    its dialect. A part that keeps more extends `__init__`, calling `super().__init__(db)`."""
+    its dialect. A part that keeps more extends `__init__`, calling `super().__init__(db)`.
+    A part that is also what a consumer takes is a `Protocol` with its methods written out:
+    the consumer's narrow protocol and the implementation are one class."""
+
+    _db: Runner
+    _d: Dialect
 
     def __init__(self, db: Runner) -> None:
         self._db = db
         self._d = db.dialect
+
+    async def _purge(self, delete: str, args: Sequence[Any], *, batch: int) -> int:
+        """Run `delete` (its last `?` the batch size) until it deletes fewer than `batch` rows,
+        each run committed on its own; how many went. Small batches: SQLite runs statements on
+        the event loop (`group_commit.py`), and PostgreSQL holds the rows' locks until each
+        batch commits."""
+        purged = 0
+        while True:
+            async with self._db.autocommit() as tx:
+                count = await tx.execute(delete, (*args, batch))
+            purged += count
+            if count < batch:
+                return purged

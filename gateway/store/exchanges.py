@@ -24,30 +24,17 @@ def stored_exchange(row: Row, _d: Dialect) -> dict[str, Any]:
     return values
 
 
-class Exchanges(Protocol):
+class Exchanges(Queries, Protocol):
     """Provider exchanges (the audit trail; `gateway.observability.audit`)."""
 
-    async def add_exchanges(self, exchanges: Sequence[Exchange]) -> None:
-        """Store a batch; not durable on its own (SQLite: it rides the next commit)."""
-        ...
+    _exchanges: Table[dict[str, Any]]
 
-    async def list_exchanges(
-        self, client_id: str, kind: str, subject_id: str, *, before: int | None, limit: int
-    ) -> list[dict[str, Any]]:
-        """The tenant's exchanges of one order or return, newest first, ids below `before`."""
-        ...
-
-    async def purge_exchanges(self, *, before: float, batch: int = 1000) -> int:
-        """Delete exchanges recorded before `before`; how many."""
-        ...
-
-
-class SqlExchanges(Queries):
     def __init__(self, db: Runner) -> None:
         super().__init__(db)
         self._exchanges = Table(db, "exchanges", ", ".join(_READ), stored_exchange)
 
     async def add_exchanges(self, exchanges: Sequence[Exchange]) -> None:
+        """Store a batch; not durable on its own (SQLite: it rides the next commit)."""
         if not exchanges:
             return
         # Not durable: SQLite lets the batch ride the next commit (no fsync of its own); a
@@ -66,14 +53,9 @@ class SqlExchanges(Queries):
         )
 
     async def purge_exchanges(self, *, before: float, batch: int = 1000) -> int:
-        purged = 0
-        while True:
-            async with self._db.autocommit() as tx:
-                count = await tx.execute(
-                    "DELETE FROM exchanges WHERE id IN"
-                    " (SELECT id FROM exchanges WHERE at < ? LIMIT ?)",
-                    (before, batch),
-                )
-            purged += count
-            if count < batch:
-                return purged
+        """Delete exchanges recorded before `before`; how many."""
+        return await self._purge(
+            "DELETE FROM exchanges WHERE id IN (SELECT id FROM exchanges WHERE at < ? LIMIT ?)",
+            (before,),
+            batch=batch,
+        )

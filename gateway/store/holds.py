@@ -45,57 +45,6 @@ class Route:
     candidate: int
 
 
-class Holds(Protocol):
-    """What holding, releasing and the deadline worker need of the store."""
-
-    async def hold_order(
-        self,
-        order_id: str,
-        *,
-        reason: str,
-        until: float | None,
-        source: str,
-        actor: str,
-        now: float,
-    ) -> OrderRow | None:
-        """Hold an order not at any provider (held already: its hold is replaced); history
-        and `order.held` record it. None when the order is not in that state."""
-        ...
-
-    async def release_hold(
-        self,
-        order_id: str,
-        route: Route,
-        *,
-        lease_owner: str | None,
-        lease_until: float | None,
-        source: str,
-        actor: str,
-        detail: str,
-        now: float,
-        parts: Sequence[NewPart] = (),
-    ) -> OrderRow | None:
-        """Release a held order to `route`: `accepted`, phase `pending` (or `creating`, leased
-        to `lease_owner`, who sends it now); history and `order.released` record it. None
-        when it is not held (any more): someone else released it. With `parts` (a split
-        route), phase `parts`, the parts stored `pending` and leased instead of the order."""
-        ...
-
-    async def due_holds(self, *, now: float, limit: int) -> Sequence[OrderRow]:
-        """Held orders whose `hold_until` has come, earliest first."""
-        ...
-
-    async def mark_late(self, *, now: float, limit: int) -> Sequence[OrderRow]:
-        """Orders not shipped by their `ship_by` and not found so before: each marked
-        (`late_at`), with its history entry and `order.late` event, in one transaction
-        that no other replica's can share an order with."""
-        ...
-
-    async def late_counts(self) -> dict[str, int]:
-        """Per provider: orders late now (`LATE`)."""
-        ...
-
-
 async def record_hold(tx: Tx, d: Dialect, row: Row, cause: Cause, *, previous: Status) -> None:
     """History entry and `order.held` event of the hold `row` (as updated) holds."""
     at = d.from_db(row["updated_at"])
@@ -119,7 +68,9 @@ def hold_detail(reason: str, until: float | None) -> str:
     return f"held: {reason}" + ("" if until is None else f", until {stamp(instant(until))}")
 
 
-class SqlHolds(Queries):
+class Holds(Queries, Protocol):
+    """What holding, releasing and the deadline worker need of the store."""
+
     async def hold_order(
         self,
         order_id: str,
@@ -130,6 +81,8 @@ class SqlHolds(Queries):
         actor: str,
         now: float,
     ) -> OrderRow | None:
+        """Hold an order not at any provider (held already: its hold is replaced); history
+        and `order.held` record it. None when the order is not in that state."""
         d = self._d
         stamp_now = d.to_db(datetime.fromtimestamp(now, UTC))
         async with self._db.transaction() as tx:
@@ -175,6 +128,10 @@ class SqlHolds(Queries):
         now: float,
         parts: Sequence[NewPart] = (),
     ) -> OrderRow | None:
+        """Release a held order to `route`: `accepted`, phase `pending` (or `creating`, leased
+        to `lease_owner`, who sends it now); history and `order.released` record it. None
+        when it is not held (any more): someone else released it. With `parts` (a split
+        route), phase `parts`, the parts stored `pending` and leased instead of the order."""
         d = self._d
         at = datetime.fromtimestamp(now, UTC)
         sending = lease_owner is not None and not parts
@@ -229,6 +186,7 @@ class SqlHolds(Queries):
         return order_row(row, d)
 
     async def due_holds(self, *, now: float, limit: int) -> Sequence[OrderRow]:
+        """Held orders whose `hold_until` has come, earliest first."""
         rows = await self._db.reads.fetch_all(
             f"SELECT {ORDER_COLUMNS} FROM orders WHERE phase = '{Phase.HELD}'"
             " AND hold_until IS NOT NULL AND hold_until <= ? ORDER BY hold_until LIMIT ?",
@@ -237,6 +195,9 @@ class SqlHolds(Queries):
         return [order_row(r, self._d) for r in rows]
 
     async def mark_late(self, *, now: float, limit: int) -> Sequence[OrderRow]:
+        """Orders not shipped by their `ship_by` and not found so before: each marked
+        (`late_at`), with its history entry and `order.late` event, in one transaction
+        that no other replica's can share an order with."""
         d = self._d
         at = datetime.fromtimestamp(now, UTC)
         async with self._db.transaction() as tx:
@@ -259,6 +220,7 @@ class SqlHolds(Queries):
         return sorted((order_row(r, d) for r in rows), key=lambda r: r.ship_by or 0)
 
     async def late_counts(self) -> dict[str, int]:
+        """Per provider: orders late now (`LATE`)."""
         rows = await self._db.reads.fetch_all(
             f"SELECT provider, COUNT(*) FROM orders WHERE {LATE} GROUP BY provider"
         )

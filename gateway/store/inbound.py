@@ -4,6 +4,7 @@ before the gateway answers, applied later, purged once finished."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Protocol
 
 import orjson
 
@@ -16,8 +17,11 @@ _COLUMNS = [name for name in names(StoredEvent) if name != "attempts"]
 _INSERT = insert_sql("webhook_events", [*_COLUMNS, "received_at"])
 
 
-class SqlInbound(Queries):
+class WebhookIntake(Queries, Protocol):
+    """Inbound provider webhook events: stored once, applied later."""
+
     async def record_event(self, event: StoredEvent, *, now: float) -> bool:
+        """Store an event once; False when (provider, event_id) was stored before."""
         values = {name: getattr(event, name) for name in _COLUMNS}
         values["shipment_ids"] = orjson.dumps(list(event.shipment_ids)).decode()
         async with self._db.autocommit() as tx:
@@ -28,17 +32,20 @@ class SqlInbound(Queries):
         return stored == 1
 
     async def unapplied_events(self, *, limit: int, max_attempts: int) -> Sequence[StoredEvent]:
+        """The oldest `limit` events still to apply: not applied, fewer than `max_attempts`
+        failed attempts (given-up ones must never crowd out newer ones)."""
         rows = await self._db.reads.fetch_all(
             f"SELECT {STORED_EVENT_COLUMNS} FROM webhook_events"
             " WHERE applied_at IS NULL AND attempts < ?"
             " ORDER BY received_at LIMIT ?",
             (max_attempts, limit),
         )
-        return [stored_event(r) for r in rows]
+        return [stored_event(r, self._d) for r in rows]
 
     async def finish_event(
         self, provider: str, event_id: str, *, now: float, error: str | None = None
     ) -> None:
+        """Mark an event applied, or count a failed attempt with its error."""
         async with self._db.autocommit() as tx:
             if error is None:
                 await tx.execute(
@@ -53,20 +60,21 @@ class SqlInbound(Queries):
                     (error, provider, event_id),
                 )
 
+
+class WebhookRetention(Queries, Protocol):
+    """The webhook inbox's part of the maintenance sweep."""
+
     async def purge_webhook_events(
         self, *, before: float, max_attempts: int, batch: int = 1000
     ) -> int:
-        purged = 0
-        while True:
-            # Small batches: SQLite runs statements on the event loop (`group_commit.py`), and
-            # PostgreSQL holds the rows' locks until each batch commits.
-            async with self._db.autocommit() as tx:
-                count = await tx.execute(
-                    "DELETE FROM webhook_events WHERE (provider, event_id) IN"
-                    " (SELECT provider, event_id FROM webhook_events WHERE received_at < ?"
-                    " AND (applied_at IS NOT NULL OR attempts >= ?) LIMIT ?)",
-                    (before, max_attempts, batch),
-                )
-            purged += count
-            if count < batch:
-                return purged
+        """Delete events received before `before` that are finished: applied, or given up
+        after `max_attempts` failed attempts; how many. One still waiting to be applied stays
+        whatever its age. At most `batch` rows go per transaction, so a large backlog never
+        holds the writer long."""
+        return await self._purge(
+            "DELETE FROM webhook_events WHERE (provider, event_id) IN"
+            " (SELECT provider, event_id FROM webhook_events WHERE received_at < ?"
+            " AND (applied_at IS NOT NULL OR attempts >= ?) LIMIT ?)",
+            (before, max_attempts),
+            batch=batch,
+        )

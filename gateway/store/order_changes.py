@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
@@ -25,7 +25,9 @@ _QUEUED = "phase IN ('pending', 'held') AND (lease_until IS NULL OR lease_until 
 submitter has not taken it)."""
 
 
-class SqlOrderChanges(Queries):
+class OrderChanges(Queries, Protocol):
+    """News about an order (webhook, poll, the API) and a client's cancel or change."""
+
     async def apply_status(
         self,
         order_id: str,
@@ -37,6 +39,14 @@ class SqlOrderChanges(Queries):
         facts: ProviderFacts | None = None,
         now: float,
     ) -> Outcome:
+        """Put news about an order through the state machine (`gateway.model.lifecycle`).
+
+        Applied: the status changes, history and an event record it, all in one transaction.
+        Ignored (a regression): history records it as ignored; nothing else changes.
+        Either way `facts` (raw status, tracking) are kept and `synced_at` is set to `now`.
+        A cancellation reported while a client's cancel request is recent (`request_cancel`)
+        is recorded as that client's (`gateway.model.history.credit_cancel`).
+        """
         d = self._d
         at = datetime.fromtimestamp(now, UTC)
         async with self._db.transaction() as tx:
@@ -82,6 +92,9 @@ class SqlOrderChanges(Queries):
     async def request_cancel(
         self, order_id: str, *, by: tuple[str, str] | None, now: float
     ) -> None:
+        """Note that `by` (source, actor) asks the provider to cancel the order (None: withdraw
+        it, the provider refused), before the call, so that whoever reports the cancellation
+        first — the call's answer, a webhook, a poll — records it as the requester's."""
         source, actor = by if by is not None else (None, None)
         async with self._db.transaction() as tx:
             await tx.execute(
@@ -93,6 +106,12 @@ class SqlOrderChanges(Queries):
     async def cancel_queued(
         self, order_id: str, *, by: tuple[str, str], now: float
     ) -> OrderRow | None:
+        """Cancel an order no provider call was made for (phase `pending`, not leased), as
+        `by` (source, actor).
+
+        The order ends `cancelled` (phase `cancelled`), with its history entry and event;
+        None when the order is not in that state any more (the submitter took it).
+        """
         d = self._d
         at = datetime.fromtimestamp(now, UTC)
         async with self._db.transaction() as tx:
@@ -127,6 +146,10 @@ class SqlOrderChanges(Queries):
         detail: str | None = None,
         now: float,
     ) -> OrderRow | None:
+        """Store a changed canonical order; with `queued_only`, only while it is `pending`
+        and not leased (None otherwise). History records the change (status unchanged, the
+        `changed` field names; `detail`, when given, instead of the one they make) and an
+        `order.updated` event announces it, in the same transaction."""
         d = self._d
         at = datetime.fromtimestamp(now, UTC)
         where, args = "id = ?", [body, d.to_db(at), order_id]

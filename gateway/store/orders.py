@@ -4,35 +4,24 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Protocol
 
 import orjson
 
-from gateway.errors import LeaseLost, OrderExists, ProviderOrderTaken
+from gateway.errors import OrderExists
 from gateway.model.history import Cause, Source
-from gateway.model.ids import ulid_floor
 from gateway.model.lifecycle import Outcome
-from gateway.model.orders import OPEN_PHASES, Phase, Status
+from gateway.model.orders import OPEN_PHASES, Status
 from gateway.store.dialect import Queries, Reads, Runner, sql_list
 from gateway.store.history import record_transition, verdict_for
-from gateway.store.holds import LATE, hold_detail, record_hold
+from gateway.store.holds import hold_detail, record_hold
 from gateway.store.idempotency import claim_key
-from gateway.store.leases import Leases
+from gateway.store.leases import Claim, ClaimDue, ClaimForPoll, Leases, Release, Renew
 from gateway.store.parts import insert_parts
-from gateway.store.records import (
-    HistoryEntry,
-    KeyClaim,
-    NewOrder,
-    NewPart,
-    OrderFilter,
-    OrderRow,
-    QueueStats,
-    Transition,
-)
+from gateway.store.records import KeyClaim, NewOrder, NewPart, OrderRow, QueueStats, Transition
 from gateway.store.rows import (
     ORDER_COLUMNS,
     QUEUED,
-    Table,
     insert_sql,
     json_text,
     names,
@@ -62,13 +51,6 @@ async def _holder(db: Reads, order: NewOrder) -> str | None:
 
 
 class SqlOrders(Queries):
-    def __init__(self, db: Runner) -> None:
-        super().__init__(db)
-        self._order_leases = Leases(db, "orders", ORDER_COLUMNS, OPEN_PHASES, order_row)
-        self.claim_due = self._order_leases.claim_due
-        self.claim_for_poll = self._order_leases.claim_for_poll
-        self._orders = Table(db, "orders", ORDER_COLUMNS, order_row)
-
     async def insert_order(
         self,
         order: NewOrder,
@@ -139,72 +121,20 @@ class SqlOrders(Queries):
             raise OrderExists(held) from None
         return order_row(inserted, d)
 
-    async def get_order(self, order_id: str, *, client_id: str | None = None) -> OrderRow | None:
-        if client_id is None:
-            return await self._orders.one("id = ?", (order_id,))
-        return await self._orders.one("id = ? AND client_id = ?", (order_id, client_id))
 
-    async def find_by_external_id(self, client_id: str, external_id: str) -> OrderRow | None:
-        return await self._orders.one(
-            "client_id = ? AND external_id = ? AND superseded_by IS NULL",
-            (client_id, external_id),
-            latest=True,
-        )
+class Health(Queries, Protocol):
+    """What `/readyz`, `/metrics` and `/v1/providers` read."""
 
-    async def find_by_provider_id(self, provider: str, provider_order_id: str) -> OrderRow | None:
-        return await self._orders.one(
-            "provider = ? AND provider_order_id = ?", (provider, provider_order_id)
-        )
-
-    async def list_orders(self, client_id: str, flt: OrderFilter) -> Sequence[OrderRow]:
-        given, fixed = self._order_filter(flt)
-        return await self._orders.page(client_id, given, limit=flt.limit, fixed=fixed)
-
-    async def count_orders(self, client_id: str, flt: OrderFilter, *, at_most: int) -> int:
-        given, fixed = self._order_filter(flt)
-        return await self._orders.count(client_id, given, at_most=at_most, fixed=fixed)
-
-    def _order_filter(self, flt: OrderFilter) -> tuple[list[tuple[str, Any]], list[str]]:
-        """What `flt` asks, as (condition, value) pairs and conditions without a value."""
-        at = self._d.to_db
-        given = [
-            ("external_id = ?", flt.external_id),
-            ("status = ?", flt.status),
-            ("provider = ?", flt.provider),
-            ("updated_at >= ?", None if flt.updated_since is None else at(flt.updated_since)),
-            ("created_at < ?", None if flt.created_before is None else at(flt.created_before)),
-            ("id < ?", flt.before_id),
-        ]
-        fixed = [] if flt.late is None else [LATE if flt.late else f"NOT {LATE}"]
-        if flt.phases is not None:  # the enum's own values: no room for anything else
-            fixed.append(f"phase IN {sql_list(Phase(p).value for p in flt.phases)}")
-        return given, fixed
-
-    async def orders_created(
-        self, client_id: str, *, since: datetime, until: datetime, limit: int
-    ) -> Sequence[OrderRow]:
-        # Ids are ULIDs of the creation time: the lowest id of `since`'s millisecond (less a
-        # minute, for a clock read twice) bounds the index scan; created_at decides.
-        floor = "ord_" + ulid_floor(since.timestamp() - 60)
-        given = [
-            ("id >= ?", floor),
-            ("created_at >= ?", self._d.to_db(since)),
-            ("created_at < ?", self._d.to_db(until)),
-        ]
-        return await self._orders.page(client_id, given, limit=limit, oldest_first=True)
-
-    async def history(self, order_id: str) -> Sequence[HistoryEntry]:
-        rows = await self._db.reads.fetch_all(
-            "SELECT status, source, actor, at, detail, outcome FROM order_history"
-            " WHERE order_id = ? ORDER BY seq",
-            (order_id,),
-        )
-        at = self._d.from_db
-        return [HistoryEntry(Status(r[0]), r[1], r[2], at(r[3]), r[4], Outcome(r[5])) for r in rows]
+    async def ping(self) -> None:
+        await self._db.reads.fetch_one("SELECT 1")
 
     async def queue_stats(self, *, now: float) -> dict[str, QueueStats]:
         # A split order (phase `parts`) is not a submission itself: each open part is one,
         # at its own provider, as old as the order (they are stored together).
+        """Per provider: orders whose submission is open, and the age of the oldest.
+
+        Providers without open orders are absent. Read by `/metrics` and `/v1/providers`.
+        """
         rows = await self._db.reads.fetch_all(
             "SELECT provider, COUNT(*), MIN(created_at) FROM ("
             f"SELECT provider, created_at FROM orders WHERE phase IN {_OPEN}"
@@ -216,21 +146,50 @@ class SqlOrders(Queries):
             for r in rows
         }
 
-    # submission ----------------------------------------------------------------
-    async def claim(
-        self, order_id: str, *, owner: str, now: float, lease_until: float
-    ) -> OrderRow | None:
-        return await self._order_leases.claim(
-            order_id, owner=owner, now=now, lease_until=lease_until
-        )
 
-    async def renew(self, order_id: str, *, owner: str, lease_until: float) -> bool:
-        return await self._order_leases.renew(order_id, owner=owner, until=lease_until)
+def _leases(db: Runner) -> Leases[OrderRow]:
+    return Leases(db, "orders", ORDER_COLUMNS, OPEN_PHASES, order_row)
 
-    async def release(self, order_id: str, *, owner: str) -> None:
-        await self._order_leases.release(order_id, owner=owner)
+
+class Polling(Queries, Protocol):
+    """What the status poller needs besides `OrderChanges.apply_status`."""
+
+    def __init__(self, db: Runner) -> None:
+        super().__init__(db)
+        self.claim_for_poll = _leases(db).claim_for_poll
+
+    claim_for_poll: ClaimForPoll[OrderRow]
+    """Submitted, not final orders of `provider` not synced since `older_than`, oldest
+    first; their `synced_at` is set to `now` so that no other replica polls them too."""
+
+
+class Submissions(Queries, Protocol):
+    """What the submitter needs: leases on due orders and the steps it commits."""
+
+    _order_leases: Leases[OrderRow]
+
+    def __init__(self, db: Runner) -> None:
+        super().__init__(db)
+        self._order_leases = _leases(db)
+        self.claim_due = self._order_leases.claim_due
+        self.claim = self._order_leases.claim
+        self.renew = self._order_leases.renew
+        self.release = self._order_leases.release
+
+    claim_due: ClaimDue[OrderRow]
+    """Lease up to `limit` open orders that are due and not leased by anyone alive."""
+
+    claim: Claim[OrderRow]
+    """Lease one open order, or None if it is done or someone else holds it."""
+
+    renew: Renew
+    """Extend a lease this owner holds; False if it was lost."""
+
+    release: Release
+    """Give up a lease without changing the order (shutdown)."""
 
     async def advance(self, order_id: str, *, owner: str, step: Transition) -> OrderRow:
+        """Commit one submission step; raises `LeaseLost` if `owner` no longer holds it."""
         d = self._d
         at = datetime.now(UTC)
         sets = ["phase = ?", "updated_at = ?", "last_error = ?"]
@@ -256,13 +215,7 @@ class SqlOrders(Queries):
                 if status is not None:
                     sets.append("status = ?")
                     args.append(status)
-                updated = await tx.fetch_one(
-                    f"UPDATE orders SET {', '.join(sets)} WHERE id = ? AND lease_owner = ?"
-                    f" RETURNING {ORDER_COLUMNS}",
-                    (*args, order_id, owner),
-                )
-                if updated is None:
-                    raise LeaseLost(order_id)
+                updated = await self._order_leases.step(tx, order_id, owner, sets, args)
                 if status is not None:
                     cause = Cause(step.source, step.actor, step.detail)
                     await record_transition(
@@ -271,11 +224,7 @@ class SqlOrders(Queries):
         except d.unique_violation:
             # The only unique key an update can break: (provider, provider_order_id).
             assert step.provider_order_id is not None
-            held = await self._db.reads.fetch_one(
-                "SELECT h.provider, h.id FROM orders o JOIN orders h ON h.provider = o.provider"
-                " AND h.provider_order_id = ? AND h.id <> o.id WHERE o.id = ?",
-                (step.provider_order_id, order_id),
-            )
-            provider, holder = (held[0], held[1]) if held is not None else ("?", None)
-            raise ProviderOrderTaken(provider, step.provider_order_id, holder) from None
+            raise await self._order_leases.taken(
+                order_id, step.provider_order_id, by="id"
+            ) from None
         return order_row(updated, d)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Protocol
 
 import orjson
 
@@ -51,8 +52,10 @@ async def append_event(tx: Tx, d: Dialect, event: NewEvent, *, now: float) -> Ev
     return EventRow(seq, event_id, event.client_id, event.type, event.subject, event.data, at)
 
 
-class SqlOutbox(Queries):
+class Outbox(Queries, Protocol):
     async def append_event(self, event: NewEvent, *, now: float) -> EventRow:
+        """Append to a tenant's feed in a transaction of its own (changes made by other store
+        methods append theirs inside their own transaction)."""
         async with self._db.transaction() as tx:
             return await append_event(tx, self._db.dialect, event, now=now)
 
@@ -67,6 +70,7 @@ class SqlOutbox(Queries):
     async def events_about(
         self, client_id: str, order_id: str, *, limit: int
     ) -> Sequence[EventRow]:
+        """The newest `limit` events of the tenant's order and of its returns, oldest first."""
         rows = await self._db.reads.fetch_all(
             EVENTS_ABOUT, (client_id, order_id, order_id, client_id, limit)
         )

@@ -12,96 +12,29 @@ from typing import Any, Protocol
 
 import orjson
 
-from gateway.errors import LeaseLost, ProviderOrderTaken
 from gateway.model.history import Cause
 from gateway.model.lifecycle import Outcome, of_parts, part_takes
 from gateway.model.orders import OPEN_PHASES, Phase, Status
 from gateway.store.dialect import Dialect, Queries, Runner, Tx, sql_list
 from gateway.store.history import record_transition, verdict_for
-from gateway.store.leases import Leases
+from gateway.store.leases import Claim, ClaimDue, ClaimForPoll, Leases, Release, Renew
 from gateway.store.records import NewPart, PartRow, PartStep
 from gateway.store.rows import (
     ORDER_COLUMNS,
     PART_COLUMNS,
+    QUEUED,
     Table,
     insert_sql,
     json_text,
+    names,
     part_row,
     step_sets,
 )
 
 _OPEN = sql_list(OPEN_PHASES)
-_INSERT = insert_sql(
-    "order_parts",
-    [
-        "id",
-        "order_id",
-        "client_id",
-        "part",
-        "provider",
-        "warehouse",
-        "route_candidate",
-        "lines",
-        "reference",
-        "status",
-        "phase",
-        "attempts",
-        "next_attempt_at",
-        "lease_owner",
-        "lease_until",
-        "created_at",
-        "updated_at",
-    ],
-)
-
-
-class PartStore(Protocol):
-    """The parts of split orders: each its own submission, leased and advanced as an order."""
-
-    async def parts_of(self, order_id: str, *, latest: bool = False) -> Sequence[PartRow]:
-        """An order's parts in order; none for an unsplit order."""
-        ...
-
-    async def get_part(self, part_row_id: str) -> PartRow | None: ...
-
-    async def find_part_by_provider_id(
-        self, provider: str, provider_order_id: str
-    ) -> PartRow | None: ...
-
-    async def claim_part(
-        self, part_row_id: str, *, owner: str, now: float, lease_until: float
-    ) -> PartRow | None:
-        """Lease one open part, or None if it is done or someone else holds it."""
-        ...
-
-    async def claim_due_parts(
-        self, *, owner: str, now: float, lease_until: float, limit: int
-    ) -> Sequence[PartRow]: ...
-
-    async def claim_parts_for_poll(
-        self, provider: str, *, now: float, older_than: float, limit: int
-    ) -> Sequence[PartRow]:
-        """Submitted, not final parts of `provider` not synced since `older_than`, oldest
-        first, stamped synced `now` (as `claim_for_poll` for orders)."""
-        ...
-
-    async def renew_part(self, part_row_id: str, *, owner: str, lease_until: float) -> bool: ...
-
-    async def release_part(self, part_row_id: str, *, owner: str) -> None: ...
-
-    async def advance_part(
-        self,
-        part_row_id: str,
-        *,
-        owner: str | None,
-        step: PartStep,
-        unsent_at: float | None = None,
-    ) -> PartRow:
-        """Commit one step of a part (`LeaseLost` if `owner` no longer holds it; None: news
-        from the provider); a status it changes re-derives the order's, forward-only.
-        `unsent_at`: only while the part is `pending` and not leased at that instant (else
-        `LeaseLost`)."""
-        ...
+_NEW_COLUMNS = names(NewPart)
+_STATE = ["status", "phase", "attempts", *QUEUED]
+_INSERT = insert_sql("order_parts", ["id", "order_id", "client_id", *_NEW_COLUMNS, *_STATE])
 
 
 def part_id(order_id: str, part: int) -> str:
@@ -125,48 +58,40 @@ async def insert_parts(
     lease_until: float | None,
 ) -> None:
     """The parts of a split order, `pending`, in the transaction storing the order."""
-    await tx.execute_many(
-        _INSERT,
-        [
-            (
-                part_id(order_id, p.part),
-                order_id,
-                client_id,
-                p.part,
-                p.provider,
-                p.warehouse,
-                p.route_candidate,
-                orjson.dumps([list(line) for line in p.lines]).decode(),
-                p.reference,
-                Status.ACCEPTED,
-                Phase.PENDING,
-                0,
-                now,
-                lease_owner,
-                lease_until,
-                stamp,
-                stamp,
-            )
-            for p in parts
-        ],
-    )
+    state = (Status.ACCEPTED, Phase.PENDING, 0, now, lease_owner, lease_until, stamp, stamp)
+    rows = []
+    for p in parts:
+        values = {name: getattr(p, name) for name in _NEW_COLUMNS}
+        values["lines"] = orjson.dumps([list(line) for line in p.lines]).decode()
+        rows.append((part_id(order_id, p.part), order_id, client_id, *values.values(), *state))
+    await tx.execute_many(_INSERT, rows)
 
 
-class SqlParts(Queries):
+class PartStore(Queries, Protocol):
+    """The parts of split orders: each its own submission, leased and advanced as an order."""
+
+    _part_leases: Leases[PartRow]
+    _parts: Table[PartRow]
+
     def __init__(self, db: Runner) -> None:
         super().__init__(db)
         self._part_leases = Leases(db, "order_parts", PART_COLUMNS, OPEN_PHASES, part_row)
+        self._parts = Table(db, "order_parts", PART_COLUMNS, part_row)
         self.claim_due_parts = self._part_leases.claim_due
         self.claim_parts_for_poll = self._part_leases.claim_for_poll
-        self._parts = Table(db, "order_parts", PART_COLUMNS, part_row)
+        self.claim_part = self._part_leases.claim
+        self.renew_part = self._part_leases.renew
+        self.release_part = self._part_leases.release
+
+    claim_due_parts: ClaimDue[PartRow]
+
+    claim_parts_for_poll: ClaimForPoll[PartRow]
+    """Submitted, not final parts of `provider` not synced since `older_than`, oldest
+    first, stamped synced `now` (as `claim_for_poll` for orders)."""
 
     async def parts_of(self, order_id: str, *, latest: bool = False) -> Sequence[PartRow]:
-        reads = self._db.latest if latest else self._db.reads
-        rows = await reads.fetch_all(
-            f"SELECT {PART_COLUMNS} FROM order_parts WHERE order_id = ? ORDER BY part",
-            (order_id,),
-        )
-        return [part_row(r, self._d) for r in rows]
+        """An order's parts in order; none for an unsplit order."""
+        return await self._parts.all("order_id = ? ORDER BY part", (order_id,), latest=latest)
 
     async def get_part(self, part_row_id: str) -> PartRow | None:
         return await self._parts.one("id = ?", (part_row_id,))
@@ -178,18 +103,12 @@ class SqlParts(Queries):
             "provider = ? AND provider_order_id = ?", (provider, provider_order_id)
         )
 
-    async def claim_part(
-        self, part_row_id: str, *, owner: str, now: float, lease_until: float
-    ) -> PartRow | None:
-        return await self._part_leases.claim(
-            part_row_id, owner=owner, now=now, lease_until=lease_until
-        )
+    claim_part: Claim[PartRow]
+    """Lease one open part, or None if it is done or someone else holds it."""
 
-    async def renew_part(self, part_row_id: str, *, owner: str, lease_until: float) -> bool:
-        return await self._part_leases.renew(part_row_id, owner=owner, until=lease_until)
+    renew_part: Renew
 
-    async def release_part(self, part_row_id: str, *, owner: str) -> None:
-        await self._part_leases.release(part_row_id, owner=owner)
+    release_part: Release
 
     async def advance_part(
         self,
@@ -207,13 +126,6 @@ class SqlParts(Queries):
         at = datetime.now(UTC)
         order_id = order_of(part_row_id)
         sets, args = _sets(step, d.to_db(at))
-        where, wargs = "id = ?", list[Any]([part_row_id])
-        if owner is not None:
-            where += " AND lease_owner = ?"
-            wargs.append(owner)
-        if unsent_at is not None:
-            where += f" AND phase = '{Phase.PENDING}' AND (lease_until IS NULL OR lease_until <= ?)"
-            wargs.append(unsent_at)
         try:
             async with self._db.transaction() as tx:
                 # The order's row first (every part's step takes it, as an UPDATE locks it):
@@ -234,27 +146,17 @@ class SqlParts(Queries):
                 if status is not None:
                     sets.append("status = ?")
                     args.append(status)
-                row = await tx.fetch_one(
-                    f"UPDATE order_parts SET {', '.join(sets)} WHERE {where}"
-                    f" RETURNING {PART_COLUMNS}",
-                    (*args, *wargs),
+                row = await self._part_leases.step(
+                    tx, part_row_id, owner, sets, args, unsent_at=unsent_at
                 )
-                if row is None:
-                    raise LeaseLost(part_row_id)
                 part = part_row(row, d)
                 if status is not None:
                     await _derive(tx, d, part, Cause(step.source, step.actor, step.detail), at)
         except d.unique_violation:
             # The only unique key an update can break: (provider, provider_order_id).
             assert step.provider_order_id is not None
-            held = await self._db.reads.fetch_one(
-                "SELECT h.provider, h.order_id FROM order_parts p JOIN order_parts h"
-                " ON h.provider = p.provider AND h.provider_order_id = ? AND h.id <> p.id"
-                " WHERE p.id = ?",
-                (step.provider_order_id, part_row_id),
-            )
-            provider, holder = (held[0], held[1]) if held is not None else ("?", None)
-            raise ProviderOrderTaken(provider, step.provider_order_id, holder) from None
+            taken = self._part_leases.taken(part_row_id, step.provider_order_id, by="order_id")
+            raise await taken from None
         return part
 
 

@@ -50,20 +50,13 @@ UNROUTED = ""
 """The provider, warehouse and rule of an order held before routing: none yet."""
 
 
-@dataclass(frozen=True, slots=True)
-class OrderRow:
-    id: str
-    client_id: str
-    external_id: str
-    provider: str
-    warehouse: str
-    route_rule: str
-    route_candidate: int
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrderRow(NewOrder):
+    """An order as stored: the `NewOrder` it was — its `provider_reference` None for orders
+    stored before references were tenant-qualified, which went with the bare `external_id`
+    (see `reference`) — and what became of it."""
+
     provider_order_id: str | None
-    status: Status
-    phase: Phase
-    body: str
-    attempts: int
     next_attempt_at: float
     last_error: dict[str, Any] | None
     created_at: datetime
@@ -75,22 +68,12 @@ class OrderRow:
     shipment_ids: tuple[str, ...] = ()
     synced_at: float | None = None
     """When the provider's state was last read (poll, refresh) or heard (webhook)."""
-    provider_reference: str | None = None
-    """The reference the provider was given; None for orders stored before references were
-    tenant-qualified, which went with the bare `external_id` (see `reference`)."""
-
-    supersedes: str | None = None
-    """The rejected order of the same external_id this one corrects."""
     superseded_by: str | None = None
     """The order that corrects this rejected one (its external_id is that order's now)."""
     provider_data: Mapping[str, str] = field(default_factory=dict)
     """What the provider asked to keep with its order id (`ProviderOrderRef.data`), handed
     back on every call about the order; empty where it asked nothing, and for orders stored
     before it was kept (migration 009)."""
-    hold_reason: str | None = None
-    hold_since: float | None = None
-    hold_until: float | None = None
-    ship_by: float | None = None
     late_at: float | None = None
     """When the order was found not shipped by its `ship_by` (`order.late`)."""
 
@@ -179,33 +162,65 @@ class NewReturn:
     """The tenant-qualified `external_id` the provider is given, if the return has one."""
 
 
-@dataclass(frozen=True, slots=True)
-class ReturnRow:
-    id: str
-    client_id: str
-    order_id: str
-    external_id: str | None
-    provider: str
-    provider_order_id: str
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReturnRow(NewReturn):
+    """A return as stored: the `NewReturn` it was (`provider_reference` None before references
+    were tenant-qualified: the bare `external_id` then, see `reference`), and what became of
+    it."""
+
     provider_return_id: str | None
-    type: str
     status: ReturnStatus
     provider_status: str | None
     decision: Decision | None
     phase: ReturnPhase
-    body: str
     attempts: int
     next_attempt_at: float
     last_error: dict[str, Any] | None
     created_at: datetime
     updated_at: datetime
-    provider_reference: str | None = None
-    """The reference the provider was given; None before references were tenant-qualified
-    (the bare `external_id` then, see `reference`)."""
 
     @property
     def reference(self) -> str | None:
         return self.provider_reference or self.external_id
+
+
+@dataclass(frozen=True, slots=True)
+class NewReturnPart:
+    """One part of a return spanning parts of a split order, stored with the return
+    (`Store.insert_return`'s `parts`): the order part that shipped the lines."""
+
+    part: int
+    provider: str
+    provider_order_id: str
+    lines: tuple[tuple[str, int], ...]
+    """(sku, quantity) of each line this part takes back."""
+    reference: str | None
+    """The provider reference of this part (`Client.reference` with its `part`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReturnPartRow:
+    """One part of a return: its own provider return, submission and status."""
+
+    id: str
+    """`<return id>#<part>`: also what its provider is given as the return's own id."""
+    return_id: str
+    client_id: str
+    part: int
+    provider: str
+    provider_order_id: str
+    lines: tuple[tuple[str, int], ...]
+    reference: str | None
+    provider_return_id: str | None
+    provider_status: str | None
+    decision: Decision | None
+    status: ReturnStatus
+    phase: ReturnPhase
+    attempts: int
+    next_attempt_at: float
+    last_error: dict[str, Any] | None
+    created_at: datetime
+    updated_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -356,20 +371,15 @@ class NewPart:
     """The provider reference of this part (`Client.reference` with its `part`)."""
 
 
-@dataclass(frozen=True, slots=True)
-class PartRow:
-    """One part of a split order: its own submission (phases as an order's) and status."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PartRow(NewPart):
+    """One part of a split order as stored: the `NewPart` it was, and its own submission
+    (phases as an order's) and status."""
 
     id: str
     """`<order id>#<part>`."""
     order_id: str
     client_id: str
-    part: int
-    provider: str
-    warehouse: str
-    route_candidate: int
-    lines: tuple[tuple[int, str, int], ...]
-    reference: str
     provider_order_id: str | None
     provider_data: Mapping[str, str]
     provider_status: str | None

@@ -7,34 +7,44 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Protocol
 
-from gateway.errors import LeaseLost, ReturnExists
-from gateway.model.events import return_event
+from gateway.errors import ReturnExists
 from gateway.model.history import Cause, Source
 from gateway.model.returnable import NOT_TAKING, take_back_json
 from gateway.model.returns import (
-    FINAL_RETURN_STATUSES,
     OPEN_RETURN_PHASES,
     ReturnPhase,
     ReturnStatus,
 )
-from gateway.store.dialect import Dialect, Queries, Row, Runner, Tx, sql_list
-from gateway.store.leases import Leases
-from gateway.store.outbox import append_event
-from gateway.store.records import NewReturn, ReturnFilter, ReturnHistoryEntry, ReturnRow, ReturnStep
+from gateway.store.dialect import Dialect, Queries, Runner, Tx, sql_list
+from gateway.store.leases import ClaimDue, Leases, Release, Renew
+from gateway.store.records import (
+    NewReturn,
+    NewReturnPart,
+    ReturnFilter,
+    ReturnHistoryEntry,
+    ReturnRow,
+    ReturnStep,
+)
+from gateway.store.return_history import (
+    record_return,
+    return_sets,
+    taken_status,
+    to_check,
+)
+from gateway.store.return_parts import insert_return_parts, settle_parts
 from gateway.store.rows import (
     QUEUED,
     RETURN_COLUMNS,
     Table,
+    history_of,
     insert_sql,
-    json_text,
     names,
     return_row,
-    step_sets,
 )
 
-_FINAL = sql_list(FINAL_RETURN_STATUSES)
+_TO_CHECK = to_check("returns", RETURN_COLUMNS)
 _NOT_TAKING = sql_list(NOT_TAKING)
 _NATURAL_KEY = "returns_external_id"
 _NEW_COLUMNS = names(NewReturn)
@@ -42,12 +52,25 @@ _INSERT = insert_sql("returns", [*_NEW_COLUMNS, "status", "phase", *QUEUED])
 _INSERT += f" RETURNING {RETURN_COLUMNS}"
 
 
-class SqlReturns(Queries):
+class Returns(Queries, Protocol):
+    """Returns as the API and the return workers read and step them (`base.ReturnStore` adds
+    `insert_return`'s contract)."""
+
+    _return_leases: Leases[ReturnRow]
+    _returns: Table[ReturnRow]
+    _return_history: Table[ReturnHistoryEntry]
+
     def __init__(self, db: Runner) -> None:
         super().__init__(db)
         self._return_leases = Leases(db, "returns", RETURN_COLUMNS, OPEN_RETURN_PHASES, return_row)
-        self.claim_due_returns = self._return_leases.claim_due
         self._returns = Table(db, "returns", RETURN_COLUMNS, return_row)
+        self._return_history = history_of(db, "return_history", ReturnHistoryEntry)
+        self.claim_due_returns = self._return_leases.claim_due
+        self.renew_return = self._return_leases.renew
+        self.release_return = self._return_leases.release
+
+    claim_due_returns: ClaimDue[ReturnRow]
+    """Lease up to `limit` returns in an open phase that are due and not leased."""
 
     async def insert_return(
         self,
@@ -57,6 +80,7 @@ class SqlReturns(Queries):
         idempotency: tuple[str, str] | None,
         lease_owner: str | None,
         lease_until: float | None,
+        parts: Sequence[NewReturnPart] = (),
     ) -> ReturnRow:
         d = self._d
         at = datetime.fromtimestamp(now, UTC)
@@ -65,12 +89,24 @@ class SqlReturns(Queries):
             async with self._db.transaction() as tx:
                 values = {name: getattr(ret, name) for name in _NEW_COLUMNS}
                 values["body"] = await _take_back(tx, d, ret)
-                values |= {"status": ReturnStatus.ACCEPTED, "phase": ReturnPhase.PENDING}
+                await settle_parts(tx, ret.order_id, parts)
+                phase = ReturnPhase.PARTS if parts else ReturnPhase.PENDING
+                values |= {"status": ReturnStatus.ACCEPTED, "phase": phase}
                 row = await tx.fetch_one(
                     _INSERT, (*values.values(), now, lease_owner, lease_until, stamp, stamp)
                 )
                 assert row is not None
-                await _record(tx, d, row, Cause(Source.API, ret.client_id, None), at=at)
+                await record_return(tx, d, row, Cause(Source.API, ret.client_id, None), at=at)
+                await insert_return_parts(
+                    tx,
+                    ret.id,
+                    ret.client_id,
+                    parts,
+                    now=now,
+                    stamp=stamp,
+                    lease_owner=lease_owner,
+                    lease_until=lease_until,
+                )
                 if idempotency is not None:
                     await tx.execute(
                         "UPDATE idempotency SET order_id = ? WHERE client_id = ? AND key = ?",
@@ -112,85 +148,47 @@ class SqlReturns(Queries):
         return await self._returns.page(client_id, given, limit=flt.limit)
 
     async def return_history(self, return_id: str) -> Sequence[ReturnHistoryEntry]:
-        rows = await self._db.reads.fetch_all(
-            "SELECT status, source, actor, at, detail FROM return_history WHERE return_id = ?"
-            " ORDER BY seq",
-            (return_id,),
-        )
-        at = self._d.from_db
-        return [ReturnHistoryEntry(ReturnStatus(r[0]), r[1], r[2], at(r[3]), r[4]) for r in rows]
+        return await self._return_history.all("return_id = ? ORDER BY seq", (return_id,))
 
     async def open_returns(self, *, limit: int, checked_before: float) -> Sequence[ReturnRow]:
-        rows = await self._db.reads.fetch_all(
-            f"SELECT {RETURN_COLUMNS} FROM returns WHERE phase = 'done'"
-            f" AND status NOT IN {_FINAL} AND (checked_at IS NULL OR checked_at <= ?)"
-            " ORDER BY COALESCE(checked_at, 0), id LIMIT ?",
-            (checked_before, limit),
-        )
+        """Submitted returns not in a final status, not checked since `checked_before`, least
+        recently checked first (polling)."""
+        rows = await self._db.reads.fetch_all(_TO_CHECK, (checked_before, limit))
         return [return_row(r, self._d) for r in rows]
 
-    async def renew_return(self, return_id: str, *, owner: str, lease_until: float) -> bool:
-        return await self._return_leases.renew(return_id, owner=owner, until=lease_until)
+    renew_return: Renew
+    """Extend a lease this owner holds; False if it was lost."""
 
-    async def release_return(self, return_id: str, *, owner: str) -> None:
-        await self._return_leases.release(return_id, owner=owner)
+    release_return: Release
+    """Give up a lease without changing the return (shutdown)."""
 
     async def advance_return(self, return_id: str, *, owner: str, step: ReturnStep) -> ReturnRow:
+        """Commit one submission step of a leased return; `LeaseLost` if `owner` lost it."""
         return await self._apply(return_id, step, owner=owner)
 
     async def update_return(self, return_id: str, step: ReturnStep) -> ReturnRow:
+        """Record what the provider said of a submitted return (cancel, decision, poll)."""
         return await self._apply(return_id, step, owner=None)
 
     async def _apply(self, return_id: str, step: ReturnStep, *, owner: str | None) -> ReturnRow:
         d = self._d
         at = datetime.now(UTC)
-        sets, args = _sets(step, d.to_db(at))
-        where, wargs = "id = ?", [return_id]
-        if owner is not None:
-            where += " AND lease_owner = ?"
-            wargs.append(owner)
+        sets, args = return_sets(step, d.to_db(at))
         async with self._db.transaction() as tx:
             current = await tx.fetch_one(
                 f"SELECT status FROM returns WHERE id = ?{d.for_update()}", (return_id,)
             )
             if current is None:
                 raise KeyError(return_id)
-            previous, status = ReturnStatus(current[0]), step.status
-            # A final status is never left: late news of a cancelled return changes nothing.
-            if previous in FINAL_RETURN_STATUSES or previous is status:
-                status = None
-            if status is not None:
-                sets.append("status = ?")
-                args.append(status)
-            if not sets:
-                sets.append("id = id")  # nothing to change: still checks the lease
-            row = await tx.fetch_one(
-                f"UPDATE returns SET {', '.join(sets)} WHERE {where} RETURNING {RETURN_COLUMNS}",
-                (*args, *wargs),
-            )
-            if row is None:
-                raise LeaseLost(return_id)
+            previous = ReturnStatus(current[0])
+            status = taken_status(previous, step, sets, args)
+            row = await self._return_leases.step(tx, return_id, owner, sets, args)
             if status is not None or step.event is not None:
                 cause = Cause(step.source, step.actor, step.detail)
-                await _record(tx, d, row, cause, previous=previous, at=at, event_type=step.event)
+                await record_return(
+                    tx, d, row, cause, previous=previous, at=at, event_type=step.event
+                )
         return return_row(row, d)
-
-
-def _sets(step: ReturnStep, stamp: Any) -> tuple[list[str], list[Any]]:
-    sets: list[str] = ["updated_at = ?"] if step.touch else []
-    args: list[Any] = [stamp] if step.touch else []
-    if step.last_error is not None or step.clear_error:
-        sets.append("last_error = ?")
-        args.append(json_text(step.last_error))
-    given = [
-        ("checked_at", step.checked_at),
-        ("phase", step.phase),
-        ("provider_status", step.provider_status),
-        ("provider_return_id", step.provider_return_id),
-        ("decision", step.decision),
-    ]
-    step_sets(step, given, sets, args)
-    return sets, args
 
 
 async def _take_back(tx: Tx, d: Dialect, ret: NewReturn) -> str:
@@ -207,32 +205,3 @@ async def _take_back(tx: Tx, d: Dialect, ret: NewReturn) -> str:
         (ret.order_id,),
     )
     return take_back_json(ret.body, order[0], [r[0] for r in earlier])
-
-
-async def _record(
-    tx: Tx,
-    d: Dialect,
-    row: Row,
-    cause: Cause,
-    *,
-    previous: ReturnStatus | None = None,
-    at: datetime,
-    event_type: str | None = None,
-) -> None:
-    """The return's history entry (its status as `row` holds it) and its event (the new
-    status, or `event_type`: what was done to it)."""
-    await tx.execute(
-        "INSERT INTO return_history (return_id, seq, status, source, actor, detail, at)"
-        " SELECT ?, COALESCE(MAX(seq), 0) + 1, ?, ?, ?, ?, ? FROM return_history"
-        " WHERE return_id = ?",
-        (row["id"], row["status"], cause.source, cause.actor, cause.detail, d.to_db(at), row["id"]),
-    )
-    event = return_event(
-        return_row(row, d),
-        previous_status=previous,
-        source=cause.source,
-        actor=cause.actor,
-        detail=cause.detail,
-        event_type=event_type,
-    )
-    await append_event(tx, d, event, now=at.timestamp())

@@ -4,17 +4,26 @@ timestamp on SQLite, an enum)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import fields
-from typing import Any, Generic, TypeVar
+from datetime import datetime
+from enum import Enum
+from types import UnionType
+from typing import Any, Generic, TypeVar, Union, get_args, get_origin, get_type_hints
 
 import orjson
 
 from gateway.model.events import DeliveryState, EventRow
-from gateway.model.orders import Phase, Status
-from gateway.model.returns import Decision, ReturnPhase, ReturnStatus
 from gateway.store.dialect import Dialect, Row, Runner
-from gateway.store.records import DeliveryRow, OrderRow, PartRow, ReturnRow, Step, StoredEvent
+from gateway.store.records import (
+    DeliveryRow,
+    OrderRow,
+    PartRow,
+    ReturnPartRow,
+    ReturnRow,
+    Step,
+    StoredEvent,
+)
 
 T = TypeVar("T")
 
@@ -30,16 +39,12 @@ def insert_sql(table: str, columns: Sequence[str]) -> str:
 
 QUEUED = ["next_attempt_at", "lease_owner", "lease_until", "created_at", "updated_at"]
 """What a new order or return is stored with besides its own fields: due, maybe leased."""
-_ORDER_FIELDS = names(OrderRow)
-_RETURN_FIELDS = names(ReturnRow)
-_PART_FIELDS = names(PartRow)
-PART_COLUMNS = ", ".join(_PART_FIELDS)
-_STORED_EVENT_FIELDS = names(StoredEvent)
-ORDER_COLUMNS = ", ".join(_ORDER_FIELDS)
-RETURN_COLUMNS = ", ".join(_RETURN_FIELDS)
-_EVENT_FIELDS = names(EventRow)
-EVENT_COLUMNS = ", ".join(_EVENT_FIELDS)
-STORED_EVENT_COLUMNS = ", ".join(_STORED_EVENT_FIELDS)
+ORDER_COLUMNS = ", ".join(names(OrderRow))
+RETURN_COLUMNS = ", ".join(names(ReturnRow))
+PART_COLUMNS = ", ".join(names(PartRow))
+RETURN_PART_COLUMNS = ", ".join(names(ReturnPartRow))
+EVENT_COLUMNS = ", ".join(names(EventRow))
+STORED_EVENT_COLUMNS = ", ".join(names(StoredEvent))
 DELIVERY_SELECT = (
     "SELECT d.subscriber, d.state, d.attempts, d.next_attempt_at, d.last_status, d.last_error,"
     " d.delivered_at, e.seq, e.id, e.client_id, e.type, e.subject, e.data, e.created_at"
@@ -77,58 +82,60 @@ def json_text(value: Any) -> str | None:
     return orjson.dumps(value).decode() if value else None
 
 
-def order_row(r: Row, d: Dialect) -> OrderRow:
-    return OrderRow(
-        **{
-            **dict(zip(_ORDER_FIELDS, r, strict=True)),
-            "status": Status(r["status"]),
-            "phase": Phase(r["phase"]),
-            "last_error": _json(r["last_error"]),
-            "created_at": d.from_db(r["created_at"]),
-            "updated_at": d.from_db(r["updated_at"]),
-            "shipment_ids": tuple(_json(r["shipment_ids"]) or ()),
-            "provider_data": _json(r["provider_data"]) or {},
-        }
-    )
+Convert = Callable[[Any, Dialect], Any]
 
 
-def return_row(r: Row, d: Dialect) -> ReturnRow:
-    return ReturnRow(
-        **{
-            **dict(zip(_RETURN_FIELDS, r, strict=True)),
-            "status": ReturnStatus(r["status"]),
-            "decision": Decision(r["decision"]) if r["decision"] else None,
-            "phase": ReturnPhase(r["phase"]),
-            "last_error": _json(r["last_error"]),
-            "created_at": d.from_db(r["created_at"]),
-            "updated_at": d.from_db(r["updated_at"]),
-        }
-    )
+def _from_column(hint: Any) -> Convert | None:
+    """How a column becomes the value of a field of type `hint` (None: as it is). JSON text is
+    NULL for nothing: None, or an empty mapping or tuple."""
+    given = [a for a in get_args(hint) if a is not type(None)]
+    if get_origin(hint) in (Union, UnionType) and len(given) == 1:  # X | None
+        kind = given[0]
+        if isinstance(kind, type) and issubclass(kind, Enum):
+            return lambda v, _d: kind(v) if v else None
+        return (lambda v, _d: _json(v)) if get_origin(kind) is dict else None
+    if hint is datetime:
+        return lambda v, d: d.from_db(v)
+    if isinstance(hint, type) and issubclass(hint, Enum):
+        return lambda v, _d: hint(v)
+    if get_origin(hint) is dict:
+        return lambda v, _d: orjson.loads(v)
+    if get_origin(hint) is Mapping:
+        return lambda v, _d: _json(v) or {}
+    if get_origin(hint) is tuple and get_origin(given[0]) is tuple:  # JSON arrays of arrays
+        return lambda v, _d: tuple(tuple(x) for x in orjson.loads(v))
+    if get_origin(hint) is tuple:
+        return lambda v, _d: tuple(_json(v) or ())
+    return None
 
 
-def part_row(r: Row, d: Dialect) -> PartRow:
-    return PartRow(
-        **{
-            **dict(zip(_PART_FIELDS, r, strict=True)),
-            "lines": tuple((int(i), str(sku), int(q)) for i, sku, q in orjson.loads(r["lines"])),
-            "status": Status(r["status"]),
-            "phase": Phase(r["phase"]),
-            "provider_data": _json(r["provider_data"]) or {},
-            "last_error": _json(r["last_error"]),
-            "created_at": d.from_db(r["created_at"]),
-            "updated_at": d.from_db(r["updated_at"]),
-        }
-    )
+def decoder(record: type[T], *, by_name: bool = False) -> Callable[[Row, Dialect], T]:
+    """A row of `record`'s columns (`names`, in that order; `by_name`: among others, as a
+    join's) as a `record`, each value converted as its field's type says."""
+    columns = names(record)
+    hints = get_type_hints(record)
+    convert = {n: c for n in columns if (c := _from_column(hints[n])) is not None}
+
+    def decode(r: Row, d: Dialect) -> T:
+        values = {n: r[n] for n in columns} if by_name else dict(zip(columns, r, strict=True))
+        for name, to_value in convert.items():
+            values[name] = to_value(values[name], d)
+        return record(**values)
+
+    return decode
 
 
-def event_row(r: Row, d: Dialect) -> EventRow:
-    return EventRow(
-        **{
-            **{name: r[name] for name in _EVENT_FIELDS},  # of a delivery's row, too
-            "data": orjson.loads(r["data"]),
-            "created_at": d.from_db(r["created_at"]),
-        }
-    )
+order_row = decoder(OrderRow)
+return_row = decoder(ReturnRow)
+part_row = decoder(PartRow)
+return_part_row = decoder(ReturnPartRow)
+event_row = decoder(EventRow, by_name=True)  # of a delivery's row, too
+stored_event = decoder(StoredEvent)
+
+
+def history_of(db: Runner, table: str, record: type[T]) -> Table[T]:
+    """The history entries of `table` (`order_history`, `return_history`) as `record`s."""
+    return Table(db, table, ", ".join(names(record)), decoder(record))
 
 
 def delivery_row(r: Row, d: Dialect) -> DeliveryRow:
@@ -144,19 +151,10 @@ def delivery_row(r: Row, d: Dialect) -> DeliveryRow:
     )
 
 
-def stored_event(r: Row) -> StoredEvent:
-    return StoredEvent(
-        **{
-            **dict(zip(_STORED_EVENT_FIELDS, r, strict=True)),
-            "status": Status(r["status"]) if r["status"] else None,
-            "shipment_ids": tuple(_json(r["shipment_ids"]) or ()),
-        }
-    )
-
-
 class Table(Generic[T]):
-    """Reads of one table's records (orders, returns): one by a condition, or a tenant's page
-    of them, newest first. The table and its columns are the store's own constants."""
+    """Reads of one table's records (orders, parts, returns, history): one by a condition, all
+    a condition selects, or a tenant's page of them, newest first. The table and its columns
+    are the store's own constants."""
 
     def __init__(
         self, db: Runner, table: str, columns: str, to_row: Callable[[Row, Dialect], T]
@@ -171,6 +169,14 @@ class Table(Generic[T]):
         reads = self._db.latest if latest else self._db.reads
         row = await reads.fetch_one(self._select + where, args)
         return self._to_row(row, self._db.dialect) if row is not None else None
+
+    async def all(self, where: str, args: Sequence[Any], *, latest: bool = False) -> list[T]:
+        """The rows `where` (with its ORDER BY, LIMIT) selects; `latest` as for `one`."""
+        reads = self._db.latest if latest else self._db.reads
+        return [
+            self._to_row(r, self._db.dialect)
+            for r in await reads.fetch_all(self._select + where, args)
+        ]
 
     async def page(
         self,

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Required, TypedDict, Unpack
 
 import aiohttp
 import orjson
@@ -47,6 +47,16 @@ from gateway.transport.limiter import RateLimiter
 from gateway.transport.wire import Outbound, Response, record_attempt
 
 log = structlog.get_logger(__name__)
+
+
+class Sent(TypedDict, total=False):
+    """What a call sends besides its route: `request`'s keywords, as its callers pass them on."""
+
+    json: Any
+    params: Mapping[str, str] | None
+    headers: Mapping[str, str] | None
+    retry_unknown: Required[bool]
+    auth: Auth | None
 
 
 class ProviderTransport:
@@ -130,11 +140,7 @@ class ProviderTransport:
         *,
         error: Callable[[str, Response], ProviderError],
         order_id: str | None = None,
-        json: Any = None,
-        params: Mapping[str, str] | None = None,
-        headers: Mapping[str, str] | None = None,
-        retry_unknown: bool,
-        auth: Auth | None = None,
+        **sent: Unpack[Sent],
     ) -> Response:
         """`request` to `route` = (method, path template with `{id}`); a non-2xx answer is
         raised as `error(op, response)`, the adapter's one mapping onto the error tree.
@@ -142,16 +148,7 @@ class ProviderTransport:
         method, path = route
         if order_id is not None:
             path = path.format(id=order_id)
-        resp = await self.request(
-            op,
-            method,
-            path,
-            json=json,
-            params=params,
-            headers=headers,
-            retry_unknown=retry_unknown,
-            auth=auth,
-        )
+        resp = await self.request(op, method, path, **sent)
         if resp.ok:
             return resp
         raise error(op, resp)

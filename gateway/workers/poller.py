@@ -15,8 +15,9 @@ A return is due when it was not read for `[returns] poll_interval_s`; a round ta
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Protocol
 
 import structlog
@@ -25,18 +26,20 @@ from gateway.clock import Clock
 from gateway.config import ProviderSettings, ReturnsSettings
 from gateway.errors import NotFound, ProviderError
 from gateway.model.history import Source
+from gateway.model.returns import Decision
 from gateway.observability import audit
 from gateway.orders.news import part_news, record_read
-from gateway.orders.parts import part_subject
+from gateway.orders.parts import read_part
 from gateway.orders.refs import provider_ref
-from gateway.providers.base import Provider, ProviderOrderRef, returns_of
-from gateway.returns.news import record_news
+from gateway.providers.base import Provider, returns_of
+from gateway.returns.news import provider_said
 from gateway.store import (
     OrderChanges,
     OrderRow,
     PartRow,
     PartStore,
     Polling,
+    ReturnPartStore,
     ReturnStep,
     ReturnStore,
 )
@@ -100,12 +103,8 @@ class StatusPoller:
 
     async def _read_part(self, provider: Provider, part: PartRow) -> int:
         """A part of a split order, read as an order is; its news re-derives the order's."""
-        assert part.provider_order_id is not None
         try:
-            with part_subject(part):
-                current = await provider.get(
-                    ProviderOrderRef(part.provider_order_id, part.provider_data)
-                )
+            current = await read_part(provider, part)
         except ProviderError as exc:
             log.info("poller.read_failed", order_id=part.order_id, part=part.part, **exc.describe())
             return 0
@@ -168,51 +167,77 @@ class StatusPoller:
         return 1
 
 
+class _Seen(Protocol):
+    """A provider return as last seen: a return's row, or one of its parts'."""
+
+    @property
+    def provider(self) -> str: ...
+    @property
+    def provider_return_id(self) -> str | None: ...
+    @property
+    def provider_status(self) -> str | None: ...
+    @property
+    def decision(self) -> Decision | None: ...
+    @property
+    def client_id(self) -> str: ...
+
+
+class ReturnPollStore(ReturnStore, ReturnPartStore, Protocol):
+    """What reading returns back needs of the store."""
+
+
 @dataclass(frozen=True, slots=True)
 class ReturnPoller:
-    store: ReturnStore
+    store: ReturnPollStore
     providers: Mapping[str, Provider]
     settings: ReturnsSettings
     clock: Clock
 
     async def poll(self) -> int:
-        """Read unfinished returns back from their providers (least recently seen first).
+        """Read unfinished returns back from their providers (least recently seen first) —
+        and each part of a return spanning parts of a split order, its own provider return.
 
         Returns how many were read. A provider that cannot answer now is skipped this round;
-        the return's `checked_at` is stamped either way, so one failing return never starves
-        the others.
+        the return's (or part's) `checked_at` is stamped either way, so one failing return
+        never starves the others.
         """
         now = self.clock.time()
-        rows = await self.store.open_returns(
-            limit=self.settings.poll_batch,
-            checked_before=now - self.settings.poll_interval_s,
-        )
+        batch, before = self.settings.poll_batch, now - self.settings.poll_interval_s
         read = 0
-        for row in rows:
-            provider = self.providers.get(row.provider)
-            returns = returns_of(provider) if provider is not None else None
-            if returns is None or row.provider_return_id is None:
-                continue
-            try:
-                with audit.subject("return", row.client_id, row.id):
-                    found = await returns.get_return(row.provider_return_id)
-            except ProviderError as exc:
-                log.info("return.poll.failed", return_id=row.id, **exc.describe())
-                step = ReturnStep(last_error=exc.describe(), checked_at=now, touch=False)
-                await self.store.update_return(row.id, step)
-                continue
-            read += 1
-            if (found.raw_status, found.decision) == (row.provider_status, row.decision):
-                await self.store.update_return(row.id, ReturnStep(checked_at=now, touch=False))
-                continue
-            log.info("return.poll.changed", return_id=row.id, raw=found.raw_status)
-            await record_news(
-                self.store,
-                row,
-                found,
-                "poll",
-                source=Source.POLL,
-                actor=row.provider,
-                checked_at=now,
+        for row in await self.store.open_returns(limit=batch, checked_before=before):
+            read += await self._read(
+                row, row.id, None, partial(self.store.update_return, row.id), now
             )
+        for part in await self.store.open_return_parts(limit=batch, checked_before=before):
+            step = partial(self.store.advance_return_part, part.id, owner=None)
+            read += await self._read(part, part.return_id, part.part, step, now)
         return read
+
+    async def _read(
+        self,
+        seen: _Seen,
+        return_id: str,
+        part: int | None,
+        update: Callable[..., Awaitable[object]],
+        now: float,
+    ) -> int:
+        provider = self.providers.get(seen.provider)
+        returns = returns_of(provider) if provider is not None else None
+        if returns is None or seen.provider_return_id is None:
+            return 0
+        try:
+            with audit.subject("return", seen.client_id, return_id, part=part):
+                found = await returns.get_return(seen.provider_return_id)
+        except ProviderError as exc:
+            log.info("return.poll.failed", return_id=return_id, part=part, **exc.describe())
+            await update(step=ReturnStep(last_error=exc.describe(), checked_at=now, touch=False))
+            return 0
+        if (found.raw_status, found.decision) == (seen.provider_status, seen.decision):
+            await update(step=ReturnStep(checked_at=now, touch=False))
+            return 1
+        log.info("return.poll.changed", return_id=return_id, part=part, raw=found.raw_status)
+        said = provider_said(
+            seen.provider, found, "poll", source=Source.POLL, actor=seen.provider, checked_at=now
+        )
+        await update(step=said)
+        return 1

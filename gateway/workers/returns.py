@@ -1,11 +1,12 @@
 """The returns loops, each a job of one `Loops`:
 
-- submitter: returns still to send to their provider (left by a provider outage that outlasted
-  the request's budget, or a process that died with the lease), each due on its own backoff,
-  at the order submitter's poll interval (`ReturnSubmitter.submit_due`);
-- poller: unfinished returns read back from their providers every `[returns]
-  poll_interval_s` (`ReturnPoller`: providers send no return webhooks), so the status callers
-  see moves on.
+- submitter: returns (and parts of returns spanning parts of a split order) still to send to
+  their provider (left by a provider outage that outlasted the request's budget, or a process
+  that died with the lease), each due on its own backoff, at the order submitter's poll
+  interval (`ReturnSubmitter.submit_due`);
+- poller: unfinished returns (and return parts) read back from their providers every
+  `[returns] poll_interval_s` (`ReturnPoller`: providers send no return webhooks), so the
+  status callers see moves on.
 """
 
 from __future__ import annotations

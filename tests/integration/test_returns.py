@@ -90,6 +90,10 @@ async def test_return_without_lines_is_created_at_logitrail_with_the_orders_item
     assert body["order_id"] == o["id"]
     assert body["type"] == "customer_return"
     assert body["return"]["lines"] is None
+    # An unsplit order's return is one provider return: part 1, every line.
+    assert [(p["part"], p["provider_return_id"], p["lines"]) for p in body["parts"]] == [
+        (1, body["provider_return_id"], None)
+    ]
     held = logitrail.sandbox.returns[body["provider_return_id"]]
     assert held.original_order == o["provider_order_id"]
     assert held.name == body["id"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from gateway.sandbox.harness.records import check_status, utc_iso
@@ -69,16 +69,7 @@ class LogenticItem:
     shopify_variant_id: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "name": self.name,
-            "external_name": self.external_name,
-            "width_in": self.width_in,
-            "depth_in": self.depth_in,
-            "height_in": self.height_in,
-            "weight": self.weight,
-            "shopify_variant_id": self.shopify_variant_id,
-        }
+        return asdict(self)  # the item as Logentic shows it: every field, as is
 
 
 @dataclass

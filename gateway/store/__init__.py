@@ -9,19 +9,13 @@ transaction, so "each step is committed before the next provider call" holds by 
 from __future__ import annotations
 
 from gateway.errors import StoreUnavailable
-from gateway.store.base import (
-    EventFeed,
-    IdempotencyRecords,
-    OrderIntake,
-    Retention,
-    ReturnStore,
-    Store,
-)
+from gateway.store.base import EventFeed, Retention, ReturnStore, Store
 from gateway.store.deliveries import Dispatch
+from gateway.store.idempotency import IdempotencyRecords
 from gateway.store.inbound import WebhookIntake
 from gateway.store.order_changes import OrderChanges
 from gateway.store.order_reads import OrderReads
-from gateway.store.orders import Health, Polling, Submissions
+from gateway.store.orders import Health, OrderIntake, Polling, Submissions
 from gateway.store.parts import PartStore
 from gateway.store.records import (
     Begin,

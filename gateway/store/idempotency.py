@@ -17,6 +17,8 @@ call — the order row, linked to its key — is.
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from gateway.errors import KeyTaken
 from gateway.store.dialect import Queries, Row, Tx
 from gateway.store.records import Begin, BeginOutcome, KeyClaim
@@ -63,7 +65,10 @@ def _settled(rec: Row, fingerprint: str, now: float) -> Begin | None:
     return None
 
 
-class SqlIdempotency(Queries):
+class IdempotencyRecords(Queries, Protocol):
+    """Idempotency keys of requests that create something (an order, a return): a key's
+    `order_id` holds the id of what it created."""
+
     async def begin_idempotent(
         self,
         client_id: str,
@@ -75,6 +80,8 @@ class SqlIdempotency(Queries):
         ttl_s: float,
         defer: bool = False,
     ) -> Begin:
+        """`defer`: a key nobody holds is not taken here but handed back as `Begin.claim`, for
+        the transaction that stores the order (or return) to take (`KeyTaken` if it lost)."""
         if defer:
             # One read, no transaction: a new key (its claim deferred) or a live one's answer.
             rec = await self._db.latest.fetch_one(
@@ -134,6 +141,8 @@ class SqlIdempotency(Queries):
         body: bytes,
         claim: KeyClaim | None = None,
     ) -> None:
+        """The key's answer. `claim`: a deferred claim nothing took (the submit ended before
+        storing anything): the key is taken done at once, or `KeyTaken`."""
         async with self._db.transaction(durable=False) as tx:
             if claim is None:
                 await tx.execute(
@@ -160,6 +169,10 @@ class SqlIdempotency(Queries):
     async def abandon_idempotent(
         self, client_id: str, key: str, claim: KeyClaim | None = None
     ) -> None:
+        """The request holding a running key failed. A key that leads to nothing is freed;
+        one linked to the order (or return) it stored stays, unlocked, so that the next
+        request with it gets `RESUME` for that order at once. `claim`: the request's deferred
+        claim, taken or not: only a key this claim took is unlocked."""
         async with self._db.transaction() as tx:
             if claim is not None:
                 # Taken by an insert, if at all: its lock is this claim's own, and an insert
@@ -179,6 +192,10 @@ class SqlIdempotency(Queries):
                 f"UPDATE idempotency SET locked_until = 0 {_KEY} AND state = 'running'",
                 (client_id, key),
             )
+
+
+class IdempotencyRetention(Queries, Protocol):
+    """What the maintenance sweep deletes of the keys: the expired ones."""
 
     async def purge_idempotency(self, *, now: float) -> int:
         async with self._db.transaction() as tx:

@@ -17,6 +17,7 @@ from gateway.store.history import record_transition, verdict_for
 from gateway.store.holds import hold_detail, record_hold
 from gateway.store.idempotency import claim_key
 from gateway.store.leases import Claim, ClaimDue, ClaimForPoll, Leases, Release, Renew
+from gateway.store.order_reads import OrderReads
 from gateway.store.parts import insert_parts
 from gateway.store.records import KeyClaim, NewOrder, NewPart, OrderRow, QueueStats, Transition
 from gateway.store.rows import (
@@ -50,7 +51,9 @@ async def _holder(db: Reads, order: NewOrder) -> str | None:
     return str(row[0]) if row is not None else None
 
 
-class SqlOrders(Queries):
+class OrderIntake(OrderReads, Protocol):
+    """What accepting an order needs: storing it, and finding the order a key names."""
+
     async def insert_order(
         self,
         order: NewOrder,
@@ -61,6 +64,14 @@ class SqlOrders(Queries):
         lease_until: float | None,
         parts: Sequence[NewPart] = (),
     ) -> OrderRow:
+        """Store a new order and its first history entry (and, for a split order, its
+        `parts`, each `pending` under the lease, the order itself then without one); raises
+        `OrderExists` naming the live order holding (client, external_id). With
+        `order.supersedes`, that rejected order is linked to this one (`superseded_by`) in
+        the same transaction, and gives the key up — only while it is rejected and not
+        superseded yet (else `OrderExists`: a racing correction won). `idempotency`: the
+        key (client, key) this request holds, linked to the order; or its deferred claim,
+        taken in the same transaction (`KeyTaken`, nothing stored, if another took it)."""
         d = self._d
         at = datetime.fromtimestamp(now, UTC)
         stamp = d.to_db(at)

@@ -82,6 +82,17 @@ class Returns(Queries, Protocol):
         lease_until: float | None,
         parts: Sequence[NewReturnPart] = (),
     ) -> ReturnRow:
+        """Store a new return (status accepted, phase pending) and its first history entry;
+        raises `ReturnExists` when (client, external_id) is taken. `parts`: of a return
+        spanning parts of a split order, one provider return each (`ReturnPartStore`),
+        stored with it, pending and leased as it is; the return's phase is then `parts`, and
+        each part is settled against what its provider order shipped less what the order's
+        earlier returns take from it (`Overreach` too).
+
+        In the same transaction, atomic against every other return of the order (on any
+        replica), the return is settled against what the order's earlier returns take back
+        (`gateway.model.returnable.take_back`): `Overreach` when it asks too much; a return
+        without lines is stored with the remaining quantities once anything was taken back."""
         d = self._d
         at = datetime.fromtimestamp(now, UTC)
         stamp = d.to_db(at)

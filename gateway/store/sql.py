@@ -15,11 +15,10 @@ from gateway.store.deliveries import DeliveryReads, Dispatch, EventRetention
 from gateway.store.dialect import Runner
 from gateway.store.exchanges import Exchanges
 from gateway.store.holds import Holds
-from gateway.store.idempotency import SqlIdempotency
+from gateway.store.idempotency import IdempotencyRecords, IdempotencyRetention
 from gateway.store.inbound import WebhookIntake, WebhookRetention
 from gateway.store.order_changes import OrderChanges
-from gateway.store.order_reads import OrderReads
-from gateway.store.orders import Health, Polling, SqlOrders, Submissions
+from gateway.store.orders import Health, OrderIntake, Polling, Submissions
 from gateway.store.outbox import Outbox
 from gateway.store.parts import PartStore
 from gateway.store.return_parts import ReturnPartStore
@@ -27,9 +26,9 @@ from gateway.store.returns import Returns
 
 
 class SqlStore(
-    SqlIdempotency,
-    SqlOrders,
-    OrderReads,
+    IdempotencyRecords,
+    IdempotencyRetention,
+    OrderIntake,
     Submissions,
     Polling,
     Health,

@@ -99,11 +99,12 @@ class SkipAheadClock:
             raise AssertionError("sleepers keep coming due: a busy loop on the clock?")
         self._skip_to(target)
 
-    async def skipping(self, aw: Awaitable[T], step: float = 0.1) -> T:
+    async def skipping(self, aw: Awaitable[T], step: float = 0.1, timeout: float = 30.0) -> T:
         """`aw`'s result, skipping `step` of the clock at a time while it waits (a request that
-        waits out its budget on the clock, a retry's backoff)."""
+        waits out its budget on the clock, a retry's backoff); `timeout` is real time (each
+        step runs the background loops' rounds due in it)."""
         task = asyncio.ensure_future(aw)
-        deadline = time.monotonic() + self.SETTLE_S
+        deadline = time.monotonic() + timeout
         while not task.done():
             assert time.monotonic() < deadline, "still waiting, with the clock skipping ahead"
             await self.advance(step)

@@ -173,6 +173,7 @@ async def _store(app: web.Application) -> AsyncIterator[None]:
         migrate=s.migrate_on_start,
         password=s.password(app[SETTINGS].secrets),
         connect_wait_s=s.connect_wait_s,
+        clock=app[CLOCK],
     )
     app[STORE] = store
     if s.url.startswith("sqlite"):

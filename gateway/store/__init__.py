@@ -8,6 +8,7 @@ transaction, so "each step is committed before the next provider call" holds by 
 
 from __future__ import annotations
 
+from gateway.clock import Clock
 from gateway.errors import StoreUnavailable
 from gateway.store.base import EventFeed, Retention, ReturnStore, Store
 from gateway.store.deliveries import Dispatch
@@ -94,13 +95,14 @@ async def open_store(
     password: str | None = None,
     connect_wait_s: float = 0.0,
     read_only: bool = False,
+    clock: Clock | None = None,
 ) -> Store:
     """Open the store a `[store] url` names, applying pending migrations.
 
     PostgreSQL migrates under an advisory lock (replicas starting together do not race); with
     `migrate=False` it refuses a database that is behind instead. SQLite, a single process's
     file, always migrates. PostgreSQL that is not reachable yet is retried for up to
-    `connect_wait_s` (0: one attempt).
+    `connect_wait_s` (0: one attempt), timed by `clock` (by default the system's).
 
     `read_only` (a routing replay's store): nothing migrated, a store that is behind refused;
     SQLite opens the file read-only (a missing one is refused), PostgreSQL's sessions are
@@ -126,5 +128,6 @@ async def open_store(
             migrate=migrate and not read_only,
             password=password,
             connect_wait_s=connect_wait_s,
+            clock=clock,
         )
     raise NotImplementedError(f"no store backend for {url.split(':', 1)[0]!r}")

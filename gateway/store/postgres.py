@@ -32,6 +32,7 @@ from typing import Any
 import asyncpg
 import structlog
 
+from gateway.clock import Clock
 from gateway.errors import StoreUnavailable
 from gateway.store import schema
 from gateway.store.dialect import Lock, Migration, Tx
@@ -184,11 +185,14 @@ async def open_postgres(
     migrate: bool = True,
     password: str | None = None,
     connect_wait_s: float = 0.0,
+    clock: Clock | None = None,
 ) -> SqlStore:
     """Connect, waiting up to `connect_wait_s` for a database that is not reachable yet;
     apply pending migrations (under the advisory lock) unless `migrate` is False, in which
     case a database that is behind is refused with what to run."""
-    pool = await connect_pool(url, max_size=pool_size, password=password, wait_s=connect_wait_s)
+    pool = await connect_pool(
+        url, max_size=pool_size, password=password, wait_s=connect_wait_s, clock=clock
+    )
     runner = PostgresRunner(pool)
     try:
         if migrate:

@@ -3,14 +3,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import random
 import ssl
-import time
 
 import asyncpg
 import structlog
 
+from gateway.clock import Clock, SystemClock
 from gateway.errors import StoreUnavailable
 from gateway.transport.backoff import backoff_delay
 
@@ -66,17 +65,24 @@ async def _rollback_if_open(conn: asyncpg.Connection) -> None:
 
 
 async def connect_pool(
-    url: str, *, max_size: int, password: str | None = None, wait_s: float = 0.0
+    url: str,
+    *,
+    max_size: int,
+    password: str | None = None,
+    wait_s: float = 0.0,
+    clock: Clock | None = None,
 ) -> asyncpg.Pool:
     """A pool on `url`; query parameters other than libpq's are server settings
     (`?search_path=tenant_a` puts the gateway's tables in that schema).
 
     A database that is not reachable yet (starting, failing over) is retried with jittered
     exponential backoff until `wait_s` has passed since the first attempt (0: one attempt);
-    each attempt itself gives up after `CONNECT_TIMEOUT_S`.
+    each attempt itself gives up after `CONNECT_TIMEOUT_S`. The wait is timed by `clock` (by
+    default the system's); an attempt's own timeout is real time, as its I/O is.
     """
+    clock = clock or SystemClock()
     target = where(url)
-    started = time.monotonic()
+    started = clock.monotonic()
     attempt = 0
     while True:
         attempt += 1
@@ -93,7 +99,7 @@ async def connect_pool(
         except _CONFIGURATION as exc:
             raise _unavailable(target, exc) from exc
         except TRANSIENT as exc:
-            waited = time.monotonic() - started
+            waited = clock.monotonic() - started
             if waited >= wait_s:
                 if attempt == 1:
                     raise _unavailable(target, exc) from exc
@@ -115,7 +121,7 @@ async def connect_pool(
                 delay_s=round(delay, 3),
                 error=_one_line(exc),
             )
-            await asyncio.sleep(delay)
+            await clock.sleep(delay)
         except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             # no such role or database, wrong password, a bad setting: waiting will not help
             raise _unavailable(target, exc) from exc

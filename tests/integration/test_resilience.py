@@ -100,20 +100,24 @@ def _provider(target: Target, **kw: Any) -> dict[str, Any]:
     return {f"providers__{target.name}__{k}": v for k, v in kw.items()}
 
 
-async def test_retry_after_closes_the_provider_for_every_task(target: Target) -> None:
+async def test_retry_after_closes_the_provider_for_every_task(
+    target: Target, clock: SkipAheadClock
+) -> None:
     gateway = await target.start(**_provider(target, timeout_s=5))
-    await _assert_gate_honoured(target, gateway, retry_after="2", seconds=2.0)
+    await _assert_gate_honoured(target, gateway, clock, retry_after="2", seconds=2.0)
 
 
-async def test_retry_after_as_http_date_works_the_same(target: Target) -> None:
+async def test_retry_after_as_http_date_works_the_same(
+    target: Target, clock: SkipAheadClock
+) -> None:
     gateway = await target.start(**_provider(target, timeout_s=5))
-    until = math.ceil(time.time()) + 3  # HTTP-dates have 1 s resolution: wait is 2–3 s
+    until = math.ceil(clock.time()) + 3  # HTTP-dates have 1 s resolution: wait is 2–3 s
     date = format_datetime(datetime.fromtimestamp(until, UTC), usegmt=True)
-    await _assert_gate_honoured(target, gateway, retry_after=date, seconds=2.0)
+    await _assert_gate_honoured(target, gateway, clock, retry_after=date, seconds=2.0)
 
 
 async def _assert_gate_honoured(
-    target: Target, gateway: Any, *, retry_after: str, seconds: float
+    target: Target, gateway: Any, clock: SkipAheadClock, *, retry_after: str, seconds: float
 ) -> None:
     """One create meets a 429; once the gateway has read it, 11 more orders arrive at once.
     Neither the retry of the first nor any of the others may reach the provider before the
@@ -123,8 +127,11 @@ async def _assert_gate_honoured(
     first = asyncio.create_task(submit(gateway, target.order("RA-0")))
     provider = gateway.app[PROVIDERS][target.name]
     await eventually(lambda: provider.state().gate_open_at is not None)
-    rest = await asyncio.gather(*(submit(gateway, target.order(f"RA-{i}")) for i in range(1, 12)))
-    ids = [body["id"] for _status, body in [await first, *rest]]
+    # The gate is shut on the clock: skip the window rather than sit through it.
+    rest = await clock.skipping(
+        asyncio.gather(*(submit(gateway, target.order(f"RA-{i}")) for i in range(1, 12)))
+    )
+    ids = [body["id"] for _status, body in [await clock.skipping(first), *rest]]
     await wait_all(gateway, ids)
 
     [limited] = [r for r in target.sandbox.requests if r.status == 429]

@@ -17,6 +17,7 @@ from gateway.store import NewReturn
 from gateway.submissions.fingerprint import fingerprint
 from tests.conftest import SandboxHandle, auth, ca_order, order, read_json, ref
 from tests.integration.shipping import ship_at_logitrail
+from tests.unit.fakes import SkipAheadClock
 
 HEX24 = re.compile(r"^[0-9a-f]{24}$")
 
@@ -515,18 +516,24 @@ async def test_a_provider_outage_within_the_budget_is_retried_while_the_caller_w
 
 
 async def test_a_provider_outage_past_the_budget_queues_the_return_and_it_is_sent_later(
-    make_gateway: Any, logitrail: SandboxHandle
+    make_gateway: Any, logitrail: SandboxHandle, clock: SkipAheadClock
 ) -> None:
     gateway = await make_gateway(server__request_budget_s=1.0)
     o = await placed(gateway, logitrail, "R-P4")
     # Seven failures take at least 1.125 s of backoff (0.025 s, doubling, up to 0.25 s).
     logitrail.sandbox.inject(Fault(op="return_create", status=503, count=7))
 
-    status, body = await returned(gateway, {"order_id": o["id"]}, "p4")
+    # The budget and the backoff are the clock's: skip them rather than sit through them.
+    status, body = await clock.skipping(returned(gateway, {"order_id": o["id"]}, "p4"))
     assert status == 202, body
     assert body["submission"]["last_error"]["provider_status"] == 503
 
-    done = await wait_for_return(gateway, body["id"], "registered")
+    for _ in range(100):
+        done = await read_json(await gateway.get(f"/v1/returns/{body['id']}", headers=auth()))
+        if done["status"] == "registered":
+            break
+        await clock.advance(0.1)  # the submitter's backoff
+    assert done["status"] == "registered", done
     assert len(logitrail.sandbox.returns) == 1
     assert done["submission"]["phase"] == "done"
     assert provider_ops(logitrail).count("return_create") == 8
@@ -558,18 +565,27 @@ async def test_logitrail_refusing_the_return_is_a_422_that_carries_it(
 
 
 async def test_polling_follows_the_return_at_logitrail(
-    make_gateway: Any, logitrail: SandboxHandle
+    make_gateway: Any, logitrail: SandboxHandle, clock: SkipAheadClock
 ) -> None:
-    gateway = await make_gateway(returns__poll_interval_s=0.05)
+    gateway = await make_gateway(returns__poll_interval_s=1)
     o = await placed(gateway, logitrail, "R-F1")
     _, created = await returned(gateway, {"order_id": o["id"]}, "f1")
-    polls = len([r for r in logitrail.sandbox.requests if r.op == "return_get"])
-    while len([r for r in logitrail.sandbox.requests if r.op == "return_get"]) < polls + 2:
-        await asyncio.sleep(0.05)
+
+    def polls() -> int:
+        return len([r for r in logitrail.sandbox.requests if r.op == "return_get"])
+
+    before = polls()
+    await clock.sleeping("return-poller")
+    # A round every second of the clock; from the second on, the return is due in each (read
+    # at least a poll interval ago), so 3.5 s hold two reads at least.
+    await clock.advance(3.5)
+    assert polls() >= before + 2
     unchanged = await read_json(await gateway.get(f"/v1/returns/{created['id']}", headers=auth()))
 
     logitrail.sandbox.advance_return(created["provider_return_id"], "pending_merchant_decision")
-    moved = await wait_for_return(gateway, created["id"], "awaiting_decision")
+    await clock.advance(1.5)  # the next round reads the move
+    moved = await read_json(await gateway.get(f"/v1/returns/{created['id']}", headers=auth()))
+    assert moved["status"] == "awaiting_decision", moved
 
     # Reads that found nothing new leave the return as it was, updated_at included.
     assert unchanged["updated_at"] == created["updated_at"]

@@ -68,6 +68,7 @@ async def test_sigkill_while_the_return_create_is_held_then_restart(
     restarted = await rig.start()
     # The caller retries with its key, as told by Retry-After while the dead request's lock
     # lasts: then the stored return answers and nothing is created again.
+    deadline = time.monotonic() + 30
     while True:
         status, answer, headers = await request(
             "POST",
@@ -78,6 +79,7 @@ async def test_sigkill_while_the_return_create_is_held_then_restart(
         if status != 409:
             break
         assert answer["code"] == "request-in-progress", answer
+        assert time.monotonic() < deadline, f"the dead request's lock never ran out: {answer}"
         await asyncio.sleep(float(headers["Retry-After"]))
     assert status in (201, 202), answer
     view = await wait_registered(restarted, answer["id"])

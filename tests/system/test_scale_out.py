@@ -103,13 +103,17 @@ async def sandbox() -> AsyncIterator[str]:
     url = f"http://127.0.0.1:{port}"
     try:
         async with aiohttp.ClientSession() as session:
-            for _ in range(400):
+            deadline = time.monotonic() + 20
+            while True:
                 try:
                     async with session.get(url + "/_test/orders") as resp:
                         if resp.status == 200:
                             break
                 except aiohttp.ClientConnectionError:
-                    await asyncio.sleep(0.05)
+                    pass
+                assert proc.returncode is None, f"the sandbox exited {proc.returncode}"
+                assert time.monotonic() < deadline, "the sandbox never answered"
+                await asyncio.sleep(0.05)
         yield url
     finally:
         proc.terminate()

@@ -19,6 +19,7 @@ runs on SQLite; PostgreSQL runs one case of each part.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -99,11 +100,16 @@ EXTERNAL_ID = "SPLIT-CRASH"
 
 
 async def _until(check: Any, what: str, timeout: float = 30) -> Any:
+    """Poll `check` (a plain or an async function) until it returns something truthy."""
     deadline = time.monotonic() + timeout
-    while not (found := await check()):
+    while not (found := await _value(check())):
         assert time.monotonic() < deadline, what
         await asyncio.sleep(0.05)
     return found
+
+
+async def _value(result: Any) -> Any:
+    return await result if inspect.isawaitable(result) else result
 
 
 async def _start(tmp: Path, processes: list[GatewayProcess]) -> GatewayProcess:
@@ -141,9 +147,7 @@ class SplitRig:
         sandbox = self.sandbox(part)
         ended = sandbox.count("create")
         sandbox.release()
-        await _until(
-            lambda: asyncio.sleep(0, sandbox.count("create") > ended), "held create never ended"
-        )
+        await _until(lambda: sandbox.count("create") > ended, "held create never ended")
 
 
 @pytest.fixture
@@ -205,7 +209,7 @@ async def test_sigkill_at_each_phase_of_each_part_leaves_each_part_at_its_provid
     assert status == 202, created
     if phase == "queued":
         await _until(
-            lambda: asyncio.sleep(0, rig.sandbox(part).count("create", status=503) >= 1),
+            lambda: rig.sandbox(part).count("create", status=503) >= 1,
             "the part's create was never tried",
         )
     else:
@@ -318,7 +322,7 @@ async def test_sigkill_during_a_parts_confirm_leaves_it_confirmed_once(
         assert status == 202, created
         await logitrail.wait_held("confirm")
         await _until(
-            lambda: asyncio.sleep(0, logentic.count("create", status=201) == 1),
+            lambda: logentic.count("create", status=201) == 1,
             "part 2 never reached Logentic",
         )
         # The provider's id is only in memory during the confirm: the part is `creating`.
@@ -327,9 +331,7 @@ async def test_sigkill_during_a_parts_confirm_leaves_it_confirmed_once(
         await gw.kill()
         ended = logitrail.count("confirm")
         logitrail.release()
-        await _until(
-            lambda: asyncio.sleep(0, logitrail.count("confirm") > ended), "confirm never ended"
-        )
+        await _until(lambda: logitrail.count("confirm") > ended, "confirm never ended")
         restarted = await _start(tmp_path, processes)
 
         async def submitted() -> Any:

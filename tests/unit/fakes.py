@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 class FakeClock:
@@ -95,6 +98,18 @@ class SkipAheadClock:
         else:
             raise AssertionError("sleepers keep coming due: a busy loop on the clock?")
         self._skip_to(target)
+
+    async def skipping(self, aw: Awaitable[T], step: float = 0.1, timeout: float = 30.0) -> T:
+        """`aw`'s result, skipping `step` of the clock at a time while it waits (a request that
+        waits out its budget on the clock, a retry's backoff); `timeout` is real time (each
+        step runs the background loops' rounds due in it)."""
+        task = asyncio.ensure_future(aw)
+        deadline = time.monotonic() + timeout
+        while not task.done():
+            assert time.monotonic() < deadline, "still waiting, with the clock skipping ahead"
+            await self.advance(step)
+            await asyncio.sleep(0.001)  # the awaited's I/O (a socket, the store) goes on
+        return task.result()
 
     async def sleeping(self, name: str) -> None:
         """Wait until the task called `name` sleeps on the clock (a background loop between

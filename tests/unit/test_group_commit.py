@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -24,7 +25,9 @@ async def writer(tmp_path: Path):  # type: ignore[no-untyped-def]
 
 async def settled(writer: GroupCommitWriter) -> None:
     """Until the open batch is committed: a batch nobody waits for lingers `LINGER_S` first."""
+    deadline = time.monotonic() + 10
     while writer._batch is not None or writer._committers:
+        assert time.monotonic() < deadline, "the open batch was never committed"
         await asyncio.sleep(LINGER_S)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import struct
+import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -15,7 +16,9 @@ from structlog.testing import capture_logs
 
 from gateway.errors import StoreUnavailable
 from gateway.store import open_store
+from gateway.store.postgres_pool import RETRY_CAP_S
 from tests.services import PostgresDatabase, free_port
+from tests.unit.fakes import FakeClock, SkipAheadClock
 
 _SSL_OR_GSS_REQUEST = {80877103, 80877104}
 _STARTING_UP = b"".join(
@@ -95,12 +98,12 @@ def _events(logs: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
     return [e for e in logs if e["event"] == name]
 
 
-async def _until(
-    condition: Callable[[], bool], opening: asyncio.Task[Any], *, step: float = 0.01
-) -> None:
+async def _until(condition: Callable[[], bool], opening: asyncio.Task[Any]) -> None:
     """Wait for `condition`; an open that ended meanwhile stops the wait (its result tells)."""
+    deadline = time.monotonic() + 10
     while not condition() and not opening.done():
-        await asyncio.sleep(step)
+        assert time.monotonic() < deadline, "the open neither ended nor got there"
+        await asyncio.sleep(0.01)
 
 
 async def test_a_database_that_comes_up_late_is_waited_for(postgres_db: PostgresDatabase) -> None:
@@ -108,16 +111,23 @@ async def test_a_database_that_comes_up_late_is_waited_for(postgres_db: Postgres
     late = LateDatabase(real)
     try:
         with capture_logs() as logs:
-            opening = asyncio.create_task(open_store(late.url(real), connect_wait_s=300))
+            clock = SkipAheadClock()
+            opening = asyncio.create_task(
+                open_store(late.url(real), connect_wait_s=300, clock=clock)
+            )
 
             def retries() -> list[dict[str, Any]]:
                 return _events(logs, "store.connect.retry")
 
             await _until(lambda: bool(retries()), opening)  # refused: nothing listens
             await late.listen()
-            await _until(lambda: any("starting up" in e["error"] for e in retries()), opening)
+            # The retries wait on the clock: skip to the next one (a retry waits at most
+            # RETRY_CAP_S), which has run by the time `advance` returns.
+            await clock.advance(RETRY_CAP_S)
+            assert any("starting up" in e["error"] for e in retries()), retries()
             late.forwarding = True
-            store = await opening
+            await clock.advance(RETRY_CAP_S)
+            store = await asyncio.wait_for(opening, 30)
         await store.ping()
         await store.close()
     finally:
@@ -136,7 +146,7 @@ async def test_a_bound_that_runs_out_gives_one_clear_error_and_no_password() -> 
     port = free_port()
     url = f"postgresql://gw:s3cr3t-pw@127.0.0.1:{port}/gw?password=s3cr3t-pw&search_path=a"
     with capture_logs() as logs, pytest.raises(StoreUnavailable) as info:
-        await open_store(url, connect_wait_s=0.5)
+        await open_store(url, connect_wait_s=0.5, clock=FakeClock())
     message = str(info.value)
     assert message.startswith(f"PostgreSQL at 127.0.0.1:{port}/gw still unreachable after ")
     assert "(store.connect_wait_s = 0.5): ConnectionRefusedError: " in message

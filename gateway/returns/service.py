@@ -190,7 +190,7 @@ class ReturnService:
                 idempotency=(client.id, key),
                 lease_owner=lease,
                 lease_until=self._submitter.lease_until(),
-                parts=parts if spanning else (),
+                parts=parts if order.phase is Phase.PARTS else (),
             )
         except ReturnExists as exc:
             raise ReturnExists(exc.return_id, ret.external_id or "") from None
@@ -297,7 +297,8 @@ class ReturnService:
     @audited("return")
     async def decide(self, client: Client, return_id: str, decision: Decision) -> dict[str, Any]:
         row = await self._owned(client, return_id)
-        for at in await self._at_providers(row):
+        deciders = []
+        for at in await self._at_providers(row):  # every part can take it, before any call
             self._returns_at(at.provider)
             decider = decisions_of(self._providers[at.provider])
             if decider is None:
@@ -306,6 +307,8 @@ class ReturnService:
                     " itself",
                     provider=at.provider,
                 )
+            deciders.append((at, decider))
+        for at, decider in deciders:
             try:
                 found = await decider.decide_return(at.provider_return_id, decision)
             except Conflict as exc:

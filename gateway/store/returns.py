@@ -9,14 +9,19 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Protocol
 
+import orjson
+
 from gateway.errors import ReturnExists
 from gateway.model.history import Cause, Source
 from gateway.model.returnable import NOT_TAKING, take_back_json
 from gateway.model.returns import (
     OPEN_RETURN_PHASES,
+    CanonicalReturn,
+    ReturnLine,
     ReturnPhase,
     ReturnStatus,
 )
+from gateway.model.text import STORED
 from gateway.store.dialect import Dialect, Queries, Runner, Tx, sql_list
 from gateway.store.leases import ClaimDue, Leases, Release, Renew
 from gateway.store.records import (
@@ -83,11 +88,12 @@ class Returns(Queries, Protocol):
         parts: Sequence[NewReturnPart] = (),
     ) -> ReturnRow:
         """Store a new return (status accepted, phase pending) and its first history entry;
-        raises `ReturnExists` when (client, external_id) is taken. `parts`: of a return
-        spanning parts of a split order, one provider return each (`ReturnPartStore`),
-        stored with it, pending and leased as it is; the return's phase is then `parts`, and
-        each part is settled against what its provider order shipped less what the order's
-        earlier returns take from it (`Overreach` too).
+        raises `ReturnExists` when (client, external_id) is taken. `parts`: of a split
+        order's return, the parts it goes to, each settled against what its provider order
+        shipped less what the order's earlier returns take from it (`Overreach` too), so two
+        returns racing for one part's units cannot both have them. Several parts (a return
+        spanning parts): one provider return each (`ReturnPartStore`), stored with it,
+        pending and leased as it is, and the return's phase is then `parts`.
 
         In the same transaction, atomic against every other return of the order (on any
         replica), the return is settled against what the order's earlier returns take back
@@ -101,7 +107,8 @@ class Returns(Queries, Protocol):
                 values = {name: getattr(ret, name) for name in _NEW_COLUMNS}
                 values["body"] = await _take_back(tx, d, ret)
                 await settle_parts(tx, ret.order_id, parts)
-                phase = ReturnPhase.PARTS if parts else ReturnPhase.PENDING
+                spanning = parts if len(parts) > 1 else ()
+                phase = ReturnPhase.PARTS if spanning else ReturnPhase.PENDING
                 values |= {"status": ReturnStatus.ACCEPTED, "phase": phase}
                 row = await tx.fetch_one(
                     _INSERT, (*values.values(), now, lease_owner, lease_until, stamp, stamp)
@@ -112,7 +119,7 @@ class Returns(Queries, Protocol):
                     tx,
                     ret.id,
                     ret.client_id,
-                    parts,
+                    spanning,
                     now=now,
                     stamp=stamp,
                     lease_owner=lease_owner,
@@ -212,7 +219,27 @@ async def _take_back(tx: Tx, d: Dialect, ret: NewReturn) -> str:
     if order is None:
         return ret.body  # the insert fails on the order's foreign key
     earlier = await tx.fetch_all(
-        f"SELECT body FROM returns WHERE order_id = ? AND status NOT IN {_NOT_TAKING}",
+        f"SELECT body FROM returns WHERE order_id = ? AND status NOT IN {_NOT_TAKING}"
+        f" AND phase <> '{ReturnPhase.PARTS}'",
         (ret.order_id,),
     )
-    return take_back_json(ret.body, order[0], [r[0] for r in earlier])
+    bodies = [r[0] for r in earlier] + await _spanning_taken(tx, ret.order_id)
+    return take_back_json(ret.body, order[0], bodies)
+
+
+async def _spanning_taken(tx: Tx, order_id: str) -> list[str]:
+    """What the order's returns spanning parts take back, as bodies of their lines: only the
+    lines of parts that still take goods back (a part its provider refused takes none, though
+    the return as a whole goes on)."""
+    rows = await tx.fetch_all(
+        "SELECT r.body, p.lines FROM return_parts p JOIN returns r ON r.id = p.return_id"
+        f" WHERE r.order_id = ? AND r.status NOT IN {_NOT_TAKING}"
+        f" AND p.status NOT IN {_NOT_TAKING} ORDER BY p.id",
+        (order_id,),
+    )
+    bodies = []
+    for body, lines in rows:
+        taken = [ReturnLine(sku=sku, quantity=q) for sku, q in orjson.loads(lines)]
+        ret = CanonicalReturn.model_validate_json(body, context=STORED)
+        bodies.append(ret.model_copy(update={"lines": taken}).model_dump_json())
+    return bodies

@@ -242,6 +242,29 @@ async def test_a_return_every_part_of_which_the_provider_refuses_is_rejected(
     assert not flexport.sandbox.returns
 
 
+async def test_the_lines_of_a_part_its_provider_refused_can_be_returned_again(
+    gateway: TestClient[Any, Any], flexport: FlexportHandle
+) -> None:
+    order = await _split(gateway, flexport, "SR-11", ship={1, 2})
+    flexport.sandbox.inject(Fault(op="return_create", status=400, count=1))  # one part's
+    status, spanning = await _return(gateway, {"order_id": order["id"]}, "r-11a")
+    assert status in (201, 422), spanning
+    ret = spanning if status == 201 else spanning["return"]
+    refused = [p for p in ret["parts"] if p["status"] == "rejected"]
+    assert len(ret["parts"]) == 2, ret["parts"]
+    assert len(refused) == 1, ret["parts"]
+    assert ret["status"] != "rejected"  # the other part goes on
+
+    again = {"order_id": order["id"], "lines": refused[0]["lines"]}
+    status, retried = await _return(gateway, again, "r-11b")
+
+    assert status == 201, retried
+    assert [(p["part"], p["lines"]) for p in retried["parts"]] == [
+        (refused[0]["part"], refused[0]["lines"])
+    ]
+    assert len(flexport.sandbox.returns) == 2  # the part that took it, and the retried one
+
+
 async def test_a_replay_of_a_return_spanning_parts_answers_the_whole_return(
     gateway: TestClient[Any, Any], flexport: FlexportHandle
 ) -> None:

@@ -104,6 +104,28 @@ async def test_no_part_takes_back_more_than_it_shipped_less_earlier_returns(
     ]
 
 
+async def test_a_return_of_one_part_is_settled_against_it_and_stored_as_one_return(
+    store: Store,
+) -> None:
+    # Two returns racing for one part's units: the order's totals allow the second (it has a
+    # mug), but part 1 never shipped one; only the part's own count refuses it.
+    one_mug = '{"order_id": "ord_c", "lines": [{"sku": "MUG", "quantity": 1}]}'
+    wrong = [NewReturnPart(1, "flexport", "po-1", (("MUG", 1),), None)]
+    with pytest.raises(Overreach) as refused:
+        await _insert(store, "ret_0", wrong, body=one_mug)
+    assert [p.msg for p in refused.value.problems] == [
+        "part 1: 1 of 'MUG' asked back, 0 remain returnable from it"
+    ]
+
+    await _insert(store, "ret_1", [PARTS[0]], body=ONE_TSHIRT)
+
+    row = await store.get_return("ret_1")
+    assert row is not None
+    assert row.phase is ReturnPhase.PENDING  # one provider return: the return's own
+    assert await store.return_parts_of(["ret_1"]) == {}
+    assert await store.taken_from_parts("ord_c") == [("po-1", Counter({"TSHIRT-M": 1}))]
+
+
 async def test_parts_are_stored_with_their_return_under_its_lease(store: Store) -> None:
     await _insert(store)
 

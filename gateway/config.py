@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
@@ -17,13 +17,13 @@ from urllib.parse import urlsplit
 from pydantic import (
     Field,
     PrivateAttr,
-    SecretStr,
     StringConstraints,
     field_validator,
     model_validator,
 )
 
 from gateway.model.closed import Closed
+from gateway.model.secrets import Secrets
 from gateway.model.text import SUBSCRIBER_ID_PATTERN
 from gateway.routing.rules import HoldRule, RoutingSettings, unique_names
 
@@ -364,29 +364,6 @@ class Settings(Section):
     def secrets(self) -> Secrets:
         """Resolved `*_env` variables; filled by `config_load.parse()`, never read from the file."""
         return self._secrets
-
-
-class Secrets(Mapping[str, SecretStr]):
-    """Environment variable name → its value, hidden from repr and logs."""
-
-    def __init__(self, values: Mapping[str, SecretStr]) -> None:
-        self._values = dict(values)
-
-    def __getitem__(self, name: str) -> SecretStr:
-        return self._values[name]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._values)
-
-    def __len__(self) -> int:
-        return len(self._values)
-
-    def __repr__(self) -> str:
-        return f"Secrets({sorted(self._values)})"
-
-    def reveal(self, name: str) -> str:
-        """The secret's value, for the one place that sends it (an auth header)."""
-        return self._values[name].get_secret_value()
 
 
 Settings.model_rebuild()

@@ -17,7 +17,8 @@ from pydantic import ValidationError
 from gateway.errors import ConfigError, ConfigProblem
 
 if TYPE_CHECKING:
-    from gateway.config import ProviderSettings, Secrets, Settings
+    from gateway.config import ProviderSettings, Settings
+    from gateway.model.secrets import Secrets
     from gateway.routing.rules import HoldRule, RoutingSettings
 
 

@@ -20,7 +20,7 @@ from typing import Any
 from pydantic import SecretStr, ValidationError
 
 import gateway.providers
-from gateway.config import ProviderSettings, Secrets, Settings, environment
+from gateway.config import ProviderSettings, Settings, environment
 from gateway.config_checks import (
     client_keys,
     cross_references,
@@ -29,6 +29,7 @@ from gateway.config_checks import (
 )
 from gateway.config_checks import validation_problems as _problems
 from gateway.errors import ConfigError, ConfigProblem, UnknownProvider
+from gateway.model.secrets import Secrets
 from gateway.providers.spec import load_spec
 from gateway.routing.rules import RoutingSettings
 

@@ -29,6 +29,7 @@ GatewayError
 ├── OrderExists                    (client, external_id) taken → 409
 ├── ReturnExists                   (client, external_id) of a return taken → 409
 ├── ProviderOrderTaken             a provider order id held by another order
+├── KeyTaken                       an idempotency key's deferred claim lost to another request
 ├── LeaseLost                      another worker took the order over
 ├── Overreach                      a return asks back more than is left → 422
 ├── Refused(detail)                a use-case refuses the caller's request, changing nothing

@@ -22,8 +22,9 @@ from typing import ClassVar, Generic, Protocol, TypeVar, Unpack
 import aiohttp
 import structlog
 
-from gateway.config import ProviderSettings, Secrets, resolve_url
+from gateway.config import ProviderSettings, resolve_url
 from gateway.errors import Conflict, ProviderError, Unavailable
+from gateway.model.secrets import Secrets
 from gateway.observability.state import ProviderState
 from gateway.providers.base import Capabilities, Parsed, ProviderReturn
 from gateway.providers.spec import ProviderContext

@@ -19,7 +19,8 @@ from gateway.observability.metrics import Metrics
 from gateway.transport.fleet import Fleet, LocalFleet
 
 if TYPE_CHECKING:
-    from gateway.config import ProviderSettings, Secrets
+    from gateway.config import ProviderSettings
+    from gateway.model.secrets import Secrets
     from gateway.providers.base import Provider
 
 

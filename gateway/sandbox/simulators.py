@@ -13,7 +13,8 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from gateway.config import ProviderSettings, Secrets
+from gateway.config import ProviderSettings
+from gateway.model.secrets import Secrets
 from gateway.providers.flexport.settings import FlexportSettings
 from gateway.providers.logentic.settings import LogenticSettings
 from gateway.providers.logitrail.settings import LogitrailSettings

@@ -12,18 +12,15 @@ from gateway.clock import Clock
 from gateway.errors import StoreUnavailable
 from gateway.store.base import EventFeed, Retention, ReturnStore, Store
 from gateway.store.deliveries import Dispatch
-from gateway.store.idempotency import IdempotencyRecords
+from gateway.store.idempotency import Begin, BeginOutcome, IdempotencyRecords, KeyClaim
 from gateway.store.inbound import WebhookIntake
 from gateway.store.order_changes import OrderChanges
 from gateway.store.order_reads import OrderReads
 from gateway.store.orders import Health, OrderIntake, Polling, Submissions
 from gateway.store.parts import PartStore
 from gateway.store.records import (
-    Begin,
-    BeginOutcome,
     DeliveryRow,
     HistoryEntry,
-    KeyClaim,
     NewOrder,
     NewPart,
     NewReturn,

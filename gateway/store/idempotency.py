@@ -17,11 +17,48 @@ call — the order row, linked to its key — is.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from enum import StrEnum
 from typing import Protocol
 
 from gateway.errors import KeyTaken
 from gateway.store.dialect import Queries, Row, Tx
-from gateway.store.records import Begin, BeginOutcome, KeyClaim
+
+
+class BeginOutcome(StrEnum):
+    NEW = "new"
+    """No record: this request owns the key now."""
+    REPLAY = "replay"
+    """Finished before with the same body: answer the stored response."""
+    MISMATCH = "mismatch"
+    """The key was used with a different body."""
+    IN_FLIGHT = "in_flight"
+    """The first request with this key is still running."""
+    RESUME = "resume"
+    """The first request died after storing its order: answer from that order."""
+
+
+@dataclass(frozen=True, slots=True)
+class KeyClaim:
+    """A new key nobody holds yet, to be taken by the transaction that stores what it creates
+    (`begin_idempotent(defer=True)`): one durable commit before the provider call, not two."""
+
+    client_id: str
+    key: str
+    fingerprint: str
+    locked_until: float
+    expires_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Begin:
+    outcome: BeginOutcome
+    order_id: str | None = None
+    status: int | None = None
+    body: bytes | None = None
+    claim: KeyClaim | None = None
+    """`NEW` and not taken yet: the claim the insert takes (None: this request holds the key)."""
+
 
 _KEY = "WHERE client_id = ? AND key = ?"
 _CLAIM = (

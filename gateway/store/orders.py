@@ -15,11 +15,11 @@ from gateway.model.orders import OPEN_PHASES, Status
 from gateway.store.dialect import Queries, Reads, Runner, sql_list
 from gateway.store.history import record_transition, verdict_for
 from gateway.store.holds import hold_detail, record_hold
-from gateway.store.idempotency import claim_key
+from gateway.store.idempotency import KeyClaim, claim_key
 from gateway.store.leases import Claim, ClaimDue, ClaimForPoll, Leases, Release, Renew
 from gateway.store.order_reads import OrderReads
 from gateway.store.parts import insert_parts
-from gateway.store.records import KeyClaim, NewOrder, NewPart, OrderRow, QueueStats, Transition
+from gateway.store.records import NewOrder, NewPart, OrderRow, QueueStats, Transition
 from gateway.store.rows import (
     ORDER_COLUMNS,
     QUEUED,

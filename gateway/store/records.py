@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 from gateway.model.events import DeliveryState, EventRow
@@ -280,41 +279,6 @@ class ReturnStep(Step):
     event: str | None = None
     """Record the step in history and announce it as this event type even when the status
     stays (a decision: `return.decided`); a status change then goes out as this event too."""
-
-
-class BeginOutcome(StrEnum):
-    NEW = "new"
-    """No record: this request owns the key now."""
-    REPLAY = "replay"
-    """Finished before with the same body: answer the stored response."""
-    MISMATCH = "mismatch"
-    """The key was used with a different body."""
-    IN_FLIGHT = "in_flight"
-    """The first request with this key is still running."""
-    RESUME = "resume"
-    """The first request died after storing its order: answer from that order."""
-
-
-@dataclass(frozen=True, slots=True)
-class KeyClaim:
-    """A new key nobody holds yet, to be taken by the transaction that stores what it creates
-    (`begin_idempotent(defer=True)`): one durable commit before the provider call, not two."""
-
-    client_id: str
-    key: str
-    fingerprint: str
-    locked_until: float
-    expires_at: float
-
-
-@dataclass(frozen=True, slots=True)
-class Begin:
-    outcome: BeginOutcome
-    order_id: str | None = None
-    status: int | None = None
-    body: bytes | None = None
-    claim: KeyClaim | None = None
-    """`NEW` and not taken yet: the claim the insert takes (None: this request holds the key)."""
 
 
 @dataclass(frozen=True, slots=True)

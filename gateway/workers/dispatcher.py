@@ -28,7 +28,8 @@ import structlog
 from standardwebhooks.webhooks import Webhook
 
 from gateway.clock import Clock
-from gateway.config import EventSettings, Secrets, SubscriberSettings, resolve_url
+from gateway.config import EventSettings, SubscriberSettings, resolve_url
+from gateway.model.secrets import Secrets
 from gateway.observability.metrics import Metrics
 from gateway.store import DeliveryRow, Dispatch
 from gateway.transport.backoff import backoff_delay

@@ -3,7 +3,8 @@ webhooks, idempotency keys."""
 
 from __future__ import annotations
 
-from gateway.config import ProviderSettings, Secrets
+from gateway.config import ProviderSettings
+from gateway.model.secrets import Secrets
 from gateway.providers.base import Provider
 from gateway.providers.flexport.adapter import FlexportAdapter
 from gateway.providers.flexport.settings import FlexportSettings

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from gateway.config import ProviderSettings, Secrets
+from gateway.config import ProviderSettings
+from gateway.model.secrets import Secrets
 from gateway.providers.base import Provider
 from gateway.providers.logitrail.adapter import LogitrailAdapter
 from gateway.providers.logitrail.settings import LogitrailSettings

@@ -13,7 +13,6 @@ re-derives the return's status (`Store.advance_return_part`).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
 from typing import Protocol
 
 from gateway.model.orders import CanonicalOrder
@@ -31,6 +30,7 @@ from gateway.store import (
     ReturnStep,
     ReturnStore,
 )
+from gateway.submissions.stored import StoredRows
 
 
 class ReturnSubmitterStore(ReturnStore, ReturnPartStore, OrderReads, PartStore, Protocol):
@@ -55,28 +55,16 @@ class ReturnPartSubmitter(ReturnDriver[ReturnPartRow, ReturnSubmitterStore]):
     def _subject(self, row: ReturnPartRow) -> tuple[str, int | None]:
         return row.return_id, row.part  # a part's exchanges are its return's, marked with it
 
-    # the store's calls for return parts -----------------------------------------
-    async def _get(self, row_id: str) -> ReturnPartRow | None:
-        return await self._store.get_return_part(row_id)
-
-    async def _claim(self, row_id: str, lease: str) -> ReturnPartRow | None:
-        return await self._store.claim_return_part(
-            row_id, owner=lease, now=self._clock.time(), lease_until=self.lease_until()
+    def _stored(self) -> StoredRows[ReturnPartRow, ReturnStep]:
+        st = self._store
+        return StoredRows(
+            st.get_return_part,
+            st.claim_return_part,
+            st.claim_due_return_parts,
+            st.renew_return_part,
+            st.release_return_part,
+            st.advance_return_part,
         )
-
-    async def _claim_due(self, lease: str, limit: int) -> Sequence[ReturnPartRow]:
-        return await self._store.claim_due_return_parts(
-            owner=lease, now=self._clock.time(), lease_until=self.lease_until(), limit=limit
-        )
-
-    async def _renew(self, row_id: str, lease: str, until: float) -> bool:
-        return await self._store.renew_return_part(row_id, owner=lease, lease_until=until)
-
-    async def _release(self, row_id: str, lease: str) -> None:
-        await self._store.release_return_part(row_id, owner=lease)
-
-    async def _step(self, row: ReturnPartRow, lease: str, step: ReturnStep) -> ReturnPartRow:
-        return await self._store.advance_return_part(row.id, owner=lease, step=step)
 
     # a part's phases -------------------------------------------------------------
     async def _prepare(self, row: ReturnPartRow) -> Work | None:

@@ -6,12 +6,11 @@ or one part of a return spanning parts of a split order — written once for bot
 `creating` is committed *before* the create call, so after a crash (or a create whose answer
 was lost) the next attempt asks the provider for the return first (`find_return`, by the
 id and reference the row gives it) and creates only if it holds nothing. A subclass says how
-its rows are stored (`_step`) and what one attempt sends (`_prepare`).
+its rows are stored (`_stored`) and what one attempt sends (`_prepare`).
 """
 
 from __future__ import annotations
 
-import abc
 from typing import Generic, Protocol, TypeVar
 
 import structlog
@@ -20,8 +19,9 @@ from gateway.model.returns import ReturnPhase, ReturnStatus
 from gateway.providers.base import ReturnsProvider, ReturnSubmission
 from gateway.returns.news import provider_said
 from gateway.store import ReturnStep
-from gateway.submissions.driver import SubmissionDriver, SubmittedRow
+from gateway.submissions.driver import SubmittedRow
 from gateway.submissions.leases import S
+from gateway.submissions.stored import StoredDriver
 
 log = structlog.get_logger(__name__)
 
@@ -36,11 +36,7 @@ class ReturnRowLike(SubmittedRow, Protocol):
 RR = TypeVar("RR", bound=ReturnRowLike)
 
 
-class ReturnDriver(SubmissionDriver[RR, Work, S], Generic[RR, S]):
-    @abc.abstractmethod
-    async def _step(self, row: RR, lease: str, step: ReturnStep) -> RR:
-        """Commit `step` of the row (under its lease); the row as stored after it."""
-
+class ReturnDriver(StoredDriver[RR, Work, S, ReturnStep], Generic[RR, S]):
     async def _later(
         self, row: RR, lease: str, error: dict[str, object], next_attempt_at: float
     ) -> RR:

@@ -13,7 +13,6 @@ ending the return `rejected`, a bug keeping it queued.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from functools import cached_property
 
 import structlog
@@ -26,6 +25,7 @@ from gateway.providers.base import ReturnSubmission, returns_of
 from gateway.returns.part_submission import ReturnPartSubmitter, ReturnSubmitterStore
 from gateway.returns.sending import ReturnDriver, Work
 from gateway.store import ReturnRow, ReturnStep
+from gateway.submissions.stored import StoredRows
 
 log = structlog.get_logger(__name__)
 
@@ -60,29 +60,16 @@ class ReturnSubmitter(ReturnDriver[ReturnRow, ReturnSubmitterStore]):
     async def drain(self, grace_s: float) -> int:
         return await super().drain(grace_s) + await self.parts.drain(grace_s)
 
-    # the store's calls for returns -----------------------------------------------
-    async def _get(self, row_id: str) -> ReturnRow | None:
-        return await self._store.get_return(row_id)
-
-    async def _claim(self, row_id: str, lease: str) -> ReturnRow | None:
-        # The store leases returns by due round only: run one now, which takes this return
-        # along with the others due (as the background loop would within its interval).
-        await self.submit_due()
-        return None
-
-    async def _claim_due(self, lease: str, limit: int) -> Sequence[ReturnRow]:
-        return await self._store.claim_due_returns(
-            owner=lease, now=self._clock.time(), lease_until=self.lease_until(), limit=limit
+    def _stored(self) -> StoredRows[ReturnRow, ReturnStep]:
+        st = self._store
+        return StoredRows(
+            st.get_return,
+            st.claim_return,
+            st.claim_due_returns,
+            st.renew_return,
+            st.release_return,
+            st.advance_return,
         )
-
-    async def _renew(self, row_id: str, lease: str, until: float) -> bool:
-        return await self._store.renew_return(row_id, owner=lease, lease_until=until)
-
-    async def _release(self, row_id: str, lease: str) -> None:
-        await self._store.release_return(row_id, owner=lease)
-
-    async def _step(self, row: ReturnRow, lease: str, step: ReturnStep) -> ReturnRow:
-        return await self._store.advance_return(row.id, owner=lease, step=step)
 
     # a return's phases -------------------------------------------------------------
     async def _prepare(self, row: ReturnRow) -> Work | None:

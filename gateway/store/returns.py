@@ -23,7 +23,7 @@ from gateway.model.returns import (
 )
 from gateway.model.text import STORED
 from gateway.store.dialect import Dialect, Queries, Runner, Tx, sql_list
-from gateway.store.leases import ClaimDue, Leases, Release, Renew
+from gateway.store.leases import Claim, ClaimDue, Leases, Release, Renew
 from gateway.store.records import (
     NewReturn,
     NewReturnPart,
@@ -70,10 +70,13 @@ class Returns(Queries, Protocol):
         self._return_leases = Leases(db, "returns", RETURN_COLUMNS, OPEN_RETURN_PHASES, return_row)
         self._returns = Table(db, "returns", RETURN_COLUMNS, return_row)
         self._return_history = history_of(db, "return_history", ReturnHistoryEntry)
+        self.claim_return = self._return_leases.claim
         self.claim_due_returns = self._return_leases.claim_due
         self.renew_return = self._return_leases.renew
         self.release_return = self._return_leases.release
 
+    claim_return: Claim[ReturnRow]
+    """Lease one open return, or None if it is done or someone else holds it."""
     claim_due_returns: ClaimDue[ReturnRow]
     """Lease up to `limit` returns in an open phase that are due and not leased."""
 

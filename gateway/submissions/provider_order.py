@@ -17,7 +17,7 @@ early only when a confirm fails, so its retry needs no lookup. A provider order 
 the reference that another row holds is never adopted: the row ends in `exception` for an
 operator.
 
-A subclass says where its rows are stored (`_rows`), how its rows' steps are built
+A subclass says where its rows are stored (`_stored`), how its rows' steps are built
 (`_transition`, `_done`) and which rows may hold a provider order (`_holder`); the store's
 calls, a retry's step (its phase kept) and a refusal's (failed, rejected) are written here once
 for both; leases, retries and refusals are `SubmissionDriver`'s.
@@ -26,9 +26,8 @@ for both; leases, retries and refusals are `SubmissionDriver`'s.
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import replace
-from functools import cached_property
 from typing import Any, Generic, Protocol, TypeVar
 
 import structlog
@@ -36,9 +35,9 @@ import structlog
 from gateway.errors import CircuitOpen, ProviderError, ProviderOrderTaken
 from gateway.model.orders import OPEN_PHASES, Phase, Status
 from gateway.providers.base import Provider, ProviderOrder, ProviderOrderRef, Submission
-from gateway.submissions.driver import SubmissionDriver, SubmittedRow, W
+from gateway.submissions.driver import SubmittedRow, W
 from gateway.submissions.leases import S
-from gateway.submissions.stored import StoredRows
+from gateway.submissions.stored import StoredDriver
 
 log = structlog.get_logger(__name__)
 
@@ -66,13 +65,9 @@ TAKEN_ERROR = {
 """Shown to the tenant: the other order is named in the log only."""
 
 
-class ProviderOrderDriver(SubmissionDriver[P, W, S], Generic[P, W, S, T]):
+class ProviderOrderDriver(StoredDriver[P, W, S, T], Generic[P, W, S, T]):
     open_phases = OPEN_PHASES
     missing_error = "provider-not-configured"
-
-    @abc.abstractmethod
-    def _stored(self) -> StoredRows[P, T]:
-        """The store's calls for this resource's rows."""
 
     @abc.abstractmethod
     def _transition(self, phase: Phase, **fields: Any) -> T:
@@ -91,34 +86,6 @@ class ProviderOrderDriver(SubmissionDriver[P, W, S], Generic[P, W, S, T]):
 
     def _adoption_refused(self, row: P) -> None:
         """Counted where the resource keeps a metric of it."""
-
-    # the store's calls -----------------------------------------------------------
-    @cached_property
-    def _rows(self) -> StoredRows[P, T]:
-        return self._stored()
-
-    async def _get(self, row_id: str) -> P | None:
-        return await self._rows.get(row_id)
-
-    async def _claim(self, row_id: str, lease: str) -> P | None:
-        return await self._rows.claim(
-            row_id, owner=lease, now=self._clock.time(), lease_until=self.lease_until()
-        )
-
-    async def _claim_due(self, lease: str, limit: int) -> Sequence[P]:
-        return await self._rows.claim_due(
-            owner=lease, now=self._clock.time(), lease_until=self.lease_until(), limit=limit
-        )
-
-    async def _renew(self, row_id: str, lease: str, until: float) -> bool:
-        return await self._rows.renew(row_id, owner=lease, lease_until=until)
-
-    async def _release(self, row_id: str, lease: str) -> None:
-        await self._rows.release(row_id, owner=lease)
-
-    async def _step(self, row: P, lease: str, step: T) -> P:
-        """Commit `step` of the row (under its lease); the row as stored after it."""
-        return await self._rows.advance(row.id, owner=lease, step=step)
 
     async def _later(
         self, row: P, lease: str, error: dict[str, object], next_attempt_at: float

@@ -53,7 +53,7 @@ def _part(p: ReturnPartRow) -> dict[str, Any]:
         "provider_status": p.provider_status,
         "status": p.status,
         "lines": [{"sku": sku, "quantity": quantity} for sku, quantity in p.lines],
-        "submission": {"phase": p.phase, "attempts": p.attempts, "last_error": p.last_error},
+        "submission": _submission(p),
     }
 
 
@@ -70,7 +70,7 @@ def _single(row: ReturnRow, part: int) -> dict[str, Any]:
     }
 
 
-def _submission(row: ReturnRow) -> dict[str, Any]:
+def _submission(row: ReturnRow | ReturnPartRow) -> dict[str, Any]:
     return {"phase": row.phase, "attempts": row.attempts, "last_error": row.last_error}
 
 

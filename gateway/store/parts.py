@@ -22,23 +22,18 @@ from gateway.store.records import NewPart, PartRow, PartStep
 from gateway.store.rows import (
     ORDER_COLUMNS,
     PART_COLUMNS,
-    QUEUED,
+    PartInsert,
     Table,
-    insert_sql,
     json_text,
-    names,
     part_row,
+    part_row_id,
     step_sets,
 )
 
 _OPEN = sql_list(OPEN_PHASES)
-_NEW_COLUMNS = names(NewPart)
-_STATE = ["status", "phase", "attempts", *QUEUED]
-_INSERT = insert_sql("order_parts", ["id", "order_id", "client_id", *_NEW_COLUMNS, *_STATE])
 
 
-def part_id(order_id: str, part: int) -> str:
-    return f"{order_id}#{part}"
+part_id = part_row_id
 
 
 def order_of(part_row_id: str) -> str:
@@ -46,25 +41,8 @@ def order_of(part_row_id: str) -> str:
     return part_row_id.rsplit("#", 1)[0]
 
 
-async def insert_parts(
-    tx: Tx,
-    order_id: str,
-    client_id: str,
-    parts: Sequence[NewPart],
-    *,
-    now: float,
-    stamp: Any,
-    lease_owner: str | None,
-    lease_until: float | None,
-) -> None:
-    """The parts of a split order, `pending`, in the transaction storing the order."""
-    state = (Status.ACCEPTED, Phase.PENDING, 0, now, lease_owner, lease_until, stamp, stamp)
-    rows = []
-    for p in parts:
-        values = {name: getattr(p, name) for name in _NEW_COLUMNS}
-        values["lines"] = orjson.dumps([list(line) for line in p.lines]).decode()
-        rows.append((part_id(order_id, p.part), order_id, client_id, *values.values(), *state))
-    await tx.execute_many(_INSERT, rows)
+insert_parts = PartInsert("order_parts", "order_id", NewPart, Status.ACCEPTED, Phase.PENDING)
+"""The parts of a split order, `pending`, in the transaction storing the order."""
 
 
 class PartStore(Queries, Protocol):

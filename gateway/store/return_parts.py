@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 import orjson
 
@@ -38,34 +38,14 @@ from gateway.store.return_history import (
 from gateway.store.rows import (
     RETURN_COLUMNS,
     RETURN_PART_COLUMNS,
+    PartInsert,
     Table,
-    insert_sql,
+    part_row_id,
     return_part_row,
 )
 
 _TO_CHECK = to_check("return_parts", RETURN_PART_COLUMNS)
 _NOT_TAKING = sql_list(NOT_TAKING)
-_INSERT = insert_sql(
-    "return_parts",
-    [
-        "id",
-        "return_id",
-        "client_id",
-        "part",
-        "provider",
-        "provider_order_id",
-        "lines",
-        "reference",
-        "status",
-        "phase",
-        "attempts",
-        "next_attempt_at",
-        "lease_owner",
-        "lease_until",
-        "created_at",
-        "updated_at",
-    ],
-)
 
 
 class ReturnPartStore(Queries, Protocol):
@@ -147,46 +127,13 @@ class ReturnPartStore(Queries, Protocol):
         return part
 
 
-def return_part_id(return_id: str, part: int) -> str:
-    return f"{return_id}#{part}"
+return_part_id = part_row_id
 
 
-async def insert_return_parts(
-    tx: Tx,
-    return_id: str,
-    client_id: str,
-    parts: Sequence[NewReturnPart],
-    *,
-    now: float,
-    stamp: Any,
-    lease_owner: str | None,
-    lease_until: float | None,
-) -> None:
-    """The parts of a return, `pending`, in the transaction storing the return."""
-    await tx.execute_many(
-        _INSERT,
-        [
-            (
-                return_part_id(return_id, p.part),
-                return_id,
-                client_id,
-                p.part,
-                p.provider,
-                p.provider_order_id,
-                orjson.dumps([list(line) for line in p.lines]).decode(),
-                p.reference,
-                ReturnStatus.ACCEPTED,
-                ReturnPhase.PENDING,
-                0,
-                now,
-                lease_owner,
-                lease_until,
-                stamp,
-                stamp,
-            )
-            for p in parts
-        ],
-    )
+insert_return_parts = PartInsert(
+    "return_parts", "return_id", NewReturnPart, ReturnStatus.ACCEPTED, ReturnPhase.PENDING
+)
+"""The parts of a return, `pending`, in the transaction storing the return."""
 
 
 async def settle_parts(tx: Tx, order_id: str, parts: Sequence[NewReturnPart]) -> None:

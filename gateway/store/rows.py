@@ -9,12 +9,12 @@ from dataclasses import fields
 from datetime import datetime
 from enum import Enum
 from types import UnionType
-from typing import Any, Generic, TypeVar, Union, get_args, get_origin, get_type_hints
+from typing import Any, Generic, Protocol, TypeVar, Union, get_args, get_origin, get_type_hints
 
 import orjson
 
 from gateway.model.events import DeliveryState, EventRow
-from gateway.store.dialect import Dialect, Row, Runner
+from gateway.store.dialect import Dialect, Row, Runner, Tx
 from gateway.store.records import (
     DeliveryRow,
     OrderRow,
@@ -39,6 +39,56 @@ def insert_sql(table: str, columns: Sequence[str]) -> str:
 
 QUEUED = ["next_attempt_at", "lease_owner", "lease_until", "created_at", "updated_at"]
 """What a new order or return is stored with besides its own fields: due, maybe leased."""
+
+
+def part_row_id(parent_id: str, part: int) -> str:
+    """A part's id: its parent's (an order's, a return's; they hold no `#`) and its number."""
+    return f"{parent_id}#{part}"
+
+
+class NewSubRow(Protocol):
+    """A part as it is stored with its parent (`NewPart`, `NewReturnPart`)."""
+
+    @property
+    def part(self) -> int: ...
+    @property
+    def lines(self) -> Sequence[Sequence[object]]: ...
+
+
+class PartInsert:
+    """The INSERT of the parts of something stored (a split order's, a spanning return's),
+    each `<parent id>#<part>`, `pending` and due, in the transaction storing their parent:
+    `table`'s columns are `id`, `parent`, `client_id`, the fields of `record` (its `lines`
+    as JSON), the status and phase it starts in, attempts and `QUEUED`."""
+
+    def __init__(self, table: str, parent: str, record: type, status: str, phase: str) -> None:
+        self._columns = names(record)
+        state = ["status", "phase", "attempts", *QUEUED]
+        self._sql = insert_sql(table, ["id", parent, "client_id", *self._columns, *state])
+        self._start = (status, phase, 0)
+
+    async def __call__(
+        self,
+        tx: Tx,
+        parent_id: str,
+        client_id: str,
+        parts: Sequence[NewSubRow],
+        *,
+        now: float,
+        stamp: Any,
+        lease_owner: str | None,
+        lease_until: float | None,
+    ) -> None:
+        queued = (now, lease_owner, lease_until, stamp, stamp)
+        rows = []
+        for p in parts:
+            values = {name: getattr(p, name) for name in self._columns}
+            values["lines"] = orjson.dumps([list(line) for line in p.lines]).decode()
+            row_id = part_row_id(parent_id, p.part)
+            rows.append((row_id, parent_id, client_id, *values.values(), *self._start, *queued))
+        await tx.execute_many(self._sql, rows)
+
+
 ORDER_COLUMNS = ", ".join(names(OrderRow))
 RETURN_COLUMNS = ", ".join(names(ReturnRow))
 PART_COLUMNS = ", ".join(names(PartRow))

@@ -92,6 +92,10 @@ class Submitter(ProviderOrderDriver[OrderRow, _Attempt, SubmitterStore, Transiti
             facts = ProviderFacts(
                 confirmed.raw_status, confirmed.tracking_code, confirmed.tracking_url
             )
+        # Not waited for: it rides the next group commit. A crash that loses it leaves the
+        # row `creating` (or `confirming`), which recovery settles by looking the order up at
+        # the provider — never a second create. Readers see it once it is committed, which
+        # they wait for (one durable commit per order before the provider call, none after).
         return Transition(
             phase=Phase.DONE,
             status=Status.SUBMITTED,
@@ -99,6 +103,7 @@ class Submitter(ProviderOrderDriver[OrderRow, _Attempt, SubmitterStore, Transiti
             provider_data=row.provider_data,
             release=True,
             facts=facts,
+            durable=False,
         )
 
     async def _holder(self, row: OrderRow, provider_order_id: str) -> str | None:

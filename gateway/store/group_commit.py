@@ -12,7 +12,9 @@ the fsync they would overlap with.
 Group commit: transactions that queue up behind one another share one COMMIT. The first opens
 the batch; each later one runs in a SAVEPOINT (its failure rolls back only its own work); a
 committer queued on the lock behind them commits the lot. Every caller waits for that COMMIT
-before it goes on: nothing is answered or sent to a provider before it is durable.
+before it goes on: nothing is answered or sent to a provider before it is durable — except
+a write made with `wait=False`, whose loss a crash recovery repairs (an idempotency key's
+stored answer, an order's `done`); a reader waits for those to commit (`settled`).
 """
 
 from __future__ import annotations
@@ -128,6 +130,8 @@ class GroupCommitWriter:
         """Transactions in the open batch: the other half."""
         self._linger: asyncio.TimerHandle | None = None
         """The open batch's committer, due once `LINGER_S` is over (None: queued already)."""
+        self._unwaited = False
+        """The open batch holds a write nobody waits for (see `settled`)."""
 
     @asynccontextmanager
     async def transaction(self, *, wait: bool = True) -> AsyncIterator[Statements]:
@@ -141,6 +145,7 @@ class GroupCommitWriter:
             batch = self._batch
             if batch is None:
                 batch = await self._open_batch(commit_soon=wait)
+                self._unwaited = not wait
                 try:
                     yield self._statements
                 except BaseException:
@@ -153,6 +158,7 @@ class GroupCommitWriter:
             else:
                 self._conn.execute("SAVEPOINT member")
                 self._members += 1
+                self._unwaited |= not wait
                 try:
                     yield self._statements
                 except BaseException:
@@ -166,6 +172,18 @@ class GroupCommitWriter:
             await asyncio.shield(batch)  # durable before the caller goes on
         else:
             batch.add_done_callback(_consume)
+
+    async def settled(self) -> None:
+        """Once what was written without waiting (`wait=False`) is committed: a reader on
+        another connection then sees it. So a caller answered after such a write (an order's
+        `done`) reads it back at once; the batch commits now instead of lingering."""
+        batch = self._batch
+        if batch is None or not self._unwaited:
+            return
+        if self._linger is not None:
+            self._start_committer(batch)
+        with contextlib.suppress(StoreUnavailable):  # lost: the reader sees what is committed
+            await asyncio.shield(batch)
 
     async def fetch_all(self, sql: str, args: Sequence[Any] = ()) -> list[sqlite3.Row]:
         """A SELECT on the writer's own connection, inline — no hop to a reader thread.

@@ -214,7 +214,7 @@ class Submissions(Queries, Protocol):
         ]
         step_sets(step, given, sets, args)
         try:
-            async with self._db.transaction() as tx:
+            async with self._db.transaction(durable=step.durable) as tx:
                 status, previous = step.status, None
                 if status is not None:
                     found = await verdict_for(tx, d, order_id, status)

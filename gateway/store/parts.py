@@ -105,7 +105,7 @@ class PartStore(Queries, Protocol):
         order_id = order_of(part_row_id)
         sets, args = _sets(step, d.to_db(at))
         try:
-            async with self._db.transaction() as tx:
+            async with self._db.transaction(durable=step.durable) as tx:
                 # The order's row first (every part's step takes it, as an UPDATE locks it):
                 # the derivation below sees every part as committed, no two parts' steps
                 # interleave, and the order's `updated_at` moves with its parts (a client

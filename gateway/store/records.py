@@ -254,6 +254,10 @@ class Step:
     actor: str = SUBMITTER_ACTOR
     """Who: a step not the submitter's must name its actor (the default is the submitter's)."""
     detail: str | None = None
+    durable: bool = True
+    """Whether the step is durable before its caller goes on. False only where a crash that
+    loses it leaves the row in a phase recovery settles by looking at the provider (a `done`
+    whose row stays `creating` or `confirming`): the step then rides the next group commit."""
 
     def __post_init__(self) -> None:
         if self.source != Source.SUBMITTER and self.actor == SUBMITTER_ACTOR:

@@ -108,7 +108,7 @@ class ReturnPartStore(Queries, Protocol):
         at = datetime.now(UTC)
         sets, args = return_sets(step, d.to_db(at))
         return_id = part_row_id.rsplit("#", 1)[0]  # return ids hold no `#`
-        async with self._db.transaction() as tx:
+        async with self._db.transaction(durable=step.durable) as tx:
             # The return's row first (every part's step takes it, as an UPDATE locks it): the
             # derivation below sees every part as committed, and no two parts' steps
             # interleave.

@@ -195,7 +195,7 @@ class Returns(Queries, Protocol):
         d = self._d
         at = datetime.now(UTC)
         sets, args = return_sets(step, d.to_db(at))
-        async with self._db.transaction() as tx:
+        async with self._db.transaction(durable=step.durable) as tx:
             current = await tx.fetch_one(
                 f"SELECT status FROM returns WHERE id = ?{d.for_update()}", (return_id,)
             )

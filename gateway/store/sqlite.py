@@ -64,14 +64,18 @@ SQLITE = SqliteDialect()
 
 
 class _Reader:
-    """Reads through aiosqlite's thread: they never wait behind writes, see only committed
-    data, and a long list query does not block the event loop."""
+    """Reads through aiosqlite's thread: they see only committed data — after the writes
+    nobody waited for, which commit first (`GroupCommitWriter.settled`) — and a long list
+    query does not block the event loop."""
 
-    def __init__(self, db: aiosqlite.Connection) -> None:
+    def __init__(self, db: aiosqlite.Connection, writer: GroupCommitWriter | None = None) -> None:
         self._db = db
+        self._writer = writer
 
     async def fetch_all(self, sql: str, args: Sequence[Any] = ()) -> list[sqlite3.Row]:
         COUNTS.reads += 1
+        if self._writer is not None:
+            await self._writer.settled()
         try:
             return list(await self._db.execute_fetchall(sql, args))
         except (sqlite3.Error, ValueError) as exc:  # ValueError: connection closed
@@ -88,7 +92,7 @@ class SqliteRunner:
     def __init__(self, writer: GroupCommitWriter, reader: aiosqlite.Connection) -> None:
         self._writer = writer
         self._reader = reader
-        self.reads = _Reader(reader)
+        self.reads = _Reader(reader, writer)
         # Through the writer: asked on every submit (a reader-thread hop cost ~10% of its
         # CPU), and it must see an order that the open batch holds but has not committed yet.
         self.latest = writer

@@ -12,7 +12,9 @@ owner knows what may have happened:
   "already confirmed" answer by reading the order).
 
 On the happy path the provider's id is not committed on its own: create, confirm and `done`
-(with the id) take two commits in all — before and after. The id and `confirming` are stored
+(with the id) take two commits in all — before and after; an order's `done` is not waited
+for (it rides the next group commit: lost in a crash, the row is still `creating` and is
+reconciled). The id and `confirming` are stored
 early only when a confirm fails, so its retry needs no lookup. A provider order found under
 the reference that another row holds is never adopted: the row ends in `exception` for an
 operator.
@@ -137,7 +139,9 @@ class ProviderOrderDriver(StoredDriver[P, W, S, T], Generic[P, W, S, T]):
                 creating = self._transition(Phase.CREATING, count_attempt=True)
                 row = await self._step(row, lease, creating)
             ref = await provider.create(sub)
-            bound.info(event + "created", provider_order_id=ref.id)
+            # At debug: on the happy path `done` names the provider's id a moment later; a
+            # confirm that fails is logged (`deferred`) with the phase that holds the id.
+            bound.debug(event + "created", provider_order_id=ref.id)
             # The provider's id is kept in memory, not committed alone: `done` stores it, and
             # until then the row is `creating` in the store, which a crash recovers by lookup.
             row = replace(row, phase=created, provider_order_id=ref.id, provider_data=ref.data)  # type: ignore[type-var]

@@ -345,3 +345,18 @@ def test_cached_loggers_keep_each_requests_id_and_redact(tmp_path: Path) -> None
     )
     assert b"s3cr3t" not in done.stdout
     assert all(e["level"] == "info" for e in lines)
+
+
+async def test_an_order_on_the_happy_path_writes_three_lines_at_info(
+    gateway: TestClient[Any, Any], info_log: io.StringIO
+) -> None:
+    resp = await gateway.post("/v1/orders", json=order("LOG-3"), headers=auth(key="log-3"))
+    assert resp.status == 201
+    lines = [orjson.loads(line) for line in info_log.getvalue().splitlines()]
+    mine = ("order.", "submission.", "http.")
+    events = [e["event"] for e in lines if e["event"].startswith(mine)]
+    # Each line costs the loop a render and a write: the provider's id is named once, by
+    # `submission.done` (its create is logged at debug).
+    assert sorted(events) == ["http.request", "order.accepted", "submission.done"]
+    done = next(e for e in lines if e["event"] == "submission.done")
+    assert done["provider_order_id"]

@@ -253,3 +253,39 @@ async def test_close_commits_a_lingering_batch(tmp_path: Path) -> None:
         await db.execute("INSERT INTO t VALUES ('answer')")
     await w.close()
     assert committed(tmp_path / "w.db") == {"answer"}
+
+
+async def test_settled_commits_a_write_nobody_waits_for_at_once(
+    writer: GroupCommitWriter, tmp_path: Path
+) -> None:
+    commits = COUNTS.commits
+    async with writer.transaction(wait=False) as db:
+        await db.execute("INSERT INTO t VALUES ('done')")
+    assert committed(tmp_path / "w.db") == set()  # lingering
+    await writer.settled()  # a reader's turn: no lingering now
+    assert committed(tmp_path / "w.db") == {"done"}
+    assert COUNTS.commits - commits == 1
+    await writer.settled()  # nothing open: returns at once, commits nothing
+    assert COUNTS.commits - commits == 1
+
+
+async def test_settled_does_not_wait_for_writes_whose_callers_wait(
+    writer: GroupCommitWriter, tmp_path: Path
+) -> None:
+    entered, release = asyncio.Event(), asyncio.Event()
+
+    async def order() -> None:
+        async with writer.transaction() as db:
+            await db.execute("INSERT INTO t VALUES ('order')")
+            entered.set()
+            await release.wait()
+
+    task = asyncio.create_task(order())
+    await entered.wait()
+    # The open batch holds only a write its caller still waits for: nobody was answered
+    # after it, so a reader need not wait for its commit (the lock is not even free).
+    await asyncio.wait_for(writer.settled(), 1)
+    assert committed(tmp_path / "w.db") == set()
+    release.set()
+    await task
+    assert committed(tmp_path / "w.db") == {"order"}

@@ -7,6 +7,8 @@ events of one order are in order; `after` is the `cursor` of the last event proc
 
 from __future__ import annotations
 
+from functools import partial
+
 from aiohttp import web
 
 from gateway.api.answers import json_response
@@ -28,14 +30,15 @@ from gateway.store import DeliveryRow
 
 routes = web.RouteTableDef()
 
+_read = partial(describe, tag="events", scopes=("orders:read",))
+"""`describe` of a route that reads the tenant's feed or its delivery state."""
+
 
 @routes.get("/v1/events")
-@describe(
+@_read(
     "This tenant's event feed, oldest first (at least once, in order)",
-    tag="events",
     query=PageQuery,
     responses={200: EventFeed},
-    scopes=("orders:read",),
 )
 async def feed(request: web.Request) -> web.Response:
     client = require(request)
@@ -45,12 +48,10 @@ async def feed(request: web.Request) -> web.Response:
 
 
 @routes.get("/v1/deliveries")
-@describe(
+@_read(
     "Delivery state of this tenant's events to its subscribers (dead letters included)",
-    tag="events",
     query=DeliveriesQuery,
     responses={200: DeliveryList},
-    scopes=("orders:read",),
 )
 async def deliveries(request: web.Request) -> web.Response:
     client = require(request)

@@ -3,6 +3,7 @@ the provider for one order or return and what it answered (`gateway.orders.excha
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Literal
 
 from aiohttp import web
@@ -18,31 +19,27 @@ from gateway.orders.exchanges import exchanges_of
 routes = web.RouteTableDef()
 
 READ = ("orders:read",)
+_exchanges = partial(
+    describe, query=ExchangesQuery, responses={200: ExchangeList}, problems=(404,), scopes=READ
+)
+"""`describe` of a route listing one order's or return's exchanges, which answers the page."""
 
 
 @routes.get("/v1/orders/{id}/exchanges")
-@describe(
+@_exchanges(
     "The order's provider exchanges (each HTTP attempt), newest first, cursor-paginated",
     tag="orders",
     path={"id": ORDER_ID},
-    query=ExchangesQuery,
-    responses={200: ExchangeList},
-    problems=(404,),
-    scopes=READ,
 )
 async def order_exchanges(request: web.Request) -> web.Response:
     return await _page(request, "order")
 
 
 @routes.get("/v1/returns/{id}/exchanges")
-@describe(
+@_exchanges(
     "The return's provider exchanges (each HTTP attempt), newest first, cursor-paginated",
     tag="returns",
     path={"id": RETURN_ID},
-    query=ExchangesQuery,
-    responses={200: ExchangeList},
-    problems=(404,),
-    scopes=READ,
 )
 async def return_exchanges(request: web.Request) -> web.Response:
     return await _page(request, "return")

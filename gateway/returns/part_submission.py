@@ -17,10 +17,10 @@ from typing import Protocol
 
 from gateway.model.orders import CanonicalOrder
 from gateway.model.part_orders import part_order
-from gateway.model.returns import OPEN_RETURN_PHASES, CanonicalReturn, ReturnLine
+from gateway.model.returns import CanonicalReturn, ReturnLine
 from gateway.model.text import STORED
 from gateway.observability import audit
-from gateway.providers.base import ReturnSubmission, returns_of
+from gateway.providers.base import ReturnSubmission
 from gateway.returns.sending import ReturnDriver, Work
 from gateway.store import (
     OrderReads,
@@ -48,9 +48,6 @@ class ReturnPartSubmitter(ReturnDriver[ReturnPartRow, ReturnSubmitterStore]):
     task_prefix = "return-part"
     log_prefix = "return.part."
     id_field = "return_part_id"
-    subject_kind = "return"
-    open_phases = OPEN_RETURN_PHASES
-    missing_error = "returns-unsupported"
 
     def _subject(self, row: ReturnPartRow) -> tuple[str, int | None]:
         return row.return_id, row.part  # a part's exchanges are its return's, marked with it
@@ -68,8 +65,7 @@ class ReturnPartSubmitter(ReturnDriver[ReturnPartRow, ReturnSubmitterStore]):
 
     # a part's phases -------------------------------------------------------------
     async def _prepare(self, row: ReturnPartRow) -> Work | None:
-        provider = self._providers.get(row.provider)
-        returns = returns_of(provider) if provider is not None else None
+        returns = self._returns_at(row.provider)
         ret = await self._store.get_return(row.return_id)
         if returns is None or ret is None:  # the provider left the config, or lost returns
             return None

@@ -15,8 +15,8 @@ from typing import Generic, Protocol, TypeVar
 
 import structlog
 
-from gateway.model.returns import ReturnPhase, ReturnStatus
-from gateway.providers.base import ReturnsProvider, ReturnSubmission
+from gateway.model.returns import OPEN_RETURN_PHASES, ReturnPhase, ReturnStatus
+from gateway.providers.base import ReturnsProvider, ReturnSubmission, returns_of
 from gateway.returns.news import provider_said
 from gateway.store import ReturnStep
 from gateway.submissions.driver import SubmittedRow
@@ -37,6 +37,16 @@ RR = TypeVar("RR", bound=ReturnRowLike)
 
 
 class ReturnDriver(StoredDriver[RR, Work, S, ReturnStep], Generic[RR, S]):
+    subject_kind = "return"
+    open_phases = OPEN_RETURN_PHASES
+    missing_error = "returns-unsupported"
+
+    def _returns_at(self, provider_name: str) -> ReturnsProvider | None:
+        """The returns API of the configured provider of that name; None where the provider
+        left the config, or offers no returns."""
+        provider = self._providers.get(provider_name)
+        return returns_of(provider) if provider is not None else None
+
     async def _later(
         self, row: RR, lease: str, error: dict[str, object], next_attempt_at: float
     ) -> RR:

@@ -19,9 +19,9 @@ import structlog
 
 from gateway.model.orders import CanonicalOrder, Phase
 from gateway.model.part_orders import part_order
-from gateway.model.returns import OPEN_RETURN_PHASES, CanonicalReturn
+from gateway.model.returns import CanonicalReturn
 from gateway.model.text import STORED
-from gateway.providers.base import ReturnSubmission, returns_of
+from gateway.providers.base import ReturnSubmission
 from gateway.returns.part_submission import ReturnPartSubmitter, ReturnSubmitterStore
 from gateway.returns.sending import ReturnDriver, Work
 from gateway.store import ReturnRow, ReturnStep
@@ -36,9 +36,6 @@ class ReturnSubmitter(ReturnDriver[ReturnRow, ReturnSubmitterStore]):
     task_prefix = "return"
     log_prefix = "return."
     id_field = "return_id"
-    subject_kind = "return"
-    open_phases = OPEN_RETURN_PHASES
-    missing_error = "returns-unsupported"
 
     @cached_property
     def parts(self) -> ReturnPartSubmitter:
@@ -73,8 +70,7 @@ class ReturnSubmitter(ReturnDriver[ReturnRow, ReturnSubmitterStore]):
 
     # a return's phases -------------------------------------------------------------
     async def _prepare(self, row: ReturnRow) -> Work | None:
-        provider = self._providers.get(row.provider)
-        returns = returns_of(provider) if provider is not None else None
+        returns = self._returns_at(row.provider)
         order = await self._store.get_order(row.order_id)
         if returns is None or order is None:  # the provider left the config, or lost returns
             return None

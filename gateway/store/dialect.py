@@ -113,7 +113,8 @@ class Runner(Protocol):
     def transaction(self, *, durable: bool = True) -> AbstractAsyncContextManager[Tx]:
         """One transaction, committed when the block ends. `durable=False`: the caller does not
         wait for the commit to reach the disk, for a write whose loss in a crash a recovery
-        repairs (an idempotency claim, a stored answer); later transactions still see it."""
+        repairs (an idempotency claim, a stored answer, an order's `done`); later transactions
+        still see it."""
         ...
 
     def autocommit(self) -> AbstractAsyncContextManager[Tx]:

@@ -130,8 +130,9 @@ class GroupCommitWriter:
         """Transactions in the open batch: the other half."""
         self._linger: asyncio.TimerHandle | None = None
         """The open batch's committer, due once `LINGER_S` is over (None: queued already)."""
-        self._unwaited = False
-        """The open batch holds a write nobody waits for (see `settled`)."""
+        self._unsettled: asyncio.Future[None] | None = None
+        """The newest batch that holds a write nobody waits for, until its COMMIT is over —
+        open, or committing in the thread (see `settled`; batches commit in order)."""
 
     @asynccontextmanager
     async def transaction(self, *, wait: bool = True) -> AsyncIterator[Statements]:
@@ -145,7 +146,8 @@ class GroupCommitWriter:
             batch = self._batch
             if batch is None:
                 batch = await self._open_batch(commit_soon=wait)
-                self._unwaited = not wait
+                if not wait:
+                    self._unsettled = batch
                 try:
                     yield self._statements
                 except BaseException:
@@ -158,7 +160,8 @@ class GroupCommitWriter:
             else:
                 self._conn.execute("SAVEPOINT member")
                 self._members += 1
-                self._unwaited |= not wait
+                if not wait:
+                    self._unsettled = batch
                 try:
                     yield self._statements
                 except BaseException:
@@ -177,10 +180,10 @@ class GroupCommitWriter:
         """Once what was written without waiting (`wait=False`) is committed: a reader on
         another connection then sees it. So a caller answered after such a write (an order's
         `done`) reads it back at once; the batch commits now instead of lingering."""
-        batch = self._batch
-        if batch is None or not self._unwaited:
+        batch = self._unsettled
+        if batch is None or batch.done():
             return
-        if self._linger is not None:
+        if batch is self._batch and self._linger is not None:
             self._start_committer(batch)
         with contextlib.suppress(StoreUnavailable):  # lost: the reader sees what is committed
             await asyncio.shield(batch)

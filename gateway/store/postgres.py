@@ -147,7 +147,8 @@ class PostgresRunner:
                     yield PgTx(conn)
                 return
             # The COMMIT does not wait for the WAL flush: visible to every session at once,
-            # durable moments later. Never for an order's own state. BEGIN and the setting go
+            # durable moments later. Only where recovery repairs its loss (an order's `done`:
+            # the order stays `creating`, reconciled by lookup). BEGIN and the setting go
             # as one script (the simple protocol): a round trip less than asyncpg's BEGIN
             # followed by the SET, twice per order (an idempotency key's claim and answer).
             await conn.execute(_BEGIN_NOT_DURABLE)

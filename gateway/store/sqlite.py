@@ -3,7 +3,9 @@ power loss, not only a process crash.
 
 Writes go through `GroupCommitWriter` (one writer, transactions sharing their COMMIT; see its
 module for why and what was measured); reads through a second, read-only aiosqlite
-connection, so they never wait behind writes and only ever see committed data. One writer
+connection, so they only ever see committed data and wait behind no write but one nobody
+waited for (`GroupCommitWriter.settled`: it commits first, so a caller answered after it reads
+it back). One writer
 also means no row locks: no other process writes between a read and the write it decides.
 """
 

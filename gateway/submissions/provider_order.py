@@ -12,12 +12,12 @@ owner knows what may have happened:
   "already confirmed" answer by reading the order).
 
 On the happy path the provider's id is not committed on its own: create, confirm and `done`
-(with the id) take two commits in all — before and after; an order's `done` is not waited
+(with the id) take two commits in all — before and after — and an order's `done` is not waited
 for (it rides the next group commit: lost in a crash, the row is still `creating` and is
-reconciled). The id and `confirming` are stored
-early only when a confirm fails, so its retry needs no lookup. A provider order found under
-the reference that another row holds is never adopted: the row ends in `exception` for an
-operator.
+reconciled), so only the commit before the call waits for the disk. The id and `confirming`
+are stored early only when a confirm fails, so its retry needs no lookup. A provider order
+found under the reference that another row holds is never adopted: the row ends in
+`exception` for an operator.
 
 A subclass says where its rows are stored (`_stored`), how its rows' steps are built
 (`_transition`, `_done`) and which rows may hold a provider order (`_holder`); the store's

@@ -289,3 +289,35 @@ async def test_settled_does_not_wait_for_writes_whose_callers_wait(
     release.set()
     await task
     assert committed(tmp_path / "w.db") == {"order"}
+
+
+async def test_settled_waits_for_a_batch_whose_commit_runs_in_the_thread(
+    writer: GroupCommitWriter, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The thread's COMMIT held until released: a batch that is no longer open but not yet
+    # committed, as under load.
+    release = threading.Event()
+    real = writer._in_thread
+
+    async def held(sql: str) -> None:
+        await asyncio.get_running_loop().run_in_executor(None, release.wait)
+        await real(sql)
+
+    monkeypatch.setattr(writer, "_in_thread", held)
+    async with writer.transaction(wait=False) as db:
+        await db.execute("INSERT INTO t VALUES ('done')")
+
+    async def put(k: str) -> None:
+        async with writer.transaction() as db:
+            await db.execute("INSERT INTO t VALUES (?)", (k,))
+
+    puts = [asyncio.create_task(put(f"k{i}")) for i in range(5)]  # > SMALL_BATCH: the thread
+    while writer._batch is not None or not writer._committers:
+        await asyncio.sleep(0)  # until the batch's COMMIT has left for the thread
+    reader = asyncio.create_task(writer.settled())
+    await asyncio.sleep(0.05)
+    assert not reader.done()  # still committing: the reader waits
+    release.set()
+    await reader
+    assert "done" in committed(tmp_path / "w.db")
+    await asyncio.gather(*puts)
